@@ -1,0 +1,100 @@
+#include "crypto/hash.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+namespace airlock::crypto {
+
+namespace {
+Bytes OneShot(const EVP_MD* md, ByteSpan data) {
+  Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
+  unsigned int len = 0;
+  // EVP_Digest fails only on allocation failure; treat that as fatal rather than return a bad digest.
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1) std::abort();
+  return out;
+}
+}  // namespace
+
+Bytes Sha256(ByteSpan data) { return OneShot(EVP_sha256(), data); }
+Bytes Sha512(ByteSpan data) { return OneShot(EVP_sha512(), data); }
+
+Hasher::Hasher(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), md, nullptr) != 1) std::abort();
+}
+Hasher Hasher::Sha256() { return Hasher(EVP_sha256()); }
+Hasher Hasher::Sha512() { return Hasher(EVP_sha512()); }
+
+void Hasher::Update(ByteSpan data) {
+  if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) std::abort();
+}
+
+Bytes Hasher::Finish() {
+  Bytes out(static_cast<size_t>(EVP_MD_CTX_get_size(ctx_.get())));
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1) std::abort();
+  return out;
+}
+
+Result<Bytes> Sha256File(const std::filesystem::path& path, uint64_t* size_out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    return MakeError(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+                     "cannot open " + path.string() + ": " + std::strerror(err));
+  }
+  Hasher h = Hasher::Sha256();
+  Bytes buf(1 << 20);
+  uint64_t total = 0;
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return MakeError(ErrorCode::kIo, "cannot read " + path.string() + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    h.Update(ByteSpan(buf.data(), static_cast<size_t>(n)));
+    total += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  if (size_out) *size_out = total;
+  return h.Finish();
+}
+
+Result<Bytes> HkdfSha256(ByteSpan ikm, ByteSpan salt, ByteSpan info, size_t length) {
+  if (length == 0 || length > 255 * kSha256Size) {
+    return MakeError(ErrorCode::kInvalidArgument, "HKDF output length out of range");
+  }
+  std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr),
+                                                          &EVP_KDF_free);
+  if (!kdf) return tl::unexpected(OsslError(ErrorCode::kCrypto, "HKDF unavailable"));
+  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(kdf.get()),
+                                                                  &EVP_KDF_CTX_free);
+  if (!ctx) return tl::unexpected(OsslError(ErrorCode::kCrypto, "HKDF context"));
+  char digest[] = "SHA256";
+  OSSL_PARAM params[5];
+  int n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(
+      OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()), ikm.size());
+  params[n++] = OSSL_PARAM_construct_octet_string(
+      OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size());
+  params[n++] = OSSL_PARAM_construct_octet_string(
+      OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()), info.size());
+  params[n] = OSSL_PARAM_construct_end();
+  Bytes out(length);
+  if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {
+    return tl::unexpected(OsslError(ErrorCode::kCrypto, "HKDF derive failed"));
+  }
+  return out;
+}
+
+}  // namespace airlock::crypto
