@@ -1,0 +1,4 @@
+#include "cli/commands.h"
+namespace airlock::cli {
+void AddKeygenCommand(CLI::App& app, Action& action) {}
+}  // namespace airlock::cli

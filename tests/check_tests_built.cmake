@@ -1,0 +1,16 @@
+# cmake -DSOURCE_DIR=... -DREGISTRY=... -P check_tests_built.cmake
+file(GLOB_RECURSE found RELATIVE ${SOURCE_DIR} ${SOURCE_DIR}/src/*_test.cc ${SOURCE_DIR}/tests/*_test.cc
+     ${SOURCE_DIR}/bench/*_test.cc ${SOURCE_DIR}/fuzz/*_test.cc)
+file(STRINGS ${REGISTRY} registered)
+set(missing "")
+foreach(f ${found})
+  list(FIND registered ${SOURCE_DIR}/${f} idx)
+  if(idx EQUAL -1)
+    list(APPEND missing ${f})
+  endif()
+endforeach()
+list(LENGTH found n)
+if(missing)
+  message(FATAL_ERROR "test files that no test target builds: ${missing}")
+endif()
+message(STATUS "all ${n} *_test.cc files are built")
