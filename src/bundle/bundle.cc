@@ -1,1 +1,585 @@
-// placeholder: being written
+#include "bundle/bundle.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <set>
+
+#include <openssl/crypto.h>
+
+#include "common/fd.h"
+#include "common/file.h"
+#include "common/json.h"
+#include "common/semver.h"
+#include "crypto/base64.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
+#include "crypto/random.h"
+#include "crypto/wrap.h"
+
+namespace airlock::bundle {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kIoBlock = 1 << 20;  // 1 MiB reads: few syscalls, constant memory
+
+std::string ShortId(std::string_view key_id) { return std::string(key_id.substr(0, 16)); }
+
+std::string NowUtc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool IsLowerHex(std::string_view s, size_t len) {
+  if (s.size() != len) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+Bytes Aad(std::string_view label, std::string_view app_id, std::string_view version) {
+  Bytes aad = ToBytes(label);
+  aad.push_back(0);
+  aad.insert(aad.end(), app_id.begin(), app_id.end());
+  aad.push_back(0);
+  aad.insert(aad.end(), version.begin(), version.end());
+  return aad;
+}
+
+Bytes SignedMessage(ByteSpan preamble_and_header) {
+  Bytes msg(kSignaturePrefix.size() + preamble_and_header.size());
+  std::memcpy(msg.data(), kSignaturePrefix.data(), kSignaturePrefix.size());
+  std::memcpy(msg.data() + kSignaturePrefix.size(), preamble_and_header.data(), preamble_and_header.size());
+  return msg;
+}
+
+// The first part of a bundle file, read with bounds, before anything is trusted.
+struct RawBundle {
+  UniqueFd fd;
+  uint64_t file_size = 0;
+  Bytes preamble_and_header;  // magic, header length, header
+  Bytes signature_block;
+  uint64_t payload_offset = 0;
+};
+
+Result<RawBundle> ReadRawBundle(const fs::path& path) {
+  RawBundle raw;
+  AIRLOCK_ASSIGN_OR_RETURN(raw.fd, OpenForRead(path, &raw.file_size));
+  uint8_t preamble[kPreambleSize];
+  AIRLOCK_ASSIGN_OR_RETURN(size_t got, PreadSome(raw.fd.get(), 0, preamble));
+  size_t magic_seen = std::min(got, sizeof kBundleMagic);
+  if (std::memcmp(preamble, kBundleMagic, magic_seen) != 0 || got == 0) {
+    return MakeError(ErrorCode::kMalformed, "not an Airlock sealed bundle (bad magic)");
+  }
+  if (got < kPreambleSize) return MakeError(ErrorCode::kTruncated, "bundle is truncated inside its preamble");
+  uint32_t header_len = ReadU32Be(preamble + 8);
+  if (header_len == 0) return MakeError(ErrorCode::kMalformed, "bundle header is empty");
+  if (header_len > kMaxHeaderSize) {
+    return MakeError(ErrorCode::kLimitExceeded, "bundle header of " + std::to_string(header_len) +
+                                                    " bytes exceeds the limit of " +
+                                                    std::to_string(kMaxHeaderSize));
+  }
+  if (raw.file_size < kPreambleSize + uint64_t{header_len} + 4) {
+    return MakeError(ErrorCode::kTruncated, "bundle is truncated inside its header");
+  }
+  raw.preamble_and_header.resize(kPreambleSize + header_len);
+  std::memcpy(raw.preamble_and_header.data(), preamble, kPreambleSize);
+  AIRLOCK_TRY_CTX(PreadExact(raw.fd.get(), kPreambleSize,
+                             std::span(raw.preamble_and_header).subspan(kPreambleSize)),
+                  "bundle header");
+  uint8_t sig_len_bytes[4];
+  AIRLOCK_TRY_CTX(PreadExact(raw.fd.get(), kPreambleSize + header_len, sig_len_bytes), "bundle");
+  uint32_t sig_len = ReadU32Be(sig_len_bytes);
+  if (sig_len == 0) return MakeError(ErrorCode::kMalformed, "bundle signature block is empty");
+  if (sig_len > kMaxSignatureBlockSize) {
+    return MakeError(ErrorCode::kLimitExceeded, "bundle signature block exceeds the limit of " +
+                                                    std::to_string(kMaxSignatureBlockSize) + " bytes");
+  }
+  uint64_t sig_offset = kPreambleSize + uint64_t{header_len} + 4;
+  if (raw.file_size < sig_offset + sig_len) {
+    return MakeError(ErrorCode::kTruncated, "bundle is truncated inside its signature block");
+  }
+  raw.signature_block.resize(sig_len);
+  AIRLOCK_TRY_CTX(PreadExact(raw.fd.get(), sig_offset, raw.signature_block), "bundle signature");
+  raw.payload_offset = sig_offset + sig_len;
+  return raw;
+}
+
+Result<void> VerifySignature(const RawBundle& raw, const SignatureBlock& sig,
+                             const crypto::PublicKey& verify_key) {
+  std::string expected = verify_key.KeyId();
+  if (sig.key_id != expected) {
+    return MakeError(ErrorCode::kWrongKey, "bundle is signed by key " + ShortId(sig.key_id) +
+                                               ", not by the given verification key " + ShortId(expected));
+  }
+  if (sig.scheme != verify_key.TufScheme()) {
+    return MakeError(ErrorCode::kBadSignature, "signature scheme '" + sig.scheme +
+                                                   "' does not match the verification key's scheme '" +
+                                                   verify_key.TufScheme() + "'");
+  }
+  auto ok = crypto::Verify(verify_key, SignedMessage(raw.preamble_and_header), sig.signature);
+  if (!ok) {
+    return MakeError(ErrorCode::kBadSignature,
+                     "bad signature: the bundle header was altered after signing");
+  }
+  return {};
+}
+
+Result<void> CheckPayloadExtent(const RawBundle& raw, const BundleHeader& header) {
+  uint64_t end = raw.payload_offset + header.payload_length;
+  if (end < raw.payload_offset) return MakeError(ErrorCode::kMalformed, "payload length overflows");
+  if (raw.file_size < end) {
+    return MakeError(ErrorCode::kTruncated, "bundle is truncated: payload has " +
+                                                std::to_string(raw.file_size - raw.payload_offset) +
+                                                " of " + std::to_string(header.payload_length) + " bytes");
+  }
+  if (raw.file_size > end) {
+    return MakeError(ErrorCode::kTrailingData, "bundle has " + std::to_string(raw.file_size - end) +
+                                                   " bytes of trailing data after the payload");
+  }
+  return {};
+}
+
+// Reads [offset, offset+length) in blocks and hands each to `fn`.
+template <typename Fn>
+Result<void> ForEachBlock(int fd, uint64_t offset, uint64_t length, Bytes& buf, Fn&& fn) {
+  uint64_t done = 0;
+  while (done < length) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+    AIRLOCK_TRY(PreadExact(fd, offset + done, std::span(buf.data(), n)));
+    AIRLOCK_TRY(fn(ByteSpan(buf.data(), n)));
+    done += n;
+  }
+  return {};
+}
+
+// Signature, header, extent and payload digest: everything that must hold before any decryption.
+Result<BundleInfo> VerifyBundle(RawBundle& raw, const crypto::PublicKey& verify_key, const Limits& limits) {
+  BundleInfo info;
+  info.file_size = raw.file_size;
+  AIRLOCK_ASSIGN_OR_RETURN(info.signature, ParseSignatureBlock(raw.signature_block));
+  AIRLOCK_TRY(VerifySignature(raw, info.signature, verify_key));
+  info.signature_verified = true;
+  AIRLOCK_ASSIGN_OR_RETURN(info.header,
+                           ParseHeader(ByteSpan(raw.preamble_and_header).subspan(kPreambleSize), limits));
+  AIRLOCK_TRY(CheckPayloadExtent(raw, info.header));
+  return info;
+}
+
+Result<void> CheckPayloadDigest(const RawBundle& raw, const BundleHeader& header, Bytes& buf) {
+  crypto::Hasher hasher = crypto::Hasher::Sha256();
+  AIRLOCK_TRY(ForEachBlock(raw.fd.get(), raw.payload_offset, header.payload_length, buf,
+                           [&](ByteSpan block) -> Result<void> {
+                             hasher.Update(block);
+                             return {};
+                           }));
+  if (HexEncode(hasher.Finish()) != header.payload_sha256) {
+    return MakeError(ErrorCode::kHashMismatch,
+                     "payload does not match its signed SHA-256: the bundle was altered");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> ValidateAppId(std::string_view app_id) {
+  if (app_id.empty() || app_id.size() > 255) {
+    return MakeError(ErrorCode::kInvalidArgument, "app id must be 1 to 255 characters");
+  }
+  for (char c : app_id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-';
+    if (!ok) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "app id may contain only letters, digits, '.', '_' and '-'");
+    }
+  }
+  return {};
+}
+
+Bytes ContentKeyAad(std::string_view app_id, std::string_view version) {
+  return Aad("airlock-bundle/v1 content-key", app_id, version);
+}
+Bytes PayloadAad(std::string_view app_id, std::string_view version) {
+  return Aad("airlock-bundle/v1 payload", app_id, version);
+}
+
+nlohmann::json HeaderToJson(const BundleHeader& h) {
+  nlohmann::json recipients = nlohmann::json::array();
+  for (const Recipient& r : h.recipients) {
+    recipients.push_back({{"key_id", r.key_id}, {"alg", r.alg},
+                          {"wrapped_key", crypto::Base64Encode(r.wrapped_key)}});
+  }
+  return {
+      {"format", "airlock-bundle"},
+      {"format_version", 1},
+      {"app_id", h.app_id},
+      {"version", h.version},
+      {"created", h.created},
+      {"archive", std::string(ArchiveFormatName(h.archive))},
+      {"chunk_size", h.chunk_size},
+      {"payload",
+       {{"length", h.payload_length}, {"sha256", h.payload_sha256}, {"plain_length", h.plain_length}}},
+      {"recipients", recipients},
+      {"files", ManifestToJson(h.files)},
+  };
+}
+
+Result<BundleHeader> ParseHeader(ByteSpan header_json, const Limits& limits) {
+  auto parsed = ParseJson(AsString(header_json), kMaxHeaderSize);
+  if (!parsed) return tl::unexpected(parsed.error().WithContext("bundle header"));
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) return MakeError(ErrorCode::kMalformed, "bundle header is not a JSON object");
+  auto ctx = [](Error e) { return tl::unexpected(e.WithContext("bundle header")); };
+
+  auto format = GetString(j, "format");
+  if (!format) return ctx(format.error());
+  if (*format != "airlock-bundle") {
+    return MakeError(ErrorCode::kUnsupported, "bundle header: unknown format '" + *format + "'");
+  }
+  auto version_num = GetUint(j, "format_version");
+  if (!version_num) return ctx(version_num.error());
+  if (*version_num != 1) {
+    return MakeError(ErrorCode::kUnsupported, "bundle format version " + std::to_string(*version_num) +
+                                                  " is not supported (this build reads version 1)");
+  }
+  BundleHeader h;
+  auto s = GetString(j, "app_id", 255);
+  if (!s) return ctx(s.error());
+  if (auto r = ValidateAppId(*s); !r) return MakeError(ErrorCode::kMalformed, "bundle header: " + r.error().message());
+  h.app_id = *s;
+  s = GetString(j, "version", kMaxSemverLength);
+  if (!s) return ctx(s.error());
+  if (auto r = Semver::Parse(*s); !r) return MakeError(ErrorCode::kMalformed, "bundle header: " + r.error().message());
+  h.version = *s;
+  s = GetString(j, "created", 64);
+  if (!s) return ctx(s.error());
+  h.created = *s;
+  s = GetString(j, "archive", 16);
+  if (!s) return ctx(s.error());
+  auto archive = ParseArchiveFormat(*s);
+  if (!archive) return MakeError(ErrorCode::kUnsupported, "bundle header: unknown archive format '" + *s + "'");
+  h.archive = *archive;
+  auto chunk = GetUint(j, "chunk_size");
+  if (!chunk) return ctx(chunk.error());
+  if (*chunk < kMinChunkSize || *chunk > crypto::kMaxChunkSize) {
+    return MakeError(ErrorCode::kUnsupported, "bundle header: chunk size " + std::to_string(*chunk) +
+                                                  " is outside " + std::to_string(kMinChunkSize) + ".." +
+                                                  std::to_string(crypto::kMaxChunkSize));
+  }
+  h.chunk_size = static_cast<size_t>(*chunk);
+
+  auto payload = GetObject(j, "payload");
+  if (!payload) return ctx(payload.error());
+  auto len = GetUint(**payload, "length");
+  if (!len) return ctx(len.error().WithContext("payload"));
+  auto plain = GetUint(**payload, "plain_length");
+  if (!plain) return ctx(plain.error().WithContext("payload"));
+  s = GetString(**payload, "sha256", 64);
+  if (!s) return ctx(s.error().WithContext("payload"));
+  if (!IsLowerHex(*s, 64)) return MakeError(ErrorCode::kMalformed, "bundle header: payload.sha256 is not a SHA-256 hex digest");
+  h.payload_length = *len;
+  h.plain_length = *plain;
+  h.payload_sha256 = *s;
+  if (h.plain_length > (uint64_t{1} << 48) ||
+      crypto::StreamCiphertextSize(h.plain_length, h.chunk_size) != h.payload_length) {
+    return MakeError(ErrorCode::kMalformed,
+                     "bundle header: payload length does not match its plaintext length and chunk size");
+  }
+
+  auto recipients = GetArray(j, "recipients");
+  if (!recipients) return ctx(recipients.error());
+  if ((*recipients)->empty()) return MakeError(ErrorCode::kMalformed, "bundle header: no recipients");
+  if ((*recipients)->size() > kMaxRecipients) {
+    return MakeError(ErrorCode::kLimitExceeded, "bundle header: more than " + std::to_string(kMaxRecipients) + " recipients");
+  }
+  std::set<std::string> seen;
+  for (const nlohmann::json& rj : **recipients) {
+    Recipient r;
+    auto id = GetString(rj, "key_id", 64);
+    if (!id) return ctx(id.error().WithContext("recipient"));
+    if (!IsLowerHex(*id, 64)) return MakeError(ErrorCode::kMalformed, "bundle header: recipient key_id is not a key id");
+    if (!seen.insert(*id).second) return MakeError(ErrorCode::kMalformed, "bundle header: duplicate recipient " + ShortId(*id));
+    auto alg = GetString(rj, "alg", 64);
+    if (!alg) return ctx(alg.error().WithContext("recipient"));
+    auto wrapped = GetString(rj, "wrapped_key", kMaxWrappedKeySize * 2);
+    if (!wrapped) return ctx(wrapped.error().WithContext("recipient"));
+    auto raw = crypto::Base64Decode(*wrapped);
+    if (!raw) return MakeError(ErrorCode::kMalformed, "bundle header: recipient wrapped_key is not base64");
+    if (raw->empty() || raw->size() > kMaxWrappedKeySize) {
+      return MakeError(ErrorCode::kMalformed, "bundle header: recipient wrapped_key has a bad size");
+    }
+    r.key_id = *id;
+    r.alg = *alg;
+    r.wrapped_key = std::move(*raw);
+    h.recipients.push_back(std::move(r));
+  }
+  auto files = j.find("files");
+  if (files == j.end()) return MakeError(ErrorCode::kMalformed, "bundle header: missing field 'files'");
+  auto manifest = ManifestFromJson(*files, limits);
+  if (!manifest) return ctx(manifest.error().WithContext("manifest"));
+  h.files = std::move(*manifest);
+  return h;
+}
+
+Result<SignatureBlock> ParseSignatureBlock(ByteSpan block) {
+  auto parsed = ParseJson(AsString(block), kMaxSignatureBlockSize, 4);
+  if (!parsed) return tl::unexpected(parsed.error().WithContext("bundle signature block"));
+  SignatureBlock sig;
+  auto id = GetString(*parsed, "keyid", 64);
+  if (!id) return tl::unexpected(id.error().WithContext("bundle signature block"));
+  auto scheme = GetString(*parsed, "scheme", 64);
+  if (!scheme) return tl::unexpected(scheme.error().WithContext("bundle signature block"));
+  auto hex = GetString(*parsed, "sig", 2 * 2048);
+  if (!hex) return tl::unexpected(hex.error().WithContext("bundle signature block"));
+  auto bytes = HexDecode(*hex);
+  if (!bytes || bytes->empty()) return MakeError(ErrorCode::kMalformed, "bundle signature block: sig is not hex");
+  sig.key_id = *id;
+  sig.scheme = *scheme;
+  sig.signature = std::move(*bytes);
+  return sig;
+}
+
+Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& options,
+                                const crypto::PrivateKey& signer,
+                                const std::vector<crypto::PublicKey>& recipients, const fs::path& out) {
+  AIRLOCK_TRY(ValidateAppId(options.app_id));
+  AIRLOCK_TRY(Semver::Parse(options.version));
+  if (options.chunk_size < kMinChunkSize || options.chunk_size > crypto::kMaxChunkSize) {
+    return MakeError(ErrorCode::kInvalidArgument, "chunk size out of range");
+  }
+  if (signer.type() == crypto::KeyType::kX25519) {
+    return MakeError(ErrorCode::kInvalidArgument, "the signing key is an x25519 key, which cannot sign");
+  }
+  if (recipients.empty()) return MakeError(ErrorCode::kInvalidArgument, "at least one recipient is needed");
+  if (recipients.size() > kMaxRecipients) return MakeError(ErrorCode::kInvalidArgument, "too many recipients");
+  std::set<std::string> seen;
+  for (const crypto::PublicKey& r : recipients) {
+    AIRLOCK_TRY_CTX(crypto::WrapAlgorithm(r.type()), "recipient " + ShortId(r.KeyId()));
+    if (!seen.insert(r.KeyId()).second) {
+      return MakeError(ErrorCode::kInvalidArgument, "recipient " + ShortId(r.KeyId()) + " given twice");
+    }
+  }
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(out, ec))) {
+    return MakeError(ErrorCode::kAlreadyExists, out.string() + " already exists");
+  }
+  fs::path out_dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging, ScopedTempDir::Create(out_dir, ".airlock-seal-"));
+
+  BundleHeader h;
+  h.app_id = options.app_id;
+  h.version = options.version;
+  h.created = NowUtc();
+  h.chunk_size = options.chunk_size;
+  fs::path archive_path;
+  auto status = fs::status(input, ec);
+  if (ec || !fs::exists(status)) {
+    return MakeError(ErrorCode::kNotFound, "input " + input.string() + " does not exist");
+  }
+  if (fs::is_directory(status)) {
+    h.archive = options.format;
+    archive_path = staging.path() / "payload.archive";
+    AIRLOCK_ASSIGN_OR_RETURN(h.files, CreateArchive(input, options.format, archive_path, options.limits));
+  } else {
+    archive_path = input;
+    AIRLOCK_ASSIGN_OR_RETURN(h.files, ScanArchive(input, options.limits, &h.archive));
+  }
+
+  // Encrypt the archive into a staging file, hashing the ciphertext as it is written.
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes content_key, crypto::RandomBytes(crypto::kStreamKeySize));
+  AIRLOCK_ASSIGN_OR_RETURN(auto encryptor,
+                           crypto::StreamEncryptor::Create(content_key, PayloadAad(h.app_id, h.version),
+                                                           h.chunk_size));
+  uint64_t plain_size = 0;
+  AIRLOCK_ASSIGN_OR_RETURN(UniqueFd in, OpenForRead(archive_path, &plain_size));
+  fs::path payload_path = staging.path() / "payload.enc";
+  UniqueFd payload_fd(::open(payload_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!payload_fd.valid()) return MakeError(ErrorCode::kIo, "cannot create " + payload_path.string());
+  crypto::Hasher hasher = crypto::Hasher::Sha256();
+  Bytes buf(kIoBlock);
+  Bytes cipher;
+  cipher.reserve(kIoBlock + kIoBlock / kMinChunkSize * crypto::kStreamTagSize + 64);
+  uint64_t written = 0;
+  auto flush = [&]() -> Result<void> {
+    hasher.Update(cipher);
+    AIRLOCK_TRY(WriteAll(payload_fd.get(), cipher));
+    written += cipher.size();
+    cipher.clear();
+    return {};
+  };
+  uint64_t read_total = 0;
+  while (true) {
+    AIRLOCK_ASSIGN_OR_RETURN(size_t n, PreadSome(in.get(), read_total, buf));
+    if (n == 0) break;
+    read_total += n;
+    AIRLOCK_TRY(encryptor.Update(ByteSpan(buf.data(), n), cipher));
+    AIRLOCK_TRY(flush());
+  }
+  AIRLOCK_TRY(encryptor.Finish(cipher));
+  AIRLOCK_TRY(flush());
+  h.plain_length = read_total;
+  h.payload_length = written;
+  h.payload_sha256 = HexEncode(hasher.Finish());
+  if (written != crypto::StreamCiphertextSize(read_total, h.chunk_size)) {
+    return MakeError(ErrorCode::kInternal, "stream size disagrees with StreamCiphertextSize");
+  }
+
+  Bytes ck_aad = ContentKeyAad(h.app_id, h.version);
+  for (const crypto::PublicKey& r : recipients) {
+    Recipient rec;
+    rec.key_id = r.KeyId();
+    AIRLOCK_ASSIGN_OR_RETURN(rec.alg, crypto::WrapAlgorithm(r.type()));
+    AIRLOCK_ASSIGN_OR_RETURN(rec.wrapped_key, crypto::WrapKey(r, content_key, ck_aad));
+    h.recipients.push_back(std::move(rec));
+  }
+  OPENSSL_cleanse(content_key.data(), content_key.size());
+
+  std::string header_text;
+  try {
+    header_text = HeaderToJson(h).dump();
+  } catch (const nlohmann::json::exception&) {
+    return MakeError(ErrorCode::kUnsafePath, "a file name in the input is not valid UTF-8");
+  }
+  if (header_text.size() > kMaxHeaderSize) {
+    return MakeError(ErrorCode::kLimitExceeded, "bundle header would exceed " +
+                                                    std::to_string(kMaxHeaderSize) + " bytes (too many files)");
+  }
+  Bytes head(kBundleMagic, kBundleMagic + sizeof kBundleMagic);
+  AppendU32Be(head, static_cast<uint32_t>(header_text.size()));
+  head.insert(head.end(), header_text.begin(), header_text.end());
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes signature, crypto::Sign(signer, SignedMessage(head)));
+  crypto::PublicKey signer_pub = signer.Public();
+  std::string sig_text = nlohmann::json{{"keyid", signer_pub.KeyId()},
+                                        {"scheme", signer_pub.TufScheme()},
+                                        {"sig", HexEncode(signature)}}
+                             .dump();
+  AppendU32Be(head, static_cast<uint32_t>(sig_text.size()));
+  head.insert(head.end(), sig_text.begin(), sig_text.end());
+
+  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(out, 0644));
+  AIRLOCK_TRY(file.Write(head));
+  AIRLOCK_TRY(ForEachBlock(payload_fd.get(), 0, written, buf,
+                           [&](ByteSpan block) { return file.Write(block); }));
+  AIRLOCK_TRY(file.Commit());
+  return h;
+}
+
+Result<BundleInfo> InspectBundle(const fs::path& path, const crypto::PublicKey* verify_key,
+                                 const Limits& limits) {
+  AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
+  if (verify_key != nullptr) return VerifyBundle(raw, *verify_key, limits);
+  BundleInfo info;
+  info.file_size = raw.file_size;
+  AIRLOCK_ASSIGN_OR_RETURN(info.signature, ParseSignatureBlock(raw.signature_block));
+  AIRLOCK_ASSIGN_OR_RETURN(info.header,
+                           ParseHeader(ByteSpan(raw.preamble_and_header).subspan(kPreambleSize), limits));
+  return info;
+}
+
+Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::PublicKey& verify_key,
+                                          const crypto::PrivateKey& decrypt_key, const PlaintextSink& sink,
+                                          const Limits& limits) {
+  AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
+  AIRLOCK_ASSIGN_OR_RETURN(BundleInfo info, VerifyBundle(raw, verify_key, limits));
+  const BundleHeader& h = info.header;
+  if (h.plain_length > limits.max_total_size + limits.max_total_size / 8 + (1 << 20)) {
+    // The archive can exceed the files it holds only by its own metadata.
+    return MakeError(ErrorCode::kLimitExceeded, "payload is larger than the unpacked size limit allows");
+  }
+  Bytes buf(kIoBlock);
+  AIRLOCK_TRY(CheckPayloadDigest(raw, h, buf));
+
+  std::string my_id = decrypt_key.KeyId();
+  auto rec = std::find_if(h.recipients.begin(), h.recipients.end(),
+                          [&](const Recipient& r) { return r.key_id == my_id; });
+  if (rec == h.recipients.end()) {
+    return MakeError(ErrorCode::kWrongKey, "bundle is not encrypted to the given decryption key " +
+                                               ShortId(my_id) + " (" + std::to_string(h.recipients.size()) +
+                                               " recipient(s), none match)");
+  }
+  auto expected_alg = crypto::WrapAlgorithm(decrypt_key.type());
+  if (!expected_alg || *expected_alg != rec->alg) {
+    return MakeError(ErrorCode::kWrongKey, "recipient entry uses '" + rec->alg +
+                                               "', which the decryption key cannot unwrap");
+  }
+  auto content_key = crypto::UnwrapKey(decrypt_key, rec->wrapped_key, ContentKeyAad(h.app_id, h.version));
+  if (!content_key) return tl::unexpected(content_key.error().WithContext("cannot unwrap the content key"));
+  auto decryptor = crypto::StreamDecryptor::Create(*content_key, PayloadAad(h.app_id, h.version), h.chunk_size);
+  OPENSSL_cleanse(content_key->data(), content_key->size());
+  if (!decryptor) return tl::unexpected(decryptor.error());
+  Bytes plain;
+  plain.reserve(kIoBlock + h.chunk_size);
+  uint64_t plain_total = 0;
+  auto deliver = [&]() -> Result<void> {
+    plain_total += plain.size();
+    if (plain_total > h.plain_length) {
+      return MakeError(ErrorCode::kHashMismatch, "payload decrypts to more bytes than the header states");
+    }
+    if (!plain.empty()) AIRLOCK_TRY(sink(plain));
+    plain.clear();
+    return {};
+  };
+  AIRLOCK_TRY_CTX(ForEachBlock(raw.fd.get(), raw.payload_offset, h.payload_length, buf,
+                               [&](ByteSpan block) -> Result<void> {
+                                 AIRLOCK_TRY(decryptor->Update(block, plain));
+                                 return deliver();
+                               }),
+                  "payload");
+  AIRLOCK_TRY_CTX(decryptor->Finish(plain), "payload");
+  AIRLOCK_TRY(deliver());
+  if (plain_total != h.plain_length) {
+    return MakeError(ErrorCode::kHashMismatch, "payload decrypts to fewer bytes than the header states");
+  }
+  return h;
+}
+
+Result<BundleHeader> OpenBundle(const fs::path& path, const crypto::PublicKey& verify_key,
+                                const crypto::PrivateKey& decrypt_key, const fs::path& out_dir,
+                                const Limits& limits) {
+  std::error_code ec;
+  fs::path target = out_dir;
+  if (target.has_filename() == false) target = target.parent_path();  // "dir/" -> "dir"
+  auto st = fs::symlink_status(target, ec);
+  bool replace_empty = false;
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st) || !fs::is_empty(target, ec)) {
+      return MakeError(ErrorCode::kAlreadyExists,
+                       target.string() + " already exists and is not an empty directory");
+    }
+    replace_empty = true;
+  }
+  fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging, ScopedTempDir::Create(parent, ".airlock-open-"));
+  fs::path archive_path = staging.path() / "payload.archive";
+  fs::path files_dir = staging.path() / "files";
+  UniqueFd archive_fd(::open(archive_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!archive_fd.valid()) return MakeError(ErrorCode::kIo, "cannot create " + archive_path.string());
+  AIRLOCK_ASSIGN_OR_RETURN(
+      BundleHeader h,
+      DecryptBundlePayload(path, verify_key, decrypt_key,
+                           [&](ByteSpan block) { return WriteAll(archive_fd.get(), block); }, limits));
+  archive_fd = UniqueFd();
+  if (!fs::create_directory(files_dir, ec) || ec) {
+    return MakeError(ErrorCode::kIo, "cannot create " + files_dir.string());
+  }
+  AIRLOCK_TRY(ExtractArchive(archive_path, h.files, files_dir, limits));
+  if (replace_empty && !fs::remove(target, ec)) {
+    return MakeError(ErrorCode::kIo, "cannot replace empty directory " + target.string());
+  }
+  fs::rename(files_dir, target, ec);
+  if (ec) return MakeError(ErrorCode::kIo, "cannot move the opened bundle to " + target.string() + ": " + ec.message());
+  return h;
+}
+
+}  // namespace airlock::bundle

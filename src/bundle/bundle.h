@@ -1,0 +1,127 @@
+// Sealed bundles (.alb): an app's files, encrypted end to end under a fresh content key wrapped to each
+// recipient, and signed. The format is specified in docs/formats/bundle.md; this header is its API.
+#ifndef AIRLOCK_BUNDLE_BUNDLE_H_
+#define AIRLOCK_BUNDLE_BUNDLE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bundle/archive.h"
+#include "bundle/manifest.h"
+#include "common/bytes.h"
+#include "common/result.h"
+#include "crypto/aead_stream.h"
+#include "crypto/keys.h"
+
+namespace airlock::bundle {
+
+inline constexpr uint8_t kBundleMagic[8] = {'A', 'L', 'B', '1', '\r', '\n', 0x1a, '\n'};
+inline constexpr size_t kPreambleSize = 12;  // magic + header length
+inline constexpr uint32_t kMaxHeaderSize = 16 * 1024 * 1024;
+inline constexpr uint32_t kMaxSignatureBlockSize = 64 * 1024;
+inline constexpr size_t kMaxRecipients = 1000;
+inline constexpr size_t kMaxWrappedKeySize = 4096;
+inline constexpr size_t kMinChunkSize = 1024;
+inline constexpr std::string_view kSignaturePrefix = "airlock-bundle/v1\n";
+
+struct Recipient {
+  std::string key_id;
+  std::string alg;
+  Bytes wrapped_key;
+};
+
+struct BundleHeader {
+  std::string app_id;
+  std::string version;
+  std::string created;
+  ArchiveFormat archive = ArchiveFormat::kZip;
+  size_t chunk_size = crypto::kDefaultChunkSize;
+  uint64_t payload_length = 0;
+  std::string payload_sha256;  // hex
+  uint64_t plain_length = 0;
+  std::vector<Recipient> recipients;
+  Manifest files;
+};
+
+struct SignatureBlock {
+  std::string key_id;
+  std::string scheme;
+  Bytes signature;
+};
+
+// kInvalidArgument unless 1..255 bytes of [A-Za-z0-9._-].
+[[nodiscard]] Result<void> ValidateAppId(std::string_view app_id);
+
+nlohmann::json HeaderToJson(const BundleHeader& header);
+// Parses and validates header bytes (untrusted): kMalformed, kUnsupported, kLimitExceeded, kUnsafePath.
+[[nodiscard]] Result<BundleHeader> ParseHeader(ByteSpan header_json, const Limits& limits = {});
+[[nodiscard]] Result<SignatureBlock> ParseSignatureBlock(ByteSpan block);
+
+// Associated data binding wrapped keys and payload chunks to the app and version.
+Bytes ContentKeyAad(std::string_view app_id, std::string_view version);
+Bytes PayloadAad(std::string_view app_id, std::string_view version);
+
+struct SealOptions {
+  std::string app_id;
+  std::string version;
+  ArchiveFormat format = ArchiveFormat::kZip;  // used when the input is a folder
+  size_t chunk_size = crypto::kDefaultChunkSize;
+  Limits limits;
+};
+
+// Seals `input` (a folder, or an existing zip or tar used as the payload as it is) into `out`, written
+// atomically: on any error no file appears at `out`. `signer` must be able to sign (not x25519); each
+// recipient must be able to wrap (x25519 or RSA). Errors: kInvalidArgument (app id, version, keys,
+// no recipients, duplicate recipients), kAlreadyExists (out exists), and those of CreateArchive /
+// ScanArchive for bad input.
+[[nodiscard]] Result<BundleHeader> SealBundle(const std::filesystem::path& input, const SealOptions& options,
+                                              const crypto::PrivateKey& signer,
+                                              const std::vector<crypto::PublicKey>& recipients,
+                                              const std::filesystem::path& out);
+
+struct BundleInfo {
+  BundleHeader header;
+  SignatureBlock signature;
+  uint64_t file_size = 0;
+  bool signature_verified = false;
+};
+
+// Reads a bundle's header and signature block. With `verify_key`, the signature is checked first
+// (kWrongKey / kBadSignature) and the file size against the header (kTruncated / kTrailingData); without
+// it nothing is verified and the result must be treated as untrusted (it is for display only).
+[[nodiscard]] Result<BundleInfo> InspectBundle(const std::filesystem::path& path,
+                                               const crypto::PublicKey* verify_key,
+                                               const Limits& limits = {});
+
+using PlaintextSink = std::function<Result<void>(ByteSpan)>;
+
+// Verifies the signature (under `verify_key`), the header and the payload digest, then unwraps the content
+// key with `decrypt_key` and streams the decrypted archive to `sink` chunk by chunk. Errors: kMalformed
+// (not a bundle), kWrongKey (signed by another key, or not encrypted to this key), kBadSignature,
+// kTruncated, kTrailingData, kHashMismatch (payload digest), kDecryptFailed. If it fails after the sink
+// has been called, everything the sink received must be discarded.
+[[nodiscard]] Result<BundleHeader> DecryptBundlePayload(const std::filesystem::path& path,
+                                                        const crypto::PublicKey& verify_key,
+                                                        const crypto::PrivateKey& decrypt_key,
+                                                        const PlaintextSink& sink,
+                                                        const Limits& limits = {});
+
+// Opens a bundle into `out_dir`, which must not exist or be an empty directory (kAlreadyExists otherwise).
+// Everything is verified (see DecryptBundlePayload; then every file against the manifest: kHashMismatch,
+// kUnsafePath, kLimitExceeded) in a temporary folder beside `out_dir`, which is renamed into place only at
+// the end; on failure nothing appears at `out_dir`.
+[[nodiscard]] Result<BundleHeader> OpenBundle(const std::filesystem::path& path,
+                                              const crypto::PublicKey& verify_key,
+                                              const crypto::PrivateKey& decrypt_key,
+                                              const std::filesystem::path& out_dir,
+                                              const Limits& limits = {});
+
+}  // namespace airlock::bundle
+
+#endif  // AIRLOCK_BUNDLE_BUNDLE_H_
