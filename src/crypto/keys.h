@@ -71,6 +71,9 @@ class PrivateKey {
   // Encrypted PEM is rejected with kUnsupported. kMalformed if it does not parse.
   static Result<PrivateKey> FromPem(std::string_view pem);
   static Result<PrivateKey> FromFile(const std::filesystem::path& path);
+  // Raw 32-byte ed25519 seed (RFC 8032 secret key) / x25519 scalar. kInvalidArgument for other types,
+  // kMalformed if not 32 bytes.
+  static Result<PrivateKey> FromRaw(KeyType type, ByteSpan raw);
 
   KeyType type() const { return type_; }
   int bits() const;

@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include <openssl/bio.h>
+#include <openssl/decoder.h>
+#include <openssl/encoder.h>
 #include <openssl/evp.h>
 
 #include "common/result.h"
@@ -18,12 +20,20 @@ struct EvpPkeyCtxFree { void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_fr
 struct EvpMdCtxFree { void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); } };
 struct EvpCipherCtxFree { void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); } };
 struct BioFree { void operator()(BIO* p) const { BIO_free_all(p); } };
+struct OsslDecoderCtxFree {
+  void operator()(OSSL_DECODER_CTX* p) const { OSSL_DECODER_CTX_free(p); }
+};
+struct OsslEncoderCtxFree {
+  void operator()(OSSL_ENCODER_CTX* p) const { OSSL_ENCODER_CTX_free(p); }
+};
 
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxFree>;
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
 using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxFree>;
 using BioPtr = std::unique_ptr<BIO, BioFree>;
+using OsslDecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, OsslDecoderCtxFree>;
+using OsslEncoderCtxPtr = std::unique_ptr<OSSL_ENCODER_CTX, OsslEncoderCtxFree>;
 
 // An Error with `code` whose message is `what` plus the first queued OpenSSL error (the queue is cleared).
 Error OsslError(ErrorCode code, std::string_view what);
