@@ -1,1 +1,352 @@
-// placeholder: being written
+#include "bundle/bundle.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/file.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+
+namespace airlock::bundle {
+namespace {
+
+namespace fs = std::filesystem;
+using crypto::KeyType;
+using crypto::PrivateKey;
+using crypto::PublicKey;
+
+const fs::path kVectors = fs::path(AIRLOCK_VECTORS_DIR) / "capgo";
+
+void WriteText(const fs::path& p, std::string_view text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+Bytes Slurp(const fs::path& p) { return *ReadFile(p, 1 << 30); }
+
+void Spit(const fs::path& p, const Bytes& b) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(b.data()),
+                                                             static_cast<std::streamsize>(b.size()));
+}
+
+// Every file under `dir`, relative path -> contents.
+std::map<std::string, Bytes> Tree(const fs::path& dir) {
+  std::map<std::string, Bytes> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out[fs::relative(e.path(), dir).generic_string()] = Slurp(e.path());
+  }
+  return out;
+}
+
+// Entries of `dir` whose names start with ".airlock-" (staging left behind).
+int Leftovers(const fs::path& dir) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind(".", 0) == 0) ++n;
+  }
+  return n;
+}
+
+class BundleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = std::make_unique<ScopedTempDir>(*ScopedTempDir::Create());
+    app_ = tmp_->path() / "app";
+    WriteText(app_ / "index.html", "<html>hello</html>\n");
+    WriteText(app_ / "assets/app.js", "console.log('v1');\n");
+    WriteText(app_ / "assets/img/empty.bin", "");
+    Bytes big = *crypto::RandomBytes(300 * 1024 + 17);  // several chunks, not chunk-aligned
+    Spit(app_ / "assets/big.bin", big);
+    signer_ = std::make_unique<PrivateKey>(*PrivateKey::Generate(KeyType::kEd25519));
+    device_ = std::make_unique<PrivateKey>(*PrivateKey::Generate(KeyType::kX25519));
+    out_ = tmp_->path() / "out";
+    fs::create_directory(out_);
+  }
+
+  fs::path Seal(const fs::path& input, const std::string& name = "app.alb",
+                ArchiveFormat format = ArchiveFormat::kZip) {
+    SealOptions o;
+    o.app_id = "com.example.app";
+    o.version = "1.2.3";
+    o.format = format;
+    fs::path p = tmp_->path() / name;
+    auto r = SealBundle(input, o, *signer_, {device_->Public()}, p);
+    EXPECT_TRUE(r) << r.error().ToString();
+    return p;
+  }
+
+  Result<BundleHeader> Open(const fs::path& bundle, const fs::path& dest, const Limits& limits = {}) {
+    return OpenBundle(bundle, signer_->Public(), *device_, dest, limits);
+  }
+
+  // Opens `bundle`, expects `code`, and checks that nothing was left behind.
+  void ExpectRefused(const fs::path& bundle, ErrorCode code) {
+    fs::path dest = out_ / "refused";
+    auto r = Open(bundle, dest);
+    ASSERT_FALSE(r) << "bundle was accepted";
+    EXPECT_EQ(r.error().code(), code) << r.error().ToString();
+    EXPECT_FALSE(fs::exists(dest));
+    EXPECT_EQ(Leftovers(out_), 0);
+  }
+
+  std::unique_ptr<ScopedTempDir> tmp_;
+  fs::path app_, out_;
+  std::unique_ptr<PrivateKey> signer_, device_;
+};
+
+TEST_F(BundleTest, RoundTripsAFolderAsZipAndTar) {
+  for (ArchiveFormat f : {ArchiveFormat::kZip, ArchiveFormat::kTar}) {
+    std::string name(ArchiveFormatName(f));
+    fs::path b = Seal(app_, name + ".alb", f);
+    auto h = Open(b, out_ / name);
+    ASSERT_TRUE(h) << h.error().ToString();
+    EXPECT_EQ(h->archive, f);
+    EXPECT_EQ(h->files.size(), 4u);
+    EXPECT_EQ(Tree(out_ / name), Tree(app_));
+  }
+  EXPECT_EQ(Leftovers(out_), 0);
+  EXPECT_EQ(Leftovers(tmp_->path()), 0);
+}
+
+TEST_F(BundleTest, SealsAnExistingZipAsItIs) {
+  fs::path b = Seal(kVectors / "full/bundle.zip");
+  auto h = Open(b, out_ / "capgo");
+  ASSERT_TRUE(h) << h.error().ToString();
+  EXPECT_EQ(h->archive, ArchiveFormat::kZip);
+  EXPECT_EQ(h->plain_length, fs::file_size(kVectors / "full/bundle.zip"));
+  EXPECT_EQ(Tree(out_ / "capgo"), Tree(kVectors / "dist"));
+}
+
+TEST_F(BundleTest, EveryRecipientCanOpenAndOthersCannot) {
+  PrivateKey rsa = *PrivateKey::Generate(KeyType::kRsa);
+  PrivateKey other = *PrivateKey::Generate(KeyType::kX25519);
+  SealOptions o{.app_id = "com.example.app", .version = "2.0.0-beta.1"};
+  fs::path b = tmp_->path() / "multi.alb";
+  ASSERT_TRUE(SealBundle(app_, o, *signer_, {device_->Public(), rsa.Public()}, b));
+  ASSERT_TRUE(OpenBundle(b, signer_->Public(), *device_, out_ / "x25519"));
+  ASSERT_TRUE(OpenBundle(b, signer_->Public(), rsa, out_ / "rsa"));
+  EXPECT_EQ(Tree(out_ / "rsa"), Tree(app_));
+  auto r = OpenBundle(b, signer_->Public(), other, out_ / "other");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kWrongKey);
+  EXPECT_FALSE(fs::exists(out_ / "other"));
+}
+
+TEST_F(BundleTest, EachSealUsesAFreshContentKey) {
+  fs::path a = Seal(app_, "a.alb");
+  fs::path b = Seal(app_, "b.alb");
+  auto ha = InspectBundle(a, nullptr);
+  auto hb = InspectBundle(b, nullptr);
+  ASSERT_TRUE(ha && hb);
+  EXPECT_NE(ha->header.payload_sha256, hb->header.payload_sha256);
+  EXPECT_NE(ha->header.recipients[0].wrapped_key, hb->header.recipients[0].wrapped_key);
+}
+
+TEST_F(BundleTest, SupportsEcdsaAndRsaSigners) {
+  for (KeyType t : {KeyType::kEcdsaP256, KeyType::kRsa}) {
+    signer_ = std::make_unique<PrivateKey>(*PrivateKey::Generate(t));
+    fs::path b = Seal(app_, std::string(crypto::KeyTypeName(t)) + ".alb");
+    auto h = Open(b, out_ / std::string(crypto::KeyTypeName(t)));
+    ASSERT_TRUE(h) << h.error().ToString();
+  }
+}
+
+TEST_F(BundleTest, RefusesAnotherSignersKey) {
+  fs::path b = Seal(app_);
+  PrivateKey mallory = *PrivateKey::Generate(KeyType::kEd25519);
+  auto r = OpenBundle(b, mallory.Public(), *device_, out_ / "x");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kWrongKey);
+  EXPECT_NE(r.error().message().find("signed by key"), std::string::npos);
+}
+
+TEST_F(BundleTest, RefusesAWrongDecryptionKey) {
+  fs::path b = Seal(app_);
+  device_ = std::make_unique<PrivateKey>(*PrivateKey::Generate(KeyType::kX25519));
+  ExpectRefused(b, ErrorCode::kWrongKey);
+}
+
+TEST_F(BundleTest, RefusesATamperedHeader) {
+  fs::path b = Seal(app_);
+  Bytes bytes = Slurp(b);
+  // Change the version inside the signed header: "1.2.3" -> "1.2.4".
+  std::string s(bytes.begin(), bytes.end());
+  size_t pos = s.find("\"1.2.3\"");
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos + 5] = '4';
+  Spit(b, bytes);
+  ExpectRefused(b, ErrorCode::kBadSignature);
+}
+
+TEST_F(BundleTest, RefusesATamperedSignature) {
+  fs::path b = Seal(app_);
+  Bytes bytes = Slurp(b);
+  std::string s(bytes.begin(), bytes.end());
+  size_t pos = s.find("\"sig\":\"");
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos + 7] = bytes[pos + 7] == 'a' ? 'b' : 'a';
+  Spit(b, bytes);
+  ExpectRefused(b, ErrorCode::kBadSignature);
+}
+
+TEST_F(BundleTest, RefusesATamperedPayloadBeforeDecrypting) {
+  fs::path b = Seal(app_);
+  Bytes bytes = Slurp(b);
+  for (size_t offset : {bytes.size() - 1, bytes.size() - 70000, bytes.size() / 2 + 100000}) {
+    Bytes t = bytes;
+    t[offset] ^= 0x01;
+    Spit(b, t);
+    ExpectRefused(b, ErrorCode::kHashMismatch);
+  }
+}
+
+TEST_F(BundleTest, RefusesTruncation) {
+  fs::path b = Seal(app_);
+  Bytes bytes = Slurp(b);
+  for (size_t keep : {bytes.size() - 1, bytes.size() - 65536 - 16, size_t{200}, size_t{11}, size_t{5}}) {
+    Spit(b, Bytes(bytes.begin(), bytes.begin() + static_cast<long>(keep)));
+    ExpectRefused(b, ErrorCode::kTruncated);
+  }
+}
+
+TEST_F(BundleTest, RefusesTrailingData) {
+  fs::path b = Seal(app_);
+  Bytes bytes = Slurp(b);
+  bytes.push_back(0);
+  Spit(b, bytes);
+  ExpectRefused(b, ErrorCode::kTrailingData);
+}
+
+TEST_F(BundleTest, RefusesGarbageAndEmptyFiles) {
+  fs::path b = tmp_->path() / "garbage.alb";
+  Spit(b, *crypto::RandomBytes(4096));
+  ExpectRefused(b, ErrorCode::kMalformed);
+  Spit(b, Bytes{});
+  ExpectRefused(b, ErrorCode::kMalformed);
+  Spit(b, ToBytes("PK\x03\x04 this is a zip, not a bundle"));
+  ExpectRefused(b, ErrorCode::kMalformed);
+}
+
+TEST_F(BundleTest, RefusesAnOversizedHeaderLengthWithoutReadingIt) {
+  Bytes bytes(kBundleMagic, kBundleMagic + 8);
+  AppendU32Be(bytes, 0xffffffffu);
+  fs::path b = tmp_->path() / "huge.alb";
+  Spit(b, bytes);
+  ExpectRefused(b, ErrorCode::kLimitExceeded);
+}
+
+TEST_F(BundleTest, EnforcesTheUnpackedSizeLimit) {
+  fs::path b = Seal(app_);
+  Limits small;
+  small.max_total_size = 1024;
+  auto r = Open(b, out_ / "small", small);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kLimitExceeded) << r.error().ToString();
+  EXPECT_FALSE(fs::exists(out_ / "small"));
+}
+
+TEST_F(BundleTest, RefusesToOverwriteANonEmptyFolder) {
+  fs::path b = Seal(app_);
+  WriteText(out_ / "busy/keep.txt", "mine");
+  auto r = Open(b, out_ / "busy");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(Tree(out_ / "busy").size(), 1u);
+  // An empty existing folder is fine.
+  fs::create_directory(out_ / "empty");
+  EXPECT_TRUE(Open(b, out_ / "empty"));
+}
+
+TEST_F(BundleTest, SealRejectsBadArguments) {
+  SealOptions o{.app_id = "com.example.app", .version = "1.0"};
+  fs::path b = tmp_->path() / "bad.alb";
+  auto r = SealBundle(app_, o, *signer_, {device_->Public()}, b);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  o.version = "1.0.0";
+  o.app_id = "bad app/id";
+  EXPECT_EQ(SealBundle(app_, o, *signer_, {device_->Public()}, b).error().code(),
+            ErrorCode::kInvalidArgument);
+  o.app_id = "com.example.app";
+  EXPECT_EQ(SealBundle(app_, o, *device_, {device_->Public()}, b).error().code(),
+            ErrorCode::kInvalidArgument);  // x25519 cannot sign
+  EXPECT_EQ(SealBundle(app_, o, *signer_, {signer_->Public()}, b).error().code(),
+            ErrorCode::kInvalidArgument);  // ed25519 cannot receive
+  EXPECT_EQ(SealBundle(app_, o, *signer_, {}, b).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(SealBundle(app_, o, *signer_, {device_->Public(), device_->Public()}, b).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(SealBundle(tmp_->path() / "nope", o, *signer_, {device_->Public()}, b).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_FALSE(fs::exists(b));
+  EXPECT_EQ(Leftovers(tmp_->path()), 0);
+  WriteText(b, "existing");
+  EXPECT_EQ(SealBundle(app_, o, *signer_, {device_->Public()}, b).error().code(),
+            ErrorCode::kAlreadyExists);
+}
+
+TEST_F(BundleTest, SealRefusesSymlinksInTheFolder) {
+  fs::create_symlink("/etc/passwd", app_ / "assets/passwd");
+  SealOptions o{.app_id = "com.example.app", .version = "1.0.0"};
+  fs::path b = tmp_->path() / "link.alb";
+  auto r = SealBundle(app_, o, *signer_, {device_->Public()}, b);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnsafePath);
+  EXPECT_FALSE(fs::exists(b));
+}
+
+TEST_F(BundleTest, InspectVerifiesOnlyWhenAskedTo) {
+  fs::path b = Seal(app_);
+  auto unverified = InspectBundle(b, nullptr);
+  ASSERT_TRUE(unverified);
+  EXPECT_FALSE(unverified->signature_verified);
+  EXPECT_EQ(unverified->header.app_id, "com.example.app");
+  EXPECT_EQ(unverified->signature.key_id, signer_->KeyId());
+  PublicKey pub = signer_->Public();
+  auto verified = InspectBundle(b, &pub);
+  ASSERT_TRUE(verified);
+  EXPECT_TRUE(verified->signature_verified);
+}
+
+TEST(BundleHeader, ParsesOnlyValidHeaders) {
+  BundleHeader h;
+  h.app_id = "a.b";
+  h.version = "1.0.0";
+  h.created = "2026-01-01T00:00:00Z";
+  h.plain_length = 10;
+  h.payload_length = crypto::StreamCiphertextSize(10, h.chunk_size);
+  h.payload_sha256 = std::string(64, 'a');
+  h.recipients.push_back({std::string(64, 'b'), "x25519-hkdf-sha256-aes256gcm", Bytes(92, 1)});
+  h.files.push_back({"index.html", 10, std::string(64, 'c')});
+  nlohmann::json good = HeaderToJson(h);
+  auto parse = [](const nlohmann::json& j) { return ParseHeader(AsBytes(j.dump())); };
+  ASSERT_TRUE(parse(good)) << parse(good).error().ToString();
+
+  auto expect = [&](auto mutate, ErrorCode code) {
+    nlohmann::json j = good;
+    mutate(j);
+    auto r = parse(j);
+    ASSERT_FALSE(r) << j.dump();
+    EXPECT_EQ(r.error().code(), code) << r.error().ToString();
+  };
+  expect([](auto& j) { j["format_version"] = 2; }, ErrorCode::kUnsupported);
+  expect([](auto& j) { j["format"] = "zip"; }, ErrorCode::kUnsupported);
+  expect([](auto& j) { j.erase("app_id"); }, ErrorCode::kMalformed);
+  expect([](auto& j) { j["version"] = "1.0"; }, ErrorCode::kMalformed);
+  expect([](auto& j) { j["chunk_size"] = 16; }, ErrorCode::kUnsupported);
+  expect([](auto& j) { j["payload"]["length"] = 5; }, ErrorCode::kMalformed);
+  expect([](auto& j) { j["payload"]["sha256"] = "xyz"; }, ErrorCode::kMalformed);
+  expect([](auto& j) { j["recipients"] = nlohmann::json::array(); }, ErrorCode::kMalformed);
+  expect([](auto& j) { j["recipients"].push_back(j["recipients"][0]); }, ErrorCode::kMalformed);
+  expect([](auto& j) { j["recipients"][0]["wrapped_key"] = "***"; }, ErrorCode::kMalformed);
+  expect([](auto& j) { j["files"][0]["path"] = "../evil"; }, ErrorCode::kUnsafePath);
+  expect([](auto& j) { j["archive"] = "rar"; }, ErrorCode::kUnsupported);
+  EXPECT_EQ(ParseHeader(AsBytes("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"))
+                .error()
+                .code(),
+            ErrorCode::kLimitExceeded);
+}
+
+}  // namespace
+}  // namespace airlock::bundle
