@@ -17,8 +17,13 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);
 
 // Archives the regular files under `dir` into `out` (created atomically): entries sorted by path, fixed
 // timestamps and owners, mode 0644, so the same folder gives the same bytes. Directories are implied by
-// file paths. Symlinks, devices, FIFOs and sockets are refused with kUnsafePath; paths that fail
-// ValidateBundlePath with kUnsafePath; Limits with kLimitExceeded. Returns the manifest.
+// file paths: no directory entries are written, so empty directories are not archived. Symlinks,
+// devices, FIFOs and sockets are refused with kUnsafePath; paths that fail ValidateBundlePath with
+// kUnsafePath; Limits with kLimitExceeded. Returns the manifest.
+// Zip entries are deflated; tar is pax-restricted (plain ustar unless a name is long or non-ASCII).
+// `dir` itself may be reached through a symlink; nothing under it is followed. Note: libarchive writes
+// the zip DOS time field in the process's local time zone, so zips are byte-identical across machines
+// only under the same TZ (tar is TZ-independent).
 [[nodiscard]] Result<Manifest> CreateArchive(const std::filesystem::path& dir, ArchiveFormat format,
                                              const std::filesystem::path& out,
                                              const Limits& limits = {});
@@ -27,13 +32,28 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);
 // manifest. Every entry must be a regular file or a directory with a valid path; duplicates, symlinks,
 // hard links and special files are refused (kUnsafePath); Limits are enforced while reading, so a zip
 // bomb stops at the bound (kLimitExceeded). kMalformed if it is not a readable archive.
+// Entry rules, shared with ExtractArchive:
+// - Names are taken as they are: "./a" or "/a" fails ValidateBundlePath (kUnsafePath), nothing is
+//   stripped; a directory entry may end in one '/'.
+// - A duplicate is any second entry with the same path, or a path used both as a file and as a
+//   directory ("a" a file and "a/b" or "a/" also present): kUnsafePath.
+// - max_files counts every entry, directories included; max_total_size counts the bytes actually
+//   decompressed (a smaller declared size does not help), and a declared size over the bound fails early.
+// - Encrypted zip entries: kUnsupported. libarchive warnings (damaged headers, names it cannot
+//   convert): kMalformed. Only zip and uncompressed tar are read (no gzip/zstd filters).
+// kNotFound if `archive` does not exist, kInvalidArgument if it is not a regular file.
 [[nodiscard]] Result<Manifest> ScanArchive(const std::filesystem::path& archive, const Limits& limits = {},
                                            ArchiveFormat* format_out = nullptr);
 
 // Extracts `archive` into `out_dir` (an existing empty directory), accepting exactly the files in
-// `manifest`: an entry not in the manifest, a duplicate, a size or digest that differs (kHashMismatch),
-// or a manifest file missing at the end (kHashMismatch) is an error. Never writes outside `out_dir` and
-// never follows a symlink. On error the caller removes `out_dir`.
+// `manifest`: an entry not in the manifest, a size or digest that differs (kHashMismatch), or a manifest
+// file missing at the end (kHashMismatch) is an error; every entry is first checked as by ScanArchive
+// (so a duplicate, symlink, hard link, special file or unsafe path is kUnsafePath, limits
+// kLimitExceeded). Never writes outside `out_dir` and never follows a symlink. Files are written 0644,
+// directories 0755; directory entries in the archive create nothing, so the output holds exactly the
+// manifest's files and their parent directories. kAlreadyExists if `out_dir` is not empty, kNotFound if
+// it does not exist, kInvalidArgument if `manifest` lists a path twice. On error the caller removes
+// `out_dir` (files already extracted stay there).
 [[nodiscard]] Result<void> ExtractArchive(const std::filesystem::path& archive, const Manifest& manifest,
                                           const std::filesystem::path& out_dir,
                                           const Limits& limits = {});
