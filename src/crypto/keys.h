@@ -34,6 +34,12 @@ std::string_view KeyTypeName(KeyType type);
 inline constexpr size_t kMaxPemSize = 64 * 1024;
 
 class PublicKey {
+ private:
+  static EVP_PKEY* UpRef(EVP_PKEY* p) {
+    if (p != nullptr) EVP_PKEY_up_ref(p);
+    return p;
+  }
+
  public:
   // Parses an SPKI PEM ("BEGIN PUBLIC KEY") or a PKCS#1 RSA public key ("BEGIN RSA PUBLIC KEY").
   // kMalformed if it does not parse, kUnsupported for other algorithms or curves, or RSA outside
@@ -57,6 +63,17 @@ class PublicKey {
   EVP_PKEY* get() const { return pkey_.get(); }
   // Takes ownership; type must already be checked to be one we support.
   PublicKey(EvpPkeyPtr pkey, KeyType type) : pkey_(std::move(pkey)), type_(type) {}
+  // Public keys are immutable, so copies share the OpenSSL object (reference counted).
+  PublicKey(const PublicKey& other) : pkey_(UpRef(other.pkey_.get())), type_(other.type_) {}
+  PublicKey& operator=(const PublicKey& other) {
+    if (this != &other) {
+      pkey_ = EvpPkeyPtr(UpRef(other.pkey_.get()));
+      type_ = other.type_;
+    }
+    return *this;
+  }
+  PublicKey(PublicKey&&) noexcept = default;
+  PublicKey& operator=(PublicKey&&) noexcept = default;
 
  private:
   EvpPkeyPtr pkey_;
