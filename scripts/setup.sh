@@ -6,8 +6,12 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy clang-format libclang-rt-14-dev
   libssl-dev openssl libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libzstd-dev libarchive-dev libexpected-dev zip unzip
+  libzstd-dev libarchive-dev libexpected-dev libcurl4-openssl-dev faketime zip unzip
 )
+# Node.js (for the independent TUF implementation used in interop tests) may come from elsewhere; only
+# install Debian's when there is none, so an existing newer one is never replaced.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
