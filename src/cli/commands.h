@@ -19,6 +19,7 @@ using Action = std::function<Result<void>()>;
 void AddKeygenCommand(CLI::App& app, Action& action);
 void AddBundleCommands(CLI::App& app, Action& action);
 void AddCapgoCommands(CLI::App& app, Action& action);
+void AddRepoCommands(CLI::App& app, Action& action);
 
 // Prints `value` as pretty JSON on stdout.
 void PrintJson(const nlohmann::json& value);

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   airlock::cli::AddKeygenCommand(app, action);
   airlock::cli::AddBundleCommands(app, action);
   airlock::cli::AddCapgoCommands(app, action);
+  airlock::cli::AddRepoCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
