@@ -85,10 +85,17 @@ Result<Bytes> HkdfSha256(ByteSpan ikm, ByteSpan salt, ByteSpan info, size_t leng
   params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
   params[n++] = OSSL_PARAM_construct_octet_string(
       OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()), ikm.size());
-  params[n++] = OSSL_PARAM_construct_octet_string(
-      OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size());
-  params[n++] = OSSL_PARAM_construct_octet_string(
-      OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()), info.size());
+  // An empty salt or info is passed by leaving the parameter out: OpenSSL 3.0 rejects an empty salt
+  // whose pointer is null (as an empty span's is), and without a salt it uses a zero-length HMAC key,
+  // which equals RFC 5869's default of HashLen zero bytes.
+  if (!salt.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(
+        OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size());
+  }
+  if (!info.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(
+        OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()), info.size());
+  }
   params[n] = OSSL_PARAM_construct_end();
   Bytes out(length);
   if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {
