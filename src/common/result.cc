@@ -15,6 +15,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kBadSignature: return "bad_signature";
     case ErrorCode::kWrongKey: return "wrong_key";
     case ErrorCode::kHashMismatch: return "hash_mismatch";
+    case ErrorCode::kExpired: return "expired";
+    case ErrorCode::kRollback: return "rollback";
     case ErrorCode::kDecryptFailed: return "decrypt_failed";
     case ErrorCode::kTruncated: return "truncated";
     case ErrorCode::kTrailingData: return "trailing_data";
@@ -33,6 +35,8 @@ bool IsVerificationFailure(ErrorCode code) {
     case ErrorCode::kBadSignature:
     case ErrorCode::kWrongKey:
     case ErrorCode::kHashMismatch:
+    case ErrorCode::kExpired:
+    case ErrorCode::kRollback:
     case ErrorCode::kDecryptFailed:
     case ErrorCode::kTruncated:
     case ErrorCode::kTrailingData:

@@ -24,6 +24,8 @@ enum class ErrorCode {
   kBadSignature,        // a signature does not verify under the expected key
   kWrongKey,            // the key given is not the one the data names (signer or recipient)
   kHashMismatch,        // content does not match the digest or size it was committed to
+  kExpired,             // signed metadata is past its expiry time (TUF freeze attack)
+  kRollback,            // a version, or security floor, is lower than one already trusted (rollback)
   kDecryptFailed,       // authenticated decryption failed (tampered ciphertext or wrong key)
   kTruncated,           // input ends before the data it declares
   kTrailingData,        // data after the declared end
