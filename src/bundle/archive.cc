@@ -504,6 +504,12 @@ Result<Manifest> CreateArchive(const fs::path& dir, ArchiveFormat format, const 
   uint64_t total = 0;
   AIRLOCK_TRY_CTX(CollectFiles(dir, "", limits, files, total), "archiving " + dir.string());
   // std::string's operator< compares as unsigned bytes: the manifest's byte order.
+  // libarchive's seekable zip reader cannot find the end record of a zip with no entries (it never looks
+  // at offset 0), so ScanArchive could not read an empty zip back; empty folders are refused for both
+  // formats alike.
+  if (files.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, dir.string() + " holds no files to archive");
+  }
   std::sort(files.begin(), files.end(),
             [](const SourceFile& a, const SourceFile& b) { return a.path < b.path; });
 

@@ -19,7 +19,8 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);
 // timestamps and owners, mode 0644, so the same folder gives the same bytes. Directories are implied by
 // file paths: no directory entries are written, so empty directories are not archived. Symlinks,
 // devices, FIFOs and sockets are refused with kUnsafePath; paths that fail ValidateBundlePath with
-// kUnsafePath; Limits with kLimitExceeded. Returns the manifest.
+// kUnsafePath; Limits with kLimitExceeded; a folder with no regular file at all with kInvalidArgument.
+// Returns the manifest.
 // Zip entries are deflated; tar is pax-restricted (plain ustar unless a name is long or non-ASCII).
 // `dir` itself may be reached through a symlink; nothing under it is followed. Note: libarchive writes
 // the zip DOS time field in the process's local time zone, so zips are byte-identical across machines
@@ -41,6 +42,8 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);
 //   decompressed (a smaller declared size does not help), and a declared size over the bound fails early.
 // - Encrypted zip entries: kUnsupported. libarchive warnings (damaged headers, names it cannot
 //   convert): kMalformed. Only zip and uncompressed tar are read (no gzip/zstd filters).
+// - A tar with no entries gives an empty manifest; a zip with no entries is kMalformed (libarchive's
+//   seekable zip reader does not recognise it).
 // kNotFound if `archive` does not exist, kInvalidArgument if it is not a regular file.
 [[nodiscard]] Result<Manifest> ScanArchive(const std::filesystem::path& archive, const Limits& limits = {},
                                            ArchiveFormat* format_out = nullptr);
