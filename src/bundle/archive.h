@@ -35,7 +35,8 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);
 // bomb stops at the bound (kLimitExceeded). kMalformed if it is not a readable archive.
 // Entry rules, shared with ExtractArchive:
 // - Names are taken as they are: "./a" or "/a" fails ValidateBundlePath (kUnsafePath), nothing is
-//   stripped; a directory entry may end in one '/'.
+//   stripped; a directory entry may end in one '/'. (libarchive's zip reader itself turns '\\' into '/'
+//   in zip names, so a zip "a\\b" is read as "a/b"; in tar a backslash is refused.)
 // - A duplicate is any second entry with the same path, or a path used both as a file and as a
 //   directory ("a" a file and "a/b" or "a/" also present): kUnsafePath.
 // - max_files counts every entry, directories included; max_total_size counts the bytes actually

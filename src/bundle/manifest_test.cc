@@ -63,7 +63,9 @@ TEST(BundlePath, RulesTable) {
   for (const PathCase& c : cases) {
     Result<void> r = ValidateBundlePath(c.path);
     EXPECT_EQ(r.has_value(), c.ok) << PrintablePath(c.path);
-    if (!c.ok && !r) EXPECT_EQ(r.error().code(), ErrorCode::kUnsafePath) << PrintablePath(c.path);
+    if (!c.ok && !r) {
+      EXPECT_EQ(r.error().code(), ErrorCode::kUnsafePath) << PrintablePath(c.path);
+    }
   }
 }
 
