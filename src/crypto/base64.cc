@@ -35,6 +35,19 @@ Result<Bytes> Base64Decode(std::string_view text) {
     if (text.back() != '=') return MakeError(ErrorCode::kMalformed, "base64 padding is misplaced");
     ++pad;
   }
+  if (pad > 0) {
+    // Canonical form only: the bits of the last data character that fall past the end of the data must be
+    // zero, or several texts would decode to the same bytes.
+    char last = text[text.size() - 1 - pad];
+    int v = last >= 'A' && last <= 'Z'   ? last - 'A'
+            : last >= 'a' && last <= 'z' ? last - 'a' + 26
+            : last >= '0' && last <= '9' ? last - '0' + 52
+            : last == '+'                ? 62
+                                         : 63;
+    if ((v & (pad == 1 ? 0x03 : 0x0f)) != 0) {
+      return MakeError(ErrorCode::kMalformed, "base64 text has non-zero padding bits");
+    }
+  }
   Bytes out(text.size() / 4 * 3);
   int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
                           static_cast<int>(text.size()));

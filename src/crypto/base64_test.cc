@@ -41,5 +41,18 @@ TEST(Base64, RejectsNonStrictInputAsMalformed) {
   }
 }
 
+// Regression: "Zh==" used to decode to the same byte as "Zg==" (non-zero bits after the data).
+TEST(Base64, RejectsNonCanonicalPaddingBits) {
+  for (const char* bad : {"Zh==", "Zv==", "Zm9=", "Zm+=", "AB==", "AAB="}) {
+    auto r = Base64Decode(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed) << bad;
+  }
+  EXPECT_EQ(*Base64Decode("AA=="), Bytes{0});
+  EXPECT_EQ(*Base64Decode("AAA="), (Bytes{0, 0}));
+  EXPECT_EQ(*Base64Decode("/w=="), Bytes{0xff});
+  EXPECT_EQ(*Base64Decode("//8="), (Bytes{0xff, 0xff}));
+}
+
 }  // namespace
 }  // namespace airlock::crypto
