@@ -190,7 +190,8 @@ class ArchiveReader {
   ArchiveReader& operator=(const ArchiveReader&) = delete;
 
   Result<void> Open(const fs::path& path) {
-    fd_ = Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK so that a FIFO given as the archive is refused below instead of blocking the open.
+    fd_ = Fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (!fd_.valid()) return tl::unexpected(ErrnoError("cannot open " + path.string(), errno));
     struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) {
@@ -379,8 +380,9 @@ Result<void> CollectFiles(const fs::path& dir, const std::string& prefix, const 
 // Appends one file to the archive, streaming it through the hash; returns its manifest entry.
 Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file, std::vector<uint8_t>& buffer) {
   const std::string shown = PrintablePath(file.path);
-  // O_NOFOLLOW: the walk saw a regular file, but it may have been swapped for a symlink since.
-  Fd in(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NOFOLLOW: the walk saw a regular file, but it may have been swapped for a symlink since (and
+  // O_NONBLOCK in case it is now a FIFO, which fstat then refuses).
+  Fd in(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!in.valid()) {
     if (errno == ELOOP) return MakeError(ErrorCode::kUnsafePath, "symlink " + shown + " (not followed)");
     return tl::unexpected(ErrnoError("cannot open " + file.absolute.string(), errno));

@@ -11,6 +11,10 @@
 
 namespace airlock::bundle {
 
+// All functions here are safe to call from several threads at once (each works on its own libarchive
+// handle; while one runs, its thread's LC_CTYPE is switched to C.UTF-8 with uselocale so that non-ASCII
+// entry names convert, and restored afterwards).
+
 enum class ArchiveFormat { kZip, kTar };
 std::string_view ArchiveFormatName(ArchiveFormat format);  // "zip" / "tar"
 Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);

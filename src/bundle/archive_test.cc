@@ -801,6 +801,11 @@ TEST(ArchiveMalformed, MissingArchiveIsNotFound) {
   m = ScanArchive(tmp.path());
   ASSERT_FALSE(m);
   EXPECT_EQ(m.error().code(), ErrorCode::kInvalidArgument);
+  // A FIFO is refused, not waited on.
+  ASSERT_EQ(::mkfifo((tmp.path() / "fifo").c_str(), 0644), 0);
+  m = ScanArchive(tmp.path() / "fifo");
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(ArchiveMalformed, CorruptedZipDataIsMalformed) {
