@@ -202,6 +202,7 @@ Result<SessionKey> ParseSessionKey(std::string_view text, const crypto::PublicKe
   }
   auto block = crypto::Base64Decode(text.substr(colon + 1));
   if (!block) return tl::unexpected(block.error().WithContext("session key block"));
+  if (block->empty()) return MakeError(ErrorCode::kMalformed, "session key has no encrypted key");
   if (block->size() != modulus_bytes) {
     // A block always has the modulus length; any other length cannot come from this key.
     return MakeError(ErrorCode::kBadSignature,
@@ -240,6 +241,9 @@ Result<Bytes> ParseChecksum(std::string_view text, const crypto::PublicKey& publ
   }
   // Hex is tested first: every hex string of a length divisible by 4 is also valid base64.
   if (IsHex(text)) {
+    if (text.size() % 2 != 0) {
+      return MakeError(ErrorCode::kMalformed, "checksum has an odd number of hex digits");
+    }
     if (text.size() == 2 * kDigestSize) {
       return MakeError(ErrorCode::kUnsupported,
                        "checksum is a bare sha256, not signed with the private key: an unsigned "
@@ -323,10 +327,15 @@ Result<EncryptResult> EncryptFile(const fs::path& zip_path, const crypto::Privat
 Result<DecryptResult> DecryptFile(const fs::path& encrypted_path, const crypto::PublicKey& public_key,
                                   std::string_view session_key, std::string_view checksum,
                                   const fs::path& out_path) {
-  // Checksum first: a legacy or unsigned checksum is refused before the payload is touched.
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes expected, ParseChecksum(checksum, public_key));
+  // Both text fields before the payload is touched. The session key goes first so that a wrong
+  // public key is reported as such ("session key does not decrypt") rather than as a checksum error.
   AIRLOCK_ASSIGN_OR_RETURN(SessionKey session, ParseSessionKey(session_key, public_key));
-  auto result = DecryptVerified(encrypted_path, session, expected, out_path);
+  auto expected = ParseChecksum(checksum, public_key);
+  if (!expected) {
+    OPENSSL_cleanse(session.key.data(), session.key.size());
+    return tl::unexpected(expected.error());
+  }
+  auto result = DecryptVerified(encrypted_path, session, *expected, out_path);
   OPENSSL_cleanse(session.key.data(), session.key.size());
   return result;
 }

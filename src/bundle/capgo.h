@@ -91,10 +91,10 @@ struct DecryptResult {
 };
 
 // Decrypts a Capgo bundle as the plugin does, but checks everything before anything becomes visible:
-// the checksum and session key are parsed first, then the payload is decrypted into a temporary file
+// the session key and then the checksum are parsed first, then the payload is decrypted into a temporary file
 // beside `out_path`, which is renamed onto `out_path` only when the padding is valid and the SHA-256 of
 // the plaintext equals the checksum's. Errors:
-//   those of ParseChecksum and ParseSessionKey (checksum is checked first);
+//   those of ParseSessionKey, then of ParseChecksum (so a wrong public key is reported by the former);
 //   kNotFound (no input), kLimitExceeded (over kMaxPayloadSize),
 //   kMalformed (ciphertext empty or not a multiple of 16 bytes),
 //   kDecryptFailed (bad PKCS#7 padding: tampered, truncated, or another bundle's session key),

@@ -29,11 +29,17 @@ struct CapgoDecryptOptions {
   bool json = false;
 };
 
+// File errors already name their path; everything else gets the command's context.
+Error WithPath(const Error& error, const std::string& context) {
+  if (error.code() == ErrorCode::kNotFound || error.code() == ErrorCode::kIo) return error;
+  return error.WithContext(context);
+}
+
 Result<void> RunEncrypt(const CapgoEncryptOptions& opt) {
   auto key = crypto::PrivateKey::FromFile(opt.private_key);
-  if (!key) return tl::unexpected(key.error().WithContext("private key " + opt.private_key));
+  if (!key) return tl::unexpected(key.error().WithContext("--private-key"));
   auto result = bundle::capgo::EncryptFile(opt.zip, *key, opt.out);
-  if (!result) return tl::unexpected(result.error().WithContext("cannot encrypt " + opt.zip));
+  if (!result) return tl::unexpected(WithPath(result.error(), "cannot encrypt " + opt.zip));
   if (opt.json) {
     PrintJson({{"checksum", result->checksum},
                {"session_key", result->session_key},
@@ -47,10 +53,10 @@ Result<void> RunEncrypt(const CapgoEncryptOptions& opt) {
 
 Result<void> RunDecrypt(const CapgoDecryptOptions& opt) {
   auto key = crypto::PublicKey::FromFile(opt.public_key);
-  if (!key) return tl::unexpected(key.error().WithContext("public key " + opt.public_key));
+  if (!key) return tl::unexpected(key.error().WithContext("--public-key"));
   auto result =
       bundle::capgo::DecryptFile(opt.encrypted, *key, opt.session_key, opt.checksum, opt.out);
-  if (!result) return tl::unexpected(result.error().WithContext("cannot decrypt " + opt.encrypted));
+  if (!result) return tl::unexpected(WithPath(result.error(), "cannot decrypt " + opt.encrypted));
   std::string sha256 = HexEncode(result->sha256);
   if (opt.json) {
     PrintJson({{"output", opt.out}, {"size", result->size}, {"sha256", sha256}});
