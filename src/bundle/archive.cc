@@ -80,11 +80,11 @@ class Fd {
   int fd_ = -1;
 };
 
-// libarchive converts entry names between the archive's charset and the *current locale's* charset; in
-// the "C" locale that most programs run in, any non-ASCII name fails to convert. Bundle paths are UTF-8
-// (ValidateBundlePath), so for the lifetime of each archive handle this thread runs with a UTF-8 LC_CTYPE
-// (uselocale is per thread; the process locale is not touched). If C.UTF-8 is unavailable we carry on in
-// the current locale, and non-ASCII names may then be refused.
+// libarchive converts entry names between the archive's charset and the *current locale's* charset;
+// in the "C" locale that most programs run in, any non-ASCII name fails to convert. Bundle paths
+// are UTF-8 (ValidateBundlePath), so for the lifetime of each archive handle this thread runs with
+// a UTF-8 LC_CTYPE (uselocale is per thread; the process locale is not touched). If C.UTF-8 is
+// unavailable we carry on in the current locale, and non-ASCII names may then be refused.
 class ScopedUtf8Locale {
  public:
   ScopedUtf8Locale() {
@@ -127,7 +127,7 @@ Result<void> WriteAllToFd(int fd, ByteSpan data, const std::string& name) {
   return {};
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Reading.
 
 enum class EntryKind { kFile, kDirectory };
@@ -138,9 +138,9 @@ struct EntryInfo {
   uint64_t declared_size = 0;
 };
 
-// The entry paths read so far. Refuses a second entry with the same path, and a path that is used both
-// as a file and as a directory ("a" a file and "a/b", or "a" a file and "a/" a directory): either lets
-// a later entry stand in for an earlier one, which a scan would not see.
+// The entry paths read so far. Refuses a second entry with the same path, and a path that is used
+// both as a file and as a directory ("a" a file and "a/b", or "a" a file and "a/" a directory):
+// either lets a later entry stand in for an earlier one, which a scan would not see.
 class EntryPaths {
  public:
   Result<void> AddFile(const std::string& path) {
@@ -166,7 +166,8 @@ class EntryPaths {
   }
 
   Result<void> AddAncestors(const std::string& path) {
-    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    for (size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
       std::string ancestor = path.substr(0, slash);
       if (files_.count(ancestor) != 0) {
         return Refuse(path, "entry inside the file " + PrintablePath(ancestor) + ":");
@@ -181,8 +182,8 @@ class EntryPaths {
   std::unordered_set<std::string> explicit_directories_;  // named by an entry
 };
 
-// Reads a zip or tar entry by entry, validating each header and counting every data byte against the
-// limits. Not movable: it holds the thread's locale for its lifetime.
+// Reads a zip or tar entry by entry, validating each header and counting every data byte against
+// the limits. Not movable: it holds the thread's locale for its lifetime.
 class ArchiveReader {
  public:
   explicit ArchiveReader(const Limits& limits) : limits_(limits), buffer_(kBlockSize) {}
@@ -202,9 +203,9 @@ class ArchiveReader {
     }
     archive_.reset(archive_read_new());
     if (!archive_) return MakeError(ErrorCode::kInternal, "archive_read_new failed");
-    // Only zip (through its central directory, since the input is a seekable file) and tar; no raw or
-    // empty format, so anything else fails to open or at the first header. No decompression filters:
-    // bundle payloads are plain zip or tar.
+    // Only zip (through its central directory, since the input is a seekable file) and tar; no raw
+    // or empty format, so anything else fails to open or at the first header. No decompression
+    // filters: bundle payloads are plain zip or tar.
     if (archive_read_support_format_zip_seekable(archive_.get()) != ARCHIVE_OK ||
         archive_read_support_format_tar(archive_.get()) != ARCHIVE_OK) {
       return MakeError(ErrorCode::kInternal, "libarchive: " + ArchiveErrorString(archive_.get()));
@@ -221,15 +222,15 @@ class ArchiveReader {
     archive_entry* entry = nullptr;
     const int r = archive_read_next_header(archive_.get(), &entry);
     if (r == ARCHIVE_EOF) return std::optional<EntryInfo>();
-    // Warnings too are refused: they mean libarchive repaired or guessed something (an unconvertible
-    // name, a damaged header), and we accept only archives that read cleanly.
+    // Warnings too are refused: they mean libarchive repaired or guessed something (an
+    // unconvertible name, a damaged header), and we accept only archives that read cleanly.
     if (r != ARCHIVE_OK) {
       return MakeError(ErrorCode::kMalformed,
                        "bad archive entry header: " + ArchiveErrorString(archive_.get()));
     }
     if (++entries_ > limits_.max_files) {
-      return MakeError(ErrorCode::kLimitExceeded, "archive has more than " +
-                                                      std::to_string(limits_.max_files) + " entries");
+      return MakeError(ErrorCode::kLimitExceeded,
+                       "archive has more than " + std::to_string(limits_.max_files) + " entries");
     }
     const char* name = archive_entry_pathname(entry);
     if (name == nullptr) {
@@ -265,8 +266,8 @@ class ArchiveReader {
       return std::optional<EntryInfo>(std::move(info));
     }
     AIRLOCK_TRY(paths_.AddFile(info.path));
-    // The declared size gives an early refusal; ReadBlock() counts the real bytes regardless, since a
-    // declared size can lie.
+    // The declared size gives an early refusal; ReadBlock() counts the real bytes regardless, since
+    // a declared size can lie.
     if (archive_entry_size_is_set(entry)) {
       const int64_t declared = archive_entry_size(entry);
       if (declared < 0) return MakeError(ErrorCode::kMalformed, "negative size for entry " + shown);
@@ -279,7 +280,8 @@ class ArchiveReader {
     return std::optional<EntryInfo>(std::move(info));
   }
 
-  // The next block of the current file's data; empty at its end. Every byte counts towards the total.
+  // The next block of the current file's data; empty at its end. Every byte counts towards the
+  // total.
   Result<ByteSpan> ReadBlock() {
     const la_ssize_t n = archive_read_data(archive_.get(), buffer_.data(), buffer_.size());
     if (n < 0) {
@@ -305,8 +307,9 @@ class ArchiveReader {
 
  private:
   tl::unexpected<Error> TotalSizeExceeded() const {
-    return MakeError(ErrorCode::kLimitExceeded, "archive unpacks to more than " +
-                                                    std::to_string(limits_.max_total_size) + " bytes");
+    return MakeError(
+        ErrorCode::kLimitExceeded,
+        "archive unpacks to more than " + std::to_string(limits_.max_total_size) + " bytes");
   }
 
   // Declared first so it is restored last, after the archive handle is freed.
@@ -321,7 +324,7 @@ class ArchiveReader {
   std::vector<uint8_t> buffer_;
 };
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Creating.
 
 struct SourceFile {
@@ -331,7 +334,8 @@ struct SourceFile {
 };
 
 // Collects the regular files under `dir` (relative prefix `prefix`), refusing symlinks and special
-// files. Recursion depth is bounded: every directory's relative path passes ValidateBundlePath first.
+// files. Recursion depth is bounded: every directory's relative path passes ValidateBundlePath
+// first.
 Result<void> CollectFiles(const fs::path& dir, const std::string& prefix, const Limits& limits,
                           std::vector<SourceFile>& files, uint64_t& total) {
   std::error_code ec;
@@ -344,7 +348,9 @@ Result<void> CollectFiles(const fs::path& dir, const std::string& prefix, const 
     const std::string rel = prefix.empty() ? name : prefix + "/" + name;
     AIRLOCK_TRY(ValidateBundlePath(rel, limits));
     const fs::file_status status = entry.symlink_status(ec);
-    if (ec) return MakeError(ErrorCode::kIo, "cannot stat " + entry.path().string() + ": " + ec.message());
+    if (ec)
+      return MakeError(ErrorCode::kIo,
+                       "cannot stat " + entry.path().string() + ": " + ec.message());
     switch (status.type()) {
       case fs::file_type::directory:
         AIRLOCK_TRY(CollectFiles(entry.path(), rel, limits, files, total));
@@ -352,25 +358,28 @@ Result<void> CollectFiles(const fs::path& dir, const std::string& prefix, const 
       case fs::file_type::regular: {
         const uint64_t size = entry.file_size(ec);
         if (ec) {
-          return MakeError(ErrorCode::kIo, "cannot stat " + entry.path().string() + ": " + ec.message());
+          return MakeError(ErrorCode::kIo,
+                           "cannot stat " + entry.path().string() + ": " + ec.message());
         }
         if (files.size() >= limits.max_files) {
           return MakeError(ErrorCode::kLimitExceeded,
                            "more than " + std::to_string(limits.max_files) + " files");
         }
         if (size > limits.max_total_size - total) {
-          return MakeError(ErrorCode::kLimitExceeded,
-                           "files total more than " + std::to_string(limits.max_total_size) + " bytes");
+          return MakeError(
+              ErrorCode::kLimitExceeded,
+              "files total more than " + std::to_string(limits.max_total_size) + " bytes");
         }
         total += size;
         files.push_back(SourceFile{rel, entry.path(), size});
         break;
       }
       case fs::file_type::symlink:
-        return MakeError(ErrorCode::kUnsafePath, "symlink " + PrintablePath(rel) + " (not followed)");
-      default:
         return MakeError(ErrorCode::kUnsafePath,
-                         "special file " + PrintablePath(rel) + " (not a regular file or directory)");
+                         "symlink " + PrintablePath(rel) + " (not followed)");
+      default:
+        return MakeError(ErrorCode::kUnsafePath, "special file " + PrintablePath(rel) +
+                                                     " (not a regular file or directory)");
     }
   }
   if (ec) return MakeError(ErrorCode::kIo, "cannot list " + dir.string() + ": " + ec.message());
@@ -378,13 +387,15 @@ Result<void> CollectFiles(const fs::path& dir, const std::string& prefix, const 
 }
 
 // Appends one file to the archive, streaming it through the hash; returns its manifest entry.
-Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file, std::vector<uint8_t>& buffer) {
+Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file,
+                                     std::vector<uint8_t>& buffer) {
   const std::string shown = PrintablePath(file.path);
   // O_NOFOLLOW: the walk saw a regular file, but it may have been swapped for a symlink since (and
   // O_NONBLOCK in case it is now a FIFO, which fstat then refuses).
   Fd in(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!in.valid()) {
-    if (errno == ELOOP) return MakeError(ErrorCode::kUnsafePath, "symlink " + shown + " (not followed)");
+    if (errno == ELOOP)
+      return MakeError(ErrorCode::kUnsafePath, "symlink " + shown + " (not followed)");
     return tl::unexpected(ErrnoError("cannot open " + file.absolute.string(), errno));
   }
   struct stat st {};
@@ -406,7 +417,8 @@ Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file, std::ve
   archive_entry_set_uid(entry.get(), 0);
   archive_entry_set_gid(entry.get(), 0);
   if (archive_write_header(a, entry.get()) != ARCHIVE_OK) {
-    return MakeError(ErrorCode::kIo, "cannot add " + shown + " to the archive: " + ArchiveErrorString(a));
+    return MakeError(ErrorCode::kIo,
+                     "cannot add " + shown + " to the archive: " + ArchiveErrorString(a));
   }
 
   crypto::Hasher hasher = crypto::Hasher::Sha256();
@@ -423,21 +435,23 @@ Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file, std::ve
     const ByteSpan block(buffer.data(), static_cast<size_t>(n));
     hasher.Update(block);
     if (archive_write_data(a, block.data(), block.size()) != n) {
-      return MakeError(ErrorCode::kIo, "cannot write " + shown + " to the archive: " + ArchiveErrorString(a));
+      return MakeError(ErrorCode::kIo,
+                       "cannot write " + shown + " to the archive: " + ArchiveErrorString(a));
     }
   }
   if (count != file.size) return MakeError(ErrorCode::kIo, shown + " shrank while being archived");
   if (archive_write_finish_entry(a) != ARCHIVE_OK) {
-    return MakeError(ErrorCode::kIo, "cannot finish " + shown + " in the archive: " + ArchiveErrorString(a));
+    return MakeError(ErrorCode::kIo,
+                     "cannot finish " + shown + " in the archive: " + ArchiveErrorString(a));
   }
   return ManifestEntry{file.path, file.size, HexEncode(hasher.Finish())};
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Extracting.
 
-// Opens (creating as needed, mode 0755) the directory `rel_dir` under `root`, one component at a time
-// with O_NOFOLLOW, so a symlink anywhere on the way is an error and never followed.
+// Opens (creating as needed, mode 0755) the directory `rel_dir` under `root`, one component at a
+// time with O_NOFOLLOW, so a symlink anywhere on the way is an error and never followed.
 Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
   Fd current(::fcntl(root, F_DUPFD_CLOEXEC, 0));
   if (!current.valid()) return tl::unexpected(ErrnoError("cannot duplicate a descriptor", errno));
@@ -451,7 +465,8 @@ Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
     Fd next(::openat(current.get(), component.c_str(), kFlags));
     if (!next.valid() && errno == ENOENT) {
       if (::mkdirat(current.get(), component.c_str(), 0755) != 0 && errno != EEXIST) {
-        return tl::unexpected(ErrnoError("cannot create directory " + PrintablePath(so_far), errno));
+        return tl::unexpected(
+            ErrnoError("cannot create directory " + PrintablePath(so_far), errno));
       }
       next = Fd(::openat(current.get(), component.c_str(), kFlags));
       // mkdirat's mode is filtered by the umask; the output's modes are fixed.
@@ -461,8 +476,9 @@ Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
     }
     if (!next.valid()) {
       if (errno == ELOOP || errno == ENOTDIR) {
-        return MakeError(ErrorCode::kUnsafePath,
-                         PrintablePath(so_far) + " exists and is not a directory (symlinks are not followed)");
+        return MakeError(
+            ErrorCode::kUnsafePath,
+            PrintablePath(so_far) + " exists and is not a directory (symlinks are not followed)");
       }
       return tl::unexpected(ErrnoError("cannot open directory " + PrintablePath(so_far), errno));
     }
@@ -506,9 +522,9 @@ Result<Manifest> CreateArchive(const fs::path& dir, ArchiveFormat format, const 
   uint64_t total = 0;
   AIRLOCK_TRY_CTX(CollectFiles(dir, "", limits, files, total), "archiving " + dir.string());
   // std::string's operator< compares as unsigned bytes: the manifest's byte order.
-  // libarchive's seekable zip reader cannot find the end record of a zip with no entries (it never looks
-  // at offset 0), so ScanArchive could not read an empty zip back; empty folders are refused for both
-  // formats alike.
+  // libarchive's seekable zip reader cannot find the end record of a zip with no entries (it never
+  // looks at offset 0), so ScanArchive could not read an empty zip back; empty folders are refused
+  // for both formats alike.
   if (files.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, dir.string() + " holds no files to archive");
   }
@@ -542,8 +558,8 @@ Result<Manifest> CreateArchive(const fs::path& dir, ArchiveFormat format, const 
     manifest.push_back(std::move(entry));
   }
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
-    return MakeError(ErrorCode::kIo, "cannot finish archive " + out.string() + ": " +
-                                         ArchiveErrorString(a.get()));
+    return MakeError(ErrorCode::kIo,
+                     "cannot finish archive " + out.string() + ": " + ArchiveErrorString(a.get()));
   }
   a.reset();
   AIRLOCK_TRY(file.Commit());
@@ -580,7 +596,8 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
                             const fs::path& out_dir, const Limits& limits) {
   Fd root(::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) {
-    if (errno == ENOTDIR) return MakeError(ErrorCode::kInvalidArgument, out_dir.string() + " is not a directory");
+    if (errno == ENOTDIR)
+      return MakeError(ErrorCode::kInvalidArgument, out_dir.string() + " is not a directory");
     return tl::unexpected(ErrnoError("cannot open " + out_dir.string(), errno));
   }
   std::error_code ec;
@@ -607,8 +624,8 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
   while (true) {
     AIRLOCK_ASSIGN_OR_RETURN(std::optional<EntryInfo> entry, reader.Next());
     if (!entry) break;
-    // Directory entries are checked (path, clashes) but create nothing: the output holds exactly the
-    // manifest's files and the directories that contain them.
+    // Directory entries are checked (path, clashes) but create nothing: the output holds exactly
+    // the manifest's files and the directories that contain them.
     if (entry->kind != EntryKind::kFile) continue;
     const std::string shown = PrintablePath(entry->path);
     auto it = index.find(entry->path);
@@ -616,20 +633,23 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
     const ManifestEntry& expected = manifest[it->second];
 
     const size_t slash = entry->path.rfind('/');
-    const std::string dir = slash == std::string::npos ? std::string() : entry->path.substr(0, slash);
-    const std::string name = slash == std::string::npos ? entry->path : entry->path.substr(slash + 1);
+    const std::string dir =
+        slash == std::string::npos ? std::string() : entry->path.substr(0, slash);
+    const std::string name =
+        slash == std::string::npos ? entry->path : entry->path.substr(slash + 1);
     if (!parent.valid() || dir != parent_path) {
       parent = Fd();
       AIRLOCK_ASSIGN_OR_RETURN(parent, OpenDirectoryUnder(root.get(), dir));
       parent_path = dir;
     }
-    Fd out(::openat(parent.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0644));
+    Fd out(::openat(parent.get(), name.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!out.valid()) {
       if (errno == EEXIST) return MakeError(ErrorCode::kUnsafePath, shown + " already exists");
       return tl::unexpected(ErrnoError("cannot create " + shown, errno));
     }
-    if (::fchmod(out.get(), 0644) != 0) return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
+    if (::fchmod(out.get(), 0644) != 0)
+      return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
 
     crypto::Hasher hasher = crypto::Hasher::Sha256();
     uint64_t size = 0;

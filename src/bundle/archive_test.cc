@@ -29,7 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Helpers.
 
 ScopedTempDir MakeTempDir() {
@@ -116,7 +116,11 @@ void WriteTree(const fs::path& root, const std::map<std::string, std::string>& t
 struct RawEntry {
   RawEntry(std::string p, mode_t t = AE_IFREG, std::string d = {}, std::string s = {},
            std::string h = {})
-      : path(std::move(p)), type(t), data(std::move(d)), symlink(std::move(s)), hardlink(std::move(h)) {}
+      : path(std::move(p)),
+        type(t),
+        data(std::move(d)),
+        symlink(std::move(s)),
+        hardlink(std::move(h)) {}
   std::string path;
   mode_t type;
   std::string data;
@@ -131,10 +135,11 @@ struct EntryDeleter {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
 };
 
-// Writes `entries` verbatim with libarchive's writer: no validation, so tests can build bad archives.
-// `zip_options` e.g. "zip:compression=deflate"; a passphrase enables traditional zip encryption.
-void WriteRawArchive(const fs::path& out, ArchiveFormat format, const std::vector<RawEntry>& entries,
-                     const char* passphrase = nullptr) {
+// Writes `entries` verbatim with libarchive's writer: no validation, so tests can build bad
+// archives. `zip_options` e.g. "zip:compression=deflate"; a passphrase enables traditional zip
+// encryption.
+void WriteRawArchive(const fs::path& out, ArchiveFormat format,
+                     const std::vector<RawEntry>& entries, const char* passphrase = nullptr) {
   std::unique_ptr<archive, WriteDeleter> a(archive_write_new());
   ASSERT_TRUE(a);
   if (format == ArchiveFormat::kZip) {
@@ -149,7 +154,8 @@ void WriteRawArchive(const fs::path& out, ArchiveFormat format, const std::vecto
     ASSERT_EQ(archive_write_set_format_pax_restricted(a.get()), ARCHIVE_OK);
   }
   ASSERT_EQ(archive_write_set_bytes_in_last_block(a.get(), 1), ARCHIVE_OK);
-  ASSERT_EQ(archive_write_open_filename(a.get(), out.c_str()), ARCHIVE_OK) << archive_error_string(a.get());
+  ASSERT_EQ(archive_write_open_filename(a.get(), out.c_str()), ARCHIVE_OK)
+      << archive_error_string(a.get());
   for (const RawEntry& r : entries) {
     std::unique_ptr<archive_entry, EntryDeleter> e(archive_entry_new());
     archive_entry_copy_pathname(e.get(), r.path.c_str());
@@ -162,7 +168,8 @@ void WriteRawArchive(const fs::path& out, ArchiveFormat format, const std::vecto
     archive_entry_set_size(e.get(), r.type == AE_IFREG && r.hardlink.empty()
                                         ? static_cast<la_int64_t>(r.data.size())
                                         : 0);
-    ASSERT_GE(archive_write_header(a.get(), e.get()), ARCHIVE_WARN) << archive_error_string(a.get());
+    ASSERT_GE(archive_write_header(a.get(), e.get()), ARCHIVE_WARN)
+        << archive_error_string(a.get());
     if (!r.data.empty()) {
       ASSERT_EQ(archive_write_data(a.get(), r.data.data(), r.data.size()),
                 static_cast<la_ssize_t>(r.data.size()));
@@ -192,8 +199,8 @@ void WriteZeroBomb(const fs::path& out, uint64_t size) {
   ASSERT_EQ(archive_write_close(a.get()), ARCHIVE_OK);
 }
 
-// Overwrites every 32-bit little-endian occurrence of `from` in the zip's size fields with `to`: the
-// zip then declares a small size for data that inflates much larger.
+// Overwrites every 32-bit little-endian occurrence of `from` in the zip's size fields with `to`:
+// the zip then declares a small size for data that inflates much larger.
 size_t PatchZipSizes(const fs::path& zip, uint32_t from, uint32_t to) {
   std::string bytes = ReadBytes(zip);
   size_t patched = 0;
@@ -206,9 +213,9 @@ size_t PatchZipSizes(const fs::path& zip, uint32_t from, uint32_t to) {
     }
   };
   for (size_t i = 0; i + 46 <= bytes.size(); ++i) {
-    if (bytes.compare(i, 4, "PK\x03\x04") == 0) patch_at(i + 22);       // local header
-    if (bytes.compare(i, 4, "PK\x01\x02") == 0) patch_at(i + 24);       // central directory
-    if (bytes.compare(i, 4, "PK\x07\x08") == 0) patch_at(i + 12);       // data descriptor
+    if (bytes.compare(i, 4, "PK\x03\x04") == 0) patch_at(i + 22);  // local header
+    if (bytes.compare(i, 4, "PK\x01\x02") == 0) patch_at(i + 24);  // central directory
+    if (bytes.compare(i, 4, "PK\x07\x08") == 0) patch_at(i + 12);  // data descriptor
   }
   WriteBytes(zip, bytes);
   return patched;
@@ -220,7 +227,7 @@ std::string Message(const Result<T>& r) {
   return r ? std::string() : r.error().ToString();
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Format names.
 
 TEST(ArchiveFormat, NamesRoundTrip) {
@@ -233,7 +240,7 @@ TEST(ArchiveFormat, NamesRoundTrip) {
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Create -> scan -> extract.
 
 class ArchiveRoundTrip : public ::testing::TestWithParam<ArchiveFormat> {};
@@ -251,7 +258,8 @@ TEST_P(ArchiveRoundTrip, CreateScanExtractGiveBackTheSameBytes) {
   ASSERT_TRUE(created) << Message(created);
   EXPECT_EQ(*created, expected);
 
-  ArchiveFormat format = GetParam() == ArchiveFormat::kZip ? ArchiveFormat::kTar : ArchiveFormat::kZip;
+  ArchiveFormat format =
+      GetParam() == ArchiveFormat::kZip ? ArchiveFormat::kTar : ArchiveFormat::kZip;
   Result<Manifest> scanned = ScanArchive(archive_path, {}, &format);
   ASSERT_TRUE(scanned) << Message(scanned);
   EXPECT_EQ(*scanned, expected);
@@ -276,11 +284,14 @@ TEST_P(ArchiveRoundTrip, SameFolderGivesIdenticalBytes) {
   const auto tree = SampleTree();
   WriteTree(tmp.path() / "one", tree);
   // The same files written in the opposite order, a day later and with other permissions.
-  for (auto it = tree.rbegin(); it != tree.rend(); ++it) WriteBytes(tmp.path() / "two" / it->first, it->second);
+  for (auto it = tree.rbegin(); it != tree.rend(); ++it)
+    WriteBytes(tmp.path() / "two" / it->first, it->second);
   std::error_code ec;
   fs::last_write_time(tmp.path() / "two/index.html",
-                      fs::last_write_time(tmp.path() / "one/index.html") + std::chrono::hours(24), ec);
-  fs::permissions(tmp.path() / "two/index.html", fs::perms::owner_read | fs::perms::owner_write, ec);
+                      fs::last_write_time(tmp.path() / "one/index.html") + std::chrono::hours(24),
+                      ec);
+  fs::permissions(tmp.path() / "two/index.html", fs::perms::owner_read | fs::perms::owner_write,
+                  ec);
 
   ASSERT_TRUE(CreateArchive(tmp.path() / "one", GetParam(), tmp.path() / "a1"));
   ASSERT_TRUE(CreateArchive(tmp.path() / "one", GetParam(), tmp.path() / "a2"));
@@ -383,9 +394,11 @@ TEST_P(ArchiveRoundTrip, CreateFromMissingFolderFails) {
 
 INSTANTIATE_TEST_SUITE_P(ArchiveFormats, ArchiveRoundTrip,
                          ::testing::Values(ArchiveFormat::kZip, ArchiveFormat::kTar),
-                         [](const auto& info) { return std::string(ArchiveFormatName(info.param)); });
+                         [](const auto& info) {
+                           return std::string(ArchiveFormatName(info.param));
+                         });
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // The Capgo vector: a zip made by ordinary tools, with directory entries.
 
 TEST(ArchiveCapgo, ScanMatchesTheDistFolder) {
@@ -418,7 +431,7 @@ TEST(ArchiveCapgo, ExtractGivesTheDistFolder) {
   EXPECT_EQ(ReadTree(tmp.path()), ReadTree(fs::path(AIRLOCK_VECTORS_DIR) / "capgo/dist"));
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Hostile archives, built on the fly.
 
 struct HostileCase {
@@ -433,40 +446,72 @@ std::vector<HostileCase> HostileCases() {
   std::vector<HostileCase> cases;
   for (ArchiveFormat f : {ArchiveFormat::kTar, ArchiveFormat::kZip}) {
     const std::string fmt(ArchiveFormatName(f));
-    cases.push_back({fmt + " parent traversal", f, {{"ok", AE_IFREG, "1"}, {"../evil", AE_IFREG, "x"}},
-                     ErrorCode::kUnsafePath, "../evil"});
-    cases.push_back({fmt + " inner traversal", f, {{"a/../../evil", AE_IFREG, "x"}},
-                     ErrorCode::kUnsafePath, "a/../../evil"});
-    cases.push_back({fmt + " absolute", f, {{"/etc/x", AE_IFREG, "x"}}, ErrorCode::kUnsafePath,
-                     "/etc/x"});
-    cases.push_back({fmt + " backslash", f, {{"..\\evil", AE_IFREG, "x"}}, ErrorCode::kUnsafePath,
-                     "evil"});
-    cases.push_back({fmt + " dot slash", f, {{"./a", AE_IFREG, "x"}}, ErrorCode::kUnsafePath, "./a"});
-    cases.push_back({fmt + " symlink", f,
+    cases.push_back({fmt + " parent traversal",
+                     f,
+                     {{"ok", AE_IFREG, "1"}, {"../evil", AE_IFREG, "x"}},
+                     ErrorCode::kUnsafePath,
+                     "../evil"});
+    cases.push_back({fmt + " inner traversal",
+                     f,
+                     {{"a/../../evil", AE_IFREG, "x"}},
+                     ErrorCode::kUnsafePath,
+                     "a/../../evil"});
+    cases.push_back(
+        {fmt + " absolute", f, {{"/etc/x", AE_IFREG, "x"}}, ErrorCode::kUnsafePath, "/etc/x"});
+    cases.push_back(
+        {fmt + " backslash", f, {{"..\\evil", AE_IFREG, "x"}}, ErrorCode::kUnsafePath, "evil"});
+    cases.push_back(
+        {fmt + " dot slash", f, {{"./a", AE_IFREG, "x"}}, ErrorCode::kUnsafePath, "./a"});
+    cases.push_back({fmt + " symlink",
+                     f,
                      {{"link", AE_IFLNK, "", "../../../../etc"}, {"link/passwd", AE_IFREG, "x"}},
-                     ErrorCode::kUnsafePath, "link"});
-    cases.push_back({fmt + " harmless symlink", f, {{"a", AE_IFREG, "x"}, {"b", AE_IFLNK, "", "a"}},
-                     ErrorCode::kUnsafePath, "\"b\""});
-    cases.push_back({fmt + " duplicate file", f, {{"a", AE_IFREG, "good"}, {"a", AE_IFREG, "evil"}},
-                     ErrorCode::kUnsafePath, "duplicate"});
-    cases.push_back({fmt + " file then inside it", f, {{"a", AE_IFREG, "x"}, {"a/b", AE_IFREG, "y"}},
-                     ErrorCode::kUnsafePath, "a/b"});
-    cases.push_back({fmt + " directory then file of same name", f,
-                     {{"d/", AE_IFDIR}, {"d", AE_IFREG, "x"}}, ErrorCode::kUnsafePath, "\"d\""});
-    cases.push_back({fmt + " duplicate directory", f, {{"d/", AE_IFDIR}, {"d/", AE_IFDIR}},
-                     ErrorCode::kUnsafePath, "duplicate"});
+                     ErrorCode::kUnsafePath,
+                     "link"});
+    cases.push_back({fmt + " harmless symlink",
+                     f,
+                     {{"a", AE_IFREG, "x"}, {"b", AE_IFLNK, "", "a"}},
+                     ErrorCode::kUnsafePath,
+                     "\"b\""});
+    cases.push_back({fmt + " duplicate file",
+                     f,
+                     {{"a", AE_IFREG, "good"}, {"a", AE_IFREG, "evil"}},
+                     ErrorCode::kUnsafePath,
+                     "duplicate"});
+    cases.push_back({fmt + " file then inside it",
+                     f,
+                     {{"a", AE_IFREG, "x"}, {"a/b", AE_IFREG, "y"}},
+                     ErrorCode::kUnsafePath,
+                     "a/b"});
+    cases.push_back({fmt + " directory then file of same name",
+                     f,
+                     {{"d/", AE_IFDIR}, {"d", AE_IFREG, "x"}},
+                     ErrorCode::kUnsafePath,
+                     "\"d\""});
+    cases.push_back({fmt + " duplicate directory",
+                     f,
+                     {{"d/", AE_IFDIR}, {"d/", AE_IFDIR}},
+                     ErrorCode::kUnsafePath,
+                     "duplicate"});
   }
   // Hard links and device nodes exist only in tar.
-  cases.push_back({"tar hard link", ArchiveFormat::kTar,
-                   {{"a", AE_IFREG, "x"}, {"b", AE_IFREG, "", "", "a"}}, ErrorCode::kUnsafePath,
+  cases.push_back({"tar hard link",
+                   ArchiveFormat::kTar,
+                   {{"a", AE_IFREG, "x"}, {"b", AE_IFREG, "", "", "a"}},
+                   ErrorCode::kUnsafePath,
                    "\"b\""});
-  cases.push_back({"tar hard link outside", ArchiveFormat::kTar,
-                   {{"b", AE_IFREG, "", "", "/etc/passwd"}}, ErrorCode::kUnsafePath, "\"b\""});
-  cases.push_back({"tar char device", ArchiveFormat::kTar, {{"dev", AE_IFCHR}}, ErrorCode::kUnsafePath,
-                   "dev"});
-  cases.push_back({"tar fifo", ArchiveFormat::kTar, {{"fifo", AE_IFIFO}}, ErrorCode::kUnsafePath,
-                   "fifo"});
-  cases.push_back({"tar block device", ArchiveFormat::kTar, {{"blk", AE_IFBLK}}, ErrorCode::kUnsafePath,
+  cases.push_back({"tar hard link outside",
+                   ArchiveFormat::kTar,
+                   {{"b", AE_IFREG, "", "", "/etc/passwd"}},
+                   ErrorCode::kUnsafePath,
+                   "\"b\""});
+  cases.push_back(
+      {"tar char device", ArchiveFormat::kTar, {{"dev", AE_IFCHR}}, ErrorCode::kUnsafePath, "dev"});
+  cases.push_back(
+      {"tar fifo", ArchiveFormat::kTar, {{"fifo", AE_IFIFO}}, ErrorCode::kUnsafePath, "fifo"});
+  cases.push_back({"tar block device",
+                   ArchiveFormat::kTar,
+                   {{"blk", AE_IFBLK}},
+                   ErrorCode::kUnsafePath,
                    "blk"});
   return cases;
 }
@@ -482,20 +527,24 @@ TEST(ArchiveHostile, ScanAndExtractRefuseAndWriteNothingOutside) {
     Result<Manifest> scanned = ScanArchive(archive_path);
     ASSERT_FALSE(scanned);
     EXPECT_EQ(scanned.error().code(), c.code) << scanned.error().ToString();
-    EXPECT_NE(scanned.error().message().find(c.named), std::string::npos) << scanned.error().ToString();
+    EXPECT_NE(scanned.error().message().find(c.named), std::string::npos)
+        << scanned.error().ToString();
 
     // Extraction against a manifest listing every regular entry, so the refusal is the entry's own.
     Manifest manifest;
     for (const RawEntry& e : c.entries) {
-      if (e.type != AE_IFREG || !e.hardlink.empty() || ValidateBundlePath(e.path).has_value() == false) {
+      if (e.type != AE_IFREG || !e.hardlink.empty() ||
+          ValidateBundlePath(e.path).has_value() == false) {
         continue;
       }
-      if (std::any_of(manifest.begin(), manifest.end(), [&](const auto& m) { return m.path == e.path; })) {
+      if (std::any_of(manifest.begin(), manifest.end(),
+                      [&](const auto& m) { return m.path == e.path; })) {
         continue;
       }
       manifest.push_back({e.path, e.data.size(), Sha256Hex(e.data)});
     }
-    std::sort(manifest.begin(), manifest.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    std::sort(manifest.begin(), manifest.end(),
+              [](const auto& a, const auto& b) { return a.path < b.path; });
     const fs::path out = tmp.path() / "sub" / "out";
     ASSERT_TRUE(fs::create_directories(out));
     Result<void> extracted = ExtractArchive(archive_path, manifest, out);
@@ -522,8 +571,9 @@ TEST(ArchiveHostile, ScanAndExtractRefuseAndWriteNothingOutside) {
 TEST(ArchiveHostile, DirectoryEntriesAreAcceptedButCreateNothing) {
   ScopedTempDir tmp = MakeTempDir();
   const fs::path archive_path = tmp.path() / "a.tar";
-  WriteRawArchive(archive_path, ArchiveFormat::kTar,
-                  {{"d/", AE_IFDIR}, {"d/f", AE_IFREG, "x"}, {"lonely/", AE_IFDIR}, {"e", AE_IFDIR}});
+  WriteRawArchive(
+      archive_path, ArchiveFormat::kTar,
+      {{"d/", AE_IFDIR}, {"d/f", AE_IFREG, "x"}, {"lonely/", AE_IFDIR}, {"e", AE_IFDIR}});
   Result<Manifest> m = ScanArchive(archive_path);
   ASSERT_TRUE(m) << Message(m);
   ASSERT_EQ(m->size(), 1u);
@@ -536,9 +586,9 @@ TEST(ArchiveHostile, DirectoryEntriesAreAcceptedButCreateNothing) {
   EXPECT_FALSE(fs::exists(out / "e"));
 }
 
-// libarchive's zip reader turns '\\' in entry names into '/', so a zip name with a backslash is read
-// (and validated, and extracted) as the '/'-separated path; tar names keep it and are refused. Pinned
-// here so that a libarchive upgrade changing this is noticed.
+// libarchive's zip reader turns '\\' in entry names into '/', so a zip name with a backslash is
+// read (and validated, and extracted) as the '/'-separated path; tar names keep it and are refused.
+// Pinned here so that a libarchive upgrade changing this is noticed.
 TEST(ArchiveHostile, ZipBackslashesAreReadAsSlashes) {
   ScopedTempDir tmp = MakeTempDir();
   WriteRawArchive(tmp.path() / "a.zip", ArchiveFormat::kZip, {{"dir\\f", AE_IFREG, "x"}});
@@ -568,7 +618,7 @@ TEST(ArchiveHostile, EncryptedZipEntryIsUnsupported) {
   EXPECT_EQ(CountEntries(out), 0u);
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Limits.
 
 TEST(ArchiveLimits, ZipBombStopsAtTotalSize) {
@@ -603,21 +653,23 @@ TEST(ArchiveLimits, ZipBombLyingAboutItsSizeStopsWhileReading) {
   ASSERT_GE(PatchZipSizes(zip, static_cast<uint32_t>(kBombSize), 100), 1u);
   Limits limits;
   limits.max_total_size = 1 << 20;
-  // libarchive inflates past the declared size (it checks the size only at the end of the entry), so
-  // it is our count of real bytes that stops it.
+  // libarchive inflates past the declared size (it checks the size only at the end of the entry),
+  // so it is our count of real bytes that stops it.
   Result<Manifest> m = ScanArchive(zip, limits);
   ASSERT_FALSE(m);
   EXPECT_EQ(m.error().code(), ErrorCode::kLimitExceeded) << m.error().ToString();
   const fs::path out = tmp.path() / "out";
   ASSERT_TRUE(fs::create_directory(out));
-  Result<void> r = ExtractArchive(zip, {{"zeros.bin", 100, Sha256Hex(std::string(100, '\0'))}}, out);
+  Result<void> r =
+      ExtractArchive(zip, {{"zeros.bin", 100, Sha256Hex(std::string(100, '\0'))}}, out);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch) << r.error().ToString();
   EXPECT_LE(fs::file_size(out / "zeros.bin"), 100u);
   // Without a manifest bound, the size limit stops it.
   fs::remove_all(out);
   ASSERT_TRUE(fs::create_directory(out));
-  r = ExtractArchive(zip, {{"zeros.bin", kBombSize, Sha256Hex(std::string(kBombSize, '\0'))}}, out, limits);
+  r = ExtractArchive(zip, {{"zeros.bin", kBombSize, Sha256Hex(std::string(kBombSize, '\0'))}}, out,
+                     limits);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kLimitExceeded) << r.error().ToString();
   EXPECT_LE(fs::file_size(out / "zeros.bin"), limits.max_total_size);
@@ -639,7 +691,8 @@ TEST(ArchiveLimits, TotalSizeCountsAllFiles) {
 TEST(ArchiveLimits, EntryCountIncludesDirectories) {
   ScopedTempDir tmp = MakeTempDir();
   const fs::path path = tmp.path() / "a.tar";
-  WriteRawArchive(path, ArchiveFormat::kTar, {{"d/", AE_IFDIR}, {"d/a", AE_IFREG, "1"}, {"b", AE_IFREG, "2"}});
+  WriteRawArchive(path, ArchiveFormat::kTar,
+                  {{"d/", AE_IFDIR}, {"d/a", AE_IFREG, "1"}, {"b", AE_IFREG, "2"}});
   Limits limits;
   limits.max_files = 2;
   Result<Manifest> m = ScanArchive(path, limits);
@@ -665,7 +718,7 @@ TEST(ArchiveLimits, PathLimitsApplyToEntries) {
   EXPECT_EQ(m.error().code(), ErrorCode::kUnsafePath);
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Extraction against a manifest.
 
 class ArchiveExtract : public ::testing::Test {
@@ -747,7 +800,7 @@ TEST_F(ArchiveExtract, RefusesManifestWithDuplicates) {
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
 }
 
-// ---------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------------------------------------
 // Not archives.
 
 TEST(ArchiveMalformed, GarbageEmptyAndTruncatedAreMalformed) {
@@ -763,7 +816,8 @@ TEST(ArchiveMalformed, GarbageEmptyAndTruncatedAreMalformed) {
     ASSERT_TRUE(created) << Message(created);
     manifest = *created;
     const std::string bytes = ReadBytes(whole);
-    WriteBytes(tmp.path() / ("truncated." + std::string(ArchiveFormatName(f))), bytes.substr(0, bytes.size() / 2));
+    WriteBytes(tmp.path() / ("truncated." + std::string(ArchiveFormatName(f))),
+               bytes.substr(0, bytes.size() / 2));
   }
   for (const char* name : {"garbage", "empty", "text", "truncated.zip", "truncated.tar"}) {
     SCOPED_TRACE(name);

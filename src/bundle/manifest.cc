@@ -11,10 +11,10 @@ namespace {
 
 constexpr size_t kSha256HexLength = 64;
 
-// Length of the UTF-8 sequence starting at s[i] if it is well formed (shortest form, no surrogates, at
-// most U+10FFFF) and not a C1 control character (U+0080..U+009F); 0 otherwise. Paths end up as JSON
-// strings, which must be valid UTF-8, so an invalid sequence is refused here rather than failing later
-// when a manifest is serialised.
+// Length of the UTF-8 sequence starting at s[i] if it is well formed (shortest form, no surrogates,
+// at most U+10FFFF) and not a C1 control character (U+0080..U+009F); 0 otherwise. Paths end up as
+// JSON strings, which must be valid UTF-8, so an invalid sequence is refused here rather than
+// failing later when a manifest is serialised.
 size_t ValidUtf8SequenceLength(std::string_view s, size_t i) {
   const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   const unsigned char b0 = byte(i);
@@ -51,7 +51,8 @@ size_t ValidUtf8SequenceLength(std::string_view s, size_t i) {
 }
 
 Error UnsafePath(std::string_view path, std::string_view why) {
-  return Error(ErrorCode::kUnsafePath, "unsafe path " + PrintablePath(path) + ": " + std::string(why));
+  return Error(ErrorCode::kUnsafePath,
+               "unsafe path " + PrintablePath(path) + ": " + std::string(why));
 }
 
 bool IsLowerHex(std::string_view s) {
@@ -87,8 +88,8 @@ std::string PrintablePath(std::string_view path) {
 Result<void> ValidateBundlePath(std::string_view path, const Limits& limits) {
   if (path.empty()) return tl::unexpected(UnsafePath(path, "empty"));
   if (path.size() > limits.max_path_length) {
-    return tl::unexpected(UnsafePath(
-        path, "longer than " + std::to_string(limits.max_path_length) + " bytes"));
+    return tl::unexpected(
+        UnsafePath(path, "longer than " + std::to_string(limits.max_path_length) + " bytes"));
   }
   if (path.front() == '/') return tl::unexpected(UnsafePath(path, "absolute"));
   // Characters first, so that a NUL or backslash is reported as such and not as a bad component.
@@ -96,7 +97,8 @@ Result<void> ValidateBundlePath(std::string_view path, const Limits& limits) {
     const unsigned char c = static_cast<unsigned char>(path[i]);
     if (c == '\\') return tl::unexpected(UnsafePath(path, "contains a backslash"));
     if (c == 0) return tl::unexpected(UnsafePath(path, "contains a NUL byte"));
-    if (c < 0x20 || c == 0x7F) return tl::unexpected(UnsafePath(path, "contains a control character"));
+    if (c < 0x20 || c == 0x7F)
+      return tl::unexpected(UnsafePath(path, "contains a control character"));
     const size_t n = ValidUtf8SequenceLength(path, i);
     if (n == 0) {
       return tl::unexpected(UnsafePath(path, "not valid UTF-8 or contains a control character"));
@@ -107,15 +109,15 @@ Result<void> ValidateBundlePath(std::string_view path, const Limits& limits) {
   size_t start = 0;
   while (true) {
     const size_t slash = path.find('/', start);
-    const std::string_view component =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    const std::string_view component = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (component.empty()) return tl::unexpected(UnsafePath(path, "empty component"));
     if (component == "." || component == "..") {
       return tl::unexpected(UnsafePath(path, "'.' or '..' component"));
     }
     if (++depth > limits.max_path_depth) {
-      return tl::unexpected(UnsafePath(
-          path, "deeper than " + std::to_string(limits.max_path_depth) + " components"));
+      return tl::unexpected(
+          UnsafePath(path, "deeper than " + std::to_string(limits.max_path_depth) + " components"));
     }
     if (slash == std::string_view::npos) break;
     start = slash + 1;
@@ -140,8 +142,8 @@ Result<Manifest> ManifestFromJson(const nlohmann::json& json, const Limits& limi
   }
   Manifest manifest;
   manifest.reserve(json.size());
-  // Every path seen so far; since the array must be sorted, a path's directory prefixes come before it,
-  // so checking each prefix against this set finds every file/directory clash.
+  // Every path seen so far; since the array must be sorted, a path's directory prefixes come before
+  // it, so checking each prefix against this set finds every file/directory clash.
   std::unordered_set<std::string> seen;
   seen.reserve(json.size());
   uint64_t total = 0;
@@ -157,13 +159,15 @@ Result<Manifest> ManifestFromJson(const nlohmann::json& json, const Limits& limi
     const nlohmann::json& path_json = item["path"];
     const nlohmann::json& size_json = item["size"];
     const nlohmann::json& digest_json = item["sha256"];
-    if (!path_json.is_string()) return MakeError(ErrorCode::kMalformed, where + ": path is not a string");
+    if (!path_json.is_string())
+      return MakeError(ErrorCode::kMalformed, where + ": path is not a string");
     ManifestEntry entry;
     entry.path = path_json.get<std::string>();
     AIRLOCK_TRY_CTX(ValidateBundlePath(entry.path, limits), where);
 
-    // nlohmann keeps non-negative numbers parsed from text as unsigned, but a document built in code
-    // may hold them as signed: both are accepted when non-negative. Floats (even 1.0) are refused.
+    // nlohmann keeps non-negative numbers parsed from text as unsigned, but a document built in
+    // code may hold them as signed: both are accepted when non-negative. Floats (even 1.0) are
+    // refused.
     if (size_json.is_number_unsigned()) {
       entry.size = size_json.get<uint64_t>();
     } else if (size_json.is_number_integer() && size_json.get<int64_t>() >= 0) {
@@ -195,16 +199,16 @@ Result<Manifest> ManifestFromJson(const nlohmann::json& json, const Limits& limi
     for (size_t slash = entry.path.find('/'); slash != std::string::npos;
          slash = entry.path.find('/', slash + 1)) {
       if (seen.count(entry.path.substr(0, slash)) != 0) {
-        return MakeError(ErrorCode::kMalformed,
-                         where + ": path " + PrintablePath(entry.path) + " is inside the file " +
-                             PrintablePath(entry.path.substr(0, slash)));
+        return MakeError(ErrorCode::kMalformed, where + ": path " + PrintablePath(entry.path) +
+                                                    " is inside the file " +
+                                                    PrintablePath(entry.path.substr(0, slash)));
       }
     }
 
     if (entry.size > limits.max_total_size - total || total > limits.max_total_size) {
-      return MakeError(ErrorCode::kLimitExceeded,
-                       "manifest files total more than the limit of " +
-                           std::to_string(limits.max_total_size) + " bytes");
+      return MakeError(ErrorCode::kLimitExceeded, "manifest files total more than the limit of " +
+                                                      std::to_string(limits.max_total_size) +
+                                                      " bytes");
     }
     total += entry.size;
     seen.insert(entry.path);

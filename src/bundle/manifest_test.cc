@@ -58,7 +58,9 @@ TEST(BundlePath, RulesTable) {
       {"\xed\xa0\x80", false},      // surrogate
       {"\xf4\x90\x80\x80", false},  // above U+10FFFF
       {"\xe6\x97", false},          // truncated sequence
-      {"a\xc2\x85" "b", false},     // C1 control NEL
+      {"a\xc2\x85"
+       "b",
+       false},  // C1 control NEL
   };
   for (const PathCase& c : cases) {
     Result<void> r = ValidateBundlePath(c.path);
@@ -120,10 +122,8 @@ TEST(BundlePath, PrintablePathEscapesAndTruncates) {
 
 Manifest SampleManifest() {
   return {
-      {"assets/app.js", 136, kDigestA},
-      {"assets/style.css", 16411, kDigestB},
-      {"empty", 0, kDigestB},
-      {"index.html", 170, kDigestA},
+      {"assets/app.js", 136, kDigestA}, {"assets/style.css", 16411, kDigestB},
+      {"empty", 0, kDigestB},           {"index.html", 170, kDigestA},
       {"ünïcødé.txt", 5, kDigestA},
   };
 }
@@ -190,14 +190,16 @@ TEST(ManifestJson, RejectionsTable) {
       {"missing sha256", R"([{"path":"a","size":1}])", ErrorCode::kMalformed},
       {"extra field", R"([{"path":"a","size":1,"sha256":")" + d + R"(","mode":420}])",
        ErrorCode::kMalformed},
-      {"path not string", R"([{"path":1,"size":1,"sha256":")" + d + R"("}])", ErrorCode::kMalformed},
+      {"path not string", R"([{"path":1,"size":1,"sha256":")" + d + R"("}])",
+       ErrorCode::kMalformed},
       {"size negative", "[" + Entry("a", "-1") + "]", ErrorCode::kMalformed},
       {"size float", "[" + Entry("a", "1.0") + "]", ErrorCode::kMalformed},
       {"size exponent", "[" + Entry("a", "1e3") + "]", ErrorCode::kMalformed},
       {"size string", "[" + Entry("a", "\"1\"") + "]", ErrorCode::kMalformed},
       {"size bool", "[" + Entry("a", "true") + "]", ErrorCode::kMalformed},
       {"size null", "[" + Entry("a", "null") + "]", ErrorCode::kMalformed},
-      {"digest upper case", "[" + Entry("a", "1", std::string(64, 'A')) + "]", ErrorCode::kMalformed},
+      {"digest upper case", "[" + Entry("a", "1", std::string(64, 'A')) + "]",
+       ErrorCode::kMalformed},
       {"digest short", "[" + Entry("a", "1", std::string(63, 'a')) + "]", ErrorCode::kMalformed},
       {"digest long", "[" + Entry("a", "1", std::string(65, 'a')) + "]", ErrorCode::kMalformed},
       {"digest not hex", "[" + Entry("a", "1", std::string(63, 'a') + "g") + "]",
@@ -271,7 +273,8 @@ TEST(ManifestJson, ComparesPathsByteWise) {
 TEST(ManifestTotalSize, SumsAndSaturates) {
   EXPECT_EQ(ManifestTotalSize({}), 0u);
   EXPECT_EQ(ManifestTotalSize(SampleManifest()), 136u + 16411u + 0u + 170u + 5u);
-  EXPECT_EQ(ManifestTotalSize({{"a", std::numeric_limits<uint64_t>::max(), kDigestA}, {"b", 2, kDigestA}}),
+  EXPECT_EQ(ManifestTotalSize(
+                {{"a", std::numeric_limits<uint64_t>::max(), kDigestA}, {"b", 2, kDigestA}}),
             std::numeric_limits<uint64_t>::max());
 }
 
