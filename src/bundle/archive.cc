@@ -135,7 +135,6 @@ enum class EntryKind { kFile, kDirectory };
 struct EntryInfo {
   std::string path;  // validated; a directory's trailing '/' removed
   EntryKind kind = EntryKind::kFile;
-  uint64_t declared_size = 0;
 };
 
 // The entry paths read so far. Refuses a second entry with the same path, and a path that is used
@@ -271,8 +270,7 @@ class ArchiveReader {
     if (archive_entry_size_is_set(entry)) {
       const int64_t declared = archive_entry_size(entry);
       if (declared < 0) return MakeError(ErrorCode::kMalformed, "negative size for entry " + shown);
-      info.declared_size = static_cast<uint64_t>(declared);
-      if (info.declared_size > limits_.max_total_size - total_) {
+      if (static_cast<uint64_t>(declared) > limits_.max_total_size - total_) {
         return TotalSizeExceeded();
       }
     }
