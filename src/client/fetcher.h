@@ -39,6 +39,7 @@ class MemoryFetcher : public Fetcher {
   void Remove(const std::string& url) { files_.erase(url); }
   void ClearRequests() { requests_.clear(); }
   const std::vector<std::string>& requests() const { return requests_; }
+  const std::map<std::string, Bytes>& files() const { return files_; }
   uint64_t delivered_bytes() const { return delivered_bytes_; }
 
  private:

@@ -33,6 +33,26 @@ std::string PrefixHash(const TargetFile& info) {
   return info.hashes.empty() ? std::string() : info.hashes.begin()->second;
 }
 
+// Target paths are names, not URL text: percent-encode what may not appear literally in a URL path
+// (space, '%', '?', '#', controls, non-ASCII, ...), keeping '/' and the other path characters of
+// RFC 3986. (python-tuf leaves this to its HTTP library, which does much the same.)
+std::string EncodeTargetPath(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  static constexpr std::string_view kKeep = "-._~/!$&'()*+,;=:@";
+  std::string out;
+  for (unsigned char c : path) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+        kKeep.find(static_cast<char>(c)) != std::string_view::npos) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0x0F]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::time_t SystemTime() { return ::time(nullptr); }
@@ -222,7 +242,7 @@ Result<Bytes> Updater::FetchTarget(std::string_view target_path, const TargetFil
   }
   // Never read more than the signed length (endless-data attack); Verify checks it is not shorter.
   AIRLOCK_ASSIGN_OR_RETURN(Bytes data,
-                           options_.fetcher->Fetch(options_.target_base_url + remote_path,
+                           options_.fetcher->Fetch(options_.target_base_url + EncodeTargetPath(remote_path),
                                                    info.length));
   AIRLOCK_TRY_CTX(info.Verify(data), std::string(target_path));
   return data;

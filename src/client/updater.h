@@ -18,7 +18,9 @@
 // (at most max_root_rotations), "timestamp.json", then "N.snapshot.json" / "N.targets.json" /
 // "N.<UrlQuote(role)>.json" (without "N." when root.consistent_snapshot is false) only when the copy in
 // the metadata directory is not the current one, and targets as "<dirs>/<sha256>.<basename>" (or the
-// plain path without consistent snapshots). Nothing else is requested.
+// plain path without consistent snapshots), the target path percent-encoded where it holds characters
+// that cannot appear in a URL path (space, '%', '?', '#', non-ASCII; '/' is kept). Nothing else is
+// requested.
 //
 // The metadata directory receives byte-exact copies of every verified file (root.json, timestamp.json,
 // snapshot.json, targets.json, <UrlQuote(role)>.json), written atomically; nothing else is written there.

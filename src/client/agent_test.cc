@@ -1,0 +1,172 @@
+// Runs the built airlock-agent binary against a repository served over HTTP on 127.0.0.1, exactly as
+// the tuf-client contract (issue 3) says; and under faketime, past the timestamp's expiry.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "client/test_http_server.h"
+#include "client/test_repo.h"
+#include "common/file.h"
+
+namespace airlock::client {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::kMetadataUrl;
+using testing::kTargetsUrl;
+
+fs::path AgentBinary() {
+  if (const char* dir = std::getenv("AIRLOCK_BIN_DIR")) return fs::path(dir) / "airlock-agent";
+  return fs::read_symlink("/proc/self/exe").parent_path() / "airlock-agent";
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
+// Runs `prefix airlock-agent tuf-client args...`; returns the exit status (-1 if it did not exit).
+int RunAgent(const std::vector<std::string>& args, const std::string& prefix = "") {
+  std::string cmd = prefix + Quote(AgentBinary().string()) + " tuf-client";
+  for (const auto& a : args) cmd += " " + Quote(a);
+  cmd += " 2>/dev/null";
+  int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(AgentBinary())) << AgentBinary();
+    auto dir = ScopedTempDir::Create({}, "agent-test-");
+    ASSERT_TRUE(dir.has_value());
+    dir_.emplace(std::move(*dir));
+    md_ = dir_->path() / "md";
+    td_ = dir_->path() / "td";
+    repo_.AddTarget("dir/a b.txt", "first release");
+    repo_.Release();
+    Serve();
+    server_ = std::make_unique<testing::NodeHttpServer>(dir_->path() / "www");
+    ASSERT_TRUE(server_->ok()) << "node http server did not start";
+    ASSERT_TRUE(WriteFileAtomic(dir_->path() / "root.json", repo_.root_bytes.at(1)).has_value());
+    metadata_url_ = server_->Url("/metadata/");
+    targets_url_ = server_->Url("/targets/");
+  }
+
+  // Writes every file the in-memory repository serves under www/metadata and www/targets.
+  void Serve() {
+    for (const auto& [url, body] : repo_.fetcher.files()) {
+      fs::path file;
+      if (url.rfind(kMetadataUrl, 0) == 0) {
+        file = dir_->path() / "www" / "metadata" / url.substr(kMetadataUrl.size());
+      } else {
+        file = dir_->path() / "www" / "targets" / url.substr(kTargetsUrl.size());
+      }
+      fs::create_directories(file.parent_path());
+      ASSERT_TRUE(WriteFileAtomic(file, body).has_value());
+    }
+  }
+
+  std::vector<std::string> MdFiles() {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(md_)) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  int Init() { return RunAgent({"--metadata-dir", md_.string(), "init",
+                                (dir_->path() / "root.json").string()}); }
+  int Refresh(const std::string& prefix = "") {
+    return RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(), "refresh"},
+                    prefix);
+  }
+
+  testing::TestRepo repo_{::time(nullptr)};
+  std::optional<ScopedTempDir> dir_;
+  std::unique_ptr<testing::NodeHttpServer> server_;
+  fs::path md_, td_;
+  std::string metadata_url_, targets_url_;
+};
+
+TEST_F(AgentTest, InitRefreshDownloadFollowTheContract) {
+  ASSERT_EQ(Init(), 0);
+  EXPECT_EQ(MdFiles(), std::vector<std::string>{"root.json"});
+  EXPECT_TRUE(server_->Requests().empty());  // init makes no request
+
+  ASSERT_EQ(Refresh(), 0);
+  EXPECT_EQ(MdFiles(), (std::vector<std::string>{"root.json", "snapshot.json", "targets.json",
+                                                  "timestamp.json"}));
+  EXPECT_EQ(*ReadFile(md_ / "snapshot.json", 1 << 20), repo_.snapshot_bytes);
+  EXPECT_EQ(*ReadFile(md_ / "timestamp.json", 1 << 20), repo_.timestamp_bytes);
+  EXPECT_EQ(server_->Requests(),
+            (std::vector<std::string>{"/metadata/2.root.json", "/metadata/timestamp.json",
+                                      "/metadata/2.snapshot.json", "/metadata/2.targets.json"}));
+
+  server_->ClearRequests();
+  // Options in another order; a base URL without its trailing '/'.
+  ASSERT_EQ(RunAgent({"--target-dir", td_.string(), "--target-name", "dir/a b.txt",
+                      "--metadata-dir", md_.string(), "--target-base-url",
+                      server_->Url("/targets"), "--metadata-url", metadata_url_, "download"}),
+            0);
+  EXPECT_EQ(*ReadFile(td_ / "dir%2Fa%20b.txt", 1 << 20), ToBytes("first release"));
+  std::string hash = repo_.targets.targets.at("dir/a b.txt").hashes.at("sha256");
+  EXPECT_EQ(server_->Requests(),
+            (std::vector<std::string>{"/metadata/2.root.json", "/metadata/timestamp.json",
+                                      "/targets/dir/" + hash + ".a%20b.txt"}));
+
+  // Cached: a second download makes no target request.
+  server_->ClearRequests();
+  ASSERT_EQ(RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(),
+                      "--target-name", "dir/a b.txt", "--target-dir", td_.string(),
+                      "--target-base-url", targets_url_, "download"}),
+            0);
+  EXPECT_EQ(server_->Requests().size(), 2u);
+}
+
+TEST_F(AgentTest, EveryFailureExitsWithOne) {
+  EXPECT_EQ(RunAgent({}), 1);
+  EXPECT_EQ(RunAgent({"--bogus", "refresh"}), 1);
+  EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "init"}), 1);
+  EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "init", "/nonexistent/root.json"}), 1);
+  EXPECT_EQ(Refresh(), 1);  // not initialized
+  ASSERT_EQ(Init(), 0);
+  EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "refresh"}), 1);  // no URL
+  EXPECT_EQ(RunAgent({"--metadata-url", server_->Url("/nothing/"), "--metadata-dir", md_.string(),
+                      "refresh"}),
+            1);
+  // Unknown target, and a first good target followed by an unknown one.
+  EXPECT_EQ(RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(),
+                      "--target-name", "missing", "--target-dir", td_.string(),
+                      "--target-base-url", targets_url_, "download"}),
+            1);
+  EXPECT_EQ(RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(),
+                      "--target-name", "dir/a b.txt", "--target-name", "missing",
+                      "--target-dir", td_.string(), "--target-base-url", targets_url_,
+                      "download"}),
+            1);
+  EXPECT_TRUE(fs::exists(td_ / "dir%2Fa%20b.txt"));
+}
+
+TEST_F(AgentTest, RefreshFailsOnceFaketimeMovesPastTimestampExpiry) {
+  if (std::system("command -v faketime >/dev/null 2>&1") != 0) GTEST_SKIP() << "no faketime";
+  // The repository's timestamp expires in a day, everything else later.
+  ASSERT_EQ(Init(), 0);
+  EXPECT_EQ(Refresh("faketime '+400 days' "), 1);
+  EXPECT_EQ(Refresh(), 0);
+  EXPECT_EQ(Refresh("faketime '+2 days' "), 1);  // only the timestamp has expired
+}
+
+}  // namespace
+}  // namespace airlock::client

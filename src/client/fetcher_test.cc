@@ -1,0 +1,122 @@
+#include "client/fetcher.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "client/curl_fetcher.h"
+#include "client/metadata_store.h"
+#include "client/test_http_server.h"
+#include "common/file.h"
+
+namespace airlock::client {
+namespace {
+
+TEST(UrlQuote, EncodesEverythingButUnreserved) {
+  EXPECT_EQ(UrlQuote("a-b_c.d~e"), "a-b_c.d~e");
+  EXPECT_EQ(UrlQuote("team/a b"), "team%2Fa%20b");
+  EXPECT_EQ(UrlQuote("%41?#&+"), "%2541%3F%23%26%2B");
+  EXPECT_EQ(UrlQuote("\xc3\xa9"), "%C3%A9");
+}
+
+TEST(TargetFileName, NeverNamesADirectory) {
+  EXPECT_EQ(TargetFileName("."), "%2E");
+  EXPECT_EQ(TargetFileName(".."), "%2E%2E");
+  EXPECT_EQ(TargetFileName("../etc/passwd"), "..%2Fetc%2Fpasswd");
+}
+
+TEST(MetadataStore, StoresLoadsAndRemovesByQuotedRoleName) {
+  auto dir = ScopedTempDir::Create();
+  ASSERT_TRUE(dir.has_value());
+  MetadataStore store(dir->path() / "md");
+  ASSERT_TRUE(store.Store("a/b", AsBytes("x")).has_value());
+  EXPECT_TRUE(std::filesystem::exists(dir->path() / "md" / "a%2Fb.json"));
+  EXPECT_EQ(*store.Load("a/b", 10), ToBytes("x"));
+  EXPECT_EQ(store.Load("a/b", 0).error().code(), ErrorCode::kLimitExceeded);
+  ASSERT_TRUE(store.Remove("a/b").has_value());
+  EXPECT_TRUE(store.Remove("a/b").has_value());
+  EXPECT_EQ(store.Load("a/b", 10).error().code(), ErrorCode::kNotFound);
+}
+
+TEST(MemoryFetcher, RecordsRequestsAndEnforcesTheBound) {
+  MemoryFetcher f;
+  f.Set("u", ToBytes("12345"));
+  EXPECT_EQ(*f.Fetch("u", 5), ToBytes("12345"));
+  EXPECT_EQ(f.Fetch("u", 4).error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_EQ(f.Fetch("v", 4).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(f.requests(), (std::vector<std::string>{"u", "u", "v"}));
+  EXPECT_EQ(f.delivered_bytes(), 10u);
+}
+
+TEST(FileFetcher, ReadsPathsAndFileUrls) {
+  auto dir = ScopedTempDir::Create();
+  ASSERT_TRUE(dir.has_value());
+  ASSERT_TRUE(WriteFileAtomic(dir->path() / "f", AsBytes("abc")).has_value());
+  FileFetcher f;
+  EXPECT_EQ(*f.Fetch((dir->path() / "f").string(), 3), ToBytes("abc"));
+  EXPECT_EQ(*f.Fetch("file://" + (dir->path() / "f").string(), 3), ToBytes("abc"));
+  EXPECT_EQ(f.Fetch((dir->path() / "f").string(), 2).error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_EQ(f.Fetch((dir->path() / "g").string(), 2).error().code(), ErrorCode::kNotFound);
+}
+
+class CurlFetcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = ScopedTempDir::Create();
+    ASSERT_TRUE(dir.has_value());
+    dir_.emplace(std::move(*dir));
+    std::filesystem::create_directories(dir_->path() / "www");
+    ASSERT_TRUE(WriteFileAtomic(dir_->path() / "www" / "file.txt", AsBytes("hello")).has_value());
+    server_ = std::make_unique<testing::NodeHttpServer>(dir_->path() / "www");
+    ASSERT_TRUE(server_->ok()) << "node http server did not start";
+  }
+  std::optional<ScopedTempDir> dir_;
+  std::unique_ptr<testing::NodeHttpServer> server_;
+};
+
+TEST_F(CurlFetcherTest, FetchesAFile) {
+  CurlFetcher f;
+  auto body = f.Fetch(server_->Url("/file.txt"), 5);
+  ASSERT_TRUE(body.has_value()) << body.error().ToString();
+  EXPECT_EQ(*body, ToBytes("hello"));
+}
+
+TEST_F(CurlFetcherTest, MissingFileIsNotFound) {
+  CurlFetcher f;
+  EXPECT_EQ(f.Fetch(server_->Url("/nope.json"), 100).error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(CurlFetcherTest, DeclaredLengthOverTheBoundIsRefused) {
+  CurlFetcher f;
+  EXPECT_EQ(f.Fetch(server_->Url("/file.txt"), 4).error().code(), ErrorCode::kLimitExceeded);
+}
+
+TEST_F(CurlFetcherTest, EndlessDataIsCutOffAtTheBound) {
+  CurlFetcher f;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(f.Fetch(server_->Url("/endless"), 1 << 20).error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST_F(CurlFetcherTest, SlowRetrievalTimesOut) {
+  CurlFetcherOptions options;
+  options.low_speed_limit_bytes_per_second = 10;
+  options.low_speed_time = std::chrono::seconds(1);
+  CurlFetcher f(options);
+  EXPECT_EQ(f.Fetch(server_->Url("/slow"), 100).error().code(), ErrorCode::kIo);
+}
+
+TEST_F(CurlFetcherTest, OnlyHttpAndHttpsAreFetched) {
+  CurlFetcher f;
+  auto path = (dir_->path() / "www" / "file.txt").string();
+  EXPECT_EQ(f.Fetch("file://" + path, 100).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.Fetch("ftp://127.0.0.1/x", 100).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(CurlFetcherTest, ConnectionRefusedIsIo) {
+  CurlFetcher f;
+  EXPECT_EQ(f.Fetch("http://127.0.0.1:1/x", 100).error().code(), ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace airlock::client

@@ -1,0 +1,103 @@
+// Test helper (not part of the library): a static HTTP server on 127.0.0.1, port 0, run with Node.js
+// (python3 is not guaranteed on a fresh Debian 12). Serves files under `root`, logs each request path
+// to `root`/../requests.log, and has two attack endpoints: /endless (an endless body) and /slow (one
+// byte, then silence).
+#ifndef AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
+#define AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
+
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace airlock::client::testing {
+
+inline constexpr const char* kNodeServerScript = R"JS(
+const http = require('http'), fs = require('fs'), path = require('path');
+const root = process.argv[1], log = process.argv[2];
+const server = http.createServer((req, res) => {
+  fs.appendFileSync(log, req.url + '\n');
+  if (req.url === '/endless') {
+    res.writeHead(200);
+    const chunk = Buffer.alloc(65536, 120);
+    const pump = () => { while (res.write(chunk)) {} };
+    res.on('drain', pump); pump();
+    req.on('close', () => res.destroy());
+    return;
+  }
+  if (req.url === '/slow') { res.writeHead(200); res.write('x'); return; }
+  let p;
+  try { p = path.join(root, decodeURIComponent(req.url.split('?')[0])); } catch (e) { p = ''; }
+  if (!p.startsWith(root)) { res.writeHead(403); res.end(); return; }
+  fs.readFile(p, (err, data) => {
+    if (err) { res.writeHead(404); res.end('not found'); return; }
+    res.writeHead(200, {'Content-Length': data.length}); res.end(data);
+  });
+});
+server.listen(0, '127.0.0.1', () => { console.log(server.address().port); });
+)JS";
+
+class NodeHttpServer {
+ public:
+  // Starts the server; ok() is false if node is missing or did not report a port.
+  explicit NodeHttpServer(const std::filesystem::path& root) {
+    std::filesystem::create_directories(root);
+    root_ = std::filesystem::canonical(root);
+    log_ = root_.parent_path() / (root_.filename().string() + ".requests.log");
+    int out[2];
+    if (pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      close(out[0]);
+      close(out[1]);
+      execlp("node", "node", "-e", kNodeServerScript, root_.c_str(), log_.c_str(),
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    FILE* f = fdopen(out[0], "r");
+    if (f == nullptr) return;
+    if (fscanf(f, "%d", &port_) != 1) port_ = 0;
+    fclose(f);
+  }
+  ~NodeHttpServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  NodeHttpServer(const NodeHttpServer&) = delete;
+  NodeHttpServer& operator=(const NodeHttpServer&) = delete;
+
+  bool ok() const { return port_ > 0; }
+  std::string Url(const std::string& path = "/") const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // Request paths so far, in order.
+  std::vector<std::string> Requests() const {
+    std::vector<std::string> out;
+    std::ifstream in(log_);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+  void ClearRequests() const { std::ofstream(log_, std::ios::trunc); }
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+  std::filesystem::path log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace airlock::client::testing
+
+#endif  // AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
