@@ -1,6 +1,6 @@
 // airlock-agent: the device-side executable. Thin: argument parsing and dispatch; the work lives in
-// src/client. Exit status is exactly 0 on success and 1 on any failure (the tuf-client contract), and
-// nothing escapes main as an exception.
+// src/client. Exit status is exactly 0 on success and 1 on any failure (the tuf-client contract),
+// and nothing escapes main as an exception.
 #include <exception>
 #include <functional>
 #include <iostream>

@@ -3,7 +3,8 @@
 //
 //   airlock-agent tuf-client --metadata-dir MD init ROOT_JSON
 //   airlock-agent tuf-client --metadata-url URL --metadata-dir MD refresh
-//   airlock-agent tuf-client --metadata-url URL --metadata-dir MD --target-name T [--target-name T2 ...]
+//   airlock-agent tuf-client --metadata-url URL --metadata-dir MD --target-name T [--target-name T2
+//   ...]
 //       --target-dir TD --target-base-url TURL download
 //
 // Exit status 0 on success and 1 on any failure, usage errors included.

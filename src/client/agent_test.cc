@@ -1,5 +1,5 @@
-// Runs the built airlock-agent binary against a repository served over HTTP on 127.0.0.1, exactly as
-// the tuf-client contract (issue 3) says; and under faketime, past the timestamp's expiry.
+// Runs the built airlock-agent binary against a repository served over HTTP on 127.0.0.1, exactly
+// as the tuf-client contract (issue 3) says; and under faketime, past the timestamp's expiry.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,8 +86,10 @@ class AgentTest : public ::testing::Test {
     return names;
   }
 
-  int Init() { return RunAgent({"--metadata-dir", md_.string(), "init",
-                                (dir_->path() / "root.json").string()}); }
+  int Init() {
+    return RunAgent(
+        {"--metadata-dir", md_.string(), "init", (dir_->path() / "root.json").string()});
+  }
   int Refresh(const std::string& prefix = "") {
     return RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(), "refresh"},
                     prefix);
@@ -107,7 +109,7 @@ TEST_F(AgentTest, InitRefreshDownloadFollowTheContract) {
 
   ASSERT_EQ(Refresh(), 0);
   EXPECT_EQ(MdFiles(), (std::vector<std::string>{"root.json", "snapshot.json", "targets.json",
-                                                  "timestamp.json"}));
+                                                 "timestamp.json"}));
   EXPECT_EQ(*ReadFile(md_ / "snapshot.json", 1 << 20), repo_.snapshot_bytes);
   EXPECT_EQ(*ReadFile(md_ / "timestamp.json", 1 << 20), repo_.timestamp_bytes);
   EXPECT_EQ(server_->Requests(),
@@ -117,8 +119,8 @@ TEST_F(AgentTest, InitRefreshDownloadFollowTheContract) {
   server_->ClearRequests();
   // Options in another order; a base URL without its trailing '/'.
   ASSERT_EQ(RunAgent({"--target-dir", td_.string(), "--target-name", "dir/a b.txt",
-                      "--metadata-dir", md_.string(), "--target-base-url",
-                      server_->Url("/targets"), "--metadata-url", metadata_url_, "download"}),
+                      "--metadata-dir", md_.string(), "--target-base-url", server_->Url("/targets"),
+                      "--metadata-url", metadata_url_, "download"}),
             0);
   EXPECT_EQ(*ReadFile(td_ / "dir%2Fa%20b.txt", 1 << 20), ToBytes("first release"));
   std::string hash = repo_.targets.targets.at("dir/a b.txt").hashes.at("sha256");
@@ -148,13 +150,12 @@ TEST_F(AgentTest, EveryFailureExitsWithOne) {
             1);
   // Unknown target, and a first good target followed by an unknown one.
   EXPECT_EQ(RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(),
-                      "--target-name", "missing", "--target-dir", td_.string(),
-                      "--target-base-url", targets_url_, "download"}),
+                      "--target-name", "missing", "--target-dir", td_.string(), "--target-base-url",
+                      targets_url_, "download"}),
             1);
   EXPECT_EQ(RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(),
-                      "--target-name", "dir/a b.txt", "--target-name", "missing",
-                      "--target-dir", td_.string(), "--target-base-url", targets_url_,
-                      "download"}),
+                      "--target-name", "dir/a b.txt", "--target-name", "missing", "--target-dir",
+                      td_.string(), "--target-base-url", targets_url_, "download"}),
             1);
   EXPECT_TRUE(fs::exists(td_ / "dir%2Fa%20b.txt"));
 }

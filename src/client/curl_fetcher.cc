@@ -13,8 +13,9 @@ struct CurlEasyDeleter {
 };
 using CurlEasyPtr = std::unique_ptr<CURL, CurlEasyDeleter>;
 
-// curl_global_init is not thread-safe and must run once before any handle exists; call_once makes the
-// first Fetch do it. It is never undone (curl_global_cleanup at exit buys nothing and races other users).
+// curl_global_init is not thread-safe and must run once before any handle exists; call_once makes
+// the first Fetch do it. It is never undone (curl_global_cleanup at exit buys nothing and races
+// other users).
 void GlobalInitOnce() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -30,8 +31,8 @@ size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<Sink*>(user);
   size_t n = size * count;
   if (sink->body.size() + n > sink->max_length) {
-    // Returning less than n makes libcurl abort the transfer with CURLE_WRITE_ERROR right now, so an
-    // endless response costs at most one network buffer beyond the bound.
+    // Returning less than n makes libcurl abort the transfer with CURLE_WRITE_ERROR right now, so
+    // an endless response costs at most one network buffer beyond the bound.
     sink->exceeded = true;
     return 0;
   }
@@ -70,12 +71,12 @@ Result<Bytes> CurlFetcher::Fetch(const std::string& url, uint64_t max_length) {
             curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
                              static_cast<long>(options_.connect_timeout.count())) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_limit_bytes_per_second) ==
-                CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT,
+                             options_.low_speed_limit_bytes_per_second) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                              static_cast<long>(options_.low_speed_time.count())) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                             static_cast<curl_off_t>(max_length)) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_length)) ==
+                CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteCallback) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer) == CURLE_OK &&

@@ -12,7 +12,8 @@ namespace airlock::client {
 struct CurlFetcherOptions {
   // Time allowed to establish the TCP/TLS connection.
   std::chrono::seconds connect_timeout{30};
-  // Slow-retrieval defence: abort when fewer than low_speed_limit bytes/s arrive for low_speed_time.
+  // Slow-retrieval defence: abort when fewer than low_speed_limit bytes/s arrive for
+  // low_speed_time.
   long low_speed_limit_bytes_per_second = 100;
   std::chrono::seconds low_speed_time{30};
   // Redirects are followed (http/https only) at most this many times.
@@ -21,11 +22,11 @@ struct CurlFetcherOptions {
 };
 
 // Fetches http:// and https:// URLs only (other schemes, also via redirects, are refused with
-// kInvalidArgument). The body is streamed into memory and the transfer aborted as soon as it exceeds
-// max_length (kLimitExceeded), also when the server announces a larger Content-Length. HTTP 403, 404 and
-// 410 are kNotFound; other non-2xx statuses, timeouts and connection failures are kIo. TLS peers are
-// verified against the system trust store. One easy handle per call: the object holds no connection
-// state and is cheap to construct. Not thread-safe (use one instance per thread).
+// kInvalidArgument). The body is streamed into memory and the transfer aborted as soon as it
+// exceeds max_length (kLimitExceeded), also when the server announces a larger Content-Length. HTTP
+// 403, 404 and 410 are kNotFound; other non-2xx statuses, timeouts and connection failures are kIo.
+// TLS peers are verified against the system trust store. One easy handle per call: the object holds
+// no connection state and is cheap to construct. Not thread-safe (use one instance per thread).
 class CurlFetcher : public Fetcher {
  public:
   explicit CurlFetcher(CurlFetcherOptions options = {});

@@ -50,8 +50,8 @@ Result<void> MetadataStore::Remove(std::string_view role) const {
   std::error_code ec;
   std::filesystem::remove(dir_ / FileName(role), ec);
   if (ec) {
-    return MakeError(ErrorCode::kIo, "cannot remove " + (dir_ / FileName(role)).string() + ": " +
-                                         ec.message());
+    return MakeError(ErrorCode::kIo,
+                     "cannot remove " + (dir_ / FileName(role)).string() + ": " + ec.message());
   }
   return {};
 }

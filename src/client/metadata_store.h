@@ -14,16 +14,18 @@
 
 namespace airlock::client {
 
-// Percent-encodes every byte except the unreserved characters A-Z a-z 0-9 - . _ ~ (RFC 3986), so '/'
-// becomes %2F: the result is a single safe path segment (Python's urllib.parse.quote(s, safe="")).
+// Percent-encodes every byte except the unreserved characters A-Z a-z 0-9 - . _ ~ (RFC 3986), so
+// '/' becomes %2F: the result is a single safe path segment (Python's urllib.parse.quote(s,
+// safe="")).
 std::string UrlQuote(std::string_view s);
 
-// The local file name of a downloaded target: UrlQuote(target_path), except that "." and ".." become
+// The local file name of a downloaded target: UrlQuote(target_path), except that "." and ".."
+// become
 // "%2E" and "%2E%2E" so that the name never refers to a directory.
 std::string TargetFileName(std::string_view target_path);
 
-// File operations on one metadata directory. Writes are atomic (temporary file, fsync, rename), so a
-// crash leaves either the old or the new copy. Not thread-safe; one process at a time.
+// File operations on one metadata directory. Writes are atomic (temporary file, fsync, rename), so
+// a crash leaves either the old or the new copy. Not thread-safe; one process at a time.
 class MetadataStore {
  public:
   explicit MetadataStore(std::filesystem::path dir) : dir_(std::move(dir)) {}

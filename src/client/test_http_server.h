@@ -1,7 +1,7 @@
-// Test helper (not part of the library): a static HTTP server on 127.0.0.1, port 0, run with Node.js
-// (python3 is not guaranteed on a fresh Debian 12). Serves files under `root`, logs each request path
-// to `root`/../requests.log, and has two attack endpoints: /endless (an endless body) and /slow (one
-// byte, then silence).
+// Test helper (not part of the library): a static HTTP server on 127.0.0.1, port 0, run with
+// Node.js (python3 is not guaranteed on a fresh Debian 12). Serves files under `root`, logs each
+// request path to `root`/../requests.log, and has two attack endpoints: /endless (an endless body)
+// and /slow (one byte, then silence).
 #ifndef AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 #define AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 

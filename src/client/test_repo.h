@@ -1,5 +1,6 @@
-// Test helper (not part of the library): a TUF repository built in memory with the metadata module's
-// signing API and served by a MemoryFetcher, in the spirit of python-tuf's RepositorySimulator.
+// Test helper (not part of the library): a TUF repository built in memory with the metadata
+// module's signing API and served by a MemoryFetcher, in the spirit of python-tuf's
+// RepositorySimulator.
 #ifndef AIRLOCK_CLIENT_TEST_REPO_H_
 #define AIRLOCK_CLIENT_TEST_REPO_H_
 

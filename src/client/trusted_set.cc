@@ -11,8 +11,8 @@ using metadata::Snapshot;
 using metadata::Targets;
 using metadata::Timestamp;
 
-// Every version disagreement is reported as kRollback: either a version went down, or metadata does not
-// carry the version the signed metadata referring to it committed to (mix-and-match).
+// Every version disagreement is reported as kRollback: either a version went down, or metadata does
+// not carry the version the signed metadata referring to it committed to (mix-and-match).
 tl::unexpected<Error> VersionMismatch(std::string_view what, uint64_t got, uint64_t expected) {
   return MakeError(ErrorCode::kRollback, std::string(what) + ": expected version " +
                                              std::to_string(expected) + ", got " +
@@ -21,7 +21,8 @@ tl::unexpected<Error> VersionMismatch(std::string_view what, uint64_t got, uint6
 
 }  // namespace
 
-Result<TrustedMetadataSet> TrustedMetadataSet::Create(ByteSpan root_bytes, std::time_t reference_time,
+Result<TrustedMetadataSet> TrustedMetadataSet::Create(ByteSpan root_bytes,
+                                                      std::time_t reference_time,
                                                       MetadataLimits limits) {
   AIRLOCK_ASSIGN_OR_RETURN(Metadata<Root> root,
                            metadata::ParseRoot(AsString(root_bytes), limits.root_max_length));
@@ -44,9 +45,8 @@ Result<bool> TrustedMetadataSet::UpdateTimestamp(ByteSpan data) {
   // 5.3.10: the final root must not be expired. Checked here, as python-tuf does, because the root
   // chain is complete once the first timestamp is loaded.
   AIRLOCK_TRY_CTX(metadata::CheckExpiry(root_.signed_data, reference_time_, "root"), "final root");
-  AIRLOCK_ASSIGN_OR_RETURN(
-      Metadata<Timestamp> next,
-      metadata::ParseTimestamp(AsString(data), limits_.timestamp_max_length));
+  AIRLOCK_ASSIGN_OR_RETURN(Metadata<Timestamp> next,
+                           metadata::ParseTimestamp(AsString(data), limits_.timestamp_max_length));
   AIRLOCK_TRY(root_.signed_data.VerifyDelegate("timestamp", next));
   if (timestamp_) {
     const Timestamp& trusted = timestamp_->signed_data;
@@ -60,7 +60,8 @@ Result<bool> TrustedMetadataSet::UpdateTimestamp(ByteSpan data) {
                                           next.signed_data.snapshot_meta.version,
                                           "snapshot version in timestamp"));
   }
-  // Loaded before the expiry check: an expired timestamp still protects against rollback of the next.
+  // Loaded before the expiry check: an expired timestamp still protects against rollback of the
+  // next.
   timestamp_ = std::move(next);
   AIRLOCK_TRY(CheckFinalTimestamp());
   return true;
@@ -72,8 +73,10 @@ Result<void> TrustedMetadataSet::CheckFinalTimestamp() const {
 }
 
 Result<void> TrustedMetadataSet::UpdateSnapshot(ByteSpan data, bool trusted_local) {
-  if (!timestamp_) return MakeError(ErrorCode::kInternal, "cannot update snapshot before timestamp");
-  if (!targets_.empty()) return MakeError(ErrorCode::kInternal, "cannot update snapshot after targets");
+  if (!timestamp_)
+    return MakeError(ErrorCode::kInternal, "cannot update snapshot before timestamp");
+  if (!targets_.empty())
+    return MakeError(ErrorCode::kInternal, "cannot update snapshot after targets");
   AIRLOCK_TRY(CheckFinalTimestamp());
   const metadata::MetaFile& meta = timestamp_->signed_data.snapshot_meta;
   if (!trusted_local) AIRLOCK_TRY_CTX(meta.Verify(data), "snapshot");

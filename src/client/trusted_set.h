@@ -1,18 +1,20 @@
 // TrustedMetadataSet: the in-memory set of metadata the client trusts during one update, and the
-// verification rules of the TUF client workflow (specification 5.3-5.6) that need no I/O. Modelled on
-// python-tuf's ngclient TrustedMetadataSet, so that behaviour matches the reference client:
+// verification rules of the TUF client workflow (specification 5.3-5.6) that need no I/O. Modelled
+// on python-tuf's ngclient TrustedMetadataSet, so that behaviour matches the reference client:
 //  - metadata is loaded in order root -> timestamp -> snapshot -> targets -> delegated targets;
 //  - "intermediate" metadata may be loaded although expired (or, for snapshot, although its version
-//    does not match timestamp's meta): the Update* call then fails with kExpired / kRollback but the
-//    metadata stays loaded, so that it protects the next update of the same role against rollback;
-//  - a role is loadable only when the one before it is final (for example no snapshot after an expired
+//    does not match timestamp's meta): the Update* call then fails with kExpired / kRollback but
+//    the metadata stays loaded, so that it protects the next update of the same role against
+//    rollback;
+//  - a role is loadable only when the one before it is final (for example no snapshot after an
+//  expired
 //    timestamp).
 // Error codes: kMalformed / kUnsupported / kLimitExceeded (parsing, from the metadata module),
 // kBadSignature (threshold not met), kExpired, kRollback (a version lower than trusted or than the
 // referring metadata commits to, a role missing from a newer snapshot, a root that is not exactly
-// N+1, or any other version mismatch), kHashMismatch (length/hashes given by the referrer), kNotFound
-// (no snapshot entry / no delegation for a role), kInternal (called out of order).
-// Not thread-safe.
+// N+1, or any other version mismatch), kHashMismatch (length/hashes given by the referrer),
+// kNotFound (no snapshot entry / no delegation for a role), kInternal (called out of order). Not
+// thread-safe.
 #ifndef AIRLOCK_CLIENT_TRUSTED_SET_H_
 #define AIRLOCK_CLIENT_TRUSTED_SET_H_
 
@@ -44,23 +46,25 @@ class TrustedMetadataSet {
                                                          std::time_t reference_time,
                                                          MetadataLimits limits = {});
 
-  // 5.3.4-5.3.5: `data` must be signed by a threshold of the trusted root's and of its own root keys
-  // and have version trusted + 1. On success it becomes the trusted root.
+  // 5.3.4-5.3.5: `data` must be signed by a threshold of the trusted root's and of its own root
+  // keys and have version trusted + 1. On success it becomes the trusted root.
   [[nodiscard]] Result<void> UpdateRoot(ByteSpan data);
 
   // 5.3.10 then 5.4: checks the final root is not expired, then timestamp signatures and rollback
-  // (version and snapshot meta version not lower than the trusted timestamp's). Returns false, keeping
-  // the trusted timestamp, when `data` has the same version as the trusted one (nothing new).
+  // (version and snapshot meta version not lower than the trusted timestamp's). Returns false,
+  // keeping the trusted timestamp, when `data` has the same version as the trusted one (nothing
+  // new).
   [[nodiscard]] Result<bool> UpdateTimestamp(ByteSpan data);
 
-  // 5.5: length/hashes from timestamp's meta (skipped when `trusted_local` is true: the bytes come from
-  // our own metadata directory), signatures, no role removed or rolled back against the trusted
-  // snapshot, then (final checks) not expired and version == timestamp's snapshot meta version.
+  // 5.5: length/hashes from timestamp's meta (skipped when `trusted_local` is true: the bytes come
+  // from our own metadata directory), signatures, no role removed or rolled back against the
+  // trusted snapshot, then (final checks) not expired and version == timestamp's snapshot meta
+  // version.
   [[nodiscard]] Result<void> UpdateSnapshot(ByteSpan data, bool trusted_local);
 
-  // 5.6 for "targets" (delegator "root") and delegated roles: the final snapshot must have an entry for
-  // `role`.json; length/hashes from it (unless `trusted_local`), signatures by the delegator's keys,
-  // version == snapshot's, not expired.
+  // 5.6 for "targets" (delegator "root") and delegated roles: the final snapshot must have an entry
+  // for `role`.json; length/hashes from it (unless `trusted_local`), signatures by the delegator's
+  // keys, version == snapshot's, not expired.
   [[nodiscard]] Result<const metadata::Metadata<metadata::Targets>*> UpdateDelegatedTargets(
       ByteSpan data, const std::string& role, const std::string& delegator, bool trusted_local);
 

@@ -11,8 +11,8 @@ namespace airlock::client {
 namespace {
 
 using metadata::Metadata;
-using metadata::Targets;
 using metadata::TargetFile;
+using metadata::Targets;
 
 std::string WithTrailingSlash(std::string url) {
   if (!url.empty() && url.back() != '/') url.push_back('/');
@@ -25,8 +25,8 @@ std::set<std::string> RoleKeyIds(const metadata::Root& root, const std::string& 
   return std::set<std::string>(it->second.keyids.begin(), it->second.keyids.end());
 }
 
-// The hash whose value names the consistent-snapshot target file: sha256 when listed (what our repository
-// tooling and the reference implementations write), else the first listed.
+// The hash whose value names the consistent-snapshot target file: sha256 when listed (what our
+// repository tooling and the reference implementations write), else the first listed.
 std::string PrefixHash(const TargetFile& info) {
   auto it = info.hashes.find("sha256");
   if (it != info.hashes.end()) return it->second;
@@ -104,8 +104,7 @@ Result<void> Updater::LoadRoot() {
   const uint64_t lower = initial.version + 1;
   const uint64_t upper = lower + options_.config.max_root_rotations;
   for (uint64_t version = lower; version < upper; ++version) {
-    Result<Bytes> data =
-        DownloadMetadata("root", options_.config.limits.root_max_length, version);
+    Result<Bytes> data = DownloadMetadata("root", options_.config.limits.root_max_length, version);
     if (!data) {
       // "No such root" ends the chain: the trusted root is the newest.
       if (data.error().code() == ErrorCode::kNotFound) break;
@@ -134,8 +133,8 @@ Result<void> Updater::LoadTimestamp() {
     // reference when it does load.
     (void)trusted_.UpdateTimestamp(*local);
   }
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes data,
-                           DownloadMetadata("timestamp", limits.timestamp_max_length, std::nullopt));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      Bytes data, DownloadMetadata("timestamp", limits.timestamp_max_length, std::nullopt));
   AIRLOCK_ASSIGN_OR_RETURN(bool is_new, trusted_.UpdateTimestamp(data));
   if (is_new) AIRLOCK_TRY(store_.Store("timestamp", data));
   return {};
@@ -184,9 +183,9 @@ Result<const Metadata<Targets>*> Updater::LoadTargets(const std::string& role,
 }
 
 Result<std::optional<TargetFile>> Updater::SearchDelegations(std::string_view target_path) {
-  // Preorder depth-first search (5.6.7): a stack of (role, delegator), children pushed in reverse so
-  // the first-listed delegation is visited first; a terminating delegation that matches drops every
-  // role not yet visited.
+  // Preorder depth-first search (5.6.7): a stack of (role, delegator), children pushed in reverse
+  // so the first-listed delegation is visited first; a terminating delegation that matches drops
+  // every role not yet visited.
   std::vector<std::pair<std::string, std::string>> to_visit = {{"targets", "root"}};
   std::set<std::string> visited;
   while (visited.size() <= options_.config.max_delegations && !to_visit.empty()) {
@@ -236,14 +235,13 @@ Result<Bytes> Updater::FetchTarget(std::string_view target_path, const TargetFil
     return MakeError(ErrorCode::kInvalidArgument, "no target base URL");
   }
   std::string remote_path(target_path);
-  if (trusted_.root().signed_data.consistent_snapshot &&
-      options_.config.prefix_targets_with_hash) {
+  if (trusted_.root().signed_data.consistent_snapshot && options_.config.prefix_targets_with_hash) {
     remote_path = metadata::ConsistentTargetPath(target_path, PrefixHash(info));
   }
   // Never read more than the signed length (endless-data attack); Verify checks it is not shorter.
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes data,
-                           options_.fetcher->Fetch(options_.target_base_url + EncodeTargetPath(remote_path),
-                                                   info.length));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      Bytes data, options_.fetcher->Fetch(options_.target_base_url + EncodeTargetPath(remote_path),
+                                          info.length));
   AIRLOCK_TRY_CTX(info.Verify(data), std::string(target_path));
   return data;
 }

@@ -1,35 +1,36 @@
-// Updater: the TUF client workflow (specification section 5) over a Fetcher and a metadata directory.
+// Updater: the TUF client workflow (specification section 5) over a Fetcher and a metadata
+// directory.
 //
 // Usage (also how to run the client against a repository on disk, e.g. for `airlock repo verify`):
 //
 //   airlock::client::FileFetcher fetcher;             // or CurlFetcher, MemoryFetcher
 //   airlock::client::UpdaterOptions options;
-//   options.metadata_dir = md_dir;                    // must hold a trusted root.json (see InitMetadataDir)
-//   options.metadata_base_url = "/repo/metadata/";    // "<base>N.root.json", "<base>timestamp.json", ...
-//   options.target_base_url = "/repo/targets/";
-//   options.fetcher = &fetcher;
-//   AIRLOCK_ASSIGN_OR_RETURN(auto updater, airlock::client::Updater::Create(options));
+//   options.metadata_dir = md_dir;                    // must hold a trusted root.json (see
+//   InitMetadataDir) options.metadata_base_url = "/repo/metadata/";    // "<base>N.root.json",
+//   "<base>timestamp.json", ... options.target_base_url = "/repo/targets/"; options.fetcher =
+//   &fetcher; AIRLOCK_ASSIGN_OR_RETURN(auto updater, airlock::client::Updater::Create(options));
 //   AIRLOCK_TRY(updater.Refresh());
 //   AIRLOCK_ASSIGN_OR_RETURN(auto info, updater.GetTargetInfo("app/bundle.alk"));
 //   AIRLOCK_ASSIGN_OR_RETURN(auto path, updater.DownloadTarget(info, target_dir));
 //
 // Requests made (URLs are the base as given, with a '/' appended if missing, plus a name; bases are
-// never re-encoded): "N.root.json" probing upward from the trusted root's version + 1 until kNotFound
-// (at most max_root_rotations), "timestamp.json", then "N.snapshot.json" / "N.targets.json" /
-// "N.<UrlQuote(role)>.json" (without "N." when root.consistent_snapshot is false) only when the copy in
-// the metadata directory is not the current one, and targets as "<dirs>/<sha256>.<basename>" (or the
-// plain path without consistent snapshots), the target path percent-encoded where it holds characters
-// that cannot appear in a URL path (space, '%', '?', '#', non-ASCII; '/' is kept). Nothing else is
-// requested.
+// never re-encoded): "N.root.json" probing upward from the trusted root's version + 1 until
+// kNotFound (at most max_root_rotations), "timestamp.json", then "N.snapshot.json" /
+// "N.targets.json" / "N.<UrlQuote(role)>.json" (without "N." when root.consistent_snapshot is
+// false) only when the copy in the metadata directory is not the current one, and targets as
+// "<dirs>/<sha256>.<basename>" (or the plain path without consistent snapshots), the target path
+// percent-encoded where it holds characters that cannot appear in a URL path (space, '%', '?', '#',
+// non-ASCII; '/' is kept). Nothing else is requested.
 //
-// The metadata directory receives byte-exact copies of every verified file (root.json, timestamp.json,
-// snapshot.json, targets.json, <UrlQuote(role)>.json), written atomically; nothing else is written there.
+// The metadata directory receives byte-exact copies of every verified file (root.json,
+// timestamp.json, snapshot.json, targets.json, <UrlQuote(role)>.json), written atomically; nothing
+// else is written there.
 //
 // Error codes: those of TrustedMetadataSet (client/trusted_set.h) plus the Fetcher's (kNotFound,
-// kLimitExceeded for oversize downloads, kIo), kNotFound for a target no trusted role lists (or one not
-// delegated to the role listing it), kHashMismatch for a target of the wrong length or hashes, and
-// kInvalidArgument for bad options.
-// Not thread-safe; one Updater per metadata directory at a time.
+// kLimitExceeded for oversize downloads, kIo), kNotFound for a target no trusted role lists (or one
+// not delegated to the role listing it), kHashMismatch for a target of the wrong length or hashes,
+// and kInvalidArgument for bad options. Not thread-safe; one Updater per metadata directory at a
+// time.
 #ifndef AIRLOCK_CLIENT_UPDATER_H_
 #define AIRLOCK_CLIENT_UPDATER_H_
 
@@ -55,8 +56,8 @@ using Clock = std::function<std::time_t()>;
 std::time_t SystemTime();
 
 struct UpdaterConfig {
-  // Root versions fetched per refresh at most (python-tuf's max_root_rotations); the chain stops there
-  // without error and continues with the newest root verified so far.
+  // Root versions fetched per refresh at most (python-tuf's max_root_rotations); the chain stops
+  // there without error and continues with the newest root verified so far.
   uint64_t max_root_rotations = 256;
   // Delegated roles visited per target search at most (python-tuf's max_delegations).
   size_t max_delegations = 32;
@@ -74,20 +75,20 @@ struct UpdaterOptions {
   UpdaterConfig config;
 };
 
-// Writes `root_bytes` as `metadata_dir`/root.json (creating the directory). No verification: this is
-// the trust anchor the caller chose.
+// Writes `root_bytes` as `metadata_dir`/root.json (creating the directory). No verification: this
+// is the trust anchor the caller chose.
 [[nodiscard]] Result<void> InitMetadataDir(const std::filesystem::path& metadata_dir,
                                            ByteSpan root_bytes);
 
 class Updater {
  public:
-  // Loads and self-verifies metadata_dir/root.json. kNotFound if it does not exist; kInvalidArgument
-  // without a fetcher or metadata base URL.
+  // Loads and self-verifies metadata_dir/root.json. kNotFound if it does not exist;
+  // kInvalidArgument without a fetcher or metadata base URL.
   [[nodiscard]] static Result<Updater> Create(UpdaterOptions options);
 
   // The whole top-level update: root chain (5.3), fast-forward recovery (5.3.11), timestamp (5.4),
-  // snapshot (5.5), targets (5.6). Once it succeeded, later calls do nothing; after a failure, retry
-  // with a new Updater.
+  // snapshot (5.5), targets (5.6). Once it succeeded, later calls do nothing; after a failure,
+  // retry with a new Updater.
   [[nodiscard]] Result<void> Refresh();
 
   // Refreshes first if needed, then searches the delegation graph (preorder depth-first, honouring
@@ -100,11 +101,11 @@ class Updater {
       std::string_view target_path, const metadata::TargetFile& info,
       const std::filesystem::path& target_dir) const;
 
-  // Fetches the target (bounded by info.length), checks length and hashes (kHashMismatch), and writes
-  // it atomically to `target_dir`/TargetFileName(target_path). Returns that path.
-  [[nodiscard]] Result<std::filesystem::path> DownloadTarget(std::string_view target_path,
-                                                             const metadata::TargetFile& info,
-                                                             const std::filesystem::path& target_dir);
+  // Fetches the target (bounded by info.length), checks length and hashes (kHashMismatch), and
+  // writes it atomically to `target_dir`/TargetFileName(target_path). Returns that path.
+  [[nodiscard]] Result<std::filesystem::path> DownloadTarget(
+      std::string_view target_path, const metadata::TargetFile& info,
+      const std::filesystem::path& target_dir);
   // The same, returning the verified bytes instead of writing them.
   [[nodiscard]] Result<Bytes> FetchTarget(std::string_view target_path,
                                           const metadata::TargetFile& info);

@@ -106,14 +106,15 @@ std::vector<std::string> Urls(std::initializer_list<const char*> names) {
   return out;
 }
 
-// --- basic workflow, requests and storage ---------------------------------------------------------
+// --- basic workflow, requests and storage
+// ---------------------------------------------------------
 
 TEST_F(UpdaterTest, FirstRefreshRequestsExactlyTheWorkflowFilesAndStoresThemByteExact) {
   ASSERT_TRUE(Refresh().has_value());
   EXPECT_EQ(repo_.fetcher.requests(),
             Urls({"2.root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"}));
   EXPECT_EQ(StoredNames(), (std::vector<std::string>{"root.json", "snapshot.json", "targets.json",
-                                                      "timestamp.json"}));
+                                                     "timestamp.json"}));
   EXPECT_EQ(Stored("root.json"), repo_.root_bytes.at(1));
   EXPECT_EQ(Stored("timestamp.json"), repo_.timestamp_bytes);
   EXPECT_EQ(Stored("snapshot.json"), repo_.snapshot_bytes);
@@ -183,9 +184,8 @@ TEST_F(UpdaterTest, RootRotationChainStopsAtTheCap) {
   config_.max_root_rotations = 2;
   for (int i = 0; i < 4; ++i) RotateKey("root");  // v2..v5
   ASSERT_TRUE(Refresh().has_value());
-  EXPECT_EQ(repo_.fetcher.requests(),
-            Urls({"2.root.json", "3.root.json", "timestamp.json", "1.snapshot.json",
-                  "1.targets.json"}));
+  EXPECT_EQ(repo_.fetcher.requests(), Urls({"2.root.json", "3.root.json", "timestamp.json",
+                                            "1.snapshot.json", "1.targets.json"}));
   EXPECT_EQ(StoredVersion("root.json"), 3u);
 }
 
@@ -503,7 +503,8 @@ TEST_F(UpdaterTest, DelegatedTargetIsFoundAndRoleStoredUnderQuotedName) {
 }
 
 TEST_F(UpdaterTest, WrongSoftwareTargetOutsideTheDelegatedPathsIsNotFound) {
-  // "team" may only sign apps/*; it lists a target elsewhere (extraneous dependency / wrong software).
+  // "team" may only sign apps/*; it lists a target elsewhere (extraneous dependency / wrong
+  // software).
   repo_.Delegate("targets", "team", {"apps/*"});
   repo_.AddTarget("system/kernel", "evil", "team");
   repo_.PublishTargets("team");
