@@ -1,5 +1,306 @@
-// placeholder: `airlock repo` commands are being written (issue 3).
+// airlock repo init|add-target|remove-target|publish|rotate|delegate|verify: static TUF repositories
+// (docs/formats/tuf-repository.md). Parsing and printing only; the work is in src/repo.
+#include <iostream>
+#include <memory>
+
 #include "cli/commands.h"
+#include "metadata/metadata.h"
+#include "repo/repository.h"
+
 namespace airlock::cli {
-void AddRepoCommands(CLI::App& app, Action& action) {}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct InitArgs {
+  std::string dir, app;
+  std::vector<std::string> root_keys, targets_keys, snapshot_keys, timestamp_keys;
+  uint64_t root_threshold = 1;
+  bool json = false;
+};
+
+struct AddTargetArgs {
+  std::string dir, file, name, custom, role;
+  bool json = false;
+};
+
+struct RemoveTargetArgs {
+  std::string dir, name;
+};
+
+struct PublishArgs {
+  std::string dir;
+  std::vector<std::string> expires_in;
+  bool json = false;
+};
+
+struct RotateArgs {
+  std::string dir, role;
+  std::vector<std::string> new_keys, old_keys;
+  uint64_t threshold = 0;
+  bool json = false;
+};
+
+struct DelegateArgs {
+  std::string dir, role;
+  std::vector<std::string> paths, keys, signing_keys;
+  uint64_t threshold = 1;
+  bool terminating = false;
+};
+
+struct VerifyArgs {
+  std::string dir;
+  bool json = false;
+};
+
+std::vector<fs::path> Paths(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+
+nlohmann::json PublishJson(const repo::PublishResult& r) {
+  nlohmann::json roles = nlohmann::json::object();
+  for (const auto& [role, version] : r.versions) {
+    roles[role] = {{"version", version}, {"expires", metadata::FormatTufTime(r.expires.at(role))}};
+  }
+  return roles;
+}
+
+void PrintPublish(const repo::PublishResult& r) {
+  for (const auto& [role, version] : r.versions) {
+    std::cout << "  " << role << " v" << version << ", expires "
+              << metadata::FormatTufTime(r.expires.at(role)) << "\n";
+  }
+}
+
+Result<void> RunInit(const InitArgs& a) {
+  repo::InitOptions options;
+  options.app_id = a.app;
+  options.root_threshold = a.root_threshold;
+  const std::pair<const char*, const std::vector<std::string>*> roles[] = {
+      {"root", &a.root_keys},
+      {"targets", &a.targets_keys},
+      {"snapshot", &a.snapshot_keys},
+      {"timestamp", &a.timestamp_keys}};
+  for (const auto& [role, files] : roles) {
+    if (!files->empty()) options.key_files[role] = Paths(*files);
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(repo::InitResult r, repo::Repository::Init(a.dir, options));
+  if (a.json) {
+    nlohmann::json generated = nlohmann::json::array();
+    for (const auto& g : r.generated_keys) generated.push_back(g.string());
+    PrintJson({{"repository", a.dir}, {"app_id", a.app}, {"key_ids", r.key_ids}, {"generated_keys", generated}});
+    return {};
+  }
+  std::cout << "initialised TUF repository for " << a.app << " in " << a.dir
+            << " (root v1, consistent snapshots)\n";
+  for (const auto& [role, ids] : r.key_ids) {
+    for (const auto& id : ids) std::cout << "  " << role << " key " << id << "\n";
+  }
+  if (!r.generated_keys.empty()) {
+    std::cout << "generated ed25519 keys (mode 0600):\n";
+    for (const auto& g : r.generated_keys) std::cout << "  " << g.string() << "\n";
+    std::cout << "move the root and targets keys offline (and point " << a.dir
+              << "/.airlock/repo.json at them when you need them); never serve " << a.dir
+              << "/.airlock\n";
+  }
+  return {};
+}
+
+Result<void> RunAddTarget(const AddTargetArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  repo::AddTargetOptions options;
+  options.name = a.name;
+  options.custom_json = a.custom;
+  options.role = a.role;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::AddTargetResult t, r.AddTarget(a.file, options));
+  if (a.json) {
+    nlohmann::json j = {{"name", t.name},
+                        {"role", t.role},
+                        {"length", t.file.length},
+                        {"hashes", t.file.hashes},
+                        {"replaced", t.replaced}};
+    if (t.file.custom) j["custom"] = *t.file.custom;
+    PrintJson(j);
+    return {};
+  }
+  std::cout << (t.replaced ? "replaced " : "staged ") << t.name << " (" << t.file.length
+            << " bytes, sha256 " << t.file.hashes["sha256"] << ") in role " << t.role << "\n";
+  if (t.file.custom) std::cout << "custom: " << t.file.custom->dump() << "\n";
+  std::cout << "run `airlock repo publish " << a.dir << "` to publish it\n";
+  return {};
+}
+
+Result<void> RunRemoveTarget(const RemoveTargetArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string role, r.RemoveTarget(a.name));
+  std::cout << "removed " << a.name << " from role " << role << "; run `airlock repo publish " << a.dir
+            << "` to publish the change\n";
+  return {};
+}
+
+Result<void> RunPublish(const PublishArgs& a) {
+  repo::PublishOptions options;
+  for (const std::string& spec : a.expires_in) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return MakeError(ErrorCode::kInvalidArgument, "--expires-in wants ROLE=DURATION, got '" + spec + "'");
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t seconds, repo::ParseDuration(spec.substr(eq + 1)));
+    options.expires_in[spec.substr(0, eq)] = seconds;
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  AIRLOCK_ASSIGN_OR_RETURN(repo::PublishResult p, r.Publish(options));
+  if (a.json) {
+    PrintJson({{"roles", PublishJson(p)}});
+    return {};
+  }
+  std::cout << "published " << a.dir << "/metadata:\n";
+  PrintPublish(p);
+  return {};
+}
+
+Result<void> RunRotate(const RotateArgs& a) {
+  repo::RotateOptions options;
+  options.role = a.role;
+  options.new_keys = Paths(a.new_keys);
+  options.old_keys = Paths(a.old_keys);
+  if (a.threshold != 0) options.threshold = a.threshold;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  AIRLOCK_ASSIGN_OR_RETURN(repo::RotateResult rot, r.Rotate(options));
+  if (a.json) {
+    PrintJson({{"root_version", rot.root_version},
+               {"removed_key_ids", rot.removed_key_ids},
+               {"added_key_ids", rot.added_key_ids},
+               {"roles", PublishJson(rot.published)}});
+    return {};
+  }
+  std::cout << "rotated " << a.role << " keys: root v" << rot.root_version
+            << " is signed by the old and the new root thresholds\n";
+  for (const auto& id : rot.removed_key_ids) std::cout << "  removed " << id << "\n";
+  for (const auto& id : rot.added_key_ids) std::cout << "  added   " << id << "\n";
+  std::cout << "published:\n";
+  PrintPublish(rot.published);
+  return {};
+}
+
+Result<void> RunDelegate(const DelegateArgs& a) {
+  repo::DelegateOptions options;
+  options.role = a.role;
+  options.paths = a.paths;
+  options.public_keys = Paths(a.keys);
+  options.signing_keys = Paths(a.signing_keys);
+  options.threshold = a.threshold;
+  options.terminating = a.terminating;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  AIRLOCK_ASSIGN_OR_RETURN(repo::DelegateResult d, r.Delegate(options));
+  std::cout << (d.replaced ? "updated" : "added") << " delegation targets -> " << a.role << " (threshold "
+            << a.threshold << (a.terminating ? ", terminating" : "") << ")\n";
+  for (const auto& id : d.key_ids) std::cout << "  key " << id << "\n";
+  std::cout << "add its targets with `airlock repo add-target " << a.dir << " FILE --role " << a.role
+            << "`, then publish\n";
+  return {};
+}
+
+Result<void> RunVerify(const VerifyArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(repo::VerifyReport v, repo::VerifyRepository(a.dir));
+  if (a.json) {
+    nlohmann::json targets = nlohmann::json::array();
+    for (const auto& t : v.targets) {
+      targets.push_back({{"name", t.name}, {"role", t.role}, {"length", t.file.length}});
+    }
+    PrintJson({{"verified", true},
+               {"root_version", v.root_version},
+               {"timestamp_version", v.timestamp_version},
+               {"snapshot_version", v.snapshot_version},
+               {"targets_version", v.targets_version},
+               {"roles", v.roles_visited},
+               {"targets", targets}});
+    return {};
+  }
+  std::cout << "verified " << a.dir << " as a client would, from 1.root.json:\n"
+            << "  root v" << v.root_version << ", timestamp v" << v.timestamp_version << ", snapshot v"
+            << v.snapshot_version << ", targets v" << v.targets_version << "\n"
+            << "  roles: " << v.roles_visited.size() << ", targets: " << v.targets.size()
+            << " (every length and hash checked)\n";
+  for (const auto& t : v.targets) {
+    std::cout << "  " << t.name << " (" << t.file.length << " bytes, " << t.role << ")\n";
+  }
+  return {};
+}
+
+}  // namespace
+
+void AddRepoCommands(CLI::App& app, Action& action) {
+  CLI::App* repo = app.add_subcommand("repo", "Manage a static TUF repository (docs/formats/tuf-repository.md)");
+  repo->require_subcommand(1);
+
+  auto init = std::make_shared<InitArgs>();
+  CLI::App* i = repo->add_subcommand("init", "Create a repository: keys, root v1, empty targets");
+  i->add_option("dir", init->dir, "Repository directory (created; must be empty if it exists)")->required();
+  i->add_option("--app", init->app, "App id (letters, digits, . _ -)")->required();
+  i->add_option("--root-key", init->root_keys, "Root private key (repeatable; default: generate)");
+  i->add_option("--root-threshold", init->root_threshold, "Root signatures required")
+      ->check(CLI::Range(uint64_t{1}, repo::kMaxKeysPerRole));
+  i->add_option("--targets-key", init->targets_keys, "Targets private key (repeatable)");
+  i->add_option("--snapshot-key", init->snapshot_keys, "Snapshot private key (repeatable)");
+  i->add_option("--timestamp-key", init->timestamp_keys, "Timestamp private key (repeatable)");
+  i->add_flag("--json", init->json, "Print the result as JSON");
+  i->callback([init, &action] { action = [init] { return RunInit(*init); }; });
+
+  auto add = std::make_shared<AddTargetArgs>();
+  CLI::App* a = repo->add_subcommand("add-target", "Stage a file (e.g. a sealed bundle) as a target");
+  a->add_option("dir", add->dir, "Repository directory")->required();
+  a->add_option("file", add->file, "The file; a .alb bundle's app_id and version go into custom")->required();
+  a->add_option("--name", add->name, "Target name (default: the file's name); may hold '/'");
+  a->add_option("--custom", add->custom, "JSON object merged into the target's signed custom field");
+  a->add_option("--role", add->role, "Delegated role to list it in (default: targets)");
+  a->add_flag("--json", add->json, "Print the result as JSON");
+  a->callback([add, &action] { action = [add] { return RunAddTarget(*add); }; });
+
+  auto remove = std::make_shared<RemoveTargetArgs>();
+  CLI::App* rm = repo->add_subcommand("remove-target", "Unstage a target (published by the next publish)");
+  rm->add_option("dir", remove->dir, "Repository directory")->required();
+  rm->add_option("name", remove->name, "Target name")->required();
+  rm->callback([remove, &action] { action = [remove] { return RunRemoveTarget(*remove); }; });
+
+  auto publish = std::make_shared<PublishArgs>();
+  CLI::App* p = repo->add_subcommand("publish", "Sign and write new targets, snapshot and timestamp versions");
+  p->add_option("dir", publish->dir, "Repository directory")->required();
+  p->add_option("--expires-in", publish->expires_in,
+                "ROLE=DURATION (30d, 12h, 1y, 3600s), repeatable; root=... also re-signs root");
+  p->add_flag("--json", publish->json, "Print the result as JSON");
+  p->callback([publish, &action] { action = [publish] { return RunPublish(*publish); }; });
+
+  auto rotate = std::make_shared<RotateArgs>();
+  CLI::App* r = repo->add_subcommand("rotate", "Replace a role's keys in a new root version, and publish");
+  r->add_option("dir", rotate->dir, "Repository directory")->required();
+  r->add_option("--role", rotate->role, "root, targets, snapshot or timestamp")
+      ->required()
+      ->check(CLI::IsMember({"root", "targets", "snapshot", "timestamp"}));
+  r->add_option("--new-key", rotate->new_keys, "New private key (repeatable)")->required();
+  r->add_option("--old-key", rotate->old_keys, "Old root private key to sign with (default: configured)");
+  r->add_option("--threshold", rotate->threshold, "New threshold for the role (default: unchanged)")
+      ->check(CLI::Range(uint64_t{1}, repo::kMaxKeysPerRole));
+  r->add_flag("--json", rotate->json, "Print the result as JSON");
+  r->callback([rotate, &action] { action = [rotate] { return RunRotate(*rotate); }; });
+
+  auto delegate = std::make_shared<DelegateArgs>();
+  CLI::App* d = repo->add_subcommand("delegate", "Delegate target paths to a role with its own keys");
+  d->add_option("dir", delegate->dir, "Repository directory")->required();
+  d->add_option("--role", delegate->role, "Delegated role name")->required();
+  d->add_option("--paths", delegate->paths, "Path pattern ('*' does not cross '/'), repeatable")->required();
+  d->add_option("--key", delegate->keys, "The role's public key K.pub (repeatable)")->required();
+  d->add_option("--signing-key", delegate->signing_keys,
+                "The role's private key, if not K.key beside K.pub (repeatable)");
+  d->add_option("--threshold", delegate->threshold, "Signatures required")
+      ->check(CLI::Range(uint64_t{1}, repo::kMaxKeysPerRole));
+  d->add_flag("--terminating", delegate->terminating, "Stop the search at this role for its paths");
+  d->callback([delegate, &action] { action = [delegate] { return RunDelegate(*delegate); }; });
+
+  auto verify = std::make_shared<VerifyArgs>();
+  CLI::App* v = repo->add_subcommand("verify", "Check the published repository as a client would");
+  v->add_option("dir", verify->dir, "Repository directory")->required();
+  v->add_flag("--json", verify->json, "Print the result as JSON");
+  v->callback([verify, &action] { action = [verify] { return RunVerify(*verify); }; });
+}
+
 }  // namespace airlock::cli
