@@ -1,5 +1,6 @@
-// airlock repo init|add-target|remove-target|publish|rotate|delegate|verify: static TUF repositories
-// (docs/formats/tuf-repository.md). Parsing and printing only; the work is in src/repo.
+// airlock repo init|add-target|remove-target|publish|rotate|delegate|verify: static TUF
+// repositories (docs/formats/tuf-repository.md). Parsing and printing only; the work is in
+// src/repo.
 #include <iostream>
 #include <memory>
 
@@ -87,7 +88,10 @@ Result<void> RunInit(const InitArgs& a) {
   if (a.json) {
     nlohmann::json generated = nlohmann::json::array();
     for (const auto& g : r.generated_keys) generated.push_back(g.string());
-    PrintJson({{"repository", a.dir}, {"app_id", a.app}, {"key_ids", r.key_ids}, {"generated_keys", generated}});
+    PrintJson({{"repository", a.dir},
+               {"app_id", a.app},
+               {"key_ids", r.key_ids},
+               {"generated_keys", generated}});
     return {};
   }
   std::cout << "initialised TUF repository for " << a.app << " in " << a.dir
@@ -132,8 +136,8 @@ Result<void> RunAddTarget(const AddTargetArgs& a) {
 Result<void> RunRemoveTarget(const RemoveTargetArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
   AIRLOCK_ASSIGN_OR_RETURN(std::string role, r.RemoveTarget(a.name));
-  std::cout << "removed " << a.name << " from role " << role << "; run `airlock repo publish " << a.dir
-            << "` to publish the change\n";
+  std::cout << "removed " << a.name << " from role " << role << "; run `airlock repo publish "
+            << a.dir << "` to publish the change\n";
   return {};
 }
 
@@ -142,7 +146,8 @@ Result<void> RunPublish(const PublishArgs& a) {
   for (const std::string& spec : a.expires_in) {
     size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return MakeError(ErrorCode::kInvalidArgument, "--expires-in wants ROLE=DURATION, got '" + spec + "'");
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--expires-in wants ROLE=DURATION, got '" + spec + "'");
     }
     AIRLOCK_ASSIGN_OR_RETURN(int64_t seconds, repo::ParseDuration(spec.substr(eq + 1)));
     options.expires_in[spec.substr(0, eq)] = seconds;
@@ -192,11 +197,11 @@ Result<void> RunDelegate(const DelegateArgs& a) {
   options.terminating = a.terminating;
   AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
   AIRLOCK_ASSIGN_OR_RETURN(repo::DelegateResult d, r.Delegate(options));
-  std::cout << (d.replaced ? "updated" : "added") << " delegation targets -> " << a.role << " (threshold "
-            << a.threshold << (a.terminating ? ", terminating" : "") << ")\n";
+  std::cout << (d.replaced ? "updated" : "added") << " delegation targets -> " << a.role
+            << " (threshold " << a.threshold << (a.terminating ? ", terminating" : "") << ")\n";
   for (const auto& id : d.key_ids) std::cout << "  key " << id << "\n";
-  std::cout << "add its targets with `airlock repo add-target " << a.dir << " FILE --role " << a.role
-            << "`, then publish\n";
+  std::cout << "add its targets with `airlock repo add-target " << a.dir << " FILE --role "
+            << a.role << "`, then publish\n";
   return {};
 }
 
@@ -217,8 +222,8 @@ Result<void> RunVerify(const VerifyArgs& a) {
     return {};
   }
   std::cout << "verified " << a.dir << " as a client would, from 1.root.json:\n"
-            << "  root v" << v.root_version << ", timestamp v" << v.timestamp_version << ", snapshot v"
-            << v.snapshot_version << ", targets v" << v.targets_version << "\n"
+            << "  root v" << v.root_version << ", timestamp v" << v.timestamp_version
+            << ", snapshot v" << v.snapshot_version << ", targets v" << v.targets_version << "\n"
             << "  roles: " << v.roles_visited.size() << ", targets: " << v.targets.size()
             << " (every length and hash checked)\n";
   for (const auto& t : v.targets) {
@@ -230,12 +235,14 @@ Result<void> RunVerify(const VerifyArgs& a) {
 }  // namespace
 
 void AddRepoCommands(CLI::App& app, Action& action) {
-  CLI::App* repo = app.add_subcommand("repo", "Manage a static TUF repository (docs/formats/tuf-repository.md)");
+  CLI::App* repo =
+      app.add_subcommand("repo", "Manage a static TUF repository (docs/formats/tuf-repository.md)");
   repo->require_subcommand(1);
 
   auto init = std::make_shared<InitArgs>();
   CLI::App* i = repo->add_subcommand("init", "Create a repository: keys, root v1, empty targets");
-  i->add_option("dir", init->dir, "Repository directory (created; must be empty if it exists)")->required();
+  i->add_option("dir", init->dir, "Repository directory (created; must be empty if it exists)")
+      ->required();
   i->add_option("--app", init->app, "App id (letters, digits, . _ -)")->required();
   i->add_option("--root-key", init->root_keys, "Root private key (repeatable; default: generate)");
   i->add_option("--root-threshold", init->root_threshold, "Root signatures required")
@@ -247,23 +254,28 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   i->callback([init, &action] { action = [init] { return RunInit(*init); }; });
 
   auto add = std::make_shared<AddTargetArgs>();
-  CLI::App* a = repo->add_subcommand("add-target", "Stage a file (e.g. a sealed bundle) as a target");
+  CLI::App* a =
+      repo->add_subcommand("add-target", "Stage a file (e.g. a sealed bundle) as a target");
   a->add_option("dir", add->dir, "Repository directory")->required();
-  a->add_option("file", add->file, "The file; a .alb bundle's app_id and version go into custom")->required();
+  a->add_option("file", add->file, "The file; a .alb bundle's app_id and version go into custom")
+      ->required();
   a->add_option("--name", add->name, "Target name (default: the file's name); may hold '/'");
-  a->add_option("--custom", add->custom, "JSON object merged into the target's signed custom field");
+  a->add_option("--custom", add->custom,
+                "JSON object merged into the target's signed custom field");
   a->add_option("--role", add->role, "Delegated role to list it in (default: targets)");
   a->add_flag("--json", add->json, "Print the result as JSON");
   a->callback([add, &action] { action = [add] { return RunAddTarget(*add); }; });
 
   auto remove = std::make_shared<RemoveTargetArgs>();
-  CLI::App* rm = repo->add_subcommand("remove-target", "Unstage a target (published by the next publish)");
+  CLI::App* rm =
+      repo->add_subcommand("remove-target", "Unstage a target (published by the next publish)");
   rm->add_option("dir", remove->dir, "Repository directory")->required();
   rm->add_option("name", remove->name, "Target name")->required();
   rm->callback([remove, &action] { action = [remove] { return RunRemoveTarget(*remove); }; });
 
   auto publish = std::make_shared<PublishArgs>();
-  CLI::App* p = repo->add_subcommand("publish", "Sign and write new targets, snapshot and timestamp versions");
+  CLI::App* p = repo->add_subcommand("publish",
+                                     "Sign and write new targets, snapshot and timestamp versions");
   p->add_option("dir", publish->dir, "Repository directory")->required();
   p->add_option("--expires-in", publish->expires_in,
                 "ROLE=DURATION (30d, 12h, 1y, 3600s), repeatable; root=... also re-signs root");
@@ -271,23 +283,27 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   p->callback([publish, &action] { action = [publish] { return RunPublish(*publish); }; });
 
   auto rotate = std::make_shared<RotateArgs>();
-  CLI::App* r = repo->add_subcommand("rotate", "Replace a role's keys in a new root version, and publish");
+  CLI::App* r =
+      repo->add_subcommand("rotate", "Replace a role's keys in a new root version, and publish");
   r->add_option("dir", rotate->dir, "Repository directory")->required();
   r->add_option("--role", rotate->role, "root, targets, snapshot or timestamp")
       ->required()
       ->check(CLI::IsMember({"root", "targets", "snapshot", "timestamp"}));
   r->add_option("--new-key", rotate->new_keys, "New private key (repeatable)")->required();
-  r->add_option("--old-key", rotate->old_keys, "Old root private key to sign with (default: configured)");
+  r->add_option("--old-key", rotate->old_keys,
+                "Old root private key to sign with (default: configured)");
   r->add_option("--threshold", rotate->threshold, "New threshold for the role (default: unchanged)")
       ->check(CLI::Range(uint64_t{1}, repo::kMaxKeysPerRole));
   r->add_flag("--json", rotate->json, "Print the result as JSON");
   r->callback([rotate, &action] { action = [rotate] { return RunRotate(*rotate); }; });
 
   auto delegate = std::make_shared<DelegateArgs>();
-  CLI::App* d = repo->add_subcommand("delegate", "Delegate target paths to a role with its own keys");
+  CLI::App* d =
+      repo->add_subcommand("delegate", "Delegate target paths to a role with its own keys");
   d->add_option("dir", delegate->dir, "Repository directory")->required();
   d->add_option("--role", delegate->role, "Delegated role name")->required();
-  d->add_option("--paths", delegate->paths, "Path pattern ('*' does not cross '/'), repeatable")->required();
+  d->add_option("--paths", delegate->paths, "Path pattern ('*' does not cross '/'), repeatable")
+      ->required();
   d->add_option("--key", delegate->keys, "The role's public key K.pub (repeatable)")->required();
   d->add_option("--signing-key", delegate->signing_keys,
                 "The role's private key, if not K.key beside K.pub (repeatable)");

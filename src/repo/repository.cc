@@ -23,13 +23,13 @@
 namespace airlock::repo {
 
 namespace fs = std::filesystem;
-using metadata::Delegations;
 using metadata::DelegatedRole;
+using metadata::Delegations;
 using metadata::Metadata;
 using metadata::Root;
 using metadata::Snapshot;
-using metadata::Targets;
 using metadata::TargetFile;
+using metadata::Targets;
 using metadata::Timestamp;
 
 namespace {
@@ -75,9 +75,9 @@ Result<UniqueFd> LockRepository(const fs::path& dir) {
   if (!fd.valid()) return tl::unexpected(IoError("cannot open lock file", path, errno));
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return MakeError(ErrorCode::kAlreadyExists,
-                       "repository " + dir.string() + " is busy (another airlock process holds " +
-                           path.string() + ")");
+      return MakeError(ErrorCode::kAlreadyExists, "repository " + dir.string() +
+                                                      " is busy (another airlock process holds " +
+                                                      path.string() + ")");
     }
     return tl::unexpected(IoError("cannot lock", path, errno));
   }
@@ -145,9 +145,10 @@ Result<Published> ReadPublished(const fs::path& dir) {
   return p;
 }
 
-// Wraps a `targets` map (and delegations) in a signed-targets object so the metadata library parses and
-// validates our staged state exactly as it would published metadata.
-Result<Targets> ParseStagedTargets(const nlohmann::json& targets, const nlohmann::json* delegations) {
+// Wraps a `targets` map (and delegations) in a signed-targets object so the metadata library parses
+// and validates our staged state exactly as it would published metadata.
+Result<Targets> ParseStagedTargets(const nlohmann::json& targets,
+                                   const nlohmann::json* delegations) {
   nlohmann::json signed_json = {{"_type", "targets"},
                                 {"spec_version", std::string(metadata::kSpecVersion)},
                                 {"version", uint64_t{1}},
@@ -189,9 +190,9 @@ Result<std::vector<crypto::PrivateKey>> RoleSigners(std::string_view role,
     if (seen.insert(id).second) signers.push_back(std::move(key));
   }
   if (signers.size() < threshold) {
-    return MakeError(ErrorCode::kNotFound, std::string(role) + ": " + std::to_string(signers.size()) +
-                                               " of " + std::to_string(threshold) +
-                                               " required signing keys available");
+    return MakeError(ErrorCode::kNotFound,
+                     std::string(role) + ": " + std::to_string(signers.size()) + " of " +
+                         std::to_string(threshold) + " required signing keys available");
   }
   return signers;
 }
@@ -202,8 +203,9 @@ std::vector<const crypto::PrivateKey*> Pointers(const std::vector<crypto::Privat
   return out;
 }
 
-// Copies `src` to DIR/targets/<dirs>/<sha256>.<basename> (atomically, hashing on the way) and returns the
-// target entry. The copy is hashed, not the source, so what is listed is exactly what is served.
+// Copies `src` to DIR/targets/<dirs>/<sha256>.<basename> (atomically, hashing on the way) and
+// returns the target entry. The copy is hashed, not the source, so what is listed is exactly what
+// is served.
 Result<TargetFile> CopyTarget(const fs::path& dir, const fs::path& src, const std::string& name,
                               bool* created) {
   uint64_t size = 0;
@@ -249,7 +251,9 @@ Result<void> ValidateCustom(const nlohmann::json& custom) {
       return MakeError(ErrorCode::kInvalidArgument, "custom.version must be a string");
     }
     auto v = Semver::Parse(custom["version"].get<std::string>());
-    if (!v) return tl::unexpected(Error(ErrorCode::kInvalidArgument, "custom.version: " + v.error().message()));
+    if (!v)
+      return tl::unexpected(
+          Error(ErrorCode::kInvalidArgument, "custom.version: " + v.error().message()));
   }
   if (custom.contains("channels")) {
     const auto& c = custom["channels"];
@@ -279,7 +283,8 @@ Result<nlohmann::json> BuildCustom(const fs::path& file, const std::string& cust
   if (!custom_json.empty()) {
     auto parsed = ParseJson(custom_json, kMaxCustomSize, kMaxCustomDepth);
     if (!parsed) {
-      return tl::unexpected(Error(ErrorCode::kInvalidArgument, "--custom: " + parsed.error().message()));
+      return tl::unexpected(
+          Error(ErrorCode::kInvalidArgument, "--custom: " + parsed.error().message()));
     }
     if (!parsed->is_object()) {
       return MakeError(ErrorCode::kInvalidArgument, "--custom must be a JSON object");
@@ -287,16 +292,18 @@ Result<nlohmann::json> BuildCustom(const fs::path& file, const std::string& cust
     custom = std::move(*parsed);
   }
   if (file.extension() == ".alb") {
-    // Unverified read of the header: the repository signs what it lists, and the device verifies the
-    // bundle's own signature anyway; this only fills in what the header already says.
+    // Unverified read of the header: the repository signs what it lists, and the device verifies
+    // the bundle's own signature anyway; this only fills in what the header already says.
     auto info = bundle::InspectBundle(file, nullptr);
     if (!info) return tl::unexpected(info.error().WithContext("bundle " + file.string()));
     const bundle::BundleHeader& h = info->header;
     if (h.app_id != app_id) {
       return MakeError(ErrorCode::kInvalidArgument, "bundle " + file.string() + " is for app " +
-                                                        h.app_id + ", this repository is for " + app_id);
+                                                        h.app_id + ", this repository is for " +
+                                                        app_id);
     }
-    for (const auto& [field, value] : {std::pair{"app_id", h.app_id}, std::pair{"version", h.version}}) {
+    for (const auto& [field, value] :
+         {std::pair{"app_id", h.app_id}, std::pair{"version", h.version}}) {
       if (custom.contains(field) && custom[field] != value) {
         return MakeError(ErrorCode::kInvalidArgument, std::string("--custom ") + field +
                                                           " conflicts with the bundle's " + field +
@@ -323,13 +330,26 @@ Result<int64_t> ParseDuration(std::string_view text) {
   if (text.size() < 2 || text.size() > 12) return bad();
   int64_t unit = 0;
   switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = kDay; break;
-    case 'w': unit = 7 * kDay; break;
-    case 'y': unit = 365 * kDay; break;
-    default: return bad();
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = kDay;
+      break;
+    case 'w':
+      unit = 7 * kDay;
+      break;
+    case 'y':
+      unit = 365 * kDay;
+      break;
+    default:
+      return bad();
   }
   int64_t n = 0;
   for (char c : text.substr(0, text.size() - 1)) {
@@ -343,14 +363,17 @@ Result<int64_t> ParseDuration(std::string_view text) {
 
 Result<void> ValidateTargetName(std::string_view name) {
   auto bad = [&](const std::string& why) {
-    return MakeError(ErrorCode::kInvalidArgument, "bad target name '" + std::string(name) + "': " + why);
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "bad target name '" + std::string(name) + "': " + why);
   };
   if (name.empty()) return bad("empty");
-  if (name.size() > kMaxTargetNameLength) return bad("longer than " + std::to_string(kMaxTargetNameLength));
+  if (name.size() > kMaxTargetNameLength)
+    return bad("longer than " + std::to_string(kMaxTargetNameLength));
   size_t start = 0;
   while (true) {
     size_t slash = name.find('/', start);
-    std::string_view part = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+    std::string_view part =
+        name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
     if (part.empty()) return bad("empty path component (leading, trailing or double '/')");
     if (part.front() == '.') return bad("a path component starts with '.'");
     for (char c : part) {
@@ -370,15 +393,16 @@ Result<void> ValidateTargetName(std::string_view name) {
 
 Result<void> ValidateRoleName(std::string_view name) {
   auto bad = [&](const std::string& why) {
-    return MakeError(ErrorCode::kInvalidArgument, "bad role name '" + std::string(name) + "': " + why);
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "bad role name '" + std::string(name) + "': " + why);
   };
   if (name.empty() || name.size() > kMaxRoleNameLength) {
     return bad("1 to " + std::to_string(kMaxRoleNameLength) + " characters");
   }
   if (name.front() == '.') return bad("starts with '.'");
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '-';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
     if (!ok) return bad("only letters, digits, '.', '_' and '-'");
   }
   if (metadata::IsTopLevelRoleName(name) || name == kDelegatedExpiryKey) {
@@ -395,9 +419,11 @@ Result<void> Repository::LoadState() {
   auto malformed = [&](const std::string& why) {
     return MakeError(ErrorCode::kMalformed, StateFile(dir_).string() + ": " + why);
   };
-  if (!j.is_object() || j.value("format", "") != kStateFormat) return malformed("not an Airlock repository state file");
+  if (!j.is_object() || j.value("format", "") != kStateFormat)
+    return malformed("not an Airlock repository state file");
   if (j.value("format_version", uint64_t{0}) != kStateFormatVersion) {
-    return MakeError(ErrorCode::kUnsupported, StateFile(dir_).string() + ": unsupported format_version");
+    return MakeError(ErrorCode::kUnsupported,
+                     StateFile(dir_).string() + ": unsupported format_version");
   }
   auto app = GetString(j, "app_id");
   if (!app) return malformed(app.error().message());
@@ -424,13 +450,15 @@ Result<void> Repository::LoadState() {
     }
   }
   const nlohmann::json* delegations = j.contains("delegations") ? &j["delegations"] : nullptr;
-  AIRLOCK_ASSIGN_OR_RETURN(Targets staged,
-                           ParseStagedTargets(j.value("targets", nlohmann::json::object()), delegations));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      Targets staged,
+      ParseStagedTargets(j.value("targets", nlohmann::json::object()), delegations));
   targets_ = std::move(staged.targets);
   delegations_ = std::move(staged.delegations);
   delegated_targets_.clear();
   if (j.contains("delegated_targets")) {
-    if (!j["delegated_targets"].is_object()) return malformed("delegated_targets must be an object");
+    if (!j["delegated_targets"].is_object())
+      return malformed("delegated_targets must be an object");
     for (const auto& [role, targets] : j["delegated_targets"].items()) {
       if (!delegations_ || delegations_->FindRole(role) == nullptr) {
         return malformed("delegated_targets." + role + ": no such delegated role");
@@ -477,15 +505,17 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
     for (const fs::path& f : files) {
       AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(f));
       if (!ids.insert(key.KeyId()).second) {
-        return MakeError(ErrorCode::kInvalidArgument,
-                         role + ": key " + f.string() + " is given twice (thresholds count distinct keys)");
+        return MakeError(
+            ErrorCode::kInvalidArgument,
+            role + ": key " + f.string() + " is given twice (thresholds count distinct keys)");
       }
       keys[role].push_back(std::move(key));
       key_files[role].push_back(Absolute(f).string());
     }
   }
-  if (keys.size() > 4 || std::any_of(keys.begin(), keys.end(),
-                                     [](const auto& kv) { return kv.second.size() > kMaxKeysPerRole; })) {
+  if (keys.size() > 4 || std::any_of(keys.begin(), keys.end(), [](const auto& kv) {
+        return kv.second.size() > kMaxKeysPerRole;
+      })) {
     return MakeError(ErrorCode::kInvalidArgument, "too many keys for a role");
   }
   const size_t given_root = keys.count("root") ? keys["root"].size() : 0;
@@ -493,7 +523,8 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
       (given_root > 0 && options.root_threshold > given_root)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "root threshold " + std::to_string(options.root_threshold) + " needs 1.." +
-                         std::to_string(given_root > 0 ? given_root : kMaxKeysPerRole) + " root keys");
+                         std::to_string(given_root > 0 ? given_root : kMaxKeysPerRole) +
+                         " root keys");
   }
   std::error_code ec;
   const bool dir_existed = fs::exists(dir, ec);
@@ -574,7 +605,8 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
     }
     root.roles[std::string(role)].threshold = role == "root" ? options.root_threshold : 1;
   }
-  AIRLOCK_ASSIGN_OR_RETURN(Metadata<Root> root_md, metadata::SignMetadata(root, Pointers(keys["root"])));
+  AIRLOCK_ASSIGN_OR_RETURN(Metadata<Root> root_md,
+                           metadata::SignMetadata(root, Pointers(keys["root"])));
   AIRLOCK_TRY(root.VerifyDelegate("root", root_md));
   AIRLOCK_ASSIGN_OR_RETURN(std::string root_bytes, root_md.ToBytes());
   AIRLOCK_TRY(WriteFileAtomic(MetadataDir(dir) / "1.root.json", AsBytes(root_bytes)));
@@ -592,7 +624,8 @@ Result<Repository> Repository::Open(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(StateFile(dir), ec)) {
     return MakeError(ErrorCode::kNotFound, "no Airlock repository in " + dir.string() + " (no " +
-                                               StateFile(dir).string() + "; see `airlock repo init`)");
+                                               StateFile(dir).string() +
+                                               "; see `airlock repo init`)");
   }
   Repository repo;
   repo.dir_ = dir;
@@ -616,7 +649,8 @@ std::vector<TargetInfo> Repository::StagedTargets() const {
 // ---------------------------------------------------------------------------------------------------
 // Targets
 
-Result<AddTargetResult> Repository::AddTarget(const fs::path& file, const AddTargetOptions& options) {
+Result<AddTargetResult> Repository::AddTarget(const fs::path& file,
+                                              const AddTargetOptions& options) {
   AddTargetResult result;
   result.name = options.name.empty() ? file.filename().string() : options.name;
   AIRLOCK_TRY(ValidateTargetName(result.name));
@@ -625,13 +659,13 @@ Result<AddTargetResult> Repository::AddTarget(const fs::path& file, const AddTar
   if (!options.role.empty() && options.role != "targets") {
     const DelegatedRole* role = delegations_ ? delegations_->FindRole(options.role) : nullptr;
     if (role == nullptr) {
-      return MakeError(ErrorCode::kNotFound, "no delegated role " + options.role +
-                                                 " (see `airlock repo delegate`)");
+      return MakeError(ErrorCode::kNotFound,
+                       "no delegated role " + options.role + " (see `airlock repo delegate`)");
     }
     if (!role->IsDelegatedPath(result.name)) {
-      return MakeError(ErrorCode::kInvalidArgument, "target " + result.name +
-                                                        " is outside the paths delegated to " +
-                                                        options.role);
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          "target " + result.name + " is outside the paths delegated to " + options.role);
     }
     staged = &delegated_targets_[options.role];
     result.role = options.role;
@@ -702,11 +736,11 @@ Result<DelegateResult> Repository::Delegate(const DelegateOptions& options) {
     }
   }
   if (options.public_keys.empty() || options.public_keys.size() > kMaxKeysPerRole) {
-    return MakeError(ErrorCode::kInvalidArgument, "a delegation needs 1 to " +
-                                                      std::to_string(kMaxKeysPerRole) + " keys");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a delegation needs 1 to " + std::to_string(kMaxKeysPerRole) + " keys");
   }
-  // Public keys, and the private key for each (an explicit --signing-key, a K.key given directly, or
-  // K.key beside K.pub).
+  // Public keys, and the private key for each (an explicit --signing-key, a K.key given directly,
+  // or K.key beside K.pub).
   std::map<std::string, fs::path> explicit_signers;  // key id -> file
   for (const fs::path& f : options.signing_keys) {
     AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(f));
@@ -728,7 +762,8 @@ Result<DelegateResult> Repository::Delegate(const DelegateOptions& options) {
       pub = std::move(*loaded);
     }
     if (pub->type() == crypto::KeyType::kX25519) {
-      return MakeError(ErrorCode::kInvalidArgument, "key " + f.string() + " is an x25519 key, which cannot sign");
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "key " + f.string() + " is an x25519 key, which cannot sign");
     }
     std::string id = pub->KeyId();
     if (!ids.insert(id).second) {
@@ -745,7 +780,8 @@ Result<DelegateResult> Repository::Delegate(const DelegateOptions& options) {
       if (fs::exists(sibling, ec)) {
         AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(sibling));
         if (key.KeyId() != id) {
-          return MakeError(ErrorCode::kWrongKey, sibling.string() + " is not the private key of " + f.string());
+          return MakeError(ErrorCode::kWrongKey,
+                           sibling.string() + " is not the private key of " + f.string());
         }
         private_file = sibling;
       }
@@ -755,20 +791,22 @@ Result<DelegateResult> Repository::Delegate(const DelegateOptions& options) {
   }
   for (const auto& [id, file] : explicit_signers) {
     if (!ids.count(id)) {
-      return MakeError(ErrorCode::kWrongKey, "--signing-key " + file.string() + " is not one of the delegation's keys");
+      return MakeError(ErrorCode::kWrongKey,
+                       "--signing-key " + file.string() + " is not one of the delegation's keys");
     }
   }
   if (options.threshold < 1 || options.threshold > publics.size()) {
     return MakeError(ErrorCode::kInvalidArgument, "threshold " + std::to_string(options.threshold) +
-                                                      " needs 1.." + std::to_string(publics.size()) +
-                                                      " keys");
+                                                      " needs 1.." +
+                                                      std::to_string(publics.size()) + " keys");
   }
   if (signer_files.size() < options.threshold) {
-    return MakeError(ErrorCode::kNotFound,
-                     options.role + ": " + std::to_string(signer_files.size()) + " of " +
-                         std::to_string(options.threshold) +
-                         " private keys found; the repository signs delegated roles itself, so keep "
-                         "K.key beside K.pub or pass --signing-key");
+    return MakeError(
+        ErrorCode::kNotFound,
+        options.role + ": " + std::to_string(signer_files.size()) + " of " +
+            std::to_string(options.threshold) +
+            " private keys found; the repository signs delegated roles itself, so keep "
+            "K.key beside K.pub or pass --signing-key");
   }
 
   Delegations delegations = delegations_.value_or(Delegations{});
@@ -816,15 +854,17 @@ Result<PublishResult> Repository::Publish(const PublishOptions& options) {
   return PublishInternal(options, std::nullopt);
 }
 
-Result<PublishResult> Repository::PublishInternal(
-    const PublishOptions& options, const std::optional<Metadata<Root>>& new_root) {
+Result<PublishResult> Repository::PublishInternal(const PublishOptions& options,
+                                                  const std::optional<Metadata<Root>>& new_root) {
   const std::time_t now = NowOr(options.now);
   std::map<std::string, int64_t> expiry = expires_in_;
   for (const auto& [role, seconds] : options.expires_in) {
     bool known = metadata::IsTopLevelRoleName(role) ||
                  (delegations_ && delegations_->FindRole(role) != nullptr);
-    if (!known) return MakeError(ErrorCode::kInvalidArgument, "--expires-in: no role named " + role);
-    if (seconds <= 0) return MakeError(ErrorCode::kInvalidArgument, "--expires-in: duration must be positive");
+    if (!known)
+      return MakeError(ErrorCode::kInvalidArgument, "--expires-in: no role named " + role);
+    if (seconds <= 0)
+      return MakeError(ErrorCode::kInvalidArgument, "--expires-in: duration must be positive");
     expiry[role] = seconds;
   }
   auto expiry_for = [&](const std::string& role) {
@@ -836,12 +876,14 @@ Result<PublishResult> Repository::PublishInternal(
 
   // Every staged target must still be in DIR/targets/ (someone may have cleaned up by hand).
   for (const TargetInfo& t : StagedTargets()) {
-    fs::path p = TargetsDir(dir_) / metadata::ConsistentTargetPath(t.name, t.file.hashes.at("sha256"));
+    fs::path p =
+        TargetsDir(dir_) / metadata::ConsistentTargetPath(t.name, t.file.hashes.at("sha256"));
     std::error_code ec;
     auto size = fs::file_size(p, ec);
     if (ec || size != t.file.length) {
-      return MakeError(ErrorCode::kNotFound, "target file " + p.string() +
-                                                 " is missing or has the wrong size; add the target again");
+      return MakeError(
+          ErrorCode::kNotFound,
+          "target file " + p.string() + " is missing or has the wrong size; add the target again");
     }
   }
 
@@ -856,7 +898,8 @@ Result<PublishResult> Repository::PublishInternal(
     next.version += 1;
     next.expires = now + expiry_for("root");
     const metadata::Role& role = next.roles.at("root");
-    AIRLOCK_ASSIGN_OR_RETURN(auto signers, RoleSigners("root", key_files_["root"], role.keyids, role.threshold));
+    AIRLOCK_ASSIGN_OR_RETURN(auto signers,
+                             RoleSigners("root", key_files_["root"], role.keyids, role.threshold));
     AIRLOCK_ASSIGN_OR_RETURN(Metadata<Root> md, metadata::SignMetadata(next, Pointers(signers)));
     root_md = std::move(md);
   }
@@ -868,7 +911,8 @@ Result<PublishResult> Repository::PublishInternal(
 
   auto top_signers = [&](const std::string& role) -> Result<std::vector<crypto::PrivateKey>> {
     auto it = r.roles.find(role);
-    if (it == r.roles.end()) return MakeError(ErrorCode::kMalformed, "root lists no " + role + " role");
+    if (it == r.roles.end())
+      return MakeError(ErrorCode::kMalformed, "root lists no " + role + " role");
     return RoleSigners(role, key_files_[role], it->second.keyids, it->second.threshold);
   };
 
@@ -878,15 +922,19 @@ Result<PublishResult> Repository::PublishInternal(
   if (delegations_) {
     for (const DelegatedRole& role : delegations_->roles) {
       Targets t;
-      t.version = (published.targets_versions.count(role.name) ? published.targets_versions[role.name] : 0) + 1;
+      t.version =
+          (published.targets_versions.count(role.name) ? published.targets_versions[role.name]
+                                                       : 0) +
+          1;
       t.expires = now + expiry_for(role.name);
       auto staged = delegated_targets_.find(role.name);
       if (staged != delegated_targets_.end()) t.targets = staged->second;
-      AIRLOCK_ASSIGN_OR_RETURN(auto signers,
-                               RoleSigners(role.name, key_files_[role.name], role.keyids, role.threshold));
+      AIRLOCK_ASSIGN_OR_RETURN(
+          auto signers, RoleSigners(role.name, key_files_[role.name], role.keyids, role.threshold));
       AIRLOCK_ASSIGN_OR_RETURN(Metadata<Targets> md, metadata::SignMetadata(t, Pointers(signers)));
       AIRLOCK_ASSIGN_OR_RETURN(std::string bytes, md.ToBytes());
-      writes.emplace_back(MetadataDir(dir_) / (std::to_string(t.version) + "." + role.name + ".json"), bytes);
+      writes.emplace_back(
+          MetadataDir(dir_) / (std::to_string(t.version) + "." + role.name + ".json"), bytes);
       snapshot.meta[role.name + ".json"].version = t.version;
       result.versions[role.name] = t.version;
       result.expires[role.name] = t.expires;
@@ -896,7 +944,8 @@ Result<PublishResult> Repository::PublishInternal(
 
   // Top-level targets.
   Targets targets;
-  targets.version = (published.targets_versions.count("targets") ? published.targets_versions["targets"] : 0) + 1;
+  targets.version =
+      (published.targets_versions.count("targets") ? published.targets_versions["targets"] : 0) + 1;
   targets.expires = now + expiry_for("targets");
   targets.targets = targets_;
   if (delegations_ && !delegations_->roles.empty()) targets.delegations = delegations_;
@@ -922,14 +971,15 @@ Result<PublishResult> Repository::PublishInternal(
   result.versions["snapshot"] = snapshot.version;
   result.expires["snapshot"] = snapshot.expires;
 
-  // Timestamp, listing the snapshot's length and hash too (python-tuf lists only the version; the hash
-  // pins the exact snapshot bytes for clients that check it).
+  // Timestamp, listing the snapshot's length and hash too (python-tuf lists only the version; the
+  // hash pins the exact snapshot bytes for clients that check it).
   Timestamp timestamp;
   timestamp.version = published.timestamp_version + 1;
   timestamp.expires = now + expiry_for("timestamp");
   timestamp.snapshot_meta.version = snapshot.version;
   timestamp.snapshot_meta.length = snapshot_bytes.size();
-  timestamp.snapshot_meta.hashes = metadata::Hashes{{"sha256", HexEncode(crypto::Sha256(AsBytes(snapshot_bytes)))}};
+  timestamp.snapshot_meta.hashes =
+      metadata::Hashes{{"sha256", HexEncode(crypto::Sha256(AsBytes(snapshot_bytes)))}};
   AIRLOCK_ASSIGN_OR_RETURN(auto timestamp_signers, top_signers("timestamp"));
   AIRLOCK_ASSIGN_OR_RETURN(Metadata<Timestamp> timestamp_md,
                            metadata::SignMetadata(timestamp, Pointers(timestamp_signers)));
@@ -960,13 +1010,14 @@ Result<PublishResult> Repository::PublishInternal(
 
 Result<RotateResult> Repository::Rotate(const RotateOptions& options) {
   if (!metadata::IsTopLevelRoleName(options.role)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "--role must be root, targets, snapshot or timestamp (re-run `repo delegate` to "
-                     "change a delegated role's keys)");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "--role must be root, targets, snapshot or timestamp (re-run `repo delegate` to "
+        "change a delegated role's keys)");
   }
   if (options.new_keys.empty() || options.new_keys.size() > kMaxKeysPerRole) {
-    return MakeError(ErrorCode::kInvalidArgument, "rotate needs 1 to " + std::to_string(kMaxKeysPerRole) +
-                                                      " --new-key files");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "rotate needs 1 to " + std::to_string(kMaxKeysPerRole) + " --new-key files");
   }
   std::vector<crypto::PrivateKey> new_keys;
   std::vector<std::string> new_files;
@@ -984,8 +1035,9 @@ Result<RotateResult> Repository::Rotate(const RotateOptions& options) {
   const metadata::Role& old_role = current.signed_data.roles.at(options.role);
   const uint64_t threshold = options.threshold.value_or(old_role.threshold);
   if (threshold < 1 || threshold > new_keys.size()) {
-    return MakeError(ErrorCode::kInvalidArgument, "threshold " + std::to_string(threshold) + " needs 1.." +
-                                                      std::to_string(new_keys.size()) + " new keys");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "threshold " + std::to_string(threshold) + " needs 1.." +
+                         std::to_string(new_keys.size()) + " new keys");
   }
 
   RotateResult result;
@@ -998,21 +1050,24 @@ Result<RotateResult> Repository::Rotate(const RotateOptions& options) {
   }
   for (const crypto::PrivateKey& key : new_keys) {
     AIRLOCK_TRY(next.AddKey(options.role, key.Public()));
-    if (std::find(old_role.keyids.begin(), old_role.keyids.end(), key.KeyId()) == old_role.keyids.end()) {
+    if (std::find(old_role.keyids.begin(), old_role.keyids.end(), key.KeyId()) ==
+        old_role.keyids.end()) {
       result.added_key_ids.push_back(key.KeyId());
     }
   }
   next.roles[options.role].threshold = threshold;
 
-  // Old root keys: --old-key, or the configured root keys. New root keys: the new keys when rotating
-  // root, else the same configured root keys.
+  // Old root keys: --old-key, or the configured root keys. New root keys: the new keys when
+  // rotating root, else the same configured root keys.
   std::vector<std::string> old_files;
   for (const fs::path& f : options.old_keys) old_files.push_back(Absolute(f).string());
   if (old_files.empty()) old_files = key_files_["root"];
   const metadata::Role& old_root_role = current.signed_data.roles.at("root");
-  auto old_signers = RoleSigners("old root", old_files, old_root_role.keyids, old_root_role.threshold);
+  auto old_signers =
+      RoleSigners("old root", old_files, old_root_role.keyids, old_root_role.threshold);
   if (!old_signers) {
-    return tl::unexpected(old_signers.error().WithContext("rotate (pass the old root keys with --old-key)"));
+    return tl::unexpected(
+        old_signers.error().WithContext("rotate (pass the old root keys with --old-key)"));
   }
   std::vector<const crypto::PrivateKey*> signing = Pointers(*old_signers);
   std::set<std::string> signing_ids;
@@ -1024,8 +1079,8 @@ Result<RotateResult> Repository::Rotate(const RotateOptions& options) {
     }
   } else {
     const metadata::Role& root_role = next.roles.at("root");
-    AIRLOCK_ASSIGN_OR_RETURN(new_root_signers,
-                             RoleSigners("root", key_files_["root"], root_role.keyids, root_role.threshold));
+    AIRLOCK_ASSIGN_OR_RETURN(new_root_signers, RoleSigners("root", key_files_["root"],
+                                                           root_role.keyids, root_role.threshold));
     for (const crypto::PrivateKey& k : new_root_signers) {
       if (!signing_ids.count(k.KeyId())) signing.push_back(&k);
     }

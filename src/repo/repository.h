@@ -1,25 +1,29 @@
-// A static TUF repository on disk, as `airlock repo` and (later) the server manage it. The layout and the
-// private state are documented in docs/formats/tuf-repository.md:
+// A static TUF repository on disk, as `airlock repo` and (later) the server manage it. The layout
+// and the private state are documented in docs/formats/tuf-repository.md:
 //
-//   DIR/metadata/   1.root.json, 2.root.json, ..., root.json (latest), timestamp.json, N.snapshot.json,
+//   DIR/metadata/   1.root.json, 2.root.json, ..., root.json (latest), timestamp.json,
+//   N.snapshot.json,
 //                   N.targets.json, N.<delegated role>.json  (consistent snapshots; servable as is)
 //   DIR/targets/    <sha256>.<basename> for every target, in the target name's subdirectories
-//   DIR/.airlock/   private state (mode 0700, never to be served): repo.json (key files per role, staged
+//   DIR/.airlock/   private state (mode 0700, never to be served): repo.json (key files per role,
+//   staged
 //                   targets and delegations, expiry defaults), keys/ (keys `init` generated), lock
 //
-// Every operation takes an exclusive lock on DIR/.airlock/lock (kAlreadyExists "busy" if another process
-// holds it), validates everything and signs everything in memory before it writes, and writes the
-// published files in an order that keeps what clients see consistent at every step: new versioned files
-// first, the new root next, timestamp.json last. The private state is rewritten (atomically) only after
-// the published files. On failure nothing observable changes, except that Publish may leave unreferenced
-// new versioned files behind (the next publish overwrites them).
+// Every operation takes an exclusive lock on DIR/.airlock/lock (kAlreadyExists "busy" if another
+// process holds it), validates everything and signs everything in memory before it writes, and
+// writes the published files in an order that keeps what clients see consistent at every step: new
+// versioned files first, the new root next, timestamp.json last. The private state is rewritten
+// (atomically) only after the published files. On failure nothing observable changes, except that
+// Publish may leave unreferenced new versioned files behind (the next publish overwrites them).
 //
 // Error codes:
-//   kInvalidArgument  bad app id, target name, role name, duration, threshold, --custom JSON, a key that
+//   kInvalidArgument  bad app id, target name, role name, duration, threshold, --custom JSON, a key
+//   that
 //                     cannot sign, a duplicate key, a bundle of another app, a target outside a
 //                     delegation's paths
 //   kAlreadyExists    `init` on an existing repository; another process holds the lock
-//   kNotFound         no repository in DIR, no such file, target or delegated role, or fewer signing keys
+//   kNotFound         no repository in DIR, no such file, target or delegated role, or fewer
+//   signing keys
 //                     available than a role's threshold
 //   kWrongKey         a configured key is not one the root (or delegation) lists for its role, or a
 //                     delegated role's private key does not match its public key
@@ -58,16 +62,16 @@ inline constexpr size_t kMaxBasenameLength = 180;  // 64 hex + '.' + basename st
 inline constexpr size_t kMaxRoleNameLength = 64;
 inline constexpr uint64_t kMaxKeysPerRole = 64;
 
-// Default expiry periods (as python-tuf's examples): root 365d, targets and delegated roles 90d, snapshot
-// 7d, timestamp 1d.
+// Default expiry periods (as python-tuf's examples): root 365d, targets and delegated roles 90d,
+// snapshot 7d, timestamp 1d.
 inline constexpr int64_t kDay = 86400;
 inline constexpr int64_t kDefaultRootExpiry = 365 * kDay;
 inline constexpr int64_t kDefaultTargetsExpiry = 90 * kDay;
 inline constexpr int64_t kDefaultSnapshotExpiry = 7 * kDay;
 inline constexpr int64_t kDefaultTimestampExpiry = 1 * kDay;
 
-// "3600s", "90m", "12h", "30d", "2w", "1y" (365 days) -> seconds. A positive whole number and one unit,
-// at most 100 years. kInvalidArgument otherwise.
+// "3600s", "90m", "12h", "30d", "2w", "1y" (365 days) -> seconds. A positive whole number and one
+// unit, at most 100 years. kInvalidArgument otherwise.
 [[nodiscard]] Result<int64_t> ParseDuration(std::string_view text);
 
 // A TUF target name we accept: 1..kMaxTargetNameLength bytes, '/'-separated components that are
@@ -81,15 +85,15 @@ inline constexpr int64_t kDefaultTimestampExpiry = 1 * kDay;
 
 struct InitOptions {
   std::string app_id;
-  // Private key files per top-level role ("root", "targets", "snapshot", "timestamp"). A role with no
-  // files gets generated ed25519 keys in DIR/.airlock/keys/ (root: `root_threshold` of them).
+  // Private key files per top-level role ("root", "targets", "snapshot", "timestamp"). A role with
+  // no files gets generated ed25519 keys in DIR/.airlock/keys/ (root: `root_threshold` of them).
   std::map<std::string, std::vector<std::filesystem::path>> key_files;
   uint64_t root_threshold = 1;
   std::time_t now = 0;  // 0: the C library clock
 };
 
 struct InitResult {
-  std::vector<std::filesystem::path> generated_keys;  // private key files written
+  std::vector<std::filesystem::path> generated_keys;        // private key files written
   std::map<std::string, std::vector<std::string>> key_ids;  // role -> key ids
 };
 
@@ -119,7 +123,7 @@ struct PublishResult {
 };
 
 struct RotateOptions {
-  std::string role;  // a top-level role
+  std::string role;                             // a top-level role
   std::vector<std::filesystem::path> new_keys;  // private key files that replace the role's keys
   std::vector<std::filesystem::path> old_keys;  // old root keys to sign with (default: configured)
   std::optional<uint64_t> threshold;            // default: unchanged
@@ -157,9 +161,9 @@ struct TargetInfo {
 // An open repository holding the exclusive lock until destroyed. Move-only.
 class Repository {
  public:
-  // Creates DIR (or uses an empty one), generates missing keys, and publishes version 1 of every role
-  // (no targets yet). kAlreadyExists if DIR holds a repository or any other file; nothing is left
-  // behind on failure.
+  // Creates DIR (or uses an empty one), generates missing keys, and publishes version 1 of every
+  // role (no targets yet). kAlreadyExists if DIR holds a repository or any other file; nothing is
+  // left behind on failure.
   [[nodiscard]] static Result<InitResult> Init(const std::filesystem::path& dir,
                                                const InitOptions& options);
   // kNotFound if DIR holds no repository; kMalformed if its state does not parse.
@@ -172,23 +176,23 @@ class Repository {
   const std::string& app_id() const { return app_id_; }
   const std::filesystem::path& dir() const { return dir_; }
 
-  // Copies FILE into DIR/targets/ under its hash-prefixed name and stages it (replacing a staged target
-  // of the same name). A `.alb` file's app_id and version go into `custom` (merged with custom_json;
-  // a conflicting app_id or version, or a bundle of another app, is kInvalidArgument). Published by the
-  // next Publish.
+  // Copies FILE into DIR/targets/ under its hash-prefixed name and stages it (replacing a staged
+  // target of the same name). A `.alb` file's app_id and version go into `custom` (merged with
+  // custom_json; a conflicting app_id or version, or a bundle of another app, is kInvalidArgument).
+  // Published by the next Publish.
   [[nodiscard]] Result<AddTargetResult> AddTarget(const std::filesystem::path& file,
                                                   const AddTargetOptions& options);
-  // Unstages NAME (from the role that holds it). The file in DIR/targets/ stays: clients holding older
-  // metadata may still fetch it. kNotFound if no role holds NAME.
+  // Unstages NAME (from the role that holds it). The file in DIR/targets/ stays: clients holding
+  // older metadata may still fetch it. kNotFound if no role holds NAME.
   [[nodiscard]] Result<std::string> RemoveTarget(std::string_view name);
   // Adds (or replaces) a delegation from the top-level targets role; published by the next Publish.
   [[nodiscard]] Result<DelegateResult> Delegate(const DelegateOptions& options);
-  // Signs and writes new versions of targets, every delegated role, snapshot and timestamp (and root if
-  // asked via expires_in).
+  // Signs and writes new versions of targets, every delegated role, snapshot and timestamp (and
+  // root if asked via expires_in).
   [[nodiscard]] Result<PublishResult> Publish(const PublishOptions& options);
-  // Writes a new root version in which ROLE's keys are replaced, signed by a threshold of the old root
-  // keys and of the new root keys, and publishes (re-signing the other roles as needed, which also
-  // publishes staged target changes).
+  // Writes a new root version in which ROLE's keys are replaced, signed by a threshold of the old
+  // root keys and of the new root keys, and publishes (re-signing the other roles as needed, which
+  // also publishes staged target changes).
   [[nodiscard]] Result<RotateResult> Rotate(const RotateOptions& options);
 
   // Staged targets, in name order.
@@ -201,14 +205,15 @@ class Repository {
   [[nodiscard]] Result<void> LoadState();
   [[nodiscard]] Result<void> SaveState() const;
   [[nodiscard]] Result<PublishResult> PublishInternal(
-      const PublishOptions& options, const std::optional<metadata::Metadata<metadata::Root>>& new_root);
+      const PublishOptions& options,
+      const std::optional<metadata::Metadata<metadata::Root>>& new_root);
 
   std::filesystem::path dir_;
   UniqueFd lock_;
   std::string app_id_;
   // Private key files per role (top-level and delegated).
   std::map<std::string, std::vector<std::string>> key_files_;
-  std::map<std::string, int64_t> expires_in_;  // role (or "delegated") -> seconds
+  std::map<std::string, int64_t> expires_in_;            // role (or "delegated") -> seconds
   std::map<std::string, metadata::TargetFile> targets_;  // staged top-level targets
   std::optional<metadata::Delegations> delegations_;     // staged delegations
   std::map<std::string, std::map<std::string, metadata::TargetFile>> delegated_targets_;
@@ -224,10 +229,10 @@ struct VerifyReport {
   std::vector<std::string> roles_visited;
 };
 
-// Runs the TUF client workflow (src/client) against DIR's published files from 1.root.json, with a fetcher
-// over the local filesystem, then checks every target's file in DIR/targets/ against its length and
-// hashes. Needs no private state. Errors are the client's (kBadSignature, kExpired, kRollback,
-// kHashMismatch, kNotFound, ...), with the role or target named in the message.
+// Runs the TUF client workflow (src/client) against DIR's published files from 1.root.json, with a
+// fetcher over the local filesystem, then checks every target's file in DIR/targets/ against its
+// length and hashes. Needs no private state. Errors are the client's (kBadSignature, kExpired,
+// kRollback, kHashMismatch, kNotFound, ...), with the role or target named in the message.
 [[nodiscard]] Result<VerifyReport> VerifyRepository(const std::filesystem::path& dir,
                                                     std::time_t now = 0);
 

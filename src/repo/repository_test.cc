@@ -106,7 +106,8 @@ class RepoTest : public ::testing::Test {
     Metadata<Targets> targets = Load<Targets>(Md(std::to_string(tv) + ".targets.json"));
     EXPECT_TRUE(root.signed_data.VerifyDelegate("targets", targets));
     for (const auto& [name, file] : targets.signed_data.targets) {
-      fs::path p = dir_ / "targets" / metadata::ConsistentTargetPath(name, file.hashes.at("sha256"));
+      fs::path p =
+          dir_ / "targets" / metadata::ConsistentTargetPath(name, file.hashes.at("sha256"));
       EXPECT_TRUE(file.VerifyFile(p)) << name;
     }
     if (targets.signed_data.delegations) {
@@ -122,7 +123,8 @@ class RepoTest : public ::testing::Test {
   fs::path dir_;
 };
 
-// --- durations and names ---------------------------------------------------------------------------
+// --- durations and names
+// ---------------------------------------------------------------------------
 
 TEST(ParseDuration, AcceptsEachUnit) {
   EXPECT_EQ(*ParseDuration("3600s"), 3600);
@@ -148,8 +150,8 @@ TEST(ValidateTargetName, AcceptsPlainAndNestedNames) {
 }
 
 TEST(ValidateTargetName, RejectsUnsafeNames) {
-  for (const char* bad : {"", "/abs", "a//b", "a/", "../x", "a/../b", "./a", ".hidden", "a\\b",
-                          "a\nb"}) {
+  for (const char* bad :
+       {"", "/abs", "a//b", "a/", "../x", "a/../b", "./a", ".hidden", "a\\b", "a\nb"}) {
     auto r = ValidateTargetName(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << bad;
@@ -167,7 +169,8 @@ TEST(ValidateRoleName, RejectsTopLevelAndOddNames) {
   }
 }
 
-// --- init ------------------------------------------------------------------------------------------
+// --- init
+// ------------------------------------------------------------------------------------------
 
 TEST_F(RepoTest, InitWritesVersionOneOfEveryRoleAndGeneratesKeys) {
   InitOptions o;
@@ -182,15 +185,18 @@ TEST_F(RepoTest, InitWritesVersionOneOfEveryRoleAndGeneratesKeys) {
     EXPECT_EQ(st.st_mode & 0777, 0600u) << k;
     EXPECT_EQ(k.parent_path(), fs::absolute(dir_ / ".airlock" / "keys"));
   }
-  for (const char* f : {"1.root.json", "root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"}) {
+  for (const char* f :
+       {"1.root.json", "root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"}) {
     EXPECT_TRUE(fs::exists(Md(f))) << f;
   }
   EXPECT_EQ(ReadAll(Md("1.root.json")), ReadAll(Md("root.json")));
   Metadata<Root> root = Load<Root>(Md("root.json"));
   EXPECT_TRUE(root.signed_data.consistent_snapshot);
   EXPECT_EQ(root.signed_data.expires, kNow + kDefaultRootExpiry);
-  EXPECT_EQ(Load<Timestamp>(Md("timestamp.json")).signed_data.expires, kNow + kDefaultTimestampExpiry);
-  EXPECT_EQ(Load<Snapshot>(Md("1.snapshot.json")).signed_data.expires, kNow + kDefaultSnapshotExpiry);
+  EXPECT_EQ(Load<Timestamp>(Md("timestamp.json")).signed_data.expires,
+            kNow + kDefaultTimestampExpiry);
+  EXPECT_EQ(Load<Snapshot>(Md("1.snapshot.json")).signed_data.expires,
+            kNow + kDefaultSnapshotExpiry);
   EXPECT_EQ(Load<Targets>(Md("1.targets.json")).signed_data.expires, kNow + kDefaultTargetsExpiry);
   struct stat st {};
   ASSERT_EQ(::stat((dir_ / ".airlock").c_str(), &st), 0);
@@ -265,11 +271,11 @@ TEST_F(RepoTest, InitBadInputFailsWithoutCreatingAnything) {
   InitOptions zero;
   zero.app_id = "com.example.app";
   zero.root_threshold = 0;
-  for (const Case& c : {Case{bad_app, ErrorCode::kInvalidArgument},
-                        Case{high_threshold, ErrorCode::kInvalidArgument},
-                        Case{x25519, ErrorCode::kInvalidArgument}, Case{missing, ErrorCode::kNotFound},
-                        Case{duplicate, ErrorCode::kInvalidArgument},
-                        Case{zero, ErrorCode::kInvalidArgument}}) {
+  for (const Case& c :
+       {Case{bad_app, ErrorCode::kInvalidArgument},
+        Case{high_threshold, ErrorCode::kInvalidArgument},
+        Case{x25519, ErrorCode::kInvalidArgument}, Case{missing, ErrorCode::kNotFound},
+        Case{duplicate, ErrorCode::kInvalidArgument}, Case{zero, ErrorCode::kInvalidArgument}}) {
     auto r = Repository::Init(dir_, c.options);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), c.code) << r.error().message();
@@ -299,7 +305,8 @@ TEST_F(RepoTest, MalformedStateIsMalformed) {
   EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
 }
 
-// --- targets and publish ---------------------------------------------------------------------------
+// --- targets and publish
+// ---------------------------------------------------------------------------
 
 TEST_F(RepoTest, AddTargetAndPublishBumpVersionsAndListTheTarget) {
   InitDefault();
@@ -347,7 +354,8 @@ TEST_F(RepoTest, PublishExpiresInOverridesDurationsAndResignsRoot) {
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(Load<Timestamp>(Md("timestamp.json")).signed_data.expires, kNow + 2 * 3600);
   EXPECT_EQ(Load<Targets>(Md("2.targets.json")).signed_data.expires, kNow + 30 * kDay);
-  EXPECT_EQ(Load<Snapshot>(Md("2.snapshot.json")).signed_data.expires, kNow + kDefaultSnapshotExpiry);
+  EXPECT_EQ(Load<Snapshot>(Md("2.snapshot.json")).signed_data.expires,
+            kNow + kDefaultSnapshotExpiry);
   Metadata<Root> root2 = Load<Root>(Md("2.root.json"));
   EXPECT_EQ(root2.signed_data.expires, kNow + 2 * 365 * kDay);
   EXPECT_TRUE(metadata::VerifyRootRotation(Load<Root>(Md("1.root.json")), root2));
@@ -387,7 +395,8 @@ TEST_F(RepoTest, PublishWithAWrongKeyIsWrongKeyAndChangesNothing) {
     fs::path stranger = Key("stranger");
     auto pos = state.find(fs::absolute(dir_ / ".airlock/keys/targets.key").string());
     ASSERT_NE(pos, std::string::npos);
-    state.replace(pos, fs::absolute(dir_ / ".airlock/keys/targets.key").string().size(), stranger.string());
+    state.replace(pos, fs::absolute(dir_ / ".airlock/keys/targets.key").string().size(),
+                  stranger.string());
     WriteText(dir_ / ".airlock/repo.json", state);
   }
   Repository repo = Open();
@@ -451,8 +460,8 @@ TEST_F(RepoTest, AddTargetBadInputIsInvalidAndChangesNothing) {
   };
   for (const Case& c : {Case{"../escape", ""}, Case{"/abs", ""}, Case{"ok.txt", "[1,2]"},
                         Case{"ok.txt", "{not json"}, Case{"ok.txt", R"({"version":"not-semver"})"},
-                        Case{"ok.txt", R"({"security_floor":-1})"}, Case{"ok.txt", R"({"channels":"beta"})"},
-                        Case{"ok.txt", R"({"x":1.5})"},
+                        Case{"ok.txt", R"({"security_floor":-1})"},
+                        Case{"ok.txt", R"({"channels":"beta"})"}, Case{"ok.txt", R"({"x":1.5})"},
                         Case{"ok.txt", "{\"x\":\"" + std::string(kMaxCustomSize, 'a') + "\"}"}}) {
     AddTargetOptions add;
     add.name = c.name;
@@ -523,7 +532,8 @@ TEST_F(RepoBundleTest, CorruptBundleIsRefused) {
   EXPECT_TRUE(repo.StagedTargets().empty());
 }
 
-// --- rotation --------------------------------------------------------------------------------------
+// --- rotation
+// --------------------------------------------------------------------------------------
 
 TEST_F(RepoTest, RotateRootIsSignedByOldAndNewThresholds) {
   InitDefault();
@@ -624,7 +634,8 @@ TEST_F(RepoTest, RotateBadInputIsInvalidAndChangesNothing) {
   EXPECT_EQ(Snapshot_(dir_), before);
 }
 
-// --- delegation ------------------------------------------------------------------------------------
+// --- delegation
+// ------------------------------------------------------------------------------------
 
 TEST_F(RepoTest, DelegatedRoleIsPublishedAndSignedByItsKey) {
   InitDefault();
@@ -721,7 +732,8 @@ TEST_F(RepoTest, DelegationErrors) {
   EXPECT_EQ(repo.AddTarget(File("a", "a"), add).error().code(), ErrorCode::kInvalidArgument);
 }
 
-// --- verify ----------------------------------------------------------------------------------------
+// --- verify
+// ----------------------------------------------------------------------------------------
 
 TEST_F(RepoTest, VerifyChecksEverythingAClientWould) {
   InitDefault();
@@ -770,7 +782,8 @@ TEST_F(RepoTest, VerifyFailsOnTamperedMetadata) {
   // Re-list without re-signing: the snapshot's hash (if any) or the signature must catch it.
   Metadata<Targets> md = Load<Targets>(Md("1.targets.json"));
   md.signed_json["version"] = 1;
-  md.signed_json["targets"]["evil"] = {{"length", 1}, {"hashes", {{"sha256", std::string(64, 'a')}}}};
+  md.signed_json["targets"]["evil"] = {{"length", 1},
+                                       {"hashes", {{"sha256", std::string(64, 'a')}}}};
   WriteText(Md("1.targets.json"), md.ToJson().dump());
   auto v = VerifyRepository(dir_);
   ASSERT_FALSE(v);
