@@ -176,19 +176,6 @@ Result<BundleInfo> VerifyBundle(RawBundle& raw, const crypto::PublicKey& verify_
   return info;
 }
 
-Result<void> CheckPayloadDigest(const RawBundle& raw, const BundleHeader& header, Bytes& buf) {
-  crypto::Hasher hasher = crypto::Hasher::Sha256();
-  AIRLOCK_TRY(ForEachBlock(raw.fd.get(), raw.payload_offset, header.payload_length, buf,
-                           [&](ByteSpan block) -> Result<void> {
-                             hasher.Update(block);
-                             return {};
-                           }));
-  if (HexEncode(hasher.Finish()) != header.payload_sha256) {
-    return MakeError(ErrorCode::kHashMismatch,
-                     "payload does not match its signed SHA-256: the bundle was altered");
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -497,9 +484,6 @@ Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::Pu
     // The archive can exceed the files it holds only by its own metadata.
     return MakeError(ErrorCode::kLimitExceeded, "payload is larger than the unpacked size limit allows");
   }
-  Bytes buf(kIoBlock);
-  AIRLOCK_TRY(CheckPayloadDigest(raw, h, buf));
-
   std::string my_id = decrypt_key.KeyId();
   auto rec = std::find_if(h.recipients.begin(), h.recipients.end(),
                           [&](const Recipient& r) { return r.key_id == my_id; });
@@ -530,14 +514,39 @@ Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::Pu
     plain.clear();
     return {};
   };
-  AIRLOCK_TRY_CTX(ForEachBlock(raw.fd.get(), raw.payload_offset, h.payload_length, buf,
-                               [&](ByteSpan block) -> Result<void> {
-                                 AIRLOCK_TRY(decryptor->Update(block, plain));
-                                 return deliver();
-                               }),
-                  "payload");
-  AIRLOCK_TRY_CTX(decryptor->Finish(plain), "payload");
-  AIRLOCK_TRY(deliver());
+  // One pass over the payload: every block is hashed, then decrypted chunk by chunk (each chunk is
+  // authenticated before its plaintext reaches the sink). The sink only ever writes to private staging
+  // that the caller discards on error, so reading the file once costs no safety: nothing is released
+  // before the signed digest, every chunk tag and (in OpenBundle) every file hash have been checked.
+  // When decryption fails part-way, the rest is still hashed so that an altered payload is reported as
+  // such (kHashMismatch) rather than as whichever chunk happened to break first.
+  Bytes buf(kIoBlock);
+  crypto::Hasher hasher = crypto::Hasher::Sha256();
+  auto digest_matches = [&]() { return HexEncode(hasher.Finish()) == h.payload_sha256; };
+  auto altered = []() {
+    return MakeError(ErrorCode::kHashMismatch,
+                     "payload does not match its signed SHA-256: the bundle was altered");
+  };
+  uint64_t done = 0;
+  Result<void> decrypted = {};
+  while (done < h.payload_length) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), h.payload_length - done));
+    AIRLOCK_TRY_CTX(PreadExact(raw.fd.get(), raw.payload_offset + done, std::span(buf.data(), n)),
+                    "payload");
+    ByteSpan block(buf.data(), n);
+    hasher.Update(block);
+    done += n;
+    if (decrypted) {
+      decrypted = decryptor->Update(block, plain);
+      if (decrypted) decrypted = deliver();
+    }
+  }
+  if (decrypted) {
+    decrypted = decryptor->Finish(plain);
+    if (decrypted) decrypted = deliver();
+  }
+  if (!digest_matches()) return altered();
+  if (!decrypted) return tl::unexpected(decrypted.error().WithContext("payload"));
   if (plain_total != h.plain_length) {
     return MakeError(ErrorCode::kHashMismatch, "payload decrypts to fewer bytes than the header states");
   }

@@ -101,8 +101,9 @@ struct BundleInfo {
 
 using PlaintextSink = std::function<Result<void>(ByteSpan)>;
 
-// Verifies the signature (under `verify_key`), the header and the payload digest, then unwraps the content
-// key with `decrypt_key` and streams the decrypted archive to `sink` chunk by chunk. Errors: kMalformed
+// Verifies the signature (under `verify_key`) and the header before anything else, unwraps the content key
+// with `decrypt_key`, then reads the payload once, hashing it and streaming the decrypted archive to
+// `sink` chunk by chunk (each chunk authenticated first); the payload digest is compared at the end. Errors: kMalformed
 // (not a bundle), kWrongKey (signed by another key, or not encrypted to this key), kBadSignature,
 // kTruncated, kTrailingData, kHashMismatch (payload digest), kDecryptFailed. If it fails after the sink
 // has been called, everything the sink received must be discarded.
