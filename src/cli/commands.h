@@ -20,6 +20,8 @@ void AddKeygenCommand(CLI::App& app, Action& action);
 void AddBundleCommands(CLI::App& app, Action& action);
 void AddCapgoCommands(CLI::App& app, Action& action);
 void AddRepoCommands(CLI::App& app, Action& action);
+void AddKeyCommands(CLI::App& app, Action& action);    // airlock vault ..., airlock key ...
+void AddAuditCommands(CLI::App& app, Action& action);  // airlock audit ...
 
 // Prints `value` as pretty JSON on stdout.
 void PrintJson(const nlohmann::json& value);

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   airlock::cli::AddBundleCommands(app, action);
   airlock::cli::AddCapgoCommands(app, action);
   airlock::cli::AddRepoCommands(app, action);
+  airlock::cli::AddKeyCommands(app, action);
+  airlock::cli::AddAuditCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

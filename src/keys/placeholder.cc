@@ -1,0 +1,1 @@
+// placeholder: the keys module is being written (issue 4).
