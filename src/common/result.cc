@@ -20,6 +20,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kDecryptFailed: return "decrypt_failed";
     case ErrorCode::kTruncated: return "truncated";
     case ErrorCode::kTrailingData: return "trailing_data";
+    case ErrorCode::kKeyUnusable: return "key_unusable";
     case ErrorCode::kCrypto: return "crypto";
     case ErrorCode::kInternal: return "internal";
   }

@@ -29,6 +29,8 @@ enum class ErrorCode {
   kDecryptFailed,       // authenticated decryption failed (tampered ciphertext or wrong key)
   kTruncated,           // input ends before the data it declares
   kTrailingData,        // data after the declared end
+  kKeyUnusable,         // the key exists but its lifecycle state (suspended, retired, revoked,
+                        // compromised) forbids this use; resume or rotate it
   kCrypto,              // the crypto library failed for a reason that is not the input's fault
   kInternal,            // a bug: an invariant of ours does not hold
 };
