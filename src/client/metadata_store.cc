@@ -6,14 +6,13 @@
 
 namespace airlock::client {
 
-std::string UrlQuote(std::string_view s) {
+std::string PercentEncode(std::string_view s, std::string_view keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+        (c != 0 && keep.find(static_cast<char>(c)) != std::string_view::npos)) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -23,6 +22,8 @@ std::string UrlQuote(std::string_view s) {
   }
   return out;
 }
+
+std::string UrlQuote(std::string_view s) { return PercentEncode(s, "-._~"); }
 
 std::string TargetFileName(std::string_view target_path) {
   if (target_path == ".") return "%2E";

@@ -19,6 +19,9 @@ namespace airlock::client {
 // safe="")).
 std::string UrlQuote(std::string_view s);
 
+// Percent-encodes (upper-case hex) every byte of `s` that is not an ASCII letter or digit and not in `keep`.
+std::string PercentEncode(std::string_view s, std::string_view keep);
+
 // The local file name of a downloaded target: UrlQuote(target_path), except that "." and ".."
 // become
 // "%2E" and "%2E%2E" so that the name never refers to a directory.

@@ -37,20 +37,7 @@ std::string PrefixHash(const TargetFile& info) {
 // (space, '%', '?', '#', controls, non-ASCII, ...), keeping '/' and the other path characters of
 // RFC 3986. (python-tuf leaves this to its HTTP library, which does much the same.)
 std::string EncodeTargetPath(std::string_view path) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  static constexpr std::string_view kKeep = "-._~/!$&'()*+,;=:@";
-  std::string out;
-  for (unsigned char c : path) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-        kKeep.find(static_cast<char>(c)) != std::string_view::npos) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0x0F]);
-    }
-  }
-  return out;
+  return PercentEncode(path, "-._~/!$&'()*+,;=:@");
 }
 
 }  // namespace
