@@ -1,0 +1,57 @@
+// Small sealing helpers shared by the file vault and backups: AES-256-GCM with a random nonce,
+// Argon2id key derivation, and secret buffers wiped on destruction.
+//
+// Sealed form: nonce (12) || ciphertext || tag (16).
+#ifndef AIRLOCK_KEYS_SECRET_BOX_H_
+#define AIRLOCK_KEYS_SECRET_BOX_H_
+
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "keys/key_store.h"
+
+namespace airlock::keys {
+
+// Bytes wiped (OPENSSL_cleanse) when destroyed or reassigned. Move-only.
+class SecretBytes {
+ public:
+  SecretBytes() = default;
+  explicit SecretBytes(Bytes b) : bytes_(std::move(b)) {}
+  SecretBytes(SecretBytes&& other) noexcept : bytes_(std::move(other.bytes_)) { other.bytes_.clear(); }
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+  ~SecretBytes() { Wipe(); }
+
+  const Bytes& get() const { return bytes_; }
+  Bytes& mutable_bytes() { return bytes_; }
+  ByteSpan span() const { return bytes_; }
+  size_t size() const { return bytes_.size(); }
+  bool empty() const { return bytes_.empty(); }
+  void Wipe();
+
+ private:
+  Bytes bytes_;
+};
+
+// Wipes a string holding a secret (passphrase, PEM) and clears it.
+void WipeString(std::string& s);
+
+inline constexpr size_t kSealKeySize = 32;
+inline constexpr size_t kSealOverhead = 12 + 16;
+
+// kInvalidArgument if `key` is not 32 bytes; kCrypto if OpenSSL fails.
+[[nodiscard]] Result<Bytes> SealAesGcm(ByteSpan key, ByteSpan plaintext, ByteSpan aad);
+// kDecryptFailed if `sealed` does not authenticate under key and aad (or is shorter than the overhead).
+[[nodiscard]] Result<SecretBytes> OpenAesGcm(ByteSpan key, ByteSpan sealed, ByteSpan aad);
+
+// Argon2id(passphrase, salt) -> 32 bytes. kInvalidArgument for parameters outside sane bounds
+// (t 1..64, m 8 KiB..4 GiB, p 1..16, m >= 8p, salt >= 16 bytes); kCrypto if libargon2 fails.
+[[nodiscard]] Result<SecretBytes> DeriveKeyArgon2id(std::string_view passphrase, ByteSpan salt,
+                                                    const KdfParams& params);
+
+}  // namespace airlock::keys
+
+#endif  // AIRLOCK_KEYS_SECRET_BOX_H_
