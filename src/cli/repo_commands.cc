@@ -15,7 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct InitArgs {
-  std::string dir, app;
+  std::string dir, app, key_dir;
   std::vector<std::string> root_keys, targets_keys, snapshot_keys, timestamp_keys;
   uint64_t root_threshold = 1;
   bool json = false;
@@ -65,6 +65,23 @@ nlohmann::json PublishJson(const repo::PublishResult& r) {
   return roles;
 }
 
+// Warns on stderr about private keys inside DIR: a web server pointed at DIR could publish them.
+void WarnAboutPrivateKeys(const std::string& dir, const std::vector<fs::path>& files) {
+  if (files.empty()) return;
+  std::cerr << "warning: " << files.size() << " private key file(s) inside " << dir
+            << ", which a web server pointed at it could publish:\n";
+  for (const fs::path& f : files) std::cerr << "  " << f.string() << "\n";
+  std::cerr << "move them out of the repository (root and targets keys offline, or into a vault or "
+               "HSM) and update the paths in "
+            << dir << "/.airlock/repo.json\n";
+}
+
+nlohmann::json PathsJson(const std::vector<fs::path>& files) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const fs::path& f : files) out.push_back(f.string());
+  return out;
+}
+
 void PrintPublish(const repo::PublishResult& r) {
   for (const auto& [role, version] : r.versions) {
     std::cout << "  " << role << " v" << version << ", expires "
@@ -76,6 +93,7 @@ Result<void> RunInit(const InitArgs& a) {
   repo::InitOptions options;
   options.app_id = a.app;
   options.root_threshold = a.root_threshold;
+  options.key_dir = a.key_dir;
   const std::pair<const char*, const std::vector<std::string>*> roles[] = {
       {"root", &a.root_keys},
       {"targets", &a.targets_keys},
@@ -86,12 +104,12 @@ Result<void> RunInit(const InitArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(repo::InitResult r, repo::Repository::Init(a.dir, options));
   if (a.json) {
-    nlohmann::json generated = nlohmann::json::array();
-    for (const auto& g : r.generated_keys) generated.push_back(g.string());
-    PrintJson({{"repository", a.dir},
-               {"app_id", a.app},
-               {"key_ids", r.key_ids},
-               {"generated_keys", generated}});
+    nlohmann::json j = {{"repository", a.dir},
+                        {"app_id", a.app},
+                        {"key_ids", r.key_ids},
+                        {"generated_keys", PathsJson(r.generated_keys)}};
+    if (!r.key_dir.empty()) j["key_dir"] = r.key_dir.string();
+    PrintJson(j);
     return {};
   }
   std::cout << "initialised TUF repository for " << a.app << " in " << a.dir
@@ -100,11 +118,13 @@ Result<void> RunInit(const InitArgs& a) {
     for (const auto& id : ids) std::cout << "  " << role << " key " << id << "\n";
   }
   if (!r.generated_keys.empty()) {
-    std::cout << "generated ed25519 keys (mode 0600):\n";
+    std::cout << "generated ed25519 keys (mode 0600) in " << r.key_dir.string()
+              << " (outside the repository):\n";
     for (const auto& g : r.generated_keys) std::cout << "  " << g.string() << "\n";
-    std::cout << "move the root and targets keys offline (and point " << a.dir
-              << "/.airlock/repo.json at them when you need them); never serve " << a.dir
-              << "/.airlock\n";
+    std::cout << "move the root and targets keys offline, or into a vault or HSM, and update the "
+                 "paths in "
+              << a.dir << "/.airlock/repo.json when you need them; serve only " << a.dir
+              << "/metadata and " << a.dir << "/targets\n";
   }
   return {};
 }
@@ -154,8 +174,10 @@ Result<void> RunPublish(const PublishArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
   AIRLOCK_ASSIGN_OR_RETURN(repo::PublishResult p, r.Publish(options));
+  const std::vector<fs::path> private_keys = repo::FindPrivateKeyFiles(a.dir);
+  WarnAboutPrivateKeys(a.dir, private_keys);
   if (a.json) {
-    PrintJson({{"roles", PublishJson(p)}});
+    PrintJson({{"roles", PublishJson(p)}, {"private_key_files", PathsJson(private_keys)}});
     return {};
   }
   std::cout << "published " << a.dir << "/metadata:\n";
@@ -207,6 +229,7 @@ Result<void> RunDelegate(const DelegateArgs& a) {
 
 Result<void> RunVerify(const VerifyArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(repo::VerifyReport v, repo::VerifyRepository(a.dir));
+  WarnAboutPrivateKeys(a.dir, v.private_key_files);
   if (a.json) {
     nlohmann::json targets = nlohmann::json::array();
     for (const auto& t : v.targets) {
@@ -218,7 +241,8 @@ Result<void> RunVerify(const VerifyArgs& a) {
                {"snapshot_version", v.snapshot_version},
                {"targets_version", v.targets_version},
                {"roles", v.roles_visited},
-               {"targets", targets}});
+               {"targets", targets},
+               {"private_key_files", PathsJson(v.private_key_files)}});
     return {};
   }
   std::cout << "verified " << a.dir << " as a client would, from 1.root.json:\n"
@@ -250,6 +274,9 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   i->add_option("--targets-key", init->targets_keys, "Targets private key (repeatable)");
   i->add_option("--snapshot-key", init->snapshot_keys, "Snapshot private key (repeatable)");
   i->add_option("--timestamp-key", init->timestamp_keys, "Timestamp private key (repeatable)");
+  i->add_option("--key-dir", init->key_dir,
+                "Where to write generated keys, outside DIR (default: $AIRLOCK_KEY_DIR, else "
+                "$XDG_CONFIG_HOME/airlock/keys/APP or ~/.config/airlock/keys/APP)");
   i->add_flag("--json", init->json, "Print the result as JSON");
   i->callback([init, &action] { action = [init] { return RunInit(*init); }; });
 

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <system_error>
 
@@ -99,6 +101,66 @@ Result<crypto::PrivateKey> LoadSigningKey(const fs::path& path) {
                      "key " + path.string() + " is an x25519 key, which cannot sign metadata");
   }
   return std::move(*key);
+}
+
+// True if `path` is DIR or inside it, after resolving symlinks and "..", for paths that may not
+// exist yet.
+bool IsWithin(const fs::path& path, const fs::path& dir) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(Absolute(path), ec);
+  if (ec) p = Absolute(path);
+  fs::path d = fs::weakly_canonical(Absolute(dir), ec);
+  if (ec) d = Absolute(dir);
+  auto pi = p.begin();
+  for (auto di = d.begin(); di != d.end(); ++di, ++pi) {
+    if (di->empty()) continue;  // a trailing separator
+    if (pi == p.end() || *pi != *di) return false;
+  }
+  return true;
+}
+
+// Creates DIR (and missing parents) mode 0700, or checks that an existing DIR is a directory owned
+// by this user that no one else can access: generated private keys go there.
+Result<void> MakePrivateKeyDir(const fs::path& dir) {
+  fs::path abs = Absolute(dir);
+  if (abs.filename().empty()) abs = abs.parent_path();
+  fs::path partial;
+  for (const fs::path& part : abs) {
+    partial /= part;
+    struct stat st {};
+    if (::stat(partial.c_str(), &st) == 0) continue;
+    if (errno != ENOENT) return tl::unexpected(IoError("cannot stat", partial, errno));
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return tl::unexpected(IoError("cannot create", partial, errno));
+    }
+  }
+  struct stat st {};
+  if (::stat(abs.c_str(), &st) != 0) return tl::unexpected(IoError("cannot stat", abs, errno));
+  if (!S_ISDIR(st.st_mode)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key directory " + abs.string() + " is not a directory");
+  }
+  if (st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key directory " + abs.string() +
+                         " must belong to you and be accessible by no one else (chmod 700)");
+  }
+  return {};
+}
+
+// Writes KEY as KEY_DIR/NAME.key (0600) and NAME.pub, or NAME.2.key, NAME.3.key, ... if the name is
+// taken: an existing key is never overwritten. Returns the private key file.
+Result<fs::path> WriteNewKeyPair(const crypto::PrivateKey& key, const fs::path& key_dir,
+                                 const std::string& name) {
+  constexpr int kMaxAttempts = 1000;
+  for (int n = 1; n <= kMaxAttempts; ++n) {
+    std::string candidate = n == 1 ? name : name + "." + std::to_string(n);
+    auto wrote = crypto::WriteKeyPair(key, key_dir / candidate);
+    if (wrote) return Absolute(key_dir / (candidate + ".key"));
+    if (wrote.error().code() != ErrorCode::kAlreadyExists) return tl::unexpected(wrote.error());
+  }
+  return MakeError(ErrorCode::kAlreadyExists,
+                   "no free name for a " + name + " key in " + key_dir.string());
 }
 
 Result<nlohmann::json> ReadJsonFile(const fs::path& path, uint64_t max_size) {
@@ -490,6 +552,48 @@ Result<void> Repository::SaveState() const {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Key locations
+
+Result<fs::path> DefaultKeyDir(std::string_view app_id) {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v != nullptr ? std::string(v) : std::string();
+  };
+  if (std::string dir = env("AIRLOCK_KEY_DIR"); !dir.empty()) return fs::path(dir);
+  const fs::path suffix = fs::path("airlock") / "keys" / std::string(app_id);
+  if (std::string xdg = env("XDG_CONFIG_HOME"); !xdg.empty() && fs::path(xdg).is_absolute()) {
+    return fs::path(xdg) / suffix;
+  }
+  if (std::string home = env("HOME"); !home.empty()) return fs::path(home) / ".config" / suffix;
+  return MakeError(ErrorCode::kNotFound,
+                   "cannot tell where to put generated keys: set AIRLOCK_KEY_DIR (or HOME), or "
+                   "pass every role's keys");
+}
+
+std::vector<fs::path> FindPrivateKeyFiles(const fs::path& dir) {
+  constexpr size_t kSniffSize = 4096;
+  std::vector<fs::path> found;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    const fs::path& p = it->path();
+    bool key = p.extension() == ".key";
+    if (!key) {
+      std::ifstream in(p, std::ios::binary);
+      std::string head(kSniffSize, '\0');
+      in.read(head.data(), static_cast<std::streamsize>(head.size()));
+      head.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+      key = head.find("PRIVATE KEY-----") != std::string::npos;
+    }
+    if (key) found.push_back(p);
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Init / Open
 
 Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& options) {
@@ -526,6 +630,24 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
                          std::to_string(given_root > 0 ? given_root : kMaxKeysPerRole) +
                          " root keys");
   }
+  // Generated keys go to a per-user key directory, never inside DIR (which is served).
+  const bool generates =
+      std::any_of(std::begin(kTopLevelRoles), std::end(kTopLevelRoles),
+                  [&](std::string_view role) { return keys.count(std::string(role)) == 0; });
+  fs::path key_dir;
+  if (generates) {
+    if (!options.key_dir.empty()) {
+      key_dir = options.key_dir;
+    } else {
+      AIRLOCK_ASSIGN_OR_RETURN(key_dir, DefaultKeyDir(options.app_id));
+    }
+    key_dir = Absolute(key_dir);
+    if (IsWithin(key_dir, dir)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "key directory " + key_dir.string() + " is inside the repository " +
+                           dir.string() + ", which is meant to be served; choose another");
+    }
+  }
   std::error_code ec;
   const bool dir_existed = fs::exists(dir, ec);
   if (dir_existed) {
@@ -545,9 +667,14 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
     fs::path dir;
     bool dir_existed;
     bool armed = true;
+    std::vector<fs::path> generated;  // key files written, removed with their .pub
     ~Cleanup() {
       if (!armed) return;
       std::error_code ec;
+      for (const fs::path& key : generated) {
+        fs::remove(key, ec);
+        fs::remove(fs::path(key).replace_extension(".pub"), ec);
+      }
       if (dir_existed) {
         for (const char* sub : {".airlock", "metadata", "targets"}) fs::remove_all(dir / sub, ec);
       } else {
@@ -576,17 +703,17 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
   for (std::string_view role_view : kTopLevelRoles) {
     std::string role(role_view);
     if (!keys[role].empty()) continue;
-    fs::path key_dir = StateDir(dir) / "keys";
-    if (::mkdir(key_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return tl::unexpected(IoError("cannot create", key_dir, errno));
+    if (result.key_dir.empty()) {
+      AIRLOCK_TRY(MakePrivateKeyDir(key_dir));
+      result.key_dir = key_dir;
     }
     const uint64_t count = role == "root" ? options.root_threshold : 1;
     for (uint64_t i = 1; i <= count; ++i) {
       std::string name = count == 1 ? role : role + "-" + std::to_string(i);
       AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key,
                                crypto::PrivateKey::Generate(crypto::KeyType::kEd25519));
-      AIRLOCK_TRY(crypto::WriteKeyPair(key, key_dir / name));
-      fs::path file = Absolute(key_dir / (name + ".key"));
+      AIRLOCK_ASSIGN_OR_RETURN(fs::path file, WriteNewKeyPair(key, key_dir, name));
+      cleanup.generated.push_back(file);
       result.generated_keys.push_back(file);
       key_files[role].push_back(file.string());
       keys[role].push_back(std::move(key));

@@ -5,9 +5,11 @@
 //   N.snapshot.json,
 //                   N.targets.json, N.<delegated role>.json  (consistent snapshots; servable as is)
 //   DIR/targets/    <sha256>.<basename> for every target, in the target name's subdirectories
-//   DIR/.airlock/   private state (mode 0700, never to be served): repo.json (key files per role,
-//   staged
-//                   targets and delegations, expiry defaults), keys/ (keys `init` generated), lock
+//   DIR/.airlock/   private state (mode 0700, never to be served): repo.json (key file paths per
+//                   role, staged targets and delegations, expiry defaults; no secrets), lock
+//
+// Keys `init` generates are never written inside DIR: they go to a per-user key directory (mode
+// 0700, see DefaultKeyDir), because web servers commonly serve dot-directories too.
 //
 // Every operation takes an exclusive lock on DIR/.airlock/lock (kAlreadyExists "busy" if another
 // process holds it), validates everything and signs everything in memory before it writes, and
@@ -22,6 +24,7 @@
 //                     cannot sign, a duplicate key, a bundle of another app, a target outside a
 //                     delegation's paths
 //   kAlreadyExists    `init` on an existing repository; another process holds the lock
+//   kNotFound         (also) `init` must generate keys and no key directory can be determined
 //   kNotFound         no repository in DIR, no such file, target or delegated role, or fewer
 //   signing keys
 //                     available than a role's threshold
@@ -86,14 +89,20 @@ inline constexpr int64_t kDefaultTimestampExpiry = 1 * kDay;
 struct InitOptions {
   std::string app_id;
   // Private key files per top-level role ("root", "targets", "snapshot", "timestamp"). A role with
-  // no files gets generated ed25519 keys in DIR/.airlock/keys/ (root: `root_threshold` of them).
+  // no files gets generated ed25519 keys in `key_dir` (root: `root_threshold` of them).
   std::map<std::string, std::vector<std::filesystem::path>> key_files;
+  // Where generated keys go; empty: DefaultKeyDir(app_id). Must be outside DIR. Created (with its
+  // missing parents) mode 0700; an existing one must be a directory of this user that no one else
+  // can access (kInvalidArgument otherwise). Existing files are never overwritten: a generated
+  // key whose name is taken gets a numeric suffix (root.2.key).
+  std::filesystem::path key_dir;
   uint64_t root_threshold = 1;
   std::time_t now = 0;  // 0: the C library clock
 };
 
 struct InitResult {
-  std::vector<std::filesystem::path> generated_keys;        // private key files written
+  std::vector<std::filesystem::path> generated_keys;  // private key files written
+  std::filesystem::path key_dir;  // where they were written (empty if none was generated)
   std::map<std::string, std::vector<std::string>> key_ids;  // role -> key ids
 };
 
@@ -227,12 +236,25 @@ struct VerifyReport {
   uint64_t targets_version = 0;
   std::vector<TargetInfo> targets;  // every target, with the role that listed it
   std::vector<std::string> roles_visited;
+  // Files inside DIR that look like private keys (FindPrivateKeyFiles): a warning, not an error.
+  std::vector<std::filesystem::path> private_key_files;
 };
+
+// Where `init` writes the keys it generates for APP_ID: $AIRLOCK_KEY_DIR if set and non-empty (used
+// as is), else $XDG_CONFIG_HOME/airlock/keys/APP_ID (if XDG_CONFIG_HOME is absolute, as the XDG
+// spec requires), else $HOME/.config/airlock/keys/APP_ID. kNotFound if none of these is set.
+[[nodiscard]] Result<std::filesystem::path> DefaultKeyDir(std::string_view app_id);
+
+// Regular files under DIR (all of it, .airlock included; symlinked directories are not followed)
+// that look like private keys: named *.key, or whose first 4 KiB hold a PEM "PRIVATE KEY" header.
+// A web server pointed at DIR could publish them. Best effort: unreadable entries are skipped.
+std::vector<std::filesystem::path> FindPrivateKeyFiles(const std::filesystem::path& dir);
 
 // Runs the TUF client workflow (src/client) against DIR's published files from 1.root.json, with a
 // fetcher over the local filesystem, then checks every target's file in DIR/targets/ against its
 // length and hashes. Needs no private state. Errors are the client's (kBadSignature, kExpired,
-// kRollback, kHashMismatch, kNotFound, ...), with the role or target named in the message.
+// kRollback, kHashMismatch, kNotFound, ...), with the role or target named in the message. Also
+// lists private key files found inside DIR (report.private_key_files) for the caller to warn about.
 [[nodiscard]] Result<VerifyReport> VerifyRepository(const std::filesystem::path& dir,
                                                     std::time_t now = 0);
 

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -58,6 +59,18 @@ class RepoTest : public ::testing::Test {
     ASSERT_TRUE(t);
     tmp_.emplace(std::move(*t));
     dir_ = tmp_->path() / "repo";
+    // Generated keys go to the per-user key directory: never the real user's.
+    key_dir_ = tmp_->path() / "user-keys";
+    if (const char* old = std::getenv("AIRLOCK_KEY_DIR")) saved_key_dir_ = old;
+    ::setenv("AIRLOCK_KEY_DIR", key_dir_.c_str(), 1);
+  }
+
+  void TearDown() override {
+    if (saved_key_dir_) {
+      ::setenv("AIRLOCK_KEY_DIR", saved_key_dir_->c_str(), 1);
+    } else {
+      ::unsetenv("AIRLOCK_KEY_DIR");
+    }
   }
 
   fs::path Key(const std::string& name, crypto::KeyType type = crypto::KeyType::kEd25519) {
@@ -121,6 +134,8 @@ class RepoTest : public ::testing::Test {
 
   std::optional<ScopedTempDir> tmp_;
   fs::path dir_;
+  fs::path key_dir_;
+  std::optional<std::string> saved_key_dir_;
 };
 
 // --- durations and names
@@ -183,7 +198,7 @@ TEST_F(RepoTest, InitWritesVersionOneOfEveryRoleAndGeneratesKeys) {
     struct stat st {};
     ASSERT_EQ(::stat(k.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u) << k;
-    EXPECT_EQ(k.parent_path(), fs::absolute(dir_ / ".airlock" / "keys"));
+    EXPECT_EQ(k.parent_path(), fs::absolute(key_dir_));
   }
   for (const char* f :
        {"1.root.json", "root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"}) {
@@ -225,8 +240,160 @@ TEST_F(RepoTest, InitGeneratesAThresholdOfRootKeys) {
   o.app_id = "com.example.app";
   o.root_threshold = 3;
   ASSERT_TRUE(Repository::Init(dir_, o));
-  EXPECT_TRUE(fs::exists(dir_ / ".airlock/keys/root-3.key"));
+  EXPECT_TRUE(fs::exists(key_dir_ / "root-3.key"));
   EXPECT_EQ(Load<Root>(Md("root.json")).signatures.size(), 3u);
+}
+
+TEST_F(RepoTest, InitWritesNoPrivateKeyInsideTheRepository) {
+  InitOptions o;
+  o.app_id = "com.example.app";
+  o.root_threshold = 2;
+  o.now = kNow;
+  auto r = Repository::Init(dir_, o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->key_dir, fs::absolute(key_dir_));
+  // Nothing under DIR is or holds a private key.
+  for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+    if (!e.is_regular_file()) continue;
+    EXPECT_NE(e.path().extension(), ".key") << e.path();
+    EXPECT_EQ(ReadAll(e.path()).find("PRIVATE KEY"), std::string::npos) << e.path();
+  }
+  EXPECT_TRUE(FindPrivateKeyFiles(dir_).empty());
+  // The keys are in the key directory (0700), each 0600, and the state points at them.
+  struct stat st {};
+  ASSERT_EQ(::stat(key_dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(r->generated_keys.size(), 5u);
+  const std::string state = ReadAll(dir_ / ".airlock/repo.json");
+  for (const char* name : {"root-1", "root-2", "targets", "snapshot", "timestamp"}) {
+    fs::path key = key_dir_ / (std::string(name) + ".key");
+    ASSERT_EQ(::stat(key.c_str(), &st), 0) << key;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << key;
+    EXPECT_NE(ReadAll(key).find("PRIVATE KEY"), std::string::npos) << key;
+    EXPECT_NE(state.find(fs::absolute(key).string()), std::string::npos) << key;
+  }
+  EXPECT_EQ(state.find("PRIVATE KEY"), std::string::npos);
+  // The repository works with its keys outside: publish signs with them.
+  Repository repo = Open();
+  ASSERT_TRUE(repo.AddTarget(File("a.txt", "a"), {}));
+  PublishOptions p;
+  p.now = kNow;
+  ASSERT_TRUE(repo.Publish(p));
+  ExpectPublishedVerifies();
+  auto v = VerifyRepository(dir_, kNow);
+  ASSERT_TRUE(v) << v.error().message();
+  EXPECT_TRUE(v->private_key_files.empty());
+}
+
+TEST_F(RepoTest, InitNeverOverwritesKeysInTheKeyDirectory) {
+  InitDefault();
+  const std::string first_root = ReadAll(key_dir_ / "root.key");
+  InitOptions o;
+  o.app_id = "com.example.app";
+  o.now = kNow;
+  auto second = Repository::Init(tmp_->path() / "repo2", o);
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(ReadAll(key_dir_ / "root.key"), first_root);
+  for (const char* name : {"root.2.key", "targets.2.key", "snapshot.2.key", "timestamp.2.key"}) {
+    EXPECT_TRUE(std::find(second->generated_keys.begin(), second->generated_keys.end(),
+                          fs::absolute(key_dir_ / name)) != second->generated_keys.end())
+        << name;
+  }
+  // Both repositories still publish with their own keys.
+  PublishOptions p;
+  p.now = kNow;
+  ASSERT_TRUE(Open().Publish(p));
+  auto repo2 = Repository::Open(tmp_->path() / "repo2");
+  ASSERT_TRUE(repo2);
+  ASSERT_TRUE(repo2->Publish(p));
+}
+
+TEST_F(RepoTest, InitRefusesAnUnsafeKeyDirectory) {
+  InitOptions inside;
+  inside.app_id = "com.example.app";
+  inside.key_dir = dir_ / "keys";
+  auto r = Repository::Init(dir_, inside);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << r.error().message();
+  EXPECT_FALSE(fs::exists(dir_));
+
+  // Through a symlink: the directory is still inside the repository.
+  fs::create_directories(tmp_->path() / "link-target");
+  fs::create_directory_symlink(tmp_->path(), tmp_->path() / "link-target" / "up");
+  inside.key_dir = tmp_->path() / "link-target" / "up" / "repo" / ".airlock";
+  r = Repository::Init(dir_, inside);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << r.error().message();
+  EXPECT_FALSE(fs::exists(dir_));
+
+  // A key directory other users can read.
+  fs::create_directories(key_dir_);
+  fs::permissions(key_dir_, fs::perms(0755));
+  InitOptions o;
+  o.app_id = "com.example.app";
+  r = Repository::Init(dir_, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << r.error().message();
+  EXPECT_FALSE(fs::exists(dir_));
+  EXPECT_TRUE(fs::is_empty(key_dir_));
+
+  // With every key given, no key directory is needed at all.
+  InitOptions given;
+  given.app_id = "com.example.app";
+  for (const char* role : {"root", "targets", "snapshot", "timestamp"}) {
+    given.key_files[role] = {Key(role)};
+  }
+  given.key_dir = dir_ / "keys";  // ignored: nothing is generated
+  r = Repository::Init(dir_, given);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(r->generated_keys.empty());
+  EXPECT_TRUE(r->key_dir.empty());
+  EXPECT_FALSE(fs::exists(dir_ / "keys"));
+}
+
+TEST(DefaultKeyDir, PrefersAirlockKeyDirThenXdgConfigHomeThenHome) {
+  std::map<std::string, std::optional<std::string>> saved;
+  for (const char* name : {"AIRLOCK_KEY_DIR", "XDG_CONFIG_HOME", "HOME"}) {
+    const char* v = std::getenv(name);
+    saved[name] = v ? std::optional<std::string>(v) : std::nullopt;
+  }
+  ::setenv("AIRLOCK_KEY_DIR", "/k", 1);
+  ::setenv("XDG_CONFIG_HOME", "/xdg", 1);
+  ::setenv("HOME", "/home/u", 1);
+  EXPECT_EQ(*DefaultKeyDir("com.example.app"), fs::path("/k"));
+  ::unsetenv("AIRLOCK_KEY_DIR");
+  EXPECT_EQ(*DefaultKeyDir("com.example.app"), fs::path("/xdg/airlock/keys/com.example.app"));
+  ::setenv("XDG_CONFIG_HOME", "relative", 1);  // the XDG spec says to ignore it
+  EXPECT_EQ(*DefaultKeyDir("com.example.app"),
+            fs::path("/home/u/.config/airlock/keys/com.example.app"));
+  ::unsetenv("XDG_CONFIG_HOME");
+  EXPECT_EQ(*DefaultKeyDir("com.example.app"),
+            fs::path("/home/u/.config/airlock/keys/com.example.app"));
+  ::unsetenv("HOME");
+  auto none = DefaultKeyDir("com.example.app");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+  for (const auto& [name, value] : saved) {
+    if (value) {
+      ::setenv(name.c_str(), value->c_str(), 1);
+    } else {
+      ::unsetenv(name.c_str());
+    }
+  }
+}
+
+TEST_F(RepoTest, VerifyListsPrivateKeysFoundInsideTheRepository) {
+  InitDefault();
+  // An old-layout key in .airlock/keys, and a PEM private key under another name among the targets.
+  fs::create_directories(dir_ / ".airlock/keys");
+  fs::copy_file(key_dir_ / "root.key", dir_ / ".airlock/keys/root.key");
+  fs::copy_file(key_dir_ / "timestamp.key", dir_ / "targets/stray.pem");
+  fs::copy_file(key_dir_ / "timestamp.pub", dir_ / "targets/public.pem");  // public: fine
+  auto v = VerifyRepository(dir_, kNow);
+  ASSERT_TRUE(v) << v.error().message();
+  std::vector<fs::path> expected = {dir_ / ".airlock/keys/root.key", dir_ / "targets/stray.pem"};
+  EXPECT_EQ(v->private_key_files, expected);
+  EXPECT_EQ(FindPrivateKeyFiles(dir_), expected);
 }
 
 TEST_F(RepoTest, InitRefusesAnExistingRepositoryOrNonEmptyDirectory) {
@@ -379,7 +546,7 @@ TEST_F(RepoTest, PublishWithoutASigningKeyChangesNothing) {
   InitDefault();
   Repository repo = Open();
   ASSERT_TRUE(repo.AddTarget(File("a.txt", "a"), {}));
-  fs::remove(dir_ / ".airlock/keys/snapshot.key");
+  fs::remove(key_dir_ / "snapshot.key");
   auto before = Snapshot_(dir_);
   auto r = repo.Publish({});
   ASSERT_FALSE(r);
@@ -393,10 +560,9 @@ TEST_F(RepoTest, PublishWithAWrongKeyIsWrongKeyAndChangesNothing) {
     // Point the targets role at a key root does not list.
     std::string state = ReadAll(dir_ / ".airlock/repo.json");
     fs::path stranger = Key("stranger");
-    auto pos = state.find(fs::absolute(dir_ / ".airlock/keys/targets.key").string());
+    auto pos = state.find(fs::absolute(key_dir_ / "targets.key").string());
     ASSERT_NE(pos, std::string::npos);
-    state.replace(pos, fs::absolute(dir_ / ".airlock/keys/targets.key").string().size(),
-                  stranger.string());
+    state.replace(pos, fs::absolute(key_dir_ / "targets.key").string().size(), stranger.string());
     WriteText(dir_ / ".airlock/repo.json", state);
   }
   Repository repo = Open();

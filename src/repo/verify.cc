@@ -123,6 +123,7 @@ Result<VerifyReport> VerifyRepository(const fs::path& dir, std::time_t now) {
     if (!bytes) return tl::unexpected(bytes.error().WithContext("target " + t.name));
     report.targets.push_back({t.name, t.role, *info});
   }
+  report.private_key_files = FindPrivateKeyFiles(dir);
   return report;
 }
 

@@ -4,6 +4,7 @@
 #   INTEROP_NODE_DIR  the directory where `npm ci` installed tuf-js and @tufjs/models
 #   INTEROP_SRC_DIR   tests/interop in the source tree (the node scripts)
 #   INTEROP_WORK_DIR  a scratch directory under the build tree
+# Exports AIRLOCK_KEY_DIR=$W/keys (where `airlock repo init` puts the keys it generates).
 # Every server started here listens on 127.0.0.1 only and is killed when the script exits.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ AIRLOCK="$AIRLOCK_BIN_DIR/airlock"
 AGENT="$AIRLOCK_BIN_DIR/airlock-agent"
 mkdir -p "$INTEROP_WORK_DIR"
 W=$(mktemp -d "$INTEROP_WORK_DIR/$(basename "$0" .sh).XXXXXX")
+# `airlock repo init` without keys writes the keys it generates to the per-user key directory: keep them
+# in the scratch directory, never in the real user's ~/.config.
+export AIRLOCK_KEY_DIR="$W/keys"
 SERVER_PIDS=()
 
 cleanup() {
@@ -84,4 +88,13 @@ make_bundle() {
   head -c 20000 /dev/urandom >"$W/app-src/assets/blob.bin"
   "$AIRLOCK" bundle seal "$W/app-src" --app com.example.interop --version "$version" \
     --sign-key "$W/sign.key" --recipient "$W/device.pub" --out "$out" >/dev/null
+}
+
+# no_private_keys_in DIR: nothing a web server pointed at DIR could serve is a private key.
+no_private_keys_in() {
+  local found
+  found=$(grep -rl -e 'PRIVATE KEY' "$1" || true)
+  [ -z "$found" ] || fail "private key material inside $1: $found"
+  found=$(find "$1" -name '*.key')
+  [ -z "$found" ] || fail "key files inside $1: $found"
 }
