@@ -590,6 +590,8 @@ const KeyStoreRegistrar kFileRegistrar(
 
 }  // namespace
 
+Bytes SealedExportAad(const KeyInfo& info) { return RecordAad(kExportDomain, info, ""); }
+
 Result<std::unique_ptr<KeyStore>> OpenFileVault(const std::filesystem::path& path,
                                                 const KeyStoreOptions& options, bool create) {
   return create ? CreateVault(path, options) : OpenExistingVault(path, options);

@@ -31,6 +31,10 @@ inline constexpr const char* kVaultPassphraseEnv = "AIRLOCK_VAULT_PASSPHRASE";
 
 // create=false: kNotFound if `path` does not exist, kMalformed if it is not a vault, kWrongKey for a
 // wrong passphrase. create=true: kAlreadyExists if `path` exists; makes a new vault with options.kdf.
+// The associated data ExportSealed binds to a sealed key (its KeyInfo; the domain differs from the
+// vault's own records, so a record cannot be passed off as an export or vice versa). For tests and tools.
+Bytes SealedExportAad(const KeyInfo& info);
+
 [[nodiscard]] Result<std::unique_ptr<KeyStore>> OpenFileVault(const std::filesystem::path& path,
                                                               const KeyStoreOptions& options,
                                                               bool create);
