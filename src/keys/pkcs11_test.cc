@@ -8,6 +8,7 @@
 
 #include "crypto/sign.h"
 #include "crypto/wrap.h"
+#include "keys/key_store.h"
 #include "keys/softhsm_fixture.h"
 
 namespace airlock::keys {
@@ -260,6 +261,23 @@ TEST_F(Pkcs11TokenTest, KeysPersistAcrossReopening) {
   ASSERT_TRUE(sig);
   EXPECT_TRUE(crypto::Verify(*pub, AsBytes("after"), *sig));
   EXPECT_EQ(**token_->ReadData("persist"), ToBytes("state"));
+}
+
+TEST_F(Pkcs11TokenTest, StoreUriPinSourceIsReadAndPinValueRefused) {
+  auto pin_file = fixture_->dir() / "pin";
+  std::ofstream(pin_file) << testing::kSoftHsmUserPin << "\n";
+  KeyStoreOptions options;
+  options.pkcs11_module = testing::SoftHsmModulePath();
+  options.secret = [] { return Result<std::string>(std::string("wrong-generic-secret")); };
+  auto store = OpenKeyStore(fixture_->StoreUri() + "?pin-source=file:" + pin_file.string(), options);
+  ASSERT_TRUE(store) << store.error().ToString();
+  EXPECT_TRUE((*store)->List());
+  auto refused = OpenKeyStore(fixture_->StoreUri() + "?pin-value=1234", options);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kInvalidArgument);
+  auto missing = OpenKeyStore("pkcs11:token=nope", options);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
 }
 
 }  // namespace
