@@ -1,5 +1,591 @@
-// placeholder: being written (issue 4).
+// airlock vault init|backup|restore and airlock key create|list|sign|public|suspend|resume|retire|
+// revoke|compromised|rotate|delete (docs/operations/keys.md).
+//
+// Every command opens the store named by --vault (or $AIRLOCK_VAULT), asks for its secret (passphrase
+// file, $AIRLOCK_VAULT_PASSPHRASE / $AIRLOCK_PKCS11_PIN, or a no-echo prompt on a terminal), and goes
+// through keys::KeyManager, so each operation, failed ones included, appends a usage record to the audit
+// log beside the vault (or --audit / $AIRLOCK_AUDIT_LOG).
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+
 #include "cli/commands.h"
+#include "common/file.h"
+#include "keys/audit.h"
+#include "keys/backup.h"
+#include "keys/file_vault.h"
+#include "keys/key_store.h"
+#include "keys/key_uri.h"
+#include "keys/lifecycle.h"
+#include "keys/secret_box.h"
+
 namespace airlock::cli {
-void AddKeyCommands(CLI::App& app, Action& action) {}
+namespace {
+
+constexpr uint64_t kMaxPassphraseFile = 4096;
+constexpr uint64_t kMaxSignInput = 256ull * 1024 * 1024;
+
+struct CommonArgs {
+  std::string vault;
+  std::string passphrase_file;
+  std::string pkcs11_module;
+  std::string audit;
+  std::string actor;
+  std::string reason;
+  std::string totp;
+  bool json = false;
+};
+
+void AddCommon(CLI::App* c, CommonArgs& a, bool with_totp) {
+  c->add_option("--vault", a.vault, "Key store URI: file:PATH or pkcs11:token=LABEL")
+      ->envname("AIRLOCK_VAULT");
+  c->add_option("--passphrase-file", a.passphrase_file,
+                "File holding the vault passphrase / PKCS#11 PIN (first line)");
+  c->add_option("--pkcs11-module", a.pkcs11_module, "PKCS#11 module (.so)")
+      ->envname("AIRLOCK_PKCS11_MODULE");
+  c->add_option("--audit", a.audit, "Usage/audit log (default: VAULT_PATH.audit)")
+      ->envname("AIRLOCK_AUDIT_LOG");
+  c->add_option("--actor", a.actor, "Who is acting (default: $AIRLOCK_ACTOR, else $USER)");
+  c->add_option("--reason", a.reason, "Why (recorded in the usage log)");
+  if (with_totp) c->add_option("--totp", a.totp, "TOTP code (custodian operations)");
+  c->add_flag("--json", a.json, "Print the result as JSON");
+}
+
+// Reads a secret without echo from the terminal. kInvalidArgument when stdin is not a terminal.
+Result<std::string> Prompt(const std::string& what) {
+  if (!isatty(STDIN_FILENO)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "no " + what + " (set the environment variable, use --passphrase-file, or run on a "
+                                    "terminal)");
+  }
+  termios old_mode{};
+  if (tcgetattr(STDIN_FILENO, &old_mode) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot read the terminal mode");
+  }
+  termios quiet = old_mode;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  std::cerr << what << ": " << std::flush;
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  std::string line;
+  std::getline(std::cin, line);
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
+  std::cerr << "\n";
+  return line;
+}
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxPassphraseFile));
+  const size_t nl = text.find_first_of("\r\n");
+  std::string first = text.substr(0, nl);
+  keys::WipeString(text);
+  return first;
+}
+
+// file > environment > terminal prompt.
+std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,
+                                                  const std::string& what) {
+  return [file, env, what]() -> Result<std::string> {
+    if (!file.empty()) return ReadSecretFile(file);
+    if (const char* v = std::getenv(env); v != nullptr) return std::string(v);
+    return Prompt(what);
+  };
+}
+
+std::string DefaultActor() {
+  for (const char* env : {"AIRLOCK_ACTOR", "USER", "LOGNAME"}) {
+    if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return v;
+  }
+  return "unknown";
+}
+
+class AuditSink final : public keys::UsageSink {
+ public:
+  explicit AuditSink(keys::AuditLog log) : log_(std::move(log)) {}
+  Result<void> Append(const keys::UsageRecord& record) override {
+    AIRLOCK_TRY(log_.Append(record));
+    return {};
+  }
+
+ private:
+  keys::AuditLog log_;
+};
+
+// An open store with its manager and the context for this invocation.
+struct Session {
+  keys::KeyUri uri;
+  std::unique_ptr<keys::KeyStore> store;
+  std::unique_ptr<keys::UsageSink> sink;
+  std::unique_ptr<keys::Gate> gate;
+  std::unique_ptr<keys::KeyManager> manager;
+  keys::OperationContext ctx;
+};
+
+Result<keys::KeyUri> VaultUri(const CommonArgs& a) {
+  if (a.vault.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "--vault URI (or $AIRLOCK_VAULT) is required");
+  }
+  return keys::ParseKeyUri(a.vault);
+}
+
+keys::KeyStoreOptions StoreOptions(const CommonArgs& a, const keys::KeyUri& uri) {
+  keys::KeyStoreOptions options;
+  const bool file = uri.scheme == keys::KeyUriScheme::kFile;
+  options.secret = SecretSource(a.passphrase_file,
+                                file ? keys::kVaultPassphraseEnv : "AIRLOCK_PKCS11_PIN",
+                                file ? "vault passphrase" : "PKCS#11 user PIN");
+  options.pkcs11_module = a.pkcs11_module;
+  return options;
+}
+
+Result<std::unique_ptr<keys::UsageSink>> OpenSink(const CommonArgs& a, const keys::KeyUri& uri) {
+  std::filesystem::path path = a.audit;
+  if (path.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(path, keys::AuditPathForVaultUri(uri.StoreUri()));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::Open(path));
+  return std::unique_ptr<keys::UsageSink>(std::make_unique<AuditSink>(std::move(log)));
+}
+
+Result<Session> OpenSession(const CommonArgs& a, bool create = false,
+                            std::optional<keys::KdfParams> kdf = std::nullopt) {
+  Session s;
+  AIRLOCK_ASSIGN_OR_RETURN(s.uri, VaultUri(a));
+  keys::KeyStoreOptions options = StoreOptions(a, s.uri);
+  if (kdf) options.kdf = *kdf;
+  s.ctx.actor = a.actor.empty() ? DefaultActor() : a.actor;
+  s.ctx.reason = a.reason;
+  if (!a.totp.empty()) s.ctx.totp_code = a.totp;
+  AIRLOCK_ASSIGN_OR_RETURN(s.sink, OpenSink(a, s.uri));
+  // Access control (principals, roles, TOTP) is enforced through keys/access.h once principals are
+  // enrolled; until that library is linked here every record says access-control=off.
+  s.gate = std::make_unique<keys::OpenGate>();
+  keys::KeyManagerOptions mopts;
+  mopts.details = "access-control=off";
+  auto store = create ? keys::InitKeyStore(s.uri, options) : keys::OpenKeyStore(s.uri, options);
+  if (!store) {
+    // A refused open (wrong passphrase, missing vault) is a failed attempt: record it.
+    keys::UsageRecord r;
+    r.actor = s.ctx.actor;
+    r.operation = create ? "init" : "open";
+    r.result = store.error().code() == ErrorCode::kWrongKey ? keys::UsageResult::kDenied
+                                                            : keys::UsageResult::kFailed;
+    r.result_reason = store.error().ToString();
+    r.source = s.ctx.source;
+    r.reason = s.ctx.reason;
+    r.details = "uri=" + s.uri.StoreUri();
+    (void)s.sink->Append(r);
+    return tl::unexpected(store.error());
+  }
+  s.store = std::move(*store);
+  s.manager = std::make_unique<keys::KeyManager>(*s.store, *s.sink, *s.gate, mopts);
+  return s;
+}
+
+nlohmann::json KeyJson(const keys::KeyInfo& k) {
+  return {{"name", k.name},
+          {"key_id", k.key_id},
+          {"type", std::string(crypto::KeyTypeName(k.type))},
+          {"purpose", std::string(keys::KeyPurposeName(k.purpose))},
+          {"state", std::string(keys::KeyStateName(k.state))},
+          {"created_at", k.created_at},
+          {"state_changed_at", k.state_changed_at}};
+}
+
+std::string FormatTime(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void PrintKey(const keys::KeyInfo& k) {
+  std::cout << k.name << "  " << keys::KeyPurposeName(k.purpose) << "  "
+            << crypto::KeyTypeName(k.type) << "  " << keys::KeyStateName(k.state) << "  "
+            << FormatTime(k.created_at) << "  " << k.key_id << "\n";
+}
+
+void PrintRotation(const keys::Rotation& r, bool json) {
+  if (json) {
+    nlohmann::json j = {{"old", KeyJson(r.old_key)}};
+    if (!r.new_key.name.empty()) j["new"] = KeyJson(r.new_key);
+    PrintJson(j);
+    return;
+  }
+  std::cout << r.old_key.name << " (" << r.old_key.key_id << ") is now "
+            << keys::KeyStateName(r.old_key.state) << "\n";
+  if (!r.new_key.name.empty()) {
+    std::cout << r.new_key.name << " is a new " << crypto::KeyTypeName(r.new_key.type) << " key "
+              << r.new_key.key_id << "\n";
+  }
+}
+
+// ---- vault init ----
+
+struct InitArgs {
+  CommonArgs common;
+  uint32_t kdf_memory_kib = keys::KdfParams{}.m_cost_kib;
+  uint32_t kdf_passes = keys::KdfParams{}.t_cost;
+};
+
+Result<void> RunInit(const InitArgs& a) {
+  keys::KdfParams kdf;
+  kdf.m_cost_kib = a.kdf_memory_kib;
+  kdf.t_cost = a.kdf_passes;
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common, /*create=*/true, kdf));
+  AIRLOCK_TRY(s.manager->Record(s.ctx, "init", nullptr, {}, "uri=" + s.uri.StoreUri()));
+  if (a.common.json) {
+    PrintJson({{"vault", s.uri.StoreUri()}});
+  } else {
+    std::cout << "initialised " << s.uri.StoreUri() << "\n";
+  }
+  return {};
+}
+
+// ---- key create / list / sign / public ----
+
+struct CreateArgs {
+  CommonArgs common;
+  std::string name, type, purpose;
+};
+
+Result<void> RunCreate(const CreateArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(crypto::KeyType type, crypto::ParseKeyType(a.type));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyPurpose purpose, keys::ParseKeyPurpose(a.purpose));
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo k, s.manager->Create(s.ctx, a.name, type, purpose));
+  if (a.common.json) {
+    nlohmann::json j = KeyJson(k);
+    j["uri"] = s.uri.WithKey(k.name).ToString();
+    PrintJson(j);
+  } else {
+    std::cout << "created " << s.uri.WithKey(k.name).ToString() << " (" << k.key_id << ")\n";
+  }
+  return {};
+}
+
+struct ListArgs {
+  CommonArgs common;
+};
+
+Result<void> RunList(const ListArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::KeyInfo> all, s.manager->List(s.ctx));
+  if (a.common.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& k : all) {
+      nlohmann::json e = KeyJson(k);
+      e["max_age"] = s.manager->MaxAge(k.purpose);
+      e["due"] = k.name.find('@') == std::string::npos &&
+                 (k.state == keys::KeyState::kActive || k.state == keys::KeyState::kSuspended) &&
+                 s.manager->Now() - k.created_at >= s.manager->MaxAge(k.purpose);
+      j.push_back(e);
+    }
+    PrintJson(j);
+  } else {
+    for (const auto& k : all) PrintKey(k);
+  }
+  return {};
+}
+
+struct SignArgs {
+  CommonArgs common;
+  std::string name, in, out;
+};
+
+Result<void> RunSign(const SignArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes message, ReadFile(a.in, kMaxSignInput));
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes sig, s.manager->Sign(s.ctx, a.name, message));
+  AIRLOCK_TRY(WriteFileAtomic(a.out, sig));
+  if (a.common.json) {
+    PrintJson({{"key", a.name}, {"signature", a.out}, {"size", sig.size()}});
+  }
+  return {};
+}
+
+struct PublicArgs {
+  CommonArgs common;
+  std::string name, out;
+};
+
+Result<void> RunPublic(const PublicArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, s.manager->PublicKey(s.ctx, a.name));
+  const std::string pem = pub.ToPem();
+  if (a.out.empty()) {
+    std::cout << pem;
+  } else {
+    AIRLOCK_TRY(WriteFileAtomic(a.out, AsBytes(pem)));
+  }
+  return {};
+}
+
+// ---- lifecycle ----
+
+struct StateArgs {
+  CommonArgs common;
+  std::string name;
+};
+
+enum class StateOp { kSuspend, kResume, kRetire, kRevoke, kCompromised, kDelete };
+
+Result<void> RunState(const StateArgs& a, StateOp op) {
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  keys::KeyManager& m = *s.manager;
+  std::optional<keys::KeyInfo> info;
+  switch (op) {
+    case StateOp::kSuspend: {
+      AIRLOCK_ASSIGN_OR_RETURN(info, m.Suspend(s.ctx, a.name));
+      break;
+    }
+    case StateOp::kResume: {
+      AIRLOCK_ASSIGN_OR_RETURN(info, m.Resume(s.ctx, a.name));
+      break;
+    }
+    case StateOp::kRetire: {
+      AIRLOCK_ASSIGN_OR_RETURN(info, m.Retire(s.ctx, a.name));
+      break;
+    }
+    case StateOp::kRevoke: {
+      AIRLOCK_ASSIGN_OR_RETURN(info, m.Revoke(s.ctx, a.name));
+      break;
+    }
+    case StateOp::kCompromised: {
+      AIRLOCK_ASSIGN_OR_RETURN(keys::Rotation r, m.Compromised(s.ctx, a.name));
+      PrintRotation(r, a.common.json);
+      return {};
+    }
+    case StateOp::kDelete: {
+      AIRLOCK_TRY(m.Delete(s.ctx, a.name));
+      std::cout << "deleted " << a.name << "\n";
+      return {};
+    }
+  }
+  if (a.common.json) {
+    PrintJson(KeyJson(*info));
+  } else {
+    std::cout << info->name << " is now " << keys::KeyStateName(info->state) << "\n";
+  }
+  return {};
+}
+
+struct RotateArgs {
+  CommonArgs common;
+  std::string name;
+  bool due = false;
+};
+
+Result<void> RunRotate(const RotateArgs& a) {
+  if (a.due == !a.name.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "give either NAME or --due");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  if (!a.due) {
+    AIRLOCK_ASSIGN_OR_RETURN(keys::Rotation r, s.manager->Rotate(s.ctx, a.name));
+    PrintRotation(r, a.common.json);
+    return {};
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Rotation> done, s.manager->RotateDue(s.ctx));
+  if (a.common.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : done) j.push_back({{"old", KeyJson(r.old_key)}, {"new", KeyJson(r.new_key)}});
+    PrintJson(j);
+  } else {
+    if (done.empty()) std::cout << "no key is due for rotation\n";
+    for (const auto& r : done) PrintRotation(r, false);
+  }
+  return {};
+}
+
+// ---- backup / restore ----
+
+struct BackupArgs {
+  CommonArgs common;
+  std::string out;
+  std::string shares;  // "K/N" or "K-of-N"
+  std::string backup_passphrase_file;
+};
+
+struct RestoreArgs {
+  CommonArgs common;
+  std::string in;
+  std::vector<std::string> share_files;
+  std::string backup_passphrase_file;
+};
+
+constexpr const char* kBackupPassphraseEnv = "AIRLOCK_BACKUP_PASSPHRASE";
+
+Result<void> RunBackup(const BackupArgs& a) {
+  std::optional<keys::ShareSpec> spec;
+  if (!a.shares.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(spec, keys::ParseShareSpec(a.shares));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_TRY(s.manager->Authorize(s.ctx, keys::Action::kVaultBackup).map_error([&](Error e) {
+    (void)s.manager->Record(s.ctx, "backup", nullptr, tl::unexpected(e));
+    return e;
+  }));
+  auto secret = SecretSource(a.backup_passphrase_file, kBackupPassphraseEnv, "backup passphrase");
+  auto written = [&]() -> Result<keys::BackupResult> {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string passphrase, secret());
+    auto r = keys::WriteBackup(*s.store, passphrase, a.out, spec);
+    keys::WipeString(passphrase);
+    return r;
+  }();
+  Result<void> outcome;
+  if (!written) outcome = tl::unexpected(written.error());
+  AIRLOCK_TRY(s.manager->Record(
+      s.ctx, "backup", nullptr, outcome,
+      written ? "out=" + a.out + " keys=" + std::to_string(written->keys) +
+                    (spec ? " shares=" + a.shares : "")
+              : ""));
+  if (!written) return tl::unexpected(written.error());
+  if (a.common.json) {
+    PrintJson({{"out", a.out}, {"keys", written->keys}, {"share_files", written->share_files}});
+  } else {
+    std::cout << "backed up " << written->keys << " key(s) to " << a.out << "\n";
+    for (const auto& f : written->share_files) std::cout << "share: " << f << "\n";
+  }
+  return {};
+}
+
+Result<void> RunRestore(const RestoreArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_TRY(s.manager->Authorize(s.ctx, keys::Action::kVaultRestore).map_error([&](Error e) {
+    (void)s.manager->Record(s.ctx, "restore", nullptr, tl::unexpected(e));
+    return e;
+  }));
+  auto restored = [&]() -> Result<std::vector<keys::KeyInfo>> {
+    if (!a.share_files.empty()) {
+      std::vector<std::filesystem::path> files(a.share_files.begin(), a.share_files.end());
+      return keys::RestoreFromShares(*s.store, files);
+    }
+    if (a.in.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument, "give --in FILE or --share FILE ...");
+    }
+    auto secret = SecretSource(a.backup_passphrase_file, kBackupPassphraseEnv, "backup passphrase");
+    AIRLOCK_ASSIGN_OR_RETURN(std::string passphrase, secret());
+    auto r = keys::RestoreBackup(*s.store, passphrase, a.in);
+    keys::WipeString(passphrase);
+    return r;
+  }();
+  Result<void> outcome;
+  if (!restored) outcome = tl::unexpected(restored.error());
+  std::string names;
+  if (restored) {
+    for (const auto& k : *restored) names += (names.empty() ? "" : ",") + k.name;
+  }
+  AIRLOCK_TRY(s.manager->Record(s.ctx, "restore", nullptr, outcome, "keys=" + names));
+  if (!restored) return tl::unexpected(restored.error());
+  if (a.common.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& k : *restored) j.push_back(KeyJson(k));
+    PrintJson(j);
+  } else {
+    for (const auto& k : *restored) std::cout << "restored " << k.name << " (" << k.key_id << ")\n";
+  }
+  return {};
+}
+
+}  // namespace
+
+void AddKeyCommands(CLI::App& app, Action& action) {
+  CLI::App* vault = app.add_subcommand("vault", "Create, back up and restore key stores");
+  vault->require_subcommand(1);
+  CLI::App* key = app.add_subcommand("key", "Create, use, rotate and retire keys in a key store");
+  key->require_subcommand(1);
+
+  auto init = std::make_shared<InitArgs>();
+  CLI::App* vi = vault->add_subcommand("init", "Create a new, empty file vault");
+  AddCommon(vi, init->common, false);
+  vi->add_option("--kdf-memory-kib", init->kdf_memory_kib, "Argon2id memory (KiB; default 65536)")
+      ->check(CLI::Range(uint32_t{8}, uint32_t{4u * 1024 * 1024}));
+  vi->add_option("--kdf-passes", init->kdf_passes, "Argon2id passes (default 3)")
+      ->check(CLI::Range(uint32_t{1}, uint32_t{64}));
+  vi->callback([init, &action] { action = [init] { return RunInit(*init); }; });
+
+  auto backup = std::make_shared<BackupArgs>();
+  CLI::App* vb = vault->add_subcommand("backup", "Write an encrypted export of every key");
+  AddCommon(vb, backup->common, true);
+  vb->add_option("--out", backup->out, "Backup file")->required();
+  vb->add_option("--shares,--split", backup->shares,
+                 "K/N (or K-of-N): also split each root key's backup into N Shamir shares");
+  vb->add_option("--backup-passphrase-file", backup->backup_passphrase_file,
+                 "File holding the backup passphrase (else $AIRLOCK_BACKUP_PASSPHRASE or a prompt)");
+  vb->callback([backup, &action] { action = [backup] { return RunBackup(*backup); }; });
+
+  auto restore = std::make_shared<RestoreArgs>();
+  CLI::App* vr = vault->add_subcommand("restore", "Restore keys from a backup or from Shamir shares");
+  AddCommon(vr, restore->common, true);
+  vr->add_option("--in", restore->in, "Backup file");
+  vr->add_option("--share", restore->share_files, "Share file (repeat; any K of N)");
+  vr->add_option("--backup-passphrase-file", restore->backup_passphrase_file,
+                 "File holding the backup passphrase");
+  vr->callback([restore, &action] { action = [restore] { return RunRestore(*restore); }; });
+
+  auto create = std::make_shared<CreateArgs>();
+  CLI::App* kc = key->add_subcommand("create", "Generate a key inside the store");
+  kc->add_option("name", create->name, "Key name")->required();
+  AddCommon(kc, create->common, false);
+  kc->add_option("--type", create->type, "ed25519, ecdsa-p256, rsa-4096 or x25519")->required();
+  kc->add_option("--purpose", create->purpose,
+                 "root, targets, snapshot, timestamp, content-wrap, capgo or audit")
+      ->required();
+  kc->callback([create, &action] { action = [create] { return RunCreate(*create); }; });
+
+  auto list = std::make_shared<ListArgs>();
+  CLI::App* kl = key->add_subcommand("list", "List keys with purpose, type, state and age");
+  AddCommon(kl, list->common, false);
+  kl->callback([list, &action] { action = [list] { return RunList(*list); }; });
+
+  auto sign = std::make_shared<SignArgs>();
+  CLI::App* ks = key->add_subcommand("sign", "Sign a file (raw signature, crypto::Sign format)");
+  ks->add_option("name", sign->name, "Key name")->required();
+  AddCommon(ks, sign->common, false);
+  ks->add_option("--in", sign->in, "File to sign")->required();
+  ks->add_option("--out", sign->out, "Signature output")->required();
+  ks->callback([sign, &action] { action = [sign] { return RunSign(*sign); }; });
+
+  auto pub = std::make_shared<PublicArgs>();
+  CLI::App* kp = key->add_subcommand("public", "Export a key's public key (SPKI PEM)");
+  kp->add_option("name", pub->name, "Key name")->required();
+  AddCommon(kp, pub->common, false);
+  kp->add_option("--out", pub->out, "Output file (default: stdout)");
+  kp->callback([pub, &action] { action = [pub] { return RunPublic(*pub); }; });
+
+  const std::vector<std::tuple<const char*, const char*, StateOp>> state_ops = {
+      {"suspend", "Suspend a key (unusable until resumed)", StateOp::kSuspend},
+      {"resume", "Resume a suspended key (custodian, TOTP)", StateOp::kResume},
+      {"retire", "Retire a key (verify only)", StateOp::kRetire},
+      {"revoke", "Revoke a key", StateOp::kRevoke},
+      {"compromised", "Mark a key compromised and rotate it at once (custodian, TOTP)",
+       StateOp::kCompromised},
+      {"delete", "Destroy a key (custodian, TOTP)", StateOp::kDelete},
+  };
+  for (const auto& [cmd, help, op] : state_ops) {
+    auto args = std::make_shared<StateArgs>();
+    CLI::App* c = key->add_subcommand(cmd, help);
+    c->add_option("name", args->name, "Key name")->required();
+    AddCommon(c, args->common, true);
+    const StateOp o = op;
+    c->callback([args, o, &action] { action = [args, o] { return RunState(*args, o); }; });
+  }
+
+  auto rotate = std::make_shared<RotateArgs>();
+  CLI::App* kr = key->add_subcommand(
+      "rotate", "Replace a key by a new one (the old becomes NAME@N, retired); --due: every key past "
+                "its maximum age");
+  kr->add_option("name", rotate->name, "Key name");
+  AddCommon(kr, rotate->common, true);
+  kr->add_flag("--due", rotate->due, "Rotate every key past its purpose's maximum age");
+  kr->callback([rotate, &action] { action = [rotate] { return RunRotate(*rotate); }; });
+}
+
 }  // namespace airlock::cli
