@@ -1,6 +1,6 @@
-// The shared key store backend suite: the same behaviour, byte formats and exact error codes for every
-// KeyStore backend (keys/key_store.h). Instantiated for the file vault and for PKCS#11 on a throwaway
-// SoftHSM2 token.
+// The shared key store backend suite: the same behaviour, byte formats and exact error codes for
+// every KeyStore backend (keys/key_store.h). Instantiated for the file vault and for PKCS#11 on a
+// throwaway SoftHSM2 token.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -55,7 +55,8 @@ class FileVaultBackend {
 class SoftHsmBackend {
  public:
   static constexpr bool kKeysExtractable = false;
-  // SoftHSM2 2.6.1 lists no CKM_EC_MONTGOMERY_KEY_PAIR_GEN. A token that has it runs the x25519 tests.
+  // SoftHSM2 2.6.1 lists no CKM_EC_MONTGOMERY_KEY_PAIR_GEN. A token that has it runs the x25519
+  // tests.
   static constexpr bool kSupportsX25519 = false;
 
   Result<void> SetUp() {
@@ -311,15 +312,17 @@ TYPED_TEST(KeyStoreBackendTest, NamesTypesAndPurposesAreChecked) {
   EXPECT_EQ(this->store_->Get("missing").error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(this->store_->Sign("missing", AsBytes("m")).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(this->store_->PublicKey("missing").error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(this->store_->Create("bad name!", KeyType::kEd25519, KeyPurpose::kTargets).error().code(),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(
+      this->store_->Create("bad name!", KeyType::kEd25519, KeyPurpose::kTargets).error().code(),
+      ErrorCode::kInvalidArgument);
   // A signing type cannot be a content-wrap key, nor x25519 a signing key.
   EXPECT_EQ(this->store_->Create("w", KeyType::kEd25519, KeyPurpose::kContentWrap).error().code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(this->store_->Create("s", KeyType::kX25519, KeyPurpose::kTargets).error().code(),
             ErrorCode::kInvalidArgument);
   // A signing key does not unwrap.
-  EXPECT_EQ(this->store_->Unwrap("k", Bytes(512, 1), {}).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->Unwrap("k", Bytes(512, 1), {}).error().code(),
+            ErrorCode::kInvalidArgument);
   EXPECT_EQ(this->store_->SetState("k", KeyState::kActive).error().code(),
             ErrorCode::kInvalidArgument);  // X -> X is not a transition
 }

@@ -32,7 +32,8 @@ namespace {
 
 using crypto::KeyType;
 
-// DER of the curve OIDs, and the PKCS#11 3.0 printable-string alternatives (some tokens only take one).
+// DER of the curve OIDs, and the PKCS#11 3.0 printable-string alternatives (some tokens only take
+// one).
 const Bytes kP256Oid = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 const Bytes kEd25519Oid = {0x06, 0x03, 0x2b, 0x65, 0x70};
 const Bytes kX25519Oid = {0x06, 0x03, 0x2b, 0x65, 0x6e};
@@ -56,7 +57,9 @@ constexpr std::string_view kX25519HkdfInfo = "airlock/v1/x25519-wrap";
 class SecretBytes {
  public:
   explicit SecretBytes(Bytes b) : bytes_(std::move(b)) {}
-  SecretBytes(SecretBytes&& other) noexcept : bytes_(std::move(other.bytes_)) { other.bytes_.clear(); }
+  SecretBytes(SecretBytes&& other) noexcept : bytes_(std::move(other.bytes_)) {
+    other.bytes_.clear();
+  }
   SecretBytes(const SecretBytes&) = delete;
   SecretBytes& operator=(const SecretBytes&) = delete;
   ~SecretBytes() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
@@ -89,8 +92,8 @@ Result<void> Check(CK_RV rv, std::string_view what) {
 
 Result<void> ValidateName(std::string_view name) {
   if (name.empty() || name.size() > kMaxPkcs11NameSize) {
-    return MakeError(ErrorCode::kInvalidArgument, "key name must be 1.." +
-                                                      std::to_string(kMaxPkcs11NameSize) + " bytes");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key name must be 1.." + std::to_string(kMaxPkcs11NameSize) + " bytes");
   }
   for (char c : name) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -102,7 +105,8 @@ Result<void> ValidateName(std::string_view name) {
 
 // ---- attributes and object search ----
 
-Result<Bytes> GetAttribute(const Pkcs11Session& s, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) {
+Result<Bytes> GetAttribute(const Pkcs11Session& s, CK_OBJECT_HANDLE object,
+                           CK_ATTRIBUTE_TYPE type) {
   CK_ATTRIBUTE attr{type, nullptr, 0};
   AIRLOCK_TRY(Check(s.f()->C_GetAttributeValue(s.get(), object, &attr, 1), "C_GetAttributeValue"));
   if (attr.ulValueLen == CK_UNAVAILABLE_INFORMATION || attr.ulValueLen > kMaxAttributeSize) {
@@ -132,7 +136,8 @@ Result<bool> GetBool(const Pkcs11Session& s, CK_OBJECT_HANDLE object, CK_ATTRIBU
 // C_FindObjectsInit .. C_FindObjectsFinal, the Final guaranteed.
 Result<std::vector<CK_OBJECT_HANDLE>> FindObjects(const Pkcs11Session& s,
                                                   std::vector<CK_ATTRIBUTE> tmpl) {
-  AIRLOCK_TRY(Check(s.f()->C_FindObjectsInit(s.get(), tmpl.data(), tmpl.size()), "C_FindObjectsInit"));
+  AIRLOCK_TRY(
+      Check(s.f()->C_FindObjectsInit(s.get(), tmpl.data(), tmpl.size()), "C_FindObjectsInit"));
   struct Finaliser {
     const Pkcs11Session& s;
     ~Finaliser() { s.f()->C_FindObjectsFinal(s.get()); }
@@ -157,14 +162,14 @@ Result<std::optional<CK_OBJECT_HANDLE>> FindOne(const Pkcs11Session& s, CK_OBJEC
   AIRLOCK_ASSIGN_OR_RETURN(auto found, FindObjects(s, tmpl));
   if (found.empty()) return std::optional<CK_OBJECT_HANDLE>();
   if (found.size() > 1) {
-    return MakeError(ErrorCode::kInternal,
-                     "token holds " + std::to_string(found.size()) + " objects labelled '" +
-                         std::string(label) + "'");
+    return MakeError(ErrorCode::kInternal, "token holds " + std::to_string(found.size()) +
+                                               " objects labelled '" + std::string(label) + "'");
   }
   return std::optional<CK_OBJECT_HANDLE>(found[0]);
 }
 
-Result<CK_OBJECT_HANDLE> FindKey(const Pkcs11Session& s, CK_OBJECT_CLASS cls, std::string_view name) {
+Result<CK_OBJECT_HANDLE> FindKey(const Pkcs11Session& s, CK_OBJECT_CLASS cls,
+                                 std::string_view name) {
   AIRLOCK_TRY(ValidateName(name));
   AIRLOCK_ASSIGN_OR_RETURN(auto found, FindOne(s, cls, name));
   if (!found) {
@@ -271,7 +276,8 @@ Result<crypto::PublicKey> ExportPublic(const Pkcs11Session& s, CK_OBJECT_HANDLE 
 
 // r || s (each 32 bytes) -> DER ECDSA-Sig-Value, the TUF ecdsa-sha2-nistp256 format.
 Result<Bytes> EcdsaRawToDer(ByteSpan raw) {
-  if (raw.size() != 64) return MakeError(ErrorCode::kCrypto, "token ECDSA signature is not 64 bytes");
+  if (raw.size() != 64)
+    return MakeError(ErrorCode::kCrypto, "token ECDSA signature is not 64 bytes");
   std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
   BnPtr r(BN_bin2bn(raw.data(), 32, nullptr));
   BnPtr s(BN_bin2bn(raw.data() + 32, 32, nullptr));
@@ -311,8 +317,8 @@ Result<SecretBytes> DecryptOnToken(const Pkcs11Session& s, CK_OBJECT_HANDLE key,
   CK_ULONG len = 0;
   AIRLOCK_TRY(Check(s.f()->C_Decrypt(s.get(), in, data.size(), nullptr, &len), "C_Decrypt"));
   SecretBytes out{Bytes(len)};
-  AIRLOCK_TRY(
-      Check(s.f()->C_Decrypt(s.get(), in, data.size(), out.mutable_bytes().data(), &len), "C_Decrypt"));
+  AIRLOCK_TRY(Check(s.f()->C_Decrypt(s.get(), in, data.size(), out.mutable_bytes().data(), &len),
+                    "C_Decrypt"));
   out.mutable_bytes().resize(len);
   return out;
 }
@@ -331,9 +337,9 @@ Bytes Mgf1Sha256(ByteSpan seed, size_t length) {
 }
 
 // EME-OAEP decoding with SHA-256 / MGF1-SHA-256 (RFC 8017 7.1.2 step 3), for tokens whose
-// CKM_RSA_PKCS_OAEP takes only SHA-1 and no label (SoftHSM2 2.6). `em` is the raw RSA output, k bytes.
-// Every check runs to the end without branching on secret data, and every failure is the same
-// kDecryptFailed, so the result does not become a padding oracle.
+// CKM_RSA_PKCS_OAEP takes only SHA-1 and no label (SoftHSM2 2.6). `em` is the raw RSA output, k
+// bytes. Every check runs to the end without branching on secret data, and every failure is the
+// same kDecryptFailed, so the result does not become a padding oracle.
 Result<Bytes> OaepDecodeSha256(ByteSpan em, ByteSpan label) {
   constexpr size_t kHashLen = 32;
   const size_t k = em.size();
@@ -361,12 +367,14 @@ Result<Bytes> OaepDecodeSha256(ByteSpan em, ByteSpan label) {
     bad |= (found ^ 1u) & (is_zero ^ 1u);  // a non-zero, non-one byte before the separator
   }
   bad |= found ^ 1u;
-  if (bad != 0) return MakeError(ErrorCode::kDecryptFailed, "wrapped key does not open with this key and aad");
+  if (bad != 0)
+    return MakeError(ErrorCode::kDecryptFailed, "wrapped key does not open with this key and aad");
   return Bytes(d.begin() + static_cast<ptrdiff_t>(separator) + 1, d.end());
 }
 
 // AES-256-GCM open, the second half of the x25519 wrap form (crypto/wrap.h).
-Result<Bytes> GcmOpen(ByteSpan key, ByteSpan nonce, ByteSpan ciphertext, ByteSpan tag, ByteSpan aad) {
+Result<Bytes> GcmOpen(ByteSpan key, ByteSpan nonce, ByteSpan ciphertext, ByteSpan tag,
+                      ByteSpan aad) {
   crypto::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   static const uint8_t kEmpty = 0;
@@ -408,7 +416,9 @@ std::string TrimLabel(const CK_UTF8CHAR* label, size_t size) {
   return s;
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
 
 }  // namespace
 
@@ -566,8 +576,8 @@ Result<std::shared_ptr<Pkcs11Module>> Pkcs11Module::Load(const std::string& path
   if (!std::filesystem::exists(path, ec)) {
     return MakeError(ErrorCode::kNotFound, "PKCS#11 module " + path + " does not exist");
   }
-  // RTLD_NODELETE: modules (SoftHSM2 among them) register OpenSSL and atexit state that must outlive
-  // dlclose, so the image stays mapped; C_Finalize still releases the module's own state.
+  // RTLD_NODELETE: modules (SoftHSM2 among them) register OpenSSL and atexit state that must
+  // outlive dlclose, so the image stays mapped; C_Finalize still releases the module's own state.
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
     const char* why = dlerror();
@@ -582,7 +592,8 @@ Result<std::shared_ptr<Pkcs11Module>> Pkcs11Module::Load(const std::string& path
   } closer{handle};
   auto get_list = reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, "C_GetFunctionList"));
   if (get_list == nullptr) {
-    return MakeError(ErrorCode::kUnsupported, path + " is not a PKCS#11 module (no C_GetFunctionList)");
+    return MakeError(ErrorCode::kUnsupported,
+                     path + " is not a PKCS#11 module (no C_GetFunctionList)");
   }
   CK_FUNCTION_LIST* functions = nullptr;
   AIRLOCK_TRY(Check(get_list(&functions), "C_GetFunctionList"));
@@ -625,10 +636,11 @@ Result<CK_SLOT_ID> Pkcs11Module::FindTokenSlot(std::string_view label) const {
                    "no token labelled '" + std::string(label) + "' in " + path_);
 }
 
-// PKCS#11 login state belongs to the application, not the session: once one Pkcs11Token is logged in,
-// C_Login on another session of the slot returns CKR_USER_ALREADY_LOGGED_IN without looking at the
-// PIN. So the module remembers a digest of the PIN that logged the slot in (until its last session
-// closes) and checks later logins against it; otherwise a wrong PIN would open a second handle.
+// PKCS#11 login state belongs to the application, not the session: once one Pkcs11Token is logged
+// in, C_Login on another session of the slot returns CKR_USER_ALREADY_LOGGED_IN without looking at
+// the PIN. So the module remembers a digest of the PIN that logged the slot in (until its last
+// session closes) and checks later logins against it; otherwise a wrong PIN would open a second
+// handle.
 Result<void> Pkcs11Module::Login(const Pkcs11Session& session, CK_SLOT_ID slot, ByteSpan pin) {
   std::lock_guard<std::mutex> lock(mu_);
   Bytes digest = crypto::Sha256(pin);
@@ -642,8 +654,8 @@ Result<void> Pkcs11Module::Login(const Pkcs11Session& session, CK_SLOT_ID slot, 
   CK_RV rv = functions_->C_Login(session.get(), CKU_USER, const_cast<CK_UTF8CHAR*>(pin.data()),
                                  pin.size());
   if (rv == CKR_USER_ALREADY_LOGGED_IN) {
-    // Logged in by code outside Airlock in this process (the module was already initialised); the PIN
-    // cannot be checked here.
+    // Logged in by code outside Airlock in this process (the module was already initialised); the
+    // PIN cannot be checked here.
     return {};
   }
   AIRLOCK_TRY(Check(rv, "C_Login"));
@@ -703,8 +715,9 @@ Pkcs11Session& Pkcs11Session::operator=(Pkcs11Session&& other) noexcept {
 }
 
 Pkcs11Session::~Pkcs11Session() {
-  // Closing the application's last session on a token also ends its login (PKCS#11 5.6), which is how
-  // login is released: an explicit C_Logout would log out other Pkcs11Tokens of this process too.
+  // Closing the application's last session on a token also ends its login (PKCS#11 5.6), which is
+  // how login is released: an explicit C_Logout would log out other Pkcs11Tokens of this process
+  // too.
   Close();
 }
 
@@ -717,7 +730,8 @@ Result<std::unique_ptr<Pkcs11Token>> Pkcs11Token::Open(const Pkcs11Options& opti
   AIRLOCK_ASSIGN_OR_RETURN(std::string pin, ResolvePkcs11Pin(options));
   SecretBytes pin_bytes(ToBytes(pin));
   OPENSSL_cleanse(pin.data(), pin.size());
-  AIRLOCK_ASSIGN_OR_RETURN(auto module, Pkcs11Module::Load(ResolvePkcs11Module(options.module_path)));
+  AIRLOCK_ASSIGN_OR_RETURN(auto module,
+                           Pkcs11Module::Load(ResolvePkcs11Module(options.module_path)));
   AIRLOCK_ASSIGN_OR_RETURN(CK_SLOT_ID slot, module->FindTokenSlot(options.token_label));
   AIRLOCK_ASSIGN_OR_RETURN(Pkcs11Session session, Pkcs11Session::Open(module, slot));
   AIRLOCK_TRY_CTX(module->Login(session, slot, pin_bytes.get()),
@@ -739,8 +753,8 @@ bool Pkcs11Token::Supports(KeyType type, Pkcs11KeyUse use) const {
              module_->HasMechanism(slot_, CKM_ECDSA);
     case KeyType::kRsa:
       return module_->HasMechanism(slot_, CKM_RSA_PKCS_KEY_PAIR_GEN) &&
-             module_->HasMechanism(slot_, use == Pkcs11KeyUse::kSign ? CKM_SHA256_RSA_PKCS_PSS
-                                                                     : CKM_RSA_PKCS_OAEP);
+             module_->HasMechanism(
+                 slot_, use == Pkcs11KeyUse::kSign ? CKM_SHA256_RSA_PKCS_PSS : CKM_RSA_PKCS_OAEP);
     case KeyType::kX25519:
       return use == Pkcs11KeyUse::kUnwrap &&
              module_->HasMechanism(slot_, CKM_EC_MONTGOMERY_KEY_PAIR_GEN) &&
@@ -752,7 +766,8 @@ bool Pkcs11Token::Supports(KeyType type, Pkcs11KeyUse use) const {
 Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, KeyType type,
                                                        Pkcs11KeyUse use) {
   AIRLOCK_TRY(ValidateName(name));
-  if ((use == Pkcs11KeyUse::kUnwrap && (type == KeyType::kEd25519 || type == KeyType::kEcdsaP256)) ||
+  if ((use == Pkcs11KeyUse::kUnwrap &&
+       (type == KeyType::kEd25519 || type == KeyType::kEcdsaP256)) ||
       (use == Pkcs11KeyUse::kSign && type == KeyType::kX25519)) {
     return MakeError(ErrorCode::kInvalidArgument,
                      std::string(crypto::KeyTypeName(type)) + " keys cannot " +
@@ -760,7 +775,8 @@ Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, Ke
   }
   if (!Supports(type, use)) {
     return MakeError(ErrorCode::kUnsupported,
-                     "token '" + label_ + "' cannot make " + std::string(crypto::KeyTypeName(type)) +
+                     "token '" + label_ + "' cannot make " +
+                         std::string(crypto::KeyTypeName(type)) +
                          (use == Pkcs11KeyUse::kSign ? " signing" : " unwrap") + " keys");
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -819,13 +835,12 @@ Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, Ke
     };
     if (verify_attr != CKA_DERIVE) pub_tmpl.push_back(Attr(verify_attr, &kTrue));
     std::vector<CK_ATTRIBUTE> priv_tmpl = {
-        Attr(CKA_CLASS, &priv_class), Attr(CKA_KEY_TYPE, &key_type),
-        Attr(CKA_TOKEN, &kTrue),      Attr(CKA_PRIVATE, &kTrue),
-        Attr(CKA_SENSITIVE, &kTrue),  Attr(CKA_EXTRACTABLE, &kFalse),
+        Attr(CKA_CLASS, &priv_class), Attr(CKA_KEY_TYPE, &key_type), Attr(CKA_TOKEN, &kTrue),
+        Attr(CKA_PRIVATE, &kTrue),    Attr(CKA_SENSITIVE, &kTrue),   Attr(CKA_EXTRACTABLE, &kFalse),
         AttrString(CKA_LABEL, name),  AttrString(CKA_ID, name),
     };
-    // Every capability spelled out: tokens default some to true (SoftHSM2: CKA_DECRYPT on RSA keys), and
-    // a key has exactly one use.
+    // Every capability spelled out: tokens default some to true (SoftHSM2: CKA_DECRYPT on RSA
+    // keys), and a key has exactly one use.
     for (CK_ATTRIBUTE_TYPE t : {CKA_SIGN, CKA_SIGN_RECOVER, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE}) {
       priv_tmpl.push_back(Attr(t, t == use_attr ? &kTrue : &kFalse));
     }
@@ -838,8 +853,8 @@ Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, Ke
     } else {
       pub_tmpl.push_back(AttrBytes(CKA_EC_PARAMS, params));
     }
-    rv = s.f()->C_GenerateKeyPair(s.get(), &mech, pub_tmpl.data(), pub_tmpl.size(), priv_tmpl.data(),
-                                  priv_tmpl.size(), &pub, &priv);
+    rv = s.f()->C_GenerateKeyPair(s.get(), &mech, pub_tmpl.data(), pub_tmpl.size(),
+                                  priv_tmpl.data(), priv_tmpl.size(), &pub, &priv);
     if (rv != CKR_ATTRIBUTE_VALUE_INVALID && rv != CKR_CURVE_NOT_SUPPORTED &&
         rv != CKR_DOMAIN_PARAMS_INVALID) {
       break;
@@ -868,7 +883,8 @@ Result<Pkcs11KeyInfo> Pkcs11Token::Describe(std::string_view name) {
   AIRLOCK_ASSIGN_OR_RETURN(CK_OBJECT_HANDLE priv, FindKey(session_, CKO_PRIVATE_KEY, name));
   AIRLOCK_ASSIGN_OR_RETURN(KeyType type, KeyTypeOf(session_, priv));
   AIRLOCK_ASSIGN_OR_RETURN(bool can_sign, GetBool(session_, priv, CKA_SIGN));
-  return Pkcs11KeyInfo{std::string(name), type, can_sign ? Pkcs11KeyUse::kSign : Pkcs11KeyUse::kUnwrap};
+  return Pkcs11KeyInfo{std::string(name), type,
+                       can_sign ? Pkcs11KeyUse::kSign : Pkcs11KeyUse::kUnwrap};
 }
 
 Result<std::vector<Pkcs11KeyInfo>> Pkcs11Token::ListKeys() {
@@ -904,7 +920,8 @@ Result<Bytes> Pkcs11Token::Sign(std::string_view name, ByteSpan message) {
     case KeyType::kEd25519: {
       CK_MECHANISM mech{CKM_EDDSA, nullptr, 0};  // no parameters: pure Ed25519 (RFC 8032)
       AIRLOCK_ASSIGN_OR_RETURN(Bytes sig, SignOnToken(s, priv, &mech, message));
-      if (sig.size() != 64) return MakeError(ErrorCode::kCrypto, "token ed25519 signature not 64 bytes");
+      if (sig.size() != 64)
+        return MakeError(ErrorCode::kCrypto, "token ed25519 signature not 64 bytes");
       return sig;
     }
     case KeyType::kEcdsaP256: {
@@ -949,12 +966,14 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
       CK_ULONG len = 0;
       CK_RV rv = s.f()->C_Decrypt(s.get(), in, wrapped.size(), nullptr, &len);
       SecretBytes out{Bytes(rv == CKR_OK ? len : 0)};
-      if (rv == CKR_OK) rv = s.f()->C_Decrypt(s.get(), in, wrapped.size(), out.mutable_bytes().data(), &len);
+      if (rv == CKR_OK)
+        rv = s.f()->C_Decrypt(s.get(), in, wrapped.size(), out.mutable_bytes().data(), &len);
       if (rv != CKR_OK) {
         // Tokens report a bad OAEP block in several ways; to the caller they all mean "not for this
         // key and aad".
-        return MakeError(ErrorCode::kDecryptFailed, "wrapped key does not open with this key and aad (" +
-                                                        std::string(Pkcs11RvName(rv)) + ")");
+        return MakeError(ErrorCode::kDecryptFailed,
+                         "wrapped key does not open with this key and aad (" +
+                             std::string(Pkcs11RvName(rv)) + ")");
       }
       out.mutable_bytes().resize(len);
       return out.get();
@@ -963,8 +982,9 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
         init != CKR_ARGUMENTS_BAD) {
       return tl::unexpected(Pkcs11Error(init, "C_DecryptInit (RSA-OAEP)"));
     }
-    // The token cannot do OAEP with SHA-256 and a label (SoftHSM2 2.6 takes SHA-1 and no label only):
-    // raw RSA on the token, OAEP decoding here. The private key still never leaves the token.
+    // The token cannot do OAEP with SHA-256 and a label (SoftHSM2 2.6 takes SHA-1 and no label
+    // only): raw RSA on the token, OAEP decoding here. The private key still never leaves the
+    // token.
     AIRLOCK_ASSIGN_OR_RETURN(Bytes n, GetAttribute(s, priv, CKA_MODULUS));
     if (wrapped.size() != n.size()) {
       return MakeError(ErrorCode::kDecryptFailed, "wrapped key is not one RSA block for this key");
@@ -976,7 +996,8 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
       return tl::unexpected(block.error().WithContext("raw RSA on the token"));
     }
     Bytes em = block->get();
-    if (em.size() < n.size()) em.insert(em.begin(), n.size() - em.size(), 0);  // tokens may strip zeros
+    if (em.size() < n.size())
+      em.insert(em.begin(), n.size() - em.size(), 0);  // tokens may strip zeros
     auto decoded = OaepDecodeSha256(em, aad);
     OPENSSL_cleanse(em.data(), em.size());
     return decoded;
@@ -985,9 +1006,10 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
     return MakeError(ErrorCode::kInvalidArgument,
                      std::string(crypto::KeyTypeName(type)) + " keys cannot unwrap");
   }
-  // X25519: eph_pub (32) || nonce (12) || ciphertext || tag (16), see crypto/wrap.h. The token does the
-  // X25519 with the private key; the per-message shared secret comes out as a session-only secret (so
-  // HKDF and AES-GCM can run here, most tokens lacking CKM_HKDF_DERIVE) and is wiped after use.
+  // X25519: eph_pub (32) || nonce (12) || ciphertext || tag (16), see crypto/wrap.h. The token does
+  // the X25519 with the private key; the per-message shared secret comes out as a session-only
+  // secret (so HKDF and AES-GCM can run here, most tokens lacking CKM_HKDF_DERIVE) and is wiped
+  // after use.
   if (wrapped.size() < kX25519Size + kGcmNonceSize + kGcmTagSize) {
     return MakeError(ErrorCode::kMalformed, "x25519 wrapped key too short");
   }
@@ -1002,9 +1024,9 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
   CK_KEY_TYPE secret_type = CKK_GENERIC_SECRET;
   CK_ULONG secret_len = kX25519Size;
   std::vector<CK_ATTRIBUTE> tmpl = {
-      Attr(CKA_CLASS, &secret_class),  Attr(CKA_KEY_TYPE, &secret_type),
-      Attr(CKA_TOKEN, &kFalse),        Attr(CKA_SENSITIVE, &kFalse),
-      Attr(CKA_EXTRACTABLE, &kTrue),   Attr(CKA_VALUE_LEN, &secret_len),
+      Attr(CKA_CLASS, &secret_class), Attr(CKA_KEY_TYPE, &secret_type),
+      Attr(CKA_TOKEN, &kFalse),       Attr(CKA_SENSITIVE, &kFalse),
+      Attr(CKA_EXTRACTABLE, &kTrue),  Attr(CKA_VALUE_LEN, &secret_len),
   };
   CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
   AIRLOCK_TRY(Check(s.f()->C_DeriveKey(s.get(), &mech, priv, tmpl.data(), tmpl.size(), &derived),
@@ -1016,7 +1038,8 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
   } destroyer{s, derived};
   AIRLOCK_ASSIGN_OR_RETURN(Bytes shared_raw, GetAttribute(s, derived, CKA_VALUE));
   SecretBytes shared(std::move(shared_raw));
-  if (shared.get().size() != kX25519Size || ConstantTimeEqual(shared.get(), Bytes(kX25519Size, 0))) {
+  if (shared.get().size() != kX25519Size ||
+      ConstantTimeEqual(shared.get(), Bytes(kX25519Size, 0))) {
     return MakeError(ErrorCode::kDecryptFailed, "X25519 shared secret rejected");
   }
   AIRLOCK_ASSIGN_OR_RETURN(CK_OBJECT_HANDLE pub, FindKey(s, CKO_PUBLIC_KEY, name));
@@ -1035,18 +1058,19 @@ Result<void> Pkcs11Token::RenameKey(std::string_view name, std::string_view new_
   for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
     AIRLOCK_ASSIGN_OR_RETURN(auto taken, FindOne(session_, cls, new_name));
     if (taken) {
-      return MakeError(ErrorCode::kAlreadyExists,
-                       "key '" + std::string(new_name) + "' already exists on token '" + label_ + "'");
+      return MakeError(ErrorCode::kAlreadyExists, "key '" + std::string(new_name) +
+                                                      "' already exists on token '" + label_ + "'");
     }
   }
   AIRLOCK_ASSIGN_OR_RETURN(CK_OBJECT_HANDLE priv, FindKey(session_, CKO_PRIVATE_KEY, name));
   AIRLOCK_ASSIGN_OR_RETURN(auto pub, FindOne(session_, CKO_PUBLIC_KEY, name));
   std::vector<CK_ATTRIBUTE> tmpl = {AttrString(CKA_LABEL, new_name), AttrString(CKA_ID, new_name)};
-  // Public first: if the private relabel then fails, the pair is still found under the old name by its
-  // private key, and a retry completes it.
+  // Public first: if the private relabel then fails, the pair is still found under the old name by
+  // its private key, and a retry completes it.
   if (pub) {
-    AIRLOCK_TRY(Check(session_.f()->C_SetAttributeValue(session_.get(), *pub, tmpl.data(), tmpl.size()),
-                      "C_SetAttributeValue (rename public key)"));
+    AIRLOCK_TRY(
+        Check(session_.f()->C_SetAttributeValue(session_.get(), *pub, tmpl.data(), tmpl.size()),
+              "C_SetAttributeValue (rename public key)"));
   }
   return Check(session_.f()->C_SetAttributeValue(session_.get(), priv, tmpl.data(), tmpl.size()),
                "C_SetAttributeValue (rename private key)");
@@ -1062,7 +1086,8 @@ Result<void> Pkcs11Token::DestroyKey(std::string_view name) {
     any = true;
     AIRLOCK_TRY(Check(session_.f()->C_DestroyObject(session_.get(), *h), "C_DestroyObject"));
   }
-  if (!any) return MakeError(ErrorCode::kNotFound, "key '" + std::string(name) + "' not on the token");
+  if (!any)
+    return MakeError(ErrorCode::kNotFound, "key '" + std::string(name) + "' not on the token");
   return {};
 }
 
@@ -1097,9 +1122,11 @@ Result<std::optional<Bytes>> Pkcs11Token::ReadData(std::string_view label) {
 
 Result<void> Pkcs11Token::WriteData(std::string_view label, ByteSpan value) {
   AIRLOCK_TRY(ValidateName(label));
-  if (value.size() > kMaxAttributeSize) return MakeError(ErrorCode::kLimitExceeded, "data too large");
+  if (value.size() > kMaxAttributeSize)
+    return MakeError(ErrorCode::kLimitExceeded, "data too large");
   std::lock_guard<std::mutex> lock(mu_);
-  AIRLOCK_ASSIGN_OR_RETURN(auto old, FindOne(session_, CKO_DATA, label, kPkcs11MetadataApplication));
+  AIRLOCK_ASSIGN_OR_RETURN(auto old,
+                           FindOne(session_, CKO_DATA, label, kPkcs11MetadataApplication));
   if (old) {
     CK_ATTRIBUTE attr = AttrBytes(CKA_VALUE, value);
     CK_RV rv = session_.f()->C_SetAttributeValue(session_.get(), *old, &attr, 1);
@@ -1109,17 +1136,15 @@ Result<void> Pkcs11Token::WriteData(std::string_view label, ByteSpan value) {
   }
   CK_OBJECT_CLASS cls = CKO_DATA;
   std::vector<CK_ATTRIBUTE> tmpl = {
-      Attr(CKA_CLASS, &cls),
-      Attr(CKA_TOKEN, &kTrue),
-      Attr(CKA_PRIVATE, &kTrue),
-      Attr(CKA_MODIFIABLE, &kTrue),
-      AttrString(CKA_LABEL, label),
-      AttrString(CKA_APPLICATION, kPkcs11MetadataApplication),
+      Attr(CKA_CLASS, &cls),        Attr(CKA_TOKEN, &kTrue),
+      Attr(CKA_PRIVATE, &kTrue),    Attr(CKA_MODIFIABLE, &kTrue),
+      AttrString(CKA_LABEL, label), AttrString(CKA_APPLICATION, kPkcs11MetadataApplication),
       AttrBytes(CKA_VALUE, value),
   };
   CK_OBJECT_HANDLE created = CK_INVALID_HANDLE;
-  AIRLOCK_TRY(Check(session_.f()->C_CreateObject(session_.get(), tmpl.data(), tmpl.size(), &created),
-                    "C_CreateObject (metadata)"));
+  AIRLOCK_TRY(
+      Check(session_.f()->C_CreateObject(session_.get(), tmpl.data(), tmpl.size(), &created),
+            "C_CreateObject (metadata)"));
   if (old) {
     AIRLOCK_TRY(Check(session_.f()->C_DestroyObject(session_.get(), *old), "C_DestroyObject"));
   }
@@ -1137,8 +1162,9 @@ Result<std::vector<std::string>> Pkcs11Token::ListData() {
   std::lock_guard<std::mutex> lock(mu_);
   CK_OBJECT_CLASS cls = CKO_DATA;
   AIRLOCK_ASSIGN_OR_RETURN(
-      auto handles, FindObjects(session_, {Attr(CKA_CLASS, &cls),
-                                           AttrString(CKA_APPLICATION, kPkcs11MetadataApplication)}));
+      auto handles,
+      FindObjects(session_, {Attr(CKA_CLASS, &cls),
+                             AttrString(CKA_APPLICATION, kPkcs11MetadataApplication)}));
   std::vector<std::string> out;
   for (CK_OBJECT_HANDLE h : handles) {
     AIRLOCK_ASSIGN_OR_RETURN(Bytes label, GetAttribute(session_, h, CKA_LABEL));

@@ -1,37 +1,39 @@
-// The raw PKCS#11 layer: load a module, open a logged-in session on a token found by label, and generate,
-// use and inspect key pairs that never leave the token. The key store backend (pkcs11_store.h) is built on
-// this; nothing outside src/keys should need it.
+// The raw PKCS#11 layer: load a module, open a logged-in session on a token found by label, and
+// generate, use and inspect key pairs that never leave the token. The key store backend
+// (pkcs11_store.h) is built on this; nothing outside src/keys should need it.
 //
 // Key objects made here:
-//   private key: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE = true, CKA_EXTRACTABLE = false, CKA_LABEL and
-//                CKA_ID = the key name; CKA_SIGN for signing keys, CKA_DECRYPT (RSA) / CKA_DERIVE (X25519)
-//                for unwrap keys, never both.
+//   private key: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE = true, CKA_EXTRACTABLE = false, CKA_LABEL
+//   and
+//                CKA_ID = the key name; CKA_SIGN for signing keys, CKA_DECRYPT (RSA) / CKA_DERIVE
+//                (X25519) for unwrap keys, never both.
 //   public key:  same label and id, CKA_TOKEN = true.
 //   data object: CKO_DATA, CKA_APPLICATION = kPkcs11MetadataApplication, CKA_LABEL = the key name,
 //                CKA_PRIVATE = true, CKA_VALUE = opaque bytes (the backend's JSON metadata).
 //
-// Signatures come out exactly in the TUF formats of crypto/sign.h (ed25519 raw 64 bytes, ECDSA P-256 DER
-// over SHA-256, RSASSA-PSS SHA-256 / MGF1-SHA-256 / salt 32), so crypto::Verify accepts them. Unwrap
-// accepts exactly what crypto::WrapKey produces.
+// Signatures come out exactly in the TUF formats of crypto/sign.h (ed25519 raw 64 bytes, ECDSA
+// P-256 DER over SHA-256, RSASSA-PSS SHA-256 / MGF1-SHA-256 / salt 32), so crypto::Verify accepts
+// them. Unwrap accepts exactly what crypto::WrapKey produces.
 //
 // Error codes (besides those of the module's own CK_RV, which map to kCrypto):
 //   kNotFound        module file, token label or key name does not exist
 //   kWrongKey        login refused: wrong PIN (CKR_PIN_INCORRECT), or PIN locked / expired
 //   kAlreadyExists   a key (or data object) with that name already exists on the token
-//   kUnsupported     the token lacks the mechanism (e.g. X25519 on SoftHSM2 2.6) or the key type cannot do
+//   kUnsupported     the token lacks the mechanism (e.g. X25519 on SoftHSM2 2.6) or the key type
+//   cannot do
 //                    the operation
 //   kDecryptFailed   unwrap failed (not wrapped to this key, wrong aad, tampered)
 //   kInvalidArgument bad name, PIN source, or a key used for what it was not made for
 //
-// Thread safety: a Pkcs11Token owns exactly one session; every method takes the token's mutex, so one
-// Pkcs11Token may be shared between threads (operations are serialised). Open several tokens for
-// parallelism. Modules are loaded once per process and path, reference counted, and C_Initialize'd with
-// CKF_OS_LOCKING_OK.
+// Thread safety: a Pkcs11Token owns exactly one session; every method takes the token's mutex, so
+// one Pkcs11Token may be shared between threads (operations are serialised). Open several tokens
+// for parallelism. Modules are loaded once per process and path, reference counted, and
+// C_Initialize'd with CKF_OS_LOCKING_OK.
 #ifndef AIRLOCK_KEYS_PKCS11_H_
 #define AIRLOCK_KEYS_PKCS11_H_
 
-// airlock_keys links p11-kit's include directory privately; code that includes this header from another
-// target (keys_test) finds the same file through its path under /usr/include.
+// airlock_keys links p11-kit's include directory privately; code that includes this header from
+// another target (keys_test) finds the same file through its path under /usr/include.
 #if __has_include(<p11-kit/pkcs11.h>)
 #include <p11-kit/pkcs11.h>
 #else
@@ -60,25 +62,26 @@ inline constexpr std::string_view kPkcs11MetadataApplication = "airlock-key-meta
 inline constexpr size_t kMaxPinSize = 256;
 inline constexpr size_t kMaxPkcs11NameSize = 128;
 
-// How to reach a token. Empty fields fall back as documented on ResolvePkcs11Module / ResolvePkcs11Pin.
+// How to reach a token. Empty fields fall back as documented on ResolvePkcs11Module /
+// ResolvePkcs11Pin.
 struct Pkcs11Options {
-  std::string module_path;        // --pkcs11-module
-  std::string token_label;        // required
+  std::string module_path;         // --pkcs11-module
+  std::string token_label;         // required
   std::optional<std::string> pin;  // given directly (tests, prompts)
-  std::string pin_source;         // "file:PATH" or "PATH"
+  std::string pin_source;          // "file:PATH" or "PATH"
 };
 
 // `explicit_path`, else AIRLOCK_PKCS11_MODULE, else kDefaultPkcs11Module.
 std::string ResolvePkcs11Module(std::string_view explicit_path);
-// options.pin, else the file named by options.pin_source (one line; a trailing newline is dropped), else
-// AIRLOCK_PKCS11_PIN. kInvalidArgument if none is set or the source is not a file: source; kNotFound / kIo
-// for an unreadable file; kLimitExceeded if the file is over kMaxPinSize.
+// options.pin, else the file named by options.pin_source (one line; a trailing newline is dropped),
+// else AIRLOCK_PKCS11_PIN. kInvalidArgument if none is set or the source is not a file: source;
+// kNotFound / kIo for an unreadable file; kLimitExceeded if the file is over kMaxPinSize.
 Result<std::string> ResolvePkcs11Pin(const Pkcs11Options& options);
 
 class Pkcs11Session;
 
-// A loaded, initialised PKCS#11 module. Shared: Load returns the same object for the same path while any
-// holder keeps it; the last holder calls C_Finalize (if we initialised it) and dlclose.
+// A loaded, initialised PKCS#11 module. Shared: Load returns the same object for the same path
+// while any holder keeps it; the last holder calls C_Finalize (if we initialised it) and dlclose.
 class Pkcs11Module {
  public:
   // kNotFound if the file does not exist; kUnsupported if it is not a PKCS#11 module; kCrypto if
@@ -90,11 +93,12 @@ class Pkcs11Module {
 
   CK_FUNCTION_LIST* functions() const { return functions_; }
   const std::string& path() const { return path_; }
-  // The slot holding an initialised token with this label (trailing blanks ignored). kNotFound otherwise.
+  // The slot holding an initialised token with this label (trailing blanks ignored). kNotFound
+  // otherwise.
   Result<CK_SLOT_ID> FindTokenSlot(std::string_view label) const;
   bool HasMechanism(CK_SLOT_ID slot, CK_MECHANISM_TYPE mechanism) const;
-  // C_Login as the user, or, if this process is already logged in to the slot, a check that `pin` is
-  // the PIN that did it (kWrongKey otherwise).
+  // C_Login as the user, or, if this process is already logged in to the slot, a check that `pin`
+  // is the PIN that did it (kWrongKey otherwise).
   Result<void> Login(const Pkcs11Session& session, CK_SLOT_ID slot, ByteSpan pin);
   // Session bookkeeping (login state ends with a slot's last session); called by Pkcs11Session.
   void SessionOpened(CK_SLOT_ID slot);
@@ -171,22 +175,22 @@ class Pkcs11Token {
   // Whether the token can make and use keys of this type for this use.
   bool Supports(crypto::KeyType type, Pkcs11KeyUse use) const;
 
-  // Generates a key pair on the token. kAlreadyExists if `name` is taken; kUnsupported if the token cannot
-  // (or the type cannot be used that way: ed25519/ECDSA unwrap, X25519 sign); kInvalidArgument for a bad
-  // name. RSA keys are 4096 bits.
+  // Generates a key pair on the token. kAlreadyExists if `name` is taken; kUnsupported if the token
+  // cannot (or the type cannot be used that way: ed25519/ECDSA unwrap, X25519 sign);
+  // kInvalidArgument for a bad name. RSA keys are 4096 bits.
   Result<crypto::PublicKey> GenerateKeyPair(std::string_view name, crypto::KeyType type,
                                             Pkcs11KeyUse use);
   Result<crypto::PublicKey> PublicKey(std::string_view name);
   Result<Pkcs11KeyInfo> Describe(std::string_view name);
-  // Key pairs on the token (private keys with a label), sorted by name. Keys of types Airlock does not
-  // use are skipped.
+  // Key pairs on the token (private keys with a label), sorted by name. Keys of types Airlock does
+  // not use are skipped.
   Result<std::vector<Pkcs11KeyInfo>> ListKeys();
   // TUF-format signature made on the token. kInvalidArgument if the key was made for unwrap.
   Result<Bytes> Sign(std::string_view name, ByteSpan message);
   // Reverses crypto::WrapKey(public, key, aad) with the private key on the token.
   Result<Bytes> Unwrap(std::string_view name, ByteSpan wrapped, ByteSpan aad);
-  // Relabels (CKA_LABEL and CKA_ID) the private and public key objects. kAlreadyExists if `new_name` is
-  // taken, kNotFound if `name` is absent.
+  // Relabels (CKA_LABEL and CKA_ID) the private and public key objects. kAlreadyExists if
+  // `new_name` is taken, kNotFound if `name` is absent.
   Result<void> RenameKey(std::string_view name, std::string_view new_name);
   // Destroys the private and public key objects. kNotFound if neither exists.
   Result<void> DestroyKey(std::string_view name);
@@ -202,7 +206,10 @@ class Pkcs11Token {
  private:
   Pkcs11Token(std::shared_ptr<Pkcs11Module> module, CK_SLOT_ID slot, Pkcs11Session session,
               std::string label)
-      : module_(std::move(module)), slot_(slot), session_(std::move(session)), label_(std::move(label)) {}
+      : module_(std::move(module)),
+        slot_(slot),
+        session_(std::move(session)),
+        label_(std::move(label)) {}
 
   std::shared_ptr<Pkcs11Module> module_;
   CK_SLOT_ID slot_;

@@ -28,7 +28,8 @@ class Pkcs11Store final : public KeyStore {
     if (existing) {
       return MakeError(ErrorCode::kAlreadyExists, "key " + std::string(name) + " already exists");
     }
-    Pkcs11KeyUse use = purpose == KeyPurpose::kContentWrap ? Pkcs11KeyUse::kUnwrap : Pkcs11KeyUse::kSign;
+    Pkcs11KeyUse use =
+        purpose == KeyPurpose::kContentWrap ? Pkcs11KeyUse::kUnwrap : Pkcs11KeyUse::kSign;
     AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, token_->GenerateKeyPair(name, type, use));
     KeyInfo info;
     info.name = std::string(name);
@@ -50,19 +51,20 @@ class Pkcs11Store final : public KeyStore {
   Result<KeyInfo> Get(std::string_view name) override {
     AIRLOCK_TRY(CheckName(name));
     AIRLOCK_ASSIGN_OR_RETURN(auto meta, token_->ReadData(name));
-    if (!meta) return MakeError(ErrorCode::kNotFound, "no key " + std::string(name) + " in " + uri_);
+    if (!meta)
+      return MakeError(ErrorCode::kNotFound, "no key " + std::string(name) + " in " + uri_);
     AIRLOCK_ASSIGN_OR_RETURN(KeyInfo info, ParseMetadata(name, *meta));
     auto pub = token_->PublicKey(name);
     if (!pub) {
       if (pub.error().code() == ErrorCode::kNotFound) {
-        return MakeError(ErrorCode::kNotFound, "key " + std::string(name) +
-                                                   " has metadata but no key pair on the token");
+        return MakeError(ErrorCode::kNotFound,
+                         "key " + std::string(name) + " has metadata but no key pair on the token");
       }
       return tl::unexpected(pub.error());
     }
     if (pub->type() != info.type) {
-      return MakeError(ErrorCode::kMalformed,
-                       "metadata of key " + std::string(name) + " does not match its token key type");
+      return MakeError(ErrorCode::kMalformed, "metadata of key " + std::string(name) +
+                                                  " does not match its token key type");
     }
     info.key_id = pub->KeyId();
     return info;
@@ -96,9 +98,9 @@ class Pkcs11Store final : public KeyStore {
     AIRLOCK_ASSIGN_OR_RETURN(KeyInfo info, Get(name));
     AIRLOCK_TRY(CheckUsable(info.name, info.state));
     if (info.purpose != KeyPurpose::kContentWrap) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "key " + info.name + " is a " + std::string(KeyPurposeName(info.purpose)) +
-                           " key; only content-wrap keys unwrap");
+      return MakeError(ErrorCode::kInvalidArgument, "key " + info.name + " is a " +
+                                                        std::string(KeyPurposeName(info.purpose)) +
+                                                        " key; only content-wrap keys unwrap");
     }
     return token_->Unwrap(name, wrapped, aad);
   }
@@ -116,11 +118,12 @@ class Pkcs11Store final : public KeyStore {
     AIRLOCK_ASSIGN_OR_RETURN(KeyInfo info, Get(name));
     AIRLOCK_ASSIGN_OR_RETURN(auto taken, token_->ReadData(new_name));
     if (taken) {
-      return MakeError(ErrorCode::kAlreadyExists, "key " + std::string(new_name) + " already exists");
+      return MakeError(ErrorCode::kAlreadyExists,
+                       "key " + std::string(new_name) + " already exists");
     }
     // Order matters for a crash part-way: key pair first, then new metadata, then the old metadata.
-    // An interruption leaves either the old name intact or a stray old metadata object that Get reports
-    // as "metadata but no key pair".
+    // An interruption leaves either the old name intact or a stray old metadata object that Get
+    // reports as "metadata but no key pair".
     AIRLOCK_TRY(token_->RenameKey(name, new_name));
     info.name = std::string(new_name);
     AIRLOCK_TRY(WriteMetadata(info));
@@ -130,7 +133,8 @@ class Pkcs11Store final : public KeyStore {
   Result<void> Delete(std::string_view name) override {
     AIRLOCK_TRY(CheckName(name));
     AIRLOCK_ASSIGN_OR_RETURN(auto meta, token_->ReadData(name));
-    if (!meta) return MakeError(ErrorCode::kNotFound, "no key " + std::string(name) + " in " + uri_);
+    if (!meta)
+      return MakeError(ErrorCode::kNotFound, "no key " + std::string(name) + " in " + uri_);
     auto destroyed = token_->DestroyKey(name);
     if (!destroyed && destroyed.error().code() != ErrorCode::kNotFound) {
       return tl::unexpected(destroyed.error());
@@ -140,16 +144,18 @@ class Pkcs11Store final : public KeyStore {
 
   Result<Bytes> ExportSealed(std::string_view name, ByteSpan) override {
     AIRLOCK_TRY(Get(name));
-    return MakeError(ErrorCode::kUnsupported,
-                     "key " + std::string(name) +
-                         " lives on a PKCS#11 token and is not extractable; back up the token itself");
+    return MakeError(
+        ErrorCode::kUnsupported,
+        "key " + std::string(name) +
+            " lives on a PKCS#11 token and is not extractable; back up the token itself");
   }
 
   Result<KeyInfo> ImportSealed(const KeyInfo& info, ByteSpan, ByteSpan) override {
-    return MakeError(ErrorCode::kUnsupported,
-                     "cannot import " + info.name +
-                         " onto a PKCS#11 token: keys there are generated on the token; restore file "
-                         "vault backups into a file vault");
+    return MakeError(
+        ErrorCode::kUnsupported,
+        "cannot import " + info.name +
+            " onto a PKCS#11 token: keys there are generated on the token; restore file "
+            "vault backups into a file vault");
   }
 
  private:
@@ -184,13 +190,15 @@ class Pkcs11Store final : public KeyStore {
       return MakeError(ErrorCode::kMalformed,
                        "metadata of key " + std::string(name) + " on the token: " + why);
     };
-    nlohmann::json j = nlohmann::json::parse(raw.begin(), raw.end(), nullptr, /*allow_exceptions=*/false);
+    nlohmann::json j =
+        nlohmann::json::parse(raw.begin(), raw.end(), nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) return bad("not a JSON object");
     for (const char* field : {"type", "purpose", "state"}) {
       if (!j.contains(field) || !j[field].is_string()) return bad(std::string("no ") + field);
     }
     for (const char* field : {"v", "created_at", "state_changed_at"}) {
-      if (!j.contains(field) || !j[field].is_number_integer()) return bad(std::string("no ") + field);
+      if (!j.contains(field) || !j[field].is_number_integer())
+        return bad(std::string("no ") + field);
     }
     if (j["v"].get<int>() != kMetadataVersion) {
       return MakeError(ErrorCode::kUnsupported, "metadata version of key " + std::string(name));
@@ -219,12 +227,14 @@ std::string QueryValue(const KeyUri& uri, const std::string& name) {
   return it == uri.query.end() ? std::string() : it->second;
 }
 
-const KeyStoreRegistrar kPkcs11Registrar(
-    KeyUriScheme::kPkcs11, [](const KeyUri& uri, const KeyStoreOptions& options, bool) {
-      // create: a token must be initialised with its own tools (or C_InitToken by an SO); "init"
-      // therefore just opens it.
-      return OpenPkcs11KeyStore(uri, options);
-    });
+const KeyStoreRegistrar kPkcs11Registrar(KeyUriScheme::kPkcs11,
+                                         [](const KeyUri& uri, const KeyStoreOptions& options,
+                                            bool) {
+                                           // create: a token must be initialised with its own tools
+                                           // (or C_InitToken by an SO); "init" therefore just opens
+                                           // it.
+                                           return OpenPkcs11KeyStore(uri, options);
+                                         });
 
 }  // namespace
 
@@ -234,9 +244,10 @@ Result<std::unique_ptr<KeyStore>> OpenPkcs11KeyStore(const KeyUri& uri,
     return MakeError(ErrorCode::kInvalidArgument, "not a pkcs11: URI: " + uri.ToString());
   }
   if (uri.query.count("pin-value") != 0) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a PKCS#11 URI must not carry pin-value (URIs are logged); use AIRLOCK_PKCS11_PIN "
-                     "or pin-source=file:PATH");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "a PKCS#11 URI must not carry pin-value (URIs are logged); use AIRLOCK_PKCS11_PIN "
+        "or pin-source=file:PATH");
   }
   Pkcs11Options p11;
   p11.token_label = uri.token;

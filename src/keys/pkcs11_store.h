@@ -7,19 +7,20 @@
 //   metadata       one private CKO_DATA object per key (CKA_APPLICATION "airlock-key-metadata",
 //                  CKA_LABEL = the key name) whose CKA_VALUE is JSON:
 //                  {"v":1,"type":..,"purpose":..,"state":..,"created_at":..,"state_changed_at":..}
-//                  Being private objects, they are only visible after login, and they travel with the
-//                  token (backups, replication) together with the keys they describe.
+//                  Being private objects, they are only visible after login, and they travel with
+//                  the token (backups, replication) together with the keys they describe.
 // Only keys with a metadata object belong to the store; other keys on the token are left alone.
 //
 // Configuration: the module is KeyStoreOptions::pkcs11_module, else the URI's module-path, else
-// AIRLOCK_PKCS11_MODULE, else /usr/lib/softhsm/libsofthsm2.so. The PIN is read from the URI's pin-source
-// (file:PATH) if it has one, else KeyStoreOptions::secret(), else AIRLOCK_PKCS11_PIN. A pin-value in the URI is refused
-// (kInvalidArgument): URIs are logged and written into audit records.
+// AIRLOCK_PKCS11_MODULE, else /usr/lib/softhsm/libsofthsm2.so. The PIN is read from the URI's
+// pin-source (file:PATH) if it has one, else KeyStoreOptions::secret(), else AIRLOCK_PKCS11_PIN. A
+// pin-value in the URI is refused (kInvalidArgument): URIs are logged and written into audit
+// records.
 //
 // Errors are those of keys/key_store.h. Specific to this backend: ExportSealed and ImportSealed are
-// kUnsupported (keys never leave the token, and a backup restored onto a token would not be "generated
-// on the token"); x25519 is kUnsupported on tokens without CKM_EC_MONTGOMERY_KEY_PAIR_GEN (SoftHSM2 2.6);
-// a wrong PIN is kWrongKey.
+// kUnsupported (keys never leave the token, and a backup restored onto a token would not be
+// "generated on the token"); x25519 is kUnsupported on tokens without
+// CKM_EC_MONTGOMERY_KEY_PAIR_GEN (SoftHSM2 2.6); a wrong PIN is kWrongKey.
 //
 // Thread-safety: as KeyStore says, one object per thread; the underlying Pkcs11Token serialises its
 // one session with a mutex, so sharing one is safe but not parallel.

@@ -45,7 +45,8 @@ TEST(Pkcs11Module, MissingModuleIsNotFound) {
 
 TEST(Pkcs11Module, LibraryWithoutFunctionListIsUnsupported) {
   // libdl / libc are shared objects but not PKCS#11 modules.
-  for (const char* path : {"/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1"}) {
+  for (const char* path :
+       {"/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1"}) {
     if (!std::filesystem::exists(path)) continue;
     auto module = Pkcs11Module::Load(path);
     ASSERT_FALSE(module);
@@ -62,9 +63,7 @@ TEST(Pkcs11Pin, ResolvesExplicitThenFileThenEnvironment) {
 
   auto dir = std::filesystem::temp_directory_path() / "airlock-pin-test";
   std::filesystem::create_directories(dir);
-  {
-    std::ofstream(dir / "pin") << "from-file\n";
-  }
+  { std::ofstream(dir / "pin") << "from-file\n"; }
   options.pin.reset();
   options.pin_source = "file:" + (dir / "pin").string();
   EXPECT_EQ(*ResolvePkcs11Pin(options), "from-file");
@@ -178,7 +177,8 @@ TEST_F(Pkcs11TokenTest, X25519UnwrapOnlyWhereTheTokenSupportsIt) {
   auto wrapped = crypto::WrapKey(*pub, content_key, AsBytes("aad"));
   ASSERT_TRUE(wrapped);
   EXPECT_EQ(*token_->Unwrap("x", *wrapped, AsBytes("aad")), content_key);
-  EXPECT_EQ(token_->Unwrap("x", *wrapped, AsBytes("bad")).error().code(), ErrorCode::kDecryptFailed);
+  EXPECT_EQ(token_->Unwrap("x", *wrapped, AsBytes("bad")).error().code(),
+            ErrorCode::kDecryptFailed);
 }
 
 TEST_F(Pkcs11TokenTest, TypesThatCannotDoTheUseAreRefused) {
@@ -269,7 +269,8 @@ TEST_F(Pkcs11TokenTest, StoreUriPinSourceIsReadAndPinValueRefused) {
   KeyStoreOptions options;
   options.pkcs11_module = testing::SoftHsmModulePath();
   options.secret = [] { return Result<std::string>(std::string("wrong-generic-secret")); };
-  auto store = OpenKeyStore(fixture_->StoreUri() + "?pin-source=file:" + pin_file.string(), options);
+  auto store =
+      OpenKeyStore(fixture_->StoreUri() + "?pin-source=file:" + pin_file.string(), options);
   ASSERT_TRUE(store) << store.error().ToString();
   EXPECT_TRUE((*store)->List());
   auto refused = OpenKeyStore(fixture_->StoreUri() + "?pin-value=1234", options);

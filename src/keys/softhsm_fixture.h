@@ -1,12 +1,14 @@
 // Test helper: a throwaway SoftHSM2 token in a temporary directory.
 //
-// Create() makes <tmp>/softhsm2.conf (directories.tokendir = <tmp>/tokens, objectstore.backend = file),
-// points SOFTHSM2_CONF at it, and initialises a token through the PKCS#11 API itself (C_InitToken, then
-// C_InitPIN as the SO). The destructor restores SOFTHSM2_CONF and removes the directory.
+// Create() makes <tmp>/softhsm2.conf (directories.tokendir = <tmp>/tokens, objectstore.backend =
+// file), points SOFTHSM2_CONF at it, and initialises a token through the PKCS#11 API itself
+// (C_InitToken, then C_InitPIN as the SO). The destructor restores SOFTHSM2_CONF and removes the
+// directory.
 //
-// SoftHSM2 reads SOFTHSM2_CONF in C_Initialize, and Pkcs11Module keeps a module initialised while any
-// holder lives, so every Pkcs11Token / KeyStore opened on the token must be closed before the fixture
-// is destroyed (and before the next one is created). Not thread-safe (it changes the environment).
+// SoftHSM2 reads SOFTHSM2_CONF in C_Initialize, and Pkcs11Module keeps a module initialised while
+// any holder lives, so every Pkcs11Token / KeyStore opened on the token must be closed before the
+// fixture is destroyed (and before the next one is created). Not thread-safe (it changes the
+// environment).
 #ifndef AIRLOCK_KEYS_SOFTHSM_FIXTURE_H_
 #define AIRLOCK_KEYS_SOFTHSM_FIXTURE_H_
 
