@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# End-to-end checks of the `airlock vault` / `airlock key` contract (issue 4): exit codes (0 ok,
+# 1 failure, 2 usage), the bytes on disk, ed25519 signatures checked by `openssl pkeyutl -verify`.
+#   tests/keys_cli_test.sh BIN_DIR
+set -u
+BIN="$1/airlock"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# run CODE PATTERN CMD...: expects exit CODE and, if PATTERN is not empty, output matching it.
+run() {
+  local want="$1" pattern="$2"
+  shift 2
+  "$@" >"$W/out" 2>"$W/err" </dev/null
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    bad "exit $got, wanted $want: $*"
+    sed 's/^/    /' "$W/out" "$W/err" | head -5
+    return
+  fi
+  if [ -n "$pattern" ] && ! grep -Eqi -- "$pattern" "$W/out" "$W/err"; then
+    bad "output does not match /$pattern/: $*"
+    sed 's/^/    /' "$W/out" "$W/err" | head -5
+    return
+  fi
+  ok
+}
+
+export AIRLOCK_VAULT_PASSPHRASE="cli test passphrase"
+export AIRLOCK_BACKUP_PASSPHRASE="cli backup passphrase"
+export AIRLOCK_ACTOR=ci
+V="file:$W/keys.vault"
+FAST=(--kdf-memory-kib 256 --kdf-passes 1)
+
+# init
+run 0 "initialised" "$BIN" vault init --vault "$V" "${FAST[@]}"
+[ "$(stat -c %a "$W/keys.vault")" = 600 ] && ok || bad "vault mode is not 0600"
+run 1 "already exists" "$BIN" vault init --vault "$V" "${FAST[@]}"
+run 2 "" "$BIN" vault init --vault "nope:$W/x"
+run 2 "--vault" env -u AIRLOCK_VAULT "$BIN" key list
+
+# create / list
+run 0 "created file:" "$BIN" key create root --vault "$V" --type ed25519 --purpose root
+run 0 "" "$BIN" key create targets --vault "$V" --type ecdsa-p256 --purpose targets
+run 0 "" "$BIN" key create wrap --vault "$V" --type x25519 --purpose content-wrap
+run 2 "purpose" "$BIN" key create bad --vault "$V" --type ed25519 --purpose nope
+run 2 "type" "$BIN" key create bad --vault "$V" --type dsa --purpose root
+run 2 "cannot serve" "$BIN" key create bad --vault "$V" --type x25519 --purpose root
+run 1 "already exists" "$BIN" key create root --vault "$V" --type ed25519 --purpose root
+run 0 "" "$BIN" key list --vault "$V" --json
+python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); assert [x["name"] for x in k]==["root","targets","wrap"], k; assert k[0]["state"]=="active"' "$W/out" && ok || bad "key list --json"
+AIRLOCK_VAULT="$V" run 0 "root" "$BIN" key list
+
+# wrong passphrase: exit 1, vault unchanged
+cp "$W/keys.vault" "$W/before"
+AIRLOCK_VAULT_PASSPHRASE=wrong run 1 "wrong vault passphrase" "$BIN" key list --vault "$V"
+cmp -s "$W/keys.vault" "$W/before" && ok || bad "vault changed after a wrong passphrase"
+printf 'cli test passphrase\n' >"$W/pass"
+env -u AIRLOCK_VAULT_PASSPHRASE "$BIN" key list --vault "$V" --passphrase-file "$W/pass" >/dev/null && ok || bad "--passphrase-file"
+env -u AIRLOCK_VAULT_PASSPHRASE "$BIN" key list --vault "$V" </dev/null >/dev/null 2>"$W/err"
+[ $? -eq 2 ] && ok || bad "no passphrase and no terminal should be a usage error"
+
+# sign, verified by openssl
+printf 'release 1.0.0' >"$W/msg"
+run 0 "" "$BIN" key sign root --vault "$V" --in "$W/msg" --out "$W/sig"
+run 0 "" "$BIN" key public root --vault "$V" --out "$W/root.pub"
+openssl pkeyutl -verify -pubin -inkey "$W/root.pub" -rawin -in "$W/msg" -sigfile "$W/sig" >/dev/null 2>&1 && ok || bad "openssl does not verify the ed25519 signature"
+[ "$(stat -c %s "$W/sig")" = 64 ] && ok || bad "ed25519 signature is not 64 raw bytes"
+run 2 "cannot sign" "$BIN" key sign wrap --vault "$V" --in "$W/msg" --out "$W/sig2"
+run 1 "no key" "$BIN" key sign missing --vault "$V" --in "$W/msg" --out "$W/sig2"
+
+# lifecycle
+run 0 "suspended" "$BIN" key suspend targets --vault "$V"
+run 1 "suspended and cannot be used" "$BIN" key sign targets --vault "$V" --in "$W/msg" --out "$W/sig2"
+[ -e "$W/sig2" ] && bad "signature written by a suspended key" || ok
+run 0 "active" "$BIN" key resume targets --vault "$V" --totp 000000
+run 0 "" "$BIN" key sign targets --vault "$V" --in "$W/msg" --out "$W/sig2"
+run 0 "retired" "$BIN" key retire targets --vault "$V"
+run 2 "cannot go from retired to active" "$BIN" key resume targets --vault "$V"
+run 1 "retired" "$BIN" key sign targets --vault "$V" --in "$W/msg" --out "$W/sig3"
+run 0 "revoked" "$BIN" key revoke targets --vault "$V"
+run 1 "revoked" "$BIN" key sign targets --vault "$V" --in "$W/msg" --out "$W/sig3"
+
+# rotate: old becomes root@1 (retired), still verifiable; new root signs
+run 0 "root@1" "$BIN" key rotate root --vault "$V"
+run 0 "" "$BIN" key public root@1 --vault "$V" --out "$W/root1.pub"
+cmp -s "$W/root.pub" "$W/root1.pub" && ok || bad "root@1 is not the old root key"
+openssl pkeyutl -verify -pubin -inkey "$W/root1.pub" -rawin -in "$W/msg" -sigfile "$W/sig" >/dev/null 2>&1 && ok || bad "old signature no longer verifies"
+run 1 "retired" "$BIN" key sign root@1 --vault "$V" --in "$W/msg" --out "$W/sig4"
+run 0 "" "$BIN" key sign root --vault "$V" --in "$W/msg" --out "$W/sig4"
+run 0 "no key is due" "$BIN" key rotate --due --vault "$V"
+run 2 "either NAME or --due" "$BIN" key rotate --vault "$V"
+
+# compromised: root -> root@2 compromised, new root
+run 0 "compromised" "$BIN" key compromised root --vault "$V"
+run 1 "compromised" "$BIN" key sign root@2 --vault "$V" --in "$W/msg" --out "$W/sig5"
+
+# backup / restore (with 2-of-3 shares of the root key)
+run 0 "backed up" "$BIN" vault backup --vault "$V" --out "$W/backup.json" --shares 2/3
+ls "$W"/backup.json.root.share-*-of-3.json >/dev/null 2>&1 && ok || bad "no share files"
+run 1 "already exists" "$BIN" vault backup --vault "$V" --out "$W/backup.json"
+run 2 "share spec" "$BIN" vault backup --vault "$V" --out "$W/b2.json" --shares 1/3
+V2="file:$W/restored.vault"
+run 0 "" "$BIN" vault init --vault "$V2" "${FAST[@]}"
+AIRLOCK_BACKUP_PASSPHRASE=wrong run 1 "wrong backup passphrase" "$BIN" vault restore --in "$W/backup.json" --vault "$V2"
+run 0 "restored root " "$BIN" vault restore --in "$W/backup.json" --vault "$V2"
+run 0 "" "$BIN" key public root --vault "$V2" --out "$W/restored.pub"
+"$BIN" key public root --vault "$V" --out "$W/current.pub" && cmp -s "$W/restored.pub" "$W/current.pub" && ok || bad "restored root differs"
+V3="file:$W/shares.vault"
+run 0 "" "$BIN" vault init --vault "$V3" "${FAST[@]}"
+run 2 "needs 2 shares" "$BIN" vault restore --vault "$V3" --share "$W/backup.json.root.share-1-of-3.json"
+run 0 "restored root" "$BIN" vault restore --vault "$V3" --share "$W/backup.json.root.share-1-of-3.json" --share "$W/backup.json.root.share-3-of-3.json"
+run 0 "" "$BIN" key sign root --vault "$V3" --in "$W/msg" --out "$W/sig6"
+openssl pkeyutl -verify -pubin -inkey "$W/current.pub" -rawin -in "$W/msg" -sigfile "$W/sig6" >/dev/null 2>&1 && ok || bad "share-restored root does not sign as root"
+
+# no private key bytes on disk in plaintext
+if grep -aq "PRIVATE KEY" "$W/keys.vault" "$W/backup.json" "$W"/backup.json.root.share-*; then bad "PEM on disk"; else ok; fi
+
+# every operation was recorded
+[ -s "$W/keys.vault.audit" ] && ok || bad "no audit log beside the vault"
+
+echo "keys CLI: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
