@@ -123,5 +123,28 @@ if grep -aq "PRIVATE KEY" "$W/keys.vault" "$W/backup.json" "$W"/backup.json.root
 # every operation was recorded
 [ -s "$W/keys.vault.audit" ] && ok || bad "no audit log beside the vault"
 
+# access control: once a principal is enrolled, custodian operations need a valid TOTP code
+VA="file:$W/access.vault"
+run 0 "" "$BIN" vault init --vault "$VA" "${FAST[@]}"
+AIRLOCK_ACTOR=alice run 0 "" "$BIN" access add alice --role owner --vault "$VA"
+AIRLOCK_ACTOR=alice run 0 "" "$BIN" access totp-enroll alice --vault "$VA" --json
+SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_base32"])' "$W/out")
+totp() {
+  python3 - "$SECRET" <<'PY'
+import base64, hashlib, hmac, struct, sys, time
+key = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+mac = hmac.new(key, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+o = mac[-1] & 15
+print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
+PY
+}
+AIRLOCK_ACTOR=alice run 0 "" "$BIN" key create r --vault "$VA" --type ed25519 --purpose root
+AIRLOCK_ACTOR=alice run 2 "requires a TOTP code" "$BIN" key rotate r --vault "$VA"
+AIRLOCK_ACTOR=mallory run 1 "access denied" "$BIN" key sign r --vault "$VA" --in "$W/msg" --out "$W/sig7"
+CODE=$(totp)
+BADCODE=$(printf '%06d' $(( (10#$CODE + 1) % 1000000 )))
+AIRLOCK_ACTOR=alice run 1 "does not match" "$BIN" key rotate r --vault "$VA" --totp "$BADCODE"
+AIRLOCK_ACTOR=alice run 0 "r@1" "$BIN" key rotate r --vault "$VA" --totp "$CODE"
+
 echo "keys CLI: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

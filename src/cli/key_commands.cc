@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "common/file.h"
+#include "keys/access.h"
 #include "keys/audit.h"
 #include "keys/backup.h"
 #include "keys/file_vault.h"
@@ -115,6 +116,21 @@ class AuditSink final : public keys::UsageSink {
   keys::AuditLog log_;
 };
 
+// Access control through keys/access.h: the principal must exist with a role allowing the action, and
+// custodian actions need a valid TOTP code.
+class AccessGate final : public keys::Gate {
+ public:
+  explicit AccessGate(keys::AccessStore access) : access_(std::move(access)) {}
+  Result<void> Authorize(std::string_view actor, keys::Action action,
+                         std::optional<std::string_view> totp_code) override {
+    AIRLOCK_TRY(access_.AuthorizeActor(actor, action, totp_code));
+    return {};
+  }
+
+ private:
+  keys::AccessStore access_;
+};
+
 // An open store with its manager and the context for this invocation.
 struct Session {
   keys::KeyUri uri;
@@ -161,11 +177,24 @@ Result<Session> OpenSession(const CommonArgs& a, bool create = false,
   s.ctx.reason = a.reason;
   if (!a.totp.empty()) s.ctx.totp_code = a.totp;
   AIRLOCK_ASSIGN_OR_RETURN(s.sink, OpenSink(a, s.uri));
-  // Access control (principals, roles, TOTP) is enforced through keys/access.h once principals are
-  // enrolled; until that library is linked here every record says access-control=off.
-  s.gate = std::make_unique<keys::OpenGate>();
+  // Access control is enforced once principals are enrolled in the vault's access file
+  // (VAULT.access, keys/access.h); before that (a fresh vault, or a pkcs11: store without one) every
+  // record says access-control=off.
   keys::KeyManagerOptions mopts;
+  s.gate = std::make_unique<keys::OpenGate>();
   mopts.details = "access-control=off";
+  if (auto access_path = keys::AccessPathForVaultUri(s.uri.StoreUri()); access_path) {
+    auto access = keys::AccessStore::OpenExisting(*access_path);
+    if (access) {
+      AIRLOCK_ASSIGN_OR_RETURN(bool empty, access->Empty());
+      if (!empty) {
+        s.gate = std::make_unique<AccessGate>(std::move(*access));
+        mopts.details.clear();
+      }
+    } else if (access.error().code() != ErrorCode::kNotFound) {
+      return tl::unexpected(access.error().WithContext("access control"));
+    }
+  }
   auto store = create ? keys::InitKeyStore(s.uri, options) : keys::OpenKeyStore(s.uri, options);
   if (!store) {
     // A refused open (wrong passphrase, missing vault) is a failed attempt: record it.
