@@ -1,5 +1,707 @@
-// placeholder: being written (issue 4).
+// airlock audit verify|log|report|checkpoint and airlock access ...: the usage log and access control
+// (keys/audit.h, keys/access.h; docs/operations/audit.md).
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+
 #include "cli/commands.h"
+#include "common/file.h"
+#include "crypto/keys.h"
+#include "keys/access.h"
+#include "keys/audit.h"
+#include "keys/key_store.h"
+#include "keys/lifecycle.h"
+
 namespace airlock::cli {
-void AddAuditCommands(CLI::App& app, Action& action) {}
+
+namespace {
+
+constexpr int64_t kDay = 86400;
+
+struct LogArgs {
+  std::string vault, audit;
+};
+
+void AddLogOptions(CLI::App* c, LogArgs& a) {
+  c->add_option("--vault", a.vault, "Key store URI (file:PATH); the log is PATH.audit")
+      ->envname("AIRLOCK_VAULT");
+  c->add_option("--audit", a.audit, "The audit log file (overrides the vault's)")
+      ->envname("AIRLOCK_AUDIT_LOG");
+}
+
+Result<std::filesystem::path> AuditPath(const LogArgs& a) {
+  if (!a.audit.empty()) return std::filesystem::path(a.audit);
+  if (a.vault.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "--vault URI or --audit PATH is required");
+  }
+  return keys::AuditPathForVaultUri(a.vault);
+}
+
+Result<std::filesystem::path> AccessPath(const LogArgs& a, const std::string& access) {
+  if (!access.empty()) return std::filesystem::path(access);
+  if (a.vault.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "--vault URI or --access PATH is required");
+  }
+  return keys::AccessPathForVaultUri(a.vault);
+}
+
+std::string DefaultActor() {
+  if (const char* v = std::getenv("AIRLOCK_ACTOR"); v != nullptr && *v != '\0') return v;
+  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return pw->pw_name;
+  }
+  if (const char* v = std::getenv("USER"); v != nullptr && *v != '\0') return v;
+  return "unknown";
+}
+
+std::string FormatTime(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  if (gmtime_r(&tt, &tm) == nullptr) return std::to_string(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Unix seconds; YYYY-MM-DD; YYYY-MM-DDTHH:MM:SSZ; or an age back from now: 90s, 30m, 24h, 7d.
+Result<int64_t> ParseTime(const std::string& text, int64_t now) {
+  auto bad = [&text] {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "time '" + text.substr(0, 40) +
+                         "' is not unix seconds, YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or an age like 24h/7d");
+  };
+  if (text.empty() || text.size() > 32) return bad();
+  bool digits = text.find_first_not_of("0123456789") == std::string::npos;
+  if (digits && text.size() <= 12) return std::stoll(text);
+  char unit = text.back();
+  std::string number = text.substr(0, text.size() - 1);
+  if ((unit == 's' || unit == 'm' || unit == 'h' || unit == 'd') && !number.empty() &&
+      number.size() <= 9 && number.find_first_not_of("0123456789") == std::string::npos) {
+    int64_t n = std::stoll(number);
+    int64_t scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : kDay;
+    return now - n * scale;
+  }
+  std::tm tm{};
+  const char* end = nullptr;
+  if (text.size() == 10) {
+    end = strptime(text.c_str(), "%Y-%m-%d", &tm);
+  } else {
+    end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  }
+  if (end == nullptr || *end != '\0') return bad();
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+nlohmann::json RecordJson(const keys::UsageRecord& r) {
+  return {{"seq", r.seq},
+          {"time", FormatTime(r.time)},
+          {"unix_time", r.time},
+          {"actor", r.actor},
+          {"key_id", r.key_id},
+          {"key_name", r.key_name},
+          {"operation", r.operation},
+          {"purpose", r.purpose},
+          {"result", std::string(keys::UsageResultName(r.result))},
+          {"result_reason", r.result_reason},
+          {"source", r.source},
+          {"reason", r.reason},
+          {"details", r.details},
+          {"hash", r.hash}};
+}
+
+void PrintRecordLine(const keys::UsageRecord& r) {
+  std::cout << r.seq << "  " << FormatTime(r.time) << "  " << r.actor << "  "
+            << keys::UsageResultName(r.result) << "  " << r.operation << "  "
+            << (r.key_name.empty() ? "-" : r.key_name) << "  " << (r.purpose.empty() ? "-" : r.purpose)
+            << "  " << (r.source.empty() ? "-" : r.source);
+  if (!r.result_reason.empty()) std::cout << "  [" << r.result_reason << "]";
+  if (!r.reason.empty()) std::cout << "  reason: " << r.reason;
+  if (!r.details.empty()) std::cout << "  (" << r.details << ")";
+  std::cout << "\n";
+}
+
+// ---- audit verify ------------------------------------------------------------------------------------
+
+struct VerifyArgs {
+  LogArgs log;
+  std::string expect_head;
+  std::vector<std::string> audit_pubs;
+  int64_t min_checkpoints = 0;
+  bool json = false;
+};
+
+Result<void> RunVerify(const VerifyArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
+  keys::VerifyOptions options;
+  options.min_checkpoints = a.min_checkpoints;
+  if (!a.expect_head.empty()) {
+    // SEQ:HASH (record SEQ must have HASH; the log may have grown) or HASH (the current head).
+    std::string text = a.expect_head;
+    int64_t seq = 0;
+    size_t colon = text.find(':');
+    if (colon != std::string::npos) {
+      std::string number = text.substr(0, colon);
+      if (number.empty() || number.size() > 18 ||
+          number.find_first_not_of("0123456789") != std::string::npos) {
+        return MakeError(ErrorCode::kInvalidArgument, "--expect-head is SEQ:HASH or HASH");
+      }
+      seq = std::stoll(number);
+      text = text.substr(colon + 1);
+    }
+    auto raw = HexDecode(text);
+    if (!raw || raw->size() != 32) {
+      return MakeError(ErrorCode::kInvalidArgument, "--expect-head hash must be 64 hex digits");
+    }
+    options.expect_head = std::make_pair(seq, HexEncode(*raw));
+  }
+  for (const std::string& file : a.audit_pubs) {
+    auto key = crypto::PublicKey::FromFile(file);
+    if (!key) return tl::unexpected(key.error().WithContext("audit key " + file));
+    options.trusted_keys.push_back(std::move(*key));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::VerifyReport report, log.Verify(options));
+  if (a.json) {
+    nlohmann::json j = {{"log", path.string()},
+                        {"ok", report.ok},
+                        {"records", report.records},
+                        {"checkpoints", report.checkpoints},
+                        {"last_checkpoint_seq", report.last_checkpoint_seq}};
+    if (report.ok) {
+      j["head"] = std::to_string(report.head_seq) + ":" + report.head_hash;
+      j["unchecked_tail"] = report.head_seq - report.last_checkpoint_seq;
+    } else {
+      j["first_bad_seq"] = report.first_bad_seq;
+      j["bad_checkpoint"] = report.bad_checkpoint;
+      j["error"] = std::string(ErrorCodeName(report.error->code()));
+      j["message"] = report.error->message();
+    }
+    PrintJson(j);
+  } else if (report.ok) {
+    std::cout << "audit log " << path.string() << ": OK\n"
+              << "records: " << report.records << ", checkpoints: " << report.checkpoints
+              << " (last covers seq " << report.last_checkpoint_seq << ")\n"
+              << "head: " << report.head_seq << ":" << report.head_hash << "\n";
+    if (report.head_seq > report.last_checkpoint_seq) {
+      std::cout << "note: records " << report.last_checkpoint_seq + 1 << ".." << report.head_seq
+                << " are not yet covered by a signed checkpoint; keep the head above and pass it as "
+                   "--expect-head next time to detect their removal\n";
+    }
+    if (a.audit_pubs.empty() && report.checkpoints > 0) {
+      std::cout << "note: checkpoints were checked against the audit keys recorded in the log; pass "
+                   "--audit-pub to pin the key\n";
+    }
+  }
+  return report.ToResult();
+}
+
+// ---- audit log ---------------------------------------------------------------------------------------
+
+struct QueryArgs {
+  LogArgs log;
+  std::string key, actor, operation, since, until, result;
+  size_t limit = 100000;
+  bool json = false;
+};
+
+Result<void> RunLog(const QueryArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  keys::AuditFilter f;
+  f.key = a.key;
+  f.actor = a.actor;
+  f.operation = a.operation;
+  f.limit = a.limit;
+  int64_t now = log.Now();
+  if (!a.since.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(f.since, ParseTime(a.since, now));
+  }
+  if (!a.until.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(f.until, ParseTime(a.until, now));
+  }
+  if (!a.result.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(f.result, keys::ParseUsageResult(a.result));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::UsageRecord> records, log.Query(f));
+  if (a.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : records) j.push_back(RecordJson(r));
+    PrintJson(j);
+    return {};
+  }
+  for (const auto& r : records) PrintRecordLine(r);
+  if (records.empty()) std::cerr << "no matching records\n";
+  return {};
+}
+
+// ---- audit report ------------------------------------------------------------------------------------
+
+struct ReportArgs {
+  LogArgs log;
+  std::string period = "daily";
+  std::string end;
+  std::vector<std::string> max_ages;
+  bool json = false;
+};
+
+Result<void> RunReport(const ReportArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
+  keys::ReportOptions o;
+  AIRLOCK_ASSIGN_OR_RETURN(o.period, keys::ParseReportPeriod(a.period));
+  // Maximum ages: the key manager's defaults per purpose, overridden by --max-age PURPOSE=DAYS.
+  for (keys::KeyPurpose p : {keys::KeyPurpose::kRoot, keys::KeyPurpose::kTargets,
+                             keys::KeyPurpose::kSnapshot, keys::KeyPurpose::kTimestamp,
+                             keys::KeyPurpose::kContentWrap, keys::KeyPurpose::kCapgo,
+                             keys::KeyPurpose::kAudit}) {
+    o.max_age[std::string(keys::KeyPurposeName(p))] = keys::DefaultMaxAge(p);
+  }
+  for (const std::string& item : a.max_ages) {
+    size_t eq = item.find('=');
+    std::string days = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (eq == std::string::npos || days.empty() || days.size() > 6 ||
+        days.find_first_not_of("0123456789") != std::string::npos) {
+      return MakeError(ErrorCode::kInvalidArgument, "--max-age is PURPOSE=DAYS");
+    }
+    AIRLOCK_TRY(keys::ParseKeyPurpose(item.substr(0, eq)));
+    o.max_age[item.substr(0, eq)] = std::stoll(days) * kDay;
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  if (!a.end.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(o.end, ParseTime(a.end, log.Now()));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::UsageReport r, log.Report(o));
+  if (a.json) {
+    nlohmann::json keys_json = nlohmann::json::array();
+    for (const auto& k : r.keys) {
+      nlohmann::json lifecycle = nlohmann::json::array(), failures = nlohmann::json::array();
+      for (const auto& e : k.lifecycle_events) lifecycle.push_back(RecordJson(e));
+      for (const auto& e : k.failures) failures.push_back(RecordJson(e));
+      keys_json.push_back({{"key_name", k.key_name},
+                           {"key_id", k.key_id},
+                           {"purpose", k.purpose},
+                           {"operations", k.operations},
+                           {"actors", k.actors},
+                           {"sources", k.sources},
+                           {"ok", k.ok},
+                           {"denied", k.denied},
+                           {"failed", k.failed},
+                           {"lifecycle_events", lifecycle},
+                           {"failures", failures}});
+    }
+    nlohmann::json due = nlohmann::json::array();
+    for (const auto& d : r.rotation_due) {
+      due.push_back({{"key_name", d.key_name},
+                     {"key_id", d.key_id},
+                     {"purpose", d.purpose},
+                     {"created", FormatTime(d.created)},
+                     {"age_days", d.age / kDay},
+                     {"max_age_days", d.max_age / kDay}});
+    }
+    PrintJson({{"period", std::string(keys::ReportPeriodName(r.period))},
+               {"start", FormatTime(r.start)},
+               {"end", FormatTime(r.end)},
+               {"total", r.total},
+               {"ok", r.ok},
+               {"denied", r.denied},
+               {"failed", r.failed},
+               {"new_actors", r.new_actors},
+               {"new_sources", r.new_sources},
+               {"keys", keys_json},
+               {"rotation_due", due}});
+    return {};
+  }
+  std::cout << keys::ReportPeriodName(r.period) << " key-usage report " << FormatTime(r.start) << " .. "
+            << FormatTime(r.end) << "\n"
+            << "operations: " << r.total << " (ok " << r.ok << ", denied " << r.denied << ", failed "
+            << r.failed << ")\n";
+  if (!r.new_actors.empty()) {
+    std::cout << "new actors:";
+    for (const auto& x : r.new_actors) std::cout << " " << x;
+    std::cout << "\n";
+  }
+  if (!r.new_sources.empty()) {
+    std::cout << "new sources:";
+    for (const auto& x : r.new_sources) std::cout << " " << x;
+    std::cout << "\n";
+  }
+  for (const auto& k : r.keys) {
+    std::cout << "\nkey " << (k.key_name.empty() ? "(vault-wide)" : k.key_name);
+    if (!k.purpose.empty()) std::cout << " [" << k.purpose << "]";
+    if (!k.key_id.empty()) std::cout << " " << k.key_id.substr(0, 16);
+    std::cout << ": ok " << k.ok << ", denied " << k.denied << ", failed " << k.failed << "\n  operations:";
+    for (const auto& [op, n] : k.operations) std::cout << " " << op << "=" << n;
+    std::cout << "\n  actors:";
+    for (const auto& [actor, n] : k.actors) std::cout << " " << actor << "=" << n;
+    std::cout << "\n";
+    for (const auto& e : k.lifecycle_events) {
+      std::cout << "  lifecycle: " << FormatTime(e.time) << " " << e.operation << " by " << e.actor << " ("
+                << keys::UsageResultName(e.result) << ")\n";
+    }
+    for (const auto& e : k.failures) {
+      std::cout << "  " << keys::UsageResultName(e.result) << ": " << FormatTime(e.time) << " "
+                << e.operation << " by " << e.actor << " from " << e.source;
+      if (!e.result_reason.empty()) std::cout << ": " << e.result_reason;
+      std::cout << "\n";
+    }
+  }
+  std::cout << "\nkeys due for rotation: " << (r.rotation_due.empty() ? "none" : "") << "\n";
+  for (const auto& d : r.rotation_due) {
+    std::cout << "  " << d.key_name << " [" << d.purpose << "] " << d.age / kDay << " days old (max "
+              << d.max_age / kDay << ")\n";
+  }
+  return {};
+}
+
+// ---- audit checkpoint --------------------------------------------------------------------------------
+
+struct CheckpointArgs {
+  LogArgs log;
+  std::string sign_key;
+  bool json = false;
+};
+
+Result<void> RunCheckpoint(const CheckpointArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
+  auto key = crypto::PrivateKey::FromFile(a.sign_key);
+  if (!key) return tl::unexpected(key.error().WithContext("audit key " + a.sign_key));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  AIRLOCK_TRY(log.SetSigner(keys::SignerFromPrivateKey(std::move(*key))));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::Checkpoint c, log.WriteCheckpoint());
+  if (a.json) {
+    PrintJson({{"seq", c.seq}, {"head", c.head_hash}, {"time", FormatTime(c.time)}, {"key_id", c.key_id}});
+  } else {
+    std::cout << "checkpoint at seq " << c.seq << " head " << c.head_hash << " signed by " << c.key_id
+              << "\n";
+  }
+  return {};
+}
+
+// ---- access ------------------------------------------------------------------------------------------
+
+struct AccessArgs {
+  LogArgs log;
+  std::string access, actor, name, totp, reason;
+  std::vector<std::string> roles;
+  int64_t ttl_days = 0;
+  bool json = false;
+};
+
+void AddAccessOptions(CLI::App* c, AccessArgs& a) {
+  AddLogOptions(c, a.log);
+  c->add_option("--access", a.access, "The access store file (default: VAULT_PATH.access)")
+      ->envname("AIRLOCK_ACCESS_STORE");
+  c->add_option("--actor", a.actor, "Who is acting (default: $AIRLOCK_ACTOR, else the OS user)");
+  c->add_option("--reason", a.reason, "Why (recorded in the usage log)");
+  c->add_flag("--json", a.json, "Print the result as JSON");
+}
+
+// Opens the store and checks that the actor may manage principals. A store without principals lets the
+// first principal be added (it must be an owner): that is how a vault gets its first person.
+struct AccessSession {
+  keys::AccessStore store;
+  keys::AuditLog log;
+  std::string actor;
+  std::string reason;
+
+  Result<void> Record(std::string_view operation, std::string_view subject, const Error* error,
+                      std::string details = {}) {
+    keys::UsageRecord r;
+    r.actor = actor;
+    r.operation = std::string(operation);
+    r.key_name = "";
+    r.source = "local";
+    r.reason = reason;
+    r.details = "principal=" + std::string(subject) + (details.empty() ? "" : " " + details);
+    if (error != nullptr) {
+      r.result = error->code() == keys::kDeniedCode || error->code() == ErrorCode::kBadSignature ||
+                         error->code() == ErrorCode::kRollback
+                     ? keys::UsageResult::kDenied
+                     : keys::UsageResult::kFailed;
+      r.result_reason = error->ToString();
+    }
+    AIRLOCK_TRY(log.Append(r));
+    return {};
+  }
+};
+
+Result<AccessSession> OpenAccess(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path access_path, AccessPath(a.log, a.access));
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path audit_path, AuditPath(a.log));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore store, keys::AccessStore::Open(access_path));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::Open(audit_path));
+  return AccessSession{std::move(store), std::move(log), a.actor.empty() ? DefaultActor() : a.actor,
+                       a.reason};
+}
+
+// The gate for managing principals, recorded when refused.
+Result<void> GateManage(AccessSession& s, keys::Action action, std::string_view operation,
+                        std::string_view subject, bool bootstrap_ok) {
+  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store.Empty());
+  if (empty && bootstrap_ok) return {};
+  auto allowed = s.store.AuthorizeActor(s.actor, action, std::nullopt);
+  if (!allowed) {
+    AIRLOCK_TRY(s.Record(operation, subject, &allowed.error()));
+    return tl::unexpected(allowed.error());
+  }
+  return {};
+}
+
+Result<std::vector<keys::Role>> ParseRoles(const std::vector<std::string>& names) {
+  std::vector<keys::Role> roles;
+  for (const std::string& n : names) {
+    AIRLOCK_ASSIGN_OR_RETURN(keys::Role r, keys::ParseRole(n));
+    roles.push_back(r);
+  }
+  if (roles.empty()) return MakeError(ErrorCode::kInvalidArgument, "at least one --role is required");
+  return roles;
+}
+
+std::string RolesList(const std::vector<keys::Role>& roles) {
+  std::string out;
+  for (keys::Role r : roles) out += (out.empty() ? "" : ",") + std::string(keys::RoleName(r));
+  return out;
+}
+
+nlohmann::json PrincipalJson(const keys::Principal& p) {
+  std::vector<std::string> roles;
+  for (keys::Role r : p.roles) roles.emplace_back(keys::RoleName(r));
+  nlohmann::json j = {{"name", p.name},
+                      {"kind", std::string(keys::PrincipalKindName(p.kind))},
+                      {"roles", roles},
+                      {"disabled", p.disabled},
+                      {"created", FormatTime(p.created)},
+                      {"totp", p.has_totp}};
+  if (p.expires) j["expires"] = FormatTime(*p.expires);
+  return j;
+}
+
+Result<void> RunAddPerson(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Role> roles, ParseRoles(a.roles));
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store.Empty());
+  if (empty && std::find(roles.begin(), roles.end(), keys::Role::kOwner) == roles.end()) {
+    return MakeError(ErrorCode::kInvalidArgument, "the first principal must have the owner role");
+  }
+  AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, "principal-add", a.name, true));
+  auto p = s.store.AddPerson(a.name, roles);
+  AIRLOCK_TRY(s.Record("principal-add", a.name, p ? nullptr : &p.error(), "roles=" + RolesList(roles)));
+  if (!p) return tl::unexpected(p.error());
+  if (a.json) {
+    PrintJson(PrincipalJson(*p));
+  } else {
+    std::cout << "added " << p->name << " (" << RolesList(p->roles) << ")\n";
+  }
+  return {};
+}
+
+Result<void> RunList(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path access_path, AccessPath(a.log, a.access));
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore store, keys::AccessStore::OpenExisting(access_path));
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Principal> list, store.List());
+  if (a.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& p : list) j.push_back(PrincipalJson(p));
+    PrintJson(j);
+    return {};
+  }
+  for (const auto& p : list) {
+    std::cout << p.name << "  " << keys::PrincipalKindName(p.kind) << "  " << RolesList(p.roles)
+              << (p.has_totp ? "  totp" : "") << (p.disabled ? "  disabled" : "");
+    if (p.expires) std::cout << "  expires " << FormatTime(*p.expires);
+    std::cout << "\n";
+  }
+  return {};
+}
+
+Result<void> RunSetDisabled(const AccessArgs& a, bool disabled) {
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  const char* op = disabled ? "principal-disable" : "principal-enable";
+  AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, op, a.name, false));
+  auto r = s.store.SetDisabled(a.name, disabled);
+  AIRLOCK_TRY(s.Record(op, a.name, r ? nullptr : &r.error()));
+  if (!r) return r;
+  std::cout << (disabled ? "disabled " : "enabled ") << a.name << "\n";
+  return {};
+}
+
+Result<void> RunEnroll(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  // Enrolling yourself needs no management right only while you have no secret yet.
+  auto self = s.store.Get(a.name);
+  bool first_own = s.actor == a.name && self && !self->has_totp;
+  if (!first_own) {
+    AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, "totp-enroll", a.name, false));
+  }
+  auto e = s.store.EnrollTotp(a.name);
+  AIRLOCK_TRY(s.Record("totp-enroll", a.name, e ? nullptr : &e.error()));
+  if (!e) return tl::unexpected(e.error());
+  if (a.json) {
+    PrintJson({{"name", a.name}, {"secret_base32", e->base32}, {"otpauth_uri", e->uri}});
+  } else {
+    std::cout << "TOTP enrolled for " << a.name << "; add it to an authenticator app now (shown once):\n"
+              << "  secret: " << e->base32 << "\n  uri:    " << e->uri << "\n";
+  }
+  return {};
+}
+
+Result<void> RunCheckTotp(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  auto r = s.store.CheckTotp(a.name, a.totp);
+  AIRLOCK_TRY(s.Record("totp-check", a.name, r ? nullptr : &r.error()));
+  if (!r) return r;
+  std::cout << "TOTP code accepted for " << a.name << "\n";
+  return {};
+}
+
+Result<void> RunTokenCreate(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Role> roles, ParseRoles(a.roles));
+  if (a.ttl_days < 0 || a.ttl_days > 3650) {
+    return MakeError(ErrorCode::kInvalidArgument, "--ttl-days must be 0..3650");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  AIRLOCK_TRY(GateManage(s, keys::Action::kTokenManage, "token-create", a.name, false));
+  auto t = s.store.CreateToken(a.name, roles, a.ttl_days * kDay);
+  AIRLOCK_TRY(s.Record("token-create", a.name, t ? nullptr : &t.error(), t ? "sha256=" + t->hash : ""));
+  if (!t) return tl::unexpected(t.error());
+  if (a.json) {
+    nlohmann::json j = PrincipalJson(t->principal);
+    j["token"] = t->token;
+    j["sha256"] = t->hash;
+    PrintJson(j);
+  } else {
+    std::cout << "token " << a.name << " (" << RolesList(roles) << "); store it now, it is not shown again:\n"
+              << t->token << "\n";
+  }
+  return {};
+}
+
+Result<void> RunAuthorize(const AccessArgs& a, const std::string& action_name) {
+  AIRLOCK_ASSIGN_OR_RETURN(keys::Action action, keys::ParseAction(action_name));
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  std::optional<std::string_view> code;
+  if (!a.totp.empty()) code = a.totp;
+  std::string who = a.name.empty() ? s.actor : a.name;
+  auto p = s.store.AuthorizeActor(who, action, code);
+  if (keys::RequiresSecondFactor(action) && code) {
+    // A TOTP code was spent (or refused): that is a usage worth recording.
+    AIRLOCK_TRY(s.Record("authorize", who, p ? nullptr : &p.error(), "action=" + action_name));
+  }
+  if (!p) return tl::unexpected(p.error());
+  std::cout << who << " may " << action_name << "\n";
+  return {};
+}
+
+}  // namespace
+
+void AddAuditCommands(CLI::App& app, Action& action) {
+  CLI::App* audit = app.add_subcommand("audit", "Key usage log: verify the chain, list, report");
+  audit->require_subcommand(1);
+
+  auto verify_args = std::make_shared<VerifyArgs>();
+  CLI::App* verify = audit->add_subcommand("verify", "Check the hash chain and signed checkpoints");
+  AddLogOptions(verify, verify_args->log);
+  verify->add_option("--expect-head", verify_args->expect_head,
+                     "A head kept elsewhere (SEQ:HASH from an earlier verify, or HASH of the current head)");
+  verify->add_option("--audit-pub", verify_args->audit_pubs,
+                     "Pin the audit public key(s) checkpoints must be signed by (PEM file)");
+  verify->add_option("--min-checkpoints", verify_args->min_checkpoints,
+                     "Fail when fewer signed checkpoints exist");
+  verify->add_flag("--json", verify_args->json, "Print the result as JSON");
+  verify->callback([verify_args, &action] { action = [verify_args] { return RunVerify(*verify_args); }; });
+
+  auto log_args = std::make_shared<QueryArgs>();
+  CLI::App* log = audit->add_subcommand("log", "List usage records, oldest first");
+  AddLogOptions(log, log_args->log);
+  log->add_option("--key", log_args->key, "Key name or key id");
+  log->add_option("--actor", log_args->actor, "Who acted");
+  log->add_option("--operation", log_args->operation, "sign, rotate, ...");
+  log->add_option("--since", log_args->since, "From (unix seconds, YYYY-MM-DD[THH:MM:SSZ], or 24h/7d ago)");
+  log->add_option("--until", log_args->until, "Before (same forms)");
+  log->add_option("--result", log_args->result, "ok, denied or failed");
+  log->add_option("--limit", log_args->limit, "At most this many records");
+  log->add_flag("--json", log_args->json, "Print the records as JSON");
+  log->callback([log_args, &action] { action = [log_args] { return RunLog(*log_args); }; });
+
+  auto report_args = std::make_shared<ReportArgs>();
+  CLI::App* report = audit->add_subcommand("report", "Summarise key usage over a period");
+  AddLogOptions(report, report_args->log);
+  report->add_option("--period", report_args->period, "daily, weekly, monthly (30 d) or quarterly (91 d)")
+      ->required();
+  report->add_option("--end", report_args->end, "End of the period (default: now)");
+  report->add_option("--max-age", report_args->max_ages,
+                     "PURPOSE=DAYS, overriding the default maximum key age for rotation");
+  report->add_flag("--json", report_args->json, "Print the report as JSON");
+  report->callback([report_args, &action] { action = [report_args] { return RunReport(*report_args); }; });
+
+  auto cp_args = std::make_shared<CheckpointArgs>();
+  CLI::App* cp = audit->add_subcommand("checkpoint", "Sign a checkpoint over the current head now");
+  AddLogOptions(cp, cp_args->log);
+  cp->add_option("--sign-key", cp_args->sign_key, "Audit private key (PEM)")->required();
+  cp->add_flag("--json", cp_args->json, "Print the checkpoint as JSON");
+  cp->callback([cp_args, &action] { action = [cp_args] { return RunCheckpoint(*cp_args); }; });
+
+  // airlock access ...
+  CLI::App* access = app.add_subcommand("access", "Principals, roles, API tokens and TOTP");
+  access->require_subcommand(1);
+
+  auto add_args = std::make_shared<AccessArgs>();
+  CLI::App* add = access->add_subcommand("add", "Add a person (the first one must be an owner)");
+  add->add_option("name", add_args->name, "Principal name")->required();
+  add->add_option("--role", add_args->roles, "Role (repeatable)")->required();
+  AddAccessOptions(add, *add_args);
+  add->callback([add_args, &action] { action = [add_args] { return RunAddPerson(*add_args); }; });
+
+  auto list_args = std::make_shared<AccessArgs>();
+  CLI::App* list = access->add_subcommand("list", "List principals");
+  AddAccessOptions(list, *list_args);
+  list->callback([list_args, &action] { action = [list_args] { return RunList(*list_args); }; });
+
+  for (bool disabled : {true, false}) {
+    auto args = std::make_shared<AccessArgs>();
+    CLI::App* c = access->add_subcommand(disabled ? "disable" : "enable",
+                                         disabled ? "Disable a person or revoke a token" : "Re-enable");
+    c->add_option("name", args->name, "Principal name")->required();
+    AddAccessOptions(c, *args);
+    c->callback([args, disabled, &action] {
+      action = [args, disabled] { return RunSetDisabled(*args, disabled); };
+    });
+  }
+
+  auto enroll_args = std::make_shared<AccessArgs>();
+  CLI::App* enroll = access->add_subcommand("totp-enroll", "Enrol (or replace) a person's TOTP secret");
+  enroll->add_option("name", enroll_args->name, "Principal name")->required();
+  AddAccessOptions(enroll, *enroll_args);
+  enroll->callback([enroll_args, &action] { action = [enroll_args] { return RunEnroll(*enroll_args); }; });
+
+  auto check_args = std::make_shared<AccessArgs>();
+  CLI::App* check = access->add_subcommand("totp-check", "Check a TOTP code (spends it)");
+  check->add_option("name", check_args->name, "Principal name")->required();
+  check->add_option("--totp", check_args->totp, "The code")->required();
+  AddAccessOptions(check, *check_args);
+  check->callback([check_args, &action] { action = [check_args] { return RunCheckTotp(*check_args); }; });
+
+  auto token_args = std::make_shared<AccessArgs>();
+  CLI::App* token = access->add_subcommand("token-create", "Create an API token (shown once)");
+  token->add_option("name", token_args->name, "Token name")->required();
+  token->add_option("--role", token_args->roles, "Role (repeatable)")->required();
+  token->add_option("--ttl-days", token_args->ttl_days, "Lifetime in days (0: no expiry)");
+  AddAccessOptions(token, *token_args);
+  token->callback([token_args, &action] { action = [token_args] { return RunTokenCreate(*token_args); }; });
+
+  auto authz_args = std::make_shared<AccessArgs>();
+  auto authz_action = std::make_shared<std::string>();
+  CLI::App* authz = access->add_subcommand("check", "May the actor (or NAME) do ACTION? Exit 0 if so");
+  authz->add_option("action", *authz_action, "key.sign, key.rotate, ...")->required();
+  authz->add_option("--name", authz_args->name, "Principal to check (default: the actor)");
+  authz->add_option("--totp", authz_args->totp, "TOTP code for custodian actions");
+  AddAccessOptions(authz, *authz_args);
+  authz->callback([authz_args, authz_action, &action] {
+    action = [authz_args, authz_action] { return RunAuthorize(*authz_args, *authz_action); };
+  });
+}
+
 }  // namespace airlock::cli

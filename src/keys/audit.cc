@@ -747,7 +747,8 @@ Result<UsageReport> AuditLog::Report(const ReportOptions& options) const {
   sqlite3* db = impl_->db.get();
   UsageReport report;
   report.period = options.period;
-  report.end = options.end.value_or(Now());
+  // By default the window ends just after now, so records made this second are included.
+  report.end = options.end.value_or(Now() + 1);
   report.start = report.end - ReportPeriodSeconds(options.period);
 
   AuditFilter window;

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# End-to-end checks of `airlock audit` and `airlock access`: exit codes (0 ok, 1 verification or access
+# failure, 2 usage), tamper detection naming the record, the TOTP gate, tokens shown once.
+#   tests/audit_cli_test.sh BIN_DIR
+set -u
+BIN="$1/airlock"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# run CODE PATTERN CMD...: expects exit CODE and, if PATTERN is not empty, output matching it.
+run() {
+  local want="$1" pattern="$2"
+  shift 2
+  "$@" >"$W/out" 2>"$W/err"
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    bad "exit $got, wanted $want: $*"
+    sed 's/^/    /' "$W/out" "$W/err" | head -5
+    return
+  fi
+  if [ -n "$pattern" ] && ! grep -Eqi -- "$pattern" "$W/out" "$W/err"; then
+    bad "output does not match /$pattern/: $*"
+    sed 's/^/    /' "$W/out" "$W/err" | head -5
+    return
+  fi
+  ok
+}
+
+# TOTP code for a base32 secret now (RFC 6238, SHA1, 6 digits), computed independently with python.
+totp() {
+  python3 - "$1" "${2:-0}" <<'PY'
+import base64, hashlib, hmac, struct, sys, time
+key = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+step = int(time.time()) // 30 + int(sys.argv[2])
+mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+o = mac[-1] & 15
+print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
+PY
+}
+
+V="file:$W/keys.vault"
+export AIRLOCK_ACTOR=alice
+unset AIRLOCK_VAULT AIRLOCK_AUDIT_LOG AIRLOCK_ACCESS_STORE
+
+# --- usage ---------------------------------------------------------------------------------------------
+run 0 "verify" "$BIN" audit --help
+run 2 "" "$BIN" audit
+run 2 "vault|audit" "$BIN" audit verify
+run 2 "period" "$BIN" audit report --vault "$V"
+run 2 "period" "$BIN" audit report --vault "$V" --period yearly
+run 1 "does not exist" "$BIN" audit verify --vault "$V"
+run 2 "audit" "$BIN" audit verify --vault "pkcs11:token=x"
+
+# --- access: bootstrap, TOTP, tokens --------------------------------------------------------------------
+run 2 "owner" "$BIN" access add alice --role auditor --vault "$V"
+run 0 "added alice" "$BIN" access add alice --role owner --vault "$V"
+run 2 "role" "$BIN" access add bob --role wizard --vault "$V"
+run 0 "added carol" "$BIN" access add carol --role key-custodian --vault "$V"
+# Only principal managers may add people.
+AIRLOCK_ACTOR=carol run 1 "access denied" "$BIN" access add eve --role owner --vault "$V"
+run 0 "secret_base32" "$BIN" access totp-enroll carol --vault "$V" --json
+SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_base32"])' "$W/out")
+[ -n "$SECRET" ] && ok || bad "no TOTP secret printed"
+if [ -f "$W/keys.vault.access" ] && [ "$(stat -c %a "$W/keys.vault.access")" = "600" ]; then ok; else
+  bad "access store is not mode 600"; fi
+# Custodian action: missing code is a usage error, a wrong one a failure, the right one passes once.
+run 2 "TOTP" "$BIN" access check key.rotate --name carol --vault "$V"
+CODE=$(totp "$SECRET")
+WRONG=$(printf '%06d' $(( (10#$CODE + 1) % 1000000 )))
+run 1 "does not match" "$BIN" access check key.rotate --name carol --totp "$WRONG" --vault "$V"
+run 0 "carol may key.rotate" "$BIN" access check key.rotate --name carol --totp "$CODE" --vault "$V"
+run 1 "replay" "$BIN" access check key.rotate --name carol --totp "$CODE" --vault "$V"
+run 1 "access denied" "$BIN" access check key.sign --name carol --vault "$V"
+run 0 "" "$BIN" access token-create ci --role release-manager --vault "$V" --json
+TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$W/out")
+if grep -q "${TOKEN#alk_}" "$W/keys.vault.access" "$W/keys.vault.audit"; then bad "token stored in clear"
+else ok; fi
+run 0 "ci .*token .*release-manager" "$BIN" access list --vault "$V"
+
+# --- audit log and report -------------------------------------------------------------------------------
+run 0 "principal-add" "$BIN" audit log --vault "$V"
+run 0 "totp-check|authorize" "$BIN" audit log --vault "$V" --result denied
+run 0 "" "$BIN" audit log --vault "$V" --actor nobody
+run 2 "result" "$BIN" audit log --vault "$V" --result maybe
+run 2 "time" "$BIN" audit log --vault "$V" --since yesterday
+run 0 "" "$BIN" audit log --vault "$V" --since 24h --until 2100-01-01 --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d) >= 5 and d[0]["seq"] == 1' \
+  "$W/out" && ok || bad "audit log --json"
+run 0 "denied" "$BIN" audit report --vault "$V" --period daily
+run 0 "" "$BIN" audit report --vault "$V" --period quarterly --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["denied"] >= 2 and d["period"] == "quarterly"' \
+  "$W/out" && ok || bad "audit report --json"
+run 2 "max-age" "$BIN" audit report --vault "$V" --period weekly --max-age root
+
+# --- verify, checkpoints, tampering ---------------------------------------------------------------------
+run 0 "OK" "$BIN" audit verify --vault "$V"
+"$BIN" keygen --type ed25519 --out "$W/audit" >/dev/null 2>&1
+"$BIN" keygen --type ed25519 --out "$W/other" >/dev/null 2>&1
+run 0 "checkpoint at seq" "$BIN" audit checkpoint --vault "$V" --sign-key "$W/audit.key"
+run 0 "OK" "$BIN" audit verify --vault "$V" --audit-pub "$W/audit.pub" --min-checkpoints 1
+run 1 "not a trusted audit key" "$BIN" audit verify --vault "$V" --audit-pub "$W/other.pub"
+run 0 "" "$BIN" audit verify --vault "$V" --json
+HEAD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["head"])' "$W/out")
+run 0 "OK" "$BIN" audit verify --vault "$V" --expect-head "$HEAD"
+run 2 "expect-head" "$BIN" audit verify --vault "$V" --expect-head nothex
+cp "$W/keys.vault.audit" "$W/clean.audit"
+
+# Edit a field: record 3 named.
+sqlite3 "$W/keys.vault.audit" "DROP TRIGGER records_no_update; UPDATE records SET actor='mallory' WHERE seq=3"
+run 1 "record 3" "$BIN" audit verify --vault "$V"
+# --json prints the report and still exits 1 on tampering.
+"$BIN" audit verify --vault "$V" --json >"$W/out" 2>/dev/null; rc=$?
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["first_bad_seq"] == 3 and d["error"] == "hash_mismatch"' \
+  "$W/out" && [ $rc -eq 1 ] && ok || bad "verify --json on an edited record"
+
+# Delete a record: the missing seq is named.
+cp "$W/clean.audit" "$W/keys.vault.audit"
+sqlite3 "$W/keys.vault.audit" "DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq=2"
+run 1 "record 2" "$BIN" audit verify --vault "$V"
+
+# Truncate the tail under the checkpoint.
+cp "$W/clean.audit" "$W/keys.vault.audit"
+LAST=$(sqlite3 "$W/keys.vault.audit" "SELECT max(seq) FROM records")
+sqlite3 "$W/keys.vault.audit" "DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq=$LAST"
+run 1 "record $LAST: .*checkpoint covers" "$BIN" audit verify --vault "$V"
+
+# Forge the checkpoint signature.
+cp "$W/clean.audit" "$W/keys.vault.audit"
+sqlite3 "$W/keys.vault.audit" "DROP TRIGGER checkpoints_no_update; UPDATE checkpoints SET signature=zeroblob(64)"
+run 1 "checkpoint at seq $LAST: .*signature" "$BIN" audit verify --vault "$V"
+
+# A tail removed after the last checkpoint is caught only against a head kept elsewhere.
+cp "$W/clean.audit" "$W/keys.vault.audit"
+run 1 "" "$BIN" access totp-check carol --totp 000000 --vault "$V"  # a refused code is recorded
+run 0 "" "$BIN" audit verify --vault "$V" --json
+HEAD2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["head"])' "$W/out")
+sqlite3 "$W/keys.vault.audit" "DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq>$LAST"
+run 0 "OK" "$BIN" audit verify --vault "$V"
+run 1 "before the expected head" "$BIN" audit verify --vault "$V" --expect-head "$HEAD2"
+
+echo "audit_cli_test: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
