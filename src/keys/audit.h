@@ -135,7 +135,7 @@ struct AuditFilter {
 
 struct VerifyOptions {
   // "expected head": record `seq` must exist and have hash `hash` (hex); a log shorter than that is
-  // kTruncated, a different hash kHashMismatch.
+  // kTruncated, a different hash kHashMismatch. seq 0 means "the current head must be `hash`".
   std::optional<std::pair<int64_t, std::string>> expect_head;
   // When not empty, checkpoints must be signed by one of these keys (otherwise any key recorded in the
   // log's audit_keys table is accepted, which only proves internal consistency).
@@ -178,7 +178,7 @@ struct KeyAge {
 
 struct ReportOptions {
   ReportPeriod period = ReportPeriod::kDaily;
-  std::optional<int64_t> end;  // the window is [end - period, end); default: now
+  std::optional<int64_t> end;  // the window is [end - period, end); default: now + 1 s (this second counts)
   // Maximum age per purpose in seconds; keys whose purpose is absent are never "due".
   std::map<std::string, int64_t> max_age;
   // Ages from the vault. When empty, ages are computed from the whole log: a key's age counts from its
@@ -237,8 +237,9 @@ class AuditLog {
 
   // Appends one record in a single durable transaction and returns its seq. kInvalidArgument if actor or
   // operation is empty, kLimitExceeded for an oversized field, kIo on a database failure. Failed and
-  // denied attempts are appended like any other. Writes a checkpoint when the interval is reached (a
-  // checkpoint failure does not undo the append; it is reported by the next Checkpoint()).
+  // denied attempts are appended like any other. Writes a checkpoint once `checkpoint_interval` records
+  // have accumulated since the last one; if that fails the record stays appended, the error is returned
+  // (with context), and the next Append tries the checkpoint again.
   Result<int64_t> Append(UsageRecord record);
 
   // Signs and stores a checkpoint over the current head. kInvalidArgument without a signer.
