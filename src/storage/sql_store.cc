@@ -1,0 +1,541 @@
+// The Store over a Connection. SQL here is portable between SQLite and PostgreSQL: $N placeholders,
+// INTEGER 0/1 booleans, ON CONFLICT DO NOTHING and RETURNING (SQLite >= 3.35, PostgreSQL >= 9.5).
+#include "storage/sql_store.h"
+
+#include <charconv>
+#include <mutex>
+#include <string>
+
+#include "common/semver.h"
+
+namespace airlock::storage {
+namespace {
+
+Result<void> CheckId(std::string_view value, std::string_view what) {
+  if (value.empty() || value.size() > kMaxIdLength) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " must be 1 to 128 bytes long");
+  }
+  for (char c : value) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       std::string(what) + " may only contain letters, digits, '.', '_' and '-'");
+    }
+  }
+  return {};
+}
+
+Result<void> CheckText(std::string_view value, std::string_view what) {
+  if (value.size() > kMaxTextLength) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string(what) + " longer than 4096 bytes");
+  }
+  if (value.find('\0') != std::string_view::npos) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string(what) + " contains a NUL byte");
+  }
+  return {};
+}
+
+Result<void> CheckVersion(std::string_view version, std::string_view what) {
+  AIRLOCK_TRY_CTX(Semver::Parse(version), what);
+  return {};
+}
+
+Result<void> CheckHex(std::string_view value, size_t length, std::string_view what) {
+  bool ok = value.size() == length;
+  for (char c : value) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+  if (!ok) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " must be " + std::to_string(length) +
+                         " lower-case hex digits");
+  }
+  return {};
+}
+
+Result<void> CheckChannel(const Channel& c) {
+  AIRLOCK_TRY(CheckId(c.app_id, "app id"));
+  AIRLOCK_TRY(CheckId(c.name, "channel name"));
+  if (c.min_native_version) AIRLOCK_TRY(CheckVersion(*c.min_native_version, "min native version"));
+  if (c.current_version) AIRLOCK_TRY(CheckVersion(*c.current_version, "current version"));
+  if (c.rollout_percent < 0 || c.rollout_percent > 100) {
+    return MakeError(ErrorCode::kInvalidArgument, "rollout percent must be 0 to 100");
+  }
+  return {};
+}
+
+Result<void> CheckRelease(const Release& r) {
+  AIRLOCK_TRY(CheckId(r.app_id, "app id"));
+  AIRLOCK_TRY(CheckVersion(r.version, "version"));
+  if (r.target_name.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty target name");
+  AIRLOCK_TRY(CheckText(r.target_name, "target name"));
+  AIRLOCK_TRY(CheckHex(r.sha256, 64, "sha256"));
+  if (r.length < 0) return MakeError(ErrorCode::kInvalidArgument, "negative length");
+  if (r.capgo_session_key) AIRLOCK_TRY(CheckText(*r.capgo_session_key, "capgo session key"));
+  if (r.capgo_checksum) AIRLOCK_TRY(CheckText(*r.capgo_checksum, "capgo checksum"));
+  return {};
+}
+
+Result<void> CheckDevice(const Device& d) {
+  AIRLOCK_TRY(CheckId(d.app_id, "app id"));
+  AIRLOCK_TRY(CheckId(d.device_id, "device id"));
+  AIRLOCK_TRY(CheckHex(d.public_key, 64, "device public key"));
+  AIRLOCK_TRY(CheckId(d.platform, "platform"));
+  if (d.channel_override) AIRLOCK_TRY(CheckId(*d.channel_override, "channel override"));
+  return {};
+}
+
+Result<void> CheckEvent(const DeviceEvent& e) {
+  AIRLOCK_TRY(CheckId(e.app_id, "app id"));
+  AIRLOCK_TRY(CheckId(e.device_id, "device id"));
+  if (e.seq < 0) return MakeError(ErrorCode::kInvalidArgument, "negative event seq");
+  AIRLOCK_TRY(CheckVersion(e.version, "event version"));
+  AIRLOCK_TRY(CheckId(e.kind, "event kind"));
+  if (!e.reason_code.empty()) AIRLOCK_TRY(CheckId(e.reason_code, "reason code"));
+  AIRLOCK_TRY(CheckText(e.detail, "event detail"));
+  return {};
+}
+
+Param Opt(const std::optional<std::string>& value) {
+  if (value) return *value;
+  return std::monostate{};
+}
+Param Bool(bool value) { return int64_t{value ? 1 : 0}; }
+
+// Column readers: the drivers return every value as text.
+Result<int64_t> Int(const std::optional<std::string>& cell) {
+  int64_t value = 0;
+  if (!cell) return MakeError(ErrorCode::kInternal, "unexpected NULL integer");
+  auto [ptr, ec] = std::from_chars(cell->data(), cell->data() + cell->size(), value);
+  if (ec != std::errc() || ptr != cell->data() + cell->size()) {
+    return MakeError(ErrorCode::kInternal, "integer column holds '" + *cell + "'");
+  }
+  return value;
+}
+std::string Str(const std::optional<std::string>& cell) { return cell.value_or(""); }
+
+constexpr std::string_view kChannelColumns =
+    "app_id, name, is_default, allow_self_assign, ios, android, electron, min_native_version, "
+    "rollout_percent, paused, current_version";
+
+Result<Channel> ChannelFromRow(const Row& r) {
+  Channel c;
+  c.app_id = Str(r[0]);
+  c.name = Str(r[1]);
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t is_default, Int(r[2]));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t self_assign, Int(r[3]));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t ios, Int(r[4]));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t android, Int(r[5]));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t electron, Int(r[6]));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t percent, Int(r[8]));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t paused, Int(r[9]));
+  c.is_default = is_default != 0;
+  c.allow_self_assign = self_assign != 0;
+  c.ios = ios != 0;
+  c.android = android != 0;
+  c.electron = electron != 0;
+  c.min_native_version = r[7];
+  c.rollout_percent = static_cast<int>(percent);
+  c.paused = paused != 0;
+  c.current_version = r[10];
+  return c;
+}
+
+constexpr std::string_view kReleaseColumns =
+    "app_id, version, target_name, sha256, length, encryption, capgo_session_key, capgo_checksum, "
+    "created_at";
+
+Result<Release> ReleaseFromRow(const Row& r) {
+  Release rel;
+  rel.app_id = Str(r[0]);
+  rel.version = Str(r[1]);
+  rel.target_name = Str(r[2]);
+  rel.sha256 = Str(r[3]);
+  AIRLOCK_ASSIGN_OR_RETURN(rel.length, Int(r[4]));
+  AIRLOCK_ASSIGN_OR_RETURN(rel.encryption, ParseEncryptionMode(Str(r[5])));
+  rel.capgo_session_key = r[6];
+  rel.capgo_checksum = r[7];
+  AIRLOCK_ASSIGN_OR_RETURN(rel.created_at, Int(r[8]));
+  return rel;
+}
+
+constexpr std::string_view kDeviceColumns =
+    "app_id, device_id, public_key, platform, channel_override, last_seen";
+
+Result<Device> DeviceFromRow(const Row& r) {
+  Device d;
+  d.app_id = Str(r[0]);
+  d.device_id = Str(r[1]);
+  d.public_key = Str(r[2]);
+  d.platform = Str(r[3]);
+  d.channel_override = r[4];
+  AIRLOCK_ASSIGN_OR_RETURN(d.last_seen, Int(r[5]));
+  return d;
+}
+
+constexpr std::string_view kEventColumns =
+    "app_id, device_id, seq, version, kind, reason_code, detail, occurred_at, received_at";
+
+Result<DeviceEvent> EventFromRow(const Row& r) {
+  DeviceEvent e;
+  e.app_id = Str(r[0]);
+  e.device_id = Str(r[1]);
+  AIRLOCK_ASSIGN_OR_RETURN(e.seq, Int(r[2]));
+  e.version = Str(r[3]);
+  e.kind = Str(r[4]);
+  e.reason_code = Str(r[5]);
+  e.detail = Str(r[6]);
+  AIRLOCK_ASSIGN_OR_RETURN(e.occurred_at, Int(r[7]));
+  AIRLOCK_ASSIGN_OR_RETURN(e.received_at, Int(r[8]));
+  return e;
+}
+
+template <typename T, typename F>
+Result<std::vector<T>> MapRows(const std::vector<Row>& rows, F from_row) {
+  std::vector<T> out;
+  out.reserve(rows.size());
+  for (const Row& r : rows) {
+    AIRLOCK_ASSIGN_OR_RETURN(T value, from_row(r));
+    out.push_back(std::move(value));
+  }
+  return out;
+}
+
+std::string Sql(std::string_view a, std::string_view b, std::string_view c) {
+  std::string s(a);
+  s += b;
+  s += c;
+  return s;
+}
+
+class SqlStore final : public Store {
+ public:
+  explicit SqlStore(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {}
+
+  Result<int64_t> SchemaVersion() override {
+    std::lock_guard lock(mu_);
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows,
+                             conn_->Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {}));
+    if (rows.empty()) return MakeError(ErrorCode::kInternal, "no schema version");
+    return Int(rows[0][0]);
+  }
+
+  Result<void> CreateApp(const App& app) override {
+    AIRLOCK_TRY(CheckId(app.app_id, "app id"));
+    AIRLOCK_TRY(CheckText(app.display_name, "display name"));
+    std::lock_guard lock(mu_);
+    Param p[] = {app.app_id, app.display_name, app.created_at};
+    return conn_->Exec("INSERT INTO apps (app_id, display_name, created_at) VALUES ($1, $2, $3)", p);
+  }
+
+  Result<App> GetApp(std::string_view app_id) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query("SELECT app_id, display_name, created_at FROM apps WHERE app_id = $1", p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no app " + std::string(app_id));
+    return AppFromRow(rows[0]);
+  }
+
+  Result<std::vector<App>> ListApps() override {
+    std::lock_guard lock(mu_);
+    Param p[] = {static_cast<int64_t>(kMaxListLimit)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query("SELECT app_id, display_name, created_at FROM apps ORDER BY app_id LIMIT $1", p));
+    return MapRows<App>(rows, AppFromRow);
+  }
+
+  Result<void> CreateChannel(const Channel& c) override {
+    AIRLOCK_TRY(CheckChannel(c));
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Result<void> {
+      if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
+      auto p = ChannelParams(c);
+      return conn_->Exec(Sql("INSERT INTO channels (", kChannelColumns,
+                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+                         p);
+    });
+  }
+
+  Result<void> UpdateChannel(const Channel& c) override {
+    AIRLOCK_TRY(CheckChannel(c));
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Result<void> {
+      if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
+      auto p = ChannelParams(c);
+      AIRLOCK_ASSIGN_OR_RETURN(
+          auto rows,
+          conn_->Query("UPDATE channels SET is_default = $3, allow_self_assign = $4, ios = $5, "
+                       "android = $6, electron = $7, min_native_version = $8, rollout_percent = $9, "
+                       "paused = $10, current_version = $11 WHERE app_id = $1 AND name = $2 "
+                       "RETURNING name",
+                       p));
+      if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + c.name);
+      return {};
+    });
+  }
+
+  Result<Channel> GetChannel(std::string_view app_id, std::string_view name) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckId(name, "channel name"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(name)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query(Sql("SELECT ", kChannelColumns,
+                                    " FROM channels WHERE app_id = $1 AND name = $2"),
+                                p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + std::string(name));
+    return ChannelFromRow(rows[0]);
+  }
+
+  Result<Channel> GetDefaultChannel(std::string_view app_id) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query(Sql("SELECT ", kChannelColumns,
+                                    " FROM channels WHERE app_id = $1 AND is_default = 1"),
+                                p));
+    if (rows.empty()) {
+      return MakeError(ErrorCode::kNotFound, "app " + std::string(app_id) + " has no default channel");
+    }
+    return ChannelFromRow(rows[0]);
+  }
+
+  Result<std::vector<Channel>> ListChannels(std::string_view app_id) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), static_cast<int64_t>(kMaxListLimit)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query(Sql("SELECT ", kChannelColumns,
+                                    " FROM channels WHERE app_id = $1 ORDER BY name LIMIT $2"),
+                                p));
+    return MapRows<Channel>(rows, ChannelFromRow);
+  }
+
+  Result<void> CreateRelease(const Release& r) override {
+    AIRLOCK_TRY(CheckRelease(r));
+    std::lock_guard lock(mu_);
+    return InsertRelease(r);
+  }
+
+  Result<void> PublishRelease(const Release& r, std::string_view channel) override {
+    AIRLOCK_TRY(CheckRelease(r));
+    AIRLOCK_TRY(CheckId(channel, "channel name"));
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Result<void> {
+      AIRLOCK_TRY(InsertRelease(r));
+      Param p[] = {r.app_id, std::string(channel), r.version};
+      AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE channels SET current_version = $3 "
+                                                       "WHERE app_id = $1 AND name = $2 "
+                                                       "RETURNING name",
+                                                       p));
+      if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + std::string(channel));
+      return {};
+    });
+  }
+
+  Result<Release> GetRelease(std::string_view app_id, std::string_view version) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckVersion(version, "version"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(version)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query(Sql("SELECT ", kReleaseColumns,
+                                    " FROM releases WHERE app_id = $1 AND version = $2"),
+                                p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no release " + std::string(version));
+    return ReleaseFromRow(rows[0]);
+  }
+
+  Result<std::vector<Release>> ListReleases(std::string_view app_id) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), static_cast<int64_t>(kMaxListLimit)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query(Sql("SELECT ", kReleaseColumns,
+                         " FROM releases WHERE app_id = $1 "
+                         "ORDER BY created_at DESC, version DESC LIMIT $2"),
+                     p));
+    return MapRows<Release>(rows, ReleaseFromRow);
+  }
+
+  Result<void> CreateDevice(const Device& d) override {
+    AIRLOCK_TRY(CheckDevice(d));
+    std::lock_guard lock(mu_);
+    Param p[] = {d.app_id, d.device_id, d.public_key, d.platform, Opt(d.channel_override),
+                 d.last_seen};
+    return conn_->Exec(
+        Sql("INSERT INTO devices (", kDeviceColumns, ") VALUES ($1, $2, $3, $4, $5, $6)"), p);
+  }
+
+  Result<void> UpdateDevice(const Device& d) override {
+    AIRLOCK_TRY(CheckDevice(d));
+    std::lock_guard lock(mu_);
+    Param p[] = {d.app_id, d.device_id, d.public_key, d.platform, Opt(d.channel_override),
+                 d.last_seen};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query("UPDATE devices SET public_key = $3, platform = $4, channel_override = $5, "
+                     "last_seen = $6 WHERE app_id = $1 AND device_id = $2 RETURNING device_id",
+                     p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + d.device_id);
+    return {};
+  }
+
+  Result<Device> GetDevice(std::string_view app_id, std::string_view device_id) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckId(device_id, "device id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(device_id)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query(Sql("SELECT ", kDeviceColumns,
+                                    " FROM devices WHERE app_id = $1 AND device_id = $2"),
+                                p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
+    return DeviceFromRow(rows[0]);
+  }
+
+  Result<std::vector<Device>> ListDevices(std::string_view app_id, size_t limit) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckLimit(limit));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), static_cast<int64_t>(limit)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query(Sql("SELECT ", kDeviceColumns,
+                                    " FROM devices WHERE app_id = $1 ORDER BY device_id LIMIT $2"),
+                                p));
+    return MapRows<Device>(rows, DeviceFromRow);
+  }
+
+  Result<size_t> AppendDeviceEvents(std::span<const DeviceEvent> events) override {
+    if (events.size() > kMaxEventBatch) {
+      return MakeError(ErrorCode::kLimitExceeded, "more than 1000 events in one batch");
+    }
+    for (const DeviceEvent& e : events) AIRLOCK_TRY(CheckEvent(e));
+    std::lock_guard lock(mu_);
+    size_t stored = 0;
+    AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
+      for (const DeviceEvent& e : events) {
+        Param p[] = {e.app_id, e.device_id,  e.seq,         e.version,    e.kind,
+                     e.reason_code, e.detail, e.occurred_at, e.received_at};
+        AIRLOCK_ASSIGN_OR_RETURN(
+            auto rows,
+            conn_->Query(Sql("INSERT INTO device_events (", kEventColumns,
+                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                             "ON CONFLICT (app_id, device_id, seq) DO NOTHING RETURNING seq"),
+                         p));
+        stored += rows.size();
+      }
+      return {};
+    }));
+    return stored;
+  }
+
+  Result<std::vector<DeviceEvent>> ListDeviceEvents(std::string_view app_id,
+                                                    std::string_view device_id,
+                                                    size_t limit) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckId(device_id, "device id"));
+    AIRLOCK_TRY(CheckLimit(limit));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(device_id), static_cast<int64_t>(limit)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query(Sql("SELECT ", kEventColumns,
+                         " FROM device_events WHERE app_id = $1 AND device_id = $2 "
+                         "ORDER BY seq LIMIT $3"),
+                     p));
+    return MapRows<DeviceEvent>(rows, EventFromRow);
+  }
+
+  Result<std::map<std::string, int64_t>> CountEventsByKind(std::string_view app_id,
+                                                           std::string_view version) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckVersion(version, "version"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(version)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query("SELECT kind, COUNT(DISTINCT device_id) FROM device_events "
+                                "WHERE app_id = $1 AND version = $2 GROUP BY kind",
+                                p));
+    std::map<std::string, int64_t> counts;
+    for (const Row& r : rows) {
+      AIRLOCK_ASSIGN_OR_RETURN(counts[Str(r[0])], Int(r[1]));
+    }
+    return counts;
+  }
+
+ private:
+  static Result<App> AppFromRow(const Row& r) {
+    App app{Str(r[0]), Str(r[1])};
+    AIRLOCK_ASSIGN_OR_RETURN(app.created_at, Int(r[2]));
+    return app;
+  }
+
+  static Result<void> CheckLimit(size_t limit) {
+    if (limit == 0 || limit > kMaxListLimit) {
+      return MakeError(ErrorCode::kInvalidArgument, "list limit must be 1 to 10000");
+    }
+    return {};
+  }
+
+  static std::vector<Param> ChannelParams(const Channel& c) {
+    return {c.app_id,   c.name,
+            Bool(c.is_default),   Bool(c.allow_self_assign),
+            Bool(c.ios),          Bool(c.android),
+            Bool(c.electron),     Opt(c.min_native_version),
+            int64_t{c.rollout_percent}, Bool(c.paused),
+            Opt(c.current_version)};
+  }
+
+  // Requires mu_.
+  Result<void> ClearDefault(const std::string& app_id, const std::string& keep) {
+    Param p[] = {app_id, keep};
+    return conn_->Exec(
+        "UPDATE channels SET is_default = 0 WHERE app_id = $1 AND name <> $2 AND is_default = 1", p);
+  }
+
+  // Requires mu_.
+  Result<void> InsertRelease(const Release& r) {
+    Param p[] = {r.app_id,
+                 r.version,
+                 r.target_name,
+                 r.sha256,
+                 r.length,
+                 std::string(EncryptionModeName(r.encryption)),
+                 Opt(r.capgo_session_key),
+                 Opt(r.capgo_checksum),
+                 r.created_at};
+    return conn_->Exec(
+        Sql("INSERT INTO releases (", kReleaseColumns, ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+        p);
+  }
+
+  // Requires mu_. Runs `body` in a transaction; rolls back if it fails.
+  template <typename F>
+  Result<void> InTransaction(F body) {
+    AIRLOCK_TRY(conn_->Begin());
+    Result<void> result = body();
+    if (!result) {
+      (void)conn_->Rollback();
+      return result;
+    }
+    return conn_->Commit();
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<Connection> conn_;  // guarded by mu_
+};
+
+}  // namespace
+
+std::unique_ptr<Store> MakeSqlStore(std::unique_ptr<Connection> conn) {
+  return std::make_unique<SqlStore>(std::move(conn));
+}
+
+}  // namespace airlock::storage

@@ -1,0 +1,156 @@
+// The update server's state: apps, channels, releases, devices and device events, behind one interface
+// with an SQLite (embedded default) and a PostgreSQL (scale-out) implementation.
+//
+// Contract for every method:
+//  - Returns Result; never throws.
+//  - Inputs are validated before touching the database: identifiers are 1..kMaxIdLength bytes of
+//    [A-Za-z0-9._-], versions are semver (kMaxSemverLength), free text is bounded; violations are
+//    kInvalidArgument (kLimitExceeded for an over-long event batch) and change nothing.
+//  - kNotFound when a named row (or the row it refers to) does not exist; kAlreadyExists when creating
+//    a row whose key is taken; kIo when the database fails.
+//  - Multi-row changes are atomic (one transaction).
+//  - Thread-safe: calls on one Store are serialized internally. Several processes may share one
+//    PostgreSQL database (or one SQLite file, writes serialized by SQLite's lock).
+//  - Times are Unix seconds supplied by the caller (the store reads no clock).
+#ifndef AIRLOCK_STORAGE_STORE_H_
+#define AIRLOCK_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace airlock::storage {
+
+inline constexpr size_t kMaxIdLength = 128;        // app ids, channel names, device ids, event kinds
+inline constexpr size_t kMaxTextLength = 4096;     // display names, target names, event details
+inline constexpr size_t kMaxEventBatch = 1000;     // events per AppendDeviceEvents call
+inline constexpr size_t kMaxListLimit = 10000;     // rows per List call
+
+struct App {
+  std::string app_id;
+  std::string display_name;
+  int64_t created_at = 0;
+  bool operator==(const App&) const = default;
+};
+
+enum class EncryptionMode { kNone, kApp, kDevice };
+std::string_view EncryptionModeName(EncryptionMode mode);  // "none", "app", "device"
+Result<EncryptionMode> ParseEncryptionMode(std::string_view name);
+
+struct Release {
+  std::string app_id;
+  std::string version;      // semver
+  std::string target_name;  // the TUF target path
+  std::string sha256;       // 64 lower-case hex digits of the sealed bundle
+  int64_t length = 0;       // bytes, >= 0
+  EncryptionMode encryption = EncryptionMode::kNone;
+  // Capgo encryption v2 form (only for bundles published with --capgo).
+  std::optional<std::string> capgo_session_key;
+  std::optional<std::string> capgo_checksum;
+  int64_t created_at = 0;
+  bool operator==(const Release&) const = default;
+};
+
+struct Channel {
+  std::string app_id;
+  std::string name;
+  bool is_default = false;  // at most one per app; setting it clears the others
+  bool allow_self_assign = false;
+  bool ios = true;
+  bool android = true;
+  bool electron = true;
+  std::optional<std::string> min_native_version;  // semver; devices below it get nothing
+  int rollout_percent = 100;                      // 0..100, sticky by hash of device id
+  bool paused = false;
+  std::optional<std::string> current_version;  // release offered on this channel
+  bool operator==(const Channel&) const = default;
+};
+
+struct Device {
+  std::string app_id;
+  std::string device_id;
+  std::string public_key;  // X25519 public key, 64 lower-case hex digits
+  std::string platform;    // "ios", "android", "electron", ...
+  std::optional<std::string> channel_override;
+  int64_t last_seen = 0;
+  bool operator==(const Device&) const = default;
+};
+
+// One step a device reports (offered, downloaded, verified, installed, confirmed, failed, rolled_back),
+// numbered by the device so a retried batch is stored once.
+struct DeviceEvent {
+  std::string app_id;
+  std::string device_id;
+  int64_t seq = 0;
+  std::string version;
+  std::string kind;
+  std::string reason_code;  // empty on success
+  std::string detail;
+  int64_t occurred_at = 0;
+  int64_t received_at = 0;
+  bool operator==(const DeviceEvent&) const = default;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Schema version after migrations (the highest applied NNNN).
+  [[nodiscard]] virtual Result<int64_t> SchemaVersion() = 0;
+
+  [[nodiscard]] virtual Result<void> CreateApp(const App& app) = 0;
+  [[nodiscard]] virtual Result<App> GetApp(std::string_view app_id) = 0;
+  [[nodiscard]] virtual Result<std::vector<App>> ListApps() = 0;
+
+  // The channel's current_version, if set, must name an existing release (else kNotFound).
+  [[nodiscard]] virtual Result<void> CreateChannel(const Channel& channel) = 0;
+  // Replaces every field of the channel named by (app_id, name).
+  [[nodiscard]] virtual Result<void> UpdateChannel(const Channel& channel) = 0;
+  [[nodiscard]] virtual Result<Channel> GetChannel(std::string_view app_id, std::string_view name) = 0;
+  // kNotFound if the app has no default channel.
+  [[nodiscard]] virtual Result<Channel> GetDefaultChannel(std::string_view app_id) = 0;
+  [[nodiscard]] virtual Result<std::vector<Channel>> ListChannels(std::string_view app_id) = 0;
+
+  [[nodiscard]] virtual Result<void> CreateRelease(const Release& release) = 0;
+  // Creates the release and makes it the channel's current version in one transaction.
+  [[nodiscard]] virtual Result<void> PublishRelease(const Release& release,
+                                                    std::string_view channel) = 0;
+  [[nodiscard]] virtual Result<Release> GetRelease(std::string_view app_id,
+                                                   std::string_view version) = 0;
+  // Newest first by created_at, then version.
+  [[nodiscard]] virtual Result<std::vector<Release>> ListReleases(std::string_view app_id) = 0;
+
+  // Enrollment: kAlreadyExists if the device id is taken (re-keying is an explicit UpdateDevice).
+  [[nodiscard]] virtual Result<void> CreateDevice(const Device& device) = 0;
+  [[nodiscard]] virtual Result<void> UpdateDevice(const Device& device) = 0;
+  [[nodiscard]] virtual Result<Device> GetDevice(std::string_view app_id,
+                                                 std::string_view device_id) = 0;
+  [[nodiscard]] virtual Result<std::vector<Device>> ListDevices(std::string_view app_id,
+                                                                size_t limit = kMaxListLimit) = 0;
+
+  // Appends a batch atomically; events already stored (same app, device, seq) are skipped. Returns the
+  // number newly stored. kLimitExceeded above kMaxEventBatch; kNotFound if a device is not enrolled.
+  [[nodiscard]] virtual Result<size_t> AppendDeviceEvents(std::span<const DeviceEvent> events) = 0;
+  // A device's events by seq, oldest first.
+  [[nodiscard]] virtual Result<std::vector<DeviceEvent>> ListDeviceEvents(
+      std::string_view app_id, std::string_view device_id, size_t limit = kMaxListLimit) = 0;
+  // Per-release funnel: event kind -> number of distinct devices that reported it.
+  [[nodiscard]] virtual Result<std::map<std::string, int64_t>> CountEventsByKind(
+      std::string_view app_id, std::string_view version) = 0;
+};
+
+// Opens and migrates a store. url: "sqlite:PATH" or a plain PATH (SQLite, created if missing, WAL), or
+// "postgresql://..." / "postgres://..." (libpq URI). `now` is recorded in schema_migrations.
+// Errors: kInvalidArgument (bad URL), kIo (cannot open/connect), kUnsupported (schema newer than binary).
+[[nodiscard]] Result<std::unique_ptr<Store>> OpenStore(std::string_view url, int64_t now);
+
+}  // namespace airlock::storage
+
+#endif  // AIRLOCK_STORAGE_STORE_H_

@@ -1,0 +1,339 @@
+// The same typed suite runs against SQLite and a real PostgreSQL server.
+#include "storage/store.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "storage/connection.h"
+#include "storage/migrations.h"
+#include "storage/pg_test_env.h"
+
+namespace airlock::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kNow = 1'700'000'000;
+const std::string kSha(64, 'a');
+const std::string kKey(64, 'b');
+
+struct SqliteBackend {
+  static Result<std::string> NewUrl(const fs::path& dir) {
+    return "sqlite:" + (dir / "state.db").string();
+  }
+};
+struct PostgresBackend {
+  static Result<std::string> NewUrl(const fs::path&) { return testing::CreateTestDatabase(); }
+};
+
+template <typename Backend>
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("airlock-store-" + std::to_string(getpid()) + "-" + std::to_string(counter_++));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto url = Backend::NewUrl(dir_);
+    ASSERT_TRUE(url) << url.error().ToString();
+    url_ = *url;
+    auto store = OpenStore(url_, kNow);
+    ASSERT_TRUE(store) << store.error().ToString();
+    store_ = std::move(*store);
+    ASSERT_TRUE(store_->CreateApp({"com.example.app", "Example", kNow}));
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  static Release MakeRelease(std::string version, int64_t created_at = kNow) {
+    Release r;
+    r.app_id = "com.example.app";
+    r.version = std::move(version);
+    r.target_name = "bundle-" + r.version + ".zip";
+    r.sha256 = kSha;
+    r.length = 12345;
+    r.encryption = EncryptionMode::kDevice;
+    r.created_at = created_at;
+    return r;
+  }
+  static Channel MakeChannel(std::string name) {
+    Channel c;
+    c.app_id = "com.example.app";
+    c.name = std::move(name);
+    return c;
+  }
+  static Device MakeDevice(std::string id) {
+    return Device{"com.example.app", std::move(id), kKey, "android", std::nullopt, kNow};
+  }
+  static DeviceEvent MakeEvent(std::string device, int64_t seq, std::string kind) {
+    return DeviceEvent{"com.example.app", std::move(device), seq, "1.0.0", std::move(kind), "", "",
+                       kNow, kNow + 1};
+  }
+
+  static inline int counter_ = 0;
+  fs::path dir_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
+using Backends = ::testing::Types<SqliteBackend, PostgresBackend>;
+class BackendNames {
+ public:
+  template <typename T>
+  static std::string GetName(int) {
+    return std::is_same_v<T, SqliteBackend> ? "Sqlite" : "Postgres";
+  }
+};
+TYPED_TEST_SUITE(StoreTest, Backends, BackendNames);
+
+TYPED_TEST(StoreTest, MigratesToNewestEmbeddedVersion) {
+  auto version = this->store_->SchemaVersion();
+  ASSERT_TRUE(version) << version.error().ToString();
+  EXPECT_EQ(*version, Migrations().back().version);
+}
+
+TYPED_TEST(StoreTest, ReopeningAMigratedDatabaseKeepsData) {
+  this->store_.reset();
+  auto again = OpenStore(this->url_, kNow + 10);
+  ASSERT_TRUE(again) << again.error().ToString();
+  auto app = (*again)->GetApp("com.example.app");
+  ASSERT_TRUE(app);
+  EXPECT_EQ(app->display_name, "Example");
+}
+
+TYPED_TEST(StoreTest, RefusesSchemaNewerThanBinary) {
+  this->store_.reset();
+  {
+    auto conn = OpenConnection(this->url_);
+    ASSERT_TRUE(conn) << conn.error().ToString();
+    Param p[] = {int64_t{9999}, std::string("9999_future.sql"), kNow};
+    ASSERT_TRUE((*conn)->Exec(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", p));
+  }
+  auto again = OpenStore(this->url_, kNow);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), ErrorCode::kUnsupported);
+}
+
+TYPED_TEST(StoreTest, AppsRoundTripAndReportExactErrors) {
+  auto& s = *this->store_;
+  auto app = s.GetApp("com.example.app");
+  ASSERT_TRUE(app);
+  EXPECT_EQ(*app, (App{"com.example.app", "Example", kNow}));
+  auto dup = s.CreateApp({"com.example.app", "Again", kNow});
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(s.GetApp("missing").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(s.CreateApp({"bad id!", "x", kNow}).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.CreateApp({std::string(kMaxIdLength + 1, 'a'), "x", kNow}).error().code(),
+            ErrorCode::kInvalidArgument);
+  // Quotes in values are data, not SQL.
+  ASSERT_TRUE(s.CreateApp({"b", "Robert'); DROP TABLE apps;--", kNow}));
+  auto apps = s.ListApps();
+  ASSERT_TRUE(apps);
+  ASSERT_EQ(apps->size(), 2u);
+  EXPECT_EQ((*apps)[0].display_name, "Robert'); DROP TABLE apps;--");
+}
+
+TYPED_TEST(StoreTest, ChannelsRoundTripEveryField) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateRelease(this->MakeRelease("1.2.3")));
+  Channel c = this->MakeChannel("beta");
+  c.is_default = true;
+  c.allow_self_assign = true;
+  c.ios = false;
+  c.android = true;
+  c.electron = false;
+  c.min_native_version = "2.0.0";
+  c.rollout_percent = 25;
+  c.paused = true;
+  c.current_version = "1.2.3";
+  auto created = s.CreateChannel(c);
+  ASSERT_TRUE(created) << created.error().ToString();
+  auto got = s.GetChannel("com.example.app", "beta");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, c);
+
+  c.paused = false;
+  c.rollout_percent = 100;
+  c.min_native_version.reset();
+  ASSERT_TRUE(s.UpdateChannel(c));
+  EXPECT_EQ(*s.GetChannel("com.example.app", "beta"), c);
+
+  EXPECT_EQ(s.UpdateChannel(this->MakeChannel("nope")).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(s.CreateChannel(c).error().code(), ErrorCode::kAlreadyExists);
+  Channel orphan = this->MakeChannel("x");
+  orphan.app_id = "no.such.app";
+  EXPECT_EQ(s.CreateChannel(orphan).error().code(), ErrorCode::kNotFound);
+  Channel bad = this->MakeChannel("y");
+  bad.rollout_percent = 101;
+  EXPECT_EQ(s.CreateChannel(bad).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, ChannelCurrentVersionMustNameARelease) {
+  Channel c = this->MakeChannel("production");
+  c.current_version = "9.9.9";
+  EXPECT_EQ(this->store_->CreateChannel(c).error().code(), ErrorCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, SettingADefaultChannelClearsThePreviousOne) {
+  auto& s = *this->store_;
+  EXPECT_EQ(s.GetDefaultChannel("com.example.app").error().code(), ErrorCode::kNotFound);
+  Channel a = this->MakeChannel("production");
+  a.is_default = true;
+  ASSERT_TRUE(s.CreateChannel(a));
+  Channel b = this->MakeChannel("beta");
+  b.is_default = true;
+  ASSERT_TRUE(s.CreateChannel(b));
+  auto def = s.GetDefaultChannel("com.example.app");
+  ASSERT_TRUE(def);
+  EXPECT_EQ(def->name, "beta");
+  EXPECT_FALSE(s.GetChannel("com.example.app", "production")->is_default);
+  auto all = s.ListChannels("com.example.app");
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "beta");
+}
+
+TYPED_TEST(StoreTest, PublishSetsTheChannelsCurrentRelease) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateChannel(this->MakeChannel("production")));
+  Release r = this->MakeRelease("1.0.0");
+  r.capgo_session_key = "iv:wrapped";
+  r.capgo_checksum = "abc";
+  auto published = s.PublishRelease(r, "production");
+  ASSERT_TRUE(published) << published.error().ToString();
+  EXPECT_EQ(s.GetChannel("com.example.app", "production")->current_version, "1.0.0");
+  auto got = s.GetRelease("com.example.app", "1.0.0");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, r);
+}
+
+TYPED_TEST(StoreTest, PublishToAMissingChannelLeavesNoRelease) {
+  auto& s = *this->store_;
+  auto published = s.PublishRelease(this->MakeRelease("1.0.0"), "nope");
+  ASSERT_FALSE(published);
+  EXPECT_EQ(published.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(s.GetRelease("com.example.app", "1.0.0").error().code(), ErrorCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, ReleasesAreValidatedAndListedNewestFirst) {
+  auto& s = *this->store_;
+  EXPECT_EQ(s.CreateRelease(this->MakeRelease("1.0")).error().code(), ErrorCode::kInvalidArgument);
+  Release bad_hash = this->MakeRelease("1.0.0");
+  bad_hash.sha256 = "ABC";
+  EXPECT_EQ(s.CreateRelease(bad_hash).error().code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(s.CreateRelease(this->MakeRelease("1.0.0", kNow)));
+  ASSERT_TRUE(s.CreateRelease(this->MakeRelease("1.1.0", kNow + 5)));
+  EXPECT_EQ(s.CreateRelease(this->MakeRelease("1.0.0")).error().code(), ErrorCode::kAlreadyExists);
+  auto list = s.ListReleases("com.example.app");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].version, "1.1.0");
+  EXPECT_EQ((*list)[1].version, "1.0.0");
+}
+
+TYPED_TEST(StoreTest, DevicesEnrollOnceAndTakeChannelOverrides) {
+  auto& s = *this->store_;
+  Device d = this->MakeDevice("dev-1");
+  ASSERT_TRUE(s.CreateDevice(d));
+  EXPECT_EQ(s.CreateDevice(d).error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(*s.GetDevice("com.example.app", "dev-1"), d);
+
+  d.channel_override = "beta";
+  EXPECT_EQ(s.UpdateDevice(d).error().code(), ErrorCode::kNotFound);  // no such channel yet
+  ASSERT_TRUE(s.CreateChannel(this->MakeChannel("beta")));
+  d.last_seen = kNow + 60;
+  ASSERT_TRUE(s.UpdateDevice(d));
+  EXPECT_EQ(*s.GetDevice("com.example.app", "dev-1"), d);
+
+  Device bad_key = this->MakeDevice("dev-2");
+  bad_key.public_key = "00";
+  EXPECT_EQ(s.CreateDevice(bad_key).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.UpdateDevice(this->MakeDevice("ghost")).error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(s.CreateDevice(this->MakeDevice("dev-0")));
+  auto list = s.ListDevices("com.example.app", 1);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].device_id, "dev-0");
+  EXPECT_EQ(s.ListDevices("com.example.app", 0).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, EventBatchesAreIdempotentAndCounted) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateDevice(this->MakeDevice("d1")));
+  ASSERT_TRUE(s.CreateDevice(this->MakeDevice("d2")));
+  std::vector<DeviceEvent> batch = {this->MakeEvent("d1", 1, "downloaded"),
+                                    this->MakeEvent("d1", 2, "installed"),
+                                    this->MakeEvent("d2", 1, "downloaded")};
+  batch[1].reason_code = "E_DISK_FULL";
+  batch[1].detail = "no space left";
+  auto stored = s.AppendDeviceEvents(batch);
+  ASSERT_TRUE(stored) << stored.error().ToString();
+  EXPECT_EQ(*stored, 3u);
+  // A retried batch (the device never saw our answer) stores nothing twice.
+  EXPECT_EQ(*s.AppendDeviceEvents(batch), 0u);
+
+  auto events = s.ListDeviceEvents("com.example.app", "d1");
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1], batch[1]);
+
+  auto counts = s.CountEventsByKind("com.example.app", "1.0.0");
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(*counts, (std::map<std::string, int64_t>{{"downloaded", 2}, {"installed", 1}}));
+}
+
+TYPED_TEST(StoreTest, EventBatchFromAnUnknownDeviceStoresNothing) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateDevice(this->MakeDevice("d1")));
+  std::vector<DeviceEvent> batch = {this->MakeEvent("d1", 1, "downloaded"),
+                                    this->MakeEvent("ghost", 1, "downloaded")};
+  auto stored = s.AppendDeviceEvents(batch);
+  ASSERT_FALSE(stored);
+  EXPECT_EQ(stored.error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(s.ListDeviceEvents("com.example.app", "d1")->empty());
+}
+
+TYPED_TEST(StoreTest, EventBatchesAreBounded) {
+  std::vector<DeviceEvent> batch(kMaxEventBatch + 1, this->MakeEvent("d1", 1, "downloaded"));
+  EXPECT_EQ(this->store_->AppendDeviceEvents(batch).error().code(), ErrorCode::kLimitExceeded);
+  DeviceEvent bad = this->MakeEvent("d1", 1, "downloaded");
+  bad.detail = std::string(kMaxTextLength + 1, 'x');
+  EXPECT_EQ(this->store_->AppendDeviceEvents({&bad, 1}).error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
+TEST(OpenStore, RejectsUnknownSchemesAndEmptyUrls) {
+  EXPECT_EQ(OpenStore("mysql://localhost/x", kNow).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(OpenStore("", kNow).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(OpenStore("sqlite:", kNow).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(OpenStore(std::string(kMaxUrlLength + 1, 'a'), kNow).error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
+TEST(OpenStore, UnreachablePostgresIsAnIoError) {
+  // Port 1 on loopback: nothing listens there.
+  auto store = OpenStore("postgresql://airlock@127.0.0.1:1/x?connect_timeout=2", kNow);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code(), ErrorCode::kIo);
+}
+
+TEST(Migrations, AreEmbeddedAndNumberedWithoutGaps) {
+  auto migrations = Migrations();
+  ASSERT_FALSE(migrations.empty());
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    EXPECT_EQ(migrations[i].version, static_cast<int64_t>(i + 1));
+    EXPECT_FALSE(migrations[i].sql.empty());
+  }
+  EXPECT_EQ(migrations[0].name, "0001_init.sql");
+}
+
+}  // namespace
+}  // namespace airlock::storage
