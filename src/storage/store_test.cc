@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -308,6 +310,53 @@ TYPED_TEST(StoreTest, EventBatchesAreBounded) {
   bad.detail = std::string(kMaxTextLength + 1, 'x');
   EXPECT_EQ(this->store_->AppendDeviceEvents({&bad, 1}).error().code(),
             ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, SeveralProcessesCanShareOneDatabase) {
+  // Two stores (as two airlockd would) on one database, started and writing at the same time.
+  constexpr int kWriters = 4;
+  constexpr int kDevicesEach = 20;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      auto store = OpenStore(this->url_, kNow);
+      if (!store) {
+        ++failures;
+        return;
+      }
+      for (int i = 0; i < kDevicesEach; ++i) {
+        auto d = this->MakeDevice("w" + std::to_string(w) + "-" + std::to_string(i));
+        if (!(*store)->CreateDevice(d)) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto list = this->store_->ListDevices("com.example.app");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->size(), static_cast<size_t>(kWriters * kDevicesEach));
+}
+
+TEST(OpenStore, ConcurrentFirstStartsMigrateOnce) {
+  // Several airlockd starting together on an empty PostgreSQL database.
+  auto url = testing::CreateTestDatabase();
+  ASSERT_TRUE(url) << url.error().ToString();
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(4);
+  for (size_t i = 0; i < errors.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto store = OpenStore(*url, kNow);
+      if (!store) errors[i] = store.error().ToString();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  auto conn = OpenConnection(*url);
+  ASSERT_TRUE(conn);
+  auto rows = (*conn)->Query("SELECT COUNT(*) FROM schema_migrations", {});
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(*(*rows)[0][0], std::to_string(Migrations().size()));
 }
 
 TEST(OpenStore, RejectsUnknownSchemesAndEmptyUrls) {
