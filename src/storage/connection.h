@@ -41,8 +41,8 @@ class Connection {
   // Starts a write transaction; on PostgreSQL at the default READ COMMITTED level, on SQLite
   // BEGIN IMMEDIATE (takes the write lock at once, so two writers never deadlock on lock upgrade).
   [[nodiscard]] virtual Result<void> Begin() = 0;
-  [[nodiscard]] Result<void> Commit();
-  [[nodiscard]] Result<void> Rollback();
+  [[nodiscard]] virtual Result<void> Commit();
+  [[nodiscard]] virtual Result<void> Rollback();
 
   // Serializes migrations between processes sharing one database, until the transaction ends.
   [[nodiscard]] virtual Result<void> LockForMigration() = 0;

@@ -44,7 +44,10 @@ Result<int64_t> Migrate(Connection& conn, int64_t applied_at) {
     (void)conn.Rollback();
     return tl::unexpected(created.error().WithContext("create schema_migrations"));
   }
-  AIRLOCK_TRY(conn.Commit());
+  if (auto committed = conn.Commit(); !committed) {
+    (void)conn.Rollback();
+    return tl::unexpected(committed.error().WithContext("create schema_migrations"));
+  }
   auto migrations = Migrations();
   int64_t newest = migrations.empty() ? 0 : migrations.back().version;
   AIRLOCK_ASSIGN_OR_RETURN(int64_t current, CurrentVersion(conn));
@@ -62,7 +65,11 @@ Result<int64_t> Migrate(Connection& conn, int64_t applied_at) {
       (void)conn.Rollback();
       return tl::unexpected(applied.error().WithContext(std::string(m.name)));
     }
-    AIRLOCK_TRY_CTX(conn.Commit(), std::string(m.name));
+    auto committed = conn.Commit();
+    if (!committed) {
+      (void)conn.Rollback();
+      return tl::unexpected(committed.error().WithContext(std::string(m.name)));
+    }
   }
   return newest;
 }

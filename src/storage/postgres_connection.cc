@@ -45,6 +45,7 @@ class PostgresConnection final : public Connection {
   Backend backend() const override { return Backend::kPostgres; }
 
   Result<std::vector<Row>> Query(std::string_view sql, std::span<const Param> params) override {
+    AIRLOCK_TRY(EnsureConnected());
     std::string command(sql);
     std::vector<std::string> storage(params.size());
     std::vector<const char*> values(params.size(), nullptr);
@@ -83,6 +84,7 @@ class PostgresConnection final : public Connection {
   }
 
   Result<void> ExecScript(std::string_view sql) override {
+    AIRLOCK_TRY(EnsureConnected());
     std::string script(sql);
     // PQexec (no parameters) accepts several statements; they run in the caller's transaction.
     PgResultPtr res(PQexec(conn_.get(), script.c_str()));
@@ -92,7 +94,22 @@ class PostgresConnection final : public Connection {
     return {};
   }
 
-  Result<void> Begin() override { return Exec("BEGIN"); }
+  Result<void> Begin() override {
+    AIRLOCK_TRY(Exec("BEGIN"));
+    in_transaction_ = true;
+    return {};
+  }
+  Result<void> Commit() override {
+    // Checked before the flag is cleared, so a lost connection is never "committed" on a fresh one.
+    auto connected = EnsureConnected();
+    in_transaction_ = false;
+    AIRLOCK_TRY(connected);
+    return Exec("COMMIT");
+  }
+  Result<void> Rollback() override {
+    in_transaction_ = false;
+    return Exec("ROLLBACK");
+  }
 
   Result<void> LockForMigration() override {
     Param p[] = {kMigrationLockKey};
@@ -114,7 +131,24 @@ class PostgresConnection final : public Connection {
   }
 
  private:
+  // After a server restart or a dropped connection, reconnect once -- but never in the middle of a
+  // transaction: the statements after a silent reconnect would run outside it (and PostgreSQL answers
+  // a COMMIT with no transaction with a mere warning), so half a change could be committed.
+  Result<void> EnsureConnected() {
+    if (PQstatus(conn_.get()) == CONNECTION_OK) return {};
+    if (in_transaction_) {
+      return MakeError(ErrorCode::kIo, "connection to PostgreSQL lost during a transaction");
+    }
+    PQreset(conn_.get());
+    if (PQstatus(conn_.get()) != CONNECTION_OK) {
+      return tl::unexpected(PgError(nullptr, conn_.get(), "reconnect"));
+    }
+    PgResultPtr res(PQexec(conn_.get(), "SET client_min_messages = warning"));
+    return {};
+  }
+
   ConnPtr conn_;
+  bool in_transaction_ = false;
 };
 
 }  // namespace

@@ -525,7 +525,11 @@ class SqlStore final : public Store {
       (void)conn_->Rollback();
       return result;
     }
-    return conn_->Commit();
+    // A COMMIT that fails (SQLite busy past the timeout) leaves the transaction open on SQLite; end it
+    // so the connection stays usable.
+    auto committed = conn_->Commit();
+    if (!committed) (void)conn_->Rollback();
+    return committed;
   }
 
   std::mutex mu_;

@@ -359,6 +359,52 @@ TEST(OpenStore, ConcurrentFirstStartsMigrateOnce) {
   EXPECT_EQ(*(*rows)[0][0], std::to_string(Migrations().size()));
 }
 
+// Terminates every other session on the database, as a server restart or a network drop would, and
+// waits (up to 5 s, PostgreSQL >= 14) until they are gone.
+void KillOtherSessions(const std::string& url) {
+  auto admin = OpenConnection(url);
+  ASSERT_TRUE(admin) << admin.error().ToString();
+  ASSERT_TRUE((*admin)->Exec("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+}
+
+TEST(PostgresConnection, ReconnectsAfterTheConnectionIsLost) {
+  auto url = testing::CreateTestDatabase();
+  ASSERT_TRUE(url) << url.error().ToString();
+  auto store = OpenStore(*url, kNow);
+  ASSERT_TRUE(store) << store.error().ToString();
+  KillOtherSessions(*url);
+  // The first statement on the dead connection may fail; the store then reconnects.
+  auto first = (*store)->CreateApp({"a", "A", kNow});
+  if (!first) {
+    EXPECT_EQ(first.error().code(), ErrorCode::kIo);
+  }
+  ASSERT_TRUE((*store)->CreateApp({"b", "B", kNow}));
+  EXPECT_TRUE((*store)->GetApp("b"));
+}
+
+TEST(PostgresConnection, NeverCommitsATransactionCutInHalf) {
+  auto url = testing::CreateTestDatabase();
+  ASSERT_TRUE(url) << url.error().ToString();
+  auto conn = OpenConnection(*url);
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE((*conn)->ExecScript("CREATE TABLE t (x BIGINT NOT NULL)"));
+  ASSERT_TRUE((*conn)->Begin());
+  Param one[] = {int64_t{1}};
+  ASSERT_TRUE((*conn)->Exec("INSERT INTO t (x) VALUES ($1)", one));
+  KillOtherSessions(*url);
+  Param two[] = {int64_t{2}};
+  auto second = (*conn)->Exec("INSERT INTO t (x) VALUES ($1)", two);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), ErrorCode::kIo);
+  auto committed = (*conn)->Commit();
+  ASSERT_FALSE(committed);
+  EXPECT_EQ(committed.error().code(), ErrorCode::kIo);
+  auto rows = (*conn)->Query("SELECT COUNT(*) FROM t", {});
+  ASSERT_TRUE(rows) << rows.error().ToString();
+  EXPECT_EQ(*(*rows)[0][0], "0");
+}
+
 TEST(OpenStore, RejectsUnknownSchemesAndEmptyUrls) {
   EXPECT_EQ(OpenStore("mysql://localhost/x", kNow).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(OpenStore("", kNow).error().code(), ErrorCode::kInvalidArgument);
