@@ -22,8 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The server refuses to run as root; the test machine runs tests as root, so we drop to this user.
+// The server refuses to run as root; the test machine runs tests as root, so we drop to this user,
+// or to kFallbackUser (created on demand) where there is no "nobody".
 constexpr const char* kUnprivilegedUser = "nobody";
+constexpr const char* kFallbackUser = "airlock-pgtest";
 
 std::string FindPostgresBinDir() {
   std::error_code ec;
@@ -92,12 +94,22 @@ class PostgresServer : public ::testing::Environment {
     if (mkdtemp(tmpl) == nullptr) return MakeError(ErrorCode::kIo, "mkdtemp failed");
     dir_ = tmpl;
     if (geteuid() == 0) {
-      const passwd* pw = getpwnam(kUnprivilegedUser);
-      if (pw == nullptr) return MakeError(ErrorCode::kNotFound, "no user 'nobody' to run PostgreSQL");
+      const char* user = kUnprivilegedUser;
+      const passwd* pw = getpwnam(user);
+      if (pw == nullptr) {
+        user = kFallbackUser;
+        pw = getpwnam(user);
+      }
+      if (pw == nullptr) {
+        std::string add = std::string("useradd --system --no-create-home ") + user;
+        if (std::system(add.c_str()) != 0 || (pw = getpwnam(user)) == nullptr) {
+          return MakeError(ErrorCode::kIo, "cannot create an unprivileged user to run PostgreSQL");
+        }
+      }
       if (chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
         return MakeError(ErrorCode::kIo, "chown " + dir_.string());
       }
-      run_as_ = std::string("runuser -u ") + kUnprivilegedUser + " -- ";
+      run_as_ = std::string("runuser -u ") + user + " -- ";
     }
     fs::path data = dir_ / "data";
     std::string initdb = run_as_ + bin_ + "/initdb -D " + data.string() +
