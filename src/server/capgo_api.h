@@ -1,0 +1,244 @@
+// Capgo-compatible device protocol (`POST /updates`, `POST /stats`, `/channel_self`), transport-independent.
+//
+// The HTTP layer hands each request body (and, for `GET /channel_self`, the query parameters) to one of the
+// Handle* functions below and writes the returned CapgoReply out unchanged. Nothing here opens a socket,
+// touches storage or reads a clock directly: releases, channels and statistics come in through the small
+// interfaces CapgoReleaseCatalog, CapgoChannelRegistry and CapgoStatsSink, and time through a clock function.
+//
+// Wire contract (what an unmodified @capgo/capacitor-updater expects; see docs/api/capgo.md):
+//  * Success of /updates: HTTP 200 `{"version","url","session_key","checksum"[, "manifest":[{file_name,
+//    file_hash, download_url}]]}`.
+//  * Every "no update" answer of /updates: HTTP 200 `{"error": <code>, "message": <text>, "kind": <kind>}`
+//    (plus `version`/`old` for some blocked codes), where kind is
+//      "up_to_date" - the device already runs the offered bundle (code no_new_version_available);
+//      "blocked"    - a channel rule forbids the update (disabled_platform_*, disable_auto_update_*,
+//                     disable_emulator, disable_dev_build, cannot_update_via_private_channel,
+//                     key_id_mismatch, and Airlock's own downgrade_not_authorized);
+//      "failed"     - anything else (no_channel, no_bundle, ...).
+//  * Input that is not a valid request (bad JSON, too large, too deep, wrong types, out-of-range strings,
+//    non-semver versions): HTTP 400 (413 when the body exceeds kCapgoMaxBodyBytes) with the same
+//    `{"error","message","kind":"failed"}` shape; nothing is recorded or changed.
+//  * A failing interface (storage down): HTTP 500 `{"error":"internal_error",...,"kind":"failed"}`.
+//  * Rate limited (CapgoRateLimiter): HTTP 429 with a `Retry-After` header (whole seconds, >= 1).
+// All reply bodies are JSON; strings from the interfaces are emitted with invalid UTF-8 replaced.
+//
+// Thread-safety: the Handle* functions are reentrant; they are as thread-safe as the interface objects
+// passed in. CapgoRateLimiter is internally synchronised.
+#ifndef AIRLOCK_SERVER_CAPGO_API_H_
+#define AIRLOCK_SERVER_CAPGO_API_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+
+namespace airlock::server {
+
+// Bounds on untrusted input.
+inline constexpr size_t kCapgoMaxBodyBytes = 64 * 1024;
+inline constexpr size_t kCapgoMaxJsonDepth = 8;
+inline constexpr size_t kCapgoMaxStatsEvents = 100;
+inline constexpr size_t kCapgoMaxAppIdLength = 128;
+inline constexpr size_t kCapgoMaxDeviceIdLength = 36;  // Capgo: z.string().max(36)
+inline constexpr size_t kCapgoMaxShortString = 64;     // versions, channel names, actions, key ids
+inline constexpr size_t kCapgoMaxCustomIdLength = 255;
+
+enum class CapgoPlatform { kIos, kAndroid, kElectron };
+std::string_view CapgoPlatformName(CapgoPlatform platform);
+
+// The device description every plugin request carries. Parsed strictly: required fields must be present
+// with the right JSON type; optional fields, when present, must have the right type; unknown fields are
+// ignored.
+struct CapgoDeviceInfo {
+  std::string app_id;          // required; reverse-domain style: [A-Za-z0-9._-], 1..128 bytes
+  std::string device_id;       // required; [A-Za-z0-9-], 1..36 bytes, stored lower-cased
+  std::string version_name;    // required; "builtin" or the bundle version (semver when strict)
+  std::string version_build;   // required; the native app version, semver
+  std::string version_code;    // optional
+  std::string version_os;      // optional
+  CapgoPlatform platform = CapgoPlatform::kAndroid;  // required: "ios" | "android" | "electron"
+  std::string plugin_version;  // required; semver
+  bool is_emulator = false;    // optional, default false
+  bool is_prod = true;         // optional, default true
+  std::string default_channel;  // optional (`defaultChannel`); empty = none
+  std::string custom_id;        // optional
+  std::string key_id;           // optional; first chars of the app's public key, as the plugin sends it
+
+  // The version the device runs: version_build when version_name is "builtin" (Capgo does the same).
+  std::string EffectiveVersion() const;
+};
+
+// Parses a device description from a parsed JSON object. kMalformed (wrong type, missing field),
+// kLimitExceeded (string too long) or kInvalidArgument (bad platform, bad characters, not semver) with a
+// message naming the field. `semver_version_name`: require version_name to be "builtin" or semver
+// (/updates and /channel_self); /stats accepts any bounded string.
+[[nodiscard]] Result<CapgoDeviceInfo> ParseCapgoDeviceInfo(const nlohmann::json& obj,
+                                                           bool semver_version_name = true);
+
+// One `POST /stats` event.
+struct CapgoStatsEvent {
+  CapgoDeviceInfo device;
+  std::string action;            // required; [a-z0-9_], 1..64 bytes (e.g. "set", "download_fail")
+  std::string old_version_name;  // optional
+};
+
+// Parses a `POST /stats` body: one event object or an array of 1..kCapgoMaxStatsEvents of them.
+[[nodiscard]] Result<std::vector<CapgoStatsEvent>> ParseCapgoStats(std::string_view body);
+
+// Rules of a channel, as the admin configured them.
+struct CapgoChannel {
+  std::string id;    // stable identifier (listed to devices)
+  std::string name;  // what devices send as `defaultChannel` / `channel`
+  bool is_public = false;          // the default channel for devices that name none
+  bool allow_self_assign = false;  // devices may pick it through /channel_self or defaultChannel
+  bool ios = true;
+  bool android = true;
+  bool electron = true;
+  bool allow_emulator = true;
+  bool allow_dev = true;  // non-production (is_prod=false) builds
+  // Never offer a bundle whose version is below the device's native version_build.
+  bool disable_auto_update_under_native = true;
+  // When set, devices whose native version_build is below this get nothing from this channel.
+  std::optional<std::string> min_native_version;
+
+  bool EnabledFor(CapgoPlatform platform) const;
+};
+
+struct CapgoManifestEntry {
+  std::string file_name;
+  std::string file_hash;
+  std::string download_url;
+};
+
+// A release as the plugin sees it (Capgo encryption v2 form).
+struct CapgoRelease {
+  std::string version;      // semver
+  std::string url;          // where the device downloads the (encrypted) zip
+  std::string session_key;  // base64(iv) ":" base64(RSA block); empty for unencrypted bundles
+  std::string checksum;     // hex
+  std::vector<CapgoManifestEntry> manifest;  // empty = no partial update
+  std::string key_id;       // key id the bundle was encrypted for; empty = not checked
+  // The targets role signed this release as an allowed rollback target; only then may it be offered to a
+  // device that runs a higher version.
+  bool authorized_rollback = false;
+};
+
+// What a channel offers one device.
+struct CapgoOffer {
+  CapgoChannel channel;
+  bool via_device_override = false;     // the channel came from the device's own override/assignment
+  std::optional<CapgoRelease> release;  // nullopt: the channel has no release yet
+};
+
+// Implemented by the server over storage. Resolves the channel for a device (device override, else
+// `defaultChannel` when that channel allows self-assignment, else the app's public channel for the
+// platform) and returns its current release. nullopt = no channel applies. Errors become HTTP 500.
+class CapgoReleaseCatalog {
+ public:
+  virtual ~CapgoReleaseCatalog() = default;
+  [[nodiscard]] virtual Result<std::optional<CapgoOffer>> FindOffer(const CapgoDeviceInfo& device) = 0;
+};
+
+// Implemented by the server over storage, for /channel_self. Errors become HTTP 500.
+class CapgoChannelRegistry {
+ public:
+  virtual ~CapgoChannelRegistry() = default;
+  [[nodiscard]] virtual Result<std::vector<CapgoChannel>> ListChannels(std::string_view app_id) = 0;
+  // The channel name the device is assigned to, if any.
+  [[nodiscard]] virtual Result<std::optional<std::string>> GetAssignment(std::string_view app_id,
+                                                                         std::string_view device_id) = 0;
+  [[nodiscard]] virtual Result<void> SetAssignment(std::string_view app_id, std::string_view device_id,
+                                                   std::string_view channel_name) = 0;
+  [[nodiscard]] virtual Result<void> ClearAssignment(std::string_view app_id,
+                                                     std::string_view device_id) = 0;
+};
+
+// Receives validated /stats events (all of one request at once). Errors become HTTP 500.
+class CapgoStatsSink {
+ public:
+  virtual ~CapgoStatsSink() = default;
+  [[nodiscard]] virtual Result<void> Record(const std::vector<CapgoStatsEvent>& events) = 0;
+};
+
+struct CapgoReply {
+  int status = 200;
+  std::string body;  // JSON
+  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type: application/json
+};
+
+// The `kind` Capgo attaches to an /updates error code: "up_to_date", "blocked" or "failed".
+std::string_view CapgoUpdateKind(std::string_view error_code);
+
+// `POST /updates`. Decision order (first match answers): invalid input; no channel (no_channel); no
+// release (no_bundle); key_id mismatch (blocked); already on the offered version (up_to_date); platform
+// disabled, private channel, native-version floor, under-native, emulator, dev build (blocked); offered
+// version below the running one without authorized_rollback (downgrade_not_authorized, blocked);
+// otherwise the release. `manifest` is included only for plugins that support it.
+CapgoReply HandleCapgoUpdates(std::string_view body, CapgoReleaseCatalog& catalog);
+
+// `POST /stats`: validates, hands all events to `sink`, answers `{"status":"ok"}`.
+CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink);
+
+enum class CapgoChannelMethod { kPost, kPut, kGet, kDelete };
+
+// `/channel_self`:
+//  POST   body {device..., "channel"}: assign the device to a channel that allows self-assignment
+//         (assigning the app's public channel clears the assignment) -> `{"status":"ok"}`;
+//  PUT    body {device...}: current channel -> `{"channel","status":"override","allowSet"}` or
+//         `{"channel","status":"default"}`;
+//  GET    query {app_id, platform}: channels a device may see -> `[{"id","name","public","allow_self_set"}]`;
+//  DELETE body {device...}: remove a self-assignment -> `{"status":"ok"}`.
+// Refusals are HTTP 400 `{"error","message"}` with Capgo's codes (channel_not_found,
+// channel_set_from_plugin_not_allowed, cannot_override). For GET, `body` is ignored and `query` holds the
+// decoded query parameters; for the others `query` is ignored.
+CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view body,
+                                  const std::vector<std::pair<std::string, std::string>>& query,
+                                  CapgoChannelRegistry& registry);
+
+// Token bucket per key (use the device id; the app id or client address for requests without one).
+// Each key holds up to `burst` tokens, refilled at `refill_per_second`; a request takes one token.
+// At most `max_keys` buckets are kept: when full, buckets that have refilled completely are dropped
+// (they are indistinguishable from new ones); if none can be dropped the new key is refused, so a flood of
+// fresh ids cannot grow memory without bound. Thread-safe.
+class CapgoRateLimiter {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  struct Options {
+    double burst = 10;
+    double refill_per_second = 1;
+    size_t max_keys = 100000;
+  };
+
+  CapgoRateLimiter(Options options, Clock clock);
+
+  // nullopt when the request may proceed; otherwise the 429 reply to send (with Retry-After).
+  std::optional<CapgoReply> Check(std::string_view key);
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point updated;
+  };
+  double Refilled(const Bucket& bucket, std::chrono::steady_clock::time_point now) const;
+  CapgoReply Limited(double wait_seconds) const;
+
+  const Options options_;
+  const Clock clock_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Bucket> buckets_;  // guarded by mutex_
+};
+
+}  // namespace airlock::server
+
+#endif  // AIRLOCK_SERVER_CAPGO_API_H_

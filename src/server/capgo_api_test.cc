@@ -1,0 +1,478 @@
+#include "server/capgo_api.h"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace airlock::server {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string ReadVector(const std::string& name) {
+  std::ifstream in(std::string(AIRLOCK_VECTORS_DIR) + "/capgo/" + name, std::ios::binary);
+  EXPECT_TRUE(in.good()) << name;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Json Body(const CapgoReply& reply) { return Json::parse(reply.body); }
+
+// The vector request, optionally edited.
+std::string Request(const std::function<void(Json&)>& edit = nullptr) {
+  Json j = Json::parse(ReadVector("updates_request_example.json"));
+  if (edit) edit(j);
+  return j.dump();
+}
+
+CapgoRelease VectorRelease(const std::string& file) {
+  Json expected = Json::parse(ReadVector(file));
+  CapgoRelease release;
+  release.version = expected["version"];
+  release.url = expected["url"];
+  release.session_key = expected["session_key"];
+  release.checksum = expected["checksum"];
+  if (expected.contains("manifest")) {
+    for (const auto& e : expected["manifest"]) {
+      release.manifest.push_back({e["file_name"], e["file_hash"], e["download_url"]});
+    }
+  }
+  return release;
+}
+
+class FakeCatalog : public CapgoReleaseCatalog {
+ public:
+  Result<std::optional<CapgoOffer>> FindOffer(const CapgoDeviceInfo& device) override {
+    last_device = device;
+    if (fail) return MakeError(ErrorCode::kIo, "database down");
+    return offer;
+  }
+  std::optional<CapgoOffer> offer;
+  std::optional<CapgoDeviceInfo> last_device;
+  bool fail = false;
+};
+
+CapgoChannel PublicChannel() {
+  CapgoChannel c;
+  c.id = "1";
+  c.name = "production";
+  c.is_public = true;
+  return c;
+}
+
+FakeCatalog CatalogOffering(CapgoRelease release) {
+  FakeCatalog catalog;
+  catalog.offer = CapgoOffer{PublicChannel(), false, std::move(release)};
+  return catalog;
+}
+
+void ExpectError(const CapgoReply& reply, int status, const std::string& code, const std::string& kind) {
+  EXPECT_EQ(reply.status, status) << reply.body;
+  Json body = Body(reply);
+  EXPECT_EQ(body["error"], code) << reply.body;
+  EXPECT_TRUE(body["message"].is_string() && !body["message"].get<std::string>().empty()) << reply.body;
+  if (!kind.empty()) {
+    EXPECT_EQ(body["kind"], kind) << reply.body;
+  }
+}
+
+TEST(CapgoUpdates, VectorRequestParses) {
+  auto info = ParseCapgoDeviceInfo(Json::parse(Request()));
+  ASSERT_TRUE(info) << info.error().ToString();
+  EXPECT_EQ(info->app_id, "com.example.otatest");
+  EXPECT_EQ(info->device_id, "7239a82f-4ea8-4e33-9085-f4ad974d3fc4");
+  EXPECT_EQ(info->version_name, "builtin");
+  EXPECT_EQ(info->EffectiveVersion(), "1.0.0");
+  EXPECT_EQ(info->version_code, "10000");
+  EXPECT_EQ(info->version_os, "14");
+  EXPECT_EQ(info->platform, CapgoPlatform::kAndroid);
+  EXPECT_EQ(info->plugin_version, "8.51.23");
+  EXPECT_FALSE(info->is_emulator);
+  EXPECT_TRUE(info->is_prod);
+  EXPECT_EQ(info->default_channel, "");
+  EXPECT_EQ(info->key_id, "MIIBCgKCAQEAxnu8GaHm");
+}
+
+TEST(CapgoUpdates, OffersReleaseWithBodyEqualToVector) {
+  CapgoRelease release = VectorRelease("updates_response_full.json");
+  release.version = "1.0.1";  // the device runs builtin 1.0.0; offer the next one
+  FakeCatalog catalog = CatalogOffering(release);
+  CapgoReply reply = HandleCapgoUpdates(Request(), catalog);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  Json expected = Json::parse(ReadVector("updates_response_full.json"));
+  expected["version"] = "1.0.1";
+  EXPECT_EQ(Body(reply), expected);
+}
+
+TEST(CapgoUpdates, OffersVectorVersionToDeviceOnOlderBundle) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+    j["version_build"] = "0.9.0";
+    j["version_name"] = "0.9.5";
+  }), catalog);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(Body(reply), Json::parse(ReadVector("updates_response_full.json")));
+}
+
+TEST(CapgoUpdates, ManifestReleaseBodyEqualsManifestVector) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_manifest.json"));
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+    j["version_build"] = "0.9.0";
+    j["version_name"] = "builtin";
+  }), catalog);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(Body(reply), Json::parse(ReadVector("updates_response_manifest.json")));
+}
+
+TEST(CapgoUpdates, OmitsManifestForPluginsThatCannotUseIt) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_manifest.json"));
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+    j["version_build"] = "0.9.0";
+    j["plugin_version"] = "6.24.9";
+  }), catalog);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_FALSE(Body(reply).contains("manifest"));
+}
+
+TEST(CapgoUpdates, UpToDateWhenDeviceRunsOfferedVersion) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  // builtin + version_build 1.0.0 == offered 1.0.0
+  CapgoReply reply = HandleCapgoUpdates(Request(), catalog);
+  ExpectError(reply, 200, "no_new_version_available", "up_to_date");
+  EXPECT_EQ(Body(reply)["message"], "No new version available");
+}
+
+TEST(CapgoUpdates, BlockedWhenPlatformDisabledOnChannel) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  catalog.offer->channel.android = false;
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  ExpectError(reply, 200, "disabled_platform_android", "blocked");
+  EXPECT_EQ(Body(reply)["version"], "1.0.0");
+  EXPECT_EQ(Body(reply)["old"], "0.9.0");
+}
+
+TEST(CapgoUpdates, BlockedOnPrivateChannelWithoutSelfAssign) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  catalog.offer->channel.is_public = false;
+  catalog.offer->channel.allow_self_assign = false;
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  ExpectError(reply, 200, "cannot_update_via_private_channel", "blocked");
+  catalog.offer->via_device_override = true;  // an admin assignment is honoured
+  reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(Body(reply)["version"], "1.0.0");
+}
+
+TEST(CapgoUpdates, BlockedBelowChannelMinNativeVersion) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  catalog.offer->channel.min_native_version = "0.9.5";
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  ExpectError(reply, 200, "disable_auto_update_to_metadata", "blocked");
+}
+
+TEST(CapgoUpdates, BlockedUnderNativeVersion) {
+  CapgoRelease release = VectorRelease("updates_response_full.json");
+  release.authorized_rollback = true;
+  FakeCatalog catalog = CatalogOffering(release);
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "2.0.0"; }), catalog);
+  ExpectError(reply, 200, "disable_auto_update_under_native", "blocked");
+}
+
+TEST(CapgoUpdates, NeverDowngradesWithoutAuthorizedRollback) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  catalog.offer->channel.disable_auto_update_under_native = false;
+  auto req = Request([](Json& j) {
+    j["version_build"] = "0.9.0";
+    j["version_name"] = "1.2.0";
+  });
+  ExpectError(HandleCapgoUpdates(req, catalog), 200, "downgrade_not_authorized", "blocked");
+  catalog.offer->release->authorized_rollback = true;
+  CapgoReply reply = HandleCapgoUpdates(req, catalog);
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(Body(reply), Json::parse(ReadVector("updates_response_full.json")));
+}
+
+TEST(CapgoUpdates, BlockedOnKeyIdMismatch) {
+  CapgoRelease release = VectorRelease("updates_response_full.json");
+  release.key_id = "SomeOtherKeyAAAAAAAA";
+  FakeCatalog catalog = CatalogOffering(release);
+  ExpectError(HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog), 200,
+              "key_id_mismatch", "blocked");
+}
+
+TEST(CapgoUpdates, BlockedForEmulatorAndDevBuildsWhenChannelForbids) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  catalog.offer->channel.allow_emulator = false;
+  catalog.offer->channel.allow_dev = false;
+  ExpectError(HandleCapgoUpdates(Request([](Json& j) {
+                j["version_build"] = "0.9.0";
+                j["is_emulator"] = true;
+              }), catalog),
+              200, "disable_emulator", "blocked");
+  ExpectError(HandleCapgoUpdates(Request([](Json& j) {
+                j["version_build"] = "0.9.0";
+                j["is_prod"] = false;
+              }), catalog),
+              200, "disable_dev_build", "blocked");
+}
+
+TEST(CapgoUpdates, FailedWhenNoChannelOrNoRelease) {
+  FakeCatalog catalog;
+  ExpectError(HandleCapgoUpdates(Request(), catalog), 200, "no_channel", "failed");
+  catalog.offer = CapgoOffer{PublicChannel(), false, std::nullopt};
+  ExpectError(HandleCapgoUpdates(Request(), catalog), 200, "no_bundle", "failed");
+}
+
+TEST(CapgoUpdates, CatalogErrorIsInternalError) {
+  FakeCatalog catalog;
+  catalog.fail = true;
+  ExpectError(HandleCapgoUpdates(Request(), catalog), 500, "internal_error", "failed");
+}
+
+TEST(CapgoUpdates, RejectsBadJsonWithClearMessage) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  CapgoReply reply = HandleCapgoUpdates("{\"app_id\": ", catalog);
+  ExpectError(reply, 400, "invalid_json", "failed");
+  ExpectError(HandleCapgoUpdates("[1,2]", catalog), 400, "invalid_request", "failed");
+  EXPECT_FALSE(catalog.last_device.has_value());
+}
+
+TEST(CapgoUpdates, RejectsOversizedAndDeepBodies) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  std::string big = Request([](Json& j) { j["padding"] = std::string(kCapgoMaxBodyBytes, 'x'); });
+  ExpectError(HandleCapgoUpdates(big, catalog), 413, "payload_too_large", "failed");
+  std::string deep = std::string(20, '[') + std::string(20, ']');
+  ExpectError(HandleCapgoUpdates(deep, catalog), 400, "invalid_request", "failed");
+}
+
+TEST(CapgoUpdates, RejectsWrongTypesNamingTheField) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  struct Case {
+    std::function<void(Json&)> edit;
+    std::string field;
+  };
+  std::vector<Case> cases = {
+      {[](Json& j) { j["is_emulator"] = "false"; }, "is_emulator"},
+      {[](Json& j) { j["app_id"] = 42; }, "app_id"},
+      {[](Json& j) { j.erase("device_id"); }, "device_id"},
+      {[](Json& j) { j["device_id"] = std::string(37, 'a'); }, "device_id"},
+      {[](Json& j) { j["platform"] = "windows"; }, "platform"},
+      {[](Json& j) { j["version_build"] = "1.0"; }, "version_build"},
+      {[](Json& j) { j["version_name"] = "v1.0.0"; }, "version_name"},
+      {[](Json& j) { j["plugin_version"] = "latest"; }, "plugin_version"},
+      {[](Json& j) { j["defaultChannel"] = Json::array(); }, "defaultChannel"},
+      {[](Json& j) { j["app_id"] = "com.example/../x"; }, "app_id"},
+  };
+  for (const auto& c : cases) {
+    CapgoReply reply = HandleCapgoUpdates(Request(c.edit), catalog);
+    ExpectError(reply, 400, "invalid_request", "failed");
+    EXPECT_NE(Body(reply)["message"].get<std::string>().find(c.field), std::string::npos) << reply.body;
+  }
+  EXPECT_FALSE(catalog.last_device.has_value());
+}
+
+TEST(CapgoUpdates, IgnoresUnknownFields) {
+  FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+    j["something_new"] = {{"nested", true}};
+    j["version_build"] = "0.9.0";
+  }), catalog);
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(Body(reply)["version"], "1.0.0");
+}
+
+TEST(CapgoUpdates, KindTableMatchesCapgo) {
+  EXPECT_EQ(CapgoUpdateKind("no_new_version_available"), "up_to_date");
+  EXPECT_EQ(CapgoUpdateKind("already_on_builtin"), "up_to_date");
+  EXPECT_EQ(CapgoUpdateKind("disable_auto_update_to_major"), "blocked");
+  EXPECT_EQ(CapgoUpdateKind("key_id_mismatch"), "blocked");
+  EXPECT_EQ(CapgoUpdateKind("no_channel"), "failed");
+  EXPECT_EQ(CapgoUpdateKind("anything_else"), "failed");
+}
+
+class FakeSink : public CapgoStatsSink {
+ public:
+  Result<void> Record(const std::vector<CapgoStatsEvent>& e) override {
+    events.insert(events.end(), e.begin(), e.end());
+    return {};
+  }
+  std::vector<CapgoStatsEvent> events;
+};
+
+Json StatsEvent(const std::string& action) {
+  Json j = Json::parse(Request());
+  j["action"] = action;
+  j["version_name"] = "1.0.0";
+  j["old_version_name"] = "builtin";
+  return j;
+}
+
+TEST(CapgoStats, AcceptsSingleObject) {
+  FakeSink sink;
+  CapgoReply reply = HandleCapgoStats(StatsEvent("set").dump(), sink);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(Body(reply), Json({{"status", "ok"}}));
+  ASSERT_EQ(sink.events.size(), 1u);
+  EXPECT_EQ(sink.events[0].action, "set");
+  EXPECT_EQ(sink.events[0].device.version_name, "1.0.0");
+  EXPECT_EQ(sink.events[0].old_version_name, "builtin");
+}
+
+TEST(CapgoStats, AcceptsArrayOfEvents) {
+  FakeSink sink;
+  Json arr = Json::array({StatsEvent("download_10"), StatsEvent("download_complete")});
+  CapgoReply reply = HandleCapgoStats(arr.dump(), sink);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  ASSERT_EQ(sink.events.size(), 2u);
+  EXPECT_EQ(sink.events[1].action, "download_complete");
+}
+
+TEST(CapgoStats, RejectsTooManyEventsBadActionAndRecordsNothing) {
+  FakeSink sink;
+  Json arr = Json::array();
+  for (size_t i = 0; i <= kCapgoMaxStatsEvents; ++i) arr.push_back(StatsEvent("set"));
+  CapgoReply reply = HandleCapgoStats(arr.dump(), sink);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(Body(reply)["error"], "invalid_request");
+  Json bad = Json::array({StatsEvent("set"), StatsEvent("DROP TABLE")});
+  reply = HandleCapgoStats(bad.dump(), sink);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(Body(reply)["message"].get<std::string>().find("event 1"), std::string::npos) << reply.body;
+  Json missing = StatsEvent("set");
+  missing.erase("action");
+  EXPECT_EQ(HandleCapgoStats(missing.dump(), sink).status, 400);
+  EXPECT_EQ(HandleCapgoStats("[]", sink).status, 400);
+  EXPECT_EQ(HandleCapgoStats("\"set\"", sink).status, 400);
+  EXPECT_TRUE(sink.events.empty());
+}
+
+class FakeRegistry : public CapgoChannelRegistry {
+ public:
+  FakeRegistry() {
+    CapgoChannel beta;
+    beta.id = "2";
+    beta.name = "beta";
+    beta.allow_self_assign = true;
+    CapgoChannel internal;
+    internal.id = "3";
+    internal.name = "internal";
+    channels = {PublicChannel(), beta, internal};
+  }
+  Result<std::vector<CapgoChannel>> ListChannels(std::string_view) override { return channels; }
+  Result<std::optional<std::string>> GetAssignment(std::string_view, std::string_view device) override {
+    auto it = assignments.find(std::string(device));
+    if (it == assignments.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  Result<void> SetAssignment(std::string_view, std::string_view device, std::string_view channel) override {
+    assignments[std::string(device)] = std::string(channel);
+    return {};
+  }
+  Result<void> ClearAssignment(std::string_view, std::string_view device) override {
+    assignments.erase(std::string(device));
+    return {};
+  }
+  std::vector<CapgoChannel> channels;
+  std::map<std::string, std::string> assignments;
+};
+
+constexpr char kDevice[] = "7239a82f-4ea8-4e33-9085-f4ad974d3fc4";
+
+CapgoReply Channel(CapgoChannelMethod method, FakeRegistry& registry, const std::string& channel = "") {
+  std::string body = Request([&](Json& j) {
+    if (!channel.empty()) j["channel"] = channel;
+  });
+  return HandleCapgoChannelSelf(method, body, {}, registry);
+}
+
+TEST(CapgoChannelSelf, SetGetAndUnsetSelfAssignableChannel) {
+  FakeRegistry registry;
+  EXPECT_EQ(Body(Channel(CapgoChannelMethod::kPut, registry)),
+            Json({{"channel", "production"}, {"status", "default"}}));
+  CapgoReply set = Channel(CapgoChannelMethod::kPost, registry, "beta");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(Body(set), Json({{"status", "ok"}}));
+  EXPECT_EQ(registry.assignments[kDevice], "beta");
+  EXPECT_EQ(Body(Channel(CapgoChannelMethod::kPut, registry)),
+            Json({{"channel", "beta"}, {"status", "override"}, {"allowSet", true}}));
+  CapgoReply unset = Channel(CapgoChannelMethod::kDelete, registry);
+  ASSERT_EQ(unset.status, 200) << unset.body;
+  EXPECT_TRUE(registry.assignments.empty());
+}
+
+TEST(CapgoChannelSelf, SettingDefaultChannelClearsAssignment) {
+  FakeRegistry registry;
+  registry.assignments[kDevice] = "beta";
+  EXPECT_EQ(Channel(CapgoChannelMethod::kPost, registry, "production").status, 200);
+  EXPECT_TRUE(registry.assignments.empty());
+}
+
+TEST(CapgoChannelSelf, RefusesChannelsThatDisallowSelfAssign) {
+  FakeRegistry registry;
+  CapgoReply reply = Channel(CapgoChannelMethod::kPost, registry, "internal");
+  ExpectError(reply, 400, "channel_set_from_plugin_not_allowed", "");
+  EXPECT_TRUE(registry.assignments.empty());
+  ExpectError(Channel(CapgoChannelMethod::kPost, registry, "nope"), 400, "channel_not_found", "");
+  // An admin put the device on "internal": the device may neither switch nor unset it.
+  registry.assignments[kDevice] = "internal";
+  ExpectError(Channel(CapgoChannelMethod::kPost, registry, "beta"), 400, "cannot_override", "");
+  ExpectError(Channel(CapgoChannelMethod::kDelete, registry), 400, "cannot_override", "");
+  EXPECT_EQ(registry.assignments[kDevice], "internal");
+}
+
+TEST(CapgoChannelSelf, ListsOnlyVisibleChannelsForPlatform) {
+  FakeRegistry registry;
+  registry.channels[1].ios = false;
+  CapgoReply reply = HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "",
+                                            {{"app_id", "com.example.otatest"}, {"platform", "android"}},
+                                            registry);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(Body(reply), Json::parse(R"([
+    {"id":"1","name":"production","public":true,"allow_self_set":false},
+    {"id":"2","name":"beta","public":false,"allow_self_set":true}])"));
+  reply = HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "",
+                                 {{"app_id", "com.example.otatest"}, {"platform", "ios"}}, registry);
+  EXPECT_EQ(Body(reply).size(), 1u);
+  EXPECT_EQ(HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "", {}, registry).status, 400);
+}
+
+TEST(CapgoChannelSelf, RejectsMissingChannelAndBadBody) {
+  FakeRegistry registry;
+  EXPECT_EQ(Channel(CapgoChannelMethod::kPost, registry).status, 400);
+  EXPECT_EQ(HandleCapgoChannelSelf(CapgoChannelMethod::kPost, "nope", {}, registry).status, 400);
+  EXPECT_TRUE(registry.assignments.empty());
+}
+
+TEST(CapgoRateLimiter, Returns429WithRetryAfterWhenBucketEmpty) {
+  auto now = std::chrono::steady_clock::time_point{};
+  CapgoRateLimiter limiter({/*burst=*/2, /*refill_per_second=*/0.5, /*max_keys=*/10}, [&] { return now; });
+  EXPECT_FALSE(limiter.Check("dev-a"));
+  EXPECT_FALSE(limiter.Check("dev-a"));
+  auto limited = limiter.Check("dev-a");
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status, 429);
+  ASSERT_EQ(limited->headers.size(), 1u);
+  EXPECT_EQ(limited->headers[0].first, "Retry-After");
+  EXPECT_EQ(limited->headers[0].second, "2");
+  EXPECT_EQ(Body(*limited)["error"], "too_many_requests");
+  EXPECT_FALSE(limiter.Check("dev-b"));  // other devices are unaffected
+  now += std::chrono::seconds(2);
+  EXPECT_FALSE(limiter.Check("dev-a"));
+  EXPECT_TRUE(limiter.Check("dev-a"));
+}
+
+TEST(CapgoRateLimiter, BoundsNumberOfTrackedKeys) {
+  auto now = std::chrono::steady_clock::time_point{};
+  CapgoRateLimiter limiter({1, 1, 2}, [&] { return now; });
+  EXPECT_FALSE(limiter.Check("a"));
+  EXPECT_FALSE(limiter.Check("b"));
+  EXPECT_TRUE(limiter.Check("c"));  // table full of non-refilled buckets: refuse newcomers
+  now += std::chrono::seconds(1);
+  EXPECT_FALSE(limiter.Check("c"));  // refilled buckets were evicted
+}
+
+}  // namespace
+}  // namespace airlock::server
