@@ -259,7 +259,12 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
     unsigned version = 11;
 
     if (header_ec) {
-      if (header_ec == http::error::header_limit) {
+      if (header_ec == http::error::body_limit) {
+        // The parser checks Content-Length against the body limit while reading the header.
+        response = JsonError(413, "body_too_large",
+                             "request body exceeds " + std::to_string(options.max_body_bytes) +
+                                 " bytes");
+      } else if (header_ec == http::error::header_limit) {
         response = JsonError(431, "header_too_large", "request header fields too large");
       } else if (IsHttpParseError(header_ec) && header_ec != http::error::end_of_stream &&
                  header_ec != http::error::partial_message) {
