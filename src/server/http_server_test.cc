@@ -333,6 +333,24 @@ TEST_F(HttpServerTest, UnknownOrMalformedBlobIs404) {
   EXPECT_EQ(client.Send(http::verb::get, "/v1/blobs/" + std::string(64, 'A')).result_int(), 404);
 }
 
+TEST(HttpServerTimeouts, SlowHeaderIsCutOffAtReadTimeout) {
+  Router router;
+  Metrics metrics;
+  AddHealthRoutes(&router, &metrics);
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.read_timeout = std::chrono::milliseconds(200);
+  options.access_log = false;
+  HttpServer server(options, &router, &metrics);
+  ASSERT_TRUE(server.Start());
+  Client client(server.port());
+  const auto start = std::chrono::steady_clock::now();
+  client.WriteRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // never finishes the header
+  EXPECT_TRUE(client.ClosedByPeer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
 TEST_F(HttpServerTest, StopFinishesInFlightRequestThenRefusesConnections) {
   Client idle(port_);
   ASSERT_EQ(idle.Send(http::verb::get, "/healthz").result_int(), 200);
