@@ -166,8 +166,11 @@ Response HttpServer::Impl::Dispatch(Request* request, int* route_index) {
     return (*match.handler)(*request);
   } catch (const std::exception& e) {
     // Handlers return errors as responses; a throw is a bug, answered with 500, not a crash.
-    Log(nlohmann::json({{"time", NowRfc3339()}, {"level", "error"}, {"msg", "handler threw"},
-                        {"path", request->path}, {"what", e.what()}})
+    Log(nlohmann::json({{"time", NowRfc3339()},
+                        {"level", "error"},
+                        {"msg", "handler threw"},
+                        {"path", request->path},
+                        {"what", e.what()}})
             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return JsonError(500, "internal", "internal error");
   }
@@ -195,8 +198,8 @@ asio::awaitable<bool> HttpServer::Impl::SendFile(beast::tcp_stream& stream, cons
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) co_return false;
     timer.expires_after(options.write_timeout);
-    auto result = co_await (socket.async_wait(tcp::socket::wait_write, kTuple) ||
-                            timer.async_wait(kTuple));
+    auto result =
+        co_await (socket.async_wait(tcp::socket::wait_write, kTuple) || timer.async_wait(kTuple));
     if (result.index() == 1) co_return false;  // no progress within write_timeout
     auto [wait_ec] = std::get<0>(result);
     if (wait_ec) co_return false;
@@ -204,7 +207,8 @@ asio::awaitable<bool> HttpServer::Impl::SendFile(beast::tcp_stream& stream, cons
   co_return true;
 }
 
-asio::awaitable<void> HttpServer::Impl::Drain(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+asio::awaitable<void> HttpServer::Impl::Drain(beast::tcp_stream& stream,
+                                              beast::flat_buffer& buffer) {
   error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   stream.expires_after(kDrainTime);
@@ -247,7 +251,8 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
     parser.body_limit(options.max_body_bytes);
     connection.idle = true;
     stream.expires_after(options.read_timeout);
-    auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    auto [header_ec, header_bytes] =
+        co_await http::async_read_header(stream, buffer, parser, kTuple);
     connection.idle = false;
     const auto start = std::chrono::steady_clock::now();
 
@@ -261,9 +266,9 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
     if (header_ec) {
       if (header_ec == http::error::body_limit) {
         // The parser checks Content-Length against the body limit while reading the header.
-        response = JsonError(413, "body_too_large",
-                             "request body exceeds " + std::to_string(options.max_body_bytes) +
-                                 " bytes");
+        response =
+            JsonError(413, "body_too_large",
+                      "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
       } else if (header_ec == http::error::header_limit) {
         response = JsonError(431, "header_too_large", "request header fields too large");
       } else if (IsHttpParseError(header_ec) && header_ec != http::error::end_of_stream &&
@@ -280,7 +285,8 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
       std::string_view target = ToStd(req.target());
       size_t question = target.find('?');
       std::string_view raw_path = target.substr(0, question);
-      if (question != std::string_view::npos) request.query = std::string(target.substr(question + 1));
+      if (question != std::string_view::npos)
+        request.query = std::string(target.substr(question + 1));
       bool path_ok = !raw_path.empty() && raw_path.front() == '/';
       if (path_ok) {
         size_t pos = 1;
@@ -314,10 +320,11 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
       if (!path_ok) {
         response = JsonError(400, "bad_request", "malformed request path");
         close_after = !parser.is_done();
-      } else if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
-        response = JsonError(413, "body_too_large",
-                             "request body exceeds " + std::to_string(options.max_body_bytes) +
-                                 " bytes");
+      } else if (auto length = parser.content_length();
+                 length && *length > options.max_body_bytes) {
+        response =
+            JsonError(413, "body_too_large",
+                      "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
         close_after = true;
       } else {
         bool body_ok = true;
@@ -331,9 +338,9 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
             stream.expires_after(options.read_timeout);
             auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kTuple);
             if (body_ec == http::error::body_limit) {
-              response = JsonError(413, "body_too_large",
-                                   "request body exceeds " +
-                                       std::to_string(options.max_body_bytes) + " bytes");
+              response = JsonError(
+                  413, "body_too_large",
+                  "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
               close_after = true;
               body_ok = false;
             } else if (body_ec) {
@@ -405,15 +412,12 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
     metrics->Record(route_index, response.status, sent, static_cast<uint64_t>(micros));
     if (counted_in_flight) metrics->RequestFinished();
     if (options.access_log) {
-      nlohmann::json line = {{"time", NowRfc3339()},
-                             {"level", "info"},
-                             {"msg", "request"},
-                             {"method", request.method},
-                             {"path", request.path},
-                             {"status", response.status},
-                             {"bytes", sent},
-                             {"duration_ms", static_cast<double>(micros) / 1000.0},
-                             {"remote", remote}};
+      nlohmann::json line = {
+          {"time", NowRfc3339()}, {"level", "info"},
+          {"msg", "request"},     {"method", request.method},
+          {"path", request.path}, {"status", response.status},
+          {"bytes", sent},        {"duration_ms", static_cast<double>(micros) / 1000.0},
+          {"remote", remote}};
       Log(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
     if (!write_ok) break;

@@ -1,22 +1,22 @@
 // The HTTP/1.1 server of airlockd (Boost.Beast over Asio).
 //
-// Threads: `threads` workers, each running its own io_context with its own listening socket bound to
-// the same address with SO_REUSEPORT, so the kernel spreads new connections over the workers and a
-// connection lives on one thread for its whole life (no cross-thread hand-off, no locks on the hot
-// path). SO_REUSEPORT lets another process of the same user bind the same port too; run one airlockd
-// per port.
+// Threads: `threads` workers, each running its own io_context with its own listening socket bound
+// to the same address with SO_REUSEPORT, so the kernel spreads new connections over the workers and
+// a connection lives on one thread for its whole life (no cross-thread hand-off, no locks on the
+// hot path). SO_REUSEPORT lets another process of the same user bind the same port too; run one
+// airlockd per port.
 //
 // Per connection: keep-alive; the request header (and the wait for it between requests) must arrive
 // within read_timeout, the body within another read_timeout (slow-loris); header size is bounded by
-// max_header_bytes (431), body by max_body_bytes (413, checked against Content-Length before reading).
-// File bodies are sent with sendfile(2) after Beast writes the header.
+// max_header_bytes (431), body by max_body_bytes (413, checked against Content-Length before
+// reading). File bodies are sent with sendfile(2) after Beast writes the header.
 //
-// Shutdown: Stop() closes the listeners, closes connections that are waiting for a request, and lets
-// requests in flight finish (their responses carry Connection: close); Wait() returns when every
-// connection is gone.
+// Shutdown: Stop() closes the listeners, closes connections that are waiting for a request, and
+// lets requests in flight finish (their responses carry Connection: close); Wait() returns when
+// every connection is gone.
 //
-// Thread-safety: Start, Stop and Wait may be called from any one controlling thread; Stop is also safe
-// from a handler or another thread. The Router and Metrics must outlive the server.
+// Thread-safety: Start, Stop and Wait may be called from any one controlling thread; Stop is also
+// safe from a handler or another thread. The Router and Metrics must outlive the server.
 #ifndef AIRLOCK_SERVER_HTTP_SERVER_H_
 #define AIRLOCK_SERVER_HTTP_SERVER_H_
 
@@ -35,13 +35,13 @@ namespace airlock::server {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal
-  uint16_t port = 8080;                // 0 = any free port (see HttpServer::port())
-  unsigned threads = 0;                // 0 = one per core
-  uint64_t max_body_bytes = 1 << 20;   // request bodies (JSON)
+  uint16_t port = 8080;               // 0 = any free port (see HttpServer::port())
+  unsigned threads = 0;               // 0 = one per core
+  uint64_t max_body_bytes = 1 << 20;  // request bodies (JSON)
   uint32_t max_header_bytes = 16 * 1024;
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds write_timeout{60000};  // per write that makes no progress
-  bool access_log = true;  // one JSON line per request
+  bool access_log = true;                          // one JSON line per request
   // Where log lines go (without the trailing newline); default: stderr. Called from I/O threads.
   std::function<void(std::string_view)> log_sink;
 };
@@ -53,8 +53,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and starts the worker threads. kInvalidArgument for a bad address or thread count, kIo when
-  // the address cannot be bound. Call once.
+  // Binds and starts the worker threads. kInvalidArgument for a bad address or thread count, kIo
+  // when the address cannot be bound. Call once.
   [[nodiscard]] Result<void> Start();
   // The bound port (after Start).
   uint16_t port() const;

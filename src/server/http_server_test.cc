@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,8 +21,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "server/metrics.h"
 #include "server/router.h"
@@ -56,9 +56,9 @@ class Client {
   explicit Client(uint16_t port) : socket_(ioc_) {
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   }
-  http::response<http::string_body> Send(http::verb method, std::string target,
-                                         std::vector<std::pair<std::string, std::string>> headers = {},
-                                         std::string body = "") {
+  http::response<http::string_body> Send(
+      http::verb method, std::string target,
+      std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = "") {
     http::request<http::string_body> req{method, target, 11};
     req.set(http::field::host, "127.0.0.1");
     for (const auto& [name, value] : headers) req.set(name, value);
@@ -177,8 +177,10 @@ TEST_F(HttpServerTest, MetricsCountRequestsByRouteAndStatus) {
   ASSERT_EQ(res.result_int(), 200);
   EXPECT_THAT(res[http::field::content_type], HasSubstr("text/plain; version=0.0.4"));
   const std::string& text = res.body();
-  EXPECT_THAT(text, HasSubstr("airlock_http_requests_total{route=\"GET /healthz\",status=\"200\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("airlock_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("airlock_http_requests_total{route=\"GET /healthz\",status=\"200\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("airlock_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("airlock_http_requests_in_flight 1\n"));  // this request
   EXPECT_THAT(text, HasSubstr("# TYPE airlock_http_response_bytes_total counter"));
   EXPECT_THAT(text, Not(HasSubstr("airlock_http_response_bytes_total 0\n")));
@@ -221,8 +223,10 @@ TEST_F(HttpServerTest, BodyTooLargeIs413) {
 TEST_F(HttpServerTest, ChunkedBodyTooLargeIs413) {
   Client client(port_);
   std::string chunk(800, 'y');
-  client.WriteRaw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  "320\r\n" + chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
+  client.WriteRaw(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "320\r\n" +
+      chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
   auto res = client.Read();
   EXPECT_EQ(res.result_int(), 413);
 }
@@ -274,8 +278,8 @@ TEST_F(HttpServerTest, PathTraversalIsRefusedAndReadsNothingOutside) {
        {"/tuf/app/../outside.json", "/tuf/app/%2e%2e/outside.json", "/tuf/app/%2E%2E/outside.json",
         "/tuf/app/..%2foutside.json", "/tuf/app/%2e%2e%2f%2e%2e%2fsecret.txt", "/tuf/../secret.txt",
         "/tuf/%2e%2e/secret.txt/x", "/tuf/app/.hidden", "/tuf/app/link.json",
-        "/tuf/app//timestamp.json", "/tuf/app/./timestamp.json", "/tuf/app/%00x",
-        "/tuf/app/%zz", "/tuf/.app/timestamp.json"}) {
+        "/tuf/app//timestamp.json", "/tuf/app/./timestamp.json", "/tuf/app/%00x", "/tuf/app/%zz",
+        "/tuf/.app/timestamp.json"}) {
     SCOPED_TRACE(target);
     Client client(port_);
     auto res = client.Send(http::verb::get, target);
@@ -319,8 +323,7 @@ TEST_F(HttpServerTest, BlobSuffixRange) {
 
 TEST_F(HttpServerTest, BlobRangeOutsideIs416) {
   Client client(port_);
-  auto res =
-      client.Send(http::verb::get, "/v1/blobs/" + kBlobDigest, {{"Range", "bytes=100000-"}});
+  auto res = client.Send(http::verb::get, "/v1/blobs/" + kBlobDigest, {{"Range", "bytes=100000-"}});
   EXPECT_EQ(res.result_int(), 416);
   EXPECT_EQ(res[http::field::content_range], "bytes */100000");
   EXPECT_THAT(res.body(), HasSubstr("range_not_satisfiable"));

@@ -87,7 +87,8 @@ int Serve(const std::filesystem::path& data, const std::string& listen, unsigned
     return 1;
   }
 
-  // Block the stop signals in every thread (the workers inherit the mask); this thread waits for them.
+  // Block the stop signals in every thread (the workers inherit the mask); this thread waits for
+  // them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);

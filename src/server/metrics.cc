@@ -77,8 +77,8 @@ std::string Metrics::Render() const {
   for (const auto& slot : routes_) {
     uint64_t us = slot->duration_us.load(std::memory_order_relaxed);
     if (us == 0) continue;
-    out += "airlock_http_request_seconds_total{route=\"" + EscapeLabel(slot->label) +
-           "\"} " + std::to_string(static_cast<double>(us) / 1e6) + "\n";
+    out += "airlock_http_request_seconds_total{route=\"" + EscapeLabel(slot->label) + "\"} " +
+           std::to_string(static_cast<double>(us) / 1e6) + "\n";
   }
   out += "# HELP airlock_http_requests_in_flight Requests being answered now.\n";
   out += "# TYPE airlock_http_requests_in_flight gauge\n";

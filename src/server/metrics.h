@@ -1,8 +1,8 @@
 // Request counters for GET /metrics (Prometheus text format 0.0.4).
 //
-// Counters are relaxed atomics indexed by route and status code, so recording a request takes no lock.
-// SetRoutes must be called once, before any Record (HttpServer::Start does it); after that every method
-// is thread-safe.
+// Counters are relaxed atomics indexed by route and status code, so recording a request takes no
+// lock. SetRoutes must be called once, before any Record (HttpServer::Start does it); after that
+// every method is thread-safe.
 #ifndef AIRLOCK_SERVER_METRICS_H_
 #define AIRLOCK_SERVER_METRICS_H_
 
@@ -25,8 +25,8 @@ class Metrics {
   // One label per route index (Router::Labels()); index -1 in Record means "unmatched".
   void SetRoutes(const std::vector<std::string>& labels);
 
-  // A response with `status` (clamped into 0..599) for `route_index` was sent: `bytes` of header and
-  // body, `duration_us` from the end of reading the request header to the end of the write.
+  // A response with `status` (clamped into 0..599) for `route_index` was sent: `bytes` of header
+  // and body, `duration_us` from the end of reading the request header to the end of the write.
   void Record(int route_index, int status, uint64_t bytes, uint64_t duration_us);
   void ConnectionOpened() {
     connections_total_.fetch_add(1, std::memory_order_relaxed);
@@ -58,8 +58,8 @@ class Metrics {
   std::atomic<uint64_t> bytes_sent_{0};
 };
 
-// Adds GET /healthz ({"status":"ok"}) and GET /metrics (metrics->Render()) to `router`. `metrics` must
-// outlive the router.
+// Adds GET /healthz ({"status":"ok"}) and GET /metrics (metrics->Render()) to `router`. `metrics`
+// must outlive the router.
 void AddHealthRoutes(Router* router, const Metrics* metrics);
 
 }  // namespace airlock::server

@@ -1,7 +1,7 @@
 #include "server/router.h"
 
-#include <algorithm>
 #include <strings.h>
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -68,8 +68,8 @@ void Router::Add(std::string method, std::string_view pattern, Handler handler) 
   for (const Route& route : routes_) {
     if (route.method == method && route.pattern == pattern) return;
   }
-  routes_.push_back(Route{std::move(method), std::string(pattern), SplitPattern(pattern),
-                          std::move(handler)});
+  routes_.push_back(
+      Route{std::move(method), std::string(pattern), SplitPattern(pattern), std::move(handler)});
 }
 
 bool Router::MatchParts(const Route& route, const std::vector<std::string>& segments,

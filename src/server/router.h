@@ -1,14 +1,15 @@
 // Request/Response value types and the route table of airlockd.
 //
 // A Router maps (method, path pattern) to a handler `Response(const Request&)`. Patterns are
-// '/'-separated segments: a literal ("healthz"), a parameter ("{sha256}") that matches one non-empty
-// segment, or a final "*" that matches one or more remaining segments (the rest, joined with '/', is
-// Request::rest). Paths are matched on percent-decoded segments (HttpServer decodes them; a decoded
-// segment never contains '/' or NUL). A path that matches a pattern under another method only gives
-// 405 with Allow; a path that matches nothing gives 404; both with a JSON error body.
+// '/'-separated segments: a literal ("healthz"), a parameter ("{sha256}") that matches one
+// non-empty segment, or a final "*" that matches one or more remaining segments (the rest, joined
+// with '/', is Request::rest). Paths are matched on percent-decoded segments (HttpServer decodes
+// them; a decoded segment never contains '/' or NUL). A path that matches a pattern under another
+// method only gives 405 with Allow; a path that matches nothing gives 404; both with a JSON error
+// body.
 //
-// Thread-safety: build the router before HttpServer::Start; afterwards it is read-only and Match may be
-// called from any thread. Handlers run on the server's I/O threads and must be thread-safe.
+// Thread-safety: build the router before HttpServer::Start; afterwards it is read-only and Match
+// may be called from any thread. Handlers run on the server's I/O threads and must be thread-safe.
 #ifndef AIRLOCK_SERVER_ROUTER_H_
 #define AIRLOCK_SERVER_ROUTER_H_
 
@@ -31,9 +32,9 @@ struct Request {
   std::vector<std::string> segments;  // decoded path segments
   std::string query;                  // raw text after '?', not decoded
   std::vector<std::pair<std::string, std::string>> params;  // {name} captures, in pattern order
-  std::string rest;                   // what a trailing "*" matched ('/'-joined decoded segments)
+  std::string rest;  // what a trailing "*" matched ('/'-joined decoded segments)
   std::string body;
-  std::string remote;                 // peer address
+  std::string remote;  // peer address
   // Header lookup (case-insensitive); empty when absent. Set by the server.
   std::function<std::string_view(std::string_view)> header;
 
@@ -67,8 +68,8 @@ Response JsonResponse(int status, std::string json_text);
 
 class Router {
  public:
-  // Registers `handler` for `method` (upper case) and `pattern` (starts with '/'). Later registrations
-  // of the same method and pattern are ignored; the first wins.
+  // Registers `handler` for `method` (upper case) and `pattern` (starts with '/'). Later
+  // registrations of the same method and pattern are ignored; the first wins.
   void Add(std::string method, std::string_view pattern, Handler handler);
 
   struct Match {
@@ -91,7 +92,8 @@ class Router {
     Handler handler;
   };
   static bool MatchParts(const Route& route, const std::vector<std::string>& segments,
-                         std::vector<std::pair<std::string, std::string>>* params, std::string* rest);
+                         std::vector<std::pair<std::string, std::string>>* params,
+                         std::string* rest);
   std::vector<Route> routes_;
 };
 

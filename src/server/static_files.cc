@@ -1,15 +1,15 @@
 #include "server/static_files.h"
 
-#include <cerrno>
-#include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <ctime>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
 
 #include <string>
 #include <system_error>
@@ -113,7 +113,8 @@ Result<UniqueFd> OpenBeneath(const std::filesystem::path& root, std::string_view
       ssize_t n = readlink(proc.c_str(), real, sizeof(real) - 1);
       std::error_code ec;
       auto canonical_root = std::filesystem::canonical(root, ec).string() + "/";
-      if (n <= 0 || ec || std::string_view(real, n).substr(0, canonical_root.size()) != canonical_root) {
+      if (n <= 0 || ec ||
+          std::string_view(real, n).substr(0, canonical_root.size()) != canonical_root) {
         close(fd);
         return MakeError(ErrorCode::kUnsafePath, "path leaves " + root.string());
       }
@@ -192,7 +193,8 @@ void AddStaticRoutes(Router* router, const std::filesystem::path& data_dir) {
                   static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
                       static_cast<unsigned long long>(st.st_mtim.tv_nsec));
     std::string_view name = request.rest;
-    if (size_t slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+    if (size_t slash = name.rfind('/'); slash != std::string_view::npos)
+      name.remove_prefix(slash + 1);
     Response response;
     if (EtagMatches(request.Header("If-None-Match"), etag)) {
       response.status = 304;
