@@ -146,5 +146,55 @@ BADCODE=$(printf '%06d' $(( (10#$CODE + 1) % 1000000 )))
 AIRLOCK_ACTOR=alice run 1 "does not match" "$BIN" key rotate r --vault "$VA" --totp "$BADCODE"
 AIRLOCK_ACTOR=alice run 0 "r@1" "$BIN" key rotate r --vault "$VA" --totp "$CODE"
 
+# key URIs wherever the CLI takes a key (bundle seal --sign-key, repo init --*-key): signatures come
+# from the vault, every use is in its audit log, no private key file is written anywhere
+export AIRLOCK_KEY_DIR="$W/no-generated-keys"
+VS="$W/sign.vault"
+run 0 "" "$BIN" vault init --vault "file:$VS" "${FAST[@]}"
+for k in "rel targets" "root root" "targets targets" "snapshot snapshot" "timestamp timestamp"; do
+  set -- $k
+  run 0 "" "$BIN" key create "$1" --vault "file:$VS" --type ed25519 --purpose "$2"
+done
+run 0 "" "$BIN" key public rel --vault "file:$VS" --out "$W/rel.pub"
+mkdir -p "$W/app" && echo "hello" >"$W/app/index.html"
+openssl genpkey -algorithm x25519 -out "$W/dev.key" 2>/dev/null
+openssl pkey -in "$W/dev.key" -pubout -out "$W/dev.pub" 2>/dev/null
+run 0 "signed by" "$BIN" bundle seal "$W/app" --app com.example.uri --version 1.0.0 \
+  --sign-key "file:$VS#rel" --recipient "$W/dev.pub" --out "$W/app.alb"
+run 0 "verified" "$BIN" bundle open "$W/app.alb" --verify-key "$W/rel.pub" --decrypt-key "$W/dev.key" --out "$W/opened"
+run 0 "verified" "$BIN" bundle open "$W/app.alb" --verify-key "file:$VS#rel" --decrypt-key "$W/dev.key" --out "$W/opened2"
+run 1 "" "$BIN" bundle seal "$W/app" --app com.example.uri --version 1.0.1 \
+  --sign-key "file:$VS#missing" --recipient "$W/dev.pub" --out "$W/app2.alb"
+run 0 "" "$BIN" audit log --vault "file:$VS" --key rel --json
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r=r if isinstance(r,list) else r.get("records",[]); assert any(x.get("operation")=="sign" for x in r), r' "$W/out" && ok || bad "bundle seal signature not in the audit log"
+
+R="$W/repo"
+run 0 "initialised" "$BIN" repo init "$R" --app com.example.uri --root-key "file:$VS#root" \
+  --targets-key "file:$VS#targets" --snapshot-key "file:$VS#snapshot" --timestamp-key "file:$VS#timestamp"
+grep -q "file:$VS#root" "$R/.airlock/repo.json" && ok || bad "repo.json does not record the key URI"
+run 0 "" "$BIN" repo add-target "$R" "$W/app.alb"
+run 0 "" "$BIN" repo publish "$R"
+run 0 "" "$BIN" repo verify "$R"
+[ ! -e "$AIRLOCK_KEY_DIR" ] && ok || bad "repo init wrote keys to $AIRLOCK_KEY_DIR"
+if grep -rlaq "PRIVATE KEY" "$W" --exclude-dir=opened --exclude-dir=opened2 --exclude=dev.key; then
+  bad "a PEM private key was written: $(grep -rla "PRIVATE KEY" "$W" --exclude=dev.key)"
+else ok; fi
+
+# key rotate --repo: new root metadata signed by the old and new root keys, published; a client that
+# trusted 1.root.json (repo verify starts there) follows to 2.root.json
+run 0 "root@1" "$BIN" key rotate root --vault "file:$VS" --repo "$R"
+[ -f "$R/metadata/2.root.json" ] && ok || bad "no 2.root.json"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); assert len(m["signatures"])==2, m["signatures"]' "$R/metadata/2.root.json" && ok || bad "2.root.json is not signed by old and new root keys"
+run 0 "" "$BIN" repo verify "$R"
+run 0 "" "$BIN" repo publish "$R"
+run 0 "" "$BIN" repo verify "$R"
+run 0 "" "$BIN" key list --vault "file:$VS" --json
+python3 -c 'import json,sys; k={x["name"]:x["state"] for x in json.load(open(sys.argv[1]))}; assert k["root@1"]=="retired" and k["root"]=="active", k' "$W/out" && ok || bad "root@1 not retired after rotate --repo"
+run 1 "retired" "$BIN" key sign root@1 --vault "file:$VS" --in "$W/msg" --out "$W/sig-retired"
+run 0 "targets@1" "$BIN" key rotate targets --vault "file:$VS" --repo "$R"
+run 0 "" "$BIN" repo verify "$R"
+run 1 "does not use" "$BIN" key rotate rel --vault "file:$VS" --repo "$R"
+unset AIRLOCK_KEY_DIR
+
 echo "keys CLI: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -340,12 +340,18 @@ Result<SignatureBlock> ParseSignatureBlock(ByteSpan block) {
 Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& options,
                                 const crypto::PrivateKey& signer,
                                 const std::vector<crypto::PublicKey>& recipients, const fs::path& out) {
+  crypto::PrivateKeySigner key_signer(signer);
+  return SealBundle(input, options, key_signer, recipients, out);
+}
+
+Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& options, crypto::Signer& signer,
+                                const std::vector<crypto::PublicKey>& recipients, const fs::path& out) {
   AIRLOCK_TRY(ValidateAppId(options.app_id));
   AIRLOCK_TRY(Semver::Parse(options.version));
   if (options.chunk_size < kMinChunkSize || options.chunk_size > crypto::kMaxChunkSize) {
     return MakeError(ErrorCode::kInvalidArgument, "chunk size out of range");
   }
-  if (signer.type() == crypto::KeyType::kX25519) {
+  if (signer.Public().type() == crypto::KeyType::kX25519) {
     return MakeError(ErrorCode::kInvalidArgument, "the signing key is an x25519 key, which cannot sign");
   }
   if (recipients.empty()) return MakeError(ErrorCode::kInvalidArgument, "at least one recipient is needed");
@@ -445,8 +451,8 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   Bytes head(kBundleMagic, kBundleMagic + sizeof kBundleMagic);
   AppendU32Be(head, static_cast<uint32_t>(header_text.size()));
   head.insert(head.end(), header_text.begin(), header_text.end());
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes signature, crypto::Sign(signer, SignedMessage(head)));
-  crypto::PublicKey signer_pub = signer.Public();
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes signature, signer.Sign(SignedMessage(head)));
+  const crypto::PublicKey& signer_pub = signer.Public();
   std::string sig_text = nlohmann::json{{"keyid", signer_pub.KeyId()},
                                         {"scheme", signer_pub.TufScheme()},
                                         {"sig", HexEncode(signature)}}

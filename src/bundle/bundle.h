@@ -18,6 +18,7 @@
 #include "common/result.h"
 #include "crypto/aead_stream.h"
 #include "crypto/keys.h"
+#include "crypto/signer.h"
 
 namespace airlock::bundle {
 
@@ -82,6 +83,11 @@ struct SealOptions {
 // ScanArchive for bad input.
 [[nodiscard]] Result<BundleHeader> SealBundle(const std::filesystem::path& input, const SealOptions& options,
                                               const crypto::PrivateKey& signer,
+                                              const std::vector<crypto::PublicKey>& recipients,
+                                              const std::filesystem::path& out);
+// The same, signing through `signer` (a key file or a key store key, crypto/signer.h).
+[[nodiscard]] Result<BundleHeader> SealBundle(const std::filesystem::path& input, const SealOptions& options,
+                                              crypto::Signer& signer,
                                               const std::vector<crypto::PublicKey>& recipients,
                                               const std::filesystem::path& out);
 

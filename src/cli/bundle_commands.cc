@@ -4,6 +4,7 @@
 
 #include "bundle/bundle.h"
 #include "cli/commands.h"
+#include "cli/key_loading.h"
 #include "crypto/keys.h"
 
 namespace airlock::cli {
@@ -53,17 +54,18 @@ Result<void> RunSeal(const SealArgs& a) {
   options.version = a.version;
   options.chunk_size = a.chunk_size;
   AIRLOCK_ASSIGN_OR_RETURN(options.format, bundle::ParseArchiveFormat(a.format));
-  auto signer = crypto::PrivateKey::FromFile(a.sign_key);
+  KeyLoader keys;
+  auto signer = keys.LoadSigner(a.sign_key);
   if (!signer) return tl::unexpected(signer.error().WithContext("signing key " + a.sign_key));
   std::vector<crypto::PublicKey> recipients;
   for (const std::string& r : a.recipients) {
-    auto key = crypto::PublicKey::FromFile(r);
+    auto key = keys.LoadPublicKey(r);
     if (!key) return tl::unexpected(key.error().WithContext("recipient " + r));
     recipients.push_back(std::move(*key));
   }
   AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleHeader h,
-                           bundle::SealBundle(a.input, options, *signer, recipients, a.out));
-  std::string signer_id = signer->KeyId();
+                           bundle::SealBundle(a.input, options, **signer, recipients, a.out));
+  std::string signer_id = (*signer)->KeyId();
   if (a.json) {
     nlohmann::json j = SummaryJson(h);
     j["output"] = a.out;
@@ -79,7 +81,8 @@ Result<void> RunSeal(const SealArgs& a) {
 }
 
 Result<void> RunOpen(const OpenArgs& a) {
-  auto verify = crypto::PublicKey::FromFile(a.verify_key);
+  KeyLoader keys;
+  auto verify = keys.LoadPublicKey(a.verify_key);
   if (!verify) return tl::unexpected(verify.error().WithContext("verification key " + a.verify_key));
   auto decrypt = crypto::PrivateKey::FromFile(a.decrypt_key);
   if (!decrypt) return tl::unexpected(decrypt.error().WithContext("decryption key " + a.decrypt_key));
@@ -107,7 +110,8 @@ Result<void> RunOpen(const OpenArgs& a) {
 Result<void> RunInspect(const InspectArgs& a) {
   std::optional<crypto::PublicKey> verify;
   if (!a.verify_key.empty()) {
-    auto key = crypto::PublicKey::FromFile(a.verify_key);
+    KeyLoader keys;
+    auto key = keys.LoadPublicKey(a.verify_key);
     if (!key) return tl::unexpected(key.error().WithContext("verification key " + a.verify_key));
     verify = std::move(*key);
   }
@@ -151,8 +155,8 @@ void AddBundleCommands(CLI::App& app, Action& action) {
   s->add_option("input", seal->input, "App folder, or a zip or tar to use as the payload")->required();
   s->add_option("--app", seal->app, "App id (letters, digits, . _ -)")->required();
   s->add_option("--version", seal->version, "Release version (semver)")->required();
-  s->add_option("--sign-key", seal->sign_key, "Signing key (PKCS#8 PEM: ed25519, ecdsa-p256 or rsa)")->required();
-  s->add_option("--recipient", seal->recipients, "Recipient public key (x25519 or rsa), repeatable")->required();
+  s->add_option("--sign-key", seal->sign_key, "Signing key: PKCS#8 PEM file (ed25519, ecdsa-p256 or rsa) or key URI (file:VAULT#name, pkcs11:...)")->required();
+  s->add_option("--recipient", seal->recipients, "Recipient public key (x25519 or rsa; SPKI PEM file or key URI), repeatable")->required();
   s->add_option("--out", seal->out, "Output .alb file")->required();
   s->add_option("--format", seal->format, "Archive format when sealing a folder")
       ->check(CLI::IsMember({"zip", "tar"}));
@@ -164,7 +168,7 @@ void AddBundleCommands(CLI::App& app, Action& action) {
   auto open = std::make_shared<OpenArgs>();
   CLI::App* o = bundle->add_subcommand("open", "Verify, decrypt and unpack a sealed bundle");
   o->add_option("bundle", open->bundle, "The .alb file")->required();
-  o->add_option("--verify-key", open->verify_key, "Signer's public key (SPKI PEM)")->required();
+  o->add_option("--verify-key", open->verify_key, "Signer's public key (SPKI PEM file or key URI)")->required();
   o->add_option("--decrypt-key", open->decrypt_key, "Recipient private key (PKCS#8 PEM)")->required();
   o->add_option("--out", open->out, "Output folder (must not exist, or be empty)")->required();
   o->add_option("--max-unpacked-size", open->max_unpacked, "Refuse bundles that unpack to more bytes");

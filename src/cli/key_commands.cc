@@ -5,9 +5,7 @@
 // file, $AIRLOCK_VAULT_PASSPHRASE / $AIRLOCK_PKCS11_PIN, or a no-echo prompt on a terminal), and goes
 // through keys::KeyManager, so each operation, failed ones included, appends a usage record to the audit
 // log beside the vault (or --audit / $AIRLOCK_AUDIT_LOG).
-#include <termios.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -15,6 +13,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/key_loading.h"
 #include "common/file.h"
 #include "keys/access.h"
 #include "keys/audit.h"
@@ -24,11 +23,11 @@
 #include "keys/key_uri.h"
 #include "keys/lifecycle.h"
 #include "keys/secret_box.h"
+#include "repo/repository.h"
 
 namespace airlock::cli {
 namespace {
 
-constexpr uint64_t kMaxPassphraseFile = 4096;
 constexpr uint64_t kMaxSignInput = 256ull * 1024 * 1024;
 
 struct CommonArgs {
@@ -57,162 +56,23 @@ void AddCommon(CLI::App* c, CommonArgs& a, bool with_totp) {
   c->add_flag("--json", a.json, "Print the result as JSON");
 }
 
-// Reads a secret without echo from the terminal. kInvalidArgument when stdin is not a terminal.
-Result<std::string> Prompt(const std::string& what) {
-  if (!isatty(STDIN_FILENO)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "no " + what + " (set the environment variable, use --passphrase-file, or run on a "
-                                    "terminal)");
-  }
-  termios old_mode{};
-  if (tcgetattr(STDIN_FILENO, &old_mode) != 0) {
-    return MakeError(ErrorCode::kIo, "cannot read the terminal mode");
-  }
-  termios quiet = old_mode;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  std::cerr << what << ": " << std::flush;
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  std::string line;
-  std::getline(std::cin, line);
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
-  std::cerr << "\n";
-  return line;
+KeyStoreArgs StoreArgs(const CommonArgs& a) {
+  KeyStoreArgs k;
+  k.vault = a.vault;
+  k.passphrase_file = a.passphrase_file;
+  k.pkcs11_module = a.pkcs11_module;
+  k.audit = a.audit;
+  k.actor = a.actor;
+  k.reason = a.reason;
+  k.totp = a.totp;
+  return k;
 }
 
-Result<std::string> ReadSecretFile(const std::string& path) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxPassphraseFile));
-  const size_t nl = text.find_first_of("\r\n");
-  std::string first = text.substr(0, nl);
-  keys::WipeString(text);
-  return first;
-}
-
-// file > environment > terminal prompt.
-std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,
-                                                  const std::string& what) {
-  return [file, env, what]() -> Result<std::string> {
-    if (!file.empty()) return ReadSecretFile(file);
-    if (const char* v = std::getenv(env); v != nullptr) return std::string(v);
-    return Prompt(what);
-  };
-}
-
-std::string DefaultActor() {
-  for (const char* env : {"AIRLOCK_ACTOR", "USER", "LOGNAME"}) {
-    if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return v;
-  }
-  return "unknown";
-}
-
-class AuditSink final : public keys::UsageSink {
- public:
-  explicit AuditSink(keys::AuditLog log) : log_(std::move(log)) {}
-  Result<void> Append(const keys::UsageRecord& record) override {
-    AIRLOCK_TRY(log_.Append(record));
-    return {};
-  }
-
- private:
-  keys::AuditLog log_;
-};
-
-// Access control through keys/access.h: the principal must exist with a role allowing the action, and
-// custodian actions need a valid TOTP code.
-class AccessGate final : public keys::Gate {
- public:
-  explicit AccessGate(keys::AccessStore access) : access_(std::move(access)) {}
-  Result<void> Authorize(std::string_view actor, keys::Action action,
-                         std::optional<std::string_view> totp_code) override {
-    AIRLOCK_TRY(access_.AuthorizeActor(actor, action, totp_code));
-    return {};
-  }
-
- private:
-  keys::AccessStore access_;
-};
-
-// An open store with its manager and the context for this invocation.
-struct Session {
-  keys::KeyUri uri;
-  std::unique_ptr<keys::KeyStore> store;
-  std::unique_ptr<keys::UsageSink> sink;
-  std::unique_ptr<keys::Gate> gate;
-  std::unique_ptr<keys::KeyManager> manager;
-  keys::OperationContext ctx;
-};
-
-Result<keys::KeyUri> VaultUri(const CommonArgs& a) {
-  if (a.vault.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "--vault URI (or $AIRLOCK_VAULT) is required");
-  }
-  return keys::ParseKeyUri(a.vault);
-}
-
-keys::KeyStoreOptions StoreOptions(const CommonArgs& a, const keys::KeyUri& uri) {
-  keys::KeyStoreOptions options;
-  const bool file = uri.scheme == keys::KeyUriScheme::kFile;
-  options.secret = SecretSource(a.passphrase_file,
-                                file ? keys::kVaultPassphraseEnv : "AIRLOCK_PKCS11_PIN",
-                                file ? "vault passphrase" : "PKCS#11 user PIN");
-  options.pkcs11_module = a.pkcs11_module;
-  return options;
-}
-
-Result<std::unique_ptr<keys::UsageSink>> OpenSink(const CommonArgs& a, const keys::KeyUri& uri) {
-  std::filesystem::path path = a.audit;
-  if (path.empty()) {
-    AIRLOCK_ASSIGN_OR_RETURN(path, keys::AuditPathForVaultUri(uri.StoreUri()));
-  }
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::Open(path));
-  return std::unique_ptr<keys::UsageSink>(std::make_unique<AuditSink>(std::move(log)));
-}
-
-Result<Session> OpenSession(const CommonArgs& a, bool create = false,
-                            std::optional<keys::KdfParams> kdf = std::nullopt) {
-  Session s;
-  AIRLOCK_ASSIGN_OR_RETURN(s.uri, VaultUri(a));
-  keys::KeyStoreOptions options = StoreOptions(a, s.uri);
-  if (kdf) options.kdf = *kdf;
-  s.ctx.actor = a.actor.empty() ? DefaultActor() : a.actor;
-  s.ctx.reason = a.reason;
-  if (!a.totp.empty()) s.ctx.totp_code = a.totp;
-  AIRLOCK_ASSIGN_OR_RETURN(s.sink, OpenSink(a, s.uri));
-  // Access control is enforced once principals are enrolled in the vault's access file
-  // (VAULT.access, keys/access.h); before that (a fresh vault, or a pkcs11: store without one) every
-  // record says access-control=off.
-  keys::KeyManagerOptions mopts;
-  s.gate = std::make_unique<keys::OpenGate>();
-  mopts.details = "access-control=off";
-  if (auto access_path = keys::AccessPathForVaultUri(s.uri.StoreUri()); access_path) {
-    auto access = keys::AccessStore::OpenExisting(*access_path);
-    if (access) {
-      AIRLOCK_ASSIGN_OR_RETURN(bool empty, access->Empty());
-      if (!empty) {
-        s.gate = std::make_unique<AccessGate>(std::move(*access));
-        mopts.details.clear();
-      }
-    } else if (access.error().code() != ErrorCode::kNotFound) {
-      return tl::unexpected(access.error().WithContext("access control"));
-    }
-  }
-  auto store = create ? keys::InitKeyStore(s.uri, options) : keys::OpenKeyStore(s.uri, options);
-  if (!store) {
-    // A refused open (wrong passphrase, missing vault) is a failed attempt: record it.
-    keys::UsageRecord r;
-    r.actor = s.ctx.actor;
-    r.operation = create ? "init" : "open";
-    r.result = store.error().code() == ErrorCode::kWrongKey ? keys::UsageResult::kDenied
-                                                            : keys::UsageResult::kFailed;
-    r.result_reason = store.error().ToString();
-    r.source = s.ctx.source;
-    r.reason = s.ctx.reason;
-    r.details = "uri=" + s.uri.StoreUri();
-    (void)s.sink->Append(r);
-    return tl::unexpected(store.error());
-  }
-  s.store = std::move(*store);
-  s.manager = std::make_unique<keys::KeyManager>(*s.store, *s.sink, *s.gate, mopts);
-  return s;
+// The store, usage log, access gate and manager for this invocation (cli/key_loading.h).
+Result<std::shared_ptr<KeySession>> OpenSession(const CommonArgs& a, bool create = false,
+                                                std::optional<keys::KdfParams> kdf = std::nullopt) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<KeySession> s, OpenKeySession(StoreArgs(a), create, kdf));
+  return std::shared_ptr<KeySession>(std::move(s));
 }
 
 nlohmann::json KeyJson(const keys::KeyInfo& k) {
@@ -267,7 +127,8 @@ Result<void> RunInit(const InitArgs& a) {
   keys::KdfParams kdf;
   kdf.m_cost_kib = a.kdf_memory_kib;
   kdf.t_cost = a.kdf_passes;
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common, /*create=*/true, kdf));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common, /*create=*/true, kdf));
+  KeySession& s = *session;
   AIRLOCK_TRY(s.manager->Record(s.ctx, "init", nullptr, {}, "uri=" + s.uri.StoreUri()));
   if (a.common.json) {
     PrintJson({{"vault", s.uri.StoreUri()}});
@@ -287,7 +148,8 @@ struct CreateArgs {
 Result<void> RunCreate(const CreateArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(crypto::KeyType type, crypto::ParseKeyType(a.type));
   AIRLOCK_ASSIGN_OR_RETURN(keys::KeyPurpose purpose, keys::ParseKeyPurpose(a.purpose));
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
   AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo k, s.manager->Create(s.ctx, a.name, type, purpose));
   if (a.common.json) {
     nlohmann::json j = KeyJson(k);
@@ -304,7 +166,8 @@ struct ListArgs {
 };
 
 Result<void> RunList(const ListArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
   AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::KeyInfo> all, s.manager->List(s.ctx));
   if (a.common.json) {
     nlohmann::json j = nlohmann::json::array();
@@ -330,7 +193,8 @@ struct SignArgs {
 
 Result<void> RunSign(const SignArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(Bytes message, ReadFile(a.in, kMaxSignInput));
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
   AIRLOCK_ASSIGN_OR_RETURN(Bytes sig, s.manager->Sign(s.ctx, a.name, message));
   AIRLOCK_TRY(WriteFileAtomic(a.out, sig));
   if (a.common.json) {
@@ -345,7 +209,8 @@ struct PublicArgs {
 };
 
 Result<void> RunPublic(const PublicArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
   AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, s.manager->PublicKey(s.ctx, a.name));
   const std::string pem = pub.ToPem();
   if (a.out.empty()) {
@@ -366,7 +231,8 @@ struct StateArgs {
 enum class StateOp { kSuspend, kResume, kRetire, kRevoke, kCompromised, kDelete };
 
 Result<void> RunState(const StateArgs& a, StateOp op) {
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
   keys::KeyManager& m = *s.manager;
   std::optional<keys::KeyInfo> info;
   switch (op) {
@@ -408,14 +274,68 @@ Result<void> RunState(const StateArgs& a, StateOp op) {
 struct RotateArgs {
   CommonArgs common;
   std::string name;
+  std::string repo;  // a TUF repository using the key for its purpose's role
   bool due = false;
 };
+
+// Rotates NAME and, inside the rotation (before the old key is retired, lifecycle.h RotationHook),
+// the repository's role keys: new root metadata listing the new key, signed by a threshold of the
+// old root keys (the old key, now NAME@N, when it is a root key) and of the new ones, then
+// published. A failure at any step undoes the store rotation; the repository is unchanged unless the
+// publish itself completed.
+Result<keys::Rotation> RotateWithRepository(std::shared_ptr<KeySession> session,
+                                            const std::string& name, const std::string& dir) {
+  KeySession& s = *session;
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo info, s.store->Get(name));
+  if (!keys::IsTufRolePurpose(info.purpose)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key " + name + " has purpose " + std::string(keys::KeyPurposeName(info.purpose)) +
+                         ", not a TUF role (root, targets, snapshot, timestamp); drop --repo");
+  }
+  const std::string role(keys::KeyPurposeName(info.purpose));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string key_spec, CanonicalKeySpec(s.uri.WithKey(name).ToString()));
+  KeyLoader loader;
+  loader.AddSession(session);
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository repository,
+                           repo::Repository::Open(dir, loader.AsRepoLoader()));
+  std::vector<std::string> specs = repository.KeySpecs(role);
+  if (std::find(specs.begin(), specs.end(), key_spec) == specs.end()) {
+    return MakeError(ErrorCode::kNotFound, "repository " + dir + " does not use " + key_spec +
+                                               " for its " + role + " role");
+  }
+  return s.manager->Rotate(s.ctx, name, [&](const keys::Rotation& r) -> Result<void> {
+    // The spec now names the new key; the old one is reachable as NAME@N until it is retired.
+    AIRLOCK_ASSIGN_OR_RETURN(std::string old_spec,
+                             CanonicalKeySpec(s.uri.WithKey(r.old_key.name).ToString()));
+    repo::RotateOptions options;
+    options.role = role;
+    for (const std::string& spec : specs) options.new_keys.emplace_back(spec);
+    if (role == "root") {
+      for (const std::string& spec : specs) {
+        options.old_keys.emplace_back(spec == key_spec ? old_spec : spec);
+      }
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(repo::RotateResult rotated, repository.Rotate(options));
+    std::cerr << dir << ": root v" << rotated.root_version << " lists " << r.new_key.key_id
+              << " for " << role << " (signed by old and new root keys) and is published\n";
+    return {};
+  });
+}
 
 Result<void> RunRotate(const RotateArgs& a) {
   if (a.due == !a.name.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "give either NAME or --due");
   }
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
+  if (!a.repo.empty() && a.due) {
+    return MakeError(ErrorCode::kInvalidArgument, "--repo rotates one named key, not --due");
+  }
+  if (!a.repo.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(keys::Rotation r, RotateWithRepository(session, a.name, a.repo));
+    PrintRotation(r, a.common.json);
+    return {};
+  }
   if (!a.due) {
     AIRLOCK_ASSIGN_OR_RETURN(keys::Rotation r, s.manager->Rotate(s.ctx, a.name));
     PrintRotation(r, a.common.json);
@@ -456,7 +376,8 @@ Result<void> RunBackup(const BackupArgs& a) {
   if (!a.shares.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(spec, keys::ParseShareSpec(a.shares));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
   AIRLOCK_TRY(s.manager->Authorize(s.ctx, keys::Action::kVaultBackup).map_error([&](Error e) {
     (void)s.manager->Record(s.ctx, "backup", nullptr, tl::unexpected(e));
     return e;
@@ -486,7 +407,8 @@ Result<void> RunBackup(const BackupArgs& a) {
 }
 
 Result<void> RunRestore(const RestoreArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(Session s, OpenSession(a.common));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
   AIRLOCK_TRY(s.manager->Authorize(s.ctx, keys::Action::kVaultRestore).map_error([&](Error e) {
     (void)s.manager->Record(s.ctx, "restore", nullptr, tl::unexpected(e));
     return e;
@@ -614,6 +536,9 @@ void AddKeyCommands(CLI::App& app, Action& action) {
   kr->add_option("name", rotate->name, "Key name");
   AddCommon(kr, rotate->common, true);
   kr->add_flag("--due", rotate->due, "Rotate every key past its purpose's maximum age");
+  kr->add_option("--repo", rotate->repo,
+                 "TUF repository DIR using this key for its role: write and publish new root "
+                 "metadata signed by the old and new keys before the old key is retired");
   kr->callback([rotate, &action] { action = [rotate] { return RunRotate(*rotate); }; });
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/key_loading.h"
 #include "metadata/metadata.h"
 #include "repo/repository.h"
 
@@ -55,7 +56,16 @@ struct VerifyArgs {
   bool json = false;
 };
 
-std::vector<fs::path> Paths(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
+// Key options: PEM files or key URIs (cli/key_loading.h), URIs made canonical (absolute vault path)
+// because the repository records them.
+Result<std::vector<fs::path>> KeySpecs(const std::vector<std::string>& v) {
+  std::vector<fs::path> out;
+  for (const std::string& spec : v) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string canonical, CanonicalKeySpec(spec));
+    out.emplace_back(canonical);
+  }
+  return out;
+}
 
 nlohmann::json PublishJson(const repo::PublishResult& r) {
   nlohmann::json roles = nlohmann::json::object();
@@ -94,13 +104,17 @@ Result<void> RunInit(const InitArgs& a) {
   options.app_id = a.app;
   options.root_threshold = a.root_threshold;
   options.key_dir = a.key_dir;
+  KeyLoader keys;
+  options.signer_loader = keys.AsRepoLoader();
   const std::pair<const char*, const std::vector<std::string>*> roles[] = {
       {"root", &a.root_keys},
       {"targets", &a.targets_keys},
       {"snapshot", &a.snapshot_keys},
       {"timestamp", &a.timestamp_keys}};
   for (const auto& [role, files] : roles) {
-    if (!files->empty()) options.key_files[role] = Paths(*files);
+    if (!files->empty()) {
+      AIRLOCK_ASSIGN_OR_RETURN(options.key_files[role], KeySpecs(*files));
+    }
   }
   AIRLOCK_ASSIGN_OR_RETURN(repo::InitResult r, repo::Repository::Init(a.dir, options));
   if (a.json) {
@@ -130,7 +144,8 @@ Result<void> RunInit(const InitArgs& a) {
 }
 
 Result<void> RunAddTarget(const AddTargetArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  KeyLoader keys;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir, keys.AsRepoLoader()));
   repo::AddTargetOptions options;
   options.name = a.name;
   options.custom_json = a.custom;
@@ -154,7 +169,8 @@ Result<void> RunAddTarget(const AddTargetArgs& a) {
 }
 
 Result<void> RunRemoveTarget(const RemoveTargetArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  KeyLoader keys;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir, keys.AsRepoLoader()));
   AIRLOCK_ASSIGN_OR_RETURN(std::string role, r.RemoveTarget(a.name));
   std::cout << "removed " << a.name << " from role " << role << "; run `airlock repo publish "
             << a.dir << "` to publish the change\n";
@@ -172,7 +188,8 @@ Result<void> RunPublish(const PublishArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(int64_t seconds, repo::ParseDuration(spec.substr(eq + 1)));
     options.expires_in[spec.substr(0, eq)] = seconds;
   }
-  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  KeyLoader keys;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir, keys.AsRepoLoader()));
   AIRLOCK_ASSIGN_OR_RETURN(repo::PublishResult p, r.Publish(options));
   const std::vector<fs::path> private_keys = repo::FindPrivateKeyFiles(a.dir);
   WarnAboutPrivateKeys(a.dir, private_keys);
@@ -188,10 +205,11 @@ Result<void> RunPublish(const PublishArgs& a) {
 Result<void> RunRotate(const RotateArgs& a) {
   repo::RotateOptions options;
   options.role = a.role;
-  options.new_keys = Paths(a.new_keys);
-  options.old_keys = Paths(a.old_keys);
+  AIRLOCK_ASSIGN_OR_RETURN(options.new_keys, KeySpecs(a.new_keys));
+  AIRLOCK_ASSIGN_OR_RETURN(options.old_keys, KeySpecs(a.old_keys));
   if (a.threshold != 0) options.threshold = a.threshold;
-  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  KeyLoader keys;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir, keys.AsRepoLoader()));
   AIRLOCK_ASSIGN_OR_RETURN(repo::RotateResult rot, r.Rotate(options));
   if (a.json) {
     PrintJson({{"root_version", rot.root_version},
@@ -213,11 +231,12 @@ Result<void> RunDelegate(const DelegateArgs& a) {
   repo::DelegateOptions options;
   options.role = a.role;
   options.paths = a.paths;
-  options.public_keys = Paths(a.keys);
-  options.signing_keys = Paths(a.signing_keys);
+  AIRLOCK_ASSIGN_OR_RETURN(options.public_keys, KeySpecs(a.keys));
+  AIRLOCK_ASSIGN_OR_RETURN(options.signing_keys, KeySpecs(a.signing_keys));
   options.threshold = a.threshold;
   options.terminating = a.terminating;
-  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir));
+  KeyLoader keys;
+  AIRLOCK_ASSIGN_OR_RETURN(repo::Repository r, repo::Repository::Open(a.dir, keys.AsRepoLoader()));
   AIRLOCK_ASSIGN_OR_RETURN(repo::DelegateResult d, r.Delegate(options));
   std::cout << (d.replaced ? "updated" : "added") << " delegation targets -> " << a.role
             << " (threshold " << a.threshold << (a.terminating ? ", terminating" : "") << ")\n";
@@ -268,12 +287,12 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   i->add_option("dir", init->dir, "Repository directory (created; must be empty if it exists)")
       ->required();
   i->add_option("--app", init->app, "App id (letters, digits, . _ -)")->required();
-  i->add_option("--root-key", init->root_keys, "Root private key (repeatable; default: generate)");
+  i->add_option("--root-key", init->root_keys, "Root private key file or key URI (repeatable; default: generate)");
   i->add_option("--root-threshold", init->root_threshold, "Root signatures required")
       ->check(CLI::Range(uint64_t{1}, repo::kMaxKeysPerRole));
-  i->add_option("--targets-key", init->targets_keys, "Targets private key (repeatable)");
-  i->add_option("--snapshot-key", init->snapshot_keys, "Snapshot private key (repeatable)");
-  i->add_option("--timestamp-key", init->timestamp_keys, "Timestamp private key (repeatable)");
+  i->add_option("--targets-key", init->targets_keys, "Targets private key file or key URI (repeatable)");
+  i->add_option("--snapshot-key", init->snapshot_keys, "Snapshot private key file or key URI (repeatable)");
+  i->add_option("--timestamp-key", init->timestamp_keys, "Timestamp private key file or key URI (repeatable)");
   i->add_option("--key-dir", init->key_dir,
                 "Where to write generated keys, outside DIR (default: $AIRLOCK_KEY_DIR, else "
                 "$XDG_CONFIG_HOME/airlock/keys/APP or ~/.config/airlock/keys/APP)");
@@ -316,7 +335,7 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   r->add_option("--role", rotate->role, "root, targets, snapshot or timestamp")
       ->required()
       ->check(CLI::IsMember({"root", "targets", "snapshot", "timestamp"}));
-  r->add_option("--new-key", rotate->new_keys, "New private key (repeatable)")->required();
+  r->add_option("--new-key", rotate->new_keys, "New private key file or key URI (repeatable)")->required();
   r->add_option("--old-key", rotate->old_keys,
                 "Old root private key to sign with (default: configured)");
   r->add_option("--threshold", rotate->threshold, "New threshold for the role (default: unchanged)")
@@ -331,7 +350,7 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   d->add_option("--role", delegate->role, "Delegated role name")->required();
   d->add_option("--paths", delegate->paths, "Path pattern ('*' does not cross '/'), repeatable")
       ->required();
-  d->add_option("--key", delegate->keys, "The role's public key K.pub (repeatable)")->required();
+  d->add_option("--key", delegate->keys, "The role's public key K.pub, or a key URI (repeatable)")->required();
   d->add_option("--signing-key", delegate->signing_keys,
                 "The role's private key, if not K.key beside K.pub (repeatable)");
   d->add_option("--threshold", delegate->threshold, "Signatures required")

@@ -196,7 +196,8 @@ Result<std::string> KeyManager::NextVersionName(std::string_view name) {
 
 // Order matters for crash safety: the old key is renamed first (so NAME is free), then the new key is
 // made; if that fails the rename is undone. Only then is the old key retired.
-Result<Rotation> KeyManager::RotateUnchecked(std::string_view name) {
+Result<Rotation> KeyManager::RotateUnchecked(std::string_view name,
+                                             const RotationHook& before_retire) {
   AIRLOCK_ASSIGN_OR_RETURN(KeyInfo old_key, store_.Get(name));
   AIRLOCK_ASSIGN_OR_RETURN(std::string versioned, NextVersionName(name));
   AIRLOCK_TRY(store_.Rename(name, versioned));
@@ -204,6 +205,16 @@ Result<Rotation> KeyManager::RotateUnchecked(std::string_view name) {
   if (!made) {
     (void)store_.Rename(versioned, name);
     return tl::unexpected(made.error().WithContext("cannot create the new key"));
+  }
+  if (before_retire) {
+    AIRLOCK_ASSIGN_OR_RETURN(KeyInfo renamed, store_.Get(versioned));
+    auto done = before_retire(Rotation{std::move(renamed), *made});
+    if (!done) {
+      // Undo, best effort: the old key keeps its name and state, the new one is destroyed.
+      (void)store_.Delete(name);
+      (void)store_.Rename(versioned, name);
+      return tl::unexpected(done.error().WithContext("rotation undone"));
+    }
   }
   if (old_key.state == KeyState::kActive || old_key.state == KeyState::kSuspended) {
     AIRLOCK_TRY(store_.SetState(versioned, KeyState::kRetired));
@@ -221,6 +232,11 @@ std::string RotationDetails(const Rotation& r) {
 }  // namespace
 
 Result<Rotation> KeyManager::Rotate(const OperationContext& ctx, std::string_view name) {
+  return Rotate(ctx, name, RotationHook{});
+}
+
+Result<Rotation> KeyManager::Rotate(const OperationContext& ctx, std::string_view name,
+                                    const RotationHook& before_retire) {
   return Guarded<Rotation>(
       *this, ctx, Action::kKeyRotate, "rotate", name,
       [&]() -> Result<Rotation> {
@@ -234,7 +250,7 @@ Result<Rotation> KeyManager::Rotate(const OperationContext& ctx, std::string_vie
                            "key " + info.name + " is " + std::string(KeyStateName(info.state)) +
                                " and cannot be rotated");
         }
-        return RotateUnchecked(name);
+        return RotateUnchecked(name, before_retire);
       },
       std::function<std::string(const Rotation&)>(RotationDetails));
 }

@@ -74,6 +74,12 @@ struct Rotation {
   KeyInfo new_key;
 };
 
+// Runs inside a rotation after the new key NAME exists and before the old key (already renamed NAME@N,
+// still in its previous state) is retired: the moment to sign a hand-over with both keys, e.g. new TUF
+// root metadata signed by the old and the new root keys (retired keys must not sign). An error undoes
+// the rotation (the new key is destroyed, NAME@N renamed back to NAME in its previous state).
+using RotationHook = std::function<Result<void>(const Rotation& rotation)>;
+
 struct KeyManagerOptions {
   std::map<KeyPurpose, int64_t> max_age;  // overrides DefaultMaxAge
   std::function<int64_t()> now;           // unix seconds; default the system clock
@@ -103,6 +109,9 @@ class KeyManager {
 
   // NAME must be a current key (no @N) that is active or suspended; kKeyUnusable otherwise.
   [[nodiscard]] Result<Rotation> Rotate(const OperationContext& ctx, std::string_view name);
+  // The same with `before_retire` run as RotationHook describes; its error is the rotation's.
+  [[nodiscard]] Result<Rotation> Rotate(const OperationContext& ctx, std::string_view name,
+                                        const RotationHook& before_retire);
   // Marks the key compromised and, if it is a current key (no @N), rotates it: the result's old_key is
   // the compromised NAME@N. For a historic NAME@N only the state changes (new_key is empty).
   [[nodiscard]] Result<Rotation> Compromised(const OperationContext& ctx, std::string_view name);
@@ -127,7 +136,7 @@ class KeyManager {
  private:
   Result<KeyInfo> ChangeState(const OperationContext& ctx, std::string_view name, KeyState state,
                               Action action, std::string_view operation);
-  Result<Rotation> RotateUnchecked(std::string_view name);
+  Result<Rotation> RotateUnchecked(std::string_view name, const RotationHook& before_retire = {});
   Result<std::string> NextVersionName(std::string_view name);
 
   KeyStore& store_;

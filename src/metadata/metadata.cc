@@ -777,17 +777,32 @@ Result<Envelope> Envelope::Parse(std::string_view bytes, size_t max_size) {
 
 Result<std::string> Envelope::CanonicalSigned() const { return CanonicalJson(signed_json); }
 
-Result<void> Envelope::Sign(const crypto::PrivateKey& key) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::string canonical, CanonicalSigned());
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes sig, crypto::Sign(key, AsBytes(canonical)));
-  Signature s{key.KeyId(), HexEncode(sig)};
+namespace {
+
+// Adds `s`, replacing an existing signature by the same key.
+void PutSignature(std::vector<Signature>& signatures, Signature s) {
   for (auto& existing : signatures) {
     if (existing.keyid == s.keyid) {
       existing = std::move(s);
-      return {};
+      return;
     }
   }
   signatures.push_back(std::move(s));
+}
+
+}  // namespace
+
+Result<void> Envelope::Sign(crypto::Signer& signer) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::string canonical, CanonicalSigned());
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes sig, signer.Sign(AsBytes(canonical)));
+  PutSignature(signatures, Signature{signer.KeyId(), HexEncode(sig)});
+  return {};
+}
+
+Result<void> Envelope::Sign(const crypto::PrivateKey& key) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::string canonical, CanonicalSigned());
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes sig, crypto::Sign(key, AsBytes(canonical)));
+  PutSignature(signatures, Signature{key.KeyId(), HexEncode(sig)});
   return {};
 }
 

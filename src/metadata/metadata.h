@@ -20,6 +20,7 @@
 #ifndef AIRLOCK_METADATA_METADATA_H_
 #define AIRLOCK_METADATA_METADATA_H_
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -37,6 +38,7 @@
 #include "common/result.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "crypto/signer.h"
 
 namespace airlock::metadata {
 
@@ -269,6 +271,8 @@ class Envelope {
   // existing signature by the same key id. kInvalidArgument for a key that cannot sign or a float in
   // signed_json.
   [[nodiscard]] Result<void> Sign(const crypto::PrivateKey& key);
+  // The same through a signer (a key store or HSM key); the signature is identical in format.
+  [[nodiscard]] Result<void> Sign(crypto::Signer& signer);
   // The whole envelope as JSON text (pretty, 1-space indent, keys sorted; valid for tuf-js/python-tuf).
   [[nodiscard]] Result<std::string> ToBytes() const;
   nlohmann::json ToJson() const;
@@ -333,6 +337,20 @@ template <typename T>
   for (const crypto::PrivateKey* key : keys) {
     if (key == nullptr) return MakeError(ErrorCode::kInvalidArgument, "null signing key");
     AIRLOCK_TRY(md.Sign(*key));
+  }
+  return md;
+}
+
+// The same with signers (key store keys, see crypto/signer.h). A constrained template rather than a
+// plain overload so that existing calls with a braced list of PrivateKey pointers stay unambiguous
+// (a braced list cannot deduce `Signers`).
+template <typename T, typename Signers>
+  requires std::same_as<Signers, std::vector<crypto::Signer*>>
+[[nodiscard]] Result<Metadata<T>> SignMetadata(const T& data, const Signers& signers) {
+  Metadata<T> md(data);
+  for (crypto::Signer* signer : signers) {
+    if (signer == nullptr) return MakeError(ErrorCode::kInvalidArgument, "null signer");
+    AIRLOCK_TRY(md.Sign(*signer));
   }
   return md;
 }

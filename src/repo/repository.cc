@@ -92,15 +92,24 @@ fs::path Absolute(const fs::path& p) {
   return ec ? p : abs.lexically_normal();
 }
 
-// Loads a private key that can sign TUF metadata.
-Result<crypto::PrivateKey> LoadSigningKey(const fs::path& path) {
-  auto key = crypto::PrivateKey::FromFile(path);
-  if (!key) return tl::unexpected(key.error().WithContext("key " + path.string()));
-  if (key->type() == crypto::KeyType::kX25519) {
+using SignerPtr = std::unique_ptr<crypto::Signer>;
+
+// Loads a signer (key file or key URI) that can sign TUF metadata.
+Result<SignerPtr> LoadSigningKey(const SignerLoader& loader, const std::string& spec) {
+  auto key = loader ? loader(spec) : LoadFileSigner(spec);
+  if (!key) return tl::unexpected(key.error().WithContext("key " + spec));
+  if (*key == nullptr) return MakeError(ErrorCode::kInternal, "key " + spec + ": no signer");
+  if ((*key)->Public().type() == crypto::KeyType::kX25519) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "key " + path.string() + " is an x25519 key, which cannot sign metadata");
+                     "key " + spec + " is an x25519 key, which cannot sign metadata");
   }
   return std::move(*key);
+}
+
+// How a key spec is recorded: files as absolute paths (the CLI may run elsewhere next time), URIs as
+// given.
+std::string RecordedSpec(const fs::path& spec) {
+  return IsKeyUriSpec(spec.string()) ? spec.string() : Absolute(spec).string();
 }
 
 // True if `path` is DIR or inside it, after resolving symlinks and "..", for paths that may not
@@ -236,15 +245,15 @@ nlohmann::json DelegationsJson(const Delegations& delegations) {
 }
 
 // Signers for one role: the configured private keys the role's key list authorizes.
-Result<std::vector<crypto::PrivateKey>> RoleSigners(std::string_view role,
-                                                    const std::vector<std::string>& key_files,
-                                                    const std::vector<std::string>& keyids,
-                                                    uint64_t threshold) {
-  std::vector<crypto::PrivateKey> signers;
+Result<std::vector<SignerPtr>> RoleSigners(const SignerLoader& loader, std::string_view role,
+                                           const std::vector<std::string>& key_files,
+                                           const std::vector<std::string>& keyids,
+                                           uint64_t threshold) {
+  std::vector<SignerPtr> signers;
   std::set<std::string> seen;
   for (const std::string& file : key_files) {
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(file));
-    std::string id = key.KeyId();
+    AIRLOCK_ASSIGN_OR_RETURN(SignerPtr key, LoadSigningKey(loader, file));
+    std::string id = key->KeyId();
     if (std::find(keyids.begin(), keyids.end(), id) == keyids.end()) {
       return MakeError(ErrorCode::kWrongKey, std::string(role) + ": key " + file + " (" + id +
                                                  ") is not one the metadata lists for this role");
@@ -259,9 +268,9 @@ Result<std::vector<crypto::PrivateKey>> RoleSigners(std::string_view role,
   return signers;
 }
 
-std::vector<const crypto::PrivateKey*> Pointers(const std::vector<crypto::PrivateKey>& keys) {
-  std::vector<const crypto::PrivateKey*> out;
-  for (const auto& k : keys) out.push_back(&k);
+std::vector<crypto::Signer*> Pointers(const std::vector<SignerPtr>& keys) {
+  std::vector<crypto::Signer*> out;
+  for (const auto& k : keys) out.push_back(k.get());
   return out;
 }
 
@@ -554,6 +563,20 @@ Result<void> Repository::SaveState() const {
 // ---------------------------------------------------------------------------------------------------
 // Key locations
 
+bool IsKeyUriSpec(std::string_view spec) {
+  return spec.starts_with("file:") || spec.starts_with("pkcs11:");
+}
+
+Result<std::unique_ptr<crypto::Signer>> LoadFileSigner(const std::string& spec) {
+  if (IsKeyUriSpec(spec)) {
+    return MakeError(ErrorCode::kUnsupported,
+                     "key URIs need a key store; this caller can only load PEM key files");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::FromFile(spec));
+  return std::unique_ptr<crypto::Signer>(
+      std::make_unique<crypto::PrivateKeySigner>(std::move(key)));
+}
+
 Result<fs::path> DefaultKeyDir(std::string_view app_id) {
   auto env = [](const char* name) -> std::string {
     const char* v = std::getenv(name);
@@ -599,7 +622,7 @@ std::vector<fs::path> FindPrivateKeyFiles(const fs::path& dir) {
 Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& options) {
   AIRLOCK_TRY(bundle::ValidateAppId(options.app_id));
   // Validate and load everything before touching the disk.
-  std::map<std::string, std::vector<crypto::PrivateKey>> keys;
+  std::map<std::string, std::vector<SignerPtr>> keys;
   std::map<std::string, std::vector<std::string>> key_files;
   for (const auto& [role, files] : options.key_files) {
     if (!metadata::IsTopLevelRoleName(role)) {
@@ -607,14 +630,14 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
     }
     std::set<std::string> ids;
     for (const fs::path& f : files) {
-      AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(f));
-      if (!ids.insert(key.KeyId()).second) {
+      AIRLOCK_ASSIGN_OR_RETURN(SignerPtr key, LoadSigningKey(options.signer_loader, f.string()));
+      if (!ids.insert(key->KeyId()).second) {
         return MakeError(
             ErrorCode::kInvalidArgument,
             role + ": key " + f.string() + " is given twice (thresholds count distinct keys)");
       }
       keys[role].push_back(std::move(key));
-      key_files[role].push_back(Absolute(f).string());
+      key_files[role].push_back(RecordedSpec(f));
     }
   }
   if (keys.size() > 4 || std::any_of(keys.begin(), keys.end(), [](const auto& kv) {
@@ -698,6 +721,7 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
   AIRLOCK_ASSIGN_OR_RETURN(repo.lock_, LockRepository(dir));
   repo.app_id_ = options.app_id;
   repo.expires_in_ = DefaultExpiries();
+  repo.signer_loader_ = options.signer_loader;
 
   InitResult result;
   for (std::string_view role_view : kTopLevelRoles) {
@@ -716,7 +740,7 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
       cleanup.generated.push_back(file);
       result.generated_keys.push_back(file);
       key_files[role].push_back(file.string());
-      keys[role].push_back(std::move(key));
+      keys[role].push_back(std::make_unique<crypto::PrivateKeySigner>(std::move(key)));
     }
   }
   repo.key_files_ = key_files;
@@ -726,9 +750,9 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
   root.expires = NowOr(options.now) + repo.expires_in_["root"];
   root.consistent_snapshot = true;
   for (std::string_view role : kTopLevelRoles) {
-    for (const crypto::PrivateKey& key : keys[std::string(role)]) {
-      AIRLOCK_TRY(root.AddKey(role, key.Public()));
-      result.key_ids[std::string(role)].push_back(key.KeyId());
+    for (const SignerPtr& key : keys[std::string(role)]) {
+      AIRLOCK_TRY(root.AddKey(role, key->Public()));
+      result.key_ids[std::string(role)].push_back(key->KeyId());
     }
     root.roles[std::string(role)].threshold = role == "root" ? options.root_threshold : 1;
   }
@@ -747,7 +771,7 @@ Result<InitResult> Repository::Init(const fs::path& dir, const InitOptions& opti
   return result;
 }
 
-Result<Repository> Repository::Open(const fs::path& dir) {
+Result<Repository> Repository::Open(const fs::path& dir, SignerLoader signer_loader) {
   std::error_code ec;
   if (!fs::exists(StateFile(dir), ec)) {
     return MakeError(ErrorCode::kNotFound, "no Airlock repository in " + dir.string() + " (no " +
@@ -756,9 +780,19 @@ Result<Repository> Repository::Open(const fs::path& dir) {
   }
   Repository repo;
   repo.dir_ = dir;
+  repo.signer_loader_ = std::move(signer_loader);
   AIRLOCK_ASSIGN_OR_RETURN(repo.lock_, LockRepository(dir));
   AIRLOCK_TRY(repo.LoadState());
   return repo;
+}
+
+std::vector<std::string> Repository::KeySpecs(const std::string& role) const {
+  auto it = key_files_.find(role);
+  return it != key_files_.end() ? it->second : std::vector<std::string>{};
+}
+
+Result<SignerPtr> Repository::LoadSigner(const std::string& spec) const {
+  return LoadSigningKey(signer_loader_, spec);
 }
 
 std::vector<TargetInfo> Repository::StagedTargets() const {
@@ -870,8 +904,8 @@ Result<DelegateResult> Repository::Delegate(const DelegateOptions& options) {
   // or K.key beside K.pub).
   std::map<std::string, fs::path> explicit_signers;  // key id -> file
   for (const fs::path& f : options.signing_keys) {
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(f));
-    explicit_signers.emplace(key.KeyId(), f);
+    AIRLOCK_ASSIGN_OR_RETURN(SignerPtr key, LoadSigner(f.string()));
+    explicit_signers.emplace(key->KeyId(), f);
   }
   std::vector<crypto::PublicKey> publics;
   std::vector<std::string> signer_files;
@@ -879,9 +913,9 @@ Result<DelegateResult> Repository::Delegate(const DelegateOptions& options) {
   for (const fs::path& f : options.public_keys) {
     std::optional<crypto::PublicKey> pub;
     fs::path private_file;
-    if (f.extension() == ".key") {
-      AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(f));
-      pub = key.Public();
+    if (f.extension() == ".key" || IsKeyUriSpec(f.string())) {
+      AIRLOCK_ASSIGN_OR_RETURN(SignerPtr key, LoadSigner(f.string()));
+      pub = key->Public();
       private_file = f;
     } else {
       auto loaded = crypto::PublicKey::FromFile(f);
@@ -905,15 +939,15 @@ Result<DelegateResult> Repository::Delegate(const DelegateOptions& options) {
       sibling.replace_extension(".key");
       std::error_code ec;
       if (fs::exists(sibling, ec)) {
-        AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(sibling));
-        if (key.KeyId() != id) {
+        AIRLOCK_ASSIGN_OR_RETURN(SignerPtr key, LoadSigner(sibling.string()));
+        if (key->KeyId() != id) {
           return MakeError(ErrorCode::kWrongKey,
                            sibling.string() + " is not the private key of " + f.string());
         }
         private_file = sibling;
       }
     }
-    if (!private_file.empty()) signer_files.push_back(Absolute(private_file).string());
+    if (!private_file.empty()) signer_files.push_back(RecordedSpec(private_file));
     publics.push_back(std::move(*pub));
   }
   for (const auto& [id, file] : explicit_signers) {
@@ -1025,8 +1059,8 @@ Result<PublishResult> Repository::PublishInternal(const PublishOptions& options,
     next.version += 1;
     next.expires = now + expiry_for("root");
     const metadata::Role& role = next.roles.at("root");
-    AIRLOCK_ASSIGN_OR_RETURN(auto signers,
-                             RoleSigners("root", key_files_["root"], role.keyids, role.threshold));
+    AIRLOCK_ASSIGN_OR_RETURN(auto signers, RoleSigners(signer_loader_, "root", key_files_["root"],
+                                                       role.keyids, role.threshold));
     AIRLOCK_ASSIGN_OR_RETURN(Metadata<Root> md, metadata::SignMetadata(next, Pointers(signers)));
     root_md = std::move(md);
   }
@@ -1036,11 +1070,12 @@ Result<PublishResult> Repository::PublishInternal(const PublishOptions& options,
   result.versions["root"] = r.version;
   result.expires["root"] = r.expires;
 
-  auto top_signers = [&](const std::string& role) -> Result<std::vector<crypto::PrivateKey>> {
+  auto top_signers = [&](const std::string& role) -> Result<std::vector<SignerPtr>> {
     auto it = r.roles.find(role);
     if (it == r.roles.end())
       return MakeError(ErrorCode::kMalformed, "root lists no " + role + " role");
-    return RoleSigners(role, key_files_[role], it->second.keyids, it->second.threshold);
+    return RoleSigners(signer_loader_, role, key_files_[role], it->second.keyids,
+                       it->second.threshold);
   };
 
   // Delegated roles.
@@ -1057,7 +1092,8 @@ Result<PublishResult> Repository::PublishInternal(const PublishOptions& options,
       auto staged = delegated_targets_.find(role.name);
       if (staged != delegated_targets_.end()) t.targets = staged->second;
       AIRLOCK_ASSIGN_OR_RETURN(
-          auto signers, RoleSigners(role.name, key_files_[role.name], role.keyids, role.threshold));
+          auto signers, RoleSigners(signer_loader_, role.name, key_files_[role.name], role.keyids,
+                                    role.threshold));
       AIRLOCK_ASSIGN_OR_RETURN(Metadata<Targets> md, metadata::SignMetadata(t, Pointers(signers)));
       AIRLOCK_ASSIGN_OR_RETURN(std::string bytes, md.ToBytes());
       writes.emplace_back(
@@ -1146,16 +1182,16 @@ Result<RotateResult> Repository::Rotate(const RotateOptions& options) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "rotate needs 1 to " + std::to_string(kMaxKeysPerRole) + " --new-key files");
   }
-  std::vector<crypto::PrivateKey> new_keys;
+  std::vector<SignerPtr> new_keys;
   std::vector<std::string> new_files;
   std::set<std::string> new_ids;
   for (const fs::path& f : options.new_keys) {
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, LoadSigningKey(f));
-    if (!new_ids.insert(key.KeyId()).second) {
+    AIRLOCK_ASSIGN_OR_RETURN(SignerPtr key, LoadSigner(f.string()));
+    if (!new_ids.insert(key->KeyId()).second) {
       return MakeError(ErrorCode::kInvalidArgument, "key " + f.string() + " is given twice");
     }
     new_keys.push_back(std::move(key));
-    new_files.push_back(Absolute(f).string());
+    new_files.push_back(RecordedSpec(f));
   }
   AIRLOCK_ASSIGN_OR_RETURN(Published published, ReadPublished(dir_));
   const Metadata<Root>& current = published.root;
@@ -1175,11 +1211,11 @@ Result<RotateResult> Repository::Rotate(const RotateOptions& options) {
     AIRLOCK_TRY(next.RevokeKey(options.role, id));
     if (!new_ids.count(id)) result.removed_key_ids.push_back(id);
   }
-  for (const crypto::PrivateKey& key : new_keys) {
-    AIRLOCK_TRY(next.AddKey(options.role, key.Public()));
-    if (std::find(old_role.keyids.begin(), old_role.keyids.end(), key.KeyId()) ==
+  for (const SignerPtr& key : new_keys) {
+    AIRLOCK_TRY(next.AddKey(options.role, key->Public()));
+    if (std::find(old_role.keyids.begin(), old_role.keyids.end(), key->KeyId()) ==
         old_role.keyids.end()) {
-      result.added_key_ids.push_back(key.KeyId());
+      result.added_key_ids.push_back(key->KeyId());
     }
   }
   next.roles[options.role].threshold = threshold;
@@ -1187,29 +1223,31 @@ Result<RotateResult> Repository::Rotate(const RotateOptions& options) {
   // Old root keys: --old-key, or the configured root keys. New root keys: the new keys when
   // rotating root, else the same configured root keys.
   std::vector<std::string> old_files;
-  for (const fs::path& f : options.old_keys) old_files.push_back(Absolute(f).string());
+  for (const fs::path& f : options.old_keys) old_files.push_back(RecordedSpec(f));
   if (old_files.empty()) old_files = key_files_["root"];
   const metadata::Role& old_root_role = current.signed_data.roles.at("root");
   auto old_signers =
-      RoleSigners("old root", old_files, old_root_role.keyids, old_root_role.threshold);
+      RoleSigners(signer_loader_, "old root", old_files, old_root_role.keyids,
+                  old_root_role.threshold);
   if (!old_signers) {
     return tl::unexpected(
         old_signers.error().WithContext("rotate (pass the old root keys with --old-key)"));
   }
-  std::vector<const crypto::PrivateKey*> signing = Pointers(*old_signers);
+  std::vector<crypto::Signer*> signing = Pointers(*old_signers);
   std::set<std::string> signing_ids;
   for (const auto* k : signing) signing_ids.insert(k->KeyId());
-  std::vector<crypto::PrivateKey> new_root_signers;
+  std::vector<SignerPtr> new_root_signers;
   if (options.role == "root") {
-    for (const crypto::PrivateKey& k : new_keys) {
-      if (!signing_ids.count(k.KeyId())) signing.push_back(&k);
+    for (const SignerPtr& k : new_keys) {
+      if (!signing_ids.count(k->KeyId())) signing.push_back(k.get());
     }
   } else {
     const metadata::Role& root_role = next.roles.at("root");
-    AIRLOCK_ASSIGN_OR_RETURN(new_root_signers, RoleSigners("root", key_files_["root"],
-                                                           root_role.keyids, root_role.threshold));
-    for (const crypto::PrivateKey& k : new_root_signers) {
-      if (!signing_ids.count(k.KeyId())) signing.push_back(&k);
+    AIRLOCK_ASSIGN_OR_RETURN(new_root_signers,
+                             RoleSigners(signer_loader_, "root", key_files_["root"],
+                                         root_role.keyids, root_role.threshold));
+    for (const SignerPtr& k : new_root_signers) {
+      if (!signing_ids.count(k->KeyId())) signing.push_back(k.get());
     }
   }
   AIRLOCK_ASSIGN_OR_RETURN(Metadata<Root> next_md, metadata::SignMetadata(next, signing));

@@ -41,7 +41,9 @@
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +53,7 @@
 
 #include "common/fd.h"
 #include "common/result.h"
+#include "crypto/signer.h"
 #include "metadata/metadata.h"
 
 namespace airlock::repo {
@@ -86,11 +89,28 @@ inline constexpr int64_t kDefaultTimestampExpiry = 1 * kDay;
 // top-level role name. kInvalidArgument otherwise.
 [[nodiscard]] Result<void> ValidateRoleName(std::string_view name);
 
+// Key specs. Wherever the repository takes a private key (InitOptions::key_files, RotateOptions,
+// DelegateOptions, and the key list recorded in DIR/.airlock/repo.json) the entry is either a PEM
+// private key file or a key URI ("file:VAULT#name", "pkcs11:token=...;object=..."; keys/key_uri.h).
+// Files are recorded as absolute paths, URIs exactly as given. The repository turns a spec into a
+// crypto::Signer through a SignerLoader: the repo library cannot open key stores itself (keys depends
+// on repo), so the caller that can (the CLI) passes a loader; without one, URIs are kUnsupported.
+using SignerLoader =
+    std::function<Result<std::unique_ptr<crypto::Signer>>(const std::string& spec)>;
+
+// True if `spec` is a key URI (starts with "file:" or "pkcs11:") rather than a key file.
+bool IsKeyUriSpec(std::string_view spec);
+// The default loader: a PEM private key file (crypto::PrivateKey::FromFile); kUnsupported for a URI.
+[[nodiscard]] Result<std::unique_ptr<crypto::Signer>> LoadFileSigner(const std::string& spec);
+
 struct InitOptions {
   std::string app_id;
   // Private key files per top-level role ("root", "targets", "snapshot", "timestamp"). A role with
   // no files gets generated ed25519 keys in `key_dir` (root: `root_threshold` of them).
+  // Each entry is a key spec (a file or a key URI, see SignerLoader).
   std::map<std::string, std::vector<std::filesystem::path>> key_files;
+  // Turns key specs into signers; empty: LoadFileSigner. Kept by the repository for this session.
+  SignerLoader signer_loader;
   // Where generated keys go; empty: DefaultKeyDir(app_id). Must be outside DIR. Created (with its
   // missing parents) mode 0700; an existing one must be a directory of this user that no one else
   // can access (kInvalidArgument otherwise). Existing files are never overwritten: a generated
@@ -175,8 +195,10 @@ class Repository {
   // left behind on failure.
   [[nodiscard]] static Result<InitResult> Init(const std::filesystem::path& dir,
                                                const InitOptions& options);
-  // kNotFound if DIR holds no repository; kMalformed if its state does not parse.
-  [[nodiscard]] static Result<Repository> Open(const std::filesystem::path& dir);
+  // kNotFound if DIR holds no repository; kMalformed if its state does not parse. `signer_loader`
+  // turns the recorded key specs into signers (empty: LoadFileSigner, key files only).
+  [[nodiscard]] static Result<Repository> Open(const std::filesystem::path& dir,
+                                               SignerLoader signer_loader = {});
 
   Repository(Repository&&) noexcept = default;
   Repository& operator=(Repository&&) noexcept = default;
@@ -206,12 +228,15 @@ class Repository {
 
   // Staged targets, in name order.
   std::vector<TargetInfo> StagedTargets() const;
+  // The key specs recorded for ROLE (top-level or delegated), as repo.json holds them.
+  std::vector<std::string> KeySpecs(const std::string& role) const;
 
  private:
   Repository() = default;
   struct Signers;
 
   [[nodiscard]] Result<void> LoadState();
+  [[nodiscard]] Result<std::unique_ptr<crypto::Signer>> LoadSigner(const std::string& spec) const;
   [[nodiscard]] Result<void> SaveState() const;
   [[nodiscard]] Result<PublishResult> PublishInternal(
       const PublishOptions& options,
@@ -220,8 +245,9 @@ class Repository {
   std::filesystem::path dir_;
   UniqueFd lock_;
   std::string app_id_;
-  // Private key files per role (top-level and delegated).
+  // Private key specs (files or key URIs) per role (top-level and delegated).
   std::map<std::string, std::vector<std::string>> key_files_;
+  SignerLoader signer_loader_;
   std::map<std::string, int64_t> expires_in_;            // role (or "delegated") -> seconds
   std::map<std::string, metadata::TargetFile> targets_;  // staged top-level targets
   std::optional<metadata::Delegations> delegations_;     // staged delegations

@@ -1,0 +1,252 @@
+#include "cli/key_loading.h"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <utility>
+
+#include "common/file.h"
+#include "keys/access.h"
+#include "keys/audit.h"
+#include "keys/file_vault.h"
+#include "keys/secret_box.h"
+#include "keys/signer.h"
+
+namespace airlock::cli {
+namespace {
+
+constexpr uint64_t kMaxPassphraseFile = 4096;
+
+// Reads a secret without echo from the terminal. kInvalidArgument when stdin is not a terminal.
+Result<std::string> Prompt(const std::string& what) {
+  if (!isatty(STDIN_FILENO)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "no " + what + " (set the environment variable, use --passphrase-file, or run on a "
+                                    "terminal)");
+  }
+  termios old_mode{};
+  if (tcgetattr(STDIN_FILENO, &old_mode) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot read the terminal mode");
+  }
+  termios quiet = old_mode;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  std::cerr << what << ": " << std::flush;
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  std::string line;
+  std::getline(std::cin, line);
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
+  std::cerr << "\n";
+  return line;
+}
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxPassphraseFile));
+  const size_t nl = text.find_first_of("\r\n");
+  std::string first = text.substr(0, nl);
+  keys::WipeString(text);
+  return first;
+}
+
+class AuditSink final : public keys::UsageSink {
+ public:
+  explicit AuditSink(keys::AuditLog log) : log_(std::move(log)) {}
+  Result<void> Append(const keys::UsageRecord& record) override {
+    AIRLOCK_TRY(log_.Append(record));
+    return {};
+  }
+
+ private:
+  keys::AuditLog log_;
+};
+
+// Access control through keys/access.h: the principal must exist with a role allowing the action, and
+// custodian actions need a valid TOTP code.
+class AccessGate final : public keys::Gate {
+ public:
+  explicit AccessGate(keys::AccessStore access) : access_(std::move(access)) {}
+  Result<void> Authorize(std::string_view actor, keys::Action action,
+                         std::optional<std::string_view> totp_code) override {
+    AIRLOCK_TRY(access_.AuthorizeActor(actor, action, totp_code));
+    return {};
+  }
+
+ private:
+  keys::AccessStore access_;
+};
+
+keys::KeyStoreOptions StoreOptions(const KeyStoreArgs& a, const keys::KeyUri& uri) {
+  keys::KeyStoreOptions options;
+  const bool file = uri.scheme == keys::KeyUriScheme::kFile;
+  options.secret = SecretSource(a.passphrase_file,
+                                file ? keys::kVaultPassphraseEnv : "AIRLOCK_PKCS11_PIN",
+                                file ? "vault passphrase" : "PKCS#11 user PIN");
+  options.pkcs11_module = a.pkcs11_module;
+  return options;
+}
+
+Result<std::unique_ptr<keys::UsageSink>> OpenSink(const KeyStoreArgs& a, const keys::KeyUri& uri) {
+  std::filesystem::path path = a.audit;
+  if (path.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(path, keys::AuditPathForVaultUri(uri.StoreUri()));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::Open(path));
+  return std::unique_ptr<keys::UsageSink>(std::make_unique<AuditSink>(std::move(log)));
+}
+
+}  // namespace
+
+std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,
+                                                  const std::string& what) {
+  return [file, env, what]() -> Result<std::string> {
+    if (!file.empty()) return ReadSecretFile(file);
+    if (const char* v = std::getenv(env); v != nullptr) return std::string(v);
+    return Prompt(what);
+  };
+}
+
+std::string DefaultActor() {
+  for (const char* env : {"AIRLOCK_ACTOR", "USER", "LOGNAME"}) {
+    if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return v;
+  }
+  return "unknown";
+}
+
+Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool create,
+                                                   std::optional<keys::KdfParams> kdf) {
+  if (a.vault.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "--vault URI (or $AIRLOCK_VAULT) is required");
+  }
+  auto s = std::make_unique<KeySession>();
+  AIRLOCK_ASSIGN_OR_RETURN(s->uri, keys::ParseKeyUri(a.vault));
+  keys::KeyStoreOptions options = StoreOptions(a, s->uri);
+  if (kdf) options.kdf = *kdf;
+  s->ctx.actor = a.actor.empty() ? DefaultActor() : a.actor;
+  s->ctx.reason = a.reason;
+  if (!a.totp.empty()) s->ctx.totp_code = a.totp;
+  AIRLOCK_ASSIGN_OR_RETURN(s->sink, OpenSink(a, s->uri));
+  // Access control is enforced once principals are enrolled in the vault's access file
+  // (VAULT.access, keys/access.h); before that (a fresh vault, or a pkcs11: store without one) every
+  // record says access-control=off.
+  keys::KeyManagerOptions mopts;
+  s->gate = std::make_unique<keys::OpenGate>();
+  mopts.details = "access-control=off";
+  if (auto access_path = keys::AccessPathForVaultUri(s->uri.StoreUri()); access_path) {
+    auto access = keys::AccessStore::OpenExisting(*access_path);
+    if (access) {
+      AIRLOCK_ASSIGN_OR_RETURN(bool empty, access->Empty());
+      if (!empty) {
+        s->gate = std::make_unique<AccessGate>(std::move(*access));
+        mopts.details.clear();
+      }
+    } else if (access.error().code() != ErrorCode::kNotFound) {
+      return tl::unexpected(access.error().WithContext("access control"));
+    }
+  }
+  auto store = create ? keys::InitKeyStore(s->uri, options) : keys::OpenKeyStore(s->uri, options);
+  if (!store) {
+    // A refused open (wrong passphrase, missing vault) is a failed attempt: record it.
+    keys::UsageRecord r;
+    r.actor = s->ctx.actor;
+    r.operation = create ? "init" : "open";
+    r.result = store.error().code() == ErrorCode::kWrongKey ? keys::UsageResult::kDenied
+                                                            : keys::UsageResult::kFailed;
+    r.result_reason = store.error().ToString();
+    r.source = s->ctx.source;
+    r.reason = s->ctx.reason;
+    r.details = "uri=" + s->uri.StoreUri();
+    (void)s->sink->Append(r);
+    return tl::unexpected(store.error());
+  }
+  s->store = std::move(*store);
+  s->manager = std::make_unique<keys::KeyManager>(*s->store, *s->sink, *s->gate, mopts);
+  return s;
+}
+
+Result<std::string> CanonicalKeySpec(const std::string& spec) {
+  if (!keys::LooksLikeKeyUri(spec)) return spec;
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, keys::ParseKeyUri(spec));
+  if (uri.scheme == keys::KeyUriScheme::kFile) {
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::absolute(uri.path, ec);
+    if (!ec) uri.path = abs.lexically_normal().string();
+  }
+  return uri.ToString();
+}
+
+namespace {
+
+// A store-backed signer that keeps its session open.
+class SessionSigner final : public crypto::Signer {
+ public:
+  SessionSigner(std::shared_ptr<KeySession> session, std::unique_ptr<keys::KeyStoreSigner> inner)
+      : session_(std::move(session)), inner_(std::move(inner)) {}
+  const crypto::PublicKey& Public() const override { return inner_->Public(); }
+  Result<Bytes> Sign(ByteSpan message) override { return inner_->Sign(message); }
+
+ private:
+  std::shared_ptr<KeySession> session_;
+  std::unique_ptr<keys::KeyStoreSigner> inner_;
+};
+
+Result<keys::KeyUri> KeyUriWithName(const std::string& spec) {
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, keys::ParseKeyUri(spec));
+  if (!uri.has_key()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key URI " + spec + " names a store, not a key (file:VAULT#name, "
+                                         "pkcs11:token=LABEL;object=name)");
+  }
+  return uri;
+}
+
+}  // namespace
+
+KeyLoader::KeyLoader(KeyStoreArgs defaults) : defaults_(std::move(defaults)) {}
+
+void KeyLoader::AddSession(std::shared_ptr<KeySession> session) {
+  sessions_[session->uri.StoreUri()] = std::move(session);
+}
+
+Result<std::shared_ptr<KeySession>> KeyLoader::Session(const keys::KeyUri& uri) {
+  const std::string store_uri = uri.StoreUri();
+  if (auto it = sessions_.find(store_uri); it != sessions_.end()) return it->second;
+  KeyStoreArgs args = defaults_;
+  args.vault = store_uri;
+  // The URI's own module-path wins over the defaults (keys/key_uri.h).
+  if (uri.query.count("module-path")) args.pkcs11_module.clear();
+  AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<KeySession> opened, OpenKeySession(args));
+  std::shared_ptr<KeySession> session(std::move(opened));
+  sessions_[store_uri] = session;
+  return session;
+}
+
+Result<std::unique_ptr<crypto::Signer>> KeyLoader::LoadSigner(const std::string& spec) {
+  if (!keys::LooksLikeKeyUri(spec)) {
+    auto key = crypto::PrivateKey::FromFile(spec);
+    if (!key) return tl::unexpected(key.error());
+    return std::unique_ptr<crypto::Signer>(
+        std::make_unique<crypto::PrivateKeySigner>(std::move(*key)));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, KeyUriWithName(spec));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, Session(uri));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      std::unique_ptr<keys::KeyStoreSigner> inner,
+      keys::KeyStoreSigner::Create(*session->manager, session->ctx, uri.key_name));
+  return std::unique_ptr<crypto::Signer>(
+      std::make_unique<SessionSigner>(std::move(session), std::move(inner)));
+}
+
+Result<crypto::PublicKey> KeyLoader::LoadPublicKey(const std::string& spec) {
+  if (!keys::LooksLikeKeyUri(spec)) return crypto::PublicKey::FromFile(spec);
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, KeyUriWithName(spec));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, Session(uri));
+  return session->manager->PublicKey(session->ctx, uri.key_name);
+}
+
+repo::SignerLoader KeyLoader::AsRepoLoader() {
+  return [this](const std::string& spec) { return LoadSigner(spec); };
+}
+
+}  // namespace airlock::cli

@@ -1,0 +1,102 @@
+// Keys for CLI options: one place that opens key stores (file vault, PKCS#11) with their secrets,
+// usage log and access control, shared by `airlock vault|key` and every option that takes a key
+// (`bundle seal --sign-key`, `repo init --root-key`, ...).
+//
+// A key spec is a key URI ("file:VAULT#name", "pkcs11:token=LABEL;object=name", keys/key_uri.h) or a
+// PEM key file. URI keys sign through keys::KeyManager (keys/signer.h), so each use is authorized and
+// appended to the store's audit log exactly like `airlock key sign`; private key bytes never leave
+// the store.
+//
+// Secrets: --passphrase-file where a command has it, else $AIRLOCK_VAULT_PASSPHRASE (file vault) or
+// $AIRLOCK_PKCS11_PIN (PKCS#11), else a no-echo prompt on a terminal. The PKCS#11 module comes from
+// the URI's module-path or $AIRLOCK_PKCS11_MODULE; the audit log from $AIRLOCK_AUDIT_LOG or beside the
+// vault; the actor from $AIRLOCK_ACTOR, else $USER.
+#ifndef AIRLOCK_CLI_KEY_LOADING_H_
+#define AIRLOCK_CLI_KEY_LOADING_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "crypto/keys.h"
+#include "crypto/signer.h"
+#include "keys/key_store.h"
+#include "keys/key_uri.h"
+#include "keys/lifecycle.h"
+#include "repo/repository.h"
+
+namespace airlock::cli {
+
+// How to open a store (the `--vault ... --passphrase-file ...` options of the key commands).
+struct KeyStoreArgs {
+  std::string vault;            // store URI
+  std::string passphrase_file;  // first line is the passphrase / PIN
+  std::string pkcs11_module;
+  std::string audit;  // usage/audit log; empty: $AIRLOCK_AUDIT_LOG, else beside the vault
+  std::string actor;  // empty: DefaultActor()
+  std::string reason;
+  std::string totp;
+};
+
+// An open store with its usage sink, access gate, manager and the invocation's context. Not movable
+// once open (the manager refers to the other members); hold it by pointer.
+struct KeySession {
+  keys::KeyUri uri;
+  std::unique_ptr<keys::KeyStore> store;
+  std::unique_ptr<keys::UsageSink> sink;
+  std::unique_ptr<keys::Gate> gate;
+  std::unique_ptr<keys::KeyManager> manager;
+  keys::OperationContext ctx;
+};
+
+// Opens (create: initialises) the store args.vault names. A refused open (wrong secret, missing
+// store) is itself appended to the audit log. Access control is enforced once principals are
+// enrolled (keys/access.h); until then every record says access-control=off.
+[[nodiscard]] Result<std::unique_ptr<KeySession>> OpenKeySession(
+    const KeyStoreArgs& args, bool create = false,
+    std::optional<keys::KdfParams> kdf = std::nullopt);
+
+// A lazily-read secret: `file` (first line) if set, else the environment variable `env`, else a
+// no-echo terminal prompt naming `what` (kInvalidArgument when stdin is not a terminal).
+std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,
+                                                  const std::string& what);
+
+// $AIRLOCK_ACTOR, else $USER, else $LOGNAME, else "unknown".
+std::string DefaultActor();
+
+// The form a key spec is recorded in (repository state): a file: URI with its vault path made
+// absolute, other URIs canonical, files unchanged. kInvalidArgument for a malformed URI.
+[[nodiscard]] Result<std::string> CanonicalKeySpec(const std::string& spec);
+
+// Loads signers and public keys for key specs. Opens each store once (one passphrase prompt, one
+// audit log handle) and keeps it open while any signer from it lives. Not thread-safe.
+class KeyLoader {
+ public:
+  // `defaults` supplies the secret file, module, audit log, actor and reason for stores opened here
+  // (its vault is ignored).
+  explicit KeyLoader(KeyStoreArgs defaults = {});
+
+  // Uses an already-open session for its store (e.g. the one a `key` command holds).
+  void AddSession(std::shared_ptr<KeySession> session);
+
+  // A URI: a keys::KeyStoreSigner (kNotFound for an unknown key, kInvalidArgument for an x25519
+  // key or a URI without a key name). Otherwise a PEM private key file.
+  [[nodiscard]] Result<std::unique_ptr<crypto::Signer>> LoadSigner(const std::string& spec);
+  // A URI: the store's public key for it. Otherwise a PEM public key file.
+  [[nodiscard]] Result<crypto::PublicKey> LoadPublicKey(const std::string& spec);
+  // LoadSigner as the repository library wants it. The loader must outlive the function.
+  repo::SignerLoader AsRepoLoader();
+
+ private:
+  Result<std::shared_ptr<KeySession>> Session(const keys::KeyUri& uri);
+
+  KeyStoreArgs defaults_;
+  std::map<std::string, std::shared_ptr<KeySession>> sessions_;  // by store URI
+};
+
+}  // namespace airlock::cli
+
+#endif  // AIRLOCK_CLI_KEY_LOADING_H_
