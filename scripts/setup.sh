@@ -9,6 +9,7 @@ PACKAGES=(
   libzstd-dev libarchive-dev libexpected-dev libcurl4-openssl-dev faketime zip unzip
   libsqlite3-dev libargon2-dev libp11-kit-dev softhsm2 sqlite3
   libboost1.81-dev libpq-dev postgresql
+  nginx wrk
 )
 # Node.js (for the independent TUF implementation used in interop tests) may come from elsewhere; only
 # install Debian's when there is none, so an existing newer one is never replaced.
