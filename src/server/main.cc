@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -10,10 +11,14 @@
 #include <CLI/CLI.hpp>
 
 #include "keys/access.h"
+#include "server/capgo_api.h"
+#include "server/capgo_routes.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
 #include "server/static_files.h"
+#include "server/store_catalog.h"
+#include "storage/store.h"
 
 namespace {
 
@@ -73,8 +78,14 @@ int Init(const std::filesystem::path& data) {
   return 0;
 }
 
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int Serve(const std::filesystem::path& data, const std::string& listen, unsigned threads,
-          uint64_t max_body) {
+          uint64_t max_body, std::string database, std::string public_url) {
   server::ServerOptions options;
   if (!SplitListen(listen, &options.address, &options.port)) {
     std::cerr << "airlockd: --listen wants HOST:PORT, got " << listen << "\n";
@@ -86,6 +97,13 @@ int Serve(const std::filesystem::path& data, const std::string& listen, unsigned
     std::cerr << "airlockd: " << ok.error().ToString() << "\n";
     return 1;
   }
+  if (database.empty()) database = "sqlite:" + (data / "airlock.db").string();
+  auto store = airlock::storage::OpenStore(database, UnixNow());
+  if (!store) {
+    std::cerr << "airlockd: database: " << store.error().ToString() << "\n";
+    return 1;
+  }
+  if (public_url.empty()) public_url = "http://" + listen;
 
   // Block the stop signals in every thread (the workers inherit the mask); this thread waits for
   // them.
@@ -100,6 +118,11 @@ int Serve(const std::filesystem::path& data, const std::string& listen, unsigned
   server::Router router;
   server::AddHealthRoutes(&router, &metrics);
   server::AddStaticRoutes(&router, data);
+  server::StoreCatalog capgo_catalog(store->get(), public_url);
+  server::StoreChannelRegistry capgo_channels(store->get());
+  server::StoreStatsSink capgo_stats(store->get(), UnixNow);
+  server::CapgoRateLimiter capgo_limiter({}, [] { return std::chrono::steady_clock::now(); });
+  server::AddCapgoRoutes(&router, {&capgo_catalog, &capgo_channels, &capgo_stats, &capgo_limiter});
   server::HttpServer http(options, &router, &metrics);
   if (auto ok = http.Start(); !ok) {
     std::cerr << "airlockd: " << ok.error().ToString() << "\n";
@@ -123,10 +146,16 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   unsigned threads = 0;
   uint64_t max_body = 1 << 20;
+  std::string database;
+  std::string public_url;
   app.add_option("--data", data, "data folder (created if missing)")->required();
   app.add_option("--listen", listen, "HOST:PORT to listen on")->capture_default_str();
   app.add_option("--threads", threads, "I/O threads (0 = one per core)")->capture_default_str();
   app.add_option("--max-body", max_body, "largest request body in bytes")->capture_default_str();
+  app.add_option("--database", database,
+                 "store URL: sqlite:PATH or postgresql://... (default sqlite:DATA/airlock.db)");
+  app.add_option("--public-url", public_url,
+                 "base URL devices use to download bundles (default http://LISTEN)");
   app.fallthrough();
   CLI::App* init = app.add_subcommand("init", "create the data folder and the first owner token");
   try {
@@ -135,5 +164,5 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (*init) return Init(data);
-  return Serve(data, listen, threads, max_body);
+  return Serve(data, listen, threads, max_body, database, public_url);
 }

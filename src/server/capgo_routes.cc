@@ -1,0 +1,144 @@
+#include "server/capgo_routes.h"
+
+#include <cctype>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "common/json.h"
+
+namespace airlock::server {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> DecodeComponent(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = HexValue(in[i + 1]);
+      int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// A short printable bounded key piece, or empty.
+std::string KeyPiece(std::string_view value, size_t max_length) {
+  if (value.empty() || value.size() > max_length) return "";
+  for (unsigned char c : value) {
+    if (c < 0x21 || c > 0x7e) return "";
+  }
+  return Lower(value);
+}
+
+Response ToResponse(CapgoReply reply) {
+  Response response = JsonResponse(reply.status, std::move(reply.body));
+  for (auto& [name, value] : reply.headers) response.SetHeader(name, value);
+  return response;
+}
+
+template <typename Fn>
+Handler Limited(CapgoRateLimiter* limiter, Fn fn) {
+  return [limiter, fn = std::move(fn)](const Request& request) -> Response {
+    if (limiter != nullptr) {
+      if (auto refused = limiter->Check(CapgoRateKey(request))) return ToResponse(std::move(*refused));
+    }
+    return ToResponse(fn(request));
+  };
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> DecodeQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    auto name = DecodeComponent(pair.substr(0, eq));
+    auto value = DecodeComponent(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (name && value) out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
+std::string CapgoRateKey(const Request& request) {
+  std::string device;
+  std::string app;
+  if (request.method == "GET") {
+    for (const auto& [name, value] : DecodeQuery(request.query)) {
+      if (name == "device_id") device = KeyPiece(value, kCapgoMaxDeviceIdLength);
+      if (name == "app_id") app = KeyPiece(value, kCapgoMaxAppIdLength);
+    }
+  } else if (auto json = ParseJson(request.body, kCapgoMaxBodyBytes, kCapgoMaxJsonDepth)) {
+    // /stats may send an array; its first event names the device.
+    const nlohmann::json* obj = &*json;
+    if (obj->is_array() && !obj->empty()) obj = &(*obj)[0];
+    if (obj->is_object()) {
+      auto id = obj->find("device_id");
+      if (id != obj->end() && id->is_string()) {
+        device = KeyPiece(id->get_ref<const std::string&>(), kCapgoMaxDeviceIdLength);
+      }
+      auto app_id = obj->find("app_id");
+      if (app_id != obj->end() && app_id->is_string()) {
+        app = KeyPiece(app_id->get_ref<const std::string&>(), kCapgoMaxAppIdLength);
+      }
+    }
+  }
+  if (!device.empty()) return "device:" + device;
+  if (!app.empty()) return "app:" + app;
+  return "addr:" + request.remote;
+}
+
+void AddCapgoRoutes(Router* router, CapgoServices services) {
+  CapgoRateLimiter* limiter = services.limiter;
+  CapgoReleaseCatalog* catalog = services.catalog;
+  CapgoStatsSink* stats = services.stats;
+  CapgoChannelRegistry* channels = services.channels;
+  router->Add("POST", "/updates", Limited(limiter, [catalog](const Request& request) {
+                return HandleCapgoUpdates(request.body, *catalog);
+              }));
+  router->Add("POST", "/stats", Limited(limiter, [stats](const Request& request) {
+                return HandleCapgoStats(request.body, *stats);
+              }));
+  const std::pair<const char*, CapgoChannelMethod> methods[] = {
+      {"POST", CapgoChannelMethod::kPost},
+      {"PUT", CapgoChannelMethod::kPut},
+      {"GET", CapgoChannelMethod::kGet},
+      {"DELETE", CapgoChannelMethod::kDelete},
+  };
+  for (const auto& [name, method] : methods) {
+    router->Add(name, "/channel_self",
+                Limited(limiter, [channels, method = method](const Request& request) {
+                  std::vector<std::pair<std::string, std::string>> query;
+                  if (method == CapgoChannelMethod::kGet) query = DecodeQuery(request.query);
+                  return HandleCapgoChannelSelf(method, request.body, query, *channels);
+                }));
+  }
+}
+
+}  // namespace airlock::server

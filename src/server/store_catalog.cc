@@ -1,0 +1,164 @@
+#include "server/store_catalog.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "common/semver.h"
+
+namespace airlock::server {
+
+CapgoChannel ToCapgoChannel(const storage::Channel& channel) {
+  CapgoChannel out;
+  out.id = channel.name;
+  out.name = channel.name;
+  out.is_public = channel.is_default;
+  out.allow_self_assign = channel.allow_self_assign;
+  out.ios = channel.ios;
+  out.android = channel.android;
+  out.electron = channel.electron;
+  out.min_native_version = channel.min_native_version;
+  return out;
+}
+
+bool InRollout(std::string_view app_id, std::string_view device_id, int rollout_percent) {
+  if (rollout_percent >= 100) return true;
+  if (rollout_percent <= 0) return false;
+  uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](std::string_view text) {
+    for (unsigned char c : text) {
+      hash ^= c;
+      hash *= 1099511628211ull;
+    }
+  };
+  mix(app_id);
+  mix("/");
+  mix(device_id);
+  return static_cast<int>(hash % 100) < rollout_percent;
+}
+
+namespace {
+
+// The value, nullopt for kNotFound, or the error.
+template <typename T>
+Result<std::optional<T>> Optional(Result<T> result) {
+  if (result) return std::optional<T>(std::move(*result));
+  if (result.error().code() == ErrorCode::kNotFound) return std::optional<T>();
+  return tl::unexpected(result.error());
+}
+
+}  // namespace
+
+StoreCatalog::StoreCatalog(storage::Store* store, std::string public_url)
+    : store_(store), public_url_(std::move(public_url)) {
+  while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
+}
+
+Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo& device) {
+  std::optional<storage::Channel> channel;
+  bool via_device = false;
+  AIRLOCK_ASSIGN_OR_RETURN(auto row, Optional(store_->GetDevice(device.app_id, device.device_id)));
+  if (row && row->channel_override) {
+    AIRLOCK_ASSIGN_OR_RETURN(channel, Optional(store_->GetChannel(device.app_id, *row->channel_override)));
+    via_device = channel.has_value();
+  }
+  if (!channel && !device.default_channel.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto named,
+                             Optional(store_->GetChannel(device.app_id, device.default_channel)));
+    if (named && named->allow_self_assign) {
+      channel = std::move(named);
+      via_device = true;
+    }
+  }
+  if (!channel) {
+    AIRLOCK_ASSIGN_OR_RETURN(channel, Optional(store_->GetDefaultChannel(device.app_id)));
+  }
+  if (!channel) return std::optional<CapgoOffer>();
+
+  CapgoOffer offer;
+  offer.channel = ToCapgoChannel(*channel);
+  offer.via_device_override = via_device;
+  if (channel->current_version && !channel->paused &&
+      InRollout(device.app_id, device.device_id, channel->rollout_percent)) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto release,
+                             Optional(store_->GetRelease(device.app_id, *channel->current_version)));
+    if (release && release->capgo_session_key && release->capgo_checksum) {
+      CapgoRelease capgo;
+      capgo.version = release->version;
+      capgo.url = public_url_ + "/v1/blobs/" + release->sha256;
+      capgo.session_key = *release->capgo_session_key;
+      capgo.checksum = *release->capgo_checksum;
+      offer.release = std::move(capgo);
+    }
+  }
+  return std::optional<CapgoOffer>(std::move(offer));
+}
+
+Result<std::vector<CapgoChannel>> StoreChannelRegistry::ListChannels(std::string_view app_id) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto channels, Optional(store_->ListChannels(app_id)));
+  std::vector<CapgoChannel> out;
+  if (channels) {
+    for (const auto& c : *channels) out.push_back(ToCapgoChannel(c));
+  }
+  return out;
+}
+
+Result<std::optional<std::string>> StoreChannelRegistry::GetAssignment(std::string_view app_id,
+                                                                       std::string_view device_id) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto device, Optional(store_->GetDevice(app_id, device_id)));
+  if (!device) return std::optional<std::string>();
+  return device->channel_override;
+}
+
+Result<void> StoreChannelRegistry::SetAssignment(std::string_view app_id, std::string_view device_id,
+                                                 std::string_view channel_name) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto device, store_->GetDevice(app_id, device_id));
+  device.channel_override = std::string(channel_name);
+  return store_->UpdateDevice(device);
+}
+
+Result<void> StoreChannelRegistry::ClearAssignment(std::string_view app_id, std::string_view device_id) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto device, Optional(store_->GetDevice(app_id, device_id)));
+  if (!device || !device->channel_override) return {};
+  device->channel_override.reset();
+  return store_->UpdateDevice(*device);
+}
+
+int64_t StoreStatsSink::NextSeq() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  last_seq_ = now_us > last_seq_ ? now_us : last_seq_ + 1;
+  return last_seq_;
+}
+
+Result<void> StoreStatsSink::Record(const std::vector<CapgoStatsEvent>& events) {
+  int64_t now = clock_();
+  std::vector<storage::DeviceEvent> rows;
+  for (const auto& event : events) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto device,
+                             Optional(store_->GetDevice(event.device.app_id, event.device.device_id)));
+    if (!device) continue;  // not enrolled: accepted, not stored (see header)
+    std::string version = event.device.EffectiveVersion();
+    if (!Semver::Parse(version)) continue;  // device events need a semver version
+    storage::DeviceEvent row;
+    row.app_id = event.device.app_id;
+    row.device_id = event.device.device_id;
+    row.seq = NextSeq();
+    row.version = std::move(version);
+    row.kind = "capgo_" + event.action;
+    row.detail = event.old_version_name;
+    row.occurred_at = now;
+    row.received_at = now;
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return {};
+  for (size_t i = 0; i < rows.size(); i += storage::kMaxEventBatch) {
+    size_t n = std::min(storage::kMaxEventBatch, rows.size() - i);
+    AIRLOCK_TRY(store_->AppendDeviceEvents(std::span<const storage::DeviceEvent>(rows.data() + i, n)));
+  }
+  return {};
+}
+
+}  // namespace airlock::server

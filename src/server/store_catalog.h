@@ -1,0 +1,92 @@
+// The Capgo interfaces of capgo_api.h implemented over storage::Store.
+//
+// Mapping (storage -> Capgo):
+//  * Channel: id and name are the channel name; is_public = the app's default channel; allow_emulator and
+//    allow_dev are always true (storage has no such toggles yet); min_native_version and platform toggles
+//    are copied.
+//  * Channel resolution (StoreCatalog::FindOffer): the device's channel_override (enrolled devices only),
+//    else the request's `defaultChannel` when that channel allows self-assignment, else the app's default
+//    channel; none of these -> no channel.
+//  * Release: the channel's current_version, offered only when it was published with --capgo (it has a
+//    capgo_session_key and capgo_checksum); the download url is `<public_url>/v1/blobs/<sha256>`, so the
+//    release's sha256 must name the Capgo-encrypted blob. A paused channel, or a device outside the rollout
+//    percentage (sticky: FNV-1a 64 of "app_id/device_id" mod 100), gets no release (Capgo `no_bundle`).
+//  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a row, so
+//    SetAssignment for an unknown device is kNotFound (HTTP 500); a device is never created here, since
+//    that would let anyone claim a device id before it enrolls.
+//  * Stats (StoreStatsSink) become device events (kind "capgo_<action>", version = the running version,
+//    detail = old version) for enrolled devices; events of unknown devices, or whose running version is not
+//    semver, are accepted and dropped.
+//
+// Thread-safety: as thread-safe as the Store (every Store is); the sink's sequence counter is locked.
+#ifndef AIRLOCK_SERVER_STORE_CATALOG_H_
+#define AIRLOCK_SERVER_STORE_CATALOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "server/capgo_api.h"
+#include "storage/store.h"
+
+namespace airlock::server {
+
+// Unix seconds.
+using UnixClock = std::function<int64_t()>;
+
+// Converts a storage channel to the Capgo view.
+CapgoChannel ToCapgoChannel(const storage::Channel& channel);
+
+// True when `device_id` falls inside the channel's rollout percentage (sticky per device).
+bool InRollout(std::string_view app_id, std::string_view device_id, int rollout_percent);
+
+class StoreCatalog : public CapgoReleaseCatalog {
+ public:
+  // `public_url`: scheme://host[:port] devices use to reach this server (no trailing '/').
+  StoreCatalog(storage::Store* store, std::string public_url);
+  [[nodiscard]] Result<std::optional<CapgoOffer>> FindOffer(const CapgoDeviceInfo& device) override;
+
+ private:
+  storage::Store* store_;
+  std::string public_url_;
+};
+
+class StoreChannelRegistry : public CapgoChannelRegistry {
+ public:
+  explicit StoreChannelRegistry(storage::Store* store) : store_(store) {}
+  [[nodiscard]] Result<std::vector<CapgoChannel>> ListChannels(std::string_view app_id) override;
+  [[nodiscard]] Result<std::optional<std::string>> GetAssignment(std::string_view app_id,
+                                                                 std::string_view device_id) override;
+  [[nodiscard]] Result<void> SetAssignment(std::string_view app_id, std::string_view device_id,
+                                           std::string_view channel_name) override;
+  [[nodiscard]] Result<void> ClearAssignment(std::string_view app_id,
+                                             std::string_view device_id) override;
+
+ private:
+  storage::Store* store_;
+};
+
+class StoreStatsSink : public CapgoStatsSink {
+ public:
+  StoreStatsSink(storage::Store* store, UnixClock clock) : store_(store), clock_(std::move(clock)) {}
+  [[nodiscard]] Result<void> Record(const std::vector<CapgoStatsEvent>& events) override;
+
+ private:
+  // Capgo events carry no sequence number: use a strictly increasing microsecond stamp per process.
+  int64_t NextSeq();
+
+  storage::Store* store_;
+  UnixClock clock_;
+  std::mutex mutex_;
+  int64_t last_seq_ = 0;  // guarded by mutex_
+};
+
+}  // namespace airlock::server
+
+#endif  // AIRLOCK_SERVER_STORE_CATALOG_H_
