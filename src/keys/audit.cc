@@ -1,4 +1,5 @@
 #include "keys/audit.h"
+#include "keys/sqlite_util.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -66,79 +67,18 @@ CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
   BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 )sql";
 
-struct DbClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbClose>;
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+using sqlite::BindBlob;
+using sqlite::BindText;
+using sqlite::ColumnBlob;
+using sqlite::ColumnText;
+using sqlite::DbPtr;
+using sqlite::StmtPtr;
 
-Error DbError(sqlite3* db, std::string_view what) {
-  int code = sqlite3_errcode(db);
-  ErrorCode ec = (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) ? ErrorCode::kMalformed : ErrorCode::kIo;
-  return Error(ec, "audit log: " + std::string(what) + ": " + sqlite3_errmsg(db));
-}
-
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {
-    return tl::unexpected(DbError(db, "prepare"));
-  }
-  return StmtPtr(stmt);
-}
-
-Result<void> Exec(sqlite3* db, const char* sql) {
-  char* message = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string text = message != nullptr ? message : "unknown";
-    sqlite3_free(message);
-    Error e = DbError(db, "exec");
-    return MakeError(e.code(), "audit log: " + text);
-  }
-  return {};
-}
-
-void BindText(sqlite3_stmt* s, int index, std::string_view text) {
-  sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-}
-void BindBlob(sqlite3_stmt* s, int index, ByteSpan blob) {
-  sqlite3_bind_blob(s, index, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
-}
-std::string ColumnText(sqlite3_stmt* s, int index) {
-  const unsigned char* text = sqlite3_column_text(s, index);
-  int size = sqlite3_column_bytes(s, index);
-  return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text), size);
-}
-Bytes ColumnBlob(sqlite3_stmt* s, int index) {
-  const auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(s, index));
-  int size = sqlite3_column_bytes(s, index);
-  return data == nullptr ? Bytes() : Bytes(data, data + size);
-}
-
-// BEGIN IMMEDIATE ... COMMIT, rolled back unless Commit() succeeded.
-class Transaction {
- public:
-  static Result<Transaction> Begin(sqlite3* db) {
-    AIRLOCK_TRY(Exec(db, "BEGIN IMMEDIATE"));
-    return Transaction(db);
-  }
-  Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
-  Transaction& operator=(Transaction&&) = delete;
-  ~Transaction() {
-    if (db_ != nullptr) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Result<void> Commit() {
-    AIRLOCK_TRY(Exec(db_, "COMMIT"));
-    db_ = nullptr;
-    return {};
-  }
-
- private:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
-};
+constexpr std::string_view kDbContext = "audit log";
+Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kDbContext, what); }
+Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) { return sqlite::Prepare(db, sql, kDbContext); }
+Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kDbContext); }
+using Transaction = sqlite::Transaction;  // BEGIN/COMMIT errors say "SQLite: ..."
 
 int64_t SystemNow() { return static_cast<int64_t>(std::time(nullptr)); }
 

@@ -1,4 +1,5 @@
 #include "keys/file_vault.h"
+#include "keys/sqlite_util.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -25,14 +26,8 @@ constexpr std::string_view kCheckPlaintext = "airlock vault key check v1";
 constexpr size_t kSaltSize = 16;
 constexpr size_t kMaxPassphraseSize = 4096;
 
-struct SqliteClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct SqliteFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using DbPtr = std::unique_ptr<sqlite3, SqliteClose>;
-using StmtPtr = std::unique_ptr<sqlite3_stmt, SqliteFinalize>;
+using sqlite::DbPtr;
+using sqlite::StmtPtr;
 
 Error DbError(sqlite3* db, std::string_view what) {
   return Error(ErrorCode::kIo, std::string(what) + ": " + sqlite3_errmsg(db));
@@ -100,40 +95,8 @@ class Stmt {
   int index_ = 0;
 };
 
-Result<void> Exec(sqlite3* db, const char* sql) {
-  char* msg = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string m = msg != nullptr ? msg : "unknown";
-    sqlite3_free(msg);
-    return MakeError(ErrorCode::kIo, std::string("SQLite: ") + m);
-  }
-  return {};
-}
-
-// BEGIN IMMEDIATE ... COMMIT; rolls back unless Commit() was called.
-class Transaction {
- public:
-  static Result<Transaction> Begin(sqlite3* db) {
-    AIRLOCK_TRY(Exec(db, "BEGIN IMMEDIATE"));
-    return Transaction(db);
-  }
-  Transaction(Transaction&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  Transaction& operator=(Transaction&&) = delete;
-  ~Transaction() {
-    if (db_ != nullptr) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Result<void> Commit() {
-    AIRLOCK_TRY(Exec(db_, "COMMIT"));
-    db_ = nullptr;
-    return {};
-  }
-
- private:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
-};
+Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, "SQLite"); }
+using Transaction = sqlite::Transaction;
 
 void AppendField(Bytes& out, std::string_view field) {
   AppendU32Be(out, static_cast<uint32_t>(field.size()));

@@ -1,0 +1,58 @@
+// The SQLite plumbing shared by the keys module's databases (file vault, audit log, access store): RAII
+// handles, prepared statements, exec, binding and columns, and an IMMEDIATE transaction. Each caller
+// passes a context ("audit log", "access store", ...) that prefixes its error messages.
+#ifndef AIRLOCK_KEYS_SQLITE_UTIL_H_
+#define AIRLOCK_KEYS_SQLITE_UTIL_H_
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/result.h"
+
+namespace airlock::keys::sqlite {
+
+struct DbClose {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbClose>;
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// "context: what: sqlite message"; kMalformed when the file is not a (sound) database, kIo otherwise.
+Error DbError(sqlite3* db, std::string_view context, std::string_view what);
+[[nodiscard]] Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql, std::string_view context);
+[[nodiscard]] Result<void> Exec(sqlite3* db, const char* sql, std::string_view context);
+
+void BindText(sqlite3_stmt* s, int index, std::string_view text);
+void BindBlob(sqlite3_stmt* s, int index, ByteSpan blob);
+std::string ColumnText(sqlite3_stmt* s, int index);
+Bytes ColumnBlob(sqlite3_stmt* s, int index);
+
+// BEGIN IMMEDIATE ... COMMIT; rolled back on destruction unless Commit() succeeded.
+class Transaction {
+ public:
+  static Result<Transaction> Begin(sqlite3* db, std::string_view context = "SQLite");
+  Transaction(Transaction&& other) noexcept : db_(other.db_), context_(other.context_) {
+    other.db_ = nullptr;
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+  Result<void> Commit();
+
+ private:
+  Transaction(sqlite3* db, std::string_view context) : db_(db), context_(context) {}
+  sqlite3* db_;
+  std::string_view context_;
+};
+
+}  // namespace airlock::keys::sqlite
+
+#endif  // AIRLOCK_KEYS_SQLITE_UTIL_H_
