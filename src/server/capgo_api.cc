@@ -497,6 +497,13 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
       }
       if (assigned != target) {
         auto set = registry.SetAssignment(device.app_id, device.device_id, target->name);
+        if (!set && set.error().code() == ErrorCode::kNotFound) {
+          // Airlock never creates devices from plugin traffic (they enroll with their own key), so a
+          // device it does not know cannot hold an assignment: a client error, not a server one.
+          return ErrorReply(400, "device_not_enrolled",
+                            "The device is not enrolled with this server, so it cannot choose a channel",
+                            kNoKind);
+        }
         if (!set) return Internal(set.error(), kNoKind);
       }
       return JsonReply(200, StatusOk());

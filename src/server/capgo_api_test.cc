@@ -368,6 +368,7 @@ class FakeRegistry : public CapgoChannelRegistry {
     return std::optional<std::string>(it->second);
   }
   Result<void> SetAssignment(std::string_view, std::string_view device, std::string_view channel) override {
+    if (!enrolled) return MakeError(ErrorCode::kNotFound, "no such device");
     assignments[std::string(device)] = std::string(channel);
     return {};
   }
@@ -377,6 +378,7 @@ class FakeRegistry : public CapgoChannelRegistry {
   }
   std::vector<CapgoChannel> channels;
   std::map<std::string, std::string> assignments;
+  bool enrolled = true;
 };
 
 constexpr char kDevice[] = "7239a82f-4ea8-4e33-9085-f4ad974d3fc4";
@@ -400,6 +402,16 @@ TEST(CapgoChannelSelf, SetGetAndUnsetSelfAssignableChannel) {
             Json({{"channel", "beta"}, {"status", "override"}, {"allowSet", true}}));
   CapgoReply unset = Channel(CapgoChannelMethod::kDelete, registry);
   ASSERT_EQ(unset.status, 200) << unset.body;
+  EXPECT_TRUE(registry.assignments.empty());
+}
+
+// Regression: an unenrolled device choosing a channel got HTTP 500 "internal_error".
+TEST(CapgoChannelSelf, UnenrolledDeviceCannotChooseAChannel) {
+  FakeRegistry registry;
+  registry.enrolled = false;
+  CapgoReply set = Channel(CapgoChannelMethod::kPost, registry, "beta");
+  EXPECT_EQ(set.status, 400) << set.body;
+  EXPECT_EQ(Body(set)["error"], "device_not_enrolled") << set.body;
   EXPECT_TRUE(registry.assignments.empty());
 }
 
