@@ -1,1 +1,0 @@
-// placeholder: the keys module is being written (issue 4).
