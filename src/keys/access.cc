@@ -296,26 +296,7 @@ int64_t AccessStore::Now() const {
 namespace {
 
 Result<DbPtr> OpenAccessDb(const std::filesystem::path& path, bool create) {
-  std::error_code ec;
-  bool exists = std::filesystem::exists(path, ec);
-  if (!exists && !create) {
-    return MakeError(ErrorCode::kNotFound, "access store " + path.string() + " does not exist");
-  }
-  if (!exists) {
-    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST) {
-      return MakeError(ErrorCode::kIo, "cannot create access store " + path.string());
-    }
-    if (fd >= 0) ::close(fd);
-  }
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw);
-  if (rc != SQLITE_OK) {
-    return MakeError(ErrorCode::kIo, "cannot open access store " + path.string() + ": " +
-                                         (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
-  }
-  sqlite3_busy_timeout(db.get(), 5000);
+  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, sqlite::OpenPrivateDb(path, create, "access store"));
   AIRLOCK_ASSIGN_OR_RETURN(StmtPtr tables,
                            Prepare(db.get(), "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
   if (sqlite3_step(tables.get()) != SQLITE_ROW) {

@@ -270,33 +270,9 @@ int64_t AuditLog::Now() const {
 namespace {
 
 Result<DbPtr> OpenDatabase(const std::filesystem::path& path, bool create) {
-  std::error_code ec;
-  bool exists = std::filesystem::exists(path, ec);
-  if (!exists && !create) {
-    return MakeError(ErrorCode::kNotFound, "audit log " + path.string() + " does not exist");
-  }
-  if (!exists) {
-    // Create it 0600 ourselves: SQLite would use the umask, and its journal copies the file's mode.
-    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST) {
-      return MakeError(ErrorCode::kIo, "cannot create audit log " + path.string());
-    }
-    if (fd >= 0) ::close(fd);
-  }
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw);
-  if (rc != SQLITE_OK) {
-    // A read-only copy (an auditor's) can still be verified and queried.
-    raw = nullptr;
-    rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
-    db.reset(raw);
-    if (rc != SQLITE_OK) {
-      return MakeError(ErrorCode::kIo, "cannot open audit log " + path.string() + ": " +
-                                           (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
-    }
-  }
-  sqlite3_busy_timeout(db.get(), 5000);
+  // A read-only copy (an auditor's) can still be verified and queried.
+  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db,
+                           sqlite::OpenPrivateDb(path, create, "audit log", /*read_only_fallback=*/true));
   sqlite3_extended_result_codes(db.get(), 0);
   return db;
 }
@@ -342,20 +318,16 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
 }  // namespace
 
 Result<AuditLog> AuditLog::Open(const std::filesystem::path& path, AuditOptions options) {
-  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, OpenDatabase(path, /*create=*/true));
-  AIRLOCK_TRY(InitSchema(db.get(), path));
-  auto impl = std::make_unique<Impl>();
-  impl->db = std::move(db);
-  std::optional<CheckpointSigner> signer = std::move(options.signer);
-  options.signer.reset();
-  impl->options = std::move(options);
-  AuditLog log(std::move(impl));
-  if (signer) AIRLOCK_TRY(log.SetSigner(std::move(*signer)));
-  return log;
+  return OpenImpl(path, std::move(options), /*create=*/true);
 }
 
 Result<AuditLog> AuditLog::OpenExisting(const std::filesystem::path& path, AuditOptions options) {
-  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, OpenDatabase(path, /*create=*/false));
+  return OpenImpl(path, std::move(options), /*create=*/false);
+}
+
+Result<AuditLog> AuditLog::OpenImpl(const std::filesystem::path& path, AuditOptions options,
+                                    bool create) {
+  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, OpenDatabase(path, create));
   AIRLOCK_TRY(InitSchema(db.get(), path));
   auto impl = std::make_unique<Impl>();
   impl->db = std::move(db);

@@ -260,6 +260,7 @@ class AuditLog {
   sqlite3* db() const;  // for tests that tamper with the file
 
  private:
+  static Result<AuditLog> OpenImpl(const std::filesystem::path& path, AuditOptions options, bool create);
   struct Impl;
   explicit AuditLog(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -1,11 +1,43 @@
 #include "keys/sqlite_util.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace airlock::keys::sqlite {
 
 Error DbError(sqlite3* db, std::string_view context, std::string_view what) {
   int code = sqlite3_errcode(db);
   ErrorCode ec = (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) ? ErrorCode::kMalformed : ErrorCode::kIo;
   return Error(ec, std::string(context) + ": " + std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+Result<DbPtr> OpenPrivateDb(const std::filesystem::path& path, bool create, std::string_view what,
+                            bool read_only_fallback) {
+  const std::string name = std::string(what) + " " + path.string();
+  std::error_code ec;
+  bool exists = std::filesystem::exists(path, ec);
+  if (!exists && !create) return MakeError(ErrorCode::kNotFound, name + " does not exist");
+  if (!exists) {
+    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) return MakeError(ErrorCode::kIo, "cannot create " + name);
+    if (fd >= 0) ::close(fd);
+  }
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK && read_only_fallback) {
+    raw = nullptr;
+    rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    db.reset(raw);
+  }
+  if (rc != SQLITE_OK) {
+    return MakeError(ErrorCode::kIo, "cannot open " + name + ": " +
+                                         (raw != nullptr ? sqlite3_errmsg(raw) : "out of memory"));
+  }
+  sqlite3_busy_timeout(db.get(), 5000);
+  return db;
 }
 
 Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql, std::string_view context) {

@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,13 @@ struct StmtFinalize {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// Opens a private database file; with `create`, a missing file is first created with mode 0600 (SQLite
+// would use the umask, and its journal copies the file's mode). kNotFound when it is missing and
+// `create` is false. With `read_only_fallback`, a file that cannot be opened read-write is opened
+// read-only. `what` names the file in messages ("audit log"). Sets a 5 s busy timeout.
+[[nodiscard]] Result<DbPtr> OpenPrivateDb(const std::filesystem::path& path, bool create,
+                                          std::string_view what, bool read_only_fallback = false);
 
 // "context: what: sqlite message"; kMalformed when the file is not a (sound) database, kIo otherwise.
 Error DbError(sqlite3* db, std::string_view context, std::string_view what);
