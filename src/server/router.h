@@ -14,6 +14,7 @@
 #define AIRLOCK_SERVER_ROUTER_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -26,6 +27,15 @@
 
 namespace airlock::server {
 
+// The body of an upload route, streamed to a file instead of memory (see Router::AddUpload).
+struct UploadedFile {
+  std::filesystem::path path;  // a temporary file in ServerOptions::upload_dir, fully written and
+                               // fsync'ed; the server deletes it after the handler returns unless the
+                               // handler renamed it away
+  uint64_t length = 0;
+  std::string sha256_hex;      // lower-case hex SHA-256 of the body, computed while receiving
+};
+
 struct Request {
   std::string method;                 // "GET", "POST", ... (HEAD is routed as GET)
   std::string path;                   // decoded, '/'-joined decoded segments, starts with '/'
@@ -33,7 +43,8 @@ struct Request {
   std::string query;                  // raw text after '?', not decoded
   std::vector<std::pair<std::string, std::string>> params;  // {name} captures, in pattern order
   std::string rest;  // what a trailing "*" matched ('/'-joined decoded segments)
-  std::string body;
+  std::string body;                    // empty for upload routes
+  std::optional<UploadedFile> upload;  // set for upload routes only
   std::string remote;  // peer address
   // Header lookup (case-insensitive); empty when absent. Set by the server.
   std::function<std::string_view(std::string_view)> header;
@@ -71,12 +82,17 @@ class Router {
   // Registers `handler` for `method` (upper case) and `pattern` (starts with '/'). Later
   // registrations of the same method and pattern are ignored; the first wins.
   void Add(std::string method, std::string_view pattern, Handler handler);
+  // An upload route: the body (up to `max_bytes`, else 413 body_too_large) is streamed to a temporary
+  // file while hashed, and the handler sees it as Request::upload. Use for large bodies only.
+  void AddUpload(std::string method, std::string_view pattern, uint64_t max_bytes, Handler handler);
 
   struct Match {
     enum class Kind { kFound, kNotFound, kMethodNotAllowed } kind = Kind::kNotFound;
     const Handler* handler = nullptr;  // kFound
     int route_index = -1;              // kFound: index into Labels()
     std::string allow;                 // kMethodNotAllowed: "GET, HEAD"
+    bool upload = false;               // kFound: an upload route (AddUpload)
+    uint64_t max_upload_bytes = 0;     // kFound and upload
   };
   // Fills request->params and request->rest on a match. HEAD falls back to GET.
   Match Find(Request* request) const;
@@ -90,6 +106,8 @@ class Router {
     std::string pattern;
     std::vector<std::string> parts;  // literal, "{name}" or "*"
     Handler handler;
+    bool upload = false;
+    uint64_t max_upload_bytes = 0;
   };
   static bool MatchParts(const Route& route, const std::vector<std::string>& segments,
                          std::vector<std::pair<std::string, std::string>>* params,
