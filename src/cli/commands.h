@@ -22,6 +22,8 @@ void AddCapgoCommands(CLI::App& app, Action& action);
 void AddRepoCommands(CLI::App& app, Action& action);
 void AddKeyCommands(CLI::App& app, Action& action);    // airlock vault ..., airlock key ...
 void AddAuditCommands(CLI::App& app, Action& action);  // airlock audit ...
+// app, channel, release, rollout and device commands: talk to airlockd (--server, --token).
+void AddServerCommands(CLI::App& app, Action& action);
 
 // Prints `value` as pretty JSON on stdout.
 void PrintJson(const nlohmann::json& value);

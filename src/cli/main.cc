@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   airlock::cli::AddRepoCommands(app, action);
   airlock::cli::AddKeyCommands(app, action);
   airlock::cli::AddAuditCommands(app, action);
+  airlock::cli::AddServerCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
