@@ -8,6 +8,7 @@
 #include "common/file.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
+#include "crypto/wrap.h"
 
 namespace airlock::bundle {
 namespace {
@@ -132,6 +133,97 @@ TEST_F(BundleTest, EveryRecipientCanOpenAndOthersCannot) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kWrongKey);
   EXPECT_FALSE(fs::exists(out_ / "other"));
+}
+
+// Device mode: the content key is unwrapped elsewhere (the server's vault) and handed to the device.
+TEST_F(BundleTest, OpensWithTheUnwrappedContentKey) {
+  PrivateKey rsa = *PrivateKey::Generate(KeyType::kRsa);
+  SealOptions o{.app_id = "com.example.app", .version = "3.1.0"};
+  fs::path b = tmp_->path() / "ck.alb";
+  ASSERT_TRUE(SealBundle(app_, o, *signer_, {device_->Public(), rsa.Public()}, b));
+  PublicKey signer_pub = signer_->Public();
+  auto info = InspectBundle(b, &signer_pub);
+  ASSERT_TRUE(info) << info.error().ToString();
+  for (const PrivateKey* key : {device_.get(), &rsa}) {
+    const Recipient* rec = nullptr;
+    for (const Recipient& r : info->header.recipients) {
+      if (r.key_id == key->KeyId()) rec = &r;
+    }
+    ASSERT_NE(rec, nullptr);
+    auto ck = crypto::UnwrapKey(*key, rec->wrapped_key, ContentKeyAad(o.app_id, o.version));
+    ASSERT_TRUE(ck) << ck.error().ToString();
+    ASSERT_EQ(ck->size(), 32u);
+    fs::path dest = out_ / std::string(crypto::KeyTypeName(key->type()));
+    auto h = OpenBundleWithContentKey(b, signer_->Public(), *ck, dest);
+    ASSERT_TRUE(h) << h.error().ToString();
+    EXPECT_EQ(h->version, "3.1.0");
+    EXPECT_EQ(Tree(dest), Tree(app_));
+
+    // The streamed payload is the archive, byte for byte the same as with the recipient key.
+    Bytes with_key, with_ck;
+    ASSERT_TRUE(DecryptBundlePayload(b, signer_->Public(), *key, [&](ByteSpan s) -> Result<void> {
+      with_key.insert(with_key.end(), s.begin(), s.end());
+      return {};
+    }));
+    ASSERT_TRUE(DecryptBundlePayloadWithContentKey(b, signer_->Public(), *ck, [&](ByteSpan s) -> Result<void> {
+      with_ck.insert(with_ck.end(), s.begin(), s.end());
+      return {};
+    }));
+    EXPECT_EQ(with_ck.size(), h->plain_length);
+    EXPECT_EQ(with_ck, with_key);
+  }
+  EXPECT_EQ(Leftovers(out_), 0);
+}
+
+TEST_F(BundleTest, RefusesAWrongContentKeyAndWritesNothing) {
+  fs::path b = Seal(app_);
+  Bytes wrong = *crypto::RandomBytes(32);
+  size_t sunk = 0;
+  auto d = DecryptBundlePayloadWithContentKey(b, signer_->Public(), wrong, [&](ByteSpan s) -> Result<void> {
+    sunk += s.size();
+    return {};
+  });
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code(), ErrorCode::kDecryptFailed) << d.error().ToString();
+  EXPECT_EQ(sunk, 0u);
+
+  fs::path dest = out_ / "wrong";
+  auto r = OpenBundleWithContentKey(b, signer_->Public(), wrong, dest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kDecryptFailed) << r.error().ToString();
+  EXPECT_FALSE(fs::exists(dest));
+  EXPECT_EQ(Leftovers(out_), 0);
+
+  auto short_key = OpenBundleWithContentKey(b, signer_->Public(), ByteSpan(wrong).first(16), dest);
+  ASSERT_FALSE(short_key);
+  EXPECT_EQ(short_key.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(dest));
+  EXPECT_EQ(Leftovers(out_), 0);
+}
+
+TEST_F(BundleTest, ContentKeyModeStillVerifiesTheSignature) {
+  fs::path b = Seal(app_);
+  PublicKey signer_pub = signer_->Public();
+  auto info = InspectBundle(b, &signer_pub);
+  ASSERT_TRUE(info);
+  auto ck = crypto::UnwrapKey(*device_, info->header.recipients[0].wrapped_key,
+                              ContentKeyAad(info->header.app_id, info->header.version));
+  ASSERT_TRUE(ck);
+  PrivateKey mallory = *PrivateKey::Generate(KeyType::kEd25519);
+  fs::path dest = out_ / "x";
+  auto r = OpenBundleWithContentKey(b, mallory.Public(), *ck, dest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kWrongKey);
+  EXPECT_FALSE(fs::exists(dest));
+
+  Bytes bytes = Slurp(b);
+  bytes[bytes.size() - 1] ^= 0x01;  // last payload byte
+  Spit(b, bytes);
+  r = OpenBundleWithContentKey(b, signer_->Public(), *ck, dest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_FALSE(fs::exists(dest));
+  EXPECT_EQ(Leftovers(out_), 0);
 }
 
 TEST_F(BundleTest, EachSealUsesAFreshContentKey) {
