@@ -73,6 +73,21 @@ Result<void> CheckRelease(const Release& r) {
   if (r.length < 0) return MakeError(ErrorCode::kInvalidArgument, "negative length");
   if (r.capgo_session_key) AIRLOCK_TRY(CheckText(*r.capgo_session_key, "capgo session key"));
   if (r.capgo_checksum) AIRLOCK_TRY(CheckText(*r.capgo_checksum, "capgo checksum"));
+  if (r.format && *r.format != "alb" && *r.format != "zip") {
+    return MakeError(ErrorCode::kInvalidArgument, "release format must be 'alb' or 'zip'");
+  }
+  bool any_capgo = r.capgo_target || r.capgo_sha256 || r.capgo_length;
+  bool all_capgo = r.capgo_target && r.capgo_sha256 && r.capgo_length;
+  if (any_capgo && !all_capgo) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "capgo target, sha256 and length must be given together");
+  }
+  if (all_capgo) {
+    if (r.capgo_target->empty()) return MakeError(ErrorCode::kInvalidArgument, "empty capgo target");
+    AIRLOCK_TRY(CheckText(*r.capgo_target, "capgo target"));
+    AIRLOCK_TRY(CheckHex(*r.capgo_sha256, 64, "capgo sha256"));
+    if (*r.capgo_length < 0) return MakeError(ErrorCode::kInvalidArgument, "negative capgo length");
+  }
   return {};
 }
 
@@ -101,6 +116,10 @@ Param Opt(const std::optional<std::string>& value) {
   return std::monostate{};
 }
 Param Bool(bool value) { return int64_t{value ? 1 : 0}; }
+Param OptInt(const std::optional<int64_t>& value) {
+  if (value) return *value;
+  return std::monostate{};
+}
 
 // Column readers: the drivers return every value as text.
 Result<int64_t> Int(const std::optional<std::string>& cell) {
@@ -113,10 +132,19 @@ Result<int64_t> Int(const std::optional<std::string>& cell) {
   return value;
 }
 std::string Str(const std::optional<std::string>& cell) { return cell.value_or(""); }
+Result<std::optional<int64_t>> OptionalInt(const std::optional<std::string>& cell) {
+  if (!cell) return std::optional<int64_t>();
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t value, Int(cell));
+  return std::optional<int64_t>(value);
+}
+
+constexpr std::string_view kAppColumns =
+    "app_id, display_name, created_at, enroll_token_sha256, app_key";
 
 constexpr std::string_view kChannelColumns =
     "app_id, name, is_default, allow_self_assign, ios, android, electron, min_native_version, "
-    "rollout_percent, paused, current_version";
+    "rollout_percent, paused, current_version, rolled_back";
+constexpr size_t kChannelColumnCount = 12;
 
 Result<Channel> ChannelFromRow(const Row& r) {
   Channel c;
@@ -138,12 +166,21 @@ Result<Channel> ChannelFromRow(const Row& r) {
   c.rollout_percent = static_cast<int>(percent);
   c.paused = paused != 0;
   c.current_version = r[10];
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t rolled_back, Int(r[11]));
+  c.rolled_back = rolled_back != 0;
   return c;
 }
 
 constexpr std::string_view kReleaseColumns =
     "app_id, version, target_name, sha256, length, encryption, capgo_session_key, capgo_checksum, "
-    "created_at";
+    "created_at, format, capgo_target, capgo_sha256, capgo_length";
+// The same columns qualified by table aliases (for the join of ListChannelReleases).
+constexpr std::string_view kReleaseColumnsR =
+    "r.app_id, r.version, r.target_name, r.sha256, r.length, r.encryption, r.capgo_session_key, "
+    "r.capgo_checksum, r.created_at, r.format, r.capgo_target, r.capgo_sha256, r.capgo_length";
+constexpr std::string_view kChannelColumnsC =
+    "c.app_id, c.name, c.is_default, c.allow_self_assign, c.ios, c.android, c.electron, "
+    "c.min_native_version, c.rollout_percent, c.paused, c.current_version, c.rolled_back";
 
 Result<Release> ReleaseFromRow(const Row& r) {
   Release rel;
@@ -156,6 +193,10 @@ Result<Release> ReleaseFromRow(const Row& r) {
   rel.capgo_session_key = r[6];
   rel.capgo_checksum = r[7];
   AIRLOCK_ASSIGN_OR_RETURN(rel.created_at, Int(r[8]));
+  rel.format = r[9];
+  rel.capgo_target = r[10];
+  rel.capgo_sha256 = r[11];
+  AIRLOCK_ASSIGN_OR_RETURN(rel.capgo_length, OptionalInt(r[12]));
   return rel;
 }
 
@@ -223,9 +264,14 @@ class SqlStore final : public Store {
   Result<void> CreateApp(const App& app) override {
     AIRLOCK_TRY(CheckId(app.app_id, "app id"));
     AIRLOCK_TRY(CheckText(app.display_name, "display name"));
+    if (app.enroll_token_sha256) {
+      AIRLOCK_TRY(CheckHex(*app.enroll_token_sha256, 64, "enrollment token hash"));
+    }
+    if (app.app_key) AIRLOCK_TRY(CheckText(*app.app_key, "app key"));
     std::lock_guard lock(mu_);
-    Param p[] = {app.app_id, app.display_name, app.created_at};
-    return conn_->Exec("INSERT INTO apps (app_id, display_name, created_at) VALUES ($1, $2, $3)", p);
+    Param p[] = {app.app_id, app.display_name, app.created_at, Opt(app.enroll_token_sha256),
+                 Opt(app.app_key)};
+    return conn_->Exec(Sql("INSERT INTO apps (", kAppColumns, ") VALUES ($1, $2, $3, $4, $5)"), p);
   }
 
   Result<App> GetApp(std::string_view app_id) override {
@@ -234,7 +280,7 @@ class SqlStore final : public Store {
     Param p[] = {std::string(app_id)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query("SELECT app_id, display_name, created_at FROM apps WHERE app_id = $1", p));
+        conn_->Query(Sql("SELECT ", kAppColumns, " FROM apps WHERE app_id = $1"), p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no app " + std::string(app_id));
     return AppFromRow(rows[0]);
   }
@@ -244,7 +290,7 @@ class SqlStore final : public Store {
     Param p[] = {static_cast<int64_t>(kMaxListLimit)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query("SELECT app_id, display_name, created_at FROM apps ORDER BY app_id LIMIT $1", p));
+        conn_->Query(Sql("SELECT ", kAppColumns, " FROM apps ORDER BY app_id LIMIT $1"), p));
     return MapRows<App>(rows, AppFromRow);
   }
 
@@ -255,7 +301,7 @@ class SqlStore final : public Store {
       if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
       auto p = ChannelParams(c);
       return conn_->Exec(Sql("INSERT INTO channels (", kChannelColumns,
-                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
                          p);
     });
   }
@@ -270,7 +316,8 @@ class SqlStore final : public Store {
           auto rows,
           conn_->Query("UPDATE channels SET is_default = $3, allow_self_assign = $4, ios = $5, "
                        "android = $6, electron = $7, min_native_version = $8, rollout_percent = $9, "
-                       "paused = $10, current_version = $11 WHERE app_id = $1 AND name = $2 "
+                       "paused = $10, current_version = $11, rolled_back = $12 "
+                       "WHERE app_id = $1 AND name = $2 "
                        "RETURNING name",
                        p));
       if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + c.name);
@@ -316,6 +363,49 @@ class SqlStore final : public Store {
     return MapRows<Channel>(rows, ChannelFromRow);
   }
 
+  Result<std::vector<ChannelRelease>> ListChannelReleases(std::string_view app_id) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), static_cast<int64_t>(kMaxListLimit)};
+    std::string sql = "SELECT ";
+    sql += kChannelColumnsC;
+    sql += ", ";
+    sql += kReleaseColumnsR;
+    sql +=
+        " FROM channels c LEFT JOIN releases r ON r.app_id = c.app_id AND r.version = "
+        "c.current_version WHERE c.app_id = $1 ORDER BY c.name LIMIT $2";
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query(sql, p));
+    std::vector<ChannelRelease> out;
+    out.reserve(rows.size());
+    for (const Row& row : rows) {
+      ChannelRelease cr;
+      AIRLOCK_ASSIGN_OR_RETURN(cr.channel, ChannelFromRow(row));
+      if (row.size() > kChannelColumnCount && row[kChannelColumnCount]) {
+        Row release_row(row.begin() + kChannelColumnCount, row.end());
+        AIRLOCK_ASSIGN_OR_RETURN(auto release, ReleaseFromRow(release_row));
+        cr.release = std::move(release);
+      }
+      out.push_back(std::move(cr));
+    }
+    return out;
+  }
+
+  Result<void> SetChannelCurrentVersion(std::string_view app_id, std::string_view channel,
+                                        std::string_view version, bool rolled_back) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckId(channel, "channel name"));
+    AIRLOCK_TRY(CheckVersion(version, "version"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(channel), std::string(version), Bool(rolled_back)};
+    // The foreign key (app_id, current_version) -> releases reports a missing release as kNotFound.
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows,
+                             conn_->Query("UPDATE channels SET current_version = $3, rolled_back = $4 "
+                                          "WHERE app_id = $1 AND name = $2 RETURNING name",
+                                          p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + std::string(channel));
+    return {};
+  }
+
   Result<void> CreateRelease(const Release& r) override {
     AIRLOCK_TRY(CheckRelease(r));
     std::lock_guard lock(mu_);
@@ -329,7 +419,7 @@ class SqlStore final : public Store {
     return InTransaction([&]() -> Result<void> {
       AIRLOCK_TRY(InsertRelease(r));
       Param p[] = {r.app_id, std::string(channel), r.version};
-      AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE channels SET current_version = $3 "
+      AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE channels SET current_version = $3, rolled_back = 0 "
                                                        "WHERE app_id = $1 AND name = $2 "
                                                        "RETURNING name",
                                                        p));
@@ -384,6 +474,20 @@ class SqlStore final : public Store {
                      "last_seen = $6 WHERE app_id = $1 AND device_id = $2 RETURNING device_id",
                      p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + d.device_id);
+    return {};
+  }
+
+  Result<void> TouchDevice(std::string_view app_id, std::string_view device_id,
+                           int64_t last_seen) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckId(device_id, "device id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(device_id), last_seen};
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE devices SET last_seen = $3 WHERE "
+                                                     "app_id = $1 AND device_id = $2 "
+                                                     "RETURNING device_id",
+                                                     p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
     return {};
   }
 
@@ -474,6 +578,8 @@ class SqlStore final : public Store {
   static Result<App> AppFromRow(const Row& r) {
     App app{Str(r[0]), Str(r[1])};
     AIRLOCK_ASSIGN_OR_RETURN(app.created_at, Int(r[2]));
+    app.enroll_token_sha256 = r[3];
+    app.app_key = r[4];
     return app;
   }
 
@@ -490,7 +596,7 @@ class SqlStore final : public Store {
             Bool(c.ios),          Bool(c.android),
             Bool(c.electron),     Opt(c.min_native_version),
             int64_t{c.rollout_percent}, Bool(c.paused),
-            Opt(c.current_version)};
+            Opt(c.current_version), Bool(c.rolled_back)};
   }
 
   // Requires mu_.
@@ -510,10 +616,14 @@ class SqlStore final : public Store {
                  std::string(EncryptionModeName(r.encryption)),
                  Opt(r.capgo_session_key),
                  Opt(r.capgo_checksum),
-                 r.created_at};
-    return conn_->Exec(
-        Sql("INSERT INTO releases (", kReleaseColumns, ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-        p);
+                 r.created_at,
+                 Opt(r.format),
+                 Opt(r.capgo_target),
+                 Opt(r.capgo_sha256),
+                 OptInt(r.capgo_length)};
+    return conn_->Exec(Sql("INSERT INTO releases (", kReleaseColumns,
+                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"),
+                       p);
   }
 
   // Requires mu_. Runs `body` in a transaction; rolls back if it fails.

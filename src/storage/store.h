@@ -37,6 +37,10 @@ struct App {
   std::string app_id;
   std::string display_name;
   int64_t created_at = 0;
+  // Hex SHA-256 of the app's enrollment token ("enr_..."); devices enroll with the token.
+  std::optional<std::string> enroll_token_sha256;
+  // SPKI PEM of the developer's key for `app` encryption mode (bounded by kMaxTextLength).
+  std::optional<std::string> app_key;
   bool operator==(const App&) const = default;
 };
 
@@ -55,6 +59,12 @@ struct Release {
   std::optional<std::string> capgo_session_key;
   std::optional<std::string> capgo_checksum;
   int64_t created_at = 0;
+  // "alb" (sealed bundle) or "zip"; nullopt for rows written before migration 0002.
+  std::optional<std::string> format;
+  // The Capgo-encrypted zip (a second TUF target) when published with --capgo: all set or all nullopt.
+  std::optional<std::string> capgo_target;
+  std::optional<std::string> capgo_sha256;  // 64 lower-case hex
+  std::optional<int64_t> capgo_length;
   bool operator==(const Release&) const = default;
 };
 
@@ -70,7 +80,17 @@ struct Channel {
   int rollout_percent = 100;                      // 0..100, sticky by hash of device id
   bool paused = false;
   std::optional<std::string> current_version;  // release offered on this channel
+  // current_version was set by an allowed rollback (SetChannelCurrentVersion with rolled_back); devices
+  // running a higher version may be offered it. Cleared by PublishRelease.
+  bool rolled_back = false;
   bool operator==(const Channel&) const = default;
+};
+
+// A channel with its current release (nullopt when current_version is unset).
+struct ChannelRelease {
+  Channel channel;
+  std::optional<Release> release;
+  bool operator==(const ChannelRelease&) const = default;
 };
 
 struct Device {
@@ -117,9 +137,20 @@ class Store {
   // kNotFound if the app has no default channel.
   [[nodiscard]] virtual Result<Channel> GetDefaultChannel(std::string_view app_id) = 0;
   [[nodiscard]] virtual Result<std::vector<Channel>> ListChannels(std::string_view app_id) = 0;
+  // Every channel of the app (by name) with its current release, in one query (the channel cache).
+  // An unknown app has no channels (empty, not kNotFound).
+  [[nodiscard]] virtual Result<std::vector<ChannelRelease>> ListChannelReleases(
+      std::string_view app_id) = 0;
+  // Sets the channel's current version (an existing release of the app, else kNotFound) and its
+  // rolled_back flag; the other fields stay. kNotFound for an unknown channel.
+  [[nodiscard]] virtual Result<void> SetChannelCurrentVersion(std::string_view app_id,
+                                                              std::string_view channel,
+                                                              std::string_view version,
+                                                              bool rolled_back) = 0;
 
   [[nodiscard]] virtual Result<void> CreateRelease(const Release& release) = 0;
-  // Creates the release and makes it the channel's current version in one transaction.
+  // Creates the release and makes it the channel's current version (rolled_back cleared) in one
+  // transaction.
   [[nodiscard]] virtual Result<void> PublishRelease(const Release& release,
                                                     std::string_view channel) = 0;
   [[nodiscard]] virtual Result<Release> GetRelease(std::string_view app_id,
@@ -130,6 +161,9 @@ class Store {
   // Enrollment: kAlreadyExists if the device id is taken (re-keying is an explicit UpdateDevice).
   [[nodiscard]] virtual Result<void> CreateDevice(const Device& device) = 0;
   [[nodiscard]] virtual Result<void> UpdateDevice(const Device& device) = 0;
+  // Sets only last_seen (the check hot path). kNotFound for an unknown device.
+  [[nodiscard]] virtual Result<void> TouchDevice(std::string_view app_id, std::string_view device_id,
+                                                 int64_t last_seen) = 0;
   [[nodiscard]] virtual Result<Device> GetDevice(std::string_view app_id,
                                                  std::string_view device_id) = 0;
   [[nodiscard]] virtual Result<std::vector<Device>> ListDevices(std::string_view app_id,

@@ -241,6 +241,115 @@ TYPED_TEST(StoreTest, ReleasesAreValidatedAndListedNewestFirst) {
   EXPECT_EQ((*list)[1].version, "1.0.0");
 }
 
+TYPED_TEST(StoreTest, AppsKeepTheEnrollmentTokenHashAndAppKey) {
+  auto& s = *this->store_;
+  App app{"com.example.keyed", "Keyed", kNow, std::string(64, 'c'),
+          std::string("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")};
+  ASSERT_TRUE(s.CreateApp(app));
+  EXPECT_EQ(*s.GetApp("com.example.keyed"), app);
+  // Apps made without them read back as nullopt.
+  auto plain = s.GetApp("com.example.app");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->enroll_token_sha256.has_value());
+  EXPECT_FALSE(plain->app_key.has_value());
+
+  App bad_hash{"com.example.bad", "Bad", kNow, std::string("ABCD"), std::nullopt};
+  EXPECT_EQ(s.CreateApp(bad_hash).error().code(), ErrorCode::kInvalidArgument);
+  App long_key{"com.example.bad", "Bad", kNow, std::nullopt, std::string(kMaxTextLength + 1, 'k')};
+  EXPECT_EQ(s.CreateApp(long_key).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.GetApp("com.example.bad").error().code(), ErrorCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, ReleasesKeepFormatAndCapgoTarget) {
+  auto& s = *this->store_;
+  Release r = this->MakeRelease("2.0.0");
+  r.format = "alb";
+  r.capgo_target = "releases/2.0.0/capgo.zip";
+  r.capgo_sha256 = std::string(64, 'd');
+  r.capgo_length = 777;
+  r.capgo_session_key = "iv:key";
+  r.capgo_checksum = "sum";
+  ASSERT_TRUE(s.CreateRelease(r));
+  EXPECT_EQ(*s.GetRelease("com.example.app", "2.0.0"), r);
+
+  Release partial = this->MakeRelease("2.0.1");
+  partial.capgo_target = "capgo.zip";  // without sha256 and length
+  EXPECT_EQ(s.CreateRelease(partial).error().code(), ErrorCode::kInvalidArgument);
+  Release bad_format = this->MakeRelease("2.0.1");
+  bad_format.format = "tar";
+  EXPECT_EQ(s.CreateRelease(bad_format).error().code(), ErrorCode::kInvalidArgument);
+  Release bad_sha = this->MakeRelease("2.0.1");
+  bad_sha.capgo_target = "capgo.zip";
+  bad_sha.capgo_sha256 = "xyz";
+  bad_sha.capgo_length = 1;
+  EXPECT_EQ(s.CreateRelease(bad_sha).error().code(), ErrorCode::kInvalidArgument);
+  Release negative = bad_sha;
+  negative.capgo_sha256 = std::string(64, 'e');
+  negative.capgo_length = -1;
+  EXPECT_EQ(s.CreateRelease(negative).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.GetRelease("com.example.app", "2.0.1").error().code(), ErrorCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, ListChannelReleasesJoinsEachChannelsCurrentRelease) {
+  auto& s = *this->store_;
+  EXPECT_TRUE(s.ListChannelReleases("no.such.app")->empty());
+  EXPECT_EQ(s.ListChannelReleases("bad id!").error().code(), ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(s.CreateChannel(this->MakeChannel("production")));
+  ASSERT_TRUE(s.CreateChannel(this->MakeChannel("beta")));
+  Release r = this->MakeRelease("1.0.0");
+  r.format = "zip";
+  ASSERT_TRUE(s.PublishRelease(r, "production"));
+  auto list = s.ListChannelReleases("com.example.app");
+  ASSERT_TRUE(list) << list.error().ToString();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].channel, *s.GetChannel("com.example.app", "beta"));
+  EXPECT_FALSE((*list)[0].release.has_value());
+  EXPECT_EQ((*list)[1].channel, *s.GetChannel("com.example.app", "production"));
+  ASSERT_TRUE((*list)[1].release.has_value());
+  EXPECT_EQ(*(*list)[1].release, r);
+}
+
+TYPED_TEST(StoreTest, SetChannelCurrentVersionRollsBackAndPublishClearsTheFlag) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateChannel(this->MakeChannel("production")));
+  ASSERT_TRUE(s.PublishRelease(this->MakeRelease("1.0.0", kNow), "production"));
+  ASSERT_TRUE(s.PublishRelease(this->MakeRelease("1.1.0", kNow + 1), "production"));
+
+  auto rolled = s.SetChannelCurrentVersion("com.example.app", "production", "1.0.0", true);
+  ASSERT_TRUE(rolled) << rolled.error().ToString();
+  auto c = s.GetChannel("com.example.app", "production");
+  EXPECT_EQ(c->current_version, "1.0.0");
+  EXPECT_TRUE(c->rolled_back);
+
+  // Refusals change nothing.
+  EXPECT_EQ(s.SetChannelCurrentVersion("com.example.app", "production", "9.9.9", false)
+                .error()
+                .code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(s.SetChannelCurrentVersion("com.example.app", "nope", "1.1.0", false).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(s.SetChannelCurrentVersion("com.example.app", "production", "1.1", false).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(*s.GetChannel("com.example.app", "production"), *c);
+
+  ASSERT_TRUE(s.PublishRelease(this->MakeRelease("1.2.0", kNow + 2), "production"));
+  c = s.GetChannel("com.example.app", "production");
+  EXPECT_EQ(c->current_version, "1.2.0");
+  EXPECT_FALSE(c->rolled_back);
+}
+
+TYPED_TEST(StoreTest, TouchDeviceSetsOnlyLastSeen) {
+  auto& s = *this->store_;
+  Device d = this->MakeDevice("dev-1");
+  ASSERT_TRUE(s.CreateDevice(d));
+  ASSERT_TRUE(s.TouchDevice("com.example.app", "dev-1", kNow + 99));
+  d.last_seen = kNow + 99;
+  EXPECT_EQ(*s.GetDevice("com.example.app", "dev-1"), d);
+  EXPECT_EQ(s.TouchDevice("com.example.app", "ghost", kNow).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(s.TouchDevice("com.example.app", "bad id!", kNow).error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
 TYPED_TEST(StoreTest, DevicesEnrollOnceAndTakeChannelOverrides) {
   auto& s = *this->store_;
   Device d = this->MakeDevice("dev-1");
