@@ -14,6 +14,14 @@
 // (x25519, content-wrap) in the key store given at construction (a file vault or a PKCS#11 token), used
 // through keys::KeyManager so every use is in the vault's usage log (actor "airlockd").
 //
+// App ids: 1..128 bytes of [A-Za-z0-9._-], not starting with '.' (the directory would be hidden and
+// not served) -- kInvalidArgument otherwise. Key names are at most 64 bytes (keys/key_uri.h), so an app
+// id too long for `<app>.timestamp`, or starting with '-', has keys named `app-<40 hex of
+// SHA-256(app id)>.snapshot` etc. instead.
+//
+// Expiry: RefreshTimestamps also re-signs the snapshot (new version, same meta) when less than
+// refresh_fraction of snapshot_expiry is left, so an app without releases for a week stays valid.
+//
 // Thread-safety: every method may be called from any thread (one internal mutex around the key store,
 // which is not thread-safe; per-app state under the same mutex).
 #ifndef AIRLOCK_SERVER_APP_REPO_H_
@@ -45,6 +53,9 @@ struct AppRepoOptions {
   // Re-sign a timestamp when less than this fraction of its validity is left (RefreshTimestamps).
   double refresh_fraction = 0.5;
   std::function<int64_t()> now;            // Unix seconds; default system clock
+  // The key usage log (keys/audit.h) every online-key operation is appended to. Empty: the log beside
+  // a file vault (keys::AuditPathForVaultUri of the store's URI), else DATA/keys.audit (PKCS#11).
+  std::filesystem::path audit_log;
 };
 
 struct OnlineKeys {
@@ -122,7 +133,9 @@ class AppRepo {
                                                            std::string_view version);
 
   // Re-signs a timestamp (new version, same snapshot) for every app whose timestamp has less than
-  // refresh_fraction of its validity left (or has expired). Returns the app ids refreshed.
+  // refresh_fraction of its validity left (or has expired). Returns the app ids refreshed. An app that
+  // fails (e.g. a suspended online key) does not stop the others; the first such error is returned
+  // after every app was tried.
   [[nodiscard]] Result<std::vector<std::string>> RefreshTimestamps();
 
   // Device mode: reads the sealed bundle at `bundle_path` (header only), unwraps the content key for
