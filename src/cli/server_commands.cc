@@ -1,8 +1,1152 @@
-// placeholder; the server commands (app, channel, release, rollout, device) come in a following commit.
+// airlock app|channel|release|rollout|device: the developer commands that talk to airlockd
+// (docs/api/server-api.md). Keys stay on the developer's side: root and targets metadata are signed
+// here with vault/HSM keys (cli/key_loading.h), bundles are sealed here, and the server only ever
+// receives public keys, signed metadata and encrypted blobs.
+//
+// Local state: $XDG_CONFIG_HOME/airlock (else ~/.config/airlock), mode 0700:
+//   vault.db                 the default file vault (unless $AIRLOCK_VAULT names another store)
+//   apps/APP.json            which key URIs an app uses (root keys and threshold, targets, capgo) and
+//                            their key ids, so `release publish` and `app root` need no key options
+//   apps/APP.capgo.pub.pem   the Capgo public key (PKCS#1 PEM), for the plugin's `publicKey`
+//   keys/APP/capgo.key       a generated Capgo private key (0600), see LoadCapgoKey
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "bundle/archive.h"
+#include "bundle/bundle.h"
+#include "bundle/capgo.h"
 #include "cli/commands.h"
+#include "cli/http_client.h"
+#include "cli/key_loading.h"
+#include "common/file.h"
+#include "common/json.h"
+#include "common/semver.h"
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+#include "keys/key_store.h"
+#include "keys/key_uri.h"
+#include "metadata/metadata.h"
 
 namespace airlock::cli {
+namespace {
 
-void AddServerCommands(CLI::App& app, Action& action) {}
+namespace fs = std::filesystem;
+using metadata::Metadata;
+using metadata::Root;
+using metadata::TargetFile;
+using metadata::Targets;
+
+constexpr int64_t kYear = 365 * 24 * 3600;
+constexpr uint64_t kMaxConfigFile = 1 << 20;
+constexpr size_t kMaxIdLength = 128;
+
+// ---- options shared by every command ----
+
+struct ServerArgs {
+  std::string server;
+  std::string token;
+  bool json = false;
+};
+
+void AddServerOptions(CLI::App* c, ServerArgs& a, bool with_json = true) {
+  c->add_option("--server", a.server, "airlockd base URL (default: $AIRLOCK_SERVER)")
+      ->envname("AIRLOCK_SERVER");
+  c->add_option("--token", a.token, "API token (default: $AIRLOCK_TOKEN)")->envname("AIRLOCK_TOKEN");
+  if (with_json) c->add_flag("--json", a.json, "Print the result as JSON");
+}
+
+Result<HttpClient> Connect(const ServerArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server, a.token));
+  if (a.token.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "--token (or $AIRLOCK_TOKEN) is required");
+  }
+  return client;
+}
+
+// Identifiers as the API takes them: 1..128 bytes of [A-Za-z0-9._-]. Checked here so that they can be
+// put in URL paths as they are, and so that a typo is a usage error (exit 2).
+Result<void> ValidateId(std::string_view what, const std::string& id) {
+  bool ok = !id.empty() && id.size() <= kMaxIdLength;
+  for (char c : id) {
+    ok = ok && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '_' || c == '-');
+  }
+  if (!ok) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string(what) + " '" + id +
+                                                      "' must be 1 to 128 characters of "
+                                                      "A-Z a-z 0-9 . _ -");
+  }
+  return {};
+}
+
+Result<void> ValidateVersion(std::string_view what, const std::string& version) {
+  auto v = Semver::Parse(version);
+  if (!v) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " '" + version + "' is not a semver version (" +
+                         v.error().message() + ")");
+  }
+  return {};
+}
+
+std::string Plural(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+std::string FormatTime(int64_t t) {
+  if (t <= 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string JsonString(const nlohmann::json& j, const char* field, std::string fallback = "-") {
+  if (j.is_object() && j.contains(field) && j[field].is_string()) return j[field].get<std::string>();
+  return fallback;
+}
+
+// ---- local configuration ----
+
+Result<fs::path> ConfigDir() {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && fs::path(xdg).is_absolute()) {
+    return fs::path(xdg) / "airlock";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return fs::path(home) / ".config" / "airlock";
+  }
+  return MakeError(ErrorCode::kNotFound,
+                   "no configuration directory: set XDG_CONFIG_HOME or HOME (or AIRLOCK_VAULT and "
+                   "key options)");
+}
+
+// mkdir -p with mode 0700 for what is created.
+Result<void> MakePrivateDirs(const fs::path& dir) {
+  fs::path partial;
+  for (const fs::path& part : dir) {
+    partial /= part;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      return MakeError(ErrorCode::kIo,
+                       "cannot create " + partial.string() + ": " + std::strerror(errno));
+    }
+  }
+  return {};
+}
+
+Result<std::string> DefaultVaultUri(bool* is_default) {
+  *is_default = false;
+  if (const char* v = std::getenv("AIRLOCK_VAULT"); v != nullptr && *v != '\0') return std::string(v);
+  AIRLOCK_ASSIGN_OR_RETURN(fs::path dir, ConfigDir());
+  *is_default = true;
+  return "file:" + (dir / "vault.db").string();
+}
+
+// What `app create` recorded about an app's keys.
+struct AppConfig {
+  std::string app_id;
+  std::vector<std::string> root_keys;
+  std::vector<std::string> root_keyids;
+  uint64_t root_threshold = 1;
+  std::string targets_key;
+  std::string targets_keyid;
+  std::string capgo_key;
+  std::string capgo_public_key;  // file
+
+  nlohmann::json ToJson() const {
+    return {{"app_id", app_id},          {"root_keys", root_keys},
+            {"root_keyids", root_keyids}, {"root_threshold", root_threshold},
+            {"targets_key", targets_key}, {"targets_keyid", targets_keyid},
+            {"capgo_key", capgo_key},     {"capgo_public_key", capgo_public_key}};
+  }
+};
+
+Result<fs::path> AppConfigPath(const std::string& app_id) {
+  AIRLOCK_ASSIGN_OR_RETURN(fs::path dir, ConfigDir());
+  return dir / "apps" / (app_id + ".json");
+}
+
+// nullopt when there is no record of the app on this machine.
+Result<std::optional<AppConfig>> LoadAppConfig(const std::string& app_id) {
+  AIRLOCK_ASSIGN_OR_RETURN(fs::path path, AppConfigPath(app_id));
+  auto text = ReadTextFile(path, kMaxConfigFile);
+  if (!text) {
+    if (text.error().code() == ErrorCode::kNotFound) return std::optional<AppConfig>();
+    return tl::unexpected(text.error());
+  }
+  auto j = ParseJson(*text, kMaxConfigFile);
+  if (!j || !j->is_object()) {
+    return MakeError(ErrorCode::kMalformed, path.string() + " is not a JSON object");
+  }
+  AppConfig c;
+  try {
+    c.app_id = j->value("app_id", "");
+    c.root_keys = j->value("root_keys", std::vector<std::string>{});
+    c.root_keyids = j->value("root_keyids", std::vector<std::string>{});
+    c.root_threshold = j->value("root_threshold", uint64_t{1});
+    c.targets_key = j->value("targets_key", "");
+    c.targets_keyid = j->value("targets_keyid", "");
+    c.capgo_key = j->value("capgo_key", "");
+    c.capgo_public_key = j->value("capgo_public_key", "");
+  } catch (const nlohmann::json::exception& e) {
+    return MakeError(ErrorCode::kMalformed, path.string() + ": " + e.what());
+  }
+  return std::optional<AppConfig>(std::move(c));
+}
+
+Result<fs::path> SaveAppConfig(const AppConfig& c) {
+  AIRLOCK_ASSIGN_OR_RETURN(fs::path path, AppConfigPath(c.app_id));
+  AIRLOCK_TRY(MakePrivateDirs(path.parent_path()));
+  AIRLOCK_TRY(WriteFileAtomic(path, AsBytes(c.ToJson().dump(2) + "\n"), 0600));
+  return path;
+}
+
+// ---- keys ----
+
+// Capgo's encryption needs the RSA private key itself (crypto::PrivateKey, bundle/capgo.h): a PEM
+// file. Key URIs are refused until the key store can make raw type-1 RSA blocks.
+Result<crypto::PrivateKey> LoadCapgoKey(const std::string& spec) {
+  if (keys::LooksLikeKeyUri(spec)) {
+    return MakeError(ErrorCode::kUnsupported,
+                     "Capgo key " + spec +
+                         ": Capgo encryption with a key store key is not supported yet; use an RSA "
+                         "PEM private key file");
+  }
+  auto key = crypto::PrivateKey::FromFile(spec);
+  if (!key) return tl::unexpected(key.error().WithContext("Capgo key " + spec));
+  if (key->type() != crypto::KeyType::kRsa) {
+    return MakeError(ErrorCode::kInvalidArgument, "Capgo key " + spec + " is not an RSA key");
+  }
+  return std::move(*key);
+}
+
+// A key in the session's store for `purpose`: reused when it exists with that purpose (a rerun of
+// `app create` after a failure), created otherwise.
+Result<std::string> EnsureVaultKey(KeySession& s, const std::string& name, crypto::KeyType type,
+                                   keys::KeyPurpose purpose, bool* created) {
+  *created = false;
+  if (!keys::IsValidKeyName(name)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the default key name " + name +
+                         " is not a valid key name (at most 64 characters); pass --root-key and "
+                         "--targets-key URIs");
+  }
+  auto existing = s.store->Get(name);
+  if (existing) {
+    if (existing->purpose != purpose) {
+      return MakeError(ErrorCode::kAlreadyExists,
+                       "key " + s.uri.WithKey(name).ToString() + " exists with purpose " +
+                           std::string(keys::KeyPurposeName(existing->purpose)) + ", not " +
+                           std::string(keys::KeyPurposeName(purpose)));
+    }
+  } else if (existing.error().code() == ErrorCode::kNotFound) {
+    AIRLOCK_TRY(s.manager->Create(s.ctx, name, type, purpose));
+    *created = true;
+  } else {
+    return tl::unexpected(existing.error());
+  }
+  return CanonicalKeySpec(s.uri.WithKey(name).ToString());
+}
+
+// The default vault's session, created (with its folder, 0700) when it is the default file vault
+// and does not exist yet.
+Result<std::shared_ptr<KeySession>> OpenDefaultVault(const std::string& passphrase_file,
+                                                     std::string* uri_out, bool* created) {
+  bool is_default = false;
+  AIRLOCK_ASSIGN_OR_RETURN(std::string uri, DefaultVaultUri(&is_default));
+  *uri_out = uri;
+  *created = false;
+  KeyStoreArgs args;
+  args.vault = uri;
+  args.passphrase_file = passphrase_file;
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri parsed, keys::ParseKeyUri(uri));
+  bool create = false;
+  if (parsed.scheme == keys::KeyUriScheme::kFile) {
+    std::error_code ec;
+    if (!fs::exists(parsed.path, ec)) {
+      create = true;
+      fs::path parent = fs::absolute(parsed.path, ec).parent_path();
+      AIRLOCK_TRY(MakePrivateDirs(parent));
+    }
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<KeySession> s, OpenKeySession(args, create));
+  *created = create;
+  return std::shared_ptr<KeySession>(std::move(s));
+}
+
+using SignerPtr = std::unique_ptr<crypto::Signer>;
+
+Result<SignerPtr> LoadTufSigner(KeyLoader& loader, const std::string& spec, const char* role) {
+  auto signer = loader.LoadSigner(spec);
+  if (!signer) return tl::unexpected(signer.error().WithContext(std::string(role) + " key " + spec));
+  if ((*signer)->Public().type() == crypto::KeyType::kX25519) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::string(role) + " key " + spec + " is an x25519 key, which cannot sign");
+  }
+  return std::move(*signer);
+}
+
+// ---- TUF helpers ----
+
+Result<metadata::Key> OnlineKey(const nlohmann::json& online_keys, const std::string& role) {
+  if (!online_keys.is_object() || !online_keys.contains(role) ||
+      !online_keys.contains(role + "_keyid") || !online_keys[role + "_keyid"].is_string()) {
+    return MakeError(ErrorCode::kMalformed, "the server's online_keys lack " + role);
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(metadata::Key key, metadata::Key::FromJson(online_keys[role]));
+  if (!key.usable()) {
+    return MakeError(ErrorCode::kUnsupported, "the server's " + role + " key is of an unsupported type");
+  }
+  const std::string keyid = online_keys[role + "_keyid"].get<std::string>();
+  if (key.public_key->KeyId() != keyid) {
+    return MakeError(ErrorCode::kMalformed, "the server's " + role + " key id " + keyid +
+                                                " does not match its key (" +
+                                                key.public_key->KeyId() + ")");
+  }
+  return key;
+}
+
+// Fetches /tuf/APP/root.json and checks it is signed by a threshold of its own root keys and, when
+// this machine recorded the app's root key ids, that it lists one of them.
+Result<std::pair<std::string, Metadata<Root>>> FetchRoot(HttpClient& client, const std::string& app,
+                                                         const std::optional<AppConfig>& config) {
+  const std::string path = "/tuf/" + app + "/root.json";
+  AIRLOCK_ASSIGN_OR_RETURN(HttpResponse r,
+                           client.Request("GET", path, std::nullopt, "", metadata::kMaxRootSize));
+  if (r.status != 200) return tl::unexpected(ServerError("GET", path, r));
+  auto root = metadata::ParseRoot(r.body);
+  if (!root) return tl::unexpected(root.error().WithContext(path));
+  if (auto ok = root->signed_data.VerifyDelegate("root", *root); !ok) {
+    return tl::unexpected(ok.error().WithContext(path + " does not verify"));
+  }
+  if (config && !config->root_keyids.empty()) {
+    const auto& listed = root->signed_data.roles.at("root").keyids;
+    bool known = false;
+    for (const std::string& id : config->root_keyids) {
+      known = known || std::find(listed.begin(), listed.end(), id) != listed.end();
+    }
+    if (!known) {
+      return MakeError(ErrorCode::kWrongKey, path + " lists none of the root keys this machine "
+                                                    "created the app with");
+    }
+  }
+  return std::make_pair(std::move(r.body), std::move(*root));
+}
+
+// Streams `file`, returning its TUF target entry (length and sha256).
+Result<TargetFile> TargetFor(const fs::path& file, nlohmann::json custom) {
+  uint64_t size = 0;
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes digest, crypto::Sha256File(file, &size));
+  TargetFile t;
+  t.length = size;
+  t.hashes["sha256"] = HexEncode(digest);
+  t.custom = std::move(custom);
+  return t;
+}
+
+Result<nlohmann::json> UploadBlob(HttpClient& client, const fs::path& file, const TargetFile& t,
+                                  const std::string& label) {
+  AIRLOCK_ASSIGN_OR_RETURN(
+      HttpResponse r, client.Upload("/api/v1/blobs", file,
+                                    {{"X-Airlock-Sha256", t.hashes.at("sha256")}}, label));
+  if (r.status != 200 && r.status != 201) {
+    return tl::unexpected(ServerError("POST", "/api/v1/blobs", r));
+  }
+  auto j = ParseJson(r.body, HttpClient::kMaxJsonBody);
+  if (!j || !j->is_object()) {
+    return MakeError(ErrorCode::kMalformed, "POST /api/v1/blobs: the answer is not a JSON object");
+  }
+  if (JsonString(*j, "sha256", "") != t.hashes.at("sha256")) {
+    return MakeError(ErrorCode::kHashMismatch,
+                     "POST /api/v1/blobs: the server stored " + JsonString(*j, "sha256") +
+                         ", not " + t.hashes.at("sha256"));
+  }
+  return std::move(*j);
+}
+
+// ---- app create ----
+
+struct AppCreateArgs {
+  ServerArgs server;
+  std::string app;
+  std::vector<std::string> root_keys;
+  uint64_t root_threshold = 1;
+  std::string targets_key;
+  std::string capgo_key;
+  std::string app_key;
+  std::string display_name;
+  std::string passphrase_file;
+  bool no_capgo = false;
+};
+
+Result<void> RunAppCreate(const AppCreateArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  if (!a.root_keys.empty() && a.root_threshold > a.root_keys.size()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--root-threshold " + std::to_string(a.root_threshold) + " is more than the " +
+                         std::to_string(a.root_keys.size()) + " root key(s) given");
+  }
+  if (a.root_keys.empty() && a.root_threshold > 1) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--root-threshold above 1 needs as many --root-key options");
+  }
+  if (a.no_capgo && !a.capgo_key.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "--no-capgo and --capgo-key exclude each other");
+  }
+  std::optional<crypto::PublicKey> app_key;
+  if (!a.app_key.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(app_key, crypto::PublicKey::FromFile(a.app_key));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(fs::path config_dir, ConfigDir());
+
+  // 1. Keys, all loaded before the server is asked for anything (a wrong passphrase changes nothing).
+  KeyStoreArgs defaults;
+  defaults.passphrase_file = a.passphrase_file;
+  KeyLoader loader(defaults);
+  AppConfig config;
+  config.app_id = a.app;
+  config.root_threshold = a.root_threshold;
+  std::vector<std::string> notes;  // where keys are, printed at the end
+  std::string vault_uri;
+  if (a.root_keys.empty() || a.targets_key.empty()) {
+    bool vault_created = false;
+    AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session,
+                             OpenDefaultVault(a.passphrase_file, &vault_uri, &vault_created));
+    loader.AddSession(session);
+    if (vault_created) notes.push_back("created vault " + session->uri.StoreUri());
+    auto ensure = [&](const std::string& suffix, keys::KeyPurpose purpose) -> Result<std::string> {
+      bool created = false;
+      AIRLOCK_ASSIGN_OR_RETURN(std::string spec, EnsureVaultKey(*session, a.app + "." + suffix,
+                                                                crypto::KeyType::kEd25519, purpose,
+                                                                &created));
+      notes.push_back(std::string(created ? "created " : "using existing ") + suffix + " key " +
+                      spec);
+      return spec;
+    };
+    if (a.root_keys.empty()) {
+      AIRLOCK_ASSIGN_OR_RETURN(std::string spec, ensure("root", keys::KeyPurpose::kRoot));
+      config.root_keys.push_back(spec);
+    }
+    if (a.targets_key.empty()) {
+      AIRLOCK_ASSIGN_OR_RETURN(config.targets_key, ensure("targets", keys::KeyPurpose::kTargets));
+    }
+  }
+  for (const std::string& spec : a.root_keys) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string canonical, CanonicalKeySpec(spec));
+    config.root_keys.push_back(canonical);
+  }
+  if (!a.targets_key.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(config.targets_key, CanonicalKeySpec(a.targets_key));
+  }
+  std::vector<SignerPtr> root_signers;
+  std::set<std::string> root_ids;
+  for (const std::string& spec : config.root_keys) {
+    AIRLOCK_ASSIGN_OR_RETURN(SignerPtr s, LoadTufSigner(loader, spec, "root"));
+    if (!root_ids.insert(s->KeyId()).second) {
+      return MakeError(ErrorCode::kInvalidArgument, "root key " + spec + " is given twice");
+    }
+    config.root_keyids.push_back(s->KeyId());
+    root_signers.push_back(std::move(s));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(SignerPtr targets_signer,
+                           LoadTufSigner(loader, config.targets_key, "targets"));
+  config.targets_keyid = targets_signer->KeyId();
+
+  // The Capgo key: given (a PEM file), or generated as a PEM file in the config folder.
+  std::optional<crypto::PrivateKey> capgo_key;
+  if (!a.no_capgo) {
+    if (!a.capgo_key.empty()) {
+      AIRLOCK_ASSIGN_OR_RETURN(capgo_key, LoadCapgoKey(a.capgo_key));
+      config.capgo_key = fs::absolute(a.capgo_key).lexically_normal().string();
+    } else {
+      const fs::path key_dir = config_dir / "keys" / a.app;
+      const fs::path key_file = key_dir / "capgo.key";
+      std::error_code ec;
+      if (fs::exists(key_file, ec)) {
+        AIRLOCK_ASSIGN_OR_RETURN(capgo_key, LoadCapgoKey(key_file.string()));
+        notes.push_back("using existing Capgo key " + key_file.string());
+      } else {
+        AIRLOCK_TRY(MakePrivateDirs(key_dir));
+        AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey k,
+                                 crypto::PrivateKey::Generate(crypto::KeyType::kRsa));
+        AIRLOCK_TRY(WriteFileAtomic(key_file, AsBytes(k.ToPem()), 0600));
+        capgo_key = std::move(k);
+        notes.push_back("created Capgo key (RSA) " + key_file.string());
+      }
+      config.capgo_key = key_file.string();
+    }
+  }
+
+  // 2. The app on the server: online keys, content key, enrollment token.
+  nlohmann::json body = {{"app_id", a.app}};
+  if (!a.display_name.empty()) body["display_name"] = a.display_name;
+  if (app_key) body["app_key"] = app_key->ToPem();
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json created, client.Json("POST", "/api/v1/apps", body));
+  const nlohmann::json online = created.value("online_keys", nlohmann::json::object());
+  AIRLOCK_ASSIGN_OR_RETURN(metadata::Key snapshot_key, OnlineKey(online, "snapshot"));
+  AIRLOCK_ASSIGN_OR_RETURN(metadata::Key timestamp_key, OnlineKey(online, "timestamp"));
+  const std::string enrollment_token = JsonString(created, "enrollment_token", "");
+
+  // 3. Root v1, signed by every root key.
+  const std::time_t now = std::time(nullptr);
+  Root root;
+  root.version = 1;
+  root.expires = now + kYear;
+  root.consistent_snapshot = true;
+  for (const SignerPtr& s : root_signers) AIRLOCK_TRY(root.AddKey("root", s->Public()));
+  root.roles["root"].threshold = a.root_threshold;
+  AIRLOCK_TRY(root.AddKey("targets", targets_signer->Public()));
+  for (const auto& [role, key] : {std::pair{"snapshot", &snapshot_key}, {"timestamp", &timestamp_key}}) {
+    const std::string id = key->public_key->KeyId();
+    root.keys[id] = *key;
+    root.roles[role].keyids = {id};
+    root.roles[role].threshold = 1;
+  }
+  Metadata<Root> root_md(root);
+  for (const SignerPtr& s : root_signers) AIRLOCK_TRY(root_md.Sign(*s));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string root_bytes, root_md.ToBytes());
+  const std::string app_path = "/api/v1/apps/" + a.app;
+  {
+    AIRLOCK_ASSIGN_OR_RETURN(HttpResponse r, client.Request("PUT", app_path + "/root", root_bytes));
+    if (r.status != 200) return tl::unexpected(ServerError("PUT", app_path + "/root", r));
+  }
+
+  // 4. Empty targets v1.
+  Targets targets;
+  targets.version = 1;
+  targets.expires = now + kYear;
+  Metadata<Targets> targets_md(targets);
+  AIRLOCK_TRY(targets_md.Sign(*targets_signer));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string targets_bytes, targets_md.ToBytes());
+  {
+    AIRLOCK_ASSIGN_OR_RETURN(HttpResponse r,
+                             client.Request("PUT", app_path + "/targets", targets_bytes));
+    if (r.status != 200) return tl::unexpected(ServerError("PUT", app_path + "/targets", r));
+  }
+
+  // 5. Local record, and the Capgo public key for the plugin.
+  if (capgo_key) {
+    const fs::path pub = config_dir / "apps" / (a.app + ".capgo.pub.pem");
+    AIRLOCK_TRY(MakePrivateDirs(pub.parent_path()));
+    AIRLOCK_TRY(WriteFileAtomic(pub, AsBytes(capgo_key->Public().ToPkcs1Pem()), 0644));
+    config.capgo_public_key = pub.string();
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(fs::path config_path, SaveAppConfig(config));
+
+  if (a.server.json) {
+    nlohmann::json out = {{"app_id", a.app},
+                          {"root_version", 1},
+                          {"targets_version", 1},
+                          {"root_keys", config.root_keys},
+                          {"root_keyids", config.root_keyids},
+                          {"root_threshold", a.root_threshold},
+                          {"targets_key", config.targets_key},
+                          {"targets_keyid", config.targets_keyid},
+                          {"capgo_key", config.capgo_key},
+                          {"capgo_public_key", config.capgo_public_key},
+                          {"config", config_path.string()},
+                          {"content_key", JsonString(created, "content_key", "")},
+                          {"enrollment_token", enrollment_token}};
+    PrintJson(out);
+    return {};
+  }
+  std::cout << "created app " << a.app << " on " << client.server() << " (root v1, targets v1)\n";
+  for (const std::string& n : notes) std::cout << "  " << n << "\n";
+  std::cout << "  root keys (threshold " << a.root_threshold << "):\n";
+  for (size_t i = 0; i < config.root_keys.size(); ++i) {
+    std::cout << "    " << config.root_keys[i] << " (" << config.root_keyids[i] << ")\n";
+  }
+  std::cout << "  targets key: " << config.targets_key << " (" << config.targets_keyid << ")\n";
+  if (!config.capgo_public_key.empty()) {
+    std::cout << "  Capgo public key (the plugin's publicKey): " << config.capgo_public_key << "\n";
+  }
+  std::cout << "  key record: " << config_path.string() << "\n";
+  std::cout << "Device enrollment token (shown once, store it now): " << enrollment_token << "\n";
+  std::cout << "Ship the trusted root with your app: airlock app root " << a.app
+            << " --out root.json\n";
+  return {};
+}
+
+// ---- app root / app show ----
+
+struct AppRootArgs {
+  ServerArgs server;
+  std::string app, out;
+};
+
+Result<void> RunAppRoot(const AppRootArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server.server, a.server.token));
+  AIRLOCK_ASSIGN_OR_RETURN(std::optional<AppConfig> config, LoadAppConfig(a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(auto fetched, FetchRoot(client, a.app, config));
+  const auto& [bytes, root] = fetched;
+  AIRLOCK_TRY(WriteFileAtomic(a.out, AsBytes(bytes), 0644));
+  if (a.server.json) {
+    PrintJson({{"app_id", a.app},
+               {"out", a.out},
+               {"version", root.signed_data.version},
+               {"expires", metadata::FormatTufTime(root.signed_data.expires)},
+               {"root_keyids", root.signed_data.roles.at("root").keyids},
+               {"root_threshold", root.signed_data.roles.at("root").threshold}});
+    return {};
+  }
+  std::cout << "wrote " << a.out << ": root v" << root.signed_data.version << " of " << a.app
+            << ", signed by " << root.signed_data.roles.at("root").threshold << " of "
+            << root.signed_data.roles.at("root").keyids.size() << " root key(s), expires "
+            << metadata::FormatTufTime(root.signed_data.expires) << "\n";
+  return {};
+}
+
+struct AppShowArgs {
+  ServerArgs server;
+  std::string app;
+};
+
+Result<void> RunAppShow(const AppShowArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json j, client.Json("GET", "/api/v1/apps/" + a.app));
+  if (a.server.json) {
+    PrintJson(j);
+    return {};
+  }
+  auto num = [&](const char* f) {
+    return j.contains(f) && j[f].is_number_unsigned() ? std::to_string(j[f].get<uint64_t>())
+                                                      : std::string("-");
+  };
+  std::cout << JsonString(j, "app_id") << "\n"
+            << "  root v" << num("root_version") << ", targets v" << num("targets_version")
+            << ", timestamp expires " << JsonString(j, "timestamp_expires") << "\n"
+            << "  app key: " << (j.contains("app_key") && j["app_key"].is_string() ? "set" : "none")
+            << "\n";
+  return {};
+}
+
+// ---- channels ----
+
+void PrintChannel(const nlohmann::json& c) {
+  auto flag = [&](const char* f) { return c.value(f, false) ? "yes" : "no"; };
+  std::string platforms;
+  for (const char* p : {"ios", "android", "electron"}) {
+    if (c.value(p, true)) platforms += (platforms.empty() ? "" : ",") + std::string(p);
+  }
+  std::cout << JsonString(c, "name") << ": current " << JsonString(c, "current_version")
+            << ", rollout " << c.value("rollout_percent", 0) << "%, paused " << flag("paused")
+            << ", default " << flag("default") << ", self-assign " << flag("allow_self_assign")
+            << ", platforms " << (platforms.empty() ? "none" : platforms)
+            << ", min native " << JsonString(c, "min_native_version") << "\n";
+}
+
+struct ChannelCreateArgs {
+  ServerArgs server;
+  std::string app, name;
+  bool is_default = false, allow_self_assign = false;
+  bool ios = true, android = true, electron = true;
+  CLI::Option* ios_opt = nullptr;
+  CLI::Option* android_opt = nullptr;
+  CLI::Option* electron_opt = nullptr;
+  std::string min_native_version;
+  int rollout_percent = 100;
+  CLI::Option* rollout_opt = nullptr;
+};
+
+Result<void> RunChannelCreate(const ChannelCreateArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_TRY(ValidateId("channel name", a.name));
+  if (!a.min_native_version.empty()) {
+    AIRLOCK_TRY(ValidateVersion("--min-native-version", a.min_native_version));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  nlohmann::json body = {
+      {"name", a.name}, {"default", a.is_default}, {"allow_self_assign", a.allow_self_assign}};
+  if (a.ios_opt->count() > 0) body["ios"] = a.ios;
+  if (a.android_opt->count() > 0) body["android"] = a.android;
+  if (a.electron_opt->count() > 0) body["electron"] = a.electron;
+  if (!a.min_native_version.empty()) body["min_native_version"] = a.min_native_version;
+  if (a.rollout_opt->count() > 0) body["rollout_percent"] = a.rollout_percent;
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json c,
+                           client.Json("POST", "/api/v1/apps/" + a.app + "/channels", body));
+  if (a.server.json) {
+    PrintJson(c);
+  } else {
+    std::cout << "created channel ";
+    PrintChannel(c);
+  }
+  return {};
+}
+
+struct AppOnlyArgs {
+  ServerArgs server;
+  std::string app;
+  int limit = 100;
+};
+
+Result<void> RunChannelList(const AppOnlyArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json j,
+                           client.Json("GET", "/api/v1/apps/" + a.app + "/channels"));
+  if (a.server.json) {
+    PrintJson(j);
+    return {};
+  }
+  for (const auto& c : j.value("channels", nlohmann::json::array())) PrintChannel(c);
+  return {};
+}
+
+// ---- rollout and rollback ----
+
+enum class RolloutOp { kSet, kPause, kResume };
+
+struct RolloutArgs {
+  ServerArgs server;
+  std::string app, channel;
+  int percent = 0;
+};
+
+Result<void> RunRollout(const RolloutArgs& a, RolloutOp op) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_TRY(ValidateId("channel name", a.channel));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  const std::string base = "/api/v1/apps/" + a.app + "/channels/" + a.channel;
+  nlohmann::json c;
+  switch (op) {
+    case RolloutOp::kSet: {
+      AIRLOCK_ASSIGN_OR_RETURN(c, client.Json("PUT", base + "/rollout",
+                                              nlohmann::json{{"percent", a.percent}}));
+      break;
+    }
+    case RolloutOp::kPause: {
+      AIRLOCK_ASSIGN_OR_RETURN(c, client.Json("POST", base + "/pause", nlohmann::json::object()));
+      break;
+    }
+    case RolloutOp::kResume: {
+      AIRLOCK_ASSIGN_OR_RETURN(c, client.Json("POST", base + "/resume", nlohmann::json::object()));
+      break;
+    }
+  }
+  if (a.server.json) {
+    PrintJson(c);
+  } else {
+    PrintChannel(c);
+  }
+  return {};
+}
+
+struct RollbackArgs {
+  ServerArgs server;
+  std::string app, channel, to;
+};
+
+Result<void> RunRollback(const RollbackArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_TRY(ValidateId("channel name", a.channel));
+  AIRLOCK_TRY(ValidateVersion("--to", a.to));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      nlohmann::json c,
+      client.Json("POST", "/api/v1/apps/" + a.app + "/channels/" + a.channel + "/rollback",
+                  nlohmann::json{{"to", a.to}}));
+  if (a.server.json) {
+    PrintJson(c);
+  } else {
+    std::cout << "rolled back " << a.channel << " to " << a.to << ": ";
+    PrintChannel(c);
+  }
+  return {};
+}
+
+// ---- release publish / list ----
+
+struct PublishArgs {
+  ServerArgs server;
+  std::string app, version, from, channel, sign_key, targets_key, encrypt = "device";
+  std::string capgo_key, passphrase_file;
+  bool capgo = false;
+  uint64_t security_floor = 0;
+  bool no_rollback = false;
+};
+
+Result<void> RunPublish(const PublishArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_TRY(ValidateId("channel name", a.channel));
+  AIRLOCK_TRY(ValidateVersion("--version", a.version));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  std::error_code ec;
+  if (!fs::exists(a.from, ec)) {
+    return MakeError(ErrorCode::kNotFound, "--from " + a.from + " does not exist");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(std::optional<AppConfig> config, LoadAppConfig(a.app));
+  std::string targets_spec = a.targets_key;
+  if (targets_spec.empty() && config) targets_spec = config->targets_key;
+  if (targets_spec.empty()) targets_spec = a.sign_key;
+  if (targets_spec.empty()) {
+    return MakeError(ErrorCode::kNotFound, "no key record for app " + a.app +
+                                               " on this machine (airlock app create makes one); "
+                                               "pass --targets-key URI");
+  }
+  const std::string sign_spec = a.sign_key.empty() ? targets_spec : a.sign_key;
+  std::string capgo_spec = a.capgo_key;
+  if (a.capgo && capgo_spec.empty()) {
+    if (!config || config->capgo_key.empty()) {
+      return MakeError(ErrorCode::kNotFound,
+                       "no Capgo key recorded for app " + a.app + "; pass --capgo-key FILE");
+    }
+    capgo_spec = config->capgo_key;
+  }
+
+  // The app as the server knows it, and its current trusted metadata.
+  const std::string app_path = "/api/v1/apps/" + a.app;
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json app_info, client.Json("GET", app_path));
+  if (!app_info.contains("targets_version") || !app_info["targets_version"].is_number_unsigned()) {
+    return MakeError(ErrorCode::kNotFound,
+                     "app " + a.app + " has no targets metadata on the server yet (airlock app "
+                                      "create signs the first)");
+  }
+  const uint64_t targets_version = app_info["targets_version"].get<uint64_t>();
+  AIRLOCK_ASSIGN_OR_RETURN(auto fetched_root, FetchRoot(client, a.app, config));
+  const Metadata<Root>& root = fetched_root.second;
+  const std::string targets_path =
+      "/tuf/" + a.app + "/" + std::to_string(targets_version) + ".targets.json";
+  AIRLOCK_ASSIGN_OR_RETURN(HttpResponse tr, client.Request("GET", targets_path, std::nullopt, "",
+                                                           metadata::kMaxTargetsSize));
+  if (tr.status != 200) return tl::unexpected(ServerError("GET", targets_path, tr));
+  auto current = metadata::ParseTargets(tr.body);
+  if (!current) return tl::unexpected(current.error().WithContext(targets_path));
+  if (auto ok = root.signed_data.VerifyDelegate("targets", *current); !ok) {
+    return tl::unexpected(ok.error().WithContext(targets_path + " does not verify"));
+  }
+  if (current->signed_data.version != targets_version) {
+    return MakeError(ErrorCode::kRollback, targets_path + " holds version " +
+                                               std::to_string(current->signed_data.version));
+  }
+
+  // Keys (after the cheap checks, before any work on files).
+  KeyStoreArgs defaults;
+  defaults.passphrase_file = a.passphrase_file;
+  KeyLoader loader(defaults);
+  AIRLOCK_ASSIGN_OR_RETURN(SignerPtr targets_signer, LoadTufSigner(loader, targets_spec, "targets"));
+  const auto& targets_ids = root.signed_data.roles.at("targets").keyids;
+  if (std::find(targets_ids.begin(), targets_ids.end(), targets_signer->KeyId()) ==
+      targets_ids.end()) {
+    return MakeError(ErrorCode::kWrongKey, "key " + targets_spec + " (" + targets_signer->KeyId() +
+                                               ") is not a targets key of app " + a.app);
+  }
+  SignerPtr other_signer;
+  crypto::Signer* bundle_signer = targets_signer.get();
+  if (sign_spec != targets_spec) {
+    AIRLOCK_ASSIGN_OR_RETURN(other_signer, LoadTufSigner(loader, sign_spec, "signing"));
+    bundle_signer = other_signer.get();
+  }
+  std::optional<crypto::PrivateKey> capgo_key;
+  if (a.capgo) {
+    AIRLOCK_ASSIGN_OR_RETURN(capgo_key, LoadCapgoKey(capgo_spec));
+  }
+
+  // The plain zip.
+  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir tmp, ScopedTempDir::Create({}, "airlock-publish-"));
+  fs::path zip = a.from;
+  if (fs::is_directory(a.from, ec)) {
+    zip = tmp.path() / "app.zip";
+    AIRLOCK_TRY(bundle::CreateArchive(a.from, bundle::ArchiveFormat::kZip, zip));
+  } else {
+    bundle::ArchiveFormat format = bundle::ArchiveFormat::kZip;
+    AIRLOCK_TRY(bundle::ScanArchive(zip, {}, &format));
+    if (format != bundle::ArchiveFormat::kZip && (a.encrypt == "none" || a.capgo)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--from " + a.from + " is a tar; --encrypt none and --capgo need a zip");
+    }
+  }
+
+  // The release blob.
+  const std::string prefix = "releases/" + a.version + "/";
+  fs::path blob = zip;
+  std::string target_name = prefix + "bundle.zip";
+  nlohmann::json custom = {{"app_id", a.app},
+                           {"version", a.version},
+                           {"format", "zip"},
+                           {"encryption", {{"mode", a.encrypt}}},
+                           {"rollback_allowed", !a.no_rollback},
+                           {"security_floor", a.security_floor}};
+  if (a.encrypt != "none") {
+    std::string recipient_pem;
+    if (a.encrypt == "device") {
+      recipient_pem = JsonString(app_info, "content_key", "");
+      if (recipient_pem.empty()) {
+        return MakeError(ErrorCode::kNotFound, "the server lists no content key for app " + a.app);
+      }
+    } else {
+      recipient_pem = JsonString(app_info, "app_key", "");
+      if (recipient_pem.empty()) {
+        return MakeError(ErrorCode::kNotFound,
+                         "app " + a.app + " has no app key (--encrypt app needs `app create "
+                                          "--app-key`); use --encrypt device");
+      }
+    }
+    auto recipient = crypto::PublicKey::FromPem(recipient_pem);
+    if (!recipient) return tl::unexpected(recipient.error().WithContext("the server's " + a.encrypt + " key"));
+    bundle::SealOptions options;
+    options.app_id = a.app;
+    options.version = a.version;
+    blob = tmp.path() / "bundle.alb";
+    AIRLOCK_TRY(bundle::SealBundle(zip, options, *bundle_signer, {*recipient}, blob));
+    target_name = prefix + "bundle.alb";
+    custom["format"] = "airlock-bundle";
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(TargetFile blob_target, TargetFor(blob, custom));
+
+  std::optional<bundle::capgo::EncryptResult> capgo;
+  TargetFile capgo_target;
+  const fs::path capgo_file = tmp.path() / "capgo.zip";
+  if (capgo_key) {
+    AIRLOCK_ASSIGN_OR_RETURN(capgo, bundle::capgo::EncryptFile(zip, *capgo_key, capgo_file));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        capgo_target,
+        TargetFor(capgo_file, {{"app_id", a.app}, {"version", a.version}, {"format", "capgo-v2"}}));
+  }
+
+  // Blobs first (content-addressed; harmless if the release is then refused).
+  AIRLOCK_TRY(UploadBlob(client, blob, blob_target, "uploading " + target_name));
+  if (capgo) AIRLOCK_TRY(UploadBlob(client, capgo_file, capgo_target, "uploading capgo.zip"));
+
+  // Targets metadata N+1 listing the release.
+  Targets next = current->signed_data;
+  next.version = targets_version + 1;
+  next.expires = std::time(nullptr) + kYear;
+  next.targets[target_name] = blob_target;
+  if (capgo) next.targets[prefix + "capgo.zip"] = capgo_target;
+  Metadata<Targets> next_md(next);
+  AIRLOCK_TRY(next_md.Sign(*targets_signer));
+
+  nlohmann::json body = {{"version", a.version},
+                         {"channel", a.channel},
+                         {"encryption", a.encrypt},
+                         {"target", target_name},
+                         {"targets_metadata", next_md.ToJson()}};
+  if (capgo) {
+    body["capgo"] = {{"target", prefix + "capgo.zip"},
+                     {"session_key", capgo->session_key},
+                     {"checksum", capgo->checksum}};
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json release, client.Json("POST", app_path + "/releases", body));
+  if (a.server.json) {
+    PrintJson(release);
+    return {};
+  }
+  std::cout << "published " << a.app << " " << a.version << " to channel " << a.channel << "\n"
+            << "  " << target_name << " (" << Plural(blob_target.length, "byte", "bytes")
+            << ", sha256 " << blob_target.hashes["sha256"] << ", encryption " << a.encrypt
+            << ")\n";
+  if (capgo) {
+    std::cout << "  " << prefix << "capgo.zip (" << Plural(capgo_target.length, "byte", "bytes")
+              << ", sha256 " << capgo_target.hashes["sha256"] << ", Capgo v2)\n";
+  }
+  std::cout << "  targets v" << next.version << " signed by " << targets_signer->KeyId() << "\n";
+  return {};
+}
+
+Result<void> RunReleaseList(const AppOnlyArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json j,
+                           client.Json("GET", "/api/v1/apps/" + a.app + "/releases"));
+  if (a.server.json) {
+    PrintJson(j);
+    return {};
+  }
+  std::cout << std::left << std::setw(16) << "VERSION" << std::setw(10) << "ENCRYPTION"
+            << std::setw(12) << "LENGTH" << std::setw(8) << "CAPGO"
+            << "CREATED\n";
+  for (const auto& r : j.value("releases", nlohmann::json::array())) {
+    std::cout << std::left << std::setw(16) << JsonString(r, "version") << std::setw(10)
+              << JsonString(r, "encryption") << std::setw(12) << r.value("length", uint64_t{0})
+              << std::setw(8) << (r.contains("capgo") && r["capgo"].is_object() ? "yes" : "no")
+              << FormatTime(r.value("created_at", int64_t{0})) << "\n";
+  }
+  return {};
+}
+
+// ---- devices ----
+
+Result<void> RunDeviceList(const AppOnlyArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      nlohmann::json j,
+      client.Json("GET", "/api/v1/apps/" + a.app + "/devices?limit=" + std::to_string(a.limit)));
+  if (a.server.json) {
+    PrintJson(j);
+    return {};
+  }
+  const nlohmann::json devices = j.value("devices", nlohmann::json::array());
+  std::cout << std::left << std::setw(38) << "DEVICE" << std::setw(10) << "PLATFORM"
+            << std::setw(16) << "CHANNEL" << "LAST SEEN\n";
+  for (const auto& d : devices) {
+    std::cout << std::left << std::setw(38) << JsonString(d, "device_id") << std::setw(10)
+              << JsonString(d, "platform") << std::setw(16) << JsonString(d, "channel_override")
+              << FormatTime(d.value("last_seen", int64_t{0})) << "\n";
+  }
+  std::cout << Plural(devices.size(), "device", "devices") << "\n";
+  return {};
+}
+
+}  // namespace
+
+void AddServerCommands(CLI::App& app, Action& action) {
+  CLI::App* apps = app.add_subcommand("app", "Create apps on airlockd and export their trusted root");
+  apps->require_subcommand(1);
+  CLI::App* channels = app.add_subcommand("channel", "Create and list an app's channels");
+  channels->require_subcommand(1);
+  CLI::App* releases = app.add_subcommand("release", "Publish, list and roll back releases");
+  releases->require_subcommand(1);
+  CLI::App* rollout = app.add_subcommand("rollout", "Staged rollouts: set, pause, resume");
+  rollout->require_subcommand(1);
+  CLI::App* devices = app.add_subcommand("device", "An app's enrolled devices");
+  devices->require_subcommand(1);
+
+  auto create = std::make_shared<AppCreateArgs>();
+  CLI::App* ac = apps->add_subcommand(
+      "create", "Create an app: its root and targets keys (default vault), root v1, targets v1");
+  ac->add_option("app_id", create->app, "App id")->required();
+  AddServerOptions(ac, create->server);
+  ac->add_option("--root-key", create->root_keys,
+                 "Root key URI or PEM file (repeatable; default: APP.root in the default vault)");
+  ac->add_option("--root-threshold", create->root_threshold, "Root signatures required")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100}));
+  ac->add_option("--targets-key", create->targets_key,
+                 "Targets key URI or PEM file (default: APP.targets in the default vault)");
+  ac->add_option("--capgo-key", create->capgo_key,
+                 "Capgo RSA private key (PEM file; default: generated in the config folder)");
+  ac->add_flag("--no-capgo", create->no_capgo, "Make no Capgo key");
+  ac->add_option("--app-key", create->app_key,
+                 "Public key (PEM, x25519 or RSA) for `--encrypt app` releases");
+  ac->add_option("--display-name", create->display_name, "Display name");
+  ac->add_option("--passphrase-file", create->passphrase_file,
+                 "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
+  ac->callback([create, &action] { action = [create] { return RunAppCreate(*create); }; });
+
+  auto root = std::make_shared<AppRootArgs>();
+  CLI::App* ar =
+      apps->add_subcommand("root", "Download and check the app's trusted root (root.json)");
+  ar->add_option("app_id", root->app, "App id")->required();
+  ar->add_option("--out", root->out, "Output file")->required();
+  AddServerOptions(ar, root->server);
+  ar->callback([root, &action] { action = [root] { return RunAppRoot(*root); }; });
+
+  auto show = std::make_shared<AppShowArgs>();
+  CLI::App* as = apps->add_subcommand("show", "Show an app as the server knows it");
+  as->add_option("app_id", show->app, "App id")->required();
+  AddServerOptions(as, show->server);
+  as->callback([show, &action] { action = [show] { return RunAppShow(*show); }; });
+
+  auto cc = std::make_shared<ChannelCreateArgs>();
+  CLI::App* chc = channels->add_subcommand("create", "Create a channel");
+  chc->add_option("app_id", cc->app, "App id")->required();
+  chc->add_option("name", cc->name, "Channel name")->required();
+  AddServerOptions(chc, cc->server);
+  chc->add_flag("--default", cc->is_default, "Devices without a channel get this one");
+  chc->add_flag("--allow-self-assign", cc->allow_self_assign, "Devices may choose this channel");
+  cc->ios_opt = chc->add_flag("--ios,!--no-ios", cc->ios, "Serve iOS devices (default yes)");
+  cc->android_opt =
+      chc->add_flag("--android,!--no-android", cc->android, "Serve Android devices (default yes)");
+  cc->electron_opt = chc->add_flag("--electron,!--no-electron", cc->electron,
+                                   "Serve Electron devices (default yes)");
+  chc->add_option("--min-native-version", cc->min_native_version,
+                  "Lowest native app version served (semver)");
+  cc->rollout_opt = chc->add_option("--rollout-percent", cc->rollout_percent,
+                                    "Share of devices offered new releases (0-100)")
+                        ->check(CLI::Range(0, 100));
+  chc->callback([cc, &action] { action = [cc] { return RunChannelCreate(*cc); }; });
+
+  auto cl = std::make_shared<AppOnlyArgs>();
+  CLI::App* chl = channels->add_subcommand("list", "List an app's channels");
+  chl->add_option("app_id", cl->app, "App id")->required();
+  AddServerOptions(chl, cl->server);
+  chl->callback([cl, &action] { action = [cl] { return RunChannelList(*cl); }; });
+
+  auto publish = std::make_shared<PublishArgs>();
+  CLI::App* rp = releases->add_subcommand(
+      "publish", "Seal, sign and upload a release and make it a channel's current version");
+  rp->add_option("app_id", publish->app, "App id")->required();
+  AddServerOptions(rp, publish->server);
+  rp->add_option("--version", publish->version, "Release version (semver)")->required();
+  rp->add_option("--from", publish->from, "The app's web folder, or a zip of it")->required();
+  rp->add_option("--channel", publish->channel, "Channel to publish to")->required();
+  rp->add_option("--sign-key", publish->sign_key,
+                 "Key URI or PEM file signing the bundle (default: the app's targets key)");
+  rp->add_option("--targets-key", publish->targets_key,
+                 "Key signing the targets metadata (default: recorded by `app create`)");
+  rp->add_option("--encrypt", publish->encrypt,
+                 "device (default: per-device keys), app (the app key) or none")
+      ->check(CLI::IsMember({"device", "app", "none"}));
+  rp->add_flag("--capgo", publish->capgo,
+               "Also publish a Capgo v2 encrypted zip for @capgo/capacitor-updater apps");
+  rp->add_option("--capgo-key", publish->capgo_key,
+                 "Capgo RSA private key (default: recorded by `app create`)");
+  rp->add_option("--security-floor", publish->security_floor,
+                 "Security floor: rollbacks to releases with a lower floor are refused");
+  rp->add_flag("--no-rollback", publish->no_rollback,
+               "Do not sign this release as a possible rollback target");
+  rp->add_option("--passphrase-file", publish->passphrase_file,
+                 "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
+  rp->callback([publish, &action] { action = [publish] { return RunPublish(*publish); }; });
+
+  auto rl = std::make_shared<AppOnlyArgs>();
+  CLI::App* rls = releases->add_subcommand("list", "List an app's releases, newest first");
+  rls->add_option("app_id", rl->app, "App id")->required();
+  AddServerOptions(rls, rl->server);
+  rls->callback([rl, &action] { action = [rl] { return RunReleaseList(*rl); }; });
+
+  auto rb = std::make_shared<RollbackArgs>();
+  CLI::App* rbc = releases->add_subcommand(
+      "rollback", "Make an earlier release a channel's current version (signed rollback targets)");
+  rbc->add_option("app_id", rb->app, "App id")->required();
+  AddServerOptions(rbc, rb->server);
+  rbc->add_option("--channel", rb->channel, "Channel")->required();
+  rbc->add_option("--to", rb->to, "Release version to go back to")->required();
+  rbc->callback([rb, &action] { action = [rb] { return RunRollback(*rb); }; });
+
+  const std::tuple<const char*, const char*, RolloutOp> rollout_ops[] = {
+      {"set", "Offer new releases to a share of the channel's devices", RolloutOp::kSet},
+      {"pause", "Stop offering the channel's release", RolloutOp::kPause},
+      {"resume", "Offer the channel's release again", RolloutOp::kResume},
+  };
+  for (const auto& [name, help, op] : rollout_ops) {
+    auto args = std::make_shared<RolloutArgs>();
+    CLI::App* c = rollout->add_subcommand(name, help);
+    c->add_option("app_id", args->app, "App id")->required();
+    AddServerOptions(c, args->server);
+    c->add_option("--channel", args->channel, "Channel")->required();
+    if (op == RolloutOp::kSet) {
+      c->add_option("--percent", args->percent, "Percentage of devices (0-100)")
+          ->required()
+          ->check(CLI::Range(0, 100));
+    }
+    const RolloutOp o = op;
+    c->callback([args, o, &action] { action = [args, o] { return RunRollout(*args, o); }; });
+  }
+
+  auto dl = std::make_shared<AppOnlyArgs>();
+  CLI::App* dls = devices->add_subcommand("list", "List an app's enrolled devices");
+  dls->add_option("app_id", dl->app, "App id")->required();
+  AddServerOptions(dls, dl->server);
+  dls->add_option("--limit", dl->limit, "At most this many devices (1-10000)")
+      ->check(CLI::Range(1, 10000));
+  dls->callback([dl, &action] { action = [dl] { return RunDeviceList(*dl); }; });
+}
 
 }  // namespace airlock::cli
