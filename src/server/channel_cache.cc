@@ -1,1 +1,140 @@
-// placeholder; implemented in a following commit
+#include "server/channel_cache.h"
+
+#include <mutex>
+#include <utility>
+
+namespace airlock::server {
+
+const storage::ChannelRelease* AppChannels::Find(std::string_view name) const {
+  for (const auto& c : channels) {
+    if (c.channel.name == name) return &c;
+  }
+  return nullptr;
+}
+
+const storage::ChannelRelease* AppChannels::Default() const {
+  for (const auto& c : channels) {
+    if (c.channel.is_default) return &c;
+  }
+  return nullptr;
+}
+
+const storage::ChannelRelease* ResolveChannel(const AppChannels& app,
+                                              const std::optional<std::string>& device_override,
+                                              std::string_view requested, bool* via_device) {
+  if (via_device != nullptr) *via_device = false;
+  if (device_override) {
+    if (const auto* c = app.Find(*device_override)) {
+      if (via_device != nullptr) *via_device = true;
+      return c;
+    }
+  }
+  if (!requested.empty()) {
+    const auto* c = app.Find(requested);
+    if (c != nullptr && c->channel.allow_self_assign) {
+      if (via_device != nullptr) *via_device = true;
+      return c;
+    }
+  }
+  return app.Default();
+}
+
+ChannelCache::ChannelCache(storage::Store* store) : ChannelCache(store, Options{}) {}
+
+ChannelCache::ChannelCache(storage::Store* store, Options options)
+    : store_(store), options_(std::move(options)) {}
+
+std::chrono::steady_clock::time_point ChannelCache::Now() const {
+  return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+}
+
+std::string ChannelCache::DeviceKey(std::string_view app_id, std::string_view device_id) {
+  // '/' cannot occur in an id, so the key is unambiguous.
+  std::string key(app_id);
+  key += '/';
+  key += device_id;
+  return key;
+}
+
+Result<std::shared_ptr<const AppChannels>> ChannelCache::Channels(std::string_view app_id) {
+  auto now = Now();
+  uint64_t generation = 0;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = apps_.find(std::string(app_id));
+    if (it != apps_.end() && now < it->second.expires) return it->second.value;
+    generation = generation_;
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(auto rows, store_->ListChannelReleases(app_id));
+  auto value = std::make_shared<AppChannels>();
+  value->app_id = std::string(app_id);
+  value->channels = std::move(rows);
+  std::shared_ptr<const AppChannels> result = std::move(value);
+  std::unique_lock lock(mutex_);
+  ++channel_loads_;
+  // Keep it only when no invalidation ran during the load (it might predate the change).
+  if (options_.ttl.count() > 0 && generation == generation_) {
+    apps_[std::string(app_id)] = AppEntry{result, now + options_.ttl};
+  }
+  return result;
+}
+
+Result<storage::Device> ChannelCache::Device(std::string_view app_id, std::string_view device_id) {
+  auto now = Now();
+  std::string key = DeviceKey(app_id, device_id);
+  uint64_t generation = 0;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = devices_.find(key);
+    if (it != devices_.end() && now < it->second.expires) return it->second.value;
+    generation = generation_;
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(auto device, store_->GetDevice(app_id, device_id));
+  std::unique_lock lock(mutex_);
+  ++device_loads_;
+  if (options_.device_ttl.count() > 0 && options_.max_devices > 0 && generation == generation_) {
+    if (devices_.size() >= options_.max_devices) {
+      std::erase_if(devices_, [&](const auto& kv) { return !(now < kv.second.expires); });
+      if (devices_.size() >= options_.max_devices) devices_.clear();
+    }
+    devices_[key] = DeviceEntry{device, now + options_.device_ttl};
+  }
+  return device;
+}
+
+void ChannelCache::UpdateCachedDevice(const storage::Device& device) {
+  std::unique_lock lock(mutex_);
+  auto it = devices_.find(DeviceKey(device.app_id, device.device_id));
+  if (it != devices_.end()) it->second.value = device;
+}
+
+void ChannelCache::Invalidate(std::string_view app_id) {
+  std::unique_lock lock(mutex_);
+  ++generation_;
+  apps_.erase(std::string(app_id));
+}
+
+void ChannelCache::InvalidateDevice(std::string_view app_id, std::string_view device_id) {
+  std::unique_lock lock(mutex_);
+  ++generation_;
+  devices_.erase(DeviceKey(app_id, device_id));
+}
+
+void ChannelCache::InvalidateAll() {
+  std::unique_lock lock(mutex_);
+  ++generation_;
+  apps_.clear();
+  devices_.clear();
+}
+
+uint64_t ChannelCache::channel_loads() const {
+  std::shared_lock lock(mutex_);
+  return channel_loads_;
+}
+
+uint64_t ChannelCache::device_loads() const {
+  std::shared_lock lock(mutex_);
+  return device_loads_;
+}
+
+}  // namespace airlock::server

@@ -1,4 +1,110 @@
-// placeholder; implemented in a following commit (ChannelCache)
+// In-memory cache of the state the device hot paths read (/v1/check and Capgo /updates): per app, its
+// channels with their current release rows, and enrolled device rows.
+//
+// Freshness. An app's channels are loaded from the Store on first use (one query,
+// Store::ListChannelReleases) and kept for `ttl` (default 2 s): other airlockd processes sharing a
+// PostgreSQL database see changes within the TTL; changes made through this process's admin API call
+// Invalidate(app) and are seen at once. Device rows are kept for `device_ttl` (default 5 s) in a map of at
+// most `max_devices` entries (when full, expired entries are dropped, and if none expired the whole map
+// is cleared: a flood of fresh ids costs database reads, never unbounded memory). Unknown devices are not
+// cached (an enrollment through another process is visible at once). Enrollment and channel assignment
+// through this process call InvalidateDevice. With ttl 0 nothing is kept (every call reads the Store).
+//
+// Errors from the Store are returned and nothing is cached for them.
+//
+// Thread-safety: every method may be called from any thread (a shared_mutex; loads run outside it, so
+// readers never wait for the database; two threads missing at once may both load, last one wins unless an
+// invalidation happened meanwhile).
 #ifndef AIRLOCK_SERVER_CHANNEL_CACHE_H_
 #define AIRLOCK_SERVER_CHANNEL_CACHE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "storage/store.h"
+
+namespace airlock::server {
+
+// An immutable snapshot of one app's channels (sorted by name).
+struct AppChannels {
+  std::string app_id;
+  std::vector<storage::ChannelRelease> channels;
+
+  // nullptr when absent.
+  const storage::ChannelRelease* Find(std::string_view name) const;
+  const storage::ChannelRelease* Default() const;
+};
+
+// Channel resolution shared by /v1/check and Capgo /updates: the device's override (when that channel
+// exists), else `requested` when that channel allows self-assignment, else the app's default channel.
+// nullptr when none applies. `via_device` (optional) is set when the override or the request chose it.
+const storage::ChannelRelease* ResolveChannel(const AppChannels& app,
+                                              const std::optional<std::string>& device_override,
+                                              std::string_view requested, bool* via_device = nullptr);
+
+class ChannelCache {
+ public:
+  using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
+  struct Options {
+    std::chrono::milliseconds ttl{2000};
+    std::chrono::milliseconds device_ttl{5000};
+    size_t max_devices = 100000;
+    SteadyClock clock;  // default std::chrono::steady_clock::now
+  };
+
+  // `store` must outlive the cache.
+  explicit ChannelCache(storage::Store* store);
+  ChannelCache(storage::Store* store, Options options);
+
+  // The app's channels (empty for an unknown app). kInvalidArgument for a bad app id, Store errors.
+  [[nodiscard]] Result<std::shared_ptr<const AppChannels>> Channels(std::string_view app_id);
+  // The enrolled device, or kNotFound.
+  [[nodiscard]] Result<storage::Device> Device(std::string_view app_id, std::string_view device_id);
+  // Replaces the cached row (e.g. after TouchDevice updated last_seen), if cached.
+  void UpdateCachedDevice(const storage::Device& device);
+
+  void Invalidate(std::string_view app_id);
+  void InvalidateDevice(std::string_view app_id, std::string_view device_id);
+  void InvalidateAll();
+
+  storage::Store* store() const { return store_; }
+
+  // Counters for tests and metrics.
+  uint64_t channel_loads() const;
+  uint64_t device_loads() const;
+
+ private:
+  struct AppEntry {
+    std::shared_ptr<const AppChannels> value;
+    std::chrono::steady_clock::time_point expires;
+  };
+  struct DeviceEntry {
+    storage::Device value;
+    std::chrono::steady_clock::time_point expires;
+  };
+  static std::string DeviceKey(std::string_view app_id, std::string_view device_id);
+  std::chrono::steady_clock::time_point Now() const;
+
+  storage::Store* const store_;
+  const Options options_;
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, AppEntry> apps_;        // guarded by mutex_
+  std::unordered_map<std::string, DeviceEntry> devices_;  // guarded by mutex_
+  uint64_t generation_ = 0;  // guarded by mutex_; bumped by every invalidation
+  uint64_t channel_loads_ = 0;  // guarded by mutex_
+  uint64_t device_loads_ = 0;   // guarded by mutex_
+};
+
+}  // namespace airlock::server
+
 #endif  // AIRLOCK_SERVER_CHANNEL_CACHE_H_

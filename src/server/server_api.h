@@ -11,8 +11,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
 #include "keys/access.h"
 #include "server/app_repo.h"
 #include "server/router.h"
@@ -29,8 +34,14 @@ struct ServerApiDeps {
   ChannelCache* cache = nullptr;        // invalidated by every admin change
   std::filesystem::path data_dir;       // DATA (blobs/ below it)
   std::string public_url;               // scheme://host[:port], no trailing '/'
-  std::function<int64_t()> clock;       // Unix seconds
+  std::function<int64_t()> clock;       // Unix seconds; default system clock
   uint64_t max_upload_bytes = uint64_t{2} << 30;
+  // The server vault's key usage log (keys/audit.h) that GET /api/v1/audit reads: the same file as
+  // AppRepoOptions::audit_log resolves to. Empty: GET /api/v1/audit answers 404 not_found.
+  std::filesystem::path audit_log;
+  // /v1/check writes a device's last_seen at most once per this many seconds (the cached row says when
+  // it was last written), so the warm hot path stays off the database.
+  int64_t last_seen_interval = 60;
 };
 
 // Registers every /api/v1 route. The returned object owns per-API state (the access-store mutex) and
@@ -40,6 +51,38 @@ struct AdminApi;
 
 // Registers POST /v1/enroll, /v1/check, /v1/report (GET /v1/blobs is in static_files.h).
 void AddDeviceRoutes(Router* router, const ServerApiDeps& deps);
+
+// Shared by the admin and device API (defined in admin_api.cc); exposed for tests.
+namespace api_internal {
+inline constexpr size_t kMaxJsonBody = 1 << 20;
+// {"error","message"} for a Store/AppRepo error: kInvalidArgument/kMalformed/kLimitExceeded -> 400
+// bad_request, kNotFound -> 404, kAlreadyExists -> 409 already_exists, kRollback -> 409 conflict,
+// kBadSignature/kExpired/kHashMismatch/kUnsupported/kWrongKey/kDecryptFailed -> 422
+// verification_failed, anything else -> 500 internal (message logged, not sent).
+Response ErrorResponse(const Error& error);
+// A parsed JSON object body (at most kMaxJsonBody bytes, 32 levels), or the 413/400 reply.
+struct ParsedBody {
+  nlohmann::json json;
+  std::optional<Response> error;
+};
+ParsedBody ParseObjectBody(std::string_view body);
+// 1..128 bytes of [A-Za-z0-9._-].
+bool IsValidId(std::string_view id);
+bool IsLowerHex(std::string_view text, size_t length);
+int64_t Now(const ServerApiDeps& deps);
+// DATA/blobs/<sha[0:2]>/<sha> (sha must be 64 lower-case hex).
+std::filesystem::path BlobPath(const std::filesystem::path& data_dir, std::string_view sha256_hex);
+// One JSON line on stderr.
+void LogJson(const nlohmann::json& line);
+// Typed fields of a parsed body; kMalformed naming the field (wrong type, missing, too long) or
+// kInvalidArgument (out of range). Absent or null optional fields are nullopt.
+Result<std::string> ReqString(const nlohmann::json& obj, std::string_view key, size_t max_length);
+Result<std::optional<std::string>> OptString(const nlohmann::json& obj, std::string_view key,
+                                             size_t max_length);
+Result<std::optional<bool>> OptBool(const nlohmann::json& obj, std::string_view key);
+Result<std::optional<int64_t>> OptInt(const nlohmann::json& obj, std::string_view key, int64_t min,
+                                      int64_t max);
+}  // namespace api_internal
 
 }  // namespace airlock::server
 

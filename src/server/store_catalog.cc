@@ -49,47 +49,42 @@ Result<std::optional<T>> Optional(Result<T> result) {
 
 }  // namespace
 
-StoreCatalog::StoreCatalog(storage::Store* store, std::string public_url)
-    : store_(store), public_url_(std::move(public_url)) {
+StoreCatalog::StoreCatalog(storage::Store* store, std::string public_url, ChannelCache* cache)
+    : cache_(cache), public_url_(std::move(public_url)) {
+  if (cache_ == nullptr) {
+    ChannelCache::Options options;
+    options.ttl = std::chrono::milliseconds(0);
+    options.device_ttl = std::chrono::milliseconds(0);
+    owned_cache_ = std::make_unique<ChannelCache>(store, options);
+    cache_ = owned_cache_.get();
+  }
   while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
 }
 
 Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo& device) {
-  std::optional<storage::Channel> channel;
+  AIRLOCK_ASSIGN_OR_RETURN(auto row, Optional(cache_->Device(device.app_id, device.device_id)));
+  AIRLOCK_ASSIGN_OR_RETURN(auto app, cache_->Channels(device.app_id));
+  std::optional<std::string> override_name;
+  if (row) override_name = row->channel_override;
   bool via_device = false;
-  AIRLOCK_ASSIGN_OR_RETURN(auto row, Optional(store_->GetDevice(device.app_id, device.device_id)));
-  if (row && row->channel_override) {
-    AIRLOCK_ASSIGN_OR_RETURN(channel, Optional(store_->GetChannel(device.app_id, *row->channel_override)));
-    via_device = channel.has_value();
-  }
-  if (!channel && !device.default_channel.empty()) {
-    AIRLOCK_ASSIGN_OR_RETURN(auto named,
-                             Optional(store_->GetChannel(device.app_id, device.default_channel)));
-    if (named && named->allow_self_assign) {
-      channel = std::move(named);
-      via_device = true;
-    }
-  }
-  if (!channel) {
-    AIRLOCK_ASSIGN_OR_RETURN(channel, Optional(store_->GetDefaultChannel(device.app_id)));
-  }
-  if (!channel) return std::optional<CapgoOffer>();
+  const storage::ChannelRelease* channel =
+      ResolveChannel(*app, override_name, device.default_channel, &via_device);
+  if (channel == nullptr) return std::optional<CapgoOffer>();
 
   CapgoOffer offer;
-  offer.channel = ToCapgoChannel(*channel);
+  offer.channel = ToCapgoChannel(channel->channel);
   offer.via_device_override = via_device;
-  if (channel->current_version && !channel->paused &&
-      InRollout(device.app_id, device.device_id, channel->rollout_percent)) {
-    AIRLOCK_ASSIGN_OR_RETURN(auto release,
-                             Optional(store_->GetRelease(device.app_id, *channel->current_version)));
-    if (release && release->capgo_session_key && release->capgo_checksum) {
-      CapgoRelease capgo;
-      capgo.version = release->version;
-      capgo.url = public_url_ + "/v1/blobs/" + release->sha256;
-      capgo.session_key = *release->capgo_session_key;
-      capgo.checksum = *release->capgo_checksum;
-      offer.release = std::move(capgo);
-    }
+  const auto& release = channel->release;
+  if (release && !channel->channel.paused &&
+      InRollout(device.app_id, device.device_id, channel->channel.rollout_percent) &&
+      release->capgo_session_key && release->capgo_checksum) {
+    CapgoRelease capgo;
+    capgo.version = release->version;
+    capgo.url = public_url_ + "/v1/blobs/" + release->capgo_sha256.value_or(release->sha256);
+    capgo.session_key = *release->capgo_session_key;
+    capgo.checksum = *release->capgo_checksum;
+    capgo.authorized_rollback = channel->channel.rolled_back;
+    offer.release = std::move(capgo);
   }
   return std::optional<CapgoOffer>(std::move(offer));
 }
@@ -114,14 +109,18 @@ Result<void> StoreChannelRegistry::SetAssignment(std::string_view app_id, std::s
                                                  std::string_view channel_name) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, store_->GetDevice(app_id, device_id));
   device.channel_override = std::string(channel_name);
-  return store_->UpdateDevice(device);
+  AIRLOCK_TRY(store_->UpdateDevice(device));
+  if (cache_ != nullptr) cache_->InvalidateDevice(app_id, device_id);
+  return {};
 }
 
 Result<void> StoreChannelRegistry::ClearAssignment(std::string_view app_id, std::string_view device_id) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, Optional(store_->GetDevice(app_id, device_id)));
   if (!device || !device->channel_override) return {};
   device->channel_override.reset();
-  return store_->UpdateDevice(*device);
+  AIRLOCK_TRY(store_->UpdateDevice(*device));
+  if (cache_ != nullptr) cache_->InvalidateDevice(app_id, device_id);
+  return {};
 }
 
 int64_t StoreStatsSink::NextSeq() {

@@ -8,9 +8,14 @@
 //    else the request's `defaultChannel` when that channel allows self-assignment, else the app's default
 //    channel; none of these -> no channel.
 //  * Release: the channel's current_version, offered only when it was published with --capgo (it has a
-//    capgo_session_key and capgo_checksum); the download url is `<public_url>/v1/blobs/<sha256>`, so the
-//    release's sha256 must name the Capgo-encrypted blob. A paused channel, or a device outside the rollout
-//    percentage (sticky: FNV-1a 64 of "app_id/device_id" mod 100), gets no release (Capgo `no_bundle`).
+//    capgo_session_key and capgo_checksum); the download url is `<public_url>/v1/blobs/<capgo_sha256>` (the
+//    Capgo-encrypted zip, a TUF target of its own), or `<sha256>` for rows without capgo_sha256 (written
+//    before migration 0002, when sha256 named the Capgo blob). A paused channel, or a device outside the
+//    rollout percentage (sticky: FNV-1a 64 of "app_id/device_id" mod 100), gets no release (Capgo
+//    `no_bundle`). A channel rolled back through the admin API (the signed targets allow it) offers its
+//    release as an authorized rollback.
+//  * Channels, releases and device rows come from a ChannelCache (channel_cache.h), so a warm /updates makes
+//    no database round trip; without one given, the catalog reads the Store on every call.
 //  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a row, so
 //    SetAssignment for an unknown device is kNotFound (HTTP 500); a device is never created here, since
 //    that would let anyone claim a device id before it enrolls.
@@ -24,6 +29,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -33,6 +39,7 @@
 
 #include "common/result.h"
 #include "server/capgo_api.h"
+#include "server/channel_cache.h"
 #include "storage/store.h"
 
 namespace airlock::server {
@@ -48,18 +55,22 @@ bool InRollout(std::string_view app_id, std::string_view device_id, int rollout_
 
 class StoreCatalog : public CapgoReleaseCatalog {
  public:
-  // `public_url`: scheme://host[:port] devices use to reach this server (no trailing '/').
-  StoreCatalog(storage::Store* store, std::string public_url);
+  // `public_url`: scheme://host[:port] devices use to reach this server (no trailing '/'). `cache` (shared
+  // with the device API, outliving the catalog) may be null: then a private cache with TTL 0 is used.
+  StoreCatalog(storage::Store* store, std::string public_url, ChannelCache* cache = nullptr);
   [[nodiscard]] Result<std::optional<CapgoOffer>> FindOffer(const CapgoDeviceInfo& device) override;
 
  private:
-  storage::Store* store_;
+  std::unique_ptr<ChannelCache> owned_cache_;
+  ChannelCache* cache_;
   std::string public_url_;
 };
 
 class StoreChannelRegistry : public CapgoChannelRegistry {
  public:
-  explicit StoreChannelRegistry(storage::Store* store) : store_(store) {}
+  // `cache` (may be null) is told about assignment changes.
+  explicit StoreChannelRegistry(storage::Store* store, ChannelCache* cache = nullptr)
+      : store_(store), cache_(cache) {}
   [[nodiscard]] Result<std::vector<CapgoChannel>> ListChannels(std::string_view app_id) override;
   [[nodiscard]] Result<std::optional<std::string>> GetAssignment(std::string_view app_id,
                                                                  std::string_view device_id) override;
@@ -70,6 +81,7 @@ class StoreChannelRegistry : public CapgoChannelRegistry {
 
  private:
   storage::Store* store_;
+  ChannelCache* cache_;
 };
 
 class StoreStatsSink : public CapgoStatsSink {
