@@ -1,9 +1,12 @@
 #include "server/http_server.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -24,18 +27,27 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <nlohmann/json.hpp>
+
+#include "common/bytes.h"
+#include "common/fd.h"
+#include "crypto/hash.h"
 
 namespace airlock::server {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
@@ -46,6 +58,13 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // sending, up to this much, so the close does not turn into a reset that destroys our response.
 constexpr size_t kMaxDrainBytes = 4 << 20;
 constexpr std::chrono::seconds kDrainTime{2};
+// Upload bodies are read (and written to disk) in pieces of this size.
+constexpr size_t kUploadChunk = 256 * 1024;
+// File bodies under TLS go through SSL_write in pieces of this size.
+constexpr size_t kTlsFileChunk = 256 * 1024;
+// Access log batching per I/O thread.
+constexpr size_t kLogFlushBytes = 32 * 1024;
+constexpr std::chrono::milliseconds kLogFlushDelay{5};
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -56,20 +75,163 @@ int HexValue(char c) {
 
 std::string_view ToStd(beast::string_view s) { return std::string_view(s.data(), s.size()); }
 
-std::string NowRfc3339() {
+// Appends the current UTC time as RFC 3339 with milliseconds. The formatted second is cached per
+// thread: strftime once a second instead of once a request.
+void AppendNowRfc3339(std::string* out) {
+  thread_local time_t cached_second = -1;
+  thread_local char cached_prefix[32];
+  thread_local size_t cached_length = 0;
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm_utc;
-  gmtime_r(&ts.tv_sec, &tm_utc);
-  char buf[48];
-  size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm_utc);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
-  return buf;
+  if (ts.tv_sec != cached_second) {
+    struct tm tm_utc;
+    gmtime_r(&ts.tv_sec, &tm_utc);
+    cached_length = strftime(cached_prefix, sizeof(cached_prefix), "%Y-%m-%dT%H:%M:%S", &tm_utc);
+    cached_second = ts.tv_sec;
+  }
+  out->append(cached_prefix, cached_length);
+  char millis[8];
+  int n = std::snprintf(millis, sizeof(millis), ".%03ldZ", ts.tv_nsec / 1000000);
+  out->append(millis, static_cast<size_t>(n));
+}
+
+std::string NowRfc3339() {
+  std::string out;
+  AppendNowRfc3339(&out);
+  return out;
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not valid.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  size_t length;
+  uint32_t min;
+  uint32_t code;
+  if (c >= 0xc2 && c <= 0xdf) {
+    length = 2, min = 0x80, code = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    length = 3, min = 0x800, code = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    length = 4, min = 0x10000, code = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + length > s.size()) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xc0) != 0x80) return 0;
+    code = (code << 6) | (byte(i + k) & 0x3f);
+  }
+  if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
+  return length;
+}
+
+// Appends `s` as a JSON string (quotes included); invalid UTF-8 becomes U+FFFD, like
+// nlohmann::json's error_handler_t::replace.
+void AppendJsonString(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      size_t start = i;
+      while (i < s.size()) {
+        unsigned char d = static_cast<unsigned char>(s[i]);
+        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
+        ++i;
+      }
+      out->append(s.data() + start, i - start);
+      continue;
+    }
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+      ++i;
+    } else if (c < 0x20) {
+      out->append("\\u00");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 0xf]);
+      ++i;
+    } else if (size_t length = Utf8SequenceLength(s, i); length > 0) {
+      out->append(s.data() + i, length);
+      i += length;
+    } else {
+      out->append("\xef\xbf\xbd");
+      ++i;
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendNumber(std::string* out, uint64_t value) {
+  char buf[24];
+  int n = std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(value));
+  out->append(buf, static_cast<size_t>(n));
+}
+
+// Writes all of `data` to `fd` (retrying short writes and EINTR); gives up silently on errors
+// (a log line that cannot be written must not take the server down).
+void WriteFully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
 }
 
 bool IsHttpParseError(const error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category();
 }
+
+Response TooLarge(uint64_t limit) {
+  return JsonError(413, "body_too_large",
+                   "request body exceeds " + std::to_string(limit) + " bytes");
+}
+
+// The temporary file of one upload: removed when this object dies unless released.
+class TempUpload {
+ public:
+  TempUpload() = default;
+  TempUpload(const TempUpload&) = delete;
+  TempUpload& operator=(const TempUpload&) = delete;
+  ~TempUpload() { Remove(); }
+
+  bool Create(const std::filesystem::path& dir) {
+    std::string name = (dir / "upload-XXXXXX").string();
+    int fd = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd < 0) return false;
+    fd_ = UniqueFd(fd);
+    path_ = name;
+    return true;
+  }
+  int fd() const { return fd_.get(); }
+  const std::filesystem::path& path() const { return path_; }
+  // fsync and close; false on an error.
+  bool Finish() {
+    bool ok = ::fsync(fd_.get()) == 0;
+    fd_ = UniqueFd();
+    return ok;
+  }
+  // Deletes the file if it is still there (the handler may have renamed it away).
+  void Remove() {
+    fd_ = UniqueFd();
+    if (!path_.empty()) {
+      ::unlink(path_.c_str());
+      path_.clear();
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+  std::filesystem::path path_;
+};
+
+template <class Stream>
+constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
 }  // namespace
 
@@ -94,19 +256,24 @@ bool DecodeSegment(std::string_view in, std::string* out) {
 
 struct HttpServer::Impl {
   struct Connection {
-    beast::tcp_stream* stream = nullptr;
-    bool idle = true;  // waiting for a request header
+    beast::tcp_stream* stream = nullptr;  // the TCP layer (under TLS too)
+    bool idle = true;                     // waiting for a request header
   };
   struct Worker {
     asio::io_context ioc{1};
     std::optional<tcp::acceptor> acceptor;
     std::list<Connection*> connections;  // touched only on this worker's thread
     std::thread thread;
+    // Access log lines waiting for the next flush (this worker's thread only).
+    std::string log_buffer;
+    asio::steady_timer log_timer{ioc};
+    bool log_timer_armed = false;
   };
 
   ServerOptions options;
   const Router* router;
   Metrics* metrics;
+  std::optional<ssl::context> tls;
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> stopping{false};
   uint16_t bound_port = 0;
@@ -118,16 +285,68 @@ struct HttpServer::Impl {
     if (options.log_sink) {
       options.log_sink(line);
     } else {
-      std::string with_newline = line + "\n";
-      std::fwrite(with_newline.data(), 1, with_newline.size(), stderr);
+      WriteFully(STDERR_FILENO, line + "\n");
+    }
+  }
+
+  void FlushAccessLog(Worker* worker) {
+    if (worker->log_buffer.empty()) return;
+    WriteFully(STDERR_FILENO, worker->log_buffer);
+    worker->log_buffer.clear();
+  }
+
+  void AccessLog(Worker* worker, const Request& request, int status, uint64_t sent,
+                 int64_t micros) {
+    thread_local std::string line;
+    line.clear();
+    line.append("{\"time\":\"");
+    AppendNowRfc3339(&line);
+    line.append("\",\"level\":\"info\",\"msg\":\"request\",\"method\":");
+    AppendJsonString(&line, request.method);
+    line.append(",\"path\":");
+    AppendJsonString(&line, request.path);
+    line.append(",\"status\":");
+    AppendNumber(&line, static_cast<uint64_t>(status));
+    line.append(",\"bytes\":");
+    AppendNumber(&line, sent);
+    char duration[32];
+    int n = std::snprintf(duration, sizeof(duration), ",\"duration_ms\":%.3f",
+                          static_cast<double>(micros) / 1000.0);
+    line.append(duration, static_cast<size_t>(n));
+    line.append(",\"remote\":");
+    AppendJsonString(&line, request.remote);
+    line.push_back('}');
+    if (options.log_sink) {
+      options.log_sink(line);
+      return;
+    }
+    // Batched: one write(2) per 32 KiB or 5 ms per thread instead of one per request.
+    worker->log_buffer.append(line);
+    worker->log_buffer.push_back('\n');
+    if (worker->log_buffer.size() >= kLogFlushBytes) {
+      FlushAccessLog(worker);
+    } else if (!worker->log_timer_armed) {
+      worker->log_timer_armed = true;
+      worker->log_timer.expires_after(kLogFlushDelay);
+      worker->log_timer.async_wait([this, worker](const error_code&) {
+        worker->log_timer_armed = false;
+        FlushAccessLog(worker);
+      });
     }
   }
 
   asio::awaitable<void> AcceptLoop(Worker* worker);
   asio::awaitable<void> Session(Worker* worker, tcp::socket socket);
+  template <class Stream>
+  asio::awaitable<void> Serve(Worker* worker, Stream& stream, beast::tcp_stream& tcp,
+                              std::string remote);
   asio::awaitable<bool> SendFile(beast::tcp_stream& stream, const FileBody& file, uint64_t* sent);
+  template <class Stream>
+  asio::awaitable<bool> SendFileChunked(Stream& stream, beast::tcp_stream& tcp,
+                                        const FileBody& file, uint64_t* sent);
   asio::awaitable<void> Drain(beast::tcp_stream& stream, beast::flat_buffer& buffer);
-  Response Dispatch(Request* request, int* route_index);
+  Response Dispatch(const Router::Match& match, Request* request, int* route_index);
+  Response RouteError(const Router::Match& match, const Request& request);
 };
 
 asio::awaitable<void> HttpServer::Impl::AcceptLoop(Worker* worker) {
@@ -147,20 +366,19 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop(Worker* worker) {
   }
 }
 
-Response HttpServer::Impl::Dispatch(Request* request, int* route_index) {
-  Router::Match match = router->Find(request);
-  switch (match.kind) {
-    case Router::Match::Kind::kNotFound:
-      return JsonError(404, "not_found", "no route for " + request->path);
-    case Router::Match::Kind::kMethodNotAllowed: {
-      Response response =
-          JsonError(405, "method_not_allowed", request->method + " is not allowed here");
-      response.SetHeader("Allow", match.allow);
-      return response;
-    }
-    case Router::Match::Kind::kFound:
-      break;
+Response HttpServer::Impl::RouteError(const Router::Match& match, const Request& request) {
+  if (match.kind == Router::Match::Kind::kMethodNotAllowed) {
+    Response response =
+        JsonError(405, "method_not_allowed", request.method + " is not allowed here");
+    response.SetHeader("Allow", match.allow);
+    return response;
   }
+  return JsonError(404, "not_found", "no route for " + request.path);
+}
+
+Response HttpServer::Impl::Dispatch(const Router::Match& match, Request* request,
+                                    int* route_index) {
+  if (match.kind != Router::Match::Kind::kFound) return RouteError(match, *request);
   *route_index = match.route_index;
   try {
     return (*match.handler)(*request);
@@ -207,13 +425,35 @@ asio::awaitable<bool> HttpServer::Impl::SendFile(beast::tcp_stream& stream, cons
   co_return true;
 }
 
+template <class Stream>
+asio::awaitable<bool> HttpServer::Impl::SendFileChunked(Stream& stream, beast::tcp_stream& tcp,
+                                                        const FileBody& file, uint64_t* sent) {
+  // No sendfile(2) through TLS: read the file in large pieces and let SSL_write encrypt them.
+  std::vector<uint8_t> chunk(static_cast<size_t>(std::min<uint64_t>(file.length, kTlsFileChunk)));
+  uint64_t offset = file.offset;
+  uint64_t remaining = file.length;
+  while (remaining > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, chunk.size()));
+    auto got = PreadSome(file.fd->get(), offset, std::span<uint8_t>(chunk.data(), want));
+    if (!got || *got == 0) co_return false;  // read error or a file shorter than announced
+    tcp.expires_after(options.write_timeout);  // per piece: progress-based
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(chunk.data(), *got), kTuple);
+    if (ec) co_return false;
+    offset += n;
+    remaining -= n;
+    *sent += n;
+  }
+  co_return true;
+}
+
 asio::awaitable<void> HttpServer::Impl::Drain(beast::tcp_stream& stream,
                                               beast::flat_buffer& buffer) {
+  (void)buffer;
   error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   stream.expires_after(kDrainTime);
   size_t drained = 0;
-  char scratch[16384];
+  std::vector<char> scratch(16384);
   while (drained < kMaxDrainBytes) {
     auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
     if (read_ec) break;
@@ -223,8 +463,26 @@ asio::awaitable<void> HttpServer::Impl::Drain(beast::tcp_stream& stream,
 }
 
 asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  Connection connection{&stream, true};
+  std::string remote;
+  {
+    error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    if (!ec) remote = endpoint.address().to_string();
+  }
+  if (tls) {
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(stream);
+    co_await Serve(worker, stream, tcp_layer, std::move(remote));
+  } else {
+    beast::tcp_stream stream(std::move(socket));
+    co_await Serve(worker, stream, stream, std::move(remote));
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
+                                              beast::tcp_stream& tcp, std::string remote) {
+  Connection connection{&tcp, true};
   auto self = worker->connections.insert(worker->connections.end(), &connection);
   metrics->ConnectionOpened();
   struct Cleanup {
@@ -237,20 +495,25 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
     }
   } cleanup{worker, self, metrics};
 
-  std::string remote;
-  {
-    error_code ec;
-    auto endpoint = stream.socket().remote_endpoint(ec);
-    if (!ec) remote = endpoint.address().to_string();
+  if constexpr (kIsTls<Stream>) {
+    tcp.expires_after(options.read_timeout);
+    auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+    if (handshake_ec) {
+      error_code ec;
+      tcp.socket().close(ec);
+      co_return;
+    }
   }
+
   beast::flat_buffer buffer;
   bool keep_going = true;
   while (keep_going && !stopping.load()) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(options.max_header_bytes);
-    parser.body_limit(options.max_body_bytes);
+    // The limit depends on the route (upload routes have their own), known after the header.
+    parser.body_limit(boost::none);
     connection.idle = true;
-    stream.expires_after(options.read_timeout);
+    tcp.expires_after(options.read_timeout);
     auto [header_ec, header_bytes] =
         co_await http::async_read_header(stream, buffer, parser, kTuple);
     connection.idle = false;
@@ -262,14 +525,11 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
     bool close_after = false;
     bool counted_in_flight = false;
     unsigned version = 11;
+    std::optional<http::request_parser<http::buffer_body>> upload_parser;
+    TempUpload temp;
 
     if (header_ec) {
-      if (header_ec == http::error::body_limit) {
-        // The parser checks Content-Length against the body limit while reading the header.
-        response =
-            JsonError(413, "body_too_large",
-                      "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
-      } else if (header_ec == http::error::header_limit) {
+      if (header_ec == http::error::header_limit) {
         response = JsonError(431, "header_too_large", "request header fields too large");
       } else if (IsHttpParseError(header_ec) && header_ec != http::error::end_of_stream &&
                  header_ec != http::error::partial_message) {
@@ -310,54 +570,120 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
       }
       request.remote = remote;
       const auto* fields = &req.base();
-      request.header = [fields](std::string_view name) -> std::string_view {
+      request.header = [&fields](std::string_view name) -> std::string_view {
         auto it = fields->find(beast::string_view(name.data(), name.size()));
         return it == fields->end() ? std::string_view() : ToStd(it->value());
       };
       metrics->RequestStarted();
       counted_in_flight = true;
+      const bool keep_alive = req.keep_alive();
+      const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
 
+      Router::Match match;
+      if (path_ok) match = router->Find(&request);
+      const bool upload = match.kind == Router::Match::Kind::kFound && match.upload;
+      const uint64_t limit = upload ? match.max_upload_bytes : options.max_body_bytes;
+
+      bool body_ok = true;
       if (!path_ok) {
         response = JsonError(400, "bad_request", "malformed request path");
         close_after = !parser.is_done();
-      } else if (auto length = parser.content_length();
-                 length && *length > options.max_body_bytes) {
-        response =
-            JsonError(413, "body_too_large",
-                      "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+        body_ok = false;
+      } else if (auto length = parser.content_length(); length && *length > limit) {
+        response = TooLarge(limit);
         close_after = true;
-      } else {
-        bool body_ok = true;
-        if (!parser.is_done()) {
-          if (beast::iequals(req[http::field::expect], "100-continue")) {
-            http::response<http::empty_body> go_on{http::status::continue_, req.version()};
-            auto [continue_ec, unused] = co_await http::async_write(stream, go_on, kTuple);
-            if (continue_ec) body_ok = false;
-          }
-          if (body_ok) {
-            stream.expires_after(options.read_timeout);
-            auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kTuple);
-            if (body_ec == http::error::body_limit) {
-              response = JsonError(
-                  413, "body_too_large",
-                  "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes");
+        body_ok = false;
+      } else if (upload && !temp.Create(options.upload_dir.empty()
+                                            ? std::filesystem::temp_directory_path()
+                                            : options.upload_dir)) {
+        std::string line = "{\"level\":\"error\",\"msg\":\"cannot create an upload file\",\"dir\":";
+        AppendJsonString(&line, options.upload_dir.string());
+        Log(line + "}");
+        response = JsonError(500, "internal", "cannot store the upload");
+        close_after = true;
+        body_ok = false;
+      }
+      if (body_ok && !parser.is_done() && expect_continue) {
+        http::response<http::empty_body> go_on{http::status::continue_, version};
+        auto [continue_ec, unused] = co_await http::async_write(stream, go_on, kTuple);
+        if (continue_ec) {
+          metrics->RequestFinished();
+          break;
+        }
+      }
+      if (body_ok && upload) {
+        // Streamed: the header moves to a buffer_body parser that hands us the body piece by piece.
+        upload_parser.emplace(std::move(parser));
+        auto& up = *upload_parser;
+        fields = &up.get().base();
+        up.body_limit(limit);
+        std::vector<uint8_t> chunk(kUploadChunk);
+        crypto::Hasher hasher = crypto::Hasher::Sha256();
+        uint64_t received = 0;
+        bool aborted = false;
+        bool disk_ok = true;
+        while (!up.is_done()) {
+          up.get().body().data = chunk.data();
+          up.get().body().size = chunk.size();
+          tcp.expires_after(options.read_timeout);  // per read: a slow but moving upload lives
+          auto [read_ec, n] = co_await http::async_read_some(stream, buffer, up, kTuple);
+          size_t got = chunk.size() - up.get().body().size;
+          if (got > 0) {
+            ByteSpan piece(chunk.data(), got);
+            if (!WriteAll(temp.fd(), piece)) {
+              disk_ok = false;  // answered below; the rest of the body is not read
               close_after = true;
-              body_ok = false;
-            } else if (body_ec) {
-              metrics->RequestFinished();
-              break;  // the client went away or was too slow
+              break;
             }
-          } else {
-            metrics->RequestFinished();
+            hasher.Update(piece);
+            received += got;
+          }
+          if (read_ec == http::error::need_buffer) continue;
+          if (read_ec == http::error::body_limit) {
+            response = TooLarge(limit);
+            close_after = true;
+            body_ok = false;
+            break;
+          }
+          if (read_ec) {
+            aborted = true;  // the client went away or stalled
             break;
           }
         }
+        if (aborted) {
+          temp.Remove();
+          metrics->RequestFinished();
+          break;
+        }
+        if (body_ok && (!disk_ok || !temp.Finish())) {
+          Log("{\"level\":\"error\",\"msg\":\"cannot write an upload file\"}");
+          response = JsonError(500, "internal", "cannot store the upload");
+          body_ok = false;
+        }
         if (body_ok) {
-          request.body = std::move(req.body());
-          response = Dispatch(&request, &route_index);
-          close_after = close_after || !req.keep_alive();
+          request.upload = UploadedFile{temp.path(), received, HexEncode(hasher.Finish())};
+        } else {
+          temp.Remove();
+        }
+      } else if (body_ok && !parser.is_done()) {
+        parser.body_limit(limit);
+        tcp.expires_after(options.read_timeout);
+        auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kTuple);
+        if (body_ec == http::error::body_limit) {
+          response = TooLarge(limit);
+          close_after = true;
+          body_ok = false;
+        } else if (body_ec) {
+          metrics->RequestFinished();
+          break;  // the client went away or was too slow
         }
       }
+      if (body_ok) {
+        if (!upload) request.body = std::move(parser.get().body());
+        response = Dispatch(match, &request, &route_index);
+        close_after = close_after || !keep_alive;
+      }
+      temp.Remove();  // unless the handler renamed it away
     }
     if (stopping.load()) close_after = true;
 
@@ -380,25 +706,34 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
 
     uint64_t sent = 0;
     bool write_ok = true;
-    stream.expires_after(options.write_timeout);
+    tcp.expires_after(options.write_timeout);
     if (head_only || response.file) {
       http::response_serializer<http::string_body> serializer(res);
       const bool send_file = response.file && !head_only && !no_body && body_length > 0;
-      int cork = 1;
-      if (send_file) {
-        // Header and the first file bytes leave in one segment.
-        setsockopt(stream.socket().native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
-      }
-      auto [write_ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
-      sent += n;
-      write_ok = !write_ec;
-      if (write_ok && send_file) {
-        stream.expires_never();
-        write_ok = co_await SendFile(stream, *response.file, &sent);
-      }
-      if (send_file) {
-        cork = 0;
-        setsockopt(stream.socket().native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
+      if constexpr (kIsTls<Stream>) {
+        auto [write_ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
+        sent += n;
+        write_ok = !write_ec;
+        if (write_ok && send_file) {
+          write_ok = co_await SendFileChunked(stream, tcp, *response.file, &sent);
+        }
+      } else {
+        int cork = 1;
+        if (send_file) {
+          // Header and the first file bytes leave in one segment.
+          setsockopt(tcp.socket().native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
+        }
+        auto [write_ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
+        sent += n;
+        write_ok = !write_ec;
+        if (write_ok && send_file) {
+          tcp.expires_never();
+          write_ok = co_await SendFile(tcp, *response.file, &sent);
+        }
+        if (send_file) {
+          cork = 0;
+          setsockopt(tcp.socket().native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
+        }
       }
     } else {
       auto [write_ec, n] = co_await http::async_write(stream, res, kTuple);
@@ -411,26 +746,20 @@ asio::awaitable<void> HttpServer::Impl::Session(Worker* worker, tcp::socket sock
                             .count();
     metrics->Record(route_index, response.status, sent, static_cast<uint64_t>(micros));
     if (counted_in_flight) metrics->RequestFinished();
-    if (options.access_log) {
-      nlohmann::json line = {
-          {"time", NowRfc3339()}, {"level", "info"},
-          {"msg", "request"},     {"method", request.method},
-          {"path", request.path}, {"status", response.status},
-          {"bytes", sent},        {"duration_ms", static_cast<double>(micros) / 1000.0},
-          {"remote", remote}};
-      Log(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    }
+    if (options.access_log) AccessLog(worker, request, response.status, sent, micros);
     if (!write_ok) break;
     if (close_after) {
       if (response.status >= 400) {
-        co_await Drain(stream, buffer);
+        co_await Drain(tcp, buffer);
       }
       break;
     }
   }
+  // No TLS close_notify: every response is length-delimited, so a truncation is visible anyway,
+  // and waiting for the peer's close_notify would hold the connection open.
   error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream.socket().close(ec);
+  tcp.socket().shutdown(tcp::socket::shutdown_both, ec);
+  tcp.socket().close(ec);
 }
 
 HttpServer::HttpServer(ServerOptions options, const Router* router, Metrics* metrics)
@@ -445,6 +774,36 @@ HttpServer::~HttpServer() {
   Wait();
 }
 
+namespace {
+
+Result<void> SetUpTls(ssl::context* context, const ServerOptions& options) {
+  SSL_CTX* native = context->native_handle();
+  // TLS 1.2 and 1.3 only; no compression, no renegotiation, server cipher order.
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+    return MakeError(ErrorCode::kInternal, "cannot set the minimum TLS version");
+  }
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+  error_code ec;
+  context->use_certificate_chain_file(options.tls_cert_file, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "TLS certificate " + options.tls_cert_file + ": " + ec.message());
+  }
+  context->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "TLS key " + options.tls_key_file + ": " + ec.message());
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return MakeError(ErrorCode::kInvalidArgument, "TLS key " + options.tls_key_file +
+                                                      " does not match the certificate");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> HttpServer::Start() {
   Impl& impl = *impl_;
   std::lock_guard<std::mutex> lock(impl.control_mu);
@@ -456,6 +815,16 @@ Result<void> HttpServer::Start() {
   auto address = asio::ip::make_address(impl.options.address, ec);
   if (ec) {
     return MakeError(ErrorCode::kInvalidArgument, "bad listen address " + impl.options.address);
+  }
+  if (impl.options.tls_cert_file.empty() != impl.options.tls_key_file.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "TLS needs both a certificate and a key");
+  }
+  if (!impl.options.tls_cert_file.empty()) {
+    impl.tls.emplace(ssl::context::tls_server);
+    if (auto ok = SetUpTls(&*impl.tls, impl.options); !ok) {
+      impl.tls.reset();
+      return ok;
+    }
   }
   impl.metrics->SetRoutes(impl.router->Labels());
   uint16_t port = impl.options.port;
@@ -485,16 +854,17 @@ Result<void> HttpServer::Start() {
   for (auto& worker : impl.workers) {
     Impl::Worker* w = worker.get();
     asio::co_spawn(w->ioc, impl.AcceptLoop(w), asio::detached);
-    w->thread = std::thread([w] {
+    w->thread = std::thread([w, &impl] {
       // Handlers must not throw out; if something in Asio does, keep serving the other connections.
       for (;;) {
         try {
           w->ioc.run();
-          return;
+          break;
         } catch (const std::exception& e) {
           std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"io thread caught exception\"}\n");
         }
       }
+      impl.FlushAccessLog(w);
     });
   }
   impl.started = true;

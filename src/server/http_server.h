@@ -11,6 +11,20 @@
 // max_header_bytes (431), body by max_body_bytes (413, checked against Content-Length before
 // reading). File bodies are sent with sendfile(2) after Beast writes the header.
 //
+// Upload routes (Router::AddUpload): the body is streamed to a temporary file in upload_dir while
+// hashed (SHA-256), up to the route's limit (413 body_too_large, checked against Content-Length
+// before reading and while reading a chunked body). Each read must make progress within
+// read_timeout (a slow but steady upload is not cut off). The file is fsync'ed before the handler
+// sees it (Request::upload) and deleted after the handler returns unless the handler renamed it
+// away; a client that disconnects or stalls mid-upload leaves no file. Disk writes happen on the
+// I/O thread.
+//
+// TLS: with tls_cert_file and tls_key_file set, every connection is HTTPS (OpenSSL, TLS 1.2 and
+// 1.3 only); file bodies then go through the TLS stream in 256 KiB writes instead of sendfile(2).
+//
+// Access log: one JSON line per request, formatted without allocation churn and written to stderr
+// in batches per I/O thread (at most every 5 ms or 32 KiB, one write(2) per batch).
+//
 // Shutdown: Stop() closes the listeners, closes connections that are waiting for a request, and
 // lets requests in flight finish (their responses carry Connection: close); Wait() returns when
 // every connection is gone.
@@ -22,6 +36,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,6 +57,13 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds write_timeout{60000};  // per write that makes no progress
   bool access_log = true;                          // one JSON line per request
+  // Temporary files of upload routes (same file system as where handlers move them). Empty: the
+  // system temporary folder.
+  std::filesystem::path upload_dir;
+  // PEM files; both set = TLS on every connection (Start fails with kInvalidArgument if they do not
+  // load or do not match). The key must not be encrypted.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Where log lines go (without the trailing newline); default: stderr. Called from I/O threads.
   std::function<void(std::string_view)> log_sink;
 };

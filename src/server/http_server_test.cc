@@ -10,10 +10,16 @@
 #include <future>
 #include <random>
 #include <string>
+#include <mutex>
 #include <thread>
 
+#include <curl/curl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -22,6 +28,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/bytes.h"
+#include "crypto/hash.h"
 #include "server/metrics.h"
 #include "server/router.h"
 #include "server/static_files.h"
@@ -379,6 +387,355 @@ TEST_F(HttpServerTest, StopFinishesInFlightRequestThenRefusesConnections) {
   boost::system::error_code ec;
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
   EXPECT_TRUE(ec) << "connected after shutdown";
+}
+
+// ---- Upload routes -------------------------------------------------------------------------------
+
+std::string ReadFileBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string Sha256Hex(const std::string& data) {
+  return HexEncode(crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(data.data()),
+                                           data.size())));
+}
+
+bool DirEmpty(const std::filesystem::path& dir) {
+  return std::filesystem::is_empty(dir);
+}
+
+// Waits (bounded) for `condition`; polling, because the server's progress is not observable
+// otherwise. Returns the condition's last value.
+template <class F>
+bool WaitFor(F condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+class UploadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/airlockd_upload_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    uploads_ = root_ / "uploads";
+    std::filesystem::create_directories(uploads_);
+    router_.AddUpload("POST", "/up", 4 << 20, [this](const Request& r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++calls_;
+      if (!r.upload) return JsonError(500, "internal", "no upload");
+      seen_bytes_ = ReadFileBytes(r.upload->path);
+      seen_length_ = r.upload->length;
+      seen_sha_ = r.upload->sha256_hex;
+      seen_in_dir_ = r.upload->path.parent_path() == uploads_;
+      return JsonResponse(201, "{\"length\":" + std::to_string(r.upload->length) + "}");
+    });
+    router_.AddUpload("POST", "/keep", 4 << 20, [this](const Request& r) {
+      std::filesystem::rename(r.upload->path, root_ / "kept");
+      return JsonResponse(201, "{}");
+    });
+    ServerOptions options;
+    options.port = 0;
+    options.threads = 2;
+    options.max_body_bytes = 1024;  // the JSON limit does not apply to upload routes
+    options.access_log = false;
+    options.upload_dir = uploads_;
+    server_ = std::make_unique<HttpServer>(options, &router_, &metrics_);
+    ASSERT_TRUE(server_->Start());
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(root_);
+  }
+
+  std::filesystem::path root_;
+  std::filesystem::path uploads_;
+  Router router_;
+  Metrics metrics_;
+  std::unique_ptr<HttpServer> server_;
+  std::mutex mu_;
+  int calls_ = 0;
+  std::string seen_bytes_;
+  uint64_t seen_length_ = 0;
+  std::string seen_sha_;
+  bool seen_in_dir_ = false;
+};
+
+TEST_F(UploadTest, StreamsThreeMiBToAFileWithItsDigest) {
+  const std::string body = RandomBytes(3 << 20);
+  Client client(server_->port());
+  auto res = client.Send(http::verb::post, "/up", {{"Content-Type", "application/octet-stream"}},
+                         body);
+  ASSERT_EQ(res.result_int(), 201);
+  EXPECT_EQ(res.body(), "{\"length\":3145728}");
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(calls_, 1);
+  EXPECT_EQ(seen_length_, body.size());
+  EXPECT_TRUE(seen_bytes_ == body);
+  EXPECT_EQ(seen_sha_, Sha256Hex(body));
+  EXPECT_TRUE(seen_in_dir_);
+  EXPECT_TRUE(DirEmpty(uploads_));  // removed after the handler, before the response
+  EXPECT_TRUE(res.keep_alive());
+}
+
+TEST_F(UploadTest, ChunkedUploadIsReassembled) {
+  const std::string body = RandomBytes(300000);
+  std::string raw = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const size_t pieces[] = {1, 4095, 100000, 65536, 300000 - 1 - 4095 - 100000 - 65536};
+  size_t offset = 0;
+  for (size_t n : pieces) {
+    char size_line[32];
+    std::snprintf(size_line, sizeof(size_line), "%zx\r\n", n);
+    raw += size_line;
+    raw += body.substr(offset, n);
+    raw += "\r\n";
+    offset += n;
+  }
+  raw += "0\r\n\r\n";
+  Client client(server_->port());
+  client.WriteRaw(raw);
+  auto res = client.Read();
+  ASSERT_EQ(res.result_int(), 201);
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(seen_length_, body.size());
+  EXPECT_TRUE(seen_bytes_ == body);
+  EXPECT_EQ(seen_sha_, Sha256Hex(body));
+  EXPECT_TRUE(DirEmpty(uploads_));
+}
+
+TEST_F(UploadTest, OverLimitByContentLengthIs413AndLeavesNoFile) {
+  Client client(server_->port());
+  // Only the header: the limit is checked against Content-Length before any body byte is read.
+  client.WriteRaw("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                  std::to_string((4 << 20) + 1) + "\r\n\r\n");
+  auto res = client.Read();
+  EXPECT_EQ(res.result_int(), 413);
+  EXPECT_THAT(res.body(), HasSubstr("\"error\":\"body_too_large\""));
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(DirEmpty(uploads_));
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(UploadTest, ChunkedOverLimitIs413AndLeavesNoFile) {
+  Client client(server_->port());
+  const std::string piece(1 << 20, 'z');
+  std::string raw = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 5; ++i) raw += "100000\r\n" + piece + "\r\n";  // 5 MiB > 4 MiB
+  raw += "0\r\n\r\n";
+  std::thread writer([&] {
+    try {
+      client.WriteRaw(raw);
+    } catch (const std::exception&) {
+      // The server may stop reading once it has answered.
+    }
+  });
+  auto res = client.Read();
+  writer.join();
+  EXPECT_EQ(res.result_int(), 413);
+  EXPECT_THAT(res.body(), HasSubstr("\"error\":\"body_too_large\""));
+  EXPECT_TRUE(DirEmpty(uploads_));
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(UploadTest, DisconnectMidBodyLeavesNoFile) {
+  {
+    Client client(server_->port());
+    client.WriteRaw("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n" +
+                    RandomBytes(1 << 20));
+    // The server has the temporary file open once it reads the body.
+    ASSERT_TRUE(WaitFor([&] { return !DirEmpty(uploads_); }));
+    ASSERT_EQ(metrics_.in_flight(), 1);
+  }  // the client disconnects here, 2 MB short
+  // The server notices (the request leaves in-flight only after the file is gone).
+  ASSERT_TRUE(WaitFor([&] { return metrics_.in_flight() == 0; }));
+  EXPECT_TRUE(DirEmpty(uploads_));
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(UploadTest, HandlerMayKeepTheFileByRenamingIt) {
+  const std::string body = RandomBytes(5000);
+  Client client(server_->port());
+  auto res = client.Send(http::verb::post, "/keep", {}, body);
+  ASSERT_EQ(res.result_int(), 201);
+  EXPECT_TRUE(ReadFileBytes(root_ / "kept") == body);
+  EXPECT_TRUE(DirEmpty(uploads_));
+}
+
+// ---- TLS -----------------------------------------------------------------------------------------
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct X509Free {
+  void operator()(X509* p) const { X509_free(p); }
+};
+struct BioFree {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+
+// A self-signed P-256 certificate for 127.0.0.1 (SAN IP), written as PEM files.
+bool MakeSelfSignedCert(const std::filesystem::path& cert_file,
+                        const std::filesystem::path& key_file) {
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  std::unique_ptr<X509, X509Free> cert(X509_new());
+  if (!key || !cert) return false;
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                            std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+    if (ext == nullptr) return false;
+    X509_add_ext(cert.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) return false;
+  std::unique_ptr<BIO, BioFree> cert_out(BIO_new_file(cert_file.c_str(), "w"));
+  std::unique_ptr<BIO, BioFree> key_out(BIO_new_file(key_file.c_str(), "w"));
+  return cert_out && key_out && PEM_write_bio_X509(cert_out.get(), cert.get()) == 1 &&
+         PEM_write_bio_PrivateKey(key_out.get(), key.get(), nullptr, nullptr, 0, nullptr,
+                                  nullptr) == 1;
+}
+
+size_t CurlAppend(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct CurlResult {
+  CURLcode code = CURLE_OK;
+  long status = 0;
+  std::string body;
+};
+
+CurlResult CurlGet(const std::string& url, const std::filesystem::path& ca,
+                   const std::string& post_body = "", long ssl_version = CURL_SSLVERSION_DEFAULT) {
+  CurlResult result;
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_CAINFO, ca.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, CurlAppend);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &result.body);
+  curl_easy_setopt(curl.get(), CURLOPT_SSLVERSION, ssl_version);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 30L);
+  if (!post_body.empty()) {
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, post_body.data());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(post_body.size()));
+  }
+  result.code = curl_easy_perform(curl.get());
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &result.status);
+  return result;
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/airlockd_tls_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    data_ = root_ / "data";
+    ASSERT_TRUE(EnsureDataLayout(data_));
+    ASSERT_TRUE(MakeSelfSignedCert(root_ / "cert.pem", root_ / "key.pem"));
+    blob_ = RandomBytes((1 << 20) + 12345);  // several TLS file pieces
+    WriteFile(data_ / "blobs" / kBlobDigest.substr(0, 2) / kBlobDigest, blob_);
+    AddHealthRoutes(&router_, &metrics_);
+    AddStaticRoutes(&router_, data_);
+    router_.AddUpload("POST", "/up", 4 << 20, [](const Request& r) {
+      return JsonResponse(201, "{\"sha256\":\"" + r.upload->sha256_hex + "\"}");
+    });
+    options_.port = 0;
+    options_.threads = 1;
+    options_.access_log = false;
+    options_.upload_dir = root_;
+    options_.tls_cert_file = (root_ / "cert.pem").string();
+    options_.tls_key_file = (root_ / "key.pem").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  std::filesystem::path root_;
+  std::filesystem::path data_;
+  std::string blob_;
+  Router router_;
+  Metrics metrics_;
+  ServerOptions options_;
+};
+
+TEST_F(TlsTest, ServesHealthzBlobsAndUploadsOverTls) {
+  HttpServer server(options_, &router_, &metrics_);
+  ASSERT_TRUE(server.Start());
+  const std::string base = "https://127.0.0.1:" + std::to_string(server.port());
+  auto health = CurlGet(base + "/healthz", root_ / "cert.pem");
+  ASSERT_EQ(health.code, CURLE_OK) << curl_easy_strerror(health.code);
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, R"({"status":"ok"})");
+
+  auto blob = CurlGet(base + "/v1/blobs/" + kBlobDigest, root_ / "cert.pem");
+  ASSERT_EQ(blob.code, CURLE_OK) << curl_easy_strerror(blob.code);
+  EXPECT_EQ(blob.status, 200);
+  EXPECT_EQ(blob.body.size(), blob_.size());
+  EXPECT_TRUE(blob.body == blob_);
+
+  const std::string upload = RandomBytes(700000);
+  auto posted = CurlGet(base + "/up", root_ / "cert.pem", upload);
+  ASSERT_EQ(posted.code, CURLE_OK) << curl_easy_strerror(posted.code);
+  EXPECT_EQ(posted.status, 201);
+  EXPECT_EQ(posted.body, "{\"sha256\":\"" + Sha256Hex(upload) + "\"}");
+}
+
+TEST_F(TlsTest, RefusesTls11AndPlainHttp) {
+  HttpServer server(options_, &router_, &metrics_);
+  ASSERT_TRUE(server.Start());
+  const std::string port = std::to_string(server.port());
+  auto old = CurlGet("https://127.0.0.1:" + port + "/healthz", root_ / "cert.pem", "",
+                     static_cast<long>(CURL_SSLVERSION_TLSv1_1) |
+                         static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_1));
+  EXPECT_NE(old.code, CURLE_OK);
+  auto plain = CurlGet("http://127.0.0.1:" + port + "/healthz", root_ / "cert.pem");
+  EXPECT_NE(plain.code, CURLE_OK);
+  // The server is still fine afterwards.
+  EXPECT_EQ(CurlGet("https://127.0.0.1:" + port + "/healthz", root_ / "cert.pem").status, 200);
+}
+
+TEST_F(TlsTest, StartFailsForAMissingOrMismatchedKey) {
+  ServerOptions missing = options_;
+  missing.tls_key_file = (root_ / "nope.pem").string();
+  HttpServer a(missing, &router_, &metrics_);
+  auto started = a.Start();
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code(), ErrorCode::kInvalidArgument);
+
+  ASSERT_TRUE(MakeSelfSignedCert(root_ / "cert2.pem", root_ / "key2.pem"));
+  ServerOptions mismatched = options_;
+  mismatched.tls_key_file = (root_ / "key2.pem").string();
+  HttpServer b(mismatched, &router_, &metrics_);
+  started = b.Start();
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code(), ErrorCode::kInvalidArgument);
+
+  ServerOptions half = options_;
+  half.tls_key_file.clear();
+  HttpServer c(half, &router_, &metrics_);
+  EXPECT_FALSE(c.Start());
 }
 
 }  // namespace

@@ -72,6 +72,15 @@ void Router::Add(std::string method, std::string_view pattern, Handler handler) 
       Route{std::move(method), std::string(pattern), SplitPattern(pattern), std::move(handler)});
 }
 
+void Router::AddUpload(std::string method, std::string_view pattern, uint64_t max_bytes,
+                       Handler handler) {
+  for (const Route& route : routes_) {
+    if (route.method == method && route.pattern == pattern) return;
+  }
+  routes_.push_back(Route{std::move(method), std::string(pattern), SplitPattern(pattern),
+                          std::move(handler), true, max_bytes});
+}
+
 bool Router::MatchParts(const Route& route, const std::vector<std::string>& segments,
                         std::vector<std::pair<std::string, std::string>>* params,
                         std::string* rest) {
@@ -113,6 +122,8 @@ Router::Match Router::Find(Request* request) const {
       match.kind = Match::Kind::kFound;
       match.handler = &route.handler;
       match.route_index = static_cast<int>(i);
+      match.upload = route.upload;
+      match.max_upload_bytes = route.max_upload_bytes;
       request->params = std::move(params);
       request->rest = std::move(rest);
       return match;
@@ -129,6 +140,8 @@ Router::Match Router::Find(Request* request) const {
     match.kind = Match::Kind::kFound;
     match.handler = &route.handler;
     match.route_index = get_index;
+    match.upload = route.upload;
+    match.max_upload_bytes = route.max_upload_bytes;
     return match;
   }
   if (!allowed.empty()) {

@@ -68,6 +68,24 @@ TEST(Router, HeadFallsBackToGet) {
   EXPECT_EQ(router.Find(&req).kind, Router::Match::Kind::kFound);
 }
 
+TEST(Router, UploadRouteReportsItsLimit) {
+  Router router = TestRouter();
+  auto ok = [](const Request&) { return Response{}; };
+  router.AddUpload("POST", "/api/v1/blobs", 4096, ok);
+  router.AddUpload("POST", "/api/v1/blobs", 1, ok);  // the first registration wins
+  auto req = MakeRequest("POST", {"api", "v1", "blobs"});
+  auto match = router.Find(&req);
+  ASSERT_EQ(match.kind, Router::Match::Kind::kFound);
+  EXPECT_TRUE(match.upload);
+  EXPECT_EQ(match.max_upload_bytes, 4096u);
+  EXPECT_EQ(router.Labels().back(), "POST /api/v1/blobs");
+
+  req = MakeRequest("POST", {"v1", "check"});
+  match = router.Find(&req);
+  ASSERT_EQ(match.kind, Router::Match::Kind::kFound);
+  EXPECT_FALSE(match.upload);
+}
+
 TEST(DecodeSegment, DecodesAndRefusesSlashNulAndBadEscapes) {
   std::string out;
   EXPECT_TRUE(DecodeSegment("%2e%2E", &out));
