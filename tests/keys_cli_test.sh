@@ -196,5 +196,71 @@ run 0 "" "$BIN" repo verify "$R"
 run 1 "does not use" "$BIN" key rotate rel --vault "file:$VS" --repo "$R"
 unset AIRLOCK_KEY_DIR
 
+# capgo encrypt --private-key KEY_URI: the Capgo key stays in the vault (or on a PKCS#11 token); the
+# output opens with the public key through `capgo decrypt` and, as the plugin does, with the openssl tool
+ZIP="$W/capgo-in.zip"
+python3 -c 'import sys,zipfile; z=zipfile.ZipFile(sys.argv[1],"w"); z.writestr("index.html","<html>capgo</html>\n"); z.close()' "$ZIP"
+# capgo_checks URI PUB: encrypt with the key URI, then open the output both ways with PUB
+capgo_checks() {
+  local uri="$1" pub="$2"
+  rm -f "$W/cg.zip" "$W/cg-rt.zip" "$W/cg-plugin.zip"
+  run 0 "checksum" "$BIN" capgo encrypt "$ZIP" --private-key "$uri" --out "$W/cg.zip" --json
+  local ck sk
+  ck=$(sed -n 's/.*"checksum": "\(.*\)".*/\1/p' "$W/out")
+  sk=$(sed -n 's/.*"session_key": "\(.*\)".*/\1/p' "$W/out")
+  [ "${#ck}" = 512 ] && ok || bad "capgo checksum of $uri is not one RSA-2048 block (${#ck} hex)"
+  run 0 "" "$BIN" capgo decrypt "$W/cg.zip" --public-key "$pub" --session-key "$sk" --checksum "$ck" --out "$W/cg-rt.zip"
+  cmp -s "$W/cg-rt.zip" "$ZIP" && ok || bad "capgo round trip with $uri differs"
+  local iv_hex key_hex digest
+  iv_hex=$(printf '%s' "${sk%%:*}" | base64 -d | od -An -tx1 | tr -d ' \n')
+  printf '%s' "${sk#*:}" | base64 -d >"$W/cg-sk.bin"
+  key_hex=$(openssl pkeyutl -verifyrecover -pubin -inkey "$pub" -pkeyopt rsa_padding_mode:pkcs1 \
+    -in "$W/cg-sk.bin" | od -An -tx1 | tr -d ' \n')
+  openssl enc -d -aes-128-cbc -K "$key_hex" -iv "$iv_hex" -in "$W/cg.zip" -out "$W/cg-plugin.zip"
+  cmp -s "$W/cg-plugin.zip" "$ZIP" && ok || bad "plugin-style decryption of $uri output differs"
+  printf "$(printf '%s' "$ck" | sed 's/../\\x&/g')" >"$W/cg-ck.bin"
+  digest=$(openssl pkeyutl -verifyrecover -pubin -inkey "$pub" -pkeyopt rsa_padding_mode:pkcs1 \
+    -in "$W/cg-ck.bin" | od -An -tx1 | tr -d ' \n')
+  [ "$digest" = "$(sha256sum "$ZIP" | cut -d' ' -f1)" ] && ok || bad "capgo checksum of $uri does not recover to the sha256"
+}
+run 2 "cannot serve" "$BIN" key create cg-ed --vault "file:$VS" --type ed25519 --purpose capgo
+run 0 "" "$BIN" key create capgo --vault "file:$VS" --type rsa --purpose capgo
+run 0 "" "$BIN" key public capgo --vault "file:$VS" --out "$W/capgo.pub"
+[ "$(openssl pkey -pubin -in "$W/capgo.pub" -noout -text 2>/dev/null | sed -n 's/.*Public-Key: (\([0-9]*\) bit).*/\1/p')" = 2048 ] \
+  && ok || bad "capgo key is not RSA-2048"
+capgo_checks "file:$VS#capgo" "$W/capgo.pub"
+run 0 "" "$BIN" audit log --vault "file:$VS" --key capgo --json
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r=r if isinstance(r,list) else r.get("records",[]); n=sum(1 for x in r if x.get("operation")=="sign" and x.get("result")=="ok"); assert n==2, r' "$W/out" \
+  && ok || bad "capgo encrypt did not record two signatures (session key, checksum) in the audit log"
+# another purpose, a missing key, a suspended key: refused, nothing written
+run 2 "purpose capgo" "$BIN" capgo encrypt "$ZIP" --private-key "file:$VS#rel" --out "$W/cg-bad.zip"
+[ -e "$W/cg-bad.zip" ] && bad "capgo output written with a targets key" || ok
+run 1 "" "$BIN" capgo encrypt "$ZIP" --private-key "file:$VS#nope" --out "$W/cg-bad.zip"
+[ -e "$W/cg-bad.zip" ] && bad "capgo output written with a missing key" || ok
+run 0 "suspended" "$BIN" key suspend capgo --vault "file:$VS"
+run 1 "suspended" "$BIN" capgo encrypt "$ZIP" --private-key "file:$VS#capgo" --out "$W/cg-bad.zip"
+[ -e "$W/cg-bad.zip" ] && bad "capgo output written with a suspended key" || ok
+
+# The same on a SoftHSM2 token, where the block is C_Sign(CKM_RSA_PKCS) on the token.
+P11_MODULE=""
+for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so; do
+  [ -e "$m" ] && P11_MODULE="$m" && break
+done
+if [ -n "$P11_MODULE" ] && command -v softhsm2-util >/dev/null; then
+  mkdir -p "$W/softhsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$W/softhsm/tokens" >"$W/softhsm/softhsm2.conf"
+  export SOFTHSM2_CONF="$W/softhsm/softhsm2.conf"
+  softhsm2-util --init-token --free --label capgo-cli --pin 1234 --so-pin 5678 >/dev/null \
+    && ok || bad "softhsm2-util cannot initialise a token"
+  P11="pkcs11:token=capgo-cli"
+  export AIRLOCK_PKCS11_MODULE="$P11_MODULE" AIRLOCK_PKCS11_PIN=1234 AIRLOCK_AUDIT_LOG="$W/p11.audit"
+  run 0 "" "$BIN" key create capgo --vault "$P11" --type rsa --purpose capgo
+  run 0 "" "$BIN" key public capgo --vault "$P11" --out "$W/capgo-p11.pub"
+  capgo_checks "$P11;object=capgo" "$W/capgo-p11.pub"
+  unset SOFTHSM2_CONF AIRLOCK_PKCS11_MODULE AIRLOCK_PKCS11_PIN AIRLOCK_AUDIT_LOG
+else
+  echo "note: SoftHSM2 not installed; the PKCS#11 capgo checks were skipped"
+fi
+
 echo "keys CLI: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

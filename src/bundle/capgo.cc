@@ -284,13 +284,52 @@ Result<Bytes> ParseChecksum(std::string_view text, const crypto::PublicKey& publ
   return MakeError(ErrorCode::kMalformed, "checksum is neither hex nor base64");
 }
 
-Result<EncryptResult> EncryptFile(const fs::path& zip_path, const crypto::PrivateKey& private_key,
-                                  const fs::path& out_path) {
+Result<CapgoSigner> SignerFromPrivateKey(const crypto::PrivateKey& private_key) {
   if (private_key.type() != crypto::KeyType::kRsa) {
     return MakeError(ErrorCode::kUnsupported, "Capgo encryption needs an RSA private key, not " +
                                                   std::string(crypto::KeyTypeName(private_key.type())));
   }
-  if (private_key.bits() < kMinRsaBits) {
+  const crypto::PrivateKey* key = &private_key;
+  return CapgoSigner{[key](ByteSpan data) { return crypto::RsaPkcs1Type1Sign(*key, data); },
+                     private_key.Public()};
+}
+
+Result<EncryptResult> EncryptFile(const fs::path& zip_path, const crypto::PrivateKey& private_key,
+                                  const fs::path& out_path) {
+  AIRLOCK_ASSIGN_OR_RETURN(CapgoSigner signer, SignerFromPrivateKey(private_key));
+  return EncryptFile(zip_path, signer, out_path);
+}
+
+namespace {
+
+// A type-1 block from `signer` over `data`, checked to recover under its public key.
+Result<Bytes> SignedBlock(const CapgoSigner& signer, ByteSpan data, std::string_view what) {
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes block, signer.private_encrypt(data));
+  auto recovered = crypto::RsaPkcs1Type1Recover(signer.public_key, block);
+  if (!recovered || recovered->size() != data.size() ||
+      CRYPTO_memcmp(recovered->data(), data.data(), data.size()) != 0) {
+    if (recovered) OPENSSL_cleanse(recovered->data(), recovered->size());
+    return MakeError(ErrorCode::kWrongKey, "the Capgo " + std::string(what) +
+                                               " block does not recover under the public key: the "
+                                               "private key is not its pair");
+  }
+  OPENSSL_cleanse(recovered->data(), recovered->size());
+  return block;
+}
+
+}  // namespace
+
+Result<EncryptResult> EncryptFile(const fs::path& zip_path, const CapgoSigner& signer,
+                                  const fs::path& out_path) {
+  if (!signer.private_encrypt) {
+    return MakeError(ErrorCode::kInvalidArgument, "Capgo signer has no private_encrypt function");
+  }
+  if (signer.public_key.type() != crypto::KeyType::kRsa) {
+    return MakeError(ErrorCode::kUnsupported,
+                     "Capgo encryption needs an RSA key, not " +
+                         std::string(crypto::KeyTypeName(signer.public_key.type())));
+  }
+  if (signer.public_key.bits() < kMinRsaBits) {
     return MakeError(ErrorCode::kUnsupported, "Capgo encryption needs an RSA key of at least 2048 bits");
   }
   AIRLOCK_ASSIGN_OR_RETURN(InputFile in, InputFile::Open(zip_path));
@@ -306,13 +345,12 @@ Result<EncryptResult> EncryptFile(const fs::path& zip_path, const crypto::Privat
   } session;
   AIRLOCK_TRY(crypto::RandomFill(session.s.key));
   AIRLOCK_TRY(crypto::RandomFill(session.s.iv));
+  // The key block first: a key store that refuses (suspended key, denied) fails before the payload.
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes key_block, SignedBlock(signer, session.s.key, "session key"));
 
   AIRLOCK_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(out_path));
   AIRLOCK_ASSIGN_OR_RETURN(CryptStats stats, Crypt(Direction::kEncrypt, in, session.s, out));
-
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes key_block, crypto::RsaPkcs1Type1Sign(private_key, session.s.key));
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes checksum_block,
-                           crypto::RsaPkcs1Type1Sign(private_key, stats.plain_sha256));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes checksum_block, SignedBlock(signer, stats.plain_sha256, "checksum"));
   AIRLOCK_TRY(out.Commit());
 
   EncryptResult result;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -433,6 +434,73 @@ TEST_F(CapgoTest, OutputOpensTheWayThePluginDoes) {
                        nullptr),
             1);
   EXPECT_EQ(recover(unhex(e->checksum)), digest);
+}
+
+// ---- Encryption through a CapgoSigner (a key in a vault or HSM) ----
+
+TEST_F(CapgoTest, SignerEncryptsLikeTheKeyAndCallsItTwice) {
+  std::vector<size_t> calls;
+  CapgoSigner signer{[&](ByteSpan data) {
+                       calls.push_back(data.size());
+                       return crypto::RsaPkcs1Type1Sign(priv(), data);
+                     },
+                     pub()};
+  fs::path enc = Work("enc.zip");
+  auto e = EncryptFile(Vector("full/bundle.zip"), signer, enc);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(calls, (std::vector<size_t>{kAesKeySize, kDigestSize}));  // session key, then checksum
+  // The checksum is deterministic, so equal to the one made with the key file.
+  auto with_key = EncryptFile(Vector("full/bundle.zip"), priv(), Work("enc2.zip"));
+  ASSERT_TRUE(with_key);
+  EXPECT_EQ(e->checksum, with_key->checksum);
+  auto d = DecryptFile(enc, pub(), e->session_key, e->checksum, Out());
+  ASSERT_TRUE(d) << d.error().ToString();
+  EXPECT_EQ(ReadAll(Out()), ReadAll(Vector("full/bundle.zip")));
+}
+
+TEST_F(CapgoTest, SignerErrorsAreReturnedAndNothingIsWritten) {
+  int calls = 0;
+  CapgoSigner refusing{[&](ByteSpan) -> Result<Bytes> {
+                         ++calls;
+                         return MakeError(ErrorCode::kKeyUnusable, "key capgo is suspended");
+                       },
+                       pub()};
+  auto e = EncryptFile(Vector("full/bundle.zip"), refusing, Out());
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code(), ErrorCode::kKeyUnusable);
+  EXPECT_EQ(calls, 1);  // refused at the session key, before the payload
+  EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
+
+  // Fails on the checksum (second call): the output is still not written.
+  calls = 0;
+  CapgoSigner second_fails{[&](ByteSpan data) -> Result<Bytes> {
+                             if (++calls == 2) return MakeError(ErrorCode::kIo, "audit log full");
+                             return crypto::RsaPkcs1Type1Sign(priv(), data);
+                           },
+                           pub()};
+  e = EncryptFile(Vector("full/bundle.zip"), second_fails, Out());
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code(), ErrorCode::kIo);
+  EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
+}
+
+TEST_F(CapgoTest, SignerWhosePrivateHalfDoesNotMatchIsWrongKey) {
+  crypto::PrivateKey other = OtherRsa2048();
+  CapgoSigner mismatched{[&](ByteSpan data) { return crypto::RsaPkcs1Type1Sign(other, data); },
+                         pub()};
+  auto e = EncryptFile(Vector("full/bundle.zip"), mismatched, Out());
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code(), ErrorCode::kWrongKey);
+  EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
+
+  auto ed = crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  ASSERT_TRUE(ed);
+  CapgoSigner not_rsa{[&](ByteSpan data) { return crypto::RsaPkcs1Type1Sign(priv(), data); },
+                      ed->Public()};
+  EXPECT_EQ(EncryptFile(Vector("full/bundle.zip"), not_rsa, Out()).error().code(),
+            ErrorCode::kUnsupported);
+  EXPECT_EQ(SignerFromPrivateKey(*ed).error().code(), ErrorCode::kUnsupported);
+  EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
 }
 
 TEST_F(CapgoTest, EncryptRefusesNonRsaKey) {

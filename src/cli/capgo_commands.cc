@@ -6,6 +6,7 @@
 
 #include "bundle/capgo.h"
 #include "cli/commands.h"
+#include "cli/key_loading.h"
 #include "common/bytes.h"
 #include "crypto/keys.h"
 
@@ -36,9 +37,10 @@ Error WithPath(const Error& error, const std::string& context) {
 }
 
 Result<void> RunEncrypt(const CapgoEncryptOptions& opt) {
-  auto key = crypto::PrivateKey::FromFile(opt.private_key);
-  if (!key) return tl::unexpected(key.error().WithContext("--private-key"));
-  auto result = bundle::capgo::EncryptFile(opt.zip, *key, opt.out);
+  KeyLoader keys;
+  auto signer = keys.LoadCapgoSigner(opt.private_key);
+  if (!signer) return tl::unexpected(signer.error().WithContext("--private-key"));
+  auto result = bundle::capgo::EncryptFile(opt.zip, *signer, opt.out);
   if (!result) return tl::unexpected(WithPath(result.error(), "cannot encrypt " + opt.zip));
   if (opt.json) {
     PrintJson({{"checksum", result->checksum},
@@ -84,7 +86,9 @@ void AddCapgoCommands(CLI::App& app, Action& action) {
       "the checksum and session key to publish with the encrypted zip.");
   encrypt->add_option("ZIP", enc->zip, "plain bundle zip")->required();
   encrypt->add_option("--private-key", enc->private_key,
-                      "developer RSA private key (PEM, PKCS#1 or PKCS#8; Capgo's capgo_key_v2.pem)")
+                      "developer RSA private key: a PEM file (PKCS#1 or PKCS#8; Capgo's "
+                      "capgo_key_v2.pem) or a key URI (file:VAULT#name, pkcs11:token=LABEL;object=name) "
+                      "of a key created with --purpose capgo, used in its store and logged")
       ->required();
   encrypt->add_option("--out", enc->out, "encrypted zip to write (atomically)")->required();
   encrypt->add_flag("--json", enc->json,

@@ -6,9 +6,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <utility>
 
 #include "common/file.h"
+#include "crypto/rsa_raw.h"
 #include "keys/access.h"
 #include "keys/audit.h"
 #include "keys/file_vault.h"
@@ -89,6 +91,11 @@ keys::KeyStoreOptions StoreOptions(const KeyStoreArgs& a, const keys::KeyUri& ur
 
 Result<std::unique_ptr<keys::UsageSink>> OpenSink(const KeyStoreArgs& a, const keys::KeyUri& uri) {
   std::filesystem::path path = a.audit;
+  // As the header says: --audit, else $AIRLOCK_AUDIT_LOG (the key commands read it through their option,
+  // but stores opened for a key URI elsewhere have no such option), else beside the vault.
+  if (const char* env = std::getenv("AIRLOCK_AUDIT_LOG"); path.empty() && env != nullptr && *env != '\0') {
+    path = env;
+  }
   if (path.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(path, keys::AuditPathForVaultUri(uri.StoreUri()));
   }
@@ -247,6 +254,45 @@ Result<crypto::PublicKey> KeyLoader::LoadPublicKey(const std::string& spec) {
 
 repo::SignerLoader KeyLoader::AsRepoLoader() {
   return [this](const std::string& spec) { return LoadSigner(spec); };
+}
+
+Result<bundle::capgo::CapgoSigner> KeyLoader::LoadCapgoSigner(const std::string& spec) {
+  if (!keys::LooksLikeKeyUri(spec)) {
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::FromFile(spec));
+    if (key.type() != crypto::KeyType::kRsa) {
+      return MakeError(ErrorCode::kUnsupported, spec + " is a " +
+                                                    std::string(crypto::KeyTypeName(key.type())) +
+                                                    " key; Capgo encryption needs an RSA key");
+    }
+    crypto::PublicKey pub = key.Public();
+    auto shared = std::make_shared<crypto::PrivateKey>(std::move(key));
+    return bundle::capgo::CapgoSigner{
+        [shared](ByteSpan data) { return crypto::RsaPkcs1Type1Sign(*shared, data); },
+        std::move(pub)};
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, KeyUriWithName(spec));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, Session(uri));
+  AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub,
+                           session->manager->PublicKey(session->ctx, uri.key_name));
+  // Told here, before any work, rather than by the store at the first block.
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo info, session->store->Get(uri.key_name));
+  if (info.purpose != keys::KeyPurpose::kCapgo) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key " + spec + " has purpose " + std::string(keys::KeyPurposeName(info.purpose)) +
+                         "; Capgo encryption needs a key created with --purpose capgo");
+  }
+  std::string name = uri.key_name;
+  return bundle::capgo::CapgoSigner{
+      [session, name](ByteSpan data) {
+        return session->manager->PrivateEncryptPkcs1(session->ctx, name, data);
+      },
+      std::move(pub)};
+}
+
+Result<bundle::capgo::CapgoSigner> LoadCapgoSigner(const std::string& spec,
+                                                   const KeyStoreArgs& defaults) {
+  KeyLoader loader(defaults);
+  return loader.LoadCapgoSigner(spec);
 }
 
 }  // namespace airlock::cli

@@ -260,6 +260,16 @@ Result<PrivateKey> PrivateKey::Generate(KeyType type) {
   return PrivateKey(EvpPkeyPtr(pkey), type);
 }
 
+Result<PrivateKey> PrivateKey::GenerateRsa(int bits) {
+  if (bits < kMinRsaBits || bits > kMaxRsaBits) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "RSA key size " + std::to_string(bits) + " is outside 2048..16384");
+  }
+  EVP_PKEY* pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits));
+  if (pkey == nullptr) return tl::unexpected(OsslError(ErrorCode::kCrypto, "RSA key generation failed"));
+  return PrivateKey(EvpPkeyPtr(pkey), KeyType::kRsa);
+}
+
 Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
   if (pem.size() > kMaxPemSize) {
     return MakeError(ErrorCode::kLimitExceeded, "private key PEM is larger than 64 KiB");

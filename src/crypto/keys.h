@@ -84,6 +84,9 @@ class PrivateKey {
  public:
   // Generates with the OpenSSL default CSPRNG. RSA keys are 4096 bits.
   static Result<PrivateKey> Generate(KeyType type);
+  // An RSA key of `bits` (2048..16384, else kInvalidArgument), e = 65537. For formats that fix a
+  // smaller size than Generate's 4096 (Capgo encryption keys are RSA-2048).
+  static Result<PrivateKey> GenerateRsa(int bits);
   // Parses PKCS#8 PEM ("BEGIN PRIVATE KEY") or traditional PKCS#1 ("BEGIN RSA PRIVATE KEY").
   // Encrypted PEM is rejected with kUnsupported. kMalformed if it does not parse.
   static Result<PrivateKey> FromPem(std::string_view pem);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/file.h"
+#include "crypto/rsa_raw.h"
 #include "crypto/sign.h"
 #include "crypto/wrap.h"
 #include "keys/key_store.h"
@@ -265,6 +266,62 @@ TYPED_TEST(KeyStoreBackendTest, SuspendedWrapKeyCannotUnwrap) {
             ErrorCode::kKeyUnusable);
   ASSERT_TRUE(this->store_->SetState("wrap", KeyState::kActive));
   EXPECT_EQ(*this->store_->Unwrap("wrap", *wrapped, AsBytes("a")), Bytes(32, 1));
+}
+
+// Capgo encryption v2: a PKCS#1 v1.5 type-1 block over the 16-byte AES key and the 32-byte SHA-256,
+// which the app recovers with the public key.
+TYPED_TEST(KeyStoreBackendTest, CapgoKeysMakeType1BlocksThatRecoverWithThePublicKey) {
+  KeyInfo info = this->MustCreate("capgo", KeyType::kRsa, KeyPurpose::kCapgo);
+  EXPECT_EQ(info.purpose, KeyPurpose::kCapgo);
+  auto pub = this->store_->PublicKey("capgo");
+  ASSERT_TRUE(pub) << pub.error().ToString();
+  EXPECT_EQ(pub->bits(), kCapgoRsaBits);  // the Capgo CLI's size
+  for (size_t size : {size_t{16}, size_t{32}, size_t{245}}) {
+    Bytes data(size);
+    for (size_t i = 0; i < size; ++i) data[i] = static_cast<uint8_t>(i * 7 + 1);
+    auto block = this->store_->PrivateEncryptPkcs1("capgo", data);
+    ASSERT_TRUE(block) << size << ": " << block.error().ToString();
+    EXPECT_EQ(block->size(), 256u);
+    auto recovered = crypto::RsaPkcs1Type1Recover(*pub, *block);
+    ASSERT_TRUE(recovered) << recovered.error().ToString();
+    EXPECT_EQ(*recovered, data);
+    // Type-1 padding is deterministic: the same input gives the same block.
+    EXPECT_EQ(*this->store_->PrivateEncryptPkcs1("capgo", data), *block);
+  }
+  auto too_long = this->store_->PrivateEncryptPkcs1("capgo", Bytes(246, 1));  // k - 11 = 245
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->PrivateEncryptPkcs1("missing", Bytes(16, 1)).error().code(),
+            ErrorCode::kNotFound);
+}
+
+TYPED_TEST(KeyStoreBackendTest, PrivateEncryptIsOnlyForActiveCapgoKeys) {
+  // Capgo keys are RSA only.
+  EXPECT_EQ(this->store_->Create("c", KeyType::kEd25519, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->Get("c").error().code(), ErrorCode::kNotFound);
+  // An RSA key of another purpose does not make raw blocks (it would sign any chosen value).
+  this->MustCreate("targets", KeyType::kRsa, KeyPurpose::kTargets);
+  this->MustCreate("ed", KeyType::kEd25519, KeyPurpose::kTargets);
+  for (const char* name : {"targets", "ed"}) {
+    auto refused = this->store_->PrivateEncryptPkcs1(name, Bytes(16, 1));
+    ASSERT_FALSE(refused) << name;
+    EXPECT_EQ(refused.error().code(), ErrorCode::kInvalidArgument) << name;
+  }
+  // A suspended capgo key is unusable until resumed.
+  this->MustCreate("capgo", KeyType::kRsa, KeyPurpose::kCapgo);
+  ASSERT_TRUE(this->store_->SetState("capgo", KeyState::kSuspended));
+  auto suspended = this->store_->PrivateEncryptPkcs1("capgo", Bytes(16, 1));
+  ASSERT_FALSE(suspended);
+  EXPECT_EQ(suspended.error().code(), ErrorCode::kKeyUnusable);
+  EXPECT_NE(suspended.error().message().find("suspended"), std::string::npos);
+  ASSERT_TRUE(this->store_->SetState("capgo", KeyState::kActive));
+  auto block = this->store_->PrivateEncryptPkcs1("capgo", Bytes(16, 1));
+  ASSERT_TRUE(block) << block.error().ToString();
+  EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(*this->store_->PublicKey("capgo"), *block), Bytes(16, 1));
+  ASSERT_TRUE(this->store_->SetState("capgo", KeyState::kRetired));
+  EXPECT_EQ(this->store_->PrivateEncryptPkcs1("capgo", Bytes(16, 1)).error().code(),
+            ErrorCode::kKeyUnusable);
 }
 
 TYPED_TEST(KeyStoreBackendTest, WrongSecretIsWrongKey) {

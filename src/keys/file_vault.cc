@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "crypto/random.h"
+#include "crypto/rsa_raw.h"
 #include "crypto/sign.h"
 #include "crypto/wrap.h"
 #include "keys/secret_box.h"
@@ -167,7 +168,10 @@ class FileVault final : public KeyStore {
       return MakeError(ErrorCode::kInvalidArgument, "invalid key name '" + std::string(name) + "'");
     }
     AIRLOCK_TRY(CheckTypeForPurpose(type, purpose));
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::Generate(type));
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key,
+                             type == crypto::KeyType::kRsa
+                                 ? crypto::PrivateKey::GenerateRsa(RsaBitsForPurpose(purpose))
+                                 : crypto::PrivateKey::Generate(type));
     AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
     AIRLOCK_ASSIGN_OR_RETURN(auto existing, Find(name));
     if (existing) {
@@ -239,6 +243,15 @@ class FileVault final : public KeyStore {
     }
     AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, Decrypt(row));
     return crypto::UnwrapKey(key, wrapped, aad);
+  }
+
+  Result<Bytes> PrivateEncryptPkcs1(std::string_view name, ByteSpan data) override {
+    AIRLOCK_ASSIGN_OR_RETURN(Row row, Load(name));
+    // State and purpose before the record is opened; the size once the modulus is known.
+    AIRLOCK_TRY(CheckPrivateEncrypt(row.info, 0, 11));
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, Decrypt(row));
+    AIRLOCK_TRY(CheckPrivateEncrypt(row.info, data.size(), static_cast<size_t>(key.bits() + 7) / 8));
+    return crypto::RsaPkcs1Type1Sign(key, data);
   }
 
   Result<void> SetState(std::string_view name, KeyState state) override {

@@ -87,12 +87,20 @@ bool IsTufRolePurpose(KeyPurpose purpose) {
 Result<void> CheckTypeForPurpose(crypto::KeyType type, KeyPurpose purpose) {
   const bool wraps = type == crypto::KeyType::kX25519 || type == crypto::KeyType::kRsa;
   const bool signs = type != crypto::KeyType::kX25519;
-  if (purpose == KeyPurpose::kContentWrap ? wraps : signs) return {};
+  bool ok = signs;
+  std::string_view hint = " (use ed25519, ecdsa-p256 or rsa-4096)";
+  if (purpose == KeyPurpose::kContentWrap) {
+    ok = wraps;
+    hint = " (use x25519 or rsa-4096)";
+  } else if (purpose == KeyPurpose::kCapgo) {
+    // Capgo encryption v2 is RSA PKCS#1 v1.5 only; the apps hold an RSA public key.
+    ok = type == crypto::KeyType::kRsa;
+    hint = " (use rsa: Capgo encryption needs an RSA key)";
+  }
+  if (ok) return {};
   return MakeError(ErrorCode::kInvalidArgument,
                    "a " + std::string(crypto::KeyTypeName(type)) + " key cannot serve purpose " +
-                       std::string(KeyPurposeName(purpose)) +
-                       (purpose == KeyPurpose::kContentWrap ? " (use x25519 or rsa-4096)"
-                                                            : " (use ed25519, ecdsa-p256 or rsa-4096)"));
+                       std::string(KeyPurposeName(purpose)) + std::string(hint));
 }
 
 std::string_view KeyStateName(KeyState state) {
@@ -139,6 +147,23 @@ Result<void> CheckUsable(std::string_view name, KeyState state) {
   return MakeError(ErrorCode::kKeyUnusable, "key " + std::string(name) + " is " +
                                                 std::string(KeyStateName(state)) +
                                                 " and cannot be used");
+}
+
+Result<void> CheckPrivateEncrypt(const KeyInfo& info, size_t data_size, size_t modulus_bytes) {
+  AIRLOCK_TRY(CheckUsable(info.name, info.state));
+  if (info.purpose != KeyPurpose::kCapgo || info.type != crypto::KeyType::kRsa) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key " + info.name + " is a " + std::string(KeyPurposeName(info.purpose)) + " " +
+                         std::string(crypto::KeyTypeName(info.type)) +
+                         " key; only RSA keys of purpose capgo make PKCS#1 type-1 blocks");
+  }
+  if (modulus_bytes < 11 || data_size > modulus_bytes - 11) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::to_string(data_size) + " bytes do not fit a PKCS#1 type-1 block of key " +
+                         info.name + " (at most " +
+                         std::to_string(modulus_bytes < 11 ? 0 : modulus_bytes - 11) + ")");
+  }
+  return {};
 }
 
 void RegisterKeyStoreBackend(KeyUriScheme scheme, KeyStoreFactory factory) {

@@ -152,6 +152,16 @@ Result<Bytes> KeyManager::Unwrap(const OperationContext& ctx, std::string_view n
                         [&]() { return store_.Unwrap(name, wrapped, aad); });
 }
 
+Result<Bytes> KeyManager::PrivateEncryptPkcs1(const OperationContext& ctx, std::string_view name,
+                                              ByteSpan data) {
+  // Recorded as a signature (it is one, of a caller-chosen value without DigestInfo), told apart from
+  // TUF signatures by its details.
+  return Guarded<Bytes>(
+      *this, ctx, Action::kKeySign, "sign", name,
+      [&]() { return store_.PrivateEncryptPkcs1(name, data); },
+      [](const Bytes&) { return std::string("pkcs1-type1"); });
+}
+
 Result<KeyInfo> KeyManager::ChangeState(const OperationContext& ctx, std::string_view name,
                                         KeyState state, Action action, std::string_view operation) {
   return Guarded<KeyInfo>(*this, ctx, action, operation, name, [&]() -> Result<KeyInfo> {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/file.h"
+#include "crypto/rsa_raw.h"
 #include "crypto/sign.h"
 #include "keys/backup.h"
 #include "keys/file_vault.h"
@@ -90,6 +91,29 @@ TEST_F(KeyManagerTest, EveryOperationIsRecordedIncludingFailures) {
   EXPECT_EQ(sink_.records[3].result, UsageResult::kFailed);
   EXPECT_NE(sink_.records[3].result_reason.find("key_unusable"), std::string::npos);
   EXPECT_EQ(sink_.records[4].operation, "resume");
+}
+
+TEST_F(KeyManagerTest, CapgoPrivateEncryptIsAuthorizedAndRecordedLikeSign) {
+  ASSERT_TRUE(manager_->Create(ctx_, "capgo", KeyType::kRsa, KeyPurpose::kCapgo));
+  const Bytes aes_key(16, 0x5a);
+  auto block = manager_->PrivateEncryptPkcs1(ctx_, "capgo", aes_key);
+  ASSERT_TRUE(block) << block.error().ToString();
+  EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(*store_->PublicKey("capgo"), *block), aes_key);
+  OperationContext mallory = ctx_;
+  mallory.actor = "mallory";
+  EXPECT_EQ(manager_->PrivateEncryptPkcs1(mallory, "capgo", aes_key).error().code(), kDeniedCode);
+  ASSERT_TRUE(manager_->Suspend(ctx_, "capgo"));
+  EXPECT_EQ(manager_->PrivateEncryptPkcs1(ctx_, "capgo", aes_key).error().code(),
+            ErrorCode::kKeyUnusable);
+  ASSERT_EQ(sink_.records.size(), 5u);
+  EXPECT_EQ(sink_.records[1].operation, "sign");
+  EXPECT_EQ(sink_.records[1].result, UsageResult::kOk);
+  EXPECT_EQ(sink_.records[1].purpose, "capgo");
+  EXPECT_EQ(sink_.records[1].key_name, "capgo");
+  EXPECT_NE(sink_.records[1].details.find("pkcs1-type1"), std::string::npos);
+  EXPECT_EQ(sink_.records[2].result, UsageResult::kDenied);
+  EXPECT_EQ(sink_.records[4].operation, "sign");
+  EXPECT_EQ(sink_.records[4].result, UsageResult::kFailed);
 }
 
 TEST_F(KeyManagerTest, CustodianOperationsNeedTotp) {

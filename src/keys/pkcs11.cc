@@ -45,7 +45,6 @@ Bytes PrintableString(std::string_view s) {
 const Bytes kEd25519Name = PrintableString("edwards25519");
 const Bytes kX25519Name = PrintableString("curve25519");
 
-constexpr CK_ULONG kRsaBits = 4096;
 constexpr size_t kMaxAttributeSize = 64 * 1024;
 constexpr size_t kMaxWrappedSize = 1024;  // as crypto::UnwrapKey bounds it
 constexpr size_t kX25519Size = 32;
@@ -764,7 +763,11 @@ bool Pkcs11Token::Supports(KeyType type, Pkcs11KeyUse use) const {
 }
 
 Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, KeyType type,
-                                                       Pkcs11KeyUse use) {
+                                                       Pkcs11KeyUse use, int rsa_bits) {
+  if (type == KeyType::kRsa && (rsa_bits < 2048 || rsa_bits > 16384)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "RSA key size " + std::to_string(rsa_bits) + " is outside 2048..16384");
+  }
   AIRLOCK_TRY(ValidateName(name));
   if ((use == Pkcs11KeyUse::kUnwrap &&
        (type == KeyType::kEd25519 || type == KeyType::kEcdsaP256)) ||
@@ -791,7 +794,7 @@ Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, Ke
 
   CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY;
   CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY;
-  CK_ULONG modulus_bits = kRsaBits;
+  CK_ULONG modulus_bits = static_cast<CK_ULONG>(rsa_bits);
   static const uint8_t kF4[] = {0x01, 0x00, 0x01};
   CK_ATTRIBUTE_TYPE use_attr = CKA_SIGN;
   CK_ATTRIBUTE_TYPE verify_attr = CKA_VERIFY;
@@ -940,6 +943,34 @@ Result<Bytes> Pkcs11Token::Sign(std::string_view name, ByteSpan message) {
       break;
   }
   return MakeError(ErrorCode::kInternal, "unreachable");
+}
+
+Result<Bytes> Pkcs11Token::SignRawPkcs1(std::string_view name, ByteSpan data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Pkcs11Session& s = session_;
+  AIRLOCK_ASSIGN_OR_RETURN(CK_OBJECT_HANDLE priv, FindKey(s, CKO_PRIVATE_KEY, name));
+  AIRLOCK_ASSIGN_OR_RETURN(KeyType type, KeyTypeOf(s, priv));
+  AIRLOCK_ASSIGN_OR_RETURN(bool can_sign, GetBool(s, priv, CKA_SIGN));
+  if (type != KeyType::kRsa || !can_sign) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "key '" + std::string(name) + "' is not an RSA signing key");
+  }
+  // The token enforces the k - 11 bound too (CKR_DATA_LEN_RANGE), but checking here gives the same
+  // error code as the file vault.
+  AIRLOCK_ASSIGN_OR_RETURN(CK_OBJECT_HANDLE pub, FindKey(s, CKO_PUBLIC_KEY, name));
+  AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey public_key, ExportPublic(s, pub, type));
+  const size_t k = static_cast<size_t>(public_key.bits() + 7) / 8;
+  if (data.size() + 11 > k) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     std::to_string(data.size()) + " bytes do not fit a PKCS#1 type-1 block of " +
+                         std::to_string(k) + " bytes");
+  }
+  // CKM_RSA_PKCS with C_Sign pads the input as a type-1 block (PKCS#11 2.40 2.1.6) and applies the
+  // private key: exactly the "private encrypt" of RFC 8017's RSASSA-PKCS1-v1_5 without DigestInfo.
+  CK_MECHANISM mech{CKM_RSA_PKCS, nullptr, 0};
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes block, SignOnToken(s, priv, &mech, data));
+  if (block.size() != k) return MakeError(ErrorCode::kCrypto, "token RSA block has the wrong size");
+  return block;
 }
 
 Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteSpan aad) {

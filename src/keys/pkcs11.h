@@ -177,9 +177,9 @@ class Pkcs11Token {
 
   // Generates a key pair on the token. kAlreadyExists if `name` is taken; kUnsupported if the token
   // cannot (or the type cannot be used that way: ed25519/ECDSA unwrap, X25519 sign);
-  // kInvalidArgument for a bad name. RSA keys are 4096 bits.
+  // kInvalidArgument for a bad name. RSA keys are `rsa_bits` (default 4096) bits.
   Result<crypto::PublicKey> GenerateKeyPair(std::string_view name, crypto::KeyType type,
-                                            Pkcs11KeyUse use);
+                                            Pkcs11KeyUse use, int rsa_bits = 4096);
   Result<crypto::PublicKey> PublicKey(std::string_view name);
   Result<Pkcs11KeyInfo> Describe(std::string_view name);
   // Key pairs on the token (private keys with a label), sorted by name. Keys of types Airlock does
@@ -187,6 +187,10 @@ class Pkcs11Token {
   Result<std::vector<Pkcs11KeyInfo>> ListKeys();
   // TUF-format signature made on the token. kInvalidArgument if the key was made for unwrap.
   Result<Bytes> Sign(std::string_view name, ByteSpan message);
+  // An RSA PKCS#1 v1.5 type-1 block over `data` itself (C_Sign with CKM_RSA_PKCS: no hashing, no
+  // DigestInfo), i.e. crypto::RsaPkcs1Type1Sign on the token. kInvalidArgument if the key is not an RSA
+  // signing key or `data` is longer than modulus bytes - 11.
+  Result<Bytes> SignRawPkcs1(std::string_view name, ByteSpan data);
   // Reverses crypto::WrapKey(public, key, aad) with the private key on the token.
   Result<Bytes> Unwrap(std::string_view name, ByteSpan wrapped, ByteSpan aad);
   // Relabels (CKA_LABEL and CKA_ID) the private and public key objects. kAlreadyExists if

@@ -30,7 +30,10 @@ class Pkcs11Store final : public KeyStore {
     }
     Pkcs11KeyUse use =
         purpose == KeyPurpose::kContentWrap ? Pkcs11KeyUse::kUnwrap : Pkcs11KeyUse::kSign;
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, token_->GenerateKeyPair(name, type, use));
+    // Capgo keys are signing keys on the token (CKA_SIGN): their type-1 blocks are C_Sign with
+    // CKM_RSA_PKCS.
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub,
+                             token_->GenerateKeyPair(name, type, use, RsaBitsForPurpose(purpose)));
     KeyInfo info;
     info.name = std::string(name);
     info.key_id = pub.KeyId();
@@ -103,6 +106,14 @@ class Pkcs11Store final : public KeyStore {
                                                         " key; only content-wrap keys unwrap");
     }
     return token_->Unwrap(name, wrapped, aad);
+  }
+
+  Result<Bytes> PrivateEncryptPkcs1(std::string_view name, ByteSpan data) override {
+    AIRLOCK_ASSIGN_OR_RETURN(KeyInfo info, Get(name));
+    AIRLOCK_TRY(CheckPrivateEncrypt(info, 0, 11));  // state, purpose and type
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, token_->PublicKey(name));
+    AIRLOCK_TRY(CheckPrivateEncrypt(info, data.size(), static_cast<size_t>(pub.bits() + 7) / 8));
+    return token_->SignRawPkcs1(name, data);
   }
 
   Result<void> SetState(std::string_view name, KeyState state) override {
