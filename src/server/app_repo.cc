@@ -487,6 +487,8 @@ Result<OnlineKeys> AppRepo::CreateApp(std::string_view app_id) {
     return MakeError(ErrorCode::kIo,
                      "cannot create " + impl_->AppDir(app_id).string() + ": " + ec.message());
   }
+  // The lock file exists from the start, so a refused upload leaves the directory as it was.
+  AIRLOCK_TRY(FileLock::Acquire(impl_->AppDir(app_id) / ".lock"));
   return impl_->Keys(app_id);
 }
 
