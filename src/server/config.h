@@ -32,7 +32,7 @@ struct ServerConfig {
   std::string tls_cert;                          // PEM; with tls_key: HTTPS
   std::string tls_key;
   bool access_log = true;
-  int64_t cache_ttl_ms = 1000;                   // channel cache entries (0 = no caching)
+  int64_t cache_ttl_ms = 2000;                   // channel cache entries (0 = no caching)
   std::string vault;                             // key store URI; "" = file:DATA/vault.db
   std::string vault_passphrase_file;             // "" = $AIRLOCK_VAULT_PASSPHRASE or DATA/vault.pass
   int64_t timestamp_expiry = 86400;              // seconds a signed timestamp is valid
