@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job, for now: build, then make keys, seal the sample app, inspect, open it again, compare, and
-# show that a tampered bundle is refused.
+# The main job: build, then make keys, seal the sample app, inspect, open it again, compare, show
+# that a tampered bundle is refused, and start the update server airlockd, ask it /healthz and stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
@@ -35,3 +35,22 @@ if $AIRLOCK bundle open "$work/tampered.alb" --verify-key "$work/release.pub" \
   exit 1
 fi
 [ ! -e "$work/tampered-out" ] && echo "refused (exit 1), and $work/tampered-out was not created"
+
+step "the update server: airlockd init, then start it with its built-in defaults on a free port"
+AIRLOCKD=build/bin/airlockd
+$AIRLOCKD init --data "$work/server"    # data folder, online key store, owner API token (shown once)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+$AIRLOCKD --data "$work/server" --listen "127.0.0.1:$port" 2>"$work/airlockd.log" &
+server_pid=$!
+trap 'kill -TERM "$server_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 100); do
+  curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/airlockd.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "GET http://127.0.0.1:$port/healthz -> $(curl -sf "http://127.0.0.1:$port/healthz")"
+
+step "stop it (SIGTERM: graceful)"
+kill -TERM "$server_pid"
+wait "$server_pid" && echo "airlockd exited 0; its log:"
+sed 's/^/  /' "$work/airlockd.log"
