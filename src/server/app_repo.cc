@@ -39,10 +39,11 @@ using metadata::Timestamp;
 
 constexpr std::string_view kActor = "airlockd";
 constexpr size_t kMaxAppIdSize = 128;
-// Root versions probed above root.json's (a crash between N.root.json and root.json leaves root.json
-// one behind; more than that means someone edited the directory).
+// Root versions probed above root.json's (a crash between N.root.json and root.json leaves
+// root.json one behind; more than that means someone edited the directory).
 constexpr uint64_t kMaxRootProbe = 64;
-// Parsed bundle headers kept for WrapForDevice / BundleHasRecipient (recipients only, not manifests).
+// Parsed bundle headers kept for WrapForDevice / BundleHasRecipient (recipients only, not
+// manifests).
 constexpr size_t kMaxCachedHeaders = 256;
 
 int64_t SystemNow() {
@@ -58,7 +59,8 @@ Result<void> ValidateAppId(std::string_view app_id) {
   for (char c : app_id) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == '-';
-    if (!ok) return MakeError(ErrorCode::kInvalidArgument, "app id may hold only A-Z a-z 0-9 . _ -");
+    if (!ok)
+      return MakeError(ErrorCode::kInvalidArgument, "app id may hold only A-Z a-z 0-9 . _ -");
   }
   // A leading '.' would make DATA/tuf/<app> hidden (never served) and allows "." and "..".
   if (app_id.front() == '.') {
@@ -103,12 +105,14 @@ class FileLock {
   static Result<FileLock> Acquire(const fs::path& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-      return MakeError(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
+      return MakeError(ErrorCode::kIo,
+                       "cannot open " + path.string() + ": " + std::strerror(errno));
     }
     UniqueFd owned(fd);
     while (::flock(owned.get(), LOCK_EX) != 0) {
       if (errno != EINTR) {
-        return MakeError(ErrorCode::kIo, "cannot lock " + path.string() + ": " + std::strerror(errno));
+        return MakeError(ErrorCode::kIo,
+                         "cannot lock " + path.string() + ": " + std::strerror(errno));
       }
     }
     return FileLock(std::move(owned));
@@ -165,8 +169,9 @@ Result<RepoState> ReadState(const fs::path& dir) {
     const uint64_t sv = st.timestamp->signed_data.snapshot_meta.version;
     AIRLOCK_ASSIGN_OR_RETURN(st.snapshot, ReadOptional<Snapshot>(Versioned(dir, sv, "snapshot")));
     if (!st.snapshot) {
-      return MakeError(ErrorCode::kInternal,
-                       dir.string() + ": timestamp.json names missing snapshot v" + std::to_string(sv));
+      return MakeError(
+          ErrorCode::kInternal,
+          dir.string() + ": timestamp.json names missing snapshot v" + std::to_string(sv));
     }
     auto it = st.snapshot->signed_data.meta.find("targets.json");
     if (it == st.snapshot->signed_data.meta.end()) {
@@ -202,7 +207,8 @@ bool IsLowerHex(std::string_view s, size_t n) {
 // The online-key checks of an uploaded root: `role` lists exactly `keyid` with threshold 1, and the
 // root's key under that id is the online key (key ids in metadata are never recomputed, so the key
 // itself is compared).
-Result<void> CheckOnlineRole(const Root& root, std::string_view role, const crypto::PublicKey& key) {
+Result<void> CheckOnlineRole(const Root& root, std::string_view role,
+                             const crypto::PublicKey& key) {
   const std::string keyid = key.KeyId();
   auto it = root.roles.find(std::string(role));
   if (it == root.roles.end() || it->second.keyids != std::vector<std::string>{keyid} ||
@@ -213,8 +219,9 @@ Result<void> CheckOnlineRole(const Root& root, std::string_view role, const cryp
   }
   auto k = root.keys.find(keyid);
   if (k == root.keys.end() || !k->second.public_key || !k->second.public_key->Equals(key)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "root's key " + keyid + " is not the app's online " + std::string(role) + " key");
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        "root's key " + keyid + " is not the app's online " + std::string(role) + " key");
   }
   return {};
 }
@@ -405,8 +412,8 @@ struct AppRepo::Impl {
     AIRLOCK_ASSIGN_OR_RETURN(auto md,
                              ReadOptional<Targets>(Versioned(dir, st.targets_version, "targets")));
     if (!md) {
-      return MakeError(ErrorCode::kInternal, "snapshot names missing targets v" +
-                                                 std::to_string(st.targets_version));
+      return MakeError(ErrorCode::kInternal,
+                       "snapshot names missing targets v" + std::to_string(st.targets_version));
     }
     return ToTrustedList(md->signed_data);
   }
@@ -416,7 +423,8 @@ struct AppRepo::Impl {
     struct stat sb {};
     if (::stat(path.c_str(), &sb) != 0) {
       if (errno == ENOENT) return MakeError(ErrorCode::kNotFound, "no bundle at " + path.string());
-      return MakeError(ErrorCode::kIo, "cannot stat " + path.string() + ": " + std::strerror(errno));
+      return MakeError(ErrorCode::kIo,
+                       "cannot stat " + path.string() + ": " + std::strerror(errno));
     }
     const int64_t mtime_ns = int64_t{sb.st_mtim.tv_sec} * 1000000000 + sb.st_mtim.tv_nsec;
     const uintmax_t size = static_cast<uintmax_t>(sb.st_size);
@@ -634,9 +642,9 @@ Result<TrustedTarget> AppRepo::CheckRollbackAllowed(std::string_view app_id,
     auto allowed = t.custom.find("rollback_allowed");
     if (allowed == t.custom.end() || !allowed->is_boolean() || !allowed->get<bool>()) {
       if (!refusal) {
-        refusal = Error(ErrorCode::kInvalidArgument,
-                        "target " + t.name + " is not signed as a rollback target "
-                                             "(custom.rollback_allowed is not true)");
+        refusal = Error(ErrorCode::kInvalidArgument, "target " + t.name +
+                                                         " is not signed as a rollback target "
+                                                         "(custom.rollback_allowed is not true)");
       }
       continue;
     }
@@ -652,8 +660,9 @@ Result<TrustedTarget> AppRepo::CheckRollbackAllowed(std::string_view app_id,
     return t;
   }
   if (refusal) return tl::unexpected(*refusal);
-  return MakeError(ErrorCode::kNotFound, "the current targets metadata lists no target of version " +
-                                             std::string(version));
+  return MakeError(
+      ErrorCode::kNotFound,
+      "the current targets metadata lists no target of version " + std::string(version));
 }
 
 Result<std::vector<std::string>> AppRepo::RefreshTimestamps() {
@@ -695,9 +704,10 @@ Result<std::vector<std::string>> AppRepo::RefreshTimestamps() {
           due(st.timestamp->signed_data.expires, impl_->options.timestamp_expiry);
       if (!snapshot_due && !timestamp_due) return false;
       std::vector<std::pair<fs::path, std::string>> writes;
-      AIRLOCK_TRY(impl_->SignOnline(app, st.root->signed_data, st, st.targets_version,
-                                    snapshot_due, &writes)
-                      .map([](const PublishedMetadata&) {}));
+      AIRLOCK_TRY(
+          impl_
+              ->SignOnline(app, st.root->signed_data, st, st.targets_version, snapshot_due, &writes)
+              .map([](const PublishedMetadata&) {}));
       for (const auto& [path, bytes] : writes) AIRLOCK_TRY(WriteFileAtomic(path, AsBytes(bytes)));
       return true;
     }();
@@ -719,8 +729,8 @@ Result<Bytes> AppRepo::WrapForDevice(std::string_view app_id, const fs::path& bu
   }
   AIRLOCK_ASSIGN_OR_RETURN(CachedHeader header, impl_->Header(bundle_path));
   if (header.app_id != app_id) {
-    return MakeError(ErrorCode::kInvalidArgument, "bundle is for app " + header.app_id + ", not " +
-                                                      std::string(app_id));
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "bundle is for app " + header.app_id + ", not " + std::string(app_id));
   }
   std::lock_guard<std::mutex> lock(impl_->mu);
   AIRLOCK_ASSIGN_OR_RETURN(keys::KeyManager * m, impl_->Manager());

@@ -62,8 +62,8 @@ std::map<std::string, std::string> Snapshot(const fs::path& dir) {
 }
 
 // Serves DATA/tuf/<app>/ under "tuf/" and blobs under "targets/" by the digest in their
-// consistent-snapshot name ("targets/<dirs>/<sha256>.<basename>" -> DATA/blobs/<sha[0:2]>/<sha>), as
-// the server does for devices.
+// consistent-snapshot name ("targets/<dirs>/<sha256>.<basename>" -> DATA/blobs/<sha[0:2]>/<sha>),
+// as the server does for devices.
 class RepoFetcher final : public client::Fetcher {
  public:
   RepoFetcher(fs::path tuf_dir, fs::path blob_dir)
@@ -628,6 +628,38 @@ TEST_F(AppRepoTest, RefreshTimestampsResignsOnlyWhenDue) {
   EXPECT_EQ(status->targets_version, 1u);
   got = ClientFetch("x.alb");
   ASSERT_TRUE(got) << got.error().ToString();
+}
+
+TEST_F(AppRepoTest, RefreshGoesOnPastAnAppWhoseKeyIsUnusable) {
+  // Two apps with published timestamps; "a.app"'s timestamp key gets suspended.
+  std::string roots[2];
+  const std::string apps[2] = {"a.app", "b.app"};
+  for (int i = 0; i < 2; ++i) {
+    auto keys = repo_->CreateApp(apps[i]);
+    ASSERT_TRUE(keys) << keys.error().ToString();
+    online_ = *keys;
+    roots[i] = SignToString(MakeRoot(1), {&root_key_});
+    ASSERT_TRUE(repo_->AcceptRoot(apps[i], roots[i]));
+    ASSERT_TRUE(
+        repo_->AcceptTargets(apps[i], SignToString(MakeTargets(1), {&targets_key_}), Blobs()));
+  }
+  auto vault = OpenVault();
+  ASSERT_TRUE(vault);
+  ASSERT_TRUE(vault->SetState("a.app.timestamp", keys::KeyState::kSuspended));
+  const auto before_a = Snapshot(data_ / "tuf" / "a.app");
+  now_ += kDay;
+  auto r = repo_->RefreshTimestamps();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kKeyUnusable) << r.error().ToString();
+  EXPECT_EQ(Snapshot(data_ / "tuf" / "a.app"), before_a);
+  auto status = repo_->Status("b.app");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->timestamp_version, 2u);
+  // Uploads for the app with the suspended key fail the same way and write nothing.
+  auto p = repo_->AcceptTargets("a.app", SignToString(MakeTargets(2), {&targets_key_}), Blobs());
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code(), ErrorCode::kKeyUnusable);
+  EXPECT_EQ(Snapshot(data_ / "tuf" / "a.app"), before_a);
 }
 
 // --- rollback
