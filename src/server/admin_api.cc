@@ -726,7 +726,7 @@ struct AdminApi {
       return JsonError(422, "verification_failed",
                        "rollback to " + *to + " not allowed: " + allowed.error().message());
     }
-    if (allowed->sha256 != release->sha256) {
+    if (allowed->sha256 != release->sha256 && allowed->sha256 != release->capgo_sha256) {
       return JsonError(422, "verification_failed",
                        "the signed rollback target is not release " + *to + "'s blob");
     }

@@ -1,1 +1,709 @@
-// placeholder; implemented in a following commit
+// The admin and device API driven through a Router (handlers called directly), over a real SQLite
+// store, a real AppRepo on a file vault and a real access store.
+#include "server/server_api.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bundle/bundle.h"
+#include "common/bytes.h"
+#include "common/file.h"
+#include "crypto/base64.h"
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+#include "crypto/wrap.h"
+#include "keys/access.h"
+#include "keys/audit.h"
+#include "keys/file_vault.h"
+#include "metadata/metadata.h"
+#include "server/capgo_routes.h"
+#include "server/channel_cache.h"
+#include "server/static_files.h"
+#include "server/store_catalog.h"
+#include "storage/store.h"
+
+namespace airlock::server {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+constexpr int64_t kNow = 1'800'000'000;
+constexpr int64_t kDay = 86400;
+constexpr char kApp[] = "com.example.app";
+constexpr char kPublicUrl[] = "https://ota.example.com";
+
+crypto::PrivateKey NewKey(crypto::KeyType type = crypto::KeyType::kEd25519) {
+  auto key = crypto::PrivateKey::Generate(type);
+  EXPECT_TRUE(key.has_value());
+  return std::move(*key);
+}
+
+struct Reply {
+  int status = 0;
+  Json body;
+  std::string error() const {
+    return body.is_object() && body.contains("error") ? body["error"].get<std::string>() : "";
+  }
+};
+
+class ServerApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = ScopedTempDir::Create({}, "server-api-");
+    ASSERT_TRUE(dir);
+    dir_.emplace(std::move(*dir));
+    data_ = dir_->path() / "data";
+    ASSERT_TRUE(EnsureDataLayout(data_));
+    auto store = storage::OpenStore("sqlite:" + (data_ / "airlock.db").string(), kNow);
+    ASSERT_TRUE(store) << store.error().ToString();
+    store_ = std::move(*store);
+
+    vault_ = dir_->path() / "server.vault";
+    keys::KeyStoreOptions vault_options;
+    vault_options.kdf = keys::KdfParams::ForTests();
+    vault_options.secret = [] { return Result<std::string>(std::string("test passphrase")); };
+    vault_options.now = [this] { return now_; };
+    auto vault = keys::OpenFileVault(vault_, vault_options, /*create=*/true);
+    ASSERT_TRUE(vault) << vault.error().ToString();
+    AppRepoOptions repo_options;
+    repo_options.data_dir = data_;
+    repo_options.now = [this] { return now_; };
+    repo_ = std::make_unique<AppRepo>(std::move(*vault), repo_options);
+
+    keys::AccessOptions access_options;
+    access_options.clock = [this] { return now_; };
+    auto access = keys::AccessStore::Open(data_ / "access.db", access_options);
+    ASSERT_TRUE(access) << access.error().ToString();
+    access_.emplace(std::move(*access));
+    owner_token_ = access_->CreateToken("owner", {keys::Role::kOwner})->token;
+    reader_token_ = access_->CreateToken("reader", {keys::Role::kReadOnly})->token;
+
+    ChannelCache::Options cache_options;
+    cache_options.clock = [this] { return steady_; };
+    cache_ = std::make_unique<ChannelCache>(store_.get(), cache_options);
+
+    ServerApiDeps deps;
+    deps.store = store_.get();
+    deps.repo = repo_.get();
+    deps.access = &*access_;
+    deps.cache = cache_.get();
+    deps.data_dir = data_;
+    deps.public_url = kPublicUrl;
+    deps.clock = [this] { return now_; };
+    deps.audit_log = keys::AuditPathForVault(vault_);
+    admin_ = AddAdminRoutes(&router_, deps);
+    AddDeviceRoutes(&router_, deps);
+    catalog_ = std::make_unique<StoreCatalog>(store_.get(), kPublicUrl, cache_.get());
+    registry_ = std::make_unique<StoreChannelRegistry>(store_.get(), cache_.get());
+    stats_ = std::make_unique<StoreStatsSink>(store_.get(), [this] { return now_; });
+    AddCapgoRoutes(&router_, {catalog_.get(), registry_.get(), stats_.get(), nullptr});
+  }
+
+  Reply Call(const std::string& method, const std::string& target, const std::string& body = "",
+             std::optional<std::string> token = std::nullopt,
+             std::map<std::string, std::string> headers = {},
+             std::optional<UploadedFile> upload = std::nullopt) {
+    Request req;
+    req.method = method;
+    size_t q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = target.substr(q + 1);
+    size_t start = 1;
+    while (start <= req.path.size()) {
+      size_t end = req.path.find('/', start);
+      if (end == std::string::npos) end = req.path.size();
+      if (end > start) req.segments.push_back(req.path.substr(start, end - start));
+      start = end + 1;
+    }
+    req.body = body;
+    req.upload = std::move(upload);
+    req.remote = "127.0.0.1";
+    if (token) headers["authorization"] = "Bearer " + *token;
+    auto lowered = std::make_shared<std::map<std::string, std::string>>();
+    for (const auto& [k, v] : headers) {
+      std::string key = k;
+      for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      (*lowered)[key] = v;
+    }
+    req.header = [lowered](std::string_view name) -> std::string_view {
+      std::string key(name);
+      for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto it = lowered->find(key);
+      return it == lowered->end() ? std::string_view() : std::string_view(it->second);
+    };
+    auto match = router_.Find(&req);
+    if (match.kind != Router::Match::Kind::kFound) return Reply{match.kind == Router::Match::Kind::kNotFound ? 404 : 405, {}};
+    EXPECT_EQ(match.upload, upload_route_expected(req.path));
+    Response response = (*match.handler)(req);
+    Reply reply;
+    reply.status = response.status;
+    reply.body = Json::parse(response.body, nullptr, false);
+    return reply;
+  }
+  static bool upload_route_expected(const std::string& path) { return path == "/api/v1/blobs"; }
+
+  Reply Admin(const std::string& method, const std::string& target, const Json& body = nullptr) {
+    return Call(method, target, body.is_null() ? "" : body.dump(), owner_token_);
+  }
+
+  // POST /api/v1/apps and PUT root v1.
+  void CreateApp() {
+    Reply created = Admin("POST", "/api/v1/apps", {{"app_id", kApp}, {"display_name", "Example"}});
+    ASSERT_EQ(created.status, 201) << created.body.dump();
+    created_ = created.body;
+    enrollment_token_ = created.body["enrollment_token"];
+    content_key_pem_ = created.body["content_key"];
+    metadata::Root root;
+    root.version = 1;
+    root.expires = now_ + 365 * kDay;
+    root.consistent_snapshot = true;
+    ASSERT_TRUE(root.AddKey("root", root_key_.Public()));
+    ASSERT_TRUE(root.AddKey("targets", targets_key_.Public()));
+    auto snap = metadata::Key::FromJson(created.body["online_keys"]["snapshot"]);
+    auto ts = metadata::Key::FromJson(created.body["online_keys"]["timestamp"]);
+    ASSERT_TRUE(snap && snap->usable() && ts && ts->usable());
+    ASSERT_TRUE(root.AddKey("snapshot", *snap->public_key));
+    ASSERT_TRUE(root.AddKey("timestamp", *ts->public_key));
+    auto md = metadata::SignMetadata(root, {&root_key_});
+    ASSERT_TRUE(md);
+    Reply put = Call("PUT", std::string("/api/v1/apps/") + kApp + "/root", *md->ToBytes(), owner_token_);
+    ASSERT_EQ(put.status, 200) << put.body.dump();
+    EXPECT_EQ(put.body["version"], 1);
+  }
+
+  void CreateChannel(const std::string& name, bool is_default) {
+    Reply c = Admin("POST", std::string("/api/v1/apps/") + kApp + "/channels",
+                    {{"name", name}, {"default", is_default}});
+    ASSERT_EQ(c.status, 201) << c.body.dump();
+  }
+
+  // Uploads `content` through POST /api/v1/blobs; returns the reply.
+  Reply Upload(std::string_view content, std::map<std::string, std::string> headers = {}) {
+    fs::path tmp = dir_->path() / ("upload-" + std::to_string(upload_counter_++));
+    EXPECT_TRUE(WriteFileAtomic(tmp, AsBytes(content)));
+    UploadedFile up{tmp, content.size(), HexEncode(crypto::Sha256(AsBytes(content)))};
+    return Call("POST", "/api/v1/blobs", "", owner_token_, std::move(headers), up);
+  }
+
+  // A sealed bundle for `version` with recipients: the app's content key and recipient_key_.
+  std::string SealedBundle(const std::string& version) {
+    fs::path in = dir_->path() / ("in-" + version);
+    fs::create_directories(in);
+    EXPECT_TRUE(WriteFileAtomic(in / "index.html", AsBytes("<h1>" + version + "</h1>")));
+    fs::path out = dir_->path() / ("bundle-" + version + ".alb");
+    bundle::SealOptions options;
+    options.app_id = kApp;
+    options.version = version;
+    auto content_key = crypto::PublicKey::FromPem(content_key_pem_);
+    EXPECT_TRUE(content_key);
+    auto sealed = bundle::SealBundle(in, options, signing_key_,
+                                     {*content_key, recipient_key_.Public()}, out);
+    EXPECT_TRUE(sealed) << sealed.error().ToString();
+    auto bytes = ReadTextFile(out, 1 << 24);
+    EXPECT_TRUE(bytes);
+    return bytes ? *bytes : std::string();
+  }
+
+  static void AddTarget(metadata::Targets* t, const std::string& name, std::string_view content,
+                        Json custom) {
+    metadata::TargetFile file = metadata::TargetFile::FromData(AsBytes(content));
+    file.custom = std::move(custom);
+    t->targets[name] = file;
+  }
+
+  Json SignTargets(const metadata::Targets& t, const crypto::PrivateKey& key) {
+    auto md = metadata::SignMetadata(t, {&key});
+    EXPECT_TRUE(md);
+    return md->ToJson();
+  }
+
+  static Json Custom(const std::string& version, bool rollback_allowed = false) {
+    Json c = {{"app_id", kApp}, {"version", version}};
+    if (rollback_allowed) c["rollback_allowed"] = true;
+    return c;
+  }
+
+  std::string BundleName(const std::string& version) { return "releases/" + version + "/bundle.alb"; }
+  std::string CapgoName(const std::string& version) { return "releases/" + version + "/capgo.zip"; }
+
+  // Seals and uploads the bundle (and a Capgo zip) of `version`; adds both to `t`.
+  void AddRelease(metadata::Targets* t, const std::string& version, bool rollback_allowed = false) {
+    std::string bundle = SealedBundle(version);
+    ASSERT_EQ(Upload(bundle).status, 201);
+    bundles_[version] = bundle;
+    std::string capgo = "capgo zip of " + version;
+    Reply up = Upload(capgo);
+    ASSERT_TRUE(up.status == 201 || up.status == 200);
+    capgo_sha_[version] = up.body["sha256"];
+    AddTarget(t, BundleName(version), bundle, Custom(version, rollback_allowed));
+    AddTarget(t, CapgoName(version), capgo, Custom(version, rollback_allowed));
+  }
+
+  Json PublishBody(const std::string& version, const Json& targets_md,
+                   const std::string& channel = "production") {
+    return {{"version", version},
+            {"channel", channel},
+            {"encryption", "device"},
+            {"target", BundleName(version)},
+            {"targets_metadata", targets_md},
+            {"capgo",
+             {{"target", CapgoName(version)}, {"session_key", "iv:key"}, {"checksum", "abc123"}}}};
+  }
+
+  // App, production channel (default), release 1.0.0 published (targets v1).
+  void PublishFirstRelease(bool rollback_allowed = false) {
+    ASSERT_NO_FATAL_FAILURE(CreateApp());
+    ASSERT_NO_FATAL_FAILURE(CreateChannel("production", true));
+    metadata::Targets t;
+    t.version = 1;
+    t.expires = now_ + 90 * kDay;
+    ASSERT_NO_FATAL_FAILURE(AddRelease(&t, "1.0.0", rollback_allowed));
+    targets_v1_ = t;
+    Reply pub = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                      PublishBody("1.0.0", SignTargets(t, targets_key_)));
+    ASSERT_EQ(pub.status, 201) << pub.body.dump();
+  }
+
+  Reply Enroll(const std::string& device, const crypto::PrivateKey& key,
+               const std::string& token = "") {
+    Json body = {{"app_id", kApp},
+                 {"device_id", device},
+                 {"public_key", HexEncode(*key.Public().RawPublic())},
+                 {"platform", "android"},
+                 {"enrollment_token", token.empty() ? enrollment_token_ : token}};
+    return Call("POST", "/v1/enroll", body.dump());
+  }
+
+  Reply Check(const std::string& device, const std::string& version,
+              const std::string& platform = "android") {
+    Json body = {{"app_id", kApp},           {"device_id", device}, {"version", version},
+                 {"native_version", "1.0.0"}, {"platform", platform}};
+    return Call("POST", "/v1/check", body.dump());
+  }
+
+  std::map<std::string, std::string> TufFiles() {
+    std::map<std::string, std::string> out;
+    fs::path dir = data_ / "tuf" / kApp;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      if (!e.is_regular_file()) continue;
+      out[fs::relative(e.path(), dir).string()] = ReadTextFile(e.path(), 1 << 24).value_or("");
+    }
+    return out;
+  }
+
+  std::optional<ScopedTempDir> dir_;
+  fs::path data_;
+  fs::path vault_;
+  int64_t now_ = kNow;
+  std::chrono::steady_clock::time_point steady_{std::chrono::seconds(1000)};
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<AppRepo> repo_;
+  std::optional<keys::AccessStore> access_;
+  std::unique_ptr<ChannelCache> cache_;
+  std::string owner_token_;
+  std::string reader_token_;
+  Router router_;
+  std::shared_ptr<AdminApi> admin_;
+  std::unique_ptr<StoreCatalog> catalog_;
+  std::unique_ptr<StoreChannelRegistry> registry_;
+  std::unique_ptr<StoreStatsSink> stats_;
+
+  crypto::PrivateKey root_key_ = NewKey();
+  crypto::PrivateKey targets_key_ = NewKey();
+  crypto::PrivateKey signing_key_ = NewKey();
+  crypto::PrivateKey recipient_key_ = NewKey(crypto::KeyType::kX25519);
+  Json created_;
+  std::string enrollment_token_;
+  std::string content_key_pem_;
+  metadata::Targets targets_v1_;
+  std::map<std::string, std::string> bundles_;
+  std::map<std::string, std::string> capgo_sha_;
+  int upload_counter_ = 0;
+};
+
+// --- authentication and input validation
+
+TEST_F(ServerApiTest, AdminRoutesNeedAKnownTokenWithTheRole) {
+  Json body = {{"app_id", kApp}};
+  Reply none = Call("POST", "/api/v1/apps", body.dump());
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.error(), "unauthorized");
+  Reply unknown = Call("POST", "/api/v1/apps", body.dump(), "alk_" + std::string(64, '0'));
+  EXPECT_EQ(unknown.status, 401);
+  Reply garbage = Call("POST", "/api/v1/apps", body.dump(), "nonsense");
+  EXPECT_EQ(garbage.status, 401);
+  Reply reader = Call("POST", "/api/v1/apps", body.dump(), reader_token_);
+  EXPECT_EQ(reader.status, 403);
+  EXPECT_EQ(reader.error(), "forbidden");
+  EXPECT_EQ(store_->ListApps()->size(), 0u);
+  // Reading is allowed to the read-only token.
+  Reply list = Call("GET", "/api/v1/apps", "", reader_token_);
+  EXPECT_EQ(list.status, 200);
+  EXPECT_EQ(list.body["apps"], Json::array());
+}
+
+TEST_F(ServerApiTest, CreateAppReturnsKeysAndTokenOnceAndRefusesDuplicatesAndBadInput) {
+  ASSERT_NO_FATAL_FAILURE(CreateApp());
+  EXPECT_EQ(created_["app_id"], kApp);
+  std::string token = created_["enrollment_token"];
+  ASSERT_EQ(token.size(), 4u + 64u);
+  EXPECT_EQ(token.substr(0, 4), "enr_");
+  EXPECT_TRUE(created_["online_keys"].contains("snapshot_keyid"));
+  auto app = store_->GetApp(kApp);
+  ASSERT_TRUE(app);
+  EXPECT_EQ(app->enroll_token_sha256, HexEncode(crypto::Sha256(AsBytes(token))));
+
+  Reply dup = Admin("POST", "/api/v1/apps", {{"app_id", kApp}});
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_EQ(dup.error(), "already_exists");
+  Reply bad_json = Call("POST", "/api/v1/apps", "{\"app_id\": ", owner_token_);
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_EQ(bad_json.error(), "bad_request");
+  Reply long_id = Admin("POST", "/api/v1/apps", {{"app_id", std::string(129, 'a')}});
+  EXPECT_EQ(long_id.status, 400);
+  Reply bad_chars = Admin("POST", "/api/v1/apps", {{"app_id", "com/example"}});
+  EXPECT_EQ(bad_chars.status, 400);
+  Reply bad_key = Admin("POST", "/api/v1/apps", {{"app_id", "x.y"}, {"app_key", "not a pem"}});
+  EXPECT_EQ(bad_key.status, 400);
+  EXPECT_EQ(store_->ListApps()->size(), 1u);
+
+  Reply got = Admin("GET", std::string("/api/v1/apps/") + kApp);
+  ASSERT_EQ(got.status, 200) << got.body.dump();
+  EXPECT_EQ(got.body["root_version"], 1);
+  EXPECT_EQ(got.body["content_key"], content_key_pem_);
+  EXPECT_TRUE(got.body["app_key"].is_null());
+  EXPECT_EQ(Admin("GET", "/api/v1/apps/no.such.app").status, 404);
+}
+
+TEST_F(ServerApiTest, ChannelsAreCreatedPatchedAndValidated) {
+  ASSERT_NO_FATAL_FAILURE(CreateApp());
+  std::string base = std::string("/api/v1/apps/") + kApp + "/channels";
+  Reply c = Admin("POST", base,
+                  {{"name", "beta"}, {"allow_self_assign", true}, {"rollout_percent", 50},
+                   {"min_native_version", "2.0.0"}});
+  ASSERT_EQ(c.status, 201) << c.body.dump();
+  EXPECT_EQ(c.body["rollout_percent"], 50);
+  EXPECT_EQ(c.body["min_native_version"], "2.0.0");
+  EXPECT_TRUE(c.body["current_version"].is_null());
+  EXPECT_EQ(Admin("POST", base, {{"name", "beta"}}).status, 409);
+  EXPECT_EQ(Admin("POST", base, {{"name", "x"}, {"rollout_percent", 101}}).status, 400);
+  EXPECT_EQ(Admin("POST", base, {{"name", "x"}, {"min_native_version", "1.0"}}).status, 400);
+  EXPECT_EQ(Admin("POST", base, {{"name", "x"}, {"ios", "yes"}}).status, 400);
+  EXPECT_EQ(Admin("POST", "/api/v1/apps/no.such.app/channels", {{"name", "x"}}).status, 404);
+
+  Reply patched = Admin("PATCH", base + "/beta", {{"ios", false}, {"paused", true}});
+  ASSERT_EQ(patched.status, 200) << patched.body.dump();
+  EXPECT_EQ(patched.body["ios"], false);
+  EXPECT_EQ(patched.body["paused"], true);
+  EXPECT_EQ(patched.body["rollout_percent"], 50);
+  Reply bad_patch = Admin("PATCH", base + "/beta", {{"rollout_percent", -1}});
+  EXPECT_EQ(bad_patch.status, 400);
+  EXPECT_EQ(store_->GetChannel(kApp, "beta")->rollout_percent, 50);
+  EXPECT_EQ(Admin("GET", base + "/nope").status, 404);
+  Reply list = Admin("GET", base);
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.body["channels"].size(), 1u);
+}
+
+// --- blobs
+
+TEST_F(ServerApiTest, BlobUploadIsContentAddressedAndChecksTheClaimedDigest) {
+  std::string content = "some bundle bytes";
+  std::string sha = HexEncode(crypto::Sha256(AsBytes(content)));
+  Reply wrong = Upload(content, {{"X-Airlock-Sha256", std::string(64, 'f')}});
+  EXPECT_EQ(wrong.status, 422);
+  EXPECT_EQ(wrong.error(), "verification_failed");
+  EXPECT_FALSE(fs::exists(data_ / "blobs" / sha.substr(0, 2) / sha));
+
+  Reply first = Upload(content, {{"X-Airlock-Sha256", sha}});
+  ASSERT_EQ(first.status, 201) << first.body.dump();
+  EXPECT_EQ(first.body["sha256"], sha);
+  EXPECT_EQ(first.body["length"], content.size());
+  EXPECT_EQ(ReadTextFile(data_ / "blobs" / sha.substr(0, 2) / sha, 1024).value_or(""), content);
+  Reply again = Upload(content);
+  EXPECT_EQ(again.status, 200);
+
+  Reply reader = Call("POST", "/api/v1/blobs", "", reader_token_, {},
+                      UploadedFile{dir_->path() / "none", 0, std::string(64, '0')});
+  EXPECT_EQ(reader.status, 403);
+}
+
+// --- releases
+
+TEST_F(ServerApiTest, ReleaseWithBadVersionOrUnknownChannelIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(CreateApp());
+  ASSERT_NO_FATAL_FAILURE(CreateChannel("production", true));
+  std::string path = std::string("/api/v1/apps/") + kApp + "/releases";
+  Json body = PublishBody("1.0", Json::object());
+  Reply bad = Admin("POST", path, body);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.error(), "bad_request");
+  body = PublishBody("1.0.0", Json::object(), "nope");
+  EXPECT_EQ(Admin("POST", path, body).status, 404);
+  body = PublishBody("1.0.0", Json::object());
+  body["encryption"] = "rot13";
+  EXPECT_EQ(Admin("POST", path, body).status, 400);
+  Reply reader = Call("POST", path, PublishBody("1.0.0", Json::object()).dump(), reader_token_);
+  EXPECT_EQ(reader.status, 403);
+  EXPECT_TRUE(store_->ListReleases(kApp)->empty());
+}
+
+TEST_F(ServerApiTest, TargetsSignedByAWrongKeyChangeNothing) {
+  ASSERT_NO_FATAL_FAILURE(CreateApp());
+  ASSERT_NO_FATAL_FAILURE(CreateChannel("production", true));
+  metadata::Targets t;
+  t.version = 1;
+  t.expires = now_ + 90 * kDay;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t, "1.0.0"));
+  auto before = TufFiles();
+  crypto::PrivateKey wrong = NewKey();
+  Reply pub = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                    PublishBody("1.0.0", SignTargets(t, wrong)));
+  EXPECT_EQ(pub.status, 422) << pub.body.dump();
+  EXPECT_EQ(pub.error(), "verification_failed");
+  EXPECT_TRUE(store_->ListReleases(kApp)->empty());
+  EXPECT_FALSE(store_->GetChannel(kApp, "production")->current_version.has_value());
+  EXPECT_EQ(TufFiles(), before);
+
+  // Listed without the app/version custom: also refused, nothing written.
+  metadata::Targets plain = t;
+  for (auto& [name, file] : plain.targets) file.custom = Json{{"app_id", kApp}, {"version", "9.9.9"}};
+  Reply mislabeled = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                           PublishBody("1.0.0", SignTargets(plain, targets_key_)));
+  EXPECT_EQ(mislabeled.status, 422) << mislabeled.body.dump();
+  EXPECT_EQ(TufFiles(), before);
+  EXPECT_TRUE(store_->ListReleases(kApp)->empty());
+}
+
+TEST_F(ServerApiTest, PublishAndDeviceModeCheckWrapsTheContentKeyToTheDevice) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  Reply releases = Admin("GET", std::string("/api/v1/apps/") + kApp + "/releases");
+  ASSERT_EQ(releases.status, 200);
+  ASSERT_EQ(releases.body["releases"].size(), 1u);
+  const Json& rel = releases.body["releases"][0];
+  EXPECT_EQ(rel["version"], "1.0.0");
+  EXPECT_EQ(rel["encryption"], "device");
+  EXPECT_EQ(rel["format"], "alb");
+  EXPECT_EQ(rel["capgo"]["sha256"], capgo_sha_["1.0.0"]);
+  EXPECT_TRUE(fs::exists(data_ / "tuf" / kApp / "1.targets.json"));
+  EXPECT_TRUE(fs::exists(data_ / "tuf" / kApp / "timestamp.json"));
+  EXPECT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                  PublishBody("1.0.0", SignTargets(targets_v1_, targets_key_)))
+                .status,
+            409);
+
+  // Enrollment.
+  crypto::PrivateKey device_key = NewKey(crypto::KeyType::kX25519);
+  Reply wrong_token = Enroll("dev-1", device_key, "enr_" + std::string(64, '0'));
+  EXPECT_EQ(wrong_token.status, 401);
+  EXPECT_EQ(wrong_token.error(), "unauthorized");
+  Reply unenrolled = Check("dev-1", "0.9.0");
+  EXPECT_EQ(unenrolled.status, 403);
+  EXPECT_EQ(unenrolled.error(), "device_not_enrolled");
+  Reply enrolled = Enroll("dev-1", device_key);
+  ASSERT_EQ(enrolled.status, 201) << enrolled.body.dump();
+  EXPECT_EQ(enrolled.body["enrolled"], true);
+  EXPECT_EQ(Enroll("dev-1", device_key).status, 200);
+  Reply other_key = Enroll("dev-1", NewKey(crypto::KeyType::kX25519));
+  EXPECT_EQ(other_key.status, 409);
+  EXPECT_EQ(other_key.error(), "conflict");
+  Json bad_platform = {{"app_id", kApp},          {"device_id", "dev-2"},
+                       {"public_key", std::string(64, 'a')}, {"platform", "Android!"},
+                       {"enrollment_token", enrollment_token_}};
+  EXPECT_EQ(Call("POST", "/v1/enroll", bad_platform.dump()).status, 400);
+
+  // Check: an update with the content key wrapped to this device.
+  Reply check = Check("dev-1", "0.9.0");
+  ASSERT_EQ(check.status, 200) << check.body.dump();
+  EXPECT_EQ(check.body["update"], true);
+  EXPECT_EQ(check.body["version"], "1.0.0");
+  EXPECT_EQ(check.body["channel"], "production");
+  EXPECT_EQ(check.body["rollback"], false);
+  std::string bundle = bundles_["1.0.0"];
+  std::string sha = HexEncode(crypto::Sha256(AsBytes(bundle)));
+  EXPECT_EQ(check.body["target"]["name"], BundleName("1.0.0"));
+  EXPECT_EQ(check.body["target"]["sha256"], sha);
+  EXPECT_EQ(check.body["target"]["length"], bundle.size());
+  EXPECT_EQ(check.body["url"], std::string(kPublicUrl) + "/v1/blobs/" + sha);
+  EXPECT_EQ(check.body["tuf_url"], std::string(kPublicUrl) + "/tuf/" + kApp + "/");
+  EXPECT_EQ(check.body["encryption"], "device");
+  auto wrapped = crypto::Base64Decode(check.body["wrapped_key"].get<std::string>());
+  ASSERT_TRUE(wrapped);
+  Bytes aad = bundle::ContentKeyAad(kApp, "1.0.0");
+  auto device_content_key = crypto::UnwrapKey(device_key, *wrapped, aad);
+  ASSERT_TRUE(device_content_key) << device_content_key.error().ToString();
+  // The same content key the bundle wraps to our own test recipient.
+  auto info = bundle::InspectBundle(dir_->path() / "bundle-1.0.0.alb", nullptr);
+  ASSERT_TRUE(info);
+  std::optional<Bytes> expected;
+  for (const auto& r : info->header.recipients) {
+    auto k = crypto::UnwrapKey(recipient_key_, r.wrapped_key, aad);
+    if (k) expected = *k;
+  }
+  ASSERT_TRUE(expected.has_value());
+  EXPECT_EQ(*device_content_key, *expected);
+
+  Reply same = Check("dev-1", "1.0.0");
+  EXPECT_EQ(same.body, (Json{{"update", false}, {"reason", "up_to_date"}}));
+  Reply bad_version = Check("dev-1", "1.0");
+  EXPECT_EQ(bad_version.status, 400);
+
+  // The warm check path made no further channel loads than the first.
+  uint64_t loads = cache_->channel_loads();
+  ASSERT_EQ(Check("dev-1", "0.9.0").status, 200);
+  EXPECT_EQ(cache_->channel_loads(), loads);
+
+  // Admin listing of devices.
+  Reply devices = Admin("GET", std::string("/api/v1/apps/") + kApp + "/devices?limit=10");
+  ASSERT_EQ(devices.status, 200);
+  ASSERT_EQ(devices.body["devices"].size(), 1u);
+  EXPECT_EQ(devices.body["devices"][0]["device_id"], "dev-1");
+  EXPECT_EQ(Admin("GET", std::string("/api/v1/apps/") + kApp + "/devices?limit=0").status, 400);
+}
+
+TEST_F(ServerApiTest, RolloutPausePlatformAndNativeFloorGateTheUpdate) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  std::string channel = std::string("/api/v1/apps/") + kApp + "/channels/production";
+
+  Reply rollout = Admin("PUT", channel + "/rollout", {{"percent", 0}});
+  ASSERT_EQ(rollout.status, 200) << rollout.body.dump();
+  EXPECT_EQ(rollout.body["rollout_percent"], 0);
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["reason"], "not_in_rollout");
+  EXPECT_EQ(Admin("PUT", channel + "/rollout", {{"percent", 101}}).status, 400);
+  ASSERT_EQ(Admin("PUT", channel + "/rollout", {{"percent", 100}}).status, 200);
+
+  Reply paused = Admin("POST", channel + "/pause");
+  ASSERT_EQ(paused.status, 200);
+  EXPECT_EQ(paused.body["paused"], true);
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["reason"], "paused");
+  ASSERT_EQ(Admin("POST", channel + "/resume").status, 200);
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["update"], true);
+
+  ASSERT_EQ(Admin("PATCH", channel, {{"android", false}}).status, 200);
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["reason"], "platform_disabled");
+  EXPECT_EQ(Check("dev-1", "0.9.0", "ios").body["update"], true);
+  ASSERT_EQ(Admin("PATCH", channel, {{"android", true}, {"min_native_version", "2.0.0"}}).status,
+            200);
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["reason"], "native_too_old");
+}
+
+TEST_F(ServerApiTest, RollbackNeedsASignedRollbackTarget) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease(/*rollback_allowed=*/true));
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  std::string channel = std::string("/api/v1/apps/") + kApp + "/channels/production";
+
+  // 1.1.0 in targets v2, which still lists 1.0.0 as a rollback target.
+  metadata::Targets t2 = targets_v1_;
+  t2.version = 2;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
+  Reply pub = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                    PublishBody("1.1.0", SignTargets(t2, targets_key_)));
+  ASSERT_EQ(pub.status, 201) << pub.body.dump();
+  EXPECT_EQ(Check("dev-1", "1.1.0").body["reason"], "up_to_date");
+
+  EXPECT_EQ(Admin("POST", channel + "/rollback", {{"to", "0.5.0"}}).status, 404);
+  EXPECT_EQ(Admin("POST", channel + "/rollback", {{"to", "1.0"}}).status, 400);
+  Reply rolled = Admin("POST", channel + "/rollback", {{"to", "1.0.0"}});
+  ASSERT_EQ(rolled.status, 200) << rolled.body.dump();
+  EXPECT_EQ(rolled.body["current_version"], "1.0.0");
+  Reply check = Check("dev-1", "1.1.0");
+  ASSERT_EQ(check.status, 200);
+  EXPECT_EQ(check.body["update"], true);
+  EXPECT_EQ(check.body["version"], "1.0.0");
+  EXPECT_EQ(check.body["rollback"], true);
+
+  // 1.1.0 is not a rollback target: refused, the channel stays.
+  Reply refused = Admin("POST", channel + "/rollback", {{"to", "1.1.0"}});
+  EXPECT_EQ(refused.status, 422) << refused.body.dump();
+  EXPECT_EQ(refused.error(), "verification_failed");
+  EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, "1.0.0");
+}
+
+TEST_F(ServerApiTest, ReportsAreValidatedAndIdempotent) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  Json body = {{"app_id", kApp},
+               {"device_id", "dev-1"},
+               {"events",
+                {{{"seq", 1}, {"version", "1.0.0"}, {"kind", "downloaded"}, {"occurred_at", kNow}},
+                 {{"seq", 2},
+                  {"version", "1.0.0"},
+                  {"kind", "failed"},
+                  {"reason_code", "E_DISK_FULL"},
+                  {"detail", "no space"},
+                  {"occurred_at", kNow}}}}};
+  Reply first = Call("POST", "/v1/report", body.dump());
+  ASSERT_EQ(first.status, 200) << first.body.dump();
+  EXPECT_EQ(first.body["stored"], 2);
+  Reply again = Call("POST", "/v1/report", body.dump());
+  EXPECT_EQ(again.body["stored"], 0);
+
+  Json bad_kind = body;
+  bad_kind["events"][0]["kind"] = "exploded";
+  bad_kind["events"][0]["seq"] = 3;
+  EXPECT_EQ(Call("POST", "/v1/report", bad_kind.dump()).status, 400);
+  Json empty = body;
+  empty["events"] = Json::array();
+  EXPECT_EQ(Call("POST", "/v1/report", empty.dump()).status, 400);
+  Json stranger = body;
+  stranger["device_id"] = "dev-9";
+  EXPECT_EQ(Call("POST", "/v1/report", stranger.dump()).status, 403);
+  EXPECT_EQ(store_->ListDeviceEvents(kApp, "dev-1")->size(), 2u);
+
+  Reply events = Admin("GET", std::string("/api/v1/apps/") + kApp + "/devices/dev-1/events");
+  ASSERT_EQ(events.status, 200);
+  ASSERT_EQ(events.body["events"].size(), 2u);
+  EXPECT_EQ(events.body["events"][1]["reason_code"], "E_DISK_FULL");
+}
+
+TEST_F(ServerApiTest, CapgoUpdatesOffersTheCapgoBlob) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  Json request = {{"platform", "android"},        {"device_id", "7239a82f-4ea8-4e33-9085-f4ad974d3fc4"},
+                  {"app_id", kApp},               {"version_build", "0.9.0"},
+                  {"version_name", "builtin"},    {"plugin_version", "8.51.23"},
+                  {"is_emulator", false},         {"is_prod", true}};
+  Reply reply = Call("POST", "/updates", request.dump());
+  ASSERT_EQ(reply.status, 200) << reply.body.dump();
+  EXPECT_EQ(reply.body["version"], "1.0.0") << reply.body.dump();
+  EXPECT_EQ(reply.body["url"], std::string(kPublicUrl) + "/v1/blobs/" + capgo_sha_["1.0.0"]);
+  EXPECT_EQ(reply.body["session_key"], "iv:key");
+  EXPECT_EQ(reply.body["checksum"], "abc123");
+}
+
+TEST_F(ServerApiTest, TokensAreCreatedWithoutEscalationAndTheAuditLogIsReadable) {
+  Reply created = Admin("POST", "/api/v1/tokens", {{"name", "ci"}, {"roles", {"release-manager"}}});
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  std::string ci = created.body["token"];
+  EXPECT_EQ(ci.substr(0, 4), "alk_");
+  EXPECT_EQ(Admin("POST", "/api/v1/tokens", {{"name", "ci"}, {"roles", {"read-only"}}}).status, 409);
+  EXPECT_EQ(Admin("POST", "/api/v1/tokens", {{"name", "x"}, {"roles", {"wizard"}}}).status, 400);
+  // The release manager may publish, but not mint tokens.
+  Reply minted = Call("POST", "/api/v1/tokens",
+                      Json{{"name", "y"}, {"roles", {"owner"}}}.dump(), ci);
+  EXPECT_EQ(minted.status, 403);
+  Reply app = Call("POST", "/api/v1/apps", Json{{"app_id", kApp}}.dump(), ci);
+  EXPECT_EQ(app.status, 201) << app.body.dump();
+
+  Reply tokens = Admin("GET", "/api/v1/tokens");
+  ASSERT_EQ(tokens.status, 200);
+  EXPECT_EQ(tokens.body["principals"].size(), 3u);
+
+  Reply audit = Admin("GET", "/api/v1/audit?limit=2");
+  ASSERT_EQ(audit.status, 200) << audit.body.dump();
+  ASSERT_EQ(audit.body["records"].size(), 2u);
+  EXPECT_LT(audit.body["records"][0]["seq"], audit.body["records"][1]["seq"]);
+  EXPECT_EQ(Call("GET", "/api/v1/audit", "", reader_token_).status, 403);
+}
+
+}  // namespace
+}  // namespace airlock::server
