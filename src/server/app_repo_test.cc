@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bundle/bundle.h"
@@ -565,6 +566,33 @@ TEST_F(AppRepoTest, TwoServersSharingDataAgreeOnVersions) {
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code(), ErrorCode::kRollback);
   ASSERT_TRUE(ClientFetch(""));
+}
+
+TEST_F(AppRepoTest, ConcurrentUploadsOfOneVersionPublishOnce) {
+  ASSERT_NO_FATAL_FAILURE(CreateApp());
+  ASSERT_NO_FATAL_FAILURE(AcceptRootV1());
+  std::unique_ptr<AppRepo> other = MakeRepo(OpenVault());
+  const std::string bytes = SignToString(MakeTargets(1), {&targets_key_});
+  const BlobLookup blobs = Blobs();
+  std::vector<Result<PublishedMetadata>> results(4, MakeError(ErrorCode::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i) {
+    AppRepo* repo = i % 2 == 0 ? repo_.get() : other.get();
+    threads.emplace_back([&, i, repo] { results[i] = repo->AcceptTargets(kApp, bytes, blobs); });
+  }
+  for (std::thread& t : threads) t.join();
+  size_t ok = 0;
+  for (const auto& r : results) {
+    if (r) {
+      ++ok;
+      EXPECT_EQ(r->timestamp_version, 1u);
+    } else {
+      EXPECT_EQ(r.error().code(), ErrorCode::kRollback) << r.error().ToString();
+    }
+  }
+  EXPECT_EQ(ok, 1u);
+  EXPECT_EQ(FileVersion("timestamp.json"), 1u);
+  EXPECT_FALSE(fs::exists(AppDir() / "2.snapshot.json"));
 }
 
 // --- timestamp refresh
