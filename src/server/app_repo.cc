@@ -496,7 +496,10 @@ Result<OnlineKeys> AppRepo::CreateApp(std::string_view app_id) {
                      "cannot create " + impl_->AppDir(app_id).string() + ": " + ec.message());
   }
   // The lock file exists from the start, so a refused upload leaves the directory as it was.
-  AIRLOCK_TRY(FileLock::Acquire(impl_->AppDir(app_id) / ".lock"));
+  if (auto made_lock = FileLock::Acquire(impl_->AppDir(app_id) / ".lock"); !made_lock) {
+    undo();
+    return tl::unexpected(made_lock.error());
+  }
   return impl_->Keys(app_id);
 }
 
