@@ -399,7 +399,7 @@ struct AdminApi {
                      {"msg", "admin"},
                      {"actor", principal->name},
                      {"action", log_action},
-                     {"app", std::string(req.Param("app"))},
+                     {"app", AppForLog(req, response)},
                      {"status", response.status},
                      {"result", response.status < 400 ? "ok" : "refused"},
                      {"remote", req.remote}};
@@ -411,6 +411,16 @@ struct AdminApi {
       }
       return response;
     };
+  }
+
+  // {app} of the path, else the app_id of a created app's reply.
+  static std::string AppForLog(const Request& req, const Response& response) {
+    if (!req.Param("app").empty()) return std::string(req.Param("app"));
+    auto body = Json::parse(response.body, nullptr, false);
+    if (body.is_object() && body.contains("app_id") && body["app_id"].is_string()) {
+      return body["app_id"].get<std::string>();
+    }
+    return "";
   }
 
   void Invalidate(std::string_view app) {
