@@ -666,6 +666,45 @@ TEST_F(ServerApiTest, ReportsAreValidatedAndIdempotent) {
   EXPECT_EQ(events.body["events"][1]["reason_code"], "E_DISK_FULL");
 }
 
+TEST_F(ServerApiTest, ChecksRecordLastSeenAtMostOncePerInterval) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  EXPECT_EQ(store_->GetDevice(kApp, "dev-1")->last_seen, kNow);
+  now_ = kNow + 59;
+  Reply first = Check("dev-1", "1.0.0");
+  ASSERT_EQ(first.status, 200);
+  EXPECT_EQ(store_->GetDevice(kApp, "dev-1")->last_seen, kNow);
+  now_ = kNow + 60;
+  ASSERT_EQ(Check("dev-1", "1.0.0").status, 200);
+  EXPECT_EQ(store_->GetDevice(kApp, "dev-1")->last_seen, kNow + 60);
+  now_ = kNow + 100;
+  ASSERT_EQ(Check("dev-1", "1.0.0").status, 200);
+  EXPECT_EQ(store_->GetDevice(kApp, "dev-1")->last_seen, kNow + 60);
+}
+
+TEST_F(ServerApiTest, RepeatedDeviceModeChecksGiveTheSameWrappedKey) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  ASSERT_EQ(Enroll("dev-2", NewKey(crypto::KeyType::kX25519)).status, 201);
+  Reply a = Check("dev-1", "0.9.0");
+  Reply b = Check("dev-1", "0.9.0");
+  Reply c = Check("dev-2", "0.9.0");
+  ASSERT_EQ(a.status, 200);
+  EXPECT_EQ(a.body["wrapped_key"], b.body["wrapped_key"]);
+  EXPECT_NE(a.body["wrapped_key"], c.body["wrapped_key"]);
+}
+
+TEST_F(ServerApiTest, OversizedJsonBodiesAre413) {
+  std::string big = "{\"app_id\": \"" + std::string(1 << 20, 'a') + "\"}";
+  Reply admin = Call("POST", "/api/v1/apps", big, owner_token_);
+  EXPECT_EQ(admin.status, 413);
+  EXPECT_EQ(admin.error(), "body_too_large");
+  Reply device = Call("POST", "/v1/check", big);
+  EXPECT_EQ(device.status, 413);
+  Reply deep = Call("POST", "/v1/check", std::string(40, '[') + std::string(40, ']'));
+  EXPECT_EQ(deep.status, 400);
+}
+
 TEST_F(ServerApiTest, CapgoUpdatesOffersTheCapgoBlob) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   Json request = {{"platform", "android"},        {"device_id", "7239a82f-4ea8-4e33-9085-f4ad974d3fc4"},
