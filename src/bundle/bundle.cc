@@ -485,10 +485,11 @@ namespace {
 // Yields the 32-byte content key of a verified bundle (unwrapped with a recipient key, or given).
 using ContentKeySource = std::function<Result<Bytes>(const BundleHeader&)>;
 
-// The body shared by both DecryptBundlePayload overloads: verify, get the content key, stream the payload.
+// The body shared by both DecryptBundlePayload overloads: verify, get the content key, stream the
+// payload.
 Result<BundleHeader> DecryptPayload(const fs::path& path, const crypto::PublicKey& verify_key,
-                                    const ContentKeySource& content_key_source, const PlaintextSink& sink,
-                                    const Limits& limits) {
+                                    const ContentKeySource& content_key_source,
+                                    const PlaintextSink& sink, const Limits& limits) {
   AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
   AIRLOCK_ASSIGN_OR_RETURN(BundleInfo info, VerifyBundle(raw, verify_key, limits));
   const BundleHeader& h = info.header;
@@ -552,11 +553,13 @@ Result<BundleHeader> DecryptPayload(const fs::path& path, const crypto::PublicKe
   return h;
 }
 
-// Runs `decrypt` into a staging archive beside `out_dir`, extracts and checks it against the manifest, and
-// renames it into place only at the end (the body shared by both OpenBundle overloads).
+// Runs `decrypt` into a staging archive beside `out_dir`, extracts and checks it against the
+// manifest, and renames it into place only at the end (the body shared by both OpenBundle
+// overloads).
 using PayloadDecrypt = std::function<Result<BundleHeader>(const PlaintextSink&)>;
 
-Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits, const PayloadDecrypt& decrypt) {
+Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
+                              const PayloadDecrypt& decrypt) {
   std::error_code ec;
   fs::path target = out_dir;
   if (target.has_filename() == false) target = target.parent_path();  // "dir/" -> "dir"
@@ -575,8 +578,8 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits, con
   fs::path files_dir = staging.path() / "files";
   UniqueFd archive_fd(::open(archive_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!archive_fd.valid()) return MakeError(ErrorCode::kIo, "cannot create " + archive_path.string());
-  AIRLOCK_ASSIGN_OR_RETURN(BundleHeader h,
-                           decrypt([&](ByteSpan block) { return WriteAll(archive_fd.get(), block); }));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      BundleHeader h, decrypt([&](ByteSpan block) { return WriteAll(archive_fd.get(), block); }));
   archive_fd = UniqueFd();
   if (!fs::create_directory(files_dir, ec) || ec) {
     return MakeError(ErrorCode::kIo, "cannot create " + files_dir.string());
@@ -593,24 +596,27 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits, con
 }  // namespace
 
 Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::PublicKey& verify_key,
-                                          const crypto::PrivateKey& decrypt_key, const PlaintextSink& sink,
-                                          const Limits& limits) {
+                                          const crypto::PrivateKey& decrypt_key,
+                                          const PlaintextSink& sink, const Limits& limits) {
   auto unwrap = [&](const BundleHeader& h) -> Result<Bytes> {
     std::string my_id = decrypt_key.KeyId();
     auto rec = std::find_if(h.recipients.begin(), h.recipients.end(),
                             [&](const Recipient& r) { return r.key_id == my_id; });
     if (rec == h.recipients.end()) {
-      return MakeError(ErrorCode::kWrongKey, "bundle is not encrypted to the given decryption key " +
-                                                 ShortId(my_id) + " (" + std::to_string(h.recipients.size()) +
-                                                 " recipient(s), none match)");
+      return MakeError(ErrorCode::kWrongKey,
+                       "bundle is not encrypted to the given decryption key " + ShortId(my_id) +
+                           " (" + std::to_string(h.recipients.size()) +
+                           " recipient(s), none match)");
     }
     auto expected_alg = crypto::WrapAlgorithm(decrypt_key.type());
     if (!expected_alg || *expected_alg != rec->alg) {
       return MakeError(ErrorCode::kWrongKey, "recipient entry uses '" + rec->alg +
                                                  "', which the decryption key cannot unwrap");
     }
-    auto content_key = crypto::UnwrapKey(decrypt_key, rec->wrapped_key, ContentKeyAad(h.app_id, h.version));
-    if (!content_key) return tl::unexpected(content_key.error().WithContext("cannot unwrap the content key"));
+    auto content_key =
+        crypto::UnwrapKey(decrypt_key, rec->wrapped_key, ContentKeyAad(h.app_id, h.version));
+    if (!content_key)
+      return tl::unexpected(content_key.error().WithContext("cannot unwrap the content key"));
     return content_key;
   };
   return DecryptPayload(path, verify_key, unwrap, sink, limits);
@@ -618,13 +624,17 @@ Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::Pu
 
 Result<BundleHeader> DecryptBundlePayloadWithContentKey(const fs::path& path,
                                                         const crypto::PublicKey& verify_key,
-                                                        ByteSpan content_key, const PlaintextSink& sink,
+                                                        ByteSpan content_key,
+                                                        const PlaintextSink& sink,
                                                         const Limits& limits) {
   if (content_key.size() != crypto::kStreamKeySize) {
-    return MakeError(ErrorCode::kInvalidArgument, "a content key is " + std::to_string(crypto::kStreamKeySize) +
-                                                      " bytes, got " + std::to_string(content_key.size()));
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a content key is " + std::to_string(crypto::kStreamKeySize) + " bytes, got " +
+                         std::to_string(content_key.size()));
   }
-  auto given = [&](const BundleHeader&) -> Result<Bytes> { return Bytes(content_key.begin(), content_key.end()); };
+  auto given = [&](const BundleHeader&) -> Result<Bytes> {
+    return Bytes(content_key.begin(), content_key.end());
+  };
   return DecryptPayload(path, verify_key, given, sink, limits);
 }
 
@@ -636,7 +646,8 @@ Result<BundleHeader> OpenBundle(const fs::path& path, const crypto::PublicKey& v
   });
 }
 
-Result<BundleHeader> OpenBundleWithContentKey(const fs::path& path, const crypto::PublicKey& verify_key,
+Result<BundleHeader> OpenBundleWithContentKey(const fs::path& path,
+                                              const crypto::PublicKey& verify_key,
                                               ByteSpan content_key, const fs::path& out_dir,
                                               const Limits& limits) {
   return OpenInto(out_dir, limits, [&](const PlaintextSink& sink) {

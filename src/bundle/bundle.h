@@ -119,16 +119,14 @@ using PlaintextSink = std::function<Result<void>(ByteSpan)>;
                                                         const PlaintextSink& sink,
                                                         const Limits& limits = {});
 
-// The same with the bundle's 32-byte content key given instead of a recipient key (device mode: the server
-// unwraps the content key in its vault and re-wraps it to each device, which unwraps it and calls this).
-// The signature and header are still verified first under `verify_key`. Errors as DecryptBundlePayload,
-// plus kInvalidArgument if `content_key` is not 32 bytes; a wrong content key fails with kDecryptFailed on
-// the first chunk, before the sink receives anything.
-[[nodiscard]] Result<BundleHeader> DecryptBundlePayloadWithContentKey(const std::filesystem::path& path,
-                                                                      const crypto::PublicKey& verify_key,
-                                                                      ByteSpan content_key,
-                                                                      const PlaintextSink& sink,
-                                                                      const Limits& limits = {});
+// The same with the bundle's 32-byte content key given instead of a recipient key (device mode: the
+// server unwraps the content key in its vault and re-wraps it to each device, which unwraps it and
+// calls this). The signature and header are still verified first under `verify_key`. Errors as
+// DecryptBundlePayload, plus kInvalidArgument if `content_key` is not 32 bytes; a wrong content key
+// fails with kDecryptFailed on the first chunk, before the sink receives anything.
+[[nodiscard]] Result<BundleHeader> DecryptBundlePayloadWithContentKey(
+    const std::filesystem::path& path, const crypto::PublicKey& verify_key, ByteSpan content_key,
+    const PlaintextSink& sink, const Limits& limits = {});
 
 // Opens a bundle into `out_dir`, which must not exist or be an empty directory (kAlreadyExists otherwise).
 // Everything is verified (see DecryptBundlePayload; then every file against the manifest: kHashMismatch,

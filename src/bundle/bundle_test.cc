@@ -135,7 +135,8 @@ TEST_F(BundleTest, EveryRecipientCanOpenAndOthersCannot) {
   EXPECT_FALSE(fs::exists(out_ / "other"));
 }
 
-// Device mode: the content key is unwrapped elsewhere (the server's vault) and handed to the device.
+// Device mode: the content key is unwrapped elsewhere (the server's vault) and handed to the
+// device.
 TEST_F(BundleTest, OpensWithTheUnwrappedContentKey) {
   PrivateKey rsa = *PrivateKey::Generate(KeyType::kRsa);
   SealOptions o{.app_id = "com.example.app", .version = "3.1.0"};
@@ -165,10 +166,11 @@ TEST_F(BundleTest, OpensWithTheUnwrappedContentKey) {
       with_key.insert(with_key.end(), s.begin(), s.end());
       return {};
     }));
-    ASSERT_TRUE(DecryptBundlePayloadWithContentKey(b, signer_->Public(), *ck, [&](ByteSpan s) -> Result<void> {
-      with_ck.insert(with_ck.end(), s.begin(), s.end());
-      return {};
-    }));
+    ASSERT_TRUE(DecryptBundlePayloadWithContentKey(
+        b, signer_->Public(), *ck, [&](ByteSpan s) -> Result<void> {
+          with_ck.insert(with_ck.end(), s.begin(), s.end());
+          return {};
+        }));
     EXPECT_EQ(with_ck.size(), h->plain_length);
     EXPECT_EQ(with_ck, with_key);
   }
@@ -179,10 +181,11 @@ TEST_F(BundleTest, RefusesAWrongContentKeyAndWritesNothing) {
   fs::path b = Seal(app_);
   Bytes wrong = *crypto::RandomBytes(32);
   size_t sunk = 0;
-  auto d = DecryptBundlePayloadWithContentKey(b, signer_->Public(), wrong, [&](ByteSpan s) -> Result<void> {
-    sunk += s.size();
-    return {};
-  });
+  auto d = DecryptBundlePayloadWithContentKey(b, signer_->Public(), wrong,
+                                              [&](ByteSpan s) -> Result<void> {
+                                                sunk += s.size();
+                                                return {};
+                                              });
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().code(), ErrorCode::kDecryptFailed) << d.error().ToString();
   EXPECT_EQ(sunk, 0u);

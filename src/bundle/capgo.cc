@@ -350,7 +350,8 @@ Result<EncryptResult> EncryptFile(const fs::path& zip_path, const CapgoSigner& s
 
   AIRLOCK_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(out_path));
   AIRLOCK_ASSIGN_OR_RETURN(CryptStats stats, Crypt(Direction::kEncrypt, in, session.s, out));
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes checksum_block, SignedBlock(signer, stats.plain_sha256, "checksum"));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes checksum_block,
+                           SignedBlock(signer, stats.plain_sha256, "checksum"));
   AIRLOCK_TRY(out.Commit());
 
   EncryptResult result;

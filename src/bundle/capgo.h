@@ -86,11 +86,11 @@ struct EncryptResult {
                                                 const crypto::PrivateKey& private_key,
                                                 const std::filesystem::path& out_path);
 
-// The developer's Capgo key wherever it lives: `private_encrypt` makes an RSA PKCS#1 v1.5 type-1 block
-// over its input with the private key (crypto::RsaPkcs1Type1Sign for a key file, KeyStore::
-// PrivateEncryptPkcs1 for a vault or HSM key); `public_key` is the matching RSA public key (the one the
-// app holds). `private_encrypt` is called twice per EncryptFile: over the 16-byte AES key, then over
-// the 32-byte SHA-256.
+// The developer's Capgo key wherever it lives: `private_encrypt` makes an RSA PKCS#1 v1.5 type-1
+// block over its input with the private key (crypto::RsaPkcs1Type1Sign for a key file, KeyStore::
+// PrivateEncryptPkcs1 for a vault or HSM key); `public_key` is the matching RSA public key (the one
+// the app holds). `private_encrypt` is called twice per EncryptFile: over the 16-byte AES key, then
+// over the 32-byte SHA-256.
 struct CapgoSigner {
   std::function<Result<Bytes>(ByteSpan data)> private_encrypt;
   crypto::PublicKey public_key;
@@ -99,10 +99,10 @@ struct CapgoSigner {
 // A CapgoSigner over a key in memory, which must outlive it. kUnsupported if the key is not RSA.
 [[nodiscard]] Result<CapgoSigner> SignerFromPrivateKey(const crypto::PrivateKey& private_key);
 
-// EncryptFile with the private key behind `signer`. The session key block is made first, so an unusable
-// key fails before the payload is read; each block is checked to recover under signer.public_key
-// (kWrongKey otherwise: the private half does not match) before anything is written. Errors as above,
-// plus those of signer.private_encrypt, which are returned as they are.
+// EncryptFile with the private key behind `signer`. The session key block is made first, so an
+// unusable key fails before the payload is read; each block is checked to recover under
+// signer.public_key (kWrongKey otherwise: the private half does not match) before anything is
+// written. Errors as above, plus those of signer.private_encrypt, which are returned as they are.
 [[nodiscard]] Result<EncryptResult> EncryptFile(const std::filesystem::path& zip_path,
                                                 const CapgoSigner& signer,
                                                 const std::filesystem::path& out_path);

@@ -85,10 +85,12 @@ void AddCapgoCommands(CLI::App& app, Action& action) {
       "key and a SHA-256 checksum each in an RSA PKCS#1 type-1 block made with the private key. Prints "
       "the checksum and session key to publish with the encrypted zip.");
   encrypt->add_option("ZIP", enc->zip, "plain bundle zip")->required();
-  encrypt->add_option("--private-key", enc->private_key,
-                      "developer RSA private key: a PEM file (PKCS#1 or PKCS#8; Capgo's "
-                      "capgo_key_v2.pem) or a key URI (file:VAULT#name, pkcs11:token=LABEL;object=name) "
-                      "of a key created with --purpose capgo, used in its store and logged")
+  encrypt
+      ->add_option(
+          "--private-key", enc->private_key,
+          "developer RSA private key: a PEM file (PKCS#1 or PKCS#8; Capgo's "
+          "capgo_key_v2.pem) or a key URI (file:VAULT#name, pkcs11:token=LABEL;object=name) "
+          "of a key created with --purpose capgo, used in its store and logged")
       ->required();
   encrypt->add_option("--out", enc->out, "encrypted zip to write (atomically)")->required();
   encrypt->add_flag("--json", enc->json,

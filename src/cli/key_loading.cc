@@ -91,9 +91,10 @@ keys::KeyStoreOptions StoreOptions(const KeyStoreArgs& a, const keys::KeyUri& ur
 
 Result<std::unique_ptr<keys::UsageSink>> OpenSink(const KeyStoreArgs& a, const keys::KeyUri& uri) {
   std::filesystem::path path = a.audit;
-  // As the header says: --audit, else $AIRLOCK_AUDIT_LOG (the key commands read it through their option,
-  // but stores opened for a key URI elsewhere have no such option), else beside the vault.
-  if (const char* env = std::getenv("AIRLOCK_AUDIT_LOG"); path.empty() && env != nullptr && *env != '\0') {
+  // As the header says: --audit, else $AIRLOCK_AUDIT_LOG (the key commands read it through their
+  // option, but stores opened for a key URI elsewhere have no such option), else beside the vault.
+  if (const char* env = std::getenv("AIRLOCK_AUDIT_LOG");
+      path.empty() && env != nullptr && *env != '\0') {
     path = env;
   }
   if (path.empty()) {
@@ -278,15 +279,16 @@ Result<bundle::capgo::CapgoSigner> KeyLoader::LoadCapgoSigner(const std::string&
   AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo info, session->store->Get(uri.key_name));
   if (info.purpose != keys::KeyPurpose::kCapgo) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "key " + spec + " has purpose " + std::string(keys::KeyPurposeName(info.purpose)) +
+                     "key " + spec + " has purpose " +
+                         std::string(keys::KeyPurposeName(info.purpose)) +
                          "; Capgo encryption needs a key created with --purpose capgo");
   }
   std::string name = uri.key_name;
-  return bundle::capgo::CapgoSigner{
-      [session, name](ByteSpan data) {
-        return session->manager->PrivateEncryptPkcs1(session->ctx, name, data);
-      },
-      std::move(pub)};
+  return bundle::capgo::CapgoSigner{[session, name](ByteSpan data) {
+                                      return session->manager->PrivateEncryptPkcs1(session->ctx,
+                                                                                   name, data);
+                                    },
+                                    std::move(pub)};
 }
 
 Result<bundle::capgo::CapgoSigner> LoadCapgoSigner(const std::string& spec,

@@ -90,11 +90,11 @@ class KeyLoader {
   [[nodiscard]] Result<crypto::PublicKey> LoadPublicKey(const std::string& spec);
   // LoadSigner as the repository library wants it. The loader must outlive the function.
   repo::SignerLoader AsRepoLoader();
-  // The app's Capgo encryption key (bundle/capgo.h). A URI: an RSA key of purpose capgo, whose type-1
-  // blocks are made in the store through KeyManager::PrivateEncryptPkcs1 (authorized as key.sign and
-  // recorded in the audit log); kInvalidArgument for a key of another purpose, kNotFound for an
-  // unknown key. Otherwise a PEM private key file (kUnsupported unless RSA). The signer keeps its store
-  // open and may outlive the loader.
+  // The app's Capgo encryption key (bundle/capgo.h). A URI: an RSA key of purpose capgo, whose
+  // type-1 blocks are made in the store through KeyManager::PrivateEncryptPkcs1 (authorized as
+  // key.sign and recorded in the audit log); kInvalidArgument for a key of another purpose,
+  // kNotFound for an unknown key. Otherwise a PEM private key file (kUnsupported unless RSA). The
+  // signer keeps its store open and may outlive the loader.
   [[nodiscard]] Result<bundle::capgo::CapgoSigner> LoadCapgoSigner(const std::string& spec);
 
  private:
@@ -104,8 +104,9 @@ class KeyLoader {
   std::map<std::string, std::shared_ptr<KeySession>> sessions_;  // by store URI
 };
 
-// KeyLoader(defaults).LoadCapgoSigner(spec) for a caller with no loader of its own (e.g. `release publish
-// --capgo-key SPEC`): secrets, audit log and actor as for every key URI (see the top of this file).
+// KeyLoader(defaults).LoadCapgoSigner(spec) for a caller with no loader of its own (e.g.
+// `release publish --capgo-key SPEC`): secrets, audit log and actor as for every key URI (see the top
+// of this file).
 [[nodiscard]] Result<bundle::capgo::CapgoSigner> LoadCapgoSigner(const std::string& spec,
                                                                  const KeyStoreArgs& defaults = {});
 

@@ -266,7 +266,8 @@ Result<PrivateKey> PrivateKey::GenerateRsa(int bits) {
                      "RSA key size " + std::to_string(bits) + " is outside 2048..16384");
   }
   EVP_PKEY* pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits));
-  if (pkey == nullptr) return tl::unexpected(OsslError(ErrorCode::kCrypto, "RSA key generation failed"));
+  if (pkey == nullptr)
+    return tl::unexpected(OsslError(ErrorCode::kCrypto, "RSA key generation failed"));
   return PrivateKey(EvpPkeyPtr(pkey), KeyType::kRsa);
 }
 

@@ -250,7 +250,8 @@ class FileVault final : public KeyStore {
     // State and purpose before the record is opened; the size once the modulus is known.
     AIRLOCK_TRY(CheckPrivateEncrypt(row.info, 0, 11));
     AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, Decrypt(row));
-    AIRLOCK_TRY(CheckPrivateEncrypt(row.info, data.size(), static_cast<size_t>(key.bits() + 7) / 8));
+    AIRLOCK_TRY(
+        CheckPrivateEncrypt(row.info, data.size(), static_cast<size_t>(key.bits() + 7) / 8));
     return crypto::RsaPkcs1Type1Sign(key, data);
   }
 

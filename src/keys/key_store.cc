@@ -153,8 +153,8 @@ Result<void> CheckPrivateEncrypt(const KeyInfo& info, size_t data_size, size_t m
   AIRLOCK_TRY(CheckUsable(info.name, info.state));
   if (info.purpose != KeyPurpose::kCapgo || info.type != crypto::KeyType::kRsa) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "key " + info.name + " is a " + std::string(KeyPurposeName(info.purpose)) + " " +
-                         std::string(crypto::KeyTypeName(info.type)) +
+                     "key " + info.name + " is a " + std::string(KeyPurposeName(info.purpose)) +
+                         " " + std::string(crypto::KeyTypeName(info.type)) +
                          " key; only RSA keys of purpose capgo make PKCS#1 type-1 blocks");
   }
   if (modulus_bytes < 11 || data_size > modulus_bytes - 11) {

@@ -51,17 +51,19 @@ std::string_view KeyPurposeName(KeyPurpose purpose);
 Result<KeyPurpose> ParseKeyPurpose(std::string_view name);
 // True for the four TUF role purposes (root, targets, snapshot, timestamp).
 bool IsTufRolePurpose(KeyPurpose purpose);
-// Whether a key of `type` can serve `purpose`: content-wrap needs x25519 or rsa (unwrap); capgo needs rsa
-// (Capgo encryption v2 is RSA only); every other purpose needs a signing type (ed25519, ecdsa-p256, rsa).
-// kInvalidArgument with a message otherwise.
+// Whether a key of `type` can serve `purpose`: content-wrap needs x25519 or rsa (unwrap); capgo
+// needs rsa (Capgo encryption v2 is RSA only); every other purpose needs a signing type (ed25519,
+// ecdsa-p256, rsa). kInvalidArgument with a message otherwise.
 [[nodiscard]] Result<void> CheckTypeForPurpose(crypto::KeyType type, KeyPurpose purpose);
 
-// Size of the RSA keys backends generate for purpose capgo: the Capgo CLI's size, and the only one that
-// older @capgo/capacitor-updater iOS versions decode (they assume a 256-byte block). Keys of every other
-// purpose are RSA-4096.
+// Size of the RSA keys backends generate for purpose capgo: the Capgo CLI's size, and the only one
+// that older @capgo/capacitor-updater iOS versions decode (they assume a 256-byte block). Keys of
+// every other purpose are RSA-4096.
 inline constexpr int kCapgoRsaBits = 2048;
 // Bits of an RSA key a backend generates for `purpose`.
-inline int RsaBitsForPurpose(KeyPurpose purpose) { return purpose == KeyPurpose::kCapgo ? kCapgoRsaBits : 4096; }
+inline int RsaBitsForPurpose(KeyPurpose purpose) {
+  return purpose == KeyPurpose::kCapgo ? kCapgoRsaBits : 4096;
+}
 
 enum class KeyState { kActive, kSuspended, kRetired, kRevoked, kCompromised };
 
@@ -90,8 +92,8 @@ struct KeyInfo {
   int64_t state_changed_at = 0;  // unix seconds; == created_at until the first transition
 };
 
-// The checks before KeyStore::PrivateEncryptPkcs1, in this order: CheckUsable (kKeyUnusable), then the
-// key must be an RSA key of purpose capgo (kInvalidArgument), then `data_size` at most
+// The checks before KeyStore::PrivateEncryptPkcs1, in this order: CheckUsable (kKeyUnusable), then
+// the key must be an RSA key of purpose capgo (kInvalidArgument), then `data_size` at most
 // `modulus_bytes` - 11 (kInvalidArgument).
 [[nodiscard]] Result<void> CheckPrivateEncrypt(const KeyInfo& info, size_t data_size,
                                                size_t modulus_bytes);
@@ -140,9 +142,9 @@ class KeyStore {
   [[nodiscard]] virtual Result<Bytes> Sign(std::string_view name, ByteSpan message) = 0;
   // crypto::UnwrapKey's inverse of crypto::WrapKey(PublicKey(name), key, aad).
   [[nodiscard]] virtual Result<Bytes> Unwrap(std::string_view name, ByteSpan wrapped, ByteSpan aad) = 0;
-  // An RSA PKCS#1 v1.5 type-1 block (00 01 FF..FF 00 || data, no DigestInfo) made with the private key:
-  // the "private encrypt" Capgo encryption v2 uses for its session key and checksum, which the holder
-  // of the public key reverses (crypto::RsaPkcs1Type1Recover). The output is modulus-sized.
+  // An RSA PKCS#1 v1.5 type-1 block (00 01 FF..FF 00 || data, no DigestInfo) made with the private
+  // key: the "private encrypt" Capgo encryption v2 uses for its session key and checksum, which the
+  // holder of the public key reverses (crypto::RsaPkcs1Type1Recover). The output is modulus-sized.
   // Only for RSA keys of purpose capgo; the errors are CheckPrivateEncrypt's (kKeyUnusable unless
   // active; kInvalidArgument for another purpose or type, or data longer than modulus bytes - 11).
   [[nodiscard]] virtual Result<Bytes> PrivateEncryptPkcs1(std::string_view name, ByteSpan data) = 0;

@@ -154,8 +154,8 @@ Result<Bytes> KeyManager::Unwrap(const OperationContext& ctx, std::string_view n
 
 Result<Bytes> KeyManager::PrivateEncryptPkcs1(const OperationContext& ctx, std::string_view name,
                                               ByteSpan data) {
-  // Recorded as a signature (it is one, of a caller-chosen value without DigestInfo), told apart from
-  // TUF signatures by its details.
+  // Recorded as a signature (it is one, of a caller-chosen value without DigestInfo), told apart
+  // from TUF signatures by its details.
   return Guarded<Bytes>(
       *this, ctx, Action::kKeySign, "sign", name,
       [&]() { return store_.PrivateEncryptPkcs1(name, data); },

@@ -100,10 +100,10 @@ class KeyManager {
                                    ByteSpan message);
   [[nodiscard]] Result<Bytes> Unwrap(const OperationContext& ctx, std::string_view name,
                                      ByteSpan wrapped, ByteSpan aad);
-  // KeyStore::PrivateEncryptPkcs1 (Capgo's session key and checksum blocks), authorized as key.sign and
-  // recorded like Sign (operation "sign", details "pkcs1-type1").
-  [[nodiscard]] Result<Bytes> PrivateEncryptPkcs1(const OperationContext& ctx, std::string_view name,
-                                                  ByteSpan data);
+  // KeyStore::PrivateEncryptPkcs1 (Capgo's session key and checksum blocks), authorized as key.sign
+  // and recorded like Sign (operation "sign", details "pkcs1-type1").
+  [[nodiscard]] Result<Bytes> PrivateEncryptPkcs1(const OperationContext& ctx,
+                                                  std::string_view name, ByteSpan data);
 
   [[nodiscard]] Result<KeyInfo> Suspend(const OperationContext& ctx, std::string_view name);
   [[nodiscard]] Result<KeyInfo> Resume(const OperationContext& ctx, std::string_view name);

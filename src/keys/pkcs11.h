@@ -188,8 +188,8 @@ class Pkcs11Token {
   // TUF-format signature made on the token. kInvalidArgument if the key was made for unwrap.
   Result<Bytes> Sign(std::string_view name, ByteSpan message);
   // An RSA PKCS#1 v1.5 type-1 block over `data` itself (C_Sign with CKM_RSA_PKCS: no hashing, no
-  // DigestInfo), i.e. crypto::RsaPkcs1Type1Sign on the token. kInvalidArgument if the key is not an RSA
-  // signing key or `data` is longer than modulus bytes - 11.
+  // DigestInfo), i.e. crypto::RsaPkcs1Type1Sign on the token. kInvalidArgument if the key is not an
+  // RSA signing key or `data` is longer than modulus bytes - 11.
   Result<Bytes> SignRawPkcs1(std::string_view name, ByteSpan data);
   // Reverses crypto::WrapKey(public, key, aad) with the private key on the token.
   Result<Bytes> Unwrap(std::string_view name, ByteSpan wrapped, ByteSpan aad);
