@@ -12,7 +12,7 @@ if (!nodeDir || !specPath || contracts.length === 0) {
   console.error('usage: node validate.js NODE_DIR OPENAPI_YAML CONTRACT_MD...');
   process.exit(2);
 }
-const parser = require(path.join(nodeDir, 'node_modules', '@readme', 'openapi-parser'));
+const parser = require(path.resolve(nodeDir, 'node_modules', '@readme', 'openapi-parser'));
 
 const METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH', 'TRACE'];
 // `METHOD /path` anywhere in a line; the query string is not part of the path.
