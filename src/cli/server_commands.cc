@@ -8,7 +8,8 @@
 //   apps/APP.json            which key URIs an app uses (root keys and threshold, targets, capgo) and
 //                            their key ids, so `release publish` and `app root` need no key options
 //   apps/APP.capgo.pub.pem   the Capgo public key (PKCS#1 PEM), for the plugin's `publicKey`
-//   keys/APP/capgo.key       a generated Capgo private key (0600), see LoadCapgoKey
+// Default key names in the default vault: APP.root, APP.targets (ed25519), APP.capgo (RSA-4096,
+// purpose capgo; Capgo's blocks are made inside the store, cli/key_loading.h LoadCapgoSigner).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,23 +217,6 @@ Result<fs::path> SaveAppConfig(const AppConfig& c) {
 
 // ---- keys ----
 
-// Capgo's encryption needs the RSA private key itself (crypto::PrivateKey, bundle/capgo.h): a PEM
-// file. Key URIs are refused until the key store can make raw type-1 RSA blocks.
-Result<crypto::PrivateKey> LoadCapgoKey(const std::string& spec) {
-  if (keys::LooksLikeKeyUri(spec)) {
-    return MakeError(ErrorCode::kUnsupported,
-                     "Capgo key " + spec +
-                         ": Capgo encryption with a key store key is not supported yet; use an RSA "
-                         "PEM private key file");
-  }
-  auto key = crypto::PrivateKey::FromFile(spec);
-  if (!key) return tl::unexpected(key.error().WithContext("Capgo key " + spec));
-  if (key->type() != crypto::KeyType::kRsa) {
-    return MakeError(ErrorCode::kInvalidArgument, "Capgo key " + spec + " is not an RSA key");
-  }
-  return std::move(*key);
-}
-
 // A key in the session's store for `purpose`: reused when it exists with that purpose (a rerun of
 // `app create` after a failure), created otherwise.
 Result<std::string> EnsureVaultKey(KeySession& s, const std::string& name, crypto::KeyType type,
@@ -422,12 +406,18 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   config.root_threshold = a.root_threshold;
   std::vector<std::string> notes;  // where keys are, printed at the end
   std::string vault_uri;
-  if (a.root_keys.empty() || a.targets_key.empty()) {
+  std::shared_ptr<KeySession> default_session;
+  auto open_default = [&]() -> Result<std::shared_ptr<KeySession>> {
     bool vault_created = false;
     AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session,
                              OpenDefaultVault(a.passphrase_file, &vault_uri, &vault_created));
     loader.AddSession(session);
     if (vault_created) notes.push_back("created vault " + session->uri.StoreUri());
+    return session;
+  };
+  if (a.root_keys.empty() || a.targets_key.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(default_session, open_default());
+    std::shared_ptr<KeySession> session = default_session;
     auto ensure = [&](const std::string& suffix, keys::KeyPurpose purpose) -> Result<std::string> {
       bool created = false;
       AIRLOCK_ASSIGN_OR_RETURN(std::string spec, EnsureVaultKey(*session, a.app + "." + suffix,
@@ -466,29 +456,29 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
                            LoadTufSigner(loader, config.targets_key, "targets"));
   config.targets_keyid = targets_signer->KeyId();
 
-  // The Capgo key: given (a PEM file), or generated as a PEM file in the config folder.
-  std::optional<crypto::PrivateKey> capgo_key;
+  // The Capgo key: given (a key URI or an RSA PEM file), or APP.capgo in the default vault.
+  std::optional<bundle::capgo::CapgoSigner> capgo_signer;
   if (!a.no_capgo) {
     if (!a.capgo_key.empty()) {
-      AIRLOCK_ASSIGN_OR_RETURN(capgo_key, LoadCapgoKey(a.capgo_key));
-      config.capgo_key = fs::absolute(a.capgo_key).lexically_normal().string();
-    } else {
-      const fs::path key_dir = config_dir / "keys" / a.app;
-      const fs::path key_file = key_dir / "capgo.key";
-      std::error_code ec;
-      if (fs::exists(key_file, ec)) {
-        AIRLOCK_ASSIGN_OR_RETURN(capgo_key, LoadCapgoKey(key_file.string()));
-        notes.push_back("using existing Capgo key " + key_file.string());
-      } else {
-        AIRLOCK_TRY(MakePrivateDirs(key_dir));
-        AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey k,
-                                 crypto::PrivateKey::Generate(crypto::KeyType::kRsa));
-        AIRLOCK_TRY(WriteFileAtomic(key_file, AsBytes(k.ToPem()), 0600));
-        capgo_key = std::move(k);
-        notes.push_back("created Capgo key (RSA) " + key_file.string());
+      AIRLOCK_ASSIGN_OR_RETURN(config.capgo_key, CanonicalKeySpec(a.capgo_key));
+      if (!keys::LooksLikeKeyUri(config.capgo_key)) {
+        config.capgo_key = fs::absolute(config.capgo_key).lexically_normal().string();
       }
-      config.capgo_key = key_file.string();
+    } else {
+      if (!default_session) {
+        AIRLOCK_ASSIGN_OR_RETURN(default_session, open_default());
+      }
+      bool created = false;
+      AIRLOCK_ASSIGN_OR_RETURN(config.capgo_key,
+                               EnsureVaultKey(*default_session, a.app + ".capgo",
+                                              crypto::KeyType::kRsa, keys::KeyPurpose::kCapgo,
+                                              &created));
+      notes.push_back(std::string(created ? "created " : "using existing ") + "Capgo key (RSA) " +
+                      config.capgo_key);
     }
+    auto signer = loader.LoadCapgoSigner(config.capgo_key);
+    if (!signer) return tl::unexpected(signer.error().WithContext("Capgo key " + config.capgo_key));
+    capgo_signer = std::move(*signer);
   }
 
   // 2. The app on the server: online keys, content key, enrollment token.
@@ -539,10 +529,10 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   }
 
   // 5. Local record, and the Capgo public key for the plugin.
-  if (capgo_key) {
+  if (capgo_signer) {
     const fs::path pub = config_dir / "apps" / (a.app + ".capgo.pub.pem");
     AIRLOCK_TRY(MakePrivateDirs(pub.parent_path()));
-    AIRLOCK_TRY(WriteFileAtomic(pub, AsBytes(capgo_key->Public().ToPkcs1Pem()), 0644));
+    AIRLOCK_TRY(WriteFileAtomic(pub, AsBytes(capgo_signer->public_key.ToPkcs1Pem()), 0644));
     config.capgo_public_key = pub.string();
   }
   AIRLOCK_ASSIGN_OR_RETURN(fs::path config_path, SaveAppConfig(config));
@@ -852,9 +842,11 @@ Result<void> RunPublish(const PublishArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(other_signer, LoadTufSigner(loader, sign_spec, "signing"));
     bundle_signer = other_signer.get();
   }
-  std::optional<crypto::PrivateKey> capgo_key;
+  std::optional<bundle::capgo::CapgoSigner> capgo_signer;
   if (a.capgo) {
-    AIRLOCK_ASSIGN_OR_RETURN(capgo_key, LoadCapgoKey(capgo_spec));
+    auto signer = loader.LoadCapgoSigner(capgo_spec);
+    if (!signer) return tl::unexpected(signer.error().WithContext("Capgo key " + capgo_spec));
+    capgo_signer = std::move(*signer);
   }
 
   // The plain zip.
@@ -912,8 +904,8 @@ Result<void> RunPublish(const PublishArgs& a) {
   std::optional<bundle::capgo::EncryptResult> capgo;
   TargetFile capgo_target;
   const fs::path capgo_file = tmp.path() / "capgo.zip";
-  if (capgo_key) {
-    AIRLOCK_ASSIGN_OR_RETURN(capgo, bundle::capgo::EncryptFile(zip, *capgo_key, capgo_file));
+  if (capgo_signer) {
+    AIRLOCK_ASSIGN_OR_RETURN(capgo, bundle::capgo::EncryptFile(zip, *capgo_signer, capgo_file));
     AIRLOCK_ASSIGN_OR_RETURN(
         capgo_target,
         TargetFor(capgo_file, {{"app_id", a.app}, {"version", a.version}, {"format", "capgo-v2"}}));
@@ -1030,7 +1022,8 @@ void AddServerCommands(CLI::App& app, Action& action) {
   ac->add_option("--targets-key", create->targets_key,
                  "Targets key URI or PEM file (default: APP.targets in the default vault)");
   ac->add_option("--capgo-key", create->capgo_key,
-                 "Capgo RSA private key (PEM file; default: generated in the config folder)");
+                 "Capgo RSA key: key URI (purpose capgo) or PEM file (default: APP.capgo in the "
+                 "default vault)");
   ac->add_flag("--no-capgo", create->no_capgo, "Make no Capgo key");
   ac->add_option("--app-key", create->app_key,
                  "Public key (PEM, x25519 or RSA) for `--encrypt app` releases");
@@ -1096,7 +1089,7 @@ void AddServerCommands(CLI::App& app, Action& action) {
   rp->add_flag("--capgo", publish->capgo,
                "Also publish a Capgo v2 encrypted zip for @capgo/capacitor-updater apps");
   rp->add_option("--capgo-key", publish->capgo_key,
-                 "Capgo RSA private key (default: recorded by `app create`)");
+                 "Capgo RSA key URI or PEM file (default: recorded by `app create`)");
   rp->add_option("--security-floor", publish->security_floor,
                  "Security floor: rollbacks to releases with a lower floor are refused");
   rp->add_flag("--no-rollback", publish->no_rollback,

@@ -1,0 +1,413 @@
+// End to end, on SQLite and on a real PostgreSQL: a release published with the `airlock` CLI is
+// offered to a Capgo-style POST /updates and to POST /v1/check, downloads byte-exact, and opens:
+//   Capgo: the downloaded zip decrypts with the plugin's algorithm (RSA verify-recover of the session
+//          key, AES-128-CBC, signed checksum) to exactly the published zip;
+//   native: the blob verifies through the TUF client from the root `airlock app root` wrote, the
+//          wrapped key unwraps with the device's X25519 key, and the bundle opens to exactly the
+//          files of examples/sample-app.
+// airlockd and airlock are the real binaries ($AIRLOCK_BIN_DIR), run as child processes.
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bundle/archive.h"
+#include "bundle/bundle.h"
+#include "bundle/capgo.h"
+#include "client/curl_fetcher.h"
+#include "client/updater.h"
+#include "common/file.h"
+#include "crypto/base64.h"
+#include "crypto/hash.h"
+#include "crypto/keys.h"
+#include "crypto/wrap.h"
+#include "metadata/metadata.h"
+#include "storage/pg_test_env.h"
+
+namespace airlock {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path BinDir() {
+  const char* dir = std::getenv("AIRLOCK_BIN_DIR");
+  return dir != nullptr ? fs::path(dir) : fs::path(".");
+}
+
+struct Output {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with `env` added to the environment; stdout and stderr captured through files.
+Output RunCommand(const std::vector<std::string>& argv, const fs::path& work,
+           const std::map<std::string, std::string>& env = {}) {
+  const fs::path out_file = work / "cmd.out";
+  const fs::path err_file = work / "cmd.err";
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(out, 1);
+    dup2(err, 2);
+    dup2(in, 0);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  Output o;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = ReadTextFile(out_file, 16 << 20).value_or("");
+  o.err = ReadTextFile(err_file, 16 << 20).value_or("");
+  return o;
+}
+
+int PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+struct HttpResult {
+  long status = 0;
+  std::string body;
+};
+
+size_t Append(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+HttpResult Http(const std::string& method, const std::string& url, const std::string& body = "",
+                const std::string& token = "") {
+  HttpResult r;
+  std::unique_ptr<CURL, void (*)(CURL*)> h(curl_easy_init(), curl_easy_cleanup);
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+  curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &Append);
+  curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(h.get(), CURLOPT_TIMEOUT, 60L);
+  if (method == "POST") {
+    curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  if (curl_easy_perform(h.get()) == CURLE_OK) {
+    curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &r.status);
+  }
+  curl_slist_free_all(headers);
+  return r;
+}
+
+// A running airlockd, stopped (SIGTERM, then waited for) on destruction.
+class Airlockd {
+ public:
+  ~Airlockd() { Stop(); }
+
+  // Starts on a free port; retries with another port if that one was taken in between. Readiness:
+  // /healthz answers 200 (bounded number of polls).
+  ::testing::AssertionResult Start(const fs::path& data, const std::string& database,
+                                   const fs::path& log) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      const int port = PickFreePort();
+      if (port <= 0) return ::testing::AssertionFailure() << "no free port";
+      url_ = "http://127.0.0.1:" + std::to_string(port);
+      std::vector<std::string> argv = {(BinDir() / "airlockd").string(),
+                                       "--data",
+                                       data.string(),
+                                       "--listen",
+                                       "127.0.0.1:" + std::to_string(port),
+                                       "--public-url",
+                                       url_,
+                                       "--threads",
+                                       "2"};
+      if (!database.empty()) {
+        argv.push_back("--database");
+        argv.push_back(database);
+      }
+      pid_ = fork();
+      if (pid_ == 0) {
+        int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        std::vector<char*> args;
+        for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+      }
+      for (int i = 0; i < 500; ++i) {
+        if (Http("GET", url_ + "/healthz").status == 200) return ::testing::AssertionSuccess();
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          break;
+        }
+        timespec poll_interval{0, 20 * 1000 * 1000};
+        nanosleep(&poll_interval, nullptr);
+      }
+      Stop();
+      const std::string text = ReadTextFile(log, 1 << 20).value_or("");
+      if (text.find("in use") == std::string::npos) {
+        return ::testing::AssertionFailure() << "airlockd did not start:\n" << text;
+      }
+    }
+    return ::testing::AssertionFailure() << "airlockd found no free port";
+  }
+
+  void Stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+  }
+
+  const std::string& url() const { return url_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_;
+};
+
+// path -> contents of every regular file under `dir`.
+std::map<std::string, std::string> Tree(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) {
+      files[fs::relative(e.path(), dir).string()] = ReadTextFile(e.path(), 64 << 20).value_or("?");
+    }
+  }
+  return files;
+}
+
+std::string Sha256Hex(const std::string& data) {
+  return HexEncode(crypto::Sha256(AsBytes(data)));
+}
+
+class EndToEnd : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  auto tmp = ScopedTempDir::Create({}, "airlock-e2e-");
+  ASSERT_TRUE(tmp) << tmp.error().ToString();
+  const fs::path w = tmp->path();
+  const fs::path sample = fs::path(AIRLOCK_SOURCE_DIR) / "examples" / "sample-app";
+  const std::string app = "com.example.e2e";
+
+  std::string database;
+  if (GetParam() == "postgres") {
+    auto url = storage::testing::CreateTestDatabase();
+    ASSERT_TRUE(url) << url.error().ToString();
+    database = *url;
+  }
+
+  // airlockd init + serve.
+  const fs::path data = w / "data";
+  Output init = RunCommand({(BinDir() / "airlockd").string(), "--data", data.string(), "init"}, w);
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+  const std::string marker = "Owner API token (shown once, store it now): ";
+  const size_t at = init.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << init.out;
+  std::string token = init.out.substr(at + marker.size());
+  token = token.substr(0, token.find('\n'));
+  Airlockd server;
+  ASSERT_TRUE(server.Start(data, database, w / "airlockd.log"));
+  const std::string s = server.url();
+
+  // The developer's side: an isolated config folder and vault (fast KDF for the test).
+  const std::map<std::string, std::string> env = {{"XDG_CONFIG_HOME", (w / "config").string()},
+                                                  {"AIRLOCK_VAULT_PASSPHRASE", "e2e passphrase"},
+                                                  {"AIRLOCK_VAULT", ""},
+                                                  {"AIRLOCK_ACTOR", "e2e"},
+                                                  {"AIRLOCK_SERVER", s},
+                                                  {"AIRLOCK_TOKEN", token}};
+  const std::string cli = (BinDir() / "airlock").string();
+  fs::create_directories(w / "config" / "airlock");
+  Output o = RunCommand({cli, "vault", "init", "--vault", "file:" + (w / "config/airlock/vault.db").string(),
+                  "--kdf-memory-kib", "256", "--kdf-passes", "1"},
+                 w, env);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+
+  o = RunCommand({cli, "app", "create", app, "--json"}, w, env);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const nlohmann::json created = nlohmann::json::parse(o.out);
+  const std::string enrollment_token = created["enrollment_token"];
+  const std::string capgo_pub_file = created["capgo_public_key"];
+  ASSERT_EQ(enrollment_token.rfind("enr_", 0), 0u);
+
+  o = RunCommand({cli, "channel", "create", app, "production", "--default"}, w, env);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  o = RunCommand({cli, "release", "publish", app, "--version", "1.0.1", "--from", sample.string(),
+           "--channel", "production", "--encrypt", "device", "--capgo", "--json"},
+          w, env);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const nlohmann::json release = nlohmann::json::parse(o.out);
+  ASSERT_EQ(release["version"], "1.0.1");
+  ASSERT_TRUE(release["capgo"].is_object()) << release.dump();
+
+  o = RunCommand({cli, "app", "root", app, "--out", (w / "root.json").string()}, w, env);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+
+  // The zip the CLI made (archives are deterministic under one TZ, and this test runs in one).
+  ASSERT_TRUE(bundle::CreateArchive(sample, bundle::ArchiveFormat::kZip, w / "expected.zip"));
+  const std::string expected_zip = ReadTextFile(w / "expected.zip", 64 << 20).value();
+
+  // ---- Capgo: POST /updates as the plugin does. ----
+  const nlohmann::json capgo_request = {{"app_id", app},
+                                        {"device_id", "e2e-capgo-0001"},
+                                        {"version_name", "1.0.0"},
+                                        {"version_build", "1.0.0"},
+                                        {"version_code", "1"},
+                                        {"version_os", "14"},
+                                        {"platform", "android"},
+                                        {"plugin_version", "6.14.0"},
+                                        {"is_emulator", false},
+                                        {"is_prod", true},
+                                        {"defaultChannel", "production"}};
+  HttpResult updates = Http("POST", s + "/updates", capgo_request.dump());
+  ASSERT_EQ(updates.status, 200) << updates.body;
+  const nlohmann::json offer = nlohmann::json::parse(updates.body);
+  ASSERT_EQ(offer.value("version", ""), "1.0.1") << offer.dump();
+  const std::string capgo_url = offer["url"];
+  HttpResult capgo_blob = Http("GET", capgo_url);
+  ASSERT_EQ(capgo_blob.status, 200);
+  EXPECT_EQ(Sha256Hex(capgo_blob.body), release["capgo"]["sha256"]);
+  HttpResult capgo_by_sha = Http("GET", s + "/v1/blobs/" + release["capgo"]["sha256"].get<std::string>());
+  EXPECT_EQ(capgo_blob.body, capgo_by_sha.body);
+  ASSERT_TRUE(WriteFileAtomic(w / "capgo.enc", AsBytes(capgo_blob.body)));
+  auto capgo_pub = crypto::PublicKey::FromFile(capgo_pub_file);
+  ASSERT_TRUE(capgo_pub) << capgo_pub.error().ToString();
+  auto decrypted = bundle::capgo::DecryptFile(w / "capgo.enc", *capgo_pub,
+                                              offer["session_key"].get<std::string>(),
+                                              offer["checksum"].get<std::string>(), w / "capgo.zip");
+  ASSERT_TRUE(decrypted) << decrypted.error().ToString();
+  EXPECT_EQ(ReadTextFile(w / "capgo.zip", 64 << 20).value(), expected_zip);
+
+  // ---- Native: enroll, check, download, verify with TUF, unwrap, open. ----
+  auto device_key = crypto::PrivateKey::Generate(crypto::KeyType::kX25519);
+  ASSERT_TRUE(device_key);
+  const std::string device_pub = HexEncode(device_key->Public().RawPublic().value());
+  HttpResult enroll = Http("POST", s + "/v1/enroll",
+                           nlohmann::json{{"app_id", app},
+                                          {"device_id", "e2e-device-0001"},
+                                          {"public_key", device_pub},
+                                          {"platform", "android"},
+                                          {"enrollment_token", enrollment_token}}
+                               .dump());
+  ASSERT_EQ(enroll.status, 201) << enroll.body;
+  HttpResult check = Http("POST", s + "/v1/check",
+                          nlohmann::json{{"app_id", app},
+                                         {"device_id", "e2e-device-0001"},
+                                         {"version", "1.0.0"},
+                                         {"native_version", "1.0.0"},
+                                         {"platform", "android"}}
+                              .dump());
+  ASSERT_EQ(check.status, 200) << check.body;
+  const nlohmann::json update = nlohmann::json::parse(check.body);
+  ASSERT_EQ(update.value("update", false), true) << update.dump();
+  EXPECT_EQ(update["version"], "1.0.1");
+  EXPECT_EQ(update["encryption"], "device");
+  EXPECT_EQ(update["rollback"], false);
+  const std::string target_name = update["target"]["name"];
+  EXPECT_EQ(target_name, "releases/1.0.1/bundle.alb");
+  EXPECT_EQ(update["target"]["sha256"], release["sha256"]);
+  EXPECT_EQ(update["url"], s + "/v1/blobs/" + release["sha256"].get<std::string>());
+  HttpResult blob = Http("GET", update["url"].get<std::string>());
+  ASSERT_EQ(blob.status, 200);
+  EXPECT_EQ(Sha256Hex(blob.body), release["sha256"]);
+  EXPECT_EQ(blob.body.size(), update["target"]["length"].get<uint64_t>());
+
+  // TUF: the client from the root `airlock app root` wrote, against tuf_url.
+  const std::string root_bytes = ReadTextFile(w / "root.json", 1 << 20).value();
+  ASSERT_TRUE(client::InitMetadataDir(w / "tuf", AsBytes(root_bytes)));
+  client::CurlFetcher fetcher;
+  client::UpdaterOptions options;
+  options.metadata_dir = w / "tuf";
+  options.metadata_base_url = update["tuf_url"].get<std::string>();
+  options.fetcher = &fetcher;
+  auto updater = client::Updater::Create(options);
+  ASSERT_TRUE(updater) << updater.error().ToString();
+  ASSERT_TRUE(updater->Refresh()) << "TUF refresh failed";
+  auto info = updater->GetTargetInfo(target_name);
+  ASSERT_TRUE(info) << info.error().ToString();
+  ASSERT_TRUE(info->Verify(AsBytes(blob.body))) << "the blob does not match the signed targets";
+  ASSERT_TRUE(info->custom.has_value());
+  EXPECT_EQ((*info->custom)["app_id"], app);
+  EXPECT_EQ((*info->custom)["version"], "1.0.1");
+  EXPECT_EQ((*info->custom)["encryption"]["mode"], "device");
+
+  // The bundle is signed by the app's targets key (the default --sign-key).
+  auto root = metadata::ParseRoot(root_bytes);
+  ASSERT_TRUE(root);
+  const std::string targets_keyid = root->signed_data.roles.at("targets").keyids.at(0);
+  const crypto::PublicKey targets_key = *root->signed_data.keys.at(targets_keyid).public_key;
+
+  auto wrapped = crypto::Base64Decode(update["wrapped_key"].get<std::string>());
+  ASSERT_TRUE(wrapped);
+  auto content_key =
+      crypto::UnwrapKey(*device_key, *wrapped, bundle::ContentKeyAad(app, "1.0.1"));
+  ASSERT_TRUE(content_key) << content_key.error().ToString();
+  ASSERT_TRUE(WriteFileAtomic(w / "bundle.alb", AsBytes(blob.body)));
+  auto opened = bundle::OpenBundleWithContentKey(w / "bundle.alb", targets_key, *content_key,
+                                                 w / "opened");
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  EXPECT_EQ(Tree(w / "opened"), Tree(sample));
+
+  // Another device's key cannot use this device's wrapped key.
+  auto other = crypto::PrivateKey::Generate(crypto::KeyType::kX25519);
+  ASSERT_TRUE(other);
+  auto refused = crypto::UnwrapKey(*other, *wrapped, bundle::ContentKeyAad(app, "1.0.1"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kDecryptFailed);
+
+  // The device shows in `airlock device list`.
+  o = RunCommand({cli, "device", "list", app, "--json"}, w, env);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json devices = nlohmann::json::parse(o.out);
+  ASSERT_EQ(devices["devices"].size(), 1u) << devices.dump();
+  EXPECT_EQ(devices["devices"][0]["device_id"], "e2e-device-0001");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, EndToEnd, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace airlock

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# The `airlock app|channel|release|rollout|device` contract against a real airlockd on 127.0.0.1:
+# exit codes (0 ok, 1 failure, 2 usage), the one-line errors with the server's code and message,
+# files on disk (app root == the server's root.json, key record, Capgo public key), device list.
+#   tests/server_cli_test.sh BIN_DIR SOURCE_DIR
+set -u
+BIN="$1"
+SRC="$2"
+A="$BIN/airlock"
+D="$BIN/airlockd"
+W=$(mktemp -d)
+PID=""
+cleanup() {
+  if [ -n "$PID" ]; then
+    kill "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+  fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# run CODE PATTERN CMD...: expects exit CODE and, if PATTERN is not empty, output matching it.
+run() {
+  local want="$1" pattern="$2"
+  shift 2
+  "$@" >"$W/out" 2>"$W/err" </dev/null
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    bad "exit $got, wanted $want: $*"
+    sed 's/^/    /' "$W/out" "$W/err" | head -8
+    return
+  fi
+  if [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$W/out" "$W/err"; then
+    bad "output does not match /$pattern/: $*"
+    sed 's/^/    /' "$W/out" "$W/err" | head -8
+    return
+  fi
+  ok
+}
+# A failure prints exactly one line on stderr, "airlock: error: ...".
+one_error_line() {
+  [ "$(wc -l <"$W/err")" -eq 1 ] && grep -q '^airlock: error: ' "$W/err" && ok ||
+    bad "stderr is not one 'airlock: error:' line: $(head -3 "$W/err")"
+}
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$W/out"; }
+
+for tool in python3 curl openssl; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 0; }
+done
+
+export XDG_CONFIG_HOME="$W/config"
+export HOME="$W/home"
+export AIRLOCK_VAULT_PASSPHRASE="server cli test"
+export AIRLOCK_ACTOR=ci
+unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG
+mkdir -p "$HOME"
+
+# ---- airlockd ----
+"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
+TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
+[ -n "$TOKEN" ] || { echo "FAIL: no owner token in: $(cat "$W/init.out")"; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# Starts airlockd on a free port and waits (bounded) for /healthz; retries with another port if the
+# one picked was taken in between.
+start_server() {
+  local attempt tries
+  for attempt in 1 2 3 4 5; do
+    PORT=$(free_port)
+    SERVER="http://127.0.0.1:$PORT"
+    "$D" --data "$W/data" --listen "127.0.0.1:$PORT" --public-url "$SERVER" --threads 2 \
+      >"$W/airlockd.log" 2>&1 &
+    PID=$!
+    for tries in $(seq 1 300); do
+      if curl -sf -o /dev/null --max-time 2 "$SERVER/healthz"; then return 0; fi
+      if ! kill -0 "$PID" 2>/dev/null; then break; fi
+      sleep 0.05
+    done
+    kill "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+    PID=""
+    grep -qi "in use" "$W/airlockd.log" || break
+  done
+  echo "FAIL: airlockd did not start:"
+  cat "$W/airlockd.log"
+  exit 1
+}
+start_server
+S=(--server "$SERVER" --token "$TOKEN")
+APP=com.example.cli
+
+# ---- usage errors (exit 2) ----
+run 2 "" "$A" app create
+run 2 "--server" "$A" app create "$APP" --token "$TOKEN"
+run 2 "--token" "$A" app create "$APP" --server "$SERVER"
+run 2 "http" "$A" app create "$APP" --server "ftp://127.0.0.1:$PORT" --token "$TOKEN"
+run 2 "app id" "$A" app create "bad/app" "${S[@]}"
+run 2 "threshold" "$A" app create "$APP" "${S[@]}" --root-threshold 2
+run 2 "" "$A" rollout set "$APP" "${S[@]}" --channel production --percent 101
+run 2 "" "$A" rollout set "$APP" "${S[@]}" --channel production
+run 2 "" "$A" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app"
+run 2 "not a semver" "$A" release publish "$APP" "${S[@]}" --version 1.0 \
+  --from "$SRC/examples/sample-app" --channel production
+run 2 "" "$A" release publish "$APP" "${S[@]}" --version 1.0.0 \
+  --from "$SRC/examples/sample-app" --channel production --encrypt sometimes
+run 2 "not a semver" "$A" release rollback "$APP" "${S[@]}" --channel production --to latest
+run 2 "channel name" "$A" channel create "$APP" "no/slash" "${S[@]}"
+run 2 "" "$A" device list "$APP" "${S[@]}" --limit 0
+# The token never appears in any output.
+! grep -qF -- "$TOKEN" "$W/out" "$W/err" && ok || bad "the token was printed"
+
+# ---- server unreachable, bad token (exit 1, one line) ----
+run 1 "cannot reach http://127.0.0.1:1" "$A" device list "$APP" --server http://127.0.0.1:1 --token "$TOKEN"
+one_error_line
+run 1 "^airlock: error: GET /api/v1/apps/$APP/devices\?limit=100: HTTP 401 unauthorized" \
+  "$A" device list "$APP" --server "$SERVER" --token wrong-token
+one_error_line
+! grep -q wrong-token "$W/err" && ok || bad "the bad token was printed"
+
+# ---- app create ----
+run 0 "created app $APP" "$A" app create "$APP" "${S[@]}"
+grep -q "Device enrollment token (shown once, store it now): enr_[0-9a-f]\{64\}$" "$W/out" && ok ||
+  bad "no enrollment token line"
+ENROLL=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$W/out")
+grep -q "created vault file:$XDG_CONFIG_HOME/airlock/vault.db" "$W/out" && ok || bad "vault not reported"
+grep -q "created root key file:$XDG_CONFIG_HOME/airlock/vault.db#$APP.root" "$W/out" && ok ||
+  bad "root key not reported"
+grep -q "created targets key file:$XDG_CONFIG_HOME/airlock/vault.db#$APP.targets" "$W/out" && ok ||
+  bad "targets key not reported"
+[ "$(stat -c %a "$XDG_CONFIG_HOME/airlock")" = 700 ] && ok || bad "config dir is not 0700"
+[ -f "$XDG_CONFIG_HOME/airlock/apps/$APP.json" ] && ok || bad "no key record"
+CAPGO_PUB="$XDG_CONFIG_HOME/airlock/apps/$APP.capgo.pub.pem"
+grep -q "BEGIN RSA PUBLIC KEY" "$CAPGO_PUB" && ok || bad "no Capgo public key (PKCS#1 PEM)"
+grep -q "Capgo public key (the plugin's publicKey): $CAPGO_PUB" "$W/out" && ok || bad "Capgo key path not printed"
+# The keys are in the vault with their purposes.
+run 0 "$APP.root +root +ed25519 +active" "$A" key list --vault "file:$XDG_CONFIG_HOME/airlock/vault.db"
+grep -Eq "$APP.targets +targets +ed25519 +active" "$W/out" && ok || bad "targets key not in vault"
+grep -Eq "$APP.capgo +capgo +rsa[-0-9]* +active" "$W/out" && ok || bad "Capgo key not in vault"
+# Again: the server refuses (409), exit 1, its code and message on one line.
+run 1 "^airlock: error: POST /api/v1/apps: HTTP 409 already_exists" "$A" app create "$APP" "${S[@]}"
+one_error_line
+
+# ---- app root ----
+run 0 "wrote $W/root.json: root v1 of $APP, signed by 1 of 1 root key" \
+  "$A" app root "$APP" --out "$W/root.json" --server "$SERVER"
+curl -sf -o "$W/served-root.json" "$SERVER/tuf/$APP/root.json" && cmp -s "$W/root.json" "$W/served-root.json" &&
+  ok || bad "app root output differs from the served root.json"
+run 0 "" "$A" app root "$APP" --out "$W/root2.json" "${S[@]}" --json
+json 'assert d["version"]==1 and d["root_threshold"]==1 and len(d["root_keyids"])==1, d' && ok || bad "app root --json"
+run 1 "HTTP 404" "$A" app root com.example.nope --out "$W/nope.json" --server "$SERVER"
+[ ! -e "$W/nope.json" ] && ok || bad "app root wrote a file on failure"
+
+# ---- channels ----
+run 0 "created channel production: current -, rollout 100%, paused no, default yes" \
+  "$A" channel create "$APP" production --default "${S[@]}"
+run 0 "" "$A" channel create "$APP" beta --allow-self-assign --no-ios --rollout-percent 20 \
+  --min-native-version 2.0.0 "${S[@]}" --json
+json 'assert d["name"]=="beta" and d["allow_self_assign"] is True and d["ios"] is False and d["android"] is True and d["rollout_percent"]==20 and d["min_native_version"]=="2.0.0" and d["default"] is False, d' &&
+  ok || bad "channel create --json"
+run 1 "^airlock: error: POST /api/v1/apps/$APP/channels: HTTP 409 already_exists" \
+  "$A" channel create "$APP" production "${S[@]}"
+one_error_line
+run 1 "HTTP 404 not_found" "$A" channel create com.example.nope production "${S[@]}"
+run 0 "^beta: " "$A" channel list "$APP" "${S[@]}"
+
+# ---- release publish ----
+run 0 "published $APP 1.0.0 to channel production" "$A" release publish "$APP" "${S[@]}" \
+  --version 1.0.0 --from "$SRC/examples/sample-app" --channel production
+grep -q "releases/1.0.0/bundle.alb (.* bytes, sha256 [0-9a-f]\{64\}, encryption device)" "$W/out" && ok ||
+  bad "publish output"
+# The same version again: the server's 409.
+run 1 "^airlock: error: POST /api/v1/apps/$APP/releases: HTTP 409 already_exists" \
+  "$A" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production
+one_error_line
+run 1 "HTTP 404" "$A" release publish "$APP" "${S[@]}" --version 1.0.5 --from "$SRC/examples/sample-app" \
+  --channel nochannel
+run 1 "no app key" "$A" release publish "$APP" "${S[@]}" --version 1.0.5 --from "$SRC/examples/sample-app" \
+  --channel production --encrypt app
+run 1 "does not exist" "$A" release publish "$APP" "${S[@]}" --version 1.0.5 --from "$W/missing" \
+  --channel production
+# 1.0.1: with Capgo, security floor 1 (so 1.0.0 is no longer an allowed rollback).
+run 0 "" "$A" release publish "$APP" "${S[@]}" --version 1.0.1 --from "$SRC/examples/sample-app" \
+  --channel production --capgo --security-floor 1 --json
+json 'assert d["version"]=="1.0.1" and d["target"]=="releases/1.0.1/bundle.alb" and d["encryption"]=="device" and d["capgo"]["length"]>0 and len(d["sha256"])==64, d' &&
+  ok || bad "publish --json"
+SHA_101=$(json 'print(d["sha256"])')
+# The blob is served byte-exact and is a sealed bundle.
+curl -sf -o "$W/101.alb" "$SERVER/v1/blobs/$SHA_101" && [ "$(sha256sum <"$W/101.alb" | cut -c1-64)" = "$SHA_101" ] &&
+  ok || bad "the published blob is not served"
+run 0 "1.0.1" "$A" bundle inspect "$W/101.alb"
+# 1.0.2 from a zip, unencrypted, to beta.
+(cd "$SRC/examples/sample-app" && python3 -c '
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    for root, _, files in os.walk("."):
+        for f in sorted(files):
+            p = os.path.join(root, f)[2:]
+            z.write(p, p)
+' "$W/app.zip")
+run 0 "releases/1.0.2/bundle.zip .*encryption none" "$A" release publish "$APP" "${S[@]}" \
+  --version 1.0.2 --from "$W/app.zip" --channel beta --encrypt none --security-floor 1
+SHA_ZIP=$(sha256sum <"$W/app.zip" | cut -c1-64)
+grep -q "sha256 $SHA_ZIP" "$W/out" && ok || bad "--encrypt none did not publish the zip itself"
+run 0 "" "$A" release list "$APP" "${S[@]}" --json
+json 'assert [r["version"] for r in d["releases"]]==["1.0.2","1.0.1","1.0.0"], d' && ok || bad "release list order"
+run 0 "^1\.0\.2 +none" "$A" release list "$APP" "${S[@]}"
+# The published metadata verifies as a client would (the agent's TUF client, from `app root`), and
+# its targets list the served blob.
+if [ -x "$BIN/airlock-agent" ]; then
+  mkdir -p "$W/md"
+  run 0 "" "$BIN/airlock-agent" tuf-client init "$W/root.json" --metadata-dir "$W/md"
+  run 0 "" "$BIN/airlock-agent" tuf-client refresh --metadata-dir "$W/md" --metadata-url "$SERVER/tuf/$APP"
+  python3 -c '
+import json, sys
+t = json.load(open(sys.argv[1]))["signed"]["targets"]["releases/1.0.1/bundle.alb"]
+assert t["hashes"]["sha256"] == sys.argv[2] and t["custom"]["security_floor"] == 1, t
+assert t["custom"]["app_id"] == sys.argv[3] and t["custom"]["version"] == "1.0.1", t
+' "$W/md/targets.json" "$SHA_101" "$APP" && ok || bad "trusted targets.json does not list the 1.0.1 blob"
+fi
+
+# ---- rollouts ----
+run 0 "production: current 1.0.1, rollout 50%, paused no" "$A" rollout set "$APP" "${S[@]}" \
+  --channel production --percent 50
+run 0 "" "$A" rollout pause "$APP" "${S[@]}" --channel production --json
+json 'assert d["paused"] is True and d["rollout_percent"]==50, d' && ok || bad "rollout pause"
+run 0 "paused no" "$A" rollout resume "$APP" "${S[@]}" --channel production
+run 1 "HTTP 404" "$A" rollout pause "$APP" "${S[@]}" --channel nochannel
+
+# ---- rollback ----
+# 1.0.0 has security floor 0 < 1 (the highest in the metadata): refused.
+run 1 "^airlock: error: POST /api/v1/apps/$APP/channels/production/rollback: HTTP 422 verification_failed" \
+  "$A" release rollback "$APP" "${S[@]}" --channel production --to 1.0.0
+one_error_line
+run 1 "HTTP 404" "$A" release rollback "$APP" "${S[@]}" --channel production --to 9.9.9
+run 0 "" "$A" release publish "$APP" "${S[@]}" --version 1.0.3 --from "$SRC/examples/sample-app" \
+  --channel production --security-floor 1
+run 0 "rolled back production to 1.0.1: production: current 1.0.1" \
+  "$A" release rollback "$APP" "${S[@]}" --channel production --to 1.0.1
+
+# ---- devices ----
+run 0 "^0 devices$" "$A" device list "$APP" "${S[@]}"
+openssl genpkey -algorithm x25519 -out "$W/dev.pem" 2>/dev/null
+DEVPUB=$(openssl pkey -in "$W/dev.pem" -pubout -outform DER 2>/dev/null | tail -c 32 | od -An -tx1 | tr -d ' \n')
+curl -s -o "$W/enroll.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d "{\"app_id\":\"$APP\",\"device_id\":\"dev-0001\",\"public_key\":\"$DEVPUB\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}" \
+  "$SERVER/v1/enroll" >"$W/code"
+[ "$(cat "$W/code")" = 201 ] && ok || bad "enroll: HTTP $(cat "$W/code") $(cat "$W/enroll.json")"
+run 0 "^dev-0001 +android " "$A" device list "$APP" "${S[@]}"
+grep -q "^1 device$" "$W/out" && ok || bad "device count"
+run 0 "" "$A" device list "$APP" "${S[@]}" --json
+json "assert [x['device_id'] for x in d['devices']]==['dev-0001'] and d['devices'][0]['public_key']=='$DEVPUB', d" &&
+  ok || bad "device list --json"
+
+# A read-only token may list devices but not publish (403 from the server).
+curl -s -o "$W/tok.json" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"name":"reader","roles":["read-only"]}' "$SERVER/api/v1/tokens"
+RO=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("token",""))' "$W/tok.json" 2>/dev/null)
+if [ -n "$RO" ]; then
+  run 0 "dev-0001" "$A" device list "$APP" --server "$SERVER" --token "$RO"
+  run 1 "HTTP 403 forbidden" "$A" rollout pause "$APP" --server "$SERVER" --token "$RO" --channel production
+else
+  bad "could not create a read-only token: $(cat "$W/tok.json")"
+fi
+
+echo "server.cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
