@@ -1,24 +1,26 @@
 // The admin API (/api/v1/...): docs/api/server-api.md is the contract.
 //
 // Why some things are the way they are:
-//  * Channel changes are read-modify-write of the whole row (Store::UpdateChannel replaces every field),
-//    so every channel-changing handler of this process runs under AdminApi::write_mutex; otherwise a
-//    PATCH could write back a stale current_version over a concurrent publish. (Two airlockd processes
-//    can still race there; admin traffic is rare and the window is one request.)
+//  * Channel changes are read-modify-write of the whole row (Store::UpdateChannel replaces every
+//  field),
+//    so every channel-changing handler of this process runs under AdminApi::write_mutex; otherwise
+//    a PATCH could write back a stale current_version over a concurrent publish. (Two airlockd
+//    processes can still race there; admin traffic is rare and the window is one request.)
 //  * A release is checked completely (Store state, targets verification, target customs, bundle
 //    recipients) before anything is written; then AppRepo::AcceptTargets writes the metadata and
-//    Store::PublishRelease commits the row and the channel's current version in one transaction. The two
-//    stores cannot share a transaction: if the database write fails after the metadata was written, the
-//    served targets list a target no channel offers yet (harmless: devices only install what a channel
-//    offers), and the error is returned.
-//  * App creation makes the online keys first, then the row; the contract's 409 is checked on the row
+//    Store::PublishRelease commits the row and the channel's current version in one transaction.
+//    The two stores cannot share a transaction: if the database write fails after the metadata was
+//    written, the served targets list a target no channel offers yet (harmless: devices only
+//    install what a channel offers), and the error is returned.
+//  * App creation makes the online keys first, then the row; the contract's 409 is checked on the
+//  row
 //    before any key is made.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -166,7 +168,8 @@ Result<std::optional<int64_t>> OptInt(const Json& obj, std::string_view key, int
   if (it->is_number_unsigned()) {
     uint64_t u = it->get<uint64_t>();
     if (u > static_cast<uint64_t>(INT64_MAX)) {
-      return MakeError(ErrorCode::kInvalidArgument, "field '" + std::string(key) + "' out of range");
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "field '" + std::string(key) + "' out of range");
     }
     value = static_cast<int64_t>(u);
   } else {
@@ -187,17 +190,18 @@ using namespace api_internal;  // NOLINT(google-build-using-namespace): this fil
 namespace {
 
 Json ChannelJson(const storage::Channel& c) {
-  return {{"name", c.name},
-          {"default", c.is_default},
-          {"allow_self_assign", c.allow_self_assign},
-          {"ios", c.ios},
-          {"android", c.android},
-          {"electron", c.electron},
-          {"min_native_version", c.min_native_version ? Json(*c.min_native_version) : Json(nullptr)},
-          {"rollout_percent", c.rollout_percent},
-          {"paused", c.paused},
-          {"current_version", c.current_version ? Json(*c.current_version) : Json(nullptr)},
-          {"rolled_back", c.rolled_back}};
+  return {
+      {"name", c.name},
+      {"default", c.is_default},
+      {"allow_self_assign", c.allow_self_assign},
+      {"ios", c.ios},
+      {"android", c.android},
+      {"electron", c.electron},
+      {"min_native_version", c.min_native_version ? Json(*c.min_native_version) : Json(nullptr)},
+      {"rollout_percent", c.rollout_percent},
+      {"paused", c.paused},
+      {"current_version", c.current_version ? Json(*c.current_version) : Json(nullptr)},
+      {"rolled_back", c.rolled_back}};
 }
 
 Json ReleaseJson(const storage::Release& r) {
@@ -227,12 +231,9 @@ Json OnlineKeysJson(const OnlineKeys& keys) {
 Json PrincipalJson(const keys::Principal& p) {
   Json roles = Json::array();
   for (auto role : p.roles) roles.push_back(std::string(keys::RoleName(role)));
-  return {{"name", p.name},
-          {"kind", std::string(keys::PrincipalKindName(p.kind))},
-          {"roles", roles},
-          {"disabled", p.disabled},
-          {"created", p.created},
-          {"expires", p.expires ? Json(*p.expires) : Json(nullptr)}};
+  return {{"name", p.name},       {"kind", std::string(keys::PrincipalKindName(p.kind))},
+          {"roles", roles},       {"disabled", p.disabled},
+          {"created", p.created}, {"expires", p.expires ? Json(*p.expires) : Json(nullptr)}};
 }
 
 Json UsageRecordJson(const keys::UsageRecord& r) {
@@ -257,8 +258,8 @@ Response Ok(int status, const Json& body) {
 
 Response BadRequest(const Error& error) { return JsonError(400, "bad_request", error.message()); }
 
-// Errors of verifying uploaded metadata: a wrong version is 409 conflict, failures of ours 500, every
-// other refusal (signatures, expiry, roles, unknown or mismatching blobs, no root yet) 422.
+// Errors of verifying uploaded metadata: a wrong version is 409 conflict, failures of ours 500,
+// every other refusal (signatures, expiry, roles, unknown or mismatching blobs, no root yet) 422.
 Response VerificationError(const Error& error) {
   switch (error.code()) {
     case ErrorCode::kRollback:
@@ -273,7 +274,8 @@ Response VerificationError(const Error& error) {
   }
 }
 
-std::optional<size_t> QueryLimit(const Request& req, size_t fallback, std::optional<Response>* err) {
+std::optional<size_t> QueryLimit(const Request& req, size_t fallback,
+                                 std::optional<Response>* err) {
   for (const auto& [key, value] : DecodeQuery(req.query)) {
     if (key != "limit") continue;
     size_t n = 0;
@@ -363,8 +365,8 @@ struct AdminApi {
 
   using AuthedHandler = std::function<Response(const Request&, const keys::Principal&)>;
 
-  // Authenticates the bearer token and checks `action`; mutating routes (`log_action` set) log one JSON
-  // line with the outcome.
+  // Authenticates the bearer token and checks `action`; mutating routes (`log_action` set) log one
+  // JSON line with the outcome.
   Handler Guard(keys::Action action, std::string log_action, AuthedHandler handler) {
     return [this, action, log_action = std::move(log_action),
             handler = std::move(handler)](const Request& req) -> Response {
@@ -389,8 +391,8 @@ struct AdminApi {
       }
       Response response;
       if (!keys::Authorize(*principal, action)) {
-        response = JsonError(403, "forbidden",
-                             "token may not " + std::string(keys::ActionName(action)));
+        response =
+            JsonError(403, "forbidden", "token may not " + std::string(keys::ActionName(action)));
       } else {
         response = handler(req, *principal);
       }
@@ -503,17 +505,17 @@ struct AdminApi {
     auto status = deps.repo->Status(app->app_id);
     if (!status) return ErrorResponse(status.error());
     auto opt = [](const std::optional<uint64_t>& v) { return v ? Json(*v) : Json(nullptr); };
-    return Ok(200, {{"app_id", app->app_id},
-                    {"display_name", app->display_name},
-                    {"created_at", app->created_at},
-                    {"online_keys", OnlineKeysJson(*keys)},
-                    {"content_key", keys->content_key_pem},
-                    {"app_key", app->app_key ? Json(*app->app_key) : Json(nullptr)},
-                    {"root_version", opt(status->root_version)},
-                    {"targets_version", opt(status->targets_version)},
-                    {"timestamp_expires", status->timestamp_expires
-                                              ? Json(*status->timestamp_expires)
-                                              : Json(nullptr)}});
+    return Ok(200,
+              {{"app_id", app->app_id},
+               {"display_name", app->display_name},
+               {"created_at", app->created_at},
+               {"online_keys", OnlineKeysJson(*keys)},
+               {"content_key", keys->content_key_pem},
+               {"app_key", app->app_key ? Json(*app->app_key) : Json(nullptr)},
+               {"root_version", opt(status->root_version)},
+               {"targets_version", opt(status->targets_version)},
+               {"timestamp_expires",
+                status->timestamp_expires ? Json(*status->timestamp_expires) : Json(nullptr)}});
   }
 
   Response PutRoot(const Request& req) {
@@ -548,7 +550,8 @@ struct AdminApi {
   Response UploadBlob(const Request& req) {
     if (!req.upload) return JsonError(400, "bad_request", "no upload body");
     const UploadedFile& up = *req.upload;
-    if (!IsLowerHex(up.sha256_hex, 64)) return ErrorResponse(Error(ErrorCode::kInternal, "bad digest"));
+    if (!IsLowerHex(up.sha256_hex, 64))
+      return ErrorResponse(Error(ErrorCode::kInternal, "bad digest"));
     std::string_view claimed = req.Header("X-Airlock-Sha256");
     if (!claimed.empty()) {
       std::string lower(claimed);
@@ -568,13 +571,15 @@ struct AdminApi {
     if (std::filesystem::is_regular_file(dest, ec)) return Ok(200, reply);
     auto dir = dest.parent_path();
     std::filesystem::create_directories(dir, ec);
-    if (ec) return ErrorResponse(Error(ErrorCode::kIo, "mkdir " + dir.string() + ": " + ec.message()));
+    if (ec)
+      return ErrorResponse(Error(ErrorCode::kIo, "mkdir " + dir.string() + ": " + ec.message()));
     std::filesystem::rename(up.path, dest, ec);
     if (ec == std::errc::cross_device_link) {
       // The upload folder is on another file system: copy beside the destination, fsync, rename.
       auto tmp = dir / ("." + up.sha256_hex + ".tmp-" + std::to_string(::getpid()));
       ec.clear();
-      std::filesystem::copy_file(up.path, tmp, std::filesystem::copy_options::overwrite_existing, ec);
+      std::filesystem::copy_file(up.path, tmp, std::filesystem::copy_options::overwrite_existing,
+                                 ec);
       if (!ec) {
         if (auto synced = FsyncFile(tmp); !synced) {
           std::filesystem::remove(tmp, ec);
@@ -636,7 +641,8 @@ struct AdminApi {
       return BadRequest(applied.error());
     }
     std::lock_guard lock(write_mutex);
-    if (auto created = deps.store->CreateChannel(c); !created) return ErrorResponse(created.error());
+    if (auto created = deps.store->CreateChannel(c); !created)
+      return ErrorResponse(created.error());
     Invalidate(c.app_id);
     return Ok(201, ChannelJson(c));
   }
@@ -681,7 +687,8 @@ struct AdminApi {
     auto c = LoadChannel(req, &err);
     if (!c) return *err;
     if (auto refused = change(&*c)) return *refused;
-    if (auto updated = deps.store->UpdateChannel(*c); !updated) return ErrorResponse(updated.error());
+    if (auto updated = deps.store->UpdateChannel(*c); !updated)
+      return ErrorResponse(updated.error());
     Invalidate(c->app_id);
     return Ok(200, ChannelJson(*c));
   }
@@ -721,7 +728,8 @@ struct AdminApi {
     if (parsed.error) return *parsed.error;
     auto to = ReqString(parsed.json, "to", kMaxSemverLength);
     if (!to) return BadRequest(to.error());
-    if (auto v = Semver::Parse(*to); !v) return JsonError(400, "bad_request", "to: " + v.error().message());
+    if (auto v = Semver::Parse(*to); !v)
+      return JsonError(400, "bad_request", "to: " + v.error().message());
     std::lock_guard lock(write_mutex);
     std::optional<Response> err;
     auto c = LoadChannel(req, &err);
@@ -730,7 +738,8 @@ struct AdminApi {
     if (!release) return ErrorResponse(release.error());
     auto allowed = deps.repo->CheckRollbackAllowed(c->app_id, *to);
     if (!allowed) {
-      if (allowed.error().code() == ErrorCode::kIo || allowed.error().code() == ErrorCode::kInternal) {
+      if (allowed.error().code() == ErrorCode::kIo ||
+          allowed.error().code() == ErrorCode::kInternal) {
         return ErrorResponse(allowed.error());
       }
       return JsonError(422, "verification_failed",
@@ -777,7 +786,8 @@ struct AdminApi {
     }
     std::optional<std::string> capgo_target, capgo_session_key, capgo_checksum;
     if (auto capgo = body.find("capgo"); capgo != body.end() && !capgo->is_null()) {
-      if (!capgo->is_object()) return JsonError(400, "bad_request", "field 'capgo' must be an object");
+      if (!capgo->is_object())
+        return JsonError(400, "bad_request", "field 'capgo' must be an object");
       auto t = ReqString(*capgo, "target", storage::kMaxTextLength);
       auto k = ReqString(*capgo, "session_key", storage::kMaxTextLength);
       auto s = ReqString(*capgo, "checksum", storage::kMaxTextLength);
@@ -833,7 +843,8 @@ struct AdminApi {
         recipient = std::move(*key);
       } else {
         if (!app->app_key) {
-          return JsonError(400, "bad_request", "app " + app->app_id + " has no app_key for app mode");
+          return JsonError(400, "bad_request",
+                           "app " + app->app_id + " has no app_key for app mode");
         }
         auto key = crypto::PublicKey::FromPem(*app->app_key);
         if (!key) return ErrorResponse(key.error());
@@ -848,7 +859,7 @@ struct AdminApi {
         return JsonError(422, "verification_failed",
                          *target + " has no recipient for the " +
                              (*encryption == storage::EncryptionMode::kDevice ? "app's content key"
-                                                                                : "app key"));
+                                                                              : "app key"));
       }
     }
 
@@ -899,12 +910,12 @@ struct AdminApi {
     if (!devices) return ErrorResponse(devices.error());
     Json list = Json::array();
     for (const auto& d : *devices) {
-      list.push_back({{"device_id", d.device_id},
-                      {"platform", d.platform},
-                      {"public_key", d.public_key},
-                      {"channel_override",
-                       d.channel_override ? Json(*d.channel_override) : Json(nullptr)},
-                      {"last_seen", d.last_seen}});
+      list.push_back(
+          {{"device_id", d.device_id},
+           {"platform", d.platform},
+           {"public_key", d.public_key},
+           {"channel_override", d.channel_override ? Json(*d.channel_override) : Json(nullptr)},
+           {"last_seen", d.last_seen}});
     }
     return Ok(200, {{"devices", list}});
   }
@@ -960,7 +971,8 @@ struct AdminApi {
         if (keys::RoleAllows(role, action) && !keys::Authorize(actor, action)) {
           return JsonError(403, "forbidden",
                            "role " + std::string(keys::RoleName(role)) + " allows " +
-                               std::string(keys::ActionName(action)) + ", which this token may not");
+                               std::string(keys::ActionName(action)) +
+                               ", which this token may not");
         }
       }
     }
@@ -1025,11 +1037,11 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
   const std::string apps = "/api/v1/apps";
   const std::string channel = "/api/v1/apps/{app}/channels/{name}";
 
-  router->Add("POST", apps, a->Guard(Action::kReleasePublish, "app.create", bind(&AdminApi::CreateApp)));
+  router->Add("POST", apps,
+              a->Guard(Action::kReleasePublish, "app.create", bind(&AdminApi::CreateApp)));
   router->Add("GET", apps,
-              a->Guard(Action::kReleaseRead, "", [a](const Request&, const keys::Principal&) {
-                return a->ListApps();
-              }));
+              a->Guard(Action::kReleaseRead, "",
+                       [a](const Request&, const keys::Principal&) { return a->ListApps(); }));
   router->Add("GET", apps + "/{app}", a->Guard(Action::kReleaseRead, "", bind(&AdminApi::GetApp)));
   router->Add("PUT", apps + "/{app}/root",
               a->Guard(Action::kReleasePublish, "app.root", bind(&AdminApi::PutRoot)));
@@ -1076,9 +1088,8 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
                          return a->CreateToken(req, actor);
                        }));
   router->Add("GET", "/api/v1/tokens",
-              a->Guard(Action::kTokenManage, "", [a](const Request&, const keys::Principal&) {
-                return a->ListTokens();
-              }));
+              a->Guard(Action::kTokenManage, "",
+                       [a](const Request&, const keys::Principal&) { return a->ListTokens(); }));
   router->Add("GET", "/api/v1/audit", a->Guard(Action::kAuditRead, "", bind(&AdminApi::Audit)));
   return api;
 }

@@ -1,20 +1,21 @@
-// In-memory cache of the state the device hot paths read (/v1/check and Capgo /updates): per app, its
-// channels with their current release rows, and enrolled device rows.
+// In-memory cache of the state the device hot paths read (/v1/check and Capgo /updates): per app,
+// its channels with their current release rows, and enrolled device rows.
 //
 // Freshness. An app's channels are loaded from the Store on first use (one query,
 // Store::ListChannelReleases) and kept for `ttl` (default 2 s): other airlockd processes sharing a
-// PostgreSQL database see changes within the TTL; changes made through this process's admin API call
-// Invalidate(app) and are seen at once. Device rows are kept for `device_ttl` (default 5 s) in a map of at
-// most `max_devices` entries (when full, expired entries are dropped, and if none expired the whole map
-// is cleared: a flood of fresh ids costs database reads, never unbounded memory). Unknown devices are not
-// cached (an enrollment through another process is visible at once). Enrollment and channel assignment
-// through this process call InvalidateDevice. With ttl 0 nothing is kept (every call reads the Store).
+// PostgreSQL database see changes within the TTL; changes made through this process's admin API
+// call Invalidate(app) and are seen at once. Device rows are kept for `device_ttl` (default 5 s) in
+// a map of at most `max_devices` entries (when full, expired entries are dropped, and if none
+// expired the whole map is cleared: a flood of fresh ids costs database reads, never unbounded
+// memory). Unknown devices are not cached (an enrollment through another process is visible at
+// once). Enrollment and channel assignment through this process call InvalidateDevice. With ttl 0
+// nothing is kept (every call reads the Store).
 //
 // Errors from the Store are returned and nothing is cached for them.
 //
-// Thread-safety: every method may be called from any thread (a shared_mutex; loads run outside it, so
-// readers never wait for the database; two threads missing at once may both load, last one wins unless an
-// invalidation happened meanwhile).
+// Thread-safety: every method may be called from any thread (a shared_mutex; loads run outside it,
+// so readers never wait for the database; two threads missing at once may both load, last one wins
+// unless an invalidation happened meanwhile).
 #ifndef AIRLOCK_SERVER_CHANNEL_CACHE_H_
 #define AIRLOCK_SERVER_CHANNEL_CACHE_H_
 
@@ -45,12 +46,14 @@ struct AppChannels {
   const storage::ChannelRelease* Default() const;
 };
 
-// Channel resolution shared by /v1/check and Capgo /updates: the device's override (when that channel
-// exists), else `requested` when that channel allows self-assignment, else the app's default channel.
-// nullptr when none applies. `via_device` (optional) is set when the override or the request chose it.
+// Channel resolution shared by /v1/check and Capgo /updates: the device's override (when that
+// channel exists), else `requested` when that channel allows self-assignment, else the app's
+// default channel. nullptr when none applies. `via_device` (optional) is set when the override or
+// the request chose it.
 const storage::ChannelRelease* ResolveChannel(const AppChannels& app,
                                               const std::optional<std::string>& device_override,
-                                              std::string_view requested, bool* via_device = nullptr);
+                                              std::string_view requested,
+                                              bool* via_device = nullptr);
 
 class ChannelCache {
  public:
@@ -100,7 +103,7 @@ class ChannelCache {
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, AppEntry> apps_;        // guarded by mutex_
   std::unordered_map<std::string, DeviceEntry> devices_;  // guarded by mutex_
-  uint64_t generation_ = 0;  // guarded by mutex_; bumped by every invalidation
+  uint64_t generation_ = 0;     // guarded by mutex_; bumped by every invalidation
   uint64_t channel_loads_ = 0;  // guarded by mutex_
   uint64_t device_loads_ = 0;   // guarded by mutex_
 };

@@ -1,16 +1,17 @@
 // The device API (/v1/enroll, /v1/check, /v1/report): docs/api/server-api.md is the contract.
 //
-// Hot path. /v1/check reads the device row and the app's channels from the ChannelCache, so a warm check
-// makes no database round trip. last_seen is written (Store::TouchDevice) only when the cached row's
-// last_seen is at least ServerApiDeps::last_seen_interval seconds old (default 60), so a device checking
-// in a tight loop costs one write a minute, and last_seen is accurate to that interval. Channel
-// resolution is ResolveChannel (channel_cache.h), the same function Capgo /updates uses, and the rollout
-// bucket is InRollout (store_catalog.h), so both protocols agree on every device.
+// Hot path. /v1/check reads the device row and the app's channels from the ChannelCache, so a warm
+// check makes no database round trip. last_seen is written (Store::TouchDevice) only when the
+// cached row's last_seen is at least ServerApiDeps::last_seen_interval seconds old (default 60), so
+// a device checking in a tight loop costs one write a minute, and last_seen is accurate to that
+// interval. Channel resolution is ResolveChannel (channel_cache.h), the same function Capgo
+// /updates uses, and the rollout bucket is InRollout (store_catalog.h), so both protocols agree on
+// every device.
 //
 // Rollbacks. A device whose version is above the channel's current version is offered the channel's
-// release (rollback: true) only when the channel was rolled back through the admin API, which checked
-// that the signed targets allow it (Channel::rolled_back); otherwise it is up_to_date (it may have come
-// from another channel), as Capgo's downgrade_not_authorized.
+// release (rollback: true) only when the channel was rolled back through the admin API, which
+// checked that the signed targets allow it (Channel::rolled_back); otherwise it is up_to_date (it
+// may have come from another channel), as Capgo's downgrade_not_authorized.
 #include <cctype>
 #include <cstdint>
 #include <memory>
@@ -48,8 +49,8 @@ bool IsValidPlatform(std::string_view p) {
 }
 
 bool IsEventKind(std::string_view kind) {
-  static constexpr std::string_view kKinds[] = {"offered",   "downloaded", "verified",   "installed",
-                                                "confirmed", "failed",     "rolled_back"};
+  static constexpr std::string_view kKinds[] = {
+      "offered", "downloaded", "verified", "installed", "confirmed", "failed", "rolled_back"};
   for (auto k : kKinds) {
     if (k == kind) return true;
   }
@@ -135,7 +136,8 @@ class DeviceApi {
     auto existing = deps_.store->GetDevice(ids.app_id, ids.device_id);
     if (!existing) return ErrorResponse(existing.error());
     if (existing->public_key != key) {
-      return JsonError(409, "conflict", "device " + ids.device_id + " is enrolled with another key");
+      return JsonError(409, "conflict",
+                       "device " + ids.device_id + " is enrolled with another key");
     }
     return Ok(200, {{"device_id", ids.device_id}, {"enrolled", true}});
   }
@@ -183,7 +185,8 @@ class DeviceApi {
       auto floor = Semver::Parse(*channel.min_native_version);
       if (floor && Compare(*native, *floor) < 0) return NoUpdate("native_too_old");
     }
-    bool enabled = (*platform == "ios" && channel.ios) || (*platform == "android" && channel.android) ||
+    bool enabled = (*platform == "ios" && channel.ios) ||
+                   (*platform == "android" && channel.android) ||
                    (*platform == "electron" && channel.electron) ||
                    (*platform != "ios" && *platform != "android" && *platform != "electron");
     if (!enabled) return NoUpdate("platform_disabled");
@@ -197,17 +200,16 @@ class DeviceApi {
       rollback = true;
     }
 
-    Json reply = {{"update", true},
-                  {"version", release.version},
-                  {"channel", channel.name},
-                  {"rollback", rollback},
-                  {"target",
-                   {{"name", release.target_name},
-                    {"length", release.length},
-                    {"sha256", release.sha256}}},
-                  {"url", deps_.public_url + "/v1/blobs/" + release.sha256},
-                  {"tuf_url", deps_.public_url + "/tuf/" + ids.app_id + "/"},
-                  {"encryption", std::string(storage::EncryptionModeName(release.encryption))}};
+    Json reply = {
+        {"update", true},
+        {"version", release.version},
+        {"channel", channel.name},
+        {"rollback", rollback},
+        {"target",
+         {{"name", release.target_name}, {"length", release.length}, {"sha256", release.sha256}}},
+        {"url", deps_.public_url + "/v1/blobs/" + release.sha256},
+        {"tuf_url", deps_.public_url + "/tuf/" + ids.app_id + "/"},
+        {"encryption", std::string(storage::EncryptionModeName(release.encryption))}};
     if (release.encryption == storage::EncryptionMode::kDevice) {
       auto wrapped = WrappedKey(ids.app_id, release.sha256, device->public_key);
       if (!wrapped) return ErrorResponse(wrapped.error());
@@ -239,7 +241,8 @@ class DeviceApi {
       if (!*seq) return Bad(where + "field 'seq' is missing");
       auto version = ReqString(e, "version", kMaxSemverLength);
       if (!version) return Bad(where + version.error().message());
-      if (auto v = Semver::Parse(*version); !v) return Bad(where + "version: " + v.error().message());
+      if (auto v = Semver::Parse(*version); !v)
+        return Bad(where + "version: " + v.error().message());
       auto kind = ReqString(e, "kind", storage::kMaxIdLength);
       if (!kind) return Bad(where + kind.error().message());
       if (!IsEventKind(*kind)) return Bad(where + "unknown kind '" + *kind + "'");
@@ -270,10 +273,11 @@ class DeviceApi {
   }
 
  private:
-  // The content key of bundle `sha256` wrapped to the device key (base64). Wrapping goes through the
-  // vault (an unwrap and a usage-log record each time, ~30 ms measured on a file vault), so answers are
-  // kept per (app, bundle, device key): a device polling while it has not installed yet costs one
-  // wrap. Reusing a wrapped key is safe (only that device's private key opens it); the map is bounded.
+  // The content key of bundle `sha256` wrapped to the device key (base64). Wrapping goes through
+  // the vault (an unwrap and a usage-log record each time, ~30 ms measured on a file vault), so
+  // answers are kept per (app, bundle, device key): a device polling while it has not installed yet
+  // costs one wrap. Reusing a wrapped key is safe (only that device's private key opens it); the
+  // map is bounded.
   Result<std::string> WrappedKey(const std::string& app_id, const std::string& sha256,
                                  const std::string& device_key_hex) {
     std::string cache_key = app_id + "/" + sha256 + "/" + device_key_hex;
@@ -284,8 +288,8 @@ class DeviceApi {
     }
     AIRLOCK_ASSIGN_OR_RETURN(Bytes raw, HexDecode(device_key_hex));
     AIRLOCK_ASSIGN_OR_RETURN(auto key, crypto::PublicKey::FromRaw(crypto::KeyType::kX25519, raw));
-    AIRLOCK_ASSIGN_OR_RETURN(Bytes wrapped,
-                             deps_.repo->WrapForDevice(app_id, BlobPath(deps_.data_dir, sha256), key));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        Bytes wrapped, deps_.repo->WrapForDevice(app_id, BlobPath(deps_.data_dir, sha256), key));
     std::string encoded = crypto::Base64Encode(wrapped);
     std::lock_guard lock(wrap_mutex_);
     if (wrapped_.size() >= kMaxWrappedKeys) wrapped_.clear();

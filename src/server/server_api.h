@@ -1,9 +1,9 @@
 // airlockd's own API: the admin API (/api/v1/...) and the device API (/v1/enroll, /v1/check,
 // /v1/report). The contract is docs/api/server-api.md (and docs/api/openapi.yaml).
 //
-// Handlers run on the I/O threads; every dependency here is thread-safe (the AccessStore is used under
-// an internal mutex of the API object). Hot paths (/v1/check, Capgo /updates) read channel and release
-// state from a ChannelCache (channel_cache.h) rather than the database.
+// Handlers run on the I/O threads; every dependency here is thread-safe (the AccessStore is used
+// under an internal mutex of the API object). Hot paths (/v1/check, Capgo /updates) read channel
+// and release state from a ChannelCache (channel_cache.h) rather than the database.
 #ifndef AIRLOCK_SERVER_SERVER_API_H_
 #define AIRLOCK_SERVER_SERVER_API_H_
 
@@ -39,13 +39,13 @@ struct ServerApiDeps {
   // The server vault's key usage log (keys/audit.h) that GET /api/v1/audit reads: the same file as
   // AppRepoOptions::audit_log resolves to. Empty: GET /api/v1/audit answers 404 not_found.
   std::filesystem::path audit_log;
-  // /v1/check writes a device's last_seen at most once per this many seconds (the cached row says when
-  // it was last written), so the warm hot path stays off the database.
+  // /v1/check writes a device's last_seen at most once per this many seconds (the cached row says
+  // when it was last written), so the warm hot path stays off the database.
   int64_t last_seen_interval = 60;
 };
 
-// Registers every /api/v1 route. The returned object owns per-API state (the access-store mutex) and
-// must outlive the server.
+// Registers every /api/v1 route. The returned object owns per-API state (the access-store mutex)
+// and must outlive the server.
 struct AdminApi;
 [[nodiscard]] std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& deps);
 

@@ -141,7 +141,8 @@ class ServerApiTest : public ::testing::Test {
       return it == lowered->end() ? std::string_view() : std::string_view(it->second);
     };
     auto match = router_.Find(&req);
-    if (match.kind != Router::Match::Kind::kFound) return Reply{match.kind == Router::Match::Kind::kNotFound ? 404 : 405, {}};
+    if (match.kind != Router::Match::Kind::kFound)
+      return Reply{match.kind == Router::Match::Kind::kNotFound ? 404 : 405, {}};
     EXPECT_EQ(match.upload, upload_route_expected(req.path));
     Response response = (*match.handler)(req);
     Reply reply;
@@ -175,7 +176,8 @@ class ServerApiTest : public ::testing::Test {
     ASSERT_TRUE(root.AddKey("timestamp", *ts->public_key));
     auto md = metadata::SignMetadata(root, {&root_key_});
     ASSERT_TRUE(md);
-    Reply put = Call("PUT", std::string("/api/v1/apps/") + kApp + "/root", *md->ToBytes(), owner_token_);
+    Reply put =
+        Call("PUT", std::string("/api/v1/apps/") + kApp + "/root", *md->ToBytes(), owner_token_);
     ASSERT_EQ(put.status, 200) << put.body.dump();
     EXPECT_EQ(put.body["version"], 1);
   }
@@ -205,8 +207,8 @@ class ServerApiTest : public ::testing::Test {
     options.version = version;
     auto content_key = crypto::PublicKey::FromPem(content_key_pem_);
     EXPECT_TRUE(content_key);
-    auto sealed = bundle::SealBundle(in, options, signing_key_,
-                                     {*content_key, recipient_key_.Public()}, out);
+    auto sealed =
+        bundle::SealBundle(in, options, signing_key_, {*content_key, recipient_key_.Public()}, out);
     EXPECT_TRUE(sealed) << sealed.error().ToString();
     auto bytes = ReadTextFile(out, 1 << 24);
     EXPECT_TRUE(bytes);
@@ -232,7 +234,9 @@ class ServerApiTest : public ::testing::Test {
     return c;
   }
 
-  std::string BundleName(const std::string& version) { return "releases/" + version + "/bundle.alb"; }
+  std::string BundleName(const std::string& version) {
+    return "releases/" + version + "/bundle.alb";
+  }
   std::string CapgoName(const std::string& version) { return "releases/" + version + "/capgo.zip"; }
 
   // Seals and uploads the bundle (and a Capgo zip) of `version`; adds both to `t`.
@@ -285,8 +289,11 @@ class ServerApiTest : public ::testing::Test {
 
   Reply Check(const std::string& device, const std::string& version,
               const std::string& platform = "android") {
-    Json body = {{"app_id", kApp},           {"device_id", device}, {"version", version},
-                 {"native_version", "1.0.0"}, {"platform", platform}};
+    Json body = {{"app_id", kApp},
+                 {"device_id", device},
+                 {"version", version},
+                 {"native_version", "1.0.0"},
+                 {"platform", platform}};
     return Call("POST", "/v1/check", body.dump());
   }
 
@@ -388,7 +395,9 @@ TEST_F(ServerApiTest, ChannelsAreCreatedPatchedAndValidated) {
   ASSERT_NO_FATAL_FAILURE(CreateApp());
   std::string base = std::string("/api/v1/apps/") + kApp + "/channels";
   Reply c = Admin("POST", base,
-                  {{"name", "beta"}, {"allow_self_assign", true}, {"rollout_percent", 50},
+                  {{"name", "beta"},
+                   {"allow_self_assign", true},
+                   {"rollout_percent", 50},
                    {"min_native_version", "2.0.0"}});
   ASSERT_EQ(c.status, 201) << c.body.dump();
   EXPECT_EQ(c.body["rollout_percent"], 50);
@@ -476,7 +485,8 @@ TEST_F(ServerApiTest, TargetsSignedByAWrongKeyChangeNothing) {
 
   // Listed without the app/version custom: also refused, nothing written.
   metadata::Targets plain = t;
-  for (auto& [name, file] : plain.targets) file.custom = Json{{"app_id", kApp}, {"version", "9.9.9"}};
+  for (auto& [name, file] : plain.targets)
+    file.custom = Json{{"app_id", kApp}, {"version", "9.9.9"}};
   Reply mislabeled = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
                            PublishBody("1.0.0", SignTargets(plain, targets_key_)));
   EXPECT_EQ(mislabeled.status, 422) << mislabeled.body.dump();
@@ -516,8 +526,10 @@ TEST_F(ServerApiTest, PublishAndDeviceModeCheckWrapsTheContentKeyToTheDevice) {
   Reply other_key = Enroll("dev-1", NewKey(crypto::KeyType::kX25519));
   EXPECT_EQ(other_key.status, 409);
   EXPECT_EQ(other_key.error(), "conflict");
-  Json bad_platform = {{"app_id", kApp},          {"device_id", "dev-2"},
-                       {"public_key", std::string(64, 'a')}, {"platform", "Android!"},
+  Json bad_platform = {{"app_id", kApp},
+                       {"device_id", "dev-2"},
+                       {"public_key", std::string(64, 'a')},
+                       {"platform", "Android!"},
                        {"enrollment_token", enrollment_token_}};
   EXPECT_EQ(Call("POST", "/v1/enroll", bad_platform.dump()).status, 400);
 
@@ -707,10 +719,14 @@ TEST_F(ServerApiTest, OversizedJsonBodiesAre413) {
 
 TEST_F(ServerApiTest, CapgoUpdatesOffersTheCapgoBlob) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
-  Json request = {{"platform", "android"},        {"device_id", "7239a82f-4ea8-4e33-9085-f4ad974d3fc4"},
-                  {"app_id", kApp},               {"version_build", "0.9.0"},
-                  {"version_name", "builtin"},    {"plugin_version", "8.51.23"},
-                  {"is_emulator", false},         {"is_prod", true}};
+  Json request = {{"platform", "android"},
+                  {"device_id", "7239a82f-4ea8-4e33-9085-f4ad974d3fc4"},
+                  {"app_id", kApp},
+                  {"version_build", "0.9.0"},
+                  {"version_name", "builtin"},
+                  {"plugin_version", "8.51.23"},
+                  {"is_emulator", false},
+                  {"is_prod", true}};
   Reply reply = Call("POST", "/updates", request.dump());
   ASSERT_EQ(reply.status, 200) << reply.body.dump();
   EXPECT_EQ(reply.body["version"], "1.0.0") << reply.body.dump();
@@ -724,11 +740,12 @@ TEST_F(ServerApiTest, TokensAreCreatedWithoutEscalationAndTheAuditLogIsReadable)
   ASSERT_EQ(created.status, 201) << created.body.dump();
   std::string ci = created.body["token"];
   EXPECT_EQ(ci.substr(0, 4), "alk_");
-  EXPECT_EQ(Admin("POST", "/api/v1/tokens", {{"name", "ci"}, {"roles", {"read-only"}}}).status, 409);
+  EXPECT_EQ(Admin("POST", "/api/v1/tokens", {{"name", "ci"}, {"roles", {"read-only"}}}).status,
+            409);
   EXPECT_EQ(Admin("POST", "/api/v1/tokens", {{"name", "x"}, {"roles", {"wizard"}}}).status, 400);
   // The release manager may publish, but not mint tokens.
-  Reply minted = Call("POST", "/api/v1/tokens",
-                      Json{{"name", "y"}, {"roles", {"owner"}}}.dump(), ci);
+  Reply minted =
+      Call("POST", "/api/v1/tokens", Json{{"name", "y"}, {"roles", {"owner"}}}.dump(), ci);
   EXPECT_EQ(minted.status, 403);
   Reply app = Call("POST", "/api/v1/apps", Json{{"app_id", kApp}}.dump(), ci);
   EXPECT_EQ(app.status, 201) << app.body.dump();
