@@ -3,13 +3,17 @@
 #
 #   bench/server_bench.sh BUILD_DIR
 #
-# Starts BUILD_DIR/bin/airlockd with a fresh data folder and nginx (bench/nginx.conf.in) on free ports,
-# measures with wrk (-t2 -c32 -d10s by default; WRK_ARGS overrides):
-#   (1) GET /healthz — small JSON reply; nginx serves a static file with airlockd's exact body bytes;
-#   (2) GET /v1/blobs/<sha256> — a 5 MiB random blob; nginx serves a hard link to the same file;
-#   (3) POST /updates (Capgo) — only if airlockd answers it with something other than 404/405.
-# and prints requests/s, MiB/s and the ratios airlockd/nginx. Installs nothing: scripts/setup.sh installs
-# nginx and wrk. Both servers are stopped by PID and the temporary folder removed on exit.
+# Sets up airlockd the way an operator would: `airlockd init`, start, then over the API with the airlock
+# CLI: app create, channel create, release publish (examples/sample-app, --encrypt none, with --capgo),
+# and with curl: device enrollment (POST /v1/enroll) and two blob uploads (POST /api/v1/blobs, 5 MiB and
+# 64 MiB of random bytes). nginx (bench/nginx.conf.in) serves the same reply bytes: for the POST routes a
+# static file holding exactly what airlockd answered, for the blobs hard links to airlockd's blob files.
+# Measured with wrk (WRK_ARGS, default -t2 -c32 -d5s), back to back per line:
+#   GET /healthz, POST /v1/check (warm cache), POST /updates (Capgo)  -> requests/s
+#   GET /v1/blobs/<sha256> for the 5 MiB and the 64 MiB blob          -> MiB/s
+# and prints the ratios airlockd/nginx. Every reply is checked identical (bytes) before measuring.
+# AIRLOCKD_ARGS adds flags to airlockd (e.g. "--access-log off"). Installs nothing (scripts/setup.sh
+# installs nginx and wrk). Both servers are stopped by PID and the temporary folder removed on exit.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -18,15 +22,21 @@ if [ $# -ne 1 ]; then
 fi
 BUILD_DIR=$(cd "$1" && pwd)
 AIRLOCKD="$BUILD_DIR/bin/airlockd"
+AIRLOCK="$BUILD_DIR/bin/airlock"
 HERE=$(cd "$(dirname "$0")" && pwd)
-WRK_ARGS=${WRK_ARGS:-"-t2 -c32 -d10s"}
-BLOB_MIB=5
+SRC=$(cd "$HERE/.." && pwd)
+WRK_ARGS=${WRK_ARGS:-"-t2 -c32 -d5s"}
+AIRLOCKD_ARGS=${AIRLOCKD_ARGS:-}
+APP=com.example.bench
+DEVICE=3f2a9c4e-0000-4000-8000-00000000be0c
 
-for tool in wrk nginx curl sha256sum; do
+for tool in wrk nginx curl sha256sum python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "server_bench: $tool not found (run scripts/setup.sh)" >&2; exit 1; }
 done
 NGINX=$(command -v nginx)
-[ -x "$AIRLOCKD" ] || { echo "server_bench: $AIRLOCKD not found (build the airlockd target)" >&2; exit 1; }
+for bin in "$AIRLOCKD" "$AIRLOCK"; do
+  [ -x "$bin" ] || { echo "server_bench: $bin not found (build the airlockd and airlock targets)" >&2; exit 1; }
+done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/airlock-server-bench.XXXXXX")
 AIRLOCKD_PID=""
@@ -59,23 +69,58 @@ wait_http() {  # URL: wait until it answers (up to 10 s)
   return 1
 }
 
-# --- data: a 5 MiB random blob in airlockd's layout -------------------------------------------
+# --- airlockd, set up through its own flow ------------------------------------------------------
+export XDG_CONFIG_HOME="$TMP/config" HOME="$TMP/home" AIRLOCK_VAULT_PASSPHRASE="server bench"
+unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG
+mkdir -p "$HOME" "$TMP/www/v1/blobs" "$TMP/nginx/tmp"
 DATA="$TMP/data"
-mkdir -p "$DATA/blobs" "$TMP/www/v1/blobs" "$TMP/nginx/tmp"
-head -c $((BLOB_MIB * 1024 * 1024)) /dev/urandom >"$TMP/blob"
-SHA=$(sha256sum "$TMP/blob" | cut -d' ' -f1)
-mkdir -p "$DATA/blobs/${SHA:0:2}"
-mv "$TMP/blob" "$DATA/blobs/${SHA:0:2}/$SHA"
-ln "$DATA/blobs/${SHA:0:2}/$SHA" "$TMP/www/v1/blobs/$SHA"  # same inode, same page cache
-
-# --- airlockd ----------------------------------------------------------------------------------
+TOKEN=$("$AIRLOCKD" --data "$DATA" init | sed -n 's/^Owner API token.*: \(.*\)$/\1/p')
+[ -n "$TOKEN" ] || { echo "server_bench: airlockd init gave no token" >&2; exit 1; }
 A_PORT=$(free_port)
-"$AIRLOCKD" --data "$DATA" --listen "127.0.0.1:$A_PORT" 2>"$TMP/airlockd.log" >/dev/null &
-AIRLOCKD_PID=$!
-wait_http "http://127.0.0.1:$A_PORT/healthz"
 A="http://127.0.0.1:$A_PORT"
+# shellcheck disable=SC2086
+"$AIRLOCKD" --data "$DATA" --listen "127.0.0.1:$A_PORT" --public-url "$A" $AIRLOCKD_ARGS \
+  2>"$TMP/airlockd.log" >/dev/null &
+AIRLOCKD_PID=$!
+wait_http "$A/healthz"
+S=(--server "$A" --token "$TOKEN")
+"$AIRLOCK" app create "$APP" "${S[@]}" >"$TMP/app.out"
+ENROLL=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$TMP/app.out")
+[ -n "$ENROLL" ] || { echo "server_bench: no enrollment token" >&2; cat "$TMP/app.out" >&2; exit 1; }
+"$AIRLOCK" channel create "$APP" production --default "${S[@]}" >/dev/null
+"$AIRLOCK" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" \
+  --channel production --encrypt none --capgo >/dev/null
+DEVICE_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+ENROLLED=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data "{\"app_id\":\"$APP\",\"device_id\":\"$DEVICE\",\"public_key\":\"$DEVICE_KEY\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}" \
+  "$A/v1/enroll")
+[ "$ENROLLED" = 201 ] || { echo "server_bench: enroll answered $ENROLLED" >&2; exit 1; }
 
-# nginx serves airlockd's exact /healthz body.
+# Blobs: uploaded through the admin API (streamed upload route), then served from DATA/blobs.
+upload_blob() {  # MIB -> prints the sha256
+  local file="$TMP/blob-$1" sha status
+  head -c $(($1 * 1024 * 1024)) /dev/urandom >"$file"
+  sha=$(sha256sum "$file" | cut -d' ' -f1)
+  status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/octet-stream' -H "X-Airlock-Sha256: $sha" --data-binary "@$file" \
+    "$A/api/v1/blobs")
+  [ "$status" = 201 ] || { echo "server_bench: blob upload answered $status" >&2; return 1; }
+  rm "$file"
+  ln "$DATA/blobs/${sha:0:2}/$sha" "$TMP/www/v1/blobs/$sha"  # same inode, same page cache
+  echo "$sha"
+}
+SHA5=$(upload_blob 5)
+SHA64=$(upload_blob 64)
+
+CHECK_BODY="{\"app_id\":\"$APP\",\"device_id\":\"$DEVICE\",\"version\":\"0.9.0\",\"native_version\":\"1.0.0\",\"platform\":\"android\"}"
+UPDATES_BODY="{\"app_id\":\"$APP\",\"device_id\":\"$DEVICE\",\"version_name\":\"0.9.0\",\"version_build\":\"1.0.0\",\"platform\":\"android\",\"is_emulator\":false,\"is_prod\":true,\"plugin_version\":\"6.0.0\",\"custom_id\":\"\",\"version_code\":\"1\",\"version_os\":\"14\"}"
+post() {  # PATH BODY OUT: POST, store the body, print the status
+  curl -s -o "$3" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data "$2" "$A$1"
+}
+[ "$(post /v1/check "$CHECK_BODY" "$TMP/www/v1/check")" = 200 ] || { echo "server_bench: /v1/check failed: $(cat "$TMP/www/v1/check")" >&2; exit 1; }
+grep -q '"update":true' "$TMP/www/v1/check" || { echo "server_bench: /v1/check offers no update: $(cat "$TMP/www/v1/check")" >&2; exit 1; }
+[ "$(post /updates "$UPDATES_BODY" "$TMP/www/updates")" = 200 ] || { echo "server_bench: /updates failed: $(cat "$TMP/www/updates")" >&2; exit 1; }
+grep -q '"url"' "$TMP/www/updates" || { echo "server_bench: /updates offers no bundle: $(cat "$TMP/www/updates")" >&2; exit 1; }
 curl -sf -o "$TMP/www/healthz" "$A/healthz"
 
 # --- nginx -------------------------------------------------------------------------------------
@@ -89,21 +134,31 @@ N="http://127.0.0.1:$N_PORT"
 wait_http "$N/healthz"
 
 # --- same bytes? -------------------------------------------------------------------------------
-same() {  # PATH: both servers must answer 200 with identical bodies
-  local a n
-  a=$(curl -sf "$A$1" | sha256sum | cut -d' ' -f1)
-  n=$(curl -sf "$N$1" | sha256sum | cut -d' ' -f1)
-  if [ "$a" != "$n" ]; then
-    echo "server_bench: $1 differs between airlockd ($a) and nginx ($n)" >&2
-    exit 1
+digest() {  # URL [BODY]: sha256 of the 200 answer (GET, or POST with BODY)
+  if [ $# -gt 1 ]; then
+    curl -sf -X POST -H 'Content-Type: application/json' --data "$2" "$1" | sha256sum | cut -d' ' -f1
+  else
+    curl -sf "$1" | sha256sum | cut -d' ' -f1
   fi
 }
+same() {  # PATH [BODY]
+  local a n
+  a=$(digest "$A$1" "${@:2}")
+  n=$(digest "$N$1" "${@:2}")
+  [ "$a" = "$n" ] || { echo "server_bench: $1 differs between airlockd ($a) and nginx ($n)" >&2; exit 1; }
+}
 same /healthz
-same "/v1/blobs/$SHA"
-[ "$(curl -sf "$A/v1/blobs/$SHA" | sha256sum | cut -d' ' -f1)" = "$SHA" ] || { echo "server_bench: blob digest mismatch" >&2; exit 1; }
+same /v1/check "$CHECK_BODY"
+same /updates "$UPDATES_BODY"
+OTHER_DEVICE_UPDATES=${UPDATES_BODY/$DEVICE/00000000-0000-4000-0001-000000000001}
+[ "$(digest "$A/updates" "$OTHER_DEVICE_UPDATES")" = "$(digest "$N/updates")" ] ||
+  { echo "server_bench: the /updates reply depends on the device id" >&2; exit 1; }
+same "/v1/blobs/$SHA5"
+same "/v1/blobs/$SHA64"
+[ "$(digest "$A/v1/blobs/$SHA64")" = "$SHA64" ] || { echo "server_bench: blob digest mismatch" >&2; exit 1; }
 
 # --- wrk ---------------------------------------------------------------------------------------
-# Prints requests/s; fails if wrk saw errors or non-2xx answers.
+# Prints requests/s and MiB/s of body; fails if wrk saw errors or non-2xx answers.
 run_wrk() {  # NAME URL [wrk args...]
   local name=$1 url=$2 out
   shift 2
@@ -117,49 +172,58 @@ run_wrk() {  # NAME URL [wrk args...]
   fi
   awk '/^Requests\/sec:/ {print $2}' <<<"$out"
 }
+post_lua() {  # BODY FILE
+  printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$1" >"$2"
+}
+post_lua "$CHECK_BODY" "$TMP/check.lua"
+# Capgo /updates rate-limits per device (burst 10, 1/s), so every request is another device, as in real
+# traffic (many devices, each checking now and then). The reply does not depend on the device id
+# (checked above: same bytes for two ids).
+cat >"$TMP/updates.lua" <<LUA
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  n = 0
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local template = [[${UPDATES_BODY/$DEVICE/00000000-0000-4000-%04d-%012d}]]
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, string.format(template, tid, n))
+end
+LUA
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-mib() { awk -v r="$1" -v m="$BLOB_MIB" 'BEGIN { printf "%.0f", r * m }'; }
+mib() { awk -v r="$1" -v m="$2" 'BEGIN { printf "%.0f", r * m }'; }
 
-echo "server_bench: airlockd on $A (pid $AIRLOCKD_PID), nginx on $N (pid $NGINX_PID), wrk $WRK_ARGS" >&2
+echo "server_bench: airlockd on $A (pid $AIRLOCKD_PID, args: ${AIRLOCKD_ARGS:-none}), nginx on $N (pid $NGINX_PID), wrk $WRK_ARGS" >&2
 echo "server_bench: $(nproc) cores; wrk runs on the same cores as the server under test" >&2
 
-# Warm up both (page cache, connections).
-wrk -t1 -c4 -d1s "$A/v1/blobs/$SHA" >/dev/null
-wrk -t1 -c4 -d1s "$N/v1/blobs/$SHA" >/dev/null
+# Warm up both (page cache, connections, the channel cache).
+for url in "$A/v1/blobs/$SHA64" "$N/v1/blobs/$SHA64"; do wrk -t1 -c4 -d1s "$url" >/dev/null; done
+wrk -t1 -c4 -d1s -s "$TMP/check.lua" "$A/v1/check" >/dev/null
 
 H_A=$(run_wrk healthz-airlockd "$A/healthz")
 H_N=$(run_wrk healthz-nginx "$N/healthz")
-B_A=$(run_wrk blob-airlockd "$A/v1/blobs/$SHA")
-B_N=$(run_wrk blob-nginx "$N/v1/blobs/$SHA")
+C_A=$(run_wrk check-airlockd "$A/v1/check" -s "$TMP/check.lua")
+C_N=$(run_wrk check-nginx "$N/v1/check" -s "$TMP/check.lua")
+U_A=$(run_wrk updates-airlockd "$A/updates" -s "$TMP/updates.lua")
+U_N=$(run_wrk updates-nginx "$N/updates" -s "$TMP/updates.lua")
+B5_A=$(run_wrk blob5-airlockd "$A/v1/blobs/$SHA5")
+B5_N=$(run_wrk blob5-nginx "$N/v1/blobs/$SHA5")
+B64_A=$(run_wrk blob64-airlockd "$A/v1/blobs/$SHA64")
+B64_N=$(run_wrk blob64-nginx "$N/v1/blobs/$SHA64")
 
-# Capgo POST /updates: only if airlockd has the route.
-UPD_STATUS=$(curl -s -o "$TMP/updates-body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-  --data '{"app_id":"com.example.app","device_id":"00000000-0000-4000-8000-000000000000","version_name":"1.0.0","version_build":"1.0.0","platform":"android","is_emulator":false,"is_prod":true,"plugin_version":"6.0.0","custom_id":"","version_code":"1","version_os":"14"}' \
-  "$A/updates" || true)
-
-printf '\n%-38s %14s %14s %8s\n' "benchmark" "airlockd" "nginx" "ratio"
-printf '%-38s %14s %14s %8s\n' "GET /healthz (small JSON), req/s" "$H_A" "$H_N" "$(ratio "$H_A" "$H_N")"
-printf '%-38s %14s %14s %8s\n' "GET /v1/blobs (5 MiB), MiB/s" "$(mib "$B_A")" "$(mib "$B_N")" "$(ratio "$B_A" "$B_N")"
-if [ "$UPD_STATUS" = "404" ] || [ "$UPD_STATUS" = "405" ] || [ "$UPD_STATUS" = "000" ]; then
-  echo "POST /updates: skipped (airlockd answered $UPD_STATUS: no Capgo route yet)"
-else
-  # nginx returns the same body bytes airlockd answered; wrk posts the same request.
-  cp "$TMP/updates-body" "$TMP/www/updates"
-  cat >"$TMP/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"app_id":"com.example.app","device_id":"00000000-0000-4000-8000-000000000000","version_name":"1.0.0","version_build":"1.0.0","platform":"android","is_emulator":false,"is_prod":true,"plugin_version":"6.0.0","custom_id":"","version_code":"1","version_os":"14"}'
-EOF
-  # nginx refuses POST to static files (405); answer it with the stored body instead.
-  sed -i "s|location = /healthz {|location = /updates { error_page 405 =200 \$uri; default_type application/json; }\n    location = /healthz {|" \
-    "$TMP/nginx/nginx.conf"
-  kill -HUP "$NGINX_PID"
-  sleep 1
-  U_A=$(run_wrk updates-airlockd "$A/updates" -s "$TMP/post.lua")
-  U_N=$(run_wrk updates-nginx "$N/updates" -s "$TMP/post.lua")
-  printf '%-38s %14s %14s %8s\n' "POST /updates (Capgo), req/s" "$U_A" "$U_N" "$(ratio "$U_A" "$U_N")"
-  echo "(airlockd answered POST /updates with HTTP $UPD_STATUS)"
-fi
+printf '\n%-40s %12s %12s %7s\n' "benchmark" "airlockd" "nginx" "ratio"
+printf '%-40s %12s %12s %7s\n' "GET /healthz (small JSON), req/s" "$H_A" "$H_N" "$(ratio "$H_A" "$H_N")"
+printf '%-40s %12s %12s %7s\n' "POST /v1/check (warm), req/s" "$C_A" "$C_N" "$(ratio "$C_A" "$C_N")"
+printf '%-40s %12s %12s %7s\n' "POST /updates (Capgo), req/s" "$U_A" "$U_N" "$(ratio "$U_A" "$U_N")"
+printf '%-40s %12s %12s %7s\n' "GET /v1/blobs (5 MiB), MiB/s" "$(mib "$B5_A" 5)" "$(mib "$B5_N" 5)" "$(ratio "$B5_A" "$B5_N")"
+printf '%-40s %12s %12s %7s\n' "GET /v1/blobs (64 MiB), MiB/s" "$(mib "$B64_A" 64)" "$(mib "$B64_N" 64)" "$(ratio "$B64_A" "$B64_N")"
 echo
+echo "reply sizes: check $(wc -c <"$TMP/www/v1/check") B, updates $(wc -c <"$TMP/www/updates") B; access log: $(wc -l <"$TMP/airlockd.log") lines"
 echo "goals (issue 5): checks >= 0.8x, downloads >= 0.9x of nginx"
