@@ -171,8 +171,8 @@ Result<long> Perform(Transfer& t, const std::string& server, const std::string& 
     ok = curl_easy_setopt(h, CURLOPT_POST, 1L) == CURLE_OK &&
          curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadCallback) == CURLE_OK &&
          curl_easy_setopt(h, CURLOPT_READDATA, &source) == CURLE_OK &&
-         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                          static_cast<curl_off_t>(t.upload_size)) == CURLE_OK;
+         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.upload_size)) ==
+             CURLE_OK;
     if (ok && t.method != "POST") {
       ok = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, t.method.c_str()) == CURLE_OK;
     }
@@ -196,7 +196,8 @@ Result<long> Perform(Transfer& t, const std::string& server, const std::string& 
   if (progress.drawn) std::fputc('\n', stderr);
   if (t.sink.file_error) return tl::unexpected(*t.sink.file_error);
   if (t.sink.exceeded) {
-    return MakeError(ErrorCode::kLimitExceeded, t.method + " " + t.url + ": the answer is larger than " +
+    return MakeError(ErrorCode::kLimitExceeded, t.method + " " + t.url +
+                                                    ": the answer is larger than " +
                                                     std::to_string(t.sink.max) + " bytes");
   }
   if (rc != CURLE_OK) {
@@ -291,9 +292,9 @@ Result<nlohmann::json> HttpClient::Json(const std::string& method, const std::st
   if (r.status < 200 || r.status > 299) return tl::unexpected(ServerError(method, path, r));
   auto j = ParseJson(r.body, kMaxJsonBody);
   if (!j) {
-    return tl::unexpected(Error(ErrorCode::kMalformed, method + " " + path +
-                                                           ": the server's answer is not JSON: " +
-                                                           j.error().message()));
+    return tl::unexpected(
+        Error(ErrorCode::kMalformed,
+              method + " " + path + ": the server's answer is not JSON: " + j.error().message()));
   }
   return std::move(*j);
 }

@@ -2,12 +2,12 @@
 // streamed file uploads and downloads with an optional progress bar.
 //
 // Only http and https; redirects are not followed (the bearer token must never go to another host).
-// Response bodies read into memory are bounded (max_body, kLimitExceeded above it); connects time out
-// after 15 s and a transfer that moves less than 1 byte/s for 60 s is aborted.
+// Response bodies read into memory are bounded (max_body, kLimitExceeded above it); connects time
+// out after 15 s and a transfer that moves less than 1 byte/s for 60 s is aborted.
 //
-// Errors: kInvalidArgument for a server URL that is not http(s); kIo "cannot reach SERVER: ..." when
-// no HTTP answer came (refused, timeout, TLS); HTTP statuses are returned, not turned into errors
-// (see ServerError for the usual mapping). Not thread-safe; one client per command.
+// Errors: kInvalidArgument for a server URL that is not http(s); kIo "cannot reach SERVER: ..."
+// when no HTTP answer came (refused, timeout, TLS); HTTP statuses are returned, not turned into
+// errors (see ServerError for the usual mapping). Not thread-safe; one client per command.
 #ifndef AIRLOCK_CLI_HTTP_CLIENT_H_
 #define AIRLOCK_CLI_HTTP_CLIENT_H_
 
@@ -48,8 +48,9 @@ class HttpClient {
                                              uint64_t max_body = kMaxJsonBody);
 
   // Request, then: a 2xx JSON body parsed (bounded); any other status -> ServerError.
-  [[nodiscard]] Result<nlohmann::json> Json(const std::string& method, const std::string& path,
-                                            const std::optional<nlohmann::json>& body = std::nullopt);
+  [[nodiscard]] Result<nlohmann::json> Json(
+      const std::string& method, const std::string& path,
+      const std::optional<nlohmann::json>& body = std::nullopt);
 
   // Streams `file` as the body (application/octet-stream) with extra `headers`; shows a progress
   // bar on stderr when stderr is a terminal and `label` is non-empty.

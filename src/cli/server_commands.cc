@@ -5,7 +5,8 @@
 //
 // Local state: $XDG_CONFIG_HOME/airlock (else ~/.config/airlock), mode 0700:
 //   vault.db                 the default file vault (unless $AIRLOCK_VAULT names another store)
-//   apps/APP.json            which key URIs an app uses (root keys and threshold, targets, capgo) and
+//   apps/APP.json            which key URIs an app uses (root keys and threshold, targets, capgo)
+//   and
 //                            their key ids, so `release publish` and `app root` need no key options
 //   apps/APP.capgo.pub.pem   the Capgo public key (PKCS#1 PEM), for the plugin's `publicKey`
 // Default key names in the default vault: APP.root, APP.targets (ed25519), APP.capgo (RSA-4096,
@@ -64,7 +65,8 @@ struct ServerArgs {
 void AddServerOptions(CLI::App* c, ServerArgs& a, bool with_json = true) {
   c->add_option("--server", a.server, "airlockd base URL (default: $AIRLOCK_SERVER)")
       ->envname("AIRLOCK_SERVER");
-  c->add_option("--token", a.token, "API token (default: $AIRLOCK_TOKEN)")->envname("AIRLOCK_TOKEN");
+  c->add_option("--token", a.token, "API token (default: $AIRLOCK_TOKEN)")
+      ->envname("AIRLOCK_TOKEN");
   if (with_json) c->add_flag("--json", a.json, "Print the result as JSON");
 }
 
@@ -76,8 +78,8 @@ Result<HttpClient> Connect(const ServerArgs& a) {
   return client;
 }
 
-// Identifiers as the API takes them: 1..128 bytes of [A-Za-z0-9._-]. Checked here so that they can be
-// put in URL paths as they are, and so that a typo is a usage error (exit 2).
+// Identifiers as the API takes them: 1..128 bytes of [A-Za-z0-9._-]. Checked here so that they can
+// be put in URL paths as they are, and so that a typo is a usage error (exit 2).
 Result<void> ValidateId(std::string_view what, const std::string& id) {
   bool ok = !id.empty() && id.size() <= kMaxIdLength;
   for (char c : id) {
@@ -95,9 +97,9 @@ Result<void> ValidateId(std::string_view what, const std::string& id) {
 Result<void> ValidateVersion(std::string_view what, const std::string& version) {
   auto v = Semver::Parse(version);
   if (!v) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     std::string(what) + " '" + version + "' is not a semver version (" +
-                         v.error().message() + ")");
+    return MakeError(ErrorCode::kInvalidArgument, std::string(what) + " '" + version +
+                                                      "' is not a semver version (" +
+                                                      v.error().message() + ")");
   }
   return {};
 }
@@ -117,14 +119,16 @@ std::string FormatTime(int64_t t) {
 }
 
 std::string JsonString(const nlohmann::json& j, const char* field, std::string fallback = "-") {
-  if (j.is_object() && j.contains(field) && j[field].is_string()) return j[field].get<std::string>();
+  if (j.is_object() && j.contains(field) && j[field].is_string())
+    return j[field].get<std::string>();
   return fallback;
 }
 
 // ---- local configuration ----
 
 Result<fs::path> ConfigDir() {
-  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && fs::path(xdg).is_absolute()) {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME");
+      xdg != nullptr && fs::path(xdg).is_absolute()) {
     return fs::path(xdg) / "airlock";
   }
   if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
@@ -150,7 +154,8 @@ Result<void> MakePrivateDirs(const fs::path& dir) {
 
 Result<std::string> DefaultVaultUri(bool* is_default) {
   *is_default = false;
-  if (const char* v = std::getenv("AIRLOCK_VAULT"); v != nullptr && *v != '\0') return std::string(v);
+  if (const char* v = std::getenv("AIRLOCK_VAULT"); v != nullptr && *v != '\0')
+    return std::string(v);
   AIRLOCK_ASSIGN_OR_RETURN(fs::path dir, ConfigDir());
   *is_default = true;
   return "file:" + (dir / "vault.db").string();
@@ -168,7 +173,7 @@ struct AppConfig {
   std::string capgo_public_key;  // file
 
   nlohmann::json ToJson() const {
-    return {{"app_id", app_id},          {"root_keys", root_keys},
+    return {{"app_id", app_id},           {"root_keys", root_keys},
             {"root_keyids", root_keyids}, {"root_threshold", root_threshold},
             {"targets_key", targets_key}, {"targets_keyid", targets_keyid},
             {"capgo_key", capgo_key},     {"capgo_public_key", capgo_public_key}};
@@ -275,7 +280,8 @@ using SignerPtr = std::unique_ptr<crypto::Signer>;
 
 Result<SignerPtr> LoadTufSigner(KeyLoader& loader, const std::string& spec, const char* role) {
   auto signer = loader.LoadSigner(spec);
-  if (!signer) return tl::unexpected(signer.error().WithContext(std::string(role) + " key " + spec));
+  if (!signer)
+    return tl::unexpected(signer.error().WithContext(std::string(role) + " key " + spec));
   if ((*signer)->Public().type() == crypto::KeyType::kX25519) {
     return MakeError(ErrorCode::kInvalidArgument,
                      std::string(role) + " key " + spec + " is an x25519 key, which cannot sign");
@@ -292,7 +298,8 @@ Result<metadata::Key> OnlineKey(const nlohmann::json& online_keys, const std::st
   }
   AIRLOCK_ASSIGN_OR_RETURN(metadata::Key key, metadata::Key::FromJson(online_keys[role]));
   if (!key.usable()) {
-    return MakeError(ErrorCode::kUnsupported, "the server's " + role + " key is of an unsupported type");
+    return MakeError(ErrorCode::kUnsupported,
+                     "the server's " + role + " key is of an unsupported type");
   }
   const std::string keyid = online_keys[role + "_keyid"].get<std::string>();
   if (key.public_key->KeyId() != keyid) {
@@ -323,8 +330,9 @@ Result<std::pair<std::string, Metadata<Root>>> FetchRoot(HttpClient& client, con
       known = known || std::find(listed.begin(), listed.end(), id) != listed.end();
     }
     if (!known) {
-      return MakeError(ErrorCode::kWrongKey, path + " lists none of the root keys this machine "
-                                                    "created the app with");
+      return MakeError(ErrorCode::kWrongKey, path +
+                                                 " lists none of the root keys this machine "
+                                                 "created the app with");
     }
   }
   return std::make_pair(std::move(r.body), std::move(*root));
@@ -344,8 +352,8 @@ Result<TargetFile> TargetFor(const fs::path& file, nlohmann::json custom) {
 Result<nlohmann::json> UploadBlob(HttpClient& client, const fs::path& file, const TargetFile& t,
                                   const std::string& label) {
   AIRLOCK_ASSIGN_OR_RETURN(
-      HttpResponse r, client.Upload("/api/v1/blobs", file,
-                                    {{"X-Airlock-Sha256", t.hashes.at("sha256")}}, label));
+      HttpResponse r,
+      client.Upload("/api/v1/blobs", file, {{"X-Airlock-Sha256", t.hashes.at("sha256")}}, label));
   if (r.status != 200 && r.status != 201) {
     return tl::unexpected(ServerError("POST", "/api/v1/blobs", r));
   }
@@ -354,9 +362,9 @@ Result<nlohmann::json> UploadBlob(HttpClient& client, const fs::path& file, cons
     return MakeError(ErrorCode::kMalformed, "POST /api/v1/blobs: the answer is not a JSON object");
   }
   if (JsonString(*j, "sha256", "") != t.hashes.at("sha256")) {
-    return MakeError(ErrorCode::kHashMismatch,
-                     "POST /api/v1/blobs: the server stored " + JsonString(*j, "sha256") +
-                         ", not " + t.hashes.at("sha256"));
+    return MakeError(ErrorCode::kHashMismatch, "POST /api/v1/blobs: the server stored " +
+                                                   JsonString(*j, "sha256") + ", not " +
+                                                   t.hashes.at("sha256"));
   }
   return std::move(*j);
 }
@@ -397,7 +405,8 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(fs::path config_dir, ConfigDir());
 
-  // 1. Keys, all loaded before the server is asked for anything (a wrong passphrase changes nothing).
+  // 1. Keys, all loaded before the server is asked for anything (a wrong passphrase changes
+  // nothing).
   KeyStoreArgs defaults;
   defaults.passphrase_file = a.passphrase_file;
   KeyLoader loader(defaults);
@@ -420,9 +429,9 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
     std::shared_ptr<KeySession> session = default_session;
     auto ensure = [&](const std::string& suffix, keys::KeyPurpose purpose) -> Result<std::string> {
       bool created = false;
-      AIRLOCK_ASSIGN_OR_RETURN(std::string spec, EnsureVaultKey(*session, a.app + "." + suffix,
-                                                                crypto::KeyType::kEd25519, purpose,
-                                                                &created));
+      AIRLOCK_ASSIGN_OR_RETURN(std::string spec,
+                               EnsureVaultKey(*session, a.app + "." + suffix,
+                                              crypto::KeyType::kEd25519, purpose, &created));
       notes.push_back(std::string(created ? "created " : "using existing ") + suffix + " key " +
                       spec);
       return spec;
@@ -469,10 +478,10 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
         AIRLOCK_ASSIGN_OR_RETURN(default_session, open_default());
       }
       bool created = false;
-      AIRLOCK_ASSIGN_OR_RETURN(config.capgo_key,
-                               EnsureVaultKey(*default_session, a.app + ".capgo",
-                                              crypto::KeyType::kRsa, keys::KeyPurpose::kCapgo,
-                                              &created));
+      AIRLOCK_ASSIGN_OR_RETURN(
+          config.capgo_key,
+          EnsureVaultKey(*default_session, a.app + ".capgo", crypto::KeyType::kRsa,
+                         keys::KeyPurpose::kCapgo, &created));
       notes.push_back(std::string(created ? "created " : "using existing ") + "Capgo key (RSA) " +
                       config.capgo_key);
     }
@@ -500,7 +509,8 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   for (const SignerPtr& s : root_signers) AIRLOCK_TRY(root.AddKey("root", s->Public()));
   root.roles["root"].threshold = a.root_threshold;
   AIRLOCK_TRY(root.AddKey("targets", targets_signer->Public()));
-  for (const auto& [role, key] : {std::pair{"snapshot", &snapshot_key}, {"timestamp", &timestamp_key}}) {
+  for (const auto& [role, key] :
+       {std::pair{"snapshot", &snapshot_key}, {"timestamp", &timestamp_key}}) {
     const std::string id = key->public_key->KeyId();
     root.keys[id] = *key;
     root.roles[role].keyids = {id};
@@ -637,8 +647,8 @@ void PrintChannel(const nlohmann::json& c) {
   std::cout << JsonString(c, "name") << ": current " << JsonString(c, "current_version")
             << ", rollout " << c.value("rollout_percent", 0) << "%, paused " << flag("paused")
             << ", default " << flag("default") << ", self-assign " << flag("allow_self_assign")
-            << ", platforms " << (platforms.empty() ? "none" : platforms)
-            << ", min native " << JsonString(c, "min_native_version") << "\n";
+            << ", platforms " << (platforms.empty() ? "none" : platforms) << ", min native "
+            << JsonString(c, "min_native_version") << "\n";
 }
 
 struct ChannelCreateArgs {
@@ -716,8 +726,8 @@ Result<void> RunRollout(const RolloutArgs& a, RolloutOp op) {
   nlohmann::json c;
   switch (op) {
     case RolloutOp::kSet: {
-      AIRLOCK_ASSIGN_OR_RETURN(c, client.Json("PUT", base + "/rollout",
-                                              nlohmann::json{{"percent", a.percent}}));
+      AIRLOCK_ASSIGN_OR_RETURN(
+          c, client.Json("PUT", base + "/rollout", nlohmann::json{{"percent", a.percent}}));
       break;
     }
     case RolloutOp::kPause: {
@@ -804,8 +814,9 @@ Result<void> RunPublish(const PublishArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json app_info, client.Json("GET", app_path));
   if (!app_info.contains("targets_version") || !app_info["targets_version"].is_number_unsigned()) {
     return MakeError(ErrorCode::kNotFound,
-                     "app " + a.app + " has no targets metadata on the server yet (airlock app "
-                                      "create signs the first)");
+                     "app " + a.app +
+                         " has no targets metadata on the server yet (airlock app "
+                         "create signs the first)");
   }
   const uint64_t targets_version = app_info["targets_version"].get<uint64_t>();
   AIRLOCK_ASSIGN_OR_RETURN(auto fetched_root, FetchRoot(client, a.app, config));
@@ -829,7 +840,8 @@ Result<void> RunPublish(const PublishArgs& a) {
   KeyStoreArgs defaults;
   defaults.passphrase_file = a.passphrase_file;
   KeyLoader loader(defaults);
-  AIRLOCK_ASSIGN_OR_RETURN(SignerPtr targets_signer, LoadTufSigner(loader, targets_spec, "targets"));
+  AIRLOCK_ASSIGN_OR_RETURN(SignerPtr targets_signer,
+                           LoadTufSigner(loader, targets_spec, "targets"));
   const auto& targets_ids = root.signed_data.roles.at("targets").keyids;
   if (std::find(targets_ids.begin(), targets_ids.end(), targets_signer->KeyId()) ==
       targets_ids.end()) {
@@ -885,12 +897,14 @@ Result<void> RunPublish(const PublishArgs& a) {
       recipient_pem = JsonString(app_info, "app_key", "");
       if (recipient_pem.empty()) {
         return MakeError(ErrorCode::kNotFound,
-                         "app " + a.app + " has no app key (--encrypt app needs `app create "
-                                          "--app-key`); use --encrypt device");
+                         "app " + a.app +
+                             " has no app key (--encrypt app needs `app create "
+                             "--app-key`); use --encrypt device");
       }
     }
     auto recipient = crypto::PublicKey::FromPem(recipient_pem);
-    if (!recipient) return tl::unexpected(recipient.error().WithContext("the server's " + a.encrypt + " key"));
+    if (!recipient)
+      return tl::unexpected(recipient.error().WithContext("the server's " + a.encrypt + " key"));
     bundle::SealOptions options;
     options.app_id = a.app;
     options.version = a.version;
@@ -934,15 +948,15 @@ Result<void> RunPublish(const PublishArgs& a) {
                      {"session_key", capgo->session_key},
                      {"checksum", capgo->checksum}};
   }
-  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json release, client.Json("POST", app_path + "/releases", body));
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json release,
+                           client.Json("POST", app_path + "/releases", body));
   if (a.server.json) {
     PrintJson(release);
     return {};
   }
   std::cout << "published " << a.app << " " << a.version << " to channel " << a.channel << "\n"
             << "  " << target_name << " (" << Plural(blob_target.length, "byte", "bytes")
-            << ", sha256 " << blob_target.hashes["sha256"] << ", encryption " << a.encrypt
-            << ")\n";
+            << ", sha256 " << blob_target.hashes["sha256"] << ", encryption " << a.encrypt << ")\n";
   if (capgo) {
     std::cout << "  " << prefix << "capgo.zip (" << Plural(capgo_target.length, "byte", "bytes")
               << ", sha256 " << capgo_target.hashes["sha256"] << ", Capgo v2)\n";
@@ -986,7 +1000,8 @@ Result<void> RunDeviceList(const AppOnlyArgs& a) {
   }
   const nlohmann::json devices = j.value("devices", nlohmann::json::array());
   std::cout << std::left << std::setw(38) << "DEVICE" << std::setw(10) << "PLATFORM"
-            << std::setw(16) << "CHANNEL" << "LAST SEEN\n";
+            << std::setw(16) << "CHANNEL"
+            << "LAST SEEN\n";
   for (const auto& d : devices) {
     std::cout << std::left << std::setw(38) << JsonString(d, "device_id") << std::setw(10)
               << JsonString(d, "platform") << std::setw(16) << JsonString(d, "channel_override")
@@ -999,7 +1014,8 @@ Result<void> RunDeviceList(const AppOnlyArgs& a) {
 }  // namespace
 
 void AddServerCommands(CLI::App& app, Action& action) {
-  CLI::App* apps = app.add_subcommand("app", "Create apps on airlockd and export their trusted root");
+  CLI::App* apps =
+      app.add_subcommand("app", "Create apps on airlockd and export their trusted root");
   apps->require_subcommand(1);
   CLI::App* channels = app.add_subcommand("channel", "Create and list an app's channels");
   channels->require_subcommand(1);

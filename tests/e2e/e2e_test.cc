@@ -1,6 +1,7 @@
 // End to end, on SQLite and on a real PostgreSQL: a release published with the `airlock` CLI is
 // offered to a Capgo-style POST /updates and to POST /v1/check, downloads byte-exact, and opens:
-//   Capgo: the downloaded zip decrypts with the plugin's algorithm (RSA verify-recover of the session
+//   Capgo: the downloaded zip decrypts with the plugin's algorithm (RSA verify-recover of the
+//   session
 //          key, AES-128-CBC, signed checksum) to exactly the published zip;
 //   native: the blob verifies through the TUF client from the root `airlock app root` wrote, the
 //          wrapped key unwraps with the device's X25519 key, and the bundle opens to exactly the
@@ -59,7 +60,7 @@ struct Output {
 
 // Runs `argv` with `env` added to the environment; stdout and stderr captured through files.
 Output RunCommand(const std::vector<std::string>& argv, const fs::path& work,
-           const std::map<std::string, std::string>& env = {}) {
+                  const std::map<std::string, std::string>& env = {}) {
   const fs::path out_file = work / "cmd.out";
   const fs::path err_file = work / "cmd.err";
   pid_t pid = fork();
@@ -118,7 +119,8 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
   HttpResult r;
   std::unique_ptr<CURL, void (*)(CURL*)> h(curl_easy_init(), curl_easy_cleanup);
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+  if (!token.empty())
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &Append);
@@ -218,9 +220,7 @@ std::map<std::string, std::string> Tree(const fs::path& dir) {
   return files;
 }
 
-std::string Sha256Hex(const std::string& data) {
-  return HexEncode(crypto::Sha256(AsBytes(data)));
-}
+std::string Sha256Hex(const std::string& data) { return HexEncode(crypto::Sha256(AsBytes(data))); }
 
 class EndToEnd : public ::testing::TestWithParam<std::string> {};
 
@@ -261,9 +261,10 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
                                                   {"AIRLOCK_TOKEN", token}};
   const std::string cli = (BinDir() / "airlock").string();
   fs::create_directories(w / "config" / "airlock");
-  Output o = RunCommand({cli, "vault", "init", "--vault", "file:" + (w / "config/airlock/vault.db").string(),
-                  "--kdf-memory-kib", "256", "--kdf-passes", "1"},
-                 w, env);
+  Output o = RunCommand(
+      {cli, "vault", "init", "--vault", "file:" + (w / "config/airlock/vault.db").string(),
+       "--kdf-memory-kib", "256", "--kdf-passes", "1"},
+      w, env);
   ASSERT_EQ(o.exit_code, 0) << o.err;
 
   o = RunCommand({cli, "app", "create", app, "--json"}, w, env);
@@ -276,8 +277,8 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
   o = RunCommand({cli, "channel", "create", app, "production", "--default"}, w, env);
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   o = RunCommand({cli, "release", "publish", app, "--version", "1.0.1", "--from", sample.string(),
-           "--channel", "production", "--encrypt", "device", "--capgo", "--json"},
-          w, env);
+                  "--channel", "production", "--encrypt", "device", "--capgo", "--json"},
+                 w, env);
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   const nlohmann::json release = nlohmann::json::parse(o.out);
   ASSERT_EQ(release["version"], "1.0.1");
@@ -310,14 +311,15 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
   HttpResult capgo_blob = Http("GET", capgo_url);
   ASSERT_EQ(capgo_blob.status, 200);
   EXPECT_EQ(Sha256Hex(capgo_blob.body), release["capgo"]["sha256"]);
-  HttpResult capgo_by_sha = Http("GET", s + "/v1/blobs/" + release["capgo"]["sha256"].get<std::string>());
+  HttpResult capgo_by_sha =
+      Http("GET", s + "/v1/blobs/" + release["capgo"]["sha256"].get<std::string>());
   EXPECT_EQ(capgo_blob.body, capgo_by_sha.body);
   ASSERT_TRUE(WriteFileAtomic(w / "capgo.enc", AsBytes(capgo_blob.body)));
   auto capgo_pub = crypto::PublicKey::FromFile(capgo_pub_file);
   ASSERT_TRUE(capgo_pub) << capgo_pub.error().ToString();
-  auto decrypted = bundle::capgo::DecryptFile(w / "capgo.enc", *capgo_pub,
-                                              offer["session_key"].get<std::string>(),
-                                              offer["checksum"].get<std::string>(), w / "capgo.zip");
+  auto decrypted = bundle::capgo::DecryptFile(
+      w / "capgo.enc", *capgo_pub, offer["session_key"].get<std::string>(),
+      offer["checksum"].get<std::string>(), w / "capgo.zip");
   ASSERT_TRUE(decrypted) << decrypted.error().ToString();
   EXPECT_EQ(ReadTextFile(w / "capgo.zip", 64 << 20).value(), expected_zip);
 
@@ -382,12 +384,11 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
 
   auto wrapped = crypto::Base64Decode(update["wrapped_key"].get<std::string>());
   ASSERT_TRUE(wrapped);
-  auto content_key =
-      crypto::UnwrapKey(*device_key, *wrapped, bundle::ContentKeyAad(app, "1.0.1"));
+  auto content_key = crypto::UnwrapKey(*device_key, *wrapped, bundle::ContentKeyAad(app, "1.0.1"));
   ASSERT_TRUE(content_key) << content_key.error().ToString();
   ASSERT_TRUE(WriteFileAtomic(w / "bundle.alb", AsBytes(blob.body)));
-  auto opened = bundle::OpenBundleWithContentKey(w / "bundle.alb", targets_key, *content_key,
-                                                 w / "opened");
+  auto opened =
+      bundle::OpenBundleWithContentKey(w / "bundle.alb", targets_key, *content_key, w / "opened");
   ASSERT_TRUE(opened) << opened.error().ToString();
   EXPECT_EQ(Tree(w / "opened"), Tree(sample));
 
