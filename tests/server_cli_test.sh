@@ -174,6 +174,7 @@ run 0 "published $APP 1.0.0 to channel production" "$A" release publish "$APP" "
   --version 1.0.0 --from "$SRC/examples/sample-app" --channel production
 grep -q "releases/1.0.0/bundle.alb (.* bytes, sha256 [0-9a-f]\{64\}, encryption device)" "$W/out" && ok ||
   bad "publish output"
+[ ! -s "$W/err" ] && ok || bad "publish wrote to stderr (a progress bar?) when it is not a terminal"
 # The same version again: the server's 409.
 run 1 "^airlock: error: POST /api/v1/apps/$APP/releases: HTTP 409 already_exists" \
   "$A" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production
@@ -222,6 +223,14 @@ t = json.load(open(sys.argv[1]))["signed"]["targets"]["releases/1.0.1/bundle.alb
 assert t["hashes"]["sha256"] == sys.argv[2] and t["custom"]["security_floor"] == 1, t
 assert t["custom"]["app_id"] == sys.argv[3] and t["custom"]["version"] == "1.0.1", t
 ' "$W/md/targets.json" "$SHA_101" "$APP" && ok || bad "trusted targets.json does not list the 1.0.1 blob"
+fi
+
+# On a terminal, uploads show a progress bar (on stderr).
+if command -v script >/dev/null; then
+  script -qec "'$A' release publish '$APP' --server '$SERVER' --token '$TOKEN' --version 1.0.4 --from '$SRC/examples/sample-app' --channel beta" \
+    /dev/null >"$W/tty.out" 2>&1 </dev/null
+  grep -q "uploading releases/1.0.4/bundle.alb \[#*\] 100%" "$W/tty.out" && ok ||
+    bad "no progress bar on a terminal: $(head -c 300 "$W/tty.out")"
 fi
 
 # ---- rollouts ----
