@@ -277,5 +277,38 @@ else
   bad "could not create a read-only token: $(cat "$W/tok.json")"
 fi
 
+# ---- an app with PEM keys: two root keys (threshold 2), a targets key, an app key, no Capgo ----
+APP2=com.example.pem
+for k in r1 r2 t; do openssl genpkey -algorithm ed25519 -out "$W/$k.pem" 2>/dev/null; done
+openssl pkey -in "$W/t.pem" -pubout -out "$W/t.pub" 2>/dev/null
+openssl genpkey -algorithm x25519 -out "$W/appkey.pem" 2>/dev/null
+openssl pkey -in "$W/appkey.pem" -pubout -out "$W/appkey.pub" 2>/dev/null
+run 2 "threshold" "$A" app create "$APP2" "${S[@]}" --root-key "$W/r1.pem" --root-threshold 2 \
+  --targets-key "$W/t.pem"
+run 0 "root keys \(threshold 2\)" "$A" app create "$APP2" "${S[@]}" --root-key "$W/r1.pem" \
+  --root-key "$W/r2.pem" --root-threshold 2 --targets-key "$W/t.pem" --app-key "$W/appkey.pub" --no-capgo
+! grep -q "Capgo" "$W/out" && ok || bad "--no-capgo still made a Capgo key"
+run 0 "" "$A" app root "$APP2" --out "$W/root-pem.json" --server "$SERVER" --json
+json 'assert d["root_threshold"]==2 and len(d["root_keyids"])==2, d' && ok || bad "two root keys, threshold 2"
+run 0 "" "$A" channel create "$APP2" production --default "${S[@]}"
+run 1 "no Capgo key" "$A" release publish "$APP2" "${S[@]}" --version 2.0.0 --from "$SRC/examples/sample-app" \
+  --channel production --capgo
+run 0 "\"encryption\": \"app\"" "$A" release publish "$APP2" "${S[@]}" --version 2.0.0 \
+  --from "$SRC/examples/sample-app" --channel production --encrypt app --json
+SHA_APP=$(json 'print(d["sha256"])')
+curl -sf -o "$W/app.alb" "$SERVER/v1/blobs/$SHA_APP" && ok || bad "app-mode blob not served"
+run 0 "" "$A" bundle open "$W/app.alb" --verify-key "$W/t.pub" --decrypt-key "$W/appkey.pem" --out "$W/opened"
+diff -r "$SRC/examples/sample-app" "$W/opened" >/dev/null && ok || bad "app-mode bundle does not open to the app"
+# A bundle signed with another key than the targets key (--sign-key), metadata still by the targets key.
+openssl genpkey -algorithm ed25519 -out "$W/other.pem" 2>/dev/null
+openssl pkey -in "$W/other.pem" -pubout -out "$W/other.pub" 2>/dev/null
+run 0 "" "$A" release publish "$APP2" "${S[@]}" --version 2.0.1 --from "$SRC/examples/sample-app" \
+  --channel production --encrypt app --sign-key "$W/other.pem" --json
+curl -sf -o "$W/other.alb" "$SERVER/v1/blobs/$(json 'print(d["sha256"])')" && ok || bad "blob 2.0.1"
+run 0 "" "$A" bundle open "$W/other.alb" --verify-key "$W/other.pub" --decrypt-key "$W/appkey.pem" --out "$W/opened2"
+# A targets key the root does not list: refused before anything is uploaded.
+run 1 "is not a targets key of app $APP2" "$A" release publish "$APP2" "${S[@]}" --version 2.0.2 \
+  --from "$SRC/examples/sample-app" --channel production --encrypt app --targets-key "$W/other.pem"
+
 echo "server.cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
