@@ -310,5 +310,13 @@ run 0 "" "$A" bundle open "$W/other.alb" --verify-key "$W/other.pub" --decrypt-k
 run 1 "is not a targets key of app $APP2" "$A" release publish "$APP2" "${S[@]}" --version 2.0.2 \
   --from "$SRC/examples/sample-app" --channel production --encrypt app --targets-key "$W/other.pem"
 
+# `app root` checks the served root against the root key ids recorded at `app create`.
+CFG2="$XDG_CONFIG_HOME/airlock/apps/$APP2.json"
+cp "$CFG2" "$W/cfg2.bak"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["root_keyids"]=["00"*32]; json.dump(c,open(sys.argv[1],"w"))' "$CFG2"
+run 1 "lists none of the root keys" "$A" app root "$APP2" --out "$W/root-x.json" --server "$SERVER"
+[ ! -e "$W/root-x.json" ] && ok || bad "app root wrote an unrecognised root"
+cp "$W/cfg2.bak" "$CFG2"
+
 echo "server.cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -34,16 +34,12 @@ bool HasHttpScheme(const std::string& url) {
   return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
 }
 
-// Where the response body goes: memory (bounded) or an AtomicFile (bounded).
+// The response body, in memory, bounded.
 struct Sink {
   std::string* memory = nullptr;
-  AtomicFile* file = nullptr;
   uint64_t max = 0;
   uint64_t written = 0;
   bool exceeded = false;
-  std::optional<Error> file_error;
-  long* status = nullptr;
-  CURL* handle = nullptr;
 };
 
 size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
@@ -54,20 +50,6 @@ size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
     return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
   }
   sink->written += n;
-  if (sink->file != nullptr) {
-    // A download goes to the file only when the answer is a success; an error body goes to memory
-    // so that its JSON can be reported.
-    long status = 0;
-    curl_easy_getinfo(sink->handle, CURLINFO_RESPONSE_CODE, &status);
-    if (status == 200) {
-      auto ok = sink->file->Write(ByteSpan(reinterpret_cast<const uint8_t*>(data), n));
-      if (!ok) {
-        sink->file_error = ok.error();
-        return 0;
-      }
-      return n;
-    }
-  }
   if (sink->memory != nullptr) sink->memory->append(data, n);
   return n;
 }
@@ -128,8 +110,7 @@ struct Transfer {
   int upload_fd = -1;
   uint64_t upload_size = 0;
   Sink sink;
-  std::string progress_label;  // empty: no bar
-  bool progress_upload = false;
+  std::string progress_label;  // empty: no bar (uploads only)
 };
 
 Result<long> Perform(Transfer& t, const std::string& server, const std::string& token) {
@@ -137,7 +118,6 @@ Result<long> Perform(Transfer& t, const std::string& server, const std::string& 
   CurlEasyPtr curl(curl_easy_init());
   if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
   CURL* h = curl.get();
-  t.sink.handle = h;
   char error_buffer[CURL_ERROR_SIZE] = {0};
   SlistPtr headers;
   auto add_header = [&](const std::string& line) {
@@ -154,7 +134,7 @@ Result<long> Perform(Transfer& t, const std::string& server, const std::string& 
   for (const auto& [name, value] : t.headers) add_header(name + ": " + value);
 
   Source source{t.upload_fd};
-  Progress progress{t.progress_label, t.progress_upload};
+  Progress progress{t.progress_label, /*upload=*/true};
   bool ok = curl_easy_setopt(h, CURLOPT_URL, t.url.c_str()) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
@@ -194,7 +174,6 @@ Result<long> Perform(Transfer& t, const std::string& server, const std::string& 
   if (!ok) return MakeError(ErrorCode::kInternal, "cannot set up the HTTP request");
   CURLcode rc = curl_easy_perform(h);
   if (progress.drawn) std::fputc('\n', stderr);
-  if (t.sink.file_error) return tl::unexpected(*t.sink.file_error);
   if (t.sink.exceeded) {
     return MakeError(ErrorCode::kLimitExceeded, t.method + " " + t.url +
                                                     ": the answer is larger than " +
@@ -315,26 +294,8 @@ Result<HttpResponse> HttpClient::Upload(const std::string& path, const std::file
   t.sink.memory = &response.body;
   t.sink.max = kMaxJsonBody;
   if (!label.empty() && isatty(STDERR_FILENO)) t.progress_label = label;
-  t.progress_upload = true;
   AIRLOCK_ASSIGN_OR_RETURN(response.status, Perform(t, server_, token_));
   return response;
-}
-
-Result<uint64_t> HttpClient::Download(const std::string& url, const std::filesystem::path& out,
-                                      uint64_t max_size, const std::string& label) {
-  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(out, 0644));
-  Transfer t;
-  t.method = "GET";
-  t.url = AbsoluteUrl(server_, url);
-  HttpResponse response;
-  t.sink.memory = &response.body;
-  t.sink.file = &file;
-  t.sink.max = max_size;
-  if (!label.empty() && isatty(STDERR_FILENO)) t.progress_label = label;
-  AIRLOCK_ASSIGN_OR_RETURN(response.status, Perform(t, server_, token_));
-  if (response.status != 200) return tl::unexpected(ServerError("GET", url, response));
-  AIRLOCK_TRY(file.Commit());
-  return t.sink.written;
 }
 
 }  // namespace airlock::cli

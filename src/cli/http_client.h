@@ -1,5 +1,5 @@
 // A small HTTP client for the CLI's server commands (libcurl): JSON requests with a bearer token,
-// streamed file uploads and downloads with an optional progress bar.
+// streamed file uploads with an optional progress bar.
 //
 // Only http and https; redirects are not followed (the bearer token must never go to another host).
 // Response bodies read into memory are bounded (max_body, kLimitExceeded above it); connects time
@@ -58,11 +58,6 @@ class HttpClient {
                                             const std::filesystem::path& file,
                                             const std::map<std::string, std::string>& headers,
                                             const std::string& label);
-
-  // GETs `url` (absolute, or a path on the server) into `out` (written atomically), at most
-  // `max_size` bytes. kIo / ServerError for a non-200 answer.
-  [[nodiscard]] Result<uint64_t> Download(const std::string& url, const std::filesystem::path& out,
-                                          uint64_t max_size, const std::string& label);
 
   const std::string& server() const { return server_; }
 

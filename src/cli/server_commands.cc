@@ -310,8 +310,9 @@ Result<metadata::Key> OnlineKey(const nlohmann::json& online_keys, const std::st
   return key;
 }
 
-// Fetches /tuf/APP/root.json and checks it is signed by a threshold of its own root keys and, when
-// this machine recorded the app's root key ids, that it lists one of them.
+// Fetches /tuf/APP/root.json and checks it is signed by a threshold of its own root keys, unexpired,
+// and, when this machine recorded the app's root key ids, that it lists one of them (a server cannot
+// hand out a root of its own making).
 Result<std::pair<std::string, Metadata<Root>>> FetchRoot(HttpClient& client, const std::string& app,
                                                          const std::optional<AppConfig>& config) {
   const std::string path = "/tuf/" + app + "/root.json";
@@ -322,6 +323,10 @@ Result<std::pair<std::string, Metadata<Root>>> FetchRoot(HttpClient& client, con
   if (!root) return tl::unexpected(root.error().WithContext(path));
   if (auto ok = root->signed_data.VerifyDelegate("root", *root); !ok) {
     return tl::unexpected(ok.error().WithContext(path + " does not verify"));
+  }
+  // An expired root would make every device refuse updates: never ship or build on one.
+  if (auto ok = metadata::CheckExpiry(root->signed_data, std::time(nullptr), path); !ok) {
+    return tl::unexpected(ok.error());
   }
   if (config && !config->root_keyids.empty()) {
     const auto& listed = root->signed_data.roles.at("root").keyids;
