@@ -10,9 +10,10 @@
 # static file holding exactly what airlockd answered, for the blobs hard links to airlockd's blob files.
 # Measured with wrk (WRK_ARGS, default -t2 -c32 -d5s), back to back per line:
 #   GET /healthz, POST /v1/check (warm cache), POST /updates (Capgo)  -> requests/s
-#   GET /v1/blobs/<sha256> for the 5 MiB and the 64 MiB blob          -> MiB/s
+#   GET /v1/blobs/<sha256> for the 5 MiB (-c16) and the 64 MiB (-c4) blob -> MiB/s
 # and prints the ratios airlockd/nginx. Every reply is checked identical (bytes) before measuring.
-# AIRLOCKD_ARGS adds flags to airlockd (e.g. "--access-log off"). Installs nothing (scripts/setup.sh
+# AIRLOCKD_ARGS adds flags to airlockd (e.g. "--access-log off"); PERF_DIR=DIR records `perf record -g`
+# of airlockd during each of its runs into DIR/<name>.data. Installs nothing (scripts/setup.sh
 # installs nginx and wrk). Both servers are stopped by PID and the temporary folder removed on exit.
 set -euo pipefail
 
@@ -160,10 +161,15 @@ same "/v1/blobs/$SHA64"
 # --- wrk ---------------------------------------------------------------------------------------
 # Prints requests/s and MiB/s of body; fails if wrk saw errors or non-2xx answers.
 run_wrk() {  # NAME URL [wrk args...]
-  local name=$1 url=$2 out
+  local name=$1 url=$2 out perf_pid=""
   shift 2
+  if [ -n "${PERF_DIR:-}" ] && [[ $name == *-airlockd ]]; then
+    perf record -F 999 -g -p "$AIRLOCKD_PID" -o "$PERF_DIR/$name.data" 2>/dev/null >/dev/null &
+    perf_pid=$!
+  fi
   # shellcheck disable=SC2086
   out=$(wrk $WRK_ARGS "$@" "$url")
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   echo "$out" >"$TMP/wrk-$name.txt"
   if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
     echo "server_bench: wrk reported errors for $name:" >&2
@@ -213,10 +219,11 @@ C_A=$(run_wrk check-airlockd "$A/v1/check" -s "$TMP/check.lua")
 C_N=$(run_wrk check-nginx "$N/v1/check" -s "$TMP/check.lua")
 U_A=$(run_wrk updates-airlockd "$A/updates" -s "$TMP/updates.lua")
 U_N=$(run_wrk updates-nginx "$N/updates" -s "$TMP/updates.lua")
-B5_A=$(run_wrk blob5-airlockd "$A/v1/blobs/$SHA5")
-B5_N=$(run_wrk blob5-nginx "$N/v1/blobs/$SHA5")
-B64_A=$(run_wrk blob64-airlockd "$A/v1/blobs/$SHA64")
-B64_N=$(run_wrk blob64-nginx "$N/v1/blobs/$SHA64")
+# Large bodies: fewer connections and a longer per-request timeout than wrk's 2 s.
+B5_A=$(run_wrk blob5-airlockd "$A/v1/blobs/$SHA5" -c16 --timeout 20s)
+B5_N=$(run_wrk blob5-nginx "$N/v1/blobs/$SHA5" -c16 --timeout 20s)
+B64_A=$(run_wrk blob64-airlockd "$A/v1/blobs/$SHA64" -c4 --timeout 30s)
+B64_N=$(run_wrk blob64-nginx "$N/v1/blobs/$SHA64" -c4 --timeout 30s)
 
 printf '\n%-40s %12s %12s %7s\n' "benchmark" "airlockd" "nginx" "ratio"
 printf '%-40s %12s %12s %7s\n' "GET /healthz (small JSON), req/s" "$H_A" "$H_N" "$(ratio "$H_A" "$H_N")"

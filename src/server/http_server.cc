@@ -260,7 +260,9 @@ struct HttpServer::Impl {
     bool idle = true;                     // waiting for a request header
   };
   struct Worker {
-    asio::io_context ioc{1};
+    // Every socket and timer of a worker is used only on its thread, so the reactor's per-descriptor
+    // locking is not needed (Stop() reaches the worker through post(), which stays locked).
+    asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::optional<tcp::acceptor> acceptor;
     std::list<Connection*> connections;  // touched only on this worker's thread
     std::thread thread;
@@ -667,10 +669,25 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
         }
       } else if (body_ok && !parser.is_done()) {
         parser.body_limit(limit);
-        tcp.expires_after(options.read_timeout);
-        auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kTuple);
+        // A small body usually came in the same read as the header: parse it from the buffer here
+        // instead of a round trip through async_read and the scheduler.
+        error_code body_ec;
+        if (buffer.size() > 0) {
+          buffer.consume(parser.put(buffer.data(), body_ec));
+          if (body_ec == http::error::need_more) body_ec = {};
+        }
+        if (!body_ec && !parser.is_done()) {
+          tcp.expires_after(options.read_timeout);
+          auto [read_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kTuple);
+          body_ec = read_ec;
+        }
         if (body_ec == http::error::body_limit) {
           response = TooLarge(limit);
+          close_after = true;
+          body_ok = false;
+        } else if (body_ec && IsHttpParseError(body_ec) && body_ec != http::error::end_of_stream &&
+                   body_ec != http::error::partial_message) {
+          response = JsonError(400, "bad_request", "malformed HTTP request body");
           close_after = true;
           body_ok = false;
         } else if (body_ec) {

@@ -239,6 +239,19 @@ TEST_F(HttpServerTest, ChunkedBodyTooLargeIs413) {
   EXPECT_EQ(res.result_int(), 413);
 }
 
+TEST_F(HttpServerTest, BodyInTheHeaderSegmentAndMalformedChunkedBody) {
+  Client client(port_);
+  // Header and body in one write: the body is parsed from what was already read.
+  client.WriteRaw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  auto res = client.Read();
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"size":5})");
+  client.WriteRaw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  auto bad = client.Read();
+  EXPECT_EQ(bad.result_int(), 400);
+  EXPECT_FALSE(bad.keep_alive());
+}
+
 TEST_F(HttpServerTest, OversizedHeaderIs431) {
   Client client(port_);
   client.WriteRaw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'h') +
