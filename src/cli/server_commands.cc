@@ -310,9 +310,9 @@ Result<metadata::Key> OnlineKey(const nlohmann::json& online_keys, const std::st
   return key;
 }
 
-// Fetches /tuf/APP/root.json and checks it is signed by a threshold of its own root keys, unexpired,
-// and, when this machine recorded the app's root key ids, that it lists one of them (a server cannot
-// hand out a root of its own making).
+// Fetches /tuf/APP/root.json and checks it is signed by a threshold of its own root keys,
+// unexpired, and, when this machine recorded the app's root key ids, that it lists one of them (a
+// server cannot hand out a root of its own making).
 Result<std::pair<std::string, Metadata<Root>>> FetchRoot(HttpClient& client, const std::string& app,
                                                          const std::optional<AppConfig>& config) {
   const std::string path = "/tuf/" + app + "/root.json";

@@ -399,6 +399,30 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), ErrorCode::kDecryptFailed);
 
+  // A newer release, then a rollback to 1.0.1: a device on 1.0.2 is offered 1.0.1 as a rollback.
+  o = RunCommand({cli, "release", "publish", app, "--version", "1.0.2", "--from", sample.string(),
+                  "--channel", "production"},
+                 w, env);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  o = RunCommand(
+      {cli, "release", "rollback", app, "--channel", "production", "--to", "1.0.1", "--json"}, w,
+      env);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  EXPECT_EQ(nlohmann::json::parse(o.out)["current_version"], "1.0.1");
+  HttpResult back = Http("POST", s + "/v1/check",
+                         nlohmann::json{{"app_id", app},
+                                        {"device_id", "e2e-device-0001"},
+                                        {"version", "1.0.2"},
+                                        {"native_version", "1.0.0"},
+                                        {"platform", "android"}}
+                             .dump());
+  ASSERT_EQ(back.status, 200) << back.body;
+  const nlohmann::json rollback = nlohmann::json::parse(back.body);
+  EXPECT_EQ(rollback.value("update", false), true) << rollback.dump();
+  EXPECT_EQ(rollback["version"], "1.0.1");
+  EXPECT_EQ(rollback["rollback"], true);
+  EXPECT_EQ(rollback["target"]["sha256"], release["sha256"]);
+
   // The device shows in `airlock device list`.
   o = RunCommand({cli, "device", "list", app, "--json"}, w, env);
   ASSERT_EQ(o.exit_code, 0) << o.err;
