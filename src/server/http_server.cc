@@ -529,6 +529,8 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
     unsigned version = 11;
     std::optional<http::request_parser<http::buffer_body>> upload_parser;
     TempUpload temp;
+    // The header fields Request::header reads (they move with the parser for upload routes).
+    const http::fields* fields = nullptr;
 
     if (header_ec) {
       if (header_ec == http::error::header_limit) {
@@ -571,7 +573,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
         }
       }
       request.remote = remote;
-      const auto* fields = &req.base();
+      fields = &req.base();
       request.header = [&fields](std::string_view name) -> std::string_view {
         auto it = fields->find(beast::string_view(name.data(), name.size()));
         return it == fields->end() ? std::string_view() : ToStd(it->value());
