@@ -241,6 +241,57 @@ run 0 "suspended" "$BIN" key suspend capgo --vault "file:$VS"
 run 1 "suspended" "$BIN" capgo encrypt "$ZIP" --private-key "file:$VS#capgo" --out "$W/cg-bad.zip"
 [ -e "$W/cg-bad.zip" ] && bad "capgo output written with a suspended key" || ok
 
+# key import: an existing Capgo user's key (the Capgo CLI's RSA-2048 PKCS#1 .capgo_key_v2, here the
+# one the vectors were made with) moves into the vault; apps that ship its public key keep working.
+# The vectors are read in place and never modified.
+CV="$(cd "$(dirname "$0")/.." && pwd)/../shared/vectors/capgo"
+[ -d "$CV" ] || CV=/work/shared/vectors/capgo
+CAPGO_PEM="$CV/capgo_key_v2.pem"
+if [ -f "$CAPGO_PEM" ]; then
+  pem_sum=$(sha256sum "$CAPGO_PEM" | cut -d' ' -f1)
+  run 0 "imported file:.*#legacy" "$BIN" key import legacy --purpose capgo --from "$CAPGO_PEM" --vault "file:$VS"
+  run 0 "" "$BIN" key list --vault "file:$VS" --json
+  python3 -c 'import json,sys; k={x["name"]:x for x in json.load(open(sys.argv[1]))}; assert k["legacy"]["origin"]=="imported" and k["legacy"]["purpose"]=="capgo" and k["legacy"]["type"]=="rsa" and k["legacy"]["state"]=="active", k["legacy"]; assert k["rel"]["origin"]=="generated", k["rel"]' "$W/out" \
+    && ok || bad "key list does not show legacy as an imported capgo key"
+  # The vault's public key is the vectors' (the one apps ship).
+  run 0 "" "$BIN" key public legacy --vault "file:$VS" --out "$W/legacy.pub"
+  cmp -s "$W/legacy.pub" <(openssl pkey -pubin -in "$CV/pub_spki.pem" 2>/dev/null) && ok || bad "imported public key is not the vectors' public key"
+  capgo_checks "file:$VS#legacy" "$CV/pub_spki.pem"
+  # capgo decrypt with the app's own PKCS#1 public key, byte-exact zip
+  run 0 "checksum" "$BIN" capgo encrypt "$ZIP" --private-key "file:$VS#legacy" --out "$W/legacy.zip" --json
+  ck=$(sed -n 's/.*"checksum": "\(.*\)".*/\1/p' "$W/out")
+  sk=$(sed -n 's/.*"session_key": "\(.*\)".*/\1/p' "$W/out")
+  run 0 "" "$BIN" capgo decrypt "$W/legacy.zip" --public-key "$CV/capgo_key_v2.pub.pem" --session-key "$sk" --checksum "$ck" --out "$W/legacy-rt.zip"
+  cmp -s "$W/legacy-rt.zip" "$ZIP" && ok || bad "capgo decrypt with the vectors' public key differs"
+  # PKCS#8 works too (same key, same id); a taken name is a failure, not a usage error
+  openssl pkcs8 -topk8 -nocrypt -in "$CAPGO_PEM" -out "$W/capgo8.pem" 2>/dev/null
+  run 0 "imported" "$BIN" key import legacy8 --purpose capgo --from "$W/capgo8.pem" --vault "file:$VS" --json
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["origin"]=="imported" and j["uri"].endswith("#legacy8"), j' "$W/out" && ok || bad "key import --json"
+  run 1 "already exists" "$BIN" key import legacy --purpose capgo --from "$CAPGO_PEM" --vault "file:$VS"
+  # usage errors (exit 2): other purposes, a key that is not RSA-2048+, missing options
+  run 2 "generated inside the store" "$BIN" key import t2 --purpose targets --from "$CAPGO_PEM" --vault "file:$VS"
+  run 2 "generated inside the store" "$BIN" key import t2 --purpose root --from "$CAPGO_PEM" --vault "file:$VS"
+  run 2 "purpose" "$BIN" key import t2 --purpose nope --from "$CAPGO_PEM" --vault "file:$VS"
+  openssl genpkey -algorithm ed25519 -out "$W/ed.pem" 2>/dev/null
+  run 2 "must be RSA" "$BIN" key import t2 --purpose capgo --from "$W/ed.pem" --vault "file:$VS"
+  openssl genrsa -traditional -out "$W/rsa1024.pem" 1024 2>/dev/null || openssl genrsa -out "$W/rsa1024.pem" 1024 2>/dev/null
+  run 2 "2048" "$BIN" key import t2 --purpose capgo --from "$W/rsa1024.pem" --vault "file:$VS"
+  run 2 "" "$BIN" key import t2 --purpose capgo --vault "file:$VS"
+  run 2 "" "$BIN" key import --purpose capgo --from "$CAPGO_PEM" --vault "file:$VS"
+  run 1 "" "$BIN" key import t2 --purpose capgo --from "$W/does-not-exist.pem" --vault "file:$VS"
+  openssl pkey -in "$CAPGO_PEM" -aes256 -passout pass:x -out "$W/capgo-enc.pem" 2>/dev/null
+  run 1 "decrypt it first" "$BIN" key import t2 --purpose capgo --from "$W/capgo-enc.pem" --vault "file:$VS"
+  run 0 "" "$BIN" key list --vault "file:$VS" --json
+  python3 -c 'import json,sys; k=[x["name"] for x in json.load(open(sys.argv[1]))]; assert "t2" not in k, k' "$W/out" && ok || bad "a refused import stored a key"
+  [ "$(sha256sum "$CAPGO_PEM" | cut -d' ' -f1)" = "$pem_sum" ] && ok || bad "key import modified $CAPGO_PEM"
+  run 0 "" "$BIN" audit log --vault "file:$VS" --key legacy --json
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r=r if isinstance(r,list) else r.get("records",[]); assert any(x.get("operation")=="import" and x.get("result")=="ok" for x in r), r' "$W/out" \
+    && ok || bad "key import not recorded as operation import in the audit log"
+  if grep -aq "PRIVATE KEY" "$VS"; then bad "PEM in the vault file after import"; else ok; fi
+else
+  bad "no Capgo vector key at $CAPGO_PEM"
+fi
+
 # The same on a SoftHSM2 token, where the block is C_Sign(CKM_RSA_PKCS) on the token.
 P11_MODULE=""
 for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so; do
@@ -257,6 +308,12 @@ if [ -n "$P11_MODULE" ] && command -v softhsm2-util >/dev/null; then
   run 0 "" "$BIN" key create capgo --vault "$P11" --type rsa --purpose capgo
   run 0 "" "$BIN" key public capgo --vault "$P11" --out "$W/capgo-p11.pub"
   capgo_checks "$P11;object=capgo" "$W/capgo-p11.pub"
+  # key import onto the token: C_CreateObject, then used like a generated key
+  run 0 "imported pkcs11:" "$BIN" key import legacy --purpose capgo --from "$CAPGO_PEM" --vault "$P11"
+  capgo_checks "$P11;object=legacy" "$CV/pub_spki.pem"
+  run 1 "already exists" "$BIN" key import legacy --purpose capgo --from "$CAPGO_PEM" --vault "$P11"
+  run 2 "generated inside the store" "$BIN" key import t2 --purpose content-wrap --from "$CAPGO_PEM" --vault "$P11"
+  [ "$(sha256sum "$CAPGO_PEM" | cut -d' ' -f1)" = "$pem_sum" ] && ok || bad "key import modified $CAPGO_PEM"
   unset SOFTHSM2_CONF AIRLOCK_PKCS11_MODULE AIRLOCK_PKCS11_PIN AIRLOCK_AUDIT_LOG
 else
   echo "note: SoftHSM2 not installed; the PKCS#11 capgo checks were skipped"

@@ -1,10 +1,10 @@
-// airlock vault init|backup|restore and airlock key create|list|sign|public|suspend|resume|retire|
-// revoke|compromised|rotate|delete (docs/operations/keys.md).
+// airlock vault init|backup|restore and airlock key create|import|list|sign|public|suspend|resume|
+// retire|revoke|compromised|rotate|delete (docs/operations/keys.md).
 //
-// Every command opens the store named by --vault (or $AIRLOCK_VAULT), asks for its secret (passphrase
-// file, $AIRLOCK_VAULT_PASSPHRASE / $AIRLOCK_PKCS11_PIN, or a no-echo prompt on a terminal), and goes
-// through keys::KeyManager, so each operation, failed ones included, appends a usage record to the audit
-// log beside the vault (or --audit / $AIRLOCK_AUDIT_LOG).
+// Every command opens the store named by --vault (or $AIRLOCK_VAULT), asks for its secret
+// (passphrase file, $AIRLOCK_VAULT_PASSPHRASE / $AIRLOCK_PKCS11_PIN, or a no-echo prompt on a
+// terminal), and goes through keys::KeyManager, so each operation, failed ones included, appends a
+// usage record to the audit log beside the vault (or --audit / $AIRLOCK_AUDIT_LOG).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -82,7 +82,8 @@ nlohmann::json KeyJson(const keys::KeyInfo& k) {
           {"purpose", std::string(keys::KeyPurposeName(k.purpose))},
           {"state", std::string(keys::KeyStateName(k.state))},
           {"created_at", k.created_at},
-          {"state_changed_at", k.state_changed_at}};
+          {"state_changed_at", k.state_changed_at},
+          {"origin", std::string(keys::KeyOriginName(k.origin))}};
 }
 
 std::string FormatTime(int64_t t) {
@@ -97,7 +98,8 @@ std::string FormatTime(int64_t t) {
 void PrintKey(const keys::KeyInfo& k) {
   std::cout << k.name << "  " << keys::KeyPurposeName(k.purpose) << "  "
             << crypto::KeyTypeName(k.type) << "  " << keys::KeyStateName(k.state) << "  "
-            << FormatTime(k.created_at) << "  " << k.key_id << "\n";
+            << FormatTime(k.created_at) << "  " << k.key_id
+            << (k.origin == keys::KeyOrigin::kImported ? "  imported" : "") << "\n";
 }
 
 void PrintRotation(const keys::Rotation& r, bool json) {
@@ -158,6 +160,56 @@ Result<void> RunCreate(const CreateArgs& a) {
   } else {
     std::cout << "created " << s.uri.WithKey(k.name).ToString() << " (" << k.key_id << ")\n";
   }
+  return {};
+}
+
+// ---- key import (an existing Capgo key) ----
+
+struct ImportArgs {
+  CommonArgs common;
+  std::string name, purpose, from;
+};
+
+// Everything about the request and the key file is checked before the store is opened (no
+// passphrase prompt, no usage record for a command line that could never work): purpose and key
+// type/size are usage errors (exit 2). The PEM file is only read.
+Result<void> RunImport(const ImportArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyPurpose purpose, keys::ParseKeyPurpose(a.purpose));
+  if (purpose != keys::KeyPurpose::kCapgo) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "only --purpose capgo can be imported; TUF and content keys must be generated "
+                     "inside the store (airlock key create)");
+  }
+  auto key = crypto::PrivateKey::FromFile(a.from);  // errors name the file
+  if (!key) {
+    const Error& e = key.error();
+    // A key of an algorithm or size the loader refuses cannot be a capgo key: a usage error, as
+    // for one it loads (CheckImportable below). Encrypted PEM stays a failure, with the fix.
+    if (e.code() == ErrorCode::kUnsupported && e.message().find("encrypted") == std::string::npos) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       e.message() + " (a capgo key must be RSA of 2048..16384 bits)");
+    }
+    if (e.code() == ErrorCode::kUnsupported) {
+      return MakeError(ErrorCode::kUnsupported,
+                       e.message() + "; decrypt it first (openssl pkey -in KEY -out PLAIN.pem)");
+    }
+    return tl::unexpected(e);
+  }
+  AIRLOCK_TRY(keys::CheckImportable(*key, purpose).map_error([&](Error e) {
+    return e.WithContext(a.from);
+  }));
+  AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
+  KeySession& s = *session;
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo k, s.manager->Import(s.ctx, a.name, *key, purpose));
+  if (a.common.json) {
+    nlohmann::json j = KeyJson(k);
+    j["uri"] = s.uri.WithKey(k.name).ToString();
+    PrintJson(j);
+  } else {
+    std::cout << "imported " << s.uri.WithKey(k.name).ToString() << " (" << k.key_id << ")\n";
+  }
+  std::cerr << "now delete " << a.from
+            << " (and its copies): the key is to be used only through the store\n";
   return {};
 }
 
@@ -490,6 +542,16 @@ void AddKeyCommands(CLI::App& app, Action& action) {
                  "root, targets, snapshot, timestamp, content-wrap, capgo or audit")
       ->required();
   kc->callback([create, &action] { action = [create] { return RunCreate(*create); }; });
+
+  auto import = std::make_shared<ImportArgs>();
+  CLI::App* ki = key->add_subcommand(
+      "import", "Move an existing Capgo RSA private key (PKCS#1 or PKCS#8 PEM) into the store");
+  ki->add_option("name", import->name, "Key name")->required();
+  AddCommon(ki, import->common, false);
+  ki->add_option("--purpose", import->purpose, "capgo (the only importable purpose)")->required();
+  ki->add_option("--from", import->from, "The PEM file (e.g. .capgo_key_v2); it is only read")
+      ->required();
+  ki->callback([import, &action] { action = [import] { return RunImport(*import); }; });
 
   auto list = std::make_shared<ListArgs>();
   CLI::App* kl = key->add_subcommand("list", "List keys with purpose, type, state and age");

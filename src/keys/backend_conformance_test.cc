@@ -2,12 +2,14 @@
 // every KeyStore backend (keys/key_store.h). Instantiated for the file vault and for PKCS#11 on a
 // throwaway SoftHSM2 token.
 #include <gtest/gtest.h>
+#include <openssl/rsa.h>
 
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "common/file.h"
+#include "crypto/keys.h"
 #include "crypto/rsa_raw.h"
 #include "crypto/sign.h"
 #include "crypto/wrap.h"
@@ -426,6 +428,116 @@ TYPED_TEST(KeyStoreBackendTest, PrivateKeysLeaveOnlyAsTheBackendAllows) {
     EXPECT_TRUE((*protection)->never_extractable) << name;
     EXPECT_FALSE((*protection)->value_readable) << name;  // C_GetAttributeValue(CKA_VALUE) fails
   }
+}
+
+// ---- importing an existing Capgo key (ImportPrivateKey) ----
+
+TYPED_TEST(KeyStoreBackendTest, ImportedCapgoKeyServesTheAppsThatShipItsPublicKey) {
+  auto original = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);  // as the Capgo CLI makes them
+  ASSERT_TRUE(original) << original.error().ToString();
+  const crypto::PublicKey shipped = original->Public();  // what the apps in the field hold
+  auto info = this->store_->ImportPrivateKey("capgo", *original, KeyPurpose::kCapgo);
+  ASSERT_TRUE(info) << info.error().ToString();
+  EXPECT_EQ(info->name, "capgo");
+  EXPECT_EQ(info->key_id, shipped.KeyId());
+  EXPECT_EQ(info->type, KeyType::kRsa);
+  EXPECT_EQ(info->purpose, KeyPurpose::kCapgo);
+  EXPECT_EQ(info->state, KeyState::kActive);
+  EXPECT_EQ(info->origin, KeyOrigin::kImported);
+
+  auto pub = this->store_->PublicKey("capgo");
+  ASSERT_TRUE(pub) << pub.error().ToString();
+  EXPECT_TRUE(pub->Equals(shipped));
+  EXPECT_EQ(pub->ToPem(), shipped.ToPem());
+  for (size_t size : {size_t{16}, size_t{32}, size_t{245}}) {
+    Bytes data(size);
+    for (size_t i = 0; i < size; ++i) data[i] = static_cast<uint8_t>(i * 13 + 5);
+    auto block = this->store_->PrivateEncryptPkcs1("capgo", data);
+    ASSERT_TRUE(block) << size << ": " << block.error().ToString();
+    EXPECT_EQ(block->size(), 256u);
+    auto recovered = crypto::RsaPkcs1Type1Recover(shipped, *block);
+    ASSERT_TRUE(recovered) << recovered.error().ToString();
+    EXPECT_EQ(*recovered, data);
+    // Type-1 padding is deterministic: byte for byte what the original key makes outside the store.
+    auto outside = crypto::RsaPkcs1Type1Sign(*original, data);
+    ASSERT_TRUE(outside) << outside.error().ToString();
+    EXPECT_EQ(*block, *outside);
+  }
+
+  // The origin survives reopening, state changes and renames; a generated key stays generated.
+  this->MustCreate("fresh", KeyType::kRsa, KeyPurpose::kCapgo);
+  this->Reopen();
+  ASSERT_TRUE(this->store_->SetState("capgo", KeyState::kSuspended));
+  ASSERT_TRUE(this->store_->SetState("capgo", KeyState::kActive));
+  ASSERT_TRUE(this->store_->Rename("capgo", "capgo@1"));
+  auto got = this->store_->Get("capgo@1");
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(got->origin, KeyOrigin::kImported);
+  EXPECT_EQ(got->key_id, shipped.KeyId());
+  EXPECT_EQ(this->store_->Get("fresh")->origin, KeyOrigin::kGenerated);
+  auto again = this->store_->PrivateEncryptPkcs1("capgo@1", Bytes(32, 9));
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(shipped, *again), Bytes(32, 9));
+}
+
+TYPED_TEST(KeyStoreBackendTest, ImportTakesOnlyCapgoRsaKeysOntoFreeNames) {
+  auto rsa = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);
+  ASSERT_TRUE(rsa) << rsa.error().ToString();
+  // TUF and content keys must be generated inside the store.
+  for (KeyPurpose purpose :
+       {KeyPurpose::kRoot, KeyPurpose::kTargets, KeyPurpose::kSnapshot, KeyPurpose::kTimestamp,
+        KeyPurpose::kContentWrap, KeyPurpose::kAudit}) {
+    auto r = this->store_->ImportPrivateKey("k", *rsa, purpose);
+    ASSERT_FALSE(r) << KeyPurposeName(purpose);
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << KeyPurposeName(purpose);
+  }
+  // Capgo keys are RSA of at least 2048 bits.
+  auto ed = crypto::PrivateKey::Generate(KeyType::kEd25519);
+  ASSERT_TRUE(ed);
+  EXPECT_EQ(this->store_->ImportPrivateKey("k", *ed, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->ImportPrivateKey("k", *ed, KeyPurpose::kRoot).error().code(),
+            ErrorCode::kInvalidArgument);
+  crypto::PrivateKey small(crypto::EvpPkeyPtr(EVP_RSA_gen(1024)), KeyType::kRsa);
+  ASSERT_NE(small.get(), nullptr);
+  EXPECT_EQ(this->store_->ImportPrivateKey("k", small, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(this->store_->ImportPrivateKey("bad/name", *rsa, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kInvalidArgument);
+  // A taken name, whether by a generated or an imported key; the holder is unchanged.
+  KeyInfo generated = this->MustCreate("capgo", KeyType::kRsa, KeyPurpose::kCapgo);
+  EXPECT_EQ(this->store_->ImportPrivateKey("capgo", *rsa, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ(this->store_->Get("capgo")->key_id, generated.key_id);
+  ASSERT_TRUE(this->store_->ImportPrivateKey("old", *rsa, KeyPurpose::kCapgo));
+  auto other = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(this->store_->ImportPrivateKey("old", *other, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ(this->store_->Get("old")->key_id, rsa->KeyId());
+  auto all = this->store_->List();
+  ASSERT_TRUE(all) << all.error().ToString();
+  ASSERT_EQ(all->size(), 2u);  // nothing of the refused imports was stored
+  EXPECT_EQ((*all)[0].name, "capgo");
+  EXPECT_EQ((*all)[1].name, "old");
+}
+
+TYPED_TEST(KeyStoreBackendTest, ImportedKeysAreNoMoreExtractableThanGeneratedOnes) {
+  auto rsa = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);
+  ASSERT_TRUE(rsa);
+  ASSERT_TRUE(this->store_->ImportPrivateKey("capgo", *rsa, KeyPurpose::kCapgo));
+  auto sealed = this->store_->ExportSealed("capgo", Bytes(32, 0x07));
+  EXPECT_EQ(static_cast<bool>(sealed), TypeParam::kKeysExtractable);
+  auto protection = this->backend_.Protection("capgo");
+  ASSERT_TRUE(protection) << protection.error().ToString();
+  if (!*protection) return;  // no token to ask
+  EXPECT_TRUE((*protection)->sensitive);
+  EXPECT_FALSE((*protection)->extractable);
+  // CKA_PRIVATE_EXPONENT / CKA_PRIME_1 / CKA_VALUE cannot be read back from the token.
+  EXPECT_FALSE((*protection)->value_readable);
+  // The token tells the truth about an imported key: it was not always sensitive.
+  EXPECT_FALSE((*protection)->always_sensitive);
+  EXPECT_FALSE((*protection)->never_extractable);
 }
 
 }  // namespace

@@ -104,6 +104,9 @@ void AppendField(Bytes& out, std::string_view field) {
   out.insert(out.end(), field.begin(), field.end());
 }
 
+constexpr std::string_view kRecordDomain = "airlock/vault/v1/key";
+constexpr std::string_view kExportDomain = "airlock/key-export/v1";
+
 // Length-prefixed fields, so no two distinct rows share associated data.
 Bytes RecordAad(std::string_view domain, const KeyInfo& info, std::string_view public_pem) {
   Bytes aad;
@@ -116,11 +119,14 @@ Bytes RecordAad(std::string_view domain, const KeyInfo& info, std::string_view p
   AppendU64Be(aad, static_cast<uint64_t>(info.created_at));
   AppendU64Be(aad, static_cast<uint64_t>(info.state_changed_at));
   AppendField(aad, public_pem);
+  // The origin is bound only when it is "imported", and only into the vault's own records: records
+  // of generated keys keep exactly the associated data vaults made before the origin column existed
+  // (so those vaults open unchanged), and exports stay restorable by backups that do not carry it.
+  if (domain == kRecordDomain && info.origin == KeyOrigin::kImported) {
+    AppendField(aad, "origin=imported");
+  }
   return aad;
 }
-
-constexpr std::string_view kRecordDomain = "airlock/vault/v1/key";
-constexpr std::string_view kExportDomain = "airlock/key-export/v1";
 
 Bytes CheckAad(const KdfParams& p, ByteSpan salt) {
   Bytes aad;
@@ -150,6 +156,8 @@ Result<std::string> GetSecret(const KeyStoreOptions& options) {
   return secret;
 }
 
+Result<bool> HasOriginColumn(sqlite3* db);
+
 struct Row {
   KeyInfo info;
   std::string public_pem;
@@ -158,8 +166,13 @@ struct Row {
 
 class FileVault final : public KeyStore {
  public:
-  FileVault(std::filesystem::path path, DbPtr db, SecretBytes kek, std::function<int64_t()> now)
-      : path_(std::move(path)), db_(std::move(db)), kek_(std::move(kek)), now_(std::move(now)) {}
+  FileVault(std::filesystem::path path, DbPtr db, SecretBytes kek, std::function<int64_t()> now,
+            bool has_origin)
+      : path_(std::move(path)),
+        db_(std::move(db)),
+        kek_(std::move(kek)),
+        now_(std::move(now)),
+        has_origin_(has_origin) {}
 
   std::string Uri() const override { return "file:" + path_.string(); }
 
@@ -197,13 +210,54 @@ class FileVault final : public KeyStore {
     return row.info;
   }
 
+  Result<KeyInfo> ImportPrivateKey(std::string_view name, const crypto::PrivateKey& key,
+                                   KeyPurpose purpose) override {
+    if (!IsValidStoredKeyName(name)) {
+      return MakeError(ErrorCode::kInvalidArgument, "invalid key name '" + std::string(name) + "'");
+    }
+    AIRLOCK_TRY(CheckImportable(key, purpose));
+    AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+    AIRLOCK_ASSIGN_OR_RETURN(auto existing, Find(name));
+    if (existing) {
+      return MakeError(ErrorCode::kAlreadyExists, "key " + std::string(name) + " already exists");
+    }
+    // Vaults made before imports existed have no origin column: add it (inside this transaction,
+    // so a failed import leaves the file as it was). Older programs still read such a vault's
+    // generated keys; they cannot use imported ones (their records' associated data differs).
+    AIRLOCK_ASSIGN_OR_RETURN(bool has_origin, HasOriginColumn(db_.get()));
+    if (!has_origin) {
+      AIRLOCK_TRY(Exec(
+          db_.get(), "ALTER TABLE vault_keys ADD COLUMN origin TEXT NOT NULL DEFAULT 'generated'"));
+    }
+    Row row;
+    row.info.name = std::string(name);
+    row.info.key_id = key.KeyId();
+    row.info.type = key.type();
+    row.info.purpose = purpose;
+    row.info.state = KeyState::kActive;
+    row.info.created_at = Now();
+    row.info.state_changed_at = row.info.created_at;
+    row.info.origin = KeyOrigin::kImported;
+    row.public_pem = key.Public().ToPem();
+    std::string pem = key.ToPem();
+    auto sealed =
+        SealAesGcm(kek_.span(), AsBytes(pem), RecordAad(kRecordDomain, row.info, row.public_pem));
+    WipeString(pem);
+    if (!sealed) return tl::unexpected(sealed.error());
+    row.sealed = std::move(*sealed);
+    AIRLOCK_TRY(Insert(row, /*with_origin=*/true));
+    AIRLOCK_TRY(tx.Commit());
+    has_origin_ = true;
+    return row.info;
+  }
+
   Result<KeyInfo> Get(std::string_view name) override {
     AIRLOCK_ASSIGN_OR_RETURN(Row row, Load(name));
     return row.info;
   }
 
   Result<std::vector<KeyInfo>> List() override {
-    AIRLOCK_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), std::string(kSelect) + " ORDER BY name"));
+    AIRLOCK_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), Select() + " ORDER BY name"));
     std::vector<KeyInfo> out;
     while (true) {
       AIRLOCK_ASSIGN_OR_RETURN(bool more, s.Step());
@@ -318,6 +372,7 @@ class FileVault final : public KeyStore {
     }
     Row row;
     row.info = info;
+    row.info.origin = KeyOrigin::kGenerated;  // backups do not carry the origin (key_store.h)
     row.public_pem = key.Public().ToPem();
     AIRLOCK_ASSIGN_OR_RETURN(row.sealed,
                              SealAesGcm(kek_.span(), pem.span(),
@@ -328,9 +383,13 @@ class FileVault final : public KeyStore {
   }
 
  private:
-  static constexpr std::string_view kSelect =
-      "SELECT name, key_id, type, purpose, state, created_at, state_changed_at, public_pem, sealed "
-      "FROM vault_keys";
+  // Vaults without the origin column (made before imports existed) read as all generated.
+  std::string Select() const {
+    return std::string(
+               "SELECT name, key_id, type, purpose, state, created_at, state_changed_at, "
+               "public_pem, sealed, ") +
+           (has_origin_ ? "origin" : "'generated'") + " FROM vault_keys";
+  }
 
   int64_t Now() const { return now_ ? now_() : static_cast<int64_t>(std::time(nullptr)); }
 
@@ -341,7 +400,8 @@ class FileVault final : public KeyStore {
     auto type = crypto::ParseKeyType(s.Text(2));
     auto purpose = ParseKeyPurpose(s.Text(3));
     auto state = ParseKeyState(s.Text(4));
-    if (!type || !purpose || !state) {
+    auto origin = ParseKeyOrigin(s.Text(9));
+    if (!type || !purpose || !state || !origin) {
       return MakeError(ErrorCode::kMalformed, "vault record " + row.info.name + " is malformed");
     }
     row.info.type = *type;
@@ -349,13 +409,14 @@ class FileVault final : public KeyStore {
     row.info.state = *state;
     row.info.created_at = s.Int(5);
     row.info.state_changed_at = s.Int(6);
+    row.info.origin = *origin;
     row.public_pem = s.Text(7);
     row.sealed = s.Blob(8);
     return row;
   }
 
   Result<std::optional<Row>> Find(std::string_view name) {
-    AIRLOCK_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), std::string(kSelect) + " WHERE name = ?"));
+    AIRLOCK_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(db_.get(), Select() + " WHERE name = ?"));
     s.Bind(name);
     AIRLOCK_ASSIGN_OR_RETURN(bool found, s.Step());
     if (!found) return std::optional<Row>();
@@ -394,11 +455,19 @@ class FileVault final : public KeyStore {
     return {};
   }
 
-  Result<void> Insert(const Row& row) {
+  // with_origin: the table is known to have the origin column (ImportPrivateKey just made sure).
+  Result<void> Insert(const Row& row, bool with_origin = false) {
+    with_origin = with_origin || has_origin_;
+    if (!with_origin && row.info.origin != KeyOrigin::kGenerated) {
+      return MakeError(ErrorCode::kInternal, "vault has no origin column for key " + row.info.name);
+    }
     AIRLOCK_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(db_.get(),
-                              "INSERT INTO vault_keys (name, key_id, type, purpose, state, created_at, "
-                              "state_changed_at, public_pem, sealed) VALUES (?,?,?,?,?,?,?,?,?)"));
+        Stmt s,
+        Stmt::Prepare(db_.get(),
+                      std::string("INSERT INTO vault_keys (name, key_id, type, purpose, state, "
+                                  "created_at, state_changed_at, public_pem, sealed") +
+                          (with_origin ? ", origin) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                                       : ") VALUES (?,?,?,?,?,?,?,?,?)")));
     s.Bind(row.info.name)
         .Bind(row.info.key_id)
         .Bind(crypto::KeyTypeName(row.info.type))
@@ -408,6 +477,7 @@ class FileVault final : public KeyStore {
         .Bind(row.info.state_changed_at)
         .Bind(row.public_pem)
         .BindBlob(row.sealed);
+    if (with_origin) s.Bind(KeyOriginName(row.info.origin));
     return s.Run();
   }
 
@@ -421,6 +491,7 @@ class FileVault final : public KeyStore {
   DbPtr db_;
   SecretBytes kek_;
   std::function<int64_t()> now_;
+  bool has_origin_;  // vault_keys has the origin column
 };
 
 Result<DbPtr> OpenDb(const std::filesystem::path& path) {
@@ -434,6 +505,15 @@ Result<DbPtr> OpenDb(const std::filesystem::path& path) {
   sqlite3_busy_timeout(db.get(), 5000);
   AIRLOCK_TRY(Exec(db.get(), "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"));
   return db;
+}
+
+Result<bool> HasOriginColumn(sqlite3* db) {
+  AIRLOCK_ASSIGN_OR_RETURN(
+      Stmt s,
+      Stmt::Prepare(db,
+                    "SELECT COUNT(*) FROM pragma_table_info('vault_keys') WHERE name = 'origin'"));
+  AIRLOCK_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row && s.Int(0) > 0;
 }
 
 Result<std::string> HeaderText(sqlite3* db, std::string_view name) {
@@ -505,7 +585,8 @@ Result<std::unique_ptr<KeyStore>> CreateVault(const std::filesystem::path& path,
                    "CREATE TABLE vault_keys (name TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
                    "type TEXT NOT NULL, purpose TEXT NOT NULL, state TEXT NOT NULL, "
                    "created_at INTEGER NOT NULL, state_changed_at INTEGER NOT NULL, "
-                   "public_pem TEXT NOT NULL, sealed BLOB NOT NULL);"));
+                   "public_pem TEXT NOT NULL, sealed BLOB NOT NULL, "
+                   "origin TEXT NOT NULL DEFAULT 'generated');"));
   AIRLOCK_TRY(PutHeader(db.get(), "format", AsBytes(kFormat)));
   AIRLOCK_TRY(PutHeader(db.get(), "kdf", AsBytes("argon2id")));
   AIRLOCK_TRY(PutHeader(db.get(), "kdf_t", AsBytes(std::to_string(options.kdf.t_cost))));
@@ -515,7 +596,8 @@ Result<std::unique_ptr<KeyStore>> CreateVault(const std::filesystem::path& path,
   AIRLOCK_TRY(PutHeader(db.get(), "check", check));
   AIRLOCK_TRY(tx.Commit());
   cleanup.keep = true;
-  return std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now);
+  return std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now,
+                                     /*has_origin=*/true);
 }
 
 Result<std::unique_ptr<KeyStore>> OpenExistingVault(const std::filesystem::path& path,
@@ -556,7 +638,8 @@ Result<std::unique_ptr<KeyStore>> OpenExistingVault(const std::filesystem::path&
     return MakeError(ErrorCode::kWrongKey, "wrong vault passphrase for " + path.string() +
                                                " (nothing was changed)");
   }
-  return std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now);
+  AIRLOCK_ASSIGN_OR_RETURN(bool has_origin, HasOriginColumn(db.get()));
+  return std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now, has_origin);
 }
 
 const KeyStoreRegistrar kFileRegistrar(

@@ -1,21 +1,29 @@
 // The file vault: a KeyStore in one SQLite file (`file:PATH`).
 //
 // Layout (schema version 1):
-//   vault_header(name TEXT PRIMARY KEY, value BLOB)  format, kdf ("argon2id"), kdf_t, kdf_m_kib, kdf_p,
-//                                                    salt (16 random bytes), check (the key-check value)
+//   vault_header(name TEXT PRIMARY KEY, value BLOB)  format, kdf ("argon2id"), kdf_t, kdf_m_kib,
+//   kdf_p,
+//                                                    salt (16 random bytes), check (the key-check
+//                                                    value)
 //   vault_keys(name TEXT PRIMARY KEY, key_id, type, purpose, state, created_at, state_changed_at,
-//              public_pem, sealed)
-// The key-encryption key (KEK) is Argon2id(passphrase, salt) with the stored parameters (default t=3,
-// m=64 MiB, p=1). `check` is AES-256-GCM(KEK) of a fixed string with the KDF parameters and salt as
-// associated data, so a wrong passphrase (or edited parameters) is reported as kWrongKey at open, before
-// anything is written. Each key's `sealed` column is AES-256-GCM(KEK) of its PKCS#8 PEM, with every
-// other column of the row (name, key id, type, purpose, state, times, public key) as associated data:
-// editing any of them in the file makes that key fail with kDecryptFailed on use, others stay usable.
-// Metadata changes (state, rename) re-seal the record inside one transaction.
+//              public_pem, sealed, origin)
+//   origin ("generated" | "imported", default "generated") was added with ImportPrivateKey: vaults
+//   made before it lack the column until their first import adds it (ALTER TABLE, in the import's
+//   transaction); without it every key reads as generated. "imported" is also bound into the
+//   record's associated data; a generated key's associated data is unchanged, so older vaults and
+//   older programs keep working with generated keys.
+// The key-encryption key (KEK) is Argon2id(passphrase, salt) with the stored parameters (default
+// t=3, m=64 MiB, p=1). `check` is AES-256-GCM(KEK) of a fixed string with the KDF parameters and
+// salt as associated data, so a wrong passphrase (or edited parameters) is reported as kWrongKey at
+// open, before anything is written. Each key's `sealed` column is AES-256-GCM(KEK) of its PKCS#8
+// PEM, with every other column of the row (name, key id, type, purpose, state, times, public key)
+// as associated data: editing any of them in the file makes that key fail with kDecryptFailed on
+// use, others stay usable. Metadata changes (state, rename) re-seal the record inside one
+// transaction.
 //
-// The file is created with mode 0600 and uses SQLite's rollback journal (synchronous=FULL), so it stays
-// a single file at rest and every operation is one atomic transaction. Private keys exist in plaintext
-// only in memory, during one operation, and are wiped afterwards.
+// The file is created with mode 0600 and uses SQLite's rollback journal (synchronous=FULL), so it
+// stays a single file at rest and every operation is one atomic transaction. Private keys exist in
+// plaintext only in memory, during one operation, and are wiped afterwards.
 #ifndef AIRLOCK_KEYS_FILE_VAULT_H_
 #define AIRLOCK_KEYS_FILE_VAULT_H_
 

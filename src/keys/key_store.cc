@@ -3,6 +3,7 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <string>
 #include <utility>
 
 namespace airlock::keys {
@@ -68,6 +69,36 @@ std::string_view KeyPurposeName(KeyPurpose purpose) {
     if (p.purpose == purpose) return p.name;
   }
   return "unknown";
+}
+
+std::string_view KeyOriginName(KeyOrigin origin) {
+  return origin == KeyOrigin::kImported ? "imported" : "generated";
+}
+
+Result<KeyOrigin> ParseKeyOrigin(std::string_view name) {
+  if (name == "generated") return KeyOrigin::kGenerated;
+  if (name == "imported") return KeyOrigin::kImported;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "unknown key origin '" + std::string(name) + "' (generated, imported)");
+}
+
+Result<void> CheckImportable(const crypto::PrivateKey& key, KeyPurpose purpose) {
+  if (purpose != KeyPurpose::kCapgo) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "only capgo keys can be imported; " + std::string(KeyPurposeName(purpose)) +
+                         " keys (TUF and content keys) must be generated inside the store");
+  }
+  if (key.type() != crypto::KeyType::kRsa) {
+    return MakeError(ErrorCode::kInvalidArgument, "a capgo key must be RSA, not " +
+                                                      std::string(crypto::KeyTypeName(key.type())));
+  }
+  const int bits = key.bits();
+  if (bits < kCapgoRsaBits || bits > 16384) {
+    return MakeError(ErrorCode::kInvalidArgument, "a capgo key must be RSA of " +
+                                                      std::to_string(kCapgoRsaBits) +
+                                                      "..16384 bits, not " + std::to_string(bits));
+  }
+  return {};
 }
 
 Result<KeyPurpose> ParseKeyPurpose(std::string_view name) {

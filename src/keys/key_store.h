@@ -1,31 +1,37 @@
-// The key store interface: one API over every place keys live (the encrypted file vault, a PKCS#11 HSM).
+// The key store interface: one API over every place keys live (the encrypted file vault, a PKCS#11
+// HSM).
 //
-// A KeyStore holds named keys. Keys are generated inside the store (the OS CSPRNG for the file vault,
-// the token's generator for PKCS#11); callers get public keys, signatures and unwrapped content keys,
-// never private key bytes. The only way private material leaves a store is ExportSealed(), encrypted
-// under a caller-supplied backup key (a backend that cannot export, e.g. a non-extractable HSM key,
-// returns kUnsupported).
+// A KeyStore holds named keys. Keys are generated inside the store (the OS CSPRNG for the file
+// vault, the token's generator for PKCS#11); callers get public keys, signatures and unwrapped
+// content keys, never private key bytes. The one exception coming in is ImportPrivateKey: an
+// existing Capgo RSA key (apps in the field already ship its public key) may be moved into a store;
+// TUF and content keys cannot be imported. The only way private material leaves a store is
+// ExportSealed(), encrypted under a caller-supplied backup key (a backend that cannot export, e.g.
+// a non-extractable HSM key, returns kUnsupported).
 //
 // Every key has exactly one purpose and a lifecycle state. Backends enforce the state themselves
 // (defence in depth, so a forgotten policy check above cannot use a suspended key):
 //   Sign/Unwrap on a key that is not kActive  -> kKeyUnusable (message names the state)
 //   SetState with an illegal transition       -> kInvalidArgument (message names both states)
-// Policy (usage records, TOTP for custodian operations, rotation, maximum age) lives one layer up, in
-// KeyManager (lifecycle.h); backends do storage and cryptography only.
+// Policy (usage records, TOTP for custodian operations, rotation, maximum age) lives one layer up,
+// in KeyManager (lifecycle.h); backends do storage and cryptography only.
 //
 // Error codes shared by all backends (the shared backend test suite asserts them):
 //   kNotFound        no key with that name (or no store at the URI, when not creating)
 //   kAlreadyExists   Create/Rename/Import onto an existing name; InitKeyStore on an existing store
 //   kInvalidArgument bad name, a type that cannot serve the purpose, Sign with an x25519 key,
-//                    Unwrap with a signing-only key, an illegal state transition
+//                    Unwrap with a signing-only key, an illegal state transition, ImportPrivateKey
+//                    of a purpose other than capgo or of a key that is not RSA >= 2048 bits
 //   kKeyUnusable     the key's state forbids the operation
-//   kWrongKey        the store's secret (vault passphrase, PKCS#11 PIN) is wrong; nothing was changed
-//   kDecryptFailed   a stored key record, or a sealed export, fails authentication (tampered); other keys
+//   kWrongKey        the store's secret (vault passphrase, PKCS#11 PIN) is wrong; nothing was
+//   changed kDecryptFailed   a stored key record, or a sealed export, fails authentication
+//   (tampered); other keys
 //                    stay usable. Also an Unwrap whose ciphertext was not made for this key.
-//   kUnsupported     the backend cannot do this (type not on the token, export of non-extractable keys)
+//   kUnsupported     the backend cannot do this (type not on the token, export of non-extractable
+//   keys)
 //
-// Thread-safety: a KeyStore object is not thread-safe; use one per thread. Two processes may open the
-// same store; each operation is atomic (file vault: one SQLite transaction).
+// Thread-safety: a KeyStore object is not thread-safe; use one per thread. Two processes may open
+// the same store; each operation is atomic (file vault: one SQLite transaction).
 #ifndef AIRLOCK_KEYS_KEY_STORE_H_
 #define AIRLOCK_KEYS_KEY_STORE_H_
 
@@ -81,6 +87,16 @@ Result<KeyState> ParseKeyState(std::string_view name);
 // Only kActive keys sign or unwrap. kKeyUnusable naming the key and state otherwise.
 [[nodiscard]] Result<void> CheckUsable(std::string_view name, KeyState state);
 
+// How a key's private half came into the store.
+enum class KeyOrigin {
+  kGenerated,  // made inside the store (Create, or a backup of such a key)
+  kImported,   // ImportPrivateKey: made elsewhere (e.g. by the Capgo CLI), so it once existed in
+               // clear
+};
+// "generated", "imported".
+std::string_view KeyOriginName(KeyOrigin origin);
+Result<KeyOrigin> ParseKeyOrigin(std::string_view name);
+
 // What a store knows about a key (no secret material).
 struct KeyInfo {
   std::string name;
@@ -90,7 +106,15 @@ struct KeyInfo {
   KeyState state = KeyState::kActive;
   int64_t created_at = 0;        // unix seconds
   int64_t state_changed_at = 0;  // unix seconds; == created_at until the first transition
+  // kImported for keys stored by ImportPrivateKey; kept across SetState and Rename. Backups
+  // (ExportSealed/ImportSealed) do not carry it: a restored key reads kGenerated.
+  KeyOrigin origin = KeyOrigin::kGenerated;
 };
+
+// The checks before KeyStore::ImportPrivateKey, all kInvalidArgument: only purpose capgo is
+// importable (TUF and content keys must be generated inside the store), and the key must be RSA of
+// kCapgoRsaBits..16384 bits (the Capgo CLI makes 2048).
+[[nodiscard]] Result<void> CheckImportable(const crypto::PrivateKey& key, KeyPurpose purpose);
 
 // The checks before KeyStore::PrivateEncryptPkcs1, in this order: CheckUsable (kKeyUnusable), then
 // the key must be an RSA key of purpose capgo (kInvalidArgument), then `data_size` at most
@@ -164,6 +188,15 @@ class KeyStore {
   // is not info.key_id; kAlreadyExists if the name is taken.
   [[nodiscard]] virtual Result<KeyInfo> ImportSealed(const KeyInfo& info, ByteSpan sealed,
                                                      ByteSpan backup_key) = 0;
+
+  // Stores a private key made outside the store (a Capgo user's existing RSA key) under `name`, so
+  // it is used from then on only through the store. kInvalidArgument for a bad name or what
+  // CheckImportable refuses (checked before anything is written); kAlreadyExists if `name` is
+  // taken. The key starts kActive with origin kImported. The caller still holds `key` and should
+  // destroy its copy (the PEM file it came from).
+  [[nodiscard]] virtual Result<KeyInfo> ImportPrivateKey(std::string_view name,
+                                                         const crypto::PrivateKey& key,
+                                                         KeyPurpose purpose) = 0;
 };
 
 // Opens the store a URI names (a key name in the URI is ignored here). kNotFound if it does not exist,

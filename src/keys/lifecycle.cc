@@ -131,6 +131,31 @@ Result<KeyInfo> KeyManager::Create(const OperationContext& ctx, std::string_view
   return result;
 }
 
+Result<KeyInfo> KeyManager::Import(const OperationContext& ctx, std::string_view name,
+                                   const crypto::PrivateKey& key, KeyPurpose purpose) {
+  auto result = [&]() -> Result<KeyInfo> {
+    AIRLOCK_TRY(Authorize(ctx, Action::kKeyCreate));
+    if (!IsValidKeyName(name)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "invalid key name '" + std::string(name) +
+                           "' (1..64 of A-Z a-z 0-9 . _ -, not starting with . or -)");
+    }
+    return store_.ImportPrivateKey(name, key, purpose);
+  }();
+  // The attempted key is named by its id even when refused, so the log says which key was offered.
+  KeyInfo attempted;
+  attempted.name = std::string(name);
+  attempted.key_id = key.KeyId();
+  attempted.type = key.type();
+  attempted.purpose = purpose;
+  Result<void> outcome;
+  if (!result) outcome = tl::unexpected(result.error());
+  AIRLOCK_TRY(Record(ctx, "import", result ? &*result : &attempted, outcome,
+                     "type=" + std::string(crypto::KeyTypeName(key.type())) +
+                         " bits=" + std::to_string(key.bits()) + " origin=imported"));
+  return result;
+}
+
 Result<std::vector<KeyInfo>> KeyManager::List(const OperationContext& ctx) {
   AIRLOCK_TRY(Authorize(ctx, Action::kKeyList));
   return store_.List();

@@ -94,6 +94,11 @@ class KeyManager {
 
   [[nodiscard]] Result<KeyInfo> Create(const OperationContext& ctx, std::string_view name,
                                        crypto::KeyType type, KeyPurpose purpose);
+  // KeyStore::ImportPrivateKey (an existing Capgo RSA key), authorized as key.create (the right to
+  // put a new capgo key in the store) and recorded as operation "import" with details
+  // "type=rsa bits=N origin=imported", failed and refused attempts included.
+  [[nodiscard]] Result<KeyInfo> Import(const OperationContext& ctx, std::string_view name,
+                                       const crypto::PrivateKey& key, KeyPurpose purpose);
   [[nodiscard]] Result<std::vector<KeyInfo>> List(const OperationContext& ctx);
   [[nodiscard]] Result<crypto::PublicKey> PublicKey(const OperationContext& ctx, std::string_view name);
   [[nodiscard]] Result<Bytes> Sign(const OperationContext& ctx, std::string_view name,

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "common/file.h"
 #include "crypto/rsa_raw.h"
@@ -203,6 +204,87 @@ TEST_F(KeyManagerTest, RotateDueRotatesOnlyKeysPastTheirMaximumAge) {
   EXPECT_EQ(DefaultMaxAge(KeyPurpose::kRoot), 730 * 24 * 3600);
 }
 
+// ---- importing an existing Capgo key ----
+
+TEST_F(KeyManagerTest, ImportIsAuthorizedAsCreateAndRecordedAsImport) {
+  auto key = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);
+  ASSERT_TRUE(key) << key.error().ToString();
+  auto imported = manager_->Import(ctx_, "capgo", *key, KeyPurpose::kCapgo);
+  ASSERT_TRUE(imported) << imported.error().ToString();
+  EXPECT_EQ(imported->origin, KeyOrigin::kImported);
+  OperationContext mallory = ctx_;
+  mallory.actor = "mallory";
+  EXPECT_EQ(manager_->Import(mallory, "capgo2", *key, KeyPurpose::kCapgo).error().code(),
+            kDeniedCode);
+  EXPECT_EQ(manager_->Import(ctx_, "t", *key, KeyPurpose::kTargets).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(manager_->Import(ctx_, "capgo", *key, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ(manager_->Import(ctx_, "bad name", *key, KeyPurpose::kCapgo).error().code(),
+            ErrorCode::kInvalidArgument);
+  ASSERT_EQ(sink_.records.size(), 5u);
+  for (const UsageRecord& r : sink_.records) {
+    EXPECT_EQ(r.operation, "import");
+    EXPECT_EQ(r.key_id, key->KeyId());  // the offered key is named even when refused
+    EXPECT_EQ(r.details, "type=rsa bits=2048 origin=imported");
+  }
+  EXPECT_EQ(sink_.records[0].result, UsageResult::kOk);
+  EXPECT_EQ(sink_.records[0].key_name, "capgo");
+  EXPECT_EQ(sink_.records[0].purpose, "capgo");
+  EXPECT_EQ(sink_.records[1].result, UsageResult::kDenied);
+  EXPECT_EQ(sink_.records[2].result, UsageResult::kFailed);
+  EXPECT_EQ(sink_.records[2].purpose, "targets");
+  EXPECT_EQ(sink_.records[3].result, UsageResult::kFailed);
+  EXPECT_EQ(sink_.records[4].result, UsageResult::kFailed);
+  EXPECT_EQ(store_->List()->size(), 1u);
+  // Used like any capgo key, through the manager.
+  auto block = manager_->PrivateEncryptPkcs1(ctx_, "capgo", Bytes(16, 3));
+  ASSERT_TRUE(block) << block.error().ToString();
+  EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(key->Public(), *block), Bytes(16, 3));
+}
+
+// A vault made before imports existed (no origin column): it opens and works unchanged, the first
+// import adds the column, and its generated keys' records still authenticate afterwards.
+TEST_F(KeyManagerTest, ImportIntoAVaultMadeBeforeImportsExisted) {
+  const fs::path path = dir_->path() / "old.vault";
+  {
+    auto vault = OpenFileVault(path, options_, true);
+    ASSERT_TRUE(vault);
+    ASSERT_TRUE((*vault)->Create("t", KeyType::kEd25519, KeyPurpose::kTargets));
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    const int rc =
+        sqlite3_exec(db, "ALTER TABLE vault_keys DROP COLUMN origin", nullptr, nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << (err != nullptr ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  auto vault = OpenFileVault(path, options_, false);
+  ASSERT_TRUE(vault) << vault.error().ToString();
+  EXPECT_EQ((*vault)->Get("t")->origin, KeyOrigin::kGenerated);
+  auto sig = (*vault)->Sign("t", AsBytes("m"));
+  ASSERT_TRUE(sig) << sig.error().ToString();
+  auto key = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);
+  ASSERT_TRUE(key);
+  ASSERT_TRUE((*vault)->ImportPrivateKey("capgo", *key, KeyPurpose::kCapgo));
+  ASSERT_TRUE((*vault)->SetState("t", KeyState::kSuspended));  // re-sealed with the new column
+  vault->reset();
+  auto reopened = OpenFileVault(path, options_, false);
+  ASSERT_TRUE(reopened) << reopened.error().ToString();
+  EXPECT_EQ((*reopened)->Get("t")->origin, KeyOrigin::kGenerated);
+  EXPECT_EQ((*reopened)->Get("capgo")->origin, KeyOrigin::kImported);
+  ASSERT_TRUE((*reopened)->SetState("t", KeyState::kActive));
+  auto sig2 = (*reopened)->Sign("t", AsBytes("m"));
+  ASSERT_TRUE(sig2) << sig2.error().ToString();
+  EXPECT_TRUE(crypto::Verify(*(*reopened)->PublicKey("t"), AsBytes("m"), *sig2));
+  auto block = (*reopened)->PrivateEncryptPkcs1("capgo", Bytes(16, 1));
+  ASSERT_TRUE(block) << block.error().ToString();
+  EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(key->Public(), *block), Bytes(16, 1));
+}
+
 // ---- backups ----
 
 class BackupTest : public KeyManagerTest {};
@@ -233,6 +315,26 @@ TEST_F(BackupTest, RoundTripIntoAFreshVault) {
   ASSERT_TRUE(sig);
   EXPECT_TRUE(crypto::Verify(*store_->PublicKey("root"), AsBytes("m"), *sig));
   EXPECT_EQ(RestoreBackup(**other, "backup pw", out).error().code(), ErrorCode::kAlreadyExists);
+}
+
+// Backups do not carry the origin: an imported key comes back as the same key, read as generated.
+TEST_F(BackupTest, ImportedKeyRoundTripsWithoutItsOrigin) {
+  auto key = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);
+  ASSERT_TRUE(key);
+  ASSERT_TRUE(store_->ImportPrivateKey("capgo", *key, KeyPurpose::kCapgo));
+  const fs::path out = dir_->path() / "backup.json";
+  ASSERT_TRUE(WriteBackup(*store_, "backup pw", out, std::nullopt, KdfParams::ForTests()));
+  auto other = OpenFileVault(dir_->path() / "other", options_, true);
+  ASSERT_TRUE(other);
+  auto restored = RestoreBackup(**other, "backup pw", out);
+  ASSERT_TRUE(restored) << restored.error().ToString();
+  auto got = (*other)->Get("capgo");
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(got->key_id, key->KeyId());
+  EXPECT_EQ(got->origin, KeyOrigin::kGenerated);
+  auto block = (*other)->PrivateEncryptPkcs1("capgo", Bytes(16, 2));
+  ASSERT_TRUE(block) << block.error().ToString();
+  EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(key->Public(), *block), Bytes(16, 2));
 }
 
 TEST_F(BackupTest, TamperedEntryFailsAndImportsNothing) {

@@ -874,6 +874,107 @@ Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, Ke
   return *exported;
 }
 
+namespace {
+
+// One RSA component of `key` as a big-endian unsigned integer (CK_BIG_INTEGER), wiped on
+// destruction.
+Result<SecretBytes> RsaComponent(const crypto::PrivateKey& key, const char* param) {
+  BIGNUM* raw = nullptr;
+  if (EVP_PKEY_get_bn_param(key.get(), param, &raw) != 1 || raw == nullptr) {
+    return MakeError(ErrorCode::kUnsupported,
+                     std::string("the RSA key has no ") + param +
+                         " (only two-prime keys with CRT parameters can be imported)");
+  }
+  std::unique_ptr<BIGNUM, decltype(&BN_clear_free)> bn(raw, &BN_clear_free);
+  SecretBytes out{Bytes(static_cast<size_t>(BN_num_bytes(bn.get())))};
+  BN_bn2bin(bn.get(), out.mutable_bytes().data());
+  return out;
+}
+
+}  // namespace
+
+Result<crypto::PublicKey> Pkcs11Token::ImportRsaSigningKey(std::string_view name,
+                                                           const crypto::PrivateKey& key) {
+  AIRLOCK_TRY(ValidateName(name));
+  if (key.type() != KeyType::kRsa || key.bits() < 2048 || key.bits() > 16384) {
+    return MakeError(ErrorCode::kInvalidArgument, "only RSA keys of 2048..16384 bits are imported");
+  }
+  std::vector<SecretBytes> parts;
+  for (const char* param :
+       {OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, OSSL_PKEY_PARAM_RSA_D,
+        OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2, OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1}) {
+    AIRLOCK_ASSIGN_OR_RETURN(SecretBytes part, RsaComponent(key, param));
+    parts.push_back(std::move(part));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const Pkcs11Session& s = session_;
+  for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto existing, FindOne(s, cls, name));
+    if (existing) {
+      return MakeError(ErrorCode::kAlreadyExists,
+                       "key '" + std::string(name) + "' already exists on token '" + label_ + "'");
+    }
+  }
+  CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY;
+  CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY;
+  CK_KEY_TYPE key_type = CKK_RSA;
+  // The same attributes GenerateKeyPair gives an RSA signing key, except that an imported key is
+  // (truthfully) neither CKA_ALWAYS_SENSITIVE nor CKA_NEVER_EXTRACTABLE: the token sets those.
+  std::vector<CK_ATTRIBUTE> priv_tmpl = {
+      Attr(CKA_CLASS, &priv_class),
+      Attr(CKA_KEY_TYPE, &key_type),
+      Attr(CKA_TOKEN, &kTrue),
+      Attr(CKA_PRIVATE, &kTrue),
+      Attr(CKA_SENSITIVE, &kTrue),
+      Attr(CKA_EXTRACTABLE, &kFalse),
+      AttrString(CKA_LABEL, name),
+      AttrString(CKA_ID, name),
+      AttrBytes(CKA_MODULUS, parts[0].get()),
+      AttrBytes(CKA_PUBLIC_EXPONENT, parts[1].get()),
+      AttrBytes(CKA_PRIVATE_EXPONENT, parts[2].get()),
+      AttrBytes(CKA_PRIME_1, parts[3].get()),
+      AttrBytes(CKA_PRIME_2, parts[4].get()),
+      AttrBytes(CKA_EXPONENT_1, parts[5].get()),
+      AttrBytes(CKA_EXPONENT_2, parts[6].get()),
+      AttrBytes(CKA_COEFFICIENT, parts[7].get()),
+  };
+  for (CK_ATTRIBUTE_TYPE t : {CKA_SIGN, CKA_SIGN_RECOVER, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE}) {
+    priv_tmpl.push_back(Attr(t, t == CKA_SIGN ? &kTrue : &kFalse));
+  }
+  std::vector<CK_ATTRIBUTE> pub_tmpl = {
+      Attr(CKA_CLASS, &pub_class),
+      Attr(CKA_KEY_TYPE, &key_type),
+      Attr(CKA_TOKEN, &kTrue),
+      Attr(CKA_PRIVATE, &kFalse),
+      AttrString(CKA_LABEL, name),
+      AttrString(CKA_ID, name),
+      AttrBytes(CKA_MODULUS, parts[0].get()),
+      AttrBytes(CKA_PUBLIC_EXPONENT, parts[1].get()),
+  };
+  for (CK_ATTRIBUTE_TYPE t : {CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_ENCRYPT, CKA_WRAP}) {
+    pub_tmpl.push_back(Attr(t, t == CKA_VERIFY ? &kTrue : &kFalse));
+  }
+  CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE;
+  AIRLOCK_TRY(Check(s.f()->C_CreateObject(s.get(), priv_tmpl.data(), priv_tmpl.size(), &priv),
+                    "C_CreateObject (RSA private key)"));
+  CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
+  CK_RV rv = s.f()->C_CreateObject(s.get(), pub_tmpl.data(), pub_tmpl.size(), &pub);
+  if (rv != CKR_OK) {
+    s.f()->C_DestroyObject(s.get(), priv);
+    return tl::unexpected(Pkcs11Error(rv, "C_CreateObject (RSA public key)"));
+  }
+  auto exported = ExportPublic(s, pub, KeyType::kRsa);
+  if (!exported || !exported->Equals(key.Public())) {
+    // Do not leave a key behind whose public half is not the one imported.
+    s.f()->C_DestroyObject(s.get(), priv);
+    s.f()->C_DestroyObject(s.get(), pub);
+    if (!exported) return tl::unexpected(exported.error().WithContext("imported key"));
+    return MakeError(ErrorCode::kCrypto, "the token's copy of the imported key differs from it");
+  }
+  return *exported;
+}
+
 Result<crypto::PublicKey> Pkcs11Token::PublicKey(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   AIRLOCK_ASSIGN_OR_RETURN(CK_OBJECT_HANDLE pub, FindKey(session_, CKO_PUBLIC_KEY, name));

@@ -2,7 +2,8 @@
 // generate, use and inspect key pairs that never leave the token. The key store backend
 // (pkcs11_store.h) is built on this; nothing outside src/keys should need it.
 //
-// Key objects made here:
+// Key objects made here (generated on the token, or for ImportRsaSigningKey created from a key made
+// elsewhere):
 //   private key: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE = true, CKA_EXTRACTABLE = false, CKA_LABEL
 //   and
 //                CKA_ID = the key name; CKA_SIGN for signing keys, CKA_DECRYPT (RSA) / CKA_DERIVE
@@ -180,6 +181,15 @@ class Pkcs11Token {
   // kInvalidArgument for a bad name. RSA keys are `rsa_bits` (default 4096) bits.
   Result<crypto::PublicKey> GenerateKeyPair(std::string_view name, crypto::KeyType type,
                                             Pkcs11KeyUse use, int rsa_bits = 4096);
+  // Creates an RSA signing key pair (C_CreateObject) from a private key made elsewhere: the private
+  // key object with GenerateKeyPair's attributes for a signing key (sensitive, not extractable,
+  // CKA_SIGN only; CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE stay false, as the token sets them
+  // for imported keys) and the public key object. kAlreadyExists if `name` is taken;
+  // kInvalidArgument for a bad name or a key that is not RSA 2048..16384; kUnsupported for an RSA
+  // key without CRT parameters. Returns the public key as the token now holds it (equal to
+  // key.Public(), else nothing is left on the token and the error is kCrypto).
+  Result<crypto::PublicKey> ImportRsaSigningKey(std::string_view name,
+                                                const crypto::PrivateKey& key);
   Result<crypto::PublicKey> PublicKey(std::string_view name);
   Result<Pkcs11KeyInfo> Describe(std::string_view name);
   // Key pairs on the token (private keys with a label), sorted by name. Keys of types Airlock does

@@ -51,6 +51,33 @@ class Pkcs11Store final : public KeyStore {
     return info;
   }
 
+  Result<KeyInfo> ImportPrivateKey(std::string_view name, const crypto::PrivateKey& key,
+                                   KeyPurpose purpose) override {
+    AIRLOCK_TRY(CheckName(name));
+    AIRLOCK_TRY(CheckImportable(key, purpose));
+    AIRLOCK_ASSIGN_OR_RETURN(auto existing, token_->ReadData(name));
+    if (existing) {
+      return MakeError(ErrorCode::kAlreadyExists, "key " + std::string(name) + " already exists");
+    }
+    // Capgo keys sign on the token (CKA_SIGN), exactly as generated ones do.
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, token_->ImportRsaSigningKey(name, key));
+    KeyInfo info;
+    info.name = std::string(name);
+    info.key_id = pub.KeyId();
+    info.type = key.type();
+    info.purpose = purpose;
+    info.state = KeyState::kActive;
+    info.created_at = Now();
+    info.state_changed_at = info.created_at;
+    info.origin = KeyOrigin::kImported;
+    auto written = WriteMetadata(info);
+    if (!written) {
+      (void)token_->DestroyKey(name);
+      return tl::unexpected(written.error());
+    }
+    return info;
+  }
+
   Result<KeyInfo> Get(std::string_view name) override {
     AIRLOCK_TRY(CheckName(name));
     AIRLOCK_ASSIGN_OR_RETURN(auto meta, token_->ReadData(name));
@@ -193,6 +220,10 @@ class Pkcs11Store final : public KeyStore {
         {"created_at", info.created_at},
         {"state_changed_at", info.state_changed_at},
     };
+    // Only when imported, so generated keys' metadata is byte-for-byte what older versions wrote.
+    if (info.origin != KeyOrigin::kGenerated) {
+      j["origin"] = std::string(KeyOriginName(info.origin));
+    }
     return token_->WriteData(info.name, AsBytes(j.dump()));
   }
 
@@ -225,6 +256,12 @@ class Pkcs11Store final : public KeyStore {
     info.state = *state;
     info.created_at = j["created_at"].get<int64_t>();
     info.state_changed_at = j["state_changed_at"].get<int64_t>();
+    if (j.contains("origin")) {
+      if (!j["origin"].is_string()) return bad("origin is not a string");
+      auto origin = ParseKeyOrigin(j["origin"].get<std::string>());
+      if (!origin) return bad("unknown origin");
+      info.origin = *origin;
+    }
     return info;
   }
 

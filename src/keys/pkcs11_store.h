@@ -7,6 +7,7 @@
 //   metadata       one private CKO_DATA object per key (CKA_APPLICATION "airlock-key-metadata",
 //                  CKA_LABEL = the key name) whose CKA_VALUE is JSON:
 //                  {"v":1,"type":..,"purpose":..,"state":..,"created_at":..,"state_changed_at":..}
+//                  plus "origin":"imported" for keys stored by ImportPrivateKey (absent: generated)
 //                  Being private objects, they are only visible after login, and they travel with
 //                  the token (backups, replication) together with the keys they describe.
 // Only keys with a metadata object belong to the store; other keys on the token are left alone.
@@ -16,6 +17,11 @@
 // pin-source (file:PATH) if it has one, else KeyStoreOptions::secret(), else AIRLOCK_PKCS11_PIN. A
 // pin-value in the URI is refused (kInvalidArgument): URIs are logged and written into audit
 // records.
+//
+// ImportPrivateKey (capgo RSA keys only) creates the key pair with C_CreateObject, with the
+// attributes of a generated signing key (sensitive, never extractable again, CKA_SIGN), so from
+// then on it is used like a generated one; the token reports CKA_ALWAYS_SENSITIVE and
+// CKA_NEVER_EXTRACTABLE false for it, which is the truth.
 //
 // Errors are those of keys/key_store.h. Specific to this backend: ExportSealed and ImportSealed are
 // kUnsupported (keys never leave the token, and a backup restored onto a token would not be
