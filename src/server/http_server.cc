@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <list>
@@ -90,9 +91,10 @@ void AppendNowRfc3339(std::string* out) {
     cached_second = ts.tv_sec;
   }
   out->append(cached_prefix, cached_length);
-  char millis[8];
-  int n = std::snprintf(millis, sizeof(millis), ".%03ldZ", ts.tv_nsec / 1000000);
-  out->append(millis, static_cast<size_t>(n));
+  const long ms = ts.tv_nsec / 1000000;
+  const char millis[5] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                          static_cast<char>('0' + ms % 10), 'Z'};
+  out->append(millis, sizeof(millis));
 }
 
 std::string NowRfc3339() {
@@ -166,8 +168,18 @@ void AppendJsonString(std::string* out, std::string_view s) {
 
 void AppendNumber(std::string* out, uint64_t value) {
   char buf[24];
-  int n = std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(value));
-  out->append(buf, static_cast<size_t>(n));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+// Microseconds as milliseconds with three decimals ("12.345"), without printf's float formatting.
+void AppendMillis(std::string* out, int64_t micros) {
+  if (micros < 0) micros = 0;
+  AppendNumber(out, static_cast<uint64_t>(micros / 1000));
+  const int64_t frac = micros % 1000;
+  const char digits[4] = {'.', static_cast<char>('0' + frac / 100),
+                          static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
+  out->append(digits, sizeof(digits));
 }
 
 // Writes all of `data` to `fd` (retrying short writes and EINTR); gives up silently on errors
@@ -311,10 +323,8 @@ struct HttpServer::Impl {
     AppendNumber(&line, static_cast<uint64_t>(status));
     line.append(",\"bytes\":");
     AppendNumber(&line, sent);
-    char duration[32];
-    int n = std::snprintf(duration, sizeof(duration), ",\"duration_ms\":%.3f",
-                          static_cast<double>(micros) / 1000.0);
-    line.append(duration, static_cast<size_t>(n));
+    line.append(",\"duration_ms\":");
+    AppendMillis(&line, micros);
     line.append(",\"remote\":");
     AppendJsonString(&line, request.remote);
     line.push_back('}');

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -27,6 +28,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/bytes.h"
 #include "crypto/hash.h"
@@ -400,6 +402,48 @@ TEST_F(HttpServerTest, StopFinishesInFlightRequestThenRefusesConnections) {
   boost::system::error_code ec;
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
   EXPECT_TRUE(ec) << "connected after shutdown";
+}
+
+TEST(HttpServerAccessLog, OneJsonLinePerRequestWithEscapedPath) {
+  Router router;
+  Metrics metrics;
+  AddHealthRoutes(&router, &metrics);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> lines;
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.access_log = true;
+  options.log_sink = [&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.emplace_back(line);
+    cv.notify_all();
+  };
+  HttpServer server(options, &router, &metrics);
+  ASSERT_TRUE(server.Start());
+  Client client(server.port());
+  EXPECT_EQ(client.Send(http::verb::get, "/healthz?token=secret").result_int(), 200);
+  EXPECT_EQ(client.Send(http::verb::get, "/caf%C3%A9/%22q%5C/%FF%01").result_int(), 404);
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return lines.size() >= 2; }));
+  auto first = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(first["msg"], "request");
+  EXPECT_EQ(first["level"], "info");
+  EXPECT_EQ(first["method"], "GET");
+  EXPECT_EQ(first["path"], "/healthz");  // no query string: it may carry secrets
+  EXPECT_EQ(first["status"], 200);
+  EXPECT_GT(first["bytes"].get<uint64_t>(), 0u);
+  EXPECT_TRUE(first["duration_ms"].is_number());
+  EXPECT_EQ(first["remote"], "127.0.0.1");
+  const std::string time = first["time"];
+  EXPECT_EQ(time.size(), 24u);  // 2026-11-26T10:57:41.054Z
+  EXPECT_EQ(time.back(), 'Z');
+  EXPECT_EQ(time[19], '.');
+  auto second = nlohmann::json::parse(lines[1]);  // valid JSON although the path is not UTF-8
+  EXPECT_EQ(second["path"], "/caf\xc3\xa9/\"q\\/\xef\xbf\xbd\x01");
+  EXPECT_EQ(second["status"], 404);
+  EXPECT_THAT(lines[0], Not(HasSubstr("secret")));
 }
 
 // ---- Upload routes -------------------------------------------------------------------------------
