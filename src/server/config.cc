@@ -25,13 +25,20 @@ struct KeySpec {
 };
 
 constexpr KeySpec kKeys[] = {
-    {"data", Kind::kString},          {"listen", Kind::kString},
-    {"threads", Kind::kInteger},      {"database", Kind::kString},
-    {"public_url", Kind::kString},    {"max_body", Kind::kInteger},
-    {"max_upload", Kind::kInteger},   {"tls_cert", Kind::kString},
-    {"tls_key", Kind::kString},       {"access_log", Kind::kBool},
-    {"cache_ttl_ms", Kind::kInteger}, {"vault", Kind::kString},
-    {"vault_passphrase_file", Kind::kString}, {"timestamp_expiry", Kind::kInteger},
+    {"data", Kind::kString},
+    {"listen", Kind::kString},
+    {"threads", Kind::kInteger},
+    {"database", Kind::kString},
+    {"public_url", Kind::kString},
+    {"max_body", Kind::kInteger},
+    {"max_upload", Kind::kInteger},
+    {"tls_cert", Kind::kString},
+    {"tls_key", Kind::kString},
+    {"access_log", Kind::kBool},
+    {"cache_ttl_ms", Kind::kInteger},
+    {"vault", Kind::kString},
+    {"vault_passphrase_file", Kind::kString},
+    {"timestamp_expiry", Kind::kInteger},
     {"snapshot_expiry", Kind::kInteger},
 };
 
@@ -221,8 +228,7 @@ Result<ServerConfig> LoadConfig(const std::filesystem::path& path) {
   ServerConfig config;
   for (auto&& [key, node] : table) {
     const std::string name(key.str());
-    const std::string where =
-        path.string() + ":" + std::to_string(key.source().begin.line) + ": ";
+    const std::string where = path.string() + ":" + std::to_string(key.source().begin.line) + ": ";
     const KeySpec* spec = FindKey(name);
     if (spec == nullptr) {
       return MakeError(ErrorCode::kInvalidArgument, where + "unknown key \"" + name + "\"");

@@ -1,9 +1,11 @@
-// airlockd's settings: defaults, the TOML config file (`airlockd --config FILE`) and flag overrides.
+// airlockd's settings: defaults, the TOML config file (`airlockd --config FILE`) and flag
+// overrides.
 //
 // The file is flat TOML, one key per setting (names as below, e.g. `listen = "0.0.0.0:8443"`,
-// `threads = 4`, `access_log = false`). Unknown keys, tables, and values of the wrong type are errors
-// that name the key and its line; the file is at most 1 MiB. Flags given on the command line override
-// the file: main turns every given flag into SetConfigValue(key, text), then calls ValidateConfig.
+// `threads = 4`, `access_log = false`). Unknown keys, tables, and values of the wrong type are
+// errors that name the key and its line; the file is at most 1 MiB. Flags given on the command line
+// override the file: main turns every given flag into SetConfigValue(key, text), then calls
+// ValidateConfig.
 //
 // Error codes: kNotFound (no such file), kIo (unreadable), kLimitExceeded (file too large),
 // kMalformed (not TOML; the message has the line), kInvalidArgument (unknown key, wrong type, value
@@ -22,21 +24,21 @@
 namespace airlock::server {
 
 struct ServerConfig {
-  std::string data;                              // DATA folder (required)
-  std::string listen = "127.0.0.1:8080";         // HOST:PORT ([v6]:PORT)
-  unsigned threads = 0;                          // 0 = one per core; at most 1024
-  std::string database;                          // sqlite:PATH | postgresql://...; "" = DATA/airlock.db
-  std::string public_url;                        // "" = http(s)://LISTEN; no trailing '/'
-  uint64_t max_body = uint64_t{1} << 20;         // JSON request bodies
-  uint64_t max_upload = uint64_t{2} << 30;       // POST /api/v1/blobs
-  std::string tls_cert;                          // PEM; with tls_key: HTTPS
+  std::string data;                         // DATA folder (required)
+  std::string listen = "127.0.0.1:8080";    // HOST:PORT ([v6]:PORT)
+  unsigned threads = 0;                     // 0 = one per core; at most 1024
+  std::string database;                     // sqlite:PATH | postgresql://...; "" = DATA/airlock.db
+  std::string public_url;                   // "" = http(s)://LISTEN; no trailing '/'
+  uint64_t max_body = uint64_t{1} << 20;    // JSON request bodies
+  uint64_t max_upload = uint64_t{2} << 30;  // POST /api/v1/blobs
+  std::string tls_cert;                     // PEM; with tls_key: HTTPS
   std::string tls_key;
   bool access_log = true;
-  int64_t cache_ttl_ms = 2000;                   // channel cache entries (0 = no caching)
-  std::string vault;                             // key store URI; "" = file:DATA/vault.db
-  std::string vault_passphrase_file;             // "" = $AIRLOCK_VAULT_PASSPHRASE or DATA/vault.pass
-  int64_t timestamp_expiry = 86400;              // seconds a signed timestamp is valid
-  int64_t snapshot_expiry = 7 * 86400;           // seconds a signed snapshot is valid
+  int64_t cache_ttl_ms = 2000;          // channel cache entries (0 = no caching)
+  std::string vault;                    // key store URI; "" = file:DATA/vault.db
+  std::string vault_passphrase_file;    // "" = $AIRLOCK_VAULT_PASSPHRASE or DATA/vault.pass
+  int64_t timestamp_expiry = 86400;     // seconds a signed timestamp is valid
+  int64_t snapshot_expiry = 7 * 86400;  // seconds a signed snapshot is valid
 };
 
 // Every key the file and SetConfigValue accept, in declaration order.

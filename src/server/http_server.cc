@@ -92,8 +92,9 @@ void AppendNowRfc3339(std::string* out) {
   }
   out->append(cached_prefix, cached_length);
   const long ms = ts.tv_nsec / 1000000;
-  const char millis[5] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                          static_cast<char>('0' + ms % 10), 'Z'};
+  const char millis[5] = {'.', static_cast<char>('0' + ms / 100),
+                          static_cast<char>('0' + ms / 10 % 10), static_cast<char>('0' + ms % 10),
+                          'Z'};
   out->append(millis, sizeof(millis));
 }
 
@@ -178,7 +179,8 @@ void AppendMillis(std::string* out, int64_t micros) {
   AppendNumber(out, static_cast<uint64_t>(micros / 1000));
   const int64_t frac = micros % 1000;
   const char digits[4] = {'.', static_cast<char>('0' + frac / 100),
-                          static_cast<char>('0' + frac / 10 % 10), static_cast<char>('0' + frac % 10)};
+                          static_cast<char>('0' + frac / 10 % 10),
+                          static_cast<char>('0' + frac % 10)};
   out->append(digits, sizeof(digits));
 }
 
@@ -272,8 +274,9 @@ struct HttpServer::Impl {
     bool idle = true;                     // waiting for a request header
   };
   struct Worker {
-    // Every socket and timer of a worker is used only on its thread, so the reactor's per-descriptor
-    // locking is not needed (Stop() reaches the worker through post(), which stays locked).
+    // Every socket and timer of a worker is used only on its thread, so the reactor's
+    // per-descriptor locking is not needed (Stop() reaches the worker through post(), which stays
+    // locked).
     asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::optional<tcp::acceptor> acceptor;
     std::list<Connection*> connections;  // touched only on this worker's thread
@@ -447,7 +450,7 @@ asio::awaitable<bool> HttpServer::Impl::SendFileChunked(Stream& stream, beast::t
   while (remaining > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(remaining, chunk.size()));
     auto got = PreadSome(file.fd->get(), offset, std::span<uint8_t>(chunk.data(), want));
-    if (!got || *got == 0) co_return false;  // read error or a file shorter than announced
+    if (!got || *got == 0) co_return false;    // read error or a file shorter than announced
     tcp.expires_after(options.write_timeout);  // per piece: progress-based
     auto [ec, n] = co_await asio::async_write(stream, asio::buffer(chunk.data(), *got), kTuple);
     if (ec) co_return false;
@@ -607,9 +610,9 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
         response = TooLarge(limit);
         close_after = true;
         body_ok = false;
-      } else if (upload && !temp.Create(options.upload_dir.empty()
-                                            ? std::filesystem::temp_directory_path()
-                                            : options.upload_dir)) {
+      } else if (upload &&
+                 !temp.Create(options.upload_dir.empty() ? std::filesystem::temp_directory_path()
+                                                         : options.upload_dir)) {
         std::string line = "{\"level\":\"error\",\"msg\":\"cannot create an upload file\",\"dir\":";
         AppendJsonString(&line, options.upload_dir.string());
         Log(line + "}");
@@ -811,8 +814,8 @@ Result<void> SetUpTls(ssl::context* context, const ServerOptions& options) {
   if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
     return MakeError(ErrorCode::kInternal, "cannot set the minimum TLS version");
   }
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   error_code ec;
   context->use_certificate_chain_file(options.tls_cert_file, ec);
   if (ec) {
@@ -825,8 +828,8 @@ Result<void> SetUpTls(ssl::context* context, const ServerOptions& options) {
                      "TLS key " + options.tls_key_file + ": " + ec.message());
   }
   if (SSL_CTX_check_private_key(native) != 1) {
-    return MakeError(ErrorCode::kInvalidArgument, "TLS key " + options.tls_key_file +
-                                                      " does not match the certificate");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "TLS key " + options.tls_key_file + " does not match the certificate");
   }
   return {};
 }

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <random>
 #include <string>
-#include <mutex>
 #include <thread>
 
 #include <curl/curl.h>
@@ -446,7 +446,8 @@ TEST(HttpServerAccessLog, OneJsonLinePerRequestWithEscapedPath) {
   EXPECT_THAT(lines[0], Not(HasSubstr("secret")));
 }
 
-// ---- Upload routes -------------------------------------------------------------------------------
+// ---- Upload routes
+// -------------------------------------------------------------------------------
 
 std::string ReadFileBytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -454,13 +455,11 @@ std::string ReadFileBytes(const std::filesystem::path& path) {
 }
 
 std::string Sha256Hex(const std::string& data) {
-  return HexEncode(crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(data.data()),
-                                           data.size())));
+  return HexEncode(
+      crypto::Sha256(ByteSpan(reinterpret_cast<const uint8_t*>(data.data()), data.size())));
 }
 
-bool DirEmpty(const std::filesystem::path& dir) {
-  return std::filesystem::is_empty(dir);
-}
+bool DirEmpty(const std::filesystem::path& dir) { return std::filesystem::is_empty(dir); }
 
 // Waits (bounded) for `condition`; polling, because the server's progress is not observable
 // otherwise. Returns the condition's last value.
@@ -527,8 +526,8 @@ class UploadTest : public ::testing::Test {
 TEST_F(UploadTest, StreamsThreeMiBToAFileWithItsDigest) {
   const std::string body = RandomBytes(3 << 20);
   Client client(server_->port());
-  auto res = client.Send(http::verb::post, "/up", {{"Content-Type", "application/octet-stream"}},
-                         body);
+  auto res =
+      client.Send(http::verb::post, "/up", {{"Content-Type", "application/octet-stream"}}, body);
   ASSERT_EQ(res.result_int(), 201);
   EXPECT_EQ(res.body(), "{\"length\":3145728}");
   std::lock_guard<std::mutex> lock(mu_);
@@ -627,7 +626,8 @@ TEST_F(UploadTest, HandlerMayKeepTheFileByRenamingIt) {
   EXPECT_TRUE(DirEmpty(uploads_));
 }
 
-// ---- TLS -----------------------------------------------------------------------------------------
+// ---- TLS
+// -----------------------------------------------------------------------------------------
 
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -763,9 +763,9 @@ TEST_F(TlsTest, RefusesTls11AndPlainHttp) {
   HttpServer server(options_, &router_, &metrics_);
   ASSERT_TRUE(server.Start());
   const std::string port = std::to_string(server.port());
-  auto old = CurlGet("https://127.0.0.1:" + port + "/healthz", root_ / "cert.pem", "",
-                     static_cast<long>(CURL_SSLVERSION_TLSv1_1) |
-                         static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_1));
+  auto old = CurlGet(
+      "https://127.0.0.1:" + port + "/healthz", root_ / "cert.pem", "",
+      static_cast<long>(CURL_SSLVERSION_TLSv1_1) | static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_1));
   EXPECT_NE(old.code, CURLE_OK);
   auto plain = CurlGet("http://127.0.0.1:" + port + "/healthz", root_ / "cert.pem");
   EXPECT_NE(plain.code, CURLE_OK);

@@ -47,8 +47,9 @@ using airlock::ErrorCode;
 using airlock::Result;
 
 void LogLine(const std::string& level, const std::string& msg) {
-  std::string line = "{\"level\":\"" + level + "\",\"msg\":" + nlohmann::json(msg).dump(
-                         -1, ' ', false, nlohmann::json::error_handler_t::replace) + "}\n";
+  std::string line =
+      "{\"level\":\"" + level + "\",\"msg\":" +
+      nlohmann::json(msg).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
@@ -69,15 +70,17 @@ Result<std::string> ReadSecretFile(const std::filesystem::path& path) {
   if (!in) return airlock::MakeError(ErrorCode::kNotFound, "cannot read " + path.string());
   std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  if (secret.empty()) return airlock::MakeError(ErrorCode::kInvalidArgument, path.string() + " is empty");
+  if (secret.empty())
+    return airlock::MakeError(ErrorCode::kInvalidArgument, path.string() + " is empty");
   return secret;
 }
 
 // The vault passphrase: --vault-passphrase-file, else $AIRLOCK_VAULT_PASSPHRASE, else (for the
-// default file vault only) DATA/vault.pass, generated (32 random bytes, hex, mode 0600) when missing.
-// DATA/vault.pass only protects against a copy of vault.db made without vault.pass; production should
-// keep the passphrase elsewhere (a file on another volume, a secret manager) or use pkcs11:.
-// Returns an empty function for other stores, so the backend applies its own default (the PIN).
+// default file vault only) DATA/vault.pass, generated (32 random bytes, hex, mode 0600) when
+// missing. DATA/vault.pass only protects against a copy of vault.db made without vault.pass;
+// production should keep the passphrase elsewhere (a file on another volume, a secret manager) or
+// use pkcs11:. Returns an empty function for other stores, so the backend applies its own default
+// (the PIN).
 Result<std::function<Result<std::string>()>> VaultSecret(const server::ServerConfig& config) {
   if (!config.vault_passphrase_file.empty()) {
     std::filesystem::path file = config.vault_passphrase_file;
@@ -138,8 +141,8 @@ int Init(const server::ServerConfig& config) {
     return 1;
   }
   if (auto vault = OpenVault(config); !vault) {
-    std::cerr << "airlockd init: key store " << VaultUri(config) << ": "
-              << vault.error().ToString() << "\n";
+    std::cerr << "airlockd init: key store " << VaultUri(config) << ": " << vault.error().ToString()
+              << "\n";
     return 1;
   }
   auto store = keys::AccessStore::Open(data / "access.db");
@@ -194,7 +197,8 @@ class TimestampRefresher {
       if (!refreshed) {
         LogLine("error", "timestamp refresh: " + refreshed.error().ToString());
       } else {
-        for (const std::string& app : *refreshed) LogLine("info", "re-signed the timestamp of " + app);
+        for (const std::string& app : *refreshed)
+          LogLine("info", "re-signed the timestamp of " + app);
       }
       lock.lock();
       cv_.wait_for(lock, interval_, [this] { return stop_; });
@@ -299,12 +303,12 @@ int Serve(const server::ServerConfig& config) {
     std::cerr << "airlockd: " << ok.error().ToString() << "\n";
     return 1;
   }
-  const auto refresh_every = std::chrono::seconds(
-      std::clamp<int64_t>(config.timestamp_expiry / 10, 1, 60));
+  const auto refresh_every =
+      std::chrono::seconds(std::clamp<int64_t>(config.timestamp_expiry / 10, 1, 60));
   TimestampRefresher refresher(&repo, refresh_every);
-  LogLine("info", std::string("listening on ") + (options.tls_cert_file.empty() ? "http" : "https") +
-                      "://" + options.address + ":" + std::to_string(http.port()) +
-                      " (public url " + public_url + ")");
+  LogLine("info", std::string("listening on ") +
+                      (options.tls_cert_file.empty() ? "http" : "https") + "://" + options.address +
+                      ":" + std::to_string(http.port()) + " (public url " + public_url + ")");
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LogLine("info", std::string("stopping on ") + (signal_number == SIGTERM ? "SIGTERM" : "SIGINT"));
@@ -347,10 +351,12 @@ int main(int argc, char** argv) {
        "how long channel state is cached, in ms (default 2000; other airlockd see changes then)"},
       {"vault", "--vault", "online key store URI (default file:DATA/vault.db)"},
       {"vault_passphrase_file", "--vault-passphrase-file",
-       "file holding the vault passphrase (default $AIRLOCK_VAULT_PASSPHRASE, else DATA/vault.pass)"},
+       "file holding the vault passphrase (default $AIRLOCK_VAULT_PASSPHRASE, else "
+       "DATA/vault.pass)"},
       {"timestamp_expiry", "--timestamp-expiry",
        "seconds a signed timestamp is valid (default 86400)"},
-      {"snapshot_expiry", "--snapshot-expiry", "seconds a signed snapshot is valid (default 604800)"},
+      {"snapshot_expiry", "--snapshot-expiry",
+       "seconds a signed snapshot is valid (default 604800)"},
   };
   for (Flag& flag : flags) flag.option = app.add_option(flag.name, flag.value, flag.help);
   app.fallthrough();
