@@ -223,6 +223,16 @@ t = json.load(open(sys.argv[1]))["signed"]["targets"]["releases/1.0.1/bundle.alb
 assert t["hashes"]["sha256"] == sys.argv[2] and t["custom"]["security_floor"] == 1, t
 assert t["custom"]["app_id"] == sys.argv[3] and t["custom"]["version"] == "1.0.1", t
 ' "$W/md/targets.json" "$SHA_101" "$APP" && ok || bad "trusted targets.json does not list the 1.0.1 blob"
+  # A standard TUF client downloads the target through its consistent-snapshot path
+  # (/tuf/APP/targets/releases/1.0.1/<sha256>.bundle.alb), verified against the signed length and hash.
+  mkdir -p "$W/tgt"
+  run 0 "" "$BIN/airlock-agent" tuf-client download --metadata-dir "$W/md" --metadata-url "$SERVER/tuf/$APP" \
+    --target-base-url "$SERVER/tuf/$APP/targets" --target-dir "$W/tgt" --target-name releases/1.0.1/bundle.alb
+  got_sha=$(find "$W/tgt" -type f -exec sha256sum {} + | awk '{print $1}')
+  [ "$got_sha" = "$SHA_101" ] && ok || bad "tuf-client download: sha256 $got_sha, wanted $SHA_101"
+  # A name whose digest is not a held blob is 404, like any unknown path.
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$SERVER/tuf/$APP/targets/releases/1.0.1/$(printf '0%.0s' $(seq 64)).bundle.alb")
+  [ "$code" = 404 ] && ok || bad "unknown consistent target path: HTTP $code, wanted 404"
 fi
 
 # On a terminal, uploads show a progress bar (on stderr).

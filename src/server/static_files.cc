@@ -178,43 +178,9 @@ std::optional<ByteRange> ParseRange(std::string_view header, uint64_t size) {
   return ByteRange{first, last - first + 1};
 }
 
-void AddStaticRoutes(Router* router, const std::filesystem::path& data_dir) {
-  const std::filesystem::path tuf_root = data_dir / "tuf";
-  router->Add("GET", "/tuf/{app}/*", [tuf_root](const Request& request) {
-    std::string_view app = request.Param("app");
-    if (!SafeRelative(app) || !SafeRelative(request.rest)) return NotFound();
-    std::string relative = std::string(app) + "/" + request.rest;
-    auto fd = OpenBeneath(tuf_root, relative);
-    if (!fd) return NotFound();
-    struct stat st;
-    if (fstat(fd->get(), &st) != 0) return JsonError(500, "internal", "stat failed");
-    char etag[64];
-    std::snprintf(etag, sizeof(etag), "\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
-                  static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
-                      static_cast<unsigned long long>(st.st_mtim.tv_nsec));
-    std::string_view name = request.rest;
-    if (size_t slash = name.rfind('/'); slash != std::string_view::npos)
-      name.remove_prefix(slash + 1);
-    Response response;
-    if (EtagMatches(request.Header("If-None-Match"), etag)) {
-      response.status = 304;
-    } else {
-      response = FileResponse(std::move(*fd), static_cast<uint64_t>(st.st_size));
-      response.SetHeader("Content-Type",
-                         name.ends_with(".json") ? "application/json" : "application/octet-stream");
-    }
-    response.SetHeader("Cache-Control", TufCacheControl(name));
-    response.SetHeader("ETag", etag);
-    response.SetHeader("Last-Modified", HttpDate(st.st_mtim.tv_sec));
-    return response;
-  });
-
-  const std::filesystem::path blob_root = data_dir / "blobs";
-  router->Add("GET", "/v1/blobs/{sha256}", [blob_root](const Request& request) {
-    std::string_view digest = request.Param("sha256");
-    if (digest.size() != 64 || !IsLowerHex(digest)) {
-      return JsonError(404, "not_found", "a blob is named by 64 lower-case hex digits");
-    }
+// Answers a GET for the blob `digest` (64 lower-case hex, checked by the caller) with Range support.
+Response ServeBlob(const std::filesystem::path& blob_root, std::string_view digest,
+                   const Request& request) {
     std::string relative = std::string(digest.substr(0, 2)) + "/" + std::string(digest);
     uint64_t size = 0;
     auto fd = OpenBeneath(blob_root, relative);
@@ -251,6 +217,58 @@ void AddStaticRoutes(Router* router, const std::filesystem::path& data_dir) {
     response.SetHeader("ETag", etag);
     response.SetHeader("Cache-Control", kImmutable);
     return response;
+}
+
+void AddStaticRoutes(Router* router, const std::filesystem::path& data_dir) {
+  const std::filesystem::path tuf_root = data_dir / "tuf";
+  // Consistent-snapshot target paths for standard TUF clients (target base URL /tuf/<app>/targets/):
+  // <dirs>/<sha256>.<basename> is the blob of that sha256. Blobs are content-addressed and clients check
+  // every byte against signed targets metadata, so the name part is not looked up.
+  router->Add("GET", "/tuf/{app}/targets/*", [blob_root = data_dir / "blobs"](const Request& request) {
+    std::string_view app = request.Param("app");
+    if (!SafeRelative(app) || !SafeRelative(request.rest)) return NotFound();
+    std::string_view name = request.rest;
+    if (size_t slash = name.rfind('/'); slash != std::string_view::npos)
+      name.remove_prefix(slash + 1);
+    if (name.size() < 66 || name[64] != '.' || !IsLowerHex(name.substr(0, 64))) return NotFound();
+    return ServeBlob(blob_root, name.substr(0, 64), request);
+  });
+  router->Add("GET", "/tuf/{app}/*", [tuf_root](const Request& request) {
+    std::string_view app = request.Param("app");
+    if (!SafeRelative(app) || !SafeRelative(request.rest)) return NotFound();
+    std::string relative = std::string(app) + "/" + request.rest;
+    auto fd = OpenBeneath(tuf_root, relative);
+    if (!fd) return NotFound();
+    struct stat st;
+    if (fstat(fd->get(), &st) != 0) return JsonError(500, "internal", "stat failed");
+    char etag[64];
+    std::snprintf(etag, sizeof(etag), "\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
+                  static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
+                      static_cast<unsigned long long>(st.st_mtim.tv_nsec));
+    std::string_view name = request.rest;
+    if (size_t slash = name.rfind('/'); slash != std::string_view::npos)
+      name.remove_prefix(slash + 1);
+    Response response;
+    if (EtagMatches(request.Header("If-None-Match"), etag)) {
+      response.status = 304;
+    } else {
+      response = FileResponse(std::move(*fd), static_cast<uint64_t>(st.st_size));
+      response.SetHeader("Content-Type",
+                         name.ends_with(".json") ? "application/json" : "application/octet-stream");
+    }
+    response.SetHeader("Cache-Control", TufCacheControl(name));
+    response.SetHeader("ETag", etag);
+    response.SetHeader("Last-Modified", HttpDate(st.st_mtim.tv_sec));
+    return response;
+  });
+
+  const std::filesystem::path blob_root = data_dir / "blobs";
+  router->Add("GET", "/v1/blobs/{sha256}", [blob_root](const Request& request) {
+    std::string_view digest = request.Param("sha256");
+    if (digest.size() != 64 || !IsLowerHex(digest)) {
+      return JsonError(404, "not_found", "a blob is named by 64 lower-case hex digits");
+    }
+    return ServeBlob(blob_root, digest, request);
   });
 }
 
