@@ -186,6 +186,15 @@ std::string_view CapgoUpdateKind(std::string_view error_code);
 // version below the running one without authorized_rollback (downgrade_not_authorized, blocked);
 // otherwise the release. `manifest` is included only for plugins that support it.
 CapgoReply HandleCapgoUpdates(std::string_view body, CapgoReleaseCatalog& catalog);
+// The same, for a body already parsed with ParseJson(body, kCapgoMaxBodyBytes, kCapgoMaxJsonDepth) (the
+// routes parse once for the rate-limit key and the handler); `body` is used only for the 413 decision.
+CapgoReply HandleCapgoUpdatesParsed(const Result<nlohmann::json>& parsed, std::string_view body,
+                                    CapgoReleaseCatalog& catalog);
+
+// Appends `text` as a JSON string literal with exactly the bytes nlohmann::json's
+// dump(-1, ' ', false, error_handler_t::replace) gives (invalid UTF-8 replaced by U+FFFD), so replies
+// built by hand match the ones built with nlohmann; printable ASCII takes a fast path.
+void AppendJsonString(std::string* out, std::string_view text);
 
 // `POST /stats`: validates, hands all events to `sink`, answers `{"status":"ok"}`.
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink);
@@ -210,7 +219,9 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
 // Each key holds up to `burst` tokens, refilled at `refill_per_second`; a request takes one token.
 // At most `max_keys` buckets are kept: when full, buckets that have refilled completely are dropped
 // (they are indistinguishable from new ones); if none can be dropped the new key is refused, so a flood of
-// fresh ids cannot grow memory without bound. Thread-safe.
+// fresh ids cannot grow memory without bound. Thread-safe. With max_keys >= 1024 the table is split into
+// kShards shards by key hash, each with its own lock and max_keys / kShards buckets (so request threads
+// rarely wait for each other, and the eviction scan covers one shard); smaller tables are one shard.
 class CapgoRateLimiter {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
@@ -219,6 +230,8 @@ class CapgoRateLimiter {
     double refill_per_second = 1;
     size_t max_keys = 100000;
   };
+
+  static constexpr size_t kShards = 16;
 
   CapgoRateLimiter(Options options, Clock clock);
 
@@ -233,10 +246,20 @@ class CapgoRateLimiter {
   double Refilled(const Bucket& bucket, std::chrono::steady_clock::time_point now) const;
   CapgoReply Limited(double wait_seconds) const;
 
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unordered_map<std::string, Bucket, StringHash, std::equal_to<>> buckets;  // guarded by mutex
+  };
+
   const Options options_;
   const Clock clock_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, Bucket> buckets_;  // guarded by mutex_
+  const size_t shard_count_;       // 1 or kShards
+  const size_t max_keys_per_shard_;
+  Shard shards_[kShards];
 };
 
 }  // namespace airlock::server

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/json.h"
+
 namespace airlock::server {
 namespace {
 
@@ -20,6 +22,10 @@ std::string ReadVector(const std::string& name) {
 }
 
 Json Body(const CapgoReply& reply) { return Json::parse(reply.body); }
+
+Result<Json> ParseJsonForTest(std::string_view body) {
+  return ParseJson(body, kCapgoMaxBodyBytes, kCapgoMaxJsonDepth);
+}
 
 // The vector request, optionally edited.
 std::string Request(const std::function<void(Json&)>& edit = nullptr) {
@@ -456,6 +462,90 @@ TEST(CapgoChannelSelf, RejectsMissingChannelAndBadBody) {
   EXPECT_EQ(Channel(CapgoChannelMethod::kPost, registry).status, 400);
   EXPECT_EQ(HandleCapgoChannelSelf(CapgoChannelMethod::kPost, "nope", {}, registry).status, 400);
   EXPECT_TRUE(registry.assignments.empty());
+}
+
+// What the /updates success reply was before it was built by hand: the ordered_json dump.
+std::string OrderedDump(const CapgoRelease& release, bool with_manifest) {
+  nlohmann::ordered_json out;
+  out["version"] = release.version;
+  out["url"] = release.url;
+  out["session_key"] = release.session_key;
+  out["checksum"] = release.checksum;
+  if (with_manifest && !release.manifest.empty()) {
+    nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+    for (const auto& entry : release.manifest) {
+      entries.push_back(nlohmann::ordered_json{{"file_name", entry.file_name},
+                                               {"file_hash", entry.file_hash},
+                                               {"download_url", entry.download_url}});
+    }
+    out["manifest"] = std::move(entries);
+  }
+  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+TEST(AppendJsonString, GivesTheBytesOfTheNlohmannDump) {
+  const std::string cases[] = {"",
+                               "plain ascii 1.0.0",
+                               "quote \" and backslash \\ and slash /",
+                               std::string("control \x01\x1f\b\f\n\r\t and del \x7f", 32),
+                               std::string("nul \0 inside", 13),
+                               "utf-8 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+                               "invalid \xff\xfe utf-8 \xc3",
+                               "truncated \xe2\x82",
+                               "overlong \xc0\xaf"};
+  for (const auto& text : cases) {
+    std::string out = "x";
+    AppendJsonString(&out, text);
+    EXPECT_EQ(out, "x" + Json(text).dump(-1, ' ', false, Json::error_handler_t::replace)) << text;
+  }
+}
+
+TEST(CapgoUpdates, HandBuiltReplyIsTheOrderedJsonDump) {
+  CapgoRelease release = VectorRelease("updates_response_manifest.json");
+  release.session_key = "k\"ey\xff";  // escaping and invalid UTF-8 take the slow path
+  FakeCatalog catalog = CatalogOffering(release);
+  CapgoReply with = HandleCapgoUpdates(Request([](Json& j) {
+                                         j["version_name"] = "0.0.1";
+                                         j["version_build"] = "0.9.0";
+                                         j["plugin_version"] = "8.0.0";
+                                       }),
+                                       catalog);
+  ASSERT_EQ(with.status, 200) << with.body;
+  EXPECT_EQ(with.body, OrderedDump(release, true));
+  CapgoReply without = HandleCapgoUpdates(Request([](Json& j) {
+                                            j["version_name"] = "0.0.1";
+                                            j["version_build"] = "0.9.0";
+                                            j["plugin_version"] = "5.0.0";
+                                          }),
+                                          catalog);
+  ASSERT_EQ(without.status, 200) << without.body;
+  EXPECT_EQ(without.body, OrderedDump(release, false));
+  // The pre-parsed entry answers the same, and the same 400s.
+  std::string body = Request([](Json& j) { j["version_name"] = "0.0.1"; });
+  EXPECT_EQ(HandleCapgoUpdatesParsed(ParseJsonForTest(body), body, catalog).body,
+            HandleCapgoUpdates(body, catalog).body);
+  EXPECT_EQ(HandleCapgoUpdatesParsed(ParseJsonForTest("[1]"), "[1]", catalog).body,
+            HandleCapgoUpdates("[1]", catalog).body);
+  EXPECT_EQ(HandleCapgoUpdates("[1]", catalog).status, 400);
+  EXPECT_EQ(HandleCapgoUpdatesParsed(ParseJsonForTest("{"), "{", catalog).body,
+            HandleCapgoUpdates("{", catalog).body);
+}
+
+TEST(CapgoRateLimiter, ShardedTableKeepsPerKeyBucketsAndItsBound) {
+  auto now = std::chrono::steady_clock::time_point{};
+  CapgoRateLimiter limiter({/*burst=*/1, /*refill_per_second=*/1, /*max_keys=*/1024}, [&] { return now; });
+  int admitted = 0;
+  for (int i = 0; i < 2000; ++i) {
+    if (!limiter.Check("dev-" + std::to_string(i))) ++admitted;
+  }
+  // Never more than max_keys buckets (64 per shard); shards fill unevenly, so somewhat fewer.
+  EXPECT_LE(admitted, 1024);
+  EXPECT_GT(admitted, 700);
+  // Admitted keys are limited per key.
+  EXPECT_TRUE(limiter.Check("dev-0"));
+  now += std::chrono::seconds(1);
+  EXPECT_FALSE(limiter.Check("dev-0"));
+  EXPECT_FALSE(limiter.Check("dev-1999"));  // refilled buckets were evicted: room again
 }
 
 TEST(CapgoRateLimiter, Returns429WithRetryAfterWhenBucketEmpty) {

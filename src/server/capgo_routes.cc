@@ -86,15 +86,12 @@ std::vector<std::pair<std::string, std::string>> DecodeQuery(std::string_view qu
   return out;
 }
 
-std::string CapgoRateKey(const Request& request) {
+namespace {
+
+std::string RateKeyFromJson(const Result<nlohmann::json>& json, const Request& request) {
   std::string device;
   std::string app;
-  if (request.method == "GET") {
-    for (const auto& [name, value] : DecodeQuery(request.query)) {
-      if (name == "device_id") device = KeyPiece(value, kCapgoMaxDeviceIdLength);
-      if (name == "app_id") app = KeyPiece(value, kCapgoMaxAppIdLength);
-    }
-  } else if (auto json = ParseJson(request.body, kCapgoMaxBodyBytes, kCapgoMaxJsonDepth)) {
+  if (json) {
     // /stats may send an array; its first event names the device.
     const nlohmann::json* obj = &*json;
     if (obj->is_array() && !obj->empty()) obj = &(*obj)[0];
@@ -114,14 +111,39 @@ std::string CapgoRateKey(const Request& request) {
   return "addr:" + request.remote;
 }
 
+}  // namespace
+
+std::string CapgoRateKey(const Request& request) {
+  if (request.method != "GET") {
+    return RateKeyFromJson(ParseJson(request.body, kCapgoMaxBodyBytes, kCapgoMaxJsonDepth), request);
+  }
+  std::string device;
+  std::string app;
+  for (const auto& [name, value] : DecodeQuery(request.query)) {
+    if (name == "device_id") device = KeyPiece(value, kCapgoMaxDeviceIdLength);
+    if (name == "app_id") app = KeyPiece(value, kCapgoMaxAppIdLength);
+  }
+  if (!device.empty()) return "device:" + device;
+  if (!app.empty()) return "app:" + app;
+  return "addr:" + request.remote;
+}
+
 void AddCapgoRoutes(Router* router, CapgoServices services) {
   CapgoRateLimiter* limiter = services.limiter;
   CapgoReleaseCatalog* catalog = services.catalog;
   CapgoStatsSink* stats = services.stats;
   CapgoChannelRegistry* channels = services.channels;
-  router->Add("POST", "/updates", Limited(limiter, [catalog](const Request& request) {
-                return HandleCapgoUpdates(request.body, *catalog);
-              }));
+  // The hot route: the body is parsed once, for the rate-limit key and for the handler (same key and
+  // same reply as Limited + HandleCapgoUpdates).
+  router->Add("POST", "/updates", [limiter, catalog](const Request& request) -> Response {
+    auto json = ParseJson(request.body, kCapgoMaxBodyBytes, kCapgoMaxJsonDepth);
+    if (limiter != nullptr) {
+      if (auto refused = limiter->Check(RateKeyFromJson(json, request))) {
+        return ToResponse(std::move(*refused));
+      }
+    }
+    return ToResponse(HandleCapgoUpdatesParsed(json, request.body, *catalog));
+  });
   router->Add("POST", "/stats", Limited(limiter, [stats](const Request& request) {
                 return HandleCapgoStats(request.body, *stats);
               }));

@@ -86,18 +86,32 @@ Result<storage::Device> ChannelCache::Device(std::string_view app_id, std::strin
   {
     std::shared_lock lock(mutex_);
     auto it = devices_.find(key);
-    if (it != devices_.end() && now < it->second.expires) return it->second.value;
+    if (it != devices_.end() && now < it->second.expires) {
+      if (it->second.value) return *it->second.value;
+      return MakeError(ErrorCode::kNotFound, "device " + std::string(device_id) + " not found");
+    }
     generation = generation_;
   }
-  AIRLOCK_ASSIGN_OR_RETURN(auto device, store_->GetDevice(app_id, device_id));
+  auto device = store_->GetDevice(app_id, device_id);
+  const bool unknown = !device && device.error().code() == ErrorCode::kNotFound;
+  if (!device && !unknown) return device;  // other Store errors are never cached
+  const auto ttl = unknown ? options_.unknown_device_ttl : options_.device_ttl;
   std::unique_lock lock(mutex_);
   ++device_loads_;
-  if (options_.device_ttl.count() > 0 && options_.max_devices > 0 && generation == generation_) {
-    if (devices_.size() >= options_.max_devices) {
+  // Keep it only when no invalidation ran during the load (an enrollment or assignment might have
+  // happened after the read).
+  if (ttl.count() > 0 && options_.max_devices > 0 && generation == generation_) {
+    if (devices_.size() >= options_.max_devices && devices_.find(key) == devices_.end()) {
       std::erase_if(devices_, [&](const auto& kv) { return !(now < kv.second.expires); });
       if (devices_.size() >= options_.max_devices) devices_.clear();
     }
-    devices_[key] = DeviceEntry{device, now + options_.device_ttl};
+    DeviceEntry& entry = devices_[key];
+    entry.expires = now + ttl;
+    if (unknown) {
+      entry.value.reset();
+    } else {
+      entry.value = *device;
+    }
   }
   return device;
 }
@@ -105,7 +119,7 @@ Result<storage::Device> ChannelCache::Device(std::string_view app_id, std::strin
 void ChannelCache::UpdateCachedDevice(const storage::Device& device) {
   std::unique_lock lock(mutex_);
   auto it = devices_.find(DeviceKey(device.app_id, device.device_id));
-  if (it != devices_.end()) it->second.value = device;
+  if (it != devices_.end() && it->second.value) it->second.value = device;
 }
 
 void ChannelCache::Invalidate(std::string_view app_id) {

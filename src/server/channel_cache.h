@@ -7,9 +7,12 @@
 // call Invalidate(app) and are seen at once. Device rows are kept for `device_ttl` (default 5 s) in
 // a map of at most `max_devices` entries (when full, expired entries are dropped, and if none
 // expired the whole map is cleared: a flood of fresh ids costs database reads, never unbounded
-// memory). Unknown devices are not cached (an enrollment through another process is visible at
-// once). Enrollment and channel assignment through this process call InvalidateDevice. With ttl 0
-// nothing is kept (every call reads the Store).
+// memory). Unknown devices (kNotFound from the Store) are cached too, as absent, for
+// `unknown_device_ttl` (default 5 s) in the same bounded map: Capgo traffic mostly comes from devices
+// that never enrolled here, and without this every /updates of such a device read the database. An
+// enrollment through another process sharing the database is therefore seen within that TTL (as a
+// change to a device row is); enrollment and channel assignment through this process call
+// InvalidateDevice and are seen at once. With ttl 0 nothing is kept (every call reads the Store).
 //
 // Errors from the Store are returned and nothing is cached for them.
 //
@@ -61,7 +64,8 @@ class ChannelCache {
   struct Options {
     std::chrono::milliseconds ttl{2000};
     std::chrono::milliseconds device_ttl{5000};
-    size_t max_devices = 100000;
+    std::chrono::milliseconds unknown_device_ttl{5000};  // 0: unknown devices are not cached
+    size_t max_devices = 100000;  // known and unknown entries together
     SteadyClock clock;  // default std::chrono::steady_clock::now
   };
 
@@ -71,7 +75,7 @@ class ChannelCache {
 
   // The app's channels (empty for an unknown app). kInvalidArgument for a bad app id, Store errors.
   [[nodiscard]] Result<std::shared_ptr<const AppChannels>> Channels(std::string_view app_id);
-  // The enrolled device, or kNotFound.
+  // The enrolled device, or kNotFound (also when a cached "unknown" entry answers).
   [[nodiscard]] Result<storage::Device> Device(std::string_view app_id, std::string_view device_id);
   // Replaces the cached row (e.g. after TouchDevice updated last_seen), if cached.
   void UpdateCachedDevice(const storage::Device& device);
@@ -84,7 +88,7 @@ class ChannelCache {
 
   // Counters for tests and metrics.
   uint64_t channel_loads() const;
-  uint64_t device_loads() const;
+  uint64_t device_loads() const;  // Store reads for devices (known or not)
 
  private:
   struct AppEntry {
@@ -92,7 +96,7 @@ class ChannelCache {
     std::chrono::steady_clock::time_point expires;
   };
   struct DeviceEntry {
-    storage::Device value;
+    std::optional<storage::Device> value;  // nullopt: the Store said kNotFound
     std::chrono::steady_clock::time_point expires;
   };
   static std::string DeviceKey(std::string_view app_id, std::string_view device_id);

@@ -102,18 +102,13 @@ TEST_F(ChannelCacheTest, UnknownAppsHaveNoChannelsAndBadIdsAreRefused) {
   EXPECT_EQ(cache.Channels("bad id!").error().code(), ErrorCode::kInvalidArgument);
 }
 
-TEST_F(ChannelCacheTest, DevicesAreCachedButUnknownDevicesAreNot) {
+TEST_F(ChannelCacheTest, DevicesAreCached) {
   ChannelCache cache(store_.get(), Options());
   auto d = cache.Device(kApp, "dev-1");
   ASSERT_TRUE(d);
   EXPECT_EQ(d->public_key, kKey);
   ASSERT_TRUE(cache.Device(kApp, "dev-1"));
   EXPECT_EQ(cache.device_loads(), 1u);
-
-  EXPECT_EQ(cache.Device(kApp, "dev-2").error().code(), ErrorCode::kNotFound);
-  ASSERT_TRUE(store_->CreateDevice({kApp, "dev-2", kKey, "ios", std::nullopt, 1000}));
-  // Enrolled elsewhere a moment ago: found at once (no negative caching).
-  EXPECT_TRUE(cache.Device(kApp, "dev-2"));
 
   // A channel override set elsewhere shows after device_ttl; InvalidateDevice shows it at once.
   storage::Device changed = *d;
@@ -122,6 +117,72 @@ TEST_F(ChannelCacheTest, DevicesAreCachedButUnknownDevicesAreNot) {
   EXPECT_FALSE(cache.Device(kApp, "dev-1")->channel_override.has_value());
   cache.InvalidateDevice(kApp, "dev-1");
   EXPECT_EQ(cache.Device(kApp, "dev-1")->channel_override, "production");
+}
+
+TEST_F(ChannelCacheTest, UnknownDevicesAreCachedAsAbsentUntilTtlOrInvalidation) {
+  ChannelCache cache(store_.get(), Options());
+  EXPECT_EQ(cache.Device(kApp, "dev-2").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(cache.device_loads(), 1u);
+  // The warm miss makes no Store read.
+  EXPECT_EQ(cache.Device(kApp, "dev-2").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(cache.device_loads(), 1u);
+
+  // Enrolled elsewhere (another process): still absent until unknown_device_ttl passes...
+  ASSERT_TRUE(store_->CreateDevice({kApp, "dev-2", kKey, "ios", std::nullopt, 1000}));
+  EXPECT_EQ(cache.Device(kApp, "dev-2").error().code(), ErrorCode::kNotFound);
+  now_ += std::chrono::milliseconds(4999);
+  EXPECT_EQ(cache.Device(kApp, "dev-2").error().code(), ErrorCode::kNotFound);
+  now_ += std::chrono::milliseconds(1);
+  auto found = cache.Device(kApp, "dev-2");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->platform, "ios");
+  EXPECT_EQ(cache.device_loads(), 2u);
+
+  // ...and at once when this process enrolled it (the enroll route calls InvalidateDevice).
+  EXPECT_EQ(cache.Device(kApp, "dev-3").error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->CreateDevice({kApp, "dev-3", kKey, "android", std::nullopt, 1000}));
+  cache.InvalidateDevice(kApp, "dev-3");
+  EXPECT_TRUE(cache.Device(kApp, "dev-3"));
+  // InvalidateAll drops absent entries too.
+  EXPECT_EQ(cache.Device(kApp, "dev-4").error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->CreateDevice({kApp, "dev-4", kKey, "android", std::nullopt, 1000}));
+  cache.InvalidateAll();
+  EXPECT_TRUE(cache.Device(kApp, "dev-4"));
+  // Keys are per app.
+  EXPECT_EQ(cache.Device("com.example.other", "dev-4").error().code(), ErrorCode::kNotFound);
+
+  // UpdateCachedDevice does not turn an absent entry into a row.
+  EXPECT_EQ(cache.Device(kApp, "dev-5").error().code(), ErrorCode::kNotFound);
+  cache.UpdateCachedDevice({kApp, "dev-5", kKey, "ios", std::nullopt, 2000});
+  EXPECT_EQ(cache.Device(kApp, "dev-5").error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(ChannelCacheTest, UnknownDeviceTtlZeroReadsTheStoreEveryTime) {
+  auto options = Options();
+  options.unknown_device_ttl = std::chrono::milliseconds(0);
+  ChannelCache cache(store_.get(), options);
+  EXPECT_EQ(cache.Device(kApp, "dev-2").error().code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(store_->CreateDevice({kApp, "dev-2", kKey, "ios", std::nullopt, 1000}));
+  EXPECT_TRUE(cache.Device(kApp, "dev-2"));
+  EXPECT_EQ(cache.device_loads(), 2u);
+  // Known rows are still cached.
+  EXPECT_TRUE(cache.Device(kApp, "dev-2"));
+  EXPECT_EQ(cache.device_loads(), 2u);
+}
+
+TEST_F(ChannelCacheTest, UnknownDevicesShareTheDeviceBound) {
+  auto options = Options();
+  options.max_devices = 3;
+  ChannelCache cache(store_.get(), options);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(cache.Device(kApp, "ghost-" + std::to_string(i)).error().code(), ErrorCode::kNotFound);
+  }
+  EXPECT_EQ(cache.device_loads(), 10u);
+  // The latest is cached; the first was dropped when the map filled up.
+  EXPECT_FALSE(cache.Device(kApp, "ghost-9"));
+  EXPECT_EQ(cache.device_loads(), 10u);
+  EXPECT_FALSE(cache.Device(kApp, "ghost-0"));
+  EXPECT_EQ(cache.device_loads(), 11u);
 }
 
 TEST_F(ChannelCacheTest, DeviceMapIsBounded) {

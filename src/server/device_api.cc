@@ -26,6 +26,7 @@
 #include "crypto/base64.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "server/capgo_api.h"
 #include "server/channel_cache.h"
 #include "server/server_api.h"
 #include "server/store_catalog.h"
@@ -65,8 +66,14 @@ Response Bad(std::string message) { return JsonError(400, "bad_request", message
 
 Response NotEnrolled() { return JsonError(403, "device_not_enrolled", "device is not enrolled"); }
 
+// Replies of /v1/check are built by hand: the same bytes as the nlohmann::json dump they replaced
+// (keys in std::map order, strings escaped by AppendJsonString), without a DOM per request.
+// server_api_test compares both for the same inputs.
 Response NoUpdate(std::string_view reason) {
-  return Ok(200, {{"update", false}, {"reason", std::string(reason)}});
+  std::string out = "{\"reason\":";
+  AppendJsonString(&out, reason);
+  out += ",\"update\":false}";
+  return JsonResponse(200, std::move(out));
 }
 
 // app_id and device_id of a device request, validated.
@@ -200,22 +207,38 @@ class DeviceApi {
       rollback = true;
     }
 
-    Json reply = {
-        {"update", true},
-        {"version", release.version},
-        {"channel", channel.name},
-        {"rollback", rollback},
-        {"target",
-         {{"name", release.target_name}, {"length", release.length}, {"sha256", release.sha256}}},
-        {"url", deps_.public_url + "/v1/blobs/" + release.sha256},
-        {"tuf_url", deps_.public_url + "/tuf/" + ids.app_id + "/"},
-        {"encryption", std::string(storage::EncryptionModeName(release.encryption))}};
+    std::string wrapped_key;
     if (release.encryption == storage::EncryptionMode::kDevice) {
       auto wrapped = WrappedKey(ids.app_id, release.sha256, device->public_key);
       if (!wrapped) return ErrorResponse(wrapped.error());
-      reply["wrapped_key"] = std::move(*wrapped);
+      wrapped_key = std::move(*wrapped);
     }
-    return Ok(200, reply);
+    // Keys in the order nlohmann::json (a std::map) wrote them.
+    std::string out;
+    out.reserve(320 + 2 * deps_.public_url.size() + release.target_name.size() + wrapped_key.size());
+    out += "{\"channel\":";
+    AppendJsonString(&out, channel.name);
+    out += ",\"encryption\":";
+    AppendJsonString(&out, storage::EncryptionModeName(release.encryption));
+    out += rollback ? ",\"rollback\":true" : ",\"rollback\":false";
+    out += ",\"target\":{\"length\":";
+    out += std::to_string(release.length);
+    out += ",\"name\":";
+    AppendJsonString(&out, release.target_name);
+    out += ",\"sha256\":";
+    AppendJsonString(&out, release.sha256);
+    out += "},\"tuf_url\":";
+    AppendJsonString(&out, deps_.public_url + "/tuf/" + ids.app_id + "/");
+    out += ",\"update\":true,\"url\":";
+    AppendJsonString(&out, deps_.public_url + "/v1/blobs/" + release.sha256);
+    out += ",\"version\":";
+    AppendJsonString(&out, release.version);
+    if (release.encryption == storage::EncryptionMode::kDevice) {
+      out += ",\"wrapped_key\":";
+      AppendJsonString(&out, wrapped_key);
+    }
+    out += '}';
+    return JsonResponse(200, std::move(out));
   }
 
   Response Report(const Request& req) {

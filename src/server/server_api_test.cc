@@ -50,6 +50,7 @@ crypto::PrivateKey NewKey(crypto::KeyType type = crypto::KeyType::kEd25519) {
 struct Reply {
   int status = 0;
   Json body;
+  std::string raw;  // the body bytes as sent
   std::string error() const {
     return body.is_object() && body.contains("error") ? body["error"].get<std::string>() : "";
   }
@@ -148,6 +149,7 @@ class ServerApiTest : public ::testing::Test {
     Reply reply;
     reply.status = response.status;
     reply.body = Json::parse(response.body, nullptr, false);
+    reply.raw = response.body;
     return reply;
   }
   static bool upload_route_expected(const std::string& path) { return path == "/api/v1/blobs"; }
@@ -733,6 +735,70 @@ TEST_F(ServerApiTest, CapgoUpdatesOffersTheCapgoBlob) {
   EXPECT_EQ(reply.body["url"], std::string(kPublicUrl) + "/v1/blobs/" + capgo_sha_["1.0.0"]);
   EXPECT_EQ(reply.body["session_key"], "iv:key");
   EXPECT_EQ(reply.body["checksum"], "abc123");
+}
+
+// The /v1/check and /updates replies are built by hand; they must be the bytes the nlohmann::json
+// dump they replaced gave for the same values (std::map key order for /v1/check, insertion order
+// for /updates).
+TEST_F(ServerApiTest, HandBuiltRepliesMatchTheNlohmannDump) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  Reply check = Check("dev-1", "0.9.0");
+  ASSERT_EQ(check.status, 200) << check.raw;
+  std::string bundle = bundles_["1.0.0"];
+  std::string sha = HexEncode(crypto::Sha256(AsBytes(bundle)));
+  Json expected = {
+      {"update", true},
+      {"version", "1.0.0"},
+      {"channel", "production"},
+      {"rollback", false},
+      {"target", {{"name", BundleName("1.0.0")}, {"length", bundle.size()}, {"sha256", sha}}},
+      {"url", std::string(kPublicUrl) + "/v1/blobs/" + sha},
+      {"tuf_url", std::string(kPublicUrl) + "/tuf/" + kApp + "/"},
+      {"encryption", "device"},
+      {"wrapped_key", check.body["wrapped_key"]}};
+  EXPECT_EQ(check.raw, expected.dump());
+  EXPECT_EQ(check.raw, check.body.dump());
+
+  Reply same = Check("dev-1", "1.0.0");
+  EXPECT_EQ(same.raw, R"({"reason":"up_to_date","update":false})");
+
+  Json request = {{"platform", "android"},
+                  {"device_id", "not-enrolled-1"},
+                  {"app_id", kApp},
+                  {"version_build", "0.9.0"},
+                  {"version_name", "0.9.0"},
+                  {"plugin_version", "6.0.0"}};
+  Reply updates = Call("POST", "/updates", request.dump());
+  ASSERT_EQ(updates.status, 200) << updates.raw;
+  nlohmann::ordered_json capgo;
+  capgo["version"] = "1.0.0";
+  capgo["url"] = std::string(kPublicUrl) + "/v1/blobs/" + capgo_sha_["1.0.0"];
+  capgo["session_key"] = "iv:key";
+  capgo["checksum"] = "abc123";
+  EXPECT_EQ(updates.raw, capgo.dump());
+}
+
+// Capgo traffic from devices not enrolled here is served from the negative device cache; enrolling
+// through this process makes the device visible at once.
+TEST_F(ServerApiTest, UnknownDevicesAreServedFromTheCacheUntilTheyEnroll) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  Json request = {{"platform", "android"},     {"device_id", "dev-9"},
+                  {"app_id", kApp},            {"version_build", "0.9.0"},
+                  {"version_name", "0.9.0"},   {"plugin_version", "6.0.0"}};
+  ASSERT_EQ(Call("POST", "/updates", request.dump()).status, 200);
+  uint64_t loads = cache_->device_loads();
+  Reply again = Call("POST", "/updates", request.dump());
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.body["version"], "1.0.0");
+  EXPECT_EQ(cache_->device_loads(), loads);  // warm: no database read
+  EXPECT_EQ(Check("dev-9", "0.9.0").status, 403);
+  EXPECT_EQ(cache_->device_loads(), loads);
+
+  ASSERT_EQ(Enroll("dev-9", NewKey(crypto::KeyType::kX25519)).status, 201);
+  Reply check = Check("dev-9", "0.9.0");
+  ASSERT_EQ(check.status, 200) << check.raw;
+  EXPECT_EQ(check.body["update"], true);
 }
 
 TEST_F(ServerApiTest, TokensAreCreatedWithoutEscalationAndTheAuditLogIsReadable) {

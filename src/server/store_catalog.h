@@ -15,7 +15,8 @@
 //    `no_bundle`). A channel rolled back through the admin API (the signed targets allow it) offers its
 //    release as an authorized rollback.
 //  * Channels, releases and device rows come from a ChannelCache (channel_cache.h), so a warm /updates makes
-//    no database round trip; without one given, the catalog reads the Store on every call.
+//    no database round trip, for enrolled devices and for devices unknown here alike (the cache keeps
+//    "unknown" answers too); without one given, the catalog reads the Store on every call.
 //  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a row, so
 //    SetAssignment for an unknown device is kNotFound (HTTP 500); a device is never created here, since
 //    that would let anyone claim a device id before it enrolls.
