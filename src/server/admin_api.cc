@@ -920,6 +920,43 @@ struct AdminApi {
     return Ok(200, {{"devices", list}});
   }
 
+  // PUT .../devices/{device}/channel {"channel": NAME | null}: the device's channel override (null
+  // clears it). The device must be enrolled and the channel must exist.
+  Response SetDeviceChannel(const Request& req) {
+    auto parsed = ParseObjectBody(req.body);
+    if (parsed.error) return *parsed.error;
+    const Json& body = parsed.json;
+    if (!body.contains("channel")) return JsonError(400, "bad_request", "missing field 'channel'");
+    auto channel = OptString(body, "channel", storage::kMaxIdLength);
+    if (!channel) return BadRequest(channel.error());
+    if (*channel && !IsValidId(**channel)) {
+      return JsonError(400, "bad_request", "channel must be 1 to 128 bytes of [A-Za-z0-9._-]");
+    }
+    std::string device_id(req.Param("device"));
+    if (!IsValidId(device_id)) return JsonError(400, "bad_request", "bad device id");
+    std::lock_guard lock(write_mutex);
+    std::optional<Response> err;
+    auto app = LoadApp(req, &err);
+    if (!app) return *err;
+    auto device = deps.store->GetDevice(app->app_id, device_id);
+    if (!device) return ErrorResponse(device.error());
+    if (*channel) {
+      if (auto found = deps.store->GetChannel(app->app_id, **channel); !found) {
+        return ErrorResponse(found.error());
+      }
+    }
+    device->channel_override = *channel;
+    if (auto updated = deps.store->UpdateDevice(*device); !updated) {
+      return ErrorResponse(updated.error());
+    }
+    if (deps.cache != nullptr) deps.cache->InvalidateDevice(app->app_id, device_id);
+    return Ok(200, {{"device_id", device->device_id},
+                    {"platform", device->platform},
+                    {"public_key", device->public_key},
+                    {"channel_override", *channel ? Json(**channel) : Json(nullptr)},
+                    {"last_seen", device->last_seen}});
+  }
+
   Response ListEvents(const Request& req) {
     std::optional<Response> err;
     auto limit = QueryLimit(req, storage::kMaxListLimit, &err);
@@ -1081,6 +1118,8 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListDevices)));
   router->Add("GET", apps + "/{app}/devices/{device}/events",
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListEvents)));
+  router->Add("PUT", apps + "/{app}/devices/{device}/channel",
+              a->Guard(Action::kReleasePublish, "device.channel", bind(&AdminApi::SetDeviceChannel)));
 
   router->Add("POST", "/api/v1/tokens",
               a->Guard(Action::kTokenManage, "token.create",

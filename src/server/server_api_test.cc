@@ -827,5 +827,32 @@ TEST_F(ServerApiTest, TokensAreCreatedWithoutEscalationAndTheAuditLogIsReadable)
   EXPECT_EQ(Call("GET", "/api/v1/audit", "", reader_token_).status, 403);
 }
 
+TEST_F(ServerApiTest, AdminSetsAndClearsADeviceChannelOverride) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  const std::string apps = std::string("/api/v1/apps/") + kApp;
+  ASSERT_EQ(Admin("POST", apps + "/channels", {{"name", "beta"}}).status, 201);
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["update"], true);  // default channel: production
+
+  Reply set = Admin("PUT", apps + "/devices/dev-1/channel", {{"channel", "beta"}});
+  ASSERT_EQ(set.status, 200) << set.body.dump();
+  EXPECT_EQ(set.body["channel_override"], "beta");
+  // Seen at once by the check path (the device's cache entry is invalidated): beta has no release.
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["reason"], "no_release");
+
+  Reply unknown_channel = Admin("PUT", apps + "/devices/dev-1/channel", {{"channel", "nightly"}});
+  EXPECT_EQ(unknown_channel.status, 404);
+  Reply unknown_device = Admin("PUT", apps + "/devices/dev-2/channel", {{"channel", "beta"}});
+  EXPECT_EQ(unknown_device.status, 404);
+  EXPECT_EQ(Admin("PUT", apps + "/devices/dev-1/channel", {{"channel", 5}}).status, 400);
+  EXPECT_EQ(Admin("PUT", apps + "/devices/dev-1/channel", Json::object()).status, 400);
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["reason"], "no_release");  // refusals changed nothing
+
+  Reply cleared = Admin("PUT", apps + "/devices/dev-1/channel", {{"channel", nullptr}});
+  ASSERT_EQ(cleared.status, 200) << cleared.body.dump();
+  EXPECT_TRUE(cleared.body["channel_override"].is_null());
+  EXPECT_EQ(Check("dev-1", "0.9.0").body["update"], true);
+}
+
 }  // namespace
 }  // namespace airlock::server
