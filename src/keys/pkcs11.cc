@@ -167,6 +167,19 @@ Result<std::optional<CK_OBJECT_HANDLE>> FindOne(const Pkcs11Session& s, CK_OBJEC
   return std::optional<CK_OBJECT_HANDLE>(found[0]);
 }
 
+// kAlreadyExists when a private or public key object is labelled `name` (before making or importing one).
+Result<void> CheckNameFree(const Pkcs11Session& s, std::string_view name, std::string_view token) {
+  for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto existing, FindOne(s, cls, name));
+    if (existing) {
+      return MakeError(ErrorCode::kAlreadyExists, "key '" + std::string(name) +
+                                                      "' already exists on token '" +
+                                                      std::string(token) + "'");
+    }
+  }
+  return {};
+}
+
 Result<CK_OBJECT_HANDLE> FindKey(const Pkcs11Session& s, CK_OBJECT_CLASS cls,
                                  std::string_view name) {
   AIRLOCK_TRY(ValidateName(name));
@@ -784,13 +797,7 @@ Result<crypto::PublicKey> Pkcs11Token::GenerateKeyPair(std::string_view name, Ke
   }
   std::lock_guard<std::mutex> lock(mu_);
   const Pkcs11Session& s = session_;
-  for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
-    AIRLOCK_ASSIGN_OR_RETURN(auto existing, FindOne(s, cls, name));
-    if (existing) {
-      return MakeError(ErrorCode::kAlreadyExists,
-                       "key '" + std::string(name) + "' already exists on token '" + label_ + "'");
-    }
-  }
+  AIRLOCK_TRY(CheckNameFree(s, name, label_));
 
   CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY;
   CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY;
@@ -909,13 +916,7 @@ Result<crypto::PublicKey> Pkcs11Token::ImportRsaSigningKey(std::string_view name
   }
   std::lock_guard<std::mutex> lock(mu_);
   const Pkcs11Session& s = session_;
-  for (CK_OBJECT_CLASS cls : {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY}) {
-    AIRLOCK_ASSIGN_OR_RETURN(auto existing, FindOne(s, cls, name));
-    if (existing) {
-      return MakeError(ErrorCode::kAlreadyExists,
-                       "key '" + std::string(name) + "' already exists on token '" + label_ + "'");
-    }
-  }
+  AIRLOCK_TRY(CheckNameFree(s, name, label_));
   CK_OBJECT_CLASS pub_class = CKO_PUBLIC_KEY;
   CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY;
   CK_KEY_TYPE key_type = CKK_RSA;
