@@ -37,8 +37,7 @@ CREATE TABLE IF NOT EXISTS principals (
   totp_last_step INTEGER);
 )sql";
 
-// The same small SQLite RAII helpers as audit.cc (kept file-local: the two stores are independent files
-// and neither should depend on the other's internals).
+// The shared SQLite helpers (sqlite_util.h), with this store's name in their error messages.
 using sqlite::BindBlob;
 using sqlite::BindText;
 using sqlite::ColumnBlob;
