@@ -516,6 +516,24 @@ class SqlStore final : public Store {
     return MapRows<Device>(rows, DeviceFromRow);
   }
 
+  Result<std::vector<ChannelOverride>> ListChannelOverrides(std::string_view app_id,
+                                                            size_t limit) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    if (limit == 0 || limit > kMaxOverrideListLimit) {
+      return MakeError(ErrorCode::kInvalidArgument, "override list limit must be 1 to 1000000");
+    }
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), static_cast<int64_t>(limit)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query("SELECT device_id, channel_override FROM devices WHERE app_id = $1 "
+                                "AND channel_override IS NOT NULL ORDER BY device_id LIMIT $2",
+                                p));
+    std::vector<ChannelOverride> out;
+    out.reserve(rows.size());
+    for (const Row& row : rows) out.push_back(ChannelOverride{Str(row[0]), Str(row[1])});
+    return out;
+  }
+
   Result<size_t> AppendDeviceEvents(std::span<const DeviceEvent> events) override {
     if (events.size() > kMaxEventBatch) {
       return MakeError(ErrorCode::kLimitExceeded, "more than 1000 events in one batch");

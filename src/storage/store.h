@@ -32,6 +32,8 @@ inline constexpr size_t kMaxIdLength = 128;        // app ids, channel names, de
 inline constexpr size_t kMaxTextLength = 4096;     // display names, target names, event details
 inline constexpr size_t kMaxEventBatch = 1000;     // events per AppendDeviceEvents call
 inline constexpr size_t kMaxListLimit = 10000;     // rows per List call
+// Rows per ListChannelOverrides call (the channel cache keeps an app's overrides in memory).
+inline constexpr size_t kMaxOverrideListLimit = 1000000;
 
 struct App {
   std::string app_id;
@@ -103,6 +105,13 @@ struct Device {
   bool operator==(const Device&) const = default;
 };
 
+// A device's channel_override (devices without one have none).
+struct ChannelOverride {
+  std::string device_id;
+  std::string channel;
+  bool operator==(const ChannelOverride&) const = default;
+};
+
 // One step a device reports (offered, downloaded, verified, installed, confirmed, failed, rolled_back),
 // numbered by the device so a retried batch is stored once.
 struct DeviceEvent {
@@ -168,6 +177,10 @@ class Store {
                                                  std::string_view device_id) = 0;
   [[nodiscard]] virtual Result<std::vector<Device>> ListDevices(std::string_view app_id,
                                                                 size_t limit = kMaxListLimit) = 0;
+  // The app's devices that have a channel override, by device id, at most `limit` (1 to
+  // kMaxOverrideListLimit, else kInvalidArgument). An unknown app has none (empty).
+  [[nodiscard]] virtual Result<std::vector<ChannelOverride>> ListChannelOverrides(
+      std::string_view app_id, size_t limit) = 0;
 
   // Appends a batch atomically; events already stored (same app, device, seq) are skipped. Returns the
   // number newly stored. kLimitExceeded above kMaxEventBatch; kNotFound if a device is not enrolled.

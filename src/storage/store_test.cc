@@ -376,6 +376,53 @@ TYPED_TEST(StoreTest, DevicesEnrollOnceAndTakeChannelOverrides) {
   EXPECT_EQ(s.ListDevices("com.example.app", 0).error().code(), ErrorCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreTest, ListChannelOverridesListsOnlyTheAppsOverriddenDevices) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateChannel(this->MakeChannel("beta")));
+  ASSERT_TRUE(s.CreateChannel(this->MakeChannel("internal")));
+  for (std::string id : {"dev-c", "dev-a", "dev-b", "dev-plain"}) {
+    ASSERT_TRUE(s.CreateDevice(this->MakeDevice(id)));
+  }
+  Device d = this->MakeDevice("dev-c");
+  d.channel_override = "internal";
+  ASSERT_TRUE(s.UpdateDevice(d));
+  d = this->MakeDevice("dev-a");
+  d.channel_override = "beta";
+  ASSERT_TRUE(s.UpdateDevice(d));
+  d = this->MakeDevice("dev-b");
+  d.channel_override = "beta";
+  ASSERT_TRUE(s.UpdateDevice(d));
+  // Another app's overridden device is not listed.
+  ASSERT_TRUE(s.CreateApp({"com.example.other", "Other", kNow}));
+  Channel other_beta = this->MakeChannel("beta");
+  other_beta.app_id = "com.example.other";
+  ASSERT_TRUE(s.CreateChannel(other_beta));
+  Device other{"com.example.other", "dev-0", kKey, "ios", "beta", kNow};
+  ASSERT_TRUE(s.CreateDevice(other));
+
+  auto all = s.ListChannelOverrides("com.example.app", 10);
+  ASSERT_TRUE(all) << all.error().ToString();
+  EXPECT_EQ(*all, (std::vector<ChannelOverride>{
+                      {"dev-a", "beta"}, {"dev-b", "beta"}, {"dev-c", "internal"}}));
+  auto two = s.ListChannelOverrides("com.example.app", 2);
+  ASSERT_TRUE(two);
+  EXPECT_EQ(*two, (std::vector<ChannelOverride>{{"dev-a", "beta"}, {"dev-b", "beta"}}));
+  // Clearing an override removes the device from the list.
+  d.channel_override.reset();
+  ASSERT_TRUE(s.UpdateDevice(d));
+  EXPECT_EQ(*s.ListChannelOverrides("com.example.app", kMaxOverrideListLimit),
+            (std::vector<ChannelOverride>{{"dev-a", "beta"}, {"dev-c", "internal"}}));
+  EXPECT_EQ(*s.ListChannelOverrides("com.example.other", 10),
+            (std::vector<ChannelOverride>{{"dev-0", "beta"}}));
+  EXPECT_TRUE(s.ListChannelOverrides("no.such.app", 10)->empty());
+
+  EXPECT_EQ(s.ListChannelOverrides("bad id!", 10).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.ListChannelOverrides("com.example.app", 0).error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.ListChannelOverrides("com.example.app", kMaxOverrideListLimit + 1).error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
 TYPED_TEST(StoreTest, EventBatchesAreIdempotentAndCounted) {
   auto& s = *this->store_;
   ASSERT_TRUE(s.CreateDevice(this->MakeDevice("d1")));
