@@ -127,27 +127,6 @@ void LogJson(const Json& line) {
   std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
-Result<std::string> ReqString(const Json& obj, std::string_view key, size_t max_length) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_string()) {
-    return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' must be a string");
-  }
-  const auto& value = it->get_ref<const std::string&>();
-  if (value.size() > max_length) {
-    return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' is longer than " +
-                                                std::to_string(max_length) + " bytes");
-  }
-  return value;
-}
-
-Result<std::optional<std::string>> OptString(const Json& obj, std::string_view key,
-                                             size_t max_length) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return std::optional<std::string>();
-  AIRLOCK_ASSIGN_OR_RETURN(auto value, ReqString(obj, key, max_length));
-  return std::optional<std::string>(std::move(value));
-}
-
 Result<std::optional<bool>> OptBool(const Json& obj, std::string_view key) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return std::optional<bool>();

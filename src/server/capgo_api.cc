@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "common/flat_json.h"
 #include "common/json.h"
 #include "common/semver.h"
 
@@ -78,14 +79,16 @@ Result<Json> ParseObjectBody(std::string_view body) {
 }
 
 // Optional string field: absent or null -> fallback. Present with another type -> kMalformed.
-Result<std::string> OptString(const Json& obj, std::string_view key, size_t max_length,
+// The field readers take a nlohmann::json object or a FlatJsonObject (the /updates fast path).
+template <typename Object>
+Result<std::string> OptString(const Object& obj, std::string_view key, size_t max_length,
                               std::string fallback = {}) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return fallback;
   if (!it->is_string()) {
     return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' is not a string");
   }
-  const auto& s = it->get_ref<const std::string&>();
+  const auto& s = it->template get_ref<const std::string&>();
   if (s.size() > max_length) {
     return MakeError(ErrorCode::kLimitExceeded, "field '" + std::string(key) + "' is longer than " +
                                                     std::to_string(max_length) + " bytes");
@@ -93,7 +96,8 @@ Result<std::string> OptString(const Json& obj, std::string_view key, size_t max_
   return s;
 }
 
-Result<std::string> ReqString(const Json& obj, std::string_view key, size_t max_length) {
+template <typename Object>
+Result<std::string> ReqString(const Object& obj, std::string_view key, size_t max_length) {
   auto it = obj.find(key);
   if (it == obj.end()) return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
   AIRLOCK_ASSIGN_OR_RETURN(std::string s, OptString(obj, key, max_length));
@@ -103,13 +107,14 @@ Result<std::string> ReqString(const Json& obj, std::string_view key, size_t max_
   return s;
 }
 
-Result<bool> OptBool(const Json& obj, std::string_view key, bool fallback) {
+template <typename Object>
+Result<bool> OptBool(const Object& obj, std::string_view key, bool fallback) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return fallback;
   if (!it->is_boolean()) {
     return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' is not a boolean");
   }
-  return it->get<bool>();
+  return it->template get<bool>();
 }
 
 bool AllChars(std::string_view s, bool (*ok)(char)) { return std::all_of(s.begin(), s.end(), ok); }
@@ -209,7 +214,10 @@ bool CapgoChannel::EnabledFor(CapgoPlatform platform) const {
   return false;
 }
 
-Result<CapgoDeviceInfo> ParseCapgoDeviceInfo(const Json& obj, bool semver_version_name) {
+namespace {
+
+template <typename Object>
+Result<CapgoDeviceInfo> ParseDeviceInfo(const Object& obj, bool semver_version_name) {
   if (!obj.is_object()) return MakeError(ErrorCode::kMalformed, "expected a JSON object");
   CapgoDeviceInfo info;
   AIRLOCK_ASSIGN_OR_RETURN(info.app_id, ReqString(obj, "app_id", kCapgoMaxAppIdLength));
@@ -241,6 +249,12 @@ Result<CapgoDeviceInfo> ParseCapgoDeviceInfo(const Json& obj, bool semver_versio
   AIRLOCK_ASSIGN_OR_RETURN(info.custom_id, OptString(obj, "custom_id", kCapgoMaxCustomIdLength));
   AIRLOCK_ASSIGN_OR_RETURN(info.key_id, OptString(obj, "key_id", kCapgoMaxShortString));
   return info;
+}
+
+}  // namespace
+
+Result<CapgoDeviceInfo> ParseCapgoDeviceInfo(const Json& obj, bool semver_version_name) {
+  return ParseDeviceInfo(obj, semver_version_name);
 }
 
 Result<std::vector<CapgoStatsEvent>> ParseCapgoStats(std::string_view body) {
@@ -317,6 +331,11 @@ void AppendJsonString(std::string* out, std::string_view text) {
   out->append(Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
+namespace {
+// The /updates decision for a validated device (both parse paths end here).
+CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& catalog);
+}  // namespace
+
 CapgoReply HandleCapgoUpdates(std::string_view body, CapgoReleaseCatalog& catalog) {
   return HandleCapgoUpdatesParsed(ParseBody(body), body, catalog);
 }
@@ -329,8 +348,19 @@ CapgoReply HandleCapgoUpdatesParsed(const Result<Json>& json, std::string_view b
   }
   auto parsed = ParseCapgoDeviceInfo(*json);
   if (!parsed) return BadInput(parsed.error(), body);
-  const CapgoDeviceInfo& device = *parsed;
+  return UpdatesForDevice(*parsed, catalog);
+}
 
+CapgoReply HandleCapgoUpdatesFlat(const FlatJsonObject& body, CapgoReleaseCatalog& catalog) {
+  auto parsed = ParseDeviceInfo(body, /*semver_version_name=*/true);
+  // The fast path only ever sees bodies under kCapgoMaxBodyBytes: no 413 here.
+  if (!parsed) return BadInput(parsed.error(), std::string_view());
+  return UpdatesForDevice(*parsed, catalog);
+}
+
+namespace {
+
+CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& catalog) {
   auto offer_or = catalog.FindOffer(device);
   if (!offer_or) return Internal(offer_or.error());
   if (!offer_or->has_value()) return UpdateError("no_channel", "no default channel or override");
@@ -437,6 +467,8 @@ CapgoReply HandleCapgoUpdatesParsed(const Result<Json>& json, std::string_view b
   out += '}';
   return CapgoReply{200, std::move(out), {}};
 }
+
+}  // namespace
 
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink) {
   auto events = ParseCapgoStats(body);

@@ -41,6 +41,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/flat_json.h"
 #include "common/result.h"
 
 namespace airlock::server {
@@ -190,6 +191,9 @@ CapgoReply HandleCapgoUpdates(std::string_view body, CapgoReleaseCatalog& catalo
 // routes parse once for the rate-limit key and the handler); `body` is used only for the 413 decision.
 CapgoReply HandleCapgoUpdatesParsed(const Result<nlohmann::json>& parsed, std::string_view body,
                                     CapgoReleaseCatalog& catalog);
+// The same, for a body FlatJsonObject::Parse accepted (common/flat_json.h: the no-DOM fast path; for
+// such bodies this answers exactly what HandleCapgoUpdatesParsed answers).
+CapgoReply HandleCapgoUpdatesFlat(const FlatJsonObject& body, CapgoReleaseCatalog& catalog);
 
 // Appends `text` as a JSON string literal with exactly the bytes nlohmann::json's
 // dump(-1, ' ', false, error_handler_t::replace) gives (invalid UTF-8 replaced by U+FFFD), so replies

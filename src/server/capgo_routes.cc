@@ -88,27 +88,34 @@ std::vector<std::pair<std::string, std::string>> DecodeQuery(std::string_view qu
 
 namespace {
 
-std::string RateKeyFromJson(const Result<nlohmann::json>& json, const Request& request) {
+// The rate-limit key from an object's device_id (else app_id), else the peer address.
+template <typename Object>
+std::string RateKeyFromObject(const Object* obj, const Request& request) {
   std::string device;
   std::string app;
-  if (json) {
-    // /stats may send an array; its first event names the device.
-    const nlohmann::json* obj = &*json;
-    if (obj->is_array() && !obj->empty()) obj = &(*obj)[0];
-    if (obj->is_object()) {
-      auto id = obj->find("device_id");
-      if (id != obj->end() && id->is_string()) {
-        device = KeyPiece(id->get_ref<const std::string&>(), kCapgoMaxDeviceIdLength);
-      }
-      auto app_id = obj->find("app_id");
-      if (app_id != obj->end() && app_id->is_string()) {
-        app = KeyPiece(app_id->get_ref<const std::string&>(), kCapgoMaxAppIdLength);
-      }
+  if (obj != nullptr && obj->is_object()) {
+    auto id = obj->find("device_id");
+    if (id != obj->end() && id->is_string()) {
+      device = KeyPiece(id->template get_ref<const std::string&>(), kCapgoMaxDeviceIdLength);
+    }
+    auto app_id = obj->find("app_id");
+    if (app_id != obj->end() && app_id->is_string()) {
+      app = KeyPiece(app_id->template get_ref<const std::string&>(), kCapgoMaxAppIdLength);
     }
   }
   if (!device.empty()) return "device:" + device;
   if (!app.empty()) return "app:" + app;
   return "addr:" + request.remote;
+}
+
+std::string RateKeyFromJson(const Result<nlohmann::json>& json, const Request& request) {
+  const nlohmann::json* obj = nullptr;
+  if (json) {
+    // /stats may send an array; its first event names the device.
+    obj = &*json;
+    if (obj->is_array() && !obj->empty()) obj = &(*obj)[0];
+  }
+  return RateKeyFromObject(obj, request);
 }
 
 }  // namespace
@@ -136,6 +143,17 @@ void AddCapgoRoutes(Router* router, CapgoServices services) {
   // The hot route: the body is parsed once, for the rate-limit key and for the handler (same key and
   // same reply as Limited + HandleCapgoUpdates).
   router->Add("POST", "/updates", [limiter, catalog](const Request& request) -> Response {
+    // Plugin check-ins are flat objects: read without a DOM (common/flat_json.h); anything else
+    // goes through ParseJson, which gives the same key and reply for the bodies both accept.
+    thread_local FlatJsonObject flat;
+    if (flat.Parse(request.body, kCapgoMaxBodyBytes)) {
+      if (limiter != nullptr) {
+        if (auto refused = limiter->Check(RateKeyFromObject(&flat, request))) {
+          return ToResponse(std::move(*refused));
+        }
+      }
+      return ToResponse(HandleCapgoUpdatesFlat(flat, *catalog));
+    }
     auto json = ParseJson(request.body, kCapgoMaxBodyBytes, kCapgoMaxJsonDepth);
     if (limiter != nullptr) {
       if (auto refused = limiter->Check(RateKeyFromJson(json, request))) {

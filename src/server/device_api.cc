@@ -22,6 +22,7 @@
 
 #include "bundle/bundle.h"
 #include "common/bytes.h"
+#include "common/flat_json.h"
 #include "common/semver.h"
 #include "crypto/base64.h"
 #include "crypto/hash.h"
@@ -81,7 +82,8 @@ struct DeviceIds {
   std::string app_id;
   std::string device_id;
 };
-std::optional<Response> ReadIds(const Json& body, DeviceIds* ids) {
+template <typename Object>
+std::optional<Response> ReadIds(const Object& body, DeviceIds* ids) {
   auto app = ReqString(body, "app_id", storage::kMaxIdLength);
   if (!app) return Bad(app.error().message());
   auto device = ReqString(body, "device_id", storage::kMaxIdLength);
@@ -150,9 +152,18 @@ class DeviceApi {
   }
 
   Response Check(const Request& req) {
+    // A check-in is a flat object: read it without building a DOM (common/flat_json.h). Any other
+    // body goes through ParseObjectBody, whose answer (value or error) is the reference, so both
+    // paths answer alike.
+    thread_local FlatJsonObject flat;
+    if (flat.Parse(req.body, kMaxJsonBody)) return CheckFields(flat);
     auto parsed = ParseObjectBody(req.body);
     if (parsed.error) return *parsed.error;
-    const Json& body = parsed.json;
+    return CheckFields(parsed.json);
+  }
+
+  template <typename Object>
+  Response CheckFields(const Object& body) {
     DeviceIds ids;
     if (auto bad = ReadIds(body, &ids)) return *bad;
     auto version_text = ReqString(body, "version", kMaxSemverLength);

@@ -76,9 +76,29 @@ std::filesystem::path BlobPath(const std::filesystem::path& data_dir, std::strin
 void LogJson(const nlohmann::json& line);
 // Typed fields of a parsed body; kMalformed naming the field (wrong type, missing, too long) or
 // kInvalidArgument (out of range). Absent or null optional fields are nullopt.
-Result<std::string> ReqString(const nlohmann::json& obj, std::string_view key, size_t max_length);
-Result<std::optional<std::string>> OptString(const nlohmann::json& obj, std::string_view key,
-                                             size_t max_length);
+// String fields read from a nlohmann::json object or from a FlatJsonObject (common/flat_json.h, the
+// check-in fast path) alike.
+template <typename Object>
+Result<std::string> ReqString(const Object& obj, std::string_view key, size_t max_length) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) {
+    return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' must be a string");
+  }
+  const auto& value = it->template get_ref<const std::string&>();
+  if (value.size() > max_length) {
+    return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' is longer than " +
+                                                std::to_string(max_length) + " bytes");
+  }
+  return value;
+}
+template <typename Object>
+Result<std::optional<std::string>> OptString(const Object& obj, std::string_view key,
+                                             size_t max_length) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::optional<std::string>();
+  AIRLOCK_ASSIGN_OR_RETURN(auto value, ReqString(obj, key, max_length));
+  return std::optional<std::string>(std::move(value));
+}
 Result<std::optional<bool>> OptBool(const nlohmann::json& obj, std::string_view key);
 Result<std::optional<int64_t>> OptInt(const nlohmann::json& obj, std::string_view key, int64_t min,
                                       int64_t max);
