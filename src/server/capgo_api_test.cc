@@ -290,6 +290,45 @@ TEST(CapgoUpdates, IgnoresUnknownFields) {
   EXPECT_EQ(Body(reply)["version"], "1.0.0");
 }
 
+// The /updates route reads flat bodies through FlatJsonObject (no DOM): for every body it accepts,
+// HandleCapgoUpdatesFlat answers byte for byte what the DOM path answers, valid or not.
+TEST(CapgoUpdates, FlatFastPathAnswersExactlyAsTheDomPath) {
+  std::vector<std::function<void(Json&)>> edits = {
+      nullptr,
+      [](Json& j) { j["version_build"] = "0.9.0"; },
+      [](Json& j) { j["version_name"] = "1.0.0"; j["version_build"] = "1.0.0"; },
+      [](Json& j) { j["version_name"] = "2.0.0"; },
+      [](Json& j) { j["platform"] = "ios"; },
+      [](Json& j) { j["is_emulator"] = true; },
+      [](Json& j) { j["is_prod"] = nullptr; },
+      [](Json& j) { j["defaultChannel"] = "beta"; },
+      [](Json& j) { j["key_id"] = "other"; },
+      [](Json& j) { j["is_emulator"] = "false"; },
+      [](Json& j) { j["app_id"] = 42; },
+      [](Json& j) { j.erase("device_id"); },
+      [](Json& j) { j["device_id"] = std::string(37, 'a'); },
+      [](Json& j) { j["device_id"] = "ABC-def"; },
+      [](Json& j) { j["platform"] = "windows"; },
+      [](Json& j) { j["version_build"] = "1.0"; },
+      [](Json& j) { j["plugin_version"] = "5.9.0"; },
+      [](Json& j) { j["custom_id"] = std::string(300, 'c'); },
+      [](Json& j) { j["version_code"] = 10000; },
+  };
+  FlatJsonObject flat;
+  for (size_t i = 0; i < edits.size(); ++i) {
+    const std::string body = Request(edits[i]);
+    ASSERT_TRUE(flat.Parse(body, kCapgoMaxBodyBytes)) << body;
+    FakeCatalog dom_catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+    FakeCatalog flat_catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
+    CapgoReply dom = HandleCapgoUpdates(body, dom_catalog);
+    CapgoReply fast = HandleCapgoUpdatesFlat(flat, flat_catalog);
+    EXPECT_EQ(fast.status, dom.status) << body;
+    EXPECT_EQ(fast.body, dom.body) << body;
+    EXPECT_EQ(fast.headers, dom.headers) << body;
+    EXPECT_EQ(flat_catalog.last_device.has_value(), dom_catalog.last_device.has_value()) << body;
+  }
+}
+
 TEST(CapgoUpdates, KindTableMatchesCapgo) {
   EXPECT_EQ(CapgoUpdateKind("no_new_version_available"), "up_to_date");
   EXPECT_EQ(CapgoUpdateKind("already_on_builtin"), "up_to_date");
