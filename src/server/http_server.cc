@@ -6,8 +6,10 @@
 #include <openssl/ssl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -194,6 +196,77 @@ void WriteFully(int fd, std::string_view data) {
       return;
     }
     data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// Header names are tokens and values hold no CR, LF or NUL: a handler's header that is not is
+// dropped rather than written (a response-splitting guard; handlers never set such headers).
+bool IsTokenChar(unsigned char c) {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+bool IsSafeHeader(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!IsTokenChar(c)) return false;
+  }
+  for (unsigned char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// The status line and header fields of `response`, ending with the blank line. Written by hand (a
+// writer, not a parser: requests are still parsed by Beast) so a small reply leaves in one
+// sendmsg(2) without Beast's serializer machinery; tested against Beast's parser.
+void AppendResponseHead(std::string* out, unsigned version, const Response& response,
+                        std::optional<uint64_t> content_length, bool close) {
+  out->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  AppendNumber(out, static_cast<uint64_t>(response.status));
+  out->push_back(' ');
+  auto reason = http::obsolete_reason(static_cast<http::status>(response.status));
+  out->append(reason.data(), reason.size());
+  out->append("\r\n");
+  for (const auto& [name, value] : response.headers) {
+    if (!IsSafeHeader(name, value)) continue;
+    if (beast::iequals(name, "Content-Length") || beast::iequals(name, "Connection") ||
+        beast::iequals(name, "Transfer-Encoding") || beast::iequals(name, "Server")) {
+      continue;  // the server's own
+    }
+    out->append(name);
+    out->append(": ");
+    out->append(value);
+    out->append("\r\n");
+  }
+  out->append("Server: airlockd\r\n");
+  if (content_length) {
+    out->append("Content-Length: ");
+    AppendNumber(out, *content_length);
+    out->append("\r\n");
+  }
+  if (close && version != 10) out->append("Connection: close\r\n");
+  if (!close && version == 10) out->append("Connection: keep-alive\r\n");
+  out->append("\r\n");
+}
+
+namespace {
+
+// One sendmsg(2) of `a` then `b` on a non-blocking socket: the bytes taken (0 when the buffer is
+// full), or -1 on an error (the connection is gone).
+ssize_t TrySend(int fd, std::string_view a, std::string_view b) {
+  iovec iov[2] = {{const_cast<char*>(a.data()), a.size()}, {const_cast<char*>(b.data()), b.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = b.empty() ? 1 : 2;
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return -1;
   }
 }
 
@@ -521,6 +594,13 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
   }
 
   beast::flat_buffer buffer;
+  std::string head;  // each response's head, capacity kept across requests
+  if constexpr (!kIsTls<Stream>) {
+    // TrySend writes to the descriptor directly: it must never block.
+    error_code ec;
+    tcp.socket().native_non_blocking(true, ec);
+    if (ec) co_return;
+  }
   bool keep_going = true;
   while (keep_going && !stopping.load()) {
     http::request_parser<http::string_body> parser;
@@ -719,58 +799,68 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
     }
     if (stopping.load()) close_after = true;
 
-    // Serialize: Beast writes the header (and small string bodies); file bodies go by sendfile.
+    // The head is written by hand (AppendResponseHead). Plain TCP: head and a string body leave in
+    // one sendmsg(2) when the socket takes them (small replies always do), the rest (if any) via
+    // async_write under the write timeout; file bodies follow by sendfile(2). TLS: async_write of
+    // head and body, file bodies in pieces through SSL_write.
     const bool head_only = request.method == "HEAD";
-    http::response<http::string_body> res{static_cast<http::status>(response.status), version};
-    for (const auto& [name, value] : response.headers) {
-      res.set(beast::string_view(name.data(), name.size()),
-              beast::string_view(value.data(), value.size()));
-    }
-    res.set(http::field::server, "airlockd");
     const bool no_body = response.status == 304 || response.status == 204 || response.status < 200;
-    uint64_t body_length = 0;
-    if (!no_body) {
-      body_length = response.file ? response.file->length : response.body.size();
-      res.content_length(body_length);
-      if (!response.file && !head_only) res.body() = std::move(response.body);
-    }
-    res.keep_alive(!close_after);
+    std::optional<uint64_t> body_length;
+    if (!no_body) body_length = response.file ? response.file->length : response.body.size();
+    head.clear();
+    AppendResponseHead(&head, version, response, body_length, close_after);
+    const bool send_file = response.file && !head_only && !no_body && *body_length > 0;
+    std::string_view body_bytes;
+    if (!response.file && !head_only && !no_body) body_bytes = response.body;
 
     uint64_t sent = 0;
     bool write_ok = true;
-    tcp.expires_after(options.write_timeout);
-    if (head_only || response.file) {
-      http::response_serializer<http::string_body> serializer(res);
-      const bool send_file = response.file && !head_only && !no_body && body_length > 0;
-      if constexpr (kIsTls<Stream>) {
-        auto [write_ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
-        sent += n;
-        write_ok = !write_ec;
-        if (write_ok && send_file) {
-          write_ok = co_await SendFileChunked(stream, tcp, *response.file, &sent);
-        }
-      } else {
-        int cork = 1;
-        if (send_file) {
-          // Header and the first file bytes leave in one segment.
-          setsockopt(tcp.socket().native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
-        }
-        auto [write_ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
-        sent += n;
-        write_ok = !write_ec;
-        if (write_ok && send_file) {
-          tcp.expires_never();
-          write_ok = co_await SendFile(tcp, *response.file, &sent);
-        }
-        if (send_file) {
-          cork = 0;
-          setsockopt(tcp.socket().native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
-        }
-      }
-    } else {
-      auto [write_ec, n] = co_await http::async_write(stream, res, kTuple);
+    if constexpr (kIsTls<Stream>) {
+      tcp.expires_after(options.write_timeout);
+      const std::array<asio::const_buffer, 2> buffers{
+          asio::buffer(head), asio::buffer(body_bytes.data(), body_bytes.size())};
+      auto [write_ec, n] = co_await asio::async_write(stream, buffers, kTuple);
       sent += n;
       write_ok = !write_ec;
+      if (write_ok && send_file) {
+        write_ok = co_await SendFileChunked(stream, tcp, *response.file, &sent);
+      }
+    } else {
+      const int fd = tcp.socket().native_handle();
+      int cork = 1;
+      if (send_file) {
+        // Header and the first file bytes leave in one segment.
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
+      }
+      ssize_t n = TrySend(fd, head, body_bytes);
+      if (n < 0) {
+        write_ok = false;
+      } else {
+        sent += static_cast<uint64_t>(n);
+        const size_t total = head.size() + body_bytes.size();
+        if (static_cast<size_t>(n) < total) {
+          // The socket buffer was full: the rest asynchronously.
+          size_t done = static_cast<size_t>(n);
+          std::string_view head_rest = done < head.size() ? std::string_view(head).substr(done) : "";
+          std::string_view body_rest =
+              body_bytes.substr(done < head.size() ? 0 : done - head.size());
+          const std::array<asio::const_buffer, 2> rest{
+              asio::buffer(head_rest.data(), head_rest.size()),
+              asio::buffer(body_rest.data(), body_rest.size())};
+          tcp.expires_after(options.write_timeout);
+          auto [write_ec, m] = co_await asio::async_write(tcp, rest, kTuple);
+          sent += m;
+          write_ok = !write_ec;
+        }
+      }
+      if (write_ok && send_file) {
+        tcp.expires_never();
+        write_ok = co_await SendFile(tcp, *response.file, &sent);
+      }
+      if (send_file) {
+        cork = 0;
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &cork, sizeof(cork));
+      }
     }
 
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(

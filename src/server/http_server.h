@@ -39,6 +39,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -89,6 +90,14 @@ class HttpServer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Appends the status line and header fields of `response` (HTTP/1.0 when version is 10, else 1.1),
+// then "Server: airlockd", "Content-Length" when given, the Connection field the version needs
+// for `close`, and the blank line. The handler's own Content-Length, Connection, Transfer-Encoding
+// and Server fields are not written, nor any field whose name is not a token or whose value holds
+// CR, LF or NUL.
+void AppendResponseHead(std::string* out, unsigned version, const Response& response,
+                        std::optional<uint64_t> content_length, bool close);
 
 // Percent-decodes one path segment. False for a bad escape or a decoded '/' or NUL.
 bool DecodeSegment(std::string_view in, std::string* out);
