@@ -602,7 +602,7 @@ CapgoRateLimiter::CapgoRateLimiter(Options options, Clock clock)
     : options_(options),
       clock_(std::move(clock)),
       shard_count_(options.max_keys >= 1024 ? kShards : 1),
-      max_keys_per_shard_(options.max_keys / shard_count_) {}
+      generation_size_(std::max<size_t>(1, options.max_keys / shard_count_ / 2)) {}
 
 double CapgoRateLimiter::Refilled(const Bucket& bucket, std::chrono::steady_clock::time_point now) const {
   const double elapsed = std::chrono::duration<double>(now - bucket.updated).count();
@@ -620,22 +620,22 @@ CapgoReply CapgoRateLimiter::Limited(double wait_seconds) const {
 
 std::optional<CapgoReply> CapgoRateLimiter::Check(std::string_view key) {
   const auto now = clock_();
-  const size_t hash = StringHash{}(key);
-  // The shard comes from the high bits; the map inside uses the whole hash.
-  Shard& shard = shards_[shard_count_ == 1 ? 0 : (hash >> 24) % shard_count_];
+  const uint64_t id = std::hash<std::string_view>{}(key);
+  // The shard comes from the high bits; the maps inside use the whole hash.
+  Shard& shard = shards_[shard_count_ == 1 ? 0 : (id >> 56) % shard_count_];
   std::lock_guard<std::mutex> lock(shard.mutex);
-  auto& buckets = shard.buckets;
-  auto it = buckets.find(key);
-  if (it == buckets.end()) {
-    if (buckets.size() >= max_keys_per_shard_) {
-      for (auto b = buckets.begin(); b != buckets.end();) {
-        b = Refilled(b->second, now) >= options_.burst ? buckets.erase(b) : std::next(b);
-      }
-      if (buckets.size() >= max_keys_per_shard_) {
-        return Limited(options_.refill_per_second > 0 ? 1.0 / options_.refill_per_second : 60.0);
-      }
+  auto it = shard.current.find(id);
+  if (it == shard.current.end()) {
+    Bucket bucket{options_.burst, now};
+    if (auto old = shard.previous.find(id); old != shard.previous.end()) {
+      bucket = old->second;
+      shard.previous.erase(old);
     }
-    it = buckets.emplace(std::string(key), Bucket{options_.burst, now}).first;
+    if (shard.current.size() >= generation_size_) {
+      shard.previous.swap(shard.current);
+      shard.current.clear();  // the generation before: forgotten
+    }
+    it = shard.current.emplace(id, bucket).first;
   }
   Bucket& bucket = it->second;
   bucket.tokens = Refilled(bucket, now);

@@ -221,11 +221,16 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
 
 // Token bucket per key (use the device id; the app id or client address for requests without one).
 // Each key holds up to `burst` tokens, refilled at `refill_per_second`; a request takes one token.
-// At most `max_keys` buckets are kept: when full, buckets that have refilled completely are dropped
-// (they are indistinguishable from new ones); if none can be dropped the new key is refused, so a flood of
-// fresh ids cannot grow memory without bound. Thread-safe. With max_keys >= 1024 the table is split into
-// kShards shards by key hash, each with its own lock and max_keys / kShards buckets (so request threads
-// rarely wait for each other, and the eviction scan covers one shard); smaller tables are one shard.
+// Memory is bounded by `max_keys` buckets in two generations: new keys go into the current one;
+// when it holds max_keys / 2, it becomes the previous one and the old previous one is dropped. A key
+// found in the previous generation moves back into the current one with its tokens. So a key is
+// forgotten (and starts again with a full bucket) only after max_keys / 2 other keys arrived while it
+// was silent; a flood of fresh ids never refuses newcomers and never grows memory, and it cannot
+// lift the limit of a key that keeps sending (each request keeps it current). Keys are tracked by
+// their 64-bit std::hash: two keys that collide share a bucket, which gives nothing to an attacker
+// who can already send any device id (Capgo device ids are not authenticated). Thread-safe. With
+// max_keys >= 1024 the table is split into kShards shards by key hash, each with its own lock and
+// max_keys / kShards buckets, so request threads rarely wait for each other.
 class CapgoRateLimiter {
  public:
   using Clock = std::function<std::chrono::steady_clock::time_point()>;
@@ -250,19 +255,16 @@ class CapgoRateLimiter {
   double Refilled(const Bucket& bucket, std::chrono::steady_clock::time_point now) const;
   CapgoReply Limited(double wait_seconds) const;
 
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<std::string, Bucket, StringHash, std::equal_to<>> buckets;  // guarded by mutex
+    std::unordered_map<uint64_t, Bucket> current;   // guarded by mutex
+    std::unordered_map<uint64_t, Bucket> previous;  // guarded by mutex
   };
 
   const Options options_;
   const Clock clock_;
-  const size_t shard_count_;       // 1 or kShards
-  const size_t max_keys_per_shard_;
+  const size_t shard_count_;      // 1 or kShards
+  const size_t generation_size_;  // per shard: max_keys / shard_count_ / 2 (at least 1)
   Shard shards_[kShards];
 };
 
