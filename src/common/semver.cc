@@ -80,8 +80,17 @@ Result<Semver> Semver::Parse(std::string_view text) {
     for (std::string_view id : Split(pre, '.')) v.prerelease.emplace_back(id);
     rest = rest.substr(0, dash);
   }
-  std::vector<std::string_view> core = Split(rest, '.');
-  if (core.size() != 3) return fail(Error(ErrorCode::kInvalidArgument, "needs exactly three numbers"));
+  // MAJOR.MINOR.PATCH without a vector (this runs on every device check-in).
+  std::string_view core[3];
+  size_t parts = 0;
+  for (size_t start = 0;;) {
+    size_t dot = rest.find('.', start);
+    if (parts < 3) core[parts] = rest.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    ++parts;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  if (parts != 3) return fail(Error(ErrorCode::kInvalidArgument, "needs exactly three numbers"));
   auto major = ParseNumber(core[0], "major");
   if (!major) return fail(major.error());
   auto minor = ParseNumber(core[1], "minor");

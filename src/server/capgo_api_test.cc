@@ -539,6 +539,23 @@ TEST(AppendJsonString, GivesTheBytesOfTheNlohmannDump) {
   }
 }
 
+// The eight-bytes-at-a-time scan: every byte value at every position of strings around the word
+// size, each compared with nlohmann's dump.
+TEST(AppendJsonString, EveryByteAtEveryPositionMatchesTheNlohmannDump) {
+  for (size_t length : {1u, 7u, 8u, 9u, 15u, 16u, 17u, 24u}) {
+    for (size_t at = 0; at < length; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string text(length, 'a');
+        text[at] = static_cast<char>(byte);
+        std::string out;
+        AppendJsonString(&out, text);
+        ASSERT_EQ(out, Json(text).dump(-1, ' ', false, Json::error_handler_t::replace))
+            << "length " << length << " byte " << byte << " at " << at;
+      }
+    }
+  }
+}
+
 TEST(CapgoUpdates, HandBuiltReplyIsTheOrderedJsonDump) {
   CapgoRelease release = VectorRelease("updates_response_manifest.json");
   release.session_key = "k\"ey\xff";  // escaping and invalid UTF-8 take the slow path

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <list>
 #include <mutex>
@@ -133,6 +134,20 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 // Appends `s` as a JSON string (quotes included); invalid UTF-8 becomes U+FFFD, like
 // nlohmann::json's error_handler_t::replace.
+// True when none of the 8 bytes in `word` needs escaping (each is printable ASCII other than '"'
+// and '\\'): the classic "has a zero byte / has a byte less than n" bit tricks, bytes >= 0x80
+// caught by the high bits.
+bool EightPlainBytes(uint64_t word) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  const uint64_t below_space = (word - kOnes * 0x20) & ~word;
+  const uint64_t quote = word ^ (kOnes * '"');
+  const uint64_t backslash = word ^ (kOnes * '\\');
+  const uint64_t has_quote = (quote - kOnes) & ~quote;
+  const uint64_t has_backslash = (backslash - kOnes) & ~backslash;
+  return ((below_space | has_quote | has_backslash | word) & kHigh) == 0;
+}
+
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
@@ -141,6 +156,13 @@ void AppendJsonString(std::string* out, std::string_view s) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       size_t start = i;
+      // Eight bytes at a time while they are all plain, then byte by byte.
+      while (i + 8 <= s.size()) {
+        uint64_t word;
+        std::memcpy(&word, s.data() + i, 8);
+        if (!EightPlainBytes(word)) break;
+        i += 8;
+      }
       while (i < s.size()) {
         unsigned char d = static_cast<unsigned char>(s[i]);
         if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
