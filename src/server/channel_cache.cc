@@ -1,5 +1,6 @@
 #include "server/channel_cache.h"
 
+#include <algorithm>
 #include <mutex>
 #include <utility>
 
@@ -69,6 +70,21 @@ Result<std::shared_ptr<const AppChannels>> ChannelCache::Channels(std::string_vi
   auto value = std::make_shared<AppChannels>();
   value->app_id = std::string(app_id);
   value->channels = std::move(rows);
+  // With ttl 0 the snapshot serves one request: one device read is cheaper than every override.
+  const size_t max_overrides =
+      std::min(options_.max_overrides, storage::kMaxOverrideListLimit - 1);
+  if (options_.ttl.count() > 0 && max_overrides > 0) {
+    // One more than kept tells a complete list from a truncated one.
+    AIRLOCK_ASSIGN_OR_RETURN(auto overrides,
+                             store_->ListChannelOverrides(app_id, max_overrides + 1));
+    if (overrides.size() <= max_overrides) {
+      value->overrides.reserve(overrides.size());
+      for (auto& o : overrides) {
+        value->overrides.emplace(std::move(o.device_id), std::move(o.channel));
+      }
+      value->overrides_complete = true;
+    }
+  }
   std::shared_ptr<const AppChannels> result = std::move(value);
   std::unique_lock lock(mutex_);
   ++channel_loads_;
@@ -116,6 +132,19 @@ Result<storage::Device> ChannelCache::Device(std::string_view app_id, std::strin
   return device;
 }
 
+Result<std::optional<std::string>> ChannelCache::Override(const AppChannels& app,
+                                                          std::string_view device_id) {
+  if (app.overrides_complete) {
+    auto it = app.overrides.find(device_id);
+    if (it == app.overrides.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  auto device = Device(app.app_id, device_id);
+  if (device) return device->channel_override;
+  if (device.error().code() == ErrorCode::kNotFound) return std::optional<std::string>();
+  return tl::unexpected(device.error());
+}
+
 void ChannelCache::UpdateCachedDevice(const storage::Device& device) {
   std::unique_lock lock(mutex_);
   auto it = devices_.find(DeviceKey(device.app_id, device.device_id));
@@ -132,6 +161,10 @@ void ChannelCache::InvalidateDevice(std::string_view app_id, std::string_view de
   std::unique_lock lock(mutex_);
   ++generation_;
   devices_.erase(DeviceKey(app_id, device_id));
+  // The snapshot's override map may name the device. An enrollment (no override yet) would not
+  // need this, but enrollments are rare next to checks, and one rule for every device change is
+  // harder to get wrong than a second method.
+  apps_.erase(std::string(app_id));
 }
 
 void ChannelCache::InvalidateAll() {

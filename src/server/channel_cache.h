@@ -1,18 +1,22 @@
 // In-memory cache of the state the device hot paths read (/v1/check and Capgo /updates): per app,
-// its channels with their current release rows, and enrolled device rows.
+// its channels with their current release rows and the devices that have a channel override, and
+// enrolled device rows.
 //
-// Freshness. An app's channels are loaded from the Store on first use (one query,
-// Store::ListChannelReleases) and kept for `ttl` (default 2 s): other airlockd processes sharing a
-// PostgreSQL database see changes within the TTL; changes made through this process's admin API
-// call Invalidate(app) and are seen at once. Device rows are kept for `device_ttl` (default 5 s) in
-// a map of at most `max_devices` entries (when full, expired entries are dropped, and if none
-// expired the whole map is cleared: a flood of fresh ids costs database reads, never unbounded
+// Freshness. An app's snapshot (AppChannels) is loaded from the Store on first use (two queries,
+// Store::ListChannelReleases and Store::ListChannelOverrides) and kept for `ttl` (default 2 s):
+// other airlockd processes sharing a PostgreSQL database see changes within the TTL; changes made
+// through this process call Invalidate(app) (channels, releases) or InvalidateDevice(app, device)
+// (enrollment, a device's channel override; it drops the app's snapshot too) and are seen at once.
+// The overrides are in the snapshot because Capgo /updates mostly comes from devices never enrolled
+// here: Override() answers from the snapshot, with no per-device read, when it holds every override
+// of the app (at most `max_overrides`; above that, or with ttl 0, the snapshot holds none and
+// Override() reads the device row through Device()). Device rows are kept for `device_ttl` (default
+// 5 s) in a map of at most `max_devices` entries (when full, expired entries are dropped, and if
+// none expired the whole map is cleared: a flood of fresh ids costs database reads, never unbounded
 // memory). Unknown devices (kNotFound from the Store) are cached too, as absent, for
-// `unknown_device_ttl` (default 5 s) in the same bounded map: Capgo traffic mostly comes from devices
-// that never enrolled here, and without this every /updates of such a device read the database. An
-// enrollment through another process sharing the database is therefore seen within that TTL (as a
-// change to a device row is); enrollment and channel assignment through this process call
-// InvalidateDevice and are seen at once. With ttl 0 nothing is kept (every call reads the Store).
+// `unknown_device_ttl` (default 5 s) in the same bounded map; an enrollment through another process
+// sharing the database is therefore seen within that TTL (as a change to a device row is). With
+// ttl 0 no snapshot is kept (every Channels() call reads the Store).
 //
 // Errors from the Store are returned and nothing is cached for them.
 //
@@ -39,10 +43,20 @@
 
 namespace airlock::server {
 
-// An immutable snapshot of one app's channels (sorted by name).
+// An immutable snapshot of one app's channels (sorted by name) and device channel overrides.
 struct AppChannels {
+  // Hashes std::string keys and std::string_view probes alike (lookups without a copy).
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
   std::string app_id;
   std::vector<storage::ChannelRelease> channels;
+  // device id -> channel name, for every device of the app that has an override when
+  // overrides_complete; empty (and not to be trusted) otherwise.
+  std::unordered_map<std::string, std::string, IdHash, std::equal_to<>> overrides;
+  bool overrides_complete = false;
 
   // nullptr when absent.
   const storage::ChannelRelease* Find(std::string_view name) const;
@@ -66,6 +80,9 @@ class ChannelCache {
     std::chrono::milliseconds device_ttl{5000};
     std::chrono::milliseconds unknown_device_ttl{5000};  // 0: unknown devices are not cached
     size_t max_devices = 100000;  // known and unknown entries together
+    // Overrides kept per app snapshot (capped at storage::kMaxOverrideListLimit - 1); an app with
+    // more gets none in its snapshot (per-device reads instead). 0: never loaded.
+    size_t max_overrides = 100000;
     SteadyClock clock;  // default std::chrono::steady_clock::now
   };
 
@@ -77,10 +94,16 @@ class ChannelCache {
   [[nodiscard]] Result<std::shared_ptr<const AppChannels>> Channels(std::string_view app_id);
   // The enrolled device, or kNotFound (also when a cached "unknown" entry answers).
   [[nodiscard]] Result<storage::Device> Device(std::string_view app_id, std::string_view device_id);
+  // The device's channel override (nullopt when it has none or is not enrolled), from `app` (a
+  // snapshot from Channels()) when it holds every override, else from Device(). Store errors.
+  [[nodiscard]] Result<std::optional<std::string>> Override(const AppChannels& app,
+                                                            std::string_view device_id);
   // Replaces the cached row (e.g. after TouchDevice updated last_seen), if cached.
   void UpdateCachedDevice(const storage::Device& device);
 
   void Invalidate(std::string_view app_id);
+  // Drops the device row and the app's snapshot (its override map): after an enrollment or a
+  // change of the device's channel override.
   void InvalidateDevice(std::string_view app_id, std::string_view device_id);
   void InvalidateAll();
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "common/file.h"
+#include "server/store_catalog.h"
 #include "storage/store.h"
 
 namespace airlock::server {
@@ -209,6 +210,214 @@ TEST_F(ChannelCacheTest, ZeroTtlReadsTheStoreEveryTime) {
   ASSERT_TRUE(cache.Channels(kApp));
   ASSERT_TRUE(cache.Channels(kApp));
   EXPECT_EQ(cache.channel_loads(), 2u);
+}
+
+class ChannelOverrideTest : public ChannelCacheTest {
+ protected:
+  void SetUp() override {
+    ChannelCacheTest::SetUp();
+    storage::Channel beta;
+    beta.app_id = kApp;
+    beta.name = "beta";
+    ASSERT_TRUE(store_->CreateChannel(beta));
+    ASSERT_TRUE(store_->PublishRelease(CapgoRelease("1.0.0"), "production"));
+    // dev-1 (enrolled in the base fixture) has no override; dev-b1 and dev-b2 are on beta.
+    SetOverride("dev-b1", "beta", /*create=*/true);
+    SetOverride("dev-b2", "beta", /*create=*/true);
+  }
+
+  // A release offered to Capgo devices (it has the Capgo fields).
+  storage::Release CapgoRelease(const std::string& version) {
+    storage::Release r = MakeRelease(version);
+    r.capgo_session_key = "iv:key";
+    r.capgo_checksum = "abc123";
+    return r;
+  }
+
+  void SetOverride(const std::string& device_id, std::optional<std::string> channel,
+                   bool create = false) {
+    storage::Device d{kApp, device_id, kKey, "android", std::move(channel), 1000};
+    ASSERT_TRUE(create ? store_->CreateDevice(d) : store_->UpdateDevice(d));
+  }
+
+  static CapgoDeviceInfo Info(const std::string& device_id) {
+    CapgoDeviceInfo info;
+    info.app_id = kApp;
+    info.device_id = device_id;
+    info.version_name = "builtin";
+    info.version_build = "0.9.0";
+    info.plugin_version = "6.0.0";
+    return info;
+  }
+
+  // The channel FindOffer picks for the device ("" for none); fails the test on an error.
+  static std::string OfferedChannel(StoreCatalog& catalog, const std::string& device_id) {
+    auto offer = catalog.FindOffer(Info(device_id));
+    EXPECT_TRUE(offer) << offer.error().ToString();
+    if (!offer || !offer->has_value()) return "";
+    return (*offer)->channel.name;
+  }
+};
+
+TEST_F(ChannelOverrideTest, TheSnapshotHoldsTheAppsOverrides) {
+  ChannelCache cache(store_.get(), Options());
+  auto app = cache.Channels(kApp);
+  ASSERT_TRUE(app) << app.error().ToString();
+  EXPECT_TRUE((*app)->overrides_complete);
+  EXPECT_EQ((*app)->overrides.size(), 2u);
+  EXPECT_EQ(cache.Override(**app, "dev-b1").value(), "beta");
+  EXPECT_EQ(cache.Override(**app, "dev-b2").value(), "beta");
+  EXPECT_EQ(cache.Override(**app, "dev-1").value(), std::nullopt);  // enrolled, no override
+  EXPECT_EQ(cache.Override(**app, "never-seen").value(), std::nullopt);
+  // Answered from the snapshot: no device read at all.
+  EXPECT_EQ(cache.device_loads(), 0u);
+  EXPECT_EQ(cache.channel_loads(), 1u);
+  // An app without overrides has a complete, empty map.
+  auto other = cache.Channels("com.example.other");
+  ASSERT_TRUE(other);
+  EXPECT_TRUE((*other)->overrides_complete);
+  EXPECT_TRUE((*other)->overrides.empty());
+}
+
+TEST_F(ChannelOverrideTest, OverrideChangesShowAtOnceAfterInvalidateDeviceElseAfterTheTtl) {
+  ChannelCache cache(store_.get(), Options());
+  auto before = cache.Channels(kApp);
+  ASSERT_TRUE(before);
+  // Another process sets dev-1's override: seen when the snapshot expires.
+  ASSERT_NO_FATAL_FAILURE(SetOverride("dev-1", "beta"));
+  now_ += std::chrono::milliseconds(1999);
+  auto warm = cache.Channels(kApp);
+  ASSERT_TRUE(warm);
+  EXPECT_EQ(warm->get(), before->get());
+  EXPECT_EQ(cache.Override(**warm, "dev-1").value(), std::nullopt);
+  now_ += std::chrono::milliseconds(1);
+  auto fresh = cache.Channels(kApp);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(cache.channel_loads(), 2u);
+  EXPECT_EQ(cache.Override(**fresh, "dev-1").value(), "beta");
+
+  // This process clears it and calls InvalidateDevice: the next snapshot is reloaded at once.
+  ASSERT_NO_FATAL_FAILURE(SetOverride("dev-1", std::nullopt));
+  cache.InvalidateDevice(kApp, "dev-1");
+  auto after = cache.Channels(kApp);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(cache.channel_loads(), 3u);
+  EXPECT_EQ(cache.Override(**after, "dev-1").value(), std::nullopt);
+  EXPECT_EQ(cache.Override(**after, "dev-b1").value(), "beta");
+  EXPECT_EQ(cache.device_loads(), 0u);
+}
+
+TEST_F(ChannelOverrideTest, MoreOverridesThanTheBoundFallBackToDeviceReads) {
+  auto options = Options();
+  options.max_overrides = 2;  // exactly as many as the app has: complete
+  {
+    ChannelCache cache(store_.get(), options);
+    auto app = cache.Channels(kApp);
+    ASSERT_TRUE(app);
+    EXPECT_TRUE((*app)->overrides_complete);
+    EXPECT_EQ((*app)->overrides.size(), 2u);
+  }
+  ASSERT_NO_FATAL_FAILURE(SetOverride("dev-1", "beta"));  // three now
+  ChannelCache cache(store_.get(), options);
+  auto app = cache.Channels(kApp);
+  ASSERT_TRUE(app);
+  EXPECT_FALSE((*app)->overrides_complete);
+  EXPECT_TRUE((*app)->overrides.empty());
+  EXPECT_EQ(cache.Override(**app, "dev-1").value(), "beta");
+  EXPECT_EQ(cache.Override(**app, "dev-b2").value(), "beta");
+  EXPECT_EQ(cache.Override(**app, "never-seen").value(), std::nullopt);
+  EXPECT_EQ(cache.device_loads(), 3u);
+  // The per-device answers are cached like Device() rows.
+  EXPECT_EQ(cache.Override(**app, "dev-1").value(), "beta");
+  EXPECT_EQ(cache.Override(**app, "never-seen").value(), std::nullopt);
+  EXPECT_EQ(cache.device_loads(), 3u);
+}
+
+TEST_F(ChannelOverrideTest, ZeroTtlOrZeroMaxOverridesLoadsNoOverrides) {
+  auto options = Options();
+  options.ttl = std::chrono::milliseconds(0);
+  options.device_ttl = std::chrono::milliseconds(0);
+  options.unknown_device_ttl = std::chrono::milliseconds(0);
+  ChannelCache uncached(store_.get(), options);
+  auto app = uncached.Channels(kApp);
+  ASSERT_TRUE(app);
+  // The snapshot serves one call: one device read instead of every override.
+  EXPECT_FALSE((*app)->overrides_complete);
+  EXPECT_EQ(uncached.Override(**app, "dev-b1").value(), "beta");
+  EXPECT_EQ(uncached.Override(**app, "dev-b1").value(), "beta");
+  EXPECT_EQ(uncached.Override(**app, "never-seen").value(), std::nullopt);
+  EXPECT_EQ(uncached.device_loads(), 3u);
+
+  options = Options();
+  options.max_overrides = 0;
+  ChannelCache none(store_.get(), options);
+  app = none.Channels(kApp);
+  ASSERT_TRUE(app);
+  EXPECT_FALSE((*app)->overrides_complete);
+  EXPECT_EQ(none.Override(**app, "dev-b1").value(), "beta");
+  EXPECT_EQ(none.device_loads(), 1u);
+}
+
+TEST_F(ChannelOverrideTest, CatalogOffersTheOverrideChannelWithoutDeviceReads) {
+  ChannelCache cache(store_.get(), Options());
+  StoreCatalog catalog(store_.get(), "https://updates.example.com", &cache);
+  StoreChannelRegistry registry(store_.get(), &cache);
+  EXPECT_EQ(OfferedChannel(catalog, "dev-b1"), "beta");
+  EXPECT_EQ(OfferedChannel(catalog, "dev-1"), "production");
+  // Warm: a stream of never-seen devices reads neither device rows nor channels.
+  for (int i = 0; i < 20; ++i) {
+    auto offer = catalog.FindOffer(Info("new-" + std::to_string(i)));
+    ASSERT_TRUE(offer && offer->has_value());
+    EXPECT_EQ((*offer)->channel.name, "production");
+    ASSERT_TRUE((*offer)->release.has_value());
+    EXPECT_EQ((*offer)->release->version, "1.0.0");
+    EXPECT_FALSE((*offer)->via_device_override);
+  }
+  EXPECT_EQ(cache.device_loads(), 0u);
+  EXPECT_EQ(cache.channel_loads(), 1u);
+
+  // An assignment through this process (Capgo channel_self) is seen by the next offer at once.
+  ASSERT_TRUE(registry.SetAssignment(kApp, "dev-1", "beta"));
+  auto offer = catalog.FindOffer(Info("dev-1"));
+  ASSERT_TRUE(offer && offer->has_value());
+  EXPECT_EQ((*offer)->channel.name, "beta");
+  EXPECT_TRUE((*offer)->via_device_override);
+  EXPECT_FALSE((*offer)->release.has_value());  // beta has no release
+  ASSERT_TRUE(registry.ClearAssignment(kApp, "dev-b1"));
+  EXPECT_EQ(OfferedChannel(catalog, "dev-b1"), "production");
+  EXPECT_EQ(cache.device_loads(), 0u);
+  EXPECT_EQ(cache.channel_loads(), 3u);
+}
+
+TEST_F(ChannelOverrideTest, CatalogAnswersRightAboveTheOverrideBound) {
+  auto options = Options();
+  options.max_overrides = 1;
+  ChannelCache cache(store_.get(), options);
+  StoreCatalog catalog(store_.get(), "https://updates.example.com", &cache);
+  StoreChannelRegistry registry(store_.get(), &cache);
+  EXPECT_EQ(OfferedChannel(catalog, "dev-b1"), "beta");
+  EXPECT_EQ(OfferedChannel(catalog, "dev-b2"), "beta");
+  EXPECT_EQ(OfferedChannel(catalog, "dev-1"), "production");
+  EXPECT_EQ(OfferedChannel(catalog, "never-seen"), "production");
+  EXPECT_EQ(cache.device_loads(), 4u);
+  EXPECT_EQ(OfferedChannel(catalog, "never-seen"), "production");  // cached as unknown
+  EXPECT_EQ(cache.device_loads(), 4u);
+  ASSERT_TRUE(registry.SetAssignment(kApp, "dev-1", "beta"));
+  EXPECT_EQ(OfferedChannel(catalog, "dev-1"), "beta");
+}
+
+TEST_F(ChannelOverrideTest, CatalogWithoutACacheReadsTheStoreEveryCall) {
+  StoreCatalog catalog(store_.get(), "https://updates.example.com");
+  StoreChannelRegistry registry(store_.get());
+  EXPECT_EQ(OfferedChannel(catalog, "dev-b1"), "beta");
+  EXPECT_EQ(OfferedChannel(catalog, "never-seen"), "production");
+  // Changes made by anyone are seen by the next call.
+  ASSERT_TRUE(registry.SetAssignment(kApp, "dev-1", "beta"));
+  EXPECT_EQ(OfferedChannel(catalog, "dev-1"), "beta");
+  ASSERT_NO_FATAL_FAILURE(SetOverride("dev-b1", std::nullopt));
+  EXPECT_EQ(OfferedChannel(catalog, "dev-b1"), "production");
+  ASSERT_TRUE(store_->CreateDevice({kApp, "never-seen", kKey, "ios", "beta", 1000}));
+  EXPECT_EQ(OfferedChannel(catalog, "never-seen"), "beta");
 }
 
 TEST(ResolveChannel, OverrideThenSelfAssignableRequestThenDefault) {

@@ -779,8 +779,9 @@ TEST_F(ServerApiTest, HandBuiltRepliesMatchTheNlohmannDump) {
   EXPECT_EQ(updates.raw, capgo.dump());
 }
 
-// Capgo traffic from devices not enrolled here is served from the negative device cache; enrolling
-// through this process makes the device visible at once.
+// Capgo traffic from devices not enrolled here reads no device row (the app snapshot holds the
+// overrides); /v1/check of such a device is served from the negative device cache after one read;
+// enrolling through this process makes the device visible at once.
 TEST_F(ServerApiTest, UnknownDevicesAreServedFromTheCacheUntilTheyEnroll) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   Json request = {{"platform", "android"},     {"device_id", "dev-9"},
@@ -793,7 +794,9 @@ TEST_F(ServerApiTest, UnknownDevicesAreServedFromTheCacheUntilTheyEnroll) {
   EXPECT_EQ(again.body["version"], "1.0.0");
   EXPECT_EQ(cache_->device_loads(), loads);  // warm: no database read
   EXPECT_EQ(Check("dev-9", "0.9.0").status, 403);
-  EXPECT_EQ(cache_->device_loads(), loads);
+  EXPECT_EQ(cache_->device_loads(), loads + 1);  // /v1/check needs the row: one read...
+  EXPECT_EQ(Check("dev-9", "0.9.0").status, 403);
+  EXPECT_EQ(cache_->device_loads(), loads + 1);  // ...then the cached "unknown"
 
   ASSERT_EQ(Enroll("dev-9", NewKey(crypto::KeyType::kX25519)).status, 201);
   Reply check = Check("dev-9", "0.9.0");
@@ -852,6 +855,67 @@ TEST_F(ServerApiTest, AdminSetsAndClearsADeviceChannelOverride) {
   ASSERT_EQ(cleared.status, 200) << cleared.body.dump();
   EXPECT_TRUE(cleared.body["channel_override"].is_null());
   EXPECT_EQ(Check("dev-1", "0.9.0").body["update"], true);
+}
+
+// --- Capgo /updates reads device channel overrides from the cached app snapshot
+
+// A Capgo /updates request for `device`, running 0.9.0.
+std::string UpdatesBody(const std::string& device) {
+  return Json{{"platform", "android"},     {"device_id", device},
+              {"app_id", kApp},            {"version_build", "0.9.0"},
+              {"version_name", "0.9.0"},   {"plugin_version", "6.0.0"}}
+      .dump();
+}
+
+TEST_F(ServerApiTest, WarmCapgoUpdatesOfNewDevicesReadNoDeviceRowAndNoChannels) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_NO_FATAL_FAILURE(CreateChannel("beta", false));
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  const std::string apps = std::string("/api/v1/apps/") + kApp;
+  ASSERT_EQ(Admin("PUT", apps + "/devices/dev-1/channel", {{"channel", "beta"}}).status, 200);
+  ASSERT_EQ(Call("POST", "/updates", UpdatesBody("dev-0")).status, 200);  // loads the snapshot
+  const uint64_t device_loads = cache_->device_loads();
+  const uint64_t channel_loads = cache_->channel_loads();
+  for (int i = 1; i <= 50; ++i) {
+    Reply reply = Call("POST", "/updates", UpdatesBody("new-" + std::to_string(i)));
+    ASSERT_EQ(reply.status, 200);
+    ASSERT_EQ(reply.body["version"], "1.0.0") << reply.raw;
+  }
+  // The enrolled device with an override gets its channel (beta: no release yet), still from the
+  // snapshot.
+  Reply overridden = Call("POST", "/updates", UpdatesBody("dev-1"));
+  ASSERT_EQ(overridden.status, 200);
+  EXPECT_EQ(overridden.body["error"], "no_bundle") << overridden.raw;
+  EXPECT_EQ(cache_->device_loads(), device_loads);
+  EXPECT_EQ(cache_->channel_loads(), channel_loads);
+}
+
+TEST_F(ServerApiTest, OverridesSetThroughThisProcessAreSeenByTheNextCapgoUpdates) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const std::string apps = std::string("/api/v1/apps/") + kApp;
+  ASSERT_EQ(Admin("POST", apps + "/channels", {{"name", "beta"}, {"allow_self_assign", true}}).status,
+            201);
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  EXPECT_EQ(Call("POST", "/updates", UpdatesBody("dev-1")).body["version"], "1.0.0");
+
+  // Capgo channel_self: the device assigns itself to beta; no clock moves.
+  Json self = Json::parse(UpdatesBody("dev-1"));
+  self["channel"] = "beta";
+  Reply assigned = Call("POST", "/channel_self", self.dump());
+  ASSERT_EQ(assigned.status, 200) << assigned.raw;
+  EXPECT_EQ(Call("POST", "/updates", UpdatesBody("dev-1")).body["error"], "no_bundle");
+  EXPECT_EQ(Call("POST", "/updates", UpdatesBody("dev-2")).body["version"], "1.0.0");
+
+  // The admin API clears it: back on the default channel at once.
+  ASSERT_EQ(Admin("PUT", apps + "/devices/dev-1/channel", {{"channel", nullptr}}).status, 200);
+  EXPECT_EQ(Call("POST", "/updates", UpdatesBody("dev-1")).body["version"], "1.0.0");
+  // And sets it again.
+  ASSERT_EQ(Admin("PUT", apps + "/devices/dev-1/channel", {{"channel", "beta"}}).status, 200);
+  EXPECT_EQ(Call("POST", "/updates", UpdatesBody("dev-1")).body["error"], "no_bundle");
+  // Capgo DELETE /channel_self removes the assignment.
+  Reply removed = Call("DELETE", "/channel_self", UpdatesBody("dev-1"));
+  ASSERT_EQ(removed.status, 200) << removed.raw;
+  EXPECT_EQ(Call("POST", "/updates", UpdatesBody("dev-1")).body["version"], "1.0.0");
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ StoreCatalog::StoreCatalog(storage::Store* store, std::string public_url, Channe
     ChannelCache::Options options;
     options.ttl = std::chrono::milliseconds(0);
     options.device_ttl = std::chrono::milliseconds(0);
+    options.unknown_device_ttl = std::chrono::milliseconds(0);
     owned_cache_ = std::make_unique<ChannelCache>(store, options);
     cache_ = owned_cache_.get();
   }
@@ -62,10 +63,10 @@ StoreCatalog::StoreCatalog(storage::Store* store, std::string public_url, Channe
 }
 
 Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo& device) {
-  AIRLOCK_ASSIGN_OR_RETURN(auto row, Optional(cache_->Device(device.app_id, device.device_id)));
+  // The snapshot holds the app's overrides, so a warm cache answers without a device read (most
+  // Capgo devices are not enrolled here and have none).
   AIRLOCK_ASSIGN_OR_RETURN(auto app, cache_->Channels(device.app_id));
-  std::optional<std::string> override_name;
-  if (row) override_name = row->channel_override;
+  AIRLOCK_ASSIGN_OR_RETURN(auto override_name, cache_->Override(*app, device.device_id));
   bool via_device = false;
   const storage::ChannelRelease* channel =
       ResolveChannel(*app, override_name, device.default_channel, &via_device);

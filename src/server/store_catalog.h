@@ -14,9 +14,11 @@
 //    rollout percentage (sticky: FNV-1a 64 of "app_id/device_id" mod 100), gets no release (Capgo
 //    `no_bundle`). A channel rolled back through the admin API (the signed targets allow it) offers its
 //    release as an authorized rollback.
-//  * Channels, releases and device rows come from a ChannelCache (channel_cache.h), so a warm /updates makes
-//    no database round trip, for enrolled devices and for devices unknown here alike (the cache keeps
-//    "unknown" answers too); without one given, the catalog reads the Store on every call.
+//  * Channels, releases and device overrides come from a ChannelCache (channel_cache.h) snapshot of the
+//    app, so a warm /updates makes no database round trip and no per-device read, for enrolled devices
+//    and for devices unknown here alike (above ChannelCache::Options::max_overrides overrides per app, the
+//    device row is read through the cache instead); without a cache given, the catalog reads the Store
+//    on every call.
 //  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a row, so
 //    SetAssignment for an unknown device is kNotFound (HTTP 500); a device is never created here, since
 //    that would let anyone claim a device id before it enrolls.
@@ -69,7 +71,7 @@ class StoreCatalog : public CapgoReleaseCatalog {
 
 class StoreChannelRegistry : public CapgoChannelRegistry {
  public:
-  // `cache` (may be null) is told about assignment changes.
+  // `cache` (may be null) is told about assignment changes (InvalidateDevice: seen at once).
   explicit StoreChannelRegistry(storage::Store* store, ChannelCache* cache = nullptr)
       : store_(store), cache_(cache) {}
   [[nodiscard]] Result<std::vector<CapgoChannel>> ListChannels(std::string_view app_id) override;
