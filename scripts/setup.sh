@@ -8,7 +8,7 @@ PACKAGES=(
   libssl-dev openssl libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev libarchive-dev libexpected-dev libcurl4-openssl-dev faketime zip unzip
   libsqlite3-dev libargon2-dev libp11-kit-dev softhsm2 sqlite3
-  libboost1.81-dev libpq-dev postgresql libtomlplusplus-dev
+  libboost1.81-dev libpq-dev postgresql libtomlplusplus-dev rapidjson-dev
   nginx wrk
 )
 # Node.js (for the independent TUF implementation used in interop tests) may come from elsewhere; only

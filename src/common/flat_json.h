@@ -1,15 +1,16 @@
-// A fast path for small request bodies that are one JSON object of scalar members (strings,
-// numbers, booleans, null) — the shape of every device check-in (/v1/check, Capgo /updates).
+// A fast path for small request bodies that are one JSON object of string, boolean and null members
+// — the shape of every device check-in (/v1/check, Capgo /updates).
 //
-// FlatJsonObject::Parse runs nlohmann's own lexer and parser through its SAX interface and keeps
-// the members in storage that is reused from one parse to the next (one object per thread), so a
-// check-in builds no DOM and, once warm, allocates nothing. It is not a second JSON parser: the
-// grammar, UTF-8 checks, number conversion and trailing-garbage rule are nlohmann's. It accepts
-// less than ParseJson and never differently: anything else (not an object, a nested object or
-// array, a repeated key, more than kMaxMembers members, a parse error, more than max_size bytes)
-// makes Parse return false, and the caller then parses the same text with ParseJson, whose value
-// or exact error is the answer. For text Parse accepts, every member reads as it would from the
-// nlohmann::json that ParseJson returns (same type, same value).
+// FlatJsonObject::Parse reads the text with RapidJSON's SAX reader (strict RFC 8259, UTF-8
+// validated; several times faster than nlohmann's lexer on these bodies) into storage that is
+// reused from one parse to the next (one object per thread), so a check-in builds no DOM and, once
+// warm, allocates almost nothing. It accepts only a subset on which RapidJSON and nlohmann agree
+// and never answers differently from ParseJson: anything else (not an object, a nested object or
+// array, a number, a \u escape, a NUL byte, a repeated key, more than kMaxMembers members, a parse
+// error, more than max_size bytes) makes Parse return false, and the caller then parses the same
+// text with ParseJson, whose value or exact error is the answer. For text Parse accepts, every
+// member reads as it would from the nlohmann::json that ParseJson returns (same type, same value);
+// flat_json_test checks this on fixed cases and on thousands of mutated bodies.
 //
 // Member access mimics the part of nlohmann::json that field readers use (find/end, is_string,
 // get_ref<const std::string&>, ...), so readers can be written once as templates over both.
@@ -31,7 +32,7 @@ class FlatJsonObject {
  public:
   static constexpr size_t kMaxMembers = 64;
 
-  // One member's value: a string, or another scalar held as a nlohmann::json (no allocation).
+  // One member's value: a string, or true/false/null held as a nlohmann::json (no allocation).
   class Value {
    public:
     bool is_null() const { return !is_string_ && scalar_.is_null(); }
@@ -50,7 +51,8 @@ class FlatJsonObject {
       static_assert(std::is_same_v<T, const std::string&>, "FlatJsonObject holds only std::string");
       return string_;
     }
-    // bool, integers and double, as nlohmann::json::get<T>() (callers check the type first).
+    // bool (or any type nlohmann::json::get<T>() gives for a boolean or null; callers check the
+    // type first).
     template <typename T>
     T get() const {
       if constexpr (std::is_same_v<T, std::string>) {
@@ -86,6 +88,7 @@ class FlatJsonObject {
 
   std::vector<Member> members_;  // the first size_ are this parse's; the rest keep their capacity
   size_t size_ = 0;
+  std::string buffer_;  // the text, parsed in place
 };
 
 }  // namespace airlock

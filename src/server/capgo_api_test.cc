@@ -315,9 +315,11 @@ TEST(CapgoUpdates, FlatFastPathAnswersExactlyAsTheDomPath) {
       [](Json& j) { j["version_code"] = 10000; },
   };
   FlatJsonObject flat;
+  size_t fast = 0;
   for (size_t i = 0; i < edits.size(); ++i) {
     const std::string body = Request(edits[i]);
-    ASSERT_TRUE(flat.Parse(body, kCapgoMaxBodyBytes)) << body;
+    if (!flat.Parse(body, kCapgoMaxBodyBytes)) continue;  // numbers: the route uses the DOM path
+    ++fast;
     FakeCatalog dom_catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
     FakeCatalog flat_catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
     CapgoReply dom = HandleCapgoUpdates(body, dom_catalog);
@@ -327,6 +329,7 @@ TEST(CapgoUpdates, FlatFastPathAnswersExactlyAsTheDomPath) {
     EXPECT_EQ(fast.headers, dom.headers) << body;
     EXPECT_EQ(flat_catalog.last_device.has_value(), dom_catalog.last_device.has_value()) << body;
   }
+  EXPECT_EQ(fast, edits.size() - 2);  // all but the two bodies with a number member
 }
 
 TEST(CapgoUpdates, KindTableMatchesCapgo) {
