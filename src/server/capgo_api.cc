@@ -602,7 +602,21 @@ CapgoRateLimiter::CapgoRateLimiter(Options options, Clock clock)
     : options_(options),
       clock_(std::move(clock)),
       shard_count_(options.max_keys >= 1024 ? kShards : 1),
-      generation_size_(std::max<size_t>(1, options.max_keys / shard_count_ / 2)) {}
+      generation_size_(std::max<size_t>(1, options.max_keys / shard_count_ / 2)) {
+  size_t capacity = 2;
+  while (capacity < 2 * generation_size_) capacity *= 2;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    shards_[i].current.slots.resize(capacity);
+    shards_[i].previous.slots.resize(capacity);
+  }
+}
+
+CapgoRateLimiter::Slot* CapgoRateLimiter::Generation::Find(uint64_t id) {
+  const size_t mask = slots.size() - 1;
+  for (size_t i = static_cast<size_t>(id) & mask;; i = (i + 1) & mask) {
+    if (slots[i].id == id || slots[i].id == 0) return &slots[i];
+  }
+}
 
 double CapgoRateLimiter::Refilled(const Bucket& bucket, std::chrono::steady_clock::time_point now) const {
   const double elapsed = std::chrono::duration<double>(now - bucket.updated).count();
@@ -620,24 +634,28 @@ CapgoReply CapgoRateLimiter::Limited(double wait_seconds) const {
 
 std::optional<CapgoReply> CapgoRateLimiter::Check(std::string_view key) {
   const auto now = clock_();
-  const uint64_t id = std::hash<std::string_view>{}(key);
-  // The shard comes from the high bits; the maps inside use the whole hash.
+  uint64_t id = std::hash<std::string_view>{}(key);
+  if (id == 0) id = 1;  // 0 marks empty slots
+  // The shard comes from the high bits; the tables inside use the low bits.
   Shard& shard = shards_[shard_count_ == 1 ? 0 : (id >> 56) % shard_count_];
   std::lock_guard<std::mutex> lock(shard.mutex);
-  auto it = shard.current.find(id);
-  if (it == shard.current.end()) {
+  Slot* slot = shard.current.Find(id);
+  if (slot->id == 0) {
     Bucket bucket{options_.burst, now};
-    if (auto old = shard.previous.find(id); old != shard.previous.end()) {
-      bucket = old->second;
-      shard.previous.erase(old);
+    // Seen in the previous generation: carry its tokens over. (Its stale copy there goes with
+    // that generation at the next rotation.)
+    if (const Slot* old = shard.previous.Find(id); old->id == id) bucket = old->bucket;
+    if (shard.current.used >= generation_size_) {
+      std::swap(shard.previous, shard.current);
+      std::fill(shard.current.slots.begin(), shard.current.slots.end(), Slot{});  // forgotten
+      shard.current.used = 0;
+      slot = shard.current.Find(id);
     }
-    if (shard.current.size() >= generation_size_) {
-      shard.previous.swap(shard.current);
-      shard.current.clear();  // the generation before: forgotten
-    }
-    it = shard.current.emplace(id, bucket).first;
+    slot->id = id;
+    slot->bucket = bucket;
+    ++shard.current.used;
   }
-  Bucket& bucket = it->second;
+  Bucket& bucket = slot->bucket;
   bucket.tokens = Refilled(bucket, now);
   bucket.updated = now;
   if (bucket.tokens >= 1.0) {

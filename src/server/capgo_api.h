@@ -255,10 +255,22 @@ class CapgoRateLimiter {
   double Refilled(const Bucket& bucket, std::chrono::steady_clock::time_point now) const;
   CapgoReply Limited(double wait_seconds) const;
 
+  // One generation: an open-addressing table (linear probing, at most half full) of key hashes,
+  // so a lookup touches one or two cache lines and nothing is allocated per key. Id 0 marks an
+  // empty slot (a key hashing to 0 is tracked as 1).
+  struct Slot {
+    uint64_t id = 0;
+    Bucket bucket{};
+  };
+  struct Generation {
+    std::vector<Slot> slots;  // size: a power of two, at least 2 * generation_size_
+    size_t used = 0;
+    Slot* Find(uint64_t id);  // the slot holding id, or the empty slot where it would go
+  };
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<uint64_t, Bucket> current;   // guarded by mutex
-    std::unordered_map<uint64_t, Bucket> previous;  // guarded by mutex
+    Generation current;   // guarded by mutex
+    Generation previous;  // guarded by mutex
   };
 
   const Options options_;
