@@ -1,8 +1,13 @@
 #include "server/capgo_api.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <new>
 
 #include "common/flat_json.h"
 #include "common/json.h"
@@ -605,14 +610,28 @@ CapgoRateLimiter::CapgoRateLimiter(Options options, Clock clock)
       generation_size_(std::max<size_t>(1, options.max_keys / shard_count_ / 2)) {
   size_t capacity = 2;
   while (capacity < 2 * generation_size_) capacity *= 2;
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t bytes = 2 * shard_count_ * capacity * sizeof(Slot);
+  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* block = std::aligned_alloc(kHugePage, rounded);
+  if (block == nullptr) throw std::bad_alloc();
+  ::madvise(block, rounded, MADV_HUGEPAGE);  // a hint: without it, 4 KiB pages
+  arena_.reset(static_cast<Slot*>(block));
+  Slot* next = arena_.get();
   for (size_t i = 0; i < shard_count_; ++i) {
-    shards_[i].current.slots.resize(capacity);
-    shards_[i].previous.slots.resize(capacity);
+    for (Generation* g : {&shards_[i].current, &shards_[i].previous}) {
+      g->slots = next;
+      g->capacity = capacity;
+      std::uninitialized_fill_n(next, capacity, Slot{});
+      next += capacity;
+    }
   }
 }
 
+void CapgoRateLimiter::FreeArena::operator()(void* p) const { std::free(p); }
+
 CapgoRateLimiter::Slot* CapgoRateLimiter::Generation::Find(uint64_t id) {
-  const size_t mask = slots.size() - 1;
+  const size_t mask = capacity - 1;
   for (size_t i = static_cast<size_t>(id) & mask;; i = (i + 1) & mask) {
     if (slots[i].id == id || slots[i].id == 0) return &slots[i];
   }
@@ -647,7 +666,7 @@ std::optional<CapgoReply> CapgoRateLimiter::Check(std::string_view key) {
     if (const Slot* old = shard.previous.Find(id); old->id == id) bucket = old->bucket;
     if (shard.current.used >= generation_size_) {
       std::swap(shard.previous, shard.current);
-      std::fill(shard.current.slots.begin(), shard.current.slots.end(), Slot{});  // forgotten
+      std::fill_n(shard.current.slots, shard.current.capacity, Slot{});  // forgotten
       shard.current.used = 0;
       slot = shard.current.Find(id);
     }
