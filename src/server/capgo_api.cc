@@ -124,10 +124,16 @@ Result<bool> OptBool(const Object& obj, std::string_view key, bool fallback) {
 
 bool AllChars(std::string_view s, bool (*ok)(char)) { return std::all_of(s.begin(), s.end(), ok); }
 
-bool AppIdChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+// ASCII classes, independent of the process locale (std::isalnum is a call per byte and follows
+// the locale).
+bool AsciiAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
-bool DeviceIdChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-'; }
+
+bool AppIdChar(char c) {
+  return AsciiAlnum(c) || c == '.' || c == '_' || c == '-';
+}
+bool DeviceIdChar(char c) { return AsciiAlnum(c) || c == '-'; }
 bool ActionChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
 }
@@ -235,7 +241,7 @@ Result<CapgoDeviceInfo> ParseDeviceInfo(const Object& obj, bool semver_version_n
   }
   // Capgo lower-cases device ids before storing overrides; do it once here.
   std::transform(info.device_id.begin(), info.device_id.end(), info.device_id.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
   AIRLOCK_ASSIGN_OR_RETURN(info.version_name, ReqString(obj, "version_name", kCapgoMaxShortString));
   AIRLOCK_ASSIGN_OR_RETURN(info.version_build, ReqString(obj, "version_build", kCapgoMaxShortString));
   AIRLOCK_TRY(ParseSemverField("version_build", info.version_build));
@@ -441,7 +447,17 @@ CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& 
   }
 
   // Built by hand (same bytes as the ordered_json dump this replaced; capgo_api_test checks both
-  // agree): this is the hot reply.
+  // agree): this is the hot reply. Without a manifest it depends only on these four strings, and
+  // every device of a channel gets the same one: each I/O thread keeps the last one it built.
+  struct LastReply {
+    std::string version, url, session_key, checksum, body;
+  };
+  thread_local LastReply last;
+  const bool plain = release.manifest.empty() || !PluginSupportsManifest(plugin);
+  if (plain && !last.body.empty() && last.version == release.version && last.url == release.url &&
+      last.session_key == release.session_key && last.checksum == release.checksum) {
+    return CapgoReply{200, last.body, {}};
+  }
   std::string out;
   out.reserve(64 + release.version.size() + release.url.size() + release.session_key.size() +
               release.checksum.size());
@@ -470,6 +486,7 @@ CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& 
     out += ']';
   }
   out += '}';
+  if (plain) last = LastReply{release.version, release.url, release.session_key, release.checksum, out};
   return CapgoReply{200, std::move(out), {}};
 }
 

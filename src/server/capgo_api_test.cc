@@ -332,6 +332,29 @@ TEST(CapgoUpdates, FlatFastPathAnswersExactlyAsTheDomPath) {
   EXPECT_EQ(fast, edits.size() - 2);  // all but the two bodies with a number member
 }
 
+// Each I/O thread reuses the last success reply it built; a change of any of its strings builds a
+// new one.
+TEST(CapgoUpdates, ReusedReplyFollowsEveryChangeOfTheRelease) {
+  const std::string body = Request([](Json& j) { j["version_build"] = "0.9.0"; });
+  CapgoRelease release = VectorRelease("updates_response_full.json");
+  for (int field = 0; field < 5; ++field) {
+    if (field == 1) release.version = "1.0.7";
+    if (field == 2) release.url = "https://example.com/other.zip";
+    if (field == 3) release.session_key = "other:key";
+    if (field == 4) release.checksum = std::string(64, 'c');
+    FakeCatalog catalog = CatalogOffering(release);
+    for (int again = 0; again < 2; ++again) {
+      CapgoReply reply = HandleCapgoUpdates(body, catalog);
+      ASSERT_EQ(reply.status, 200) << reply.body;
+      Json got = Body(reply);
+      EXPECT_EQ(got["version"], release.version);
+      EXPECT_EQ(got["url"], release.url);
+      EXPECT_EQ(got["session_key"], release.session_key);
+      EXPECT_EQ(got["checksum"], release.checksum);
+    }
+  }
+}
+
 TEST(CapgoUpdates, KindTableMatchesCapgo) {
   EXPECT_EQ(CapgoUpdateKind("no_new_version_available"), "up_to_date");
   EXPECT_EQ(CapgoUpdateKind("already_on_builtin"), "up_to_date");
