@@ -42,8 +42,33 @@ const storage::ChannelRelease* ResolveChannel(const AppChannels& app,
 
 ChannelCache::ChannelCache(storage::Store* store) : ChannelCache(store, Options{}) {}
 
+namespace {
+
+std::atomic<uint64_t> g_next_cache_id{1};
+
+// Per I/O thread, the last app snapshot it read. `value` aliases the shared snapshot through a
+// control block of this thread's own, so the copies handed out count references on this thread
+// only: two threads serving the same app no longer bounce the cache's lock and the snapshot's
+// reference count between their cores on every request. Valid while the cache's generation (every
+// invalidation bumps it) and the entry's expiry say so, the same rules as the shared map.
+struct ThreadSnapshot {
+  uint64_t cache_id = 0;
+  uint64_t generation = 0;
+  std::string app_id;
+  std::shared_ptr<const AppChannels> value;
+  std::chrono::steady_clock::time_point expires;
+};
+thread_local ThreadSnapshot t_snapshot;
+
+}  // namespace
+
 ChannelCache::ChannelCache(storage::Store* store, Options options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), id_(g_next_cache_id.fetch_add(1)) {}
+
+ChannelCache::~ChannelCache() {
+  // This thread's snapshot may name this cache; drop the reference now rather than at thread exit.
+  if (t_snapshot.cache_id == id_) t_snapshot = ThreadSnapshot{};
+}
 
 std::chrono::steady_clock::time_point ChannelCache::Now() const {
   return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
@@ -59,12 +84,28 @@ std::string ChannelCache::DeviceKey(std::string_view app_id, std::string_view de
 
 Result<std::shared_ptr<const AppChannels>> ChannelCache::Channels(std::string_view app_id) {
   auto now = Now();
+  ThreadSnapshot& mine = t_snapshot;
+  if (mine.cache_id == id_ && mine.value != nullptr && now < mine.expires && mine.app_id == app_id &&
+      mine.generation == generation_.load(std::memory_order_acquire)) {
+    return mine.value;
+  }
+  auto remember = [&](const AppEntry& entry, uint64_t generation) {
+    auto holder = std::make_shared<std::shared_ptr<const AppChannels>>(entry.value);
+    mine.cache_id = id_;
+    mine.generation = generation;
+    mine.app_id.assign(app_id);
+    mine.value = std::shared_ptr<const AppChannels>(holder, holder->get());
+    mine.expires = entry.expires;
+  };
   uint64_t generation = 0;
   {
     std::shared_lock lock(mutex_);
     auto it = apps_.find(std::string(app_id));
-    if (it != apps_.end() && now < it->second.expires) return it->second.value;
-    generation = generation_;
+    if (it != apps_.end() && now < it->second.expires) {
+      remember(it->second, generation_.load());
+      return mine.value;
+    }
+    generation = generation_.load();
   }
   AIRLOCK_ASSIGN_OR_RETURN(auto rows, store_->ListChannelReleases(app_id));
   auto value = std::make_shared<AppChannels>();
@@ -89,8 +130,9 @@ Result<std::shared_ptr<const AppChannels>> ChannelCache::Channels(std::string_vi
   std::unique_lock lock(mutex_);
   ++channel_loads_;
   // Keep it only when no invalidation ran during the load (it might predate the change).
-  if (options_.ttl.count() > 0 && generation == generation_) {
-    apps_[std::string(app_id)] = AppEntry{result, now + options_.ttl};
+  if (options_.ttl.count() > 0 && generation == generation_.load()) {
+    const AppEntry& entry = apps_[std::string(app_id)] = AppEntry{result, now + options_.ttl};
+    remember(entry, generation);
   }
   return result;
 }

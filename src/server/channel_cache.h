@@ -26,6 +26,7 @@
 #ifndef AIRLOCK_SERVER_CHANNEL_CACHE_H_
 #define AIRLOCK_SERVER_CHANNEL_CACHE_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -89,6 +90,7 @@ class ChannelCache {
   // `store` must outlive the cache.
   explicit ChannelCache(storage::Store* store);
   ChannelCache(storage::Store* store, Options options);
+  ~ChannelCache();
 
   // The app's channels (empty for an unknown app). kInvalidArgument for a bad app id, Store errors.
   [[nodiscard]] Result<std::shared_ptr<const AppChannels>> Channels(std::string_view app_id);
@@ -130,7 +132,10 @@ class ChannelCache {
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, AppEntry> apps_;        // guarded by mutex_
   std::unordered_map<std::string, DeviceEntry> devices_;  // guarded by mutex_
-  uint64_t generation_ = 0;     // guarded by mutex_; bumped by every invalidation
+  // Bumped (under mutex_) by every invalidation; read without the lock by the per-thread snapshot
+  // check in Channels().
+  std::atomic<uint64_t> generation_{0};
+  const uint64_t id_;  // unique per cache object (the per-thread snapshot names its cache by it)
   uint64_t channel_loads_ = 0;  // guarded by mutex_
   uint64_t device_loads_ = 0;   // guarded by mutex_
 };

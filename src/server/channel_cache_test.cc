@@ -4,6 +4,9 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -92,6 +95,58 @@ TEST_F(ChannelCacheTest, InvalidateIsSeenAtOnce) {
   ASSERT_TRUE(fresh);
   ASSERT_TRUE((*fresh)->Find("production")->release.has_value());
   EXPECT_EQ(cache.channel_loads(), 2u);
+}
+
+// Each thread keeps the last snapshot it read; an invalidation made on another thread is seen by
+// its next read all the same, and the TTL applies to it as to the shared map.
+TEST_F(ChannelCacheTest, ThreadSnapshotsFollowInvalidationsFromOtherThreadsAndTheTtl) {
+  ChannelCache cache(store_.get(), Options());
+  auto version_here = [&]() -> std::optional<std::string> {
+    auto app = cache.Channels(kApp);
+    EXPECT_TRUE(app);
+    if (!app) return std::nullopt;
+    const auto& release = (*app)->Find("production")->release;
+    return release ? std::optional<std::string>(release->version) : std::nullopt;
+  };
+  EXPECT_EQ(version_here(), std::nullopt);  // this thread's snapshot is now warm
+  EXPECT_EQ(version_here(), std::nullopt);
+  EXPECT_EQ(cache.channel_loads(), 1u);
+
+  ASSERT_TRUE(store_->PublishRelease(MakeRelease("1.0.0"), "production"));
+  std::thread admin([&] { cache.Invalidate(kApp); });  // the admin API runs on another thread
+  admin.join();
+  EXPECT_EQ(version_here(), "1.0.0");
+  EXPECT_EQ(cache.channel_loads(), 2u);
+
+  // Without an invalidation (another process published), the TTL decides for every thread.
+  ASSERT_TRUE(store_->PublishRelease(MakeRelease("1.1.0"), "production"));
+  EXPECT_EQ(version_here(), "1.0.0");
+  now_ += std::chrono::milliseconds(2000);
+  EXPECT_EQ(version_here(), "1.1.0");
+  std::optional<std::string> seen_by_other;
+  std::thread other([&] { seen_by_other = version_here(); });
+  other.join();
+  EXPECT_EQ(seen_by_other, "1.1.0");
+  EXPECT_EQ(cache.channel_loads(), 3u);
+}
+
+// A snapshot handed out stays valid after the cache dropped it and after the cache is gone.
+TEST_F(ChannelCacheTest, SnapshotsOutliveInvalidationAndTheCache) {
+  std::shared_ptr<const AppChannels> kept;
+  {
+    ChannelCache cache(store_.get(), Options());
+    auto app = cache.Channels(kApp);
+    ASSERT_TRUE(app);
+    kept = *app;
+    cache.Invalidate(kApp);
+  }
+  ChannelCache other(store_.get(), Options());  // may reuse the address: must not see the old entry
+  ASSERT_TRUE(store_->PublishRelease(MakeRelease("2.0.0"), "production"));
+  auto fresh = other.Channels(kApp);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ((*fresh)->Find("production")->release->version, "2.0.0");
+  EXPECT_EQ(kept->app_id, kApp);
+  EXPECT_FALSE(kept->Find("production")->release.has_value());
 }
 
 TEST_F(ChannelCacheTest, UnknownAppsHaveNoChannelsAndBadIdsAreRefused) {
