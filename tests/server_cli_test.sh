@@ -143,7 +143,7 @@ run 0 "$APP.root +root +ed25519 +active" "$A" key list --vault "file:$XDG_CONFIG
 grep -Eq "$APP.targets +targets +ed25519 +active" "$W/out" && ok || bad "targets key not in vault"
 grep -Eq "$APP.capgo +capgo +rsa[-0-9]* +active" "$W/out" && ok || bad "Capgo key not in vault"
 # Again: the server refuses (409), exit 1, its code and message on one line.
-run 1 "^airlock: error: POST /api/v1/apps: HTTP 409 already_exists" "$A" app create "$APP" "${S[@]}"
+run 1 "^airlock: error: app $APP already exists on $SERVER" "$A" app create "$APP" "${S[@]}"
 one_error_line
 
 # ---- app root ----
@@ -327,6 +327,43 @@ python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["root_keyids"]=["
 run 1 "lists none of the root keys" "$A" app root "$APP2" --out "$W/root-x.json" --server "$SERVER"
 [ ! -e "$W/root-x.json" ] && ok || bad "app root wrote an unrecognised root"
 cp "$W/cfg2.bak" "$CFG2"
+
+# ---- a half-made app: `app create` resumes, with a new enrollment token ----
+APP3=com.example.resume
+# As if an earlier `app create` had stopped right after POST /api/v1/apps: no root, no targets.
+status=$(curl -s -o "$W/half.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' --data "{\"app_id\":\"$APP3\"}" "$SERVER/api/v1/apps")
+[ "$status" = 201 ] && ok || bad "POST /api/v1/apps answered $status"
+OLD3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["enrollment_token"])' "$W/half.json")
+run 0 "finished creating app $APP3 on $SERVER \(root v1, targets v1\)" "$A" app create "$APP3" "${S[@]}" --no-capgo
+grep -q "resumed: the app existed on the server without a root; enrollment token rotated" "$W/out" && ok ||
+  bad "the resume is not reported"
+NEW3=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$W/out")
+[ -n "$NEW3" ] && [ "$NEW3" != "$OLD3" ] && ok || bad "no new enrollment token"
+run 0 "wrote $W/root3.json: root v1 of $APP3" "$A" app root "$APP3" --out "$W/root3.json" --server "$SERVER"
+enroll3() {  # DEVICE TOKEN: the HTTP status of POST /v1/enroll
+  curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data "{\"app_id\":\"$APP3\",\"device_id\":\"$1\",\"public_key\":\"$(printf '%064d' 7)\",\"platform\":\"android\",\"enrollment_token\":\"$2\"}" \
+    "$SERVER/v1/enroll"
+}
+[ "$(enroll3 dev-a "$OLD3")" = 401 ] && ok || bad "the first token (never shown) still enrolls"
+[ "$(enroll3 dev-a "$NEW3")" = 201 ] && ok || bad "the new token does not enroll"
+# Complete now: a third run changes nothing.
+run 1 "^airlock: error: app $APP3 already exists on $SERVER" "$A" app create "$APP3" "${S[@]}" --no-capgo
+one_error_line
+[ "$(enroll3 dev-b "$NEW3")" = 201 ] && ok || bad "the refused rerun changed the token"
+
+# ---- app enrollment-token ----
+run 0 "new device enrollment token for $APP3" "$A" app enrollment-token "$APP3" "${S[@]}"
+NEWER3=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$W/out")
+[ "$(enroll3 dev-c "$NEW3")" = 401 ] && ok || bad "a replaced token still enrolls"
+[ "$(enroll3 dev-c "$NEWER3")" = 201 ] && ok || bad "the replacing token does not enroll"
+[ "$(enroll3 dev-a "$NEWER3")" = 200 ] && ok || bad "an enrolled device lost its enrollment"
+run 0 "" "$A" app enrollment-token "$APP3" "${S[@]}" --json
+json 'assert d["app_id"]=="com.example.resume" and len(d["enrollment_token"])==68, d' && ok ||
+  bad "app enrollment-token --json"
+run 1 "HTTP 404" "$A" app enrollment-token com.example.nope "${S[@]}"
+one_error_line
 
 echo "server.cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -495,11 +495,45 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
     capgo_signer = std::move(*signer);
   }
 
-  // 2. The app on the server: online keys, content key, enrollment token.
+  // 2. The app on the server: online keys, content key, enrollment token. If it exists without a
+  // root or without targets (an earlier `app create` stopped half-way), this run resumes: it reads
+  // the online keys back, signs what is missing (the server checks it against its root, so other
+  // keys are refused) and rotates the enrollment token, whose first value nobody saw.
+  const std::string app_path = "/api/v1/apps/" + a.app;
   nlohmann::json body = {{"app_id", a.app}};
   if (!a.display_name.empty()) body["display_name"] = a.display_name;
   if (app_key) body["app_key"] = app_key->ToPem();
-  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json created, client.Json("POST", "/api/v1/apps", body));
+  nlohmann::json created;
+  bool resumed = false;
+  bool need_root = true;
+  if (auto posted = client.Json("POST", "/api/v1/apps", body)) {
+    created = std::move(*posted);
+  } else if (posted.error().code() == ErrorCode::kAlreadyExists) {
+    AIRLOCK_ASSIGN_OR_RETURN(created, client.Json("GET", app_path));
+    const bool has_root = created.contains("root_version") && !created["root_version"].is_null();
+    const bool has_targets =
+        created.contains("targets_version") && !created["targets_version"].is_null();
+    if (has_root && has_targets) {
+      return MakeError(ErrorCode::kAlreadyExists,
+                       "app " + a.app + " already exists on " + client.server() +
+                           " (see `airlock app show " + a.app + "`)");
+    }
+    if (app_key && JsonString(created, "app_key", "") != app_key->ToPem()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "app " + a.app + " exists on the server with another --app-key; resuming "
+                       "cannot change it");
+    }
+    resumed = true;
+    need_root = !has_root;
+    AIRLOCK_ASSIGN_OR_RETURN(
+        nlohmann::json rotated,
+        client.Json("POST", app_path + "/enrollment-token", nlohmann::json::object()));
+    created["enrollment_token"] = JsonString(rotated, "enrollment_token", "");
+    notes.push_back(std::string("resumed: the app existed on the server without ") +
+                    (need_root ? "a root" : "targets") + "; enrollment token rotated");
+  } else {
+    return tl::unexpected(posted.error());
+  }
   const nlohmann::json online = created.value("online_keys", nlohmann::json::object());
   AIRLOCK_ASSIGN_OR_RETURN(metadata::Key snapshot_key, OnlineKey(online, "snapshot"));
   AIRLOCK_ASSIGN_OR_RETURN(metadata::Key timestamp_key, OnlineKey(online, "timestamp"));
@@ -524,8 +558,7 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   Metadata<Root> root_md(root);
   for (const SignerPtr& s : root_signers) AIRLOCK_TRY(root_md.Sign(*s));
   AIRLOCK_ASSIGN_OR_RETURN(std::string root_bytes, root_md.ToBytes());
-  const std::string app_path = "/api/v1/apps/" + a.app;
-  {
+  if (need_root) {
     AIRLOCK_ASSIGN_OR_RETURN(HttpResponse r, client.Request("PUT", app_path + "/root", root_bytes));
     if (r.status != 200) return tl::unexpected(ServerError("PUT", app_path + "/root", r));
   }
@@ -565,11 +598,13 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
                           {"capgo_public_key", config.capgo_public_key},
                           {"config", config_path.string()},
                           {"content_key", JsonString(created, "content_key", "")},
-                          {"enrollment_token", enrollment_token}};
+                          {"enrollment_token", enrollment_token},
+                          {"resumed", resumed}};
     PrintJson(out);
     return {};
   }
-  std::cout << "created app " << a.app << " on " << client.server() << " (root v1, targets v1)\n";
+  std::cout << (resumed ? "finished creating app " : "created app ") << a.app << " on "
+            << client.server() << " (root v1, targets v1)\n";
   for (const std::string& n : notes) std::cout << "  " << n << "\n";
   std::cout << "  root keys (threshold " << a.root_threshold << "):\n";
   for (size_t i = 0; i < config.root_keys.size(); ++i) {
@@ -583,6 +618,31 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   std::cout << "Device enrollment token (shown once, store it now): " << enrollment_token << "\n";
   std::cout << "Ship the trusted root with your app: airlock app root " << a.app
             << " --out root.json\n";
+  return {};
+}
+
+// ---- app enrollment-token ----
+
+struct AppEnrollmentTokenArgs {
+  ServerArgs server;
+  std::string app;
+};
+
+Result<void> RunAppEnrollmentToken(const AppEnrollmentTokenArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      nlohmann::json rotated,
+      client.Json("POST", "/api/v1/apps/" + a.app + "/enrollment-token",
+                  nlohmann::json::object()));
+  const std::string token = JsonString(rotated, "enrollment_token", "");
+  if (a.server.json) {
+    PrintJson({{"app_id", a.app}, {"enrollment_token", token}});
+    return {};
+  }
+  std::cout << "new device enrollment token for " << a.app
+            << " (the old one no longer enrolls devices; enrolled devices stay enrolled)\n";
+  std::cout << "Device enrollment token (shown once, store it now): " << token << "\n";
   return {};
 }
 
@@ -1052,6 +1112,15 @@ void AddServerCommands(CLI::App& app, Action& action) {
   ac->add_option("--passphrase-file", create->passphrase_file,
                  "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
   ac->callback([create, &action] { action = [create] { return RunAppCreate(*create); }; });
+
+  auto enrollment = std::make_shared<AppEnrollmentTokenArgs>();
+  CLI::App* ae = apps->add_subcommand(
+      "enrollment-token", "Replace the app's device enrollment token (the old one stops working)");
+  ae->add_option("app_id", enrollment->app, "App id")->required();
+  AddServerOptions(ae, enrollment->server);
+  ae->callback([enrollment, &action] {
+    action = [enrollment] { return RunAppEnrollmentToken(*enrollment); };
+  });
 
   auto root = std::make_shared<AppRootArgs>();
   CLI::App* ar =

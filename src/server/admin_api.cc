@@ -436,10 +436,9 @@ struct AdminApi {
     if (existing) return JsonError(409, "already_exists", "app " + *app_id + " exists");
     if (existing.error().code() != ErrorCode::kNotFound) return ErrorResponse(existing.error());
 
-    auto token_bytes = crypto::RandomBytes(32);
-    if (!token_bytes) return ErrorResponse(token_bytes.error());
-    std::string token = "enr_" + HexEncode(*token_bytes);
-    std::string token_hash = HexEncode(crypto::Sha256(AsBytes(token)));
+    auto token = NewEnrollmentToken();
+    if (!token) return ErrorResponse(token.error());
+    auto& [token_text, token_hash] = *token;
 
     auto keys = deps.repo->CreateApp(*app_id);
     if (!keys) return ErrorResponse(keys.error());
@@ -449,7 +448,29 @@ struct AdminApi {
     return Ok(201, {{"app_id", *app_id},
                     {"online_keys", OnlineKeysJson(*keys)},
                     {"content_key", keys->content_key_pem},
-                    {"enrollment_token", token}});
+                    {"enrollment_token", token_text}});
+  }
+
+  // A device enrollment token ("enr_" + 64 hex) and the SHA-256 hex stored for it.
+  static Result<std::pair<std::string, std::string>> NewEnrollmentToken() {
+    AIRLOCK_ASSIGN_OR_RETURN(Bytes random, crypto::RandomBytes(32));
+    std::string token = "enr_" + HexEncode(random);
+    std::string hash = HexEncode(crypto::Sha256(AsBytes(token)));
+    return std::pair{std::move(token), std::move(hash)};
+  }
+
+  // POST /api/v1/apps/{app}/enrollment-token: a new token replaces the old one (a leaked token, or
+  // an `app create` that failed before its token was shown). Devices already enrolled stay enrolled.
+  Response RotateEnrollmentToken(const Request& req) {
+    std::optional<Response> err;
+    auto app = LoadApp(req, &err);
+    if (!app) return *err;
+    auto token = NewEnrollmentToken();
+    if (!token) return ErrorResponse(token.error());
+    if (auto set = deps.store->SetEnrollTokenHash(app->app_id, token->second); !set) {
+      return ErrorResponse(set.error());
+    }
+    return Ok(200, {{"app_id", app->app_id}, {"enrollment_token", token->first}});
   }
 
   Response ListApps() {
@@ -1059,6 +1080,9 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
               a->Guard(Action::kReleaseRead, "",
                        [a](const Request&, const keys::Principal&) { return a->ListApps(); }));
   router->Add("GET", apps + "/{app}", a->Guard(Action::kReleaseRead, "", bind(&AdminApi::GetApp)));
+  router->Add("POST", apps + "/{app}/enrollment-token",
+              a->Guard(Action::kReleasePublish, "app.enrollment_token",
+                       bind(&AdminApi::RotateEnrollmentToken)));
   router->Add("PUT", apps + "/{app}/root",
               a->Guard(Action::kReleasePublish, "app.root", bind(&AdminApi::PutRoot)));
   router->Add("PUT", apps + "/{app}/targets",

@@ -393,6 +393,39 @@ TEST_F(ServerApiTest, CreateAppReturnsKeysAndTokenOnceAndRefusesDuplicatesAndBad
   EXPECT_EQ(Admin("GET", "/api/v1/apps/no.such.app").status, 404);
 }
 
+TEST_F(ServerApiTest, EnrollmentTokenRotationRetiresTheOldToken) {
+  CreateApp();
+  const std::string old_token = enrollment_token_;
+  auto device_key = NewKey(crypto::KeyType::kX25519);
+  ASSERT_EQ(Enroll("dev-1", device_key).status, 201);
+
+  const std::string path = std::string("/api/v1/apps/") + kApp + "/enrollment-token";
+  EXPECT_EQ(Call("POST", path, "", reader_token_).status, 403);
+  EXPECT_EQ(Call("POST", path, "").status, 401);
+  EXPECT_EQ(Enroll("dev-2", NewKey(crypto::KeyType::kX25519), old_token).status, 201);  // unchanged
+
+  Reply rotated = Admin("POST", path);
+  ASSERT_EQ(rotated.status, 200) << rotated.raw;
+  EXPECT_EQ(rotated.body["app_id"], kApp);
+  const std::string new_token = rotated.body["enrollment_token"];
+  EXPECT_EQ(new_token.rfind("enr_", 0), 0u);
+  EXPECT_EQ(new_token.size(), 4u + 64u);
+  EXPECT_NE(new_token, old_token);
+  EXPECT_EQ(store_->GetApp(kApp)->enroll_token_sha256,
+            HexEncode(crypto::Sha256(AsBytes(new_token))));
+
+  Reply refused = Enroll("dev-3", NewKey(crypto::KeyType::kX25519), old_token);
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(refused.error(), "unauthorized");
+  EXPECT_EQ(Enroll("dev-3", NewKey(crypto::KeyType::kX25519), new_token).status, 201);
+  // Devices enrolled before stay enrolled (same key again: 200).
+  EXPECT_EQ(Enroll("dev-1", device_key, new_token).status, 200);
+  EXPECT_EQ(Check("dev-1", "0.9.0").status, 200);
+
+  EXPECT_EQ(Admin("POST", "/api/v1/apps/no.such.app/enrollment-token").status, 404);
+  EXPECT_EQ(Admin("POST", "/api/v1/apps/bad%20id/enrollment-token").status, 400);
+}
+
 TEST_F(ServerApiTest, ChannelsAreCreatedPatchedAndValidated) {
   ASSERT_NO_FATAL_FAILURE(CreateApp());
   std::string base = std::string("/api/v1/apps/") + kApp + "/channels";

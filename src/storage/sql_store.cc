@@ -274,6 +274,18 @@ class SqlStore final : public Store {
     return conn_->Exec(Sql("INSERT INTO apps (", kAppColumns, ") VALUES ($1, $2, $3, $4, $5)"), p);
   }
 
+  Result<void> SetEnrollTokenHash(std::string_view app_id, std::string_view sha256_hex) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckHex(sha256_hex, 64, "enrollment token hash"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(sha256_hex)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query("UPDATE apps SET enroll_token_sha256 = $2 WHERE app_id = $1 RETURNING app_id", p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no app " + std::string(app_id));
+    return {};
+  }
+
   Result<App> GetApp(std::string_view app_id) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     std::lock_guard lock(mu_);

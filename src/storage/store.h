@@ -137,6 +137,10 @@ class Store {
   [[nodiscard]] virtual Result<void> CreateApp(const App& app) = 0;
   [[nodiscard]] virtual Result<App> GetApp(std::string_view app_id) = 0;
   [[nodiscard]] virtual Result<std::vector<App>> ListApps() = 0;
+  // Replaces the app's enrollment token hash (64 lower-case hex): the old token stops working.
+  // kNotFound for an unknown app.
+  [[nodiscard]] virtual Result<void> SetEnrollTokenHash(std::string_view app_id,
+                                                        std::string_view sha256_hex) = 0;
 
   // The channel's current_version, if set, must name an existing release (else kNotFound).
   [[nodiscard]] virtual Result<void> CreateChannel(const Channel& channel) = 0;

@@ -258,6 +258,19 @@ TYPED_TEST(StoreTest, AppsKeepTheEnrollmentTokenHashAndAppKey) {
   App long_key{"com.example.bad", "Bad", kNow, std::nullopt, std::string(kMaxTextLength + 1, 'k')};
   EXPECT_EQ(s.CreateApp(long_key).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(s.GetApp("com.example.bad").error().code(), ErrorCode::kNotFound);
+
+  // A new enrollment token hash replaces the old one; nothing else changes.
+  ASSERT_TRUE(s.SetEnrollTokenHash("com.example.keyed", std::string(64, 'd')));
+  App rotated = app;
+  rotated.enroll_token_sha256 = std::string(64, 'd');
+  EXPECT_EQ(*s.GetApp("com.example.keyed"), rotated);
+  ASSERT_TRUE(s.SetEnrollTokenHash("com.example.app", std::string(64, 'e')));  // had none
+  EXPECT_EQ(s.GetApp("com.example.app")->enroll_token_sha256, std::string(64, 'e'));
+  EXPECT_EQ(s.SetEnrollTokenHash("com.example.none", std::string(64, 'd')).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(s.SetEnrollTokenHash("com.example.keyed", "ABCD").error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.GetApp("com.example.keyed")->enroll_token_sha256, std::string(64, 'd'));
 }
 
 TYPED_TEST(StoreTest, ReleasesKeepFormatAndCapgoTarget) {
