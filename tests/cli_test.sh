@@ -8,30 +8,8 @@ VEC="$2/capgo"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# run CODE PATTERN CMD...: expects exit CODE and, if PATTERN is not empty, stderr+stdout matching it.
-run() {
-  local want="$1" pattern="$2"
-  shift 2
-  "$@" >"$W/out" 2>"$W/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    bad "exit $got, wanted $want: $*"
-    sed 's/^/    /' "$W/err" | head -5
-    return
-  fi
-  if [ -n "$pattern" ] && ! grep -Eqi -- "$pattern" "$W/out" "$W/err"; then
-    bad "output does not match /$pattern/: $*"
-    sed 's/^/    /' "$W/out" "$W/err" | head -5
-    return
-  fi
-  ok
-}
+RUN_IGNORE_CASE=1
+. "$(dirname "$0")/lib.sh"
 
 # absent PATH: nothing was created there, and no temporary leftovers sit beside it.
 absent() {
@@ -39,12 +17,6 @@ absent() {
   local left
   left=$(find "$(dirname "$1")" -maxdepth 1 -name '.*tmp*' -o -maxdepth 1 -name '.airlock-*' | head -1)
   if [ -n "$left" ]; then bad "temporary leftover $left"; else ok; fi
-}
-
-# One line of error on stderr, prefixed.
-one_line_error() {
-  if [ "$(wc -l <"$W/err")" -eq 1 ] && grep -q '^airlock: error: ' "$W/err"; then ok; else
-    bad "error output is not one 'airlock: error:' line"; cat "$W/err"; fi
 }
 
 # --- help and usage -----------------------------------------------------------------------------------
@@ -111,24 +83,24 @@ flip() {  # flip FILE OFFSET: xor one byte
 }
 size=$(stat -c %s "$W/app.alb")
 cp "$W/app.alb" "$W/t1.alb"; flip "$W/t1.alb" $((size - 10))
-run 1 "payload does not match" "${OPEN[@]}" "$W/t1.alb" --out "$W/o1"; one_line_error; absent "$W/o1"
+run 1 "payload does not match" "${OPEN[@]}" "$W/t1.alb" --out "$W/o1"; one_error_line; absent "$W/o1"
 cp "$W/app.alb" "$W/t2.alb"; flip "$W/t2.alb" 40
-run 1 "signature" "${OPEN[@]}" "$W/t2.alb" --out "$W/o2"; one_line_error; absent "$W/o2"
+run 1 "signature" "${OPEN[@]}" "$W/t2.alb" --out "$W/o2"; one_error_line; absent "$W/o2"
 head -c $((size - 100)) "$W/app.alb" >"$W/t3.alb"
-run 1 "truncated" "${OPEN[@]}" "$W/t3.alb" --out "$W/o3"; one_line_error; absent "$W/o3"
+run 1 "truncated" "${OPEN[@]}" "$W/t3.alb" --out "$W/o3"; one_error_line; absent "$W/o3"
 cp "$W/app.alb" "$W/t4.alb"; printf 'x' >>"$W/t4.alb"
-run 1 "trailing data" "${OPEN[@]}" "$W/t4.alb" --out "$W/o4"; one_line_error; absent "$W/o4"
+run 1 "trailing data" "${OPEN[@]}" "$W/t4.alb" --out "$W/o4"; one_error_line; absent "$W/o4"
 head -c 4096 /dev/urandom >"$W/t5.alb"
-run 1 "not an Airlock sealed bundle" "${OPEN[@]}" "$W/t5.alb" --out "$W/o5"; one_line_error; absent "$W/o5"
+run 1 "not an Airlock sealed bundle" "${OPEN[@]}" "$W/t5.alb" --out "$W/o5"; one_error_line; absent "$W/o5"
 run 1 "not encrypted to" "$BIN" bundle open "$W/app.alb" --verify-key "$W/ed25519.pub" --decrypt-key "$W/json.key" --out "$W/o6"
-one_line_error; absent "$W/o6"
+one_error_line; absent "$W/o6"
 run 1 "signed by key" "$BIN" bundle open "$W/app.alb" --verify-key "$W/json.pub" --decrypt-key "$W/x25519.key" --out "$W/o7"
-one_line_error; absent "$W/o7"
+one_error_line; absent "$W/o7"
 run 1 "unpack|limit" "${OPEN[@]}" "$W/app.alb" --out "$W/o8" --max-unpacked-size 10; absent "$W/o8"
-run 1 "" "${OPEN[@]}" "$W/missing.alb" --out "$W/o9"; one_line_error; absent "$W/o9"
+run 1 "" "${OPEN[@]}" "$W/missing.alb" --out "$W/o9"; one_error_line; absent "$W/o9"
 echo "garbage" >"$W/garbage.pub"
 run 1 "verification key" "$BIN" bundle open "$W/app.alb" --verify-key "$W/garbage.pub" --decrypt-key "$W/x25519.key" --out "$W/o10"
-one_line_error; absent "$W/o10"
+one_error_line; absent "$W/o10"
 
 # --- capgo --------------------------------------------------------------------------------------------
 CK=$(sed -n 's/.*"checksum": "\(.*\)".*/\1/p' "$VEC/full/encrypt_out_v3.json")
@@ -156,17 +128,17 @@ LEGACY_CK=$(sed -n 's/.*"checksum": "\(.*\)".*/\1/p' "$VEC/full/encrypt_out_v2_l
 LEGACY_SK=$(sed -n 's/.*"ivSessionKey": "\(.*\)".*/\1/p' "$VEC/full/encrypt_out_v2_legacy_checksum.json")
 run 1 "legacy" "$BIN" capgo decrypt "$VEC/full/bundle_encrypted_v2run.zip" --public-key "$VEC/capgo_key_v2.pub.pem" \
   --session-key "$LEGACY_SK" --checksum "$LEGACY_CK" --out "$W/legacy.zip"
-one_line_error; absent "$W/legacy.zip"
+one_error_line; absent "$W/legacy.zip"
 cp "$VEC/full/bundle_encrypted.zip" "$W/tampered-capgo.zip"; chmod u+w "$W/tampered-capgo.zip"; flip "$W/tampered-capgo.zip" 100
 run 1 "" "$BIN" capgo decrypt "$W/tampered-capgo.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --session-key "$SK" --checksum "$CK" --out "$W/tc.zip"
-one_line_error; absent "$W/tc.zip"
+one_error_line; absent "$W/tc.zip"
 run 1 "" "$BIN" capgo decrypt "$VEC/full/bundle_encrypted.zip" --public-key "$VEC/capgo_key_v2.pub.pem" \
   --session-key "${SK2}" --checksum "$CK" --out "$W/wk.zip"
 absent "$W/wk.zip"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/other.pem" 2>/dev/null
 openssl pkey -in "$W/other.pem" -pubout -out "$W/other.pub.pem"
 run 1 "" "$BIN" capgo decrypt "$VEC/full/bundle_encrypted.zip" --public-key "$W/other.pub.pem" --session-key "$SK" --checksum "$CK" --out "$W/ok.zip"
-one_line_error; absent "$W/ok.zip"
+one_error_line; absent "$W/ok.zip"
 run 2 "" "$BIN" capgo decrypt "$VEC/full/bundle_encrypted.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --out "$W/x.zip"
 
 echo "$pass passed, $fail failed"

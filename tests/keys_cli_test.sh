@@ -6,29 +6,8 @@ set -u
 BIN="$1/airlock"
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# run CODE PATTERN CMD...: expects exit CODE and, if PATTERN is not empty, output matching it.
-run() {
-  local want="$1" pattern="$2"
-  shift 2
-  "$@" >"$W/out" 2>"$W/err" </dev/null
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    bad "exit $got, wanted $want: $*"
-    sed 's/^/    /' "$W/out" "$W/err" | head -5
-    return
-  fi
-  if [ -n "$pattern" ] && ! grep -Eqi -- "$pattern" "$W/out" "$W/err"; then
-    bad "output does not match /$pattern/: $*"
-    sed 's/^/    /' "$W/out" "$W/err" | head -5
-    return
-  fi
-  ok
-}
+RUN_IGNORE_CASE=1
+. "$(dirname "$0")/lib.sh"
 
 export AIRLOCK_VAULT_PASSPHRASE="cli test passphrase"
 export AIRLOCK_BACKUP_PASSPHRASE="cli backup passphrase"

@@ -18,34 +18,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# run CODE PATTERN CMD...: expects exit CODE and, if PATTERN is not empty, output matching it.
-run() {
-  local want="$1" pattern="$2"
-  shift 2
-  "$@" >"$W/out" 2>"$W/err" </dev/null
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    bad "exit $got, wanted $want: $*"
-    sed 's/^/    /' "$W/out" "$W/err" | head -8
-    return
-  fi
-  if [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$W/out" "$W/err"; then
-    bad "output does not match /$pattern/: $*"
-    sed 's/^/    /' "$W/out" "$W/err" | head -8
-    return
-  fi
-  ok
-}
-# A failure prints exactly one line on stderr, "airlock: error: ...".
-one_error_line() {
-  [ "$(wc -l <"$W/err")" -eq 1 ] && grep -q '^airlock: error: ' "$W/err" && ok ||
-    bad "stderr is not one 'airlock: error:' line: $(head -3 "$W/err")"
-}
+. "$(dirname "$0")/lib.sh"
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$W/out"; }
 
 for tool in python3 curl openssl; do
