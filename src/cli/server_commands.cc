@@ -623,12 +623,13 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
 
 // ---- app enrollment-token ----
 
-struct AppEnrollmentTokenArgs {
+// Commands that name one app and a server.
+struct AppIdArgs {
   ServerArgs server;
   std::string app;
 };
 
-Result<void> RunAppEnrollmentToken(const AppEnrollmentTokenArgs& a) {
+Result<void> RunAppEnrollmentToken(const AppIdArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
   AIRLOCK_ASSIGN_OR_RETURN(
@@ -676,12 +677,7 @@ Result<void> RunAppRoot(const AppRootArgs& a) {
   return {};
 }
 
-struct AppShowArgs {
-  ServerArgs server;
-  std::string app;
-};
-
-Result<void> RunAppShow(const AppShowArgs& a) {
+Result<void> RunAppShow(const AppIdArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
   AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json j, client.Json("GET", "/api/v1/apps/" + a.app));
@@ -1113,7 +1109,7 @@ void AddServerCommands(CLI::App& app, Action& action) {
                  "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
   ac->callback([create, &action] { action = [create] { return RunAppCreate(*create); }; });
 
-  auto enrollment = std::make_shared<AppEnrollmentTokenArgs>();
+  auto enrollment = std::make_shared<AppIdArgs>();
   CLI::App* ae = apps->add_subcommand(
       "enrollment-token", "Replace the app's device enrollment token (the old one stops working)");
   ae->add_option("app_id", enrollment->app, "App id")->required();
@@ -1130,7 +1126,7 @@ void AddServerCommands(CLI::App& app, Action& action) {
   AddServerOptions(ar, root->server);
   ar->callback([root, &action] { action = [root] { return RunAppRoot(*root); }; });
 
-  auto show = std::make_shared<AppShowArgs>();
+  auto show = std::make_shared<AppIdArgs>();
   CLI::App* as = apps->add_subcommand("show", "Show an app as the server knows it");
   as->add_option("app_id", show->app, "App id")->required();
   AddServerOptions(as, show->server);
