@@ -61,6 +61,13 @@ std::string RandomBytes(size_t n) {
 
 const std::string kBlobDigest(64, 'a');
 
+// 32 MiB, far more than a socket buffer takes: the server's first sendmsg of it is partial.
+std::string BigBody() {
+  std::string body(32 << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 7919) % 26);
+  return body;
+}
+
 class Client {
  public:
   explicit Client(uint16_t port) : socket_(ioc_) {
@@ -128,6 +135,7 @@ class HttpServerTest : public ::testing::Test {
       slow_release_.get_future().wait();
       return JsonResponse(200, "{\"slow\":true}");
     });
+    router_.Add("GET", "/big", [](const Request&) { return JsonResponse(200, BigBody()); });
     router_.Add("GET", "/items/{id}", [](const Request& r) {
       return JsonResponse(200, "{\"id\":\"" + std::string(r.Param("id")) + "\"}");
     });
@@ -176,6 +184,22 @@ TEST_F(HttpServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_EQ(second.result_int(), 200);
   EXPECT_EQ(second.body(), R"({"id":"42"})");
   EXPECT_THAT(metrics_.Render(), HasSubstr("airlock_http_connections_total 1\n"));
+}
+
+TEST_F(HttpServerTest, AStringBodyLargerThanTheSocketBufferArrivesWhole) {
+  const std::string expected = BigBody();
+  Client client(port_);
+  auto big = client.Send(http::verb::get, "/big");
+  ASSERT_EQ(big.result_int(), 200);
+  EXPECT_EQ(big[http::field::content_length], std::to_string(expected.size()));
+  EXPECT_TRUE(big.body() == expected);
+  EXPECT_TRUE(big.keep_alive());
+  auto after = client.Send(http::verb::get, "/items/7");  // the connection is still in step
+  EXPECT_EQ(after.body(), R"({"id":"7"})");
+  auto head = client.Send(http::verb::head, "/big");
+  EXPECT_EQ(head[http::field::content_length], std::to_string(expected.size()));
+  EXPECT_TRUE(head.body().empty());
+  EXPECT_EQ(client.Send(http::verb::get, "/items/8").body(), R"({"id":"8"})");
 }
 
 TEST_F(HttpServerTest, MetricsCountRequestsByRouteAndStatus) {
