@@ -31,13 +31,16 @@ Bytes DekAad(const KdfParams& p, ByteSpan salt) {
 }
 
 nlohmann::json InfoJson(const KeyInfo& k) {
-  return {{"name", k.name},
-          {"key_id", k.key_id},
-          {"type", std::string(crypto::KeyTypeName(k.type))},
-          {"purpose", std::string(KeyPurposeName(k.purpose))},
-          {"state", std::string(KeyStateName(k.state))},
-          {"created_at", k.created_at},
-          {"state_changed_at", k.state_changed_at}};
+  nlohmann::json j = {{"name", k.name},
+                      {"key_id", k.key_id},
+                      {"type", std::string(crypto::KeyTypeName(k.type))},
+                      {"purpose", std::string(KeyPurposeName(k.purpose))},
+                      {"state", std::string(KeyStateName(k.state))},
+                      {"created_at", k.created_at},
+                      {"state_changed_at", k.state_changed_at}};
+  // Only for imported keys, so entries of generated keys keep their earlier form.
+  if (k.origin != KeyOrigin::kGenerated) j["origin"] = std::string(KeyOriginName(k.origin));
+  return j;
 }
 
 Result<KeyInfo> InfoFromJson(const nlohmann::json& j) {
@@ -60,6 +63,12 @@ Result<KeyInfo> InfoFromJson(const nlohmann::json& j) {
   AIRLOCK_ASSIGN_OR_RETURN(uint64_t changed, GetUint(j, "state_changed_at"));
   k.created_at = static_cast<int64_t>(created);
   k.state_changed_at = static_cast<int64_t>(changed);
+  if (j.contains("origin")) {  // absent: generated (and every backup made before imports)
+    AIRLOCK_ASSIGN_OR_RETURN(std::string origin, GetString(j, "origin", 32));
+    auto o = ParseKeyOrigin(origin);
+    if (!o) return MakeError(ErrorCode::kMalformed, "backup entry " + k.name + " is malformed");
+    k.origin = *o;
+  }
   return k;
 }
 

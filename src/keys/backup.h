@@ -5,7 +5,8 @@
 //   dek        a fresh random 32-byte data key, AES-256-GCM-sealed under the KEK (associated data: the
 //              format name, KDF parameters and salt). A wrong passphrase fails here: kWrongKey.
 //   keys[]     each key's KeyInfo and KeyStore::ExportSealed(name, dek) (its metadata is the associated
-//              data, so an edited entry fails with kDecryptFailed on restore)
+//              data, so an edited entry fails with kDecryptFailed on restore); "origin": "imported" only
+//              for imported keys (absent: generated, as in backups made before imports existed)
 // Shares (with ShareSpec K/N): for every root-purpose current key a second random data key seals the key
 // again, and that data key is split into N Shamir shares. Share file i (format "airlock-key-share-1",
 // OUT.NAME.share-I-of-N.json) holds the key's KeyInfo, the sealed key, the set id, K, N and share i.

@@ -119,10 +119,12 @@ Bytes RecordAad(std::string_view domain, const KeyInfo& info, std::string_view p
   AppendU64Be(aad, static_cast<uint64_t>(info.created_at));
   AppendU64Be(aad, static_cast<uint64_t>(info.state_changed_at));
   AppendField(aad, public_pem);
-  // The origin is bound only when it is "imported", and only into the vault's own records: records
-  // of generated keys keep exactly the associated data vaults made before the origin column existed
-  // (so those vaults open unchanged), and exports stay restorable by backups that do not carry it.
-  if (domain == kRecordDomain && info.origin == KeyOrigin::kImported) {
+  // The origin is bound only when it is "imported": records and exports of generated keys keep
+  // exactly the associated data made before the origin existed (so older vaults open unchanged and
+  // older backups restore), and an imported key's origin cannot be edited in a vault or a backup
+  // without the entry failing to open. (Backups made before exports bound it restore an imported
+  // key as generated.)
+  if (info.origin == KeyOrigin::kImported) {
     AppendField(aad, "origin=imported");
   }
   return aad;
@@ -221,14 +223,7 @@ class FileVault final : public KeyStore {
     if (existing) {
       return MakeError(ErrorCode::kAlreadyExists, "key " + std::string(name) + " already exists");
     }
-    // Vaults made before imports existed have no origin column: add it (inside this transaction,
-    // so a failed import leaves the file as it was). Older programs still read such a vault's
-    // generated keys; they cannot use imported ones (their records' associated data differs).
-    AIRLOCK_ASSIGN_OR_RETURN(bool has_origin, HasOriginColumn(db_.get()));
-    if (!has_origin) {
-      AIRLOCK_TRY(Exec(
-          db_.get(), "ALTER TABLE vault_keys ADD COLUMN origin TEXT NOT NULL DEFAULT 'generated'"));
-    }
+    AIRLOCK_TRY(EnsureOriginColumn());
     Row row;
     row.info.name = std::string(name);
     row.info.key_id = key.KeyId();
@@ -370,15 +365,17 @@ class FileVault final : public KeyStore {
     if (existing) {
       return MakeError(ErrorCode::kAlreadyExists, "key " + info.name + " already exists");
     }
+    const bool imported = info.origin == KeyOrigin::kImported;  // bound by the export (RecordAad)
+    if (imported) AIRLOCK_TRY(EnsureOriginColumn());
     Row row;
     row.info = info;
-    row.info.origin = KeyOrigin::kGenerated;  // backups do not carry the origin (key_store.h)
     row.public_pem = key.Public().ToPem();
     AIRLOCK_ASSIGN_OR_RETURN(row.sealed,
                              SealAesGcm(kek_.span(), pem.span(),
                                         RecordAad(kRecordDomain, row.info, row.public_pem)));
-    AIRLOCK_TRY(Insert(row));
+    AIRLOCK_TRY(Insert(row, /*with_origin=*/imported));
     AIRLOCK_TRY(tx.Commit());
+    if (imported) has_origin_ = true;
     return row.info;
   }
 
@@ -455,7 +452,19 @@ class FileVault final : public KeyStore {
     return {};
   }
 
-  // with_origin: the table is known to have the origin column (ImportPrivateKey just made sure).
+  // Vaults made before imports existed have no origin column: add it (inside the caller's
+  // transaction, so a failed import leaves the file as it was). Older programs still read such a
+  // vault's generated keys; they cannot use imported ones (their records' associated data differs).
+  Result<void> EnsureOriginColumn() {
+    AIRLOCK_ASSIGN_OR_RETURN(bool has_origin, HasOriginColumn(db_.get()));
+    if (!has_origin) {
+      AIRLOCK_TRY(Exec(
+          db_.get(), "ALTER TABLE vault_keys ADD COLUMN origin TEXT NOT NULL DEFAULT 'generated'"));
+    }
+    return {};
+  }
+
+  // with_origin: the table is known to have the origin column (EnsureOriginColumn just ran).
   Result<void> Insert(const Row& row, bool with_origin = false) {
     with_origin = with_origin || has_origin_;
     if (!with_origin && row.info.origin != KeyOrigin::kGenerated) {

@@ -106,8 +106,9 @@ struct KeyInfo {
   KeyState state = KeyState::kActive;
   int64_t created_at = 0;        // unix seconds
   int64_t state_changed_at = 0;  // unix seconds; == created_at until the first transition
-  // kImported for keys stored by ImportPrivateKey; kept across SetState and Rename. Backups
-  // (ExportSealed/ImportSealed) do not carry it: a restored key reads kGenerated.
+  // kImported for keys stored by ImportPrivateKey; kept across SetState and Rename, and carried by
+  // backups (ExportSealed binds it, ImportSealed restores it). Backups made before that restore an
+  // imported key as kGenerated.
   KeyOrigin origin = KeyOrigin::kGenerated;
 };
 

@@ -317,8 +317,9 @@ TEST_F(BackupTest, RoundTripIntoAFreshVault) {
   EXPECT_EQ(RestoreBackup(**other, "backup pw", out).error().code(), ErrorCode::kAlreadyExists);
 }
 
-// Backups do not carry the origin: an imported key comes back as the same key, read as generated.
-TEST_F(BackupTest, ImportedKeyRoundTripsWithoutItsOrigin) {
+// Backups carry the origin: an imported key comes back as the same key, still imported, and the
+// origin cannot be edited in the backup file.
+TEST_F(BackupTest, ImportedKeyRoundTripsWithItsOrigin) {
   auto key = crypto::PrivateKey::GenerateRsa(kCapgoRsaBits);
   ASSERT_TRUE(key);
   ASSERT_TRUE(store_->ImportPrivateKey("capgo", *key, KeyPurpose::kCapgo));
@@ -331,10 +332,39 @@ TEST_F(BackupTest, ImportedKeyRoundTripsWithoutItsOrigin) {
   auto got = (*other)->Get("capgo");
   ASSERT_TRUE(got) << got.error().ToString();
   EXPECT_EQ(got->key_id, key->KeyId());
-  EXPECT_EQ(got->origin, KeyOrigin::kGenerated);
+  EXPECT_EQ(got->origin, KeyOrigin::kImported);
   auto block = (*other)->PrivateEncryptPkcs1("capgo", Bytes(16, 2));
   ASSERT_TRUE(block) << block.error().ToString();
   EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(key->Public(), *block), Bytes(16, 2));
+
+  // The same backup with the origin removed (made to look generated) does not open.
+  auto text = ReadTextFile(out, 1 << 24);
+  ASSERT_TRUE(text);
+  auto doc = nlohmann::json::parse(*text);
+  bool edited = false;
+  for (auto& entry : doc["keys"]) {
+    for (auto& [field, value] : entry.items()) {
+      if (value.is_object() && value.contains("origin")) {
+        EXPECT_EQ(value["origin"], "imported");
+        value.erase("origin");
+        edited = true;
+      }
+    }
+    if (entry.contains("origin")) {
+      EXPECT_EQ(entry["origin"], "imported");
+      entry.erase("origin");
+      edited = true;
+    }
+  }
+  ASSERT_TRUE(edited) << *text;
+  const fs::path forged = dir_->path() / "forged.json";
+  ASSERT_TRUE(WriteFileAtomic(forged, AsBytes(doc.dump()), 0600));
+  auto third = OpenFileVault(dir_->path() / "third", options_, true);
+  ASSERT_TRUE(third);
+  auto refused = RestoreBackup(**third, "backup pw", forged);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kDecryptFailed) << refused.error().ToString();
+  EXPECT_EQ((*third)->Get("capgo").error().code(), ErrorCode::kNotFound);
 }
 
 TEST_F(BackupTest, TamperedEntryFailsAndImportsNothing) {
