@@ -469,7 +469,7 @@ CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& 
   AppendJsonString(&out, release.session_key);
   out += ",\"checksum\":";
   AppendJsonString(&out, release.checksum);
-  if (!release.manifest.empty() && PluginSupportsManifest(plugin)) {
+  if (!plain) {
     out += ",\"manifest\":[";
     bool first = true;
     for (const auto& entry : release.manifest) {
