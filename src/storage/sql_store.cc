@@ -323,12 +323,14 @@ class SqlStore final : public Store {
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> Result<void> {
       if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
-      auto p = ChannelParams(c);
+      auto all = ChannelParams(c);
+      // Settings only ($1..$10 of ChannelParams): the release pointer is not written (store.h).
+      std::span<const Param> p(all.data(), 10);
       AIRLOCK_ASSIGN_OR_RETURN(
           auto rows,
           conn_->Query("UPDATE channels SET is_default = $3, allow_self_assign = $4, ios = $5, "
                        "android = $6, electron = $7, min_native_version = $8, rollout_percent = $9, "
-                       "paused = $10, current_version = $11, rolled_back = $12 "
+                       "paused = $10 "
                        "WHERE app_id = $1 AND name = $2 "
                        "RETURNING name",
                        p));

@@ -144,7 +144,11 @@ class Store {
 
   // The channel's current_version, if set, must name an existing release (else kNotFound).
   [[nodiscard]] virtual Result<void> CreateChannel(const Channel& channel) = 0;
-  // Replaces every field of the channel named by (app_id, name).
+  // Replaces the settings of the channel named by (app_id, name): is_default, allow_self_assign, the
+  // platform toggles, min_native_version, rollout_percent, paused. Its release pointer
+  // (current_version, rolled_back) is left as stored: it changes only through PublishRelease and
+  // SetChannelCurrentVersion, so a settings edit that read the channel before another server's
+  // publish cannot put the old release back.
   [[nodiscard]] virtual Result<void> UpdateChannel(const Channel& channel) = 0;
   [[nodiscard]] virtual Result<Channel> GetChannel(std::string_view app_id, std::string_view name) = 0;
   // kNotFound if the app has no default channel.

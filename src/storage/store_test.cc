@@ -168,6 +168,18 @@ TYPED_TEST(StoreTest, ChannelsRoundTripEveryField) {
   ASSERT_TRUE(s.UpdateChannel(c));
   EXPECT_EQ(*s.GetChannel("com.example.app", "beta"), c);
 
+  // Settings only: a stale release pointer in the update (read before another server published or
+  // rolled back) is not written back.
+  Channel stale = c;
+  stale.current_version.reset();
+  stale.rolled_back = true;
+  stale.rollout_percent = 40;
+  ASSERT_TRUE(s.UpdateChannel(stale));
+  Channel expected = c;
+  expected.rollout_percent = 40;
+  EXPECT_EQ(*s.GetChannel("com.example.app", "beta"), expected);
+  c = expected;
+
   EXPECT_EQ(s.UpdateChannel(this->MakeChannel("nope")).error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(s.CreateChannel(c).error().code(), ErrorCode::kAlreadyExists);
   Channel orphan = this->MakeChannel("x");
