@@ -12,6 +12,7 @@
 #include "common/flat_json.h"
 #include "common/json.h"
 #include "common/semver.h"
+#include "server/json_text.h"
 
 // Sources for the wire behaviour reproduced here (read 2026-11, Cap-go/capgo backend, main branch):
 //  * supabase/functions/_backend/utils/update.ts: `updateError200(c, code, message, moreInfo)` answers
@@ -322,24 +323,6 @@ std::string_view CapgoUpdateKind(std::string_view code) {
     if (c == code) return "blocked";
   }
   return "failed";
-}
-
-void AppendJsonString(std::string* out, std::string_view text) {
-  bool plain = true;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) {
-    out->reserve(out->size() + text.size() + 2);
-    out->push_back('"');
-    out->append(text);
-    out->push_back('"');
-    return;
-  }
-  out->append(Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 namespace {

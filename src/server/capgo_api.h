@@ -196,11 +196,6 @@ CapgoReply HandleCapgoUpdatesParsed(const Result<nlohmann::json>& parsed, std::s
 // such bodies this answers exactly what HandleCapgoUpdatesParsed answers).
 CapgoReply HandleCapgoUpdatesFlat(const FlatJsonObject& body, CapgoReleaseCatalog& catalog);
 
-// Appends `text` as a JSON string literal with exactly the bytes nlohmann::json's
-// dump(-1, ' ', false, error_handler_t::replace) gives (invalid UTF-8 replaced by U+FFFD), so replies
-// built by hand match the ones built with nlohmann; printable ASCII takes a fast path.
-void AppendJsonString(std::string* out, std::string_view text);
-
 // `POST /stats`: validates, hands all events to `sink`, answers `{"status":"ok"}`.
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink);
 

@@ -1,10 +1,12 @@
 #include "server/capgo_api.h"
+#include "server/json_text.h"
 
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <random>
 
 #include "common/json.h"
 
@@ -579,6 +581,23 @@ TEST(AppendJsonString, EveryByteAtEveryPositionMatchesTheNlohmannDump) {
             << "length " << length << " byte " << byte << " at " << at;
       }
     }
+  }
+}
+
+// Random byte strings (fixed seed) biased towards UTF-8 lead and continuation bytes, escapes and
+// runs of plain ASCII: every one gives nlohmann's bytes.
+TEST(AppendJsonString, RandomBytesMatchTheNlohmannDump) {
+  const std::string pieces[] = {"a", "plain text ", "\"", "\\", "\x01", "\x1f", "\x7f", "\x80",
+                                "\xbf", "\xc2", "\xc3\xa9", "\xe2\x82", "\xe2\x82\xac", "\xed\xa0\x80",
+                                "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "\xf8", "\xff", "\xc0\xaf"};
+  std::mt19937 rng(20261126);
+  for (int round = 0; round < 20000; ++round) {
+    std::string text;
+    const int count = static_cast<int>(rng() % 12);
+    for (int k = 0; k < count; ++k) text += pieces[rng() % std::size(pieces)];
+    std::string out;
+    AppendJsonString(&out, text);
+    ASSERT_EQ(out, Json(text).dump(-1, ' ', false, Json::error_handler_t::replace)) << round;
   }
 }
 

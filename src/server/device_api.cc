@@ -27,8 +27,8 @@
 #include "crypto/base64.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
-#include "server/capgo_api.h"
 #include "server/channel_cache.h"
+#include "server/json_text.h"
 #include "server/server_api.h"
 #include "server/store_catalog.h"
 

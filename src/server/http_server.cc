@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <list>
 #include <mutex>
@@ -45,6 +44,7 @@
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "crypto/hash.h"
+#include "server/json_text.h"
 
 namespace airlock::server {
 
@@ -105,90 +105,6 @@ std::string NowRfc3339() {
   std::string out;
   AppendNowRfc3339(&out);
   return out;
-}
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not valid.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  size_t length;
-  uint32_t min;
-  uint32_t code;
-  if (c >= 0xc2 && c <= 0xdf) {
-    length = 2, min = 0x80, code = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    length = 3, min = 0x800, code = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    length = 4, min = 0x10000, code = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + length > s.size()) return 0;
-  for (size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xc0) != 0x80) return 0;
-    code = (code << 6) | (byte(i + k) & 0x3f);
-  }
-  if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
-  return length;
-}
-
-// Appends `s` as a JSON string (quotes included); invalid UTF-8 becomes U+FFFD, like
-// nlohmann::json's error_handler_t::replace.
-// True when none of the 8 bytes in `word` needs escaping (each is printable ASCII other than '"'
-// and '\\'): the classic "has a zero byte / has a byte less than n" bit tricks, bytes >= 0x80
-// caught by the high bits.
-bool EightPlainBytes(uint64_t word) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHigh = 0x8080808080808080ull;
-  const uint64_t below_space = (word - kOnes * 0x20) & ~word;
-  const uint64_t quote = word ^ (kOnes * '"');
-  const uint64_t backslash = word ^ (kOnes * '\\');
-  const uint64_t has_quote = (quote - kOnes) & ~quote;
-  const uint64_t has_backslash = (backslash - kOnes) & ~backslash;
-  return ((below_space | has_quote | has_backslash | word) & kHigh) == 0;
-}
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      size_t start = i;
-      // Eight bytes at a time while they are all plain, then byte by byte.
-      while (i + 8 <= s.size()) {
-        uint64_t word;
-        std::memcpy(&word, s.data() + i, 8);
-        if (!EightPlainBytes(word)) break;
-        i += 8;
-      }
-      while (i < s.size()) {
-        unsigned char d = static_cast<unsigned char>(s[i]);
-        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
-        ++i;
-      }
-      out->append(s.data() + start, i - start);
-      continue;
-    }
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-      ++i;
-    } else if (c < 0x20) {
-      out->append("\\u00");
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 0xf]);
-      ++i;
-    } else if (size_t length = Utf8SequenceLength(s, i); length > 0) {
-      out->append(s.data() + i, length);
-      i += length;
-    } else {
-      out->append("\xef\xbf\xbd");
-      ++i;
-    }
-  }
-  out->push_back('"');
 }
 
 void AppendNumber(std::string* out, uint64_t value) {
