@@ -423,10 +423,8 @@ Response HttpServer::Impl::Dispatch(const Router::Match& match, Request* request
 asio::awaitable<bool> HttpServer::Impl::SendFile(beast::tcp_stream& stream, const FileBody& file,
                                                  uint64_t* sent) {
   using namespace asio::experimental::awaitable_operators;
+  // The socket is already non-blocking: Serve sets it once per plain-TCP connection.
   tcp::socket& socket = stream.socket();
-  error_code ec;
-  socket.native_non_blocking(true, ec);
-  if (ec) co_return false;
   off_t offset = static_cast<off_t>(file.offset);
   uint64_t remaining = file.length;
   asio::steady_timer timer(socket.get_executor());
