@@ -915,9 +915,109 @@ struct AdminApi {
            {"platform", d.platform},
            {"public_key", d.public_key},
            {"channel_override", d.channel_override ? Json(*d.channel_override) : Json(nullptr)},
-           {"last_seen", d.last_seen}});
+           {"last_seen", d.last_seen},
+           {"signing_key", d.signing_key ? Json(*d.signing_key) : Json(nullptr)},
+           {"status", storage::DeviceStatusName(d.status)}});
     }
     return Ok(200, {{"devices", list}});
+  }
+
+  // POST .../devices/{device}/approve (pending -> active) and .../revoke (any -> revoked). A revoked
+  // device stays revoked (approve answers 409): it gets 403 device_revoked on every device route and
+  // no further wrapped key. Seen at once by this process, by others within the device cache TTL.
+  Response SetDeviceStatus(const Request& req, storage::DeviceStatus status) {
+    std::optional<Response> err;
+    auto app = LoadApp(req, &err);
+    if (!app) return *err;
+    std::string device_id(req.Param("device"));
+    if (!IsValidId(device_id)) return JsonError(400, "bad_request", "bad device id");
+    auto device = deps.store->GetDevice(app->app_id, device_id);
+    if (!device) return ErrorResponse(device.error());
+    if (status == storage::DeviceStatus::kActive &&
+        device->status == storage::DeviceStatus::kRevoked) {
+      return JsonError(409, "conflict", "device " + device_id + " is revoked");
+    }
+    if (auto set = deps.store->SetDeviceStatus(app->app_id, device_id, status); !set) {
+      return ErrorResponse(set.error());
+    }
+    if (deps.cache != nullptr) deps.cache->InvalidateDevice(app->app_id, device_id);
+    return Ok(200, {{"device_id", device_id}, {"status", storage::DeviceStatusName(status)}});
+  }
+
+  // GET/PUT .../enrollment-policy {"policy": "token" | "approve" | "preauth"}.
+  Response EnrollmentPolicy(const Request& req) {
+    std::optional<Response> err;
+    auto app = LoadApp(req, &err);
+    if (!app) return *err;
+    storage::EnrollPolicy policy = app->enroll_policy;
+    if (req.method == "PUT") {
+      auto parsed = ParseObjectBody(req.body);
+      if (parsed.error) return *parsed.error;
+      auto name = ReqString(parsed.json, "policy", storage::kMaxIdLength);
+      if (!name) return BadRequest(name.error());
+      auto wanted = storage::ParseEnrollPolicy(*name);
+      if (!wanted) return BadRequest(wanted.error());
+      if (auto set = deps.store->SetEnrollPolicy(app->app_id, *wanted); !set) {
+        return ErrorResponse(set.error());
+      }
+      policy = *wanted;
+    }
+    return Ok(200, {{"app_id", app->app_id}, {"policy", storage::EnrollPolicyName(policy)}});
+  }
+
+  // POST .../preauthorized-keys {"keys": [{"signing_key": HEX, "device_id": ID?}, ...]} (1 to 1000):
+  // Ed25519 keys that may enroll under the `preauth` policy. GET lists them.
+  Response AddPreauthorizedKeys(const Request& req) {
+    auto parsed = ParseObjectBody(req.body);
+    if (parsed.error) return *parsed.error;
+    std::optional<Response> err;
+    auto app = LoadApp(req, &err);
+    if (!app) return *err;
+    auto list = parsed.json.find("keys");
+    if (list == parsed.json.end() || !list->is_array() || list->empty() ||
+        list->size() > storage::kMaxEventBatch) {
+      return JsonError(400, "bad_request", "field 'keys' must be an array of 1 to 1000 keys");
+    }
+    std::vector<storage::PreauthorizedKey> keys;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const Json& k = (*list)[i];
+      std::string where = "keys[" + std::to_string(i) + "]: ";
+      if (!k.is_object()) return JsonError(400, "bad_request", where + "not an object");
+      auto key = ReqString(k, "signing_key", 64);
+      if (!key) return JsonError(400, "bad_request", where + key.error().message());
+      std::string lower = *key;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!IsLowerHex(lower, 64) ||
+          !crypto::PublicKey::FromRaw(crypto::KeyType::kEd25519, *HexDecode(lower))) {
+        return JsonError(400, "bad_request", where + "signing_key must be an Ed25519 key (64 hex)");
+      }
+      auto device = OptString(k, "device_id", storage::kMaxIdLength);
+      if (!device) return JsonError(400, "bad_request", where + device.error().message());
+      if (*device && !IsValidId(**device)) {
+        return JsonError(400, "bad_request", where + "bad device id");
+      }
+      keys.push_back({app->app_id, lower, *device, Now(deps)});
+    }
+    auto added = deps.store->AddPreauthorizedKeys(keys);
+    if (!added) return ErrorResponse(added.error());
+    return Ok(200, {{"added", *added}, {"keys", keys.size()}});
+  }
+
+  Response ListPreauthorizedKeys(const Request& req) {
+    std::optional<Response> err;
+    auto limit = QueryLimit(req, storage::kMaxListLimit, &err);
+    if (!limit) return *err;
+    auto app = LoadApp(req, &err);
+    if (!app) return *err;
+    auto keys = deps.store->ListPreauthorizedKeys(app->app_id, *limit);
+    if (!keys) return ErrorResponse(keys.error());
+    Json list = Json::array();
+    for (const auto& k : *keys) {
+      list.push_back({{"signing_key", k.signing_key},
+                      {"device_id", k.device_id ? Json(*k.device_id) : Json(nullptr)},
+                      {"created_at", k.created_at}});
+    }
+    return Ok(200, {{"keys", list}});
   }
 
   // PUT .../devices/{device}/channel {"channel": NAME | null}: the device's channel override (null
@@ -1123,6 +1223,26 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListEvents)));
   router->Add("PUT", apps + "/{app}/devices/{device}/channel",
               a->Guard(Action::kReleasePublish, "device.channel", bind(&AdminApi::SetDeviceChannel)));
+  router->Add("POST", apps + "/{app}/devices/{device}/approve",
+              a->Guard(Action::kReleasePublish, "device.approve",
+                       [a](const Request& req, const keys::Principal&) {
+                         return a->SetDeviceStatus(req, storage::DeviceStatus::kActive);
+                       }));
+  router->Add("POST", apps + "/{app}/devices/{device}/revoke",
+              a->Guard(Action::kReleasePublish, "device.revoke",
+                       [a](const Request& req, const keys::Principal&) {
+                         return a->SetDeviceStatus(req, storage::DeviceStatus::kRevoked);
+                       }));
+  router->Add("GET", apps + "/{app}/enrollment-policy",
+              a->Guard(Action::kReleaseRead, "", bind(&AdminApi::EnrollmentPolicy)));
+  router->Add("PUT", apps + "/{app}/enrollment-policy",
+              a->Guard(Action::kReleasePublish, "app.enrollment_policy",
+                       bind(&AdminApi::EnrollmentPolicy)));
+  router->Add("POST", apps + "/{app}/preauthorized-keys",
+              a->Guard(Action::kReleasePublish, "device.preauthorize",
+                       bind(&AdminApi::AddPreauthorizedKeys)));
+  router->Add("GET", apps + "/{app}/preauthorized-keys",
+              a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListPreauthorizedKeys)));
 
   router->Add("POST", "/api/v1/tokens",
               a->Guard(Action::kTokenManage, "token.create",

@@ -4,6 +4,8 @@
 #include <mutex>
 #include <utility>
 
+#include "common/bytes.h"
+
 namespace airlock::server {
 
 const storage::ChannelRelease* AppChannels::Find(std::string_view name) const {
@@ -137,7 +139,26 @@ Result<std::shared_ptr<const AppChannels>> ChannelCache::Channels(std::string_vi
   return result;
 }
 
+namespace {
+
+std::shared_ptr<const crypto::PublicKey> ParseSigningKey(const storage::Device& device) {
+  if (!device.signing_key) return nullptr;
+  auto raw = HexDecode(*device.signing_key);
+  if (!raw) return nullptr;
+  auto key = crypto::PublicKey::FromRaw(crypto::KeyType::kEd25519, *raw);
+  if (!key) return nullptr;
+  return std::make_shared<const crypto::PublicKey>(std::move(*key));
+}
+
+}  // namespace
+
 Result<storage::Device> ChannelCache::Device(std::string_view app_id, std::string_view device_id) {
+  AIRLOCK_ASSIGN_OR_RETURN(CachedDevice device, DeviceWithKey(app_id, device_id));
+  return std::move(device.row);
+}
+
+Result<CachedDevice> ChannelCache::DeviceWithKey(std::string_view app_id,
+                                                 std::string_view device_id) {
   auto now = Now();
   std::string key = DeviceKey(app_id, device_id);
   uint64_t generation = 0;
@@ -145,14 +166,16 @@ Result<storage::Device> ChannelCache::Device(std::string_view app_id, std::strin
     std::shared_lock lock(mutex_);
     auto it = devices_.find(key);
     if (it != devices_.end() && now < it->second.expires) {
-      if (it->second.value) return *it->second.value;
+      if (it->second.value) return CachedDevice{*it->second.value, it->second.signing_key};
       return MakeError(ErrorCode::kNotFound, "device " + std::string(device_id) + " not found");
     }
     generation = generation_;
   }
   auto device = store_->GetDevice(app_id, device_id);
   const bool unknown = !device && device.error().code() == ErrorCode::kNotFound;
-  if (!device && !unknown) return device;  // other Store errors are never cached
+  if (!device && !unknown) return tl::unexpected(device.error());  // never cached
+  std::shared_ptr<const crypto::PublicKey> signing_key;
+  if (device) signing_key = ParseSigningKey(*device);
   const auto ttl = unknown ? options_.unknown_device_ttl : options_.device_ttl;
   std::unique_lock lock(mutex_);
   ++device_loads_;
@@ -167,11 +190,14 @@ Result<storage::Device> ChannelCache::Device(std::string_view app_id, std::strin
     entry.expires = now + ttl;
     if (unknown) {
       entry.value.reset();
+      entry.signing_key.reset();
     } else {
       entry.value = *device;
+      entry.signing_key = signing_key;
     }
   }
-  return device;
+  if (!device) return tl::unexpected(device.error());
+  return CachedDevice{std::move(*device), std::move(signing_key)};
 }
 
 Result<std::optional<std::string>> ChannelCache::Override(const AppChannels& app,
@@ -190,7 +216,11 @@ Result<std::optional<std::string>> ChannelCache::Override(const AppChannels& app
 void ChannelCache::UpdateCachedDevice(const storage::Device& device) {
   std::unique_lock lock(mutex_);
   auto it = devices_.find(DeviceKey(device.app_id, device.device_id));
-  if (it != devices_.end() && it->second.value) it->second.value = device;
+  if (it == devices_.end() || !it->second.value) return;
+  if (it->second.value->signing_key != device.signing_key) {
+    it->second.signing_key = ParseSigningKey(device);
+  }
+  it->second.value = device;
 }
 
 void ChannelCache::Invalidate(std::string_view app_id) {

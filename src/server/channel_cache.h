@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "crypto/keys.h"
 #include "storage/store.h"
 
 namespace airlock::server {
@@ -73,6 +74,15 @@ const storage::ChannelRelease* ResolveChannel(const AppChannels& app,
                                               std::string_view requested,
                                               bool* via_device = nullptr);
 
+// A device row with its signing key parsed once when the row is loaded (the check hot path verifies a
+// signature per request and must not parse the key each time).
+struct CachedDevice {
+  storage::Device row;
+  // Ed25519; null when the row has no signing key (enrolled before migration 0004) or it does not
+  // parse (then no request of the device verifies).
+  std::shared_ptr<const crypto::PublicKey> signing_key;
+};
+
 class ChannelCache {
  public:
   using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
@@ -96,6 +106,9 @@ class ChannelCache {
   [[nodiscard]] Result<std::shared_ptr<const AppChannels>> Channels(std::string_view app_id);
   // The enrolled device, or kNotFound (also when a cached "unknown" entry answers).
   [[nodiscard]] Result<storage::Device> Device(std::string_view app_id, std::string_view device_id);
+  // The same, with the parsed signing key (same caching).
+  [[nodiscard]] Result<CachedDevice> DeviceWithKey(std::string_view app_id,
+                                                   std::string_view device_id);
   // The device's channel override (nullopt when it has none or is not enrolled), from `app` (a
   // snapshot from Channels()) when it holds every override, else from Device(). Store errors.
   [[nodiscard]] Result<std::optional<std::string>> Override(const AppChannels& app,
@@ -122,6 +135,7 @@ class ChannelCache {
   };
   struct DeviceEntry {
     std::optional<storage::Device> value;  // nullopt: the Store said kNotFound
+    std::shared_ptr<const crypto::PublicKey> signing_key;
     std::chrono::steady_clock::time_point expires;
   };
   static std::string DeviceKey(std::string_view app_id, std::string_view device_id);

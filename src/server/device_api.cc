@@ -8,6 +8,15 @@
 // /updates uses, and the rollout bucket is InRollout (store_catalog.h), so both protocols agree on
 // every device.
 //
+// Device authentication (docs/api/server-api.md, "Device authentication"). Every device request is
+// signed with the device's Ed25519 key (crypto/device_request.h); the parsed key is cached with the
+// device row (ChannelCache::DeviceWithKey), so a warm check costs one signature verification and no
+// database read. Order on /v1/check and /v1/report: parse the ids, find the device (403
+// device_not_enrolled), verify the signature (401), then its status (403 device_revoked /
+// device_pending); only then is anything read for or written about the device. Replays inside the
+// timestamp window are harmless: a check is a read (and a last_seen touch), a report's events are
+// de-duplicated per (app, device, seq), an enrollment is idempotent.
+//
 // Rollbacks. A device whose version is above the channel's current version is offered the channel's
 // release (rollback: true) only when the channel was rolled back through the admin API, which
 // checked that the signed targets allow it (Channel::rolled_back); otherwise it is up_to_date (it
@@ -15,9 +24,8 @@
 #include <cctype>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "bundle/bundle.h"
@@ -26,8 +34,11 @@
 #include "common/semver.h"
 #include "crypto/base64.h"
 #include "crypto/hash.h"
+#include "crypto/device_request.h"
 #include "crypto/keys.h"
+#include "server/capgo_api.h"
 #include "server/channel_cache.h"
+#include "server/device_keys.h"
 #include "server/json_text.h"
 #include "server/server_api.h"
 #include "server/store_catalog.h"
@@ -67,6 +78,57 @@ Response Bad(std::string message) { return JsonError(400, "bad_request", message
 
 Response NotEnrolled() { return JsonError(403, "device_not_enrolled", "device is not enrolled"); }
 
+Response Unauthorized(std::string_view message) { return JsonError(401, "unauthorized", message); }
+
+// 401 for a request whose signature headers do not prove possession of `key` (nullptr: the device
+// has no signing key); nullopt when they do.
+std::optional<Response> VerifyDeviceSignature(const Request& req, std::string_view device_id,
+                                              const crypto::PublicKey* key, int64_t now) {
+  std::string_view header_id = req.Header(crypto::kDeviceIdHeader);
+  std::string_view timestamp = req.Header(crypto::kDeviceTimestampHeader);
+  std::string_view signature = req.Header(crypto::kDeviceSignatureHeader);
+  if (header_id.empty() || timestamp.empty() || signature.empty()) {
+    return Unauthorized("device requests must be signed (X-Airlock-Device, X-Airlock-Timestamp, "
+                        "X-Airlock-Signature)");
+  }
+  if (header_id != device_id) return Unauthorized("X-Airlock-Device does not match device_id");
+  if (key == nullptr) {
+    return Unauthorized("the device was enrolled without a signing key: enroll it again");
+  }
+  auto verified = crypto::VerifyDeviceRequest(*key, req.method, req.path, device_id, timestamp,
+                                              signature, AsBytes(req.body), now);
+  if (verified) return std::nullopt;
+  if (verified.error().code() == ErrorCode::kExpired) {
+    return JsonError(401, "clock_skew",
+                     "X-Airlock-Timestamp is more than 300 seconds from the server's clock (" +
+                         std::to_string(now) + ")");
+  }
+  return Unauthorized("bad device signature: " + verified.error().message());
+}
+
+// 403 for a device that may not be served; nullopt for an active one.
+std::optional<Response> StatusRefusal(storage::DeviceStatus status) {
+  switch (status) {
+    case storage::DeviceStatus::kActive:
+      return std::nullopt;
+    case storage::DeviceStatus::kPending:
+      return JsonError(403, "device_pending", "the device waits for an operator's approval");
+    case storage::DeviceStatus::kRevoked:
+      return JsonError(403, "device_revoked", "the device is revoked");
+  }
+  return JsonError(403, "device_revoked", "the device is revoked");
+}
+
+Response FromCapgo(CapgoReply reply) {
+  Response r = JsonResponse(reply.status, std::move(reply.body));
+  for (auto& [name, value] : reply.headers) r.SetHeader(name, value);
+  return r;
+}
+
+CapgoRateLimiter::Options LimiterOptions(ServerApiDeps::Rate rate, size_t max_keys) {
+  return {rate.burst, rate.per_second, max_keys};
+}
+
 // Replies of /v1/check are built by hand: the same bytes as the nlohmann::json dump they replaced
 // (keys in std::map order, strings escaped by AppendJsonString), without a DOM per request.
 // server_api_test compares both for the same inputs.
@@ -75,6 +137,12 @@ Response NoUpdate(std::string_view reason) {
   AppendJsonString(&out, reason);
   out += ",\"update\":false}";
   return JsonResponse(200, std::move(out));
+}
+
+Response KeyPending() {
+  Response r = NoUpdate("key_pending");
+  r.SetHeader("Retry-After", "2");
+  return r;
 }
 
 // app_id and device_id of a device request, validated.
@@ -97,58 +165,124 @@ std::optional<Response> ReadIds(const Object& body, DeviceIds* ids) {
 
 class DeviceApi {
  public:
-  explicit DeviceApi(ServerApiDeps deps) : deps_(std::move(deps)) {
+  explicit DeviceApi(ServerApiDeps deps)
+      : deps_(std::move(deps)),
+        enroll_by_address_(LimiterOptions(deps_.enroll_per_address, 100000), SteadyClock()),
+        enroll_by_app_(LimiterOptions(deps_.enroll_per_app, 10000), SteadyClock()) {
     if (deps_.cache == nullptr) {
       owned_cache_ = std::make_unique<ChannelCache>(deps_.store);
       deps_.cache = owned_cache_.get();
     }
     while (!deps_.public_url.empty() && deps_.public_url.back() == '/') deps_.public_url.pop_back();
+    auto wrap = deps_.wrap_for_device;
+    if (!wrap) {
+      wrap = [repo = deps_.repo, dir = deps_.data_dir](const std::string& app_id,
+                                                       const std::string& sha256,
+                                                       const crypto::PublicKey& key) {
+        return repo->WrapForDevice(app_id, BlobPath(dir, sha256), key);
+      };
+    }
+    DeviceKeyService::Options key_options;
+    key_options.threads = deps_.wrap_threads;
+    key_options.clock = [d = deps_] { return Now(d); };
+    keys_ = std::make_unique<DeviceKeyService>(deps_.store, std::move(wrap), key_options);
   }
 
+  DeviceKeyService& keys() { return *keys_; }
+
   Response Enroll(const Request& req) {
+    // Every attempt counts, so a wrong token cannot be guessed faster than the limits allow.
+    if (auto refused = enroll_by_address_.Check(req.remote)) return FromCapgo(std::move(*refused));
     auto parsed = ParseObjectBody(req.body);
     if (parsed.error) return *parsed.error;
     const Json& body = parsed.json;
     DeviceIds ids;
     if (auto bad = ReadIds(body, &ids)) return *bad;
+    if (auto refused = enroll_by_app_.Check(ids.app_id)) return FromCapgo(std::move(*refused));
     auto key_hex = ReqString(body, "public_key", 64);
     if (!key_hex) return Bad(key_hex.error().message());
-    std::string key = *key_hex;
-    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string key = Lower(*key_hex);
     if (!IsLowerHex(key, 64)) return Bad("public_key must be 64 hex digits (X25519)");
+    auto signing_hex = ReqString(body, "signing_key", 64);
+    if (!signing_hex) return Bad(signing_hex.error().message());
+    std::string signing = Lower(*signing_hex);
+    if (!IsLowerHex(signing, 64)) return Bad("signing_key must be 64 hex digits (Ed25519)");
     auto platform = ReqString(body, "platform", kMaxPlatformLength);
     if (!platform) return Bad(platform.error().message());
     if (!IsValidPlatform(*platform)) return Bad("platform must be 1 to 32 bytes of [a-z0-9_-]");
-    auto token = ReqString(body, "enrollment_token", kMaxTokenLength);
+    auto token = OptString(body, "enrollment_token", kMaxTokenLength);
     if (!token) return Bad(token.error().message());
+
+    // The enrollment is signed by the key it registers: proof that the device holds it.
+    auto signing_key =
+        crypto::PublicKey::FromRaw(crypto::KeyType::kEd25519, *HexDecode(signing));
+    if (!signing_key) return Bad("signing_key is not an Ed25519 public key");
+    if (auto refused = VerifyDeviceSignature(req, ids.device_id, &*signing_key, Now(deps_))) {
+      return *refused;
+    }
 
     auto app = deps_.store->GetApp(ids.app_id);
     if (!app && app.error().code() != ErrorCode::kNotFound) return ErrorResponse(app.error());
-    // An unknown app answers like a wrong token, so app ids cannot be probed.
-    Bytes given = crypto::Sha256(AsBytes(*token));
-    Bytes expected;
-    if (app && app->enroll_token_sha256) {
-      auto decoded = HexDecode(*app->enroll_token_sha256);
-      if (decoded) expected = std::move(*decoded);
+    const auto policy = app ? app->enroll_policy : storage::EnrollPolicy::kToken;
+    if (policy == storage::EnrollPolicy::kPreauth) {
+      auto claimed = deps_.store->ClaimPreauthorizedKey(ids.app_id, signing, ids.device_id);
+      if (!claimed) {
+        if (claimed.error().code() == ErrorCode::kNotFound ||
+            claimed.error().code() == ErrorCode::kAlreadyExists) {
+          return JsonError(403, "not_preauthorized",
+                           "the signing key is not preauthorized for this device");
+        }
+        return ErrorResponse(claimed.error());
+      }
+    } else {
+      // An unknown app answers like a wrong token, so app ids cannot be probed.
+      Bytes given = crypto::Sha256(AsBytes(token->value_or("")));
+      Bytes expected;
+      if (app && app->enroll_token_sha256) {
+        auto decoded = HexDecode(*app->enroll_token_sha256);
+        if (decoded) expected = std::move(*decoded);
+      }
+      if (!*token || expected.size() != given.size() || !ConstantTimeEqual(given, expected)) {
+        return Unauthorized("wrong enrollment token");
+      }
     }
-    if (expected.size() != given.size() || !ConstantTimeEqual(given, expected)) {
-      return JsonError(401, "unauthorized", "wrong enrollment token");
-    }
+    const auto status = policy == storage::EnrollPolicy::kApprove ? storage::DeviceStatus::kPending
+                                                                  : storage::DeviceStatus::kActive;
 
-    storage::Device device{ids.app_id, ids.device_id, key, *platform, std::nullopt, Now(deps_)};
+    storage::Device device{ids.app_id, ids.device_id, key,   *platform, std::nullopt,
+                           Now(deps_), signing,       status};
     auto created = deps_.store->CreateDevice(device);
     if (created) {
-      if (deps_.cache != nullptr) deps_.cache->InvalidateDevice(ids.app_id, ids.device_id);
-      return Ok(201, {{"device_id", ids.device_id}, {"enrolled", true}});
+      deps_.cache->InvalidateDevice(ids.app_id, ids.device_id);
+      return Enrolled(201, ids.device_id, status);
     }
     if (created.error().code() != ErrorCode::kAlreadyExists) return ErrorResponse(created.error());
     auto existing = deps_.store->GetDevice(ids.app_id, ids.device_id);
     if (!existing) return ErrorResponse(existing.error());
-    if (existing->public_key != key) {
+    if (auto refused = StatusRefusal(existing->status);
+        refused && existing->status == storage::DeviceStatus::kRevoked) {
+      return *refused;
+    }
+    if (existing->public_key != key || (existing->signing_key && existing->signing_key != signing)) {
       return JsonError(409, "conflict",
                        "device " + ids.device_id + " is enrolled with another key");
     }
-    return Ok(200, {{"device_id", ids.device_id}, {"enrolled", true}});
+    if (!existing->signing_key) {
+      // Enrolled before devices had signing keys: this enrollment (same X25519 key, the app's
+      // policy satisfied) adds one, and under `approve` the device waits for approval again.
+      existing->signing_key = signing;
+      if (auto updated = deps_.store->UpdateDevice(*existing); !updated) {
+        return ErrorResponse(updated.error());
+      }
+      if (status == storage::DeviceStatus::kPending) {
+        if (auto set = deps_.store->SetDeviceStatus(ids.app_id, ids.device_id, status); !set) {
+          return ErrorResponse(set.error());
+        }
+        existing->status = status;
+      }
+      deps_.cache->InvalidateDevice(ids.app_id, ids.device_id);
+    }
+    return Enrolled(200, ids.device_id, existing->status);
   }
 
   Response Check(const Request& req) {
@@ -156,16 +290,18 @@ class DeviceApi {
     // body goes through ParseObjectBody, whose answer (value or error) is the reference, so both
     // paths answer alike.
     thread_local FlatJsonObject flat;
-    if (flat.Parse(req.body, kMaxJsonBody)) return CheckFields(flat);
+    if (flat.Parse(req.body, kMaxJsonBody)) return CheckFields(req, flat);
     auto parsed = ParseObjectBody(req.body);
     if (parsed.error) return *parsed.error;
-    return CheckFields(parsed.json);
+    return CheckFields(req, parsed.json);
   }
 
   template <typename Object>
-  Response CheckFields(const Object& body) {
+  Response CheckFields(const Request& req, const Object& body) {
     DeviceIds ids;
     if (auto bad = ReadIds(body, &ids)) return *bad;
+    CachedDevice device;
+    if (auto refused = Authenticate(req, ids, &device)) return *refused;
     auto version_text = ReqString(body, "version", kMaxSemverLength);
     if (!version_text) return Bad(version_text.error().message());
     auto version = Semver::Parse(*version_text);
@@ -181,16 +317,11 @@ class DeviceApi {
     if (!requested) return Bad(requested.error().message());
     if (*requested && !IsValidId(**requested)) return Bad("bad channel name");
 
-    auto device = deps_.cache->Device(ids.app_id, ids.device_id);
-    if (!device) {
-      if (device.error().code() == ErrorCode::kNotFound) return NotEnrolled();
-      return ErrorResponse(device.error());
-    }
-    TouchIfStale(*device);
+    TouchIfStale(device.row);
     auto app = deps_.cache->Channels(ids.app_id);
     if (!app) return ErrorResponse(app.error());
     const storage::ChannelRelease* resolved =
-        ResolveChannel(**app, device->channel_override, requested->value_or(""));
+        ResolveChannel(**app, device.row.channel_override, requested->value_or(""));
     if (resolved == nullptr) return NoUpdate("no_release");
     const storage::Channel& channel = resolved->channel;
     if (channel.paused) return NoUpdate("paused");
@@ -220,9 +351,10 @@ class DeviceApi {
 
     std::string wrapped_key;
     if (release.encryption == storage::EncryptionMode::kDevice) {
-      auto wrapped = WrappedKey(ids.app_id, release.sha256, device->public_key);
+      auto wrapped = keys_->Lookup(device.row, release.sha256);
       if (!wrapped) return ErrorResponse(wrapped.error());
-      wrapped_key = std::move(*wrapped);
+      if (!*wrapped) return KeyPending();
+      wrapped_key = std::move(**wrapped);
     }
     // Keys in the order nlohmann::json (a std::map) wrote them.
     std::string out;
@@ -258,6 +390,8 @@ class DeviceApi {
     const Json& body = parsed.json;
     DeviceIds ids;
     if (auto bad = ReadIds(body, &ids)) return *bad;
+    CachedDevice device;
+    if (auto refused = Authenticate(req, ids, &device)) return *refused;
     auto list = body.find("events");
     if (list == body.end() || !list->is_array() || list->empty() ||
         list->size() > storage::kMaxEventBatch) {
@@ -293,42 +427,59 @@ class DeviceApi {
       events.push_back({ids.app_id, ids.device_id, **seq, *version, *kind, reason->value_or(""),
                         detail->value_or(""), **occurred, now});
     }
-    auto device = deps_.cache->Device(ids.app_id, ids.device_id);
-    if (!device) {
-      if (device.error().code() == ErrorCode::kNotFound) return NotEnrolled();
-      return ErrorResponse(device.error());
-    }
-    auto stored = deps_.store->AppendDeviceEvents(events);
+    storage::EventQuota quota{now - kQuotaWindow, deps_.max_events_per_device_hour};
+    auto stored = deps_.store->AppendDeviceEvents(events, quota);
     if (!stored) {
       if (stored.error().code() == ErrorCode::kNotFound) return NotEnrolled();
+      if (stored.error().code() == ErrorCode::kLimitExceeded) {
+        Response r = JsonError(429, "too_many_events",
+                               "the device reported more than " +
+                                   std::to_string(deps_.max_events_per_device_hour) +
+                                   " events in the last hour; nothing of this batch was stored");
+        r.SetHeader("Retry-After", "300");
+        return r;
+      }
       return ErrorResponse(stored.error());
     }
     return Ok(200, {{"stored", *stored}});
   }
 
  private:
-  // The content key of bundle `sha256` wrapped to the device key (base64). Wrapping goes through
-  // the vault (an unwrap and a usage-log record each time, ~30 ms measured on a file vault), so
-  // answers are kept per (app, bundle, device key): a device polling while it has not installed yet
-  // costs one wrap. Reusing a wrapped key is safe (only that device's private key opens it); the
-  // map is bounded.
-  Result<std::string> WrappedKey(const std::string& app_id, const std::string& sha256,
-                                 const std::string& device_key_hex) {
-    std::string cache_key = app_id + "/" + sha256 + "/" + device_key_hex;
-    {
-      std::lock_guard lock(wrap_mutex_);
-      auto it = wrapped_.find(cache_key);
-      if (it != wrapped_.end()) return it->second;
+  static constexpr int64_t kQuotaWindow = 3600;
+
+  static std::string Lower(std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  }
+
+  ChannelCache::SteadyClock SteadyClock() const {
+    if (deps_.steady_clock) return deps_.steady_clock;
+    return [] { return std::chrono::steady_clock::now(); };
+  }
+
+  static Response Enrolled(int status, const std::string& device_id,
+                           storage::DeviceStatus device_status) {
+    return Ok(status, {{"device_id", device_id},
+                       {"enrolled", true},
+                       {"status", storage::DeviceStatusName(device_status)}});
+  }
+
+  // The enrolled device that signed `req`, or the refusal (403 not enrolled, 401 no proof, 403
+  // revoked or pending). Nothing is read for the device or written before this passes.
+  std::optional<Response> Authenticate(const Request& req, const DeviceIds& ids,
+                                       CachedDevice* out) {
+    auto device = deps_.cache->DeviceWithKey(ids.app_id, ids.device_id);
+    if (!device) {
+      if (device.error().code() == ErrorCode::kNotFound) return NotEnrolled();
+      return ErrorResponse(device.error());
     }
-    AIRLOCK_ASSIGN_OR_RETURN(Bytes raw, HexDecode(device_key_hex));
-    AIRLOCK_ASSIGN_OR_RETURN(auto key, crypto::PublicKey::FromRaw(crypto::KeyType::kX25519, raw));
-    AIRLOCK_ASSIGN_OR_RETURN(
-        Bytes wrapped, deps_.repo->WrapForDevice(app_id, BlobPath(deps_.data_dir, sha256), key));
-    std::string encoded = crypto::Base64Encode(wrapped);
-    std::lock_guard lock(wrap_mutex_);
-    if (wrapped_.size() >= kMaxWrappedKeys) wrapped_.clear();
-    wrapped_[cache_key] = encoded;
-    return encoded;
+    if (auto refused =
+            VerifyDeviceSignature(req, ids.device_id, device->signing_key.get(), Now(deps_))) {
+      return refused;
+    }
+    if (auto refused = StatusRefusal(device->row.status)) return refused;
+    *out = std::move(*device);
+    return std::nullopt;
   }
 
   void TouchIfStale(storage::Device device) {
@@ -341,21 +492,27 @@ class DeviceApi {
     }
   }
 
-  static constexpr size_t kMaxWrappedKeys = 100000;
-
   std::unique_ptr<ChannelCache> owned_cache_;
   ServerApiDeps deps_;
-  std::mutex wrap_mutex_;
-  std::unordered_map<std::string, std::string> wrapped_;  // guarded by wrap_mutex_
+  CapgoRateLimiter enroll_by_address_;
+  CapgoRateLimiter enroll_by_app_;
+  std::unique_ptr<DeviceKeyService> keys_;
 };
 
 }  // namespace
 
-void AddDeviceRoutes(Router* router, const ServerApiDeps& deps) {
+struct DeviceRoutes {
+  std::shared_ptr<DeviceApi> api;
+};
+
+std::shared_ptr<DeviceRoutes> AddDeviceRoutes(Router* router, const ServerApiDeps& deps) {
   auto api = std::make_shared<DeviceApi>(deps);
   router->Add("POST", "/v1/enroll", [api](const Request& req) { return api->Enroll(req); });
   router->Add("POST", "/v1/check", [api](const Request& req) { return api->Check(req); });
   router->Add("POST", "/v1/report", [api](const Request& req) { return api->Report(req); });
+  return std::make_shared<DeviceRoutes>(DeviceRoutes{api});
 }
+
+void WaitForDeviceKeyWraps(DeviceRoutes* routes) { routes->api->keys().WaitIdle(); }
 
 }  // namespace airlock::server

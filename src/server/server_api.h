@@ -7,6 +7,7 @@
 #ifndef AIRLOCK_SERVER_SERVER_API_H_
 #define AIRLOCK_SERVER_SERVER_API_H_
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -17,7 +18,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/bytes.h"
 #include "common/result.h"
+#include "crypto/keys.h"
 #include "keys/access.h"
 #include "server/app_repo.h"
 #include "server/router.h"
@@ -42,6 +45,26 @@ struct ServerApiDeps {
   // /v1/check writes a device's last_seen at most once per this many seconds (the cached row says
   // when it was last written), so the warm hot path stays off the database.
   int64_t last_seen_interval = 60;
+
+  // --- devices (docs/api/server-api.md, "Device authentication") ---
+  // Wraps a device-mode content key (DeviceKeyService, device_keys.h); default: the AppRepo's vault
+  // (AppRepo::WrapForDevice on DATA/blobs/<sha256>). Runs on the key service's own threads.
+  std::function<Result<Bytes>(const std::string& app_id, const std::string& sha256,
+                              const crypto::PublicKey& device_key)>
+      wrap_for_device;
+  unsigned wrap_threads = 1;
+  // Events a device may have stored per rolling hour (/v1/report answers 429 beyond it).
+  size_t max_events_per_device_hour = 1000;
+  // Enrollment attempts (any outcome) per source address and per app: a token bucket of `burst`
+  // refilled at `per_second` (429 too_many_requests with Retry-After beyond it).
+  struct Rate {
+    double burst = 0;
+    double per_second = 0;
+  };
+  Rate enroll_per_address{20, 20.0 / 60};
+  Rate enroll_per_app{1000, 100};
+  // Monotonic clock of the enrollment rate limits; default std::chrono::steady_clock::now.
+  std::function<std::chrono::steady_clock::time_point()> steady_clock;
 };
 
 // Registers every /api/v1 route. The returned object owns per-API state (the access-store mutex)
@@ -49,8 +72,13 @@ struct ServerApiDeps {
 struct AdminApi;
 [[nodiscard]] std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& deps);
 
-// Registers POST /v1/enroll, /v1/check, /v1/report (GET /v1/blobs is in static_files.h).
-void AddDeviceRoutes(Router* router, const ServerApiDeps& deps);
+// Registers POST /v1/enroll, /v1/check, /v1/report (GET /v1/blobs is in static_files.h). The
+// returned object owns the device API's state (its key service's threads) and is kept alive by the
+// routes too.
+struct DeviceRoutes;
+std::shared_ptr<DeviceRoutes> AddDeviceRoutes(Router* router, const ServerApiDeps& deps);
+// Blocks until the device key service has no wrap queued or running (tests).
+void WaitForDeviceKeyWraps(DeviceRoutes* routes);
 
 // Shared by the admin and device API (defined in admin_api.cc); exposed for tests.
 namespace api_internal {

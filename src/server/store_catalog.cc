@@ -99,16 +99,23 @@ Result<std::vector<CapgoChannel>> StoreChannelRegistry::ListChannels(std::string
   return out;
 }
 
+bool IsNative(const storage::Device& device) { return device.signing_key.has_value(); }
+
 Result<std::optional<std::string>> StoreChannelRegistry::GetAssignment(std::string_view app_id,
                                                                        std::string_view device_id) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, Optional(store_->GetDevice(app_id, device_id)));
-  if (!device) return std::optional<std::string>();
+  if (!device || IsNative(*device)) return std::optional<std::string>();
   return device->channel_override;
 }
 
 Result<void> StoreChannelRegistry::SetAssignment(std::string_view app_id, std::string_view device_id,
                                                  std::string_view channel_name) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, store_->GetDevice(app_id, device_id));
+  if (IsNative(device)) {
+    return MakeError(ErrorCode::kWrongKey, "device " + std::string(device_id) +
+                                               " is enrolled with a signing key: only its own "
+                                               "signed requests and the admin API change it");
+  }
   device.channel_override = std::string(channel_name);
   AIRLOCK_TRY(store_->UpdateDevice(device));
   if (cache_ != nullptr) cache_->InvalidateDevice(app_id, device_id);
@@ -117,7 +124,7 @@ Result<void> StoreChannelRegistry::SetAssignment(std::string_view app_id, std::s
 
 Result<void> StoreChannelRegistry::ClearAssignment(std::string_view app_id, std::string_view device_id) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, Optional(store_->GetDevice(app_id, device_id)));
-  if (!device || !device->channel_override) return {};
+  if (!device || IsNative(*device) || !device->channel_override) return {};
   device->channel_override.reset();
   AIRLOCK_TRY(store_->UpdateDevice(*device));
   if (cache_ != nullptr) cache_->InvalidateDevice(app_id, device_id);
@@ -139,7 +146,9 @@ Result<void> StoreStatsSink::Record(const std::vector<CapgoStatsEvent>& events) 
   for (const auto& event : events) {
     AIRLOCK_ASSIGN_OR_RETURN(auto device,
                              Optional(store_->GetDevice(event.device.app_id, event.device.device_id)));
-    if (!device) continue;  // not enrolled: accepted, not stored (see header)
+    // Not enrolled, or enrolled natively (whose events come only from its signed reports): accepted,
+    // not stored (see header).
+    if (!device || IsNative(*device)) continue;
     std::string version = event.device.EffectiveVersion();
     if (!Semver::Parse(version)) continue;  // device events need a semver version
     storage::DeviceEvent row;

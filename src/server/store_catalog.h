@@ -19,12 +19,17 @@
 //    and for devices unknown here alike (above ChannelCache::Options::max_overrides overrides per app, the
 //    device row is read through the cache instead); without a cache given, the catalog reads the Store
 //    on every call.
+//  * Capgo requests name a device by a claimed id only (as Capgo itself does), so they never change a
+//    natively enrolled device (IsNative: one with a signing key, whose own requests are signed):
+//    GetAssignment does not show its override, SetAssignment refuses it (kWrongKey), ClearAssignment and
+//    stats leave it alone. Only rows without a signing key (enrolled before migration 0004) remain
+//    Capgo-assignable.
 //  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a row, so
-//    SetAssignment for an unknown device is kNotFound (HTTP 500); a device is never created here, since
-//    that would let anyone claim a device id before it enrolls.
+//    SetAssignment for an unknown device is kNotFound (HTTP 400 device_not_enrolled); a device is never
+//    created here, since that would let anyone claim a device id before it enrolls.
 //  * Stats (StoreStatsSink) become device events (kind "capgo_<action>", version = the running version,
-//    detail = old version) for enrolled devices; events of unknown devices, or whose running version is not
-//    semver, are accepted and dropped.
+//    detail = old version) for enrolled devices without a signing key; events of unknown or native
+//    devices, or whose running version is not semver, are accepted and dropped.
 //
 // Thread-safety: as thread-safe as the Store (every Store is); the sink's sequence counter is locked.
 #ifndef AIRLOCK_SERVER_STORE_CATALOG_H_
@@ -52,6 +57,10 @@ using UnixClock = std::function<int64_t()>;
 
 // Converts a storage channel to the Capgo view.
 CapgoChannel ToCapgoChannel(const storage::Channel& channel);
+
+// True for a device enrolled with a signing key (its state changes only through its own signed requests
+// and the admin API, never through the Capgo routes).
+bool IsNative(const storage::Device& device);
 
 // True when `device_id` falls inside the channel's rollout percentage (sticky per device).
 bool InRollout(std::string_view app_id, std::string_view device_id, int rollout_percent);
