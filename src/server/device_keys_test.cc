@@ -58,7 +58,7 @@ class SlowWrapTest : public ServerApiTest {
                                    const crypto::PublicKey& key) {
       ++wrap_calls_;
       latch_.wait();
-      return repo_->WrapForDevice(app_id, BlobPath(data_, sha256), key);
+      return repo_->WrapForDevice(app_id, api_internal::BlobPath(data_, sha256), key);
     };
   }
   void TearDown() override {

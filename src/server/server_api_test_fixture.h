@@ -110,7 +110,7 @@ class ServerApiTest : public ::testing::Test {
     deps.wrap_for_device = [this](const std::string& app_id, const std::string& sha256,
                                   const crypto::PublicKey& key) {
       ++wrap_calls_;
-      return repo_->WrapForDevice(app_id, BlobPath(data_, sha256), key);
+      return repo_->WrapForDevice(app_id, api_internal::BlobPath(data_, sha256), key);
     };
     deps.steady_clock = [this] { return steady_; };
     CustomizeDeps(&deps);
