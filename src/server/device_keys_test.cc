@@ -54,6 +54,7 @@ class SlowWrapTest : public ServerApiTest {
   // Every wrap blocks until the test opens the latch (after /healthz has answered).
   void CustomizeDeps(ServerApiDeps* deps) override {
     deps->wrap_threads = 2;
+    deps->enroll_per_address = {1000, 0};
     deps->wrap_for_device = [this](const std::string& app_id, const std::string& sha256,
                                    const crypto::PublicKey& key) {
       ++wrap_calls_;
