@@ -223,8 +223,7 @@ run 1 "suspended" "$BIN" capgo encrypt "$ZIP" --private-key "file:$VS#capgo" --o
 # key import: an existing Capgo user's key (the Capgo CLI's RSA-2048 PKCS#1 .capgo_key_v2, here the
 # one the vectors were made with) moves into the vault; apps that ship its public key keep working.
 # The vectors are read in place and never modified.
-CV="$(cd "$(dirname "$0")/.." && pwd)/../shared/vectors/capgo"
-[ -d "$CV" ] || CV=/work/shared/vectors/capgo
+CV="$(cd "$(dirname "$0")" && pwd)/vectors/capgo"
 CAPGO_PEM="$CV/capgo_key_v2.pem"
 if [ -f "$CAPGO_PEM" ]; then
   pem_sum=$(sha256sum "$CAPGO_PEM" | cut -d' ' -f1)
@@ -295,7 +294,7 @@ if [ -n "$P11_MODULE" ] && command -v softhsm2-util >/dev/null; then
   [ "$(sha256sum "$CAPGO_PEM" | cut -d' ' -f1)" = "$pem_sum" ] && ok || bad "key import modified $CAPGO_PEM"
   unset SOFTHSM2_CONF AIRLOCK_PKCS11_MODULE AIRLOCK_PKCS11_PIN AIRLOCK_AUDIT_LOG
 else
-  echo "note: SoftHSM2 not installed; the PKCS#11 capgo checks were skipped"
+  missing_service "SoftHSM2 (softhsm2 package)"
 fi
 
 echo "keys CLI: $pass passed, $fail failed"

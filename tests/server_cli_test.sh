@@ -22,7 +22,9 @@ trap cleanup EXIT
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$W/out"; }
 
 for tool in python3 curl openssl; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 0; }
+  command -v "$tool" >/dev/null && continue
+  [ "${CI:-}" = "true" ] && { echo "FAIL: $tool is required under CI=true but missing"; exit 1; }
+  echo "SKIP: $tool missing"; exit 0
 done
 
 export XDG_CONFIG_HOME="$W/config"

@@ -12,6 +12,7 @@
 #include "client/test_http_server.h"
 #include "client/test_repo.h"
 #include "common/file.h"
+#include "common/require_service.h"
 
 namespace airlock::client {
 namespace {
@@ -161,7 +162,7 @@ TEST_F(AgentTest, EveryFailureExitsWithOne) {
 }
 
 TEST_F(AgentTest, RefreshFailsOnceFaketimeMovesPastTimestampExpiry) {
-  if (std::system("command -v faketime >/dev/null 2>&1") != 0) GTEST_SKIP() << "no faketime";
+  AIRLOCK_REQUIRE_SERVICE(std::system("command -v faketime >/dev/null 2>&1") == 0, "faketime");
   // The repository's timestamp expires in a day, everything else later.
   ASSERT_EQ(Init(), 0);
   EXPECT_EQ(Refresh("faketime '+400 days' "), 1);

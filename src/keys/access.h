@@ -1,5 +1,5 @@
 // Access control: principals (people and API tokens), roles, the role -> action table, API tokens kept
-// only as SHA-256 hashes, and the TOTP second factor for key-custodian operations (DESIGN.md §5).
+// only as SHA-256 hashes, and the TOTP second factor for key-custodian operations (docs/design.md §5).
 // A library: the vault and CLI use it now, the server's admin API later.
 //
 // Storage. Principals live in their own SQLite file beside the vault, `AccessPathForVault(vault)` =

@@ -1,5 +1,5 @@
 // The key usage log: an append-only, hash-chained record of every key operation, with checkpoints signed
-// by an audit key (DESIGN.md §5, issue 4).
+// by an audit key (docs/design.md §5, issue 4).
 //
 // Storage. The log is its own SQLite file beside the vault: `AuditPathForVault("/v/keys.vault")` is
 // "/v/keys.vault.audit". It is deliberately not a table of the vault file: restoring a vault backup must

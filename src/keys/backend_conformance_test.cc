@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/file.h"
+#include "common/require_service.h"
 #include "crypto/keys.h"
 #include "crypto/rsa_raw.h"
 #include "crypto/sign.h"
@@ -94,7 +95,7 @@ class KeyStoreBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if constexpr (std::is_same_v<Backend, SoftHsmBackend>) {
-      if (!testing::SoftHsmAvailable()) GTEST_SKIP() << "SoftHSM2 module not installed";
+      AIRLOCK_REQUIRE_SERVICE(testing::SoftHsmAvailable(), "SoftHSM2 (softhsm2 package)");
     }
     auto ok = backend_.SetUp();
     ASSERT_TRUE(ok) << ok.error().ToString();

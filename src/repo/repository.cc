@@ -315,7 +315,7 @@ Result<TargetFile> CopyTarget(const fs::path& dir, const fs::path& src, const st
   return file;
 }
 
-// Checks the fields of `custom` that DESIGN.md §3 gives a meaning to.
+// Checks the fields of `custom` that docs/design.md §3 gives a meaning to.
 Result<void> ValidateCustom(const nlohmann::json& custom) {
   if (custom.contains("version")) {
     if (!custom["version"].is_string()) {
