@@ -38,6 +38,7 @@
 #include "keys/audit.h"
 #include "server/capgo_routes.h"
 #include "server/channel_cache.h"
+#include "server/release_policy.h"
 #include "server/server_api.h"
 
 namespace airlock::server {
@@ -723,6 +724,9 @@ struct AdminApi {
     });
   }
 
+  // POST .../rollback {"to": V[, "targets_metadata": {...}]}: the targets metadata, when given (the
+  // CLI signs V as a rollback target), is verified first and the rollback checked against it; it is
+  // accepted only if the rollback is allowed, so a refused rollback changes nothing.
   Response Rollback(const Request& req) {
     auto parsed = ParseObjectBody(req.body);
     if (parsed.error) return *parsed.error;
@@ -730,17 +734,33 @@ struct AdminApi {
     if (!to) return BadRequest(to.error());
     if (auto v = Semver::Parse(*to); !v)
       return JsonError(400, "bad_request", "to: " + v.error().message());
+    std::optional<std::string> targets_bytes;
+    if (auto md = parsed.json.find("targets_metadata"); md != parsed.json.end()) {
+      if (!md->is_object()) {
+        return JsonError(400, "bad_request", "field 'targets_metadata' must be an object");
+      }
+      targets_bytes = md->dump();
+    }
     std::lock_guard lock(write_mutex);
     std::optional<Response> err;
     auto c = LoadChannel(req, &err);
     if (!c) return *err;
     auto release = deps.store->GetRelease(c->app_id, *to);
     if (!release) return ErrorResponse(release.error());
-    auto allowed = deps.repo->CheckRollbackAllowed(c->app_id, *to);
+    auto blobs = MakeBlobLookup(deps.data_dir);
+    Result<TrustedTarget> allowed = [&]() -> Result<TrustedTarget> {
+      if (!targets_bytes) return deps.repo->CheckRollbackAllowed(c->app_id, *to, c->name);
+      AIRLOCK_ASSIGN_OR_RETURN(auto targets,
+                               deps.repo->VerifyTargets(c->app_id, *targets_bytes, blobs));
+      return FindRollbackTarget(targets, c->app_id, *to, c->name);
+    }();
     if (!allowed) {
-      if (allowed.error().code() == ErrorCode::kIo ||
-          allowed.error().code() == ErrorCode::kInternal) {
+      const ErrorCode code = allowed.error().code();
+      if (code == ErrorCode::kIo || code == ErrorCode::kInternal) {
         return ErrorResponse(allowed.error());
+      }
+      if (code != ErrorCode::kInvalidArgument && code != ErrorCode::kNotFound) {
+        return VerificationError(allowed.error());
       }
       return JsonError(422, "verification_failed",
                        "rollback to " + *to + " not allowed: " + allowed.error().message());
@@ -749,9 +769,13 @@ struct AdminApi {
       return JsonError(422, "verification_failed",
                        "the signed rollback target is not release " + *to + "'s blob");
     }
+    if (targets_bytes) {
+      auto accepted = deps.repo->AcceptTargets(c->app_id, *targets_bytes, blobs);
+      if (!accepted) return VerificationError(accepted.error());
+    }
     auto set = deps.store->SetChannelCurrentVersion(c->app_id, c->name, *to, true);
-    if (!set) return ErrorResponse(set.error());
     Invalidate(c->app_id);
+    if (!set) return ErrorResponse(set.error());
     auto updated = deps.store->GetChannel(c->app_id, c->name);
     if (!updated) return ErrorResponse(updated.error());
     return Ok(200, ChannelJson(*updated));
@@ -821,6 +845,10 @@ struct AdminApi {
     if (auto ok = CheckTargetCustom(*main_target, app->app_id, *version); !ok) {
       return VerificationError(ok.error());
     }
+    // The signed release rules: the release names this channel and keeps the highest floor.
+    if (auto ok = CheckPublishable(*targets, *main_target, *channel_name); !ok) {
+      return JsonError(422, "verification_failed", ok.error().message());
+    }
     const TrustedTarget* capgo = nullptr;
     if (capgo_target) {
       capgo = FindTarget(*targets, *capgo_target);
@@ -830,6 +858,9 @@ struct AdminApi {
       }
       if (auto ok = CheckTargetCustom(*capgo, app->app_id, *version); !ok) {
         return VerificationError(ok.error());
+      }
+      if (auto ok = CheckPublishable(*targets, *capgo, *channel_name); !ok) {
+        return JsonError(422, "verification_failed", ok.error().message());
       }
     }
     auto blob_path = BlobPath(deps.data_dir, main_target->sha256);

@@ -33,6 +33,7 @@
 #include "server/config.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/release_policy.h"
 #include "server/router.h"
 #include "server/server_api.h"
 #include "server/static_files.h"
@@ -263,6 +264,10 @@ int Serve(const server::ServerConfig& config) {
 
   server::ChannelCache::Options cache_options;
   cache_options.ttl = std::chrono::milliseconds(config.cache_ttl_ms);
+  // Serve only what the signed release rules allow, whatever the database says (release_policy.h).
+  cache_options.release_gate = server::SignedReleaseGate(&repo, [](const std::string& why) {
+    std::fprintf(stderr, "airlockd: %s\n", why.c_str());
+  });
   server::ChannelCache cache(store->get(), cache_options);
 
   // Block the stop signals in every thread (the workers inherit the mask); this thread waits for
