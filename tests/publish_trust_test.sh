@@ -132,7 +132,29 @@ refused "no trusted root for app $APP on this machine.*--trusted-root" \
   "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 mv "$W/pinned.json" "$XDG_CONFIG_HOME/airlock/apps/$APP.root.json"
 
-# 5. The same proxy, no forgery: publish and rollback succeed through it.
+# 5. `--encrypt app`: the server swaps the app's public key for the attacker's, so that releases would
+#    be encrypted to it. The CLI seals only to the key recorded at `app create`.
+APPK=com.example.appkey
+openssl genpkey -algorithm x25519 -out "$W/appkey.pem" 2>/dev/null
+openssl pkey -in "$W/appkey.pem" -pubout -out "$W/appkey.pub" 2>/dev/null
+openssl genpkey -algorithm x25519 -out "$W/evilkey.pem" 2>/dev/null
+openssl pkey -in "$W/evilkey.pem" -pubout -out "$W/evilkey.pub" 2>/dev/null
+run 0 "created app $APPK" "$A" app create "$APPK" "${DIRECT[@]}" --no-capgo --app-key "$W/appkey.pub"
+run 0 "" "$A" channel create "$APPK" production --default "${DIRECT[@]}"
+curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APPK" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); d["app_key"]=open(sys.argv[1]).read(); print(json.dumps(d))' \
+    "$W/evilkey.pub" >"$W/appk-evil.json"
+echo "{\"GET /api/v1/apps/$APPK\": \"$W/appk-evil.json\"}" >"$SWAPS"
+: >"$W/proxy.log"
+run 1 "the server's app key for $APPK is not the one this machine trusts" "$A" release publish "$APPK" \
+  "${VIA[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production --encrypt app
+one_error_line
+! grep -Eq '^(POST|PUT) ' "$W/proxy.log" && ok || bad "an app-key swap let a write through"
+: >"$SWAPS"
+run 0 "published $APPK 1.0.0" "$A" release publish "$APPK" "${VIA[@]}" --version 1.0.0 \
+  --from "$SRC/examples/sample-app" --channel production --encrypt app
+
+# 6. The same proxy, no forgery: publish and rollback succeed through it.
 : >"$SWAPS"
 run 0 "published $APP 1.0.2 to channel production" "$A" release publish "$APP" "${VIA[@]}" \
   --version 1.0.2 --from "$SRC/examples/sample-app" --channel production

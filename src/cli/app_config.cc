@@ -51,7 +51,8 @@ nlohmann::json AppConfig::ToJson() const {
   return {{"app_id", app_id},           {"root_keys", root_keys},
           {"root_keyids", root_keyids}, {"root_threshold", root_threshold},
           {"targets_key", targets_key}, {"targets_keyid", targets_keyid},
-          {"capgo_key", capgo_key},     {"capgo_public_key", capgo_public_key}};
+          {"capgo_key", capgo_key},     {"capgo_public_key", capgo_public_key},
+          {"app_key_pem", app_key_pem}};
 }
 
 Result<fs::path> AppFilePath(const std::string& app_id, const std::string& suffix) {
@@ -80,6 +81,7 @@ Result<std::optional<AppConfig>> LoadAppConfig(const std::string& app_id) {
     c.targets_keyid = j->value("targets_keyid", "");
     c.capgo_key = j->value("capgo_key", "");
     c.capgo_public_key = j->value("capgo_public_key", "");
+    c.app_key_pem = j->value("app_key_pem", "");
   } catch (const nlohmann::json::exception& e) {
     return MakeError(ErrorCode::kMalformed, path.string() + ": " + e.what());
   }

@@ -43,6 +43,7 @@ struct AppConfig {
   std::string targets_keyid;
   std::string capgo_key;
   std::string capgo_public_key;  // file
+  std::string app_key_pem;       // the --app-key public key (PEM) `--encrypt app` seals to
 
   nlohmann::json ToJson() const;
 };

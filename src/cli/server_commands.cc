@@ -369,7 +369,10 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   const std::string app_path = "/api/v1/apps/" + a.app;
   nlohmann::json body = {{"app_id", a.app}};
   if (!a.display_name.empty()) body["display_name"] = a.display_name;
-  if (app_key) body["app_key"] = app_key->ToPem();
+  if (app_key) {
+    body["app_key"] = app_key->ToPem();
+    config.app_key_pem = app_key->ToPem();
+  }
   nlohmann::json created;
   bool resumed = false;
   bool need_root = true;
@@ -826,7 +829,7 @@ Result<void> RunRollback(const RollbackArgs& a) {
 struct PublishArgs {
   ServerArgs server;
   std::string app, version, from, channel, sign_key, targets_key, encrypt = "device";
-  std::string capgo_key, passphrase_file, trusted_root;
+  std::string capgo_key, passphrase_file, trusted_root, app_key;
   std::vector<std::string> also_channels;
   bool capgo = false;
   std::optional<uint64_t> security_floor;
@@ -941,13 +944,33 @@ Result<void> RunPublish(const PublishArgs& a) {
         return MakeError(ErrorCode::kNotFound, "the server lists no content key for app " + a.app);
       }
     } else {
-      recipient_pem = JsonString(app_info, "app_key", "");
-      if (recipient_pem.empty()) {
+      // The key this machine trusts (recorded at `app create`, or --app-key), never the server's
+      // word: a server that swapped it would get every release encrypted to itself.
+      std::string trusted_pem = config ? config->app_key_pem : "";
+      if (!a.app_key.empty()) {
+        AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey given, crypto::PublicKey::FromFile(a.app_key));
+        trusted_pem = given.ToPem();
+      }
+      const std::string served_pem = JsonString(app_info, "app_key", "");
+      if (served_pem.empty()) {
         return MakeError(ErrorCode::kNotFound,
                          "app " + a.app +
                              " has no app key (--encrypt app needs `app create "
                              "--app-key`); use --encrypt device");
       }
+      if (trusted_pem.empty()) {
+        return MakeError(ErrorCode::kNotFound, "no app key recorded for app " + a.app +
+                                                   " on this machine; pass --app-key FILE (the "
+                                                   "app's public key)");
+      }
+      auto served = crypto::PublicKey::FromPem(served_pem);
+      if (!served || served->ToPem() != trusted_pem) {
+        return MakeError(ErrorCode::kWrongKey,
+                         "the server's app key for " + a.app +
+                             " is not the one this machine trusts (recorded at app create, or "
+                             "--app-key): refusing to encrypt to it");
+      }
+      recipient_pem = trusted_pem;
     }
     auto recipient = crypto::PublicKey::FromPem(recipient_pem);
     if (!recipient)
@@ -1175,6 +1198,8 @@ void AddServerCommands(CLI::App& app, Action& action) {
                "Also publish a Capgo v2 encrypted zip for @capgo/capacitor-updater apps");
   rp->add_option("--capgo-key", publish->capgo_key,
                  "Capgo RSA key URI or PEM file (default: recorded by `app create`)");
+  rp->add_option("--app-key", publish->app_key,
+                 "The app's public key (PEM) for --encrypt app (default: recorded by `app create`)");
   rp->add_option("--allow-channel", publish->also_channels,
                  "Another channel the release may later be made current on (repeatable; signed)");
   rp->add_flag("--security-fix", publish->security_fix,
