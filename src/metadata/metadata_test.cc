@@ -371,18 +371,47 @@ TEST_F(Thresholds, OneSignatureShortIsRefusedWithCount) {
   EXPECT_EQ(r.error().message(), "root: 1 of 2 required signatures");
 }
 
-TEST_F(Thresholds, DuplicateSignaturesCountOnce) {
+// The specification makes key ids in "signatures" unique. A threshold-2 role "signed" twice by the
+// same key is refused as malformed at parse time (as python-tuf's and tuf-js's Metadata.from_dict),
+// never counted as one signature short.
+TEST_F(Thresholds, SameKeyIdTwiceForThresholdTwoIsRefusedAtParse) {
   auto md = SignMetadata(root_, {&TestKey(0)});
   ASSERT_TRUE(md);
   md->signatures.push_back(md->signatures[0]);
-  // The duplicate survives a write/parse cycle and still counts once.
-  auto parsed = ParseRoot(Text(*md));
-  ASSERT_TRUE(parsed);
-  EXPECT_EQ(parsed->signatures.size(), 2u);
-  auto r = root_.VerifyDelegate("root", *parsed);
+  const std::string text = Text(*md);
+  auto parsed = ParseRoot(text);
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code(), ErrorCode::kMalformed);
+  EXPECT_NE(parsed.error().ToString().find("signatures list key id " + TestKey(0).KeyId() +
+                                           " more than once"),
+            std::string::npos)
+      << parsed.error().ToString();
+  // Nothing to verify, and the same rule holds for an envelope built in memory.
+  auto r = root_.VerifyDelegate("root", *md);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code(), ErrorCode::kBadSignature);
-  EXPECT_EQ(CountValidSignatures(*parsed, root_.keys, root_.roles["root"].keyids), 1u);
+  EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+}
+
+// Decision: a repeated key id is refused even when the other signatures meet the threshold (python-tuf
+// refuses the document before counting anything; so do we).
+TEST_F(Thresholds, RepeatedKeyIdIsRefusedEvenWhenThresholdIsMet) {
+  auto md = SignMetadata(root_, {&TestKey(0), &TestKey(1)});
+  ASSERT_TRUE(md);
+  ASSERT_TRUE(root_.VerifyDelegate("root", *md));
+  md->signatures.push_back(md->signatures[1]);
+  auto parsed = ParseRoot(Text(*md));
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code(), ErrorCode::kMalformed);
+  auto r = VerifyRole(*md, root_.keys, root_.roles["root"].keyids, 2, "root");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  EXPECT_EQ(r.error().message(),
+            "root: signatures list key id " + TestKey(1).KeyId() + " more than once");
+  // A repeat with a different (garbage) signature value is the same key id listed twice.
+  md->signatures.back().sig = "00";
+  parsed = ParseRoot(Text(*md));
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code(), ErrorCode::kMalformed);
 }
 
 TEST_F(Thresholds, SignatureByUnauthorizedKeyDoesNotCount) {
@@ -399,11 +428,16 @@ TEST_F(Thresholds, SignatureByUnauthorizedKeyDoesNotCount) {
 TEST_F(Thresholds, SignatureUnderWrongKeyIdDoesNotCount) {
   auto md = SignMetadata(root_, {&TestKey(0), &TestKey(1)});
   ASSERT_TRUE(md);
-  // Key 1's signature relabelled as key 0's: key 0's listing has two signatures, one valid.
-  md->signatures[1].keyid = md->signatures[0].keyid;
+  // Key 1's signature relabelled as key 2's (listed, not a root key, so it cannot count either).
+  md->signatures[1].keyid = TestKey(2).KeyId();
   auto r = root_.VerifyDelegate("root", *md);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message(), "root: 1 of 2 required signatures");
+  // Key 1's signature relabelled as key 0's: refused outright (key 0 listed twice).
+  md->signatures[1].keyid = md->signatures[0].keyid;
+  r = root_.VerifyDelegate("root", *md);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
 }
 
 TEST_F(Thresholds, UndecodableSignatureParsesButDoesNotCount) {
@@ -800,6 +834,42 @@ TEST(DelegatedPath, PatternTable) {
   for (const auto& c : kPathCases) {
     EXPECT_EQ(MatchesPathPattern(c.pattern, c.target), c.match) << c.pattern << " vs " << c.target;
   }
+}
+
+// Expected answers computed by python3 (fnmatch, as python-tuf calls it): see
+// tests/vectors/tuf_path_patterns/README.md for how cases.json was made.
+TEST(DelegatedPath, MatchesPythonFnmatchOnEveryVector) {
+  auto text = ReadTextFile(std::string(AIRLOCK_SOURCE_DIR) + "/tests/vectors/tuf_path_patterns/cases.json",
+                           1 << 20);
+  ASSERT_TRUE(text) << text.error().ToString();
+  json doc = json::parse(*text);
+  const json& cases = doc.at("cases");
+  ASSERT_GT(cases.size(), 1000u);
+  size_t matches = 0;
+  for (const json& c : cases) {
+    const std::string pattern = c.at("pattern").get<std::string>();
+    const std::string target = c.at("target").get<std::string>();
+    const bool expected = c.at("match").get<bool>();
+    if (expected) ++matches;
+    EXPECT_EQ(MatchesPathPattern(pattern, target), expected)
+        << "pattern " << json(pattern).dump() << " target " << json(target).dump();
+  }
+  // Both answers are well represented (a matcher that always says no cannot pass).
+  EXPECT_GT(matches, 200u);
+}
+
+TEST(DelegatedPath, CaretIsAMemberNotANegationAsInPython) {
+  // glibc's fnmatch(3) negates "[^a]"; Python's does not: a delegation to "[^a]*" must not be read
+  // as "everything not starting with a".
+  EXPECT_TRUE(MatchesPathPattern("[^a]", "^"));
+  EXPECT_TRUE(MatchesPathPattern("[^a]", "a"));
+  EXPECT_FALSE(MatchesPathPattern("[^a]", "b"));
+  EXPECT_FALSE(MatchesPathPattern("[^a]*", "bin/x"));
+  EXPECT_FALSE(MatchesPathPattern("[!a]*", "a.bin"));
+  EXPECT_TRUE(MatchesPathPattern("[!a]*", "b.bin"));
+  // Invalid UTF-8 (only possible from a caller, never from parsed metadata) matches nothing.
+  EXPECT_FALSE(MatchesPathPattern("*", "\xff"));
+  EXPECT_FALSE(MatchesPathPattern("*", std::string("\xc3")));
 }
 
 TEST(DelegatedPath, RoleMatchesAnyOfItsPatterns) {
