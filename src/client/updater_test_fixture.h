@@ -38,7 +38,7 @@ class UpdaterTest : public ::testing::Test {
     options.metadata_dir = md_->path();
     options.metadata_base_url = kMetadataUrl;
     options.target_base_url = kTargetsUrl;
-    options.fetcher = &repo_.fetcher;
+    options.fetcher = fetcher_ != nullptr ? fetcher_ : &repo_.fetcher;
     options.clock = [this] { return now_; };
     options.config = config_;
     return Updater::Create(options);
@@ -99,6 +99,7 @@ class UpdaterTest : public ::testing::Test {
   std::optional<ScopedTempDir> td_;
   std::time_t now_ = kNow;
   UpdaterConfig config_;
+  Fetcher* fetcher_ = nullptr;  // when set, used instead of repo_.fetcher (e.g. a wrapper of it)
 };
 
 }  // namespace airlock::client::testing
