@@ -95,9 +95,9 @@ class AgentTest : public ::testing::Test {
   }
   // `download` of `names`; the agent's stderr in *err.
   int Download(const std::vector<std::string>& names, std::string* err) {
-    std::vector<std::string> args = {"--metadata-url", metadata_url_, "--metadata-dir", md_.string(),
-                                      "--target-dir",   td_.string(), "--target-base-url",
-                                      targets_url_};
+    std::vector<std::string> args = {"--metadata-url",    metadata_url_,  "--metadata-dir",
+                                     md_.string(),        "--target-dir", td_.string(),
+                                     "--target-base-url", targets_url_};
     for (const auto& n : names) {
       args.push_back("--target-name");
       args.push_back(n);

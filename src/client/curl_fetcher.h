@@ -32,8 +32,7 @@ class CurlFetcher : public Fetcher {
  public:
   explicit CurlFetcher(CurlFetcherOptions options = {});
   Result<Bytes> Fetch(const std::string& url, uint64_t max_length) override;
-  Result<void> FetchTo(const std::string& url, uint64_t max_length,
-                       const ChunkSink& sink) override;
+  Result<void> FetchTo(const std::string& url, uint64_t max_length, const ChunkSink& sink) override;
 
  private:
   CurlFetcherOptions options_;

@@ -54,8 +54,7 @@ class MemoryFetcher : public Fetcher {
  public:
   Result<Bytes> Fetch(const std::string& url, uint64_t max_length) override;
   // Delivers the body in chunks of chunk_size() bytes (also recorded in requests()).
-  Result<void> FetchTo(const std::string& url, uint64_t max_length,
-                       const ChunkSink& sink) override;
+  Result<void> FetchTo(const std::string& url, uint64_t max_length, const ChunkSink& sink) override;
   void set_chunk_size(size_t n) { chunk_size_ = n == 0 ? 1 : std::min(n, kFetchChunkSize); }
   size_t chunk_size() const { return chunk_size_; }
 
@@ -80,8 +79,7 @@ class MemoryFetcher : public Fetcher {
 class FileFetcher : public Fetcher {
  public:
   Result<Bytes> Fetch(const std::string& url, uint64_t max_length) override;
-  Result<void> FetchTo(const std::string& url, uint64_t max_length,
-                       const ChunkSink& sink) override;
+  Result<void> FetchTo(const std::string& url, uint64_t max_length, const ChunkSink& sink) override;
 };
 
 }  // namespace airlock::client

@@ -239,8 +239,7 @@ std::optional<std::filesystem::path> Updater::FindCachedTarget(
   return std::nullopt;
 }
 
-Result<std::string> Updater::TargetUrl(std::string_view target_path,
-                                       const TargetFile& info) const {
+Result<std::string> Updater::TargetUrl(std::string_view target_path, const TargetFile& info) const {
   if (options_.target_base_url.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "no target base URL");
   }

@@ -1,7 +1,7 @@
 // The client rules where the reference implementations differ or are easy to get wrong (issue 10,
-// section 8): repeated signature key ids, the delegation "diamond", fast-forward recovery that keeps
-// a key, and targets streamed to disk under their signed length. Each attack runs against the real
-// Updater and asserts the exact error and that nothing was trusted or written.
+// section 8): repeated signature key ids, the delegation "diamond", fast-forward recovery that
+// keeps a key, and targets streamed to disk under their signed length. Each attack runs against the
+// real Updater and asserts the exact error and that nothing was trusted or written.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -254,8 +254,8 @@ class StreamingTest : public UpdaterTest {
     fetcher_ = &stream_only_;
   }
   std::string TargetUrl(const std::string& path) {
-    return kTargetsUrl + metadata::ConsistentTargetPath(
-                             path, repo_.targets.targets.at(path).hashes.at("sha256"));
+    return kTargetsUrl +
+           metadata::ConsistentTargetPath(path, repo_.targets.targets.at(path).hashes.at("sha256"));
   }
   StreamOnlyFetcher stream_only_{repo_.fetcher};
 };

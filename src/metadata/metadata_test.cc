@@ -392,8 +392,8 @@ TEST_F(Thresholds, SameKeyIdTwiceForThresholdTwoIsRefusedAtParse) {
   EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
 }
 
-// Decision: a repeated key id is refused even when the other signatures meet the threshold (python-tuf
-// refuses the document before counting anything; so do we).
+// Decision: a repeated key id is refused even when the other signatures meet the threshold
+// (python-tuf refuses the document before counting anything; so do we).
 TEST_F(Thresholds, RepeatedKeyIdIsRefusedEvenWhenThresholdIsMet) {
   auto md = SignMetadata(root_, {&TestKey(0), &TestKey(1)});
   ASSERT_TRUE(md);
@@ -839,8 +839,8 @@ TEST(DelegatedPath, PatternTable) {
 // Expected answers computed by python3 (fnmatch, as python-tuf calls it): see
 // tests/vectors/tuf_path_patterns/README.md for how cases.json was made.
 TEST(DelegatedPath, MatchesPythonFnmatchOnEveryVector) {
-  auto text = ReadTextFile(std::string(AIRLOCK_SOURCE_DIR) + "/tests/vectors/tuf_path_patterns/cases.json",
-                           1 << 20);
+  auto text = ReadTextFile(
+      std::string(AIRLOCK_SOURCE_DIR) + "/tests/vectors/tuf_path_patterns/cases.json", 1 << 20);
   ASSERT_TRUE(text) << text.error().ToString();
   json doc = json::parse(*text);
   const json& cases = doc.at("cases");

@@ -1,19 +1,20 @@
-// Delegation path patterns, matched exactly as python-tuf's DelegatedRole._is_target_in_pathpattern:
-// split both on '/', require the same number of parts, and match each part with Python's
-// fnmatch.fnmatch (on POSIX: fnmatchcase, case-sensitive). The glob is interpreted here, over Unicode
-// code points as Python does, rather than translated into a regular expression or handed to
-// fnmatch(3), whose bracket rules differ (glibc negates "[^...]"; Python treats '^' as a member).
+// Delegation path patterns, matched exactly as python-tuf's
+// DelegatedRole._is_target_in_pathpattern: split both on '/', require the same number of parts, and
+// match each part with Python's fnmatch.fnmatch (on POSIX: fnmatchcase, case-sensitive). The glob
+// is interpreted here, over Unicode code points as Python does, rather than translated into a
+// regular expression or handed to fnmatch(3), whose bracket rules differ (glibc negates "[^...]";
+// Python treats '^' as a member).
 //
 // Python's fnmatch (3.11, fnmatch.translate) rules reproduced:
 //   *        any run of characters (never '/', since parts are split first)
 //   ?        any one character
 //   [seq]    one character in seq; "[!seq]" one character not in seq. The set ends at the first ']'
-//            after the opening '[', an optional '!', and an optional leading ']' (which is a member).
-//            Without such a ']' the '[' is a literal character and matching goes on after it.
-//            Inside: "a-z" is a range, a '-' first, last, or right after a range is a member, a range
-//            whose ends are reversed ("z-a") is empty; '^', '\\', '[' and every other character are
-//            plain members. A set left with no members matches nothing, "[!...]" with no members any
-//            character.
+//            after the opening '[', an optional '!', and an optional leading ']' (which is a
+//            member). Without such a ']' the '[' is a literal character and matching goes on after
+//            it. Inside: "a-z" is a range, a '-' first, last, or right after a range is a member, a
+//            range whose ends are reversed ("z-a") is empty; '^', '\\', '[' and every other
+//            character are plain members. A set left with no members matches nothing, "[!...]" with
+//            no members any character.
 //   \        a plain character (Python's fnmatch has no escapes)
 //   other    itself
 #include <optional>
@@ -74,9 +75,12 @@ struct GlobToken {
 
   bool MatchesOne(char32_t c) const {
     switch (kind) {
-      case Kind::kLiteral: return c == literal;
-      case Kind::kAnyOne: return true;
-      case Kind::kStar: return false;  // never asked
+      case Kind::kLiteral:
+        return c == literal;
+      case Kind::kAnyOne:
+        return true;
+      case Kind::kStar:
+        return false;  // never asked
       case Kind::kSet: {
         bool member = false;
         for (const auto& [lo, hi] : ranges) {
@@ -153,7 +157,8 @@ std::vector<GlobToken> CompileGlob(const std::u32string& p) {
 bool GlobMatch(const std::vector<GlobToken>& tokens, const std::u32string& s) {
   size_t t = 0;
   size_t i = 0;
-  std::optional<std::pair<size_t, size_t>> star;  // (token after the star, input position it took up to)
+  std::optional<std::pair<size_t, size_t>>
+      star;  // (token after the star, input position it took up to)
   while (i < s.size()) {
     if (t < tokens.size() && tokens[t].kind == GlobToken::Kind::kStar) {
       star = std::make_pair(t + 1, i);
