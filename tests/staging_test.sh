@@ -114,7 +114,8 @@ for sig in TERM HUP; do
     PID=
     want=$((128 + $(kill -l "$sig")))
     [ "$status" -eq "$want" ] && ok || bad "open after SIG$sig exited $status, wanted $want"
-    grep -q "^airlock: error: interrupted" "$W/bg.err" && ok || bad "no error line: $(cat "$W/bg.err")"
+    [ "$(wc -l <"$W/bg.err")" -eq 1 ] && ok || bad "more than one error line: $(cat "$W/bg.err")"
+    grep -q "^airlock: error: .*interrupted by a signal; the partial output was removed" "$W/bg.err" && ok || bad "no error line: $(cat "$W/bg.err")"
     [ -z "$(ls -A "$W/o" | grep -v '^out$')" ] && ok || bad "SIG$sig left: $(ls -A "$W/o")"
   fi
 done
@@ -165,7 +166,8 @@ if stop_decrypt term.zip; then
   status=$?
   PID=
   [ "$status" -eq 143 ] && ok || bad "capgo decrypt after SIGTERM exited $status"
-  grep -q "^airlock: error: .*interrupted" "$W/bg.err" && ok || bad "no error line: $(cat "$W/bg.err")"
+  [ "$(wc -l <"$W/bg.err")" -eq 1 ] && ok || bad "more than one error line: $(cat "$W/bg.err")"
+  grep -q "^airlock: error: .*interrupted by a signal; the partial output was removed" "$W/bg.err" && ok || bad "no error line: $(cat "$W/bg.err")"
   [ "$(ls -A "$W/c")" = "dec.zip" ] && ok || bad "SIGTERM left: $(ls -A "$W/c")"
 fi
 
