@@ -506,7 +506,8 @@ Result<void> FinishTree(int root, const Manifest& manifest) {
     const std::string shown = PrintablePath(f.path);
     Fd file(::openat(parent.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!file.valid()) return tl::unexpected(ErrnoError("cannot reopen " + shown, errno));
-    if (::fchmod(file.get(), 0644) != 0) return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
+    if (::fchmod(file.get(), 0644) != 0)
+      return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
     if (::fsync(file.get()) != 0) return tl::unexpected(ErrnoError("cannot fsync " + shown, errno));
   }
   parent = Fd();
@@ -519,7 +520,8 @@ Result<void> FinishTree(int root, const Manifest& manifest) {
   for (const std::string& dir : ordered) {
     AIRLOCK_ASSIGN_OR_RETURN(Fd d, OpenDirectoryUnder(root, dir));
     const std::string shown = dir.empty() ? std::string("the output folder") : PrintablePath(dir);
-    if (::fchmod(d.get(), 0755) != 0) return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
+    if (::fchmod(d.get(), 0755) != 0)
+      return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
     if (::fsync(d.get()) != 0) return tl::unexpected(ErrnoError("cannot fsync " + shown, errno));
   }
   return {};

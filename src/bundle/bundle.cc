@@ -19,9 +19,9 @@
 #include "common/semver.h"
 #include "crypto/base64.h"
 #include "crypto/hash.h"
-#include "crypto/sign.h"
 #include "crypto/random.h"
 #include "crypto/secret_bytes.h"
+#include "crypto/sign.h"
 #include "crypto/wrap.h"
 
 namespace airlock::bundle {
@@ -377,7 +377,8 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   }
   fs::path out_dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
   RemoveStaleStaging(out_dir, kSealStagingPrefix, StagingKind::kDirectory);
-  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging, ScopedTempDir::Create(out_dir, kSealStagingPrefix));
+  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging,
+                           ScopedTempDir::Create(out_dir, kSealStagingPrefix));
 
   BundleHeader h;
   h.app_id = options.app_id;
@@ -401,9 +402,9 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   // Encrypt the archive into a staging file, hashing the ciphertext as it is written.
   AIRLOCK_ASSIGN_OR_RETURN(Bytes random_key, crypto::RandomBytes(crypto::kStreamKeySize));
   crypto::SecretBytes content_key(std::move(random_key));  // wiped on every return path
-  AIRLOCK_ASSIGN_OR_RETURN(
-      auto encryptor, crypto::StreamEncryptor::Create(content_key.span(),
-                                                      PayloadAad(h.app_id, h.version), h.chunk_size));
+  AIRLOCK_ASSIGN_OR_RETURN(auto encryptor,
+                           crypto::StreamEncryptor::Create(
+                               content_key.span(), PayloadAad(h.app_id, h.version), h.chunk_size));
   uint64_t plain_size = 0;
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd in, OpenForRead(archive_path, &plain_size));
   fs::path payload_path = staging.path() / "payload.enc";
@@ -604,7 +605,8 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
   }
   fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   RemoveStaleStaging(parent, kOpenStagingPrefix, StagingKind::kDirectory);
-  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging, ScopedTempDir::Create(parent, kOpenStagingPrefix));
+  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging,
+                           ScopedTempDir::Create(parent, kOpenStagingPrefix));
   fs::path archive_path = staging.path() / "payload.archive";
   fs::path files_dir = staging.path() / "files";
   UniqueFd archive_fd(::open(archive_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
@@ -615,7 +617,8 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
                            }));
   archive_fd = UniqueFd();
   if (::mkdir(files_dir.c_str(), 0700) != 0) {
-    return MakeError(ErrorCode::kIo, "cannot create " + files_dir.string() + ": " + std::strerror(errno));
+    return MakeError(ErrorCode::kIo,
+                     "cannot create " + files_dir.string() + ": " + std::strerror(errno));
   }
   // Extracts, checks every file, then fsyncs every file and directory (with their final modes).
   AIRLOCK_TRY(ExtractArchive(archive_path, h.files, files_dir, limits, h.archive));

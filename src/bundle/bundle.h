@@ -105,9 +105,9 @@ struct BundleInfo {
 
 // Reads a bundle's header and signature block. With `verify_key`, the signature is checked first
 // (kWrongKey / kBadSignature), the file size against the header (kTruncated / kTrailingData), then
-// the whole payload is read and its SHA-256 compared with the signed one (kHashMismatch): nothing is
-// decrypted. Without it nothing is verified and the result must be treated as untrusted (it is for
-// display only).
+// the whole payload is read and its SHA-256 compared with the signed one (kHashMismatch): nothing
+// is decrypted. Without it nothing is verified and the result must be treated as untrusted (it is
+// for display only).
 [[nodiscard]] Result<BundleInfo> InspectBundle(const std::filesystem::path& path,
                                                const crypto::PublicKey* verify_key,
                                                const Limits& limits = {});
@@ -135,15 +135,15 @@ using PlaintextSink = std::function<Result<void>(ByteSpan)>;
     const std::filesystem::path& path, const crypto::PublicKey& verify_key, ByteSpan content_key,
     const PlaintextSink& sink, const Limits& limits = {});
 
-// Opens a bundle into `out_dir`, which must not exist or be an empty directory (kAlreadyExists otherwise).
-// Everything is verified (see DecryptBundlePayload; then the archive's format against the header's
-// `archive` (kMalformed) and every file against the manifest: kHashMismatch, kUnsafePath,
-// kLimitExceeded) in a private staging folder beside `out_dir` (kOpenStagingPrefix, 0700), whose
-// files and directories are fsynced before it is renamed into place with RenameNoReplace (so
-// anything that appears at `out_dir` meanwhile is never replaced: kAlreadyExists), then the parent
-// is fsynced. On failure or interruption (common/file.h RequestInterrupt) nothing appears at
-// `out_dir` and the staging is removed; staging left by a killed run is removed by the next open
-// into the same parent folder.
+// Opens a bundle into `out_dir`, which must not exist or be an empty directory (kAlreadyExists
+// otherwise). Everything is verified (see DecryptBundlePayload; then the archive's format against
+// the header's `archive` (kMalformed) and every file against the manifest: kHashMismatch,
+// kUnsafePath, kLimitExceeded) in a private staging folder beside `out_dir` (kOpenStagingPrefix,
+// 0700), whose files and directories are fsynced before it is renamed into place with
+// RenameNoReplace (so anything that appears at `out_dir` meanwhile is never replaced:
+// kAlreadyExists), then the parent is fsynced. On failure or interruption (common/file.h
+// RequestInterrupt) nothing appears at `out_dir` and the staging is removed; staging left by a
+// killed run is removed by the next open into the same parent folder.
 [[nodiscard]] Result<BundleHeader> OpenBundle(const std::filesystem::path& path,
                                               const crypto::PublicKey& verify_key,
                                               const crypto::PrivateKey& decrypt_key,

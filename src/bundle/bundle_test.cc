@@ -108,10 +108,11 @@ class BundleTest : public ::testing::Test {
     Bytes msg = ToBytes(kSignaturePrefix);
     msg.insert(msg.end(), out.begin(), out.end());
     Bytes sig = *crypto::Sign(*signer_, msg);
-    std::string block = nlohmann::json{{"keyid", signer_->KeyId()},
-                                       {"scheme", signer_->Public().TufScheme()},
-                                       {"sig", HexEncode(sig)}}
-                            .dump();
+    std::string block = nlohmann::json{
+        {"keyid", signer_->KeyId()},
+        {"scheme", signer_->Public().TufScheme()},
+        {"sig",
+         HexEncode(sig)}}.dump();
     AppendU32Be(out, static_cast<uint32_t>(block.size()));
     out.insert(out.end(), block.begin(), block.end());
     out.insert(out.end(), payload.begin(), payload.end());
@@ -452,9 +453,7 @@ TEST_F(BundleTest, RefusesASignedHeaderWithADuplicateKey) {
   fs::path b = Seal(app_);
   // "version" twice: a parser keeping the first value and one keeping the last would disagree
   // about what was signed.
-  Resign(b, [](std::string h) {
-    return "{\"version\":\"9.9.9\"," + h.substr(1);
-  });
+  Resign(b, [](std::string h) { return "{\"version\":\"9.9.9\"," + h.substr(1); });
   PublicKey pub = signer_->Public();
   for (auto r : {InspectBundle(b, &pub), InspectBundle(b, nullptr)}) {
     ASSERT_FALSE(r);

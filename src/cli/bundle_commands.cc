@@ -33,9 +33,9 @@ struct InspectArgs {
 
 uint64_t TotalSize(const bundle::Manifest& m) { return bundle::ManifestTotalSize(m); }
 
-// Runs `work` with SIGINT/SIGTERM/SIGHUP turned into an interruption (common/file.h): the work stops
-// at its next block, its staging is removed on the way out, and the process then dies of the signal
-// after printing the one error line.
+// Runs `work` with SIGINT/SIGTERM/SIGHUP turned into an interruption (common/file.h): the work
+// stops at its next block, its staging is removed on the way out, and the process then dies of the
+// signal after printing the one error line.
 template <typename T, typename Fn>
 Result<T> Interruptible(Fn&& work) {
   InstallInterruptHandlers();
@@ -76,7 +76,8 @@ Result<void> RunSeal(const SealArgs& a) {
     recipients.push_back(std::move(*key));
   }
   AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleHeader h, Interruptible<bundle::BundleHeader>([&] {
-                             return bundle::SealBundle(a.input, options, **signer, recipients, a.out);
+                             return bundle::SealBundle(a.input, options, **signer, recipients,
+                                                       a.out);
                            }));
   std::string signer_id = (*signer)->KeyId();
   if (a.json) {
@@ -151,7 +152,8 @@ Result<void> RunInspect(const InspectArgs& a) {
             << "version:    " << h.version << "\n"
             << "created:    " << h.created << "\n"
             << "archive:    " << bundle::ArchiveFormatName(h.archive) << ", " << h.plain_length
-            << " bytes; payload " << h.payload_length << " bytes in " << h.chunk_size << "-byte chunks\n"
+            << " bytes; payload " << h.payload_length << " bytes in " << h.chunk_size
+            << "-byte chunks\n"
             << "payload sha256: " << h.payload_sha256 << "\n"
             << "signed by:  " << info.signature.key_id << " (" << info.signature.scheme << ")\n"
             << "signature:  " << sig_state << "\n"

@@ -139,13 +139,15 @@ void ReraiseInterruptSignal(std::string_view last_words) {
 void ForceRenameNoReplaceFallbackForTesting(bool on) { g_force_rename_fallback = on; }
 
 Result<void> RenameNoReplace(const fs::path& from, const fs::path& to) {
-  int r = g_force_rename_fallback ? -1 : ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
-                                                      RENAME_NOREPLACE);
+  int r = g_force_rename_fallback
+              ? -1
+              : ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
   int err = g_force_rename_fallback ? EINVAL : errno;
   if (r == 0) return {};
   if (err == EINVAL || err == ENOSYS) {
     struct stat st {};
-    if (::lstat(from.c_str(), &st) != 0) return tl::unexpected(ErrnoError("cannot stat", from, errno));
+    if (::lstat(from.c_str(), &st) != 0)
+      return tl::unexpected(ErrnoError("cannot stat", from, errno));
     if (S_ISDIR(st.st_mode)) {
       // rename(2) of a directory replaces at most an empty directory: nothing is lost.
       if (::rename(from.c_str(), to.c_str()) == 0) return {};
@@ -161,8 +163,9 @@ Result<void> RenameNoReplace(const fs::path& from, const fs::path& to) {
   }
   if (err == EEXIST) {
     return MakeError(ErrorCode::kAlreadyExists,
-                     to.string() + " already exists (it appeared while the output was being made; "
-                                   "it was left as it is)");
+                     to.string() +
+                         " already exists (it appeared while the output was being made; "
+                         "it was left as it is)");
   }
   return tl::unexpected(ErrnoError("cannot move into place", to, err));
 }
@@ -275,7 +278,8 @@ Result<void> AtomicFile::Write(ByteSpan data) {
 Result<void> AtomicFile::Commit() {
   if (fd_ < 0) return MakeError(ErrorCode::kInternal, "commit twice");
   AIRLOCK_TRY(CheckInterrupt());
-  if (::fchmod(fd_, mode_) != 0) return tl::unexpected(ErrnoError("cannot chmod", temp_path_, errno));
+  if (::fchmod(fd_, mode_) != 0)
+    return tl::unexpected(ErrnoError("cannot chmod", temp_path_, errno));
   if (::fsync(fd_) != 0) return tl::unexpected(ErrnoError("cannot fsync", temp_path_, errno));
   if (overwrite_ == Overwrite::kNever) {
     AIRLOCK_TRY(RenameNoReplace(temp_path_, path_));
@@ -290,7 +294,8 @@ Result<void> AtomicFile::Commit() {
   return {};
 }
 
-Result<void> WriteFileAtomic(const fs::path& path, ByteSpan data, mode_t mode, Overwrite overwrite) {
+Result<void> WriteFileAtomic(const fs::path& path, ByteSpan data, mode_t mode,
+                             Overwrite overwrite) {
   AIRLOCK_ASSIGN_OR_RETURN(AtomicFile f, AtomicFile::Create(path, mode, overwrite));
   AIRLOCK_TRY(f.Write(data));
   return f.Commit();

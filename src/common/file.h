@@ -29,14 +29,15 @@ Result<std::string> ReadTextFile(const std::filesystem::path& path, uint64_t max
 // What placing an output may do to something already at its path.
 enum class Overwrite {
   kReplace,  // rename(2): atomically replaces an existing file
-  kNever,    // RenameNoReplace: kAlreadyExists if anything is there, even if it appeared a moment ago
+  kNever,  // RenameNoReplace: kAlreadyExists if anything is there, even if it appeared a moment ago
 };
 
 // Moves `from` to `to` unless something exists at `to`, with no window between the check and the
 // move: renameat2(RENAME_NOREPLACE). kAlreadyExists if `to` exists (then nothing moved). Where the
 // filesystem does not support the flag (EINVAL, or ENOSYS), a regular file is placed with link(2)
 // then unlink(2) of `from` (link never replaces either); a directory falls back to rename(2), which
-// can replace only an empty directory (it fails on a non-empty one or on a file), so no data is lost.
+// can replace only an empty directory (it fails on a non-empty one or on a file), so no data is
+// lost.
 [[nodiscard]] Result<void> RenameNoReplace(const std::filesystem::path& from,
                                            const std::filesystem::path& to);
 
@@ -67,7 +68,10 @@ class AtomicFile {
  private:
   AtomicFile(std::filesystem::path path, std::filesystem::path temp_path, int fd, mode_t mode,
              Overwrite overwrite)
-      : path_(std::move(path)), temp_path_(std::move(temp_path)), fd_(fd), mode_(mode),
+      : path_(std::move(path)),
+        temp_path_(std::move(temp_path)),
+        fd_(fd),
+        mode_(mode),
         overwrite_(overwrite) {}
   std::filesystem::path path_;
   std::filesystem::path temp_path_;
@@ -80,8 +84,8 @@ class AtomicFile {
 Result<void> WriteFileAtomic(const std::filesystem::path& path, ByteSpan data, mode_t mode = 0644,
                              Overwrite overwrite = Overwrite::kReplace);
 
-// A directory made with mkdtemp (0700), locked (flock) while it exists, removed with its contents on
-// destruction unless Release()d.
+// A directory made with mkdtemp (0700), locked (flock) while it exists, removed with its contents
+// on destruction unless Release()d.
 class ScopedTempDir {
  public:
   // Creates the directory inside `parent` (the system temp dir if empty), named `prefix` + random.
@@ -98,7 +102,8 @@ class ScopedTempDir {
   std::filesystem::path Release();
 
  private:
-  ScopedTempDir(std::filesystem::path p, UniqueFd lock) : path_(std::move(p)), lock_(std::move(lock)) {}
+  ScopedTempDir(std::filesystem::path p, UniqueFd lock)
+      : path_(std::move(p)), lock_(std::move(lock)) {}
   std::filesystem::path path_;
   UniqueFd lock_;
 };
@@ -126,14 +131,15 @@ bool InterruptRequested() noexcept;
 [[nodiscard]] Result<void> CheckInterrupt();
 
 // Installs handlers for SIGINT, SIGTERM and SIGHUP (those not already ignored, as under nohup) that
-// remember the signal and call RequestInterrupt(). A flag rather than cleanup inside the handler: removing a staging tree needs
-// opendir/readdir and the allocator, which are not async-signal-safe, and a handler that deleted
-// files while the main thread was still creating them would race it; the main thread instead stops
-// at its next block (at most about 1 MiB of work) and runs the ordinary error-path destructors.
+// remember the signal and call RequestInterrupt(). A flag rather than cleanup inside the handler:
+// removing a staging tree needs opendir/readdir and the allocator, which are not async-signal-safe,
+// and a handler that deleted files while the main thread was still creating them would race it; the
+// main thread instead stops at its next block (at most about 1 MiB of work) and runs the ordinary
+// error-path destructors.
 void InstallInterruptHandlers();
 // If one of those signals was caught: writes `last_words` to stderr, restores the signal's default
-// action and raises it again, so the process ends as killed by it (status 128+N in a shell) once the
-// caller has cleaned up. Returns if none was caught.
+// action and raises it again, so the process ends as killed by it (status 128+N in a shell) once
+// the caller has cleaned up. Returns if none was caught.
 void ReraiseInterruptSignal(std::string_view last_words = {});
 
 // Makes RenameNoReplace behave as on a filesystem without RENAME_NOREPLACE (EINVAL), to test the

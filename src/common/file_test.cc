@@ -149,7 +149,8 @@ TEST(ScopedTempDir, RemovesItselfUnlessReleased) {
 }
 
 // A file `name` in `dir` holding `text`, made with `mode` (not filtered by the umask).
-fs::path MakeFile(const fs::path& dir, const std::string& name, std::string_view text, mode_t mode) {
+fs::path MakeFile(const fs::path& dir, const std::string& name, std::string_view text,
+                  mode_t mode) {
   fs::path p = dir / name;
   int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   EXPECT_GE(fd, 0) << p;
