@@ -2,23 +2,18 @@
 // @capgo/capacitor-updater apps accept (see docs/formats/capgo.md).
 //
 // The format, as made by the Capgo CLI (`capgo bundle encrypt`) and read by the plugin:
-//   payload      AES-128-CBC with PKCS#7 padding over the plain zip; no header, IV or MAC in the
-//   file. session key  base64(16-byte IV) ":" base64(RSA block), the block a PKCS#1 v1.5 type-1
-//   block
-//                (00 01 FF..FF 00 || payload, no DigestInfo) made with the developer's RSA private
-//                key over the 16-byte AES key; the app recovers it with the public key.
-//   checksum     lower-case hex of an RSA type-1 block over the raw 32-byte SHA-256 of the plain
-//   zip
+//   payload      AES-128-CBC with PKCS#7 padding over the plain zip; no header, IV or MAC in the file.
+//   session key  base64(16-byte IV) ":" base64(RSA block), the block a PKCS#1 v1.5 type-1 block
+//                (00 01 FF..FF 00 || payload, no DigestInfo) made with the developer's RSA private key
+//                over the 16-byte AES key; the app recovers it with the public key.
+//   checksum     lower-case hex of an RSA type-1 block over the raw 32-byte SHA-256 of the plain zip
 //                (Capgo's current, "v3", form). The legacy form (base64 of a block) is refused.
-//   manifest     delta updates: each file encrypted alone with the bundle's key and IV; `file_hash`
-//   is a
-//                checksum-form block over SHA-256 of the plain file; a name ending ".br" holds the
-//                file brotli-compressed before encryption (the hash still covers the uncompressed
-//                file).
+//   manifest     delta updates: each file encrypted alone with the bundle's key and IV; `file_hash` is a
+//                checksum-form block over SHA-256 of the plain file; a name ending ".br" holds the file
+//                brotli-compressed before encryption (the hash still covers the uncompressed file).
 //
-// This mode is weaker than Airlock's sealed bundles (no authenticated encryption, no real
-// signature); it exists only so Capgo apps can update from Airlock. Nothing else in Airlock should
-// use it.
+// This mode is weaker than Airlock's sealed bundles (no authenticated encryption, no real signature);
+// it exists only so Capgo apps can update from Airlock. Nothing else in Airlock should use it.
 //
 // All functions are thread-compatible (no shared state) and never throw. Files are streamed in
 // constant memory; outputs are written through AtomicFile (common/file.h): private (0600) and
