@@ -726,7 +726,7 @@ json Timestamp::ToJson() const {
 // Envelope and signatures
 
 Result<Envelope> Envelope::Parse(std::string_view bytes, size_t max_size) {
-  AIRLOCK_ASSIGN_OR_RETURN(json doc, ParseJson(bytes, max_size, kMaxMetadataDepth));
+  AIRLOCK_ASSIGN_OR_RETURN(json doc, ParseSignedJson(bytes, max_size, kMaxMetadataDepth));
   if (!doc.is_object()) return MakeError(ErrorCode::kMalformed, "metadata is not a JSON object");
   Envelope env;
   AIRLOCK_ASSIGN_OR_RETURN(const json* sigs, GetArray(doc, "signatures"));
