@@ -9,10 +9,12 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/key_loading.h"
 #include "common/file.h"
 #include "crypto/keys.h"
 #include "keys/access.h"
 #include "keys/audit.h"
+#include "keys/file_vault.h"
 #include "keys/key_store.h"
 #include "keys/lifecycle.h"
 
@@ -128,6 +130,7 @@ void PrintRecordLine(const keys::UsageRecord& r) {
 
 struct VerifyArgs {
   LogArgs log;
+  std::string passphrase_file;
   std::string expect_head;
   std::vector<std::string> audit_pubs;
   int64_t min_checkpoints = 0;
@@ -164,13 +167,43 @@ Result<void> RunVerify(const VerifyArgs& a) {
     options.trusted_keys.push_back(std::move(*key));
   }
   AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  // With a file vault: the head it sealed for this log, its checkpoint count, and its audit keys.
+  std::string anchor_note;
+  bool anchored = false;
+  if (!a.log.vault.empty() && a.log.vault.starts_with("file:")) {
+    AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, keys::ParseKeyUri(a.log.vault));
+    keys::KeyStoreOptions so;
+    so.secret = SecretSource(a.passphrase_file, keys::kVaultPassphraseEnv, "vault passphrase");
+    AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<keys::KeyStore> store, keys::OpenKeyStore(uri, so));
+    keys::FileVaultStore* vault = keys::AsFileVault(store.get());
+    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, vault->ReadState());
+    AIRLOCK_ASSIGN_OR_RETURN(std::string id, log.LogId());
+    if (auto it = state.audit_heads.find(id); !id.empty() && it != state.audit_heads.end()) {
+      if (!options.expect_head) options.expect_head = std::make_pair(it->second.seq, it->second.hash);
+      options.min_checkpoint_number = it->second.checkpoints;
+      anchored = true;
+    } else if (!state.audit_heads.empty()) {
+      return MakeError(ErrorCode::kHashMismatch,
+                       "audit log " + path.string() + " is not the log vault " + uri.path +
+                           " keeps (the vault sealed no head for it: replaced?)");
+    } else {
+      anchor_note = "vault " + uri.path + " has sealed no head yet";
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::KeyInfo> all, store->List());
+    for (const keys::KeyInfo& k : all) {
+      if (k.purpose != keys::KeyPurpose::kAudit) continue;
+      AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, store->PublicKey(k.name));
+      options.trusted_keys.push_back(std::move(pub));
+    }
+  }
   AIRLOCK_ASSIGN_OR_RETURN(keys::VerifyReport report, log.Verify(options));
   if (a.json) {
     nlohmann::json j = {{"log", path.string()},
                         {"ok", report.ok},
                         {"records", report.records},
                         {"checkpoints", report.checkpoints},
-                        {"last_checkpoint_seq", report.last_checkpoint_seq}};
+                        {"last_checkpoint_seq", report.last_checkpoint_seq},
+                        {"anchored", anchored}};
     if (report.ok) {
       j["head"] = std::to_string(report.head_seq) + ":" + report.head_hash;
       j["unchecked_tail"] = report.head_seq - report.last_checkpoint_seq;
@@ -186,12 +219,16 @@ Result<void> RunVerify(const VerifyArgs& a) {
               << "records: " << report.records << ", checkpoints: " << report.checkpoints
               << " (last covers seq " << report.last_checkpoint_seq << ")\n"
               << "head: " << report.head_seq << ":" << report.head_hash << "\n";
-    if (report.head_seq > report.last_checkpoint_seq) {
+    if (anchored) {
+      std::cout << "the head sealed in the vault (seq " << options.expect_head->first << ", at least "
+                << options.min_checkpoint_number << " checkpoints) is present\n";
+    } else if (report.head_seq > report.last_checkpoint_seq) {
+      if (!anchor_note.empty()) std::cout << "note: " << anchor_note << "\n";
       std::cout << "note: records " << report.last_checkpoint_seq + 1 << ".." << report.head_seq
                 << " are not yet covered by a signed checkpoint; keep the head above and pass it as "
                    "--expect-head next time to detect their removal\n";
     }
-    if (a.audit_pubs.empty() && report.checkpoints > 0) {
+    if (a.audit_pubs.empty() && !anchored && report.checkpoints > 0) {
       std::cout << "note: checkpoints were checked against the audit keys recorded in the log; pass "
                    "--audit-pub to pin the key\n";
     }
@@ -384,8 +421,9 @@ Result<void> RunCheckpoint(const CheckpointArgs& a) {
 
 struct AccessArgs {
   LogArgs log;
-  std::string access, actor, name, totp, reason;
+  std::string access, actor, name, totp, reason, passphrase_file;
   std::vector<std::string> roles;
+  std::vector<std::string> custodians;  // NAME:CODE
   int64_t ttl_days = 0;
   bool json = false;
 };
@@ -396,14 +434,19 @@ void AddAccessOptions(CLI::App* c, AccessArgs& a) {
       ->envname("AIRLOCK_ACCESS_STORE");
   c->add_option("--actor", a.actor, "Who is acting (default: $AIRLOCK_ACTOR, else the OS user)");
   c->add_option("--reason", a.reason, "Why (recorded in the usage log)");
+  c->add_option("--passphrase-file", a.passphrase_file,
+                "File holding the vault passphrase (first line); TOTP secrets are sealed under it");
   c->add_flag("--json", a.json, "Print the result as JSON");
 }
 
 // Opens the store and checks that the actor may manage principals. A store without principals lets the
 // first principal be added (it must be an owner): that is how a vault gets its first person.
+// The vault (its key seals TOTP secrets and its sealed state says whether it has access control), its
+// audit log and its access file: opened through OpenKeySession, so a vault with access control whose
+// access file is missing or empty refuses here exactly as for key operations.
 struct AccessSession {
-  keys::AccessStore store;
-  keys::AuditLog log;
+  std::unique_ptr<KeySession> session;
+  keys::AccessStore* store = nullptr;
   std::string actor;
   std::string reason;
 
@@ -423,26 +466,44 @@ struct AccessSession {
                      : keys::UsageResult::kFailed;
       r.result_reason = error->ToString();
     }
-    AIRLOCK_TRY(log.Append(r));
-    return {};
+    return session->sink->Append(r);
   }
 };
 
 Result<AccessSession> OpenAccess(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path access_path, AccessPath(a.log, a.access));
-  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path audit_path, AuditPath(a.log));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore store, keys::AccessStore::Open(access_path));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::Open(audit_path));
-  return AccessSession{std::move(store), std::move(log), a.actor.empty() ? DefaultActor() : a.actor,
-                       a.reason};
+  if (a.log.vault.empty() || !a.log.vault.starts_with("file:")) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "access control belongs to a file vault: give --vault file:PATH");
+  }
+  KeyStoreArgs k;
+  k.vault = a.log.vault;
+  k.audit = a.log.audit;
+  k.access = a.access;
+  k.actor = a.actor.empty() ? DefaultActor() : a.actor;
+  k.reason = a.reason;
+  k.passphrase_file = a.passphrase_file;
+  k.managing_access = true;
+  AccessSession s;
+  AIRLOCK_ASSIGN_OR_RETURN(s.session, OpenKeySession(k));
+  if (!s.session->access) {
+    // No access file and the vault has no access control (else the open was refused): make it.
+    AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore made,
+                             keys::AccessStore::Open(s.session->access_path,
+                                                     AccessOptionsFor(s.session->vault)));
+    s.session->access = std::make_unique<keys::AccessStore>(std::move(made));
+  }
+  s.store = s.session->access.get();
+  s.actor = k.actor;
+  s.reason = a.reason;
+  return s;
 }
 
 // The gate for managing principals, recorded when refused.
 Result<void> GateManage(AccessSession& s, keys::Action action, std::string_view operation,
                         std::string_view subject, bool bootstrap_ok) {
-  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store.Empty());
+  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store->Empty());
   if (empty && bootstrap_ok) return {};
-  auto allowed = s.store.AuthorizeActor(s.actor, action, std::nullopt);
+  auto allowed = s.store->AuthorizeActor(s.actor, action, std::nullopt);
   if (!allowed) {
     AIRLOCK_TRY(s.Record(operation, subject, &allowed.error()));
     return tl::unexpected(allowed.error());
@@ -482,14 +543,41 @@ nlohmann::json PrincipalJson(const keys::Principal& p) {
 Result<void> RunAddPerson(const AccessArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Role> roles, ParseRoles(a.roles));
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store.Empty());
+  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store->Empty());
   if (empty && std::find(roles.begin(), roles.end(), keys::Role::kOwner) == roles.end()) {
     return MakeError(ErrorCode::kInvalidArgument, "the first principal must have the owner role");
   }
   AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, "principal-add", a.name, true));
-  auto p = s.store.AddPerson(a.name, roles);
+  const bool powerful = std::any_of(roles.begin(), roles.end(), [](keys::Role r) {
+    return r == keys::Role::kOwner || r == keys::Role::kKeyCustodian;
+  });
+  if (!empty && powerful) {
+    // Otherwise anyone who may manage principals could make a custodian (and enrol its TOTP) and so
+    // bypass every second factor.
+    auto vouched = [&]() -> Result<void> {
+      if (a.totp.empty()) {
+        return MakeError(ErrorCode::kInvalidArgument,
+                         "granting owner or key-custodian needs your own TOTP code (--totp)");
+      }
+      return s.store->CheckTotp(s.actor, a.totp);
+    }();
+    if (!vouched) {
+      AIRLOCK_TRY(s.Record("principal-add", a.name, &vouched.error(), "roles=" + RolesList(roles)));
+      return vouched;
+    }
+  }
+  auto p = s.store->AddPerson(a.name, roles);
   AIRLOCK_TRY(s.Record("principal-add", a.name, p ? nullptr : &p.error(), "roles=" + RolesList(roles)));
   if (!p) return tl::unexpected(p.error());
+  if (empty) {
+    // The vault records, sealed under its key, that it has access control from now on: deleting the
+    // access file no longer switches it off.
+    AIRLOCK_TRY(s.session->vault->UpdateState([](keys::VaultState& st) -> Result<void> {
+      st.access_control = true;
+      return {};
+    }));
+    std::cerr << "vault " << s.session->uri.path << " has access control from now on\n";
+  }
   if (a.json) {
     PrintJson(PrincipalJson(*p));
   } else {
@@ -521,22 +609,43 @@ Result<void> RunSetDisabled(const AccessArgs& a, bool disabled) {
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   const char* op = disabled ? "principal-disable" : "principal-enable";
   AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, op, a.name, false));
-  auto r = s.store.SetDisabled(a.name, disabled);
+  auto r = s.store->SetDisabled(a.name, disabled);
   AIRLOCK_TRY(s.Record(op, a.name, r ? nullptr : &r.error()));
   if (!r) return r;
   std::cout << (disabled ? "disabled " : "enabled ") << a.name << "\n";
   return {};
 }
 
-Result<void> RunEnroll(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  // Enrolling yourself needs no management right only while you have no secret yet.
-  auto self = s.store.Get(a.name);
-  bool first_own = s.actor == a.name && self && !self->has_totp;
-  if (!first_own) {
-    AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, "totp-enroll", a.name, false));
+Result<keys::TotpAuthority> AuthorityFrom(const AccessArgs& a) {
+  keys::TotpAuthority authority;
+  if (!a.totp.empty()) authority.own_code = a.totp;
+  for (const std::string& item : a.custodians) {
+    size_t colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size()) {
+      return MakeError(ErrorCode::kInvalidArgument, "--custodian is NAME:CODE");
+    }
+    authority.custodians.emplace_back(item.substr(0, colon), item.substr(colon + 1));
   }
-  auto e = s.store.EnrollTotp(a.name);
+  return authority;
+}
+
+// Replacing or removing a TOTP secret: the person's own current code, or two custodians' codes
+// (AccessStore::EnrollTotp). Someone else running it also needs principal.manage, unless they are
+// one of the two custodians.
+Result<void> GateTotpChange(AccessSession& s, const AccessArgs& a, std::string_view operation) {
+  bool self = s.actor == a.name;
+  bool vouching = std::any_of(a.custodians.begin(), a.custodians.end(), [&](const std::string& c) {
+    return c.substr(0, c.rfind(':')) == s.actor;
+  });
+  if (self || vouching) return {};
+  return GateManage(s, keys::Action::kPrincipalManage, operation, a.name, false);
+}
+
+Result<void> RunEnroll(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(keys::TotpAuthority authority, AuthorityFrom(a));
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  AIRLOCK_TRY(GateTotpChange(s, a, "totp-enroll"));
+  auto e = s.store->EnrollTotp(a.name, authority);
   AIRLOCK_TRY(s.Record("totp-enroll", a.name, e ? nullptr : &e.error()));
   if (!e) return tl::unexpected(e.error());
   if (a.json) {
@@ -548,9 +657,20 @@ Result<void> RunEnroll(const AccessArgs& a) {
   return {};
 }
 
+Result<void> RunRemoveTotp(const AccessArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(keys::TotpAuthority authority, AuthorityFrom(a));
+  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
+  AIRLOCK_TRY(GateTotpChange(s, a, "totp-remove"));
+  auto r = s.store->RemoveTotp(a.name, authority);
+  AIRLOCK_TRY(s.Record("totp-remove", a.name, r ? nullptr : &r.error()));
+  if (!r) return r;
+  std::cout << "TOTP removed for " << a.name << "\n";
+  return {};
+}
+
 Result<void> RunCheckTotp(const AccessArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  auto r = s.store.CheckTotp(a.name, a.totp);
+  auto r = s.store->CheckTotp(a.name, a.totp);
   AIRLOCK_TRY(s.Record("totp-check", a.name, r ? nullptr : &r.error()));
   if (!r) return r;
   std::cout << "TOTP code accepted for " << a.name << "\n";
@@ -564,7 +684,7 @@ Result<void> RunTokenCreate(const AccessArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   AIRLOCK_TRY(GateManage(s, keys::Action::kTokenManage, "token-create", a.name, false));
-  auto t = s.store.CreateToken(a.name, roles, a.ttl_days * kDay);
+  auto t = s.store->CreateToken(a.name, roles, a.ttl_days * kDay);
   AIRLOCK_TRY(s.Record("token-create", a.name, t ? nullptr : &t.error(), t ? "sha256=" + t->hash : ""));
   if (!t) return tl::unexpected(t.error());
   if (a.json) {
@@ -585,7 +705,7 @@ Result<void> RunAuthorize(const AccessArgs& a, const std::string& action_name) {
   std::optional<std::string_view> code;
   if (!a.totp.empty()) code = a.totp;
   std::string who = a.name.empty() ? s.actor : a.name;
-  auto p = s.store.AuthorizeActor(who, action, code);
+  auto p = s.store->AuthorizeActor(who, action, code);
   if (keys::RequiresSecondFactor(action) && code) {
     // A TOTP code was spent (or refused): that is a usage worth recording.
     AIRLOCK_TRY(s.Record("authorize", who, p ? nullptr : &p.error(), "action=" + action_name));
@@ -610,6 +730,8 @@ void AddAuditCommands(CLI::App& app, Action& action) {
                      "Pin the audit public key(s) checkpoints must be signed by (PEM file)");
   verify->add_option("--min-checkpoints", verify_args->min_checkpoints,
                      "Fail when fewer signed checkpoints exist");
+  verify->add_option("--passphrase-file", verify_args->passphrase_file,
+                     "File holding the vault passphrase (first line), to read the head it sealed");
   verify->add_flag("--json", verify_args->json, "Print the result as JSON");
   verify->callback([verify_args, &action] { action = [verify_args] { return RunVerify(*verify_args); }; });
 
@@ -652,6 +774,8 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   CLI::App* add = access->add_subcommand("add", "Add a person (the first one must be an owner)");
   add->add_option("name", add_args->name, "Principal name")->required();
   add->add_option("--role", add_args->roles, "Role (repeatable)")->required();
+  add->add_option("--totp", add_args->totp,
+                  "Your own TOTP code (granting owner or key-custodian needs it)");
   AddAccessOptions(add, *add_args);
   add->callback([add_args, &action] { action = [add_args] { return RunAddPerson(*add_args); }; });
 
@@ -676,6 +800,20 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   enroll->add_option("name", enroll_args->name, "Principal name")->required();
   AddAccessOptions(enroll, *enroll_args);
   enroll->callback([enroll_args, &action] { action = [enroll_args] { return RunEnroll(*enroll_args); }; });
+
+  enroll->add_option("--totp", enroll_args->totp, "Replacing: the person's current code");
+  enroll->add_option("--custodian", enroll_args->custodians,
+                     "Replacing a lost one: NAME:CODE of a key custodian (give two)");
+
+  auto remove_args = std::make_shared<AccessArgs>();
+  CLI::App* remove = access->add_subcommand("totp-remove", "Remove a person's TOTP secret");
+  remove->add_option("name", remove_args->name, "Principal name")->required();
+  remove->add_option("--totp", remove_args->totp, "The person's current code");
+  remove->add_option("--custodian", remove_args->custodians,
+                     "NAME:CODE of a key custodian (give two)");
+  AddAccessOptions(remove, *remove_args);
+  remove->callback(
+      [remove_args, &action] { action = [remove_args] { return RunRemoveTotp(*remove_args); }; });
 
   auto check_args = std::make_shared<AccessArgs>();
   CLI::App* check = access->add_subcommand("totp-check", "Check a TOTP code (spends it)");

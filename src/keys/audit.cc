@@ -10,6 +10,7 @@
 #include <set>
 
 #include "crypto/hash.h"
+#include "crypto/random.h"
 #include "crypto/sign.h"
 #include "keys/key_uri.h"
 
@@ -19,6 +20,7 @@ namespace {
 
 constexpr std::string_view kRecordDomain = "airlock-audit-record-v1";
 constexpr std::string_view kCheckpointDomain = "airlock-audit-checkpoint-v1";
+constexpr std::string_view kNumberedCheckpointDomain = "airlock-audit-checkpoint-v2";
 constexpr int kSchemaVersion = 1;
 constexpr size_t kMaxFailuresPerKey = 100;
 
@@ -52,7 +54,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   head_hash BLOB NOT NULL,
   time INTEGER NOT NULL,
   key_id TEXT NOT NULL,
-  signature BLOB NOT NULL);
+  signature BLOB NOT NULL,
+  number INTEGER);
 CREATE TABLE IF NOT EXISTS audit_keys (
   key_id TEXT PRIMARY KEY,
   public_pem TEXT NOT NULL,
@@ -198,12 +201,14 @@ Result<Bytes> CanonicalCheckpointBytes(const Checkpoint& c) {
   if (head.size() != crypto::kSha256Size) {
     return MakeError(ErrorCode::kMalformed, "checkpoint head hash is not 32 bytes");
   }
-  Bytes out(kCheckpointDomain.begin(), kCheckpointDomain.end());
+  const std::string_view domain = c.number > 0 ? kNumberedCheckpointDomain : kCheckpointDomain;
+  Bytes out(domain.begin(), domain.end());
   out.push_back(0);
   AppendU64Be(out, static_cast<uint64_t>(c.seq));
   out.insert(out.end(), head.begin(), head.end());
   AppendU64Be(out, static_cast<uint64_t>(c.time));
   AppendField(out, c.key_id);
+  if (c.number > 0) AppendU64Be(out, static_cast<uint64_t>(c.number));
   return out;
 }
 
@@ -277,6 +282,24 @@ Result<DbPtr> OpenDatabase(const std::filesystem::path& path, bool create) {
   return db;
 }
 
+Result<bool> HasNumberColumn(sqlite3* db) {
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s,
+      Prepare(db, "SELECT count(*) FROM pragma_table_info('checkpoints') WHERE name = 'number'"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "read schema"));
+  return sqlite3_column_int64(s.get(), 0) > 0;
+}
+
+// A random id for the log, so the vault can tell which log a sealed head belongs to.
+Result<void> AddLogId(sqlite3* db) {
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes id, crypto::RandomBytes(16));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(db, "INSERT OR IGNORE INTO meta (name, value) VALUES ('log_id', ?)"));
+  BindText(s.get(), 1, HexEncode(id));
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "log id"));
+  return {};
+}
+
 Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
   // Is it ours? An empty database gets the schema; anything else must carry our meta row.
   AIRLOCK_ASSIGN_OR_RETURN(StmtPtr tables,
@@ -294,6 +317,7 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
     AIRLOCK_TRY(Exec(db, ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-audit'), "
                           "('version', '" + std::to_string(kSchemaVersion) + "')")
                              .c_str()));
+    AIRLOCK_TRY(AddLogId(db));
     AIRLOCK_TRY(tx.Commit());
     return {};
   }
@@ -312,7 +336,13 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
     return MakeError(ErrorCode::kUnsupported,
                      "audit log " + path.string() + " has schema version " + version.substr(0, 16));
   }
-  return Exec(db, "PRAGMA synchronous = FULL");
+  AIRLOCK_TRY(Exec(db, "PRAGMA synchronous = FULL"));
+  // Logs made before checkpoints were numbered, or before logs had an id, get them now; a read-only
+  // copy cannot and is read as it is (unnumbered checkpoints, no id).
+  AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
+  if (!numbered) (void)Exec(db, "ALTER TABLE checkpoints ADD COLUMN number INTEGER");
+  (void)AddLogId(db);
+  return {};
 }
 
 }  // namespace
@@ -448,27 +478,52 @@ Result<Checkpoint> AuditLog::WriteCheckpoint() {
   c.head_hash = head.second;
   c.time = Now();
   c.key_id = signer.public_key.KeyId();
+  AIRLOCK_ASSIGN_OR_RETURN(c.number, CheckpointNumber());
+  ++c.number;
   AIRLOCK_ASSIGN_OR_RETURN(Bytes message, CanonicalCheckpointBytes(c));
   AIRLOCK_ASSIGN_OR_RETURN(c.signature, signer.sign(message));
   AIRLOCK_ASSIGN_OR_RETURN(Bytes head_raw, HexDecode(c.head_hash));
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr insert,
-      Prepare(db, "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)"));
+      Prepare(db, "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature, number) "
+                  "VALUES (?, ?, ?, ?, ?, ?)"));
   sqlite3_bind_int64(insert.get(), 1, c.seq);
   BindBlob(insert.get(), 2, head_raw);
   sqlite3_bind_int64(insert.get(), 3, c.time);
   BindText(insert.get(), 4, c.key_id);
   BindBlob(insert.get(), 5, c.signature);
+  sqlite3_bind_int64(insert.get(), 6, c.number);
   if (sqlite3_step(insert.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "checkpoint"));
   insert.reset();
   AIRLOCK_TRY(tx.Commit());
   return c;
 }
 
+Result<int64_t> AuditLog::CheckpointNumber() const {
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
+  if (!numbered) return int64_t{0};
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT max(number) FROM checkpoints"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "checkpoint number"));
+  return sqlite3_column_int64(s.get(), 0);  // NULL (none) reads as 0
+}
+
+Result<std::string> AuditLog::LogId() const {
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT value FROM meta WHERE name = 'log_id'"));
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) return std::string();
+  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "log id"));
+  return ColumnText(s.get(), 0);
+}
+
 Result<std::vector<Checkpoint>> AuditLog::Checkpoints() const {
   sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "SELECT seq, head_hash, time, key_id, signature FROM checkpoints ORDER BY id"));
+      StmtPtr s, Prepare(db, std::string("SELECT seq, head_hash, time, key_id, signature, ") +
+                                 (numbered ? "coalesce(number, 0)" : "0") +
+                                 " FROM checkpoints ORDER BY id"));
   std::vector<Checkpoint> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -478,6 +533,7 @@ Result<std::vector<Checkpoint>> AuditLog::Checkpoints() const {
     c.time = sqlite3_column_int64(s.get(), 2);
     c.key_id = ColumnText(s.get(), 3);
     c.signature = ColumnBlob(s.get(), 4);
+    c.number = sqlite3_column_int64(s.get(), 5);
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "read checkpoints"));
@@ -515,6 +571,7 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                    [](const Checkpoint& a, const Checkpoint& b) { return a.seq < b.seq; });
   size_t next_checkpoint = 0;
   int64_t prev_checkpoint_seq = 0;
+  int64_t next_number = 1;  // numbered checkpoints run 1, 2, 3, ... in seq order
 
   Bytes running = ZeroHash();
   int64_t expected_seq = 1;
@@ -526,6 +583,12 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
       const Checkpoint& c = checkpoints[next_checkpoint];
       if (c.seq < seq) {
         return fail(c.seq, ErrorCode::kMalformed, "checkpoint with an impossible seq", true);
+      }
+      if (c.number > 0 && c.number != next_number) {
+        return fail(c.seq, ErrorCode::kTruncated,
+                    "checkpoint " + std::to_string(next_number) + " is missing (the next one is " +
+                        std::to_string(c.number) + ", checkpoints deleted)",
+                    true);
       }
       auto key = keys.find(c.key_id);
       if (key == keys.end()) {
@@ -547,6 +610,7 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                         " do not match the head signed by the checkpoint at seq " + std::to_string(c.seq));
       }
       ++report.checkpoints;
+      if (c.number > 0) report.last_checkpoint_number = next_number++;
       report.last_checkpoint_seq = c.seq;
       prev_checkpoint_seq = c.seq;
       ++next_checkpoint;
@@ -601,11 +665,6 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                 "the log ends at seq " + std::to_string(report.head_seq) +
                     " but a checkpoint covers seq " + std::to_string(c.seq) + " (records deleted)");
   }
-  if (report.checkpoints < options.min_checkpoints) {
-    return fail(report.head_seq + 1, ErrorCode::kTruncated,
-                "only " + std::to_string(report.checkpoints) + " checkpoints, expected at least " +
-                    std::to_string(options.min_checkpoints));
-  }
   if (options.expect_head) {
     int64_t want_seq = options.expect_head->first == 0 ? report.head_seq : options.expect_head->first;
     std::string want = options.expect_head->second;
@@ -616,12 +675,23 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
     if (want_seq > report.head_seq) {
       return fail(report.head_seq + 1, ErrorCode::kTruncated,
                   "the log ends at seq " + std::to_string(report.head_seq) + " before the expected head " +
-                      std::to_string(want_seq));
+                      std::to_string(want_seq) + " (records cut off its end)");
     }
     if (got != want) {
       return fail(want_seq, ErrorCode::kHashMismatch,
                   "the hash at seq " + std::to_string(want_seq) + " is not the expected head");
     }
+  }
+  if (report.checkpoints < options.min_checkpoints) {
+    return fail(report.head_seq + 1, ErrorCode::kTruncated,
+                "only " + std::to_string(report.checkpoints) + " checkpoints, expected at least " +
+                    std::to_string(options.min_checkpoints));
+  }
+  if (report.last_checkpoint_number < options.min_checkpoint_number) {
+    return fail(report.head_seq + 1, ErrorCode::kTruncated,
+                "the last checkpoint is number " + std::to_string(report.last_checkpoint_number) +
+                    " but checkpoint " + std::to_string(options.min_checkpoint_number) +
+                    " was written (checkpoints deleted)");
   }
   return report;
 }
