@@ -179,7 +179,8 @@ Result<void> RunVerify(const VerifyArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, vault->ReadState());
     AIRLOCK_ASSIGN_OR_RETURN(std::string id, log.LogId());
     if (auto it = state.audit_heads.find(id); !id.empty() && it != state.audit_heads.end()) {
-      if (!options.expect_head) options.expect_head = std::make_pair(it->second.seq, it->second.hash);
+      if (!options.expect_head)
+        options.expect_head = std::make_pair(it->second.seq, it->second.hash);
       options.min_checkpoint_number = it->second.checkpoints;
       anchored = true;
     } else if (!state.audit_heads.empty()) {
@@ -220,8 +221,8 @@ Result<void> RunVerify(const VerifyArgs& a) {
               << " (last covers seq " << report.last_checkpoint_seq << ")\n"
               << "head: " << report.head_seq << ":" << report.head_hash << "\n";
     if (anchored) {
-      std::cout << "the head sealed in the vault (seq " << options.expect_head->first << ", at least "
-                << options.min_checkpoint_number << " checkpoints) is present\n";
+      std::cout << "the head sealed in the vault (seq " << options.expect_head->first
+                << ", at least " << options.min_checkpoint_number << " checkpoints) is present\n";
     } else if (report.head_seq > report.last_checkpoint_seq) {
       if (!anchor_note.empty()) std::cout << "note: " << anchor_note << "\n";
       std::cout << "note: records " << report.last_checkpoint_seq + 1 << ".." << report.head_seq
@@ -439,11 +440,9 @@ void AddAccessOptions(CLI::App* c, AccessArgs& a) {
   c->add_flag("--json", a.json, "Print the result as JSON");
 }
 
-// Opens the store and checks that the actor may manage principals. A store without principals lets the
-// first principal be added (it must be an owner): that is how a vault gets its first person.
-// The vault (its key seals TOTP secrets and its sealed state says whether it has access control), its
-// audit log and its access file: opened through OpenKeySession, so a vault with access control whose
-// access file is missing or empty refuses here exactly as for key operations.
+// The vault (its key seals TOTP secrets and its sealed state says whether it has access control),
+// its audit log and its access file: opened through OpenKeySession, so a vault with access control
+// whose access file is missing or empty refuses here exactly as for key operations.
 struct AccessSession {
   std::unique_ptr<KeySession> session;
   keys::AccessStore* store = nullptr;
@@ -487,9 +486,9 @@ Result<AccessSession> OpenAccess(const AccessArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(s.session, OpenKeySession(k));
   if (!s.session->access) {
     // No access file and the vault has no access control (else the open was refused): make it.
-    AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore made,
-                             keys::AccessStore::Open(s.session->access_path,
-                                                     AccessOptionsFor(s.session->vault)));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        keys::AccessStore made,
+        keys::AccessStore::Open(s.session->access_path, AccessOptionsFor(s.session->vault)));
     s.session->access = std::make_unique<keys::AccessStore>(std::move(made));
   }
   s.store = s.session->access.get();

@@ -114,9 +114,8 @@ class VaultAuditSink final : public AuditSink {
       AIRLOCK_ASSIGN_OR_RETURN(Bytes suffix, crypto::RandomBytes(4));
       // A name of its own per vault, so restoring another vault's backup cannot collide with it.
       name = "audit-checkpoint-" + HexEncode(suffix);
-      AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo made,
-                               vault_->Create(name, crypto::KeyType::kEd25519,
-                                              keys::KeyPurpose::kAudit));
+      AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo made, vault_->Create(name, crypto::KeyType::kEd25519,
+                                                                  keys::KeyPurpose::kAudit));
       AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState written,
                                vault_->UpdateState([&](keys::VaultState& s) -> Result<void> {
                                  if (s.checkpoint_key.empty()) s.checkpoint_key = name;
@@ -148,9 +147,9 @@ class VaultAuditSink final : public AuditSink {
   bool signer_set_ = false;
 };
 
-// Access control through keys/access.h: the principal must exist with a role allowing the action, and
-// custodian actions need a valid TOTP code, checked once per session (a command that signs with a
-// root key several times, as `key rotate --repo` does, spends one code).
+// Access control through keys/access.h: the principal must exist with a role allowing the action,
+// and custodian actions need a valid TOTP code, checked once per session (a command that signs with
+// a root key several times, as `key rotate --repo` does, spends one code).
 class AccessGate final : public keys::Gate {
  public:
   explicit AccessGate(keys::AccessStore* access) : access_(access) {}
@@ -215,9 +214,9 @@ Result<void> OpenAccessControl(KeySession& s, const KeyStoreArgs& a) {
                          " is missing: every operation is refused (restore the file)");
   }
   if (state.access_control && !has_principals) {
-    return MakeError(keys::kDeniedCode,
-                     "access denied: vault " + vault_path + " has access control but its access file " +
-                         s.access_path.string() + " holds no principals");
+    return MakeError(keys::kDeniedCode, "access denied: vault " + vault_path +
+                                            " has access control but its access file " +
+                                            s.access_path.string() + " holds no principals");
   }
   if (has_principals) {
     if (!state.access_control) {
@@ -269,7 +268,8 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
   s->ctx.reason = a.reason;
   if (!a.totp.empty()) s->ctx.totp_code = a.totp;
   if (s->ctx.totp_code == std::nullopt) {
-    if (const char* v = std::getenv("AIRLOCK_TOTP"); v != nullptr && *v != '\0') s->ctx.totp_code = v;
+    if (const char* v = std::getenv("AIRLOCK_TOTP"); v != nullptr && *v != '\0')
+      s->ctx.totp_code = v;
   }
   AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, OpenLog(a, s->uri));
   auto store = create ? keys::InitKeyStore(s->uri, options) : keys::OpenKeyStore(s->uri, options);

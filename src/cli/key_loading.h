@@ -49,16 +49,16 @@ struct KeyStoreArgs {
 };
 
 // An open store with its usage sink, access gate, manager and the invocation's context. Not movable
-// once open (the manager refers to the other members); hold it by pointer. Its destructor closes the
-// audit log: a file vault's sink then signs a checkpoint over the records this session appended and
-// seals the new head into the vault (a failure there is printed as a warning).
+// once open (the manager refers to the other members); hold it by pointer. Its destructor closes
+// the audit log: a file vault's sink then signs a checkpoint over the records this session appended
+// and seals the new head into the vault (a failure there is printed as a warning).
 struct KeySession {
   keys::KeyUri uri;
   std::unique_ptr<keys::KeyStore> store;
   keys::FileVaultStore* vault = nullptr;  // store, when it is a file vault
   std::unique_ptr<keys::UsageSink> sink;
-  std::filesystem::path access_path;           // file vaults: the access file
-  std::unique_ptr<keys::AccessStore> access;   // open when the access file exists
+  std::filesystem::path access_path;          // file vaults: the access file
+  std::unique_ptr<keys::AccessStore> access;  // open when the access file exists
   std::unique_ptr<keys::Gate> gate;
   std::unique_ptr<keys::KeyManager> manager;
   keys::OperationContext ctx;

@@ -244,7 +244,8 @@ bool RoleAllows(Role role, Action action) {
         case A::kKeyCreate: case A::kKeyList: case A::kKeyRead: case A::kKeyRotate:
         case A::kKeySuspend: case A::kKeyResume: case A::kKeyRetire: case A::kKeyRevoke:
         case A::kKeyCompromised: case A::kKeyDelete: case A::kVaultInit: case A::kVaultBackup:
-        case A::kVaultRestore: case A::kAuditRead: case A::kAuditVerify: case A::kKeySignRoot:
+        case A::kVaultRestore: case A::kAuditRead: case A::kAuditVerify:
+        case A::kKeySignRoot:
           return true;
         default:
           return false;
@@ -529,9 +530,10 @@ Result<void> AccessStore::RemoveTotp(std::string_view name, const TotpAuthority&
   }
   AIRLOCK_TRY(CheckTotpAuthority(p, authority));
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "UPDATE principals SET totp_secret = NULL, totp_sealed = 0, "
-                             "totp_last_step = NULL WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(db,
+                                   "UPDATE principals SET totp_secret = NULL, totp_sealed = 0, "
+                                   "totp_last_step = NULL WHERE name = ?"));
   BindText(s.get(), 1, name);
   return ChangeOne(db, std::move(s), name);
 }

@@ -4,10 +4,10 @@
 //
 // Storage. Principals live in their own SQLite file beside the vault, `AccessPathForVault(vault)` =
 // "<vault>.access" (mode 0600), separate from the audit log (which auditors read) and from the vault.
-// TOTP secrets are sealed through AccessOptions::sealer (the file vault's SealSecret: AES-256-GCM under
-// the vault key, bound to the principal's name); enrolment without a sealer is refused, so no secret is
-// ever stored in plaintext. Replacing or removing an enrolled secret needs the person's current code
-// or two other key custodians' codes (TotpAuthority).
+// TOTP secrets are sealed through AccessOptions::sealer (the file vault's SealSecret: AES-256-GCM
+// under the vault key, bound to the principal's name); enrolment without a sealer is refused, so no
+// secret is ever stored in plaintext. Replacing or removing an enrolled secret needs the person's
+// current code or two other key custodians' codes (TotpAuthority).
 //
 // Error codes. There is no "permission denied" code in common/result.h yet, so every denial (unknown or
 // disabled principal, role lacks the action, unknown/revoked/expired token) is kDeniedCode = kWrongKey
@@ -165,10 +165,10 @@ class AccessStore {
   Result<void> Remove(std::string_view name);  // kNotFound
 
   // (Re)enrols a person's TOTP secret, sealed by the sealer; the old one stops working. A first
-  // enrolment needs no authority; replacing one needs `authority` (else kInvalidArgument naming what
-  // to give; a wrong or replayed code as CheckTotp; custodians that are not two different enabled
-  // key custodians/owners other than `name`: kDeniedCode). kNotFound, kInvalidArgument for tokens
-  // or without a sealer.
+  // enrolment needs no authority; replacing one needs `authority` (else kInvalidArgument naming
+  // what to give; a wrong or replayed code as CheckTotp; custodians that are not two different
+  // enabled key custodians/owners other than `name`: kDeniedCode). kNotFound, kInvalidArgument for
+  // tokens or without a sealer.
   Result<TotpEnrollment> EnrollTotp(std::string_view name, const TotpAuthority& authority = {});
   // Removes a person's TOTP secret; `authority` as for a re-enrolment. kNotFound if none.
   Result<void> RemoveTotp(std::string_view name, const TotpAuthority& authority);

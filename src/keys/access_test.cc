@@ -27,12 +27,14 @@ class AccessTest : public ::testing::Test {
     AccessOptions o;
     o.clock = [this] { return now_; };
     Bytes key = vault_key_;
-    o.sealer = SecretSealer{
-        [key](ByteSpan plain, std::string_view aad) { return SealAesGcm(key, plain, AsBytes(aad)); },
-        [key](ByteSpan sealed, std::string_view aad) -> Result<Bytes> {
-          AIRLOCK_ASSIGN_OR_RETURN(SecretBytes plain, OpenAesGcm(key, sealed, AsBytes(aad)));
-          return plain.get();
-        }};
+    o.sealer = SecretSealer{[key](ByteSpan plain, std::string_view aad) {
+                              return SealAesGcm(key, plain, AsBytes(aad));
+                            },
+                            [key](ByteSpan sealed, std::string_view aad) -> Result<Bytes> {
+                              AIRLOCK_ASSIGN_OR_RETURN(SecretBytes plain,
+                                                       OpenAesGcm(key, sealed, AsBytes(aad)));
+                              return plain.get();
+                            }};
     return o;
   }
   AccessStore OpenStore() {
@@ -78,8 +80,9 @@ TEST(AccessRoles, CustodianActionsNeedCustodianOrOwnerAndASecondFactor) {
     EXPECT_TRUE(RoleAllows(Role::kKeyCustodian, a)) << ActionName(a);
     EXPECT_TRUE(RoleAllows(Role::kOwner, a)) << ActionName(a);
   }
-  for (Action a : {Action::kKeyRotate, Action::kKeyCompromised, Action::kKeyResume, Action::kKeyDelete,
-                   Action::kVaultBackup, Action::kVaultRestore, Action::kKeySignRoot}) {
+  for (Action a :
+       {Action::kKeyRotate, Action::kKeyCompromised, Action::kKeyResume, Action::kKeyDelete,
+        Action::kVaultBackup, Action::kVaultRestore, Action::kKeySignRoot}) {
     EXPECT_TRUE(RequiresSecondFactor(a)) << ActionName(a);
   }
   EXPECT_FALSE(RequiresSecondFactor(Action::kKeySign));
@@ -224,8 +227,9 @@ TEST_F(AccessTest, TotpCheckDeniesUnknownDisabledOrUnenrolledPrincipals) {
   EXPECT_EQ(s.EnrollTotp("ghost").error().code(), ErrorCode::kNotFound);
 }
 
-// Attack: read the access file for the TOTP secret. It is sealed under the vault key, so neither its
-// raw bytes nor its base32 form appear in the file, and without the vault key it cannot be used.
+// Attack: read the access file for the TOTP secret. It is sealed under the vault key, so neither
+// its raw bytes nor its base32 form appear in the file, and without the vault key it cannot be
+// used.
 TEST_F(AccessTest, TotpSecretsAreSealedUnderTheVaultKeyNeverStoredPlain) {
   AccessStore s = OpenStore();
   ASSERT_TRUE(s.AddPerson("alice", {Role::kOwner}));
@@ -310,8 +314,8 @@ TEST_F(AccessTest, ReplacingOrRemovingATotpNeedsTheCurrentCodeOrTwoCustodians) {
   // Two custodians (a lost device).
   now_ += 30;
   auto replaced = s.EnrollTotp("carol", TotpAuthority{{},
-                                                     {{"dave", CodeAt(dave->secret, now_)},
-                                                      {"erin", CodeAt(erin->secret, now_)}}});
+                                                      {{"dave", CodeAt(dave->secret, now_)},
+                                                       {"erin", CodeAt(erin->secret, now_)}}});
   ASSERT_TRUE(replaced) << replaced.error().ToString();
   now_ += 30;
   EXPECT_EQ(s.CheckTotp("carol", CodeAt(carol->secret, now_)).error().code(),

@@ -293,8 +293,8 @@ Result<bool> HasNumberColumn(sqlite3* db) {
 // A random id for the log, so the vault can tell which log a sealed head belongs to.
 Result<void> AddLogId(sqlite3* db) {
   AIRLOCK_ASSIGN_OR_RETURN(Bytes id, crypto::RandomBytes(16));
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                           Prepare(db, "INSERT OR IGNORE INTO meta (name, value) VALUES ('log_id', ?)"));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db, "INSERT OR IGNORE INTO meta (name, value) VALUES ('log_id', ?)"));
   BindText(s.get(), 1, HexEncode(id));
   if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "log id"));
   return {};
@@ -485,8 +485,9 @@ Result<Checkpoint> AuditLog::WriteCheckpoint() {
   AIRLOCK_ASSIGN_OR_RETURN(Bytes head_raw, HexDecode(c.head_hash));
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr insert,
-      Prepare(db, "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature, number) "
-                  "VALUES (?, ?, ?, ?, ?, ?)"));
+      Prepare(db,
+              "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature, number) "
+              "VALUES (?, ?, ?, ?, ?, ?)"));
   sqlite3_bind_int64(insert.get(), 1, c.seq);
   BindBlob(insert.get(), 2, head_raw);
   sqlite3_bind_int64(insert.get(), 3, c.time);
@@ -521,9 +522,9 @@ Result<std::vector<Checkpoint>> AuditLog::Checkpoints() const {
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, std::string("SELECT seq, head_hash, time, key_id, signature, ") +
-                                 (numbered ? "coalesce(number, 0)" : "0") +
-                                 " FROM checkpoints ORDER BY id"));
+      StmtPtr s,
+      Prepare(db, std::string("SELECT seq, head_hash, time, key_id, signature, ") +
+                      (numbered ? "coalesce(number, 0)" : "0") + " FROM checkpoints ORDER BY id"));
   std::vector<Checkpoint> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -674,8 +675,9 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                                                        : hash_at_expected_head.value_or(std::string());
     if (want_seq > report.head_seq) {
       return fail(report.head_seq + 1, ErrorCode::kTruncated,
-                  "the log ends at seq " + std::to_string(report.head_seq) + " before the expected head " +
-                      std::to_string(want_seq) + " (records cut off its end)");
+                  "the log ends at seq " + std::to_string(report.head_seq) +
+                      " before the expected head " + std::to_string(want_seq) +
+                      " (records cut off its end)");
     }
     if (got != want) {
       return fail(want_seq, ErrorCode::kHashMismatch,

@@ -102,9 +102,9 @@ struct Checkpoint {
   Bytes signature;
 };
 
-// "airlock-audit-checkpoint-v2" 0x00, seq (u64 BE), raw head hash (32), time (u64 BE), key_id (u32 BE
-// length + bytes), number (u64 BE). Unnumbered checkpoints (number 0, made before numbering) sign
-// the same without the number under "airlock-audit-checkpoint-v1".
+// "airlock-audit-checkpoint-v2" 0x00, seq (u64 BE), raw head hash (32), time (u64 BE), key_id (u32
+// BE length + bytes), number (u64 BE). Unnumbered checkpoints (number 0, made before numbering)
+// sign the same without the number under "airlock-audit-checkpoint-v1".
 Result<Bytes> CanonicalCheckpointBytes(const Checkpoint& checkpoint);
 
 // Signs checkpoints. The key store will provide one for its "audit" purpose key; until then

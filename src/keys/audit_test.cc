@@ -427,7 +427,8 @@ TEST_F(AuditTest, CheckpointsAreNumberedInsideTheirSignature) {
   // Renumbering one (to hide a deleted one) breaks its signature.
   Tamper(log, "UPDATE checkpoints SET number = 1 WHERE number = 2");
   ExpectBad(log, ErrorCode::kTruncated, 4, /*checkpoint=*/true);
-  Tamper(log, "DELETE FROM checkpoints WHERE seq = 4; UPDATE checkpoints SET number = 2 WHERE seq = 6");
+  Tamper(log,
+         "DELETE FROM checkpoints WHERE seq = 4; UPDATE checkpoints SET number = 2 WHERE seq = 6");
   ExpectBad(log, ErrorCode::kBadSignature, 6, /*checkpoint=*/true);
 }
 

@@ -205,14 +205,14 @@ class FileVault final : public FileVaultStore {
     }
     auto plain = OpenAesGcm(kek_.span(), *sealed, StateAad(salt_));
     if (!plain) {
-      return MakeError(ErrorCode::kDecryptFailed,
-                       "vault " + path_.string() + ": its sealed state record does not authenticate");
+      return MakeError(
+          ErrorCode::kDecryptFailed,
+          "vault " + path_.string() + ": its sealed state record does not authenticate");
     }
     return DecodeVaultState(plain->span());
   }
 
-  Result<VaultState> UpdateState(
-      const std::function<Result<void>(VaultState&)>& change) override {
+  Result<VaultState> UpdateState(const std::function<Result<void>(VaultState&)>& change) override {
     AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
     AIRLOCK_ASSIGN_OR_RETURN(VaultState state, ReadState());
     AIRLOCK_TRY(change(state));
@@ -234,8 +234,9 @@ class FileVault final : public FileVaultStore {
     AIRLOCK_ASSIGN_OR_RETURN(Bytes sealed,
                              SealAesGcm(kek_.span(), EncodeVaultState(state), StateAad(salt_)));
     AIRLOCK_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(db_.get(),
-                              "INSERT OR REPLACE INTO vault_header (name, value) VALUES ('state', ?)"));
+        Stmt s,
+        Stmt::Prepare(db_.get(),
+                      "INSERT OR REPLACE INTO vault_header (name, value) VALUES ('state', ?)"));
     s.BindBlob(sealed);
     return s.Run();
   }
@@ -568,8 +569,8 @@ class FileVault final : public FileVaultStore {
   Bytes salt_;
 
   Result<Bytes> HeaderBlob(std::string_view name) {
-    AIRLOCK_ASSIGN_OR_RETURN(Stmt s,
-                             Stmt::Prepare(db_.get(), "SELECT value FROM vault_header WHERE name = ?"));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        Stmt s, Stmt::Prepare(db_.get(), "SELECT value FROM vault_header WHERE name = ?"));
     s.Bind(name);
     AIRLOCK_ASSIGN_OR_RETURN(bool found, s.Step());
     if (!found) return MakeError(ErrorCode::kNotFound, "no " + std::string(name));
@@ -658,9 +659,8 @@ Result<std::unique_ptr<KeyStore>> CreateVault(const std::filesystem::path& path,
   auto kek = DeriveKeyArgon2id(secret, salt, options.kdf);
   WipeString(secret);
   if (!kek) return tl::unexpected(kek.error());
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes check,
-                           SealAesGcm(kek->span(), AsBytes(kCheckPlaintext),
-                                      CheckAad(options.kdf, salt, /*version=*/2)));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes check, SealAesGcm(kek->span(), AsBytes(kCheckPlaintext),
+                                                   CheckAad(options.kdf, salt, /*version=*/2)));
   AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, OpenDb(path));
   AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db.get()));
   AIRLOCK_TRY(Exec(db.get(),
@@ -724,21 +724,22 @@ Result<std::unique_ptr<KeyStore>> OpenExistingVault(const std::filesystem::path&
   if (!OpenAesGcm(kek->span(), AsBytes(check), CheckAad(params, AsBytes(salt), 2))) {
     version = 1;
     if (!OpenAesGcm(kek->span(), AsBytes(check), CheckAad(params, AsBytes(salt), 1))) {
-      return MakeError(ErrorCode::kWrongKey, "wrong vault passphrase for " + path.string() +
-                                                 " (nothing was changed)");
+      return MakeError(ErrorCode::kWrongKey,
+                       "wrong vault passphrase for " + path.string() + " (nothing was changed)");
     }
   }
   AIRLOCK_ASSIGN_OR_RETURN(bool has_origin, HasOriginColumn(db.get()));
   Bytes salt_bytes(salt.begin(), salt.end());
-  auto vault = std::make_unique<FileVault>(path, std::move(db), std::move(*kek),
-                                           options.now, has_origin, salt_bytes);
+  auto vault = std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now,
+                                           has_origin, salt_bytes);
   if (version == 1) {
     // Upgrade: a state row (access control off, as the vault had none recorded) and the v2 check.
     AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(vault->db()));
     AIRLOCK_TRY(vault->WriteState(VaultState{}));
     AIRLOCK_ASSIGN_OR_RETURN(Bytes check2, vault->SealCheck(params));
     AIRLOCK_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(vault->db(), "UPDATE vault_header SET value = ? WHERE name = 'check'"));
+        Stmt s,
+        Stmt::Prepare(vault->db(), "UPDATE vault_header SET value = ? WHERE name = 'check'"));
     s.BindBlob(check2);
     AIRLOCK_TRY(s.Run());
     AIRLOCK_TRY(tx.Commit());

@@ -403,8 +403,8 @@ TEST_F(FileVaultTest, DeleteRemovesTheKey) {
   EXPECT_EQ(store->Delete("a").error().code(), ErrorCode::kNotFound);
 }
 
-// The vault records whether it has access control inside its own authenticated data, where someone who
-// deletes the access file (or edits the vault file without the passphrase) cannot change it.
+// The vault records whether it has access control inside its own authenticated data, where someone
+// who deletes the access file (or edits the vault file without the passphrase) cannot change it.
 TEST_F(FileVaultTest, SealedStateRecordsAccessControlAndSurvivesReopening) {
   auto store = Init();
   ASSERT_TRUE(store);
@@ -458,8 +458,8 @@ TEST_F(FileVaultTest, DeletedOrEditedStateRowMakesTheVaultRefuseToOpen) {
   EXPECT_NE(deleted.error().message().find("missing"), std::string::npos);
 }
 
-// A vault made before the sealed state existed (its key-check value under the v1 associated data, no
-// state row) opens, and gets both on that first open, with access control off.
+// A vault made before the sealed state existed (its key-check value under the v1 associated data,
+// no state row) opens, and gets both on that first open, with access control off.
 TEST_F(FileVaultTest, OlderVaultWithoutAStateRowIsUpgradedOnOpen) {
   { ASSERT_TRUE(Init()); }
   // Rebuild the v1 form: the check value under the v1 associated data, no state row.
@@ -485,15 +485,15 @@ TEST_F(FileVaultTest, OlderVaultWithoutAStateRowIsUpgradedOnOpen) {
   aad.insert(aad.end(), salt.begin(), salt.end());
   auto check = SealAesGcm(kek->span(), AsBytes("airlock vault key check v1"), aad);
   ASSERT_TRUE(check);
-  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE vault_header SET value = ? WHERE name = 'check'", -1, &st,
-                               nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE vault_header SET value = ? WHERE name = 'check'", -1,
+                               &st, nullptr),
             SQLITE_OK);
   sqlite3_bind_blob(st, 1, check->data(), static_cast<int>(check->size()), SQLITE_TRANSIENT);
   ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
   sqlite3_finalize(st);
-  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM vault_header WHERE name = 'state'", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "DELETE FROM vault_header WHERE name = 'state'", nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
 
   auto upgraded = Reopen();

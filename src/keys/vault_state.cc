@@ -41,8 +41,8 @@ Result<VaultState> DecodeVaultState(ByteSpan bytes) {
 }
 
 bool AdvanceAnchor(AuditAnchor& anchor, const AuditAnchor& next) {
-  bool newer = next.seq > anchor.seq ||
-               (next.seq == anchor.seq && next.checkpoints > anchor.checkpoints);
+  bool newer =
+      next.seq > anchor.seq || (next.seq == anchor.seq && next.checkpoints > anchor.checkpoints);
   if (newer) anchor = next;
   return newer;
 }
