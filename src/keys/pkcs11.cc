@@ -1102,6 +1102,12 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
     if (wrapped.size() != n.size()) {
       return RsaUnwrapFailed();
     }
+    // A ciphertext not below the modulus (tampered) is not an RSA block at all; tokens refuse it in
+    // their own ways (SoftHSM2: CKR_GENERAL_ERROR), so refuse it here with the common answer. Both
+    // values are public: the comparison leaks nothing.
+    if (!std::lexicographical_compare(wrapped.begin(), wrapped.end(), n.begin(), n.end())) {
+      return RsaUnwrapFailed();
+    }
     CK_MECHANISM raw{CKM_RSA_X_509, nullptr, 0};
     auto block = DecryptOnToken(s, priv, &raw, wrapped);
     if (!block) {
