@@ -65,7 +65,7 @@ constexpr std::array<std::pair<Role, std::string_view>, 7> kRoleNames = {{
     {Role::kDevice, "device"},
 }};
 
-constexpr std::array<std::pair<Action, std::string_view>, 23> kActionNames = {{
+constexpr std::array<std::pair<Action, std::string_view>, 24> kActionNames = {{
     {Action::kKeyCreate, "key.create"},
     {Action::kKeyList, "key.list"},
     {Action::kKeyRead, "key.read"},
@@ -89,6 +89,7 @@ constexpr std::array<std::pair<Action, std::string_view>, 23> kActionNames = {{
     {Action::kTokenManage, "token.manage"},
     {Action::kDeviceReport, "device.report"},
     {Action::kUpdateFetch, "update.fetch"},
+    {Action::kKeySignRoot, "key.sign-root"},
 }};
 
 bool ValidName(std::string_view name) {
@@ -205,6 +206,7 @@ bool RequiresSecondFactor(Action action) {
     case Action::kKeyDelete:
     case Action::kVaultBackup:
     case Action::kVaultRestore:
+    case Action::kKeySignRoot:
       return true;
     default:
       return false;
@@ -243,6 +245,7 @@ bool RoleAllows(Role role, Action action) {
         case A::kKeySuspend: case A::kKeyResume: case A::kKeyRetire: case A::kKeyRevoke:
         case A::kKeyCompromised: case A::kKeyDelete: case A::kVaultInit: case A::kVaultBackup:
         case A::kVaultRestore: case A::kAuditRead: case A::kAuditVerify:
+        case A::kKeySignRoot:
           return true;
         default:
           return false;
@@ -443,20 +446,65 @@ Result<void> AccessStore::Remove(std::string_view name) {
   return ChangeOne(db, std::move(s), name);
 }
 
-Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name) {
+namespace {
+
+bool IsCustodian(const Principal& p) {
+  return p.kind == PrincipalKind::kPerson && !p.disabled &&
+         std::any_of(p.roles.begin(), p.roles.end(),
+                     [](Role r) { return r == Role::kKeyCustodian || r == Role::kOwner; });
+}
+
+}  // namespace
+
+Result<void> AccessStore::CheckTotpAuthority(const Principal& subject,
+                                             const TotpAuthority& authority) {
+  if (!subject.has_totp) return {};  // a first enrolment
+  const std::string& name = subject.name;
+  if (authority.own_code && !authority.own_code->empty()) {
+    AIRLOCK_TRY_CTX(CheckTotp(name, *authority.own_code), "current TOTP code of " + name);
+    return {};
+  }
+  if (authority.custodians.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     name + " already has a TOTP second factor: replacing or removing it needs " +
+                         name + "'s current code (--totp), or two key custodians with theirs");
+  }
+  if (authority.custodians.size() != 2 ||
+      authority.custodians[0].first == authority.custodians[1].first) {
+    return Denied("replacing the TOTP of " + name + " needs two different key custodians");
+  }
+  for (const auto& [custodian, code] : authority.custodians) {
+    if (custodian == name) {
+      return Denied(custodian + " cannot vouch for their own TOTP; use the current code instead");
+    }
+    auto c = Get(custodian);
+    if (!c || !IsCustodian(*c)) {
+      return Denied(custodian.substr(0, kMaxPrincipalNameSize) +
+                    " is not an enabled key custodian or owner");
+    }
+    AIRLOCK_TRY_CTX(CheckTotp(custodian, code), "second factor for " + custodian);
+  }
+  return {};
+}
+
+Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name,
+                                               const TotpAuthority& authority) {
   AIRLOCK_ASSIGN_OR_RETURN(Principal p, Get(name));
   if (p.kind != PrincipalKind::kPerson) {
     return MakeError(ErrorCode::kInvalidArgument, "API tokens have no TOTP second factor");
   }
+  if (!impl_->options.sealer) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "TOTP secrets are sealed under the vault key: open the access store with its "
+                     "vault (--vault file:PATH)");
+  }
+  AIRLOCK_TRY(CheckTotpAuthority(p, authority));
   const TotpParams& params = impl_->options.totp;
   AIRLOCK_ASSIGN_OR_RETURN(Bytes secret, GenerateTotpSecret(params.algorithm));
   AIRLOCK_TRY(ValidateTotpParams(params, secret));
-  Bytes stored = secret;
-  bool sealed = false;
-  if (impl_->options.sealer) {
-    AIRLOCK_ASSIGN_OR_RETURN(stored, impl_->options.sealer->seal(secret, "airlock-totp:" + p.name));
-    sealed = true;
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes stored,
+                           impl_->options.sealer->seal(secret, "airlock-totp:" + p.name));
+  const bool sealed = true;
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s, Prepare(db, "UPDATE principals SET totp_secret = ?, totp_sealed = ?, totp_algorithm = ?, "
@@ -473,6 +521,21 @@ Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name) {
   e.uri = OtpauthUri(impl_->options.issuer, p.name, secret, params);
   e.secret = std::move(secret);
   return e;
+}
+
+Result<void> AccessStore::RemoveTotp(std::string_view name, const TotpAuthority& authority) {
+  AIRLOCK_ASSIGN_OR_RETURN(Principal p, Get(name));
+  if (!p.has_totp) {
+    return MakeError(ErrorCode::kNotFound, p.name + " has no TOTP second factor enrolled");
+  }
+  AIRLOCK_TRY(CheckTotpAuthority(p, authority));
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(db,
+                                   "UPDATE principals SET totp_secret = NULL, totp_sealed = 0, "
+                                   "totp_last_step = NULL WHERE name = ?"));
+  BindText(s.get(), 1, name);
+  return ChangeOne(db, std::move(s), name);
 }
 
 Result<void> AccessStore::CheckTotp(std::string_view name, std::string_view code) {
@@ -585,7 +648,8 @@ Result<Principal> AccessStore::AuthenticateToken(std::string_view token) const {
 }
 
 Result<Principal> AccessStore::AuthorizeActor(std::string_view actor, Action action,
-                                              std::optional<std::string_view> totp_code) {
+                                              std::optional<std::string_view> totp_code,
+                                              std::optional<std::string>* verified) {
   auto p = Get(actor);
   if (!p) {
     if (p.error().code() == ErrorCode::kNotFound) {
@@ -601,11 +665,13 @@ Result<Principal> AccessStore::AuthorizeActor(std::string_view actor, Action act
     if (p->kind != PrincipalKind::kPerson) {
       return Denied(std::string(ActionName(action)) + " needs a person with a TOTP second factor");
     }
+    if (verified != nullptr && *verified == p->name) return p;  // checked once this session
     if (!totp_code || totp_code->empty()) {
       return MakeError(ErrorCode::kInvalidArgument,
                        std::string(ActionName(action)) + " requires a TOTP code (--totp CODE)");
     }
     AIRLOCK_TRY_CTX(CheckTotp(p->name, *totp_code), "second factor for " + p->name);
+    if (verified != nullptr) *verified = p->name;
   }
   return p;
 }

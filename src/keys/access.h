@@ -4,9 +4,10 @@
 //
 // Storage. Principals live in their own SQLite file beside the vault, `AccessPathForVault(vault)` =
 // "<vault>.access" (mode 0600), separate from the audit log (which auditors read) and from the vault.
-// TOTP secrets are sealed through AccessOptions::sealer when one is given (the vault can seal them under
-// its key-encryption key); without a sealer they are stored in plaintext and the file's 0600 mode is the
-// only protection (documented limitation, docs/operations/audit.md).
+// TOTP secrets are sealed through AccessOptions::sealer (the file vault's SealSecret: AES-256-GCM
+// under the vault key, bound to the principal's name); enrolment without a sealer is refused, so no
+// secret is ever stored in plaintext. Replacing or removing an enrolled secret needs the person's
+// current code or two other key custodians' codes (TotpAuthority).
 //
 // Error codes. There is no "permission denied" code in common/result.h yet, so every denial (unknown or
 // disabled principal, role lacks the action, unknown/revoked/expired token) is kDeniedCode = kWrongKey
@@ -70,6 +71,7 @@ enum class Action {
   kTokenManage,     // token.manage
   kDeviceReport,    // device.report
   kUpdateFetch,     // update.fetch
+  kKeySignRoot,     // key.sign-root        (custodian, TOTP): signing with a root-purpose key
 };
 std::string_view ActionName(Action action);
 Result<Action> ParseAction(std::string_view name);  // kInvalidArgument otherwise
@@ -78,7 +80,7 @@ std::vector<Action> AllActions();
 // The role table (docs/operations/audit.md prints it). Custodian actions (RequiresSecondFactor) are
 // allowed only to key-custodian and owner.
 bool RoleAllows(Role role, Action action);
-// rotate, compromised, resume, delete, vault backup and restore.
+// rotate, compromised, resume, delete, vault backup and restore, and signing with a root key.
 bool RequiresSecondFactor(Action action);
 
 enum class PrincipalKind { kPerson, kToken };
@@ -124,6 +126,14 @@ struct TotpEnrollment {
   std::string uri;       // otpauth://...
 };
 
+// Who vouches for replacing or removing a person's enrolled TOTP secret: the person's current code,
+// or (a lost device) two different key custodians or owners, other than the person, with their own
+// current codes. Each code given is spent (replay protection).
+struct TotpAuthority {
+  std::optional<std::string> own_code;
+  std::vector<std::pair<std::string, std::string>> custodians;  // (name, code)
+};
+
 struct CreatedToken {
   Principal principal;
   std::string token;     // show once; only its hash is stored
@@ -154,8 +164,14 @@ class AccessStore {
   Result<void> SetDisabled(std::string_view name, bool disabled);
   Result<void> Remove(std::string_view name);  // kNotFound
 
-  // (Re)enrols a person's TOTP secret; the old one stops working. kNotFound, kInvalidArgument for tokens.
-  Result<TotpEnrollment> EnrollTotp(std::string_view name);
+  // (Re)enrols a person's TOTP secret, sealed by the sealer; the old one stops working. A first
+  // enrolment needs no authority; replacing one needs `authority` (else kInvalidArgument naming
+  // what to give; a wrong or replayed code as CheckTotp; custodians that are not two different
+  // enabled key custodians/owners other than `name`: kDeniedCode). kNotFound, kInvalidArgument for
+  // tokens or without a sealer.
+  Result<TotpEnrollment> EnrollTotp(std::string_view name, const TotpAuthority& authority = {});
+  // Removes a person's TOTP secret; `authority` as for a re-enrolment. kNotFound if none.
+  Result<void> RemoveTotp(std::string_view name, const TotpAuthority& authority);
   // Checks `code` for `name` at the clock's time and records the step, so the same step is never accepted
   // twice. kDeniedCode for an unknown/disabled principal or one without TOTP; see totp.h for the rest.
   Result<void> CheckTotp(std::string_view name, std::string_view code);
@@ -171,12 +187,17 @@ class AccessStore {
   // The whole gate for `actor` doing `action`: the principal exists and is enabled, a role allows the
   // action, and, for RequiresSecondFactor actions, `totp_code` is given (else kInvalidArgument) and valid.
   // Returns the principal.
+  // `verified` (optional) makes one code serve one session (a command that signs several times):
+  // when it holds the actor's name the TOTP check is skipped (the role check is not), and a
+  // successful check stores the name there.
   Result<Principal> AuthorizeActor(std::string_view actor, Action action,
-                                   std::optional<std::string_view> totp_code);
+                                   std::optional<std::string_view> totp_code,
+                                   std::optional<std::string>* verified = nullptr);
 
   int64_t Now() const;
 
  private:
+  Result<void> CheckTotpAuthority(const Principal& subject, const TotpAuthority& authority);
   struct Impl;
   explicit AccessStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
