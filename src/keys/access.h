@@ -96,7 +96,26 @@ struct Principal {
   int64_t created = 0;
   bool has_totp = false;           // people only
   std::optional<int64_t> expires;  // tokens only: unix seconds
+  // Tokens only. The id is "tok_" + the first 16 hex digits of the token's SHA-256 (safe to show;
+  // the token cannot be computed from it).
+  std::string token_id;
+  std::optional<std::string> parent_token_id;  // the token that minted this one (admin API)
+  std::vector<std::string> apps;               // role grants limited to these apps; empty = all
+  std::optional<int64_t> last_used;            // unix seconds, refreshed at most once a minute
 };
+
+// True when `principal` is not limited to named apps or `app` is one of them.
+bool AllowsApp(const Principal& principal, std::string_view app);
+
+// A token minted by another token (the admin API's POST /api/v1/tokens). The child never outlives
+// or reaches beyond its parent: see AccessStore::CreateToken.
+struct TokenLimits {
+  std::optional<std::string> parent_token_id;
+  std::vector<std::string> apps;  // empty = the parent's apps (all apps for an unlimited parent)
+};
+
+// How often AccessStore::RecordTokenUse writes last_used at most.
+inline constexpr int64_t kTokenUseInterval = 60;
 
 // Role check only (no second factor): {} if any role of an enabled principal allows `action`, else
 // kDeniedCode.
@@ -179,10 +198,26 @@ class AccessStore {
   // A new API token principal with `roles`; `ttl_seconds` 0 = no expiry. kAlreadyExists.
   Result<CreatedToken> CreateToken(std::string_view name, const std::vector<Role>& roles,
                                    int64_t ttl_seconds = 0);
+  // The same, minted by the token `limits.parent_token_id` (which must be active: kDeniedCode
+  // otherwise). The child never outlives its parent: with ttl_seconds 0 it gets the parent's
+  // expiry, and a ttl ending after the parent's expiry is refused (kDeniedCode, the message says
+  // when the parent expires). Its apps must lie within the parent's (kDeniedCode); empty = the
+  // parent's. App names are 1..128 of [A-Za-z0-9._-] (kInvalidArgument). Roles are the caller's to
+  // check.
+  Result<CreatedToken> CreateToken(std::string_view name, const std::vector<Role>& roles,
+                                   int64_t ttl_seconds, const TokenLimits& limits);
   // Hashes `token`, finds it by hash and compares the stored hash in constant time. kDeniedCode if
-  // unknown, disabled (revoked) or expired; kMalformed if not "alk_" + 64 hex.
+  // unknown, disabled (revoked) or expired, or if any token up its parent chain is revoked, expired
+  // or gone; kMalformed if not "alk_" + 64 hex.
   Result<Principal> AuthenticateToken(std::string_view token) const;
   Result<Principal> FindTokenByHash(std::string_view hash_hex) const;  // kNotFound
+  Result<Principal> FindTokenById(std::string_view token_id) const;    // kNotFound
+  // Revokes (disables) the token; its children stop authenticating with it. kNotFound for an
+  // unknown id. Revoking a revoked token succeeds.
+  Result<Principal> RevokeToken(std::string_view token_id);
+  // Writes `token`'s last_used = now when it is unset or older than kTokenUseInterval (otherwise no
+  // write, so the per-request cost is a comparison).
+  Result<void> RecordTokenUse(const Principal& token);
 
   // The whole gate for `actor` doing `action`: the principal exists and is enabled, a role allows the
   // action, and, for RequiresSecondFactor actions, `totp_code` is given (else kInvalidArgument) and valid.

@@ -225,6 +225,7 @@ int Serve(const server::ServerConfig& config) {
   options.max_body_bytes = config.max_body;
   options.access_log = config.access_log;
   options.upload_dir = data / "uploads";
+  options.max_uploads = config.max_uploads;
   options.tls_cert_file = config.tls_cert;
   options.tls_key_file = config.tls_key;
   if (auto ok = EnsureLayout(data); !ok) {
@@ -349,6 +350,8 @@ int main(int argc, char** argv) {
        "base URL devices use to download bundles (default http(s)://LISTEN)"},
       {"max_body", "--max-body", "largest JSON request body in bytes (default 1048576)"},
       {"max_upload", "--max-upload", "largest blob upload in bytes (default 2147483648)"},
+      {"max_uploads", "--max-uploads",
+       "blob uploads received at once (default 4; beyond: 503 with Retry-After)"},
       {"tls_cert", "--tls-cert", "PEM certificate chain: serve HTTPS (with --tls-key)"},
       {"tls_key", "--tls-key", "PEM private key (unencrypted) for --tls-cert"},
       {"access_log", "--access-log", "one JSON line per request on stderr: on|off (default on)"},
