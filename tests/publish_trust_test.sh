@@ -154,6 +154,17 @@ one_error_line
 run 0 "published $APPK 1.0.0" "$A" release publish "$APPK" "${VIA[@]}" --version 1.0.0 \
   --from "$SRC/examples/sample-app" --channel production --encrypt app
 
+# 5b. `--encrypt device` (the default): the server swaps the app's content key for the attacker's, so
+#     that the blob it receives (and serves publicly) opens with the attacker's key. Refused before
+#     anything is sealed or uploaded.
+curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); d["content_key"]=open(sys.argv[1]).read(); print(json.dumps(d))' \
+    "$W/evilkey.pub" >"$W/app-evilck.json"
+echo "{\"GET /api/v1/apps/$APP\": \"$W/app-evilck.json\"}" >"$SWAPS"
+refused "the server's content key for $APP is not the one this machine trusts" \
+  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+: >"$SWAPS"
+
 # 6. The same proxy, no forgery: publish and rollback succeed through it.
 : >"$SWAPS"
 run 0 "published $APP 1.0.2 to channel production" "$A" release publish "$APP" "${VIA[@]}" \
@@ -162,10 +173,13 @@ run 0 "rolled back production to 1.0.1 \(signed as a rollback target in targets 
   "$A" release rollback "$APP" "${VIA[@]}" --channel production --to 1.0.1
 run 0 "wrote $W/root-ok.json: root v1" "$A" app root "$APP" "${VIA[@]}" --out "$W/root-ok.json"
 cmp -s "$W/root-ok.json" "$W/root1.json" && ok || bad "app root is not the pinned root"
-# A CI machine without the app record: --trusted-root and --targets-key.
+# A CI machine without the app record: --trusted-root, --targets-key and --content-key.
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["content_key_pem"], end="")' \
+  "$XDG_CONFIG_HOME/airlock/apps/$APP.json" >"$W/content.pub"
 run 0 "published $APP 1.0.3" env XDG_CONFIG_HOME="$W/ci-config" "$A" release publish "$APP" "${VIA[@]}" \
   --version 1.0.3 --from "$SRC/examples/sample-app" --channel production \
-  --trusted-root "$W/root1.json" --targets-key "file:$XDG_CONFIG_HOME/airlock/vault.db#$APP.targets"
+  --trusted-root "$W/root1.json" --targets-key "file:$XDG_CONFIG_HOME/airlock/vault.db#$APP.targets" \
+  --content-key "$W/content.pub"
 
 echo "publish_trust: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -52,7 +52,7 @@ nlohmann::json AppConfig::ToJson() const {
           {"root_keyids", root_keyids}, {"root_threshold", root_threshold},
           {"targets_key", targets_key}, {"targets_keyid", targets_keyid},
           {"capgo_key", capgo_key},     {"capgo_public_key", capgo_public_key},
-          {"app_key_pem", app_key_pem}};
+          {"app_key_pem", app_key_pem}, {"content_key_pem", content_key_pem}};
 }
 
 Result<fs::path> AppFilePath(const std::string& app_id, const std::string& suffix) {
@@ -82,6 +82,7 @@ Result<std::optional<AppConfig>> LoadAppConfig(const std::string& app_id) {
     c.capgo_key = j->value("capgo_key", "");
     c.capgo_public_key = j->value("capgo_public_key", "");
     c.app_key_pem = j->value("app_key_pem", "");
+    c.content_key_pem = j->value("content_key_pem", "");
   } catch (const nlohmann::json::exception& e) {
     return MakeError(ErrorCode::kMalformed, path.string() + ": " + e.what());
   }

@@ -44,6 +44,7 @@ struct AppConfig {
   std::string capgo_key;
   std::string capgo_public_key;  // file
   std::string app_key_pem;       // the --app-key public key (PEM) `--encrypt app` seals to
+  std::string content_key_pem;   // the server's device-mode content key, as `app create` got it
 
   nlohmann::json ToJson() const;
 };

@@ -408,6 +408,7 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(metadata::Key snapshot_key, OnlineKey(online, "snapshot"));
   AIRLOCK_ASSIGN_OR_RETURN(metadata::Key timestamp_key, OnlineKey(online, "timestamp"));
   const std::string enrollment_token = JsonString(created, "enrollment_token", "");
+  config.content_key_pem = JsonString(created, "content_key", "");
 
   // 3. Root v1, signed by every root key.
   const std::time_t now = std::time(nullptr);
@@ -829,7 +830,7 @@ Result<void> RunRollback(const RollbackArgs& a) {
 struct PublishArgs {
   ServerArgs server;
   std::string app, version, from, channel, sign_key, targets_key, encrypt = "device";
-  std::string capgo_key, passphrase_file, trusted_root, app_key;
+  std::string capgo_key, passphrase_file, trusted_root, app_key, content_key;
   std::vector<std::string> also_channels;
   bool capgo = false;
   std::optional<uint64_t> security_floor;
@@ -939,10 +940,28 @@ Result<void> RunPublish(const PublishArgs& a) {
   if (a.encrypt != "none") {
     std::string recipient_pem;
     if (a.encrypt == "device") {
-      recipient_pem = JsonString(app_info, "content_key", "");
-      if (recipient_pem.empty()) {
-        return MakeError(ErrorCode::kNotFound, "the server lists no content key for app " + a.app);
+      // As for the app key: the content key recorded at `app create` (or --content-key), never the
+      // server's word, which a man in the middle could replace with a key of its own.
+      std::string trusted_pem = config ? config->content_key_pem : "";
+      if (!a.content_key.empty()) {
+        AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey given,
+                                 crypto::PublicKey::FromFile(a.content_key));
+        trusted_pem = given.ToPem();
       }
+      if (trusted_pem.empty()) {
+        return MakeError(ErrorCode::kNotFound,
+                         "no content key recorded for app " + a.app +
+                             " on this machine; pass --content-key FILE (the content_key that "
+                             "`airlock app create --json` printed)");
+      }
+      auto served = crypto::PublicKey::FromPem(JsonString(app_info, "content_key", ""));
+      if (!served || served->ToPem() != trusted_pem) {
+        return MakeError(ErrorCode::kWrongKey,
+                         "the server's content key for " + a.app +
+                             " is not the one this machine trusts (recorded at app create, or "
+                             "--content-key): refusing to encrypt to it");
+      }
+      recipient_pem = trusted_pem;
     } else {
       // The key this machine trusts (recorded at `app create`, or --app-key), never the server's
       // word: a server that swapped it would get every release encrypted to itself.
@@ -1198,6 +1217,9 @@ void AddServerCommands(CLI::App& app, Action& action) {
                "Also publish a Capgo v2 encrypted zip for @capgo/capacitor-updater apps");
   rp->add_option("--capgo-key", publish->capgo_key,
                  "Capgo RSA key URI or PEM file (default: recorded by `app create`)");
+  rp->add_option("--content-key", publish->content_key,
+                 "The app's device-mode content key (PEM) for --encrypt device (default: recorded "
+                 "by `app create`)");
   rp->add_option("--app-key", publish->app_key,
                  "The app's public key (PEM) for --encrypt app (default: recorded by `app create`)");
   rp->add_option("--allow-channel", publish->also_channels,

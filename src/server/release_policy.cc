@@ -89,6 +89,10 @@ bool ChannelReleaseAllowed(const std::vector<TrustedTarget>& targets,
         !rules->NamesChannel(row.channel.name)) {
       continue;
     }
+    // Nothing below the highest signed floor is served, rolled back or not: the flag is the
+    // database's word.
+    auto highest = HighestSecurityFloor(targets);
+    if (!highest || rules->security_floor < *highest) return false;
     if (!row.channel.rolled_back) return true;
     return FindRollbackTarget(targets, release.app_id, release.version, row.channel.name)
         .has_value();

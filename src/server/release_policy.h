@@ -36,8 +36,9 @@ namespace airlock::server {
                                                        std::string_view channel);
 
 // Whether `row`'s current release may be served on its channel by `targets` (the app's current signed
-// targets): a target with the release's sha256 names the channel, and when the channel was rolled
-// back, the release is a rollback target for it (FindRollbackTarget). Anything else, including a
+// targets): a target with the release's sha256 names the channel, its security_floor is not below the
+// highest signed, and when the channel was rolled back, the release is a rollback target for it
+// (FindRollbackTarget). Anything else, including a
 // malformed rule, is false (fail closed).
 [[nodiscard]] bool ChannelReleaseAllowed(const std::vector<TrustedTarget>& targets,
                                          const storage::ChannelRelease& row);

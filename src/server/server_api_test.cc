@@ -800,12 +800,26 @@ TEST_F(ServerApiTest, ChannelRowsWrittenBehindTheApiCannotRerouteOrDowngrade) {
   for (const storage::ChannelRelease& row : (*snapshot)->channels) {
     EXPECT_FALSE(row.release.has_value()) << row.channel.name << " serves " << row.release->version;
   }
-  // What the rules allow is still served.
+  // Downgrade without the rolled_back flag: 1.2.0 raises the floor to 1; a row pointing production
+  // back at 1.1.0 (floor 0), flag off, is withheld too.
+  metadata::Targets t3 = t2;
+  t3.version = 3;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t3, "1.2.0", false, Json::array({"production"}), 1));
+  ASSERT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                  PublishBody("1.2.0", SignTargets(t3, targets_key_)))
+                .status,
+            201);
   ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "production", "1.1.0", false));
+  cache_->Invalidate(kApp);
+  Reply below = Check("dev-1", "1.0.0");
+  EXPECT_EQ(below.body["update"], false) << below.body.dump();
+  EXPECT_EQ(below.body["reason"], "no_release");
+  // What the rules allow is still served.
+  ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "production", "1.2.0", false));
   cache_->Invalidate(kApp);
   Reply fine = Check("dev-1", "1.0.0");
   EXPECT_EQ(fine.body["update"], true);
-  EXPECT_EQ(fine.body["version"], "1.1.0");
+  EXPECT_EQ(fine.body["version"], "1.2.0");
 }
 
 TEST_F(ServerApiTest, ReportsAreValidatedAndIdempotent) {
