@@ -743,6 +743,30 @@ Result<uint64_t> HighestFloor(const Targets& targets) {
   return highest;
 }
 
+// What a signing command starts from: the app as the server lists it, the trusted root brought up to
+// date along the verified chain, and the server's current targets once they verified under it
+// (cli/app_trust.h), with their highest security floor. Nothing the server says is signed on its
+// word.
+struct VerifiedApp {
+  nlohmann::json info;
+  uint64_t targets_version = 0;
+  TrustedRoot trusted;
+  Metadata<Targets> current;
+  uint64_t highest_floor = 0;
+};
+
+Result<VerifiedApp> LoadVerifiedApp(HttpClient& client, const std::string& app,
+                                    const std::string& trusted_root) {
+  VerifiedApp v;
+  AIRLOCK_ASSIGN_OR_RETURN(v.info, client.Json("GET", "/api/v1/apps/" + app));
+  AIRLOCK_ASSIGN_OR_RETURN(v.targets_version, ServerTargetsVersion(v.info, app));
+  AIRLOCK_ASSIGN_OR_RETURN(v.trusted, LoadTrustedRoot(client, app, trusted_root));
+  AIRLOCK_ASSIGN_OR_RETURN(v.current,
+                           FetchVerifiedTargets(client, app, v.trusted, v.targets_version));
+  AIRLOCK_ASSIGN_OR_RETURN(v.highest_floor, HighestFloor(v.current.signed_data));
+  return v;
+}
+
 struct RollbackArgs {
   ServerArgs server;
   std::string app, channel, to, targets_key, trusted_root, passphrase_file;
@@ -759,12 +783,11 @@ Result<void> RunRollback(const RollbackArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
   AIRLOCK_ASSIGN_OR_RETURN(std::optional<AppConfig> config, LoadAppConfig(a.app));
   const std::string app_path = "/api/v1/apps/" + a.app;
-  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json app_info, client.Json("GET", app_path));
-  AIRLOCK_ASSIGN_OR_RETURN(uint64_t targets_version, ServerTargetsVersion(app_info, a.app));
-  AIRLOCK_ASSIGN_OR_RETURN(TrustedRoot trusted, LoadTrustedRoot(client, a.app, a.trusted_root));
-  AIRLOCK_ASSIGN_OR_RETURN(Metadata<Targets> current,
-                           FetchVerifiedTargets(client, a.app, trusted, targets_version));
-  AIRLOCK_ASSIGN_OR_RETURN(uint64_t highest, HighestFloor(current.signed_data));
+  AIRLOCK_ASSIGN_OR_RETURN(VerifiedApp verified, LoadVerifiedApp(client, a.app, a.trusted_root));
+  const uint64_t targets_version = verified.targets_version;
+  const uint64_t highest = verified.highest_floor;
+  const TrustedRoot& trusted = verified.trusted;
+  const Metadata<Targets>& current = verified.current;
 
   Targets next = current.signed_data;
   bool found = false, need_signature = false;
@@ -865,18 +888,16 @@ Result<void> RunPublish(const PublishArgs& a) {
     capgo_spec = config->capgo_key;
   }
 
-  // What this machine trusts: the pinned root brought forward along the signed chain, and the
-  // server's current targets only once they verify under it (cli/app_trust.h). Nothing the server
-  // says is signed on its word.
+  // What this machine trusts (LoadVerifiedApp): nothing the server says is signed on its word.
   const std::string app_path = "/api/v1/apps/" + a.app;
-  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json app_info, client.Json("GET", app_path));
-  AIRLOCK_ASSIGN_OR_RETURN(uint64_t targets_version, ServerTargetsVersion(app_info, a.app));
-  AIRLOCK_ASSIGN_OR_RETURN(TrustedRoot trusted, LoadTrustedRoot(client, a.app, a.trusted_root));
-  AIRLOCK_ASSIGN_OR_RETURN(Metadata<Targets> current,
-                           FetchVerifiedTargets(client, a.app, trusted, targets_version));
+  AIRLOCK_ASSIGN_OR_RETURN(VerifiedApp verified, LoadVerifiedApp(client, a.app, a.trusted_root));
+  const nlohmann::json& app_info = verified.info;
+  const uint64_t targets_version = verified.targets_version;
+  const TrustedRoot& trusted = verified.trusted;
+  const Metadata<Targets>& current = verified.current;
 
   // The signed release rules (metadata/release_rules.h): the floor never goes down.
-  AIRLOCK_ASSIGN_OR_RETURN(uint64_t highest_floor, HighestFloor(current.signed_data));
+  const uint64_t highest_floor = verified.highest_floor;
   metadata::ReleaseRules rules;
   rules.app_id = a.app;
   rules.version = a.version;

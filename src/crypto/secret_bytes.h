@@ -1,8 +1,7 @@
 // Secret bytes (content keys, session keys, derived keys) wiped with OPENSSL_cleanse when destroyed
 // or reassigned, so every return path, error paths included, leaves no copy behind in this buffer.
-// The API matches keys::SecretBytes (keys/secret_box.h), which can become an alias of this type
-// (issue 10, "one secret-bytes type"); it lives here because crypto and bundle cannot depend on
-// keys.
+// The one secret-bytes type: keys::SecretBytes (keys/secret_box.h) is an alias of it; it lives here
+// because crypto and bundle cannot depend on keys.
 #ifndef AIRLOCK_CRYPTO_SECRET_BYTES_H_
 #define AIRLOCK_CRYPTO_SECRET_BYTES_H_
 
