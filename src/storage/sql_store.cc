@@ -97,6 +97,7 @@ Result<void> CheckDevice(const Device& d) {
   AIRLOCK_TRY(CheckHex(d.public_key, 64, "device public key"));
   AIRLOCK_TRY(CheckId(d.platform, "platform"));
   if (d.channel_override) AIRLOCK_TRY(CheckId(*d.channel_override, "channel override"));
+  if (d.signing_key) AIRLOCK_TRY(CheckHex(*d.signing_key, 64, "device signing key"));
   return {};
 }
 
@@ -139,7 +140,7 @@ Result<std::optional<int64_t>> OptionalInt(const std::optional<std::string>& cel
 }
 
 constexpr std::string_view kAppColumns =
-    "app_id, display_name, created_at, enroll_token_sha256, app_key";
+    "app_id, display_name, created_at, enroll_token_sha256, app_key, enroll_policy";
 
 constexpr std::string_view kChannelColumns =
     "app_id, name, is_default, allow_self_assign, ios, android, electron, min_native_version, "
@@ -201,7 +202,7 @@ Result<Release> ReleaseFromRow(const Row& r) {
 }
 
 constexpr std::string_view kDeviceColumns =
-    "app_id, device_id, public_key, platform, channel_override, last_seen";
+    "app_id, device_id, public_key, platform, channel_override, last_seen, signing_key, status";
 
 Result<Device> DeviceFromRow(const Row& r) {
   Device d;
@@ -211,6 +212,8 @@ Result<Device> DeviceFromRow(const Row& r) {
   d.platform = Str(r[3]);
   d.channel_override = r[4];
   AIRLOCK_ASSIGN_OR_RETURN(d.last_seen, Int(r[5]));
+  d.signing_key = r[6];
+  AIRLOCK_ASSIGN_OR_RETURN(d.status, ParseDeviceStatus(Str(r[7])));
   return d;
 }
 
@@ -269,9 +272,11 @@ class SqlStore final : public Store {
     }
     if (app.app_key) AIRLOCK_TRY(CheckText(*app.app_key, "app key"));
     std::lock_guard lock(mu_);
-    Param p[] = {app.app_id, app.display_name, app.created_at, Opt(app.enroll_token_sha256),
-                 Opt(app.app_key)};
-    return conn_->Exec(Sql("INSERT INTO apps (", kAppColumns, ") VALUES ($1, $2, $3, $4, $5)"), p);
+    Param p[] = {app.app_id,         app.display_name,
+                 app.created_at,     Opt(app.enroll_token_sha256),
+                 Opt(app.app_key),   std::string(EnrollPolicyName(app.enroll_policy))};
+    return conn_->Exec(
+        Sql("INSERT INTO apps (", kAppColumns, ") VALUES ($1, $2, $3, $4, $5, $6)"), p);
   }
 
   Result<void> SetEnrollTokenHash(std::string_view app_id, std::string_view sha256_hex) override {
@@ -471,24 +476,154 @@ class SqlStore final : public Store {
   Result<void> CreateDevice(const Device& d) override {
     AIRLOCK_TRY(CheckDevice(d));
     std::lock_guard lock(mu_);
-    Param p[] = {d.app_id, d.device_id, d.public_key, d.platform, Opt(d.channel_override),
-                 d.last_seen};
+    Param p[] = {d.app_id,    d.device_id,         d.public_key,
+                 d.platform,  Opt(d.channel_override), d.last_seen,
+                 Opt(d.signing_key), std::string(DeviceStatusName(d.status))};
     return conn_->Exec(
-        Sql("INSERT INTO devices (", kDeviceColumns, ") VALUES ($1, $2, $3, $4, $5, $6)"), p);
+        Sql("INSERT INTO devices (", kDeviceColumns, ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        p);
   }
 
   Result<void> UpdateDevice(const Device& d) override {
     AIRLOCK_TRY(CheckDevice(d));
     std::lock_guard lock(mu_);
-    Param p[] = {d.app_id, d.device_id, d.public_key, d.platform, Opt(d.channel_override),
-                 d.last_seen};
+    Param p[] = {d.app_id,   d.device_id,         d.public_key,
+                 d.platform, Opt(d.channel_override), d.last_seen,
+                 Opt(d.signing_key)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
         conn_->Query("UPDATE devices SET public_key = $3, platform = $4, channel_override = $5, "
-                     "last_seen = $6 WHERE app_id = $1 AND device_id = $2 RETURNING device_id",
+                     "last_seen = $6, signing_key = $7 WHERE app_id = $1 AND device_id = $2 "
+                     "RETURNING device_id",
                      p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + d.device_id);
     return {};
+  }
+
+  Result<void> SetDeviceStatus(std::string_view app_id, std::string_view device_id,
+                               DeviceStatus status) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckId(device_id, "device id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(device_id),
+                 std::string(DeviceStatusName(status))};
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE devices SET status = $3 WHERE "
+                                                     "app_id = $1 AND device_id = $2 "
+                                                     "RETURNING device_id",
+                                                     p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
+    return {};
+  }
+
+  Result<void> SetEnrollPolicy(std::string_view app_id, EnrollPolicy policy) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(EnrollPolicyName(policy))};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query("UPDATE apps SET enroll_policy = $2 WHERE app_id = $1 RETURNING app_id", p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no app " + std::string(app_id));
+    return {};
+  }
+
+  Result<size_t> AddPreauthorizedKeys(std::span<const PreauthorizedKey> keys) override {
+    if (keys.size() > kMaxEventBatch) {
+      return MakeError(ErrorCode::kLimitExceeded, "more than 1000 keys in one batch");
+    }
+    for (const PreauthorizedKey& k : keys) {
+      AIRLOCK_TRY(CheckId(k.app_id, "app id"));
+      AIRLOCK_TRY(CheckHex(k.signing_key, 64, "signing key"));
+      if (k.device_id) AIRLOCK_TRY(CheckId(*k.device_id, "device id"));
+    }
+    std::lock_guard lock(mu_);
+    size_t added = 0;
+    AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
+      for (const PreauthorizedKey& k : keys) {
+        Param p[] = {k.app_id, k.signing_key, Opt(k.device_id), k.created_at};
+        AIRLOCK_ASSIGN_OR_RETURN(
+            auto rows, conn_->Query("INSERT INTO device_preauth (app_id, signing_key, device_id, "
+                                    "created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, "
+                                    "signing_key) DO NOTHING RETURNING signing_key",
+                                    p));
+        added += rows.size();
+      }
+      return {};
+    }));
+    return added;
+  }
+
+  Result<std::vector<PreauthorizedKey>> ListPreauthorizedKeys(std::string_view app_id,
+                                                              size_t limit) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckLimit(limit));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), static_cast<int64_t>(limit)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query("SELECT app_id, signing_key, device_id, created_at FROM "
+                                "device_preauth WHERE app_id = $1 ORDER BY signing_key LIMIT $2",
+                                p));
+    return MapRows<PreauthorizedKey>(rows, [](const Row& r) -> Result<PreauthorizedKey> {
+      PreauthorizedKey k{Str(r[0]), Str(r[1]), r[2]};
+      AIRLOCK_ASSIGN_OR_RETURN(k.created_at, Int(r[3]));
+      return k;
+    });
+  }
+
+  Result<void> ClaimPreauthorizedKey(std::string_view app_id, std::string_view signing_key,
+                                     std::string_view device_id) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckHex(signing_key, 64, "signing key"));
+    AIRLOCK_TRY(CheckId(device_id, "device id"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(signing_key), std::string(device_id)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query("UPDATE device_preauth SET device_id = $3 WHERE app_id = $1 AND "
+                                "signing_key = $2 AND (device_id IS NULL OR device_id = $3) "
+                                "RETURNING signing_key",
+                                p));
+    if (!rows.empty()) return {};
+    Param q[] = {std::string(app_id), std::string(signing_key)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto found,
+        conn_->Query("SELECT device_id FROM device_preauth WHERE app_id = $1 AND signing_key = $2",
+                     q));
+    if (found.empty()) return MakeError(ErrorCode::kNotFound, "signing key is not preauthorized");
+    return MakeError(ErrorCode::kAlreadyExists, "signing key is preauthorized for another device");
+  }
+
+  Result<void> PutWrappedKey(const WrappedKey& k) override {
+    AIRLOCK_TRY(CheckId(k.app_id, "app id"));
+    AIRLOCK_TRY(CheckId(k.device_id, "device id"));
+    AIRLOCK_TRY(CheckHex(k.sha256, 64, "sha256"));
+    AIRLOCK_TRY(CheckHex(k.public_key, 64, "device public key"));
+    AIRLOCK_TRY(CheckText(k.wrapped_key, "wrapped key"));
+    std::lock_guard lock(mu_);
+    Param p[] = {k.app_id, k.device_id, k.sha256, k.public_key, k.wrapped_key, k.created_at};
+    return conn_->Exec("INSERT INTO device_wrapped_keys (app_id, device_id, sha256, public_key, "
+                    "wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, "
+                    "device_id, sha256) DO UPDATE SET public_key = excluded.public_key, "
+                    "wrapped_key = excluded.wrapped_key, created_at = excluded.created_at WHERE "
+                    "device_wrapped_keys.public_key <> excluded.public_key",
+                    p);  // a foreign-key violation (unknown device) is kNotFound
+  }
+
+  Result<WrappedKey> GetWrappedKey(std::string_view app_id, std::string_view device_id,
+                                   std::string_view sha256) override {
+    AIRLOCK_TRY(CheckId(app_id, "app id"));
+    AIRLOCK_TRY(CheckId(device_id, "device id"));
+    AIRLOCK_TRY(CheckHex(sha256, 64, "sha256"));
+    std::lock_guard lock(mu_);
+    Param p[] = {std::string(app_id), std::string(device_id), std::string(sha256)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows, conn_->Query("SELECT app_id, device_id, sha256, public_key, wrapped_key, "
+                                "created_at FROM device_wrapped_keys WHERE app_id = $1 AND "
+                                "device_id = $2 AND sha256 = $3",
+                                p));
+    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no wrapped key");
+    WrappedKey k{Str(rows[0][0]), Str(rows[0][1]), Str(rows[0][2]), Str(rows[0][3]),
+                 Str(rows[0][4])};
+    AIRLOCK_ASSIGN_OR_RETURN(k.created_at, Int(rows[0][5]));
+    return k;
   }
 
   Result<void> TouchDevice(std::string_view app_id, std::string_view device_id,
@@ -548,14 +683,34 @@ class SqlStore final : public Store {
     return out;
   }
 
-  Result<size_t> AppendDeviceEvents(std::span<const DeviceEvent> events) override {
+  Result<size_t> AppendDeviceEvents(std::span<const DeviceEvent> events,
+                                    std::optional<EventQuota> quota) override {
     if (events.size() > kMaxEventBatch) {
       return MakeError(ErrorCode::kLimitExceeded, "more than 1000 events in one batch");
     }
-    for (const DeviceEvent& e : events) AIRLOCK_TRY(CheckEvent(e));
+    for (const DeviceEvent& e : events) {
+      AIRLOCK_TRY(CheckEvent(e));
+      if (quota && (e.app_id != events[0].app_id || e.device_id != events[0].device_id)) {
+        return MakeError(ErrorCode::kInvalidArgument, "a quota batch must be of one device");
+      }
+    }
     std::lock_guard lock(mu_);
     size_t stored = 0;
     AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
+      int64_t recent = 0;
+      if (quota && !events.empty()) {
+        // The no-op write locks the device's row (PostgreSQL) or the database (SQLite) until the
+        // commit, so two reports of one device cannot both pass the count below.
+        Param d[] = {events[0].app_id, events[0].device_id};
+        AIRLOCK_TRY(conn_->Exec(
+            "UPDATE devices SET last_seen = last_seen WHERE app_id = $1 AND device_id = $2", d));
+        Param q[] = {events[0].app_id, events[0].device_id, quota->since};
+        AIRLOCK_ASSIGN_OR_RETURN(
+            auto rows, conn_->Query("SELECT COUNT(*) FROM device_events WHERE app_id = $1 AND "
+                                    "device_id = $2 AND received_at >= $3",
+                                    q));
+        AIRLOCK_ASSIGN_OR_RETURN(recent, Int(rows[0][0]));
+      }
       for (const DeviceEvent& e : events) {
         Param p[] = {e.app_id, e.device_id,  e.seq,         e.version,    e.kind,
                      e.reason_code, e.detail, e.occurred_at, e.received_at};
@@ -566,6 +721,11 @@ class SqlStore final : public Store {
                              "ON CONFLICT (app_id, device_id, seq) DO NOTHING RETURNING seq"),
                          p));
         stored += rows.size();
+      }
+      if (quota && recent + static_cast<int64_t>(stored) > static_cast<int64_t>(quota->max_events)) {
+        return MakeError(ErrorCode::kLimitExceeded,
+                         "device " + events[0].device_id + " is over its quota of " +
+                             std::to_string(quota->max_events) + " events");
       }
       return {};
     }));
@@ -612,6 +772,7 @@ class SqlStore final : public Store {
     AIRLOCK_ASSIGN_OR_RETURN(app.created_at, Int(r[2]));
     app.enroll_token_sha256 = r[3];
     app.app_key = r[4];
+    AIRLOCK_ASSIGN_OR_RETURN(app.enroll_policy, ParseEnrollPolicy(Str(r[5])));
     return app;
   }
 

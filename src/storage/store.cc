@@ -25,6 +25,46 @@ Result<EncryptionMode> ParseEncryptionMode(std::string_view name) {
   return MakeError(ErrorCode::kInvalidArgument, "unknown encryption mode (want none, app or device)");
 }
 
+std::string_view EnrollPolicyName(EnrollPolicy policy) {
+  switch (policy) {
+    case EnrollPolicy::kToken:
+      return "token";
+    case EnrollPolicy::kApprove:
+      return "approve";
+    case EnrollPolicy::kPreauth:
+      return "preauth";
+  }
+  return "token";
+}
+
+Result<EnrollPolicy> ParseEnrollPolicy(std::string_view name) {
+  if (name == "token") return EnrollPolicy::kToken;
+  if (name == "approve") return EnrollPolicy::kApprove;
+  if (name == "preauth") return EnrollPolicy::kPreauth;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "unknown enrollment policy (want token, approve or preauth)");
+}
+
+std::string_view DeviceStatusName(DeviceStatus status) {
+  switch (status) {
+    case DeviceStatus::kActive:
+      return "active";
+    case DeviceStatus::kPending:
+      return "pending";
+    case DeviceStatus::kRevoked:
+      return "revoked";
+  }
+  return "revoked";
+}
+
+Result<DeviceStatus> ParseDeviceStatus(std::string_view name) {
+  if (name == "active") return DeviceStatus::kActive;
+  if (name == "pending") return DeviceStatus::kPending;
+  if (name == "revoked") return DeviceStatus::kRevoked;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "unknown device status (want active, pending or revoked)");
+}
+
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url, int64_t now) {
   AIRLOCK_ASSIGN_OR_RETURN(auto conn, OpenConnection(url));
   AIRLOCK_TRY_CTX(Migrate(*conn, now), "migrate");

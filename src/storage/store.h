@@ -35,6 +35,19 @@ inline constexpr size_t kMaxListLimit = 10000;     // rows per List call
 // Rows per ListChannelOverrides call (the channel cache keeps an app's overrides in memory).
 inline constexpr size_t kMaxOverrideListLimit = 1000000;
 
+// kToken: a device enrolls with the app's enrollment token and is active at once. kApprove: the token,
+// then the device waits as kPending until an operator approves it. kPreauth: only a signing key
+// registered beforehand (AddPreauthorizedKeys) enrolls; no token needed.
+enum class EnrollPolicy { kToken, kApprove, kPreauth };
+std::string_view EnrollPolicyName(EnrollPolicy policy);  // "token", "approve", "preauth"
+Result<EnrollPolicy> ParseEnrollPolicy(std::string_view name);
+
+// kActive: served. kPending: enrolled under kApprove, not yet approved (device routes answer 403
+// device_pending). kRevoked: refused on every device route, never gets another wrapped key.
+enum class DeviceStatus { kActive, kPending, kRevoked };
+std::string_view DeviceStatusName(DeviceStatus status);  // "active", "pending", "revoked"
+Result<DeviceStatus> ParseDeviceStatus(std::string_view name);
+
 struct App {
   std::string app_id;
   std::string display_name;
@@ -43,6 +56,8 @@ struct App {
   std::optional<std::string> enroll_token_sha256;
   // SPKI PEM of the developer's key for `app` encryption mode (bounded by kMaxTextLength).
   std::optional<std::string> app_key;
+  // How new devices enroll (migration 0004): see EnrollPolicy.
+  EnrollPolicy enroll_policy = EnrollPolicy::kToken;
   bool operator==(const App&) const = default;
 };
 
@@ -102,7 +117,37 @@ struct Device {
   std::string platform;    // "ios", "android", "electron", ...
   std::optional<std::string> channel_override;
   int64_t last_seen = 0;
+  // Ed25519 public key (64 lower-case hex) that signs the device's requests; nullopt for a device
+  // enrolled before migration 0004 (it must enroll again before it is served).
+  std::optional<std::string> signing_key;
+  DeviceStatus status = DeviceStatus::kActive;
   bool operator==(const Device&) const = default;
+};
+
+// A signing key allowed to enroll under EnrollPolicy::kPreauth.
+struct PreauthorizedKey {
+  std::string app_id;
+  std::string signing_key;               // Ed25519 public, 64 lower-case hex
+  std::optional<std::string> device_id;  // set: only this device id enrolls with the key
+  int64_t created_at = 0;
+  bool operator==(const PreauthorizedKey&) const = default;
+};
+
+// A device-mode content key wrapped to one device for one bundle.
+struct WrappedKey {
+  std::string app_id;
+  std::string device_id;
+  std::string sha256;       // the sealed bundle
+  std::string public_key;   // the X25519 key (64 hex) it is wrapped to
+  std::string wrapped_key;  // base64
+  int64_t created_at = 0;
+  bool operator==(const WrappedKey&) const = default;
+};
+
+// At most `max_events` events of one device with received_at >= `since` (AppendDeviceEvents).
+struct EventQuota {
+  int64_t since = 0;
+  size_t max_events = 0;
 };
 
 // A device's channel_override (devices without one have none).
@@ -177,7 +222,39 @@ class Store {
 
   // Enrollment: kAlreadyExists if the device id is taken (re-keying is an explicit UpdateDevice).
   [[nodiscard]] virtual Result<void> CreateDevice(const Device& device) = 0;
+  // Replaces the device's keys, platform, channel override and last_seen. Its status is left as
+  // stored (it changes only through SetDeviceStatus), so an override edit that read the row before a
+  // revocation cannot undo it.
   [[nodiscard]] virtual Result<void> UpdateDevice(const Device& device) = 0;
+  // kNotFound for an unknown device.
+  [[nodiscard]] virtual Result<void> SetDeviceStatus(std::string_view app_id,
+                                                     std::string_view device_id,
+                                                     DeviceStatus status) = 0;
+  // kNotFound for an unknown app.
+  [[nodiscard]] virtual Result<void> SetEnrollPolicy(std::string_view app_id,
+                                                     EnrollPolicy policy) = 0;
+
+  // Registers preauthorized signing keys (one transaction); keys already registered are left as they
+  // are. Returns how many were new. kNotFound for an unknown app; kLimitExceeded above
+  // kMaxEventBatch keys.
+  [[nodiscard]] virtual Result<size_t> AddPreauthorizedKeys(
+      std::span<const PreauthorizedKey> keys) = 0;
+  // By signing key, at most `limit`.
+  [[nodiscard]] virtual Result<std::vector<PreauthorizedKey>> ListPreauthorizedKeys(
+      std::string_view app_id, size_t limit = kMaxListLimit) = 0;
+  // Binds the preauthorized `signing_key` to `device_id` (atomically). kNotFound if the key is not
+  // registered; kAlreadyExists if it is bound to another device id.
+  [[nodiscard]] virtual Result<void> ClaimPreauthorizedKey(std::string_view app_id,
+                                                           std::string_view signing_key,
+                                                           std::string_view device_id) = 0;
+
+  // Stores a wrapped key; one already stored for (app, device, sha256) is replaced only when it was
+  // wrapped to another public key. kNotFound for an unknown device.
+  [[nodiscard]] virtual Result<void> PutWrappedKey(const WrappedKey& key) = 0;
+  // kNotFound when none is stored.
+  [[nodiscard]] virtual Result<WrappedKey> GetWrappedKey(std::string_view app_id,
+                                                         std::string_view device_id,
+                                                         std::string_view sha256) = 0;
   // Sets only last_seen (the check hot path). kNotFound for an unknown device.
   [[nodiscard]] virtual Result<void> TouchDevice(std::string_view app_id, std::string_view device_id,
                                                  int64_t last_seen) = 0;
@@ -192,7 +269,12 @@ class Store {
 
   // Appends a batch atomically; events already stored (same app, device, seq) are skipped. Returns the
   // number newly stored. kLimitExceeded above kMaxEventBatch; kNotFound if a device is not enrolled.
-  [[nodiscard]] virtual Result<size_t> AppendDeviceEvents(std::span<const DeviceEvent> events) = 0;
+  // With a quota, every event must be of one device (else kInvalidArgument), and when the device's
+  // events received since quota->since plus the new ones would exceed quota->max_events nothing is
+  // stored and the answer is kLimitExceeded (as for an over-long batch). Concurrent appends for one
+  // device are serialized by a write to its row, so the bound holds across processes too.
+  [[nodiscard]] virtual Result<size_t> AppendDeviceEvents(
+      std::span<const DeviceEvent> events, std::optional<EventQuota> quota = std::nullopt) = 0;
   // A device's events by seq, oldest first.
   [[nodiscard]] virtual Result<std::vector<DeviceEvent>> ListDeviceEvents(
       std::string_view app_id, std::string_view device_id, size_t limit = kMaxListLimit) = 0;

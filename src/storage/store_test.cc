@@ -448,6 +448,106 @@ TYPED_TEST(StoreTest, ListChannelOverridesListsOnlyTheAppsOverriddenDevices) {
             ErrorCode::kInvalidArgument);
 }
 
+TYPED_TEST(StoreTest, DeviceStatusAndSigningKeyRoundTripAndUpdateKeepsStatus) {
+  auto& s = *this->store_;
+  Device d = this->MakeDevice("dev-1");
+  d.signing_key = std::string(64, 'c');
+  d.status = DeviceStatus::kPending;
+  ASSERT_TRUE(s.CreateDevice(d));
+  EXPECT_EQ(*s.GetDevice("com.example.app", "dev-1"), d);
+  ASSERT_TRUE(s.SetDeviceStatus("com.example.app", "dev-1", DeviceStatus::kRevoked));
+  // An update made from a row read before the revocation does not undo it.
+  d.platform = "ios";
+  ASSERT_TRUE(s.UpdateDevice(d));
+  auto got = s.GetDevice("com.example.app", "dev-1");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, DeviceStatus::kRevoked);
+  EXPECT_EQ(got->platform, "ios");
+  EXPECT_EQ(s.SetDeviceStatus("com.example.app", "ghost", DeviceStatus::kActive).error().code(),
+            ErrorCode::kNotFound);
+  Device bad = this->MakeDevice("dev-2");
+  bad.signing_key = "XYZ";
+  EXPECT_EQ(s.CreateDevice(bad).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TYPED_TEST(StoreTest, EnrollPolicyDefaultsToTokenAndCanBeSet) {
+  auto& s = *this->store_;
+  EXPECT_EQ(s.GetApp("com.example.app")->enroll_policy, EnrollPolicy::kToken);
+  ASSERT_TRUE(s.SetEnrollPolicy("com.example.app", EnrollPolicy::kPreauth));
+  EXPECT_EQ(s.GetApp("com.example.app")->enroll_policy, EnrollPolicy::kPreauth);
+  EXPECT_EQ(s.SetEnrollPolicy("no.such.app", EnrollPolicy::kApprove).error().code(),
+            ErrorCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, PreauthorizedKeysAreClaimedByOneDeviceOnly) {
+  auto& s = *this->store_;
+  const std::string k1(64, '1'), k2(64, '2');
+  std::vector<PreauthorizedKey> keys = {{"com.example.app", k1, std::nullopt, kNow},
+                                        {"com.example.app", k2, "dev-2", kNow}};
+  EXPECT_EQ(*s.AddPreauthorizedKeys(keys), 2u);
+  EXPECT_EQ(*s.AddPreauthorizedKeys(keys), 0u);
+  EXPECT_EQ(*s.ListPreauthorizedKeys("com.example.app"), keys);
+  ASSERT_TRUE(s.ClaimPreauthorizedKey("com.example.app", k1, "dev-1"));
+  ASSERT_TRUE(s.ClaimPreauthorizedKey("com.example.app", k1, "dev-1"));  // the same id again
+  EXPECT_EQ(s.ClaimPreauthorizedKey("com.example.app", k1, "dev-9").error().code(),
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ(s.ClaimPreauthorizedKey("com.example.app", k2, "dev-9").error().code(),
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ(s.ClaimPreauthorizedKey("com.example.app", std::string(64, '3'), "dev-1")
+                .error()
+                .code(),
+            ErrorCode::kNotFound);
+  std::vector<PreauthorizedKey> unknown_app = {{"no.such.app", k1, std::nullopt, kNow}};
+  EXPECT_EQ(s.AddPreauthorizedKeys(unknown_app).error().code(), ErrorCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, WrappedKeysAreStoredOncePerDeviceAndBundle) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateDevice(this->MakeDevice("dev-1")));
+  WrappedKey w{"com.example.app", "dev-1", kSha, kKey, "d3JhcHBlZA==", kNow};
+  EXPECT_EQ(s.GetWrappedKey("com.example.app", "dev-1", kSha).error().code(),
+            ErrorCode::kNotFound);
+  ASSERT_TRUE(s.PutWrappedKey(w));
+  EXPECT_EQ(*s.GetWrappedKey("com.example.app", "dev-1", kSha), w);
+  // A second wrap to the same key does not replace the first; one to a new key does.
+  WrappedKey same = w;
+  same.wrapped_key = "b3RoZXI=";
+  ASSERT_TRUE(s.PutWrappedKey(same));
+  EXPECT_EQ(*s.GetWrappedKey("com.example.app", "dev-1", kSha), w);
+  WrappedKey rekeyed = same;
+  rekeyed.public_key = std::string(64, 'e');
+  ASSERT_TRUE(s.PutWrappedKey(rekeyed));
+  EXPECT_EQ(*s.GetWrappedKey("com.example.app", "dev-1", kSha), rekeyed);
+  WrappedKey ghost = w;
+  ghost.device_id = "ghost";
+  EXPECT_EQ(s.PutWrappedKey(ghost).error().code(), ErrorCode::kNotFound);
+}
+
+TYPED_TEST(StoreTest, EventQuotaRefusesTheWholeBatchOverTheLimit) {
+  auto& s = *this->store_;
+  ASSERT_TRUE(s.CreateDevice(this->MakeDevice("d1")));
+  ASSERT_TRUE(s.CreateDevice(this->MakeDevice("d2")));
+  EventQuota quota{kNow, 3};
+  std::vector<DeviceEvent> two = {this->MakeEvent("d1", 1, "offered"),
+                                  this->MakeEvent("d1", 2, "downloaded")};
+  EXPECT_EQ(*s.AppendDeviceEvents(two, quota), 2u);
+  // Retried events count nothing new.
+  EXPECT_EQ(*s.AppendDeviceEvents(two, quota), 0u);
+  std::vector<DeviceEvent> more = {this->MakeEvent("d1", 3, "verified"),
+                                   this->MakeEvent("d1", 4, "installed")};
+  auto over = s.AppendDeviceEvents(more, quota);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_EQ(s.ListDeviceEvents("com.example.app", "d1")->size(), 2u);  // nothing of the batch
+  // Another device has its own quota; events before `since` do not count.
+  EXPECT_EQ(*s.AppendDeviceEvents(more, EventQuota{kNow + 2, 3}), 2u);
+  std::vector<DeviceEvent> other = {this->MakeEvent("d2", 1, "offered")};
+  EXPECT_EQ(*s.AppendDeviceEvents(other, quota), 1u);
+  std::vector<DeviceEvent> mixed = {this->MakeEvent("d1", 9, "offered"),
+                                    this->MakeEvent("d2", 9, "offered")};
+  EXPECT_EQ(s.AppendDeviceEvents(mixed, quota).error().code(), ErrorCode::kInvalidArgument);
+}
+
 TYPED_TEST(StoreTest, EventBatchesAreIdempotentAndCounted) {
   auto& s = *this->store_;
   ASSERT_TRUE(s.CreateDevice(this->MakeDevice("d1")));
