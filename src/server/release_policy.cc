@@ -82,22 +82,27 @@ bool ChannelReleaseAllowed(const std::vector<TrustedTarget>& targets,
                            const storage::ChannelRelease& row) {
   if (!row.release) return true;
   const storage::Release& release = *row.release;
-  for (const TrustedTarget& t : targets) {
-    if (t.sha256 != release.sha256) continue;
-    auto rules = metadata::ReadReleaseRules(t.custom);
-    if (!rules || rules->app_id != release.app_id || rules->version != release.version ||
-        !rules->NamesChannel(row.channel.name)) {
-      continue;
+  auto highest = HighestSecurityFloor(targets);
+  if (!highest) return false;
+  // Every blob the row serves (the bundle, and the Capgo zip when there is one) must be a signed
+  // target of this release allowed on this channel by its own entry: not below the highest floor
+  // (rolled back or not: the flag is the database's word), and signed as a rollback target when the
+  // channel was rolled back.
+  auto entry_allows = [&](const std::string& sha256) {
+    for (const TrustedTarget& t : targets) {
+      if (t.sha256 != sha256) continue;
+      auto rules = metadata::ReadReleaseRules(t.custom);
+      if (!rules || rules->app_id != release.app_id || rules->version != release.version ||
+          !rules->NamesChannel(row.channel.name) || rules->security_floor < *highest ||
+          (row.channel.rolled_back && !rules->rollback_allowed)) {
+        continue;
+      }
+      return true;
     }
-    // Nothing below the highest signed floor is served, rolled back or not: the flag is the
-    // database's word.
-    auto highest = HighestSecurityFloor(targets);
-    if (!highest || rules->security_floor < *highest) return false;
-    if (!row.channel.rolled_back) return true;
-    return FindRollbackTarget(targets, release.app_id, release.version, row.channel.name)
-        .has_value();
-  }
-  return false;
+    return false;
+  };
+  if (!entry_allows(release.sha256)) return false;
+  return !release.capgo_sha256 || entry_allows(*release.capgo_sha256);
 }
 
 std::function<bool(const storage::ChannelRelease&)> SignedReleaseGate(

@@ -36,10 +36,10 @@ namespace airlock::server {
                                                        std::string_view channel);
 
 // Whether `row`'s current release may be served on its channel by `targets` (the app's current signed
-// targets): a target with the release's sha256 names the channel, its security_floor is not below the
-// highest signed, and when the channel was rolled back, the release is a rollback target for it
-// (FindRollbackTarget). Anything else, including a
-// malformed rule, is false (fail closed).
+// targets): each blob it serves (bundle, and Capgo zip when set) is a target whose own signed rules
+// name this app, version and channel, whose security_floor is not below the highest signed, and which
+// is signed rollback_allowed when the channel was rolled back. Anything else, including a malformed
+// rule, is false (fail closed).
 [[nodiscard]] bool ChannelReleaseAllowed(const std::vector<TrustedTarget>& targets,
                                          const storage::ChannelRelease& row);
 

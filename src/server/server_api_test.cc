@@ -814,6 +814,19 @@ TEST_F(ServerApiTest, ChannelRowsWrittenBehindTheApiCannotRerouteOrDowngrade) {
   Reply below = Check("dev-1", "1.0.0");
   EXPECT_EQ(below.body["update"], false) << below.body.dump();
   EXPECT_EQ(below.body["reason"], "no_release");
+  // The Capgo blob of another release swapped into 1.2.0's row: withheld as well.
+  {
+    auto row = store_->GetRelease(kApp, "1.2.0");
+    ASSERT_TRUE(row);
+    storage::ChannelRelease swapped{*store_->GetChannel(kApp, "production"), *row};
+    swapped.release->capgo_sha256 = capgo_sha_["1.1.0"];
+    auto targets = repo_->CurrentTargets(kApp);
+    ASSERT_TRUE(targets);
+    EXPECT_FALSE(ChannelReleaseAllowed(*targets, swapped));
+    swapped.release->capgo_sha256 = capgo_sha_["1.2.0"];
+    swapped.channel.rolled_back = false;
+    EXPECT_TRUE(ChannelReleaseAllowed(*targets, swapped));
+  }
   // What the rules allow is still served.
   ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "production", "1.2.0", false));
   cache_->Invalidate(kApp);
