@@ -850,6 +850,32 @@ Result<void> RunRollback(const RollbackArgs& a) {
 
 // ---- release publish / list ----
 
+// The key a release is sealed to: `given_file` (a PEM public key) when set, else `recorded_pem`; the
+// server's `served_pem` must be the same key. kNotFound when this machine knows none; kWrongKey when
+// the server offers another.
+Result<crypto::PublicKey> TrustedRecipient(const std::string& what, const std::string& flag,
+                                           const std::string& recorded_pem,
+                                           const std::string& given_file,
+                                           const std::string& served_pem, const std::string& app) {
+  std::string trusted_pem = recorded_pem;
+  if (!given_file.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey given, crypto::PublicKey::FromFile(given_file));
+    trusted_pem = given.ToPem();
+  }
+  if (trusted_pem.empty()) {
+    return MakeError(ErrorCode::kNotFound, "no " + what + " recorded for app " + app +
+                                               " on this machine; pass " + flag + " FILE");
+  }
+  auto served = crypto::PublicKey::FromPem(served_pem);
+  if (!served || served->ToPem() != trusted_pem) {
+    return MakeError(ErrorCode::kWrongKey, "the server's " + what + " for " + app +
+                                               " is not the one this machine trusts (recorded at "
+                                               "app create, or " +
+                                               flag + "): refusing to encrypt to it");
+  }
+  return crypto::PublicKey::FromPem(trusted_pem);
+}
+
 struct PublishArgs {
   ServerArgs server;
   std::string app, version, from, channel, sign_key, targets_key, encrypt = "device";
@@ -959,67 +985,27 @@ Result<void> RunPublish(const PublishArgs& a) {
   nlohmann::json custom = {{"format", "zip"}, {"encryption", {{"mode", a.encrypt}}}};
   rules.WriteTo(&custom);
   if (a.encrypt != "none") {
-    std::string recipient_pem;
-    if (a.encrypt == "device") {
-      // As for the app key: the content key recorded at `app create` (or --content-key), never the
-      // server's word, which a man in the middle could replace with a key of its own.
-      std::string trusted_pem = config ? config->content_key_pem : "";
-      if (!a.content_key.empty()) {
-        AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey given,
-                                 crypto::PublicKey::FromFile(a.content_key));
-        trusted_pem = given.ToPem();
-      }
-      if (trusted_pem.empty()) {
-        return MakeError(ErrorCode::kNotFound,
-                         "no content key recorded for app " + a.app +
-                             " on this machine; pass --content-key FILE (the content_key that "
-                             "`airlock app create --json` printed)");
-      }
-      auto served = crypto::PublicKey::FromPem(JsonString(app_info, "content_key", ""));
-      if (!served || served->ToPem() != trusted_pem) {
-        return MakeError(ErrorCode::kWrongKey,
-                         "the server's content key for " + a.app +
-                             " is not the one this machine trusts (recorded at app create, or "
-                             "--content-key): refusing to encrypt to it");
-      }
-      recipient_pem = trusted_pem;
-    } else {
-      // The key this machine trusts (recorded at `app create`, or --app-key), never the server's
-      // word: a server that swapped it would get every release encrypted to itself.
-      std::string trusted_pem = config ? config->app_key_pem : "";
-      if (!a.app_key.empty()) {
-        AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey given, crypto::PublicKey::FromFile(a.app_key));
-        trusted_pem = given.ToPem();
-      }
-      const std::string served_pem = JsonString(app_info, "app_key", "");
-      if (served_pem.empty()) {
-        return MakeError(ErrorCode::kNotFound,
-                         "app " + a.app +
-                             " has no app key (--encrypt app needs `app create "
-                             "--app-key`); use --encrypt device");
-      }
-      if (trusted_pem.empty()) {
-        return MakeError(ErrorCode::kNotFound, "no app key recorded for app " + a.app +
-                                                   " on this machine; pass --app-key FILE (the "
-                                                   "app's public key)");
-      }
-      auto served = crypto::PublicKey::FromPem(served_pem);
-      if (!served || served->ToPem() != trusted_pem) {
-        return MakeError(ErrorCode::kWrongKey,
-                         "the server's app key for " + a.app +
-                             " is not the one this machine trusts (recorded at app create, or "
-                             "--app-key): refusing to encrypt to it");
-      }
-      recipient_pem = trusted_pem;
+    // The recipient this machine trusts (recorded at `app create`, or given), never the server's
+    // word: a server that swapped it would get the release encrypted to a key of its own.
+    const bool device = a.encrypt == "device";
+    if (!device && JsonString(app_info, "app_key", "").empty()) {
+      return MakeError(ErrorCode::kNotFound,
+                       "app " + a.app +
+                           " has no app key (--encrypt app needs `app create --app-key`); use "
+                           "--encrypt device");
     }
-    auto recipient = crypto::PublicKey::FromPem(recipient_pem);
-    if (!recipient)
-      return tl::unexpected(recipient.error().WithContext("the server's " + a.encrypt + " key"));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        crypto::PublicKey recipient,
+        TrustedRecipient(device ? "content key" : "app key",
+                         device ? "--content-key" : "--app-key",
+                         config ? (device ? config->content_key_pem : config->app_key_pem) : "",
+                         device ? a.content_key : a.app_key,
+                         JsonString(app_info, device ? "content_key" : "app_key", ""), a.app));
     bundle::SealOptions options;
     options.app_id = a.app;
     options.version = a.version;
     blob = tmp.path() / "bundle.alb";
-    AIRLOCK_TRY(bundle::SealBundle(zip, options, *bundle_signer, {*recipient}, blob));
+    AIRLOCK_TRY(bundle::SealBundle(zip, options, *bundle_signer, {recipient}, blob));
     target_name = prefix + "bundle.alb";
     custom["format"] = "airlock-bundle";
   }
