@@ -125,6 +125,13 @@ echo "{\"GET /api/v1/apps/$APP\": \"$W/app-old.json\"}" >"$SWAPS"
 refused "is v2, but this machine already verified v3" \
   "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 
+# 3b. The server lists root v2 but serves no 2.root.json (a withheld rotation): refused.
+curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); d["root_version"]=2; print(json.dumps(d))' >"$W/app-root2.json"
+echo "{\"GET /api/v1/apps/$APP\": \"$W/app-root2.json\"}" >"$SWAPS"
+refused "the server lists root v2 of app $APP but serves no verifiable chain beyond v1" \
+  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+
 # 4. No pinned root and none given: refused, never trust on first use.
 mv "$XDG_CONFIG_HOME/airlock/apps/$APP.root.json" "$W/pinned.json"
 : >"$SWAPS"

@@ -761,6 +761,16 @@ Result<VerifiedApp> LoadVerifiedApp(HttpClient& client, const std::string& app,
   AIRLOCK_ASSIGN_OR_RETURN(v.info, client.Json("GET", "/api/v1/apps/" + app));
   AIRLOCK_ASSIGN_OR_RETURN(v.targets_version, ServerTargetsVersion(v.info, app));
   AIRLOCK_ASSIGN_OR_RETURN(v.trusted, LoadTrustedRoot(client, app, trusted_root));
+  // A server that lists a newer root than the chain it serves withholds a rotation (which may have
+  // removed a compromised targets key): refuse rather than sign under the stale root.
+  if (v.info.contains("root_version") && v.info["root_version"].is_number_unsigned() &&
+      v.info["root_version"].get<uint64_t>() > v.trusted.root.signed_data.version) {
+    return MakeError(ErrorCode::kRollback,
+                     "the server lists root v" +
+                         std::to_string(v.info["root_version"].get<uint64_t>()) + " of app " + app +
+                         " but serves no verifiable chain beyond v" +
+                         std::to_string(v.trusted.root.signed_data.version));
+  }
   AIRLOCK_ASSIGN_OR_RETURN(v.current,
                            FetchVerifiedTargets(client, app, v.trusted, v.targets_version));
   AIRLOCK_ASSIGN_OR_RETURN(v.highest_floor, HighestFloor(v.current.signed_data));
