@@ -47,6 +47,18 @@ missing_service() {
   fi
 }
 
+# require_tools TOOL...: a test that cannot run at all without these tools fails under CI=true and
+# is skipped (exit 0) elsewhere, as missing_service.
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null && continue
+    [ "${CI:-}" = "true" ] && { echo "FAIL: $tool is required under CI=true but missing"; exit 1; }
+    echo "SKIP: $tool missing"
+    exit 0
+  done
+}
+
 # The servers below listen on 127.0.0.1 only, on ports picked free.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

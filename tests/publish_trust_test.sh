@@ -25,11 +25,7 @@ cleanup() {
 trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
 
-for tool in python3 curl openssl; do
-  command -v "$tool" >/dev/null && continue
-  [ "${CI:-}" = "true" ] && { echo "FAIL: $tool is required under CI=true but missing"; exit 1; }
-  echo "SKIP: $tool missing"; exit 0
-done
+require_tools python3 curl openssl
 
 export XDG_CONFIG_HOME="$W/config" HOME="$W/home"
 export AIRLOCK_VAULT_PASSPHRASE="publish trust test" AIRLOCK_ACTOR=ci

@@ -21,11 +21,7 @@ trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$W/out"; }
 
-for tool in python3 curl openssl; do
-  command -v "$tool" >/dev/null && continue
-  [ "${CI:-}" = "true" ] && { echo "FAIL: $tool is required under CI=true but missing"; exit 1; }
-  echo "SKIP: $tool missing"; exit 0
-done
+require_tools python3 curl openssl
 
 export XDG_CONFIG_HOME="$W/config"
 export HOME="$W/home"

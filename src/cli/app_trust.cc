@@ -50,6 +50,13 @@ Result<uint64_t> SeenTargetsVersion(const std::string& app_id) {
   return (*j)["targets_version"].get<uint64_t>();
 }
 
+Result<void> WriteTargetsVersion(const std::string& app_id, uint64_t version) {
+  AIRLOCK_ASSIGN_OR_RETURN(fs::path path, AppFilePath(app_id, ".state.json"));
+  AIRLOCK_TRY(MakePrivateDirs(path.parent_path()));
+  const nlohmann::json state = {{"targets_version", version}};
+  return WriteFileAtomic(path, AsBytes(state.dump(2) + "\n"), 0600);
+}
+
 }  // namespace
 
 Result<void> PinTrustedRoot(const std::string& app_id, const std::string& root_bytes) {
@@ -64,7 +71,6 @@ Result<TrustedRoot> LoadTrustedRoot(HttpClient& client, const std::string& app_i
   const bool explicit_root = !trusted_root_file.empty();
   const fs::path start_path = explicit_root ? fs::path(trusted_root_file) : pinned_path;
   auto text = ReadTextFile(start_path, metadata::kMaxRootSize);
-  bool pinned_exists = true;
   if (!text) {
     if (text.error().code() != ErrorCode::kNotFound) return tl::unexpected(text.error());
     if (explicit_root) {
@@ -76,10 +82,6 @@ Result<TrustedRoot> LoadTrustedRoot(HttpClient& client, const std::string& app_i
                          pinned_path.string() +
                          ", pinned by `airlock app create`); pass --trusted-root FILE, the "
                          "root.json your app ships");
-  }
-  if (explicit_root) {
-    std::error_code ec;
-    pinned_exists = fs::exists(pinned_path, ec);
   }
   TrustedRoot trusted;
   trusted.bytes = std::move(*text);
@@ -106,8 +108,11 @@ Result<TrustedRoot> LoadTrustedRoot(HttpClient& client, const std::string& app_i
   // An expired root would make every device refuse updates: never ship or build on one.
   AIRLOCK_TRY(metadata::CheckExpiry(trusted.root.signed_data, std::time(nullptr),
                                     "root v" + std::to_string(trusted.root.signed_data.version)));
-  const bool moved = trusted.root.signed_data.version != start_version;
-  if ((!explicit_root && moved) || (explicit_root && !pinned_exists)) {
+  // The pin moves forward along the verified chain; an explicit root is pinned only where none is.
+  std::error_code ec;
+  const bool pin = explicit_root ? !fs::exists(pinned_path, ec)
+                                 : trusted.root.signed_data.version != start_version;
+  if (pin) {
     AIRLOCK_TRY(PinTrustedRoot(app_id, trusted.bytes));
   }
   return trusted;
@@ -137,17 +142,14 @@ Result<Metadata<Targets>> FetchVerifiedTargets(HttpClient& client, const std::st
     return MakeError(ErrorCode::kRollback, path + " holds version " +
                                                std::to_string(targets->signed_data.version));
   }
-  AIRLOCK_TRY(RecordTargetsVersion(app_id, version));
+  if (version > seen) AIRLOCK_TRY(WriteTargetsVersion(app_id, version));
   return std::move(*targets);
 }
 
 Result<void> RecordTargetsVersion(const std::string& app_id, uint64_t version) {
   AIRLOCK_ASSIGN_OR_RETURN(uint64_t seen, SeenTargetsVersion(app_id));
   if (version <= seen) return {};
-  AIRLOCK_ASSIGN_OR_RETURN(fs::path path, AppFilePath(app_id, ".state.json"));
-  AIRLOCK_TRY(MakePrivateDirs(path.parent_path()));
-  const nlohmann::json state = {{"targets_version", version}};
-  return WriteFileAtomic(path, AsBytes(state.dump(2) + "\n"), 0600);
+  return WriteTargetsVersion(app_id, version);
 }
 
 }  // namespace airlock::cli

@@ -66,6 +66,12 @@ void AddServerOptions(CLI::App* c, ServerArgs& a, bool with_json = true) {
   if (with_json) c->add_flag("--json", a.json, "Print the result as JSON");
 }
 
+// --trusted-root for the commands that start from the app's trusted root (cli/app_trust.h).
+void AddTrustedRootOption(CLI::App* c, std::string& trusted_root) {
+  c->add_option("--trusted-root", trusted_root,
+                "Trusted root.json to start from (default: the one `app create` pinned)");
+}
+
 Result<HttpClient> Connect(const ServerArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server, a.token));
   if (a.token.empty()) {
@@ -1179,8 +1185,7 @@ void AddServerCommands(CLI::App& app, Action& action) {
       apps->add_subcommand("root", "Write the app's newest root that verifies from the pinned one (root.json)");
   ar->add_option("app_id", root->app, "App id")->required();
   ar->add_option("--out", root->out, "Output file")->required();
-  ar->add_option("--trusted-root", root->trusted_root,
-                 "Trusted root.json to start from (default: the one `app create` pinned)");
+  AddTrustedRootOption(ar, root->trusted_root);
   AddServerOptions(ar, root->server);
   ar->callback([root, &action] { action = [root] { return RunAppRoot(*root); }; });
 
@@ -1247,8 +1252,7 @@ void AddServerCommands(CLI::App& app, Action& action) {
                  "Set the security floor (default: the app's highest so far; never lower)");
   rp->add_flag("--rollback-target", publish->rollback_target,
                "Sign this release as a rollback target now (`release rollback` can sign it later)");
-  rp->add_option("--trusted-root", publish->trusted_root,
-                 "Trusted root.json to start from (default: the one `app create` pinned)");
+  AddTrustedRootOption(rp, publish->trusted_root);
   rp->add_option("--passphrase-file", publish->passphrase_file,
                  "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
   rp->callback([publish, &action] { action = [publish] { return RunPublish(*publish); }; });
@@ -1268,8 +1272,7 @@ void AddServerCommands(CLI::App& app, Action& action) {
   rbc->add_option("--to", rb->to, "Release version to go back to")->required();
   rbc->add_option("--targets-key", rb->targets_key,
                   "Key signing the rollback permission (default: recorded by `app create`)");
-  rbc->add_option("--trusted-root", rb->trusted_root,
-                  "Trusted root.json to start from (default: the one `app create` pinned)");
+  AddTrustedRootOption(rbc, rb->trusted_root);
   rbc->add_option("--passphrase-file", rb->passphrase_file,
                   "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
   rbc->callback([rb, &action] { action = [rb] { return RunRollback(*rb); }; });

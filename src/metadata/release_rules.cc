@@ -1,6 +1,7 @@
 #include "metadata/release_rules.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace airlock::metadata {
 
@@ -21,13 +22,13 @@ Result<ReleaseRules> ReadReleaseRules(const nlohmann::json& custom) {
   if (custom.is_null()) return ReleaseRules{};
   if (!custom.is_object()) return MakeError(ErrorCode::kMalformed, "custom is not an object");
   ReleaseRules r;
-  for (const char* field : {"app_id", "version"}) {
+  for (auto [field, out] : {std::pair{"app_id", &r.app_id}, std::pair{"version", &r.version}}) {
     auto it = custom.find(field);
     if (it == custom.end()) continue;
     if (!it->is_string()) {
       return MakeError(ErrorCode::kMalformed, std::string("custom.") + field + " is not a string");
     }
-    (field[0] == 'a' ? r.app_id : r.version) = it->get<std::string>();
+    *out = it->get<std::string>();
   }
   if (auto it = custom.find("channels"); it != custom.end()) {
     if (!it->is_array()) {

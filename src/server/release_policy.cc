@@ -105,19 +105,25 @@ bool ChannelReleaseAllowed(const std::vector<TrustedTarget>& targets,
   return !release.capgo_sha256 || entry_allows(*release.capgo_sha256);
 }
 
-std::function<bool(const storage::ChannelRelease&)> SignedReleaseGate(
+std::function<void(std::string_view, std::vector<storage::ChannelRelease>*)> SignedReleaseGate(
     AppRepo* repo, std::function<void(const std::string&)> on_withhold) {
-  return [repo, on_withhold = std::move(on_withhold)](const storage::ChannelRelease& row) {
-    if (!row.release) return true;
-    auto targets = repo->CurrentTargets(row.channel.app_id);
-    if (targets && ChannelReleaseAllowed(*targets, row)) return true;
-    if (on_withhold) {
-      on_withhold("withholding " + row.channel.app_id + " " + row.release->version +
-                  " on channel " + row.channel.name +
-                  ": the signed release rules do not allow it" +
-                  (targets ? "" : " (" + targets.error().message() + ")"));
+  return [repo, on_withhold = std::move(on_withhold)](std::string_view app_id,
+                                                      std::vector<storage::ChannelRelease>* rows) {
+    const bool serves_any = std::any_of(rows->begin(), rows->end(), [](const auto& row) {
+      return row.release.has_value();
+    });
+    if (!serves_any) return;
+    const auto targets = repo->CurrentTargets(app_id);
+    for (storage::ChannelRelease& row : *rows) {
+      if (!row.release || (targets && ChannelReleaseAllowed(*targets, row))) continue;
+      if (on_withhold) {
+        on_withhold("withholding " + row.channel.app_id + " " + row.release->version +
+                    " on channel " + row.channel.name +
+                    ": the signed release rules do not allow it" +
+                    (targets ? "" : " (" + targets.error().message() + ")"));
+      }
+      row.release.reset();
     }
-    return false;
   };
 }
 

@@ -43,9 +43,10 @@ namespace airlock::server {
 [[nodiscard]] bool ChannelReleaseAllowed(const std::vector<TrustedTarget>& targets,
                                          const storage::ChannelRelease& row);
 
-// The ChannelCache release gate airlockd uses: ChannelReleaseAllowed over repo->CurrentTargets of the
-// row's app (no current targets: refused). `on_withhold` gets one line per release withheld.
-std::function<bool(const storage::ChannelRelease&)> SignedReleaseGate(
+// The ChannelCache release gate airlockd uses: reads the app's current signed targets once
+// (repo->CurrentTargets) and withholds every row ChannelReleaseAllowed refuses (all of them when there
+// are no current targets). `on_withhold` gets one line per release withheld.
+std::function<void(std::string_view, std::vector<storage::ChannelRelease>*)> SignedReleaseGate(
     AppRepo* repo, std::function<void(const std::string&)> on_withhold);
 
 }  // namespace airlock::server
