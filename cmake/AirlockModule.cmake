@@ -12,7 +12,7 @@ function(airlock_test name)
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
   target_compile_definitions(${name} PRIVATE
     AIRLOCK_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    AIRLOCK_VECTORS_DIR="${PROJECT_SOURCE_DIR}/../shared/vectors")
+    AIRLOCK_VECTORS_DIR="${PROJECT_SOURCE_DIR}/tests/vectors")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
     PROPERTIES ENVIRONMENT "AIRLOCK_BIN_DIR=${CMAKE_RUNTIME_OUTPUT_DIRECTORY}")
   foreach(src ${ARG_SOURCES})

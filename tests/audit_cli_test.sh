@@ -23,7 +23,8 @@ PY
 
 V="file:$W/keys.vault"
 export AIRLOCK_ACTOR=alice
-unset AIRLOCK_VAULT AIRLOCK_AUDIT_LOG AIRLOCK_ACCESS_STORE
+export AIRLOCK_VAULT_PASSPHRASE="audit cli test passphrase"
+unset AIRLOCK_VAULT AIRLOCK_AUDIT_LOG AIRLOCK_ACCESS_STORE AIRLOCK_TOTP
 
 # --- usage ---------------------------------------------------------------------------------------------
 run 0 "verify" "$BIN" audit --help
@@ -35,10 +36,22 @@ run 1 "does not exist" "$BIN" audit verify --vault "$V"
 run 2 "audit" "$BIN" audit verify --vault "pkcs11:token=x"
 
 # --- access: bootstrap, TOTP, tokens --------------------------------------------------------------------
+# Access control belongs to a vault: its key seals the TOTP secrets, its sealed state records that it
+# has access control.
+run 1 "no vault" "$BIN" access add alice --role owner --vault "$V"
+[ -e "$W/keys.vault.access" ] && bad "access file made without a vault" || ok
+run 0 "" "$BIN" vault init --vault "$V" --kdf-memory-kib 256 --kdf-passes 1
+grep -q "has no access control: anyone with its passphrase may use every key" "$W/err" && ok \
+  || bad "a vault without access control does not say so"
 run 2 "owner" "$BIN" access add alice --role auditor --vault "$V"
 run 0 "added alice" "$BIN" access add alice --role owner --vault "$V"
+grep -q "has access control from now on" "$W/err" && ok || bad "first owner does not switch access control on"
 run 2 "role" "$BIN" access add bob --role wizard --vault "$V"
-run 0 "added carol" "$BIN" access add carol --role key-custodian --vault "$V"
+run 0 "secret_base32" "$BIN" access totp-enroll alice --vault "$V" --json
+ASECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_base32"])' "$W/out")
+# Granting a custodian role needs the granting owner's own second factor.
+run 2 "your own TOTP code" "$BIN" access add carol --role key-custodian --vault "$V"
+run 0 "added carol" "$BIN" access add carol --role key-custodian --vault "$V" --totp "$(totp "$ASECRET")"
 # Only principal managers may add people.
 AIRLOCK_ACTOR=carol run 1 "access denied" "$BIN" access add eve --role owner --vault "$V"
 run 0 "secret_base32" "$BIN" access totp-enroll carol --vault "$V" --json
@@ -82,9 +95,11 @@ run 0 "OK" "$BIN" audit verify --vault "$V"
 run 0 "checkpoint at seq" "$BIN" audit checkpoint --vault "$V" --sign-key "$W/audit.key"
 run 0 "OK" "$BIN" audit verify --vault "$V" --audit-pub "$W/audit.pub" --min-checkpoints 1
 run 1 "not a trusted audit key" "$BIN" audit verify --vault "$V" --audit-pub "$W/other.pub"
-run 0 "" "$BIN" audit verify --vault "$V" --json
+# The vault pins its own checkpoint key; a checkpoint signed by another key needs --audit-pub.
+run 1 "not a trusted audit key" "$BIN" audit verify --vault "$V"
+run 0 "" "$BIN" audit verify --vault "$V" --json --audit-pub "$W/audit.pub"
 HEAD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["head"])' "$W/out")
-run 0 "OK" "$BIN" audit verify --vault "$V" --expect-head "$HEAD"
+run 0 "OK" "$BIN" audit verify --vault "$V" --expect-head "$HEAD" --audit-pub "$W/audit.pub"
 run 2 "expect-head" "$BIN" audit verify --vault "$V" --expect-head nothex
 cp "$W/keys.vault.audit" "$W/clean.audit"
 
@@ -109,17 +124,64 @@ run 1 "record $LAST: .*checkpoint covers" "$BIN" audit verify --vault "$V"
 
 # Forge the checkpoint signature.
 cp "$W/clean.audit" "$W/keys.vault.audit"
-sqlite3 "$W/keys.vault.audit" "DROP TRIGGER checkpoints_no_update; UPDATE checkpoints SET signature=zeroblob(64)"
-run 1 "checkpoint at seq $LAST: .*signature" "$BIN" audit verify --vault "$V"
+sqlite3 "$W/keys.vault.audit" "DROP TRIGGER checkpoints_no_update; UPDATE checkpoints SET signature=zeroblob(64) WHERE id=(SELECT max(id) FROM checkpoints)"
+run 1 "checkpoint at seq $LAST: .*signature" "$BIN" audit verify --vault "$V" --audit-pub "$W/audit.pub"
 
-# A tail removed after the last checkpoint is caught only against a head kept elsewhere.
-cp "$W/clean.audit" "$W/keys.vault.audit"
-run 1 "" "$BIN" access totp-check carol --totp 000000 --vault "$V"  # a refused code is recorded
-run 0 "" "$BIN" audit verify --vault "$V" --json
-HEAD2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["head"])' "$W/out")
-sqlite3 "$W/keys.vault.audit" "DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq>$LAST"
-run 0 "OK" "$BIN" audit verify --vault "$V"
-run 1 "before the expected head" "$BIN" audit verify --vault "$V" --expect-head "$HEAD2"
+# --- attacks on the chain, against the vault's sealed head ------------------------------------------------
+# Every key or access command is one session: its records are chained, a checkpoint signed by the
+# vault's checkpoint key closes it, and the head is sealed into the vault. `audit verify --vault`
+# (no other argument) checks the log against that head.
+C="$W/chain.vault"
+VC="file:$C"
+run 0 "" "$BIN" vault init --vault "$VC" --kdf-memory-kib 256 --kdf-passes 1
+run 0 "" "$BIN" key create a --vault "$VC" --type ed25519 --purpose targets
+run 0 "" "$BIN" key create b --vault "$VC" --type ed25519 --purpose snapshot
+printf 'm' >"$W/m"
+run 0 "" "$BIN" key sign a --vault "$VC" --in "$W/m" --out "$W/m.sig"
+run 1 "" "$BIN" key sign nope --vault "$VC" --in "$W/m" --out "$W/m.sig2"  # failed, recorded
+run 0 "" "$BIN" key sign b --vault "$VC" --in "$W/m" --out "$W/m.sig3"
+run 0 "head sealed in the vault" "$BIN" audit verify --vault "$VC"
+cp "$C.audit" "$W/clean2.audit"
+cp "$C" "$W/vault.before"
+NCP=$(sqlite3 "$C.audit" "SELECT count(*) FROM checkpoints WHERE number IS NOT NULL")
+[ "$NCP" -ge 4 ] && ok || bad "sessions did not write numbered checkpoints ($NCP)"
+TOP=$(sqlite3 "$C.audit" "SELECT max(seq) FROM records")
+MID=$((TOP / 2))
+DROP="DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete; DROP TRIGGER checkpoints_no_delete;"
+attack() {  # attack NAME PATTERN SQL: tamper with a clean copy; verify must fail with one line
+  cp "$W/clean2.audit" "$C.audit"
+  sqlite3 "$C.audit" "$DROP $3"
+  run 1 "$2" "$BIN" audit verify --vault "$VC"
+  one_error_line
+  cmp -s "$C" "$W/vault.before" && ok || bad "$1: verify changed the vault"
+}
+attack "edit" "record $MID: .*edited" "UPDATE records SET reason='nothing to see' WHERE seq=$MID"
+attack "delete middle" "record $MID: .*missing" "DELETE FROM records WHERE seq=$MID"
+attack "delete checkpoint" "checkpoint at seq [0-9]+: .*checkpoint 2 is missing" "DELETE FROM checkpoints WHERE number=2"
+attack "delete newest checkpoint" "number $((NCP - 1)) but checkpoint $NCP was written" \
+  "DELETE FROM checkpoints WHERE number=$NCP"
+# The newest K records cut off, their checkpoint left in place, or deleted too.
+for K in 1 3; do
+  attack "truncate $K" "record $((TOP - K + 1)): .*checkpoint covers" "DELETE FROM records WHERE seq>$((TOP - K))"
+  attack "truncate $K and its checkpoint" "record $((TOP - K + 1)): .*before the expected head $TOP .*cut off" \
+    "DELETE FROM records WHERE seq>$((TOP - K)); DELETE FROM checkpoints WHERE seq>$((TOP - K))"
+done
+# Truncation with the checkpoint deleted is what the log alone cannot show: verified without the vault
+# (--audit only) it passes, with a note; the vault's head is what catches it.
+cp "$W/clean2.audit" "$C.audit"
+sqlite3 "$C.audit" "$DROP DELETE FROM records WHERE seq>$((TOP - 1)); DELETE FROM checkpoints WHERE seq>$((TOP - 1))"
+run 0 "OK" "$BIN" audit verify --audit "$C.audit"
+# A replaced log (another log's id) is not the vault's log.
+cp "$W/clean2.audit" "$C.audit"
+sqlite3 "$C.audit" "UPDATE meta SET value='00000000000000000000000000000000' WHERE name='log_id'"
+run 1 "not the log vault" "$BIN" audit verify --vault "$VC"
+one_error_line
+# Verifying against the vault needs its passphrase (it holds the head); without it: refused.
+cp "$W/clean2.audit" "$C.audit"
+AIRLOCK_VAULT_PASSPHRASE=wrong run 1 "wrong vault passphrase" "$BIN" audit verify --vault "$VC"
+# Untouched: exit 0.
+run 0 "OK" "$BIN" audit verify --vault "$VC"
+cmp -s "$C" "$W/vault.before" && ok || bad "verify changed the vault"
 
 echo "audit_cli_test: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

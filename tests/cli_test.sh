@@ -51,6 +51,8 @@ SEAL=("$BIN" bundle seal "$APP" --app com.example.app --version 1.0.0 --sign-key
 run 0 "sealed com.example.app 1.0.0" "${SEAL[@]}" --recipient "$W/x25519.pub" --recipient "$W/rsa-4096.pub" --out "$W/app.alb"
 run 0 "signature: +not verified" "$BIN" bundle inspect "$W/app.alb"
 run 0 "signature: +verified" "$BIN" bundle inspect "$W/app.alb" --verify-key "$W/ed25519.pub"
+grep -Eq "payload: +verified" "$W/out" && ok || bad "inspect --verify-key does not say the payload was verified"
+grep -Eq "payload: +not verified" <("$BIN" bundle inspect "$W/app.alb") && ok || bad "inspect without a key claims a verified payload"
 run 0 '"file_count": 3' "$BIN" bundle inspect "$W/app.alb" --json
 OPEN=("$BIN" bundle open --verify-key "$W/ed25519.pub" --decrypt-key "$W/x25519.key")
 run 0 "every size and SHA-256 verified" "${OPEN[@]}" "$W/app.alb" --out "$W/opened"
@@ -84,6 +86,8 @@ flip() {  # flip FILE OFFSET: xor one byte
 size=$(stat -c %s "$W/app.alb")
 cp "$W/app.alb" "$W/t1.alb"; flip "$W/t1.alb" $((size - 10))
 run 1 "payload does not match" "${OPEN[@]}" "$W/t1.alb" --out "$W/o1"; one_error_line; absent "$W/o1"
+# The same flipped payload byte, header and signature intact: inspect --verify-key reads the payload too.
+run 1 "payload digest" "$BIN" bundle inspect "$W/t1.alb" --verify-key "$W/ed25519.pub"; one_error_line
 cp "$W/app.alb" "$W/t2.alb"; flip "$W/t2.alb" 40
 run 1 "signature" "${OPEN[@]}" "$W/t2.alb" --out "$W/o2"; one_error_line; absent "$W/o2"
 head -c $((size - 100)) "$W/app.alb" >"$W/t3.alb"
@@ -101,6 +105,56 @@ run 1 "" "${OPEN[@]}" "$W/missing.alb" --out "$W/o9"; one_error_line; absent "$W
 echo "garbage" >"$W/garbage.pub"
 run 1 "verification key" "$BIN" bundle open "$W/app.alb" --verify-key "$W/garbage.pub" --decrypt-key "$W/x25519.key" --out "$W/o10"
 one_error_line; absent "$W/o10"
+
+# A header changed and signed again by the genuine key (a buggy or hostile signing tool): a header with
+# a key given twice, and one whose archive field names the other format.
+u32be() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24)) $((($1 >> 16) & 255)) $((($1 >> 8) & 255)) $(($1 & 255)))"; }
+resign() {  # resign IN OUT SED_EXPRESSION
+  local hlen slen
+  hlen=$(od -An -tu4 --endian=big -j8 -N4 "$1" | tr -d ' ')
+  slen=$(od -An -tu4 --endian=big -j $((12 + hlen)) -N4 "$1" | tr -d ' ')
+  tail -c +13 "$1" | head -c "$hlen" | sed "$3" >"$W/h.json"
+  { printf 'ALB1\r\n\x1a\n'; u32be "$(stat -c %s "$W/h.json")"; cat "$W/h.json"; } >"$W/head.bin"
+  { printf 'airlock-bundle/v1\n'; cat "$W/head.bin"; } >"$W/msg.bin"
+  local sig keyid
+  sig=$(openssl pkeyutl -sign -inkey "$W/ed25519.key" -rawin -in "$W/msg.bin" | od -An -tx1 | tr -d ' \n')
+  keyid=$(tail -c +$((17 + hlen)) "$1" | head -c "$slen" | sed -n 's/.*"keyid":"\([0-9a-f]*\)".*/\1/p')
+  printf '{"keyid":"%s","scheme":"ed25519","sig":"%s"}' "$keyid" "$sig" >"$W/sig.json"
+  { cat "$W/head.bin"; u32be "$(stat -c %s "$W/sig.json")"; cat "$W/sig.json"; tail -c +$((17 + hlen + slen)) "$1"; } >"$2"
+}
+resign "$W/app.alb" "$W/same.alb" 's/x/x/'
+run 0 "signature: +verified" "$BIN" bundle inspect "$W/same.alb" --verify-key "$W/ed25519.pub"
+resign "$W/app.alb" "$W/dup.alb" 's/^{/{"version":"9.9.9",/'
+run 1 'duplicate key "version"' "$BIN" bundle inspect "$W/dup.alb" --verify-key "$W/ed25519.pub"; one_error_line
+run 1 'duplicate key "version"' "${OPEN[@]}" "$W/dup.alb" --out "$W/o11"; one_error_line; absent "$W/o11"
+resign "$W/app.alb" "$W/arch.alb" 's/"archive":"zip"/"archive":"tar"/'
+run 0 "archive: +tar" "$BIN" bundle inspect "$W/arch.alb" --verify-key "$W/ed25519.pub"
+run 1 "archive is zip but the signed header says tar" "${OPEN[@]}" "$W/arch.alb" --out "$W/o12"
+one_error_line; absent "$W/o12"
+resign "$W/app.alb" "$W/rar.alb" 's/"archive":"zip"/"archive":"rar"/'
+run 1 "unknown archive format 'rar'" "${OPEN[@]}" "$W/rar.alb" --out "$W/o13"; one_error_line; absent "$W/o13"
+
+# Never overwrite: an output folder holding anything, or a file, is left as it is.
+mkdir -p "$W/full"; echo mine >"$W/full/keep"
+run 1 "already exists" "${OPEN[@]}" "$W/app.alb" --out "$W/full"; one_error_line
+[ "$(ls -A "$W/full")" = keep ] && [ "$(cat "$W/full/keep")" = mine ] && ok || bad "open changed an existing folder"
+echo mine >"$W/file-out"
+run 1 "already exists" "${OPEN[@]}" "$W/app.alb" --out "$W/file-out"; one_error_line
+[ "$(cat "$W/file-out")" = mine ] && ok || bad "open replaced an existing file"
+
+# --- TUF metadata: a key given twice in signed JSON -------------------------------------------------
+# "version" twice in targets' signed object: a parser keeping the last value sees exactly what was
+# signed, so the signature verifies; one keeping the first sees version 99. Refused before either.
+R="$W/repo"
+run 0 "" "$BIN" repo init "$R" --app com.example.app --key-dir "$W/repo-keys"
+run 0 "" "$BIN" repo add-target "$R" "$W/app.alb"
+run 0 "" "$BIN" repo publish "$R"
+run 0 "verified" "$BIN" repo verify "$R"
+sed -i 's/^  "_type": "targets",/  "version": 99,\n  "_type": "targets",/' "$R/metadata/2.targets.json"
+grep -q '"version": 99' "$R/metadata/2.targets.json" && ok || bad "could not edit targets metadata"
+before=$(find "$R" -type f -exec sha256sum {} + | sort)
+run 1 'duplicate key "version"' "$BIN" repo verify "$R"; one_error_line
+[ "$(find "$R" -type f -exec sha256sum {} + | sort)" = "$before" ] && ok || bad "repo verify changed the repository"
 
 # --- capgo --------------------------------------------------------------------------------------------
 CK=$(sed -n 's/.*"checksum": "\(.*\)".*/\1/p' "$VEC/full/encrypt_out_v3.json")
@@ -124,6 +178,14 @@ DIGEST=$(openssl pkeyutl -verifyrecover -pubin -inkey "$VEC/pub_spki.pem" -pkeyo
 [ "$DIGEST" = "$(sha256sum "$VEC/full/bundle.zip" | cut -d' ' -f1)" ] && ok || bad "capgo checksum does not recover to the zip's sha256"
 run 0 "" "$BIN" capgo decrypt "$W/enc.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --session-key "$SK2" --checksum "$CK2" --out "$W/rt.zip"
 cmp -s "$W/rt.zip" "$VEC/full/bundle.zip" && ok || bad "capgo round trip differs"
+# Never overwrite: an existing output is left as it is, for decrypt and encrypt alike.
+echo mine >"$W/mine.zip"
+run 1 "already exists" "$BIN" capgo decrypt "$W/enc.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --session-key "$SK2" --checksum "$CK2" --out "$W/mine.zip"
+one_error_line
+run 1 "already exists" "$BIN" capgo encrypt "$VEC/full/bundle.zip" --private-key "$VEC/capgo_key_v2.pem" --out "$W/mine.zip"
+one_error_line
+[ "$(cat "$W/mine.zip")" = mine ] && ok || bad "capgo replaced an existing output"
+[ -z "$(ls -A "$W" | grep '^\.mine\.zip\.tmp-')" ] && ok || bad "capgo left a temporary file"
 LEGACY_CK=$(sed -n 's/.*"checksum": "\(.*\)".*/\1/p' "$VEC/full/encrypt_out_v2_legacy_checksum.json")
 LEGACY_SK=$(sed -n 's/.*"ivSessionKey": "\(.*\)".*/\1/p' "$VEC/full/encrypt_out_v2_legacy_checksum.json")
 run 1 "legacy" "$BIN" capgo decrypt "$VEC/full/bundle_encrypted_v2run.zip" --public-key "$VEC/capgo_key_v2.pub.pem" \

@@ -12,6 +12,7 @@ RUN_IGNORE_CASE=1
 export AIRLOCK_VAULT_PASSPHRASE="cli test passphrase"
 export AIRLOCK_BACKUP_PASSPHRASE="cli backup passphrase"
 export AIRLOCK_ACTOR=ci
+unset AIRLOCK_TOTP AIRLOCK_AUDIT_LOG AIRLOCK_ACCESS_STORE
 V="file:$W/keys.vault"
 FAST=(--kdf-memory-kib 256 --kdf-passes 1)
 
@@ -31,7 +32,11 @@ run 2 "type" "$BIN" key create bad --vault "$V" --type dsa --purpose root
 run 2 "cannot serve" "$BIN" key create bad --vault "$V" --type x25519 --purpose root
 run 1 "already exists" "$BIN" key create root --vault "$V" --type ed25519 --purpose root
 run 0 "" "$BIN" key list --vault "$V" --json
-python3 -c 'import json,sys; k=json.load(open(sys.argv[1])); assert [x["name"] for x in k]==["root","targets","wrap"], k; assert k[0]["state"]=="active"' "$W/out" && ok || bad "key list --json"
+# Besides the three: the vault's audit checkpoint key, made on first need.
+python3 -c 'import json,sys; k=[x for x in json.load(open(sys.argv[1])) if x["purpose"]!="audit"]; assert [x["name"] for x in k]==["root","targets","wrap"], k; assert k[0]["state"]=="active"' "$W/out" && ok || bad "key list --json"
+python3 -c 'import json,sys; a=[x["name"] for x in json.load(open(sys.argv[1])) if x["purpose"]=="audit"]; assert len(a)==1 and a[0].startswith("audit-checkpoint-"), a' "$W/out" && ok || bad "no audit checkpoint key"
+# A vault without access control says so whenever it is opened.
+grep -q "has no access control: anyone with its passphrase may use every key" "$W/err" && ok || bad "no access-control notice"
 AIRLOCK_VAULT="$V" run 0 "root" "$BIN" key list
 
 # wrong passphrase: exit 1, vault unchanged
@@ -108,22 +113,81 @@ run 0 "" "$BIN" vault init --vault "$VA" "${FAST[@]}"
 AIRLOCK_ACTOR=alice run 0 "" "$BIN" access add alice --role owner --vault "$VA"
 AIRLOCK_ACTOR=alice run 0 "" "$BIN" access totp-enroll alice --vault "$VA" --json
 SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_base32"])' "$W/out")
+# totp SECRET [STEP_OFFSET]
 totp() {
-  python3 - "$SECRET" <<'PY'
+  python3 - "$1" "${2:-0}" <<'PY'
 import base64, hashlib, hmac, struct, sys, time
 key = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
-mac = hmac.new(key, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+mac = hmac.new(key, struct.pack(">Q", int(time.time()) // 30 + int(sys.argv[2])), hashlib.sha1).digest()
 o = mac[-1] & 15
 print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
 PY
 }
+# The TOTP secret is sealed under the vault key: neither its base32 form nor its raw bytes are in
+# the access file.
+grep -q "$SECRET" "$W/access.vault.access" && bad "TOTP secret in clear (base32)" || ok
+python3 -c 'import base64,sys; s=sys.argv[1]; raw=base64.b32decode(s+"="*(-len(s)%8)); sys.exit(1 if raw in open(sys.argv[2],"rb").read() else 0)' "$SECRET" "$W/access.vault.access" \
+  && ok || bad "TOTP secret in clear (raw bytes)"
 AIRLOCK_ACTOR=alice run 0 "" "$BIN" key create r --vault "$VA" --type ed25519 --purpose root
+AIRLOCK_ACTOR=alice run 0 "" "$BIN" key create t --vault "$VA" --type ed25519 --purpose targets
+[ -s "$W/err" ] && bad "notice on a vault with access control: $(cat "$W/err")" || ok
 AIRLOCK_ACTOR=alice run 2 "requires a TOTP code" "$BIN" key rotate r --vault "$VA"
 AIRLOCK_ACTOR=mallory run 1 "access denied" "$BIN" key sign r --vault "$VA" --in "$W/msg" --out "$W/sig7"
-CODE=$(totp)
+CODE=$(totp "$SECRET")
 BADCODE=$(printf '%06d' $(( (10#$CODE + 1) % 1000000 )))
 AIRLOCK_ACTOR=alice run 1 "does not match" "$BIN" key rotate r --vault "$VA" --totp "$BADCODE"
 AIRLOCK_ACTOR=alice run 0 "r@1" "$BIN" key rotate r --vault "$VA" --totp "$CODE"
+
+# Signing with a root key is a custodian operation with its second factor: a release manager is
+# refused, a custodian without a code too; nothing is written.
+AIRLOCK_ACTOR=alice run 0 "" "$BIN" access add rel --role release-manager --vault "$VA"
+AIRLOCK_ACTOR=alice run 2 "your own TOTP code" "$BIN" access add carol --role key-custodian --vault "$VA"
+AIRLOCK_ACTOR=alice run 0 "added carol" "$BIN" access add carol --role key-custodian --vault "$VA" \
+  --totp "$(totp "$SECRET" 1)"
+AIRLOCK_ACTOR=alice run 0 "" "$BIN" access totp-enroll carol --vault "$VA" --json
+CSECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_base32"])' "$W/out")
+AIRLOCK_ACTOR=rel run 0 "" "$BIN" key sign t --vault "$VA" --in "$W/msg" --out "$W/sig-t"
+AIRLOCK_ACTOR=rel run 1 "access denied.*key.sign-root" "$BIN" key sign r --vault "$VA" --in "$W/msg" --out "$W/sig-r" --totp "$(totp "$CSECRET")"
+AIRLOCK_ACTOR=carol run 2 "key.sign-root requires a TOTP code" "$BIN" key sign r --vault "$VA" --in "$W/msg" --out "$W/sig-r"
+[ -e "$W/sig-r" ] && bad "a root signature was written without custodian and TOTP" || ok
+AIRLOCK_ACTOR=carol run 0 "" "$BIN" key sign r --vault "$VA" --in "$W/msg" --out "$W/sig-r" --totp "$(totp "$CSECRET")"
+
+# Re-enrolling a TOTP needs the current code (or two custodians): without it, refused, and the old
+# secret still works.
+cp "$W/access.vault.access" "$W/access.before"
+AIRLOCK_ACTOR=carol run 2 "current code" "$BIN" access totp-enroll carol --vault "$VA"
+AIRLOCK_ACTOR=alice run 2 "current code" "$BIN" access totp-enroll carol --vault "$VA"
+AIRLOCK_ACTOR=carol run 1 "does not match" "$BIN" access totp-enroll carol --vault "$VA" --totp "$BADCODE"
+AIRLOCK_ACTOR=alice run 1 "access denied.*two different key custodians" "$BIN" access totp-enroll carol --vault "$VA" \
+  --custodian "alice:$(totp "$SECRET" 1)"
+AIRLOCK_ACTOR=carol run 2 "current code" "$BIN" access totp-remove carol --vault "$VA"
+[ "$(sqlite3 "$W/access.vault.access" "SELECT hex(totp_secret) FROM principals WHERE name='carol'")" = \
+  "$(sqlite3 "$W/access.before" "SELECT hex(totp_secret) FROM principals WHERE name='carol'")" ] \
+  && ok || bad "a refused re-enrolment changed carol's secret"
+AIRLOCK_ACTOR=carol run 0 "secret_base32" "$BIN" access totp-enroll carol --vault "$VA" --totp "$(totp "$CSECRET" 1)" --json
+
+# A vault with access control whose access file is deleted (or emptied) refuses every operation,
+# naming the file; the keys are unchanged and nothing is signed or exported.
+sqlite3 "$W/access.vault" "SELECT name, key_id, state, hex(sealed) FROM vault_keys ORDER BY name" >"$W/keys.before"
+mv "$W/access.vault.access" "$W/access.saved"
+for cmd in "key sign t --in $W/msg --out $W/sig-gone" "key public t --out $W/pub-gone" "key list" \
+    "vault backup --out $W/backup-gone.json" "key create x --type ed25519 --purpose targets"; do
+  AIRLOCK_ACTOR=alice run 1 "access file $W/access.vault.access is missing" "$BIN" $cmd --vault "$VA"
+done
+# Nor can anyone enrol a new owner into a fresh access file.
+AIRLOCK_ACTOR=mallory run 1 "is missing" "$BIN" access add mallory --role owner --vault "$VA"
+[ -e "$W/access.vault.access" ] && bad "an access file was re-created" || ok
+for f in sig-gone pub-gone backup-gone.json; do [ -e "$W/$f" ] && bad "$f written without access control" || ok; done
+sqlite3 "$W/access.vault" "SELECT name, key_id, state, hex(sealed) FROM vault_keys ORDER BY name" >"$W/keys.after"
+cmp -s "$W/keys.before" "$W/keys.after" && ok || bad "vault keys changed while the access file was missing"
+# An access file with no principals is refused too.
+cp "$W/access.saved" "$W/access.vault.access"
+sqlite3 "$W/access.vault.access" "DELETE FROM principals"
+AIRLOCK_ACTOR=alice run 1 "holds no principals" "$BIN" key sign t --vault "$VA" --in "$W/msg" --out "$W/sig-gone"
+AIRLOCK_ACTOR=mallory run 1 "holds no principals" "$BIN" access add mallory --role owner --vault "$VA"
+# Put back, it works again.
+cp "$W/access.saved" "$W/access.vault.access"
+AIRLOCK_ACTOR=rel run 0 "" "$BIN" key sign t --vault "$VA" --in "$W/msg" --out "$W/sig-back"
 
 # key URIs wherever the CLI takes a key (bundle seal --sign-key, repo init --*-key): signatures come
 # from the vault, every use is in its audit log, no private key file is written anywhere
@@ -223,8 +287,7 @@ run 1 "suspended" "$BIN" capgo encrypt "$ZIP" --private-key "file:$VS#capgo" --o
 # key import: an existing Capgo user's key (the Capgo CLI's RSA-2048 PKCS#1 .capgo_key_v2, here the
 # one the vectors were made with) moves into the vault; apps that ship its public key keep working.
 # The vectors are read in place and never modified.
-CV="$(cd "$(dirname "$0")/.." && pwd)/../shared/vectors/capgo"
-[ -d "$CV" ] || CV=/work/shared/vectors/capgo
+CV="$(cd "$(dirname "$0")" && pwd)/vectors/capgo"
 CAPGO_PEM="$CV/capgo_key_v2.pem"
 if [ -f "$CAPGO_PEM" ]; then
   pem_sum=$(sha256sum "$CAPGO_PEM" | cut -d' ' -f1)
@@ -295,7 +358,7 @@ if [ -n "$P11_MODULE" ] && command -v softhsm2-util >/dev/null; then
   [ "$(sha256sum "$CAPGO_PEM" | cut -d' ' -f1)" = "$pem_sum" ] && ok || bad "key import modified $CAPGO_PEM"
   unset SOFTHSM2_CONF AIRLOCK_PKCS11_MODULE AIRLOCK_PKCS11_PIN AIRLOCK_AUDIT_LOG
 else
-  echo "note: SoftHSM2 not installed; the PKCS#11 capgo checks were skipped"
+  missing_service "SoftHSM2 (softhsm2 package)"
 fi
 
 echo "keys CLI: $pass passed, $fail failed"

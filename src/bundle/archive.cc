@@ -448,7 +448,7 @@ Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file,
 // ------------------------------------------------------------------------------------------------
 // Extracting.
 
-// Opens (creating as needed, mode 0755) the directory `rel_dir` under `root`, one component at a
+// Opens (creating as needed, mode 0700) the directory `rel_dir` under `root`, one component at a
 // time with O_NOFOLLOW, so a symlink anywhere on the way is an error and never followed.
 Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
   Fd current(::fcntl(root, F_DUPFD_CLOEXEC, 0));
@@ -462,15 +462,12 @@ Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     Fd next(::openat(current.get(), component.c_str(), kFlags));
     if (!next.valid() && errno == ENOENT) {
-      if (::mkdirat(current.get(), component.c_str(), 0755) != 0 && errno != EEXIST) {
+      // Private while extracting; FinishTree gives the final 0755.
+      if (::mkdirat(current.get(), component.c_str(), 0700) != 0 && errno != EEXIST) {
         return tl::unexpected(
             ErrnoError("cannot create directory " + PrintablePath(so_far), errno));
       }
       next = Fd(::openat(current.get(), component.c_str(), kFlags));
-      // mkdirat's mode is filtered by the umask; the output's modes are fixed.
-      if (next.valid() && ::fchmod(next.get(), 0755) != 0) {
-        return tl::unexpected(ErrnoError("cannot chmod directory " + PrintablePath(so_far), errno));
-      }
     }
     if (!next.valid()) {
       if (errno == ELOOP || errno == ENOTDIR) {
@@ -484,6 +481,50 @@ Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
     start = slash + 1;
   }
   return current;
+}
+
+// The last step of a successful extraction: every file gets its final mode 0644 and is fsynced,
+// then every directory (deepest first, the root last) 0755 and fsynced, so that a rename of the
+// root that follows publishes contents already on disk.
+Result<void> FinishTree(int root, const Manifest& manifest) {
+  std::unordered_set<std::string> dirs;
+  std::string parent_path;
+  Fd parent;
+  for (const ManifestEntry& f : manifest) {
+    const size_t slash = f.path.rfind('/');
+    const std::string dir = slash == std::string::npos ? std::string() : f.path.substr(0, slash);
+    const std::string name = slash == std::string::npos ? f.path : f.path.substr(slash + 1);
+    for (size_t s = dir.find('/'); s != std::string::npos; s = dir.find('/', s + 1)) {
+      dirs.insert(dir.substr(0, s));
+    }
+    if (!dir.empty()) dirs.insert(dir);
+    if (!parent.valid() || dir != parent_path) {
+      parent = Fd();
+      AIRLOCK_ASSIGN_OR_RETURN(parent, OpenDirectoryUnder(root, dir));
+      parent_path = dir;
+    }
+    const std::string shown = PrintablePath(f.path);
+    Fd file(::openat(parent.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!file.valid()) return tl::unexpected(ErrnoError("cannot reopen " + shown, errno));
+    if (::fchmod(file.get(), 0644) != 0)
+      return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
+    if (::fsync(file.get()) != 0) return tl::unexpected(ErrnoError("cannot fsync " + shown, errno));
+  }
+  parent = Fd();
+  std::vector<std::string> ordered(dirs.begin(), dirs.end());
+  auto depth = [](const std::string& p) { return std::count(p.begin(), p.end(), '/'); };
+  std::sort(ordered.begin(), ordered.end(), [&](const std::string& a, const std::string& b) {
+    return depth(a) != depth(b) ? depth(a) > depth(b) : a < b;
+  });
+  ordered.emplace_back();  // the root itself, last
+  for (const std::string& dir : ordered) {
+    AIRLOCK_ASSIGN_OR_RETURN(Fd d, OpenDirectoryUnder(root, dir));
+    const std::string shown = dir.empty() ? std::string("the output folder") : PrintablePath(dir);
+    if (::fchmod(d.get(), 0755) != 0)
+      return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
+    if (::fsync(d.get()) != 0) return tl::unexpected(ErrnoError("cannot fsync " + shown, errno));
+  }
+  return {};
 }
 
 }  // namespace
@@ -591,7 +632,8 @@ Result<Manifest> ScanArchive(const fs::path& archive_path, const Limits& limits,
 }
 
 Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manifest,
-                            const fs::path& out_dir, const Limits& limits) {
+                            const fs::path& out_dir, const Limits& limits,
+                            std::optional<ArchiveFormat> expected_format) {
   Fd root(::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) {
     if (errno == ENOTDIR)
@@ -616,11 +658,26 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
 
   ArchiveReader reader(limits);
   AIRLOCK_TRY(reader.Open(archive_path));
+  // The format is known once the first header has been read (or the end found).
+  bool format_checked = !expected_format.has_value();
+  auto check_format = [&]() -> Result<void> {
+    if (format_checked) return {};
+    format_checked = true;
+    auto found = reader.format();
+    if (!found || *found != *expected_format) {
+      return MakeError(ErrorCode::kMalformed,
+                       "archive is " + std::string(found ? ArchiveFormatName(*found) : "unknown") +
+                           " but the signed header says " +
+                           std::string(ArchiveFormatName(*expected_format)));
+    }
+    return {};
+  };
   // Entries usually come grouped by directory, so the last parent directory stays open.
   std::string parent_path;
   Fd parent;
   while (true) {
     AIRLOCK_ASSIGN_OR_RETURN(std::optional<EntryInfo> entry, reader.Next());
+    AIRLOCK_TRY(check_format());
     if (!entry) break;
     // Directory entries are checked (path, clashes) but create nothing: the output holds exactly
     // the manifest's files and the directories that contain them.
@@ -640,18 +697,18 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
       AIRLOCK_ASSIGN_OR_RETURN(parent, OpenDirectoryUnder(root.get(), dir));
       parent_path = dir;
     }
+    // Private while extracting; FinishTree gives the final 0644.
     Fd out(::openat(parent.get(), name.c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out.valid()) {
       if (errno == EEXIST) return MakeError(ErrorCode::kUnsafePath, shown + " already exists");
       return tl::unexpected(ErrnoError("cannot create " + shown, errno));
     }
-    if (::fchmod(out.get(), 0644) != 0)
-      return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
 
     crypto::Hasher hasher = crypto::Hasher::Sha256();
     uint64_t size = 0;
     while (true) {
+      AIRLOCK_TRY(CheckInterrupt());
       AIRLOCK_ASSIGN_OR_RETURN(ByteSpan block, reader.ReadBlock());
       if (block.empty()) break;
       if (block.size() > expected.size - size) {
@@ -678,7 +735,8 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
       return MakeError(ErrorCode::kHashMismatch, "missing file " + PrintablePath(manifest[i].path));
     }
   }
-  return {};
+  parent = Fd();
+  return FinishTree(root.get(), manifest);
 }
 
 }  // namespace airlock::bundle

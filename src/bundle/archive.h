@@ -4,6 +4,7 @@
 #define AIRLOCK_BUNDLE_ARCHIVE_H_
 
 #include <filesystem>
+#include <optional>
 #include <string_view>
 
 #include "bundle/manifest.h"
@@ -54,17 +55,22 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);
                                            ArchiveFormat* format_out = nullptr);
 
 // Extracts `archive` into `out_dir` (an existing empty directory), accepting exactly the files in
-// `manifest`: an entry not in the manifest, a size or digest that differs (kHashMismatch), or a manifest
-// file missing at the end (kHashMismatch) is an error; every entry is first checked as by ScanArchive
-// (so a duplicate, symlink, hard link, special file or unsafe path is kUnsafePath, limits
-// kLimitExceeded). Never writes outside `out_dir` and never follows a symlink. Files are written 0644,
-// directories 0755; directory entries in the archive create nothing, so the output holds exactly the
-// manifest's files and their parent directories. kAlreadyExists if `out_dir` is not empty, kNotFound if
-// it does not exist, kInvalidArgument if `manifest` lists a path twice. On error the caller removes
-// `out_dir` (files already extracted stay there).
-[[nodiscard]] Result<void> ExtractArchive(const std::filesystem::path& archive, const Manifest& manifest,
-                                          const std::filesystem::path& out_dir,
-                                          const Limits& limits = {});
+// `manifest`: an entry not in the manifest, a size or digest that differs (kHashMismatch), or a
+// manifest file missing at the end (kHashMismatch) is an error; every entry is first checked as by
+// ScanArchive (so a duplicate, symlink, hard link, special file or unsafe path is kUnsafePath,
+// limits kLimitExceeded). With `expected_format`, an archive of the other format is kMalformed (a
+// bundle's signed header names its archive format). Never writes outside `out_dir` and never
+// follows a symlink. While extracting, files are created 0600 and directories 0700; once every file
+// has checked, each file is given mode 0644 and fsynced, then each directory (deepest first,
+// `out_dir` last) mode 0755 and fsynced, so the caller can rename `out_dir` into place knowing its
+// contents are on disk. Directory entries in the archive create nothing, so the output holds
+// exactly the manifest's files and their parent directories. kAlreadyExists if `out_dir` is not
+// empty, kNotFound if it does not exist, kInvalidArgument if `manifest` lists a path twice. On
+// error the caller removes `out_dir` (files already extracted stay there, private).
+[[nodiscard]] Result<void> ExtractArchive(
+    const std::filesystem::path& archive, const Manifest& manifest,
+    const std::filesystem::path& out_dir, const Limits& limits = {},
+    std::optional<ArchiveFormat> expected_format = std::nullopt);
 
 }  // namespace airlock::bundle
 

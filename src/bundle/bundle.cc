@@ -19,8 +19,9 @@
 #include "common/semver.h"
 #include "crypto/base64.h"
 #include "crypto/hash.h"
-#include "crypto/sign.h"
 #include "crypto/random.h"
+#include "crypto/secret_bytes.h"
+#include "crypto/sign.h"
 #include "crypto/wrap.h"
 
 namespace airlock::bundle {
@@ -163,7 +164,13 @@ Result<void> ForEachBlock(int fd, uint64_t offset, uint64_t length, Bytes& buf, 
   return {};
 }
 
-// Signature, header, extent and payload digest: everything that must hold before any decryption.
+tl::unexpected<Error> PayloadAltered() {
+  return MakeError(ErrorCode::kHashMismatch,
+                   "payload does not match its signed SHA-256 (the header's payload digest): the "
+                   "bundle was altered");
+}
+
+// Signature, header and extent: everything that must hold before the payload is read.
 Result<BundleInfo> VerifyBundle(RawBundle& raw, const crypto::PublicKey& verify_key, const Limits& limits) {
   BundleInfo info;
   info.file_size = raw.file_size;
@@ -223,7 +230,7 @@ nlohmann::json HeaderToJson(const BundleHeader& h) {
 }
 
 Result<BundleHeader> ParseHeader(ByteSpan header_json, const Limits& limits) {
-  auto parsed = ParseJson(AsString(header_json), kMaxHeaderSize);
+  auto parsed = ParseSignedJson(AsString(header_json), kMaxHeaderSize);
   if (!parsed) return tl::unexpected(parsed.error().WithContext("bundle header"));
   const nlohmann::json& j = *parsed;
   if (!j.is_object()) return MakeError(ErrorCode::kMalformed, "bundle header is not a JSON object");
@@ -320,7 +327,7 @@ Result<BundleHeader> ParseHeader(ByteSpan header_json, const Limits& limits) {
 }
 
 Result<SignatureBlock> ParseSignatureBlock(ByteSpan block) {
-  auto parsed = ParseJson(AsString(block), kMaxSignatureBlockSize, 4);
+  auto parsed = ParseSignedJson(AsString(block), kMaxSignatureBlockSize, 4);
   if (!parsed) return tl::unexpected(parsed.error().WithContext("bundle signature block"));
   SignatureBlock sig;
   auto id = GetString(*parsed, "keyid", 64);
@@ -364,11 +371,14 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
     }
   }
   std::error_code ec;
+  // An early, friendly refusal; the guarantee is the final placement (Overwrite::kNever).
   if (fs::exists(fs::symlink_status(out, ec))) {
     return MakeError(ErrorCode::kAlreadyExists, out.string() + " already exists");
   }
   fs::path out_dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
-  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging, ScopedTempDir::Create(out_dir, ".airlock-seal-"));
+  RemoveStaleStaging(out_dir, kSealStagingPrefix, StagingKind::kDirectory);
+  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging,
+                           ScopedTempDir::Create(out_dir, kSealStagingPrefix));
 
   BundleHeader h;
   h.app_id = options.app_id;
@@ -390,10 +400,11 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   }
 
   // Encrypt the archive into a staging file, hashing the ciphertext as it is written.
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes content_key, crypto::RandomBytes(crypto::kStreamKeySize));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes random_key, crypto::RandomBytes(crypto::kStreamKeySize));
+  crypto::SecretBytes content_key(std::move(random_key));  // wiped on every return path
   AIRLOCK_ASSIGN_OR_RETURN(auto encryptor,
-                           crypto::StreamEncryptor::Create(content_key, PayloadAad(h.app_id, h.version),
-                                                           h.chunk_size));
+                           crypto::StreamEncryptor::Create(
+                               content_key.span(), PayloadAad(h.app_id, h.version), h.chunk_size));
   uint64_t plain_size = 0;
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd in, OpenForRead(archive_path, &plain_size));
   fs::path payload_path = staging.path() / "payload.enc";
@@ -413,6 +424,7 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   };
   uint64_t read_total = 0;
   while (true) {
+    AIRLOCK_TRY(CheckInterrupt());
     AIRLOCK_ASSIGN_OR_RETURN(size_t n, PreadSome(in.get(), read_total, buf));
     if (n == 0) break;
     read_total += n;
@@ -433,10 +445,10 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
     Recipient rec;
     rec.key_id = r.KeyId();
     AIRLOCK_ASSIGN_OR_RETURN(rec.alg, crypto::WrapAlgorithm(r.type()));
-    AIRLOCK_ASSIGN_OR_RETURN(rec.wrapped_key, crypto::WrapKey(r, content_key, ck_aad));
+    AIRLOCK_ASSIGN_OR_RETURN(rec.wrapped_key, crypto::WrapKey(r, content_key.span(), ck_aad));
     h.recipients.push_back(std::move(rec));
   }
-  OPENSSL_cleanse(content_key.data(), content_key.size());
+  content_key.Wipe();
 
   std::string header_text;
   try {
@@ -460,7 +472,7 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   AppendU32Be(head, static_cast<uint32_t>(sig_text.size()));
   head.insert(head.end(), sig_text.begin(), sig_text.end());
 
-  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(out, 0644));
+  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(out, 0644, Overwrite::kNever));
   AIRLOCK_TRY(file.Write(head));
   AIRLOCK_TRY(ForEachBlock(payload_fd.get(), 0, written, buf,
                            [&](ByteSpan block) { return file.Write(block); }));
@@ -471,7 +483,22 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
 Result<BundleInfo> InspectBundle(const fs::path& path, const crypto::PublicKey* verify_key,
                                  const Limits& limits) {
   AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
-  if (verify_key != nullptr) return VerifyBundle(raw, *verify_key, limits);
+  if (verify_key != nullptr) {
+    AIRLOCK_ASSIGN_OR_RETURN(BundleInfo info, VerifyBundle(raw, *verify_key, limits));
+    // The signature covers the header; the header's digest covers the payload. Both are checked
+    // here, so "verified" means the whole file is what the signer made.
+    crypto::Hasher hasher = crypto::Hasher::Sha256();
+    Bytes buf(kIoBlock);
+    AIRLOCK_TRY_CTX(ForEachBlock(raw.fd.get(), raw.payload_offset, info.header.payload_length, buf,
+                                 [&](ByteSpan block) -> Result<void> {
+                                   hasher.Update(block);
+                                   return {};
+                                 }),
+                    "payload");
+    if (HexEncode(hasher.Finish()) != info.header.payload_sha256) return PayloadAltered();
+    info.payload_verified = true;
+    return info;
+  }
   BundleInfo info;
   info.file_size = raw.file_size;
   AIRLOCK_ASSIGN_OR_RETURN(info.signature, ParseSignatureBlock(raw.signature_block));
@@ -483,7 +510,7 @@ Result<BundleInfo> InspectBundle(const fs::path& path, const crypto::PublicKey* 
 namespace {
 
 // Yields the 32-byte content key of a verified bundle (unwrapped with a recipient key, or given).
-using ContentKeySource = std::function<Result<Bytes>(const BundleHeader&)>;
+using ContentKeySource = std::function<Result<crypto::SecretBytes>(const BundleHeader&)>;
 
 // The body shared by both DecryptBundlePayload overloads: verify, get the content key, stream the
 // payload.
@@ -499,8 +526,9 @@ Result<BundleHeader> DecryptPayload(const fs::path& path, const crypto::PublicKe
   }
   auto content_key = content_key_source(h);
   if (!content_key) return tl::unexpected(content_key.error());
-  auto decryptor = crypto::StreamDecryptor::Create(*content_key, PayloadAad(h.app_id, h.version), h.chunk_size);
-  OPENSSL_cleanse(content_key->data(), content_key->size());
+  auto decryptor = crypto::StreamDecryptor::Create(content_key->span(),
+                                                   PayloadAad(h.app_id, h.version), h.chunk_size);
+  content_key->Wipe();
   if (!decryptor) return tl::unexpected(decryptor.error());
   Bytes plain;
   plain.reserve(kIoBlock + h.chunk_size);
@@ -523,10 +551,6 @@ Result<BundleHeader> DecryptPayload(const fs::path& path, const crypto::PublicKe
   Bytes buf(kIoBlock);
   crypto::Hasher hasher = crypto::Hasher::Sha256();
   auto digest_matches = [&]() { return HexEncode(hasher.Finish()) == h.payload_sha256; };
-  auto altered = []() {
-    return MakeError(ErrorCode::kHashMismatch,
-                     "payload does not match its signed SHA-256: the bundle was altered");
-  };
   uint64_t done = 0;
   Result<void> decrypted = {};
   while (done < h.payload_length) {
@@ -545,7 +569,7 @@ Result<BundleHeader> DecryptPayload(const fs::path& path, const crypto::PublicKe
     decrypted = decryptor->Finish(plain);
     if (decrypted) decrypted = deliver();
   }
-  if (!digest_matches()) return altered();
+  if (!digest_matches()) return PayloadAltered();
   if (!decrypted) return tl::unexpected(decrypted.error().WithContext("payload"));
   if (plain_total != h.plain_length) {
     return MakeError(ErrorCode::kHashMismatch, "payload decrypts to fewer bytes than the header states");
@@ -556,6 +580,13 @@ Result<BundleHeader> DecryptPayload(const fs::path& path, const crypto::PublicKe
 // Runs `decrypt` into a staging archive beside `out_dir`, extracts and checks it against the
 // manifest, and renames it into place only at the end (the body shared by both OpenBundle
 // overloads).
+//
+// Staging: a directory ".airlock-open-XXXXXX" beside the output, 0700 from mkdtemp and locked while
+// this run lives; inside, the decrypted archive (0600, O_EXCL) and the extracted tree (files 0600,
+// directories 0700 until ExtractArchive gives them their final modes and fsyncs them). Staging left
+// by a killed run is removed first (RemoveStaleStaging: only unlocked, private, own entries with
+// that exact name). A SIGTERM/SIGINT (RequestInterrupt) stops the loops at the next block and the
+// staging goes with the ScopedTempDir, as on any error.
 using PayloadDecrypt = std::function<Result<BundleHeader>(const PlaintextSink&)>;
 
 Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
@@ -573,23 +604,32 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
     replace_empty = true;
   }
   fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging, ScopedTempDir::Create(parent, ".airlock-open-"));
+  RemoveStaleStaging(parent, kOpenStagingPrefix, StagingKind::kDirectory);
+  AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging,
+                           ScopedTempDir::Create(parent, kOpenStagingPrefix));
   fs::path archive_path = staging.path() / "payload.archive";
   fs::path files_dir = staging.path() / "files";
   UniqueFd archive_fd(::open(archive_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!archive_fd.valid()) return MakeError(ErrorCode::kIo, "cannot create " + archive_path.string());
-  AIRLOCK_ASSIGN_OR_RETURN(
-      BundleHeader h, decrypt([&](ByteSpan block) { return WriteAll(archive_fd.get(), block); }));
+  AIRLOCK_ASSIGN_OR_RETURN(BundleHeader h, decrypt([&](ByteSpan block) -> Result<void> {
+                             AIRLOCK_TRY(CheckInterrupt());
+                             return WriteAll(archive_fd.get(), block);
+                           }));
   archive_fd = UniqueFd();
-  if (!fs::create_directory(files_dir, ec) || ec) {
-    return MakeError(ErrorCode::kIo, "cannot create " + files_dir.string());
+  if (::mkdir(files_dir.c_str(), 0700) != 0) {
+    return MakeError(ErrorCode::kIo,
+                     "cannot create " + files_dir.string() + ": " + std::strerror(errno));
   }
-  AIRLOCK_TRY(ExtractArchive(archive_path, h.files, files_dir, limits));
-  if (replace_empty && !fs::remove(target, ec)) {
-    return MakeError(ErrorCode::kIo, "cannot replace empty directory " + target.string());
+  // Extracts, checks every file, then fsyncs every file and directory (with their final modes).
+  AIRLOCK_TRY(ExtractArchive(archive_path, h.files, files_dir, limits, h.archive));
+  AIRLOCK_TRY(CheckInterrupt());
+  if (replace_empty && ::rmdir(target.c_str()) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot replace empty directory " + target.string() + ": " +
+                                         std::strerror(errno));
   }
-  fs::rename(files_dir, target, ec);
-  if (ec) return MakeError(ErrorCode::kIo, "cannot move the opened bundle to " + target.string() + ": " + ec.message());
+  // No check-then-rename race: whatever appeared at `target` meanwhile is left as it is.
+  AIRLOCK_TRY_CTX(RenameNoReplace(files_dir, target), "cannot move the opened bundle into place");
+  AIRLOCK_TRY_CTX(FsyncPath(parent), "opened bundle");
   return h;
 }
 
@@ -598,7 +638,7 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
 Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::PublicKey& verify_key,
                                           const crypto::PrivateKey& decrypt_key,
                                           const PlaintextSink& sink, const Limits& limits) {
-  auto unwrap = [&](const BundleHeader& h) -> Result<Bytes> {
+  auto unwrap = [&](const BundleHeader& h) -> Result<crypto::SecretBytes> {
     std::string my_id = decrypt_key.KeyId();
     auto rec = std::find_if(h.recipients.begin(), h.recipients.end(),
                             [&](const Recipient& r) { return r.key_id == my_id; });
@@ -617,7 +657,7 @@ Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::Pu
         crypto::UnwrapKey(decrypt_key, rec->wrapped_key, ContentKeyAad(h.app_id, h.version));
     if (!content_key)
       return tl::unexpected(content_key.error().WithContext("cannot unwrap the content key"));
-    return content_key;
+    return crypto::SecretBytes(std::move(*content_key));
   };
   return DecryptPayload(path, verify_key, unwrap, sink, limits);
 }
@@ -632,8 +672,8 @@ Result<BundleHeader> DecryptBundlePayloadWithContentKey(const fs::path& path,
                      "a content key is " + std::to_string(crypto::kStreamKeySize) + " bytes, got " +
                          std::to_string(content_key.size()));
   }
-  auto given = [&](const BundleHeader&) -> Result<Bytes> {
-    return Bytes(content_key.begin(), content_key.end());
+  auto given = [&](const BundleHeader&) -> Result<crypto::SecretBytes> {
+    return crypto::SecretBytes(Bytes(content_key.begin(), content_key.end()));
   };
   return DecryptPayload(path, verify_key, given, sink, limits);
 }

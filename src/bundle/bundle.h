@@ -30,6 +30,10 @@ inline constexpr size_t kMaxRecipients = 1000;
 inline constexpr size_t kMaxWrappedKeySize = 4096;
 inline constexpr size_t kMinChunkSize = 1024;
 inline constexpr std::string_view kSignaturePrefix = "airlock-bundle/v1\n";
+// Staging directories beside the output (common/file.h, RemoveStaleStaging): ".airlock-open-XXXXXX"
+// while opening (holds plaintext), ".airlock-seal-XXXXXX" while sealing.
+inline constexpr char kOpenStagingPrefix[] = ".airlock-open-";
+inline constexpr char kSealStagingPrefix[] = ".airlock-seal-";
 
 struct Recipient {
   std::string key_id;
@@ -96,11 +100,14 @@ struct BundleInfo {
   SignatureBlock signature;
   uint64_t file_size = 0;
   bool signature_verified = false;
+  bool payload_verified = false;  // the payload's SHA-256 equals the signed header's
 };
 
 // Reads a bundle's header and signature block. With `verify_key`, the signature is checked first
-// (kWrongKey / kBadSignature) and the file size against the header (kTruncated / kTrailingData); without
-// it nothing is verified and the result must be treated as untrusted (it is for display only).
+// (kWrongKey / kBadSignature), the file size against the header (kTruncated / kTrailingData), then
+// the whole payload is read and its SHA-256 compared with the signed one (kHashMismatch): nothing
+// is decrypted. Without it nothing is verified and the result must be treated as untrusted (it is
+// for display only).
 [[nodiscard]] Result<BundleInfo> InspectBundle(const std::filesystem::path& path,
                                                const crypto::PublicKey* verify_key,
                                                const Limits& limits = {});
@@ -128,10 +135,15 @@ using PlaintextSink = std::function<Result<void>(ByteSpan)>;
     const std::filesystem::path& path, const crypto::PublicKey& verify_key, ByteSpan content_key,
     const PlaintextSink& sink, const Limits& limits = {});
 
-// Opens a bundle into `out_dir`, which must not exist or be an empty directory (kAlreadyExists otherwise).
-// Everything is verified (see DecryptBundlePayload; then every file against the manifest: kHashMismatch,
-// kUnsafePath, kLimitExceeded) in a temporary folder beside `out_dir`, which is renamed into place only at
-// the end; on failure nothing appears at `out_dir`.
+// Opens a bundle into `out_dir`, which must not exist or be an empty directory (kAlreadyExists
+// otherwise). Everything is verified (see DecryptBundlePayload; then the archive's format against
+// the header's `archive` (kMalformed) and every file against the manifest: kHashMismatch,
+// kUnsafePath, kLimitExceeded) in a private staging folder beside `out_dir` (kOpenStagingPrefix,
+// 0700), whose files and directories are fsynced before it is renamed into place with
+// RenameNoReplace (so anything that appears at `out_dir` meanwhile is never replaced:
+// kAlreadyExists), then the parent is fsynced. On failure or interruption (common/file.h
+// RequestInterrupt) nothing appears at `out_dir` and the staging is removed; staging left by a
+// killed run is removed by the next open into the same parent folder.
 [[nodiscard]] Result<BundleHeader> OpenBundle(const std::filesystem::path& path,
                                               const crypto::PublicKey& verify_key,
                                               const crypto::PrivateKey& decrypt_key,

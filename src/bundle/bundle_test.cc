@@ -8,6 +8,7 @@
 #include "common/file.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
+#include "crypto/sign.h"
 #include "crypto/wrap.h"
 
 namespace airlock::bundle {
@@ -90,6 +91,32 @@ class BundleTest : public ::testing::Test {
     EXPECT_EQ(r.error().code(), code) << r.error().ToString();
     EXPECT_FALSE(fs::exists(dest));
     EXPECT_EQ(Leftovers(out_), 0);
+  }
+
+  // Rewrites the bundle at `b` with its header text passed through `edit`, signed again by the
+  // genuine signer: what a holder of the signing key (or a bug in a signer) could produce.
+  void Resign(const fs::path& b, const std::function<std::string(std::string)>& edit) {
+    Bytes bytes = Slurp(b);
+    uint32_t header_len = ReadU32Be(bytes.data() + 8);
+    std::string header(bytes.begin() + 12, bytes.begin() + 12 + header_len);
+    uint32_t sig_len = ReadU32Be(bytes.data() + 12 + header_len);
+    Bytes payload(bytes.begin() + 12 + header_len + 4 + sig_len, bytes.end());
+    std::string edited = edit(header);
+    Bytes out(kBundleMagic, kBundleMagic + sizeof kBundleMagic);
+    AppendU32Be(out, static_cast<uint32_t>(edited.size()));
+    out.insert(out.end(), edited.begin(), edited.end());
+    Bytes msg = ToBytes(kSignaturePrefix);
+    msg.insert(msg.end(), out.begin(), out.end());
+    Bytes sig = *crypto::Sign(*signer_, msg);
+    std::string block = nlohmann::json{
+        {"keyid", signer_->KeyId()},
+        {"scheme", signer_->Public().TufScheme()},
+        {"sig",
+         HexEncode(sig)}}.dump();
+    AppendU32Be(out, static_cast<uint32_t>(block.size()));
+    out.insert(out.end(), block.begin(), block.end());
+    out.insert(out.end(), payload.begin(), payload.end());
+    Spit(b, out);
   }
 
   std::unique_ptr<ScopedTempDir> tmp_;
@@ -396,12 +423,100 @@ TEST_F(BundleTest, InspectVerifiesOnlyWhenAskedTo) {
   auto unverified = InspectBundle(b, nullptr);
   ASSERT_TRUE(unverified);
   EXPECT_FALSE(unverified->signature_verified);
+  EXPECT_FALSE(unverified->payload_verified);
   EXPECT_EQ(unverified->header.app_id, "com.example.app");
   EXPECT_EQ(unverified->signature.key_id, signer_->KeyId());
   PublicKey pub = signer_->Public();
   auto verified = InspectBundle(b, &pub);
   ASSERT_TRUE(verified);
   EXPECT_TRUE(verified->signature_verified);
+  EXPECT_TRUE(verified->payload_verified);
+}
+
+TEST_F(BundleTest, InspectWithAKeyRefusesAFlippedPayloadByte) {
+  fs::path b = Seal(app_);
+  Bytes bytes = Slurp(b);
+  bytes[bytes.size() - 5] ^= 0x01;  // the header and its signature are intact
+  Spit(b, bytes);
+  PublicKey pub = signer_->Public();
+  auto r = InspectBundle(b, &pub);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_NE(r.error().message().find("payload digest"), std::string::npos) << r.error().message();
+  // Without a key nothing is checked (and nothing claims to be).
+  auto unverified = InspectBundle(b, nullptr);
+  ASSERT_TRUE(unverified);
+  EXPECT_FALSE(unverified->payload_verified);
+}
+
+TEST_F(BundleTest, RefusesASignedHeaderWithADuplicateKey) {
+  fs::path b = Seal(app_);
+  // "version" twice: a parser keeping the first value and one keeping the last would disagree
+  // about what was signed.
+  Resign(b, [](std::string h) { return "{\"version\":\"9.9.9\"," + h.substr(1); });
+  PublicKey pub = signer_->Public();
+  for (auto r : {InspectBundle(b, &pub), InspectBundle(b, nullptr)}) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+    EXPECT_NE(r.error().message().find("duplicate key \"version\""), std::string::npos)
+        << r.error().message();
+  }
+  ExpectRefused(b, ErrorCode::kMalformed);
+}
+
+TEST_F(BundleTest, RefusesAnArchiveOfAnotherFormatThanTheSignedHeaderSays) {
+  fs::path b = Seal(app_, "app.alb", ArchiveFormat::kZip);
+  Resign(b, [](std::string h) {
+    size_t pos = h.find("\"archive\":\"zip\"");
+    EXPECT_NE(pos, std::string::npos);
+    return h.replace(pos, 15, "\"archive\":\"tar\"");
+  });
+  fs::path dest = out_ / "refused";
+  auto r = Open(b, dest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
+  EXPECT_NE(r.error().message().find("archive is zip but the signed header says tar"),
+            std::string::npos)
+      << r.error().message();
+  EXPECT_FALSE(fs::exists(dest));
+  EXPECT_EQ(Leftovers(out_), 0);
+}
+
+TEST_F(BundleTest, OpenedFilesHaveTheirFinalModesAndNoStagingRemains) {
+  fs::path b = Seal(app_);
+  ASSERT_TRUE(Open(b, out_ / "app"));
+  for (const auto& e : fs::recursive_directory_iterator(out_ / "app")) {
+    auto perms = e.symlink_status().permissions();
+    auto expected = e.is_directory() ? fs::perms(0755) : fs::perms(0644);
+    EXPECT_EQ(perms, expected) << e.path();
+  }
+  EXPECT_EQ(fs::status(out_ / "app").permissions(), fs::perms(0755));
+  EXPECT_EQ(Tree(out_ / "app"), Tree(app_));
+  EXPECT_EQ(Leftovers(out_), 0);
+}
+
+TEST_F(BundleTest, OpenRemovesOnlyStagingLeftByAKilledRun) {
+  fs::path b = Seal(app_);
+  // What a SIGKILLed open leaves: a private, unlocked staging folder with plaintext in it.
+  fs::path stale = out_ / (std::string(kOpenStagingPrefix) + "Ab12Cd");
+  fs::create_directories(stale / "files/assets");
+  WriteText(stale / "payload.archive", "plaintext");
+  fs::permissions(stale, fs::perms(0700));
+  // Look-alikes that are not ours to remove: another name, and a folder others may read.
+  fs::path other_name = out_ / (std::string(kOpenStagingPrefix) + "Ab12Cd.keep");
+  fs::path readable = out_ / (std::string(kOpenStagingPrefix) + "Zz99Zz");
+  fs::create_directories(other_name);
+  fs::create_directories(readable);
+  fs::permissions(readable, fs::perms(0755));
+  // And a live run's staging, locked by its owner.
+  auto live = ScopedTempDir::Create(out_, kOpenStagingPrefix);
+  ASSERT_TRUE(live);
+  ASSERT_TRUE(Open(b, out_ / "app"));
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(other_name));
+  EXPECT_TRUE(fs::exists(readable));
+  EXPECT_TRUE(fs::exists(live->path()));
+  EXPECT_EQ(Tree(out_ / "app"), Tree(app_));
 }
 
 TEST(BundleHeader, ParsesOnlyValidHeaders) {

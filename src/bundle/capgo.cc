@@ -90,7 +90,10 @@ Result<CryptStats> Crypt(Direction direction, InputFile& in, const SessionKey& s
                          AtomicFile& out) {
   const bool encrypt = direction == Direction::kEncrypt;
   crypto::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_CipherInit_ex(ctx.get(), EVP_aes_128_cbc(), nullptr, session.key.data(),
+  if (session.key.size() != kAesKeySize) {
+    return MakeError(ErrorCode::kInternal, "session key is not an AES-128 key");
+  }
+  if (!ctx || EVP_CipherInit_ex(ctx.get(), EVP_aes_128_cbc(), nullptr, session.key.get().data(),
                                 session.iv.data(), encrypt ? 1 : 0) != 1) {
     return tl::unexpected(crypto::OsslError(ErrorCode::kCrypto, "cannot set up AES-128-CBC"));
   }
@@ -168,7 +171,7 @@ Result<InputFile> OpenCiphertext(const fs::path& path) {
 Result<DecryptResult> DecryptVerified(const fs::path& encrypted_path, const SessionKey& session,
                                       ByteSpan expected_sha256, const fs::path& out_path) {
   AIRLOCK_ASSIGN_OR_RETURN(InputFile in, OpenCiphertext(encrypted_path));
-  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(out_path));
+  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(out_path, 0644, Overwrite::kNever));
   AIRLOCK_ASSIGN_OR_RETURN(CryptStats stats, Crypt(Direction::kDecrypt, in, session, out));
   if (!ConstantTimeEqual(stats.plain_sha256, expected_sha256)) {
     return MakeError(ErrorCode::kHashMismatch,
@@ -219,16 +222,14 @@ Result<SessionKey> ParseSessionKey(std::string_view text, const crypto::PublicKe
     }
     return tl::unexpected(recovered.error().WithContext("session key"));
   }
-  if (recovered->size() != kAesKeySize) {
-    size_t n = recovered->size();
-    OPENSSL_cleanse(recovered->data(), recovered->size());
-    return MakeError(ErrorCode::kMalformed, "session key holds a " + std::to_string(n) +
+  SessionKey session;
+  session.key = crypto::SecretBytes(std::move(*recovered));  // wiped however this returns
+  if (session.key.size() != kAesKeySize) {
+    return MakeError(ErrorCode::kMalformed, "session key holds a " +
+                                                std::to_string(session.key.size()) +
                                                 "-byte key, expected 16 (AES-128)");
   }
-  SessionKey session;
   std::copy(iv->begin(), iv->end(), session.iv.begin());
-  std::copy(recovered->begin(), recovered->end(), session.key.begin());
-  OPENSSL_cleanse(recovered->data(), recovered->size());
   return session;
 }
 
@@ -306,14 +307,14 @@ namespace {
 Result<Bytes> SignedBlock(const CapgoSigner& signer, ByteSpan data, std::string_view what) {
   AIRLOCK_ASSIGN_OR_RETURN(Bytes block, signer.private_encrypt(data));
   auto recovered = crypto::RsaPkcs1Type1Recover(signer.public_key, block);
-  if (!recovered || recovered->size() != data.size() ||
-      CRYPTO_memcmp(recovered->data(), data.data(), data.size()) != 0) {
-    if (recovered) OPENSSL_cleanse(recovered->data(), recovered->size());
+  // The recovered bytes are the AES key for the session key block: wiped however this returns.
+  crypto::SecretBytes plain(recovered ? std::move(*recovered) : Bytes());
+  if (!recovered || plain.size() != data.size() ||
+      CRYPTO_memcmp(plain.get().data(), data.data(), data.size()) != 0) {
     return MakeError(ErrorCode::kWrongKey, "the Capgo " + std::string(what) +
                                                " block does not recover under the public key: the "
                                                "private key is not its pair");
   }
-  OPENSSL_cleanse(recovered->data(), recovered->size());
   return block;
 }
 
@@ -338,24 +339,21 @@ Result<EncryptResult> EncryptFile(const fs::path& zip_path, const CapgoSigner& s
                                                     std::to_string(kMaxPayloadSize) + "-byte limit");
   }
 
-  // SessionKey is plain data; keep the secret half in a wiped buffer as well.
-  struct WipedSession {
-    SessionKey s;
-    ~WipedSession() { OPENSSL_cleanse(s.key.data(), s.key.size()); }
-  } session;
-  AIRLOCK_TRY(crypto::RandomFill(session.s.key));
-  AIRLOCK_TRY(crypto::RandomFill(session.s.iv));
+  SessionKey session;  // its key is wiped however this returns
+  session.key = crypto::SecretBytes(Bytes(kAesKeySize));
+  AIRLOCK_TRY(crypto::RandomFill(session.key.mutable_bytes()));
+  AIRLOCK_TRY(crypto::RandomFill(session.iv));
   // The key block first: a key store that refuses (suspended key, denied) fails before the payload.
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes key_block, SignedBlock(signer, session.s.key, "session key"));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes key_block, SignedBlock(signer, session.key.span(), "session key"));
 
-  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(out_path));
-  AIRLOCK_ASSIGN_OR_RETURN(CryptStats stats, Crypt(Direction::kEncrypt, in, session.s, out));
+  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(out_path, 0644, Overwrite::kNever));
+  AIRLOCK_ASSIGN_OR_RETURN(CryptStats stats, Crypt(Direction::kEncrypt, in, session, out));
   AIRLOCK_ASSIGN_OR_RETURN(Bytes checksum_block,
                            SignedBlock(signer, stats.plain_sha256, "checksum"));
   AIRLOCK_TRY(out.Commit());
 
   EncryptResult result;
-  result.session_key = crypto::Base64Encode(session.s.iv) + ":" + crypto::Base64Encode(key_block);
+  result.session_key = crypto::Base64Encode(session.iv) + ":" + crypto::Base64Encode(key_block);
   result.checksum = HexEncode(checksum_block);
   result.sha256 = std::move(stats.plain_sha256);
   result.plain_size = stats.in_size;
@@ -369,14 +367,8 @@ Result<DecryptResult> DecryptFile(const fs::path& encrypted_path, const crypto::
   // Both text fields before the payload is touched. The session key goes first so that a wrong
   // public key is reported as such ("session key does not decrypt") rather than as a checksum error.
   AIRLOCK_ASSIGN_OR_RETURN(SessionKey session, ParseSessionKey(session_key, public_key));
-  auto expected = ParseChecksum(checksum, public_key);
-  if (!expected) {
-    OPENSSL_cleanse(session.key.data(), session.key.size());
-    return tl::unexpected(expected.error());
-  }
-  auto result = DecryptVerified(encrypted_path, session, *expected, out_path);
-  OPENSSL_cleanse(session.key.data(), session.key.size());
-  return result;
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes expected, ParseChecksum(checksum, public_key));
+  return DecryptVerified(encrypted_path, session, expected, out_path);
 }
 
 Result<DecryptResult> DecryptManifestFile(const fs::path& encrypted_path,

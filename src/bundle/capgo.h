@@ -15,8 +15,13 @@
 // This mode is weaker than Airlock's sealed bundles (no authenticated encryption, no real signature);
 // it exists only so Capgo apps can update from Airlock. Nothing else in Airlock should use it.
 //
-// All functions are thread-compatible (no shared state) and never throw. Files are streamed in constant
-// memory; outputs are written through AtomicFile, so a failed call leaves no file at the output path.
+// All functions are thread-compatible (no shared state) and never throw. Files are streamed in
+// constant memory; outputs are written through AtomicFile (common/file.h): private (0600) and
+// locked under a temporary name beside the output until they are complete and checked, then placed
+// with RenameNoReplace, so a failed or interrupted call leaves no file at the output path, an
+// existing output is never replaced (kAlreadyExists), and a temporary file left by a killed run is
+// removed by the next call writing the same output. Key material (the AES key, recovered blocks) is
+// held in crypto::SecretBytes, wiped on every path.
 #ifndef AIRLOCK_BUNDLE_CAPGO_H_
 #define AIRLOCK_BUNDLE_CAPGO_H_
 
@@ -31,6 +36,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 #include "crypto/keys.h"
+#include "crypto/secret_bytes.h"
 
 namespace airlock::bundle::capgo {
 
@@ -44,10 +50,11 @@ inline constexpr uint64_t kMaxPayloadSize = uint64_t{2} << 30;  // 2 GiB
 // The Capgo CLI makes RSA-2048 keys; larger RSA keys work the same way and are accepted, smaller refused.
 inline constexpr int kMinRsaBits = 2048;
 
-// A recovered session key. `key` is secret: do not log it.
+// A recovered session key. `key` (kAesKeySize bytes) is secret: do not log it; it is wiped when the
+// SessionKey is destroyed, on every path.
 struct SessionKey {
   std::array<uint8_t, kIvSize> iv{};
-  std::array<uint8_t, kAesKeySize> key{};
+  crypto::SecretBytes key;
 };
 
 // Parses "base64(IV):base64(block)" and recovers the AES key from the block with `public_key`.

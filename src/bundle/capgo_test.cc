@@ -121,7 +121,7 @@ TEST_F(CapgoTest, SessionKeyRecoversTheVectorKeyAndIv) {
   auto manifest = ReadJson("delta/manifest.json");
   auto s = ParseSessionKey(session_key_, pub());
   ASSERT_TRUE(s) << s.error().ToString();
-  EXPECT_EQ(HexEncode(s->key), manifest["aes_key_hex_FOR_TESTS_ONLY"].get<std::string>());
+  EXPECT_EQ(HexEncode(s->key.get()), manifest["aes_key_hex_FOR_TESTS_ONLY"].get<std::string>());
   EXPECT_EQ(HexEncode(s->iv), manifest["iv_hex"].get<std::string>());
 }
 
@@ -363,7 +363,7 @@ TEST_F(CapgoTest, EncryptUsesFreshKeyAndIvEachTime) {
   auto ka = ParseSessionKey(a->session_key, pub());
   auto kb = ParseSessionKey(b->session_key, pub());
   ASSERT_TRUE(ka && kb);
-  EXPECT_NE(ka->key, kb->key);
+  EXPECT_NE(ka->key.get(), kb->key.get());
   EXPECT_NE(ka->iv, kb->iv);
   // Type-1 padding is deterministic: the same digest gives the same checksum.
   EXPECT_EQ(a->checksum, b->checksum);

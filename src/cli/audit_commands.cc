@@ -1,30 +1,22 @@
-// airlock audit verify|log|report|checkpoint and airlock access ...: the usage log and access control
-// (keys/audit.h, keys/access.h; docs/operations/audit.md).
-#include <pwd.h>
-#include <unistd.h>
-
+// airlock audit verify|log|report|checkpoint: the usage log (keys/audit.h;
+// docs/operations/audit.md). The access commands are in access_commands.cc.
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 
+#include "cli/audit_options.h"
 #include "cli/commands.h"
+#include "cli/key_loading.h"
 #include "common/file.h"
 #include "crypto/keys.h"
 #include "keys/access.h"
 #include "keys/audit.h"
+#include "keys/file_vault.h"
 #include "keys/key_store.h"
 #include "keys/lifecycle.h"
 
 namespace airlock::cli {
-
-namespace {
-
-constexpr int64_t kDay = 86400;
-
-struct LogArgs {
-  std::string vault, audit;
-};
 
 void AddLogOptions(CLI::App* c, LogArgs& a) {
   c->add_option("--vault", a.vault, "Key store URI (file:PATH); the log is PATH.audit")
@@ -49,16 +41,7 @@ Result<std::filesystem::path> AccessPath(const LogArgs& a, const std::string& ac
   return keys::AccessPathForVaultUri(a.vault);
 }
 
-std::string DefaultActor() {
-  if (const char* v = std::getenv("AIRLOCK_ACTOR"); v != nullptr && *v != '\0') return v;
-  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr) {
-    return pw->pw_name;
-  }
-  if (const char* v = std::getenv("USER"); v != nullptr && *v != '\0') return v;
-  return "unknown";
-}
-
-std::string FormatTime(int64_t t) {
+std::string FormatUtc(int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};
   if (gmtime_r(&tt, &tm) == nullptr) return std::to_string(t);
@@ -66,6 +49,10 @@ std::string FormatTime(int64_t t) {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
+
+namespace {
+
+constexpr int64_t kDay = 86400;
 
 // Unix seconds; YYYY-MM-DD; YYYY-MM-DDTHH:MM:SSZ; or an age back from now: 90s, 30m, 24h, 7d.
 Result<int64_t> ParseTime(const std::string& text, int64_t now) {
@@ -98,7 +85,7 @@ Result<int64_t> ParseTime(const std::string& text, int64_t now) {
 
 nlohmann::json RecordJson(const keys::UsageRecord& r) {
   return {{"seq", r.seq},
-          {"time", FormatTime(r.time)},
+          {"time", FormatUtc(r.time)},
           {"unix_time", r.time},
           {"actor", r.actor},
           {"key_id", r.key_id},
@@ -114,10 +101,10 @@ nlohmann::json RecordJson(const keys::UsageRecord& r) {
 }
 
 void PrintRecordLine(const keys::UsageRecord& r) {
-  std::cout << r.seq << "  " << FormatTime(r.time) << "  " << r.actor << "  "
+  std::cout << r.seq << "  " << FormatUtc(r.time) << "  " << r.actor << "  "
             << keys::UsageResultName(r.result) << "  " << r.operation << "  "
-            << (r.key_name.empty() ? "-" : r.key_name) << "  " << (r.purpose.empty() ? "-" : r.purpose)
-            << "  " << (r.source.empty() ? "-" : r.source);
+            << (r.key_name.empty() ? "-" : r.key_name) << "  "
+            << (r.purpose.empty() ? "-" : r.purpose) << "  " << (r.source.empty() ? "-" : r.source);
   if (!r.result_reason.empty()) std::cout << "  [" << r.result_reason << "]";
   if (!r.reason.empty()) std::cout << "  reason: " << r.reason;
   if (!r.details.empty()) std::cout << "  (" << r.details << ")";
@@ -128,6 +115,7 @@ void PrintRecordLine(const keys::UsageRecord& r) {
 
 struct VerifyArgs {
   LogArgs log;
+  std::string passphrase_file;
   std::string expect_head;
   std::vector<std::string> audit_pubs;
   int64_t min_checkpoints = 0;
@@ -164,13 +152,44 @@ Result<void> RunVerify(const VerifyArgs& a) {
     options.trusted_keys.push_back(std::move(*key));
   }
   AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  // With a file vault: the head it sealed for this log, its checkpoint count, and its audit keys.
+  std::string anchor_note;
+  bool anchored = false;
+  if (!a.log.vault.empty() && a.log.vault.starts_with("file:")) {
+    AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, keys::ParseKeyUri(a.log.vault));
+    keys::KeyStoreOptions so;
+    so.secret = SecretSource(a.passphrase_file, keys::kVaultPassphraseEnv, "vault passphrase");
+    AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<keys::KeyStore> store, keys::OpenKeyStore(uri, so));
+    keys::FileVaultStore* vault = keys::AsFileVault(store.get());
+    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, vault->ReadState());
+    AIRLOCK_ASSIGN_OR_RETURN(std::string id, log.LogId());
+    if (auto it = state.audit_heads.find(id); !id.empty() && it != state.audit_heads.end()) {
+      if (!options.expect_head)
+        options.expect_head = std::make_pair(it->second.seq, it->second.hash);
+      options.min_checkpoint_number = it->second.checkpoints;
+      anchored = true;
+    } else if (!state.audit_heads.empty()) {
+      return MakeError(ErrorCode::kHashMismatch,
+                       "audit log " + path.string() + " is not the log vault " + uri.path +
+                           " keeps (the vault sealed no head for it: replaced?)");
+    } else {
+      anchor_note = "vault " + uri.path + " has sealed no head yet";
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::KeyInfo> all, store->List());
+    for (const keys::KeyInfo& k : all) {
+      if (k.purpose != keys::KeyPurpose::kAudit) continue;
+      AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, store->PublicKey(k.name));
+      options.trusted_keys.push_back(std::move(pub));
+    }
+  }
   AIRLOCK_ASSIGN_OR_RETURN(keys::VerifyReport report, log.Verify(options));
   if (a.json) {
     nlohmann::json j = {{"log", path.string()},
                         {"ok", report.ok},
                         {"records", report.records},
                         {"checkpoints", report.checkpoints},
-                        {"last_checkpoint_seq", report.last_checkpoint_seq}};
+                        {"last_checkpoint_seq", report.last_checkpoint_seq},
+                        {"anchored", anchored}};
     if (report.ok) {
       j["head"] = std::to_string(report.head_seq) + ":" + report.head_hash;
       j["unchecked_tail"] = report.head_seq - report.last_checkpoint_seq;
@@ -186,12 +205,16 @@ Result<void> RunVerify(const VerifyArgs& a) {
               << "records: " << report.records << ", checkpoints: " << report.checkpoints
               << " (last covers seq " << report.last_checkpoint_seq << ")\n"
               << "head: " << report.head_seq << ":" << report.head_hash << "\n";
-    if (report.head_seq > report.last_checkpoint_seq) {
+    if (anchored) {
+      std::cout << "the head sealed in the vault (seq " << options.expect_head->first
+                << ", at least " << options.min_checkpoint_number << " checkpoints) is present\n";
+    } else if (report.head_seq > report.last_checkpoint_seq) {
+      if (!anchor_note.empty()) std::cout << "note: " << anchor_note << "\n";
       std::cout << "note: records " << report.last_checkpoint_seq + 1 << ".." << report.head_seq
                 << " are not yet covered by a signed checkpoint; keep the head above and pass it as "
                    "--expect-head next time to detect their removal\n";
     }
-    if (a.audit_pubs.empty() && report.checkpoints > 0) {
+    if (a.audit_pubs.empty() && !anchored && report.checkpoints > 0) {
       std::cout << "note: checkpoints were checked against the audit keys recorded in the log; pass "
                    "--audit-pub to pin the key\n";
     }
@@ -297,13 +320,13 @@ Result<void> RunReport(const ReportArgs& a) {
       due.push_back({{"key_name", d.key_name},
                      {"key_id", d.key_id},
                      {"purpose", d.purpose},
-                     {"created", FormatTime(d.created)},
+                     {"created", FormatUtc(d.created)},
                      {"age_days", d.age / kDay},
                      {"max_age_days", d.max_age / kDay}});
     }
     PrintJson({{"period", std::string(keys::ReportPeriodName(r.period))},
-               {"start", FormatTime(r.start)},
-               {"end", FormatTime(r.end)},
+               {"start", FormatUtc(r.start)},
+               {"end", FormatUtc(r.end)},
                {"total", r.total},
                {"ok", r.ok},
                {"denied", r.denied},
@@ -314,10 +337,10 @@ Result<void> RunReport(const ReportArgs& a) {
                {"rotation_due", due}});
     return {};
   }
-  std::cout << keys::ReportPeriodName(r.period) << " key-usage report " << FormatTime(r.start) << " .. "
-            << FormatTime(r.end) << "\n"
-            << "operations: " << r.total << " (ok " << r.ok << ", denied " << r.denied << ", failed "
-            << r.failed << ")\n";
+  std::cout << keys::ReportPeriodName(r.period) << " key-usage report " << FormatUtc(r.start)
+            << " .. " << FormatUtc(r.end) << "\n"
+            << "operations: " << r.total << " (ok " << r.ok << ", denied " << r.denied
+            << ", failed " << r.failed << ")\n";
   if (!r.new_actors.empty()) {
     std::cout << "new actors:";
     for (const auto& x : r.new_actors) std::cout << " " << x;
@@ -338,11 +361,11 @@ Result<void> RunReport(const ReportArgs& a) {
     for (const auto& [actor, n] : k.actors) std::cout << " " << actor << "=" << n;
     std::cout << "\n";
     for (const auto& e : k.lifecycle_events) {
-      std::cout << "  lifecycle: " << FormatTime(e.time) << " " << e.operation << " by " << e.actor << " ("
-                << keys::UsageResultName(e.result) << ")\n";
+      std::cout << "  lifecycle: " << FormatUtc(e.time) << " " << e.operation << " by " << e.actor
+                << " (" << keys::UsageResultName(e.result) << ")\n";
     }
     for (const auto& e : k.failures) {
-      std::cout << "  " << keys::UsageResultName(e.result) << ": " << FormatTime(e.time) << " "
+      std::cout << "  " << keys::UsageResultName(e.result) << ": " << FormatUtc(e.time) << " "
                 << e.operation << " by " << e.actor << " from " << e.source;
       if (!e.result_reason.empty()) std::cout << ": " << e.result_reason;
       std::cout << "\n";
@@ -372,226 +395,12 @@ Result<void> RunCheckpoint(const CheckpointArgs& a) {
   AIRLOCK_TRY(log.SetSigner(keys::SignerFromPrivateKey(std::move(*key))));
   AIRLOCK_ASSIGN_OR_RETURN(keys::Checkpoint c, log.WriteCheckpoint());
   if (a.json) {
-    PrintJson({{"seq", c.seq}, {"head", c.head_hash}, {"time", FormatTime(c.time)}, {"key_id", c.key_id}});
+    PrintJson(
+        {{"seq", c.seq}, {"head", c.head_hash}, {"time", FormatUtc(c.time)}, {"key_id", c.key_id}});
   } else {
     std::cout << "checkpoint at seq " << c.seq << " head " << c.head_hash << " signed by " << c.key_id
               << "\n";
   }
-  return {};
-}
-
-// ---- access ------------------------------------------------------------------------------------------
-
-struct AccessArgs {
-  LogArgs log;
-  std::string access, actor, name, totp, reason;
-  std::vector<std::string> roles;
-  int64_t ttl_days = 0;
-  bool json = false;
-};
-
-void AddAccessOptions(CLI::App* c, AccessArgs& a) {
-  AddLogOptions(c, a.log);
-  c->add_option("--access", a.access, "The access store file (default: VAULT_PATH.access)")
-      ->envname("AIRLOCK_ACCESS_STORE");
-  c->add_option("--actor", a.actor, "Who is acting (default: $AIRLOCK_ACTOR, else the OS user)");
-  c->add_option("--reason", a.reason, "Why (recorded in the usage log)");
-  c->add_flag("--json", a.json, "Print the result as JSON");
-}
-
-// Opens the store and checks that the actor may manage principals. A store without principals lets the
-// first principal be added (it must be an owner): that is how a vault gets its first person.
-struct AccessSession {
-  keys::AccessStore store;
-  keys::AuditLog log;
-  std::string actor;
-  std::string reason;
-
-  Result<void> Record(std::string_view operation, std::string_view subject, const Error* error,
-                      std::string details = {}) {
-    keys::UsageRecord r;
-    r.actor = actor;
-    r.operation = std::string(operation);
-    r.key_name = "";
-    r.source = "local";
-    r.reason = reason;
-    r.details = "principal=" + std::string(subject) + (details.empty() ? "" : " " + details);
-    if (error != nullptr) {
-      r.result = error->code() == keys::kDeniedCode || error->code() == ErrorCode::kBadSignature ||
-                         error->code() == ErrorCode::kRollback
-                     ? keys::UsageResult::kDenied
-                     : keys::UsageResult::kFailed;
-      r.result_reason = error->ToString();
-    }
-    AIRLOCK_TRY(log.Append(r));
-    return {};
-  }
-};
-
-Result<AccessSession> OpenAccess(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path access_path, AccessPath(a.log, a.access));
-  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path audit_path, AuditPath(a.log));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore store, keys::AccessStore::Open(access_path));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::Open(audit_path));
-  return AccessSession{std::move(store), std::move(log), a.actor.empty() ? DefaultActor() : a.actor,
-                       a.reason};
-}
-
-// The gate for managing principals, recorded when refused.
-Result<void> GateManage(AccessSession& s, keys::Action action, std::string_view operation,
-                        std::string_view subject, bool bootstrap_ok) {
-  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store.Empty());
-  if (empty && bootstrap_ok) return {};
-  auto allowed = s.store.AuthorizeActor(s.actor, action, std::nullopt);
-  if (!allowed) {
-    AIRLOCK_TRY(s.Record(operation, subject, &allowed.error()));
-    return tl::unexpected(allowed.error());
-  }
-  return {};
-}
-
-Result<std::vector<keys::Role>> ParseRoles(const std::vector<std::string>& names) {
-  std::vector<keys::Role> roles;
-  for (const std::string& n : names) {
-    AIRLOCK_ASSIGN_OR_RETURN(keys::Role r, keys::ParseRole(n));
-    roles.push_back(r);
-  }
-  if (roles.empty()) return MakeError(ErrorCode::kInvalidArgument, "at least one --role is required");
-  return roles;
-}
-
-std::string RolesList(const std::vector<keys::Role>& roles) {
-  std::string out;
-  for (keys::Role r : roles) out += (out.empty() ? "" : ",") + std::string(keys::RoleName(r));
-  return out;
-}
-
-nlohmann::json PrincipalJson(const keys::Principal& p) {
-  std::vector<std::string> roles;
-  for (keys::Role r : p.roles) roles.emplace_back(keys::RoleName(r));
-  nlohmann::json j = {{"name", p.name},
-                      {"kind", std::string(keys::PrincipalKindName(p.kind))},
-                      {"roles", roles},
-                      {"disabled", p.disabled},
-                      {"created", FormatTime(p.created)},
-                      {"totp", p.has_totp}};
-  if (p.expires) j["expires"] = FormatTime(*p.expires);
-  return j;
-}
-
-Result<void> RunAddPerson(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Role> roles, ParseRoles(a.roles));
-  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store.Empty());
-  if (empty && std::find(roles.begin(), roles.end(), keys::Role::kOwner) == roles.end()) {
-    return MakeError(ErrorCode::kInvalidArgument, "the first principal must have the owner role");
-  }
-  AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, "principal-add", a.name, true));
-  auto p = s.store.AddPerson(a.name, roles);
-  AIRLOCK_TRY(s.Record("principal-add", a.name, p ? nullptr : &p.error(), "roles=" + RolesList(roles)));
-  if (!p) return tl::unexpected(p.error());
-  if (a.json) {
-    PrintJson(PrincipalJson(*p));
-  } else {
-    std::cout << "added " << p->name << " (" << RolesList(p->roles) << ")\n";
-  }
-  return {};
-}
-
-Result<void> RunList(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path access_path, AccessPath(a.log, a.access));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore store, keys::AccessStore::OpenExisting(access_path));
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Principal> list, store.List());
-  if (a.json) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& p : list) j.push_back(PrincipalJson(p));
-    PrintJson(j);
-    return {};
-  }
-  for (const auto& p : list) {
-    std::cout << p.name << "  " << keys::PrincipalKindName(p.kind) << "  " << RolesList(p.roles)
-              << (p.has_totp ? "  totp" : "") << (p.disabled ? "  disabled" : "");
-    if (p.expires) std::cout << "  expires " << FormatTime(*p.expires);
-    std::cout << "\n";
-  }
-  return {};
-}
-
-Result<void> RunSetDisabled(const AccessArgs& a, bool disabled) {
-  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  const char* op = disabled ? "principal-disable" : "principal-enable";
-  AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, op, a.name, false));
-  auto r = s.store.SetDisabled(a.name, disabled);
-  AIRLOCK_TRY(s.Record(op, a.name, r ? nullptr : &r.error()));
-  if (!r) return r;
-  std::cout << (disabled ? "disabled " : "enabled ") << a.name << "\n";
-  return {};
-}
-
-Result<void> RunEnroll(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  // Enrolling yourself needs no management right only while you have no secret yet.
-  auto self = s.store.Get(a.name);
-  bool first_own = s.actor == a.name && self && !self->has_totp;
-  if (!first_own) {
-    AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, "totp-enroll", a.name, false));
-  }
-  auto e = s.store.EnrollTotp(a.name);
-  AIRLOCK_TRY(s.Record("totp-enroll", a.name, e ? nullptr : &e.error()));
-  if (!e) return tl::unexpected(e.error());
-  if (a.json) {
-    PrintJson({{"name", a.name}, {"secret_base32", e->base32}, {"otpauth_uri", e->uri}});
-  } else {
-    std::cout << "TOTP enrolled for " << a.name << "; add it to an authenticator app now (shown once):\n"
-              << "  secret: " << e->base32 << "\n  uri:    " << e->uri << "\n";
-  }
-  return {};
-}
-
-Result<void> RunCheckTotp(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  auto r = s.store.CheckTotp(a.name, a.totp);
-  AIRLOCK_TRY(s.Record("totp-check", a.name, r ? nullptr : &r.error()));
-  if (!r) return r;
-  std::cout << "TOTP code accepted for " << a.name << "\n";
-  return {};
-}
-
-Result<void> RunTokenCreate(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Role> roles, ParseRoles(a.roles));
-  if (a.ttl_days < 0 || a.ttl_days > 3650) {
-    return MakeError(ErrorCode::kInvalidArgument, "--ttl-days must be 0..3650");
-  }
-  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  AIRLOCK_TRY(GateManage(s, keys::Action::kTokenManage, "token-create", a.name, false));
-  auto t = s.store.CreateToken(a.name, roles, a.ttl_days * kDay);
-  AIRLOCK_TRY(s.Record("token-create", a.name, t ? nullptr : &t.error(), t ? "sha256=" + t->hash : ""));
-  if (!t) return tl::unexpected(t.error());
-  if (a.json) {
-    nlohmann::json j = PrincipalJson(t->principal);
-    j["token"] = t->token;
-    j["sha256"] = t->hash;
-    PrintJson(j);
-  } else {
-    std::cout << "token " << a.name << " (" << RolesList(roles) << "); store it now, it is not shown again:\n"
-              << t->token << "\n";
-  }
-  return {};
-}
-
-Result<void> RunAuthorize(const AccessArgs& a, const std::string& action_name) {
-  AIRLOCK_ASSIGN_OR_RETURN(keys::Action action, keys::ParseAction(action_name));
-  AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  std::optional<std::string_view> code;
-  if (!a.totp.empty()) code = a.totp;
-  std::string who = a.name.empty() ? s.actor : a.name;
-  auto p = s.store.AuthorizeActor(who, action, code);
-  if (keys::RequiresSecondFactor(action) && code) {
-    // A TOTP code was spent (or refused): that is a usage worth recording.
-    AIRLOCK_TRY(s.Record("authorize", who, p ? nullptr : &p.error(), "action=" + action_name));
-  }
-  if (!p) return tl::unexpected(p.error());
-  std::cout << who << " may " << action_name << "\n";
   return {};
 }
 
@@ -610,6 +419,8 @@ void AddAuditCommands(CLI::App& app, Action& action) {
                      "Pin the audit public key(s) checkpoints must be signed by (PEM file)");
   verify->add_option("--min-checkpoints", verify_args->min_checkpoints,
                      "Fail when fewer signed checkpoints exist");
+  verify->add_option("--passphrase-file", verify_args->passphrase_file,
+                     "File holding the vault passphrase (first line), to read the head it sealed");
   verify->add_flag("--json", verify_args->json, "Print the result as JSON");
   verify->callback([verify_args, &action] { action = [verify_args] { return RunVerify(*verify_args); }; });
 
@@ -644,64 +455,7 @@ void AddAuditCommands(CLI::App& app, Action& action) {
   cp->add_flag("--json", cp_args->json, "Print the checkpoint as JSON");
   cp->callback([cp_args, &action] { action = [cp_args] { return RunCheckpoint(*cp_args); }; });
 
-  // airlock access ...
-  CLI::App* access = app.add_subcommand("access", "Principals, roles, API tokens and TOTP");
-  access->require_subcommand(1);
-
-  auto add_args = std::make_shared<AccessArgs>();
-  CLI::App* add = access->add_subcommand("add", "Add a person (the first one must be an owner)");
-  add->add_option("name", add_args->name, "Principal name")->required();
-  add->add_option("--role", add_args->roles, "Role (repeatable)")->required();
-  AddAccessOptions(add, *add_args);
-  add->callback([add_args, &action] { action = [add_args] { return RunAddPerson(*add_args); }; });
-
-  auto list_args = std::make_shared<AccessArgs>();
-  CLI::App* list = access->add_subcommand("list", "List principals");
-  AddAccessOptions(list, *list_args);
-  list->callback([list_args, &action] { action = [list_args] { return RunList(*list_args); }; });
-
-  for (bool disabled : {true, false}) {
-    auto args = std::make_shared<AccessArgs>();
-    CLI::App* c = access->add_subcommand(disabled ? "disable" : "enable",
-                                         disabled ? "Disable a person or revoke a token" : "Re-enable");
-    c->add_option("name", args->name, "Principal name")->required();
-    AddAccessOptions(c, *args);
-    c->callback([args, disabled, &action] {
-      action = [args, disabled] { return RunSetDisabled(*args, disabled); };
-    });
-  }
-
-  auto enroll_args = std::make_shared<AccessArgs>();
-  CLI::App* enroll = access->add_subcommand("totp-enroll", "Enrol (or replace) a person's TOTP secret");
-  enroll->add_option("name", enroll_args->name, "Principal name")->required();
-  AddAccessOptions(enroll, *enroll_args);
-  enroll->callback([enroll_args, &action] { action = [enroll_args] { return RunEnroll(*enroll_args); }; });
-
-  auto check_args = std::make_shared<AccessArgs>();
-  CLI::App* check = access->add_subcommand("totp-check", "Check a TOTP code (spends it)");
-  check->add_option("name", check_args->name, "Principal name")->required();
-  check->add_option("--totp", check_args->totp, "The code")->required();
-  AddAccessOptions(check, *check_args);
-  check->callback([check_args, &action] { action = [check_args] { return RunCheckTotp(*check_args); }; });
-
-  auto token_args = std::make_shared<AccessArgs>();
-  CLI::App* token = access->add_subcommand("token-create", "Create an API token (shown once)");
-  token->add_option("name", token_args->name, "Token name")->required();
-  token->add_option("--role", token_args->roles, "Role (repeatable)")->required();
-  token->add_option("--ttl-days", token_args->ttl_days, "Lifetime in days (0: no expiry)");
-  AddAccessOptions(token, *token_args);
-  token->callback([token_args, &action] { action = [token_args] { return RunTokenCreate(*token_args); }; });
-
-  auto authz_args = std::make_shared<AccessArgs>();
-  auto authz_action = std::make_shared<std::string>();
-  CLI::App* authz = access->add_subcommand("check", "May the actor (or NAME) do ACTION? Exit 0 if so");
-  authz->add_option("action", *authz_action, "key.sign, key.rotate, ...")->required();
-  authz->add_option("--name", authz_args->name, "Principal to check (default: the actor)");
-  authz->add_option("--totp", authz_args->totp, "TOTP code for custodian actions");
-  AddAccessOptions(authz, *authz_args);
-  authz->callback([authz_args, authz_action, &action] {
-    action = [authz_args, authz_action] { return RunAuthorize(*authz_args, *authz_action); };
-  });
+  AddAccessCommands(app, action);
 }
 
 }  // namespace airlock::cli

@@ -5,6 +5,7 @@
 #include "bundle/bundle.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
+#include "common/file.h"
 #include "crypto/keys.h"
 
 namespace airlock::cli {
@@ -31,6 +32,17 @@ struct InspectArgs {
 };
 
 uint64_t TotalSize(const bundle::Manifest& m) { return bundle::ManifestTotalSize(m); }
+
+// Runs `work` with SIGINT/SIGTERM/SIGHUP turned into an interruption (common/file.h): the work
+// stops at its next block, its staging is removed on the way out, and the process then dies of the
+// signal after printing the one error line.
+template <typename T, typename Fn>
+Result<T> Interruptible(Fn&& work) {
+  InstallInterruptHandlers();
+  Result<T> r = work();
+  if (!r) ReraiseInterruptSignal("airlock: error: " + r.error().message() + "\n");
+  return r;
+}
 
 nlohmann::json SummaryJson(const bundle::BundleHeader& h) {
   nlohmann::json recipients = nlohmann::json::array();
@@ -63,8 +75,10 @@ Result<void> RunSeal(const SealArgs& a) {
     if (!key) return tl::unexpected(key.error().WithContext("recipient " + r));
     recipients.push_back(std::move(*key));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleHeader h,
-                           bundle::SealBundle(a.input, options, **signer, recipients, a.out));
+  AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleHeader h, Interruptible<bundle::BundleHeader>([&] {
+                             return bundle::SealBundle(a.input, options, **signer, recipients,
+                                                       a.out);
+                           }));
   std::string signer_id = (*signer)->KeyId();
   if (a.json) {
     nlohmann::json j = SummaryJson(h);
@@ -89,8 +103,9 @@ Result<void> RunOpen(const OpenArgs& a) {
   bundle::Limits limits;
   limits.max_total_size = a.max_unpacked;
   limits.max_files = a.max_files;
-  AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleHeader h,
-                           bundle::OpenBundle(a.bundle, *verify, *decrypt, a.out, limits));
+  AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleHeader h, Interruptible<bundle::BundleHeader>([&] {
+                             return bundle::OpenBundle(a.bundle, *verify, *decrypt, a.out, limits);
+                           }));
   if (a.json) {
     nlohmann::json j = SummaryJson(h);
     j["output"] = a.out;
@@ -119,12 +134,16 @@ Result<void> RunInspect(const InspectArgs& a) {
                            bundle::InspectBundle(a.bundle, verify ? &*verify : nullptr));
   const bundle::BundleHeader& h = info.header;
   std::string sig_state = info.signature_verified ? "verified" : "not verified (pass --verify-key)";
+  std::string payload_state = info.payload_verified
+                                  ? "verified (its SHA-256 matches the signed header's)"
+                                  : "not verified (pass --verify-key)";
   if (a.json) {
     nlohmann::json j = SummaryJson(h);
     j["file_size"] = info.file_size;
     j["signer_key_id"] = info.signature.key_id;
     j["signature_scheme"] = info.signature.scheme;
     j["signature"] = info.signature_verified ? "verified" : "unverified";
+    j["payload"] = info.payload_verified ? "verified" : "unverified";
     j["files"] = bundle::ManifestToJson(h.files);
     PrintJson(j);
     return {};
@@ -133,10 +152,12 @@ Result<void> RunInspect(const InspectArgs& a) {
             << "version:    " << h.version << "\n"
             << "created:    " << h.created << "\n"
             << "archive:    " << bundle::ArchiveFormatName(h.archive) << ", " << h.plain_length
-            << " bytes; payload " << h.payload_length << " bytes in " << h.chunk_size << "-byte chunks\n"
+            << " bytes; payload " << h.payload_length << " bytes in " << h.chunk_size
+            << "-byte chunks\n"
             << "payload sha256: " << h.payload_sha256 << "\n"
             << "signed by:  " << info.signature.key_id << " (" << info.signature.scheme << ")\n"
             << "signature:  " << sig_state << "\n"
+            << "payload:    " << payload_state << "\n"
             << "recipients: " << h.recipients.size() << "\n";
   for (const auto& r : h.recipients) std::cout << "  " << r.key_id << " " << r.alg << "\n";
   std::cout << "files:      " << h.files.size() << " (" << TotalSize(h.files) << " bytes)\n";
@@ -179,7 +200,9 @@ void AddBundleCommands(CLI::App& app, Action& action) {
   auto inspect = std::make_shared<InspectArgs>();
   CLI::App* i = bundle->add_subcommand("inspect", "Show a sealed bundle's header");
   i->add_option("bundle", inspect->bundle, "The .alb file")->required();
-  i->add_option("--verify-key", inspect->verify_key, "Also verify the signature with this public key");
+  i->add_option("--verify-key", inspect->verify_key,
+                "Also verify the signature with this public key, and the payload against the "
+                "signed SHA-256 (nothing is decrypted)");
   i->add_flag("--json", inspect->json, "Print the result as JSON");
   i->callback([inspect, &action] { action = [inspect] { return RunInspect(*inspect); }; });
 }

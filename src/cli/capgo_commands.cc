@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/key_loading.h"
 #include "common/bytes.h"
+#include "common/file.h"
 #include "crypto/keys.h"
 
 namespace airlock::cli {
@@ -36,12 +37,20 @@ Error WithPath(const Error& error, const std::string& context) {
   return error.WithContext(context);
 }
 
+// The error to return; after a SIGINT/SIGTERM/SIGHUP (whose handlers the commands install, see
+// common/file.h) the temporary output is already removed: print the line and die of the signal.
+tl::unexpected<Error> Failed(const Error& error) {
+  ReraiseInterruptSignal("airlock: error: " + error.message() + "\n");
+  return tl::unexpected(error);
+}
+
 Result<void> RunEncrypt(const CapgoEncryptOptions& opt) {
   KeyLoader keys;
   auto signer = keys.LoadCapgoSigner(opt.private_key);
   if (!signer) return tl::unexpected(signer.error().WithContext("--private-key"));
+  InstallInterruptHandlers();
   auto result = bundle::capgo::EncryptFile(opt.zip, *signer, opt.out);
-  if (!result) return tl::unexpected(WithPath(result.error(), "cannot encrypt " + opt.zip));
+  if (!result) return Failed(WithPath(result.error(), "cannot encrypt " + opt.zip));
   if (opt.json) {
     PrintJson({{"checksum", result->checksum},
                {"session_key", result->session_key},
@@ -56,9 +65,10 @@ Result<void> RunEncrypt(const CapgoEncryptOptions& opt) {
 Result<void> RunDecrypt(const CapgoDecryptOptions& opt) {
   auto key = crypto::PublicKey::FromFile(opt.public_key);
   if (!key) return tl::unexpected(key.error().WithContext("--public-key"));
+  InstallInterruptHandlers();
   auto result =
       bundle::capgo::DecryptFile(opt.encrypted, *key, opt.session_key, opt.checksum, opt.out);
-  if (!result) return tl::unexpected(WithPath(result.error(), "cannot decrypt " + opt.encrypted));
+  if (!result) return Failed(WithPath(result.error(), "cannot decrypt " + opt.encrypted));
   std::string sha256 = HexEncode(result->sha256);
   if (opt.json) {
     PrintJson({{"output", opt.out}, {"size", result->size}, {"sha256", sha256}});

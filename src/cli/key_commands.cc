@@ -561,7 +561,7 @@ void AddKeyCommands(CLI::App& app, Action& action) {
   auto sign = std::make_shared<SignArgs>();
   CLI::App* ks = key->add_subcommand("sign", "Sign a file (raw signature, crypto::Sign format)");
   ks->add_option("name", sign->name, "Key name")->required();
-  AddCommon(ks, sign->common, false);
+  AddCommon(ks, sign->common, true);
   ks->add_option("--in", sign->in, "File to sign")->required();
   ks->add_option("--out", sign->out, "Signature output")->required();
   ks->callback([sign, &action] { action = [sign] { return RunSign(*sign); }; });

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/file.h"
+#include "crypto/random.h"
 #include "crypto/rsa_raw.h"
 #include "keys/access.h"
 #include "keys/audit.h"
@@ -52,31 +53,115 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   return first;
 }
 
-class AuditSink final : public keys::UsageSink {
+class AuditSink : public keys::UsageSink {
  public:
   explicit AuditSink(keys::AuditLog log) : log_(std::move(log)) {}
   Result<void> Append(const keys::UsageRecord& record) override {
     AIRLOCK_TRY(log_.Append(record));
     return {};
   }
+  // Called once when the session ends.
+  virtual Result<void> Close() { return {}; }
 
- private:
+ protected:
   keys::AuditLog log_;
 };
 
-// Access control through keys/access.h: the principal must exist with a role allowing the action, and
-// custodian actions need a valid TOTP code.
+// The sink of a file vault's session: checkpoints signed by the vault's checkpoint key (an audit-
+// purpose key made on first need, its name in the vault's sealed state), and after every record
+// the log's head (seq, hash, checkpoint count) sealed into the vault, only ever moving forward. An
+// attacker who can write the log but not the vault then cannot cut records off its end unnoticed.
+class VaultAuditSink final : public AuditSink {
+ public:
+  VaultAuditSink(keys::AuditLog log, keys::FileVaultStore* vault)
+      : AuditSink(std::move(log)), vault_(vault) {}
+
+  Result<void> Append(const keys::UsageRecord& record) override {
+    AIRLOCK_TRY(EnsureSigner());
+    auto appended = log_.Append(record);
+    if (!appended) return tl::unexpected(appended.error());
+    return Anchor();
+  }
+
+  Result<void> Close() override {
+    AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
+    AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Checkpoint> cps, log_.Checkpoints());
+    const int64_t covered = cps.empty() ? 0 : cps.back().seq;
+    if (head.first == 0 || covered >= head.first) return {};
+    AIRLOCK_TRY(EnsureSigner());
+    AIRLOCK_TRY(log_.WriteCheckpoint());
+    return Anchor();
+  }
+
+ private:
+  Result<void> Anchor() {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string id, log_.LogId());
+    AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t numbered, log_.CheckpointNumber());
+    keys::AuditAnchor next{head.first, head.second, numbered};
+    AIRLOCK_TRY(vault_->UpdateState([&](keys::VaultState& state) -> Result<void> {
+      keys::AdvanceAnchor(state.audit_heads[id], next);
+      return {};
+    }));
+    return {};
+  }
+
+  Result<void> EnsureSigner() {
+    if (signer_set_) return {};
+    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, vault_->ReadState());
+    std::string name = state.checkpoint_key;
+    if (name.empty()) {
+      AIRLOCK_ASSIGN_OR_RETURN(Bytes suffix, crypto::RandomBytes(4));
+      // A name of its own per vault, so restoring another vault's backup cannot collide with it.
+      name = "audit-checkpoint-" + HexEncode(suffix);
+      AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo made, vault_->Create(name, crypto::KeyType::kEd25519,
+                                                                  keys::KeyPurpose::kAudit));
+      AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState written,
+                               vault_->UpdateState([&](keys::VaultState& s) -> Result<void> {
+                                 if (s.checkpoint_key.empty()) s.checkpoint_key = name;
+                                 return {};
+                               }));
+      if (written.checkpoint_key != name) {  // another process made one first: use that one
+        (void)vault_->Delete(name);
+        name = written.checkpoint_key;
+      } else {
+        keys::UsageRecord r;
+        r.actor = "airlock";
+        r.operation = "create";
+        r.key_id = made.key_id;
+        r.key_name = made.name;
+        r.purpose = "audit";
+        r.details = "type=ed25519; the vault's audit checkpoint key, made on first need";
+        AIRLOCK_TRY(log_.Append(r));
+      }
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, vault_->PublicKey(name));
+    keys::FileVaultStore* vault = vault_;
+    AIRLOCK_TRY(log_.SetSigner(keys::CheckpointSigner{
+        std::move(pub), [vault, name](ByteSpan message) { return vault->Sign(name, message); }}));
+    signer_set_ = true;
+    return {};
+  }
+
+  keys::FileVaultStore* vault_;
+  bool signer_set_ = false;
+};
+
+// Access control through keys/access.h: the principal must exist with a role allowing the action,
+// and custodian actions need a valid TOTP code, checked once per session (a command that signs with
+// a root key several times, as `key rotate --repo` does, spends one code).
 class AccessGate final : public keys::Gate {
  public:
-  explicit AccessGate(keys::AccessStore access) : access_(std::move(access)) {}
+  explicit AccessGate(keys::AccessStore* access) : access_(access) {}
   Result<void> Authorize(std::string_view actor, keys::Action action,
                          std::optional<std::string_view> totp_code) override {
-    AIRLOCK_TRY(access_.AuthorizeActor(actor, action, totp_code));
+    AIRLOCK_TRY(access_->AuthorizeActor(actor, action, totp_code, &verified_));
     return {};
   }
 
  private:
-  keys::AccessStore access_;
+  keys::AccessStore* access_;
+  std::optional<std::string> verified_;
 };
 
 keys::KeyStoreOptions StoreOptions(const KeyStoreArgs& a, const keys::KeyUri& uri) {
@@ -89,7 +174,7 @@ keys::KeyStoreOptions StoreOptions(const KeyStoreArgs& a, const keys::KeyUri& ur
   return options;
 }
 
-Result<std::unique_ptr<keys::UsageSink>> OpenSink(const KeyStoreArgs& a, const keys::KeyUri& uri) {
+Result<keys::AuditLog> OpenLog(const KeyStoreArgs& a, const keys::KeyUri& uri) {
   std::filesystem::path path = a.audit;
   // As the header says: --audit, else $AIRLOCK_AUDIT_LOG (the key commands read it through their
   // option, but stores opened for a key URI elsewhere have no such option), else beside the vault.
@@ -100,8 +185,56 @@ Result<std::unique_ptr<keys::UsageSink>> OpenSink(const KeyStoreArgs& a, const k
   if (path.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(path, keys::AuditPathForVaultUri(uri.StoreUri()));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::Open(path));
-  return std::unique_ptr<keys::UsageSink>(std::make_unique<AuditSink>(std::move(log)));
+  return keys::AuditLog::Open(path);
+}
+
+// The access gate of a file vault's session, failing closed (see OpenKeySession in the header).
+Result<void> OpenAccessControl(KeySession& s, const KeyStoreArgs& a) {
+  if (!a.access.empty()) {
+    s.access_path = a.access;
+  } else {
+    AIRLOCK_ASSIGN_OR_RETURN(s.access_path, keys::AccessPathForVaultUri(s.uri.StoreUri()));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, s.vault->ReadState());
+  const std::string vault_path = s.uri.path;
+  auto access = keys::AccessStore::OpenExisting(s.access_path, AccessOptionsFor(s.vault));
+  if (!access && access.error().code() != ErrorCode::kNotFound) {
+    return tl::unexpected(access.error().WithContext("access control of vault " + vault_path));
+  }
+  bool has_principals = false;
+  if (access) {
+    AIRLOCK_ASSIGN_OR_RETURN(bool empty, access->Empty());
+    has_principals = !empty;
+    s.access = std::make_unique<keys::AccessStore>(std::move(*access));
+  }
+  if (state.access_control && !access) {
+    return MakeError(ErrorCode::kNotFound,
+                     "vault " + vault_path + " has access control but its access file " +
+                         s.access_path.string() +
+                         " is missing: every operation is refused (restore the file)");
+  }
+  if (state.access_control && !has_principals) {
+    return MakeError(keys::kDeniedCode, "access denied: vault " + vault_path +
+                                            " has access control but its access file " +
+                                            s.access_path.string() + " holds no principals");
+  }
+  if (has_principals) {
+    if (!state.access_control) {
+      // An access file enrolled before the vault recorded access control: record it now.
+      AIRLOCK_TRY(s.vault->UpdateState([](keys::VaultState& st) -> Result<void> {
+        st.access_control = true;
+        return {};
+      }));
+    }
+    s.gate = std::make_unique<AccessGate>(s.access.get());
+    return {};
+  }
+  if (!a.managing_access) {
+    std::cerr << "airlock: notice: vault " << vault_path
+              << " has no access control: anyone with its passphrase may use every key (enrol an "
+                 "owner with `airlock access add NAME --role owner`)\n";
+  }
+  return {};
 }
 
 }  // namespace
@@ -134,25 +267,11 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
   s->ctx.actor = a.actor.empty() ? DefaultActor() : a.actor;
   s->ctx.reason = a.reason;
   if (!a.totp.empty()) s->ctx.totp_code = a.totp;
-  AIRLOCK_ASSIGN_OR_RETURN(s->sink, OpenSink(a, s->uri));
-  // Access control is enforced once principals are enrolled in the vault's access file
-  // (VAULT.access, keys/access.h); before that (a fresh vault, or a pkcs11: store without one) every
-  // record says access-control=off.
-  keys::KeyManagerOptions mopts;
-  s->gate = std::make_unique<keys::OpenGate>();
-  mopts.details = "access-control=off";
-  if (auto access_path = keys::AccessPathForVaultUri(s->uri.StoreUri()); access_path) {
-    auto access = keys::AccessStore::OpenExisting(*access_path);
-    if (access) {
-      AIRLOCK_ASSIGN_OR_RETURN(bool empty, access->Empty());
-      if (!empty) {
-        s->gate = std::make_unique<AccessGate>(std::move(*access));
-        mopts.details.clear();
-      }
-    } else if (access.error().code() != ErrorCode::kNotFound) {
-      return tl::unexpected(access.error().WithContext("access control"));
-    }
+  if (s->ctx.totp_code == std::nullopt) {
+    if (const char* v = std::getenv("AIRLOCK_TOTP"); v != nullptr && *v != '\0')
+      s->ctx.totp_code = v;
   }
+  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, OpenLog(a, s->uri));
   auto store = create ? keys::InitKeyStore(s->uri, options) : keys::OpenKeyStore(s->uri, options);
   if (!store) {
     // A refused open (wrong passphrase, missing vault) is a failed attempt: record it.
@@ -165,12 +284,60 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
     r.source = s->ctx.source;
     r.reason = s->ctx.reason;
     r.details = "uri=" + s->uri.StoreUri();
-    (void)s->sink->Append(r);
+    (void)log.Append(r);
     return tl::unexpected(store.error());
   }
   s->store = std::move(*store);
+  s->vault = keys::AsFileVault(s->store.get());
+  if (s->vault != nullptr) {
+    s->sink = std::make_unique<VaultAuditSink>(std::move(log), s->vault);
+  } else {
+    s->sink = std::make_unique<AuditSink>(std::move(log));
+  }
+  // No principals (and none required), or a PKCS#11 store: every record says access-control=off.
+  keys::KeyManagerOptions mopts;
+  if (s->vault != nullptr) {
+    auto opened = OpenAccessControl(*s, a);
+    if (!opened) {
+      keys::UsageRecord r;
+      r.actor = s->ctx.actor;
+      r.operation = "open";
+      r.result = keys::UsageResult::kDenied;
+      r.result_reason = opened.error().ToString();
+      r.source = s->ctx.source;
+      r.reason = s->ctx.reason;
+      r.details = "uri=" + s->uri.StoreUri();
+      (void)s->sink->Append(r);
+      return tl::unexpected(opened.error());
+    }
+  }
+  if (!s->gate) {
+    s->gate = std::make_unique<keys::OpenGate>();
+    mopts.details = "access-control=off";
+  }
   s->manager = std::make_unique<keys::KeyManager>(*s->store, *s->sink, *s->gate, mopts);
   return s;
+}
+
+KeySession::~KeySession() {
+  if (auto* sink = dynamic_cast<AuditSink*>(this->sink.get()); sink != nullptr) {
+    if (auto closed = sink->Close(); !closed) {
+      std::cerr << "airlock: warning: no closing audit checkpoint: " << closed.error().ToString()
+                << "\n";
+    }
+  }
+}
+
+keys::AccessOptions AccessOptionsFor(keys::FileVaultStore* vault) {
+  keys::AccessOptions options;
+  if (vault == nullptr) return options;
+  options.sealer = keys::SecretSealer{
+      [vault](ByteSpan plain, std::string_view aad) { return vault->SealSecret(plain, aad); },
+      [vault](ByteSpan sealed, std::string_view aad) -> Result<Bytes> {
+        AIRLOCK_ASSIGN_OR_RETURN(keys::SecretBytes plain, vault->OpenSecret(sealed, aad));
+        return plain.get();
+      }};
+  return options;
 }
 
 Result<std::string> CanonicalKeySpec(const std::string& spec) {

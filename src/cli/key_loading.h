@@ -24,6 +24,8 @@
 #include "common/result.h"
 #include "crypto/keys.h"
 #include "crypto/signer.h"
+#include "keys/access.h"
+#include "keys/file_vault.h"
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
 #include "keys/lifecycle.h"
@@ -39,27 +41,49 @@ struct KeyStoreArgs {
   std::string audit;  // usage/audit log; empty: $AIRLOCK_AUDIT_LOG, else beside the vault
   std::string actor;  // empty: DefaultActor()
   std::string reason;
-  std::string totp;
+  std::string totp;  // empty: $AIRLOCK_TOTP
+  // The access file; empty: beside the vault (VAULT.access).
+  std::string access;
+  // Set by `airlock access ...`: no "no access control" notice (the command is about to add it).
+  bool managing_access = false;
 };
 
 // An open store with its usage sink, access gate, manager and the invocation's context. Not movable
-// once open (the manager refers to the other members); hold it by pointer.
+// once open (the manager refers to the other members); hold it by pointer. Its destructor closes
+// the audit log: a file vault's sink then signs a checkpoint over the records this session appended
+// and seals the new head into the vault (a failure there is printed as a warning).
 struct KeySession {
   keys::KeyUri uri;
   std::unique_ptr<keys::KeyStore> store;
+  keys::FileVaultStore* vault = nullptr;  // store, when it is a file vault
   std::unique_ptr<keys::UsageSink> sink;
+  std::filesystem::path access_path;          // file vaults: the access file
+  std::unique_ptr<keys::AccessStore> access;  // open when the access file exists
   std::unique_ptr<keys::Gate> gate;
   std::unique_ptr<keys::KeyManager> manager;
   keys::OperationContext ctx;
+  ~KeySession();
 };
 
 // Opens (create: initialises) the store args.vault names. A refused open (wrong secret, missing
-// store) is itself appended to the audit log. Access control is enforced once principals are
-// enrolled (keys/access.h); until then every record says access-control=off.
+// store) is itself appended to the audit log.
+//
+// Access control (file vaults; docs/operations/keys.md). The vault records, sealed under its key,
+// whether it has access control (set when the first principal is enrolled, never cleared). With it,
+// the access file must exist, open and hold principals, else every operation is refused (kNotFound
+// naming a missing file; the file's own error, or kDeniedCode for an empty one). Without it (and no
+// principals), a notice on stderr says that anyone with the passphrase may use every key, and every
+// record says access-control=off. A PKCS#11 store has no access file (its PIN is the boundary).
+//
+// Audit (file vaults): records go to the log through a sink that signs checkpoints with the vault's
+// checkpoint key (made on first need, purpose audit) every keys::AuditOptions::checkpoint_interval
+// records and when the session closes, and seals the log's head into the vault after every record.
 [[nodiscard]] Result<std::unique_ptr<KeySession>> OpenKeySession(
     const KeyStoreArgs& args, bool create = false,
     std::optional<keys::KdfParams> kdf = std::nullopt);
 
+// The options that seal TOTP secrets under `vault`'s key.
+keys::AccessOptions AccessOptionsFor(keys::FileVaultStore* vault);
 // A lazily-read secret: `file` (first line) if set, else the environment variable `env`, else a
 // no-echo terminal prompt naming `what` (kInvalidArgument when stdin is not a terminal).
 std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,

@@ -3,14 +3,8 @@
 // here with vault/HSM keys (cli/key_loading.h), bundles are sealed here, and the server only ever
 // receives public keys, signed metadata and encrypted blobs.
 //
-// Local state: $XDG_CONFIG_HOME/airlock (else ~/.config/airlock), mode 0700:
-//   vault.db                 the default file vault (unless $AIRLOCK_VAULT names another store)
-//   apps/APP.json            which key URIs an app uses (root keys and threshold, targets, capgo)
-//   and
-//                            their key ids, so `release publish` and `app root` need no key options
-//   apps/APP.capgo.pub.pem   the Capgo public key (PKCS#1 PEM), for the plugin's `publicKey`
-// Default key names in the default vault: APP.root, APP.targets (ed25519), APP.capgo (RSA-4096,
-// purpose capgo; Capgo's blocks are made inside the store, cli/key_loading.h LoadCapgoSigner).
+// Local state (key records, the pinned trusted root): cli/app_config.h; what the CLI trusts:
+// cli/app_trust.h.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +23,8 @@
 #include "bundle/archive.h"
 #include "bundle/bundle.h"
 #include "bundle/capgo.h"
+#include "cli/app_config.h"
+#include "cli/app_trust.h"
 #include "cli/commands.h"
 #include "cli/http_client.h"
 #include "cli/key_loading.h"
@@ -40,6 +36,7 @@
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
 #include "metadata/metadata.h"
+#include "metadata/release_rules.h"
 
 namespace airlock::cli {
 namespace {
@@ -51,7 +48,6 @@ using metadata::TargetFile;
 using metadata::Targets;
 
 constexpr int64_t kYear = 365 * 24 * 3600;
-constexpr uint64_t kMaxConfigFile = 1 << 20;
 constexpr size_t kMaxIdLength = 128;
 
 // ---- options shared by every command ----
@@ -68,6 +64,12 @@ void AddServerOptions(CLI::App* c, ServerArgs& a, bool with_json = true) {
   c->add_option("--token", a.token, "API token (default: $AIRLOCK_TOKEN)")
       ->envname("AIRLOCK_TOKEN");
   if (with_json) c->add_flag("--json", a.json, "Print the result as JSON");
+}
+
+// --trusted-root for the commands that start from the app's trusted root (cli/app_trust.h).
+void AddTrustedRootOption(CLI::App* c, std::string& trusted_root) {
+  c->add_option("--trusted-root", trusted_root,
+                "Trusted root.json to start from (default: the one `app create` pinned)");
 }
 
 Result<HttpClient> Connect(const ServerArgs& a) {
@@ -122,102 +124,6 @@ std::string JsonString(const nlohmann::json& j, const char* field, std::string f
   if (j.is_object() && j.contains(field) && j[field].is_string())
     return j[field].get<std::string>();
   return fallback;
-}
-
-// ---- local configuration ----
-
-Result<fs::path> ConfigDir() {
-  if (const char* xdg = std::getenv("XDG_CONFIG_HOME");
-      xdg != nullptr && fs::path(xdg).is_absolute()) {
-    return fs::path(xdg) / "airlock";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    return fs::path(home) / ".config" / "airlock";
-  }
-  return MakeError(ErrorCode::kNotFound,
-                   "no configuration directory: set XDG_CONFIG_HOME or HOME (or AIRLOCK_VAULT and "
-                   "key options)");
-}
-
-// mkdir -p with mode 0700 for what is created.
-Result<void> MakePrivateDirs(const fs::path& dir) {
-  fs::path partial;
-  for (const fs::path& part : dir) {
-    partial /= part;
-    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      return MakeError(ErrorCode::kIo,
-                       "cannot create " + partial.string() + ": " + std::strerror(errno));
-    }
-  }
-  return {};
-}
-
-Result<std::string> DefaultVaultUri(bool* is_default) {
-  *is_default = false;
-  if (const char* v = std::getenv("AIRLOCK_VAULT"); v != nullptr && *v != '\0')
-    return std::string(v);
-  AIRLOCK_ASSIGN_OR_RETURN(fs::path dir, ConfigDir());
-  *is_default = true;
-  return "file:" + (dir / "vault.db").string();
-}
-
-// What `app create` recorded about an app's keys.
-struct AppConfig {
-  std::string app_id;
-  std::vector<std::string> root_keys;
-  std::vector<std::string> root_keyids;
-  uint64_t root_threshold = 1;
-  std::string targets_key;
-  std::string targets_keyid;
-  std::string capgo_key;
-  std::string capgo_public_key;  // file
-
-  nlohmann::json ToJson() const {
-    return {{"app_id", app_id},           {"root_keys", root_keys},
-            {"root_keyids", root_keyids}, {"root_threshold", root_threshold},
-            {"targets_key", targets_key}, {"targets_keyid", targets_keyid},
-            {"capgo_key", capgo_key},     {"capgo_public_key", capgo_public_key}};
-  }
-};
-
-Result<fs::path> AppConfigPath(const std::string& app_id) {
-  AIRLOCK_ASSIGN_OR_RETURN(fs::path dir, ConfigDir());
-  return dir / "apps" / (app_id + ".json");
-}
-
-// nullopt when there is no record of the app on this machine.
-Result<std::optional<AppConfig>> LoadAppConfig(const std::string& app_id) {
-  AIRLOCK_ASSIGN_OR_RETURN(fs::path path, AppConfigPath(app_id));
-  auto text = ReadTextFile(path, kMaxConfigFile);
-  if (!text) {
-    if (text.error().code() == ErrorCode::kNotFound) return std::optional<AppConfig>();
-    return tl::unexpected(text.error());
-  }
-  auto j = ParseJson(*text, kMaxConfigFile);
-  if (!j || !j->is_object()) {
-    return MakeError(ErrorCode::kMalformed, path.string() + " is not a JSON object");
-  }
-  AppConfig c;
-  try {
-    c.app_id = j->value("app_id", "");
-    c.root_keys = j->value("root_keys", std::vector<std::string>{});
-    c.root_keyids = j->value("root_keyids", std::vector<std::string>{});
-    c.root_threshold = j->value("root_threshold", uint64_t{1});
-    c.targets_key = j->value("targets_key", "");
-    c.targets_keyid = j->value("targets_keyid", "");
-    c.capgo_key = j->value("capgo_key", "");
-    c.capgo_public_key = j->value("capgo_public_key", "");
-  } catch (const nlohmann::json::exception& e) {
-    return MakeError(ErrorCode::kMalformed, path.string() + ": " + e.what());
-  }
-  return std::optional<AppConfig>(std::move(c));
-}
-
-Result<fs::path> SaveAppConfig(const AppConfig& c) {
-  AIRLOCK_ASSIGN_OR_RETURN(fs::path path, AppConfigPath(c.app_id));
-  AIRLOCK_TRY(MakePrivateDirs(path.parent_path()));
-  AIRLOCK_TRY(WriteFileAtomic(path, AsBytes(c.ToJson().dump(2) + "\n"), 0600));
-  return path;
 }
 
 // ---- keys ----
@@ -308,39 +214,6 @@ Result<metadata::Key> OnlineKey(const nlohmann::json& online_keys, const std::st
                                                 key.public_key->KeyId() + ")");
   }
   return key;
-}
-
-// Fetches /tuf/APP/root.json and checks it is signed by a threshold of its own root keys,
-// unexpired, and, when this machine recorded the app's root key ids, that it lists one of them (a
-// server cannot hand out a root of its own making).
-Result<std::pair<std::string, Metadata<Root>>> FetchRoot(HttpClient& client, const std::string& app,
-                                                         const std::optional<AppConfig>& config) {
-  const std::string path = "/tuf/" + app + "/root.json";
-  AIRLOCK_ASSIGN_OR_RETURN(HttpResponse r,
-                           client.Request("GET", path, std::nullopt, "", metadata::kMaxRootSize));
-  if (r.status != 200) return tl::unexpected(ServerError("GET", path, r));
-  auto root = metadata::ParseRoot(r.body);
-  if (!root) return tl::unexpected(root.error().WithContext(path));
-  if (auto ok = root->signed_data.VerifyDelegate("root", *root); !ok) {
-    return tl::unexpected(ok.error().WithContext(path + " does not verify"));
-  }
-  // An expired root would make every device refuse updates: never ship or build on one.
-  if (auto ok = metadata::CheckExpiry(root->signed_data, std::time(nullptr), path); !ok) {
-    return tl::unexpected(ok.error());
-  }
-  if (config && !config->root_keyids.empty()) {
-    const auto& listed = root->signed_data.roles.at("root").keyids;
-    bool known = false;
-    for (const std::string& id : config->root_keyids) {
-      known = known || std::find(listed.begin(), listed.end(), id) != listed.end();
-    }
-    if (!known) {
-      return MakeError(ErrorCode::kWrongKey, path +
-                                                 " lists none of the root keys this machine "
-                                                 "created the app with");
-    }
-  }
-  return std::make_pair(std::move(r.body), std::move(*root));
 }
 
 // Streams `file`, returning its TUF target entry (length and sha256).
@@ -502,7 +375,10 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   const std::string app_path = "/api/v1/apps/" + a.app;
   nlohmann::json body = {{"app_id", a.app}};
   if (!a.display_name.empty()) body["display_name"] = a.display_name;
-  if (app_key) body["app_key"] = app_key->ToPem();
+  if (app_key) {
+    body["app_key"] = app_key->ToPem();
+    config.app_key_pem = app_key->ToPem();
+  }
   nlohmann::json created;
   bool resumed = false;
   bool need_root = true;
@@ -538,6 +414,7 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(metadata::Key snapshot_key, OnlineKey(online, "snapshot"));
   AIRLOCK_ASSIGN_OR_RETURN(metadata::Key timestamp_key, OnlineKey(online, "timestamp"));
   const std::string enrollment_token = JsonString(created, "enrollment_token", "");
+  config.content_key_pem = JsonString(created, "content_key", "");
 
   // 3. Root v1, signed by every root key.
   const std::time_t now = std::time(nullptr);
@@ -561,7 +438,21 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   if (need_root) {
     AIRLOCK_ASSIGN_OR_RETURN(HttpResponse r, client.Request("PUT", app_path + "/root", root_bytes));
     if (r.status != 200) return tl::unexpected(ServerError("PUT", app_path + "/root", r));
+  } else {
+    // Resuming: the server already holds a root v1. Trust it only if our own root keys signed it
+    // (a threshold of them), never because the server serves it.
+    const std::string path = "/tuf/" + a.app + "/1.root.json";
+    AIRLOCK_ASSIGN_OR_RETURN(HttpResponse r, client.Request("GET", path, std::nullopt, "",
+                                                            metadata::kMaxRootSize));
+    if (r.status != 200) return tl::unexpected(ServerError("GET", path, r));
+    auto served = metadata::ParseRoot(r.body);
+    if (!served) return tl::unexpected(served.error().WithContext(path));
+    if (auto ok = root.VerifyDelegate("root", *served); !ok) {
+      return tl::unexpected(ok.error().WithContext(path + " is not signed by this app's root keys"));
+    }
+    root_bytes = std::move(r.body);
   }
+  AIRLOCK_TRY(PinTrustedRoot(a.app, root_bytes));
 
   // 4. Empty targets v1.
   Targets targets;
@@ -575,6 +466,7 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
                              client.Request("PUT", app_path + "/targets", targets_bytes));
     if (r.status != 200) return tl::unexpected(ServerError("PUT", app_path + "/targets", r));
   }
+  AIRLOCK_TRY(RecordTargetsVersion(a.app, 1));
 
   // 5. Local record, and the Capgo public key for the plugin.
   if (capgo_signer) {
@@ -651,29 +543,28 @@ Result<void> RunAppEnrollmentToken(const AppIdArgs& a) {
 
 struct AppRootArgs {
   ServerArgs server;
-  std::string app, out;
+  std::string app, out, trusted_root;
 };
 
 Result<void> RunAppRoot(const AppRootArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server.server, a.server.token));
-  AIRLOCK_ASSIGN_OR_RETURN(std::optional<AppConfig> config, LoadAppConfig(a.app));
-  AIRLOCK_ASSIGN_OR_RETURN(auto fetched, FetchRoot(client, a.app, config));
-  const auto& [bytes, root] = fetched;
-  AIRLOCK_TRY(WriteFileAtomic(a.out, AsBytes(bytes), 0644));
+  AIRLOCK_ASSIGN_OR_RETURN(TrustedRoot trusted, LoadTrustedRoot(client, a.app, a.trusted_root));
+  const Root& root = trusted.root.signed_data;
+  AIRLOCK_TRY(WriteFileAtomic(a.out, AsBytes(trusted.bytes), 0644));
   if (a.server.json) {
     PrintJson({{"app_id", a.app},
                {"out", a.out},
-               {"version", root.signed_data.version},
-               {"expires", metadata::FormatTufTime(root.signed_data.expires)},
-               {"root_keyids", root.signed_data.roles.at("root").keyids},
-               {"root_threshold", root.signed_data.roles.at("root").threshold}});
+               {"version", root.version},
+               {"expires", metadata::FormatTufTime(root.expires)},
+               {"root_keyids", root.roles.at("root").keyids},
+               {"root_threshold", root.roles.at("root").threshold}});
     return {};
   }
-  std::cout << "wrote " << a.out << ": root v" << root.signed_data.version << " of " << a.app
-            << ", signed by " << root.signed_data.roles.at("root").threshold << " of "
-            << root.signed_data.roles.at("root").keyids.size() << " root key(s), expires "
-            << metadata::FormatTufTime(root.signed_data.expires) << "\n";
+  std::cout << "wrote " << a.out << ": root v" << root.version << " of " << a.app
+            << ", signed by " << root.roles.at("root").threshold << " of "
+            << root.roles.at("root").keyids.size() << " root key(s), expires "
+            << metadata::FormatTufTime(root.expires) << "\n";
   return {};
 }
 
@@ -808,24 +699,166 @@ Result<void> RunRollout(const RolloutArgs& a, RolloutOp op) {
   return {};
 }
 
-struct RollbackArgs {
-  ServerArgs server;
-  std::string app, channel, to;
+// Loads the targets key `spec` and checks that the trusted root lists it as a targets key.
+Result<SignerPtr> LoadTargetsSigner(KeyLoader& loader, const std::string& spec,
+                                    const TrustedRoot& trusted, const std::string& app) {
+  AIRLOCK_ASSIGN_OR_RETURN(SignerPtr signer, LoadTufSigner(loader, spec, "targets"));
+  const auto& ids = trusted.root.signed_data.roles.at("targets").keyids;
+  if (std::find(ids.begin(), ids.end(), signer->KeyId()) == ids.end()) {
+    return MakeError(ErrorCode::kWrongKey, "key " + spec + " (" + signer->KeyId() +
+                                               ") is not a targets key of app " + app +
+                                               " in its trusted root v" +
+                                               std::to_string(trusted.root.signed_data.version));
+  }
+  return signer;
+}
+
+// The targets key spec: --targets-key, else the app's record, else `fallback`.
+Result<std::string> TargetsKeySpec(const std::string& given, const std::optional<AppConfig>& config,
+                                   const std::string& app, const std::string& fallback = "") {
+  std::string spec = given;
+  if (spec.empty() && config) spec = config->targets_key;
+  if (spec.empty()) spec = fallback;
+  if (spec.empty()) {
+    return MakeError(ErrorCode::kNotFound, "no key record for app " + app +
+                                               " on this machine (airlock app create makes one); "
+                                               "pass --targets-key URI");
+  }
+  return spec;
+}
+
+// The app's targets version on the server (what it claims; FetchVerifiedTargets checks it).
+Result<uint64_t> ServerTargetsVersion(const nlohmann::json& app_info, const std::string& app) {
+  if (!app_info.contains("targets_version") || !app_info["targets_version"].is_number_unsigned()) {
+    return MakeError(ErrorCode::kNotFound,
+                     "app " + app +
+                         " has no targets metadata on the server yet (airlock app "
+                         "create signs the first)");
+  }
+  return app_info["targets_version"].get<uint64_t>();
+}
+
+// The highest security_floor among `targets`' entries (kMalformed for a malformed one).
+Result<uint64_t> HighestFloor(const Targets& targets) {
+  uint64_t highest = 0;
+  for (const auto& [name, t] : targets.targets) {
+    auto rules = metadata::ReadReleaseRules(t.custom.value_or(nlohmann::json::object()));
+    if (!rules) return tl::unexpected(rules.error().WithContext("target " + name));
+    highest = std::max(highest, rules->security_floor);
+  }
+  return highest;
+}
+
+// What a signing command starts from: the app as the server lists it, the trusted root brought up to
+// date along the verified chain, and the server's current targets once they verified under it
+// (cli/app_trust.h), with their highest security floor. Nothing the server says is signed on its
+// word.
+struct VerifiedApp {
+  nlohmann::json info;
+  uint64_t targets_version = 0;
+  TrustedRoot trusted;
+  Metadata<Targets> current;
+  uint64_t highest_floor = 0;
 };
 
+Result<VerifiedApp> LoadVerifiedApp(HttpClient& client, const std::string& app,
+                                    const std::string& trusted_root) {
+  VerifiedApp v;
+  AIRLOCK_ASSIGN_OR_RETURN(v.info, client.Json("GET", "/api/v1/apps/" + app));
+  AIRLOCK_ASSIGN_OR_RETURN(v.targets_version, ServerTargetsVersion(v.info, app));
+  AIRLOCK_ASSIGN_OR_RETURN(v.trusted, LoadTrustedRoot(client, app, trusted_root));
+  // A server that lists a newer root than the chain it serves withholds a rotation (which may have
+  // removed a compromised targets key): refuse rather than sign under the stale root.
+  if (v.info.contains("root_version") && v.info["root_version"].is_number_unsigned() &&
+      v.info["root_version"].get<uint64_t>() > v.trusted.root.signed_data.version) {
+    return MakeError(ErrorCode::kRollback,
+                     "the server lists root v" +
+                         std::to_string(v.info["root_version"].get<uint64_t>()) + " of app " + app +
+                         " but serves no verifiable chain beyond v" +
+                         std::to_string(v.trusted.root.signed_data.version));
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(v.current,
+                           FetchVerifiedTargets(client, app, v.trusted, v.targets_version));
+  AIRLOCK_ASSIGN_OR_RETURN(v.highest_floor, HighestFloor(v.current.signed_data));
+  return v;
+}
+
+struct RollbackArgs {
+  ServerArgs server;
+  std::string app, channel, to, targets_key, trusted_root, passphrase_file;
+};
+
+// A rollback is the developer's decision, signed: the release must be signed for the channel and not
+// below the highest security floor; unless its targets entries already say rollback_allowed, targets
+// N+1 marking them so is signed here (after targets N verified under the trusted root) and sent with
+// the rollback, which the server applies in one step.
 Result<void> RunRollback(const RollbackArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
   AIRLOCK_TRY(ValidateId("channel name", a.channel));
   AIRLOCK_TRY(ValidateVersion("--to", a.to));
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(std::optional<AppConfig> config, LoadAppConfig(a.app));
+  const std::string app_path = "/api/v1/apps/" + a.app;
+  AIRLOCK_ASSIGN_OR_RETURN(VerifiedApp verified, LoadVerifiedApp(client, a.app, a.trusted_root));
+  const uint64_t targets_version = verified.targets_version;
+  const uint64_t highest = verified.highest_floor;
+  const TrustedRoot& trusted = verified.trusted;
+  const Metadata<Targets>& current = verified.current;
+
+  Targets next = current.signed_data;
+  bool found = false, need_signature = false;
+  for (auto& [name, t] : next.targets) {
+    nlohmann::json custom = t.custom.value_or(nlohmann::json::object());
+    AIRLOCK_ASSIGN_OR_RETURN(metadata::ReleaseRules rules, metadata::ReadReleaseRules(custom));
+    if (rules.version != a.to || rules.app_id != a.app) continue;
+    found = true;
+    if (!rules.NamesChannel(a.channel)) {
+      return MakeError(ErrorCode::kWrongKey, "release " + a.to + " (" + name +
+                                                 ") is not signed for channel " + a.channel);
+    }
+    if (rules.security_floor < highest) {
+      return MakeError(ErrorCode::kRollback,
+                       "release " + a.to + " has security floor " +
+                           std::to_string(rules.security_floor) + ", below the app's highest (" +
+                           std::to_string(highest) + "): it cannot be a rollback target");
+    }
+    if (!rules.rollback_allowed) {
+      rules.rollback_allowed = true;
+      rules.WriteTo(&custom);
+      t.custom = std::move(custom);
+      need_signature = true;
+    }
+  }
+  if (!found) {
+    return MakeError(ErrorCode::kNotFound, "the verified targets v" +
+                                               std::to_string(targets_version) +
+                                               " list no release " + a.to + " of app " + a.app);
+  }
+  nlohmann::json body = {{"to", a.to}};
+  if (need_signature) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string spec, TargetsKeySpec(a.targets_key, config, a.app));
+    KeyStoreArgs defaults;
+    defaults.passphrase_file = a.passphrase_file;
+    KeyLoader loader(defaults);
+    AIRLOCK_ASSIGN_OR_RETURN(SignerPtr signer, LoadTargetsSigner(loader, spec, trusted, a.app));
+    next.version = targets_version + 1;
+    next.expires = std::time(nullptr) + kYear;
+    Metadata<Targets> next_md(next);
+    AIRLOCK_TRY(next_md.Sign(*signer));
+    body["targets_metadata"] = next_md.ToJson();
+  }
   AIRLOCK_ASSIGN_OR_RETURN(
       nlohmann::json c,
-      client.Json("POST", "/api/v1/apps/" + a.app + "/channels/" + a.channel + "/rollback",
-                  nlohmann::json{{"to", a.to}}));
+      client.Json("POST", app_path + "/channels/" + a.channel + "/rollback", body));
+  if (need_signature) AIRLOCK_TRY(RecordTargetsVersion(a.app, targets_version + 1));
   if (a.server.json) {
     PrintJson(c);
   } else {
-    std::cout << "rolled back " << a.channel << " to " << a.to << ": ";
+    std::cout << "rolled back " << a.channel << " to " << a.to
+              << (need_signature ? " (signed as a rollback target in targets v" +
+                                       std::to_string(targets_version + 1) + ")"
+                                 : "")
+              << ": ";
     PrintChannel(c);
   }
   return {};
@@ -833,33 +866,60 @@ Result<void> RunRollback(const RollbackArgs& a) {
 
 // ---- release publish / list ----
 
+// The key a release is sealed to: `given_file` (a PEM public key) when set, else `recorded_pem`; the
+// server's `served_pem` must be the same key. kNotFound when this machine knows none; kWrongKey when
+// the server offers another.
+Result<crypto::PublicKey> TrustedRecipient(const std::string& what, const std::string& flag,
+                                           const std::string& recorded_pem,
+                                           const std::string& given_file,
+                                           const std::string& served_pem, const std::string& app) {
+  std::string trusted_pem = recorded_pem;
+  if (!given_file.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey given, crypto::PublicKey::FromFile(given_file));
+    trusted_pem = given.ToPem();
+  }
+  if (trusted_pem.empty()) {
+    return MakeError(ErrorCode::kNotFound, "no " + what + " recorded for app " + app +
+                                               " on this machine; pass " + flag + " FILE");
+  }
+  auto served = crypto::PublicKey::FromPem(served_pem);
+  if (!served || served->ToPem() != trusted_pem) {
+    return MakeError(ErrorCode::kWrongKey, "the server's " + what + " for " + app +
+                                               " is not the one this machine trusts (recorded at "
+                                               "app create, or " +
+                                               flag + "): refusing to encrypt to it");
+  }
+  return crypto::PublicKey::FromPem(trusted_pem);
+}
+
 struct PublishArgs {
   ServerArgs server;
   std::string app, version, from, channel, sign_key, targets_key, encrypt = "device";
-  std::string capgo_key, passphrase_file;
+  std::string capgo_key, passphrase_file, trusted_root, app_key, content_key;
+  std::vector<std::string> also_channels;
   bool capgo = false;
-  uint64_t security_floor = 0;
-  bool no_rollback = false;
+  std::optional<uint64_t> security_floor;
+  bool security_fix = false;
+  bool rollback_target = false;
 };
 
 Result<void> RunPublish(const PublishArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
   AIRLOCK_TRY(ValidateId("channel name", a.channel));
+  for (const std::string& c : a.also_channels) AIRLOCK_TRY(ValidateId("--allow-channel", c));
   AIRLOCK_TRY(ValidateVersion("--version", a.version));
+  if (a.security_fix && a.security_floor) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "--security-fix and --security-floor exclude each other");
+  }
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
   std::error_code ec;
   if (!fs::exists(a.from, ec)) {
     return MakeError(ErrorCode::kNotFound, "--from " + a.from + " does not exist");
   }
   AIRLOCK_ASSIGN_OR_RETURN(std::optional<AppConfig> config, LoadAppConfig(a.app));
-  std::string targets_spec = a.targets_key;
-  if (targets_spec.empty() && config) targets_spec = config->targets_key;
-  if (targets_spec.empty()) targets_spec = a.sign_key;
-  if (targets_spec.empty()) {
-    return MakeError(ErrorCode::kNotFound, "no key record for app " + a.app +
-                                               " on this machine (airlock app create makes one); "
-                                               "pass --targets-key URI");
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(std::string targets_spec,
+                           TargetsKeySpec(a.targets_key, config, a.app, a.sign_key));
   const std::string sign_spec = a.sign_key.empty() ? targets_spec : a.sign_key;
   std::string capgo_spec = a.capgo_key;
   if (a.capgo && capgo_spec.empty()) {
@@ -870,45 +930,42 @@ Result<void> RunPublish(const PublishArgs& a) {
     capgo_spec = config->capgo_key;
   }
 
-  // The app as the server knows it, and its current trusted metadata.
+  // What this machine trusts (LoadVerifiedApp): nothing the server says is signed on its word.
   const std::string app_path = "/api/v1/apps/" + a.app;
-  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json app_info, client.Json("GET", app_path));
-  if (!app_info.contains("targets_version") || !app_info["targets_version"].is_number_unsigned()) {
-    return MakeError(ErrorCode::kNotFound,
-                     "app " + a.app +
-                         " has no targets metadata on the server yet (airlock app "
-                         "create signs the first)");
+  AIRLOCK_ASSIGN_OR_RETURN(VerifiedApp verified, LoadVerifiedApp(client, a.app, a.trusted_root));
+  const nlohmann::json& app_info = verified.info;
+  const uint64_t targets_version = verified.targets_version;
+  const TrustedRoot& trusted = verified.trusted;
+  const Metadata<Targets>& current = verified.current;
+
+  // The signed release rules (metadata/release_rules.h): the floor never goes down.
+  const uint64_t highest_floor = verified.highest_floor;
+  metadata::ReleaseRules rules;
+  rules.app_id = a.app;
+  rules.version = a.version;
+  rules.channels = {a.channel};
+  for (const std::string& c : a.also_channels) {
+    if (!rules.NamesChannel(c)) rules.channels.push_back(c);
   }
-  const uint64_t targets_version = app_info["targets_version"].get<uint64_t>();
-  AIRLOCK_ASSIGN_OR_RETURN(auto fetched_root, FetchRoot(client, a.app, config));
-  const Metadata<Root>& root = fetched_root.second;
-  const std::string targets_path =
-      "/tuf/" + a.app + "/" + std::to_string(targets_version) + ".targets.json";
-  AIRLOCK_ASSIGN_OR_RETURN(HttpResponse tr, client.Request("GET", targets_path, std::nullopt, "",
-                                                           metadata::kMaxTargetsSize));
-  if (tr.status != 200) return tl::unexpected(ServerError("GET", targets_path, tr));
-  auto current = metadata::ParseTargets(tr.body);
-  if (!current) return tl::unexpected(current.error().WithContext(targets_path));
-  if (auto ok = root.signed_data.VerifyDelegate("targets", *current); !ok) {
-    return tl::unexpected(ok.error().WithContext(targets_path + " does not verify"));
+  rules.security_floor = highest_floor + (a.security_fix ? 1 : 0);
+  if (a.security_floor) {
+    if (*a.security_floor < highest_floor) {
+      return MakeError(ErrorCode::kRollback,
+                       "--security-floor " + std::to_string(*a.security_floor) +
+                           " is below the app's highest signed floor " +
+                           std::to_string(highest_floor) +
+                           " (a release carries the highest floor so far)");
+    }
+    rules.security_floor = *a.security_floor;
   }
-  if (current->signed_data.version != targets_version) {
-    return MakeError(ErrorCode::kRollback, targets_path + " holds version " +
-                                               std::to_string(current->signed_data.version));
-  }
+  rules.rollback_allowed = a.rollback_target;
 
   // Keys (after the cheap checks, before any work on files).
   KeyStoreArgs defaults;
   defaults.passphrase_file = a.passphrase_file;
   KeyLoader loader(defaults);
   AIRLOCK_ASSIGN_OR_RETURN(SignerPtr targets_signer,
-                           LoadTufSigner(loader, targets_spec, "targets"));
-  const auto& targets_ids = root.signed_data.roles.at("targets").keyids;
-  if (std::find(targets_ids.begin(), targets_ids.end(), targets_signer->KeyId()) ==
-      targets_ids.end()) {
-    return MakeError(ErrorCode::kWrongKey, "key " + targets_spec + " (" + targets_signer->KeyId() +
-                                               ") is not a targets key of app " + a.app);
-  }
+                           LoadTargetsSigner(loader, targets_spec, trusted, a.app));
   SignerPtr other_signer;
   crypto::Signer* bundle_signer = targets_signer.get();
   if (sign_spec != targets_spec) {
@@ -941,36 +998,30 @@ Result<void> RunPublish(const PublishArgs& a) {
   const std::string prefix = "releases/" + a.version + "/";
   fs::path blob = zip;
   std::string target_name = prefix + "bundle.zip";
-  nlohmann::json custom = {{"app_id", a.app},
-                           {"version", a.version},
-                           {"format", "zip"},
-                           {"encryption", {{"mode", a.encrypt}}},
-                           {"rollback_allowed", !a.no_rollback},
-                           {"security_floor", a.security_floor}};
+  nlohmann::json custom = {{"format", "zip"}, {"encryption", {{"mode", a.encrypt}}}};
+  rules.WriteTo(&custom);
   if (a.encrypt != "none") {
-    std::string recipient_pem;
-    if (a.encrypt == "device") {
-      recipient_pem = JsonString(app_info, "content_key", "");
-      if (recipient_pem.empty()) {
-        return MakeError(ErrorCode::kNotFound, "the server lists no content key for app " + a.app);
-      }
-    } else {
-      recipient_pem = JsonString(app_info, "app_key", "");
-      if (recipient_pem.empty()) {
-        return MakeError(ErrorCode::kNotFound,
-                         "app " + a.app +
-                             " has no app key (--encrypt app needs `app create "
-                             "--app-key`); use --encrypt device");
-      }
+    // The recipient this machine trusts (recorded at `app create`, or given), never the server's
+    // word: a server that swapped it would get the release encrypted to a key of its own.
+    const bool device = a.encrypt == "device";
+    if (!device && JsonString(app_info, "app_key", "").empty()) {
+      return MakeError(ErrorCode::kNotFound,
+                       "app " + a.app +
+                           " has no app key (--encrypt app needs `app create --app-key`); use "
+                           "--encrypt device");
     }
-    auto recipient = crypto::PublicKey::FromPem(recipient_pem);
-    if (!recipient)
-      return tl::unexpected(recipient.error().WithContext("the server's " + a.encrypt + " key"));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        crypto::PublicKey recipient,
+        TrustedRecipient(device ? "content key" : "app key",
+                         device ? "--content-key" : "--app-key",
+                         config ? (device ? config->content_key_pem : config->app_key_pem) : "",
+                         device ? a.content_key : a.app_key,
+                         JsonString(app_info, device ? "content_key" : "app_key", ""), a.app));
     bundle::SealOptions options;
     options.app_id = a.app;
     options.version = a.version;
     blob = tmp.path() / "bundle.alb";
-    AIRLOCK_TRY(bundle::SealBundle(zip, options, *bundle_signer, {*recipient}, blob));
+    AIRLOCK_TRY(bundle::SealBundle(zip, options, *bundle_signer, {recipient}, blob));
     target_name = prefix + "bundle.alb";
     custom["format"] = "airlock-bundle";
   }
@@ -983,7 +1034,11 @@ Result<void> RunPublish(const PublishArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(capgo, bundle::capgo::EncryptFile(zip, *capgo_signer, capgo_file));
     AIRLOCK_ASSIGN_OR_RETURN(
         capgo_target,
-        TargetFor(capgo_file, {{"app_id", a.app}, {"version", a.version}, {"format", "capgo-v2"}}));
+        TargetFor(capgo_file, [&] {
+          nlohmann::json c = {{"format", "capgo-v2"}};
+          rules.WriteTo(&c);
+          return c;
+        }()));
   }
 
   // Blobs first (content-addressed; harmless if the release is then refused).
@@ -991,7 +1046,7 @@ Result<void> RunPublish(const PublishArgs& a) {
   if (capgo) AIRLOCK_TRY(UploadBlob(client, capgo_file, capgo_target, "uploading capgo.zip"));
 
   // Targets metadata N+1 listing the release.
-  Targets next = current->signed_data;
+  Targets next = current.signed_data;
   next.version = targets_version + 1;
   next.expires = std::time(nullptr) + kYear;
   next.targets[target_name] = blob_target;
@@ -1011,6 +1066,7 @@ Result<void> RunPublish(const PublishArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json release,
                            client.Json("POST", app_path + "/releases", body));
+  AIRLOCK_TRY(RecordTargetsVersion(a.app, next.version));
   if (a.server.json) {
     PrintJson(release);
     return {};
@@ -1022,6 +1078,12 @@ Result<void> RunPublish(const PublishArgs& a) {
     std::cout << "  " << prefix << "capgo.zip (" << Plural(capgo_target.length, "byte", "bytes")
               << ", sha256 " << capgo_target.hashes["sha256"] << ", Capgo v2)\n";
   }
+  std::cout << "  signed for channel" << (rules.channels.size() == 1 ? " " : "s ");
+  for (size_t i = 0; i < rules.channels.size(); ++i) {
+    std::cout << (i == 0 ? "" : ", ") << rules.channels[i];
+  }
+  std::cout << "; security floor " << rules.security_floor << "; "
+            << (rules.rollback_allowed ? "a rollback target" : "not a rollback target") << "\n";
   std::cout << "  targets v" << next.version << " signed by " << targets_signer->KeyId() << "\n";
   return {};
 }
@@ -1120,9 +1182,10 @@ void AddServerCommands(CLI::App& app, Action& action) {
 
   auto root = std::make_shared<AppRootArgs>();
   CLI::App* ar =
-      apps->add_subcommand("root", "Download and check the app's trusted root (root.json)");
+      apps->add_subcommand("root", "Write the app's newest root that verifies from the pinned one (root.json)");
   ar->add_option("app_id", root->app, "App id")->required();
   ar->add_option("--out", root->out, "Output file")->required();
+  AddTrustedRootOption(ar, root->trusted_root);
   AddServerOptions(ar, root->server);
   ar->callback([root, &action] { action = [root] { return RunAppRoot(*root); }; });
 
@@ -1176,10 +1239,20 @@ void AddServerCommands(CLI::App& app, Action& action) {
                "Also publish a Capgo v2 encrypted zip for @capgo/capacitor-updater apps");
   rp->add_option("--capgo-key", publish->capgo_key,
                  "Capgo RSA key URI or PEM file (default: recorded by `app create`)");
+  rp->add_option("--content-key", publish->content_key,
+                 "The app's device-mode content key (PEM) for --encrypt device (default: recorded "
+                 "by `app create`)");
+  rp->add_option("--app-key", publish->app_key,
+                 "The app's public key (PEM) for --encrypt app (default: recorded by `app create`)");
+  rp->add_option("--allow-channel", publish->also_channels,
+                 "Another channel the release may later be made current on (repeatable; signed)");
+  rp->add_flag("--security-fix", publish->security_fix,
+               "Raise the security floor by one: no device or rollback goes below this release");
   rp->add_option("--security-floor", publish->security_floor,
-                 "Security floor: rollbacks to releases with a lower floor are refused");
-  rp->add_flag("--no-rollback", publish->no_rollback,
-               "Do not sign this release as a possible rollback target");
+                 "Set the security floor (default: the app's highest so far; never lower)");
+  rp->add_flag("--rollback-target", publish->rollback_target,
+               "Sign this release as a rollback target now (`release rollback` can sign it later)");
+  AddTrustedRootOption(rp, publish->trusted_root);
   rp->add_option("--passphrase-file", publish->passphrase_file,
                  "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
   rp->callback([publish, &action] { action = [publish] { return RunPublish(*publish); }; });
@@ -1197,6 +1270,11 @@ void AddServerCommands(CLI::App& app, Action& action) {
   AddServerOptions(rbc, rb->server);
   rbc->add_option("--channel", rb->channel, "Channel")->required();
   rbc->add_option("--to", rb->to, "Release version to go back to")->required();
+  rbc->add_option("--targets-key", rb->targets_key,
+                  "Key signing the rollback permission (default: recorded by `app create`)");
+  AddTrustedRootOption(rbc, rb->trusted_root);
+  rbc->add_option("--passphrase-file", rb->passphrase_file,
+                  "File holding the vault passphrase (else $AIRLOCK_VAULT_PASSPHRASE or a prompt)");
   rbc->callback([rb, &action] { action = [rb] { return RunRollback(*rb); }; });
 
   const std::tuple<const char*, const char*, RolloutOp> rollout_ops[] = {

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -12,6 +13,7 @@
 #include "client/test_http_server.h"
 #include "client/test_repo.h"
 #include "common/file.h"
+#include "common/require_service.h"
 
 namespace airlock::client {
 namespace {
@@ -38,10 +40,12 @@ std::string Quote(const std::string& s) {
 }
 
 // Runs `prefix airlock-agent tuf-client args...`; returns the exit status (-1 if it did not exit).
-int RunAgent(const std::vector<std::string>& args, const std::string& prefix = "") {
+// With `stderr_file`, the agent's stderr goes there instead of /dev/null.
+int RunAgent(const std::vector<std::string>& args, const std::string& prefix = "",
+             const fs::path& stderr_file = {}) {
   std::string cmd = prefix + Quote(AgentBinary().string()) + " tuf-client";
   for (const auto& a : args) cmd += " " + Quote(a);
-  cmd += " 2>/dev/null";
+  cmd += " 2>" + (stderr_file.empty() ? std::string("/dev/null") : Quote(stderr_file.string()));
   int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -90,6 +94,30 @@ class AgentTest : public ::testing::Test {
     return RunAgent(
         {"--metadata-dir", md_.string(), "init", (dir_->path() / "root.json").string()});
   }
+  // `download` of `names`; the agent's stderr in *err.
+  int Download(const std::vector<std::string>& names, std::string* err) {
+    std::vector<std::string> args = {"--metadata-url",    metadata_url_,  "--metadata-dir",
+                                     md_.string(),        "--target-dir", td_.string(),
+                                     "--target-base-url", targets_url_};
+    for (const auto& n : names) {
+      args.push_back("--target-name");
+      args.push_back(n);
+    }
+    args.push_back("download");
+    const fs::path err_file = dir_->path() / "stderr.txt";
+    int rc = RunAgent(args, "", err_file);
+    auto text = ReadTextFile(err_file, 1 << 20);
+    *err = text ? *text : "";
+    return rc;
+  }
+  std::vector<std::string> TdFiles() {
+    std::vector<std::string> names;
+    if (!fs::exists(td_)) return names;
+    for (const auto& e : fs::directory_iterator(td_)) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
   int Refresh(const std::string& prefix = "") {
     return RunAgent({"--metadata-url", metadata_url_, "--metadata-dir", md_.string(), "refresh"},
                     prefix);
@@ -160,8 +188,76 @@ TEST_F(AgentTest, EveryFailureExitsWithOne) {
   EXPECT_TRUE(fs::exists(td_ / "dir%2Fa%20b.txt"));
 }
 
+// Targets stream to disk (issue 10, section 8): a target several times larger than any network
+// chunk arrives intact; an endless body stops at the signed length; a wrong body leaves no file.
+TEST_F(AgentTest, LargeTargetDownloadsIntact) {
+  std::string content(3 * 1024 * 1024 + 5, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 7919) % 253);
+  repo_.AddTarget("big.bin", content);
+  repo_.Release();
+  Serve();
+  ASSERT_EQ(Init(), 0);
+  std::string err;
+  ASSERT_EQ(Download({"big.bin"}, &err), 0) << err;
+  EXPECT_EQ(*ReadFile(td_ / "big.bin", 1 << 24), ToBytes(content));
+  EXPECT_EQ(TdFiles(), std::vector<std::string>{"big.bin"});
+}
+
+TEST_F(AgentTest, EndlessTargetIsCutOffAtItsSignedLengthAndLeavesNoFile) {
+  // The server answers any path ending in ".endless" with an endless body.
+  repo_.AddTarget("app.endless", "payload");
+  repo_.Release();
+  Serve();
+  ASSERT_EQ(Init(), 0);
+  std::string err;
+  EXPECT_EQ(Download({"app.endless"}, &err), 1);
+  EXPECT_NE(err.find("target app.endless: the server sent more than its signed length of 7 bytes"),
+            std::string::npos)
+      << err;
+  EXPECT_TRUE(TdFiles().empty());
+}
+
+TEST_F(AgentTest, WrongTargetBodyLeavesNoFile) {
+  repo_.AddTarget("a.bin", "payload");
+  repo_.Release();
+  Serve();
+  const std::string hash = repo_.targets.targets.at("a.bin").hashes.at("sha256");
+  ASSERT_TRUE(
+      WriteFileAtomic(dir_->path() / "www" / "targets" / (hash + ".a.bin"), AsBytes("malware")));
+  ASSERT_EQ(Init(), 0);
+  std::string err;
+  EXPECT_EQ(Download({"a.bin"}, &err), 1);
+  EXPECT_NE(err.find("sha256 does not match"), std::string::npos) << err;
+  EXPECT_TRUE(TdFiles().empty());
+}
+
+// The delegation diamond through the binary: one download command searches b/ok (reaching "c"
+// through "b", whose listed key signed it) and then a/evil, which only "a" delegates (terminating),
+// and "a" lists another key for "c". The second search must verify c against a's keys.
+TEST_F(AgentTest, DelegatedRoleTrustedThroughOneDelegatorIsNotTrustedThroughAnother) {
+  repo_.Delegate("targets", "a", {"a/*"}, /*terminating=*/true);
+  repo_.Delegate("targets", "b", {"*/*"});
+  repo_.Delegate("a", "c", {"a/*"});
+  repo_.Delegate("b", "c", {"*/*"});
+  repo_.keys["c"].erase(repo_.keys["c"].begin());  // c is signed with b's listed key only
+  repo_.AddTarget("a/evil", "evil", "c");
+  repo_.AddTarget("b/ok", "ok", "c");
+  for (const char* r : {"c", "a", "b"}) repo_.PublishTargets(r);
+  repo_.Release();
+  Serve();
+  ASSERT_EQ(Init(), 0);
+  std::string err;
+  EXPECT_EQ(Download({"b/ok", "a/evil"}, &err), 1);
+  EXPECT_NE(err.find("c (delegated by a)"), std::string::npos) << err;
+  EXPECT_EQ(TdFiles(), std::vector<std::string>{"b%2Fok"});
+  const std::string evil_hash = repo_.delegated.at("c").targets.at("a/evil").hashes.at("sha256");
+  for (const auto& request : server_->Requests()) {
+    EXPECT_EQ(request.find(evil_hash), std::string::npos) << request;
+  }
+}
+
 TEST_F(AgentTest, RefreshFailsOnceFaketimeMovesPastTimestampExpiry) {
-  if (std::system("command -v faketime >/dev/null 2>&1") != 0) GTEST_SKIP() << "no faketime";
+  AIRLOCK_REQUIRE_SERVICE(std::system("command -v faketime >/dev/null 2>&1") == 0, "faketime");
   // The repository's timestamp expires in a day, everything else later.
   ASSERT_EQ(Init(), 0);
   EXPECT_EQ(Refresh("faketime '+400 days' "), 1);

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace airlock::client {
 namespace {
@@ -22,21 +23,29 @@ void GlobalInitOnce() {
 }
 
 struct Sink {
-  Bytes body;
+  const ChunkSink* sink = nullptr;
+  uint64_t received = 0;
   uint64_t max_length = 0;
   bool exceeded = false;
+  std::optional<Error> sink_error;  // what the caller's sink refused
 };
 
 size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<Sink*>(user);
   size_t n = size * count;
-  if (sink->body.size() + n > sink->max_length) {
+  if (n > sink->max_length - sink->received) {
     // Returning less than n makes libcurl abort the transfer with CURLE_WRITE_ERROR right now, so
-    // an endless response costs at most one network buffer beyond the bound.
+    // an endless response costs at most one network buffer beyond the bound, and no byte past the
+    // bound reaches the caller.
     sink->exceeded = true;
     return 0;
   }
-  sink->body.insert(sink->body.end(), data, data + n);
+  sink->received += n;
+  Result<void> ok = (*sink->sink)(ByteSpan(reinterpret_cast<const uint8_t*>(data), n));
+  if (!ok) {
+    sink->sink_error = ok.error();
+    return 0;
+  }
   return n;
 }
 
@@ -49,6 +58,16 @@ bool HasHttpScheme(const std::string& url) {
 CurlFetcher::CurlFetcher(CurlFetcherOptions options) : options_(std::move(options)) {}
 
 Result<Bytes> CurlFetcher::Fetch(const std::string& url, uint64_t max_length) {
+  Bytes body;
+  AIRLOCK_TRY(FetchTo(url, max_length, [&body](ByteSpan chunk) -> Result<void> {
+    body.insert(body.end(), chunk.begin(), chunk.end());
+    return {};
+  }));
+  return body;
+}
+
+Result<void> CurlFetcher::FetchTo(const std::string& url, uint64_t max_length,
+                                  const ChunkSink& chunk_sink) {
   if (!HasHttpScheme(url)) {
     return MakeError(ErrorCode::kInvalidArgument, "only http and https URLs are fetched: " + url);
   }
@@ -57,6 +76,7 @@ Result<Bytes> CurlFetcher::Fetch(const std::string& url, uint64_t max_length) {
   if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
   CURL* h = curl.get();
   Sink sink;
+  sink.sink = &chunk_sink;
   sink.max_length = max_length;
   char error_buffer[CURL_ERROR_SIZE] = {0};
 
@@ -93,6 +113,7 @@ Result<Bytes> CurlFetcher::Fetch(const std::string& url, uint64_t max_length) {
     return MakeError(ErrorCode::kLimitExceeded,
                      url + ": response is longer than " + std::to_string(max_length) + " bytes");
   }
+  if (sink.sink_error) return tl::unexpected(*sink.sink_error);
   if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
     return MakeError(ErrorCode::kInvalidArgument, url + ": refused protocol (redirect?)");
   }
@@ -106,7 +127,7 @@ Result<Bytes> CurlFetcher::Fetch(const std::string& url, uint64_t max_length) {
     std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
     return MakeError(ErrorCode::kIo, url + ": " + detail);
   }
-  return std::move(sink.body);
+  return {};
 }
 
 }  // namespace airlock::client

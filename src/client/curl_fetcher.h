@@ -22,8 +22,9 @@ struct CurlFetcherOptions {
 };
 
 // Fetches http:// and https:// URLs only (other schemes, also via redirects, are refused with
-// kInvalidArgument). The body is streamed into memory and the transfer aborted as soon as it
-// exceeds max_length (kLimitExceeded), also when the server announces a larger Content-Length. HTTP
+// kInvalidArgument). The body is streamed (FetchTo: to the caller's sink, libcurl's chunks of at
+// most 16 KiB; Fetch: into memory) and the transfer aborted as soon as it exceeds max_length
+// (kLimitExceeded), also when the server announces a larger Content-Length. HTTP
 // 403, 404 and 410 are kNotFound; other non-2xx statuses, timeouts and connection failures are kIo.
 // TLS peers are verified against the system trust store. One easy handle per call: the object holds
 // no connection state and is cheap to construct. Not thread-safe (use one instance per thread).
@@ -31,6 +32,7 @@ class CurlFetcher : public Fetcher {
  public:
   explicit CurlFetcher(CurlFetcherOptions options = {});
   Result<Bytes> Fetch(const std::string& url, uint64_t max_length) override;
+  Result<void> FetchTo(const std::string& url, uint64_t max_length, const ChunkSink& sink) override;
 
  private:
   CurlFetcherOptions options_;

@@ -4,8 +4,11 @@
 #ifndef AIRLOCK_CLIENT_FETCHER_H_
 #define AIRLOCK_CLIENT_FETCHER_H_
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,7 +18,14 @@
 
 namespace airlock::client {
 
-// Fetches whole resources with a hard size bound. Implementations must:
+// The largest chunk FetchTo hands its sink (libcurl's own chunks are at most 16 KiB).
+inline constexpr size_t kFetchChunkSize = 64 * 1024;
+
+// Receives a body chunk by chunk; an error stops the transfer and is what FetchTo returns.
+using ChunkSink = std::function<Result<void>(ByteSpan)>;
+
+// Fetches resources with a hard size bound, whole (Fetch) or streamed (FetchTo). Implementations
+// must:
 //  - return ErrorCode::kNotFound when the resource does not exist (HTTP 403/404/410, a missing
 //  file), so
 //    the updater can tell "no newer root" from a failure;
@@ -28,6 +38,12 @@ class Fetcher {
  public:
   virtual ~Fetcher() = default;
   [[nodiscard]] virtual Result<Bytes> Fetch(const std::string& url, uint64_t max_length) = 0;
+  // Streams the body to `sink` in chunks of at most kFetchChunkSize bytes. No byte past
+  // `max_length` reaches the sink: a longer body is kLimitExceeded once the bound is crossed
+  // (earlier chunks have been delivered). The default slices what Fetch() returns (for transports
+  // that only have whole bodies); the fetchers below stream without holding the body.
+  [[nodiscard]] virtual Result<void> FetchTo(const std::string& url, uint64_t max_length,
+                                             const ChunkSink& sink);
 };
 
 // An in-memory fetcher for tests: serves a map url -> bytes and records every requested URL in
@@ -37,6 +53,10 @@ class Fetcher {
 class MemoryFetcher : public Fetcher {
  public:
   Result<Bytes> Fetch(const std::string& url, uint64_t max_length) override;
+  // Delivers the body in chunks of chunk_size() bytes (also recorded in requests()).
+  Result<void> FetchTo(const std::string& url, uint64_t max_length, const ChunkSink& sink) override;
+  void set_chunk_size(size_t n) { chunk_size_ = n == 0 ? 1 : std::min(n, kFetchChunkSize); }
+  size_t chunk_size() const { return chunk_size_; }
 
   void Set(const std::string& url, Bytes body) { files_[url] = std::move(body); }
   void Remove(const std::string& url) { files_.erase(url); }
@@ -49,6 +69,7 @@ class MemoryFetcher : public Fetcher {
   std::map<std::string, Bytes> files_;
   std::vector<std::string> requests_;
   uint64_t delivered_bytes_ = 0;
+  size_t chunk_size_ = 16 * 1024;
 };
 
 // Reads URLs as local paths: "file:///abs/path" or a plain filesystem path. Useful to run the
@@ -58,6 +79,7 @@ class MemoryFetcher : public Fetcher {
 class FileFetcher : public Fetcher {
  public:
   Result<Bytes> Fetch(const std::string& url, uint64_t max_length) override;
+  Result<void> FetchTo(const std::string& url, uint64_t max_length, const ChunkSink& sink) override;
 };
 
 }  // namespace airlock::client

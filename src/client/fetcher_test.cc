@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "client/curl_fetcher.h"
@@ -59,6 +60,67 @@ TEST(FileFetcher, ReadsPathsAndFileUrls) {
   EXPECT_EQ(f.Fetch((dir->path() / "g").string(), 2).error().code(), ErrorCode::kNotFound);
 }
 
+// Collects what a FetchTo delivers and the largest chunk.
+struct Collector {
+  Bytes body;
+  size_t largest_chunk = 0;
+  ChunkSink Sink() {
+    return [this](ByteSpan chunk) -> Result<void> {
+      largest_chunk = std::max(largest_chunk, chunk.size());
+      body.insert(body.end(), chunk.begin(), chunk.end());
+      return {};
+    };
+  }
+};
+
+TEST(MemoryFetcher, StreamsInChunksAndNeverPastTheBound) {
+  MemoryFetcher f;
+  f.set_chunk_size(2);
+  f.Set("u", ToBytes("12345"));
+  Collector all;
+  ASSERT_TRUE(f.FetchTo("u", 5, all.Sink()).has_value());
+  EXPECT_EQ(all.body, ToBytes("12345"));
+  EXPECT_EQ(all.largest_chunk, 2u);
+  Collector cut;
+  auto r = f.FetchTo("u", 3, cut.Sink());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_EQ(cut.body, ToBytes("123"));
+}
+
+TEST(Fetcher, SinkErrorStopsTheTransferAndIsReturned) {
+  MemoryFetcher f;
+  f.set_chunk_size(1);
+  f.Set("u", ToBytes("12345"));
+  int calls = 0;
+  auto r = f.FetchTo("u", 5, [&calls](ByteSpan) -> Result<void> {
+    if (++calls == 2) return MakeError(ErrorCode::kHashMismatch, "stop");
+    return {};
+  });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(FileFetcher, StreamsInBoundedChunks) {
+  auto dir = ScopedTempDir::Create();
+  ASSERT_TRUE(dir.has_value());
+  Bytes content(2 * kFetchChunkSize + 3, 'z');
+  ASSERT_TRUE(WriteFileAtomic(dir->path() / "f", content).has_value());
+  FileFetcher f;
+  Collector c;
+  ASSERT_TRUE(f.FetchTo((dir->path() / "f").string(), content.size(), c.Sink()).has_value());
+  EXPECT_EQ(c.body, content);
+  EXPECT_EQ(c.largest_chunk, kFetchChunkSize);
+  Collector none;
+  auto r = f.FetchTo((dir->path() / "f").string(), content.size() - 1, none.Sink());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_TRUE(none.body.empty());
+  EXPECT_EQ(f.FetchTo((dir->path() / "g").string(), 9, none.Sink()).error().code(),
+            ErrorCode::kNotFound);
+}
+
 class CurlFetcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -96,6 +158,27 @@ TEST_F(CurlFetcherTest, EndlessDataIsCutOffAtTheBound) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(f.Fetch(server_->Url("/endless"), 1 << 20).error().code(), ErrorCode::kLimitExceeded);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST_F(CurlFetcherTest, EndlessDataStreamedStopsAtTheBoundInSmallChunks) {
+  CurlFetcher f;
+  Collector c;
+  auto r = f.FetchTo(server_->Url("/endless"), 1 << 20, c.Sink());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kLimitExceeded);
+  EXPECT_LE(c.body.size(), 1u << 20);  // nothing past the bound reached the sink
+  EXPECT_GT(c.body.size(), 0u);
+  EXPECT_LE(c.largest_chunk, kFetchChunkSize);
+}
+
+TEST_F(CurlFetcherTest, SinkErrorAbortsTheTransfer) {
+  CurlFetcher f;
+  auto r = f.FetchTo(server_->Url("/endless"), 1 << 30, [](ByteSpan) -> Result<void> {
+    return MakeError(ErrorCode::kHashMismatch, "refused by the sink");
+  });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_EQ(r.error().message(), "refused by the sink");
 }
 
 TEST_F(CurlFetcherTest, SlowRetrievalTimesOut) {

@@ -1,7 +1,7 @@
 // Test helper (not part of the library): a static HTTP server on 127.0.0.1, port 0, run with
 // Node.js (python3 is not guaranteed on a fresh Debian 12). Serves files under `root`, logs each
-// request path to `root`/../requests.log, and has two attack endpoints: /endless (an endless body)
-// and /slow (one byte, then silence).
+// request path to `root`/../requests.log, and has two attack endpoints: /endless and any path
+// ending in ".endless" (an endless body), and /slow (one byte, then silence).
 #ifndef AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 #define AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 
@@ -24,7 +24,7 @@ const http = require('http'), fs = require('fs'), path = require('path');
 const root = process.argv[1], log = process.argv[2];
 const server = http.createServer((req, res) => {
   fs.appendFileSync(log, req.url + '\n');
-  if (req.url === '/endless') {
+  if (req.url === '/endless' || req.url.endsWith('.endless')) {
     res.writeHead(200);
     const chunk = Buffer.alloc(65536, 120);
     const pump = () => { while (res.write(chunk)) {} };

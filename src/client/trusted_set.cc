@@ -1,5 +1,6 @@
 #include "client/trusted_set.h"
 
+#include <optional>
 #include <string>
 
 namespace airlock::client {
@@ -107,21 +108,64 @@ Result<void> TrustedMetadataSet::CheckFinalSnapshot() const {
   return {};
 }
 
-const Metadata<Targets>* TrustedMetadataSet::targets(const std::string& role) const {
-  auto it = targets_.find(role);
+const Metadata<Targets>* TrustedMetadataSet::targets_on_path(const RolePath& path) const {
+  auto it = targets_.find(path);
   return it == targets_.end() ? nullptr : &it->second;
+}
+
+Result<RolePath> TrustedMetadataSet::UniquePathTo(const std::string& role) const {
+  if (role == "targets") return RolePath{"targets"};
+  std::optional<RolePath> found;
+  for (const auto& [path, md] : targets_) {
+    if (path.back() != role) continue;
+    if (found) {
+      return MakeError(ErrorCode::kInternal,
+                       role + " was loaded through several delegation paths; name the path");
+    }
+    found = path;
+  }
+  if (!found) return MakeError(ErrorCode::kInternal, "delegator " + role + " is not loaded");
+  return *found;
+}
+
+const Metadata<Targets>* TrustedMetadataSet::targets(const std::string& role) const {
+  auto path = UniquePathTo(role);
+  return path ? targets_on_path(*path) : nullptr;
 }
 
 Result<const Metadata<Targets>*> TrustedMetadataSet::UpdateDelegatedTargets(
     ByteSpan data, const std::string& role, const std::string& delegator, bool trusted_local) {
+  RolePath path;
+  if (delegator == "root") {
+    if (role != "targets") {
+      return MakeError(ErrorCode::kInternal, "root delegates only targets, not " + role);
+    }
+    path = {"targets"};
+  } else {
+    AIRLOCK_ASSIGN_OR_RETURN(path, UniquePathTo(delegator));
+    path.push_back(role);
+  }
+  return UpdateTargetsOnPath(data, path, trusted_local);
+}
+
+Result<const Metadata<Targets>*> TrustedMetadataSet::UpdateTargetsOnPath(ByteSpan data,
+                                                                         const RolePath& path,
+                                                                         bool trusted_local) {
   if (!snapshot_) return MakeError(ErrorCode::kInternal, "cannot load targets before snapshot");
+  if (path.empty() || path.front() != "targets") {
+    return MakeError(ErrorCode::kInternal, "a delegation path starts at targets");
+  }
   AIRLOCK_TRY(CheckFinalSnapshot());
-  const bool top_level = delegator == "root";
+  const std::string& role = path.back();
+  const bool top_level = path.size() == 1;
   const Metadata<Targets>* parent = nullptr;
   if (!top_level) {
-    parent = targets(delegator);
+    // The delegator as loaded on this very path: a copy of it trusted through another path, or
+    // this role trusted through another delegator, counts for nothing here.
+    parent = targets_on_path(RolePath(path.begin(), path.end() - 1));
     if (parent == nullptr) {
-      return MakeError(ErrorCode::kInternal, "delegator " + delegator + " is not loaded");
+      return MakeError(ErrorCode::kInternal, "delegator " + path[path.size() - 2] +
+                                                 " is not loaded on this delegation path");
     }
   }
   auto meta_it = snapshot_->signed_data.meta.find(role + ".json");
@@ -135,13 +179,14 @@ Result<const Metadata<Targets>*> TrustedMetadataSet::UpdateDelegatedTargets(
   if (top_level) {
     AIRLOCK_TRY(root_.signed_data.VerifyDelegate("targets", next));
   } else {
-    AIRLOCK_TRY_CTX(parent->signed_data.VerifyDelegate(role, next), role);
+    AIRLOCK_TRY_CTX(parent->signed_data.VerifyDelegate(role, next),
+                    role + " (delegated by " + path[path.size() - 2] + ")");
   }
   if (next.signed_data.version != meta.version) {
     return VersionMismatch(role + " (snapshot meta)", next.signed_data.version, meta.version);
   }
   AIRLOCK_TRY(metadata::CheckExpiry(next.signed_data, reference_time_, role));
-  auto [it, inserted] = targets_.insert_or_assign(role, std::move(next));
+  auto [it, inserted] = targets_.insert_or_assign(path, std::move(next));
   return &it->second;
 }
 

@@ -23,12 +23,19 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/result.h"
 #include "metadata/metadata.h"
 
 namespace airlock::client {
+
+// A targets role as the delegation search reaches it: the chain of role names from "targets" down
+// to it, e.g. {"targets", "a", "c"} for role "c" delegated by "a", itself delegated by "targets".
+// Delegated metadata is trusted per path, never per name: the same role reached through another
+// delegator is verified again against that delegator's keys (the "diamond" case).
+using RolePath = std::vector<std::string>;
 
 // Size bounds applied to metadata when no length is known from the referrer.
 struct MetadataLimits {
@@ -62,9 +69,17 @@ class TrustedMetadataSet {
   // version.
   [[nodiscard]] Result<void> UpdateSnapshot(ByteSpan data, bool trusted_local);
 
-  // 5.6 for "targets" (delegator "root") and delegated roles: the final snapshot must have an entry
-  // for `role`.json; length/hashes from it (unless `trusted_local`), signatures by the delegator's
-  // keys, version == snapshot's, not expired.
+  // 5.6 for the targets role at `path` ({"targets"}, or a delegated role below the loaded
+  // path.front()..path[n-2]): the final snapshot must have an entry for `<last>.json`;
+  // length/hashes from it (unless `trusted_local`), signatures by the keys the delegator on this
+  // path (root for "targets") lists for the role, version == snapshot's, not expired. The result
+  // is trusted for `path` only. kInternal if the delegator's path is not loaded or `path` is not a
+  // chain starting at "targets".
+  [[nodiscard]] Result<const metadata::Metadata<metadata::Targets>*> UpdateTargetsOnPath(
+      ByteSpan data, const RolePath& path, bool trusted_local);
+
+  // The same, naming the delegator instead of the path: "root" for "targets", otherwise a role
+  // loaded through exactly one path (kInternal if it was loaded through none or several).
   [[nodiscard]] Result<const metadata::Metadata<metadata::Targets>*> UpdateDelegatedTargets(
       ByteSpan data, const std::string& role, const std::string& delegator, bool trusted_local);
 
@@ -75,7 +90,9 @@ class TrustedMetadataSet {
   const metadata::Metadata<metadata::Snapshot>* snapshot() const {
     return snapshot_ ? &*snapshot_ : nullptr;
   }
-  // "targets" or a delegated role; nullptr if not loaded.
+  // The targets role loaded for `path`; nullptr if not loaded through that path.
+  const metadata::Metadata<metadata::Targets>* targets_on_path(const RolePath& path) const;
+  // "targets", or a delegated role loaded through exactly one path; nullptr otherwise.
   const metadata::Metadata<metadata::Targets>* targets(const std::string& role = "targets") const;
   std::time_t reference_time() const { return reference_time_; }
   const MetadataLimits& limits() const { return limits_; }
@@ -90,7 +107,9 @@ class TrustedMetadataSet {
   metadata::Metadata<metadata::Root> root_;
   std::optional<metadata::Metadata<metadata::Timestamp>> timestamp_;
   std::optional<metadata::Metadata<metadata::Snapshot>> snapshot_;
-  std::map<std::string, metadata::Metadata<metadata::Targets>> targets_;
+  [[nodiscard]] Result<RolePath> UniquePathTo(const std::string& role) const;
+
+  std::map<RolePath, metadata::Metadata<metadata::Targets>> targets_;
   std::time_t reference_time_;
   MetadataLimits limits_;
 };

@@ -19,12 +19,6 @@ std::string WithTrailingSlash(std::string url) {
   return url;
 }
 
-std::set<std::string> RoleKeyIds(const metadata::Root& root, const std::string& role) {
-  auto it = root.roles.find(role);
-  if (it == root.roles.end()) return {};
-  return std::set<std::string>(it->second.keyids.begin(), it->second.keyids.end());
-}
-
 // The hash whose value names the consistent-snapshot target file: sha256 when listed (what our
 // repository tooling and the reference implementations write), else the first listed.
 std::string PrefixHash(const TargetFile& info) {
@@ -43,6 +37,18 @@ std::string EncodeTargetPath(std::string_view path) {
 }  // namespace
 
 std::time_t SystemTime() { return ::time(nullptr); }
+
+Updater::RoleKeys Updater::RoleKeys::Of(const metadata::Root& root) {
+  auto of = [&root](const char* role) {
+    KeySet out;
+    if (auto it = root.roles.find(role); it != root.roles.end()) {
+      out.first.insert(it->second.keyids.begin(), it->second.keyids.end());
+      out.second = it->second.threshold;
+    }
+    return out;
+  };
+  return RoleKeys{of("timestamp"), of("snapshot"), of("targets")};
+}
 
 Result<void> InitMetadataDir(const std::filesystem::path& metadata_dir, ByteSpan root_bytes) {
   return MetadataStore(metadata_dir).Store("root", root_bytes);
@@ -81,14 +87,13 @@ Result<void> Updater::Refresh() {
   AIRLOCK_TRY(LoadRoot());
   AIRLOCK_TRY(LoadTimestamp());
   AIRLOCK_TRY(LoadSnapshot());
-  AIRLOCK_TRY(LoadTargets("targets", "root"));
+  AIRLOCK_TRY(LoadTargets({"targets"}));
   refreshed_ = true;
   return {};
 }
 
 Result<void> Updater::LoadRoot() {
-  const metadata::Root initial = trusted_.root().signed_data;
-  const uint64_t lower = initial.version + 1;
+  const uint64_t lower = trusted_.root().signed_data.version + 1;
   const uint64_t upper = lower + options_.config.max_root_rotations;
   for (uint64_t version = lower; version < upper; ++version) {
     Result<Bytes> data = DownloadMetadata("root", options_.config.limits.root_max_length, version);
@@ -97,19 +102,29 @@ Result<void> Updater::LoadRoot() {
       if (data.error().code() == ErrorCode::kNotFound) break;
       return tl::unexpected(data.error());
     }
+    const RoleKeys before = RoleKeys::Of(trusted_.root().signed_data);
     AIRLOCK_TRY_CTX(trusted_.UpdateRoot(*data), "root version " + std::to_string(version));
+    // 5.3.11 fast-forward attack recovery, before the new root is persisted (a crash in between
+    // must not leave the old copies beside a root that no longer says they are stale).
+    AIRLOCK_TRY(ForgetRotatedRoles(before, RoleKeys::Of(trusted_.root().signed_data)));
     AIRLOCK_TRY(store_.Store("root", *data));
   }
-  // 5.3.11 fast-forward attack recovery: once the timestamp or snapshot keys are rotated, versions
-  // signed by the old keys are no reference for rollback checks any more. (They would also fail
-  // verification below, but a rotation can keep old keys that still meet the threshold.)
-  const metadata::Root& final_root = trusted_.root().signed_data;
-  if (final_root.version != initial.version &&
-      (RoleKeyIds(initial, "timestamp") != RoleKeyIds(final_root, "timestamp") ||
-       RoleKeyIds(initial, "snapshot") != RoleKeyIds(final_root, "snapshot"))) {
+  return {};
+}
+
+Result<void> Updater::ForgetRotatedRoles(const RoleKeys& before, const RoleKeys& after) {
+  // Once the timestamp or snapshot keys change, the versions signed under the old keys are no
+  // reference for rollback checks any more: a repository recovering from a fast-forward attack
+  // (versions pushed up with a stolen key) rotates the keys and starts the versions again. The
+  // copies would often fail verification under the new root anyway, but not when a key is kept,
+  // so they are deleted whenever the key set or threshold changes, as the specification says.
+  if (before.timestamp != after.timestamp || before.snapshot != after.snapshot) {
     AIRLOCK_TRY(store_.Remove("timestamp"));
     AIRLOCK_TRY(store_.Remove("snapshot"));
   }
+  // targets.json is never a rollback reference (snapshot's meta is), but a copy signed under
+  // rotated-out keys is not kept either.
+  if (before.targets != after.targets) AIRLOCK_TRY(store_.Remove("targets"));
   return {};
 }
 
@@ -144,13 +159,15 @@ Result<void> Updater::LoadSnapshot() {
   return {};
 }
 
-Result<const Metadata<Targets>*> Updater::LoadTargets(const std::string& role,
-                                                      const std::string& delegator) {
-  if (const Metadata<Targets>* loaded = trusted_.targets(role)) return loaded;
+Result<const Metadata<Targets>*> Updater::LoadTargets(const RolePath& path) {
+  // Loaded for this path already: the same delegator chain verified it. A copy loaded through
+  // another delegator is not looked at (it is verified again below, against this path's keys).
+  if (const Metadata<Targets>* loaded = trusted_.targets_on_path(path)) return loaded;
+  const std::string& role = path.back();
   const auto& limits = options_.config.limits;
   if (Result<Bytes> local = store_.Load(role, limits.targets_max_length)) {
     // Verified like a download (including snapshot's hashes): only the request is saved.
-    auto from_local = trusted_.UpdateDelegatedTargets(*local, role, delegator, false);
+    auto from_local = trusted_.UpdateTargetsOnPath(*local, path, /*trusted_local=*/false);
     if (from_local) return *from_local;
   }
   const metadata::Snapshot& snapshot = trusted_.snapshot()->signed_data;
@@ -164,36 +181,41 @@ Result<const Metadata<Targets>*> Updater::LoadTargets(const std::string& role,
       Bytes data,
       DownloadMetadata(role, meta_it->second.length.value_or(limits.targets_max_length), version));
   AIRLOCK_ASSIGN_OR_RETURN(const Metadata<Targets>* loaded,
-                           trusted_.UpdateDelegatedTargets(data, role, delegator, false));
+                           trusted_.UpdateTargetsOnPath(data, path, /*trusted_local=*/false));
   AIRLOCK_TRY(store_.Store(role, data));
   return loaded;
 }
 
 Result<std::optional<TargetFile>> Updater::SearchDelegations(std::string_view target_path) {
-  // Preorder depth-first search (5.6.7): a stack of (role, delegator), children pushed in reverse
+  // Preorder depth-first search (5.6.7): a stack of delegation paths, children pushed in reverse
   // so the first-listed delegation is visited first; a terminating delegation that matches drops
-  // every role not yet visited.
-  std::vector<std::pair<std::string, std::string>> to_visit = {{"targets", "root"}};
-  std::set<std::string> visited;
-  while (visited.size() <= options_.config.max_delegations && !to_visit.empty()) {
-    auto [role, delegator] = std::move(to_visit.back());
+  // every role not yet visited. Each role is loaded and verified for the path it is reached
+  // through (see RolePath); a role already on its own path (a cycle) is not visited again.
+  std::vector<RolePath> to_visit = {{"targets"}};
+  size_t visited = 0;
+  while (visited <= options_.config.max_delegations && !to_visit.empty()) {
+    RolePath path = std::move(to_visit.back());
     to_visit.pop_back();
-    if (visited.count(role) != 0) continue;
-    AIRLOCK_ASSIGN_OR_RETURN(const Metadata<Targets>* targets, LoadTargets(role, delegator));
+    AIRLOCK_ASSIGN_OR_RETURN(const Metadata<Targets>* targets, LoadTargets(path));
+    ++visited;
     auto found = targets->signed_data.targets.find(std::string(target_path));
     if (found != targets->signed_data.targets.end()) return found->second;
-    visited.insert(role);
     if (!targets->signed_data.delegations) continue;
-    std::vector<std::pair<std::string, std::string>> children;
+    std::vector<RolePath> children;
     for (const auto& [child, terminating] :
          targets->signed_data.delegations->RolesForTarget(target_path)) {
-      children.emplace_back(child, role);
+      if (std::find(path.begin(), path.end(), child) == path.end()) {
+        RolePath child_path = path;
+        child_path.push_back(child);
+        children.push_back(std::move(child_path));
+      }
       if (terminating) {
         to_visit.clear();
         break;
       }
     }
-    to_visit.insert(to_visit.end(), children.rbegin(), children.rend());
+    to_visit.insert(to_visit.end(), std::make_move_iterator(children.rbegin()),
+                    std::make_move_iterator(children.rend()));
   }
   return std::optional<TargetFile>();
 }
@@ -217,7 +239,7 @@ std::optional<std::filesystem::path> Updater::FindCachedTarget(
   return std::nullopt;
 }
 
-Result<Bytes> Updater::FetchTarget(std::string_view target_path, const TargetFile& info) {
+Result<std::string> Updater::TargetUrl(std::string_view target_path, const TargetFile& info) const {
   if (options_.target_base_url.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "no target base URL");
   }
@@ -225,11 +247,40 @@ Result<Bytes> Updater::FetchTarget(std::string_view target_path, const TargetFil
   if (trusted_.root().signed_data.consistent_snapshot && options_.config.prefix_targets_with_hash) {
     remote_path = metadata::ConsistentTargetPath(target_path, PrefixHash(info));
   }
-  // Never read more than the signed length (endless-data attack); Verify checks it is not shorter.
-  AIRLOCK_ASSIGN_OR_RETURN(
-      Bytes data, options_.fetcher->Fetch(options_.target_base_url + EncodeTargetPath(remote_path),
-                                          info.length));
-  AIRLOCK_TRY_CTX(info.Verify(data), std::string(target_path));
+  return options_.target_base_url + EncodeTargetPath(remote_path);
+}
+
+Result<void> Updater::StreamTarget(std::string_view target_path, const TargetFile& info,
+                                   const ChunkSink& sink) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::string url, TargetUrl(target_path, info));
+  AIRLOCK_ASSIGN_OR_RETURN(auto verifier,
+                           metadata::LengthAndHashVerifier::Create(info.length, info.hashes));
+  // The signed length is a hard bound on what is read (endless-data attack): the fetcher stops at
+  // the first byte past it, and the verifier would refuse that byte too.
+  Result<void> fetched =
+      options_.fetcher->FetchTo(url, info.length, [&](ByteSpan chunk) -> Result<void> {
+        AIRLOCK_TRY(verifier.Update(chunk));
+        return sink(chunk);
+      });
+  if (!fetched) {
+    if (fetched.error().code() == ErrorCode::kLimitExceeded) {
+      return MakeError(ErrorCode::kLimitExceeded,
+                       "target " + std::string(target_path) +
+                           ": the server sent more than its signed length of " +
+                           std::to_string(info.length) + " bytes");
+    }
+    return tl::unexpected(fetched.error().WithContext("target " + std::string(target_path)));
+  }
+  AIRLOCK_TRY_CTX(verifier.Finish(), "target " + std::string(target_path));
+  return {};
+}
+
+Result<Bytes> Updater::FetchTarget(std::string_view target_path, const TargetFile& info) {
+  Bytes data;
+  AIRLOCK_TRY(StreamTarget(target_path, info, [&data](ByteSpan chunk) -> Result<void> {
+    data.insert(data.end(), chunk.begin(), chunk.end());
+    return {};
+  }));
   return data;
 }
 
@@ -237,7 +288,6 @@ Result<std::filesystem::path> Updater::DownloadTarget(std::string_view target_pa
                                                       const TargetFile& info,
                                                       const std::filesystem::path& target_dir) {
   if (target_path.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty target path");
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes data, FetchTarget(target_path, info));
   std::error_code ec;
   std::filesystem::create_directories(target_dir, ec);
   if (ec) {
@@ -245,7 +295,11 @@ Result<std::filesystem::path> Updater::DownloadTarget(std::string_view target_pa
                      "cannot create target directory " + target_dir.string() + ": " + ec.message());
   }
   std::filesystem::path path = target_dir / TargetFileName(target_path);
-  AIRLOCK_TRY(WriteFileAtomic(path, data));
+  // Written under a temporary name beside `path`; renamed onto it only once length and hashes
+  // matched. On any failure the AtomicFile's destructor removes the partial file.
+  AIRLOCK_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path));
+  AIRLOCK_TRY(StreamTarget(target_path, info, [&out](ByteSpan chunk) { return out.Write(chunk); }));
+  AIRLOCK_TRY(out.Commit());
   return path;
 }
 

@@ -39,8 +39,10 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "client/fetcher.h"
 #include "client/metadata_store.h"
@@ -86,13 +88,18 @@ class Updater {
   // kInvalidArgument without a fetcher or metadata base URL.
   [[nodiscard]] static Result<Updater> Create(UpdaterOptions options);
 
-  // The whole top-level update: root chain (5.3), fast-forward recovery (5.3.11), timestamp (5.4),
-  // snapshot (5.5), targets (5.6). Once it succeeded, later calls do nothing; after a failure,
+  // The whole top-level update: root chain (5.3), fast-forward recovery (5.3.11: whenever a new
+  // root changes the timestamp or snapshot key ids or threshold, the local timestamp.json and
+  // snapshot.json are deleted before that root is stored, and targets.json when the targets keys
+  // change, so that the repository can start those versions again), timestamp (5.4), snapshot
+  // (5.5), targets (5.6). Once it succeeded, later calls do nothing; after a failure,
   // retry with a new Updater.
   [[nodiscard]] Result<void> Refresh();
 
   // Refreshes first if needed, then searches the delegation graph (preorder depth-first, honouring
-  // terminating delegations, visiting at most max_delegations roles) for `target_path`.
+  // terminating delegations, visiting at most max_delegations roles) for `target_path`. A delegated
+  // role is verified with the keys its delegator on the path being searched lists for it, also when
+  // the same role was loaded before through another delegator (kBadSignature if they did not sign).
   // kNotFound if no role that `target_path` is delegated to lists it.
   [[nodiscard]] Result<metadata::TargetFile> GetTargetInfo(std::string_view target_path);
 
@@ -101,24 +108,45 @@ class Updater {
       std::string_view target_path, const metadata::TargetFile& info,
       const std::filesystem::path& target_dir) const;
 
-  // Fetches the target (bounded by info.length), checks length and hashes (kHashMismatch), and
-  // writes it atomically to `target_dir`/TargetFileName(target_path). Returns that path.
+  // Streams the target to a temporary file beside `target_dir`/TargetFileName(target_path),
+  // through a buffer of at most kFetchChunkSize bytes (the target is never held in memory),
+  // checking length and hashes as the bytes arrive, and renames it onto that path only once they
+  // matched. Returns that path. The signed length is a hard bound: kLimitExceeded ("the server
+  // sent more than its signed length") at the first byte past it; kHashMismatch for a wrong hash
+  // or a short body. On any failure the temporary file is removed and nothing appears at the
+  // path (a file already there is left as it was).
   [[nodiscard]] Result<std::filesystem::path> DownloadTarget(
       std::string_view target_path, const metadata::TargetFile& info,
       const std::filesystem::path& target_dir);
-  // The same, returning the verified bytes instead of writing them.
+  // The same checks, collecting the verified bytes in memory instead of writing a file: only for
+  // callers that need the bytes (e.g. `airlock repo verify`); the agent uses DownloadTarget.
   [[nodiscard]] Result<Bytes> FetchTarget(std::string_view target_path,
                                           const metadata::TargetFile& info);
 
   const TrustedMetadataSet& trusted() const { return trusted_; }
 
  private:
+  // Key ids and threshold of the roles whose rotation makes local copies stale (5.3.11).
+  struct RoleKeys {
+    using KeySet = std::pair<std::set<std::string>, uint64_t>;
+    KeySet timestamp;
+    KeySet snapshot;
+    KeySet targets;
+    static RoleKeys Of(const metadata::Root& root);
+  };
+
   Updater(UpdaterOptions options, TrustedMetadataSet trusted);
   [[nodiscard]] Result<void> LoadRoot();
+  [[nodiscard]] Result<void> ForgetRotatedRoles(const RoleKeys& before, const RoleKeys& after);
   [[nodiscard]] Result<void> LoadTimestamp();
   [[nodiscard]] Result<void> LoadSnapshot();
   [[nodiscard]] Result<const metadata::Metadata<metadata::Targets>*> LoadTargets(
-      const std::string& role, const std::string& delegator);
+      const RolePath& path);
+  [[nodiscard]] Result<std::string> TargetUrl(std::string_view target_path,
+                                              const metadata::TargetFile& info) const;
+  // Fetches the target into `sink` with the length bound and length/hash checks.
+  [[nodiscard]] Result<void> StreamTarget(std::string_view target_path,
+                                          const metadata::TargetFile& info, const ChunkSink& sink);
   [[nodiscard]] Result<Bytes> DownloadMetadata(std::string_view role, uint64_t max_length,
                                                std::optional<uint64_t> version);
   [[nodiscard]] Result<std::optional<metadata::TargetFile>> SearchDelegations(

@@ -1,23 +1,42 @@
 #include "common/json.h"
 
+#include <set>
+#include <vector>
+
 namespace airlock {
 
 namespace {
 // Thrown from the parser callback to stop at the depth bound; caught below, never leaves this file.
 struct DepthExceeded {};
-}  // namespace
+// Thrown from the parser callback at a repeated object key; caught below.
+struct DuplicateKey {
+  std::string key;
+};
 
-Result<nlohmann::json> ParseJson(std::string_view text, size_t max_size, size_t max_depth) {
+Result<nlohmann::json> Parse(std::string_view text, size_t max_size, size_t max_depth,
+                             bool refuse_duplicate_keys) {
   if (text.size() > max_size) {
     return MakeError(ErrorCode::kLimitExceeded,
                      "JSON document of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
                          std::to_string(max_size));
   }
-  auto callback = [max_depth](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    if ((event == nlohmann::json::parse_event_t::object_start ||
-         event == nlohmann::json::parse_event_t::array_start) &&
+  using Event = nlohmann::json::parse_event_t;
+  // The keys seen so far in each object being parsed, innermost last.
+  std::vector<std::set<std::string>> open_objects;
+  auto callback = [&](int depth, Event event, nlohmann::json& parsed) {
+    if ((event == Event::object_start || event == Event::array_start) &&
         static_cast<size_t>(depth) >= max_depth) {
       throw DepthExceeded{};
+    }
+    if (refuse_duplicate_keys) {
+      if (event == Event::object_start) {
+        open_objects.emplace_back();
+      } else if (event == Event::object_end) {
+        open_objects.pop_back();
+      } else if (event == Event::key && !open_objects.empty()) {
+        const auto& key = parsed.get_ref<const std::string&>();
+        if (!open_objects.back().insert(key).second) throw DuplicateKey{key};
+      }
     }
     return true;
   };
@@ -28,9 +47,22 @@ Result<nlohmann::json> ParseJson(std::string_view text, size_t max_size, size_t 
   } catch (const DepthExceeded&) {
     return MakeError(ErrorCode::kLimitExceeded,
                      "JSON nests deeper than " + std::to_string(max_depth) + " levels");
+  } catch (const DuplicateKey& d) {
+    nlohmann::json shown = d.key;  // escaped for printing; the parser gave valid UTF-8
+    return MakeError(ErrorCode::kMalformed, "duplicate key " + shown.dump() + " in a JSON object");
   } catch (const nlohmann::json::exception& e) {
     return MakeError(ErrorCode::kMalformed, std::string("invalid JSON: ") + e.what());
   }
+}
+
+}  // namespace
+
+Result<nlohmann::json> ParseJson(std::string_view text, size_t max_size, size_t max_depth) {
+  return Parse(text, max_size, max_depth, /*refuse_duplicate_keys=*/false);
+}
+
+Result<nlohmann::json> ParseSignedJson(std::string_view text, size_t max_size, size_t max_depth) {
+  return Parse(text, max_size, max_depth, /*refuse_duplicate_keys=*/true);
 }
 
 Result<std::string> GetString(const nlohmann::json& obj, std::string_view key, size_t max_length) {

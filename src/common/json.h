@@ -20,6 +20,13 @@ inline constexpr size_t kDefaultMaxJsonDepth = 32;
 [[nodiscard]] Result<nlohmann::json> ParseJson(std::string_view text, size_t max_size,
                                                size_t max_depth = kDefaultMaxJsonDepth);
 
+// ParseJson for signed JSON (bundle headers, TUF metadata): also kMalformed, naming the key, if any
+// object at any depth has the same key twice (compared after unescaping, so "\u0061" and "a" are
+// one key). A plain parse keeps the last value, so a duplicate lets a verifier and a reader that
+// keeps the first see different documents under one signature.
+[[nodiscard]] Result<nlohmann::json> ParseSignedJson(std::string_view text, size_t max_size,
+                                                     size_t max_depth = kDefaultMaxJsonDepth);
+
 // Typed field access for validating parsed objects; each returns kMalformed naming `key` when the field
 // is missing or of the wrong type.
 [[nodiscard]] Result<std::string> GetString(const nlohmann::json& obj, std::string_view key,

@@ -37,6 +37,37 @@ TEST(ParseJson, RejectsGarbageTrailingDataAndBadUtf8) {
   }
 }
 
+TEST(ParseSignedJson, RefusesDuplicateKeysAtAnyDepth) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"version":1,"version":2})", "\"version\""},
+      {R"({"a":{"b":[{"c":1,"c":1}]}})", "\"c\""},
+      {R"({"signed":{"x":1},"signed":{"x":1}})", "\"signed\""},
+      // Equal once unescaped: still one key given twice.
+      {R"({"version":1,"\u0076ersion":1})", "\"version\""},
+  };
+  for (const auto& [text, named] : cases) {
+    auto r = ParseSignedJson(text, 1024);
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().code(), ErrorCode::kMalformed) << text;
+    EXPECT_NE(r.error().message().find(std::string("duplicate key ") + named), std::string::npos)
+        << r.error().message();
+    // The plain parse keeps the last value, which is why signed JSON must not use it.
+    EXPECT_TRUE(ParseJson(text, 1024)) << text;
+  }
+}
+
+TEST(ParseSignedJson, AcceptsTheSameKeyInDifferentObjects) {
+  auto r = ParseSignedJson(R"({"a":{"k":1},"b":{"k":2},"c":[{"k":3},{"k":4}],"k":5})", 1024);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ((*r)["c"][1]["k"], 4);
+  // The other bounds still hold.
+  std::string deep(100, '[');
+  deep += std::string(100, ']');
+  auto d = ParseSignedJson(deep, 1 << 20, 32);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code(), ErrorCode::kLimitExceeded);
+}
+
 TEST(JsonFields, ReportMissingAndMistypedFields) {
   auto j = nlohmann::json::parse(R"({"s":"v","n":5,"neg":-1,"a":[],"o":{}})");
   EXPECT_EQ(*GetString(j, "s"), "v");

@@ -8,6 +8,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/random.h"
+#include "crypto/secret_bytes.h"
 
 namespace airlock::crypto {
 
@@ -22,20 +23,6 @@ constexpr size_t kX25519Overhead = kX25519Size + kNonceSize + kTagSize;
 constexpr size_t kMaxWrappedKeySize = 1024;
 constexpr std::string_view kHkdfInfo = "airlock/v1/x25519-wrap";
 constexpr size_t kOaepOverhead = 2 * 32 + 2;  // 2 * SHA-256 size + 2
-
-// Secret bytes wiped when they go out of scope.
-class SecretBytes {
- public:
-  explicit SecretBytes(Bytes b) : bytes_(std::move(b)) {}
-  SecretBytes(SecretBytes&& other) noexcept : bytes_(std::move(other.bytes_)) { other.bytes_.clear(); }
-  SecretBytes(const SecretBytes&) = delete;
-  SecretBytes& operator=(const SecretBytes&) = delete;
-  ~SecretBytes() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
-  const Bytes& get() const { return bytes_; }
-
- private:
-  Bytes bytes_;
-};
 
 const uint8_t* DataOrEmpty(ByteSpan s) {
   static const uint8_t kEmpty = 0;

@@ -65,7 +65,7 @@ constexpr std::array<std::pair<Role, std::string_view>, 7> kRoleNames = {{
     {Role::kDevice, "device"},
 }};
 
-constexpr std::array<std::pair<Action, std::string_view>, 23> kActionNames = {{
+constexpr std::array<std::pair<Action, std::string_view>, 24> kActionNames = {{
     {Action::kKeyCreate, "key.create"},
     {Action::kKeyList, "key.list"},
     {Action::kKeyRead, "key.read"},
@@ -89,6 +89,7 @@ constexpr std::array<std::pair<Action, std::string_view>, 23> kActionNames = {{
     {Action::kTokenManage, "token.manage"},
     {Action::kDeviceReport, "device.report"},
     {Action::kUpdateFetch, "update.fetch"},
+    {Action::kKeySignRoot, "key.sign-root"},
 }};
 
 bool ValidName(std::string_view name) {
@@ -128,7 +129,10 @@ Result<void> CheckRoles(const std::vector<Role>& roles) {
 }
 
 constexpr const char* kPrincipalColumns =
-    "name, kind, roles, disabled, created, expires, totp_secret IS NOT NULL";
+    "name, kind, roles, disabled, created, expires, totp_secret IS NOT NULL, token_id, parent_id, "
+    "apps, last_used";
+// The column index of token_hash when selected after kPrincipalColumns.
+constexpr int kTokenHashColumn = 11;
 
 Result<Principal> ReadPrincipal(sqlite3_stmt* s) {
   Principal p;
@@ -141,7 +145,52 @@ Result<Principal> ReadPrincipal(sqlite3_stmt* s) {
   p.created = sqlite3_column_int64(s, 4);
   if (sqlite3_column_type(s, 5) != SQLITE_NULL) p.expires = sqlite3_column_int64(s, 5);
   p.has_totp = sqlite3_column_int64(s, 6) != 0;
+  p.token_id = ColumnText(s, 7);
+  if (sqlite3_column_type(s, 8) != SQLITE_NULL) p.parent_token_id = ColumnText(s, 8);
+  std::string apps = ColumnText(s, 9);
+  for (std::string_view rest = apps; !rest.empty();) {
+    size_t comma = rest.find(',');
+    p.apps.emplace_back(rest.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (sqlite3_column_type(s, 10) != SQLITE_NULL) p.last_used = sqlite3_column_int64(s, 10);
   return p;
+}
+
+// Token columns added after schema version 1 (additive, so older binaries still read the file):
+// the token id, the minting token, the app limit and the last use. Added on open when missing.
+Result<void> EnsureTokenColumns(sqlite3* db) {
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr info, Prepare(db,
+                                                 "SELECT count(*) FROM pragma_table_info("
+                                                 "'principals') WHERE name = 'token_id'"));
+  if (sqlite3_step(info.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "table info"));
+  const bool present = sqlite3_column_int64(info.get(), 0) != 0;
+  info.reset();
+  if (present) return {};
+  AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+  AIRLOCK_TRY(
+      Exec(db,
+           "ALTER TABLE principals ADD COLUMN token_id TEXT;"
+           "ALTER TABLE principals ADD COLUMN parent_id TEXT;"
+           "ALTER TABLE principals ADD COLUMN apps TEXT;"
+           "ALTER TABLE principals ADD COLUMN last_used INTEGER;"
+           "UPDATE principals SET token_id = 'tok_' || substr(token_hash, 1, 16) "
+           "  WHERE kind = 'token';"
+           "CREATE UNIQUE INDEX IF NOT EXISTS principals_token_id ON principals(token_id);"));
+  return tx.Commit();
+}
+
+bool ValidAppName(std::string_view app) {
+  if (app.empty() || app.size() > 128) return false;
+  return std::all_of(app.begin(), app.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+std::string TokenIdForHash(std::string_view hash_hex) {
+  return "tok_" + std::string(hash_hex.substr(0, 16));
 }
 
 }  // namespace
@@ -205,6 +254,7 @@ bool RequiresSecondFactor(Action action) {
     case Action::kKeyDelete:
     case Action::kVaultBackup:
     case Action::kVaultRestore:
+    case Action::kKeySignRoot:
       return true;
     default:
       return false;
@@ -243,6 +293,7 @@ bool RoleAllows(Role role, Action action) {
         case A::kKeySuspend: case A::kKeyResume: case A::kKeyRetire: case A::kKeyRevoke:
         case A::kKeyCompromised: case A::kKeyDelete: case A::kVaultInit: case A::kVaultBackup:
         case A::kVaultRestore: case A::kAuditRead: case A::kAuditVerify:
+        case A::kKeySignRoot:
           return true;
         default:
           return false;
@@ -278,6 +329,11 @@ Result<void> Authorize(const Principal& principal, Action action) {
 
 std::string TokenHash(std::string_view token) { return HexEncode(crypto::Sha256(AsBytes(token))); }
 
+bool AllowsApp(const Principal& principal, std::string_view app) {
+  return principal.apps.empty() ||
+         std::find(principal.apps.begin(), principal.apps.end(), app) != principal.apps.end();
+}
+
 struct AccessStore::Impl {
   DbPtr db;
   AccessOptions options;
@@ -311,6 +367,7 @@ Result<DbPtr> OpenAccessDb(const std::filesystem::path& path, bool create) {
                                 "('version', '" + std::to_string(kSchemaVersion) + "')")
                                    .c_str()));
     AIRLOCK_TRY(tx.Commit());
+    AIRLOCK_TRY(EnsureTokenColumns(db.get()));
     return db;
   }
   auto meta = Prepare(db.get(), "SELECT name, value FROM meta");
@@ -328,6 +385,7 @@ Result<DbPtr> OpenAccessDb(const std::filesystem::path& path, bool create) {
     return MakeError(ErrorCode::kUnsupported, "access store " + path.string() +
                                                   " has schema version " + version.substr(0, 16));
   }
+  AIRLOCK_TRY(EnsureTokenColumns(db.get()));
   return db;
 }
 
@@ -443,20 +501,65 @@ Result<void> AccessStore::Remove(std::string_view name) {
   return ChangeOne(db, std::move(s), name);
 }
 
-Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name) {
+namespace {
+
+bool IsCustodian(const Principal& p) {
+  return p.kind == PrincipalKind::kPerson && !p.disabled &&
+         std::any_of(p.roles.begin(), p.roles.end(),
+                     [](Role r) { return r == Role::kKeyCustodian || r == Role::kOwner; });
+}
+
+}  // namespace
+
+Result<void> AccessStore::CheckTotpAuthority(const Principal& subject,
+                                             const TotpAuthority& authority) {
+  if (!subject.has_totp) return {};  // a first enrolment
+  const std::string& name = subject.name;
+  if (authority.own_code && !authority.own_code->empty()) {
+    AIRLOCK_TRY_CTX(CheckTotp(name, *authority.own_code), "current TOTP code of " + name);
+    return {};
+  }
+  if (authority.custodians.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     name + " already has a TOTP second factor: replacing or removing it needs " +
+                         name + "'s current code (--totp), or two key custodians with theirs");
+  }
+  if (authority.custodians.size() != 2 ||
+      authority.custodians[0].first == authority.custodians[1].first) {
+    return Denied("replacing the TOTP of " + name + " needs two different key custodians");
+  }
+  for (const auto& [custodian, code] : authority.custodians) {
+    if (custodian == name) {
+      return Denied(custodian + " cannot vouch for their own TOTP; use the current code instead");
+    }
+    auto c = Get(custodian);
+    if (!c || !IsCustodian(*c)) {
+      return Denied(custodian.substr(0, kMaxPrincipalNameSize) +
+                    " is not an enabled key custodian or owner");
+    }
+    AIRLOCK_TRY_CTX(CheckTotp(custodian, code), "second factor for " + custodian);
+  }
+  return {};
+}
+
+Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name,
+                                               const TotpAuthority& authority) {
   AIRLOCK_ASSIGN_OR_RETURN(Principal p, Get(name));
   if (p.kind != PrincipalKind::kPerson) {
     return MakeError(ErrorCode::kInvalidArgument, "API tokens have no TOTP second factor");
   }
+  if (!impl_->options.sealer) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "TOTP secrets are sealed under the vault key: open the access store with its "
+                     "vault (--vault file:PATH)");
+  }
+  AIRLOCK_TRY(CheckTotpAuthority(p, authority));
   const TotpParams& params = impl_->options.totp;
   AIRLOCK_ASSIGN_OR_RETURN(Bytes secret, GenerateTotpSecret(params.algorithm));
   AIRLOCK_TRY(ValidateTotpParams(params, secret));
-  Bytes stored = secret;
-  bool sealed = false;
-  if (impl_->options.sealer) {
-    AIRLOCK_ASSIGN_OR_RETURN(stored, impl_->options.sealer->seal(secret, "airlock-totp:" + p.name));
-    sealed = true;
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes stored,
+                           impl_->options.sealer->seal(secret, "airlock-totp:" + p.name));
+  const bool sealed = true;
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s, Prepare(db, "UPDATE principals SET totp_secret = ?, totp_sealed = ?, totp_algorithm = ?, "
@@ -473,6 +576,21 @@ Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name) {
   e.uri = OtpauthUri(impl_->options.issuer, p.name, secret, params);
   e.secret = std::move(secret);
   return e;
+}
+
+Result<void> AccessStore::RemoveTotp(std::string_view name, const TotpAuthority& authority) {
+  AIRLOCK_ASSIGN_OR_RETURN(Principal p, Get(name));
+  if (!p.has_totp) {
+    return MakeError(ErrorCode::kNotFound, p.name + " has no TOTP second factor enrolled");
+  }
+  AIRLOCK_TRY(CheckTotpAuthority(p, authority));
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(db,
+                                   "UPDATE principals SET totp_secret = NULL, totp_sealed = 0, "
+                                   "totp_last_step = NULL WHERE name = ?"));
+  BindText(s.get(), 1, name);
+  return ChangeOne(db, std::move(s), name);
 }
 
 Result<void> AccessStore::CheckTotp(std::string_view name, std::string_view code) {
@@ -518,25 +636,73 @@ Result<void> AccessStore::CheckTotp(std::string_view name, std::string_view code
 
 Result<CreatedToken> AccessStore::CreateToken(std::string_view name, const std::vector<Role>& roles,
                                               int64_t ttl_seconds) {
+  return CreateToken(name, roles, ttl_seconds, TokenLimits{});
+}
+
+Result<CreatedToken> AccessStore::CreateToken(std::string_view name, const std::vector<Role>& roles,
+                                              int64_t ttl_seconds, const TokenLimits& limits) {
   if (!ValidName(name)) {
     return MakeError(ErrorCode::kInvalidArgument, "token names are 1..128 of [A-Za-z0-9._@+-]");
   }
   AIRLOCK_TRY(CheckRoles(roles));
   if (ttl_seconds < 0) return MakeError(ErrorCode::kInvalidArgument, "token lifetime must be >= 0");
+  for (const std::string& app : limits.apps) {
+    if (!ValidAppName(app)) {
+      return MakeError(ErrorCode::kInvalidArgument, "app names are 1..128 of [A-Za-z0-9._-]");
+    }
+  }
+  const int64_t now = Now();
+  std::optional<int64_t> expires;
+  if (ttl_seconds > 0) expires = now + ttl_seconds;
+  std::vector<std::string> apps = limits.apps;
+  if (limits.parent_token_id) {
+    auto parent = FindTokenById(*limits.parent_token_id);
+    if (!parent) {
+      if (parent.error().code() == ErrorCode::kNotFound) return Denied("unknown parent token");
+      return tl::unexpected(parent.error());
+    }
+    if (parent->disabled) return Denied("API token " + parent->name + " is revoked");
+    if (parent->expires) {
+      if (now >= *parent->expires) return Denied("API token " + parent->name + " has expired");
+      if (!expires) {
+        expires = parent->expires;  // never outlives its parent
+      } else if (*expires > *parent->expires) {
+        return Denied("a token may not outlive the token that mints it (" + parent->name +
+                      " expires at " + std::to_string(*parent->expires) + ", " +
+                      std::to_string(*parent->expires - now) + " s from now)");
+      }
+    }
+    if (!parent->apps.empty()) {
+      if (apps.empty()) apps = parent->apps;
+      for (const std::string& app : apps) {
+        if (!AllowsApp(*parent, app)) {
+          return Denied("app " + app + " is outside the apps of " + parent->name);
+        }
+      }
+    }
+  }
+  std::string apps_text;
+  for (const std::string& app : apps) {
+    if (!apps_text.empty()) apps_text += ',';
+    apps_text += app;
+  }
   AIRLOCK_ASSIGN_OR_RETURN(Bytes random, crypto::RandomBytes(32));
   CreatedToken out;
   out.token = std::string(kTokenPrefix) + HexEncode(random);
   out.hash = TokenHash(out.token);
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "INSERT INTO principals (name, kind, roles, created, expires, token_hash) "
-                             "VALUES (?, 'token', ?, ?, ?, ?)"));
-  int64_t now = Now();
+      StmtPtr s, Prepare(db,
+                         "INSERT INTO principals (name, kind, roles, created, expires, token_hash, "
+                         "token_id, parent_id, apps) VALUES (?, 'token', ?, ?, ?, ?, ?, ?, ?)"));
   BindText(s.get(), 1, name);
   BindText(s.get(), 2, RolesText(roles));
   sqlite3_bind_int64(s.get(), 3, now);
-  if (ttl_seconds > 0) sqlite3_bind_int64(s.get(), 4, now + ttl_seconds);
+  if (expires) sqlite3_bind_int64(s.get(), 4, *expires);
   BindText(s.get(), 5, out.hash);
+  BindText(s.get(), 6, TokenIdForHash(out.hash));
+  if (limits.parent_token_id) BindText(s.get(), 7, *limits.parent_token_id);
+  if (!apps_text.empty()) BindText(s.get(), 8, apps_text);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_CONSTRAINT) {
     return MakeError(ErrorCode::kAlreadyExists, "principal " + std::string(name) + " already exists");
@@ -544,6 +710,47 @@ Result<CreatedToken> AccessStore::CreateToken(std::string_view name, const std::
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "create token"));
   AIRLOCK_ASSIGN_OR_RETURN(out.principal, Get(name));
   return out;
+}
+
+Result<Principal> AccessStore::FindTokenById(std::string_view token_id) const {
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns +
+                                 " FROM principals WHERE kind = 'token' AND token_id = ?"));
+  BindText(s.get(), 1, token_id);
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) {
+    return MakeError(ErrorCode::kNotFound,
+                     "no token with id " + std::string(token_id.substr(0, 64)));
+  }
+  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "find token"));
+  return ReadPrincipal(s.get());
+}
+
+Result<Principal> AccessStore::RevokeToken(std::string_view token_id) {
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s,
+      Prepare(db, "UPDATE principals SET disabled = 1 WHERE kind = 'token' AND token_id = ?"));
+  BindText(s.get(), 1, token_id);
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "revoke token"));
+  return FindTokenById(token_id);
+}
+
+Result<void> AccessStore::RecordTokenUse(const Principal& token) {
+  const int64_t now = Now();
+  if (token.token_id.empty()) return {};
+  if (token.last_used && now - *token.last_used < kTokenUseInterval && now >= *token.last_used) {
+    return {};
+  }
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s,
+      Prepare(db, "UPDATE principals SET last_used = ? WHERE kind = 'token' AND token_id = ?"));
+  sqlite3_bind_int64(s.get(), 1, now);
+  BindText(s.get(), 2, token.token_id);
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "record token use"));
+  return {};
 }
 
 Result<Principal> AccessStore::FindTokenByHash(std::string_view hash_hex) const {
@@ -560,7 +767,7 @@ Result<Principal> AccessStore::FindTokenByHash(std::string_view hash_hex) const 
   if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "find token"));
   // The index lookup is on a hash of 256 random bits, so its timing says nothing useful about a token;
   // the final comparison is constant-time all the same.
-  if (!ConstantTimeEqual(AsBytes(ColumnText(s.get(), 7)), AsBytes(hash_hex))) {
+  if (!ConstantTimeEqual(AsBytes(ColumnText(s.get(), kTokenHashColumn)), AsBytes(hash_hex))) {
     return MakeError(ErrorCode::kNotFound, "no token with that hash");
   }
   return ReadPrincipal(s.get());
@@ -581,11 +788,34 @@ Result<Principal> AccessStore::AuthenticateToken(std::string_view token) const {
   }
   if (p->disabled) return Denied("API token " + p->name + " is revoked");
   if (p->expires && Now() >= *p->expires) return Denied("API token " + p->name + " has expired");
+  // A token works only while every token up its minting chain does (revoking a parent stops its
+  // children). Chains are short; the bound only guards against a hand-edited loop.
+  std::optional<std::string> parent_id = p->parent_token_id;
+  for (int depth = 0; parent_id; ++depth) {
+    if (depth >= 64) return Denied("API token " + p->name + " has too long a parent chain");
+    auto parent = FindTokenById(*parent_id);
+    if (!parent) {
+      if (parent.error().code() == ErrorCode::kNotFound) {
+        return Denied("API token " + p->name + " was minted by a token that no longer exists");
+      }
+      return tl::unexpected(parent.error());
+    }
+    if (parent->disabled) {
+      return Denied("API token " + p->name + " was minted by " + parent->name +
+                    ", which is revoked");
+    }
+    if (parent->expires && Now() >= *parent->expires) {
+      return Denied("API token " + p->name + " was minted by " + parent->name +
+                    ", which has expired");
+    }
+    parent_id = parent->parent_token_id;
+  }
   return p;
 }
 
 Result<Principal> AccessStore::AuthorizeActor(std::string_view actor, Action action,
-                                              std::optional<std::string_view> totp_code) {
+                                              std::optional<std::string_view> totp_code,
+                                              std::optional<std::string>* verified) {
   auto p = Get(actor);
   if (!p) {
     if (p.error().code() == ErrorCode::kNotFound) {
@@ -601,11 +831,13 @@ Result<Principal> AccessStore::AuthorizeActor(std::string_view actor, Action act
     if (p->kind != PrincipalKind::kPerson) {
       return Denied(std::string(ActionName(action)) + " needs a person with a TOTP second factor");
     }
+    if (verified != nullptr && *verified == p->name) return p;  // checked once this session
     if (!totp_code || totp_code->empty()) {
       return MakeError(ErrorCode::kInvalidArgument,
                        std::string(ActionName(action)) + " requires a TOTP code (--totp CODE)");
     }
     AIRLOCK_TRY_CTX(CheckTotp(p->name, *totp_code), "second factor for " + p->name);
+    if (verified != nullptr) *verified = p->name;
   }
   return p;
 }

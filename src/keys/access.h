@@ -1,12 +1,13 @@
 // Access control: principals (people and API tokens), roles, the role -> action table, API tokens kept
-// only as SHA-256 hashes, and the TOTP second factor for key-custodian operations (DESIGN.md §5).
+// only as SHA-256 hashes, and the TOTP second factor for key-custodian operations (docs/design.md §5).
 // A library: the vault and CLI use it now, the server's admin API later.
 //
 // Storage. Principals live in their own SQLite file beside the vault, `AccessPathForVault(vault)` =
 // "<vault>.access" (mode 0600), separate from the audit log (which auditors read) and from the vault.
-// TOTP secrets are sealed through AccessOptions::sealer when one is given (the vault can seal them under
-// its key-encryption key); without a sealer they are stored in plaintext and the file's 0600 mode is the
-// only protection (documented limitation, docs/operations/audit.md).
+// TOTP secrets are sealed through AccessOptions::sealer (the file vault's SealSecret: AES-256-GCM
+// under the vault key, bound to the principal's name); enrolment without a sealer is refused, so no
+// secret is ever stored in plaintext. Replacing or removing an enrolled secret needs the person's
+// current code or two other key custodians' codes (TotpAuthority).
 //
 // Error codes. There is no "permission denied" code in common/result.h yet, so every denial (unknown or
 // disabled principal, role lacks the action, unknown/revoked/expired token) is kDeniedCode = kWrongKey
@@ -70,6 +71,7 @@ enum class Action {
   kTokenManage,     // token.manage
   kDeviceReport,    // device.report
   kUpdateFetch,     // update.fetch
+  kKeySignRoot,     // key.sign-root        (custodian, TOTP): signing with a root-purpose key
 };
 std::string_view ActionName(Action action);
 Result<Action> ParseAction(std::string_view name);  // kInvalidArgument otherwise
@@ -78,7 +80,7 @@ std::vector<Action> AllActions();
 // The role table (docs/operations/audit.md prints it). Custodian actions (RequiresSecondFactor) are
 // allowed only to key-custodian and owner.
 bool RoleAllows(Role role, Action action);
-// rotate, compromised, resume, delete, vault backup and restore.
+// rotate, compromised, resume, delete, vault backup and restore, and signing with a root key.
 bool RequiresSecondFactor(Action action);
 
 enum class PrincipalKind { kPerson, kToken };
@@ -94,7 +96,26 @@ struct Principal {
   int64_t created = 0;
   bool has_totp = false;           // people only
   std::optional<int64_t> expires;  // tokens only: unix seconds
+  // Tokens only. The id is "tok_" + the first 16 hex digits of the token's SHA-256 (safe to show;
+  // the token cannot be computed from it).
+  std::string token_id;
+  std::optional<std::string> parent_token_id;  // the token that minted this one (admin API)
+  std::vector<std::string> apps;               // role grants limited to these apps; empty = all
+  std::optional<int64_t> last_used;            // unix seconds, refreshed at most once a minute
 };
+
+// True when `principal` is not limited to named apps or `app` is one of them.
+bool AllowsApp(const Principal& principal, std::string_view app);
+
+// A token minted by another token (the admin API's POST /api/v1/tokens). The child never outlives
+// or reaches beyond its parent: see AccessStore::CreateToken.
+struct TokenLimits {
+  std::optional<std::string> parent_token_id;
+  std::vector<std::string> apps;  // empty = the parent's apps (all apps for an unlimited parent)
+};
+
+// How often AccessStore::RecordTokenUse writes last_used at most.
+inline constexpr int64_t kTokenUseInterval = 60;
 
 // Role check only (no second factor): {} if any role of an enabled principal allows `action`, else
 // kDeniedCode.
@@ -122,6 +143,14 @@ struct TotpEnrollment {
   Bytes secret;          // show once; not retrievable later
   std::string base32;
   std::string uri;       // otpauth://...
+};
+
+// Who vouches for replacing or removing a person's enrolled TOTP secret: the person's current code,
+// or (a lost device) two different key custodians or owners, other than the person, with their own
+// current codes. Each code given is spent (replay protection).
+struct TotpAuthority {
+  std::optional<std::string> own_code;
+  std::vector<std::pair<std::string, std::string>> custodians;  // (name, code)
 };
 
 struct CreatedToken {
@@ -154,8 +183,14 @@ class AccessStore {
   Result<void> SetDisabled(std::string_view name, bool disabled);
   Result<void> Remove(std::string_view name);  // kNotFound
 
-  // (Re)enrols a person's TOTP secret; the old one stops working. kNotFound, kInvalidArgument for tokens.
-  Result<TotpEnrollment> EnrollTotp(std::string_view name);
+  // (Re)enrols a person's TOTP secret, sealed by the sealer; the old one stops working. A first
+  // enrolment needs no authority; replacing one needs `authority` (else kInvalidArgument naming
+  // what to give; a wrong or replayed code as CheckTotp; custodians that are not two different
+  // enabled key custodians/owners other than `name`: kDeniedCode). kNotFound, kInvalidArgument for
+  // tokens or without a sealer.
+  Result<TotpEnrollment> EnrollTotp(std::string_view name, const TotpAuthority& authority = {});
+  // Removes a person's TOTP secret; `authority` as for a re-enrolment. kNotFound if none.
+  Result<void> RemoveTotp(std::string_view name, const TotpAuthority& authority);
   // Checks `code` for `name` at the clock's time and records the step, so the same step is never accepted
   // twice. kDeniedCode for an unknown/disabled principal or one without TOTP; see totp.h for the rest.
   Result<void> CheckTotp(std::string_view name, std::string_view code);
@@ -163,20 +198,41 @@ class AccessStore {
   // A new API token principal with `roles`; `ttl_seconds` 0 = no expiry. kAlreadyExists.
   Result<CreatedToken> CreateToken(std::string_view name, const std::vector<Role>& roles,
                                    int64_t ttl_seconds = 0);
+  // The same, minted by the token `limits.parent_token_id` (which must be active: kDeniedCode
+  // otherwise). The child never outlives its parent: with ttl_seconds 0 it gets the parent's
+  // expiry, and a ttl ending after the parent's expiry is refused (kDeniedCode, the message says
+  // when the parent expires). Its apps must lie within the parent's (kDeniedCode); empty = the
+  // parent's. App names are 1..128 of [A-Za-z0-9._-] (kInvalidArgument). Roles are the caller's to
+  // check.
+  Result<CreatedToken> CreateToken(std::string_view name, const std::vector<Role>& roles,
+                                   int64_t ttl_seconds, const TokenLimits& limits);
   // Hashes `token`, finds it by hash and compares the stored hash in constant time. kDeniedCode if
-  // unknown, disabled (revoked) or expired; kMalformed if not "alk_" + 64 hex.
+  // unknown, disabled (revoked) or expired, or if any token up its parent chain is revoked, expired
+  // or gone; kMalformed if not "alk_" + 64 hex.
   Result<Principal> AuthenticateToken(std::string_view token) const;
   Result<Principal> FindTokenByHash(std::string_view hash_hex) const;  // kNotFound
+  Result<Principal> FindTokenById(std::string_view token_id) const;    // kNotFound
+  // Revokes (disables) the token; its children stop authenticating with it. kNotFound for an
+  // unknown id. Revoking a revoked token succeeds.
+  Result<Principal> RevokeToken(std::string_view token_id);
+  // Writes `token`'s last_used = now when it is unset or older than kTokenUseInterval (otherwise no
+  // write, so the per-request cost is a comparison).
+  Result<void> RecordTokenUse(const Principal& token);
 
   // The whole gate for `actor` doing `action`: the principal exists and is enabled, a role allows the
   // action, and, for RequiresSecondFactor actions, `totp_code` is given (else kInvalidArgument) and valid.
   // Returns the principal.
+  // `verified` (optional) makes one code serve one session (a command that signs several times):
+  // when it holds the actor's name the TOTP check is skipped (the role check is not), and a
+  // successful check stores the name there.
   Result<Principal> AuthorizeActor(std::string_view actor, Action action,
-                                   std::optional<std::string_view> totp_code);
+                                   std::optional<std::string_view> totp_code,
+                                   std::optional<std::string>* verified = nullptr);
 
   int64_t Now() const;
 
  private:
+  Result<void> CheckTotpAuthority(const Principal& subject, const TotpAuthority& authority);
   struct Impl;
   explicit AccessStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

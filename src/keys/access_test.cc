@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "common/file.h"
+#include "crypto/random.h"
+#include "keys/secret_box.h"
 
 namespace airlock::keys {
 namespace {
@@ -20,9 +22,19 @@ class AccessTest : public ::testing::Test {
     dir_.emplace(std::move(*dir));
     path_ = dir_->path() / "keys.vault.access";
   }
+  // TOTP secrets sealed as the CLI seals them: AES-256-GCM (secret_box) under a vault-like key.
   AccessOptions Options() {
     AccessOptions o;
     o.clock = [this] { return now_; };
+    Bytes key = vault_key_;
+    o.sealer = SecretSealer{[key](ByteSpan plain, std::string_view aad) {
+                              return SealAesGcm(key, plain, AsBytes(aad));
+                            },
+                            [key](ByteSpan sealed, std::string_view aad) -> Result<Bytes> {
+                              AIRLOCK_ASSIGN_OR_RETURN(SecretBytes plain,
+                                                       OpenAesGcm(key, sealed, AsBytes(aad)));
+                              return plain.get();
+                            }};
     return o;
   }
   AccessStore OpenStore() {
@@ -39,6 +51,7 @@ class AccessTest : public ::testing::Test {
   std::optional<ScopedTempDir> dir_;
   std::filesystem::path path_;
   int64_t now_ = kT0;
+  Bytes vault_key_ = *crypto::RandomBytes(32);
 };
 
 TEST(AccessRoles, NamesRoundTrip) {
@@ -54,7 +67,7 @@ TEST(AccessRoles, NamesRoundTrip) {
     ASSERT_TRUE(parsed) << ActionName(a);
     EXPECT_EQ(*parsed, a);
   }
-  EXPECT_EQ(AllActions().size(), 23u);
+  EXPECT_EQ(AllActions().size(), 24u);
   EXPECT_EQ(ParseAction("key.steal").error().code(), ErrorCode::kInvalidArgument);
 }
 
@@ -67,8 +80,9 @@ TEST(AccessRoles, CustodianActionsNeedCustodianOrOwnerAndASecondFactor) {
     EXPECT_TRUE(RoleAllows(Role::kKeyCustodian, a)) << ActionName(a);
     EXPECT_TRUE(RoleAllows(Role::kOwner, a)) << ActionName(a);
   }
-  for (Action a : {Action::kKeyRotate, Action::kKeyCompromised, Action::kKeyResume, Action::kKeyDelete,
-                   Action::kVaultBackup, Action::kVaultRestore}) {
+  for (Action a :
+       {Action::kKeyRotate, Action::kKeyCompromised, Action::kKeyResume, Action::kKeyDelete,
+        Action::kVaultBackup, Action::kVaultRestore, Action::kKeySignRoot}) {
     EXPECT_TRUE(RequiresSecondFactor(a)) << ActionName(a);
   }
   EXPECT_FALSE(RequiresSecondFactor(Action::kKeySign));
@@ -78,6 +92,8 @@ TEST(AccessRoles, CustodianActionsNeedCustodianOrOwnerAndASecondFactor) {
 TEST(AccessRoles, TableMatchesTheJobs) {
   EXPECT_TRUE(RoleAllows(Role::kReleaseManager, Action::kKeySign));
   EXPECT_TRUE(RoleAllows(Role::kReleaseManager, Action::kReleasePublish));
+  EXPECT_FALSE(RoleAllows(Role::kReleaseManager, Action::kKeySignRoot));
+  EXPECT_TRUE(RoleAllows(Role::kKeyCustodian, Action::kKeySignRoot));
   EXPECT_FALSE(RoleAllows(Role::kReleaseManager, Action::kKeyCreate));
   EXPECT_FALSE(RoleAllows(Role::kReleaseManager, Action::kAuditRead));
   EXPECT_TRUE(RoleAllows(Role::kAuditor, Action::kAuditRead));
@@ -190,9 +206,11 @@ TEST_F(AccessTest, ReEnrolmentInvalidatesTheOldSecret) {
   AccessStore s = OpenStore();
   ASSERT_TRUE(s.AddPerson("alice", {Role::kKeyCustodian}));
   auto first = s.EnrollTotp("alice");
-  auto second = s.EnrollTotp("alice");
-  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first);
+  auto second = s.EnrollTotp("alice", TotpAuthority{CodeAt(first->secret, now_), {}});
+  ASSERT_TRUE(second) << second.error().ToString();
   ASSERT_NE(first->secret, second->secret);
+  now_ += 30;
   EXPECT_EQ(s.CheckTotp("alice", CodeAt(first->secret, now_)).error().code(), ErrorCode::kBadSignature);
   EXPECT_TRUE(s.CheckTotp("alice", CodeAt(second->secret, now_)));
 }
@@ -209,41 +227,119 @@ TEST_F(AccessTest, TotpCheckDeniesUnknownDisabledOrUnenrolledPrincipals) {
   EXPECT_EQ(s.EnrollTotp("ghost").error().code(), ErrorCode::kNotFound);
 }
 
-TEST_F(AccessTest, TotpSecretsAreSealedWhenASealerIsGiven) {
-  // A toy sealer (XOR + the aad as a tag) stands in for the vault's AES-256-GCM.
-  AccessOptions o = Options();
-  o.sealer = SecretSealer{
-      [](ByteSpan plain, std::string_view aad) -> Result<Bytes> {
-        Bytes out(aad.begin(), aad.end());
-        out.push_back('|');
-        for (uint8_t b : plain) out.push_back(b ^ 0x5a);
-        return out;
-      },
-      [](ByteSpan sealed, std::string_view aad) -> Result<Bytes> {
-        std::string prefix = std::string(aad) + "|";
-        if (sealed.size() < prefix.size() || AsString(sealed.subspan(0, prefix.size())) != prefix) {
-          return MakeError(ErrorCode::kDecryptFailed, "wrong aad");
-        }
-        Bytes out;
-        for (uint8_t b : sealed.subspan(prefix.size())) out.push_back(b ^ 0x5a);
-        return out;
-      }};
-  auto s = AccessStore::Open(path_, o);
-  ASSERT_TRUE(s);
-  ASSERT_TRUE(s->AddPerson("alice", {Role::kOwner}));
-  auto e = s->EnrollTotp("alice");
-  ASSERT_TRUE(e);
-  // The plaintext secret is not in the file.
+// Attack: read the access file for the TOTP secret. It is sealed under the vault key, so neither
+// its raw bytes nor its base32 form appear in the file, and without the vault key it cannot be
+// used.
+TEST_F(AccessTest, TotpSecretsAreSealedUnderTheVaultKeyNeverStoredPlain) {
+  AccessStore s = OpenStore();
+  ASSERT_TRUE(s.AddPerson("alice", {Role::kOwner}));
+  auto e = s.EnrollTotp("alice");
+  ASSERT_TRUE(e) << e.error().ToString();
   auto file = ReadFile(path_, 1 << 20);
   ASSERT_TRUE(file);
   std::string contents(AsString(*file));
   EXPECT_EQ(contents.find(AsString(e->secret)), std::string::npos);
-  EXPECT_TRUE(s->CheckTotp("alice", CodeAt(e->secret, now_)));
-  // Without the sealer the secret cannot be used.
-  auto plain = AccessStore::OpenExisting(path_, Options());
-  ASSERT_TRUE(plain);
+  EXPECT_EQ(contents.find(e->base32), std::string::npos);
+  EXPECT_TRUE(s.CheckTotp("alice", CodeAt(e->secret, now_)));
+  // Opened without the vault's sealer, or with another vault's key: the secret is unusable.
   now_ += 30;
-  EXPECT_EQ(plain->CheckTotp("alice", CodeAt(e->secret, now_)).error().code(),
+  AccessOptions plain;
+  plain.clock = [this] { return now_; };
+  auto unsealed = AccessStore::OpenExisting(path_, plain);
+  ASSERT_TRUE(unsealed);
+  EXPECT_EQ(unsealed->CheckTotp("alice", CodeAt(e->secret, now_)).error().code(),
+            ErrorCode::kInvalidArgument);
+  vault_key_ = *crypto::RandomBytes(32);
+  auto other = AccessStore::OpenExisting(path_, Options());
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->CheckTotp("alice", CodeAt(e->secret, now_)).error().code(),
+            ErrorCode::kDecryptFailed);
+}
+
+TEST_F(AccessTest, EnrolmentWithoutTheVaultsSealerIsRefused) {
+  AccessOptions plain;
+  auto s = AccessStore::Open(path_, plain);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->AddPerson("alice", {Role::kOwner}));
+  auto e = s->EnrollTotp("alice");
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(e.error().message().find("sealed under the vault key"), std::string::npos);
+  EXPECT_FALSE(s->Get("alice")->has_totp);
+}
+
+// Attack: replace (or remove) a custodian's TOTP secret without their current code, to enrol one
+// the attacker holds. Refused; the old secret keeps working.
+TEST_F(AccessTest, ReplacingOrRemovingATotpNeedsTheCurrentCodeOrTwoCustodians) {
+  AccessStore s = OpenStore();
+  ASSERT_TRUE(s.AddPerson("carol", {Role::kKeyCustodian}));
+  ASSERT_TRUE(s.AddPerson("dave", {Role::kKeyCustodian}));
+  ASSERT_TRUE(s.AddPerson("erin", {Role::kOwner}));
+  ASSERT_TRUE(s.AddPerson("rita", {Role::kReleaseManager}));
+  auto carol = s.EnrollTotp("carol");
+  auto dave = s.EnrollTotp("dave");
+  auto erin = s.EnrollTotp("erin");
+  auto rita = s.EnrollTotp("rita");
+  ASSERT_TRUE(carol && dave && erin && rita);
+
+  auto bare = s.EnrollTotp("carol");
+  ASSERT_FALSE(bare);
+  EXPECT_EQ(bare.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bare.error().message().find("current code"), std::string::npos);
+  std::string wrong = CodeAt(carol->secret, now_);
+  wrong[0] = wrong[0] == '0' ? '1' : '0';
+  EXPECT_EQ(s.EnrollTotp("carol", TotpAuthority{wrong, {}}).error().code(),
+            ErrorCode::kBadSignature);
+  EXPECT_EQ(s.RemoveTotp("carol", {}).error().code(), ErrorCode::kInvalidArgument);
+  // One custodian, a non-custodian, or the person vouching for themselves: denied.
+  EXPECT_EQ(s.EnrollTotp("carol", TotpAuthority{{}, {{"dave", CodeAt(dave->secret, now_)}}})
+                .error()
+                .code(),
+            kDeniedCode);
+  EXPECT_EQ(s.EnrollTotp("carol", TotpAuthority{{},
+                                                {{"dave", CodeAt(dave->secret, now_)},
+                                                 {"rita", CodeAt(rita->secret, now_)}}})
+                .error()
+                .code(),
+            kDeniedCode);
+  EXPECT_EQ(s.EnrollTotp("carol", TotpAuthority{{},
+                                                {{"carol", CodeAt(carol->secret, now_)},
+                                                 {"dave", CodeAt(dave->secret, now_)}}})
+                .error()
+                .code(),
+            kDeniedCode);
+  // Nothing changed: carol's secret still works.
+  ASSERT_TRUE(s.CheckTotp("carol", CodeAt(carol->secret, now_)));
+
+  // Two custodians (a lost device).
+  now_ += 30;
+  auto replaced = s.EnrollTotp("carol", TotpAuthority{{},
+                                                      {{"dave", CodeAt(dave->secret, now_)},
+                                                       {"erin", CodeAt(erin->secret, now_)}}});
+  ASSERT_TRUE(replaced) << replaced.error().ToString();
+  now_ += 30;
+  EXPECT_EQ(s.CheckTotp("carol", CodeAt(carol->secret, now_)).error().code(),
+            ErrorCode::kBadSignature);
+  // Removal with the current code.
+  ASSERT_TRUE(s.RemoveTotp("carol", TotpAuthority{CodeAt(replaced->secret, now_), {}}));
+  EXPECT_FALSE(s.Get("carol")->has_totp);
+  EXPECT_EQ(s.RemoveTotp("carol", {}).error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(AccessTest, OneCodeServesOneSessionForCustodianActions) {
+  AccessStore s = OpenStore();
+  ASSERT_TRUE(s.AddPerson("carol", {Role::kKeyCustodian}));
+  ASSERT_TRUE(s.AddPerson("rita", {Role::kReleaseManager}));
+  auto e = s.EnrollTotp("carol");
+  ASSERT_TRUE(e);
+  std::optional<std::string> verified;
+  ASSERT_TRUE(s.AuthorizeActor("carol", Action::kKeyRotate, CodeAt(e->secret, now_), &verified));
+  EXPECT_EQ(verified, "carol");
+  EXPECT_TRUE(s.AuthorizeActor("carol", Action::kKeySignRoot, std::nullopt, &verified));
+  // The role check still applies, and another session needs its own code.
+  EXPECT_EQ(s.AuthorizeActor("rita", Action::kKeySignRoot, std::nullopt, &verified).error().code(),
+            kDeniedCode);
+  EXPECT_EQ(s.AuthorizeActor("carol", Action::kKeySignRoot, std::nullopt).error().code(),
             ErrorCode::kInvalidArgument);
 }
 

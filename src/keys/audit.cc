@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <ctime>
-#include <set>
 
 #include "crypto/hash.h"
+#include "crypto/random.h"
 #include "crypto/sign.h"
 #include "keys/key_uri.h"
 
@@ -19,8 +19,8 @@ namespace {
 
 constexpr std::string_view kRecordDomain = "airlock-audit-record-v1";
 constexpr std::string_view kCheckpointDomain = "airlock-audit-checkpoint-v1";
+constexpr std::string_view kNumberedCheckpointDomain = "airlock-audit-checkpoint-v2";
 constexpr int kSchemaVersion = 1;
-constexpr size_t kMaxFailuresPerKey = 100;
 
 // The schema. The triggers make the log append-only for every honest writer (including a mistaken
 // `sqlite3 file "DELETE ..."`); an attacker with write access can drop them, which is what the chain and
@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   head_hash BLOB NOT NULL,
   time INTEGER NOT NULL,
   key_id TEXT NOT NULL,
-  signature BLOB NOT NULL);
+  signature BLOB NOT NULL,
+  number INTEGER);
 CREATE TABLE IF NOT EXISTS audit_keys (
   key_id TEXT PRIMARY KEY,
   public_pem TEXT NOT NULL,
@@ -131,13 +132,6 @@ UsageRecord ReadRecord(sqlite3_stmt* s, int64_t* result_raw, Bytes* prev_hash, B
   return r;
 }
 
-bool IsLifecycleOperation(std::string_view op) {
-  static const std::set<std::string_view> kOps = {
-      "create", "rotate", "suspend", "resume", "retire", "revoke", "compromised", "delete",
-      "backup", "restore", "export", "import", "rename"};
-  return kOps.count(op) > 0;
-}
-
 }  // namespace
 
 std::filesystem::path AuditPathForVault(const std::filesystem::path& vault_path) {
@@ -198,12 +192,14 @@ Result<Bytes> CanonicalCheckpointBytes(const Checkpoint& c) {
   if (head.size() != crypto::kSha256Size) {
     return MakeError(ErrorCode::kMalformed, "checkpoint head hash is not 32 bytes");
   }
-  Bytes out(kCheckpointDomain.begin(), kCheckpointDomain.end());
+  const std::string_view domain = c.number > 0 ? kNumberedCheckpointDomain : kCheckpointDomain;
+  Bytes out(domain.begin(), domain.end());
   out.push_back(0);
   AppendU64Be(out, static_cast<uint64_t>(c.seq));
   out.insert(out.end(), head.begin(), head.end());
   AppendU64Be(out, static_cast<uint64_t>(c.time));
   AppendField(out, c.key_id);
+  if (c.number > 0) AppendU64Be(out, static_cast<uint64_t>(c.number));
   return out;
 }
 
@@ -218,37 +214,6 @@ Result<void> VerifyReport::ToResult() const {
   if (ok || !error) return {};
   std::string where = bad_checkpoint ? "checkpoint at seq " : "record ";
   return tl::unexpected(error->WithContext(where + std::to_string(first_bad_seq)));
-}
-
-std::string_view ReportPeriodName(ReportPeriod period) {
-  switch (period) {
-    case ReportPeriod::kDaily: return "daily";
-    case ReportPeriod::kWeekly: return "weekly";
-    case ReportPeriod::kMonthly: return "monthly";
-    case ReportPeriod::kQuarterly: return "quarterly";
-  }
-  return "daily";
-}
-
-Result<ReportPeriod> ParseReportPeriod(std::string_view name) {
-  for (ReportPeriod p : {ReportPeriod::kDaily, ReportPeriod::kWeekly, ReportPeriod::kMonthly,
-                         ReportPeriod::kQuarterly}) {
-    if (ReportPeriodName(p) == name) return p;
-  }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "period must be daily, weekly, monthly or quarterly, not '" +
-                       std::string(name.substr(0, 32)) + "'");
-}
-
-int64_t ReportPeriodSeconds(ReportPeriod period) {
-  constexpr int64_t kDay = 86400;
-  switch (period) {
-    case ReportPeriod::kDaily: return kDay;
-    case ReportPeriod::kWeekly: return 7 * kDay;
-    case ReportPeriod::kMonthly: return 30 * kDay;
-    case ReportPeriod::kQuarterly: return 91 * kDay;
-  }
-  return kDay;
 }
 
 struct AuditLog::Impl {
@@ -277,6 +242,24 @@ Result<DbPtr> OpenDatabase(const std::filesystem::path& path, bool create) {
   return db;
 }
 
+Result<bool> HasNumberColumn(sqlite3* db) {
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s,
+      Prepare(db, "SELECT count(*) FROM pragma_table_info('checkpoints') WHERE name = 'number'"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "read schema"));
+  return sqlite3_column_int64(s.get(), 0) > 0;
+}
+
+// A random id for the log, so the vault can tell which log a sealed head belongs to.
+Result<void> AddLogId(sqlite3* db) {
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes id, crypto::RandomBytes(16));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s, Prepare(db, "INSERT OR IGNORE INTO meta (name, value) VALUES ('log_id', ?)"));
+  BindText(s.get(), 1, HexEncode(id));
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "log id"));
+  return {};
+}
+
 Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
   // Is it ours? An empty database gets the schema; anything else must carry our meta row.
   AIRLOCK_ASSIGN_OR_RETURN(StmtPtr tables,
@@ -294,6 +277,7 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
     AIRLOCK_TRY(Exec(db, ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-audit'), "
                           "('version', '" + std::to_string(kSchemaVersion) + "')")
                              .c_str()));
+    AIRLOCK_TRY(AddLogId(db));
     AIRLOCK_TRY(tx.Commit());
     return {};
   }
@@ -312,7 +296,13 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
     return MakeError(ErrorCode::kUnsupported,
                      "audit log " + path.string() + " has schema version " + version.substr(0, 16));
   }
-  return Exec(db, "PRAGMA synchronous = FULL");
+  AIRLOCK_TRY(Exec(db, "PRAGMA synchronous = FULL"));
+  // Logs made before checkpoints were numbered, or before logs had an id, get them now; a read-only
+  // copy cannot and is read as it is (unnumbered checkpoints, no id).
+  AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
+  if (!numbered) (void)Exec(db, "ALTER TABLE checkpoints ADD COLUMN number INTEGER");
+  (void)AddLogId(db);
+  return {};
 }
 
 }  // namespace
@@ -448,27 +438,53 @@ Result<Checkpoint> AuditLog::WriteCheckpoint() {
   c.head_hash = head.second;
   c.time = Now();
   c.key_id = signer.public_key.KeyId();
+  AIRLOCK_ASSIGN_OR_RETURN(c.number, CheckpointNumber());
+  ++c.number;
   AIRLOCK_ASSIGN_OR_RETURN(Bytes message, CanonicalCheckpointBytes(c));
   AIRLOCK_ASSIGN_OR_RETURN(c.signature, signer.sign(message));
   AIRLOCK_ASSIGN_OR_RETURN(Bytes head_raw, HexDecode(c.head_hash));
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr insert,
-      Prepare(db, "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)"));
+      Prepare(db,
+              "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature, number) "
+              "VALUES (?, ?, ?, ?, ?, ?)"));
   sqlite3_bind_int64(insert.get(), 1, c.seq);
   BindBlob(insert.get(), 2, head_raw);
   sqlite3_bind_int64(insert.get(), 3, c.time);
   BindText(insert.get(), 4, c.key_id);
   BindBlob(insert.get(), 5, c.signature);
+  sqlite3_bind_int64(insert.get(), 6, c.number);
   if (sqlite3_step(insert.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "checkpoint"));
   insert.reset();
   AIRLOCK_TRY(tx.Commit());
   return c;
 }
 
+Result<int64_t> AuditLog::CheckpointNumber() const {
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
+  if (!numbered) return int64_t{0};
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT max(number) FROM checkpoints"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "checkpoint number"));
+  return sqlite3_column_int64(s.get(), 0);  // NULL (none) reads as 0
+}
+
+Result<std::string> AuditLog::LogId() const {
+  sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT value FROM meta WHERE name = 'log_id'"));
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) return std::string();
+  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "log id"));
+  return ColumnText(s.get(), 0);
+}
+
 Result<std::vector<Checkpoint>> AuditLog::Checkpoints() const {
   sqlite3* db = impl_->db.get();
+  AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "SELECT seq, head_hash, time, key_id, signature FROM checkpoints ORDER BY id"));
+      StmtPtr s,
+      Prepare(db, std::string("SELECT seq, head_hash, time, key_id, signature, ") +
+                      (numbered ? "coalesce(number, 0)" : "0") + " FROM checkpoints ORDER BY id"));
   std::vector<Checkpoint> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -478,6 +494,7 @@ Result<std::vector<Checkpoint>> AuditLog::Checkpoints() const {
     c.time = sqlite3_column_int64(s.get(), 2);
     c.key_id = ColumnText(s.get(), 3);
     c.signature = ColumnBlob(s.get(), 4);
+    c.number = sqlite3_column_int64(s.get(), 5);
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "read checkpoints"));
@@ -515,6 +532,7 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                    [](const Checkpoint& a, const Checkpoint& b) { return a.seq < b.seq; });
   size_t next_checkpoint = 0;
   int64_t prev_checkpoint_seq = 0;
+  int64_t next_number = 1;  // numbered checkpoints run 1, 2, 3, ... in seq order
 
   Bytes running = ZeroHash();
   int64_t expected_seq = 1;
@@ -526,6 +544,12 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
       const Checkpoint& c = checkpoints[next_checkpoint];
       if (c.seq < seq) {
         return fail(c.seq, ErrorCode::kMalformed, "checkpoint with an impossible seq", true);
+      }
+      if (c.number > 0 && c.number != next_number) {
+        return fail(c.seq, ErrorCode::kTruncated,
+                    "checkpoint " + std::to_string(next_number) + " is missing (the next one is " +
+                        std::to_string(c.number) + ", checkpoints deleted)",
+                    true);
       }
       auto key = keys.find(c.key_id);
       if (key == keys.end()) {
@@ -547,6 +571,7 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                         " do not match the head signed by the checkpoint at seq " + std::to_string(c.seq));
       }
       ++report.checkpoints;
+      if (c.number > 0) report.last_checkpoint_number = next_number++;
       report.last_checkpoint_seq = c.seq;
       prev_checkpoint_seq = c.seq;
       ++next_checkpoint;
@@ -601,11 +626,6 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                 "the log ends at seq " + std::to_string(report.head_seq) +
                     " but a checkpoint covers seq " + std::to_string(c.seq) + " (records deleted)");
   }
-  if (report.checkpoints < options.min_checkpoints) {
-    return fail(report.head_seq + 1, ErrorCode::kTruncated,
-                "only " + std::to_string(report.checkpoints) + " checkpoints, expected at least " +
-                    std::to_string(options.min_checkpoints));
-  }
   if (options.expect_head) {
     int64_t want_seq = options.expect_head->first == 0 ? report.head_seq : options.expect_head->first;
     std::string want = options.expect_head->second;
@@ -615,13 +635,25 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                                                        : hash_at_expected_head.value_or(std::string());
     if (want_seq > report.head_seq) {
       return fail(report.head_seq + 1, ErrorCode::kTruncated,
-                  "the log ends at seq " + std::to_string(report.head_seq) + " before the expected head " +
-                      std::to_string(want_seq));
+                  "the log ends at seq " + std::to_string(report.head_seq) +
+                      " before the expected head " + std::to_string(want_seq) +
+                      " (records cut off its end)");
     }
     if (got != want) {
       return fail(want_seq, ErrorCode::kHashMismatch,
                   "the hash at seq " + std::to_string(want_seq) + " is not the expected head");
     }
+  }
+  if (report.checkpoints < options.min_checkpoints) {
+    return fail(report.head_seq + 1, ErrorCode::kTruncated,
+                "only " + std::to_string(report.checkpoints) + " checkpoints, expected at least " +
+                    std::to_string(options.min_checkpoints));
+  }
+  if (report.last_checkpoint_number < options.min_checkpoint_number) {
+    return fail(report.head_seq + 1, ErrorCode::kTruncated,
+                "the last checkpoint is number " + std::to_string(report.last_checkpoint_number) +
+                    " but checkpoint " + std::to_string(options.min_checkpoint_number) +
+                    " was written (checkpoints deleted)");
   }
   return report;
 }
@@ -653,103 +685,6 @@ Result<std::vector<UsageRecord>> AuditLog::Query(const AuditFilter& filter) cons
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "query"));
   return out;
-}
-
-Result<UsageReport> AuditLog::Report(const ReportOptions& options) const {
-  sqlite3* db = impl_->db.get();
-  UsageReport report;
-  report.period = options.period;
-  // By default the window ends just after now, so records made this second are included.
-  report.end = options.end.value_or(Now() + 1);
-  report.start = report.end - ReportPeriodSeconds(options.period);
-
-  AuditFilter window;
-  window.since = report.start;
-  window.until = report.end;
-  window.limit = 10'000'000;
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<UsageRecord> records, Query(window));
-
-  std::map<std::pair<std::string, std::string>, KeyUsageSummary> by_key;
-  std::set<std::string> actors, sources;
-  for (UsageRecord& r : records) {
-    ++report.total;
-    KeyUsageSummary& k = by_key[{r.key_name, r.key_name.empty() ? r.key_id : std::string()}];
-    if (k.key_name.empty()) k.key_name = r.key_name;
-    if (!r.key_id.empty()) k.key_id = r.key_id;  // the latest id (rotation changes it)
-    if (!r.purpose.empty()) k.purpose = r.purpose;
-    ++k.operations[r.operation];
-    ++k.actors[r.actor];
-    ++k.sources[r.source];
-    actors.insert(r.actor);
-    sources.insert(r.source);
-    switch (r.result) {
-      case UsageResult::kOk: ++k.ok; ++report.ok; break;
-      case UsageResult::kDenied: ++k.denied; ++report.denied; break;
-      case UsageResult::kFailed: ++k.failed; ++report.failed; break;
-    }
-    if (r.result != UsageResult::kOk && k.failures.size() < kMaxFailuresPerKey) k.failures.push_back(r);
-    if (IsLifecycleOperation(r.operation)) k.lifecycle_events.push_back(r);
-  }
-  for (auto& [id, summary] : by_key) report.keys.push_back(std::move(summary));
-
-  // New actors and sources: seen in the window but never before it.
-  for (const auto& [column, seen, out] :
-       {std::tuple{"actor", &actors, &report.new_actors}, std::tuple{"source", &sources, &report.new_sources}}) {
-    std::string sql = std::string("SELECT 1 FROM records WHERE ") + column + " = ? AND time < ? LIMIT 1";
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, sql));
-    for (const std::string& value : *seen) {
-      sqlite3_reset(s.get());
-      BindText(s.get(), 1, value);
-      sqlite3_bind_int64(s.get(), 2, report.start);
-      int rc = sqlite3_step(s.get());
-      if (rc == SQLITE_DONE) out->push_back(value);
-      else if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "report"));
-    }
-  }
-
-  // Keys due for rotation.
-  std::vector<KeyAge> ages = options.key_ages;
-  if (ages.empty()) {
-    // From the log: the latest successful lifecycle record per key name decides.
-    AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr s,
-        Prepare(db, "SELECT key_name, key_id, purpose, operation, time FROM records WHERE result = 0 AND "
-                    "key_name != '' AND time < ? AND operation IN ('create', 'rotate', 'compromised', "
-                    "'retire', 'revoke', 'delete') ORDER BY seq"));
-    sqlite3_bind_int64(s.get(), 1, report.end);
-    std::map<std::string, KeyAge> latest;
-    int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      std::string name = ColumnText(s.get(), 0);
-      if (name.find('@') != std::string::npos) continue;  // a retired rotation version, NAME@N
-      std::string op = ColumnText(s.get(), 3);
-      KeyAge& a = latest[name];
-      a.key_name = name;
-      std::string key_id = ColumnText(s.get(), 1);
-      std::string purpose = ColumnText(s.get(), 2);
-      if (!purpose.empty()) a.purpose = purpose;
-      if (op == "create" || op == "rotate" || op == "compromised") {
-        // A rotation's record may carry the old or the new key id; either way the name's material is new.
-        if (!key_id.empty()) a.key_id = key_id;
-        a.created = sqlite3_column_int64(s.get(), 4);
-        a.active = true;
-      } else {
-        a.active = false;
-      }
-    }
-    if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "report"));
-    for (auto& [name, a] : latest) ages.push_back(std::move(a));
-  }
-  for (const KeyAge& a : ages) {
-    if (!a.active) continue;
-    auto max = options.max_age.find(a.purpose);
-    if (max == options.max_age.end() || max->second <= 0) continue;
-    int64_t age = report.end - a.created;
-    if (age >= max->second) {
-      report.rotation_due.push_back({a.key_id, a.key_name, a.purpose, a.created, age, max->second});
-    }
-  }
-  return report;
 }
 
 }  // namespace airlock::keys

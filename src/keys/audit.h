@@ -1,5 +1,5 @@
 // The key usage log: an append-only, hash-chained record of every key operation, with checkpoints signed
-// by an audit key (DESIGN.md §5, issue 4).
+// by an audit key (docs/design.md §5, issue 4).
 //
 // Storage. The log is its own SQLite file beside the vault: `AuditPathForVault("/v/keys.vault")` is
 // "/v/keys.vault.audit". It is deliberately not a table of the vault file: restoring a vault backup must
@@ -94,6 +94,7 @@ Bytes CanonicalRecordBytes(const UsageRecord& record);
 Bytes ChainHash(ByteSpan prev_hash, const UsageRecord& record);
 
 struct Checkpoint {
+  int64_t number = 0;       // 1, 2, 3, ... in the order written; 0 for checkpoints made before
   int64_t seq = 0;          // the last record covered (0 = empty log)
   std::string head_hash;    // hex hash of record `seq` (64 zeros for seq 0)
   int64_t time = 0;
@@ -101,8 +102,9 @@ struct Checkpoint {
   Bytes signature;
 };
 
-// "airlock-audit-checkpoint-v1" 0x00, seq (u64 BE), raw head hash (32), time (u64 BE), key_id (u32 BE
-// length + bytes).
+// "airlock-audit-checkpoint-v2" 0x00, seq (u64 BE), raw head hash (32), time (u64 BE), key_id (u32
+// BE length + bytes), number (u64 BE). Unnumbered checkpoints (number 0, made before numbering)
+// sign the same without the number under "airlock-audit-checkpoint-v1".
 Result<Bytes> CanonicalCheckpointBytes(const Checkpoint& checkpoint);
 
 // Signs checkpoints. The key store will provide one for its "audit" purpose key; until then
@@ -142,6 +144,9 @@ struct VerifyOptions {
   std::vector<crypto::PublicKey> trusted_keys;
   // kTruncated when fewer checkpoints than this exist (catches deletion of every checkpoint).
   int64_t min_checkpoints = 0;
+  // kTruncated when the highest numbered checkpoint is below this (the vault's anchored count:
+  // catches deletion of the newest checkpoints).
+  int64_t min_checkpoint_number = 0;
 };
 
 // The outcome of Verify(). `ok` false: `error` says why (kHashMismatch, kBadSignature, kWrongKey,
@@ -157,6 +162,7 @@ struct VerifyReport {
   int64_t head_seq = 0;
   std::string head_hash;        // hex
   int64_t last_checkpoint_seq = 0;
+  int64_t last_checkpoint_number = 0;
   // Returns {} when ok, else the error with "record N: " context.
   Result<void> ToResult() const;
 };
@@ -251,6 +257,11 @@ class AuditLog {
 
   Result<std::vector<UsageRecord>> Query(const AuditFilter& filter) const;
   Result<std::vector<Checkpoint>> Checkpoints() const;
+  // The highest checkpoint number (0 when none is numbered).
+  Result<int64_t> CheckpointNumber() const;
+  // The log's random id (hex), made with the log (or on the first writable open of an older log);
+  // "" for an older log opened read-only. The vault keys the heads it seals by it.
+  Result<std::string> LogId() const;
   // The last record's seq and hex hash ({0, 64 zeros} when empty).
   Result<std::pair<int64_t, std::string>> Head() const;
 

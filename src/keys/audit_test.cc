@@ -416,6 +416,87 @@ TEST_F(AuditTest, MinimumCheckpointCountCatchesDeletedCheckpoints) {
   ExpectBad(log, ErrorCode::kTruncated, 5, false, opts);
 }
 
+TEST_F(AuditTest, CheckpointsAreNumberedInsideTheirSignature) {
+  AuditLog log = OpenLog(/*interval=*/2);
+  Fill(log, 6);
+  auto checkpoints = log.Checkpoints();
+  ASSERT_TRUE(checkpoints);
+  ASSERT_EQ(checkpoints->size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ((*checkpoints)[i].number, i + 1);
+  EXPECT_EQ(*log.CheckpointNumber(), 3);
+  // Renumbering one (to hide a deleted one) breaks its signature.
+  Tamper(log, "UPDATE checkpoints SET number = 1 WHERE number = 2");
+  ExpectBad(log, ErrorCode::kTruncated, 4, /*checkpoint=*/true);
+  Tamper(log,
+         "DELETE FROM checkpoints WHERE seq = 4; UPDATE checkpoints SET number = 2 WHERE seq = 6");
+  ExpectBad(log, ErrorCode::kBadSignature, 6, /*checkpoint=*/true);
+}
+
+// Attack: delete a checkpoint in the middle (to hide a rewrite of the records it covered).
+TEST_F(AuditTest, VerifyCatchesADeletedCheckpoint) {
+  AuditLog log = OpenLog(/*interval=*/2);
+  Fill(log, 6);
+  ExpectGood(log);
+  Tamper(log, "DELETE FROM checkpoints WHERE number = 2");
+  ExpectBad(log, ErrorCode::kTruncated, 6, /*checkpoint=*/true);
+  auto report = log.Verify();
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->error->message().find("checkpoint 2 is missing"), std::string::npos)
+      << report->error->message();
+}
+
+// The head the vault seals after every record (VerifyOptions::expect_head and
+// min_checkpoint_number, as `airlock audit verify --vault` passes them) catches the newest records
+// cut off the end, with or without the checkpoint that covered them, and the newest checkpoint
+// deleted on its own.
+TEST_F(AuditTest, AnchoredHeadCatchesATruncatedEndAndADeletedNewestCheckpoint) {
+  AuditLog log = OpenLog(/*interval=*/3);
+  Fill(log, 7);
+  ASSERT_TRUE(log.WriteCheckpoint());  // number 3, at seq 7 (as a session's close writes it)
+  auto head = log.Head();
+  ASSERT_TRUE(head);
+  VerifyOptions anchor;
+  anchor.expect_head = *head;
+  anchor.min_checkpoint_number = *log.CheckpointNumber();
+  ASSERT_EQ(anchor.min_checkpoint_number, 3);
+  ExpectGood(log, anchor);
+  const std::string clean = dir_->path() / "clean.audit";
+  ASSERT_TRUE(std::filesystem::copy_file(path_, clean));
+
+  // The newest checkpoint alone.
+  Tamper(log, "DELETE FROM checkpoints WHERE number = 3");
+  ExpectBad(log, ErrorCode::kTruncated, 8, false, anchor);
+  // The last two records and the checkpoint that covered them: nothing in the log shows it.
+  Tamper(log, "DELETE FROM records WHERE seq >= 6; DELETE FROM checkpoints WHERE number = 2");
+  ExpectGood(log);
+  ExpectBad(log, ErrorCode::kTruncated, 6, false, anchor);
+  auto report = log.Verify(anchor);
+  ASSERT_TRUE(report);
+  EXPECT_NE(report->error->message().find("records cut off its end"), std::string::npos);
+
+  // The last record only, its checkpoint left in place.
+  auto fresh = AuditLog::Open(clean, Options());
+  ASSERT_TRUE(fresh);
+  Tamper(*fresh, "DELETE FROM records WHERE seq = 7");
+  ExpectBad(*fresh, ErrorCode::kTruncated, 7, false, anchor);
+}
+
+TEST_F(AuditTest, EachLogHasAStableRandomId) {
+  std::string id;
+  {
+    AuditLog log = OpenLog();
+    auto got = log.LogId();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->size(), 32u);
+    id = *got;
+  }
+  AuditLog again = OpenLog();
+  EXPECT_EQ(*again.LogId(), id);
+  auto other = AuditLog::Open(dir_->path() / "other.audit", Options());
+  ASSERT_TRUE(other);
+  EXPECT_NE(*other->LogId(), id);
+}
+
 TEST_F(AuditTest, AutomaticCheckpointsEveryNRecords) {
   AuditLog log = OpenLog(/*interval=*/4);
   Fill(log, 9);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/file.h"
+#include "common/require_service.h"
 #include "crypto/keys.h"
 #include "crypto/rsa_raw.h"
 #include "crypto/sign.h"
@@ -94,7 +95,7 @@ class KeyStoreBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if constexpr (std::is_same_v<Backend, SoftHsmBackend>) {
-      if (!testing::SoftHsmAvailable()) GTEST_SKIP() << "SoftHSM2 module not installed";
+      AIRLOCK_REQUIRE_SERVICE(testing::SoftHsmAvailable(), "SoftHSM2 (softhsm2 package)");
     }
     auto ok = backend_.SetUp();
     ASSERT_TRUE(ok) << ok.error().ToString();
@@ -206,6 +207,33 @@ TYPED_TEST(KeyStoreBackendTest, UnwrapsRsaOaepKeysWrappedByCrypto) {
   Bytes tampered = *wrapped;
   tampered[10] ^= 0x80;
   EXPECT_EQ(this->store_->Unwrap("wrap", tampered, aad).error().code(), ErrorCode::kDecryptFailed);
+}
+
+// An RSA unwrap that fails says nothing about why: a tampered ciphertext (anywhere, including a
+// first byte that puts it above the modulus) fails with exactly the error of a wrong key, so the
+// answer cannot serve as a padding oracle.
+TYPED_TEST(KeyStoreBackendTest, TamperedRsaWrapFailsExactlyLikeAWrongKey) {
+  this->MustCreate("wrap", KeyType::kRsa, KeyPurpose::kContentWrap);
+  this->MustCreate("other", KeyType::kRsa, KeyPurpose::kContentWrap);
+  auto pub = this->store_->PublicKey("wrap");
+  ASSERT_TRUE(pub);
+  const Bytes aad = ToBytes("airlock bundle v1 header");
+  auto wrapped = crypto::WrapKey(*pub, Bytes(32, 0x5a), aad);
+  ASSERT_TRUE(wrapped);
+  auto wrong_key = this->store_->Unwrap("other", *wrapped, aad);
+  ASSERT_FALSE(wrong_key);
+  EXPECT_EQ(wrong_key.error().code(), ErrorCode::kDecryptFailed);
+  for (size_t at : {size_t{0}, size_t{1}, wrapped->size() / 2, wrapped->size() - 1}) {
+    Bytes tampered = *wrapped;
+    tampered[at] ^= at == 0 ? 0xff : 0x01;
+    auto got = this->store_->Unwrap("wrap", tampered, aad);
+    ASSERT_FALSE(got) << "byte " << at;
+    EXPECT_EQ(got.error().code(), wrong_key.error().code()) << "byte " << at;
+    EXPECT_EQ(got.error().message(), wrong_key.error().message()) << "byte " << at;
+  }
+  auto wrong_aad = this->store_->Unwrap("wrap", *wrapped, AsBytes("another header"));
+  ASSERT_FALSE(wrong_aad);
+  EXPECT_EQ(wrong_aad.error().message(), wrong_key.error().message());
 }
 
 TYPED_TEST(KeyStoreBackendTest, UnwrapsX25519WhereTheBackendCan) {

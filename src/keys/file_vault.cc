@@ -130,13 +130,28 @@ Bytes RecordAad(std::string_view domain, const KeyInfo& info, std::string_view p
   return aad;
 }
 
-Bytes CheckAad(const KdfParams& p, ByteSpan salt) {
+// v1: vaults made before the sealed state row; v2: vaults that have one (see file_vault.h).
+Bytes CheckAad(const KdfParams& p, ByteSpan salt, int version = 2) {
   Bytes aad;
-  AppendField(aad, "airlock/vault/v1/check");
+  AppendField(aad, version == 1 ? "airlock/vault/v1/check" : "airlock/vault/v2/check");
   AppendU32Be(aad, p.t_cost);
   AppendU32Be(aad, p.m_cost_kib);
   AppendU32Be(aad, p.parallelism);
   aad.insert(aad.end(), salt.begin(), salt.end());
+  return aad;
+}
+
+Bytes StateAad(ByteSpan salt) {
+  Bytes aad;
+  AppendField(aad, "airlock/vault/v1/state");
+  aad.insert(aad.end(), salt.begin(), salt.end());
+  return aad;
+}
+
+Bytes SecretAad(std::string_view purpose) {
+  Bytes aad;
+  AppendField(aad, "airlock/vault/v1/secret");
+  AppendField(aad, purpose);
   return aad;
 }
 
@@ -166,15 +181,65 @@ struct Row {
   Bytes sealed;
 };
 
-class FileVault final : public KeyStore {
+class FileVault final : public FileVaultStore {
  public:
   FileVault(std::filesystem::path path, DbPtr db, SecretBytes kek, std::function<int64_t()> now,
-            bool has_origin)
+            bool has_origin, Bytes salt)
       : path_(std::move(path)),
         db_(std::move(db)),
         kek_(std::move(kek)),
         now_(std::move(now)),
-        has_origin_(has_origin) {}
+        has_origin_(has_origin),
+        salt_(std::move(salt)) {}
+
+  sqlite3* db() const { return db_.get(); }
+  Result<Bytes> SealCheck(const KdfParams& params) {
+    return SealAesGcm(kek_.span(), AsBytes(kCheckPlaintext), CheckAad(params, salt_, 2));
+  }
+
+  Result<VaultState> ReadState() override {
+    auto sealed = HeaderBlob("state");
+    if (!sealed) {
+      return MakeError(ErrorCode::kDecryptFailed,
+                       "vault " + path_.string() + ": its sealed state record is missing");
+    }
+    auto plain = OpenAesGcm(kek_.span(), *sealed, StateAad(salt_));
+    if (!plain) {
+      return MakeError(
+          ErrorCode::kDecryptFailed,
+          "vault " + path_.string() + ": its sealed state record does not authenticate");
+    }
+    return DecodeVaultState(plain->span());
+  }
+
+  Result<VaultState> UpdateState(const std::function<Result<void>(VaultState&)>& change) override {
+    AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+    AIRLOCK_ASSIGN_OR_RETURN(VaultState state, ReadState());
+    AIRLOCK_TRY(change(state));
+    AIRLOCK_TRY(WriteState(state));
+    AIRLOCK_TRY(tx.Commit());
+    return state;
+  }
+
+  Result<Bytes> SealSecret(ByteSpan plaintext, std::string_view purpose) override {
+    return SealAesGcm(kek_.span(), plaintext, SecretAad(purpose));
+  }
+
+  Result<SecretBytes> OpenSecret(ByteSpan sealed, std::string_view purpose) override {
+    return OpenAesGcm(kek_.span(), sealed, SecretAad(purpose));
+  }
+
+  // Inside the caller's transaction.
+  Result<void> WriteState(const VaultState& state) {
+    AIRLOCK_ASSIGN_OR_RETURN(Bytes sealed,
+                             SealAesGcm(kek_.span(), EncodeVaultState(state), StateAad(salt_)));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        Stmt s,
+        Stmt::Prepare(db_.get(),
+                      "INSERT OR REPLACE INTO vault_header (name, value) VALUES ('state', ?)"));
+    s.BindBlob(sealed);
+    return s.Run();
+  }
 
   std::string Uri() const override { return "file:" + path_.string(); }
 
@@ -501,6 +566,16 @@ class FileVault final : public KeyStore {
   SecretBytes kek_;
   std::function<int64_t()> now_;
   bool has_origin_;  // vault_keys has the origin column
+  Bytes salt_;
+
+  Result<Bytes> HeaderBlob(std::string_view name) {
+    AIRLOCK_ASSIGN_OR_RETURN(
+        Stmt s, Stmt::Prepare(db_.get(), "SELECT value FROM vault_header WHERE name = ?"));
+    s.Bind(name);
+    AIRLOCK_ASSIGN_OR_RETURN(bool found, s.Step());
+    if (!found) return MakeError(ErrorCode::kNotFound, "no " + std::string(name));
+    return s.Blob(0);
+  }
 };
 
 Result<DbPtr> OpenDb(const std::filesystem::path& path) {
@@ -584,9 +659,8 @@ Result<std::unique_ptr<KeyStore>> CreateVault(const std::filesystem::path& path,
   auto kek = DeriveKeyArgon2id(secret, salt, options.kdf);
   WipeString(secret);
   if (!kek) return tl::unexpected(kek.error());
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes check,
-                           SealAesGcm(kek->span(), AsBytes(kCheckPlaintext),
-                                      CheckAad(options.kdf, salt)));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes check, SealAesGcm(kek->span(), AsBytes(kCheckPlaintext),
+                                                   CheckAad(options.kdf, salt, /*version=*/2)));
   AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, OpenDb(path));
   AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db.get()));
   AIRLOCK_TRY(Exec(db.get(),
@@ -603,10 +677,12 @@ Result<std::unique_ptr<KeyStore>> CreateVault(const std::filesystem::path& path,
   AIRLOCK_TRY(PutHeader(db.get(), "kdf_p", AsBytes(std::to_string(options.kdf.parallelism))));
   AIRLOCK_TRY(PutHeader(db.get(), "salt", salt));
   AIRLOCK_TRY(PutHeader(db.get(), "check", check));
+  auto vault = std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now,
+                                           /*has_origin=*/true, salt);
+  AIRLOCK_TRY(vault->WriteState(VaultState{}));
   AIRLOCK_TRY(tx.Commit());
   cleanup.keep = true;
-  return std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now,
-                                     /*has_origin=*/true);
+  return std::unique_ptr<KeyStore>(std::move(vault));
 }
 
 Result<std::unique_ptr<KeyStore>> OpenExistingVault(const std::filesystem::path& path,
@@ -642,13 +718,35 @@ Result<std::unique_ptr<KeyStore>> OpenExistingVault(const std::filesystem::path&
     }
     return tl::unexpected(kek.error());
   }
-  auto ok = OpenAesGcm(kek->span(), AsBytes(check), CheckAad(params, AsBytes(salt)));
-  if (!ok) {
-    return MakeError(ErrorCode::kWrongKey, "wrong vault passphrase for " + path.string() +
-                                               " (nothing was changed)");
+  // The check value says which kind of vault this is: v2 (with a sealed state row) or v1 (made
+  // before it). It authenticates under exactly one of the two, so neither can pass for the other.
+  int version = 2;
+  if (!OpenAesGcm(kek->span(), AsBytes(check), CheckAad(params, AsBytes(salt), 2))) {
+    version = 1;
+    if (!OpenAesGcm(kek->span(), AsBytes(check), CheckAad(params, AsBytes(salt), 1))) {
+      return MakeError(ErrorCode::kWrongKey,
+                       "wrong vault passphrase for " + path.string() + " (nothing was changed)");
+    }
   }
   AIRLOCK_ASSIGN_OR_RETURN(bool has_origin, HasOriginColumn(db.get()));
-  return std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now, has_origin);
+  Bytes salt_bytes(salt.begin(), salt.end());
+  auto vault = std::make_unique<FileVault>(path, std::move(db), std::move(*kek), options.now,
+                                           has_origin, salt_bytes);
+  if (version == 1) {
+    // Upgrade: a state row (access control off, as the vault had none recorded) and the v2 check.
+    AIRLOCK_ASSIGN_OR_RETURN(auto tx, Transaction::Begin(vault->db()));
+    AIRLOCK_TRY(vault->WriteState(VaultState{}));
+    AIRLOCK_ASSIGN_OR_RETURN(Bytes check2, vault->SealCheck(params));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        Stmt s,
+        Stmt::Prepare(vault->db(), "UPDATE vault_header SET value = ? WHERE name = 'check'"));
+    s.BindBlob(check2);
+    AIRLOCK_TRY(s.Run());
+    AIRLOCK_TRY(tx.Commit());
+  } else {
+    AIRLOCK_TRY(vault->ReadState());  // a v2 vault without its state does not open
+  }
+  return std::unique_ptr<KeyStore>(std::move(vault));
 }
 
 const KeyStoreRegistrar kFileRegistrar(
@@ -658,6 +756,8 @@ const KeyStoreRegistrar kFileRegistrar(
     });
 
 }  // namespace
+
+FileVaultStore* AsFileVault(KeyStore* store) { return dynamic_cast<FileVaultStore*>(store); }
 
 Bytes SealedExportAad(const KeyInfo& info) { return RecordAad(kExportDomain, info, ""); }
 

@@ -12,6 +12,13 @@
 //   transaction); without it every key reads as generated. "imported" is also bound into the
 //   record's associated data; a generated key's associated data is unchanged, so older vaults and
 //   older programs keep working with generated keys.
+//   vault_header also holds `state`: AES-256-GCM(KEK) of the VaultState (vault_state.h: access
+//   control on/off, the checkpoint key's name, audit heads) with "airlock/vault/v1/state" and the
+//   salt as associated data. Vaults made with it seal their key-check value under a second
+//   associated data ("airlock/vault/v2/check"), so a v2 vault whose state row is deleted or edited
+//   does not open (kDecryptFailed, "vault state ... missing/does not authenticate"), and the row
+//   cannot be passed off as absent. A vault made before (v1 check) gets both on its first open
+//   (state: access control off), in one transaction.
 // The key-encryption key (KEK) is Argon2id(passphrase, salt) with the stored parameters (default
 // t=3, m=64 MiB, p=1). `check` is AES-256-GCM(KEK) of a fixed string with the KDF parameters and
 // salt as associated data, so a wrong passphrase (or edited parameters) is reported as kWrongKey at
@@ -31,6 +38,8 @@
 #include <memory>
 
 #include "keys/key_store.h"
+#include "keys/secret_box.h"
+#include "keys/vault_state.h"
 
 namespace airlock::keys {
 
@@ -42,6 +51,26 @@ inline constexpr const char* kVaultPassphraseEnv = "AIRLOCK_VAULT_PASSPHRASE";
 // The associated data ExportSealed binds to a sealed key (its KeyInfo; the domain differs from the
 // vault's own records, so a record cannot be passed off as an export or vice versa). For tests and tools.
 Bytes SealedExportAad(const KeyInfo& info);
+
+// What only the file vault has: its sealed state, and sealing of small secrets (TOTP secrets) under
+// its key. A KeyStore opened from a file: URI is one (AsFileVault).
+class FileVaultStore : public KeyStore {
+ public:
+  // The state read from the file (kDecryptFailed if it does not authenticate).
+  [[nodiscard]] virtual Result<VaultState> ReadState() = 0;
+  // Reads the state, applies `change` and writes it back, in one transaction; `change`'s error
+  // aborts without writing. Returns the state written.
+  [[nodiscard]] virtual Result<VaultState> UpdateState(
+      const std::function<Result<void>(VaultState&)>& change) = 0;
+  // AES-256-GCM under the vault key with associated data bound to `purpose` (e.g.
+  // "airlock-totp:alice"); OpenSecret gives kDecryptFailed for another purpose or a changed byte.
+  [[nodiscard]] virtual Result<Bytes> SealSecret(ByteSpan plaintext, std::string_view purpose) = 0;
+  [[nodiscard]] virtual Result<SecretBytes> OpenSecret(ByteSpan sealed,
+                                                       std::string_view purpose) = 0;
+};
+
+// The file vault behind `store`, or nullptr for another backend.
+FileVaultStore* AsFileVault(KeyStore* store);
 
 [[nodiscard]] Result<std::unique_ptr<KeyStore>> OpenFileVault(const std::filesystem::path& path,
                                                               const KeyStoreOptions& options,

@@ -403,5 +403,146 @@ TEST_F(FileVaultTest, DeleteRemovesTheKey) {
   EXPECT_EQ(store->Delete("a").error().code(), ErrorCode::kNotFound);
 }
 
+// The vault records whether it has access control inside its own authenticated data, where someone
+// who deletes the access file (or edits the vault file without the passphrase) cannot change it.
+TEST_F(FileVaultTest, SealedStateRecordsAccessControlAndSurvivesReopening) {
+  auto store = Init();
+  ASSERT_TRUE(store);
+  FileVaultStore* vault = AsFileVault(store.get());
+  ASSERT_NE(vault, nullptr);
+  auto fresh = vault->ReadState();
+  ASSERT_TRUE(fresh) << fresh.error().ToString();
+  EXPECT_FALSE(fresh->access_control);
+  ASSERT_TRUE(vault->UpdateState([](VaultState& s) -> Result<void> {
+    s.access_control = true;
+    s.audit_heads["log"] = AuditAnchor{7, std::string(64, 'a'), 2};
+    return {};
+  }));
+  store.reset();
+  auto again = Reopen();
+  ASSERT_TRUE(again);
+  auto state = AsFileVault(again.get())->ReadState();
+  ASSERT_TRUE(state);
+  EXPECT_TRUE(state->access_control);
+  EXPECT_EQ(state->audit_heads.at("log").seq, 7);
+  EXPECT_EQ(state->audit_heads.at("log").checkpoints, 2);
+  // A change that fails writes nothing.
+  auto refused = AsFileVault(again.get())->UpdateState([](VaultState& s) -> Result<void> {
+    s.access_control = false;
+    return MakeError(ErrorCode::kInvalidArgument, "no");
+  });
+  EXPECT_FALSE(refused);
+  EXPECT_TRUE(AsFileVault(again.get())->ReadState()->access_control);
+}
+
+// Attack: delete or edit the sealed state row to switch access control off. The vault then does not
+// open at all (its key-check value says it has a state row), and the keys are untouched.
+TEST_F(FileVaultTest, DeletedOrEditedStateRowMakesTheVaultRefuseToOpen) {
+  {
+    auto store = Init();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(AsFileVault(store.get())->UpdateState([](VaultState& s) -> Result<void> {
+      s.access_control = true;
+      return {};
+    }));
+  }
+  Tamper("UPDATE vault_header SET value = randomblob(length(value)) WHERE name = 'state'");
+  auto edited = OpenFileVault(path_, options_, /*create=*/false);
+  ASSERT_FALSE(edited);
+  EXPECT_EQ(edited.error().code(), ErrorCode::kDecryptFailed);
+  EXPECT_NE(edited.error().message().find("does not authenticate"), std::string::npos);
+  Tamper("DELETE FROM vault_header WHERE name = 'state'");
+  auto deleted = OpenFileVault(path_, options_, /*create=*/false);
+  ASSERT_FALSE(deleted);
+  EXPECT_EQ(deleted.error().code(), ErrorCode::kDecryptFailed);
+  EXPECT_NE(deleted.error().message().find("missing"), std::string::npos);
+}
+
+// A vault made before the sealed state existed (its key-check value under the v1 associated data,
+// no state row) opens, and gets both on that first open, with access control off.
+TEST_F(FileVaultTest, OlderVaultWithoutAStateRowIsUpgradedOnOpen) {
+  { ASSERT_TRUE(Init()); }
+  // Rebuild the v1 form: the check value under the v1 associated data, no state row.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT value FROM vault_header WHERE name = 'salt'", -1, &st,
+                               nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
+  Bytes salt(p, p + sqlite3_column_bytes(st, 0));
+  sqlite3_finalize(st);
+  auto kek = DeriveKeyArgon2id(kPassphrase, salt, KdfParams::ForTests());
+  ASSERT_TRUE(kek);
+  Bytes aad;
+  const std::string_view domain = "airlock/vault/v1/check";
+  AppendU32Be(aad, static_cast<uint32_t>(domain.size()));
+  aad.insert(aad.end(), domain.begin(), domain.end());
+  AppendU32Be(aad, KdfParams::ForTests().t_cost);
+  AppendU32Be(aad, KdfParams::ForTests().m_cost_kib);
+  AppendU32Be(aad, KdfParams::ForTests().parallelism);
+  aad.insert(aad.end(), salt.begin(), salt.end());
+  auto check = SealAesGcm(kek->span(), AsBytes("airlock vault key check v1"), aad);
+  ASSERT_TRUE(check);
+  ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE vault_header SET value = ? WHERE name = 'check'", -1,
+                               &st, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_blob(st, 1, check->data(), static_cast<int>(check->size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  ASSERT_EQ(
+      sqlite3_exec(db, "DELETE FROM vault_header WHERE name = 'state'", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+
+  auto upgraded = Reopen();
+  ASSERT_TRUE(upgraded);
+  auto state = AsFileVault(upgraded.get())->ReadState();
+  ASSERT_TRUE(state) << state.error().ToString();
+  EXPECT_FALSE(state->access_control);
+  upgraded.reset();
+  // Now a v2 vault: deleting its state row makes it refuse to open.
+  Tamper("DELETE FROM vault_header WHERE name = 'state'");
+  EXPECT_EQ(OpenFileVault(path_, options_, false).error().code(), ErrorCode::kDecryptFailed);
+}
+
+TEST_F(FileVaultTest, SealedSecretsAreBoundToTheirPurpose) {
+  auto store = Init();
+  ASSERT_TRUE(store);
+  FileVaultStore* vault = AsFileVault(store.get());
+  auto sealed = vault->SealSecret(AsBytes("totp secret"), "airlock-totp:alice");
+  ASSERT_TRUE(sealed);
+  EXPECT_EQ(AsString(vault->OpenSecret(*sealed, "airlock-totp:alice")->span()), "totp secret");
+  EXPECT_EQ(vault->OpenSecret(*sealed, "airlock-totp:mallory").error().code(),
+            ErrorCode::kDecryptFailed);
+  // Another vault (another key) cannot open it.
+  path_ = dir_->path() / "other.vault";
+  auto other = Init();
+  ASSERT_TRUE(other);
+  EXPECT_EQ(AsFileVault(other.get())->OpenSecret(*sealed, "airlock-totp:alice").error().code(),
+            ErrorCode::kDecryptFailed);
+}
+
+TEST(VaultState, AnchorsOnlyMoveForward) {
+  AuditAnchor a{5, "h5", 2};
+  EXPECT_FALSE(AdvanceAnchor(a, AuditAnchor{4, "h4", 3}));
+  EXPECT_FALSE(AdvanceAnchor(a, AuditAnchor{5, "h5", 1}));
+  EXPECT_TRUE(AdvanceAnchor(a, AuditAnchor{5, "h5", 3}));
+  EXPECT_TRUE(AdvanceAnchor(a, AuditAnchor{6, "h6", 3}));
+  EXPECT_EQ(a.seq, 6);
+  VaultState s;
+  s.access_control = true;
+  s.checkpoint_key = "audit-checkpoint-00";
+  s.audit_heads["id"] = a;
+  auto back = DecodeVaultState(EncodeVaultState(s));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->access_control);
+  EXPECT_EQ(back->checkpoint_key, s.checkpoint_key);
+  EXPECT_EQ(back->audit_heads.at("id").hash, "h6");
+  EXPECT_EQ(DecodeVaultState(AsBytes("{}")).error().code(), ErrorCode::kMalformed);
+  EXPECT_EQ(DecodeVaultState(AsBytes("not json")).error().code(), ErrorCode::kMalformed);
+}
+
 }  // namespace
 }  // namespace airlock::keys

@@ -167,7 +167,11 @@ Result<crypto::PublicKey> KeyManager::PublicKey(const OperationContext& ctx, std
 }
 
 Result<Bytes> KeyManager::Sign(const OperationContext& ctx, std::string_view name, ByteSpan message) {
-  return Guarded<Bytes>(*this, ctx, Action::kKeySign, "sign", name,
+  // A root key signs the app's trust itself: a custodian operation with its second factor.
+  auto info = store_.Get(name);
+  const Action action =
+      info && info->purpose == KeyPurpose::kRoot ? Action::kKeySignRoot : Action::kKeySign;
+  return Guarded<Bytes>(*this, ctx, action, "sign", name,
                         [&]() { return store_.Sign(name, message); });
 }
 

@@ -9,8 +9,10 @@
 //
 // Access control. KeyManager talks to access control through Gate (keys/access.h's AccessStore behind
 // it in the CLI). Custodian operations (rotate, compromised, resume, delete, backup, restore) need a
-// TOTP code; without one the gate answers kInvalidArgument, with a wrong one kBadSignature, a replayed
-// one kRollback, and a principal without the role kWrongKey (access.h's kDeniedCode).
+// TOTP code, and so does signing with a root-purpose key (key.sign-root: custodian or owner, never
+// a release manager); without one the gate answers kInvalidArgument, with a wrong one
+// kBadSignature, a replayed one kRollback, and a principal without the role kWrongKey (access.h's
+// kDeniedCode).
 //
 // Logging. Every operation appends one UsageRecord (keys/audit.h) through UsageSink, after the
 // operation, with result ok / denied (the gate refused) / failed (anything else). If the record cannot

@@ -29,13 +29,12 @@ class VectorSink : public UsageSink {
 // Requires "123456" for custodian actions, refuses the actor "mallory".
 class FakeGate : public Gate {
  public:
+  Action last_action = Action::kKeyList;
   Result<void> Authorize(std::string_view actor, Action action,
                          std::optional<std::string_view> totp) override {
     if (actor == "mallory") return MakeError(kDeniedCode, "access denied: mallory");
-    const bool custodian = action == Action::kKeyRotate || action == Action::kKeyCompromised ||
-                           action == Action::kKeyResume || action == Action::kKeyDelete ||
-                           action == Action::kVaultBackup || action == Action::kVaultRestore;
-    if (!custodian) return {};
+    last_action = action;
+    if (!RequiresSecondFactor(action)) return {};
     if (!totp) return MakeError(ErrorCode::kInvalidArgument, "pass --totp");
     if (*totp != "123456") return MakeError(ErrorCode::kBadSignature, "wrong TOTP code");
     return {};
@@ -71,6 +70,22 @@ class KeyManagerTest : public ::testing::Test {
   std::unique_ptr<KeyManager> manager_;
   OperationContext ctx_, custodian_;
 };
+
+// Signing with a root key is asked of the gate as key.sign-root (custodian, second factor); other
+// keys sign as key.sign.
+TEST_F(KeyManagerTest, RootKeysSignOnlyAsACustodianOperation) {
+  ASSERT_TRUE(manager_->Create(ctx_, "root", KeyType::kEd25519, KeyPurpose::kRoot));
+  ASSERT_TRUE(manager_->Create(ctx_, "t", KeyType::kEd25519, KeyPurpose::kTargets));
+  ASSERT_TRUE(manager_->Sign(ctx_, "t", AsBytes("m")));
+  EXPECT_EQ(gate_.last_action, Action::kKeySign);
+  auto refused = manager_->Sign(ctx_, "root", AsBytes("m"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(gate_.last_action, Action::kKeySignRoot);
+  EXPECT_EQ(sink_.records.back().operation, "sign");
+  EXPECT_EQ(sink_.records.back().result, UsageResult::kFailed);
+  ASSERT_TRUE(manager_->Sign(custodian_, "root", AsBytes("m")));
+}
 
 TEST_F(KeyManagerTest, EveryOperationIsRecordedIncludingFailures) {
   ASSERT_TRUE(manager_->Create(ctx_, "t", KeyType::kEd25519, KeyPurpose::kTargets));

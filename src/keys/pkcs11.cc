@@ -4,7 +4,10 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -335,53 +338,32 @@ Result<SecretBytes> DecryptOnToken(const Pkcs11Session& s, CK_OBJECT_HANDLE key,
   return out;
 }
 
-// MGF1 with SHA-256 (RFC 8017 B.2.1).
-Bytes Mgf1Sha256(ByteSpan seed, size_t length) {
-  Bytes out;
-  for (uint32_t counter = 0; out.size() < length; ++counter) {
-    Bytes block(seed.begin(), seed.end());
-    AppendU32Be(block, counter);
-    Bytes digest = crypto::Sha256(block);
-    out.insert(out.end(), digest.begin(), digest.end());
-  }
-  out.resize(length);
-  return out;
+// The one message every failed RSA unwrap gives (wrong key, wrong aad, tampered ciphertext, bad
+// padding), so the result does not become a padding oracle.
+tl::unexpected<Error> RsaUnwrapFailed() {
+  return MakeError(ErrorCode::kDecryptFailed, "wrapped key does not open with this key and aad");
 }
 
-// EME-OAEP decoding with SHA-256 / MGF1-SHA-256 (RFC 8017 7.1.2 step 3), for tokens whose
-// CKM_RSA_PKCS_OAEP takes only SHA-1 and no label (SoftHSM2 2.6). `em` is the raw RSA output, k
-// bytes. Every check runs to the end without branching on secret data, and every failure is the
-// same kDecryptFailed, so the result does not become a padding oracle.
+// EME-OAEP decoding with SHA-256 / MGF1-SHA-256 and `label` (RFC 8017 7.1.2 step 3) of `em`, the
+// raw RSA output of k = em.size() bytes, for tokens whose CKM_RSA_PKCS_OAEP takes only SHA-1 and no
+// label (SoftHSM2 2.6). OpenSSL does the decoding: RSA_padding_check_PKCS1_OAEP_mgf1 is the
+// constant-time check its own RSA decryption uses. It is deprecated in OpenSSL 3 and has no
+// replacement: the EVP interface decodes OAEP only inside EVP_PKEY_decrypt, which needs the
+// private key, and ours never leaves the token. So the deprecation warning is silenced for this one
+// call; every failure is the same RsaUnwrapFailed and the error queue is cleared.
 Result<Bytes> OaepDecodeSha256(ByteSpan em, ByteSpan label) {
-  constexpr size_t kHashLen = 32;
-  const size_t k = em.size();
-  if (k < 2 * kHashLen + 2) return MakeError(ErrorCode::kDecryptFailed, "RSA block too short");
-  Bytes label_hash = crypto::Sha256(label);
-  ByteSpan masked_seed = em.subspan(1, kHashLen);
-  ByteSpan masked_db = em.subspan(1 + kHashLen);
-  Bytes seed = Mgf1Sha256(masked_db, kHashLen);
-  for (size_t i = 0; i < kHashLen; ++i) seed[i] ^= masked_seed[i];
-  SecretBytes db(Mgf1Sha256(seed, masked_db.size()));
-  OPENSSL_cleanse(seed.data(), seed.size());
-  for (size_t i = 0; i < masked_db.size(); ++i) db.mutable_bytes()[i] ^= masked_db[i];
-  const Bytes& d = db.get();
-  unsigned bad = em[0];
-  for (size_t i = 0; i < kHashLen; ++i) bad |= static_cast<unsigned>(d[i] ^ label_hash[i]);
-  // Find the 0x01 separator after the zero padding, without an early exit.
-  size_t separator = 0;
-  unsigned found = 0;
-  for (size_t i = kHashLen; i < d.size(); ++i) {
-    unsigned is_one = static_cast<unsigned>(d[i] == 0x01);
-    unsigned is_zero = static_cast<unsigned>(d[i] == 0x00);
-    unsigned take = is_one & (found ^ 1u);
-    separator = take ? i : separator;
-    found |= is_one;
-    bad |= (found ^ 1u) & (is_zero ^ 1u);  // a non-zero, non-one byte before the separator
-  }
-  bad |= found ^ 1u;
-  if (bad != 0)
-    return MakeError(ErrorCode::kDecryptFailed, "wrapped key does not open with this key and aad");
-  return Bytes(d.begin() + static_cast<ptrdiff_t>(separator) + 1, d.end());
+  const int k = static_cast<int>(em.size());
+  SecretBytes out{Bytes(em.size())};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  const int n = RSA_padding_check_PKCS1_OAEP_mgf1(
+      out.mutable_bytes().data(), k, em.data(), k, k, label.empty() ? nullptr : label.data(),
+      static_cast<int>(label.size()), EVP_sha256(), EVP_sha256());
+#pragma GCC diagnostic pop
+  ERR_clear_error();
+  if (n < 0) return RsaUnwrapFailed();
+  out.mutable_bytes().resize(static_cast<size_t>(n));
+  return out.get();
 }
 
 // AES-256-GCM open, the second half of the x25519 wrap form (crypto/wrap.h).
@@ -1104,9 +1086,7 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
       if (rv != CKR_OK) {
         // Tokens report a bad OAEP block in several ways; to the caller they all mean "not for this
         // key and aad".
-        return MakeError(ErrorCode::kDecryptFailed,
-                         "wrapped key does not open with this key and aad (" +
-                             std::string(Pkcs11RvName(rv)) + ")");
+        return RsaUnwrapFailed();
       }
       out.mutable_bytes().resize(len);
       return out.get();
@@ -1120,12 +1100,20 @@ Result<Bytes> Pkcs11Token::Unwrap(std::string_view name, ByteSpan wrapped, ByteS
     // token.
     AIRLOCK_ASSIGN_OR_RETURN(Bytes n, GetAttribute(s, priv, CKA_MODULUS));
     if (wrapped.size() != n.size()) {
-      return MakeError(ErrorCode::kDecryptFailed, "wrapped key is not one RSA block for this key");
+      return RsaUnwrapFailed();
+    }
+    // A ciphertext not below the modulus (tampered) is not an RSA block at all; tokens refuse it in
+    // their own ways (SoftHSM2: CKR_GENERAL_ERROR), so refuse it here with the common answer. Both
+    // values are public: the comparison leaks nothing.
+    if (!std::lexicographical_compare(wrapped.begin(), wrapped.end(), n.begin(), n.end())) {
+      return RsaUnwrapFailed();
     }
     CK_MECHANISM raw{CKM_RSA_X_509, nullptr, 0};
     auto block = DecryptOnToken(s, priv, &raw, wrapped);
     if (!block) {
-      if (block.error().code() == ErrorCode::kDecryptFailed) return tl::unexpected(block.error());
+      // A ciphertext that is not below the modulus (tampered) is refused by the token itself: the
+      // same answer as a block that does not decode.
+      if (block.error().code() == ErrorCode::kDecryptFailed) return RsaUnwrapFailed();
       return tl::unexpected(block.error().WithContext("raw RSA on the token"));
     }
     Bytes em = block->get();

@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include "common/require_service.h"
 #include "crypto/sign.h"
 #include "crypto/wrap.h"
 #include "keys/key_store.h"
@@ -20,7 +21,7 @@ using testing::SoftHsmToken;
 class Pkcs11TokenTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!testing::SoftHsmAvailable()) GTEST_SKIP() << "SoftHSM2 module not installed";
+    AIRLOCK_REQUIRE_SERVICE(testing::SoftHsmAvailable(), "SoftHSM2 (softhsm2 package)");
     auto fixture = SoftHsmToken::Create();
     ASSERT_TRUE(fixture) << fixture.error().ToString();
     fixture_ = std::move(*fixture);

@@ -17,20 +17,6 @@ const uint8_t* DataOrEmpty(ByteSpan s) {
 }
 }  // namespace
 
-SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
-  if (this != &other) {
-    Wipe();
-    bytes_ = std::move(other.bytes_);
-    other.bytes_.clear();
-  }
-  return *this;
-}
-
-void SecretBytes::Wipe() {
-  if (!bytes_.empty()) OPENSSL_cleanse(bytes_.data(), bytes_.size());
-  bytes_.clear();
-}
-
 void WipeString(std::string& s) {
   if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
   s.clear();

@@ -10,31 +10,13 @@
 
 #include "common/bytes.h"
 #include "common/result.h"
+#include "crypto/secret_bytes.h"
 #include "keys/key_store.h"
 
 namespace airlock::keys {
 
-// Bytes wiped (OPENSSL_cleanse) when destroyed or reassigned. Move-only.
-class SecretBytes {
- public:
-  SecretBytes() = default;
-  explicit SecretBytes(Bytes b) : bytes_(std::move(b)) {}
-  SecretBytes(SecretBytes&& other) noexcept : bytes_(std::move(other.bytes_)) { other.bytes_.clear(); }
-  SecretBytes& operator=(SecretBytes&& other) noexcept;
-  SecretBytes(const SecretBytes&) = delete;
-  SecretBytes& operator=(const SecretBytes&) = delete;
-  ~SecretBytes() { Wipe(); }
-
-  const Bytes& get() const { return bytes_; }
-  Bytes& mutable_bytes() { return bytes_; }
-  ByteSpan span() const { return bytes_; }
-  size_t size() const { return bytes_.size(); }
-  bool empty() const { return bytes_.empty(); }
-  void Wipe();
-
- private:
-  Bytes bytes_;
-};
+// Bytes wiped (OPENSSL_cleanse) when destroyed or reassigned: the one secret-bytes type.
+using SecretBytes = crypto::SecretBytes;
 
 // Wipes a string holding a secret (passphrase, PEM) and clears it.
 void WipeString(std::string& s);

@@ -1,7 +1,5 @@
 #include "metadata/metadata.h"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <array>
 #include <fstream>
@@ -515,32 +513,6 @@ std::string ConsistentTargetPath(std::string_view target_path, std::string_view 
 // ---------------------------------------------------------------------------------------------------
 // Delegations
 
-bool MatchesPathPattern(std::string_view pattern, std::string_view target_path) {
-  // Component-wise, as python-tuf: same number of '/'-separated parts, each matched by fnmatch.
-  // FNM_NOESCAPE because Python's fnmatch has no backslash escapes.
-  auto split = [](std::string_view s) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (true) {
-      size_t slash = s.find('/', start);
-      parts.emplace_back(s.substr(start, slash == std::string_view::npos ? slash : slash - start));
-      if (slash == std::string_view::npos) break;
-      start = slash + 1;
-    }
-    return parts;
-  };
-  if (pattern.find('\0') != std::string_view::npos || target_path.find('\0') != std::string_view::npos) {
-    return false;
-  }
-  std::vector<std::string> pattern_parts = split(pattern);
-  std::vector<std::string> target_parts = split(target_path);
-  if (pattern_parts.size() != target_parts.size()) return false;
-  for (size_t i = 0; i < pattern_parts.size(); ++i) {
-    if (fnmatch(pattern_parts[i].c_str(), target_parts[i].c_str(), FNM_NOESCAPE) != 0) return false;
-  }
-  return true;
-}
-
 bool DelegatedRole::IsDelegatedPath(std::string_view target_path) const {
   if (paths) {
     for (const auto& pattern : *paths) {
@@ -754,7 +726,7 @@ json Timestamp::ToJson() const {
 // Envelope and signatures
 
 Result<Envelope> Envelope::Parse(std::string_view bytes, size_t max_size) {
-  AIRLOCK_ASSIGN_OR_RETURN(json doc, ParseJson(bytes, max_size, kMaxMetadataDepth));
+  AIRLOCK_ASSIGN_OR_RETURN(json doc, ParseSignedJson(bytes, max_size, kMaxMetadataDepth));
   if (!doc.is_object()) return MakeError(ErrorCode::kMalformed, "metadata is not a JSON object");
   Envelope env;
   AIRLOCK_ASSIGN_OR_RETURN(const json* sigs, GetArray(doc, "signatures"));
@@ -765,6 +737,9 @@ Result<Envelope> Envelope::Parse(std::string_view bytes, size_t max_size) {
     AIRLOCK_ASSIGN_OR_RETURN(sig.sig, Str(sj, "sig"));
     env.signatures.push_back(std::move(sig));
   }
+  // The specification makes key ids in "signatures" unique; python-tuf and tuf-js refuse the whole
+  // document otherwise, whether or not the threshold would be met without the repeat.
+  AIRLOCK_TRY(CheckUniqueSignatureKeyIds(env.signatures));
   AIRLOCK_ASSIGN_OR_RETURN(const json* signed_obj, GetObject(doc, "signed"));
   // Canonical JSON has no floats, so signed content holding one could never be verified consistently.
   if (ContainsFloat(*signed_obj)) {
@@ -776,6 +751,17 @@ Result<Envelope> Envelope::Parse(std::string_view bytes, size_t max_size) {
 }
 
 Result<std::string> Envelope::CanonicalSigned() const { return CanonicalJson(signed_json); }
+
+Result<void> CheckUniqueSignatureKeyIds(const std::vector<Signature>& signatures) {
+  std::set<std::string_view> seen;
+  for (const auto& sig : signatures) {
+    if (!seen.insert(sig.keyid).second) {
+      return MakeError(ErrorCode::kMalformed,
+                       "signatures list key id " + sig.keyid.substr(0, 128) + " more than once");
+    }
+  }
+  return {};
+}
 
 namespace {
 
@@ -859,6 +845,8 @@ Result<void> VerifyRole(const Envelope& envelope, const KeyMap& keys,
   if (threshold == 0) {
     return MakeError(ErrorCode::kBadSignature, std::string(role_name) + ": threshold 0 is never met");
   }
+  // Parse refuses repeated key ids; an envelope built in memory gets the same rule here.
+  AIRLOCK_TRY_CTX(CheckUniqueSignatureKeyIds(envelope.signatures), role_name);
   size_t count = CountValidSignatures(envelope, keys, role_keyids);
   if (count < threshold) {
     return MakeError(ErrorCode::kBadSignature, std::string(role_name) + ": " + std::to_string(count) +

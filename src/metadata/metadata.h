@@ -1,14 +1,15 @@
-// TUF metadata (specification 1.0.x): the four top-level roles and delegated targets roles, their JSON
-// form, signatures over canonical JSON, thresholds, expiry and length/hash checks.
+// TUF metadata (specification 1.0.x): the four top-level roles and delegated targets roles, their
+// JSON form, signatures over canonical JSON, thresholds, expiry and length/hash checks.
 //
 // Parsing never verifies anything; verification is explicit (VerifyRole, Root::VerifyDelegate,
-// Targets::VerifyDelegate, VerifyRootRotation, CheckExpiry, MetaFile/TargetFile::Verify). There is no
-// "accept all" mode. The client workflow (which metadata to trust when) lives in src/client.
+// Targets::VerifyDelegate, VerifyRootRotation, CheckExpiry, MetaFile/TargetFile::Verify). There is
+// no "accept all" mode. The client workflow (which metadata to trust when) lives in src/client.
 //
 // Error codes (asserted by the tests):
 //   kLimitExceeded  document larger than its size limit, or nested too deep
-//   kMalformed      not JSON, wrong shape or type, a float anywhere, bad date, threshold 0, version 0,
-//                   duplicate key ids in a role, paths and path_hash_prefixes both or neither set
+//   kMalformed      not JSON, wrong shape or type, a float anywhere, bad date, threshold 0,
+//                   version 0, duplicate key ids in a role or in "signatures", paths and
+//                   path_hash_prefixes both or neither set
 //   kUnsupported    `_type` names another role; spec_version major is not 1; succinct_roles
 //   kBadSignature   fewer than `threshold` distinct authorized keys signed ("root: 1 of 2 required
 //                   signatures")
@@ -159,9 +160,12 @@ struct DelegatedRole {
   bool IsDelegatedPath(std::string_view target_path) const;
 };
 
-// `pattern` matches `target_path` when both have the same number of '/'-separated components and each
-// component matches by shell wildcards (fnmatch(3) without escapes: '*', '?', '[...]', '[!...]'), so '*'
-// never matches '/'. As python-tuf's DelegatedRole._is_target_in_pathpattern.
+// `pattern` matches `target_path` when both have the same number of '/'-separated parts and each
+// part matches as Python's fnmatch.fnmatch (POSIX, so case-sensitive) would: '*', '?', '[seq]',
+// '[!seq]', no escapes, '[^seq]' a set holding '^' (not a negation), a '[' without its ']' a
+// literal; so '*' never matches '/'. Exactly python-tuf's DelegatedRole._is_target_in_pathpattern
+// (path_pattern.cc lists the rules; tests/vectors/tuf_path_patterns/ holds Python's answers for a
+// table of cases).
 bool MatchesPathPattern(std::string_view pattern, std::string_view target_path);
 
 struct Delegations {
@@ -261,8 +265,10 @@ class Envelope {
   // Envelope members other than "signatures" and "signed".
   nlohmann::json unrecognized_fields = nlohmann::json::object();
 
-  // Parses the envelope only (any `_type`). kLimitExceeded if `bytes` exceed `max_size` or nest deeper
-  // than kMaxMetadataDepth; kMalformed for a wrong shape or a float anywhere in "signed".
+  // Parses the envelope only (any `_type`). kLimitExceeded if `bytes` exceed `max_size` or nest
+  // deeper than kMaxMetadataDepth; kMalformed for a wrong shape, a float anywhere in "signed", or a
+  // key id listed twice in "signatures" (the specification makes them unique; python-tuf and tuf-js
+  // refuse such a document too, even when the remaining signatures would meet the threshold).
   [[nodiscard]] static Result<Envelope> Parse(std::string_view bytes, size_t max_size);
 
   // The bytes signatures are made over: canonical JSON of signed_json.
@@ -278,13 +284,18 @@ class Envelope {
   nlohmann::json ToJson() const;
 };
 
+// kMalformed ("signatures list key id <id> more than once") if two signatures name the same key id.
+[[nodiscard]] Result<void> CheckUniqueSignatureKeyIds(const std::vector<Signature>& signatures);
+
 // Number of distinct key ids in `role_keyids` that are in `keys`, usable, and have a signature in
 // `envelope` that verifies over its canonical signed bytes. Duplicate signatures count once.
 size_t CountValidSignatures(const Envelope& envelope, const KeyMap& keys,
                             const std::vector<std::string>& role_keyids);
 
 // ok if CountValidSignatures() >= threshold; otherwise kBadSignature with the message
-// "<role_name>: <n> of <threshold> required signatures". A threshold of 0 is refused (kBadSignature).
+// "<role_name>: <n> of <threshold> required signatures". A threshold of 0 is refused
+// (kBadSignature); an envelope whose signatures repeat a key id is refused (kMalformed, as
+// Envelope::Parse).
 [[nodiscard]] Result<void> VerifyRole(const Envelope& envelope, const KeyMap& keys,
                                       const std::vector<std::string>& role_keyids, uint64_t threshold,
                                       std::string_view role_name = "metadata");

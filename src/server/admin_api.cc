@@ -19,11 +19,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <any>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -38,6 +40,7 @@
 #include "keys/audit.h"
 #include "server/capgo_routes.h"
 #include "server/channel_cache.h"
+#include "server/release_policy.h"
 #include "server/server_api.h"
 
 namespace airlock::server {
@@ -341,57 +344,182 @@ struct AdminApi {
   ServerApiDeps deps;
   std::mutex access_mutex;  // keys::AccessStore is not thread-safe
   std::mutex write_mutex;   // channel read-modify-write and publish (see the top of this file)
+  std::mutex audit_mutex;   // audit_log (keys::AuditLog is not thread-safe)
+  std::optional<keys::AuditLog> audit_log;  // opened on the first admin record
 
   using AuthedHandler = std::function<Response(const Request&, const keys::Principal&)>;
 
-  // Authenticates the bearer token and checks `action`; mutating routes (`log_action` set) log one
-  // JSON line with the outcome.
-  Handler Guard(keys::Action action, std::string log_action, AuthedHandler handler) {
-    return [this, action, log_action = std::move(log_action),
-            handler = std::move(handler)](const Request& req) -> Response {
-      std::string_view auth = req.Header("Authorization");
-      constexpr std::string_view kBearer = "Bearer ";
-      if (auth.size() < kBearer.size() || auth.size() > 512 ||
-          !std::equal(kBearer.begin(), kBearer.end(), auth.begin(),
-                      [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
-        return JsonError(401, "unauthorized", "missing bearer token");
-      }
-      std::string_view token = auth.substr(kBearer.size());
-      Result<keys::Principal> principal = [&] {
-        std::lock_guard lock(access_mutex);
-        return deps.access->AuthenticateToken(token);
-      }();
-      if (!principal) {
-        if (principal.error().code() == keys::kDeniedCode ||
-            principal.error().code() == ErrorCode::kMalformed) {
-          return JsonError(401, "unauthorized", "unknown, revoked or expired token");
-        }
-        return ErrorResponse(principal.error());
-      }
-      Response response;
-      if (!keys::Authorize(*principal, action)) {
-        response =
-            JsonError(403, "forbidden", "token may not " + std::string(keys::ActionName(action)));
+  // Which apps a route touches, for tokens limited to named apps (keys::Principal::apps): routes
+  // with an {app} parameter are checked against it; kServerWide routes (creating apps, the audit
+  // log) are refused to limited tokens; kFiltered routes (blob upload, listings) are open to them
+  // and list only what the token may see.
+  enum class Scope { kFiltered, kServerWide };
+
+  // The outcome of checking a request's header: the principal, or the refusal (with the principal
+  // when it was authenticated but may not do this).
+  struct Admission {
+    std::optional<keys::Principal> principal;
+    std::optional<Response> refusal;
+  };
+
+  // Authenticates the bearer token and checks `action` and the app scope, from the header alone.
+  // Records the token's use (at most once a minute).
+  Admission Admit(const Request& req, keys::Action action, Scope scope) {
+    Admission out;
+    std::string_view auth = req.Header("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() < kBearer.size() || auth.size() > 512 ||
+        !std::equal(kBearer.begin(), kBearer.end(), auth.begin(),
+                    [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+      out.refusal = JsonError(401, "unauthorized", "missing bearer token");
+      return out;
+    }
+    std::string_view token = auth.substr(kBearer.size());
+    Result<keys::Principal> principal = [&] {
+      std::lock_guard lock(access_mutex);
+      return deps.access->AuthenticateToken(token);
+    }();
+    if (!principal) {
+      if (principal.error().code() == keys::kDeniedCode ||
+          principal.error().code() == ErrorCode::kMalformed) {
+        out.refusal = JsonError(401, "unauthorized", "unknown, revoked or expired token");
       } else {
-        response = handler(req, *principal);
+        out.refusal = ErrorResponse(principal.error());
       }
-      if (!log_action.empty()) {
-        Json line = {{"level", "info"},
-                     {"msg", "admin"},
-                     {"actor", principal->name},
-                     {"action", log_action},
-                     {"app", AppForLog(req, response)},
-                     {"status", response.status},
-                     {"result", response.status < 400 ? "ok" : "refused"},
-                     {"remote", req.remote}};
-        if (response.status >= 400) {
-          auto body = Json::parse(response.body, nullptr, false);
-          if (body.is_object() && body.contains("error")) line["error"] = body["error"];
+      return out;
+    }
+    out.principal = std::move(*principal);
+    const keys::Principal& p = *out.principal;
+    {
+      std::lock_guard lock(access_mutex);
+      if (auto used = deps.access->RecordTokenUse(p); !used) {
+        LogJson({{"level", "error"},
+                 {"msg", "cannot record token use"},
+                 {"error", used.error().ToString()}});
+      }
+    }
+    if (!keys::Authorize(p, action)) {
+      out.refusal =
+          JsonError(403, "forbidden", "token may not " + std::string(keys::ActionName(action)));
+    } else if (std::string_view app = req.Param("app"); !app.empty() && !keys::AllowsApp(p, app)) {
+      out.refusal = JsonError(403, "forbidden", "token is limited to apps " + AppList(p));
+    } else if (scope == Scope::kServerWide && !p.apps.empty()) {
+      out.refusal =
+          JsonError(403, "forbidden",
+                    "a token limited to apps " + AppList(p) + " may not use server-wide routes");
+    }
+    return out;
+  }
+
+  static std::string AppList(const keys::Principal& p) {
+    std::string out;
+    for (const auto& app : p.apps) out += (out.empty() ? "" : ", ") + app;
+    return out;
+  }
+
+  // The route's handler and its pre-body check. The check (run by HttpServer after the header,
+  // before the body) admits the request and leaves the principal in Request::context; the handler
+  // uses it, or admits the request itself when called without the check (tests calling handlers
+  // directly). Mutating routes (`log_action` set) log one JSON line and append one record to the
+  // server's audit log (Record) with the outcome.
+  RouteHandlers Guard(keys::Action action, std::string log_action, AuthedHandler handler,
+                      Scope scope = Scope::kFiltered) {
+    RouteHandlers out;
+    out.check = [this, action, scope, log_action](Request* req) -> std::optional<Response> {
+      Admission admission = Admit(*req, action, scope);
+      if (admission.refusal) {
+        Record(*req, admission.principal ? &*admission.principal : nullptr, log_action,
+               *admission.refusal);
+        return std::move(admission.refusal);
+      }
+      req->context = std::move(*admission.principal);
+      return std::nullopt;
+    };
+    out.handler = [this, action, scope, log_action = std::move(log_action),
+                   handler = std::move(handler)](const Request& req) -> Response {
+      const keys::Principal* principal = std::any_cast<keys::Principal>(&req.context);
+      Admission admission;
+      if (principal == nullptr) {
+        admission = Admit(req, action, scope);
+        if (admission.refusal) {
+          Record(req, admission.principal ? &*admission.principal : nullptr, log_action,
+                 *admission.refusal);
+          return std::move(*admission.refusal);
         }
-        LogJson(line);
+        principal = &*admission.principal;
       }
+      Response response = handler(req, *principal);
+      Record(req, principal, log_action, response);
       return response;
     };
+    return out;
+  }
+
+  // The outcome of a mutating request (`log_action` non-empty): one JSON line on stderr, and for an
+  // authenticated principal one record in the server's key usage log (deps.audit_log): actor = the
+  // token's name, source = the TCP peer address (X-Forwarded-For is never trusted), operation =
+  // `log_action`, details = token id, request, app and status.
+  void Record(const Request& req, const keys::Principal* principal, const std::string& log_action,
+              const Response& response) {
+    if (log_action.empty()) return;
+    std::string error_code;
+    std::string error_message;
+    if (response.status >= 400) {
+      auto body = Json::parse(response.body, nullptr, false);
+      if (body.is_object() && body.contains("error") && body["error"].is_string()) {
+        error_code = body["error"].get<std::string>();
+        if (body.contains("message") && body["message"].is_string()) {
+          error_message = body["message"].get<std::string>();
+        }
+      }
+    }
+    const std::string app = AppForLog(req, response);
+    Json line = {{"level", "info"},
+                 {"msg", "admin"},
+                 {"actor", principal ? Json(principal->name) : Json(nullptr)},
+                 {"token_id", principal ? Json(principal->token_id) : Json(nullptr)},
+                 {"action", log_action},
+                 {"app", app},
+                 {"status", response.status},
+                 {"result", response.status < 400 ? "ok" : "refused"},
+                 {"remote", req.remote}};
+    if (!error_code.empty()) line["error"] = error_code;
+    LogJson(line);
+    // Unauthenticated requests stay out of the chained log: anyone could fill it.
+    if (principal == nullptr || deps.audit_log.empty()) return;
+    keys::UsageRecord record;
+    record.actor = principal->name;
+    record.operation = log_action;
+    record.purpose = "admin";
+    record.result = response.status < 400                              ? keys::UsageResult::kOk
+                    : response.status == 401 || response.status == 403 ? keys::UsageResult::kDenied
+                                                                       : keys::UsageResult::kFailed;
+    if (!error_code.empty()) {
+      record.result_reason =
+          (error_code + ": " + error_message).substr(0, keys::kMaxAuditFieldSize);
+    }
+    record.source = req.remote;
+    record.details = ("token_id=" + principal->token_id + " request=" + req.method + " " +
+                      req.path + " app=" + app + " status=" + std::to_string(response.status))
+                         .substr(0, keys::kMaxAuditDetailsSize);
+    std::lock_guard lock(audit_mutex);
+    if (!audit_log) {
+      keys::AuditOptions options;
+      options.clock = [this] { return Now(deps); };
+      auto opened = keys::AuditLog::Open(deps.audit_log, std::move(options));
+      if (!opened) {
+        LogJson({{"level", "error"},
+                 {"msg", "cannot open the audit log"},
+                 {"error", opened.error().ToString()}});
+        return;
+      }
+      audit_log.emplace(std::move(*opened));
+    }
+    if (auto appended = audit_log->Append(std::move(record)); !appended) {
+      LogJson({{"level", "error"},
+               {"msg", "cannot append an admin audit record"},
+               {"error", appended.error().ToString()}});
+    }
   }
 
   // {app} of the path, else the app_id of a created app's reply.
@@ -473,11 +601,13 @@ struct AdminApi {
     return Ok(200, {{"app_id", app->app_id}, {"enrollment_token", token->first}});
   }
 
-  Response ListApps() {
+  // Only the apps `actor` may see (keys::Principal::apps).
+  Response ListApps(const keys::Principal& actor) {
     auto apps = deps.store->ListApps();
     if (!apps) return ErrorResponse(apps.error());
     Json list = Json::array();
     for (const auto& a : *apps) {
+      if (!keys::AllowsApp(actor, a.app_id)) continue;
       list.push_back(
           {{"app_id", a.app_id}, {"display_name", a.display_name}, {"created_at", a.created_at}});
     }
@@ -723,6 +853,9 @@ struct AdminApi {
     });
   }
 
+  // POST .../rollback {"to": V[, "targets_metadata": {...}]}: the targets metadata, when given (the
+  // CLI signs V as a rollback target), is verified first and the rollback checked against it; it is
+  // accepted only if the rollback is allowed, so a refused rollback changes nothing.
   Response Rollback(const Request& req) {
     auto parsed = ParseObjectBody(req.body);
     if (parsed.error) return *parsed.error;
@@ -730,17 +863,33 @@ struct AdminApi {
     if (!to) return BadRequest(to.error());
     if (auto v = Semver::Parse(*to); !v)
       return JsonError(400, "bad_request", "to: " + v.error().message());
+    std::optional<std::string> targets_bytes;
+    if (auto md = parsed.json.find("targets_metadata"); md != parsed.json.end()) {
+      if (!md->is_object()) {
+        return JsonError(400, "bad_request", "field 'targets_metadata' must be an object");
+      }
+      targets_bytes = md->dump();
+    }
     std::lock_guard lock(write_mutex);
     std::optional<Response> err;
     auto c = LoadChannel(req, &err);
     if (!c) return *err;
     auto release = deps.store->GetRelease(c->app_id, *to);
     if (!release) return ErrorResponse(release.error());
-    auto allowed = deps.repo->CheckRollbackAllowed(c->app_id, *to);
+    auto blobs = MakeBlobLookup(deps.data_dir);
+    Result<TrustedTarget> allowed = [&]() -> Result<TrustedTarget> {
+      if (!targets_bytes) return deps.repo->CheckRollbackAllowed(c->app_id, *to, c->name);
+      AIRLOCK_ASSIGN_OR_RETURN(auto targets,
+                               deps.repo->VerifyTargets(c->app_id, *targets_bytes, blobs));
+      return FindRollbackTarget(targets, c->app_id, *to, c->name);
+    }();
     if (!allowed) {
-      if (allowed.error().code() == ErrorCode::kIo ||
-          allowed.error().code() == ErrorCode::kInternal) {
+      const ErrorCode code = allowed.error().code();
+      if (code == ErrorCode::kIo || code == ErrorCode::kInternal) {
         return ErrorResponse(allowed.error());
+      }
+      if (code != ErrorCode::kInvalidArgument && code != ErrorCode::kNotFound) {
+        return VerificationError(allowed.error());
       }
       return JsonError(422, "verification_failed",
                        "rollback to " + *to + " not allowed: " + allowed.error().message());
@@ -749,9 +898,13 @@ struct AdminApi {
       return JsonError(422, "verification_failed",
                        "the signed rollback target is not release " + *to + "'s blob");
     }
+    if (targets_bytes) {
+      auto accepted = deps.repo->AcceptTargets(c->app_id, *targets_bytes, blobs);
+      if (!accepted) return VerificationError(accepted.error());
+    }
     auto set = deps.store->SetChannelCurrentVersion(c->app_id, c->name, *to, true);
-    if (!set) return ErrorResponse(set.error());
     Invalidate(c->app_id);
+    if (!set) return ErrorResponse(set.error());
     auto updated = deps.store->GetChannel(c->app_id, c->name);
     if (!updated) return ErrorResponse(updated.error());
     return Ok(200, ChannelJson(*updated));
@@ -821,6 +974,10 @@ struct AdminApi {
     if (auto ok = CheckTargetCustom(*main_target, app->app_id, *version); !ok) {
       return VerificationError(ok.error());
     }
+    // The signed release rules: the release names this channel and keeps the highest floor.
+    if (auto ok = CheckPublishable(*targets, *main_target, *channel_name); !ok) {
+      return JsonError(422, "verification_failed", ok.error().message());
+    }
     const TrustedTarget* capgo = nullptr;
     if (capgo_target) {
       capgo = FindTarget(*targets, *capgo_target);
@@ -830,6 +987,9 @@ struct AdminApi {
       }
       if (auto ok = CheckTargetCustom(*capgo, app->app_id, *version); !ok) {
         return VerificationError(ok.error());
+      }
+      if (auto ok = CheckPublishable(*targets, *capgo, *channel_name); !ok) {
+        return JsonError(422, "verification_failed", ok.error().message());
       }
     }
     auto blob_path = BlobPath(deps.data_dir, main_target->sha256);
@@ -1082,6 +1242,10 @@ struct AdminApi {
 
   // --- tokens and audit ---
 
+  // POST /api/v1/tokens: a token minted by `actor` never out-ranks it (every action of the roles
+  // asked for is one `actor` holds, else 403), never outlives it (expires_in beyond the actor's
+  // expiry: 403; absent: the actor's expiry), never reaches apps outside the actor's (403; absent:
+  // the actor's apps), and stops working when the actor is revoked (its parent is recorded).
   Response CreateToken(const Request& req, const keys::Principal& actor) {
     auto parsed = ParseObjectBody(req.body);
     if (parsed.error) return *parsed.error;
@@ -1102,6 +1266,19 @@ struct AdminApi {
     }
     auto expires_in = OptInt(body, "expires_in", 1, int64_t{10} * 366 * 86400);
     if (!expires_in) return BadRequest(expires_in.error());
+    keys::TokenLimits limits;
+    limits.parent_token_id = actor.token_id;
+    if (auto apps_it = body.find("apps"); apps_it != body.end() && !apps_it->is_null()) {
+      if (!apps_it->is_array() || apps_it->empty() || apps_it->size() > 64) {
+        return JsonError(400, "bad_request", "field 'apps' must be an array of 1 to 64 app ids");
+      }
+      for (const auto& app : *apps_it) {
+        if (!app.is_string() || !IsValidId(app.get<std::string>())) {
+          return JsonError(400, "bad_request", "apps must be 1 to 128 bytes of [A-Za-z0-9._-]");
+        }
+        limits.apps.push_back(app.get<std::string>());
+      }
+    }
     // No escalation: a token may not be given an action its creator lacks.
     for (keys::Role role : roles) {
       for (keys::Action action : keys::AllActions()) {
@@ -1115,27 +1292,67 @@ struct AdminApi {
     }
     Result<keys::CreatedToken> created = [&] {
       std::lock_guard lock(access_mutex);
-      return deps.access->CreateToken(*name, roles, expires_in->value_or(0));
+      return deps.access->CreateToken(*name, roles, expires_in->value_or(0), limits);
     }();
-    if (!created) return ErrorResponse(created.error());
-    Json role_names = Json::array();
-    for (auto role : roles) role_names.push_back(std::string(keys::RoleName(role)));
-    return Ok(201, {{"name", created->principal.name},
-                    {"roles", role_names},
-                    {"token", created->token},
-                    {"expires", created->principal.expires ? Json(*created->principal.expires)
-                                                           : Json(nullptr)}});
+    if (!created) {
+      if (created.error().code() == keys::kDeniedCode) {
+        return JsonError(403, "forbidden", created.error().message());
+      }
+      return ErrorResponse(created.error());
+    }
+    Json reply = TokenJson(created->principal);
+    reply["token"] = created->token;
+    return Ok(201, reply);
   }
 
-  Response ListTokens() {
+  static Json TokenJson(const keys::Principal& p) {
+    Json json = PrincipalJson(p);
+    if (p.kind != keys::PrincipalKind::kToken) return json;
+    json["id"] = p.token_id;
+    json["parent"] = p.parent_token_id ? Json(*p.parent_token_id) : Json(nullptr);
+    json["apps"] = p.apps.empty() ? Json(nullptr) : Json(p.apps);
+    json["last_used"] = p.last_used ? Json(*p.last_used) : Json(nullptr);
+    return json;
+  }
+
+  // GET /api/v1/tokens: every principal (tokens with id, parent, apps and last use); a token
+  // limited to apps sees only the tokens limited to some of its apps.
+  Response ListTokens(const keys::Principal& actor) {
     Result<std::vector<keys::Principal>> principals = [&] {
       std::lock_guard lock(access_mutex);
       return deps.access->List();
     }();
     if (!principals) return ErrorResponse(principals.error());
     Json list = Json::array();
-    for (const auto& p : *principals) list.push_back(PrincipalJson(p));
+    for (const auto& p : *principals) {
+      if (WithinApps(actor, p)) list.push_back(TokenJson(p));
+    }
     return Ok(200, {{"principals", list}});
+  }
+
+  // True when `p`'s reach lies within `actor`'s apps (always for an unlimited actor).
+  static bool WithinApps(const keys::Principal& actor, const keys::Principal& p) {
+    if (actor.apps.empty()) return true;
+    if (p.kind != keys::PrincipalKind::kToken || p.apps.empty()) return false;
+    return std::all_of(p.apps.begin(), p.apps.end(),
+                       [&](const std::string& app) { return keys::AllowsApp(actor, app); });
+  }
+
+  // DELETE /api/v1/tokens/{id}: revokes the token (its requests get 401 from now on, and so do the
+  // tokens it minted). 404 for an unknown id, or one outside a limited actor's apps.
+  Response RevokeToken(const Request& req, const keys::Principal& actor) {
+    std::string id(req.Param("id"));
+    Result<keys::Principal> revoked = [&]() -> Result<keys::Principal> {
+      std::lock_guard lock(access_mutex);
+      auto found = deps.access->FindTokenById(id);
+      if (!found) return found;
+      if (!WithinApps(actor, *found)) {
+        return MakeError(ErrorCode::kNotFound, "no token with id " + id.substr(0, 64));
+      }
+      return deps.access->RevokeToken(id);
+    }();
+    if (!revoked) return ErrorResponse(revoked.error());
+    return Ok(200, TokenJson(*revoked));
   }
 
   Response Audit(const Request& req) {
@@ -1175,10 +1392,12 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
   const std::string channel = "/api/v1/apps/{app}/channels/{name}";
 
   router->Add("POST", apps,
-              a->Guard(Action::kReleasePublish, "app.create", bind(&AdminApi::CreateApp)));
+              a->Guard(Action::kReleasePublish, "app.create", bind(&AdminApi::CreateApp),
+                       AdminApi::Scope::kServerWide));
   router->Add("GET", apps,
-              a->Guard(Action::kReleaseRead, "",
-                       [a](const Request&, const keys::Principal&) { return a->ListApps(); }));
+              a->Guard(Action::kReleaseRead, "", [a](const Request&, const keys::Principal& actor) {
+                return a->ListApps(actor);
+              }));
   router->Add("GET", apps + "/{app}", a->Guard(Action::kReleaseRead, "", bind(&AdminApi::GetApp)));
   router->Add("POST", apps + "/{app}/enrollment-token",
               a->Guard(Action::kReleasePublish, "app.enrollment_token",
@@ -1250,9 +1469,17 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
                          return a->CreateToken(req, actor);
                        }));
   router->Add("GET", "/api/v1/tokens",
-              a->Guard(Action::kTokenManage, "",
-                       [a](const Request&, const keys::Principal&) { return a->ListTokens(); }));
-  router->Add("GET", "/api/v1/audit", a->Guard(Action::kAuditRead, "", bind(&AdminApi::Audit)));
+              a->Guard(Action::kTokenManage, "", [a](const Request&, const keys::Principal& actor) {
+                return a->ListTokens(actor);
+              }));
+  router->Add("DELETE", "/api/v1/tokens/{id}",
+              a->Guard(Action::kTokenManage, "token.revoke",
+                       [a](const Request& req, const keys::Principal& actor) {
+                         return a->RevokeToken(req, actor);
+                       }));
+  router->Add(
+      "GET", "/api/v1/audit",
+      a->Guard(Action::kAuditRead, "", bind(&AdminApi::Audit), AdminApi::Scope::kServerWide));
   return api;
 }
 

@@ -26,6 +26,7 @@
 #include "keys/lifecycle.h"
 #include "keys/signer.h"
 #include "metadata/metadata.h"
+#include "server/release_policy.h"
 
 namespace airlock::server {
 namespace {
@@ -616,56 +617,14 @@ Result<std::vector<TrustedTarget>> AppRepo::CurrentTargets(std::string_view app_
 }
 
 Result<TrustedTarget> AppRepo::CheckRollbackAllowed(std::string_view app_id,
-                                                    std::string_view version) {
+                                                    std::string_view version,
+                                                    std::string_view channel) {
   std::vector<TrustedTarget> targets;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     AIRLOCK_ASSIGN_OR_RETURN(targets, impl_->Current(app_id));
   }
-  // The floor every rollback target must reach. A malformed floor anywhere refuses (fail closed).
-  auto floor_of = [](const TrustedTarget& t) -> Result<uint64_t> {
-    if (!t.custom.is_object() || !t.custom.contains("security_floor")) return uint64_t{0};
-    const nlohmann::json& f = t.custom["security_floor"];
-    if (!f.is_number_unsigned() && !(f.is_number_integer() && f.get<int64_t>() >= 0)) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "target " + t.name + ": security_floor is not a non-negative integer");
-    }
-    return f.get<uint64_t>();
-  };
-  uint64_t highest = 0;
-  for (const TrustedTarget& t : targets) {
-    AIRLOCK_ASSIGN_OR_RETURN(uint64_t f, floor_of(t));
-    highest = std::max(highest, f);
-  }
-  std::optional<Error> refusal;
-  for (const TrustedTarget& t : targets) {
-    if (!t.custom.is_object()) continue;
-    auto v = t.custom.find("version");
-    if (v == t.custom.end() || !v->is_string() || v->get<std::string>() != version) continue;
-    auto allowed = t.custom.find("rollback_allowed");
-    if (allowed == t.custom.end() || !allowed->is_boolean() || !allowed->get<bool>()) {
-      if (!refusal) {
-        refusal = Error(ErrorCode::kInvalidArgument, "target " + t.name +
-                                                         " is not signed as a rollback target "
-                                                         "(custom.rollback_allowed is not true)");
-      }
-      continue;
-    }
-    AIRLOCK_ASSIGN_OR_RETURN(uint64_t f, floor_of(t));
-    if (f < highest) {
-      if (!refusal) {
-        refusal = Error(ErrorCode::kInvalidArgument,
-                        "target " + t.name + " has security_floor " + std::to_string(f) +
-                            ", below the highest listed (" + std::to_string(highest) + ")");
-      }
-      continue;
-    }
-    return t;
-  }
-  if (refusal) return tl::unexpected(*refusal);
-  return MakeError(
-      ErrorCode::kNotFound,
-      "the current targets metadata lists no target of version " + std::string(version));
+  return FindRollbackTarget(targets, app_id, version, channel);
 }
 
 Result<std::vector<std::string>> AppRepo::RefreshTimestamps() {

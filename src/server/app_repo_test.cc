@@ -695,40 +695,61 @@ TEST_F(AppRepoTest, RefreshGoesOnPastAnAppWhoseKeyIsUnusable) {
 TEST_F(AppRepoTest, CheckRollbackAllowed) {
   ASSERT_NO_FATAL_FAILURE(CreateApp());
   ASSERT_NO_FATAL_FAILURE(AcceptRootV1());
-  for (const char* c : {"1", "2", "3", "4"}) PutBlob(c);
+  for (const char* c : {"1", "2", "3", "4", "5"}) PutBlob(c);
+  const nlohmann::json prod = {"production"};
+  auto custom = [&](const char* version, nlohmann::json more) {
+    nlohmann::json c = {{"app_id", kApp}, {"version", version}, {"channels", prod}};
+    c.update(more);
+    return c;
+  };
   Targets t = MakeTargets(1);
-  AddTarget(&t, "r/1.0.0.alb", "1", {{"version", "1.0.0"}, {"rollback_allowed", true}});
-  AddTarget(&t, "r/1.1.0.alb", "2", {{"version", "1.1.0"}});
+  AddTarget(&t, "r/1.0.0.alb", "1", custom("1.0.0", {{"rollback_allowed", true}}));
+  AddTarget(&t, "r/1.1.0.alb", "2", custom("1.1.0", nlohmann::json::object()));
   AddTarget(&t, "r/1.2.0.alb", "3",
-            {{"version", "1.2.0"}, {"rollback_allowed", true}, {"security_floor", 2}});
+            custom("1.2.0", {{"rollback_allowed", true}, {"security_floor", 2}}));
   AddTarget(&t, "r/1.3.0.alb", "4",
-            {{"version", "1.3.0"}, {"rollback_allowed", false}, {"security_floor", 2}});
+            custom("1.3.0", {{"rollback_allowed", false}, {"security_floor", 2}}));
+  AddTarget(&t, "r/1.4.0.alb", "5",
+            custom("1.4.0", {{"rollback_allowed", true}, {"security_floor", 2},
+                             {"channels", {"beta"}}}));
   ASSERT_TRUE(Upload(t));
 
-  auto ok = repo_->CheckRollbackAllowed(kApp, "1.2.0");
+  auto ok = repo_->CheckRollbackAllowed(kApp, "1.2.0", "production");
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_EQ(ok->name, "r/1.2.0.alb");
 
-  auto r = repo_->CheckRollbackAllowed(kApp, "9.9.9");
+  auto r = repo_->CheckRollbackAllowed(kApp, "9.9.9", "production");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kNotFound);
-  r = repo_->CheckRollbackAllowed(kApp, "1.1.0");  // rollback_allowed missing
+  r = repo_->CheckRollbackAllowed(kApp, "1.1.0", "production");  // rollback_allowed missing
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
-  r = repo_->CheckRollbackAllowed(kApp, "1.3.0");  // rollback_allowed false
+  r = repo_->CheckRollbackAllowed(kApp, "1.3.0", "production");  // rollback_allowed false
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
-  r = repo_->CheckRollbackAllowed(kApp, "1.0.0");  // floor 0 < 2
+  r = repo_->CheckRollbackAllowed(kApp, "1.0.0", "production");  // floor 0 < 2
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message().find("security_floor"), std::string::npos);
+  r = repo_->CheckRollbackAllowed(kApp, "1.4.0", "production");  // signed for beta only
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("not signed for channel production"), std::string::npos);
+  EXPECT_TRUE(repo_->CheckRollbackAllowed(kApp, "1.4.0", "beta"));
 
   // Without any floor, an allowed target is allowed.
   Targets t2 = MakeTargets(2);
-  AddTarget(&t2, "r/1.0.0.alb", "1", {{"version", "1.0.0"}, {"rollback_allowed", true}});
+  AddTarget(&t2, "r/1.0.0.alb", "1", custom("1.0.0", {{"rollback_allowed", true}}));
   ASSERT_TRUE(Upload(t2));
-  ok = repo_->CheckRollbackAllowed(kApp, "1.0.0");
+  ok = repo_->CheckRollbackAllowed(kApp, "1.0.0", "production");
   ASSERT_TRUE(ok) << ok.error().ToString();
+  // A malformed rule anywhere refuses (fail closed).
+  Targets t3 = MakeTargets(3);
+  AddTarget(&t3, "r/1.0.0.alb", "1", custom("1.0.0", {{"rollback_allowed", "yes"}}));
+  ASSERT_TRUE(Upload(t3));
+  r = repo_->CheckRollbackAllowed(kApp, "1.0.0", "production");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
 }
 
 // --- device mode

@@ -113,6 +113,7 @@ Result<std::shared_ptr<const AppChannels>> ChannelCache::Channels(std::string_vi
   auto value = std::make_shared<AppChannels>();
   value->app_id = std::string(app_id);
   value->channels = std::move(rows);
+  if (options_.release_gate) options_.release_gate(app_id, &value->channels);
   // With ttl 0 the snapshot serves one request: one device read is cheaper than every override.
   const size_t max_overrides =
       std::min(options_.max_overrides, storage::kMaxOverrideListLimit - 1);

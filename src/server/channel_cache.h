@@ -95,6 +95,12 @@ class ChannelCache {
     // more gets none in its snapshot (per-device reads instead). 0: never loaded.
     size_t max_overrides = 100000;
     SteadyClock clock;  // default std::chrono::steady_clock::now
+    // Run once on every app snapshot as it is loaded (app id, its channel rows); it withholds a
+    // channel's release by resetting it (the channel serves no release) until the next load.
+    // airlockd sets it to the signed release rules (server/release_policy.h, SignedReleaseGate), so a
+    // row written into the database behind the API cannot re-route or downgrade a release. Unset:
+    // all served.
+    std::function<void(std::string_view, std::vector<storage::ChannelRelease>*)> release_gate;
   };
 
   // `store` must outlive the cache.

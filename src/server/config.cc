@@ -32,6 +32,7 @@ constexpr KeySpec kKeys[] = {
     {"public_url", Kind::kString},
     {"max_body", Kind::kInteger},
     {"max_upload", Kind::kInteger},
+    {"max_uploads", Kind::kInteger},
     {"tls_cert", Kind::kString},
     {"tls_key", Kind::kString},
     {"access_log", Kind::kBool},
@@ -129,6 +130,9 @@ Result<void> Assign(ServerConfig* config, const KeySpec& spec, const Value& valu
   } else if (key == "max_upload") {
     AIRLOCK_ASSIGN_OR_RETURN(int64_t bytes, InRange(key, number, 1, int64_t{1} << 40));
     config->max_upload = static_cast<uint64_t>(bytes);
+  } else if (key == "max_uploads") {
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t count, InRange(key, number, 1, 1024));
+    config->max_uploads = static_cast<uint32_t>(count);
   } else if (key == "cache_ttl_ms") {
     AIRLOCK_ASSIGN_OR_RETURN(config->cache_ttl_ms, InRange(key, number, 0, 3600 * 1000));
   } else if (key == "timestamp_expiry") {

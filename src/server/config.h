@@ -31,6 +31,7 @@ struct ServerConfig {
   std::string public_url;                   // "" = http(s)://LISTEN; no trailing '/'
   uint64_t max_body = uint64_t{1} << 20;    // JSON request bodies
   uint64_t max_upload = uint64_t{2} << 30;  // POST /api/v1/blobs
+  uint32_t max_uploads = 4;                 // upload bodies received at once; beyond: 503 busy
   std::string tls_cert;                     // PEM; with tls_key: HTTPS
   std::string tls_key;
   bool access_log = true;

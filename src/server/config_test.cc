@@ -39,6 +39,7 @@ database = "postgresql://airlock@db/airlock"
 public_url = "https://updates.example.com/"
 max_body = 2097152
 max_upload = 1073741824
+max_uploads = 8
 tls_cert = "/etc/airlock/cert.pem"
 tls_key = "/etc/airlock/key.pem"
 access_log = false
@@ -56,6 +57,7 @@ snapshot_expiry = 604800
   EXPECT_EQ(config->public_url, "https://updates.example.com");  // trailing '/' dropped
   EXPECT_EQ(config->max_body, 2097152u);
   EXPECT_EQ(config->max_upload, 1073741824u);
+  EXPECT_EQ(config->max_uploads, 8u);
   EXPECT_EQ(config->tls_cert, "/etc/airlock/cert.pem");
   EXPECT_EQ(config->tls_key, "/etc/airlock/key.pem");
   EXPECT_FALSE(config->access_log);
@@ -73,6 +75,7 @@ TEST_F(ConfigTest, AbsentKeysKeepDefaults) {
   ServerConfig defaults;
   EXPECT_EQ(config->listen, defaults.listen);
   EXPECT_EQ(config->max_upload, defaults.max_upload);
+  EXPECT_EQ(config->max_uploads, 4u);
   EXPECT_TRUE(config->access_log);
   EXPECT_EQ(config->timestamp_expiry, 86400);
 }
@@ -123,6 +126,7 @@ TEST_F(ConfigTest, BadValuesAreRefused) {
       {"vault = \"s3://bucket\"\n", "vault: "},
       {"timestamp_expiry = 10\n", "timestamp_expiry: must be between 60"},
       {"max_upload = 0\n", "max_upload: must be between 1"},
+      {"max_uploads = 0\n", "max_uploads: must be between 1 and 1024"},
       {"cache_ttl_ms = -5\n", "cache_ttl_ms: must be between 0"},
   };
   for (const Case& c : cases) {

@@ -45,6 +45,7 @@
 #include "common/fd.h"
 #include "crypto/hash.h"
 #include "server/json_text.h"
+#include "server/upload_file.h"
 
 namespace airlock::server {
 
@@ -64,6 +65,8 @@ constexpr size_t kMaxDrainBytes = 4 << 20;
 constexpr std::chrono::seconds kDrainTime{2};
 // Upload bodies are read (and written to disk) in pieces of this size.
 constexpr size_t kUploadChunk = 256 * 1024;
+// The Retry-After of a 503 busy answer to an upload beyond ServerOptions::max_uploads.
+constexpr std::string_view kUploadRetryAfter = "5";
 // File bodies under TLS go through SSL_write in pieces of this size.
 constexpr size_t kTlsFileChunk = 256 * 1024;
 // Access log batching per I/O thread.
@@ -217,44 +220,6 @@ Response TooLarge(uint64_t limit) {
                    "request body exceeds " + std::to_string(limit) + " bytes");
 }
 
-// The temporary file of one upload: removed when this object dies unless released.
-class TempUpload {
- public:
-  TempUpload() = default;
-  TempUpload(const TempUpload&) = delete;
-  TempUpload& operator=(const TempUpload&) = delete;
-  ~TempUpload() { Remove(); }
-
-  bool Create(const std::filesystem::path& dir) {
-    std::string name = (dir / "upload-XXXXXX").string();
-    int fd = ::mkostemp(name.data(), O_CLOEXEC);
-    if (fd < 0) return false;
-    fd_ = UniqueFd(fd);
-    path_ = name;
-    return true;
-  }
-  int fd() const { return fd_.get(); }
-  const std::filesystem::path& path() const { return path_; }
-  // fsync and close; false on an error.
-  bool Finish() {
-    bool ok = ::fsync(fd_.get()) == 0;
-    fd_ = UniqueFd();
-    return ok;
-  }
-  // Deletes the file if it is still there (the handler may have renamed it away).
-  void Remove() {
-    fd_ = UniqueFd();
-    if (!path_.empty()) {
-      ::unlink(path_.c_str());
-      path_.clear();
-    }
-  }
-
- private:
-  UniqueFd fd_;
-  std::filesystem::path path_;
-};
-
 template <class Stream>
 constexpr bool kIsTls = !std::is_same_v<Stream, beast::tcp_stream>;
 
@@ -304,6 +269,7 @@ struct HttpServer::Impl {
   std::optional<ssl::context> tls;
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<bool> stopping{false};
+  std::atomic<uint32_t> uploads_in_flight{0};
   uint16_t bound_port = 0;
   std::mutex control_mu;  // Stop / Wait
   bool started = false;
@@ -372,6 +338,7 @@ struct HttpServer::Impl {
                                         const FileBody& file, uint64_t* sent);
   asio::awaitable<void> Drain(beast::tcp_stream& stream, beast::flat_buffer& buffer);
   Response Dispatch(const Router::Match& match, Request* request, int* route_index);
+  std::optional<Response> Check(const Router::Match& match, Request* request);
   Response RouteError(const Router::Match& match, const Request& request);
 };
 
@@ -413,6 +380,20 @@ Response HttpServer::Impl::Dispatch(const Router::Match& match, Request* request
     Log(nlohmann::json({{"time", NowRfc3339()},
                         {"level", "error"},
                         {"msg", "handler threw"},
+                        {"path", request->path},
+                        {"what", e.what()}})
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return JsonError(500, "internal", "internal error");
+  }
+}
+
+std::optional<Response> HttpServer::Impl::Check(const Router::Match& match, Request* request) {
+  try {
+    return (*match.check)(request);
+  } catch (const std::exception& e) {
+    Log(nlohmann::json({{"time", NowRfc3339()},
+                        {"level", "error"},
+                        {"msg", "pre-body check threw"},
                         {"path", request->path},
                         {"what", e.what()}})
             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -558,6 +539,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
     unsigned version = 11;
     std::optional<http::request_parser<http::buffer_body>> upload_parser;
     TempUpload temp;
+    UploadSlot upload_slot;
     // The header fields Request::header reads (they move with the parser for upload routes).
     const http::fields* fields = nullptr;
 
@@ -617,14 +599,34 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
       const bool upload = match.kind == Router::Match::Kind::kFound && match.upload;
       const uint64_t limit = upload ? match.max_upload_bytes : options.max_body_bytes;
 
+      // The route's own check (authentication and authorisation of the admin API) runs on the
+      // header alone: a refused request gets no 100 Continue, no upload file and no upload slot,
+      // and its body is never read (the connection is closed when one was announced).
+      std::optional<Response> refused;
+      if (path_ok && match.kind == Router::Match::Kind::kFound && match.check != nullptr) {
+        route_index = match.route_index;
+        refused = Check(match, &request);
+      }
+
       bool body_ok = true;
       if (!path_ok) {
         response = JsonError(400, "bad_request", "malformed request path");
         close_after = !parser.is_done();
         body_ok = false;
+      } else if (refused) {
+        response = std::move(*refused);
+        close_after = !parser.is_done();
+        body_ok = false;
       } else if (auto length = parser.content_length(); length && *length > limit) {
         response = TooLarge(limit);
         close_after = true;
+        body_ok = false;
+      } else if (upload && !upload_slot.Acquire(&uploads_in_flight, options.max_uploads)) {
+        response = JsonError(503, "busy",
+                             "too many uploads in progress (" +
+                                 std::to_string(options.max_uploads) + "); retry later");
+        response.SetHeader("Retry-After", kUploadRetryAfter);
+        close_after = !parser.is_done();
         body_ok = false;
       } else if (upload &&
                  !temp.Create(options.upload_dir.empty() ? std::filesystem::temp_directory_path()
@@ -732,6 +734,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker* worker, Stream& stream,
         close_after = close_after || !keep_alive;
       }
       temp.Remove();  // unless the handler renamed it away
+      upload_slot.Release();
     }
     if (stopping.load()) close_after = true;
 
@@ -882,6 +885,16 @@ Result<void> HttpServer::Start() {
     if (auto ok = SetUpTls(&*impl.tls, impl.options); !ok) {
       impl.tls.reset();
       return ok;
+    }
+  }
+  if (!impl.options.upload_dir.empty()) {
+    // Uploads a crash left behind (files of a live airlockd sharing DATA are locked and stay).
+    if (size_t removed = RemoveStaleUploads(impl.options.upload_dir); removed > 0) {
+      std::string line = "{\"level\":\"info\",\"msg\":\"removed stale uploads\",\"count\":";
+      AppendNumber(&line, removed);
+      line.append(",\"dir\":");
+      AppendJsonString(&line, impl.options.upload_dir.string());
+      impl.Log(line + "}");
     }
   }
   impl.metrics->SetRoutes(impl.router->Labels());

@@ -17,7 +17,14 @@
 // read_timeout (a slow but steady upload is not cut off). The file is fsync'ed before the handler
 // sees it (Request::upload) and deleted after the handler returns unless the handler renamed it
 // away; a client that disconnects or stalls mid-upload leaves no file. Disk writes happen on the
-// I/O thread.
+// I/O thread. At most max_uploads upload bodies are received (and handled) at once; the next upload
+// is answered 503 busy with Retry-After: 5 before its body is read. An upload file is flock(2)ed
+// while in use; Start removes the unlocked "upload-*" files in upload_dir (left by a crash).
+//
+// Pre-body checks (RouteHandlers::check, e.g. the admin API's token check) run after the header is
+// parsed and the route matched, before anything else: before the Content-Length limit, the upload
+// slot, the upload file and `100 Continue`. A refused request's body is never read into the server
+// (the connection is closed when a body was announced).
 //
 // TLS: with tls_cert_file and tls_key_file set, every connection is HTTPS (OpenSSL, TLS 1.2 and
 // 1.3 only); file bodies then go through the TLS stream in 256 KiB writes instead of sendfile(2).
@@ -61,6 +68,8 @@ struct ServerOptions {
   // Temporary files of upload routes (same file system as where handlers move them). Empty: the
   // system temporary folder.
   std::filesystem::path upload_dir;
+  // Upload bodies received at once, over all connections (0 = no cap); beyond: 503 busy.
+  uint32_t max_uploads = 4;
   // PEM files; both set = TLS on every connection (Start fails with kInvalidArgument if they do not
   // load or do not match). The key must not be encrypted.
   std::string tls_cert_file;

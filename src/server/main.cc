@@ -33,6 +33,7 @@
 #include "server/config.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/release_policy.h"
 #include "server/router.h"
 #include "server/server_api.h"
 #include "server/static_files.h"
@@ -224,6 +225,7 @@ int Serve(const server::ServerConfig& config) {
   options.max_body_bytes = config.max_body;
   options.access_log = config.access_log;
   options.upload_dir = data / "uploads";
+  options.max_uploads = config.max_uploads;
   options.tls_cert_file = config.tls_cert;
   options.tls_key_file = config.tls_key;
   if (auto ok = EnsureLayout(data); !ok) {
@@ -263,6 +265,10 @@ int Serve(const server::ServerConfig& config) {
 
   server::ChannelCache::Options cache_options;
   cache_options.ttl = std::chrono::milliseconds(config.cache_ttl_ms);
+  // Serve only what the signed release rules allow, whatever the database says (release_policy.h).
+  cache_options.release_gate = server::SignedReleaseGate(&repo, [](const std::string& why) {
+    std::fprintf(stderr, "airlockd: %s\n", why.c_str());
+  });
   server::ChannelCache cache(store->get(), cache_options);
 
   // Block the stop signals in every thread (the workers inherit the mask); this thread waits for
@@ -344,6 +350,8 @@ int main(int argc, char** argv) {
        "base URL devices use to download bundles (default http(s)://LISTEN)"},
       {"max_body", "--max-body", "largest JSON request body in bytes (default 1048576)"},
       {"max_upload", "--max-upload", "largest blob upload in bytes (default 2147483648)"},
+      {"max_uploads", "--max-uploads",
+       "blob uploads received at once (default 4; beyond: 503 with Retry-After)"},
       {"tls_cert", "--tls-cert", "PEM certificate chain: serve HTTPS (with --tls-key)"},
       {"tls_key", "--tls-key", "PEM private key (unencrypted) for --tls-cert"},
       {"access_log", "--access-log", "one JSON line per request on stderr: on|off (default on)"},

@@ -65,20 +65,29 @@ Response JsonResponse(int status, std::string json_text) {
 }
 
 void Router::Add(std::string method, std::string_view pattern, Handler handler) {
-  for (const Route& route : routes_) {
-    if (route.method == method && route.pattern == pattern) return;
-  }
-  routes_.push_back(
-      Route{std::move(method), std::string(pattern), SplitPattern(pattern), std::move(handler)});
+  Add(std::move(method), pattern, RouteHandlers{std::move(handler), {}});
 }
 
-void Router::AddUpload(std::string method, std::string_view pattern, uint64_t max_bytes,
-                       Handler handler) {
+void Router::Add(std::string method, std::string_view pattern, RouteHandlers handlers) {
   for (const Route& route : routes_) {
     if (route.method == method && route.pattern == pattern) return;
   }
   routes_.push_back(Route{std::move(method), std::string(pattern), SplitPattern(pattern),
-                          std::move(handler), true, max_bytes});
+                          std::move(handlers.handler), false, 0, std::move(handlers.check)});
+}
+
+void Router::AddUpload(std::string method, std::string_view pattern, uint64_t max_bytes,
+                       Handler handler) {
+  AddUpload(std::move(method), pattern, max_bytes, RouteHandlers{std::move(handler), {}});
+}
+
+void Router::AddUpload(std::string method, std::string_view pattern, uint64_t max_bytes,
+                       RouteHandlers handlers) {
+  for (const Route& route : routes_) {
+    if (route.method == method && route.pattern == pattern) return;
+  }
+  routes_.push_back(Route{std::move(method), std::string(pattern), SplitPattern(pattern),
+                          std::move(handlers.handler), true, max_bytes, std::move(handlers.check)});
 }
 
 bool Router::MatchParts(const Route& route, const std::vector<std::string>& segments,
@@ -121,6 +130,7 @@ Router::Match Router::Find(Request* request) const {
     if (route.method == request->method) {
       match.kind = Match::Kind::kFound;
       match.handler = &route.handler;
+      if (route.check) match.check = &route.check;
       match.route_index = static_cast<int>(i);
       match.upload = route.upload;
       match.max_upload_bytes = route.max_upload_bytes;
@@ -139,6 +149,7 @@ Router::Match Router::Find(Request* request) const {
     MatchParts(route, request->segments, &request->params, &request->rest);
     match.kind = Match::Kind::kFound;
     match.handler = &route.handler;
+    if (route.check) match.check = &route.check;
     match.route_index = get_index;
     match.upload = route.upload;
     match.max_upload_bytes = route.max_upload_bytes;

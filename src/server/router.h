@@ -13,6 +13,7 @@
 #ifndef AIRLOCK_SERVER_ROUTER_H_
 #define AIRLOCK_SERVER_ROUTER_H_
 
+#include <any>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -48,6 +49,9 @@ struct Request {
   std::string remote;  // peer address
   // Header lookup (case-insensitive); empty when absent. Set by the server.
   std::function<std::string_view(std::string_view)> header;
+  // What a route's pre-body check (RouteHandlers::check) hands its handler, e.g. the authenticated
+  // principal; empty when the handler is called without the check having run.
+  std::any context;
 
   std::string_view Param(std::string_view name) const;
   std::string_view Header(std::string_view name) const { return header ? header(name) : ""; }
@@ -71,6 +75,16 @@ struct Response {
 };
 
 using Handler = std::function<Response(const Request&)>;
+// Runs after the request header is parsed and the route matched (params filled) and before any body
+// byte is read, answered with `100 Continue` or written to disk. A returned response is sent
+// instead of reading the body (the connection is closed when a body was announced); nullopt lets
+// the request proceed. It may leave state for the handler in Request::context.
+using PreBodyCheck = std::function<std::optional<Response>(Request*)>;
+// A handler with an optional pre-body check (Router::Add and AddUpload take either).
+struct RouteHandlers {
+  Handler handler;
+  PreBodyCheck check;  // may be empty
+};
 
 // {"error": code, "message": message} with Content-Type application/json.
 Response JsonError(int status, std::string_view code, std::string_view message);
@@ -82,13 +96,18 @@ class Router {
   // Registers `handler` for `method` (upper case) and `pattern` (starts with '/'). Later
   // registrations of the same method and pattern are ignored; the first wins.
   void Add(std::string method, std::string_view pattern, Handler handler);
-  // An upload route: the body (up to `max_bytes`, else 413 body_too_large) is streamed to a temporary
-  // file while hashed, and the handler sees it as Request::upload. Use for large bodies only.
+  void Add(std::string method, std::string_view pattern, RouteHandlers handlers);
+  // An upload route: the body (up to `max_bytes`, else 413 body_too_large) is streamed to a
+  // temporary file while hashed, and the handler sees it as Request::upload. Use for large bodies
+  // only. The server caps how many upload bodies are received at once (ServerOptions::max_uploads).
   void AddUpload(std::string method, std::string_view pattern, uint64_t max_bytes, Handler handler);
+  void AddUpload(std::string method, std::string_view pattern, uint64_t max_bytes,
+                 RouteHandlers handlers);
 
   struct Match {
     enum class Kind { kFound, kNotFound, kMethodNotAllowed } kind = Kind::kNotFound;
     const Handler* handler = nullptr;  // kFound
+    const PreBodyCheck* check = nullptr;  // kFound and the route has one
     int route_index = -1;              // kFound: index into Labels()
     std::string allow;                 // kMethodNotAllowed: "GET, HEAD"
     bool upload = false;               // kFound: an upload route (AddUpload)
@@ -108,6 +127,7 @@ class Router {
     Handler handler;
     bool upload = false;
     uint64_t max_upload_bytes = 0;
+    PreBodyCheck check;
   };
   static bool MatchParts(const Route& route, const std::vector<std::string>& segments,
                          std::vector<std::pair<std::string, std::string>>* params,

@@ -344,6 +344,159 @@ TEST_F(ServerApiTest, RollbackNeedsASignedRollbackTarget) {
   EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, "1.0.0");
 }
 
+// Issue 10 item 2: a token holder can only withhold releases, never re-route or downgrade them.
+TEST_F(ServerApiTest, PublishObeysTheSignedChannelsAndFloor) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_NO_FATAL_FAILURE(CreateChannel("beta", false));
+  const std::string releases = std::string("/api/v1/apps/") + kApp + "/releases";
+  auto targets_version = [&] {
+    return Admin("GET", std::string("/api/v1/apps/") + kApp).body["targets_version"];
+  };
+  const Json listed = targets_version();
+
+  // Signed for beta only; a token holder asks for production: 422, nothing changed.
+  metadata::Targets t2 = targets_v1_;
+  t2.version = 2;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0", false, Json::array({"beta"})));
+  Reply rerouted = Admin("POST", releases, PublishBody("1.1.0", SignTargets(t2, targets_key_)));
+  EXPECT_EQ(rerouted.status, 422) << rerouted.body.dump();
+  EXPECT_EQ(rerouted.error(), "verification_failed");
+  EXPECT_NE(rerouted.body["message"].get<std::string>().find("is not signed for channel production"),
+            std::string::npos)
+      << rerouted.body.dump();
+  EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, "1.0.0");
+  EXPECT_EQ(store_->GetRelease(kApp, "1.1.0").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(targets_version(), listed);
+  // The same metadata to the channel it names is accepted.
+  Reply beta = Admin("POST", releases, PublishBody("1.1.0", SignTargets(t2, targets_key_), "beta"));
+  ASSERT_EQ(beta.status, 201) << beta.body.dump();
+
+  // A floor of 2 signed in 1.2.0; then 1.3.0 signed with floor 0: refused.
+  metadata::Targets t3 = t2;
+  t3.version = 3;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t3, "1.2.0", false, Json::array({"production"}), 2));
+  ASSERT_EQ(Admin("POST", releases, PublishBody("1.2.0", SignTargets(t3, targets_key_))).status, 201);
+  metadata::Targets t4 = t3;
+  t4.version = 4;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t4, "1.3.0"));
+  Reply low = Admin("POST", releases, PublishBody("1.3.0", SignTargets(t4, targets_key_)));
+  EXPECT_EQ(low.status, 422) << low.body.dump();
+  EXPECT_NE(low.body["message"].get<std::string>().find("below the highest signed (2)"),
+            std::string::npos)
+      << low.body.dump();
+  EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, "1.2.0");
+  EXPECT_EQ(store_->GetRelease(kApp, "1.3.0").error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(ServerApiTest, RollbackObeysTheSignedChannelsAndTakesASignedPermissionInOneStep) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_NO_FATAL_FAILURE(CreateChannel("beta", false));
+  const std::string app = std::string("/api/v1/apps/") + kApp;
+  metadata::Targets t2 = targets_v1_;
+  t2.version = 2;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
+  ASSERT_EQ(Admin("POST", app + "/releases", PublishBody("1.1.0", SignTargets(t2, targets_key_))).status,
+            201);
+
+  // 1.0.0 is not signed as a rollback target: refused.
+  Reply plain = Admin("POST", app + "/channels/production/rollback", {{"to", "1.0.0"}});
+  EXPECT_EQ(plain.status, 422) << plain.body.dump();
+
+  // The developer signs it as a rollback target, for production only.
+  metadata::Targets t3 = t2;
+  t3.version = 3;
+  for (auto& [name, file] : t3.targets) {
+    if ((*file.custom)["version"] == "1.0.0") (*file.custom)["rollback_allowed"] = true;
+  }
+  const Json signed3 = SignTargets(t3, targets_key_);
+  // Beta is not among its channels: refused, and the signed metadata is not taken either.
+  Reply beta = Admin("POST", app + "/channels/beta/rollback",
+                     {{"to", "1.0.0"}, {"targets_metadata", signed3}});
+  EXPECT_EQ(beta.status, 422) << beta.body.dump();
+  EXPECT_NE(beta.body["message"].get<std::string>().find("is not signed for channel beta"),
+            std::string::npos)
+      << beta.body.dump();
+  Reply info = Admin("GET", app);
+  EXPECT_EQ(info.body["targets_version"], 2);
+  // Production, with the permission: one step, targets v3 served, channel rolled back.
+  Reply rolled = Admin("POST", app + "/channels/production/rollback",
+                       {{"to", "1.0.0"}, {"targets_metadata", signed3}});
+  ASSERT_EQ(rolled.status, 200) << rolled.body.dump();
+  EXPECT_EQ(rolled.body["current_version"], "1.0.0");
+  EXPECT_EQ(Admin("GET", app).body["targets_version"], 3);
+  // Metadata signed by another key is refused (422) and changes nothing.
+  metadata::Targets t4 = t3;
+  t4.version = 4;
+  const crypto::PrivateKey wrong = NewKey(crypto::KeyType::kEd25519);
+  Reply forged = Admin("POST", app + "/channels/production/rollback",
+                       {{"to", "1.0.0"}, {"targets_metadata", SignTargets(t4, wrong)}});
+  EXPECT_EQ(forged.status, 422) << forged.body.dump();
+  EXPECT_EQ(Admin("GET", app).body["targets_version"], 3);
+}
+
+// A database holder (no API, no key) points a channel at a release its signed rules do not allow: the
+// server withholds it instead of serving it.
+TEST_F(ServerApiTest, ChannelRowsWrittenBehindTheApiCannotRerouteOrDowngrade) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_NO_FATAL_FAILURE(CreateChannel("beta", false));
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  metadata::Targets t2 = targets_v1_;
+  t2.version = 2;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
+  ASSERT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                  PublishBody("1.1.0", SignTargets(t2, targets_key_)))
+                .status,
+            201);
+  // Downgrade: production "rolled back" to 1.0.0, which is not a signed rollback target.
+  ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "production", "1.0.0", true));
+  cache_->Invalidate(kApp);
+  Reply down = Check("dev-1", "1.1.0");
+  ASSERT_EQ(down.status, 200);
+  EXPECT_EQ(down.body["update"], false);
+  EXPECT_EQ(down.body["reason"], "no_release");
+  // Re-route: beta pointed at 1.1.0, which is signed for production only.
+  ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "beta", "1.1.0", false));
+  cache_->Invalidate(kApp);
+  auto snapshot = cache_->Channels(kApp);
+  ASSERT_TRUE(snapshot) << snapshot.error().ToString();
+  for (const storage::ChannelRelease& row : (*snapshot)->channels) {
+    EXPECT_FALSE(row.release.has_value()) << row.channel.name << " serves " << row.release->version;
+  }
+  // Downgrade without the rolled_back flag: 1.2.0 raises the floor to 1; a row pointing production
+  // back at 1.1.0 (floor 0), flag off, is withheld too.
+  metadata::Targets t3 = t2;
+  t3.version = 3;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t3, "1.2.0", false, Json::array({"production"}), 1));
+  ASSERT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                  PublishBody("1.2.0", SignTargets(t3, targets_key_)))
+                .status,
+            201);
+  ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "production", "1.1.0", false));
+  cache_->Invalidate(kApp);
+  Reply below = Check("dev-1", "1.0.0");
+  EXPECT_EQ(below.body["update"], false) << below.body.dump();
+  EXPECT_EQ(below.body["reason"], "no_release");
+  // The Capgo blob of another release swapped into 1.2.0's row: withheld as well.
+  {
+    auto row = store_->GetRelease(kApp, "1.2.0");
+    ASSERT_TRUE(row);
+    storage::ChannelRelease swapped{*store_->GetChannel(kApp, "production"), *row};
+    swapped.release->capgo_sha256 = capgo_sha_["1.1.0"];
+    auto targets = repo_->CurrentTargets(kApp);
+    ASSERT_TRUE(targets);
+    EXPECT_FALSE(ChannelReleaseAllowed(*targets, swapped));
+    swapped.release->capgo_sha256 = capgo_sha_["1.2.0"];
+    swapped.channel.rolled_back = false;
+    EXPECT_TRUE(ChannelReleaseAllowed(*targets, swapped));
+  }
+  // What the rules allow is still served.
+  ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "production", "1.2.0", false));
+  cache_->Invalidate(kApp);
+  Reply fine = Check("dev-1", "1.0.0");
+  EXPECT_EQ(fine.body["update"], true);
+  EXPECT_EQ(fine.body["version"], "1.2.0");
+}
+
 TEST_F(ServerApiTest, ReportsAreValidatedAndIdempotent) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);

@@ -31,6 +31,7 @@
 #include "metadata/metadata.h"
 #include "server/capgo_routes.h"
 #include "server/channel_cache.h"
+#include "server/release_policy.h"
 #include "server/server_api.h"
 #include "server/static_files.h"
 #include "server/store_catalog.h"
@@ -96,6 +97,7 @@ class ServerApiTest : public ::testing::Test {
 
     ChannelCache::Options cache_options;
     cache_options.clock = [this] { return steady_; };
+    cache_options.release_gate = SignedReleaseGate(repo_.get(), nullptr);
     cache_ = std::make_unique<ChannelCache>(store_.get(), cache_options);
 
     ServerApiDeps deps;
@@ -243,9 +245,12 @@ class ServerApiTest : public ::testing::Test {
     return md->ToJson();
   }
 
-  static Json Custom(const std::string& version, bool rollback_allowed = false) {
-    Json c = {{"app_id", kApp}, {"version", version}};
+  // Signed release rules (metadata/release_rules.h): the channels, floor and rollback permission.
+  static Json Custom(const std::string& version, bool rollback_allowed = false,
+                     Json channels = Json::array({"production"}), uint64_t floor = 0) {
+    Json c = {{"app_id", kApp}, {"version", version}, {"channels", std::move(channels)}};
     if (rollback_allowed) c["rollback_allowed"] = true;
+    if (floor > 0) c["security_floor"] = floor;
     return c;
   }
 
@@ -255,7 +260,8 @@ class ServerApiTest : public ::testing::Test {
   std::string CapgoName(const std::string& version) { return "releases/" + version + "/capgo.zip"; }
 
   // Seals and uploads the bundle (and a Capgo zip) of `version`; adds both to `t`.
-  void AddRelease(metadata::Targets* t, const std::string& version, bool rollback_allowed = false) {
+  void AddRelease(metadata::Targets* t, const std::string& version, bool rollback_allowed = false,
+                  Json channels = Json::array({"production"}), uint64_t floor = 0) {
     std::string bundle = SealedBundle(version);
     ASSERT_EQ(Upload(bundle).status, 201);
     bundles_[version] = bundle;
@@ -263,8 +269,8 @@ class ServerApiTest : public ::testing::Test {
     Reply up = Upload(capgo);
     ASSERT_TRUE(up.status == 201 || up.status == 200);
     capgo_sha_[version] = up.body["sha256"];
-    AddTarget(t, BundleName(version), bundle, Custom(version, rollback_allowed));
-    AddTarget(t, CapgoName(version), capgo, Custom(version, rollback_allowed));
+    AddTarget(t, BundleName(version), bundle, Custom(version, rollback_allowed, channels, floor));
+    AddTarget(t, CapgoName(version), capgo, Custom(version, rollback_allowed, channels, floor));
   }
 
   Json PublishBody(const std::string& version, const Json& targets_md,

@@ -1,0 +1,30 @@
+// Options shared by `airlock audit` (audit_commands.cc) and `airlock access` (access_commands.cc).
+#ifndef AIRLOCK_CLI_AUDIT_OPTIONS_H_
+#define AIRLOCK_CLI_AUDIT_OPTIONS_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace airlock::cli {
+
+// --vault / --audit (with their environment variables).
+struct LogArgs {
+  std::string vault, audit;
+};
+void AddLogOptions(CLI::App* c, LogArgs& a);
+// --audit, else the log beside the vault. kInvalidArgument without either.
+Result<std::filesystem::path> AuditPath(const LogArgs& a);
+// `access`, else the access file beside the vault. kInvalidArgument without either.
+Result<std::filesystem::path> AccessPath(const LogArgs& a, const std::string& access);
+// YYYY-MM-DDTHH:MM:SSZ (UTC).
+std::string FormatUtc(int64_t unix_seconds);
+
+// airlock access ... (called by AddAuditCommands).
+void AddAccessCommands(CLI::App& app, Action& action);
+
+}  // namespace airlock::cli
+
+#endif  // AIRLOCK_CLI_AUDIT_OPTIONS_H_
