@@ -36,6 +36,7 @@
 #include "client/updater.h"
 #include "common/file.h"
 #include "crypto/base64.h"
+#include "crypto/device_request.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "crypto/wrap.h"
@@ -115,10 +116,11 @@ size_t Append(char* data, size_t size, size_t n, void* user) {
 }
 
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body = "",
-                const std::string& token = "") {
+                const std::string& token = "", const std::vector<std::string>& extra = {}) {
   HttpResult r;
   std::unique_ptr<CURL, void (*)(CURL*)> h(curl_easy_init(), curl_easy_cleanup);
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  for (const std::string& line : extra) headers = curl_slist_append(headers, line.c_str());
   if (!token.empty())
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
@@ -134,6 +136,34 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
     curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &r.status);
   }
   curl_slist_free_all(headers);
+  return r;
+}
+
+// A device request signed with the device's Ed25519 key (docs/api/server-api.md, "Device
+// authentication"), at the current time.
+HttpResult DevicePost(const std::string& server, const std::string& path, const std::string& device,
+                      const crypto::PrivateKey& signing_key, const std::string& body) {
+  auto sig =
+      crypto::SignDeviceRequest(signing_key, "POST", path, device, ::time(nullptr), AsBytes(body));
+  if (!sig) return {};
+  return Http("POST", server + path, body, "",
+              {std::string(crypto::kDeviceIdHeader) + ": " + sig->device_id,
+               std::string(crypto::kDeviceTimestampHeader) + ": " + sig->timestamp,
+               std::string(crypto::kDeviceSignatureHeader) + ": " + sig->signature});
+}
+
+// A signed check; while the server answers key_pending (the device's key for this release is being
+// wrapped on its key-service threads), asks again, a bounded number of times, as a device does
+// after Retry-After.
+HttpResult DeviceCheck(const std::string& server, const std::string& device,
+                       const crypto::PrivateKey& signing_key, const std::string& body) {
+  HttpResult r;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    r = DevicePost(server, "/v1/check", device, signing_key, body);
+    if (r.status != 200 || nlohmann::json::parse(r.body).value("reason", "") != "key_pending")
+      break;
+    ::usleep(100 * 1000);
+  }
   return r;
 }
 
@@ -327,21 +357,34 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
   auto device_key = crypto::PrivateKey::Generate(crypto::KeyType::kX25519);
   ASSERT_TRUE(device_key);
   const std::string device_pub = HexEncode(device_key->Public().RawPublic().value());
-  HttpResult enroll = Http("POST", s + "/v1/enroll",
-                           nlohmann::json{{"app_id", app},
-                                          {"device_id", "e2e-device-0001"},
-                                          {"public_key", device_pub},
-                                          {"platform", "android"},
-                                          {"enrollment_token", enrollment_token}}
-                               .dump());
+  auto signing_key = crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  ASSERT_TRUE(signing_key);
+  const std::string device = "e2e-device-0001";
+  HttpResult enroll = DevicePost(
+      s, "/v1/enroll", device, *signing_key,
+      nlohmann::json{{"app_id", app},
+                     {"device_id", device},
+                     {"public_key", device_pub},
+                     {"signing_key", HexEncode(signing_key->Public().RawPublic().value())},
+                     {"platform", "android"},
+                     {"enrollment_token", enrollment_token}}
+          .dump());
   ASSERT_EQ(enroll.status, 201) << enroll.body;
-  HttpResult check = Http("POST", s + "/v1/check",
-                          nlohmann::json{{"app_id", app},
-                                         {"device_id", "e2e-device-0001"},
-                                         {"version", "1.0.0"},
-                                         {"native_version", "1.0.0"},
-                                         {"platform", "android"}}
-                              .dump());
+  // Without the device's signature: 401.
+  const std::string unsigned_check = nlohmann::json{
+      {"app_id", app},
+      {"device_id", device},
+      {"version", "1.0.0"},
+      {"native_version", "1.0.0"},
+      {"platform", "android"}}.dump();
+  EXPECT_EQ(Http("POST", s + "/v1/check", unsigned_check).status, 401);
+  HttpResult check = DeviceCheck(s, device, *signing_key,
+                                 nlohmann::json{{"app_id", app},
+                                                {"device_id", "e2e-device-0001"},
+                                                {"version", "1.0.0"},
+                                                {"native_version", "1.0.0"},
+                                                {"platform", "android"}}
+                                     .dump());
   ASSERT_EQ(check.status, 200) << check.body;
   const nlohmann::json update = nlohmann::json::parse(check.body);
   ASSERT_EQ(update.value("update", false), true) << update.dump();
@@ -409,13 +452,13 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
       env);
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   EXPECT_EQ(nlohmann::json::parse(o.out)["current_version"], "1.0.1");
-  HttpResult back = Http("POST", s + "/v1/check",
-                         nlohmann::json{{"app_id", app},
-                                        {"device_id", "e2e-device-0001"},
-                                        {"version", "1.0.2"},
-                                        {"native_version", "1.0.0"},
-                                        {"platform", "android"}}
-                             .dump());
+  HttpResult back = DeviceCheck(s, device, *signing_key,
+                                nlohmann::json{{"app_id", app},
+                                               {"device_id", "e2e-device-0001"},
+                                               {"version", "1.0.2"},
+                                               {"native_version", "1.0.0"},
+                                               {"platform", "android"}}
+                                    .dump());
   ASSERT_EQ(back.status, 200) << back.body;
   const nlohmann::json rollback = nlohmann::json::parse(back.body);
   EXPECT_EQ(rollback.value("update", false), true) << rollback.dump();
