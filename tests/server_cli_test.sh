@@ -234,9 +234,18 @@ run 0 "rolled back production to 1.0.5: production: current 1.0.5" \
 run 0 "^0 devices$" "$A" device list "$APP" "${S[@]}"
 openssl genpkey -algorithm x25519 -out "$W/dev.pem" 2>/dev/null
 DEVPUB=$(openssl pkey -in "$W/dev.pem" -pubout -outform DER 2>/dev/null | tail -c 32 | od -An -tx1 | tr -d ' \n')
-curl -s -o "$W/enroll.json" -w '%{http_code}' -H 'Content-Type: application/json' \
-  -d "{\"app_id\":\"$APP\",\"device_id\":\"dev-0001\",\"public_key\":\"$DEVPUB\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}" \
-  "$SERVER/v1/enroll" >"$W/code"
+DEVSIGN=$("$SRC/tests/device_request.sh" keygen "$W/dev-sign.pem")
+device_post() {  # DEVICE KEY PATH BODY OUT: a signed device request; prints the HTTP status
+  printf '%s' "$4" >"$W/device-body"
+  local headers=()
+  while IFS= read -r line; do headers+=(-H "$line"); done < <(
+    "$SRC/tests/device_request.sh" headers "$2" POST "$3" "$1" "$W/device-body")
+  curl -s -o "$5" -w '%{http_code}' -H 'Content-Type: application/json' "${headers[@]}" \
+    --data-binary "@$W/device-body" "$SERVER$3"
+}
+device_post dev-0001 "$W/dev-sign.pem" /v1/enroll \
+  "{\"app_id\":\"$APP\",\"device_id\":\"dev-0001\",\"public_key\":\"$DEVPUB\",\"signing_key\":\"$DEVSIGN\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}" \
+  "$W/enroll.json" >"$W/code"
 [ "$(cat "$W/code")" = 201 ] && ok || bad "enroll: HTTP $(cat "$W/code") $(cat "$W/enroll.json")"
 run 0 "^dev-0001 +android " "$A" device list "$APP" "${S[@]}"
 grep -q "^1 device$" "$W/out" && ok || bad "device count"
@@ -311,9 +320,10 @@ NEW3=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$W/out")
 [ -n "$NEW3" ] && [ "$NEW3" != "$OLD3" ] && ok || bad "no new enrollment token"
 run 0 "wrote $W/root3.json: root v1 of $APP3" "$A" app root "$APP3" --out "$W/root3.json" --server "$SERVER"
 enroll3() {  # DEVICE TOKEN: the HTTP status of POST /v1/enroll
-  curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-    --data "{\"app_id\":\"$APP3\",\"device_id\":\"$1\",\"public_key\":\"$(printf '%064d' 7)\",\"platform\":\"android\",\"enrollment_token\":\"$2\"}" \
-    "$SERVER/v1/enroll"
+  [ -f "$W/sign-$1.pem" ] || "$SRC/tests/device_request.sh" keygen "$W/sign-$1.pem" >"$W/sign-$1.pub"
+  device_post "$1" "$W/sign-$1.pem" /v1/enroll \
+    "{\"app_id\":\"$APP3\",\"device_id\":\"$1\",\"public_key\":\"$(printf '%064d' 7)\",\"signing_key\":\"$(cat "$W/sign-$1.pub")\",\"platform\":\"android\",\"enrollment_token\":\"$2\"}" \
+    /dev/null
 }
 [ "$(enroll3 dev-a "$OLD3")" = 401 ] && ok || bad "the first token (never shown) still enrolls"
 [ "$(enroll3 dev-a "$NEW3")" = 201 ] && ok || bad "the new token does not enroll"
