@@ -253,6 +253,74 @@ run 0 "" "$A" device list "$APP" "${S[@]}" --json
 json "assert [x['device_id'] for x in d['devices']]==['dev-0001'] and d['devices'][0]['public_key']=='$DEVPUB', d" &&
   ok || bad "device list --json"
 
+# ---- device proof, approval, revocation, preauthorized keys (issue 10 item 3) ----
+CHECK1="{\"app_id\":\"$APP\",\"device_id\":\"dev-0001\",\"version\":\"0.1.0\",\"native_version\":\"1.0.0\",\"platform\":\"android\"}"
+events() { sqlite3 "$W/data/airlock.db" "SELECT count(*) FROM device_events"; }
+[ "$(device_post dev-0001 "$W/dev-sign.pem" /v1/check "$CHECK1" "$W/check.json")" = 200 ] && ok ||
+  bad "signed check: $(cat "$W/check.json")"
+# Another key signing as dev-0001: 401, nothing stored.
+"$SRC/tests/device_request.sh" keygen "$W/thief.pem" >/dev/null
+REPORT1="{\"app_id\":\"$APP\",\"device_id\":\"dev-0001\",\"events\":[{\"seq\":1,\"version\":\"1.0.0\",\"kind\":\"failed\",\"occurred_at\":1}]}"
+before=$(events)
+[ "$(device_post dev-0001 "$W/thief.pem" /v1/report "$REPORT1" "$W/r.json")" = 401 ] && ok ||
+  bad "a report signed by another key: $(cat "$W/r.json")"
+grep -q '"bad device signature' "$W/r.json" && ok || bad "401 reason: $(cat "$W/r.json")"
+[ "$(events)" = "$before" ] && ok || bad "the forged report was stored"
+# Revoked: 403 on every device route, also for a correctly signed request.
+run 0 "^device dev-0001 of $APP: revoked$" "$A" device revoke "$APP" dev-0001 "${S[@]}"
+for route in /v1/check /v1/report; do
+  body=$CHECK1
+  [ "$route" = /v1/report ] && body=$REPORT1
+  [ "$(device_post dev-0001 "$W/dev-sign.pem" "$route" "$body" "$W/r.json")" = 403 ] &&
+    grep -q '"device_revoked"' "$W/r.json" && ok || bad "revoked device on $route: $(cat "$W/r.json")"
+done
+[ "$(events)" = "$before" ] && ok || bad "a revoked device's report was stored"
+run 1 "409 conflict: device dev-0001 is revoked" "$A" device approve "$APP" dev-0001 "${S[@]}"
+one_error_line
+run 0 "^dev-0001 +android +revoked " "$A" device list "$APP" "${S[@]}"
+# Policy approve: a new device waits as pending (403 device_pending) until approved.
+run 0 "^enrollment policy of $APP: token$" "$A" device policy "$APP" "${S[@]}"
+run 0 "^enrollment policy of $APP: approve$" "$A" device policy "$APP" approve "${S[@]}"
+run 2 "" "$A" device policy "$APP" anyone "${S[@]}"
+"$SRC/tests/device_request.sh" keygen "$W/dev2.pem" >"$W/dev2.pub"
+ENROLL2="{\"app_id\":\"$APP\",\"device_id\":\"dev-0002\",\"public_key\":\"$DEVPUB\",\"signing_key\":\"$(cat "$W/dev2.pub")\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}"
+[ "$(device_post dev-0002 "$W/dev2.pem" /v1/enroll "$ENROLL2" "$W/e.json")" = 201 ] &&
+  grep -q '"status":"pending"' "$W/e.json" && ok || bad "approve-policy enroll: $(cat "$W/e.json")"
+CHECK2=${CHECK1//dev-0001/dev-0002}
+[ "$(device_post dev-0002 "$W/dev2.pem" /v1/check "$CHECK2" "$W/c.json")" = 403 ] &&
+  grep -q '"device_pending"' "$W/c.json" && ok || bad "pending device checked: $(cat "$W/c.json")"
+run 0 "^device dev-0002 of $APP: active$" "$A" device approve "$APP" dev-0002 "${S[@]}"
+[ "$(device_post dev-0002 "$W/dev2.pem" /v1/check "$CHECK2" "$W/c.json")" = 200 ] && ok ||
+  bad "approved device: $(cat "$W/c.json")"
+# Policy preauth: only listed signing keys enroll, each for its device id.
+run 0 "^enrollment policy of $APP: preauth$" "$A" device policy "$APP" preauth "${S[@]}"
+"$SRC/tests/device_request.sh" keygen "$W/dev3.pem" >"$W/dev3.pub"
+"$SRC/tests/device_request.sh" keygen "$W/dev4.pem" >"$W/dev4.pub"
+printf '{"signing_key":"%s","device_id":"dev-0003"}\n\n{"signing_key":"%s"}\n' \
+  "$(cat "$W/dev3.pub")" "$(cat "$W/dev4.pub")" >"$W/factory.jsonl"
+run 0 "^preauthorized 2 new keys of 2 for $APP$" "$A" device preauthorize "$APP" --keys "$W/factory.jsonl" "${S[@]}"
+run 0 "^preauthorized 0 new keys of 2 for $APP$" "$A" device preauthorize "$APP" --keys "$W/factory.jsonl" "${S[@]}"
+echo '[{"signing_key":"zz"}]' >"$W/bad-factory.json"
+run 1 "400 bad_request: keys\[0\]: signing_key must be an Ed25519 key" \
+  "$A" device preauthorize "$APP" --keys "$W/bad-factory.json" "${S[@]}"
+one_error_line
+enroll_as() {  # DEVICE KEY: the HTTP status of a signed enrollment of DEVICE with KEY's public key
+  device_post "$1" "$2" /v1/enroll \
+    "{\"app_id\":\"$APP\",\"device_id\":\"$1\",\"public_key\":\"$DEVPUB\",\"signing_key\":\"$(cat "${2%.pem}.pub")\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}" \
+    "$W/e.json"
+}
+"$SRC/tests/device_request.sh" keygen "$W/dev5.pem" >"$W/dev5.pub"
+[ "$(enroll_as dev-0005 "$W/dev5.pem")" = 403 ] && grep -q '"not_preauthorized"' "$W/e.json" && ok ||
+  bad "an unlisted key enrolled: $(cat "$W/e.json")"
+[ "$(enroll_as dev-0009 "$W/dev3.pem")" = 403 ] && ok || bad "a key listed for dev-0003 enrolled dev-0009"
+[ "$(enroll_as dev-0003 "$W/dev3.pem")" = 201 ] && ok || bad "the listed key: $(cat "$W/e.json")"
+[ "$(enroll_as dev-0004 "$W/dev4.pem")" = 201 ] && ok || bad "the listed key without id: $(cat "$W/e.json")"
+[ "$(enroll_as dev-0006 "$W/dev4.pem")" = 403 ] && ok || bad "one preauthorized key enrolled two devices"
+sqlite3 "$W/data/airlock.db" "SELECT device_id FROM devices WHERE app_id='$APP' ORDER BY device_id" \
+  | tr '\n' ' ' >"$W/ids"
+[ "$(cat "$W/ids")" = "dev-0001 dev-0002 dev-0003 dev-0004 " ] && ok || bad "devices: $(cat "$W/ids")"
+run 0 "" "$A" device policy "$APP" token "${S[@]}"
+
 # A read-only token may list devices but not publish (403 from the server).
 curl -s -o "$W/tok.json" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"name":"reader","roles":["read-only"]}' "$SERVER/api/v1/tokens"

@@ -1122,15 +1122,117 @@ Result<void> RunDeviceList(const AppOnlyArgs& a) {
     return {};
   }
   const nlohmann::json devices = j.value("devices", nlohmann::json::array());
-  std::cout << std::left << std::setw(38) << "DEVICE" << std::setw(10) << "PLATFORM"
-            << std::setw(16) << "CHANNEL"
+  std::cout << std::left << std::setw(38) << "DEVICE" << std::setw(10) << "PLATFORM" << std::setw(9)
+            << "STATUS" << std::setw(16) << "CHANNEL"
             << "LAST SEEN\n";
   for (const auto& d : devices) {
     std::cout << std::left << std::setw(38) << JsonString(d, "device_id") << std::setw(10)
-              << JsonString(d, "platform") << std::setw(16) << JsonString(d, "channel_override")
+              << JsonString(d, "platform") << std::setw(9) << JsonString(d, "status")
+              << std::setw(16) << JsonString(d, "channel_override")
               << FormatTime(d.value("last_seen", int64_t{0})) << "\n";
   }
   std::cout << Plural(devices.size(), "device", "devices") << "\n";
+  return {};
+}
+
+struct DeviceArgs {
+  ServerArgs server;
+  std::string app;
+  std::string device;
+};
+
+// `device approve` (pending -> active) and `device revoke` (for good: 403 on every device route).
+Result<void> RunDeviceStatus(const DeviceArgs& a, const char* action) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_TRY(ValidateId("device id", a.device));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      nlohmann::json j,
+      client.Json("POST", "/api/v1/apps/" + a.app + "/devices/" + a.device + "/" + action,
+                  nlohmann::json::object()));
+  if (a.server.json) {
+    PrintJson(j);
+  } else {
+    std::cout << "device " << a.device << " of " << a.app << ": " << JsonString(j, "status")
+              << "\n";
+  }
+  return {};
+}
+
+struct DevicePolicyArgs {
+  ServerArgs server;
+  std::string app;
+  std::string policy;  // empty: show
+};
+
+Result<void> RunDevicePolicy(const DevicePolicyArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  const std::string path = "/api/v1/apps/" + a.app + "/enrollment-policy";
+  nlohmann::json j;
+  if (a.policy.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(j, client.Json("GET", path));
+  } else {
+    AIRLOCK_ASSIGN_OR_RETURN(j, client.Json("PUT", path, nlohmann::json{{"policy", a.policy}}));
+  }
+  if (a.server.json) {
+    PrintJson(j);
+  } else {
+    std::cout << "enrollment policy of " << a.app << ": " << JsonString(j, "policy") << "\n";
+  }
+  return {};
+}
+
+struct DevicePreauthArgs {
+  ServerArgs server;
+  std::string app;
+  std::string keys_file;
+};
+
+// The factory list: a JSON array of {"signing_key", "device_id"?} objects, or one such object per
+// line (JSON lines). Read whole (bounded), checked by the server; sent in batches of 1000.
+Result<void> RunDevicePreauthorize(const DevicePreauthArgs& a) {
+  AIRLOCK_TRY(ValidateId("app id", a.app));
+  constexpr uint64_t kMaxListBytes = 64ull * 1024 * 1024;
+  AIRLOCK_ASSIGN_OR_RETURN(std::string text, ReadTextFile(a.keys_file, kMaxListBytes));
+  nlohmann::json keys = nlohmann::json::array();
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '[') {
+    AIRLOCK_ASSIGN_OR_RETURN(keys, ParseJson(text, kMaxListBytes));
+    if (!keys.is_array()) {
+      return MakeError(ErrorCode::kMalformed, a.keys_file + ": not a JSON array");
+    }
+  } else {
+    std::istringstream lines(text);
+    std::string line;
+    for (size_t n = 1; std::getline(lines, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      auto entry = ParseJson(line, kMaxListBytes);
+      if (!entry) {
+        return MakeError(ErrorCode::kMalformed,
+                         a.keys_file + ":" + std::to_string(n) + ": " + entry.error().message());
+      }
+      keys.push_back(std::move(*entry));
+    }
+  }
+  if (keys.empty()) return MakeError(ErrorCode::kMalformed, a.keys_file + ": no keys");
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  constexpr size_t kBatch = 1000;
+  uint64_t added = 0;
+  for (size_t at = 0; at < keys.size(); at += kBatch) {
+    nlohmann::json batch = nlohmann::json::array();
+    for (size_t i = at; i < std::min(keys.size(), at + kBatch); ++i) batch.push_back(keys[i]);
+    AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json j,
+                             client.Json("POST", "/api/v1/apps/" + a.app + "/preauthorized-keys",
+                                         nlohmann::json{{"keys", std::move(batch)}}));
+    added += j.value("added", uint64_t{0});
+  }
+  if (a.server.json) {
+    PrintJson({{"app_id", a.app}, {"added", added}, {"keys", keys.size()}});
+  } else {
+    std::cout << "preauthorized " << Plural(added, "new key", "new keys") << " of " << keys.size()
+              << " for " << a.app << "\n";
+  }
   return {};
 }
 
@@ -1304,6 +1406,37 @@ void AddServerCommands(CLI::App& app, Action& action) {
   dls->add_option("--limit", dl->limit, "At most this many devices (1-10000)")
       ->check(CLI::Range(1, 10000));
   dls->callback([dl, &action] { action = [dl] { return RunDeviceList(*dl); }; });
+
+  for (const char* verb : {"approve", "revoke"}) {
+    auto args = std::make_shared<DeviceArgs>();
+    CLI::App* c = devices->add_subcommand(
+        verb, std::string(verb) == "approve"
+                  ? "Let a device waiting under the `approve` policy in"
+                  : "Revoke a device for good: 403 on every device route, no further keys");
+    c->add_option("app_id", args->app, "App id")->required();
+    c->add_option("device_id", args->device, "Device id")->required();
+    AddServerOptions(c, args->server);
+    c->callback(
+        [args, verb, &action] { action = [args, verb] { return RunDeviceStatus(*args, verb); }; });
+  }
+  auto policy = std::make_shared<DevicePolicyArgs>();
+  CLI::App* dp = devices->add_subcommand(
+      "policy", "Show or set how devices enroll: token, approve or preauth");
+  dp->add_option("app_id", policy->app, "App id")->required();
+  dp->add_option("policy", policy->policy, "New policy (default: show the current one)")
+      ->check(CLI::IsMember({"token", "approve", "preauth"}));
+  AddServerOptions(dp, policy->server);
+  dp->callback([policy, &action] { action = [policy] { return RunDevicePolicy(*policy); }; });
+  auto preauth = std::make_shared<DevicePreauthArgs>();
+  CLI::App* dpa = devices->add_subcommand(
+      "preauthorize", "Register device signing keys that may enroll under the preauth policy");
+  dpa->add_option("app_id", preauth->app, "App id")->required();
+  dpa->add_option("--keys", preauth->keys_file,
+                  "JSON array or JSON lines of {\"signing_key\": HEX, \"device_id\": ID}")
+      ->required();
+  AddServerOptions(dpa, preauth->server);
+  dpa->callback(
+      [preauth, &action] { action = [preauth] { return RunDevicePreauthorize(*preauth); }; });
 }
 
 }  // namespace airlock::cli
