@@ -92,9 +92,20 @@ ENROLL=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$TMP/ap
 "$AIRLOCK" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" \
   --channel production --encrypt none --capgo >/dev/null
 DEVICE_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# Device requests are signed with the device's Ed25519 key (docs/api/server-api.md, "Device
+# authentication"); a signature holds for 300 s, longer than the benchmark's signed requests need.
+SIGNING_KEY=$("$SRC/tests/device_request.sh" keygen "$TMP/device-sign.pem")
+device_headers() {  # PATH BODY: the signature headers of a device request, one per line
+  printf '%s' "$2" >"$TMP/device-body"
+  "$SRC/tests/device_request.sh" headers "$TMP/device-sign.pem" POST "$1" "$DEVICE" "$TMP/device-body"
+}
+curl_headers() {  # PATH BODY: the signature headers as curl -H arguments, NUL separated
+  while IFS= read -r line; do printf -- '-H\0%s\0' "$line"; done < <(device_headers "$1" "$2")
+}
+ENROLL_BODY="{\"app_id\":\"$APP\",\"device_id\":\"$DEVICE\",\"public_key\":\"$DEVICE_KEY\",\"signing_key\":\"$SIGNING_KEY\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}"
+mapfile -d '' ENROLL_HEADERS < <(curl_headers /v1/enroll "$ENROLL_BODY")
 ENROLLED=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-  --data "{\"app_id\":\"$APP\",\"device_id\":\"$DEVICE\",\"public_key\":\"$DEVICE_KEY\",\"platform\":\"android\",\"enrollment_token\":\"$ENROLL\"}" \
-  "$A/v1/enroll")
+  "${ENROLL_HEADERS[@]}" --data "$ENROLL_BODY" "$A/v1/enroll")
 [ "$ENROLLED" = 201 ] || { echo "server_bench: enroll answered $ENROLLED" >&2; exit 1; }
 
 # Blobs: uploaded through the admin API (streamed upload route), then served from DATA/blobs.
@@ -115,10 +126,11 @@ SHA64=$(upload_blob 64)
 
 CHECK_BODY="{\"app_id\":\"$APP\",\"device_id\":\"$DEVICE\",\"version\":\"0.9.0\",\"native_version\":\"1.0.0\",\"platform\":\"android\"}"
 UPDATES_BODY="{\"app_id\":\"$APP\",\"device_id\":\"$DEVICE\",\"version_name\":\"0.9.0\",\"version_build\":\"1.0.0\",\"platform\":\"android\",\"is_emulator\":false,\"is_prod\":true,\"plugin_version\":\"6.0.0\",\"custom_id\":\"\",\"version_code\":\"1\",\"version_os\":\"14\"}"
-post() {  # PATH BODY OUT: POST, store the body, print the status
-  curl -s -o "$3" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data "$2" "$A$1"
+mapfile -d '' CHECK_HEADERS < <(curl_headers /v1/check "$CHECK_BODY")
+post() {  # PATH BODY OUT [curl args]: POST, store the body, print the status
+  curl -s -o "$3" -w '%{http_code}' -X POST -H 'Content-Type: application/json' "${@:4}" --data "$2" "$A$1"
 }
-[ "$(post /v1/check "$CHECK_BODY" "$TMP/www/v1/check")" = 200 ] || { echo "server_bench: /v1/check failed: $(cat "$TMP/www/v1/check")" >&2; exit 1; }
+[ "$(post /v1/check "$CHECK_BODY" "$TMP/www/v1/check" "${CHECK_HEADERS[@]}")" = 200 ] || { echo "server_bench: /v1/check failed: $(cat "$TMP/www/v1/check")" >&2; exit 1; }
 grep -q '"update":true' "$TMP/www/v1/check" || { echo "server_bench: /v1/check offers no update: $(cat "$TMP/www/v1/check")" >&2; exit 1; }
 [ "$(post /updates "$UPDATES_BODY" "$TMP/www/updates")" = 200 ] || { echo "server_bench: /updates failed: $(cat "$TMP/www/updates")" >&2; exit 1; }
 grep -q '"url"' "$TMP/www/updates" || { echo "server_bench: /updates offers no bundle: $(cat "$TMP/www/updates")" >&2; exit 1; }
@@ -135,9 +147,9 @@ N="http://127.0.0.1:$N_PORT"
 wait_http "$N/healthz"
 
 # --- same bytes? -------------------------------------------------------------------------------
-digest() {  # URL [BODY]: sha256 of the 200 answer (GET, or POST with BODY)
+digest() {  # URL [BODY [curl args]]: sha256 of the 200 answer (GET, or POST with BODY)
   if [ $# -gt 1 ]; then
-    curl -sf -X POST -H 'Content-Type: application/json' --data "$2" "$1" | sha256sum | cut -d' ' -f1
+    curl -sf -X POST -H 'Content-Type: application/json' "${@:3}" --data "$2" "$1" | sha256sum | cut -d' ' -f1
   else
     curl -sf "$1" | sha256sum | cut -d' ' -f1
   fi
@@ -149,7 +161,7 @@ same() {  # PATH [BODY]
   [ "$a" = "$n" ] || { echo "server_bench: $1 differs between airlockd ($a) and nginx ($n)" >&2; exit 1; }
 }
 same /healthz
-same /v1/check "$CHECK_BODY"
+same /v1/check "$CHECK_BODY" "${CHECK_HEADERS[@]}"
 same /updates "$UPDATES_BODY"
 OTHER_DEVICE_UPDATES=${UPDATES_BODY/$DEVICE/00000000-0000-4000-0001-000000000001}
 [ "$(digest "$A/updates" "$OTHER_DEVICE_UPDATES")" = "$(digest "$N/updates")" ] ||
@@ -178,10 +190,15 @@ run_wrk() {  # NAME URL [wrk args...]
   fi
   awk '/^Requests\/sec:/ {print $2}' <<<"$out"
 }
-post_lua() {  # BODY FILE
+post_lua() {  # BODY FILE [PATH]: with PATH, the request carries the device's signature headers
   printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$1" >"$2"
+  if [ $# -gt 2 ]; then
+    device_headers "$3" "$1" | while IFS= read -r line; do
+      printf 'wrk.headers["%s"] = "%s"\n' "${line%%: *}" "${line#*: }"
+    done >>"$2"
+  fi
 }
-post_lua "$CHECK_BODY" "$TMP/check.lua"
+post_lua "$CHECK_BODY" "$TMP/check.lua" /v1/check
 # Capgo /updates rate-limits per device (burst 10, 1/s), so every request is another device, as in real
 # traffic (many devices, each checking now and then). The reply does not depend on the device id
 # (checked above: same bytes for two ids).
