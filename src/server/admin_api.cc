@@ -877,11 +877,13 @@ struct AdminApi {
     auto release = deps.store->GetRelease(c->app_id, *to);
     if (!release) return ErrorResponse(release.error());
     auto blobs = MakeBlobLookup(deps.data_dir);
+    // The signed targets that decide: the new metadata sent with the rollback, else the current.
+    Result<std::vector<TrustedTarget>> targets =
+        targets_bytes ? deps.repo->VerifyTargets(c->app_id, *targets_bytes, blobs)
+                      : deps.repo->CurrentTargets(c->app_id);
     Result<TrustedTarget> allowed = [&]() -> Result<TrustedTarget> {
-      if (!targets_bytes) return deps.repo->CheckRollbackAllowed(c->app_id, *to, c->name);
-      AIRLOCK_ASSIGN_OR_RETURN(auto targets,
-                               deps.repo->VerifyTargets(c->app_id, *targets_bytes, blobs));
-      return FindRollbackTarget(targets, c->app_id, *to, c->name);
+      if (!targets) return tl::unexpected(targets.error());
+      return FindRollbackTarget(*targets, c->app_id, *to, c->name);
     }();
     if (!allowed) {
       const ErrorCode code = allowed.error().code();
@@ -897,6 +899,17 @@ struct AdminApi {
     if (allowed->sha256 != release->sha256 && allowed->sha256 != release->capgo_sha256) {
       return JsonError(422, "verification_failed",
                        "the signed rollback target is not release " + *to + "'s blob");
+    }
+    // Every blob the channel would serve (bundle and Capgo zip) must carry the permission, as the
+    // serving gate (SignedReleaseGate) checks; otherwise the rollback would be accepted here and
+    // then withheld from every device.
+    storage::ChannelRelease next{*c, *release};
+    next.channel.current_version = *to;
+    next.channel.rolled_back = true;
+    if (!ChannelReleaseAllowed(*targets, next)) {
+      return JsonError(422, "verification_failed",
+                       "rollback to " + *to + " not allowed: not every blob of the release (bundle " +
+                           "and Capgo zip) is signed as a rollback target for channel " + c->name);
     }
     if (targets_bytes) {
       auto accepted = deps.repo->AcceptTargets(c->app_id, *targets_bytes, blobs);

@@ -616,17 +616,6 @@ Result<std::vector<TrustedTarget>> AppRepo::CurrentTargets(std::string_view app_
   return impl_->Current(app_id);
 }
 
-Result<TrustedTarget> AppRepo::CheckRollbackAllowed(std::string_view app_id,
-                                                    std::string_view version,
-                                                    std::string_view channel) {
-  std::vector<TrustedTarget> targets;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    AIRLOCK_ASSIGN_OR_RETURN(targets, impl_->Current(app_id));
-  }
-  return FindRollbackTarget(targets, app_id, version, channel);
-}
-
 Result<std::vector<std::string>> AppRepo::RefreshTimestamps() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const fs::path tuf = impl_->options.data_dir / "tuf";

@@ -125,13 +125,6 @@ class AppRepo {
   // The targets of the current (served) targets metadata. kNotFound when there is none.
   [[nodiscard]] Result<std::vector<TrustedTarget>> CurrentTargets(std::string_view app_id);
 
-  // Whether `channel` may be rolled back to `version` now, by the current targets metadata:
-  // FindRollbackTarget (server/release_policy.h). kNotFound (not listed) or kInvalidArgument (not
-  // allowed, message says why).
-  [[nodiscard]] Result<TrustedTarget> CheckRollbackAllowed(std::string_view app_id,
-                                                           std::string_view version,
-                                                           std::string_view channel);
-
   // Re-signs a timestamp (new version, same snapshot) for every app whose timestamp has less than
   // refresh_fraction of its validity left (or has expired). Returns the app ids refreshed. An app that
   // fails (e.g. a suspended online key) does not stop the others; the first such error is returned

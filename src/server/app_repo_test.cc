@@ -22,6 +22,7 @@
 #include "keys/audit.h"
 #include "keys/file_vault.h"
 #include "metadata/metadata.h"
+#include "server/release_policy.h"
 
 namespace airlock::server {
 namespace {
@@ -692,7 +693,7 @@ TEST_F(AppRepoTest, RefreshGoesOnPastAnAppWhoseKeyIsUnusable) {
 
 // --- rollback
 
-TEST_F(AppRepoTest, CheckRollbackAllowed) {
+TEST_F(AppRepoTest, RollbackTargetsFollowTheCurrentSignedRules) {
   ASSERT_NO_FATAL_FAILURE(CreateApp());
   ASSERT_NO_FATAL_FAILURE(AcceptRootV1());
   for (const char* c : {"1", "2", "3", "4", "5"}) PutBlob(c);
@@ -714,40 +715,40 @@ TEST_F(AppRepoTest, CheckRollbackAllowed) {
                              {"channels", {"beta"}}}));
   ASSERT_TRUE(Upload(t));
 
-  auto ok = repo_->CheckRollbackAllowed(kApp, "1.2.0", "production");
+  auto ok = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.2.0", "production");
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_EQ(ok->name, "r/1.2.0.alb");
 
-  auto r = repo_->CheckRollbackAllowed(kApp, "9.9.9", "production");
+  auto r = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "9.9.9", "production");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kNotFound);
-  r = repo_->CheckRollbackAllowed(kApp, "1.1.0", "production");  // rollback_allowed missing
+  r = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.1.0", "production");  // rollback_allowed missing
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
-  r = repo_->CheckRollbackAllowed(kApp, "1.3.0", "production");  // rollback_allowed false
+  r = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.3.0", "production");  // rollback_allowed false
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
-  r = repo_->CheckRollbackAllowed(kApp, "1.0.0", "production");  // floor 0 < 2
+  r = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.0.0", "production");  // floor 0 < 2
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message().find("security_floor"), std::string::npos);
-  r = repo_->CheckRollbackAllowed(kApp, "1.4.0", "production");  // signed for beta only
+  r = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.4.0", "production");  // signed for beta only
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(r.error().message().find("not signed for channel production"), std::string::npos);
-  EXPECT_TRUE(repo_->CheckRollbackAllowed(kApp, "1.4.0", "beta"));
+  EXPECT_TRUE(FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.4.0", "beta"));
 
   // Without any floor, an allowed target is allowed.
   Targets t2 = MakeTargets(2);
   AddTarget(&t2, "r/1.0.0.alb", "1", custom("1.0.0", {{"rollback_allowed", true}}));
   ASSERT_TRUE(Upload(t2));
-  ok = repo_->CheckRollbackAllowed(kApp, "1.0.0", "production");
+  ok = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.0.0", "production");
   ASSERT_TRUE(ok) << ok.error().ToString();
   // A malformed rule anywhere refuses (fail closed).
   Targets t3 = MakeTargets(3);
   AddTarget(&t3, "r/1.0.0.alb", "1", custom("1.0.0", {{"rollback_allowed", "yes"}}));
   ASSERT_TRUE(Upload(t3));
-  r = repo_->CheckRollbackAllowed(kApp, "1.0.0", "production");
+  r = FindRollbackTarget(*repo_->CurrentTargets(kApp), kApp, "1.0.0", "production");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
 }

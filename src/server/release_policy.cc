@@ -1,6 +1,9 @@
 #include "server/release_policy.h"
 
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -107,22 +110,39 @@ bool ChannelReleaseAllowed(const std::vector<TrustedTarget>& targets,
 
 std::function<void(std::string_view, std::vector<storage::ChannelRelease>*)> SignedReleaseGate(
     AppRepo* repo, std::function<void(const std::string&)> on_withhold) {
-  return [repo, on_withhold = std::move(on_withhold)](std::string_view app_id,
-                                                      std::vector<storage::ChannelRelease>* rows) {
+  // What was last reported per "app/channel", so a withheld row is reported when it starts being
+  // withheld (or why changes), not on every reload of the cache. Bounded by the number of channels.
+  struct Reported {
+    std::mutex mu;
+    std::map<std::string, std::string, std::less<>> last;
+  };
+  auto reported = std::make_shared<Reported>();
+  return [repo, reported, on_withhold = std::move(on_withhold)](
+             std::string_view app_id, std::vector<storage::ChannelRelease>* rows) {
     const bool serves_any = std::any_of(rows->begin(), rows->end(), [](const auto& row) {
       return row.release.has_value();
     });
     if (!serves_any) return;
     const auto targets = repo->CurrentTargets(app_id);
     for (storage::ChannelRelease& row : *rows) {
-      if (!row.release || (targets && ChannelReleaseAllowed(*targets, row))) continue;
-      if (on_withhold) {
-        on_withhold("withholding " + row.channel.app_id + " " + row.release->version +
-                    " on channel " + row.channel.name +
-                    ": the signed release rules do not allow it" +
-                    (targets ? "" : " (" + targets.error().message() + ")"));
+      const std::string key = row.channel.app_id + "/" + row.channel.name;
+      if (!row.release || (targets && ChannelReleaseAllowed(*targets, row))) {
+        std::lock_guard lock(reported->mu);
+        reported->last.erase(key);
+        continue;
       }
+      std::string why = "withholding " + row.channel.app_id + " " + row.release->version +
+                        " on channel " + row.channel.name +
+                        ": the signed release rules do not allow it" +
+                        (targets ? "" : " (" + targets.error().message() + ")");
       row.release.reset();
+      {
+        std::lock_guard lock(reported->mu);
+        auto [it, inserted] = reported->last.try_emplace(key, why);
+        if (!inserted && it->second == why) continue;
+        it->second = why;
+      }
+      if (on_withhold) on_withhold(why);
     }
   };
 }

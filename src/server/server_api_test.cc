@@ -434,6 +434,39 @@ TEST_F(ServerApiTest, RollbackObeysTheSignedChannelsAndTakesASignedPermissionInO
   EXPECT_EQ(Admin("GET", app).body["targets_version"], 3);
 }
 
+// Review finding: a permission signed on the Capgo zip alone made the rollback answer 200, and then the
+// serving gate withheld the row from every device. Now the rollback is refused and changes nothing.
+TEST_F(ServerApiTest, RollbackNeedsThePermissionOnEveryBlobOfTheRelease) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const std::string app = std::string("/api/v1/apps/") + kApp;
+  metadata::Targets t2 = targets_v1_;
+  t2.version = 2;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
+  ASSERT_EQ(Admin("POST", app + "/releases", PublishBody("1.1.0", SignTargets(t2, targets_key_))).status,
+            201);
+  metadata::Targets t3 = t2;
+  t3.version = 3;
+  (*t3.targets.at(CapgoName("1.0.0")).custom)["rollback_allowed"] = true;
+  Reply half = Admin("POST", app + "/channels/production/rollback",
+                     {{"to", "1.0.0"}, {"targets_metadata", SignTargets(t3, targets_key_)}});
+  EXPECT_EQ(half.status, 422) << half.body.dump();
+  EXPECT_EQ(half.error(), "verification_failed");
+  EXPECT_NE(half.body["message"].get<std::string>().find(
+                "not every blob of the release (bundle and Capgo zip) is signed as a rollback "
+                "target for channel production"),
+            std::string::npos)
+      << half.body.dump();
+  EXPECT_EQ(Admin("GET", app).body["targets_version"], 2);
+  EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, "1.1.0");
+  EXPECT_FALSE(store_->GetChannel(kApp, "production")->rolled_back);
+  // With the permission on both blobs the same rollback goes through.
+  (*t3.targets.at(BundleName("1.0.0")).custom)["rollback_allowed"] = true;
+  Reply whole = Admin("POST", app + "/channels/production/rollback",
+                      {{"to", "1.0.0"}, {"targets_metadata", SignTargets(t3, targets_key_)}});
+  ASSERT_EQ(whole.status, 200) << whole.body.dump();
+  EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, "1.0.0");
+}
+
 // A database holder (no API, no key) points a channel at a release its signed rules do not allow: the
 // server withholds it instead of serving it.
 TEST_F(ServerApiTest, ChannelRowsWrittenBehindTheApiCannotRerouteOrDowngrade) {
