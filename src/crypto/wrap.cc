@@ -241,6 +241,12 @@ Result<Bytes> WrapKey(const PublicKey& recipient, ByteSpan key, ByteSpan aad) {
   return WrapRsa(recipient, key, aad);
 }
 
+Result<void> CheckWrapRecipient(const PublicKey& recipient) {
+  const Bytes zero(32, 0);
+  AIRLOCK_TRY(WrapKey(recipient, zero, {}));
+  return {};
+}
+
 Result<Bytes> UnwrapKey(const PrivateKey& recipient, ByteSpan wrapped, ByteSpan aad) {
   AIRLOCK_TRY(WrapAlgorithm(recipient.type()));
   if (aad.size() > static_cast<size_t>(INT32_MAX)) {

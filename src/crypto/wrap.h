@@ -24,6 +24,11 @@ Result<std::string> WrapAlgorithm(KeyType type);
 // kInvalidArgument if the recipient key cannot wrap (ed25519, ecdsa).
 [[nodiscard]] Result<Bytes> WrapKey(const PublicKey& recipient, ByteSpan key, ByteSpan aad);
 
+// Whether a key can be wrapped to `recipient` at all: a trial wrap of a zero key. Fails as WrapKey
+// does, e.g. for an X25519 public key of low order (the key agreement yields no secret). Cheap: one
+// key agreement, no secret involved.
+[[nodiscard]] Result<void> CheckWrapRecipient(const PublicKey& recipient);
+
 // kDecryptFailed if `wrapped` was not made for this key and aad (or was altered); kMalformed if it has the
 // wrong shape; kInvalidArgument if the key cannot unwrap.
 [[nodiscard]] Result<Bytes> UnwrapKey(const PrivateKey& recipient, ByteSpan wrapped, ByteSpan aad);

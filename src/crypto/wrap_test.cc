@@ -96,6 +96,21 @@ TEST(WrapX25519, RoundTrips) {
   EXPECT_EQ(*UnwrapKey(*recipient, *no_aad, ByteSpan()), kContentKey);
 }
 
+// A low-order X25519 point (here: zero) yields no shared secret: nothing can be wrapped to it, and
+// CheckWrapRecipient says so before anything secret is used.
+TEST(WrapX25519, LowOrderPublicKeysAreRefused) {
+  auto zero = PublicKey::FromRaw(KeyType::kX25519, Bytes(32, 0));
+  ASSERT_TRUE(zero) << zero.error().ToString();
+  auto wrapped = WrapKey(*zero, kContentKey, kAad);
+  ASSERT_FALSE(wrapped);
+  auto checked = CheckWrapRecipient(*zero);
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().code(), wrapped.error().code());
+  auto good = PrivateKey::Generate(KeyType::kX25519);
+  ASSERT_TRUE(good);
+  EXPECT_TRUE(CheckWrapRecipient(good->Public()));
+}
+
 TEST(WrapX25519, MatchesTheDocumentedConstruction) {
   // Build a wrapped key by hand, exactly as wrap.h describes, and check UnwrapKey opens it. The
   // ephemeral key is RFC 7748's Alice and the recipient Bob, so the shared secret is known.

@@ -203,6 +203,16 @@ Json ReleaseJson(const storage::Release& r) {
           {"created_at", r.created_at}};
 }
 
+Json DeviceJson(const storage::Device& d) {
+  return {{"device_id", d.device_id},
+          {"platform", d.platform},
+          {"public_key", d.public_key},
+          {"channel_override", d.channel_override ? Json(*d.channel_override) : Json(nullptr)},
+          {"last_seen", d.last_seen},
+          {"signing_key", d.signing_key ? Json(*d.signing_key) : Json(nullptr)},
+          {"status", storage::DeviceStatusName(d.status)}};
+}
+
 Json OnlineKeysJson(const OnlineKeys& keys) {
   return {{"snapshot", keys.snapshot_key},
           {"timestamp", keys.timestamp_key},
@@ -1082,16 +1092,7 @@ struct AdminApi {
     auto devices = deps.store->ListDevices(app->app_id, *limit);
     if (!devices) return ErrorResponse(devices.error());
     Json list = Json::array();
-    for (const auto& d : *devices) {
-      list.push_back(
-          {{"device_id", d.device_id},
-           {"platform", d.platform},
-           {"public_key", d.public_key},
-           {"channel_override", d.channel_override ? Json(*d.channel_override) : Json(nullptr)},
-           {"last_seen", d.last_seen},
-           {"signing_key", d.signing_key ? Json(*d.signing_key) : Json(nullptr)},
-           {"status", storage::DeviceStatusName(d.status)}});
-    }
+    for (const auto& d : *devices) list.push_back(DeviceJson(d));
     return Ok(200, {{"devices", list}});
   }
 
@@ -1104,13 +1105,10 @@ struct AdminApi {
     if (!app) return *err;
     std::string device_id(req.Param("device"));
     if (!IsValidId(device_id)) return JsonError(400, "bad_request", "bad device id");
-    auto device = deps.store->GetDevice(app->app_id, device_id);
-    if (!device) return ErrorResponse(device.error());
-    if (status == storage::DeviceStatus::kActive &&
-        device->status == storage::DeviceStatus::kRevoked) {
-      return JsonError(409, "conflict", "device " + device_id + " is revoked");
-    }
     if (auto set = deps.store->SetDeviceStatus(app->app_id, device_id, status); !set) {
+      if (set.error().code() == ErrorCode::kAlreadyExists) {
+        return JsonError(409, "conflict", set.error().message());
+      }
       return ErrorResponse(set.error());
     }
     if (deps.cache != nullptr) deps.cache->InvalidateDevice(app->app_id, device_id);
@@ -1223,11 +1221,7 @@ struct AdminApi {
       return ErrorResponse(updated.error());
     }
     if (deps.cache != nullptr) deps.cache->InvalidateDevice(app->app_id, device_id);
-    return Ok(200, {{"device_id", device->device_id},
-                    {"platform", device->platform},
-                    {"public_key", device->public_key},
-                    {"channel_override", *channel ? Json(**channel) : Json(nullptr)},
-                    {"last_seen", device->last_seen}});
+    return Ok(200, DeviceJson(*device));
   }
 
   Response ListEvents(const Request& req) {
@@ -1467,12 +1461,13 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
                        }));
   router->Add("GET", apps + "/{app}/enrollment-policy",
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::EnrollmentPolicy)));
-  router->Add("PUT", apps + "/{app}/enrollment-policy",
-              a->Guard(Action::kReleasePublish, "app.enrollment_policy",
-                       bind(&AdminApi::EnrollmentPolicy)));
-  router->Add("POST", apps + "/{app}/preauthorized-keys",
-              a->Guard(Action::kReleasePublish, "device.preauthorize",
-                       bind(&AdminApi::AddPreauthorizedKeys)));
+  // Choosing how devices get credentials is credential management: not for a publishing token.
+  router->Add(
+      "PUT", apps + "/{app}/enrollment-policy",
+      a->Guard(Action::kTokenManage, "app.enrollment_policy", bind(&AdminApi::EnrollmentPolicy)));
+  router->Add(
+      "POST", apps + "/{app}/preauthorized-keys",
+      a->Guard(Action::kTokenManage, "device.preauthorize", bind(&AdminApi::AddPreauthorizedKeys)));
   router->Add("GET", apps + "/{app}/preauthorized-keys",
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListPreauthorizedKeys)));
 

@@ -577,9 +577,10 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
         auto set = registry.SetAssignment(device.app_id, device.device_id, target->name);
         if (!set && set.error().code() == ErrorCode::kWrongKey) {
           // A natively enrolled device (store_catalog.h): a claimed id cannot change it.
-          return ErrorReply(400, "device_enrolled_natively",
-                            "The device is enrolled with its own key; it cannot be changed from here",
-                            kNoKind);
+          return ErrorReply(
+              400, "device_enrolled_natively",
+              "The device is enrolled with its own key or revoked; it cannot be changed from here",
+              kNoKind);
         }
         if (!set && set.error().code() == ErrorCode::kNotFound) {
           // Airlock never creates devices from plugin traffic (they enroll with their own key), so a

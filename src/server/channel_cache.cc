@@ -209,19 +209,20 @@ Result<std::optional<std::string>> ChannelCache::Override(const AppChannels& app
     return std::optional<std::string>(it->second);
   }
   auto device = Device(app.app_id, device_id);
-  if (device) return device->channel_override;
+  if (device) {
+    if (!storage::ClaimedIdMayUse(*device)) return std::optional<std::string>();
+    return device->channel_override;
+  }
   if (device.error().code() == ErrorCode::kNotFound) return std::optional<std::string>();
   return tl::unexpected(device.error());
 }
 
-void ChannelCache::UpdateCachedDevice(const storage::Device& device) {
+void ChannelCache::TouchCachedDevice(std::string_view app_id, std::string_view device_id,
+                                     int64_t last_seen) {
   std::unique_lock lock(mutex_);
-  auto it = devices_.find(DeviceKey(device.app_id, device.device_id));
+  auto it = devices_.find(DeviceKey(app_id, device_id));
   if (it == devices_.end() || !it->second.value) return;
-  if (it->second.value->signing_key != device.signing_key) {
-    it->second.signing_key = ParseSigningKey(device);
-  }
-  it->second.value = device;
+  it->second.value->last_seen = std::max(it->second.value->last_seen, last_seen);
 }
 
 void ChannelCache::Invalidate(std::string_view app_id) {

@@ -116,11 +116,14 @@ class ChannelCache {
   [[nodiscard]] Result<CachedDevice> DeviceWithKey(std::string_view app_id,
                                                    std::string_view device_id);
   // The device's channel override (nullopt when it has none or is not enrolled), from `app` (a
-  // snapshot from Channels()) when it holds every override, else from Device(). Store errors.
+  // snapshot from Channels()) when it holds every override, else from Device(). Only overrides a
+  // claimed id may use (storage::ClaimedIdMayUse): none for a native or revoked device. Store
+  // errors.
   [[nodiscard]] Result<std::optional<std::string>> Override(const AppChannels& app,
                                                             std::string_view device_id);
-  // Replaces the cached row (e.g. after TouchDevice updated last_seen), if cached.
-  void UpdateCachedDevice(const storage::Device& device);
+  // Sets last_seen of the cached row (after Store::TouchDevice), if cached. Only last_seen: a row
+  // copied before a revocation must not put the old status back.
+  void TouchCachedDevice(std::string_view app_id, std::string_view device_id, int64_t last_seen);
 
   void Invalidate(std::string_view app_id);
   // Drops the device row and the app's snapshot (its override map): after an enrollment or a

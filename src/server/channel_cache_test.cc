@@ -207,10 +207,17 @@ TEST_F(ChannelCacheTest, UnknownDevicesAreCachedAsAbsentUntilTtlOrInvalidation) 
   // Keys are per app.
   EXPECT_EQ(cache.Device("com.example.other", "dev-4").error().code(), ErrorCode::kNotFound);
 
-  // UpdateCachedDevice does not turn an absent entry into a row.
+  // TouchCachedDevice does not turn an absent entry into a row.
   EXPECT_EQ(cache.Device(kApp, "dev-5").error().code(), ErrorCode::kNotFound);
-  cache.UpdateCachedDevice({kApp, "dev-5", kKey, "ios", std::nullopt, 2000});
+  cache.TouchCachedDevice(kApp, "dev-5", 2000);
   EXPECT_EQ(cache.Device(kApp, "dev-5").error().code(), ErrorCode::kNotFound);
+  // It sets last_seen only: a revocation cached in between stays.
+  ASSERT_TRUE(store_->SetDeviceStatus(kApp, "dev-4", storage::DeviceStatus::kRevoked));
+  cache.InvalidateDevice(kApp, "dev-4");
+  ASSERT_EQ(cache.Device(kApp, "dev-4")->status, storage::DeviceStatus::kRevoked);
+  cache.TouchCachedDevice(kApp, "dev-4", 5000);
+  EXPECT_EQ(cache.Device(kApp, "dev-4")->status, storage::DeviceStatus::kRevoked);
+  EXPECT_EQ(cache.Device(kApp, "dev-4")->last_seen, 5000);
 }
 
 TEST_F(ChannelCacheTest, UnknownDeviceTtlZeroReadsTheStoreEveryTime) {

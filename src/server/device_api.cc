@@ -33,9 +33,10 @@
 #include "common/flat_json.h"
 #include "common/semver.h"
 #include "crypto/base64.h"
-#include "crypto/hash.h"
 #include "crypto/device_request.h"
+#include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "crypto/wrap.h"
 #include "server/capgo_api.h"
 #include "server/channel_cache.h"
 #include "server/device_keys.h"
@@ -100,8 +101,9 @@ std::optional<Response> VerifyDeviceSignature(const Request& req, std::string_vi
   if (verified) return std::nullopt;
   if (verified.error().code() == ErrorCode::kExpired) {
     return JsonError(401, "clock_skew",
-                     "X-Airlock-Timestamp is more than 300 seconds from the server's clock (" +
-                         std::to_string(now) + ")");
+                     "X-Airlock-Timestamp is more than " +
+                         std::to_string(crypto::kDeviceRequestWindow) +
+                         " seconds from the server's clock (" + std::to_string(now) + ")");
   }
   return Unauthorized("bad device signature: " + verified.error().message());
 }
@@ -224,17 +226,7 @@ class DeviceApi {
     auto app = deps_.store->GetApp(ids.app_id);
     if (!app && app.error().code() != ErrorCode::kNotFound) return ErrorResponse(app.error());
     const auto policy = app ? app->enroll_policy : storage::EnrollPolicy::kToken;
-    if (policy == storage::EnrollPolicy::kPreauth) {
-      auto claimed = deps_.store->ClaimPreauthorizedKey(ids.app_id, signing, ids.device_id);
-      if (!claimed) {
-        if (claimed.error().code() == ErrorCode::kNotFound ||
-            claimed.error().code() == ErrorCode::kAlreadyExists) {
-          return JsonError(403, "not_preauthorized",
-                           "the signing key is not preauthorized for this device");
-        }
-        return ErrorResponse(claimed.error());
-      }
-    } else {
+    if (policy != storage::EnrollPolicy::kPreauth) {
       // An unknown app answers like a wrong token, so app ids cannot be probed.
       Bytes given = crypto::Sha256(AsBytes(token->value_or("")));
       Bytes expected;
@@ -246,41 +238,79 @@ class DeviceApi {
         return Unauthorized("wrong enrollment token");
       }
     }
-    const auto status = policy == storage::EnrollPolicy::kApprove ? storage::DeviceStatus::kPending
-                                                                  : storage::DeviceStatus::kActive;
+    // Under preauth the signing key is claimed for this device id only when the enrollment is going
+    // to write it (a new device, or an old one getting its first signing key), so a refused
+    // enrollment (409, revoked) leaves the preauthorized key free.
+    auto claim = [&]() -> std::optional<Response> {
+      if (policy != storage::EnrollPolicy::kPreauth) return std::nullopt;
+      auto claimed = deps_.store->ClaimPreauthorizedKey(ids.app_id, signing, ids.device_id);
+      if (claimed) return std::nullopt;
+      if (claimed.error().code() == ErrorCode::kNotFound ||
+          claimed.error().code() == ErrorCode::kAlreadyExists) {
+        return JsonError(403, "not_preauthorized",
+                         "the signing key is not preauthorized for this device");
+      }
+      return ErrorResponse(claimed.error());
+    };
 
-    storage::Device device{ids.app_id, ids.device_id, key,   *platform, std::nullopt,
-                           Now(deps_), signing,       status};
-    auto created = deps_.store->CreateDevice(device);
-    if (created) {
-      deps_.cache->InvalidateDevice(ids.app_id, ids.device_id);
-      return Enrolled(201, ids.device_id, status);
-    }
-    if (created.error().code() != ErrorCode::kAlreadyExists) return ErrorResponse(created.error());
     auto existing = deps_.store->GetDevice(ids.app_id, ids.device_id);
-    if (!existing) return ErrorResponse(existing.error());
-    if (auto refused = StatusRefusal(existing->status);
-        refused && existing->status == storage::DeviceStatus::kRevoked) {
-      return *refused;
+    if (!existing && existing.error().code() != ErrorCode::kNotFound) {
+      return ErrorResponse(existing.error());
+    }
+    if (!existing) {
+      // The X25519 key must be one a content key can be wrapped to (not a low-order point), or
+      // every check of the device would cost a vault unwrap that then fails.
+      auto x25519 = crypto::PublicKey::FromRaw(crypto::KeyType::kX25519, *HexDecode(key));
+      if (!x25519 || !crypto::CheckWrapRecipient(*x25519)) {
+        return Bad("public_key is not a usable X25519 public key");
+      }
+      if (auto refused = claim()) return *refused;
+      const auto status = policy == storage::EnrollPolicy::kApprove
+                              ? storage::DeviceStatus::kPending
+                              : storage::DeviceStatus::kActive;
+      storage::Device device{ids.app_id,   ids.device_id, key,     *platform,
+                             std::nullopt, Now(deps_),    signing, status};
+      auto created = deps_.store->CreateDevice(device);
+      if (created) {
+        deps_.cache->InvalidateDevice(ids.app_id, ids.device_id);
+        return Enrolled(201, ids.device_id, status);
+      }
+      if (created.error().code() != ErrorCode::kAlreadyExists) {
+        return ErrorResponse(created.error());
+      }
+      // Enrolled by a concurrent request in between: answer as for an existing device.
+      existing = deps_.store->GetDevice(ids.app_id, ids.device_id);
+      if (!existing) return ErrorResponse(existing.error());
+    }
+    if (existing->status == storage::DeviceStatus::kRevoked) {
+      return *StatusRefusal(existing->status);
     }
     if (existing->public_key != key || (existing->signing_key && existing->signing_key != signing)) {
       return JsonError(409, "conflict",
                        "device " + ids.device_id + " is enrolled with another key");
     }
     if (!existing->signing_key) {
-      // Enrolled before devices had signing keys: this enrollment (same X25519 key, the app's
-      // policy satisfied) adds one, and under `approve` the device waits for approval again.
+      // Enrolled before devices had signing keys. Its X25519 public key is not a secret, so this
+      // request does not prove it is the same device: the signing key is added and the device waits
+      // for an operator's approval under every policy (docs/api/server-api.md, "Devices enrolled
+      // before signing keys").
+      if (auto refused = claim()) return *refused;
       existing->signing_key = signing;
       if (auto updated = deps_.store->UpdateDevice(*existing); !updated) {
         return ErrorResponse(updated.error());
       }
-      if (status == storage::DeviceStatus::kPending) {
-        if (auto set = deps_.store->SetDeviceStatus(ids.app_id, ids.device_id, status); !set) {
-          return ErrorResponse(set.error());
-        }
-        existing->status = status;
+      if (auto set = deps_.store->SetDeviceStatus(ids.app_id, ids.device_id,
+                                                  storage::DeviceStatus::kPending);
+          !set) {
+        return ErrorResponse(set.error());
       }
+      existing->status = storage::DeviceStatus::kPending;
       deps_.cache->InvalidateDevice(ids.app_id, ids.device_id);
+      LogJson({{"level", "warn"},
+               {"msg", "a device enrolled without a signing key added one; it waits for approval"},
+               {"app_id", ids.app_id},
+               {"device_id", ids.device_id},
+               {"remote", req.remote}});
     }
     return Enrolled(200, ids.device_id, existing->status);
   }
@@ -482,13 +512,12 @@ class DeviceApi {
     return std::nullopt;
   }
 
-  void TouchIfStale(storage::Device device) {
+  void TouchIfStale(const storage::Device& device) {
     int64_t now = Now(deps_);
     if (now - device.last_seen < deps_.last_seen_interval) return;
     // Best effort: a failed write must not fail the check.
     if (deps_.store->TouchDevice(device.app_id, device.device_id, now)) {
-      device.last_seen = now;
-      deps_.cache->UpdateCachedDevice(device);
+      deps_.cache->TouchCachedDevice(device.app_id, device.device_id, now);
     }
   }
 

@@ -253,10 +253,51 @@ TEST_F(DeviceAuthTest, ADeviceWithoutASigningKeyMustEnrollAgain) {
   Reply check = CheckOnce("dev-1", "0.9.0");
   EXPECT_EQ(check.status, 401);
   EXPECT_EQ(check.error(), "unauthorized");
-  ASSERT_EQ(Enroll("dev-1", x25519).status, 200);
+  // Its X25519 public key is no secret, so whoever enrolls with it first only gets a pending device
+  // (review finding: the attacker's signing key was active at once, the real device locked out).
+  Reply enrolled = Enroll("dev-1", x25519);
+  ASSERT_EQ(enrolled.status, 200) << enrolled.raw;
+  EXPECT_EQ(enrolled.body["status"], "pending");
   EXPECT_EQ(store_->GetDevice(kApp, "dev-1")->signing_key,
             HexEncode(*SigningKey("dev-1").Public().RawPublic()));
+  Reply waiting = CheckOnce("dev-1", "0.9.0");
+  EXPECT_EQ(waiting.status, 403);
+  EXPECT_EQ(waiting.error(), "device_pending");
+  ASSERT_EQ(Admin("POST", Apps() + "/devices/dev-1/approve").status, 200);
   EXPECT_EQ(Check("dev-1", "0.9.0").body["update"], true);
+}
+
+// Review finding: an X25519 key of low order (here all zeros) made every check of the device cost a
+// vault unwrap that then failed. It is refused at enrollment; nothing is stored.
+TEST_F(DeviceAuthTest, AnUnusableX25519KeyIsRefusedAtEnrollment) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  Json body =
+      EnrollBody("dev-1", NewKey(crypto::KeyType::kX25519), SigningKey("dev-1"), enrollment_token_);
+  body["public_key"] = std::string(64, '0');
+  Reply refused = DeviceCall("/v1/enroll", body.dump(), "dev-1");
+  EXPECT_EQ(refused.status, 400) << refused.raw;
+  EXPECT_EQ(refused.body["message"], "public_key is not a usable X25519 public key");
+  EXPECT_EQ(store_->GetDevice(kApp, "dev-1").error().code(), ErrorCode::kNotFound);
+}
+
+// Review finding: a refused enrollment (409) bound the preauthorized key to the wrong device id, so
+// its rightful device could no longer enroll.
+TEST_F(DeviceAuthTest, ARefusedEnrollmentLeavesThePreauthorizedKeyFree) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  ASSERT_EQ(Admin("PUT", Apps() + "/enrollment-policy", {{"policy", "preauth"}}).status, 200);
+  const crypto::PrivateKey& factory = SigningKey("dev-2");
+  ASSERT_EQ(
+      Admin("POST", Apps() + "/preauthorized-keys",
+            {{"keys", Json::array({{{"signing_key", HexEncode(*factory.Public().RawPublic())}}})}})
+          .status,
+      200);
+  // The key used to re-enroll dev-1 (another device's id): 409, and the key stays unbound.
+  Json taken = EnrollBody("dev-1", NewKey(crypto::KeyType::kX25519), factory, "");
+  Reply conflict = DeviceCall("/v1/enroll", taken.dump(), "dev-1", &factory);
+  EXPECT_EQ(conflict.status, 409) << conflict.raw;
+  Reply rightful = Enroll("dev-2", NewKey(crypto::KeyType::kX25519));
+  EXPECT_EQ(rightful.status, 201) << rightful.raw;
 }
 
 TEST_F(DeviceAuthTest, CapgoRequestsCannotChangeANativelyEnrolledDevice) {
@@ -287,6 +328,58 @@ TEST_F(DeviceAuthTest, CapgoRequestsCannotChangeANativelyEnrolledDevice) {
   Reply recorded = Call("POST", "/stats", stats.dump());
   EXPECT_EQ(recorded.status, 200) << recorded.raw;
   EXPECT_EQ(EventCount("dev-1"), 0u);
+  // Nor does /updates follow it (review finding: a claimed id read the admin-set channel, even of a
+  // revoked device): the claimed id is answered as any Capgo device, from the default channel.
+  ASSERT_EQ(Admin("POST", Apps() + "/devices/dev-1/revoke").status, 200);
+  Json updates = capgo;
+  updates.update(
+      {{"version_code", "1"}, {"version_os", "14"}, {"is_emulator", false}, {"is_prod", true}});
+  Reply offered = Call("POST", "/updates", updates.dump());
+  EXPECT_EQ(offered.status, 200) << offered.raw;
+  EXPECT_EQ(offered.body["version"], "1.0.0") << offered.raw;
+}
+
+// A device enrolled before signing keys (no signing key) is still Capgo-assignable, unless revoked;
+// its Capgo stats are bounded per hour like signed reports.
+TEST_F(DeviceAuthTest, CapgoRoutesLeaveARevokedOldDeviceAloneAndBoundItsStats) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(
+      Admin("POST", Apps() + "/channels", {{"name", "beta"}, {"allow_self_assign", true}}).status,
+      201);
+  ASSERT_TRUE(
+      store_->CreateDevice({kApp, "old-1", std::string(64, 'a'), "android", std::nullopt, kNow}));
+  Json capgo = {{"platform", "android"},    {"device_id", "old-1"},    {"app_id", kApp},
+                {"version_build", "0.9.0"}, {"version_name", "0.9.0"}, {"plugin_version", "6.0.0"}};
+  Json stats = capgo;
+  stats["action"] = "set";
+  ASSERT_EQ(Call("POST", "/stats", stats.dump()).status, 200);
+  EXPECT_EQ(EventCount("old-1"), 1u);
+  ASSERT_EQ(Admin("POST", Apps() + "/devices/old-1/revoke").status, 200);
+  Json self = capgo;
+  self["channel"] = "beta";
+  Reply set = Call("POST", "/channel_self", self.dump());
+  EXPECT_EQ(set.status, 400) << set.raw;
+  EXPECT_EQ(set.error(), "device_enrolled_natively");
+  EXPECT_EQ(store_->GetDevice(kApp, "old-1")->channel_override, std::nullopt);
+  ASSERT_EQ(Call("POST", "/stats", stats.dump()).status, 200);
+  EXPECT_EQ(EventCount("old-1"), 1u);
+}
+
+// Review finding: a publishing (CI) token could switch an app from preauth back to token
+// enrollment. Choosing how devices get credentials now needs token.manage (owner, admin).
+TEST_F(DeviceAuthTest, APublishingTokenCannotLoosenEnrollment) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Admin("PUT", Apps() + "/enrollment-policy", {{"policy", "preauth"}}).status, 200);
+  const std::string ci = access_->CreateToken("ci", {keys::Role::kReleaseManager})->token;
+  Reply loosen = Call("PUT", Apps() + "/enrollment-policy", Json{{"policy", "token"}}.dump(), ci);
+  EXPECT_EQ(loosen.status, 403) << loosen.raw;
+  EXPECT_EQ(loosen.error(), "forbidden");
+  Reply add =
+      Call("POST", Apps() + "/preauthorized-keys",
+           Json{{"keys", Json::array({{{"signing_key", std::string(64, 'b')}}})}}.dump(), ci);
+  EXPECT_EQ(add.status, 403) << add.raw;
+  EXPECT_EQ(store_->GetApp(kApp)->enroll_policy, storage::EnrollPolicy::kPreauth);
+  EXPECT_TRUE(store_->ListPreauthorizedKeys(kApp, 10)->empty());
 }
 
 class DeviceLimitsTest : public DeviceAuthTest {
@@ -325,6 +418,28 @@ TEST_F(DeviceLimitsTest, ReportsOverTheHourlyQuotaAre429AndStoreNothing) {
   Reply later = DeviceCall("/v1/report", ReportBody("dev-1", 3, 2).dump(), "dev-1");
   EXPECT_EQ(later.status, 200) << later.raw;
   EXPECT_EQ(EventCount("dev-1"), 4u);
+}
+
+TEST_F(DeviceLimitsTest, CapgoStatsOfAnOldDeviceAreBoundedPerHour) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_TRUE(
+      store_->CreateDevice({kApp, "old-1", std::string(64, 'a'), "android", std::nullopt, kNow}));
+  StoreStatsSink sink(
+      store_.get(), [this] { return now_; }, 3);
+  std::vector<CapgoStatsEvent> events(5);
+  for (auto& e : events) {
+    e.device.app_id = kApp;
+    e.device.device_id = "old-1";
+    e.device.version_name = "0.9.0";
+    e.action = "set";
+  }
+  ASSERT_TRUE(sink.Record({events.begin(), events.begin() + 2}));
+  EXPECT_EQ(EventCount("old-1"), 2u);
+  ASSERT_TRUE(sink.Record(events));  // over the quota: accepted, dropped
+  EXPECT_EQ(EventCount("old-1"), 2u);
+  now_ = kNow + 3601;
+  ASSERT_TRUE(sink.Record({events.begin(), events.begin() + 3}));
+  EXPECT_EQ(EventCount("old-1"), 5u);
 }
 
 class EnrollPerAppTest : public DeviceAuthTest {

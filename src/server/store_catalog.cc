@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 #include <utility>
 
 #include "common/semver.h"
@@ -99,22 +100,21 @@ Result<std::vector<CapgoChannel>> StoreChannelRegistry::ListChannels(std::string
   return out;
 }
 
-bool IsNative(const storage::Device& device) { return device.signing_key.has_value(); }
-
 Result<std::optional<std::string>> StoreChannelRegistry::GetAssignment(std::string_view app_id,
                                                                        std::string_view device_id) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, Optional(store_->GetDevice(app_id, device_id)));
-  if (!device || IsNative(*device)) return std::optional<std::string>();
+  if (!device || !storage::ClaimedIdMayUse(*device)) return std::optional<std::string>();
   return device->channel_override;
 }
 
 Result<void> StoreChannelRegistry::SetAssignment(std::string_view app_id, std::string_view device_id,
                                                  std::string_view channel_name) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, store_->GetDevice(app_id, device_id));
-  if (IsNative(device)) {
-    return MakeError(ErrorCode::kWrongKey, "device " + std::string(device_id) +
-                                               " is enrolled with a signing key: only its own "
-                                               "signed requests and the admin API change it");
+  if (!storage::ClaimedIdMayUse(device)) {
+    return MakeError(ErrorCode::kWrongKey,
+                     "device " + std::string(device_id) +
+                         " is enrolled with a signing key or revoked: only "
+                         "its own signed requests and the admin API change it");
   }
   device.channel_override = std::string(channel_name);
   AIRLOCK_TRY(store_->UpdateDevice(device));
@@ -124,7 +124,7 @@ Result<void> StoreChannelRegistry::SetAssignment(std::string_view app_id, std::s
 
 Result<void> StoreChannelRegistry::ClearAssignment(std::string_view app_id, std::string_view device_id) {
   AIRLOCK_ASSIGN_OR_RETURN(auto device, Optional(store_->GetDevice(app_id, device_id)));
-  if (!device || IsNative(*device) || !device->channel_override) return {};
+  if (!device || !storage::ClaimedIdMayUse(*device) || !device->channel_override) return {};
   device->channel_override.reset();
   AIRLOCK_TRY(store_->UpdateDevice(*device));
   if (cache_ != nullptr) cache_->InvalidateDevice(app_id, device_id);
@@ -148,7 +148,7 @@ Result<void> StoreStatsSink::Record(const std::vector<CapgoStatsEvent>& events) 
                              Optional(store_->GetDevice(event.device.app_id, event.device.device_id)));
     // Not enrolled, or enrolled natively (whose events come only from its signed reports): accepted,
     // not stored (see header).
-    if (!device || IsNative(*device)) continue;
+    if (!device || !storage::ClaimedIdMayUse(*device)) continue;
     std::string version = event.device.EffectiveVersion();
     if (!Semver::Parse(version)) continue;  // device events need a semver version
     storage::DeviceEvent row;
@@ -162,10 +162,24 @@ Result<void> StoreStatsSink::Record(const std::vector<CapgoStatsEvent>& events) 
     row.received_at = now;
     rows.push_back(std::move(row));
   }
-  if (rows.empty()) return {};
-  for (size_t i = 0; i < rows.size(); i += storage::kMaxEventBatch) {
-    size_t n = std::min(storage::kMaxEventBatch, rows.size() - i);
-    AIRLOCK_TRY(store_->AppendDeviceEvents(std::span<const storage::DeviceEvent>(rows.data() + i, n)));
+  // One device at a time, under the hourly quota (a batch over it is dropped, as the plugin would
+  // drop the whole batch on an error reply).
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.app_id, a.device_id) < std::tie(b.app_id, b.device_id);
+  });
+  const storage::EventQuota quota{now - 3600, max_events_};
+  for (size_t i = 0; i < rows.size();) {
+    size_t end = i;
+    while (end < rows.size() && end - i < storage::kMaxEventBatch &&
+           rows[end].app_id == rows[i].app_id && rows[end].device_id == rows[i].device_id) {
+      ++end;
+    }
+    auto stored = store_->AppendDeviceEvents(
+        std::span<const storage::DeviceEvent>(rows.data() + i, end - i), quota);
+    if (!stored && stored.error().code() != ErrorCode::kLimitExceeded) {
+      return tl::unexpected(stored.error());
+    }
+    i = end;
   }
   return {};
 }

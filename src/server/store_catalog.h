@@ -1,37 +1,47 @@
 // The Capgo interfaces of capgo_api.h implemented over storage::Store.
 //
 // Mapping (storage -> Capgo):
-//  * Channel: id and name are the channel name; is_public = the app's default channel; allow_emulator and
-//    allow_dev are always true (storage has no such toggles yet); min_native_version and platform toggles
-//    are copied.
-//  * Channel resolution (StoreCatalog::FindOffer): the device's channel_override (enrolled devices only),
-//    else the request's `defaultChannel` when that channel allows self-assignment, else the app's default
-//    channel; none of these -> no channel.
-//  * Release: the channel's current_version, offered only when it was published with --capgo (it has a
-//    capgo_session_key and capgo_checksum); the download url is `<public_url>/v1/blobs/<capgo_sha256>` (the
-//    Capgo-encrypted zip, a TUF target of its own), or `<sha256>` for rows without capgo_sha256 (written
-//    before migration 0002, when sha256 named the Capgo blob). A paused channel, or a device outside the
-//    rollout percentage (sticky: FNV-1a 64 of "app_id/device_id" mod 100), gets no release (Capgo
-//    `no_bundle`). A channel rolled back through the admin API (the signed targets allow it) offers its
-//    release as an authorized rollback.
-//  * Channels, releases and device overrides come from a ChannelCache (channel_cache.h) snapshot of the
-//    app, so a warm /updates makes no database round trip and no per-device read, for enrolled devices
-//    and for devices unknown here alike (above ChannelCache::Options::max_overrides overrides per app, the
-//    device row is read through the cache instead); without a cache given, the catalog reads the Store
-//    on every call.
-//  * Capgo requests name a device by a claimed id only (as Capgo itself does), so they never change a
-//    natively enrolled device (IsNative: one with a signing key, whose own requests are signed):
-//    GetAssignment does not show its override, SetAssignment refuses it (kWrongKey), ClearAssignment and
-//    stats leave it alone. Only rows without a signing key (enrolled before migration 0004) remain
-//    Capgo-assignable.
-//  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a row, so
-//    SetAssignment for an unknown device is kNotFound (HTTP 400 device_not_enrolled); a device is never
-//    created here, since that would let anyone claim a device id before it enrolls.
-//  * Stats (StoreStatsSink) become device events (kind "capgo_<action>", version = the running version,
+//  * Channel: id and name are the channel name; is_public = the app's default channel;
+//  allow_emulator and
+//    allow_dev are always true (storage has no such toggles yet); min_native_version and platform
+//    toggles are copied.
+//  * Channel resolution (StoreCatalog::FindOffer): the device's channel_override (enrolled devices
+//  only),
+//    else the request's `defaultChannel` when that channel allows self-assignment, else the app's
+//    default channel; none of these -> no channel.
+//  * Release: the channel's current_version, offered only when it was published with --capgo (it
+//  has a
+//    capgo_session_key and capgo_checksum); the download url is
+//    `<public_url>/v1/blobs/<capgo_sha256>` (the Capgo-encrypted zip, a TUF target of its own), or
+//    `<sha256>` for rows without capgo_sha256 (written before migration 0002, when sha256 named the
+//    Capgo blob). A paused channel, or a device outside the rollout percentage (sticky: FNV-1a 64
+//    of "app_id/device_id" mod 100), gets no release (Capgo `no_bundle`). A channel rolled back
+//    through the admin API (the signed targets allow it) offers its release as an authorized
+//    rollback.
+//  * Channels, releases and device overrides come from a ChannelCache (channel_cache.h) snapshot of
+//  the
+//    app, so a warm /updates makes no database round trip and no per-device read, for enrolled
+//    devices and for devices unknown here alike (above ChannelCache::Options::max_overrides
+//    overrides per app, the device row is read through the cache instead); without a cache given,
+//    the catalog reads the Store on every call.
+//  * Capgo requests name a device by a claimed id only (as Capgo itself does), so they never change
+//  a
+//    natively enrolled or revoked device (storage::ClaimedIdMayUse): /updates does not follow its
+//    override, GetAssignment does not show it, SetAssignment refuses it (kWrongKey),
+//    ClearAssignment and stats leave it alone. Only rows without a signing key (enrolled before
+//    migration 0004) and not revoked remain Capgo-assignable, and their stats are bounded per
+//    device and hour like reports.
+//  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a
+//  row, so
+//    SetAssignment for an unknown device is kNotFound (HTTP 400 device_not_enrolled); a device is
+//    never created here, since that would let anyone claim a device id before it enrolls.
+//  * Stats (StoreStatsSink) become device events (kind "capgo_<action>", version = the running
+//  version,
 //    detail = old version) for enrolled devices without a signing key; events of unknown or native
 //    devices, or whose running version is not semver, are accepted and dropped.
 //
-// Thread-safety: as thread-safe as the Store (every Store is); the sink's sequence counter is locked.
+// Thread-safety: as thread-safe as the Store (every Store is); the sink's sequence counter is
+// locked.
 #ifndef AIRLOCK_SERVER_STORE_CATALOG_H_
 #define AIRLOCK_SERVER_STORE_CATALOG_H_
 
@@ -57,10 +67,6 @@ using UnixClock = std::function<int64_t()>;
 
 // Converts a storage channel to the Capgo view.
 CapgoChannel ToCapgoChannel(const storage::Channel& channel);
-
-// True for a device enrolled with a signing key (its state changes only through its own signed requests
-// and the admin API, never through the Capgo routes).
-bool IsNative(const storage::Device& device);
 
 // True when `device_id` falls inside the channel's rollout percentage (sticky per device).
 bool InRollout(std::string_view app_id, std::string_view device_id, int rollout_percent);
@@ -98,7 +104,10 @@ class StoreChannelRegistry : public CapgoChannelRegistry {
 
 class StoreStatsSink : public CapgoStatsSink {
  public:
-  StoreStatsSink(storage::Store* store, UnixClock clock) : store_(store), clock_(std::move(clock)) {}
+  // At most `max_events_per_device_hour` events of one device are stored per rolling hour (as for
+  // /v1/report); beyond it a device's events are accepted and dropped.
+  StoreStatsSink(storage::Store* store, UnixClock clock, size_t max_events_per_device_hour = 1000)
+      : store_(store), clock_(std::move(clock)), max_events_(max_events_per_device_hour) {}
   [[nodiscard]] Result<void> Record(const std::vector<CapgoStatsEvent>& events) override;
 
  private:
@@ -107,6 +116,7 @@ class StoreStatsSink : public CapgoStatsSink {
 
   storage::Store* store_;
   UnixClock clock_;
+  size_t max_events_;
   std::mutex mutex_;
   int64_t last_seq_ = 0;  // guarded by mutex_
 };

@@ -269,12 +269,21 @@ class SqlStore final : public Store {
     std::lock_guard lock(mu_);
     Param p[] = {std::string(app_id), std::string(device_id),
                  std::string(DeviceStatusName(status))};
+    // One statement, so a concurrent revoke cannot be undone by an approve that read the row
+    // before.
     AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE devices SET status = $3 WHERE "
-                                                     "app_id = $1 AND device_id = $2 "
-                                                     "RETURNING device_id",
+                                                     "app_id = $1 AND device_id = $2 AND "
+                                                     "status <> 'revoked' RETURNING device_id",
                                                      p));
-    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
-    return {};
+    if (!rows.empty()) return {};
+    Param q[] = {std::string(app_id), std::string(device_id)};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto found,
+        conn_->Query("SELECT status FROM devices WHERE app_id = $1 AND device_id = $2", q));
+    if (found.empty())
+      return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
+    if (status == DeviceStatus::kRevoked) return {};
+    return MakeError(ErrorCode::kAlreadyExists, "device " + std::string(device_id) + " is revoked");
   }
 
   Result<void> SetEnrollPolicy(std::string_view app_id, EnrollPolicy policy) override {
@@ -437,7 +446,8 @@ class SqlStore final : public Store {
     Param p[] = {std::string(app_id), static_cast<int64_t>(limit)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows, conn_->Query("SELECT device_id, channel_override FROM devices WHERE app_id = $1 "
-                                "AND channel_override IS NOT NULL ORDER BY device_id LIMIT $2",
+                                "AND channel_override IS NOT NULL AND signing_key IS NULL AND "
+                                "status <> 'revoked' ORDER BY device_id LIMIT $2",
                                 p));
     std::vector<ChannelOverride> out;
     out.reserve(rows.size());

@@ -124,6 +124,13 @@ struct Device {
   bool operator==(const Device&) const = default;
 };
 
+// Whether requests that name a device by a claimed id only (the Capgo routes) may read or change
+// it: not for a device enrolled with a signing key (only its own signed requests and the admin API
+// change it) nor for a revoked one. ListChannelOverrides applies the same rule in SQL.
+inline bool ClaimedIdMayUse(const Device& device) {
+  return !device.signing_key && device.status != DeviceStatus::kRevoked;
+}
+
 // A signing key allowed to enroll under EnrollPolicy::kPreauth.
 struct PreauthorizedKey {
   std::string app_id;
@@ -226,7 +233,8 @@ class Store {
   // stored (it changes only through SetDeviceStatus), so an override edit that read the row before a
   // revocation cannot undo it.
   [[nodiscard]] virtual Result<void> UpdateDevice(const Device& device) = 0;
-  // kNotFound for an unknown device.
+  // A revoked device stays revoked: kAlreadyExists for any other status (revoking again is a
+  // no-op). kNotFound for an unknown device.
   [[nodiscard]] virtual Result<void> SetDeviceStatus(std::string_view app_id,
                                                      std::string_view device_id,
                                                      DeviceStatus status) = 0;
@@ -262,8 +270,9 @@ class Store {
                                                  std::string_view device_id) = 0;
   [[nodiscard]] virtual Result<std::vector<Device>> ListDevices(std::string_view app_id,
                                                                 size_t limit = kMaxListLimit) = 0;
-  // The app's devices that have a channel override, by device id, at most `limit` (1 to
-  // kMaxOverrideListLimit, else kInvalidArgument). An unknown app has none (empty).
+  // The channel overrides a claimed id may use (ClaimedIdMayUse: devices without a signing key, not
+  // revoked), by device id, at most `limit` (1 to kMaxOverrideListLimit, else kInvalidArgument). An
+  // unknown app has none (empty).
   [[nodiscard]] virtual Result<std::vector<ChannelOverride>> ListChannelOverrides(
       std::string_view app_id, size_t limit) = 0;
 

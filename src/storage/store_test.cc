@@ -463,6 +463,14 @@ TYPED_TEST(StoreTest, DeviceStatusAndSigningKeyRoundTripAndUpdateKeepsStatus) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status, DeviceStatus::kRevoked);
   EXPECT_EQ(got->platform, "ios");
+  // Nor does an approval made from such a row: a revoked device stays revoked (revoking is a
+  // no-op).
+  auto approved = s.SetDeviceStatus("com.example.app", "dev-1", DeviceStatus::kActive);
+  ASSERT_FALSE(approved);
+  EXPECT_EQ(approved.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(approved.error().message(), "device dev-1 is revoked");
+  EXPECT_TRUE(s.SetDeviceStatus("com.example.app", "dev-1", DeviceStatus::kRevoked));
+  EXPECT_EQ(s.GetDevice("com.example.app", "dev-1")->status, DeviceStatus::kRevoked);
   EXPECT_EQ(s.SetDeviceStatus("com.example.app", "ghost", DeviceStatus::kActive).error().code(),
             ErrorCode::kNotFound);
   Device bad = this->MakeDevice("dev-2");
