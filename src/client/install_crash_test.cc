@@ -12,8 +12,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <map>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <set>
 
@@ -90,8 +90,8 @@ int BundleOf(const std::string& id) { return id.size() > 1 ? id[1] - '0' : -1; }
       tick();
     }
     int j = static_cast<int>(rng() % kReleases);
-    std::string id = "b" + std::to_string(j) + "-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(n);
+    std::string id =
+        "b" + std::to_string(j) + "-" + std::to_string(::getpid()) + "-" + std::to_string(n);
     const SealedRelease& r = releases[static_cast<size_t>(j)];
     auto staged = inst.Stage(id, r.version, 0, r.bundle, verify_key, r.content_key);
     if (!staged) fail("stage " + id, staged.error());
@@ -233,9 +233,10 @@ TEST_F(InstallCrash, EveryKillLeavesACompleteVerifiedReleaseAndNoStaging) {
   }
   // The loop made progress: several releases were active at one kill or another.
   EXPECT_GE(actives.size(), std::min<size_t>(iterations / 20, 5u));
-  std::printf("InstallCrash: %zu distinct active releases seen, %zu kills after progress, %zu "
-              "staging/trash entries left by kills; states left:",
-              actives.size(), mid_operation, leftovers);
+  std::printf(
+      "InstallCrash: %zu distinct active releases seen, %zu kills after progress, %zu "
+      "staging/trash entries left by kills; states left:",
+      actives.size(), mid_operation, leftovers);
   for (const auto& [state, n] : found) std::printf(" %s=%zu", state.c_str(), n);
   std::printf("\n");
 }

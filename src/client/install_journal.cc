@@ -30,8 +30,8 @@ constexpr int64_t kLogKeep = 1000;
 
 Error DbError(sqlite3* db, std::string_view what) {
   int code = sqlite3_errcode(db);
-  ErrorCode ec = (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) ? ErrorCode::kMalformed
-                                                                  : ErrorCode::kIo;
+  ErrorCode ec =
+      (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) ? ErrorCode::kMalformed : ErrorCode::kIo;
   return Error(ec, "install journal: " + std::string(what) + ": " + sqlite3_errmsg(db));
 }
 
@@ -123,8 +123,8 @@ InstallState RestState(const JournalState& s) {
 }
 
 Error WrongState(ErrorCode code, std::string_view op, const JournalState& s) {
-  std::string m = std::string(op) + ": not allowed in state " +
-                  std::string(InstallStateName(s.state));
+  std::string m =
+      std::string(op) + ": not allowed in state " + std::string(InstallStateName(s.state));
   if (!s.target.empty()) m += " (release " + s.target.id + ")";
   if (s.state == InstallState::kAwaitingHealth) m += " (release " + s.active.id + ")";
   return Error(code, m);
@@ -134,13 +134,20 @@ Error WrongState(ErrorCode code, std::string_view op, const JournalState& s) {
 
 std::string_view InstallStateName(InstallState state) {
   switch (state) {
-    case InstallState::kIdle: return "idle";
-    case InstallState::kStaging: return "staging";
-    case InstallState::kStaged: return "staged";
-    case InstallState::kSwitching: return "switching";
-    case InstallState::kAwaitingHealth: return "awaiting_health";
-    case InstallState::kConfirmed: return "confirmed";
-    case InstallState::kRollingBack: return "rolling_back";
+    case InstallState::kIdle:
+      return "idle";
+    case InstallState::kStaging:
+      return "staging";
+    case InstallState::kStaged:
+      return "staged";
+    case InstallState::kSwitching:
+      return "switching";
+    case InstallState::kAwaitingHealth:
+      return "awaiting_health";
+    case InstallState::kConfirmed:
+      return "confirmed";
+    case InstallState::kRollingBack:
+      return "rolling_back";
   }
   return "unknown";
 }
@@ -151,7 +158,8 @@ Result<InstallState> ParseInstallState(std::string_view name) {
                          InstallState::kConfirmed, InstallState::kRollingBack}) {
     if (InstallStateName(s) == name) return s;
   }
-  return MakeError(ErrorCode::kMalformed, "install journal: unknown state '" + std::string(name) + "'");
+  return MakeError(ErrorCode::kMalformed,
+                   "install journal: unknown state '" + std::string(name) + "'");
 }
 
 bool IsAllowedTransition(InstallState from, InstallState to) {
@@ -248,25 +256,25 @@ struct InstallJournal::Impl {
     BindOptText(s.get(), 4, release);
     BindOptText(s.get(), 5, reason);
     AIRLOCK_TRY(Step(db.get(), s.get()));
-    AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr d, Prepare(db.get(), "DELETE FROM transitions WHERE seq <= "
-                                     "(SELECT MAX(seq) FROM transitions) - ?1"));
+    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr d, Prepare(db.get(),
+                                                "DELETE FROM transitions WHERE seq <= "
+                                                "(SELECT MAX(seq) FROM transitions) - ?1"));
     sqlite3_bind_int64(d.get(), 1, kLogKeep);
     return Step(db.get(), d.get());
   }
 
   Result<std::optional<FailedRelease>> FindFailed(std::string_view id) {
-    AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr s, Prepare(db.get(),
-                           "SELECT release_id, version, reason, detail, failed_at FROM "
-                           "failed_releases WHERE release_id = ?1"));
+    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                             Prepare(db.get(),
+                                     "SELECT release_id, version, reason, detail, failed_at FROM "
+                                     "failed_releases WHERE release_id = ?1"));
     BindText(s.get(), 1, id);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return std::optional<FailedRelease>();
     if (rc != SQLITE_ROW) return tl::unexpected(DbError(db.get(), "read failed releases"));
-    return std::optional<FailedRelease>(
-        FailedRelease{ColText(s.get(), 0), ColText(s.get(), 1), ColText(s.get(), 2),
-                      ColText(s.get(), 3), static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
+    return std::optional<FailedRelease>(FailedRelease{
+        ColText(s.get(), 0), ColText(s.get(), 1), ColText(s.get(), 2), ColText(s.get(), 3),
+        static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
   }
 
   Result<void> InsertFailed(const ReleaseRef& r, std::string_view reason, std::string_view detail,
@@ -348,8 +356,8 @@ Result<InstallJournal> InstallJournal::Open(const fs::path& path) {
   }
   ::close(fd);
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK) return tl::unexpected(DbError(db.get(), "open " + path.string()));
   sqlite3_busy_timeout(db.get(), 5000);
@@ -391,9 +399,8 @@ Result<JournalState> InstallJournal::BeginStaging(const ReleaseRef& release, std
     }
     AIRLOCK_ASSIGN_OR_RETURN(auto failed, impl_->FindFailed(release.id));
     if (failed) {
-      return MakeError(ErrorCode::kAlreadyExists,
-                       "release " + release.id + " failed before (" + failed->reason +
-                           ") and is never retried");
+      return MakeError(ErrorCode::kAlreadyExists, "release " + release.id + " failed before (" +
+                                                      failed->reason + ") and is never retried");
     }
     if (release.id == s.active.id || release.id == s.last_good.id) {
       return MakeError(ErrorCode::kAlreadyExists,
@@ -401,10 +408,10 @@ Result<JournalState> InstallJournal::BeginStaging(const ReleaseRef& release, std
                            (release.id == s.active.id ? "active" : "last good") + ")");
     }
     if (release.security_floor < s.highest_floor) {
-      return MakeError(ErrorCode::kRollback,
-                       "release " + release.id + " has security floor " +
-                           std::to_string(release.security_floor) +
-                           ", below the highest seen (" + std::to_string(s.highest_floor) + ")");
+      return MakeError(ErrorCode::kRollback, "release " + release.id + " has security floor " +
+                                                 std::to_string(release.security_floor) +
+                                                 ", below the highest seen (" +
+                                                 std::to_string(s.highest_floor) + ")");
     }
     s.state = InstallState::kStaging;
     s.target = release;
@@ -420,9 +427,10 @@ Result<JournalState> InstallJournal::FinishStaging(std::string_view release_id,
       return tl::unexpected(WrongState(ErrorCode::kNotFound, "finish staging", s));
     }
     AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr m, Prepare(impl_->db.get(),
-                           "INSERT OR REPLACE INTO slot_manifests (release_id, manifest, staged_at) "
-                           "VALUES (?1, ?2, ?3)"));
+        StmtPtr m,
+        Prepare(impl_->db.get(),
+                "INSERT OR REPLACE INTO slot_manifests (release_id, manifest, staged_at) "
+                "VALUES (?1, ?2, ?3)"));
     BindText(m.get(), 1, release_id);
     BindText(m.get(), 2, manifest_json);
     sqlite3_bind_int64(m.get(), 3, static_cast<int64_t>(now));
@@ -448,8 +456,9 @@ Result<JournalState> InstallJournal::BeginSwitch(std::string_view release_id, st
   return impl_->Transition(now, {}, [&](JournalState& s) -> Result<void> {
     if (s.state != InstallState::kStaged || s.target.id != release_id) {
       return MakeError(ErrorCode::kNotFound,
-                       "cannot activate " + std::string(release_id) + ": it is not the staged release" +
-                           " (state " + std::string(InstallStateName(s.state)) +
+                       "cannot activate " + std::string(release_id) +
+                           ": it is not the staged release" + " (state " +
+                           std::string(InstallStateName(s.state)) +
                            (s.target.empty() ? "" : ", staged " + s.target.id) + ")");
     }
     // The confirmed release now active becomes the rollback target; from idle (the built-in)
@@ -480,12 +489,13 @@ Result<JournalState> InstallJournal::Confirm(std::string_view release_id, std::t
   return impl_->Transition(now, {}, [&](JournalState& s) -> Result<void> {
     if (s.state == InstallState::kConfirmed && s.active.id == release_id) return {};
     if (s.state != InstallState::kAwaitingHealth || s.active.id != release_id) {
-      std::string awaited =
-          s.state == InstallState::kAwaitingHealth ? "release " + s.active.id + " does" : "none does";
-      return MakeError(ErrorCode::kNotFound,
-                       "confirmation for release " + std::string(release_id) +
-                           " ignored: it is not awaiting confirmation (" + awaited + ", state " +
-                           std::string(InstallStateName(s.state)) + ")");
+      std::string awaited = s.state == InstallState::kAwaitingHealth
+                                ? "release " + s.active.id + " does"
+                                : "none does";
+      return MakeError(ErrorCode::kNotFound, "confirmation for release " + std::string(release_id) +
+                                                 " ignored: it is not awaiting confirmation (" +
+                                                 awaited + ", state " +
+                                                 std::string(InstallStateName(s.state)) + ")");
     }
     s.state = InstallState::kConfirmed;
     s.health_deadline = 0;
@@ -509,7 +519,7 @@ Result<JournalState> InstallJournal::ExpireHealth(std::time_t now) {
   return impl_->Transition(now, {}, [&](JournalState& s) -> Result<void> {
     if (s.state != InstallState::kAwaitingHealth || now < s.health_deadline) return {};
     return impl_->StartRollback(s, kReasonHealthTimeout,
-                         "no health confirmation within the timeout", now);
+                                "no health confirmation within the timeout", now);
   });
 }
 
@@ -544,22 +554,24 @@ Result<void> InstallJournal::MarkFailed(const ReleaseRef& release, std::string_v
 
 Result<void> InstallJournal::RaiseFloor(uint64_t floor) {
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(impl_->db.get(),
-                         "UPDATE agent_state SET highest_floor = MAX(highest_floor, ?1) WHERE id = 1"));
+      StmtPtr s,
+      Prepare(impl_->db.get(),
+              "UPDATE agent_state SET highest_floor = MAX(highest_floor, ?1) WHERE id = 1"));
   sqlite3_bind_int64(s.get(), 1, static_cast<int64_t>(floor));
   return Step(impl_->db.get(), s.get());
 }
 
 Result<std::vector<FailedRelease>> InstallJournal::FailedReleases() {
-  AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(impl_->db.get(),
-                         "SELECT release_id, version, reason, detail, failed_at FROM "
-                         "failed_releases ORDER BY failed_at, release_id"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(impl_->db.get(),
+                                   "SELECT release_id, version, reason, detail, failed_at FROM "
+                                   "failed_releases ORDER BY failed_at, release_id"));
   std::vector<FailedRelease> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     out.push_back({ColText(s.get(), 0), ColText(s.get(), 1), ColText(s.get(), 2),
-                   ColText(s.get(), 3), static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
+                   ColText(s.get(), 3),
+                   static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(impl_->db.get(), "read failed releases"));
   return out;

@@ -1,37 +1,43 @@
-// The device agent's install state, journaled in SQLite (INSTALL_DIR/agent.db, WAL, synchronous=FULL):
-// an explicit state machine whose every transition is one SQLite transaction, so a power cut at any
-// instant leaves exactly one of the states below on disk, and the installer (client/installer.h)
-// resumes or cleans up from it. docs/formats/agent-state.md has the same table and the schema.
+// clang-format off
+// The device agent's install state, journaled in SQLite (INSTALL_DIR/agent.db, WAL,
+// synchronous=FULL): an explicit state machine whose every transition is one SQLite transaction,
+// so a power cut at any instant leaves exactly one of the states below on disk, and the installer
+// (client/installer.h) resumes or cleans up from it. docs/formats/agent-state.md has the same
+// tables and the schema.
 //
-//   state            current -> (on disk)           left by                       crash recovery (Open)
-//   ---------------  -----------------------------  ----------------------------  ----------------------------
-//   idle             absent or the built-in         start; rollback to built-in   nothing to do
-//   staging(T)       active (unchanged)             BeginStaging                  drop .staging-T and slot T -> rest
-//   staged(T)        active (unchanged)             FinishStaging                 nothing (T may be activated)
-//   switching(T)     old active or T (both whole)   BeginSwitch                   point current at T -> awaiting
-//   awaiting_health  T                              FinishSwitch                  stays (the deadline still runs)
-//   confirmed        active (confirmed)             Confirm; FinishRollback       nothing (old slots removed)
-//   rolling_back(T)  T or the last good (whole)     BeginRollback                 point current at last good -> rest
+//   state            `current` points at          after a crash, recovery (every operation)
+//   ---------------  ---------------------------  --------------------------------------------
+//   idle             nothing or the built-in      nothing to do
+//   staging(T)       the active release           drop .staging-T and slot T; back to rest
+//   staged(T)        the active release           nothing (T may be activated)
+//   switching(T)     old active or T (both whole) point `current` at T; awaiting_health
+//   awaiting_health  T                            stays (the deadline still runs)
+//   confirmed        the active release           nothing (old slots removed)
+//   rolling_back(T)  T or the last good (whole)   point `current` at the last good; rest
 //
-//   transition                           from                          to
-//   BeginStaging(T)                      idle, confirmed, staged(S)    staging(T)      (S is dropped)
-//   FinishStaging(T)                     staging(T)                    staged(T)       (highest floor raised)
-//   AbandonStaging                       staging(T)                    rest
-//   BeginSwitch(T)                       staged(T)                     switching(T)    (active=T, last good=old)
-//   FinishSwitch(T)                      switching(T)                  awaiting_health (deadline, starts=0)
-//   Confirm(T)                           awaiting_health(T)            confirmed
-//   ExpireHealth (deadline passed)       awaiting_health(T)            rolling_back(T, health_timeout)
-//   RecordStart                          awaiting_health(T)            awaiting_health (starts+1), or
-//                                                                      rolling_back(T, crash_loop) at N
-//   BeginRollback(reason)                awaiting_health, confirmed,   rolling_back     (T marked failed,
-//                                        staged, switching                              active=last good)
-//   FinishRollback                       rolling_back                  rest
+//   transition        from                              to
+//   ----------------  --------------------------------  -------------------------------------------
+//   BeginStaging(T)   idle, confirmed, staged(S)        staging(T)        (S dropped)
+//   FinishStaging(T)  staging(T)                        staged(T)         (highest floor raised)
+//   AbandonStaging    staging(T)                        rest
+//   BeginSwitch(T)    staged(T)                         switching(T)      (active=T, last good=old)
+//   FinishSwitch      switching(T)                      awaiting_health   (deadline, starts=0)
+//   Confirm(T)        awaiting_health(T)                confirmed
+//   ExpireHealth      awaiting_health(T), deadline due  rolling_back      (health_timeout)
+//   RecordStart       awaiting_health(T)                awaiting_health   (starts+1), or at the
+//                                                       rolling_back      limit (crash_loop)
+//   BeginRollback     awaiting_health, confirmed,       rolling_back      (reason given)
+//                     staged, switching
+//   FinishRollback    rolling_back                      rest
 //
-// "rest" is confirmed when a release is active, else idle. `active` is the release `current` points
-// at (it is not yet confirmed in switching and awaiting_health); `last_good` is the confirmed release
-// before it, where a rollback goes (none: the built-in, `current` removed). Failed releases are kept
-// forever with their reason code and never staged again. The highest security floor only rises.
-// Not thread-safe; several processes may hold the database (SQLite locking, busy timeout 5 s).
+// "rest" is confirmed when a release is active, else idle. Entering rolling_back marks the release
+// rolled back from as failed (same transaction); the active release becomes the last good one and
+// the last good one becomes none. `active` is the release `current` points at (not yet confirmed in
+// switching and awaiting_health); `last_good` is the confirmed release before it, where a rollback
+// goes (none: the built-in, or `current` removed). Failed releases are kept forever with their
+// reason code and never staged again. The highest security floor only rises. Not thread-safe;
+// several processes may use the database (SQLite locking, busy timeout 5 s).
+// clang-format on
 #ifndef AIRLOCK_CLIENT_INSTALL_JOURNAL_H_
 #define AIRLOCK_CLIENT_INSTALL_JOURNAL_H_
 
@@ -88,9 +94,9 @@ struct FailedRelease {
 
 struct JournalState {
   InstallState state = InstallState::kIdle;
-  ReleaseRef target;     // staging, staged: the release being installed
-  ReleaseRef active;     // what `current` points at (or will, in switching)
-  ReleaseRef last_good;  // where a rollback goes; empty: the built-in
+  ReleaseRef target;                // staging, staged: the release being installed
+  ReleaseRef active;                // what `current` points at (or will, in switching)
+  ReleaseRef last_good;             // where a rollback goes; empty: the built-in
   std::time_t health_deadline = 0;  // awaiting_health
   int64_t start_count = 0;          // awaiting_health: starts without a confirmation
   uint64_t highest_floor = 0;

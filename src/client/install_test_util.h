@@ -51,7 +51,8 @@ class BundleFactory {
     Write(input / "VERSION", version);
     if (extra_kib > 0) {
       std::string filler;
-      for (size_t i = 0; i < extra_kib * 1024; ++i) filler += static_cast<char>('a' + (i * 7 + version.size()) % 26);
+      for (size_t i = 0; i < extra_kib * 1024; ++i)
+        filler += static_cast<char>('a' + (i * 7 + version.size()) % 26);
       Write(input / "assets/filler.bin", filler);
     }
     bundle::SealOptions o;

@@ -22,12 +22,14 @@ namespace fs = std::filesystem;
 Result<UniqueFd> LockDir(const fs::path& lock_file, bool wait) {
   UniqueFd fd(::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) {
-    return MakeError(ErrorCode::kIo, "cannot open " + lock_file.string() + ": " + std::strerror(errno));
+    return MakeError(ErrorCode::kIo,
+                     "cannot open " + lock_file.string() + ": " + std::strerror(errno));
   }
   while (::flock(fd.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
     if (errno == EINTR) continue;
     if (errno == EWOULDBLOCK) return UniqueFd();
-    return MakeError(ErrorCode::kIo, "cannot lock " + lock_file.string() + ": " + std::strerror(errno));
+    return MakeError(ErrorCode::kIo,
+                     "cannot lock " + lock_file.string() + ": " + std::strerror(errno));
   }
   return fd;
 }
@@ -180,14 +182,15 @@ Result<Installer> Installer::Open(const fs::path& install_dir, InstallerOptions 
                      "clock given");
   }
   if (!options.builtin_dir.empty() && !options.builtin_dir.is_absolute()) {
-    return MakeError(ErrorCode::kInvalidArgument, "installer: the built-in folder must be absolute");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "installer: the built-in folder must be absolute");
   }
   SlotLayout layout(install_dir);
   AIRLOCK_TRY(layout.Ensure());
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, LockDir(layout.lock_file(), true));
   AIRLOCK_ASSIGN_OR_RETURN(InstallJournal journal, InstallJournal::Open(layout.journal()));
-  auto impl = std::unique_ptr<Impl>(new Impl{std::move(layout), std::move(options),
-                                             std::move(journal)});
+  auto impl =
+      std::unique_ptr<Impl>(new Impl{std::move(layout), std::move(options), std::move(journal)});
   AIRLOCK_TRY_CTX(impl->Recover(), "recovering " + install_dir.string());
   return Installer(std::move(impl));
 }
@@ -198,8 +201,8 @@ Result<InstallStatus> Installer::Stage(std::string_view release_id, std::string_
   AIRLOCK_TRY(ValidateReleaseId(release_id));
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
   std::string id(release_id);
-  AIRLOCK_TRY(impl_->journal.BeginStaging({id, std::string(version), security_floor},
-                                          impl_->Now()));
+  AIRLOCK_TRY(
+      impl_->journal.BeginStaging({id, std::string(version), security_floor}, impl_->Now()));
   // Left by an earlier attempt (the state never named them): not a release.
   for (const std::string& name : {kStagingSlotPrefix + id, id}) {
     auto removed = impl_->layout.Remove(name);
@@ -212,14 +215,15 @@ Result<InstallStatus> Installer::Stage(std::string_view release_id, std::string_
   }
   if (header->version != version) {
     return tl::unexpected(impl_->AbandonStage(
-        id, Error(ErrorCode::kHashMismatch, "release " + id + ": the bundle is signed for version " +
-                                                header->version + ", the release names " +
-                                                std::string(version))));
+        id, Error(ErrorCode::kHashMismatch,
+                  "release " + id + ": the bundle is signed for version " + header->version +
+                      ", the release names " + std::string(version))));
   }
   if (!impl_->options.app_id.empty() && header->app_id != impl_->options.app_id) {
     return tl::unexpected(impl_->AbandonStage(
-        id, Error(ErrorCode::kHashMismatch, "release " + id + ": the bundle is for app " +
-                                                header->app_id + ", not " + impl_->options.app_id)));
+        id,
+        Error(ErrorCode::kHashMismatch, "release " + id + ": the bundle is for app " +
+                                            header->app_id + ", not " + impl_->options.app_id)));
   }
   auto promoted = impl_->layout.Promote(id);
   if (!promoted) return tl::unexpected(impl_->AbandonStage(id, promoted.error()));
@@ -242,10 +246,12 @@ Result<InstallStatus> Installer::Activate(std::string_view release_id) {
 
 Result<InstallStatus> Installer::Confirm(std::string_view release_id) {
   AIRLOCK_TRY(ValidateReleaseId(release_id));
-  AIRLOCK_ASSIGN_OR_RETURN(JournalState s, impl_->journal.Confirm(release_id, impl_->Now()));
-  // Old slots go now if no other operation is running; otherwise the next one removes them.
-  AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, LockDir(impl_->layout.lock_file(), false));
-  if (lock.valid()) AIRLOCK_TRY(impl_->Recover());
+  AIRLOCK_TRY(impl_->journal.Confirm(release_id, impl_->Now()));
+  // Old slots go now if no other operation is running; otherwise the next one removes them. The
+  // confirmation is committed either way, so a failure here is not the caller's: the next
+  // operation's recovery does the same work.
+  auto lock = LockDir(impl_->layout.lock_file(), false);
+  if (lock && lock->valid()) (void)impl_->Recover();
   return impl_->Status();
 }
 
@@ -261,15 +267,16 @@ Result<bool> Installer::CheckHealth() { return Tick(impl_->Now()); }
 
 Result<bool> Installer::RecordStart() {
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
-  AIRLOCK_ASSIGN_OR_RETURN(JournalState s,
-                           impl_->journal.RecordStart(impl_->options.crash_loop_limit, impl_->Now()));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      JournalState s, impl_->journal.RecordStart(impl_->options.crash_loop_limit, impl_->Now()));
   if (s.state != InstallState::kRollingBack) return false;
   AIRLOCK_TRY(impl_->FinishRollback());
   return true;
 }
 
 Result<InstallStatus> Installer::Rollback(std::string_view reason) {
-  if (reason.empty()) return MakeError(ErrorCode::kInvalidArgument, "a rollback needs a reason code");
+  if (reason.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "a rollback needs a reason code");
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
   AIRLOCK_TRY(impl_->journal.BeginRollback(reason, "rollback requested", impl_->Now()));
   AIRLOCK_TRY(impl_->FinishRollback());
@@ -284,8 +291,8 @@ Result<void> Installer::VerifyActive() {
   AIRLOCK_ASSIGN_OR_RETURN(std::string text, impl_->journal.Manifest(s.active.id));
   auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded()) {
-    return MakeError(ErrorCode::kMalformed, "the journal's manifest of " + s.active.id +
-                                                " is not JSON");
+    return MakeError(ErrorCode::kMalformed,
+                     "the journal's manifest of " + s.active.id + " is not JSON");
   }
   AIRLOCK_ASSIGN_OR_RETURN(bundle::Manifest manifest,
                            bundle::ManifestFromJson(json, impl_->options.limits));

@@ -20,7 +20,8 @@
 //   kRollback         Stage: the release's security floor is below the highest floor seen
 //   kNotFound         Activate: the release is not the staged one; Confirm: the release is not the
 //                     one awaiting confirmation (e.g. the old version's confirmation after the
-//                     switch: ignored); Rollback: nothing is active; VerifyActive: nothing installed
+//                     switch: ignored); Rollback: nothing is active; VerifyActive: nothing
+//                     installed
 //   kHashMismatch     Stage: the bundle is for another version or app than the release named;
 //                     VerifyActive: an installed file differs from its signed hash
 //   bundle errors     Stage: those of bundle::OpenBundleWithContentKey (kBadSignature, kWrongKey,
@@ -106,7 +107,9 @@ class Installer {
   // crash_loop_limit-th start rolls back (reason crash_loop). Returns whether it rolled back.
   [[nodiscard]] Result<bool> RecordStart();
   // Rolls the active release back to the last good release (or the built-in) and remembers it as
-  // failed with `reason` (e.g. kReasonManual).
+  // failed with `reason` (e.g. kReasonManual). Rollbacks (also those of Tick and RecordStart) go
+  // to the release that ran before whatever its security floor: it was verified when installed,
+  // and the alternative is a device left on a release that did not come up. The floor gates Stage.
   [[nodiscard]] Result<InstallStatus> Rollback(std::string_view reason);
   [[nodiscard]] Result<InstallStatus> Status();
   // Re-checks the active release's files on disk against the signed manifest of its bundle:

@@ -1,8 +1,13 @@
 #include "client/installer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "client/install_test_util.h"
+#include "common/fd.h"
 
 namespace airlock::client {
 namespace {
@@ -179,6 +184,31 @@ TEST_F(InstallerTest, ConfirmResetsTheStartCount) {
   EXPECT_EQ(Status().start_count, 0);
   EXPECT_FALSE(*installer_->Tick(now_ + 1000));
   ExpectCurrentIs("r2", r2_);
+}
+
+// The app's `confirm` command is another process with its own Installer; it must not wait behind
+// the daemon's lock (here: held by this test), and the daemon sees the confirmation.
+TEST_F(InstallerTest, ConfirmFromAnotherInstallerCountsWithoutWaitingForTheLock) {
+  Install("r1", r1_);
+  Install("r2", r2_);
+  InstallerOptions o;
+  o.clock = [this] { return now_; };
+  auto other = Installer::Open(dir_, o);  // the app's side, opened earlier
+  ASSERT_TRUE(other) << other.error().ToString();
+  StageAndActivate("r3", r3_);
+  UniqueFd held(::open((dir_ / ".lock").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(::flock(held.get(), LOCK_EX | LOCK_NB), 0);
+  auto c = other->Confirm("r3");
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->state, InstallState::kConfirmed);
+  // The lock was busy: the old slot r1 stays until the next operation.
+  EXPECT_EQ(Entries(dir_ / "releases"), (std::vector<std::string>{"r1", "r2", "r3"}));
+  held = UniqueFd();
+  EXPECT_EQ(Status().state, InstallState::kConfirmed);
+  EXPECT_FALSE(*installer_->CheckHealth());
+  EXPECT_EQ(Entries(dir_ / "releases"), (std::vector<std::string>{"r2", "r3"}));
+  ExpectCurrentIs("r3", r3_);
 }
 
 TEST_F(InstallerTest, ManualRollbackReturnsToTheLastGoodRelease) {

@@ -83,7 +83,8 @@ Result<std::string> SlotLayout::CurrentRelease() const {
     return MakeError(ErrorCode::kMalformed, current().string() + " is not a symlink");
   }
   fs::path target = fs::read_symlink(current(), ec);
-  if (ec) return MakeError(ErrorCode::kIo, "cannot read " + current().string() + ": " + ec.message());
+  if (ec)
+    return MakeError(ErrorCode::kIo, "cannot read " + current().string() + ": " + ec.message());
   auto it = target.begin();
   if (target.is_relative() && it != target.end() && *it == "releases" && ++it != target.end()) {
     std::string id = it->string();
@@ -93,7 +94,8 @@ Result<std::string> SlotLayout::CurrentRelease() const {
 }
 
 Result<void> SlotLayout::Promote(std::string_view id) const {
-  AIRLOCK_TRY_CTX(RenameNoReplace(Staging(id), Slot(id)), "cannot place release " + std::string(id));
+  AIRLOCK_TRY_CTX(RenameNoReplace(Staging(id), Slot(id)),
+                  "cannot place release " + std::string(id));
   return FsyncPath(releases());
 }
 
@@ -118,8 +120,8 @@ Result<void> SlotLayout::Remove(std::string_view name) const {
 }
 
 Result<size_t> SlotLayout::Clean(const std::vector<std::string>& keep) const {
-  size_t removed = RemoveStaleStaging(releases(), bundle::kOpenStagingPrefix,
-                                      StagingKind::kDirectory);
+  size_t removed =
+      RemoveStaleStaging(releases(), bundle::kOpenStagingPrefix, StagingKind::kDirectory);
   if (::unlink((root_ / kCurrentTempName).c_str()) == 0) ++removed;
   std::error_code ec;
   std::vector<std::string> doomed;
@@ -133,7 +135,8 @@ Result<size_t> SlotLayout::Clean(const std::vector<std::string>& keep) const {
     }
     if (ours) doomed.push_back(name);
   }
-  if (ec) return MakeError(ErrorCode::kIo, "cannot list " + releases().string() + ": " + ec.message());
+  if (ec)
+    return MakeError(ErrorCode::kIo, "cannot list " + releases().string() + ": " + ec.message());
   for (const std::string& name : doomed) {
     AIRLOCK_TRY(Remove(name));
     ++removed;
