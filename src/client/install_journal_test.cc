@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "common/file.h"
 
@@ -194,6 +195,63 @@ TEST_F(InstallJournalTest, WrongStateTransitionsAreRefusedWithNothingChanged) {
   EXPECT_EQ(journal_->BeginStaging({"r2", "x", 0}, 1).error().code(), ErrorCode::kAlreadyExists);
   EXPECT_EQ(journal_->BeginStaging({"../x", "x", 0}, 1).error().code(),
             ErrorCode::kInvalidArgument);
+}
+
+// Walks scenarios that together take every edge of the table, and checks from the transition log
+// that each edge was taken and that nothing outside the table ever happened.
+TEST_F(InstallJournalTest, ScenariosTakeEveryEdgeOfTheTableAndNoOther) {
+  auto ok = [](const Result<JournalState>& r) { ASSERT_TRUE(r) << r.error().ToString(); };
+  ok(journal_->BeginStaging({"r1", "1", 0}, 1));
+  ok(journal_->AbandonStaging(1));  // staging -> idle
+  ok(journal_->BeginStaging({"r1", "1", 0}, 1));
+  ok(journal_->FinishStaging("r1", "[]", 1));
+  ok(journal_->BeginStaging({"r1", "1", 0}, 1));  // staged -> staging (staged again)
+  ok(journal_->FinishStaging("r1", "[]", 1));
+  ok(journal_->BeginSwitch("r1", 1));
+  ok(journal_->FinishSwitch(10, 1));
+  ok(journal_->Confirm("r1", 1));
+  ok(journal_->BeginStaging({"r2", "2", 0}, 1));  // confirmed -> staging
+  ok(journal_->AbandonStaging(1));                // staging -> confirmed
+  ok(journal_->BeginStaging({"r2", "2", 0}, 1));
+  ok(journal_->FinishStaging("r2", "[]", 1));
+  ok(journal_->BeginRollback("manual_rollback", "", 1));  // staged -> rolling_back
+  ok(journal_->FinishRollback(1));                        // rolling_back -> idle
+  EXPECT_EQ(Load().state, InstallState::kIdle);
+  Install("r3");
+  ok(journal_->BeginStaging({"r4", "4", 0}, 1));
+  ok(journal_->FinishStaging("r4", "[]", 1));
+  ok(journal_->BeginSwitch("r4", 1));
+  ok(journal_->FinishSwitch(10, 1));
+  ok(journal_->ExpireHealth(10));   // awaiting_health -> rolling_back
+  ok(journal_->FinishRollback(1));  // rolling_back -> confirmed
+  EXPECT_EQ(Load().active.id, "r3");
+  ok(journal_->BeginRollback("manual_rollback", "", 1));  // confirmed -> rolling_back
+  ok(journal_->FinishRollback(1));
+  ok(journal_->BeginStaging({"r5", "5", 0}, 1));
+  ok(journal_->FinishStaging("r5", "[]", 1));
+  ok(journal_->BeginSwitch("r5", 1));
+  ok(journal_->BeginRollback("slot_missing", "", 1));  // switching -> rolling_back
+  ok(journal_->FinishRollback(1));
+
+  std::set<std::pair<std::string, std::string>> taken, table;
+  auto log = journal_->Log(1000);
+  ASSERT_TRUE(log);
+  for (const auto& e : *log) {
+    if (e.from != e.to) taken.insert({e.from, e.to});
+  }
+  const InstallState all[] = {InstallState::kIdle,           InstallState::kStaging,
+                              InstallState::kStaged,         InstallState::kSwitching,
+                              InstallState::kAwaitingHealth, InstallState::kConfirmed,
+                              InstallState::kRollingBack};
+  for (InstallState from : all) {
+    for (InstallState to : all) {
+      if (from != to && IsAllowedTransition(from, to)) {
+        table.insert({std::string(InstallStateName(from)), std::string(InstallStateName(to))});
+      }
+    }
+  }
+  EXPECT_EQ(table.size(), 15u);
+  EXPECT_EQ(taken, table);
 }
 
 TEST_F(InstallJournalTest, StateSurvivesReopening) {
