@@ -1,10 +1,11 @@
 // Test helper (not part of the library): a static HTTP server on 127.0.0.1, port 0, run with
 // Node.js (python3 is not guaranteed on a fresh Debian 12). Serves files under `root`, logs each
 // request path to `root`/../requests.log (with " range=bytes=N-" when a Range was asked for), and
-// has two attack endpoints: /endless and any path ending in ".endless" (an endless body), and
-// /slow (one byte, then silence). Files honour "Range: bytes=N-" (206, or 416 past the end) unless
-// the URL has "?norange" (then 200, the whole file); "?truncate" announces the whole length, sends
-// the first half and drops the connection.
+// has three attack endpoints: paths starting with /endless or ending in ".endless" (an endless
+// body), /slow (one byte, then silence) and paths starting with /redirect (302 to /blob). Any
+// method is answered alike (a POST to /v1/check gets the file `root`/v1/check). Files honour
+// "Range: bytes=N-" (206, or 416 past the end) unless the URL has "?norange" (then 200, the whole
+// file); "?truncate" announces the whole length, sends the first half and drops the connection.
 #ifndef AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 #define AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 
@@ -27,7 +28,8 @@ const http = require('http'), fs = require('fs'), path = require('path');
 const root = process.argv[1], log = process.argv[2];
 const server = http.createServer((req, res) => {
   fs.appendFileSync(log, req.url + (req.headers['range'] ? ' range=' + req.headers['range'] : '') + '\n');
-  if (req.url === '/endless' || req.url.endsWith('.endless')) {
+  if (req.url.startsWith('/redirect')) { res.writeHead(302, {'Location': '/blob'}); res.end(); return; }
+  if (req.url.startsWith('/endless') || req.url.endsWith('.endless')) {
     res.writeHead(200);
     const chunk = Buffer.alloc(65536, 120);
     const pump = () => { while (res.write(chunk)) {} };
