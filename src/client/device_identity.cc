@@ -149,11 +149,11 @@ Result<DeviceIdentity> LoadOrCreateDeviceIdentity(const fs::path& dir) {
   AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey signing_key,
                            crypto::PrivateKey::Generate(crypto::KeyType::kEd25519));
   {
-    // The staging directory (0700) holds the files until all are durable; a killed run leaves
-    // only a staging directory that ScopedTempDir's next user in this parent may clean.
-    AIRLOCK_ASSIGN_OR_RETURN(
-        ScopedTempDir staging,
-        ScopedTempDir::Create(parent, "." + dir.filename().string() + ".new-"));
+    // The staging directory (0700) holds the files until all are durable. One left by a killed
+    // run (private keys nobody will use) is removed first.
+    const std::string prefix = "." + dir.filename().string() + ".new-";
+    RemoveStaleStaging(parent, prefix, StagingKind::kDirectory);
+    AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging, ScopedTempDir::Create(parent, prefix));
     AIRLOCK_TRY(WritePrivateKey(wrap_key, staging.path() / kWrapKeyFile));
     AIRLOCK_TRY(WritePrivateKey(signing_key, staging.path() / kSigningKeyFile));
     AIRLOCK_TRY(WriteFileAtomic(staging.path() / kDeviceIdFile, AsBytes(device_id + "\n"), 0644,

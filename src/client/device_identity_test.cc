@@ -51,6 +51,17 @@ TEST_F(DeviceIdentityTest, CreatesPrivateKeysMode0600InADirectoryMode0700) {
   EXPECT_EQ(names, std::set<std::string>{"identity"});
 }
 
+TEST_F(DeviceIdentityTest, RemovesTheStagingOfAKilledRun) {
+  // What a run killed between writing the keys and the rename leaves: a private staging directory.
+  const fs::path stale = dir_.parent_path() / ".identity.new-Ab12Cd";
+  fs::create_directories(stale);
+  fs::permissions(stale, fs::perms::owner_all, fs::perm_options::replace);
+  ASSERT_TRUE(WriteFileAtomic(stale / "ed25519.key", AsBytes("old key"), 0600));
+  ASSERT_TRUE(LoadOrCreateDeviceIdentity(dir_));
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(dir_ / "ed25519.key"));
+}
+
 TEST_F(DeviceIdentityTest, LoadsTheSameIdentityItCreated) {
   auto first = LoadOrCreateDeviceIdentity(dir_);
   ASSERT_TRUE(first);

@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+
+#include "common/semver.h"
 
 namespace airlock::client {
 namespace {
@@ -35,7 +38,7 @@ CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1), ('dropped', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1), ('dropped', 0), ('rejected', 0);
 PRAGMA user_version = 1;
 )SQL";
 
@@ -99,6 +102,16 @@ class Transaction {
   sqlite3* db_;
 };
 
+bool IsReasonCode(std::string_view code) {
+  if (code.size() > 64) return false;
+  for (char c : code) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
 Result<void> StepDone(sqlite3* db, sqlite3_stmt* s, std::string_view what) {
   if (sqlite3_step(s) != SQLITE_DONE) return tl::unexpected(DbError(db, what));
   return {};
@@ -152,10 +165,14 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
   if (std::find(kKinds.begin(), kKinds.end(), event.kind) == kKinds.end()) {
     return MakeError(ErrorCode::kInvalidArgument, "report queue: unknown event kind " + event.kind);
   }
-  if (event.version.empty() || event.version.size() > 256 || event.reason_code.size() > 64) {
+  // The server's own checks (docs/api/server-api.md, POST /v1/report), so a queued event is one it
+  // accepts: a refused one would hold up every event after it.
+  if (auto v = Semver::Parse(event.version); !v) {
+    return MakeError(ErrorCode::kInvalidArgument, "report queue: version: " + v.error().message());
+  }
+  if (!IsReasonCode(event.reason_code)) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "report queue: an event needs a version (at most 256 bytes) and a reason "
-                     "code of at most 64 bytes");
+                     "report queue: a reason code is at most 64 bytes of [A-Za-z0-9._-]");
   }
   const std::string_view detail =
       std::string_view(event.detail).substr(0, std::min(event.detail.size(), kMaxDetail));
@@ -228,19 +245,42 @@ Result<uint64_t> ReportQueue::PendingCount() const {
 }
 
 Result<uint64_t> ReportQueue::DroppedCount() const { return ReadMeta("dropped"); }
+Result<uint64_t> ReportQueue::RejectedCount() const { return ReadMeta("rejected"); }
+
+Result<void> ReportQueue::DeleteThrough(uint64_t seq, bool rejected) {
+  AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_.get()));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del, Prepare(db_.get(), "DELETE FROM events WHERE seq <= ?"));
+  sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(seq));
+  AIRLOCK_TRY(StepDone(db_.get(), del.get(), "delete sent events"));
+  if (rejected) {
+    AIRLOCK_TRY(Exec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'rejected'"));
+  }
+  return tx.Commit();
+}
 
 Result<uint64_t> ReportQueue::Flush(DeviceApiClient& client) {
   uint64_t acknowledged = 0;
+  // After a 400 on a batch, events go one at a time until the refused one is found and dropped.
+  bool isolating = false;
   for (;;) {
-    AIRLOCK_ASSIGN_OR_RETURN(std::vector<ReportEvent> batch, Pending(options_.batch_size));
+    AIRLOCK_ASSIGN_OR_RETURN(std::vector<ReportEvent> batch,
+                             Pending(isolating ? 1 : options_.batch_size));
     if (batch.empty()) return acknowledged;
-    // Stops at the first failure: this batch and all after it stay queued, in order.
-    AIRLOCK_TRY(client.Report(batch));
-    AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_.get()));
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del, Prepare(db_.get(), "DELETE FROM events WHERE seq <= ?"));
-    sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(batch.back().seq));
-    AIRLOCK_TRY(StepDone(db_.get(), del.get(), "delete acknowledged events"));
-    AIRLOCK_TRY(tx.Commit());
+    auto sent = client.Report(batch);
+    if (!sent) {
+      const bool refused_as_bad = client.last_error() && client.last_error()->http_status == 400;
+      if (!refused_as_bad)
+        return tl::unexpected(sent.error());  // offline, 429, 401, ...: retry later
+      if (batch.size() > 1) {
+        isolating = true;
+        continue;
+      }
+      // The server will never take this event: drop it (counted) rather than block the queue.
+      AIRLOCK_TRY(DeleteThrough(batch.back().seq, /*rejected=*/true));
+      isolating = false;
+      continue;
+    }
+    AIRLOCK_TRY(DeleteThrough(batch.back().seq, /*rejected=*/false));
     acknowledged += batch.size();
   }
 }

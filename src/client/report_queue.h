@@ -13,9 +13,14 @@
 // for a full queue.
 //
 // Flush sends the oldest events first, in batches, and deletes a batch only after the server
-// answered it with 200; at the first refusal or transport error it stops and returns that error,
-// keeping the batch and everything after it (so order is kept). Re-sending an acknowledged batch
-// after a crash between the answer and the delete is harmless: the server stores each seq once.
+// answered it with 200. At a transport error or any refusal other than 400 (429 too_many_events,
+// 401, 403, 5xx) it stops and returns that error, keeping the batch and everything after it, so
+// order is kept and nothing is lost. A 400 means the server will never take some event of the
+// batch (Enqueue checks what the server checks, so this needs an older or newer server with other
+// rules): the batch is then sent one event at a time and the event refused alone is deleted and
+// counted in rejected_count(), so one bad event cannot block the queue forever. Re-sending an
+// acknowledged batch after a crash between the answer and the delete is harmless: the server
+// stores each seq once.
 //
 // One ReportQueue per process at a time is the intended use; several processes on one file are
 // safe (each write is one IMMEDIATE transaction) but may interleave batches. Not thread-safe.
@@ -56,14 +61,18 @@ class ReportQueue {
   static Result<ReportQueue> Open(const std::filesystem::path& path,
                                   ReportQueueOptions options = {});
 
-  // Stores the event with the next seq and returns that seq. kInvalidArgument for an unknown kind
-  // or an empty version (nothing stored: an event the server would refuse would block the queue).
+  // Stores the event with the next seq and returns that seq. kInvalidArgument, nothing stored and
+  // no seq used, for what the server would refuse: an unknown kind, a version that is not semver,
+  // a reason code that is not 1..64 bytes of [A-Za-z0-9._-] (or empty). A detail is cut at 1024
+  // bytes.
   [[nodiscard]] Result<uint64_t> Enqueue(const NewReportEvent& event);
   // The waiting events, oldest first, at most `limit`.
   [[nodiscard]] Result<std::vector<ReportEvent>> Pending(size_t limit) const;
   [[nodiscard]] Result<uint64_t> PendingCount() const;
   // How many events were dropped because the queue was full (since the file was made).
   [[nodiscard]] Result<uint64_t> DroppedCount() const;
+  // How many events the server refused with 400 and Flush therefore deleted unsent.
+  [[nodiscard]] Result<uint64_t> RejectedCount() const;
   // Sends everything waiting (see above). Returns how many events were acknowledged and deleted.
   [[nodiscard]] Result<uint64_t> Flush(DeviceApiClient& client);
 
@@ -75,6 +84,8 @@ class ReportQueue {
 
   ReportQueue(DbPtr db, ReportQueueOptions options) : db_(std::move(db)), options_(options) {}
   Result<uint64_t> ReadMeta(const char* key) const;
+  // Deletes the events up to `seq`, counting one rejected event if `rejected`.
+  Result<void> DeleteThrough(uint64_t seq, bool rejected);
 
   DbPtr db_;
   ReportQueueOptions options_;

@@ -86,6 +86,12 @@ TEST_F(ReportQueueTest, RefusesAnEventTheServerWouldRefuseWithoutUsingASeq) {
   auto no_version = q->Enqueue(NewReportEvent{"", "offered", "", "", 1});
   ASSERT_FALSE(no_version);
   EXPECT_EQ(no_version.error().code(), ErrorCode::kInvalidArgument);
+  auto not_semver = q->Enqueue(NewReportEvent{"v1.2", "offered", "", "", 1});
+  ASSERT_FALSE(not_semver);
+  EXPECT_EQ(not_semver.error().code(), ErrorCode::kInvalidArgument);
+  auto bad_reason = q->Enqueue(Event("failed", "no spaces allowed"));
+  ASSERT_FALSE(bad_reason);
+  EXPECT_EQ(bad_reason.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(q->PendingCount().value(), 0u);
   EXPECT_EQ(q->Enqueue(Event("offered")).value(), 1u);
 }

@@ -6,6 +6,7 @@
 //   (resumed with a Range on the real server), matches the signed TUF target and opens; reports
 //   queued on disk, surviving a reopen, delivered in order, deleted once acknowledged; and the
 //   server's refusals surfaced with their status and error code.
+#include <sqlite3.h>
 #include <time.h>
 
 #include <filesystem>
@@ -316,6 +317,40 @@ TEST_F(DeviceApi, QueuedReportsSurviveARestartAndAreDeliveredInOrder) {
   ASSERT_TRUE(resent) << resent.error().ToString();
   EXPECT_EQ(*resent, 0u);
   EXPECT_EQ(ServerEvents(identity->device_id).size(), 5u);
+}
+
+TEST_F(DeviceApi, AnEventTheServerRefusesIsDroppedAndCountedWithoutBlockingTheRest) {
+  auto identity = LoadOrCreateDeviceIdentity(dir_ / "identity");
+  ASSERT_TRUE(identity);
+  auto client = DeviceApiClient::Create(*identity, Options());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Enroll(enrollment_token_, "android"));
+  const fs::path db = dir_ / "reports.db";
+  {
+    auto queue = ReportQueue::Open(db, ReportQueueOptions{100, 10});
+    ASSERT_TRUE(queue);
+    ASSERT_TRUE(queue->Enqueue({"1.0.1", "offered", "", "", 1700000001}));
+    ASSERT_TRUE(queue->Enqueue({"1.0.1", "downloaded", "", "", 1700000002}));
+    ASSERT_TRUE(queue->Enqueue({"1.0.1", "verified", "", "", 1700000003}));
+  }
+  // An event this server refuses (400: not semver), as a queue written by another agent version
+  // could hold: put straight into the file, as seq 2.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "UPDATE events SET version = 'not-a-version' WHERE seq = 2", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+
+  auto queue = ReportQueue::Open(db, ReportQueueOptions{100, 10});
+  ASSERT_TRUE(queue);
+  auto flushed = queue->Flush(*client);
+  ASSERT_TRUE(flushed) << flushed.error().ToString();
+  EXPECT_EQ(*flushed, 2u);
+  EXPECT_EQ(queue->PendingCount().value(), 0u);
+  EXPECT_EQ(queue->RejectedCount().value(), 1u);
+  const std::map<uint64_t, std::string> expected = {{1, "offered/"}, {3, "verified/"}};
+  EXPECT_EQ(ServerEvents(identity->device_id), expected);
 }
 
 }  // namespace
