@@ -2,25 +2,12 @@
 
 #include <curl/curl.h>
 
-#include <memory>
-#include <mutex>
 #include <optional>
+
+#include "client/curl_util.h"
 
 namespace airlock::client {
 namespace {
-
-struct CurlEasyDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
-using CurlEasyPtr = std::unique_ptr<CURL, CurlEasyDeleter>;
-
-// curl_global_init is not thread-safe and must run once before any handle exists; call_once makes
-// the first Fetch do it. It is never undone (curl_global_cleanup at exit buys nothing and races
-// other users).
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 struct Sink {
   const ChunkSink* sink = nullptr;
@@ -49,10 +36,6 @@ size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-bool HasHttpScheme(const std::string& url) {
-  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
-}
-
 }  // namespace
 
 CurlFetcher::CurlFetcher(CurlFetcherOptions options) : options_(std::move(options)) {}
@@ -71,7 +54,7 @@ Result<void> CurlFetcher::FetchTo(const std::string& url, uint64_t max_length,
   if (!HasHttpScheme(url)) {
     return MakeError(ErrorCode::kInvalidArgument, "only http and https URLs are fetched: " + url);
   }
-  GlobalInitOnce();
+  CurlGlobalInitOnce();
   CurlEasyPtr curl(curl_easy_init());
   if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
   CURL* h = curl.get();

@@ -1,7 +1,11 @@
 // Test helper (not part of the library): a static HTTP server on 127.0.0.1, port 0, run with
 // Node.js (python3 is not guaranteed on a fresh Debian 12). Serves files under `root`, logs each
-// request path to `root`/../requests.log, and has two attack endpoints: /endless and any path
-// ending in ".endless" (an endless body), and /slow (one byte, then silence).
+// request path to `root`/../requests.log (with " range=bytes=N-" when a Range was asked for), and
+// has three attack endpoints: paths starting with /endless or ending in ".endless" (an endless
+// body), /slow (one byte, then silence) and paths starting with /redirect (302 to /blob). Any
+// method is answered alike (a POST to /v1/check gets the file `root`/v1/check). Files honour
+// "Range: bytes=N-" (206, or 416 past the end) unless the URL has "?norange" (then 200, the whole
+// file); "?truncate" announces the whole length, sends the first half and drops the connection.
 #ifndef AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 #define AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 
@@ -23,8 +27,9 @@ inline constexpr const char* kNodeServerScript = R"JS(
 const http = require('http'), fs = require('fs'), path = require('path');
 const root = process.argv[1], log = process.argv[2];
 const server = http.createServer((req, res) => {
-  fs.appendFileSync(log, req.url + '\n');
-  if (req.url === '/endless' || req.url.endsWith('.endless')) {
+  fs.appendFileSync(log, req.url + (req.headers['range'] ? ' range=' + req.headers['range'] : '') + '\n');
+  if (req.url.startsWith('/redirect')) { res.writeHead(302, {'Location': '/blob'}); res.end(); return; }
+  if (req.url.startsWith('/endless') || req.url.endsWith('.endless')) {
     res.writeHead(200);
     const chunk = Buffer.alloc(65536, 120);
     const pump = () => { while (res.write(chunk)) {} };
@@ -38,6 +43,23 @@ const server = http.createServer((req, res) => {
   if (!p.startsWith(root)) { res.writeHead(403); res.end(); return; }
   fs.readFile(p, (err, data) => {
     if (err) { res.writeHead(404); res.end('not found'); return; }
+    if (req.url.includes('?truncate')) {
+      res.writeHead(200, {'Content-Length': data.length});
+      res.write(data.subarray(0, Math.floor(data.length / 2)), () => res.destroy());
+      return;
+    }
+    const m = /^bytes=(\d+)-$/.exec(req.headers['range'] || '');
+    if (m && !req.url.includes('?norange')) {
+      const start = Number(m[1]);
+      if (start >= data.length) {
+        res.writeHead(416, {'Content-Range': 'bytes */' + data.length}); res.end(); return;
+      }
+      res.writeHead(206, {'Content-Length': data.length - start,
+                          'Content-Range': 'bytes ' + start + '-' + (data.length - 1) + '/' +
+                                           data.length});
+      res.end(data.subarray(start));
+      return;
+    }
     res.writeHead(200, {'Content-Length': data.length}); res.end(data);
   });
 });

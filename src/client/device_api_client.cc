@@ -1,0 +1,276 @@
+#include "client/device_api_client.h"
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "client/curl_util.h"
+#include "common/json.h"
+#include "crypto/base64.h"
+#include "crypto/device_request.h"
+
+namespace airlock::client {
+namespace {
+
+constexpr size_t kMaxReportEvents = 1000;  // the server's bound per request
+constexpr int64_t kDefaultKeyPendingRetry = 2;
+constexpr int64_t kMaxRetryAfter = 3600;
+
+struct BodySink {
+  std::string* body = nullptr;
+  size_t max = 0;
+  bool exceeded = false;
+};
+
+size_t WriteBody(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<BodySink*>(user);
+  const size_t n = size * count;
+  if (n > sink->max - sink->body->size()) {
+    sink->exceeded = true;
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+  }
+  sink->body->append(data, n);
+  return n;
+}
+
+ErrorCode CodeForStatus(long status) {
+  switch (status) {
+    case 400:
+    case 413:
+      return ErrorCode::kInvalidArgument;
+    case 401:
+    case 403:
+      return ErrorCode::kKeyUnusable;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kAlreadyExists;
+    case 429:
+      return ErrorCode::kLimitExceeded;
+    default:
+      return ErrorCode::kIo;
+  }
+}
+
+bool IsLowerHex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<CheckResult> ParseCheck(const std::string& body, int64_t retry_after) {
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json j, ParseJson(body, 1 << 20));
+  if (!j.is_object() || !j.contains("update") || !j["update"].is_boolean()) {
+    return MakeError(ErrorCode::kMalformed, "the answer has no boolean \"update\"");
+  }
+  CheckResult r;
+  r.update = j["update"].get<bool>();
+  if (!r.update) {
+    AIRLOCK_ASSIGN_OR_RETURN(r.reason, GetString(j, "reason", 64));
+    if (r.key_pending()) {
+      r.retry_after_seconds =
+          retry_after > 0 ? std::min(retry_after, kMaxRetryAfter) : kDefaultKeyPendingRetry;
+    }
+    return r;
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(r.version, GetString(j, "version", 256));
+  if (j.contains("channel") && j["channel"].is_string()) r.channel = j["channel"];
+  if (j.contains("rollback")) {
+    if (!j["rollback"].is_boolean()) {
+      return MakeError(ErrorCode::kMalformed, "\"rollback\" is not a boolean");
+    }
+    r.rollback = j["rollback"].get<bool>();
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(const nlohmann::json* target, GetObject(j, "target"));
+  AIRLOCK_ASSIGN_OR_RETURN(r.target.name, GetString(*target, "name", 1024));
+  AIRLOCK_ASSIGN_OR_RETURN(r.target.length, GetUint(*target, "length"));
+  AIRLOCK_ASSIGN_OR_RETURN(r.target.sha256, GetString(*target, "sha256", 64));
+  if (!IsLowerHex64(r.target.sha256)) {
+    return MakeError(ErrorCode::kMalformed, "target sha256 is not 64 lower-case hex digits");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(r.url, GetString(j, "url", 4096));
+  AIRLOCK_ASSIGN_OR_RETURN(r.tuf_url, GetString(j, "tuf_url", 4096));
+  AIRLOCK_ASSIGN_OR_RETURN(r.encryption, GetString(j, "encryption", 32));
+  if (r.encryption == "device") {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string wrapped, GetString(j, "wrapped_key", 4096));
+    auto decoded = crypto::Base64Decode(wrapped);
+    if (!decoded || decoded->empty()) {
+      return MakeError(ErrorCode::kMalformed, "wrapped_key is not base64 of a wrapped key");
+    }
+    r.wrapped_key = std::move(*decoded);
+  }
+  return r;
+}
+
+// Never throws: invalid UTF-8 (an OS error text in a detail, a version from a config file) is
+// replaced rather than aborting the request.
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+Result<DeviceApiClient> DeviceApiClient::Create(const DeviceIdentity& identity,
+                                                DeviceApiOptions options) {
+  while (!options.server.empty() && options.server.back() == '/') options.server.pop_back();
+  if (!HasHttpScheme(options.server)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the server URL must start with http:// or https://: " + options.server);
+  }
+  if (options.app_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "no app id");
+  if (!options.clock) options.clock = [] { return static_cast<int64_t>(::time(nullptr)); };
+  return DeviceApiClient(&identity, std::move(options));
+}
+
+Result<DeviceApiClient::Response> DeviceApiClient::Post(const std::string& path,
+                                                        const std::string& body) {
+  last_error_.reset();
+  const std::string what = "POST " + path;
+  AIRLOCK_ASSIGN_OR_RETURN(
+      crypto::DeviceRequestSignature sig,
+      crypto::SignDeviceRequest(identity_->signing_key, "POST", path, identity_->device_id,
+                                options_.clock(), AsBytes(body)));
+  CurlGlobalInitOnce();
+  CurlEasyPtr curl(curl_easy_init());
+  if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
+  CURL* h = curl.get();
+  curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
+  CurlSlistPtr headers(list);
+  for (const std::string& line :
+       {std::string(crypto::kDeviceIdHeader) + ": " + sig.device_id,
+        std::string(crypto::kDeviceTimestampHeader) + ": " + sig.timestamp,
+        std::string(crypto::kDeviceSignatureHeader) + ": " + sig.signature,
+        std::string("Expect:")}) {
+    list = curl_slist_append(headers.get(), line.c_str());
+    if (list == nullptr) return MakeError(ErrorCode::kInternal, "curl_slist_append failed");
+  }
+  const std::string url = options_.server + path;
+  Response response;
+  BodySink sink{&response.body, options_.max_response_bytes};
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  bool ok = curl_easy_setopt(h, CURLOPT_URL, url.c_str()) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data()) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                             static_cast<curl_off_t>(body.size())) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+                             static_cast<long>(options_.connect_timeout.count())) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_TIMEOUT,
+                             static_cast<long>(options_.request_timeout.count())) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                             static_cast<curl_off_t>(options_.max_response_bytes)) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str()) == CURLE_OK &&
+            // Identity encoding only: the bound applies to the bytes we keep.
+            curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr) == CURLE_OK;
+  if (!ok) return MakeError(ErrorCode::kInternal, "cannot configure libcurl for " + url);
+
+  const CURLcode rc = curl_easy_perform(h);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  curl_off_t retry_after = 0;
+  if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
+    response.retry_after_seconds = static_cast<int64_t>(std::min<curl_off_t>(retry_after, 86400));
+  }
+  if (sink.exceeded || rc == CURLE_FILESIZE_EXCEEDED) {
+    last_error_ = ApiError{response.status, "", "response too large", 0};
+    return MakeError(ErrorCode::kLimitExceeded, what + ": response is longer than " +
+                                                    std::to_string(options_.max_response_bytes) +
+                                                    " bytes");
+  }
+  if (rc != CURLE_OK) {
+    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
+    last_error_ = ApiError{0, "", detail, 0};
+    return MakeError(ErrorCode::kIo, what + " to " + options_.server + ": " + detail);
+  }
+  if (response.status >= 200 && response.status <= 299) return response;
+
+  ApiError err{response.status, "", "", response.retry_after_seconds};
+  auto parsed = ParseJson(response.body, options_.max_response_bytes);
+  if (parsed && parsed->is_object()) {
+    if (parsed->contains("error") && (*parsed)["error"].is_string()) {
+      err.error_code = (*parsed)["error"].get<std::string>().substr(0, 64);
+    }
+    if (parsed->contains("message") && (*parsed)["message"].is_string()) {
+      err.message = (*parsed)["message"].get<std::string>().substr(0, 512);
+    }
+  }
+  std::string message = what + ": HTTP " + std::to_string(response.status);
+  if (!err.error_code.empty()) message += " " + err.error_code;
+  if (!err.message.empty()) message += ": " + err.message;
+  if (err.retry_after_seconds > 0) {
+    message += " (retry after " + std::to_string(err.retry_after_seconds) + " s)";
+  }
+  last_error_ = err;
+  return MakeError(CodeForStatus(response.status), message);
+}
+
+Result<EnrollResult> DeviceApiClient::Enroll(const std::string& enrollment_token,
+                                             const std::string& platform) {
+  nlohmann::json body = {{"app_id", options_.app_id},
+                         {"device_id", identity_->device_id},
+                         {"public_key", identity_->WrapPublicKeyHex()},
+                         {"signing_key", identity_->SigningPublicKeyHex()},
+                         {"platform", platform}};
+  if (!enrollment_token.empty()) body["enrollment_token"] = enrollment_token;
+  AIRLOCK_ASSIGN_OR_RETURN(Response response, Post("/v1/enroll", Dump(body)));
+  auto parsed = ParseJson(response.body, options_.max_response_bytes);
+  if (!parsed) return tl::unexpected(parsed.error().WithContext("POST /v1/enroll answer"));
+  auto status = GetString(*parsed, "status", 32);
+  if (!status) return tl::unexpected(status.error().WithContext("POST /v1/enroll answer"));
+  EnrollResult r;
+  r.created = response.status == 201;
+  if (*status == "active") {
+    r.status = EnrollStatus::kActive;
+  } else if (*status == "pending") {
+    r.status = EnrollStatus::kPending;
+  } else {
+    return MakeError(ErrorCode::kMalformed, "POST /v1/enroll answer: unknown status " + *status);
+  }
+  return r;
+}
+
+Result<CheckResult> DeviceApiClient::Check(const CheckRequest& request) {
+  nlohmann::json body = {{"app_id", options_.app_id},
+                         {"device_id", identity_->device_id},
+                         {"version", request.version},
+                         {"native_version", request.native_version},
+                         {"platform", request.platform}};
+  if (!request.channel.empty()) body["channel"] = request.channel;
+  AIRLOCK_ASSIGN_OR_RETURN(Response response, Post("/v1/check", Dump(body)));
+  auto parsed = ParseCheck(response.body, response.retry_after_seconds);
+  if (!parsed) return tl::unexpected(parsed.error().WithContext("POST /v1/check answer"));
+  return parsed;
+}
+
+Result<uint64_t> DeviceApiClient::Report(const std::vector<ReportEvent>& events) {
+  if (events.empty() || events.size() > kMaxReportEvents) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a report carries 1 to " + std::to_string(kMaxReportEvents) + " events, not " +
+                         std::to_string(events.size()));
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const ReportEvent& e : events) {
+    nlohmann::json item = {
+        {"seq", e.seq}, {"version", e.version}, {"kind", e.kind}, {"occurred_at", e.occurred_at}};
+    if (!e.reason_code.empty()) item["reason_code"] = e.reason_code;
+    if (!e.detail.empty()) item["detail"] = e.detail;
+    list.push_back(std::move(item));
+  }
+  const nlohmann::json body = {
+      {"app_id", options_.app_id}, {"device_id", identity_->device_id}, {"events", list}};
+  AIRLOCK_ASSIGN_OR_RETURN(Response response, Post("/v1/report", Dump(body)));
+  auto parsed = ParseJson(response.body, options_.max_response_bytes);
+  if (!parsed) return tl::unexpected(parsed.error().WithContext("POST /v1/report answer"));
+  auto stored = GetUint(*parsed, "stored");
+  if (!stored) return tl::unexpected(stored.error().WithContext("POST /v1/report answer"));
+  return *stored;
+}
+
+}  // namespace airlock::client
