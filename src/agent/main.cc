@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "agent/agent_commands.h"
 #include "agent/tuf_client_command.h"
 
 namespace {
@@ -17,6 +18,7 @@ int Run(int argc, char** argv) {
   airlock::agent::TufClientArgs args;
   std::function<airlock::Result<void>()> action;
   airlock::agent::AddTufClientCommand(app, args, action);
+  airlock::agent::AddAgentCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,403 @@
+#include "agent/agent.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+#include <utility>
+
+#include "bundle/bundle.h"
+#include "client/curl_fetcher.h"
+#include "client/device_identity.h"
+#include "client/download.h"
+#include "client/report_queue.h"
+#include "client/updater.h"
+#include "common/file.h"
+#include "common/semver.h"
+#include "crypto/wrap.h"
+#include "metadata/metadata.h"
+#include "metadata/release_rules.h"
+
+namespace airlock::agent {
+
+namespace fs = std::filesystem;
+using client::CheckResult;
+using client::InstallState;
+using client::InstallStatus;
+
+namespace {
+
+constexpr int kMaxKeyPendingRetries = 5;
+
+// The report reason code for an error of the TUF refresh or the target lookup.
+std::string MetadataReason(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kExpired:
+      return "metadata_expired";
+    case ErrorCode::kRollback:
+      return "downgrade_refused";
+    case ErrorCode::kBadSignature:
+    case ErrorCode::kWrongKey:
+      return "signature_invalid";
+    case ErrorCode::kHashMismatch:
+      return "hash_mismatch";
+    case ErrorCode::kNotFound:
+      return "target_unknown";
+    default:
+      return "metadata_failed";
+  }
+}
+
+std::string DownloadReason(const Error& e) {
+  return e.code() == ErrorCode::kHashMismatch ? "hash_mismatch" : "download_failed";
+}
+
+int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+}  // namespace
+
+std::string ReleaseId(const std::string& version, const std::string& sha256) {
+  return version + "-" + sha256.substr(0, 16);
+}
+
+struct Agent::Impl {
+  AgentConfig config;
+  AgentOutput output;
+  client::Installer installer;
+  client::ReportQueue reports;
+  std::optional<client::DeviceIdentity> identity;
+  int64_t retry_after = 0;
+
+  void Say(const std::string& line) const {
+    if (output.line) output.line(line);
+  }
+
+  Result<client::DeviceApiClient> Client() const {
+    if (!identity) {
+      return MakeError(ErrorCode::kNotFound,
+                       "this device has no identity yet: run `airlock-agent enroll` first");
+    }
+    client::DeviceApiOptions options;
+    options.server = config.server;
+    options.app_id = config.app;
+    return client::DeviceApiClient::Create(*identity, options);
+  }
+
+  // Queues a report event (never fails the cycle: a full or broken queue is said, not fatal).
+  void Report(const std::string& version, const std::string& kind, const std::string& reason = "",
+              const std::string& detail = "") {
+    client::NewReportEvent e{version, kind, reason, detail, UnixNow()};
+    if (auto queued = reports.Enqueue(e); !queued) {
+      Say("cannot queue a report: " + queued.error().ToString());
+    }
+  }
+
+  void Flush() {
+    auto c = Client();
+    if (!c) return;
+    if (auto sent = reports.Flush(*c); !sent) Say("reports stay queued: " + sent.error().message());
+  }
+
+  UpdateOutcome Refuse(const std::string& version, const std::string& reason,
+                       const std::string& message) {
+    Report(version, "failed", reason, message);
+    return {UpdateOutcome::Kind::kRefused, "refused " + version + " (" + reason + "): " + message,
+            reason};
+  }
+
+  // Runs the restart command (if any) with the release in its environment; its exit status is
+  // reported, not fatal (the health confirmation decides).
+  void Restart(const InstallStatus& status) {
+    if (config.restart_command.empty()) return;
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setenv("AIRLOCK_RELEASE", status.release.c_str(), 1);
+      ::setenv("AIRLOCK_VERSION",
+               (status.version.empty() ? config.builtin_version : status.version).c_str(), 1);
+      ::execl("/bin/sh", "sh", "-c", config.restart_command.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    if (pid < 0) {
+      Say("cannot run the restart command: fork failed");
+      return;
+    }
+    int wstatus = 0;
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+      Say("the restart command failed (status " + std::to_string(wstatus) + ")");
+    }
+  }
+
+  // Waits for the confirmation of the release awaiting it, rolling back at its deadline.
+  Result<UpdateOutcome> AwaitHealth(const std::string& release, const std::string& version) {
+    for (;;) {
+      AIRLOCK_ASSIGN_OR_RETURN(bool rolled_back, installer.CheckHealth());
+      AIRLOCK_ASSIGN_OR_RETURN(InstallStatus s, installer.Status());
+      if (rolled_back || (s.state != InstallState::kAwaitingHealth && s.release != release)) {
+        const std::string reason =
+            s.last_rollback_reason.empty() ? "health_timeout" : s.last_rollback_reason;
+        Report(version, "rolled_back", reason);
+        Restart(s);
+        Flush();
+        return UpdateOutcome{UpdateOutcome::Kind::kRolledBack,
+                             "rolled back " + version + " (" + reason + "); running " +
+                                 (s.version.empty() ? "the built-in release" : s.version),
+                             reason};
+      }
+      if (s.state != InstallState::kAwaitingHealth) {
+        Report(version, "confirmed");
+        Flush();
+        return UpdateOutcome{UpdateOutcome::Kind::kInstalled,
+                             "installed and confirmed " + version + " (release " + release + ")",
+                             ""};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  // The trusted root's targets key that signed the bundle (its signature block names the key id;
+  // the signature itself is checked by the installer).
+  Result<crypto::PublicKey> BundleKey(const fs::path& bundle) {
+    AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleInfo info, bundle::InspectBundle(bundle, nullptr));
+    AIRLOCK_ASSIGN_OR_RETURN(std::string root_text,
+                             ReadTextFile(config.MetadataDir() / "root.json", 1 << 20));
+    AIRLOCK_ASSIGN_OR_RETURN(auto root, metadata::ParseRoot(root_text));
+    const auto role = root.signed_data.roles.find("targets");
+    if (role != root.signed_data.roles.end()) {
+      for (const std::string& id : role->second.keyids) {
+        auto key = root.signed_data.keys.find(id);
+        if (key != root.signed_data.keys.end() && key->second.public_key &&
+            key->second.public_key->KeyId() == info.signature.key_id) {
+          return *key->second.public_key;
+        }
+      }
+    }
+    return MakeError(ErrorCode::kWrongKey, "the bundle is signed by key " + info.signature.key_id +
+                                               ", not by a targets key of the trusted root");
+  }
+
+  // A check, asked again (bounded) while the server answers key_pending: the device's content key
+  // is being wrapped on the server's key-service threads and Retry-After says when to ask again.
+  Result<CheckResult> CheckWaiting(client::DeviceApiClient& api, const std::string& installed) {
+    client::CheckRequest request{installed, config.native_version, config.platform, config.channel};
+    for (int attempt = 0;; ++attempt) {
+      auto answer = api.Check(request);
+      if (!answer) {
+        if (api.last_error()) retry_after = api.last_error()->retry_after_seconds;
+        return tl::unexpected(answer.error());
+      }
+      if (!answer->key_pending() || attempt >= kMaxKeyPendingRetries) return answer;
+      std::this_thread::sleep_for(std::chrono::seconds(answer->retry_after_seconds));
+    }
+  }
+
+  Result<UpdateOutcome> Update();
+};
+
+Result<UpdateOutcome> Agent::Impl::Update() {
+  retry_after = 0;
+  // A release left awaiting confirmation by an earlier run: keep waiting for it (or roll back).
+  AIRLOCK_ASSIGN_OR_RETURN(InstallStatus status, installer.Status());
+  if (status.state == InstallState::kAwaitingHealth) {
+    return AwaitHealth(status.release, status.version);
+  }
+  Flush();
+  const std::string installed = status.version.empty() ? config.builtin_version : status.version;
+  AIRLOCK_ASSIGN_OR_RETURN(client::DeviceApiClient api, Client());
+  AIRLOCK_ASSIGN_OR_RETURN(CheckResult check, CheckWaiting(api, installed));
+  if (!check.update) {
+    if (check.key_pending()) retry_after = check.retry_after_seconds;
+    return UpdateOutcome{UpdateOutcome::Kind::kUpToDate,
+                         "up to date on " + installed + " (" + check.reason + ")", ""};
+  }
+  const std::string& version = check.version;
+  Say("offered " + version + " on channel " + check.channel);
+  Report(version, "offered");
+
+  // 1. The target as the pinned root's chain signed it.
+  if (!fs::exists(config.MetadataDir() / "root.json")) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string root, ReadTextFile(config.trusted_root, 1 << 20));
+    AIRLOCK_TRY(client::InitMetadataDir(config.MetadataDir(), AsBytes(root)));
+  }
+  client::CurlFetcher fetcher;
+  client::UpdaterOptions tuf;
+  tuf.metadata_dir = config.MetadataDir();
+  tuf.metadata_base_url = config.server + "/tuf/" + config.app + "/";
+  tuf.fetcher = &fetcher;
+  AIRLOCK_ASSIGN_OR_RETURN(client::Updater updater, client::Updater::Create(tuf));
+  if (auto refreshed = updater.Refresh(); !refreshed) {
+    return Refuse(version, MetadataReason(refreshed.error()),
+                  "the update metadata did not verify: " + refreshed.error().message());
+  }
+  auto info = updater.GetTargetInfo(check.target.name);
+  if (!info) {
+    return Refuse(version, MetadataReason(info.error()),
+                  "target " + check.target.name + ": " + info.error().message());
+  }
+  auto sha = info->hashes.find("sha256");
+  if (sha == info->hashes.end() || info->length != check.target.length ||
+      sha->second != check.target.sha256) {
+    return Refuse(version, "hash_mismatch",
+                  "the server's length or hash of " + check.target.name +
+                      " differs from the signed metadata");
+  }
+  const std::string release = ReleaseId(version, sha->second);
+
+  // 2. The signed release rules.
+  auto rules = metadata::ReadReleaseRules(info->custom.value_or(nlohmann::json::object()));
+  if (!rules) return Refuse(version, "signature_invalid", rules.error().message());
+  if (rules->app_id != config.app || rules->version != version) {
+    return Refuse(version, "wrong_release",
+                  "the target is signed for app " + rules->app_id + " version " + rules->version +
+                      ", not " + config.app + " " + version);
+  }
+  if (!rules->NamesChannel(check.channel)) {
+    return Refuse(version, "wrong_channel",
+                  "the release is not signed for channel " + check.channel);
+  }
+  const auto order = Compare(*Semver::Parse(version), *Semver::Parse(installed));
+  if (order <= 0 && !(check.rollback && rules->rollback_allowed && order < 0)) {
+    return Refuse(version, "downgrade_refused",
+                  version + " is not newer than the installed " + installed +
+                      " and not signed as a rollback target");
+  }
+  if (rules->security_floor < status.highest_floor) {
+    return Refuse(version, "downgrade_refused",
+                  "security floor " + std::to_string(rules->security_floor) +
+                      " is below the highest seen (" + std::to_string(status.highest_floor) + ")");
+  }
+  for (const auto& failed : status.failed) {
+    if (failed.id == release) {
+      return UpdateOutcome{UpdateOutcome::Kind::kRefused,
+                           "release " + release + " failed before (" + failed.reason +
+                               ") and is never retried; staying on " + installed,
+                           failed.reason};
+    }
+  }
+  if (check.encryption != "device") {
+    return Refuse(version, "unsupported",
+                  "the agent installs device-mode releases (encryption " + check.encryption + ")");
+  }
+
+  // 3. The blob, bounded by the signed length and hashed while it streams.
+  std::error_code ec;
+  fs::create_directories(config.DownloadDir(), ec);
+  const fs::path blob = config.DownloadDir() / (sha->second + ".alb");
+  client::DownloadOptions download;
+  download.progress = output.progress;
+  if (auto got = client::DownloadFile(check.url, blob, info->length, sha->second, download); !got) {
+    return Refuse(version, DownloadReason(got.error()), got.error().message());
+  }
+  Report(version, "downloaded");
+
+  // 4. The content key, the bundle's signature and files, the inactive slot.
+  auto content_key = crypto::UnwrapKey(identity->wrap_key, check.wrapped_key,
+                                       bundle::ContentKeyAad(config.app, version));
+  if (!content_key) {
+    fs::remove(blob, ec);
+    return Refuse(version, "decrypt_failed",
+                  "the wrapped content key does not open with this device's key");
+  }
+  auto key = BundleKey(blob);
+  if (!key) {
+    fs::remove(blob, ec);
+    AIRLOCK_TRY(installer.MarkFailed(release, version, "signature_invalid", key.error().message()));
+    return Refuse(version, "signature_invalid", key.error().message());
+  }
+  AIRLOCK_TRY(installer.ObserveSecurityFloor(rules->security_floor));
+  auto staged = installer.Stage(release, version, rules->security_floor, blob, *key, *content_key);
+  fs::remove(blob, ec);
+  if (!staged) {
+    const std::string reason(client::StageFailureReason(staged.error()));
+    if (staged.error().code() != ErrorCode::kIo &&
+        staged.error().code() != ErrorCode::kAlreadyExists) {
+      AIRLOCK_TRY(installer.MarkFailed(release, version, reason, staged.error().message()));
+    }
+    return Refuse(version, reason, staged.error().message());
+  }
+  Report(version, "verified");
+
+  // 5. Switch, restart, wait for the confirmation.
+  AIRLOCK_ASSIGN_OR_RETURN(InstallStatus active, installer.Activate(release));
+  Report(version, "installed");
+  Say("installed " + version + " as release " + release + "; waiting up to " +
+      std::to_string(config.health_timeout_seconds) + " s for its confirmation");
+  Restart(active);
+  return AwaitHealth(release, version);
+}
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::Agent(Agent&&) noexcept = default;
+Agent& Agent::operator=(Agent&&) noexcept = default;
+Agent::~Agent() = default;
+
+Result<Agent> Agent::Open(AgentConfig config, AgentOutput output) {
+  client::InstallerOptions options;
+  options.health_timeout_seconds = config.health_timeout_seconds;
+  options.crash_loop_limit = config.crash_loop_limit;
+  options.builtin_dir = config.builtin_dir;
+  options.app_id = config.app;
+  AIRLOCK_ASSIGN_OR_RETURN(client::Installer installer,
+                           client::Installer::Open(config.install_dir, options));
+  AIRLOCK_ASSIGN_OR_RETURN(client::ReportQueue reports,
+                           client::ReportQueue::Open(config.ReportQueuePath()));
+  std::optional<client::DeviceIdentity> identity;
+  auto loaded = client::LoadDeviceIdentity(config.IdentityDir());
+  if (loaded) {
+    identity = std::move(*loaded);
+  } else if (loaded.error().code() != ErrorCode::kNotFound) {
+    return tl::unexpected(loaded.error());
+  }
+  return Agent(
+      std::make_unique<Impl>(Impl{std::move(config), std::move(output), std::move(installer),
+                                  std::move(reports), std::move(identity), 0}));
+}
+
+Result<client::EnrollResult> Agent::Enroll() {
+  if (!impl_->identity) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto created,
+                             client::LoadOrCreateDeviceIdentity(impl_->config.IdentityDir()));
+    impl_->identity = std::move(created);
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(client::DeviceApiClient api, impl_->Client());
+  return api.Enroll(impl_->config.enrollment_token, impl_->config.platform);
+}
+
+Result<CheckResult> Agent::Check() {
+  AIRLOCK_ASSIGN_OR_RETURN(InstallStatus status, impl_->installer.Status());
+  AIRLOCK_ASSIGN_OR_RETURN(client::DeviceApiClient api, impl_->Client());
+  return impl_->CheckWaiting(
+      api, status.version.empty() ? impl_->config.builtin_version : status.version);
+}
+
+Result<UpdateOutcome> Agent::Update() { return impl_->Update(); }
+
+Result<InstallStatus> Agent::Confirm(const std::string& release_id) {
+  return impl_->installer.Confirm(release_id);
+}
+
+Result<InstallStatus> Agent::Rollback() {
+  AIRLOCK_ASSIGN_OR_RETURN(InstallStatus before, impl_->installer.Status());
+  AIRLOCK_ASSIGN_OR_RETURN(InstallStatus after, impl_->installer.Rollback(client::kReasonManual));
+  impl_->Report(before.version.empty() ? impl_->config.builtin_version : before.version,
+                "rolled_back", std::string(client::kReasonManual));
+  impl_->Restart(after);
+  impl_->Flush();
+  return after;
+}
+
+Result<InstallStatus> Agent::Status() { return impl_->installer.Status(); }
+
+Result<uint64_t> Agent::FlushReports() {
+  AIRLOCK_ASSIGN_OR_RETURN(client::DeviceApiClient api, impl_->Client());
+  return impl_->reports.Flush(api);
+}
+
+int64_t Agent::retry_after_seconds() const { return impl_->retry_after; }
+
+const AgentConfig& Agent::config() const { return impl_->config; }
+
+}  // namespace airlock::agent
