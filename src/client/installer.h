@@ -11,7 +11,8 @@
 // Rollback never needs the network. Several processes may use one install directory (the agent's
 // daemon and its `confirm` command); one Installer object is not thread-safe.
 //
-// Error codes (nothing changes on any of them):
+// Error codes. A refusal changes nothing; a system error in the middle of an operation leaves a
+// journaled state that the next operation (or Open) resumes or cleans up.
 //   kInvalidArgument  a malformed release id (release ids become directory names), bad options, a
 //                     content key that is not 32 bytes
 //   kAlreadyExists    Stage: the release failed before (never retried), is already installed
