@@ -24,7 +24,7 @@
 //                     switch: ignored); Rollback: nothing is active; VerifyActive: nothing
 //                     installed
 //   kHashMismatch     Stage: the bundle is for another version or app than the release named;
-//                     VerifyActive: an installed file differs from its signed hash
+//                     Activate, VerifyActive: a file in the slot differs from its signed hash
 //   bundle errors     Stage: those of bundle::OpenBundleWithContentKey (kBadSignature, kWrongKey,
 //                     kHashMismatch, kDecryptFailed, kTruncated, kUnsafePath, kLimitExceeded, ...)
 //   kIo, kMalformed   the file system or the journal failed
@@ -94,7 +94,8 @@ class Installer {
                                             const std::filesystem::path& bundle_path,
                                             const crypto::PublicKey& verify_key,
                                             ByteSpan content_key);
-  // Switches `current` to the staged release and waits for its confirmation until now + timeout.
+  // Re-checks the staged slot's files against their signed hashes (kHashMismatch: stage it again),
+  // then switches `current` to it and waits for its confirmation until now + timeout.
   [[nodiscard]] Result<InstallStatus> Activate(std::string_view release_id);
   // Counts only for the release awaiting confirmation; then removes old slots (all but the active
   // and the last good release). Confirming the confirmed active release again succeeds.

@@ -352,6 +352,21 @@ TEST_F(InstallerTest, VerifyActiveNoticesChangedAddedAndRemovedFiles) {
   EXPECT_NE(removed.error().message().find("VERSION"), std::string::npos);
 }
 
+TEST_F(InstallerTest, StagedSlotChangedOnDiskIsNotActivated) {
+  Install("r1", r1_);
+  ASSERT_TRUE(Stage("r2", r2_));
+  BundleFactory::Write(installer_->layout().Slot("r2") / "assets/app.js", "steal();\n");
+  auto r = installer_->Activate("r2");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_NE(r.error().message().find("assets/app.js"), std::string::npos) << r.error().message();
+  EXPECT_EQ(Status().state, InstallState::kStaged);
+  ExpectCurrentIs("r1", r1_);
+  // Staged again from the bundle, it activates.
+  StageAndActivate("r2", r2_);
+  ExpectCurrentIs("r2", r2_);
+}
+
 TEST_F(InstallerTest, RecoveryRemovesAHalfStagedSlot) {
   Install("r1", r1_);
   // A Stage killed after its journal transition, with a partial staging and a renamed slot.
