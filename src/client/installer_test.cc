@@ -308,6 +308,16 @@ TEST_F(InstallerTest, BundleOfAnotherVersionOrAppIsRefused) {
   ExpectCurrentIs("r1", r1_);
 }
 
+TEST_F(InstallerTest, ReleaseMarkedFailedOutsideARollbackIsNeverStaged) {
+  ASSERT_TRUE(installer_->MarkFailed("r2", "1.1.0", "hash_mismatch", "download corrupt twice"));
+  auto r = Stage("r2", r2_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_NE(r.error().message().find("hash_mismatch"), std::string::npos);
+  EXPECT_EQ(Entries(dir_ / "releases"), std::vector<std::string>{});
+  EXPECT_EQ(Status().failed.at(0).detail, "download corrupt twice");
+}
+
 TEST_F(InstallerTest, StageWhileAReleaseAwaitsHealthIsRefused) {
   Install("r1", r1_);
   StageAndActivate("r2", r2_);
