@@ -105,6 +105,20 @@ struct Installer::Impl {
     return s;
   }
 
+  // A slot's files against the signed manifest recorded when it was staged.
+  Result<void> VerifySlot(std::string_view id) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::string text, journal.Manifest(id));
+    auto json = nlohmann::json::parse(text, nullptr, false);
+    if (json.is_discarded()) {
+      return MakeError(ErrorCode::kMalformed,
+                       "the journal's manifest of " + std::string(id) + " is not JSON");
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(bundle::Manifest manifest,
+                             bundle::ManifestFromJson(json, options.limits));
+    AIRLOCK_TRY_CTX(VerifyTree(layout.Slot(id), manifest), "release " + std::string(id));
+    return {};
+  }
+
   bool SlotExists(std::string_view id) const {
     std::error_code ec;
     return fs::is_directory(fs::symlink_status(layout.Slot(id), ec));
@@ -237,6 +251,13 @@ Result<InstallStatus> Installer::Stage(std::string_view release_id, std::string_
 Result<InstallStatus> Installer::Activate(std::string_view release_id) {
   AIRLOCK_TRY(ValidateReleaseId(release_id));
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
+  // The slot may have waited a while since it was verified: `current` only ever points at files
+  // that match their signed hashes now.
+  AIRLOCK_ASSIGN_OR_RETURN(JournalState before, impl_->journal.Load());
+  if (before.state == InstallState::kStaged && before.target.id == release_id) {
+    AIRLOCK_TRY_CTX(impl_->VerifySlot(release_id),
+                    "not activating release " + std::string(release_id) + " (stage it again)");
+  }
   AIRLOCK_TRY(impl_->journal.BeginSwitch(release_id, impl_->Now()));
   AIRLOCK_TRY(impl_->layout.PointCurrentAt(release_id, impl_->options.builtin_dir));
   AIRLOCK_TRY(impl_->journal.FinishSwitch(impl_->Now() + impl_->options.health_timeout_seconds,
@@ -288,16 +309,7 @@ Result<InstallStatus> Installer::Status() { return impl_->Status(); }
 Result<void> Installer::VerifyActive() {
   AIRLOCK_ASSIGN_OR_RETURN(JournalState s, impl_->journal.Load());
   if (s.active.empty()) return MakeError(ErrorCode::kNotFound, "no release is installed");
-  AIRLOCK_ASSIGN_OR_RETURN(std::string text, impl_->journal.Manifest(s.active.id));
-  auto json = nlohmann::json::parse(text, nullptr, false);
-  if (json.is_discarded()) {
-    return MakeError(ErrorCode::kMalformed,
-                     "the journal's manifest of " + s.active.id + " is not JSON");
-  }
-  AIRLOCK_ASSIGN_OR_RETURN(bundle::Manifest manifest,
-                           bundle::ManifestFromJson(json, impl_->options.limits));
-  AIRLOCK_TRY_CTX(VerifyTree(impl_->layout.Slot(s.active.id), manifest), "release " + s.active.id);
-  return {};
+  return impl_->VerifySlot(s.active.id);
 }
 
 Result<void> Installer::MarkFailed(std::string_view release_id, std::string_view version,

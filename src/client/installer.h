@@ -11,7 +11,8 @@
 // Rollback never needs the network. Several processes may use one install directory (the agent's
 // daemon and its `confirm` command); one Installer object is not thread-safe.
 //
-// Error codes (nothing changes on any of them):
+// Error codes. A refusal changes nothing; a system error in the middle of an operation leaves a
+// journaled state that the next operation (or Open) resumes or cleans up.
 //   kInvalidArgument  a malformed release id (release ids become directory names), bad options, a
 //                     content key that is not 32 bytes
 //   kAlreadyExists    Stage: the release failed before (never retried), is already installed
@@ -23,7 +24,7 @@
 //                     switch: ignored); Rollback: nothing is active; VerifyActive: nothing
 //                     installed
 //   kHashMismatch     Stage: the bundle is for another version or app than the release named;
-//                     VerifyActive: an installed file differs from its signed hash
+//                     Activate, VerifyActive: a file in the slot differs from its signed hash
 //   bundle errors     Stage: those of bundle::OpenBundleWithContentKey (kBadSignature, kWrongKey,
 //                     kHashMismatch, kDecryptFailed, kTruncated, kUnsafePath, kLimitExceeded, ...)
 //   kIo, kMalformed   the file system or the journal failed
@@ -93,7 +94,8 @@ class Installer {
                                             const std::filesystem::path& bundle_path,
                                             const crypto::PublicKey& verify_key,
                                             ByteSpan content_key);
-  // Switches `current` to the staged release and waits for its confirmation until now + timeout.
+  // Re-checks the staged slot's files against their signed hashes (kHashMismatch: stage it again),
+  // then switches `current` to it and waits for its confirmation until now + timeout.
   [[nodiscard]] Result<InstallStatus> Activate(std::string_view release_id);
   // Counts only for the release awaiting confirmation; then removes old slots (all but the active
   // and the last good release). Confirming the confirmed active release again succeeds.

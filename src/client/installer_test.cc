@@ -308,6 +308,16 @@ TEST_F(InstallerTest, BundleOfAnotherVersionOrAppIsRefused) {
   ExpectCurrentIs("r1", r1_);
 }
 
+TEST_F(InstallerTest, ReleaseMarkedFailedOutsideARollbackIsNeverStaged) {
+  ASSERT_TRUE(installer_->MarkFailed("r2", "1.1.0", "hash_mismatch", "download corrupt twice"));
+  auto r = Stage("r2", r2_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_NE(r.error().message().find("hash_mismatch"), std::string::npos);
+  EXPECT_EQ(Entries(dir_ / "releases"), std::vector<std::string>{});
+  EXPECT_EQ(Status().failed.at(0).detail, "download corrupt twice");
+}
+
 TEST_F(InstallerTest, StageWhileAReleaseAwaitsHealthIsRefused) {
   Install("r1", r1_);
   StageAndActivate("r2", r2_);
@@ -350,6 +360,21 @@ TEST_F(InstallerTest, VerifyActiveNoticesChangedAddedAndRemovedFiles) {
   auto removed = installer_->VerifyActive();
   ASSERT_FALSE(removed);
   EXPECT_NE(removed.error().message().find("VERSION"), std::string::npos);
+}
+
+TEST_F(InstallerTest, StagedSlotChangedOnDiskIsNotActivated) {
+  Install("r1", r1_);
+  ASSERT_TRUE(Stage("r2", r2_));
+  BundleFactory::Write(installer_->layout().Slot("r2") / "assets/app.js", "steal();\n");
+  auto r = installer_->Activate("r2");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_NE(r.error().message().find("assets/app.js"), std::string::npos) << r.error().message();
+  EXPECT_EQ(Status().state, InstallState::kStaged);
+  ExpectCurrentIs("r1", r1_);
+  // Staged again from the bundle, it activates.
+  StageAndActivate("r2", r2_);
+  ExpectCurrentIs("r2", r2_);
 }
 
 TEST_F(InstallerTest, RecoveryRemovesAHalfStagedSlot) {
