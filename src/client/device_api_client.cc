@@ -1,5 +1,7 @@
 #include "client/device_api_client.h"
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -119,7 +121,16 @@ Result<DeviceApiClient> DeviceApiClient::Create(const DeviceIdentity& identity,
     return MakeError(ErrorCode::kInvalidArgument,
                      "the server URL must start with http:// or https://: " + options.server);
   }
-  if (options.app_id.empty()) return MakeError(ErrorCode::kInvalidArgument, "no app id");
+  // The server's identifier rule: 1..128 bytes of [A-Za-z0-9._-].
+  const bool app_ok =
+      !options.app_id.empty() && options.app_id.size() <= 128 &&
+      std::all_of(options.app_id.begin(), options.app_id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
+  if (!app_ok) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the app id must be 1 to 128 bytes of [A-Za-z0-9._-]: " + options.app_id);
+  }
   if (!options.clock) options.clock = [] { return static_cast<int64_t>(::time(nullptr)); };
   return DeviceApiClient(&identity, std::move(options));
 }

@@ -113,7 +113,8 @@ struct ApiError {
 
 class DeviceApiClient {
  public:
-  // `identity` must outlive the client. kInvalidArgument if options.server is not http(s).
+  // `identity` must outlive the client. kInvalidArgument if options.server is not http(s) or the
+  // app id is not 1..128 bytes of [A-Za-z0-9._-].
   static Result<DeviceApiClient> Create(const DeviceIdentity& identity, DeviceApiOptions options);
 
   // POST /v1/enroll with both public keys. `enrollment_token` may be empty (preauth policy).

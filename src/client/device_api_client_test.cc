@@ -136,6 +136,9 @@ TEST_F(DeviceApiClientTest, AMissingRouteIsNotFoundWithItsStatus) {
 
 TEST_F(DeviceApiClientTest, RefusesBadServersAndBatchesWithoutARequest) {
   auto ftp = DeviceApiClient::Create(*identity_, {"ftp://127.0.0.1/", "io.example.app"});
+  auto bad_app = DeviceApiClient::Create(*identity_, {server_->Url(), "../app"});
+  ASSERT_FALSE(bad_app);
+  EXPECT_EQ(bad_app.error().code(), ErrorCode::kInvalidArgument);
   ASSERT_FALSE(ftp);
   EXPECT_EQ(ftp.error().code(), ErrorCode::kInvalidArgument);
   auto client = Client();

@@ -268,9 +268,13 @@ Result<uint64_t> ReportQueue::Flush(DeviceApiClient& client) {
     if (batch.empty()) return acknowledged;
     auto sent = client.Report(batch);
     if (!sent) {
-      const bool refused_as_bad = client.last_error() && client.last_error()->http_status == 400;
-      if (!refused_as_bad)
-        return tl::unexpected(sent.error());  // offline, 429, 401, ...: retry later
+      // Only a 400 that names an event ("events[i]: ...", docs/api/server-api.md) is about the
+      // events; any other refusal (a bad app id, 401, 429, offline) keeps everything for later.
+      const auto& err = client.last_error();
+      const bool event_refused = err && err->http_status == 400 &&
+                                 err->error_code == "bad_request" &&
+                                 err->message.rfind("events[", 0) == 0;
+      if (!event_refused) return tl::unexpected(sent.error());
       if (batch.size() > 1) {
         isolating = true;
         continue;

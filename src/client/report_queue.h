@@ -15,10 +15,11 @@
 // Flush sends the oldest events first, in batches, and deletes a batch only after the server
 // answered it with 200. At a transport error or any refusal other than 400 (429 too_many_events,
 // 401, 403, 5xx) it stops and returns that error, keeping the batch and everything after it, so
-// order is kept and nothing is lost. A 400 means the server will never take some event of the
-// batch (Enqueue checks what the server checks, so this needs an older or newer server with other
-// rules): the batch is then sent one event at a time and the event refused alone is deleted and
-// counted in rejected_count(), so one bad event cannot block the queue forever. Re-sending an
+// order is kept and nothing is lost. A 400 bad_request whose message names an event
+// ("events[i]: ...") means the server will never take that event (Enqueue checks what the server
+// checks, so this needs a server with other rules): the batch is then sent one event at a time
+// and an event refused alone is deleted and counted in RejectedCount(), so one bad event cannot
+// block the queue forever. Any other 400 stops the flush like any refusal. Re-sending an
 // acknowledged batch after a crash between the answer and the delete is harmless: the server
 // stores each seq once.
 //

@@ -212,6 +212,40 @@ TEST_F(DeviceApi, EnrollsChecksUnwrapsDownloadsWithResumeAndVerifiesWithTuf) {
   EXPECT_TRUE(fs::exists(dir_ / "opened"));
 }
 
+TEST_F(DeviceApi, UnderTheApprovePolicyADeviceIsPendingUntilApproved) {
+  const std::string app = "com.example.approve";
+  const std::string cli = (BinDir() / "airlock").string();
+  Output o = RunCommand({cli, "app", "create", app, "--json"}, dir_, env_);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const std::string token = nlohmann::json::parse(o.out)["enrollment_token"];
+  o = RunCommand({cli, "device", "policy", app, "approve"}, dir_, env_);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+
+  auto identity = LoadOrCreateDeviceIdentity(dir_ / "identity");
+  ASSERT_TRUE(identity);
+  auto client = DeviceApiClient::Create(*identity, DeviceApiOptions{server_->url(), app});
+  ASSERT_TRUE(client);
+  auto enrolled = client->Enroll(token, "android");
+  ASSERT_TRUE(enrolled) << enrolled.error().ToString();
+  EXPECT_TRUE(enrolled->created);
+  EXPECT_EQ(enrolled->status, EnrollStatus::kPending);
+  auto check = client->Check({"1.0.0", "1.0.0", "android", ""});
+  ASSERT_FALSE(check);
+  EXPECT_EQ(check.error().code(), ErrorCode::kKeyUnusable);
+  EXPECT_EQ(client->last_error()->http_status, 403);
+  EXPECT_EQ(client->last_error()->error_code, "device_pending");
+
+  o = RunCommand({cli, "device", "approve", app, identity->device_id}, dir_, env_);
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  auto again = client->Enroll(token, "android");
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->status, EnrollStatus::kActive);
+  auto served = client->Check({"1.0.0", "1.0.0", "android", ""});
+  ASSERT_TRUE(served) << served.error().ToString();
+  EXPECT_FALSE(served->update);
+}
+
 TEST_F(DeviceApi, AWrongEnrollmentTokenIsRefusedWithTheServersStatusAndCode) {
   auto identity = LoadOrCreateDeviceIdentity(dir_ / "identity");
   ASSERT_TRUE(identity);
