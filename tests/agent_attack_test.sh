@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
-require_tools python3 curl faketime
+require_tools python3 curl faketime openssl
 
 export XDG_CONFIG_HOME="$W/config"
 export HOME="$W/home"
@@ -298,6 +298,29 @@ publish "$APP" 1.6.0 --channel production --sign-key "$W/evil.key"
 FAILED_ADDS="1.6.0-$(release_field "$APP" 1.6.0 sha256 | cut -c1-16)" attack signature_invalid 1.6.0
 reported 1.6.0 signature_invalid
 run 1 "failed before \(signature_invalid\) and is never retried; staying on 1.5.0" agent update
+
+# ---- 10. targets metadata signed by a key that is not in the trusted root ----
+# The server's next targets version, re-signed by an attacker's key and listing a blob of its own.
+publish "$APP" 1.7.0 --channel production
+TV=$(curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["targets_version"])')
+curl -sf -o "$W/targets.json" "$SERVER/tuf/$APP/$TV.targets.json"
+openssl genpkey -algorithm ed25519 -out "$W/evil.pem" 2>/dev/null
+python3 "$SRC/tests/mitm/forge.py" targets "$W/targets.json" "$W/evil.pem" releases/evil/bundle.alb \
+  "$(printf 'evil' | sha256sum | cut -c1-64)" 4 "$W/forged-targets.json"
+swap "{\"GET /tuf/$APP/$TV.targets.json\": \"$W/forged-targets.json\"}"
+attack signature_invalid 1.7.0
+reported 1.7.0 signature_invalid
+
+# ---- the expired-metadata refusal was queued (its report signed at a skewed time was refused) and
+# reached the server once the device talked to it again.
+curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP/devices/$DEVICE/events" |
+  python3 -c "
+import json, sys
+events = json.load(sys.stdin)['events']
+assert any((e['version'], e['kind'], e['reason_code']) == ('1.2.0', 'failed', 'metadata_expired')
+           for e in events)
+" && ok || bad "the queued metadata_expired report never reached the server"
 
 echo "agent.attacks: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
