@@ -100,9 +100,12 @@ struct Agent::Impl {
     if (auto sent = reports.Flush(*c); !sent) Say("reports stay queued: " + sent.error().message());
   }
 
+  // Reports the refusal and sends the queue at once (the server learns of an attack in this
+  // cycle, not at the next poll); what cannot be sent stays queued.
   UpdateOutcome Refuse(const std::string& version, const std::string& reason,
                        const std::string& message) {
     Report(version, "failed", reason, message);
+    Flush();
     return {UpdateOutcome::Kind::kRefused, "refused " + version + " (" + reason + "): " + message,
             reason};
   }

@@ -6,6 +6,12 @@ answers chosen paths with forged bytes instead.
 
 SWAPS_FILE is read on every request (so a test switches the attack without a restart): a JSON object
 {"GET /tuf/app/2.root.json": "/path/to/forged.json", ...}; a missing or empty file forwards all.
+A value may also be an object, for attacks on what the server answers (the request is forwarded):
+  {"save": PATH}      the upstream answer is passed on unchanged and its body written to PATH
+  {"truncate": N}     only the first N bytes of the upstream body are sent (Content-Length N)
+  {"endless": true}   the upstream body, then zero bytes without end (no Content-Length, the
+                      connection closed when the client gives up); logged with "sent=BYTES", and
+                      " capped" if the client took ENDLESS_CAP bytes without giving up
 Each request is logged as "METHOD PATH STATUS" to LOG_FILE. Listens on 127.0.0.1 only.
 """
 import http.client
@@ -16,6 +22,7 @@ import sys
 
 UPSTREAM_PORT = int(sys.argv[1])
 SWAPS_FILE, PORT_FILE, LOG_FILE = sys.argv[2], sys.argv[3], sys.argv[4]
+ENDLESS_CAP = 256 << 20  # a client that never gives up must not fill the disk
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
        "proxy-connection", "expect"}
 
@@ -35,9 +42,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def log(self, status):
+    def log(self, status, extra=""):
         with open(LOG_FILE, "a") as f:
-            f.write(f"{self.command} {self.path} {status}\n")
+            f.write(f"{self.command} {self.path} {status}{extra}\n")
 
     def body(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -68,9 +75,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response_only(100)
             self.end_headers()
         data = self.body()
-        forged = swaps().get(f"{self.command} {self.path}")
-        if forged is not None:
-            with open(forged, "rb") as f:
+        mode = swaps().get(f"{self.command} {self.path}")
+        if isinstance(mode, str):
+            mode = {"file": mode}
+        if mode is not None and "file" in mode:
+            with open(mode["file"], "rb") as f:
                 self.answer(200, [("Content-Type", "application/json")], f.read())
             return
         conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM_PORT, timeout=60)
@@ -78,8 +87,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers["Content-Length"] = str(len(data))
         conn.request(self.command, self.path, body=data, headers=headers)
         r = conn.getresponse()
-        self.answer(r.status, r.getheaders(), r.read())
+        status, answer_headers, body = r.status, r.getheaders(), r.read()
         conn.close()
+        mode = mode or {}
+        if "save" in mode:
+            with open(mode["save"] + ".tmp", "wb") as f:
+                f.write(body)
+            os.rename(mode["save"] + ".tmp", mode["save"])
+        if "truncate" in mode:
+            body = body[:int(mode["truncate"])]
+        if mode.get("endless"):
+            self.endless(status, answer_headers, body)
+            return
+        self.answer(status, answer_headers, body)
+
+    def endless(self, status, headers, data):
+        self.close_connection = True
+        self.send_response(status)
+        for k, v in headers:
+            if k.lower() not in HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        sent = 0
+        filler = bytes(65536)
+        try:
+            self.wfile.write(data)
+            sent += len(data)
+            while sent < ENDLESS_CAP:
+                self.wfile.write(filler)
+                sent += len(filler)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.log(status, f" sent={sent}" + (" capped" if sent >= ENDLESS_CAP else ""))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 
