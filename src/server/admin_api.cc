@@ -37,7 +37,7 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "crypto/random.h"
-#include "keys/audit.h"
+#include "audit/audit_log.h"
 #include "server/capgo_routes.h"
 #include "server/channel_cache.h"
 #include "server/release_policy.h"
@@ -210,15 +210,15 @@ Json OnlineKeysJson(const OnlineKeys& keys) {
           {"timestamp_keyid", keys.timestamp_keyid}};
 }
 
-Json PrincipalJson(const keys::Principal& p) {
+Json PrincipalJson(const access::Principal& p) {
   Json roles = Json::array();
-  for (auto role : p.roles) roles.push_back(std::string(keys::RoleName(role)));
-  return {{"name", p.name},       {"kind", std::string(keys::PrincipalKindName(p.kind))},
+  for (auto role : p.roles) roles.push_back(std::string(access::RoleName(role)));
+  return {{"name", p.name},       {"kind", std::string(access::PrincipalKindName(p.kind))},
           {"roles", roles},       {"disabled", p.disabled},
           {"created", p.created}, {"expires", p.expires ? Json(*p.expires) : Json(nullptr)}};
 }
 
-Json UsageRecordJson(const keys::UsageRecord& r) {
+Json UsageRecordJson(const audit::UsageRecord& r) {
   return {{"seq", r.seq},
           {"time", r.time},
           {"actor", r.actor},
@@ -226,7 +226,7 @@ Json UsageRecordJson(const keys::UsageRecord& r) {
           {"key_name", r.key_name},
           {"operation", r.operation},
           {"purpose", r.purpose},
-          {"result", std::string(keys::UsageResultName(r.result))},
+          {"result", std::string(audit::UsageResultName(r.result))},
           {"result_reason", r.result_reason},
           {"source", r.source},
           {"reason", r.reason},
@@ -342,14 +342,14 @@ Result<void> CheckTargetCustom(const TrustedTarget& target, std::string_view app
 
 struct AdminApi {
   ServerApiDeps deps;
-  std::mutex access_mutex;  // keys::AccessStore is not thread-safe
+  std::mutex access_mutex;  // access::AccessStore is not thread-safe
   std::mutex write_mutex;   // channel read-modify-write and publish (see the top of this file)
-  std::mutex audit_mutex;   // audit_log (keys::AuditLog is not thread-safe)
-  std::optional<keys::AuditLog> audit_log;  // opened on the first admin record
+  std::mutex audit_mutex;   // audit_log (audit::AuditLog is not thread-safe)
+  std::optional<audit::AuditLog> audit_log;  // opened on the first admin record
 
-  using AuthedHandler = std::function<Response(const Request&, const keys::Principal&)>;
+  using AuthedHandler = std::function<Response(const Request&, const access::Principal&)>;
 
-  // Which apps a route touches, for tokens limited to named apps (keys::Principal::apps): routes
+  // Which apps a route touches, for tokens limited to named apps (access::Principal::apps): routes
   // with an {app} parameter are checked against it; kServerWide routes (creating apps, the audit
   // log) are refused to limited tokens; kFiltered routes (blob upload, listings) are open to them
   // and list only what the token may see.
@@ -358,13 +358,13 @@ struct AdminApi {
   // The outcome of checking a request's header: the principal, or the refusal (with the principal
   // when it was authenticated but may not do this).
   struct Admission {
-    std::optional<keys::Principal> principal;
+    std::optional<access::Principal> principal;
     std::optional<Response> refusal;
   };
 
   // Authenticates the bearer token and checks `action` and the app scope, from the header alone.
   // Records the token's use (at most once a minute).
-  Admission Admit(const Request& req, keys::Action action, Scope scope) {
+  Admission Admit(const Request& req, access::Action action, Scope scope) {
     Admission out;
     std::string_view auth = req.Header("Authorization");
     constexpr std::string_view kBearer = "Bearer ";
@@ -375,12 +375,12 @@ struct AdminApi {
       return out;
     }
     std::string_view token = auth.substr(kBearer.size());
-    Result<keys::Principal> principal = [&] {
+    Result<access::Principal> principal = [&] {
       std::lock_guard lock(access_mutex);
       return deps.access->AuthenticateToken(token);
     }();
     if (!principal) {
-      if (principal.error().code() == keys::kDeniedCode ||
+      if (principal.error().code() == access::kDeniedCode ||
           principal.error().code() == ErrorCode::kMalformed) {
         out.refusal = JsonError(401, "unauthorized", "unknown, revoked or expired token");
       } else {
@@ -389,7 +389,7 @@ struct AdminApi {
       return out;
     }
     out.principal = std::move(*principal);
-    const keys::Principal& p = *out.principal;
+    const access::Principal& p = *out.principal;
     {
       std::lock_guard lock(access_mutex);
       if (auto used = deps.access->RecordTokenUse(p); !used) {
@@ -398,10 +398,10 @@ struct AdminApi {
                  {"error", used.error().ToString()}});
       }
     }
-    if (!keys::Authorize(p, action)) {
+    if (!access::Authorize(p, action)) {
       out.refusal =
-          JsonError(403, "forbidden", "token may not " + std::string(keys::ActionName(action)));
-    } else if (std::string_view app = req.Param("app"); !app.empty() && !keys::AllowsApp(p, app)) {
+          JsonError(403, "forbidden", "token may not " + std::string(access::ActionName(action)));
+    } else if (std::string_view app = req.Param("app"); !app.empty() && !access::AllowsApp(p, app)) {
       out.refusal = JsonError(403, "forbidden", "token is limited to apps " + AppList(p));
     } else if (scope == Scope::kServerWide && !p.apps.empty()) {
       out.refusal =
@@ -411,7 +411,7 @@ struct AdminApi {
     return out;
   }
 
-  static std::string AppList(const keys::Principal& p) {
+  static std::string AppList(const access::Principal& p) {
     std::string out;
     for (const auto& app : p.apps) out += (out.empty() ? "" : ", ") + app;
     return out;
@@ -422,7 +422,7 @@ struct AdminApi {
   // uses it, or admits the request itself when called without the check (tests calling handlers
   // directly). Mutating routes (`log_action` set) log one JSON line and append one record to the
   // server's audit log (Record) with the outcome.
-  RouteHandlers Guard(keys::Action action, std::string log_action, AuthedHandler handler,
+  RouteHandlers Guard(access::Action action, std::string log_action, AuthedHandler handler,
                       Scope scope = Scope::kFiltered) {
     RouteHandlers out;
     out.check = [this, action, scope, log_action](Request* req) -> std::optional<Response> {
@@ -437,7 +437,7 @@ struct AdminApi {
     };
     out.handler = [this, action, scope, log_action = std::move(log_action),
                    handler = std::move(handler)](const Request& req) -> Response {
-      const keys::Principal* principal = std::any_cast<keys::Principal>(&req.context);
+      const access::Principal* principal = std::any_cast<access::Principal>(&req.context);
       Admission admission;
       if (principal == nullptr) {
         admission = Admit(req, action, scope);
@@ -459,7 +459,7 @@ struct AdminApi {
   // authenticated principal one record in the server's key usage log (deps.audit_log): actor = the
   // token's name, source = the TCP peer address (X-Forwarded-For is never trusted), operation =
   // `log_action`, details = token id, request, app and status.
-  void Record(const Request& req, const keys::Principal* principal, const std::string& log_action,
+  void Record(const Request& req, const access::Principal* principal, const std::string& log_action,
               const Response& response) {
     if (log_action.empty()) return;
     std::string error_code;
@@ -487,26 +487,26 @@ struct AdminApi {
     LogJson(line);
     // Unauthenticated requests stay out of the chained log: anyone could fill it.
     if (principal == nullptr || deps.audit_log.empty()) return;
-    keys::UsageRecord record;
+    audit::UsageRecord record;
     record.actor = principal->name;
     record.operation = log_action;
     record.purpose = "admin";
-    record.result = response.status < 400                              ? keys::UsageResult::kOk
-                    : response.status == 401 || response.status == 403 ? keys::UsageResult::kDenied
-                                                                       : keys::UsageResult::kFailed;
+    record.result = response.status < 400                              ? audit::UsageResult::kOk
+                    : response.status == 401 || response.status == 403 ? audit::UsageResult::kDenied
+                                                                       : audit::UsageResult::kFailed;
     if (!error_code.empty()) {
       record.result_reason =
-          (error_code + ": " + error_message).substr(0, keys::kMaxAuditFieldSize);
+          (error_code + ": " + error_message).substr(0, audit::kMaxAuditFieldSize);
     }
     record.source = req.remote;
     record.details = ("token_id=" + principal->token_id + " request=" + req.method + " " +
                       req.path + " app=" + app + " status=" + std::to_string(response.status))
-                         .substr(0, keys::kMaxAuditDetailsSize);
+                         .substr(0, audit::kMaxAuditDetailsSize);
     std::lock_guard lock(audit_mutex);
     if (!audit_log) {
-      keys::AuditOptions options;
+      audit::AuditOptions options;
       options.clock = [this] { return Now(deps); };
-      auto opened = keys::AuditLog::Open(deps.audit_log, std::move(options));
+      auto opened = audit::AuditLog::Open(deps.audit_log, std::move(options));
       if (!opened) {
         LogJson({{"level", "error"},
                  {"msg", "cannot open the audit log"},
@@ -601,13 +601,13 @@ struct AdminApi {
     return Ok(200, {{"app_id", app->app_id}, {"enrollment_token", token->first}});
   }
 
-  // Only the apps `actor` may see (keys::Principal::apps).
-  Response ListApps(const keys::Principal& actor) {
+  // Only the apps `actor` may see (access::Principal::apps).
+  Response ListApps(const access::Principal& actor) {
     auto apps = deps.store->ListApps();
     if (!apps) return ErrorResponse(apps.error());
     Json list = Json::array();
     for (const auto& a : *apps) {
-      if (!keys::AllowsApp(actor, a.app_id)) continue;
+      if (!access::AllowsApp(actor, a.app_id)) continue;
       list.push_back(
           {{"app_id", a.app_id}, {"display_name", a.display_name}, {"created_at", a.created_at}});
     }
@@ -1146,27 +1146,27 @@ struct AdminApi {
   // asked for is one `actor` holds, else 403), never outlives it (expires_in beyond the actor's
   // expiry: 403; absent: the actor's expiry), never reaches apps outside the actor's (403; absent:
   // the actor's apps), and stops working when the actor is revoked (its parent is recorded).
-  Response CreateToken(const Request& req, const keys::Principal& actor) {
+  Response CreateToken(const Request& req, const access::Principal& actor) {
     auto parsed = ParseObjectBody(req.body);
     if (parsed.error) return *parsed.error;
     const Json& body = parsed.json;
-    auto name = ReqString(body, "name", keys::kMaxPrincipalNameSize);
+    auto name = ReqString(body, "name", access::kMaxPrincipalNameSize);
     if (!name) return BadRequest(name.error());
     auto roles_it = body.find("roles");
     if (roles_it == body.end() || !roles_it->is_array() || roles_it->empty() ||
         roles_it->size() > 16) {
       return JsonError(400, "bad_request", "field 'roles' must be an array of 1 to 16 role names");
     }
-    std::vector<keys::Role> roles;
+    std::vector<access::Role> roles;
     for (const auto& r : *roles_it) {
       if (!r.is_string()) return JsonError(400, "bad_request", "roles must be strings");
-      auto role = keys::ParseRole(r.get<std::string>());
+      auto role = access::ParseRole(r.get<std::string>());
       if (!role) return BadRequest(role.error());
       roles.push_back(*role);
     }
     auto expires_in = OptInt(body, "expires_in", 1, int64_t{10} * 366 * 86400);
     if (!expires_in) return BadRequest(expires_in.error());
-    keys::TokenLimits limits;
+    access::TokenLimits limits;
     limits.parent_token_id = actor.token_id;
     if (auto apps_it = body.find("apps"); apps_it != body.end() && !apps_it->is_null()) {
       if (!apps_it->is_array() || apps_it->empty() || apps_it->size() > 64) {
@@ -1180,22 +1180,22 @@ struct AdminApi {
       }
     }
     // No escalation: a token may not be given an action its creator lacks.
-    for (keys::Role role : roles) {
-      for (keys::Action action : keys::AllActions()) {
-        if (keys::RoleAllows(role, action) && !keys::Authorize(actor, action)) {
+    for (access::Role role : roles) {
+      for (access::Action action : access::AllActions()) {
+        if (access::RoleAllows(role, action) && !access::Authorize(actor, action)) {
           return JsonError(403, "forbidden",
-                           "role " + std::string(keys::RoleName(role)) + " allows " +
-                               std::string(keys::ActionName(action)) +
+                           "role " + std::string(access::RoleName(role)) + " allows " +
+                               std::string(access::ActionName(action)) +
                                ", which this token may not");
         }
       }
     }
-    Result<keys::CreatedToken> created = [&] {
+    Result<access::CreatedToken> created = [&] {
       std::lock_guard lock(access_mutex);
       return deps.access->CreateToken(*name, roles, expires_in->value_or(0), limits);
     }();
     if (!created) {
-      if (created.error().code() == keys::kDeniedCode) {
+      if (created.error().code() == access::kDeniedCode) {
         return JsonError(403, "forbidden", created.error().message());
       }
       return ErrorResponse(created.error());
@@ -1205,9 +1205,9 @@ struct AdminApi {
     return Ok(201, reply);
   }
 
-  static Json TokenJson(const keys::Principal& p) {
+  static Json TokenJson(const access::Principal& p) {
     Json json = PrincipalJson(p);
-    if (p.kind != keys::PrincipalKind::kToken) return json;
+    if (p.kind != access::PrincipalKind::kToken) return json;
     json["id"] = p.token_id;
     json["parent"] = p.parent_token_id ? Json(*p.parent_token_id) : Json(nullptr);
     json["apps"] = p.apps.empty() ? Json(nullptr) : Json(p.apps);
@@ -1217,8 +1217,8 @@ struct AdminApi {
 
   // GET /api/v1/tokens: every principal (tokens with id, parent, apps and last use); a token
   // limited to apps sees only the tokens limited to some of its apps.
-  Response ListTokens(const keys::Principal& actor) {
-    Result<std::vector<keys::Principal>> principals = [&] {
+  Response ListTokens(const access::Principal& actor) {
+    Result<std::vector<access::Principal>> principals = [&] {
       std::lock_guard lock(access_mutex);
       return deps.access->List();
     }();
@@ -1231,18 +1231,18 @@ struct AdminApi {
   }
 
   // True when `p`'s reach lies within `actor`'s apps (always for an unlimited actor).
-  static bool WithinApps(const keys::Principal& actor, const keys::Principal& p) {
+  static bool WithinApps(const access::Principal& actor, const access::Principal& p) {
     if (actor.apps.empty()) return true;
-    if (p.kind != keys::PrincipalKind::kToken || p.apps.empty()) return false;
+    if (p.kind != access::PrincipalKind::kToken || p.apps.empty()) return false;
     return std::all_of(p.apps.begin(), p.apps.end(),
-                       [&](const std::string& app) { return keys::AllowsApp(actor, app); });
+                       [&](const std::string& app) { return access::AllowsApp(actor, app); });
   }
 
   // DELETE /api/v1/tokens/{id}: revokes the token (its requests get 401 from now on, and so do the
   // tokens it minted). 404 for an unknown id, or one outside a limited actor's apps.
-  Response RevokeToken(const Request& req, const keys::Principal& actor) {
+  Response RevokeToken(const Request& req, const access::Principal& actor) {
     std::string id(req.Param("id"));
-    Result<keys::Principal> revoked = [&]() -> Result<keys::Principal> {
+    Result<access::Principal> revoked = [&]() -> Result<access::Principal> {
       std::lock_guard lock(access_mutex);
       auto found = deps.access->FindTokenById(id);
       if (!found) return found;
@@ -1261,14 +1261,14 @@ struct AdminApi {
     if (!limit) return *err;
     if (deps.audit_log.empty()) return JsonError(404, "not_found", "no audit log configured");
     // Opened per request: an AuditLog is not thread-safe, and this is a rare admin read.
-    auto log = keys::AuditLog::OpenExisting(deps.audit_log);
+    auto log = audit::AuditLog::OpenExisting(deps.audit_log);
     if (!log) {
       if (log.error().code() == ErrorCode::kNotFound) return Ok(200, {{"records", Json::array()}});
       return ErrorResponse(log.error());
     }
     auto head = log->Head();
     if (!head) return ErrorResponse(head.error());
-    keys::AuditFilter filter;
+    audit::AuditFilter filter;
     filter.limit = *limit;
     int64_t first = head->first - static_cast<int64_t>(*limit);
     if (first > 0) filter.after_seq = first;
@@ -1284,9 +1284,9 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
   auto api = std::make_shared<AdminApi>();
   api->deps = deps;
   AdminApi* a = api.get();
-  using keys::Action;
+  using access::Action;
   auto bind = [a](Response (AdminApi::*method)(const Request&)) {
-    return [a, method](const Request& req, const keys::Principal&) { return (a->*method)(req); };
+    return [a, method](const Request& req, const access::Principal&) { return (a->*method)(req); };
   };
   const std::string apps = "/api/v1/apps";
   const std::string channel = "/api/v1/apps/{app}/channels/{name}";
@@ -1295,7 +1295,7 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
               a->Guard(Action::kReleasePublish, "app.create", bind(&AdminApi::CreateApp),
                        AdminApi::Scope::kServerWide));
   router->Add("GET", apps,
-              a->Guard(Action::kReleaseRead, "", [a](const Request&, const keys::Principal& actor) {
+              a->Guard(Action::kReleaseRead, "", [a](const Request&, const access::Principal& actor) {
                 return a->ListApps(actor);
               }));
   router->Add("GET", apps + "/{app}", a->Guard(Action::kReleaseRead, "", bind(&AdminApi::GetApp)));
@@ -1320,12 +1320,12 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
               a->Guard(Action::kReleasePublish, "channel.rollout", bind(&AdminApi::PutRollout)));
   router->Add("POST", channel + "/pause",
               a->Guard(Action::kReleasePublish, "channel.pause",
-                       [a](const Request& req, const keys::Principal&) {
+                       [a](const Request& req, const access::Principal&) {
                          return a->SetPaused(req, true);
                        }));
   router->Add("POST", channel + "/resume",
               a->Guard(Action::kReleasePublish, "channel.resume",
-                       [a](const Request& req, const keys::Principal&) {
+                       [a](const Request& req, const access::Principal&) {
                          return a->SetPaused(req, false);
                        }));
   router->Add("POST", channel + "/rollback",
@@ -1345,16 +1345,16 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
 
   router->Add("POST", "/api/v1/tokens",
               a->Guard(Action::kTokenManage, "token.create",
-                       [a](const Request& req, const keys::Principal& actor) {
+                       [a](const Request& req, const access::Principal& actor) {
                          return a->CreateToken(req, actor);
                        }));
   router->Add("GET", "/api/v1/tokens",
-              a->Guard(Action::kTokenManage, "", [a](const Request&, const keys::Principal& actor) {
+              a->Guard(Action::kTokenManage, "", [a](const Request&, const access::Principal& actor) {
                 return a->ListTokens(actor);
               }));
   router->Add("DELETE", "/api/v1/tokens/{id}",
               a->Guard(Action::kTokenManage, "token.revoke",
-                       [a](const Request& req, const keys::Principal& actor) {
+                       [a](const Request& req, const access::Principal& actor) {
                          return a->RevokeToken(req, actor);
                        }));
   router->Add(

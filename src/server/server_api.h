@@ -17,8 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "access/access_store.h"
 #include "common/result.h"
-#include "keys/access.h"
 #include "server/app_repo.h"
 #include "server/router.h"
 #include "storage/store.h"
@@ -30,14 +30,14 @@ class ChannelCache;
 struct ServerApiDeps {
   storage::Store* store = nullptr;
   AppRepo* repo = nullptr;
-  keys::AccessStore* access = nullptr;  // DATA/access.db
+  access::AccessStore* access = nullptr;  // DATA/access.db
   ChannelCache* cache = nullptr;        // invalidated by every admin change
   std::filesystem::path data_dir;       // DATA (blobs/ below it)
   std::string public_url;               // scheme://host[:port], no trailing '/'
   std::function<int64_t()> clock;       // Unix seconds; default system clock
   uint64_t max_upload_bytes = uint64_t{2} << 30;
-  // The server vault's key usage log (keys/audit.h) that GET /api/v1/audit reads: the same file as
-  // AppRepoOptions::audit_log resolves to. Empty: GET /api/v1/audit answers 404 not_found.
+  // The server vault's key usage log (audit/audit_log.h) that GET /api/v1/audit reads: the same
+  // file as AppRepoOptions::audit_log resolves to. Empty: GET /api/v1/audit answers 404 not_found.
   std::filesystem::path audit_log;
   // /v1/check writes a device's last_seen at most once per this many seconds (the cached row says
   // when it was last written), so the warm hot path stays off the database.

@@ -1,11 +1,11 @@
-#include "keys/sqlite_util.h"
+#include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 
-namespace airlock::keys::sqlite {
+namespace airlock::sqlite {
 
 Error DbError(sqlite3* db, std::string_view context, std::string_view what) {
   int code = sqlite3_errcode(db);
@@ -93,4 +93,4 @@ Result<void> Transaction::Commit() {
   return {};
 }
 
-}  // namespace airlock::keys::sqlite
+}  // namespace airlock::sqlite

@@ -1,8 +1,8 @@
-// The SQLite plumbing shared by the keys module's databases (file vault, audit log, access store): RAII
-// handles, prepared statements, exec, binding and columns, and an IMMEDIATE transaction. Each caller
-// passes a context ("audit log", "access store", ...) that prefixes its error messages.
-#ifndef AIRLOCK_KEYS_SQLITE_UTIL_H_
-#define AIRLOCK_KEYS_SQLITE_UTIL_H_
+// The SQLite plumbing shared by the private database files (file vault, audit log, access store):
+// RAII handles, prepared statements, exec, binding and columns, and an IMMEDIATE transaction. Each
+// caller passes a context ("audit log", "access store", ...) that prefixes its error messages.
+#ifndef AIRLOCK_SQLITE_SQLITE_UTIL_H_
+#define AIRLOCK_SQLITE_SQLITE_UTIL_H_
 
 #include <sqlite3.h>
 
@@ -14,7 +14,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 
-namespace airlock::keys::sqlite {
+namespace airlock::sqlite {
 
 struct DbClose {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -61,6 +61,6 @@ class Transaction {
   std::string_view context_;
 };
 
-}  // namespace airlock::keys::sqlite
+}  // namespace airlock::sqlite
 
-#endif  // AIRLOCK_KEYS_SQLITE_UTIL_H_
+#endif  // AIRLOCK_SQLITE_SQLITE_UTIL_H_

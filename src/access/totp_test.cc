@@ -1,8 +1,8 @@
-#include "keys/totp.h"
+#include "access/totp.h"
 
 #include <gtest/gtest.h>
 
-namespace airlock::keys {
+namespace airlock::access {
 namespace {
 
 // RFC 6238 Appendix B: the seeds are the ASCII digits repeated to the HMAC's output size.
@@ -214,4 +214,4 @@ TEST(Totp, GeneratedSecretsHaveTheRecommendedSize) {
 }
 
 }  // namespace
-}  // namespace airlock::keys
+}  // namespace airlock::access

@@ -29,8 +29,8 @@
 //
 // Thread-safety: an AuditLog is not thread-safe; use one per thread. Several processes may append to
 // the same file at once: each Append is one IMMEDIATE transaction (SQLite locks; busy timeout 5 s).
-#ifndef AIRLOCK_KEYS_AUDIT_H_
-#define AIRLOCK_KEYS_AUDIT_H_
+#ifndef AIRLOCK_AUDIT_AUDIT_LOG_H_
+#define AIRLOCK_AUDIT_AUDIT_LOG_H_
 
 #include <cstdint>
 #include <filesystem>
@@ -48,13 +48,10 @@
 
 struct sqlite3;
 
-namespace airlock::keys {
+namespace airlock::audit {
 
-// "<vault_path>.audit".
+// "<vault_path>.audit". (keys::AuditPathForVaultUri does the same for a key/vault URI.)
 std::filesystem::path AuditPathForVault(const std::filesystem::path& vault_path);
-// For a key/vault URI: "file:PATH" or "file:PATH#name" -> AuditPathForVault(PATH). Other schemes
-// (pkcs11:) have no vault file: kInvalidArgument ("name the audit log with --audit").
-Result<std::filesystem::path> AuditPathForVaultUri(std::string_view uri);
 
 enum class UsageResult { kOk, kDenied, kFailed };
 std::string_view UsageResultName(UsageResult result);  // "ok", "denied", "failed"
@@ -277,6 +274,6 @@ class AuditLog {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace airlock::keys
+}  // namespace airlock::audit
 
-#endif  // AIRLOCK_KEYS_AUDIT_H_
+#endif  // AIRLOCK_AUDIT_AUDIT_LOG_H_

@@ -5,8 +5,8 @@
 // no step in the window is kBadSignature (a TOTP code is a truncated HMAC that does not verify); a code
 // for a step at or before the last accepted one (a replay) is kRollback.
 // All functions are pure and thread-safe.
-#ifndef AIRLOCK_KEYS_TOTP_H_
-#define AIRLOCK_KEYS_TOTP_H_
+#ifndef AIRLOCK_ACCESS_TOTP_H_
+#define AIRLOCK_ACCESS_TOTP_H_
 
 #include <cstdint>
 #include <optional>
@@ -16,7 +16,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 
 enum class TotpAlgorithm { kSha1, kSha256, kSha512 };
 std::string_view TotpAlgorithmName(TotpAlgorithm algorithm);          // "SHA1", "SHA256", "SHA512"
@@ -67,6 +67,6 @@ Result<Bytes> GenerateTotpSecret(TotpAlgorithm algorithm);
 std::string OtpauthUri(std::string_view issuer, std::string_view account, ByteSpan secret,
                        const TotpParams& params);
 
-}  // namespace airlock::keys
+}  // namespace airlock::access
 
-#endif  // AIRLOCK_KEYS_TOTP_H_
+#endif  // AIRLOCK_ACCESS_TOTP_H_

@@ -1,4 +1,4 @@
-#include "keys/access.h"
+#include "access/access_store.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include "crypto/random.h"
 #include "keys/secret_box.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 namespace {
 
 constexpr int64_t kT0 = 1'700'000'000;
@@ -28,11 +28,11 @@ class AccessTest : public ::testing::Test {
     o.clock = [this] { return now_; };
     Bytes key = vault_key_;
     o.sealer = SecretSealer{[key](ByteSpan plain, std::string_view aad) {
-                              return SealAesGcm(key, plain, AsBytes(aad));
+                              return keys::SealAesGcm(key, plain, AsBytes(aad));
                             },
                             [key](ByteSpan sealed, std::string_view aad) -> Result<Bytes> {
-                              AIRLOCK_ASSIGN_OR_RETURN(SecretBytes plain,
-                                                       OpenAesGcm(key, sealed, AsBytes(aad)));
+                              AIRLOCK_ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                                                       keys::OpenAesGcm(key, sealed, AsBytes(aad)));
                               return plain.get();
                             }};
     return o;
@@ -437,11 +437,7 @@ TEST_F(AccessTest, AuthorizeActorGatesCustodianOperationsOnTotp) {
 
 TEST(AccessPaths, VaultPathMapsToASiblingFile) {
   EXPECT_EQ(AccessPathForVault("/srv/keys.vault"), std::filesystem::path("/srv/keys.vault.access"));
-  auto p = AccessPathForVaultUri("file:/srv/keys.vault#k");
-  ASSERT_TRUE(p);
-  EXPECT_EQ(*p, std::filesystem::path("/srv/keys.vault.access"));
-  EXPECT_EQ(AccessPathForVaultUri("pkcs11:token=t").error().code(), ErrorCode::kInvalidArgument);
 }
 
 }  // namespace
-}  // namespace airlock::keys
+}  // namespace airlock::access

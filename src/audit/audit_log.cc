@@ -1,5 +1,5 @@
-#include "keys/audit.h"
-#include "keys/sqlite_util.h"
+#include "audit/audit_log.h"
+#include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -11,9 +11,8 @@
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "crypto/sign.h"
-#include "keys/key_uri.h"
 
-namespace airlock::keys {
+namespace airlock::audit {
 
 namespace {
 
@@ -138,16 +137,6 @@ std::filesystem::path AuditPathForVault(const std::filesystem::path& vault_path)
   std::filesystem::path p = vault_path;
   p += ".audit";
   return p;
-}
-
-Result<std::filesystem::path> AuditPathForVaultUri(std::string_view uri) {
-  AIRLOCK_ASSIGN_OR_RETURN(KeyUri parsed, ParseKeyUri(uri));
-  if (parsed.scheme != KeyUriScheme::kFile) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a " + std::string(uri.substr(0, uri.find(':'))) +
-                         " store has no vault file: name the audit log with --audit PATH");
-  }
-  return AuditPathForVault(parsed.path);
 }
 
 std::string_view UsageResultName(UsageResult result) {
@@ -687,4 +676,4 @@ Result<std::vector<UsageRecord>> AuditLog::Query(const AuditFilter& filter) cons
   return out;
 }
 
-}  // namespace airlock::keys
+}  // namespace airlock::audit

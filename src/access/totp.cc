@@ -1,4 +1,4 @@
-#include "keys/totp.h"
+#include "access/totp.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -11,7 +11,7 @@
 #include "crypto/ossl.h"
 #include "crypto/random.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 
 namespace {
 
@@ -223,4 +223,4 @@ std::string OtpauthUri(std::string_view issuer, std::string_view account, ByteSp
          "&digits=" + std::to_string(params.digits) + "&period=" + std::to_string(params.period);
 }
 
-}  // namespace airlock::keys
+}  // namespace airlock::access

@@ -1,5 +1,5 @@
-#include "keys/access.h"
-#include "keys/sqlite_util.h"
+#include "access/access_store.h"
+#include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -11,9 +11,8 @@
 
 #include "crypto/hash.h"
 #include "crypto/random.h"
-#include "keys/key_uri.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 
 namespace {
 
@@ -51,47 +50,6 @@ Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) { return sqlite::Prep
 Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kDbContext); }
 using Transaction = sqlite::Transaction;  // BEGIN/COMMIT errors say "SQLite: ..."
 
-tl::unexpected<Error> Denied(std::string message) {
-  return MakeError(kDeniedCode, "access denied: " + std::move(message));
-}
-
-constexpr std::array<std::pair<Role, std::string_view>, 7> kRoleNames = {{
-    {Role::kOwner, "owner"},
-    {Role::kAdmin, "admin"},
-    {Role::kReleaseManager, "release-manager"},
-    {Role::kKeyCustodian, "key-custodian"},
-    {Role::kAuditor, "auditor"},
-    {Role::kReadOnly, "read-only"},
-    {Role::kDevice, "device"},
-}};
-
-constexpr std::array<std::pair<Action, std::string_view>, 24> kActionNames = {{
-    {Action::kKeyCreate, "key.create"},
-    {Action::kKeyList, "key.list"},
-    {Action::kKeyRead, "key.read"},
-    {Action::kKeySign, "key.sign"},
-    {Action::kKeyUnwrap, "key.unwrap"},
-    {Action::kKeyRotate, "key.rotate"},
-    {Action::kKeySuspend, "key.suspend"},
-    {Action::kKeyResume, "key.resume"},
-    {Action::kKeyRetire, "key.retire"},
-    {Action::kKeyRevoke, "key.revoke"},
-    {Action::kKeyCompromised, "key.compromised"},
-    {Action::kKeyDelete, "key.delete"},
-    {Action::kVaultInit, "vault.init"},
-    {Action::kVaultBackup, "vault.backup"},
-    {Action::kVaultRestore, "vault.restore"},
-    {Action::kAuditRead, "audit.read"},
-    {Action::kAuditVerify, "audit.verify"},
-    {Action::kReleasePublish, "release.publish"},
-    {Action::kReleaseRead, "release.read"},
-    {Action::kPrincipalManage, "principal.manage"},
-    {Action::kTokenManage, "token.manage"},
-    {Action::kDeviceReport, "device.report"},
-    {Action::kUpdateFetch, "update.fetch"},
-    {Action::kKeySignRoot, "key.sign-root"},
-}};
-
 bool ValidName(std::string_view name) {
   if (name.empty() || name.size() > kMaxPrincipalNameSize) return false;
   for (char c : name) {
@@ -100,27 +58,6 @@ bool ValidName(std::string_view name) {
     if (!ok) return false;
   }
   return true;
-}
-
-std::string RolesText(const std::vector<Role>& roles) {
-  std::string out;
-  for (Role r : roles) {
-    if (!out.empty()) out += ",";
-    out += RoleName(r);
-  }
-  return out;
-}
-
-Result<std::vector<Role>> ParseRolesText(std::string_view text) {
-  std::vector<Role> roles;
-  while (!text.empty()) {
-    size_t comma = text.find(',');
-    AIRLOCK_ASSIGN_OR_RETURN(Role r, ParseRole(text.substr(0, comma)));
-    roles.push_back(r);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return roles;
 }
 
 Result<void> CheckRoles(const std::vector<Role>& roles) {
@@ -201,138 +138,7 @@ std::filesystem::path AccessPathForVault(const std::filesystem::path& vault_path
   return p;
 }
 
-Result<std::filesystem::path> AccessPathForVaultUri(std::string_view uri) {
-  AIRLOCK_ASSIGN_OR_RETURN(KeyUri parsed, ParseKeyUri(uri));
-  if (parsed.scheme != KeyUriScheme::kFile) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a pkcs11 store has no vault file: name the access store with --access PATH");
-  }
-  return AccessPathForVault(parsed.path);
-}
-
-std::string_view RoleName(Role role) {
-  for (const auto& [r, name] : kRoleNames) {
-    if (r == role) return name;
-  }
-  return "read-only";
-}
-
-Result<Role> ParseRole(std::string_view name) {
-  for (const auto& [r, n] : kRoleNames) {
-    if (n == name) return r;
-  }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "unknown role '" + std::string(name.substr(0, 32)) +
-                       "' (owner, admin, release-manager, key-custodian, auditor, read-only, device)");
-}
-
-std::string_view ActionName(Action action) {
-  for (const auto& [a, name] : kActionNames) {
-    if (a == action) return name;
-  }
-  return "unknown";
-}
-
-Result<Action> ParseAction(std::string_view name) {
-  for (const auto& [a, n] : kActionNames) {
-    if (n == name) return a;
-  }
-  return MakeError(ErrorCode::kInvalidArgument, "unknown action '" + std::string(name.substr(0, 32)) + "'");
-}
-
-std::vector<Action> AllActions() {
-  std::vector<Action> out;
-  for (const auto& [a, name] : kActionNames) out.push_back(a);
-  return out;
-}
-
-bool RequiresSecondFactor(Action action) {
-  switch (action) {
-    case Action::kKeyRotate:
-    case Action::kKeyCompromised:
-    case Action::kKeyResume:
-    case Action::kKeyDelete:
-    case Action::kVaultBackup:
-    case Action::kVaultRestore:
-    case Action::kKeySignRoot:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool RoleAllows(Role role, Action action) {
-  // Least privilege: each role gets what its job needs. The custodian actions (those that need a second
-  // factor) are for key-custodian and owner only, as the design asks; admin manages people and can stop a
-  // key (suspend, retire, revoke) but cannot bring one back, rotate it, or move key material.
-  using A = Action;
-  switch (role) {
-    case Role::kOwner:
-      return true;
-    case Role::kAdmin:
-      switch (action) {
-        case A::kKeyCreate: case A::kKeyList: case A::kKeyRead: case A::kKeySuspend:
-        case A::kKeyRetire: case A::kKeyRevoke: case A::kVaultInit: case A::kAuditRead:
-        case A::kAuditVerify: case A::kReleasePublish: case A::kReleaseRead:
-        case A::kPrincipalManage: case A::kTokenManage:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kReleaseManager:
-      switch (action) {
-        case A::kKeyList: case A::kKeyRead: case A::kKeySign: case A::kKeyUnwrap:
-        case A::kReleasePublish: case A::kReleaseRead:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kKeyCustodian:
-      switch (action) {
-        case A::kKeyCreate: case A::kKeyList: case A::kKeyRead: case A::kKeyRotate:
-        case A::kKeySuspend: case A::kKeyResume: case A::kKeyRetire: case A::kKeyRevoke:
-        case A::kKeyCompromised: case A::kKeyDelete: case A::kVaultInit: case A::kVaultBackup:
-        case A::kVaultRestore: case A::kAuditRead: case A::kAuditVerify:
-        case A::kKeySignRoot:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kAuditor:
-      switch (action) {
-        case A::kKeyList: case A::kKeyRead: case A::kAuditRead: case A::kAuditVerify:
-        case A::kReleaseRead:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kReadOnly:
-      return action == A::kKeyList || action == A::kKeyRead || action == A::kReleaseRead;
-    case Role::kDevice:
-      return action == A::kDeviceReport || action == A::kUpdateFetch;
-  }
-  return false;
-}
-
-std::string_view PrincipalKindName(PrincipalKind kind) {
-  return kind == PrincipalKind::kToken ? "token" : "person";
-}
-
-Result<void> Authorize(const Principal& principal, Action action) {
-  if (principal.disabled) return Denied(principal.name + " is disabled");
-  for (Role r : principal.roles) {
-    if (RoleAllows(r, action)) return {};
-  }
-  return Denied(principal.name + " (" + RolesText(principal.roles) + ") may not " +
-                std::string(ActionName(action)));
-}
-
 std::string TokenHash(std::string_view token) { return HexEncode(crypto::Sha256(AsBytes(token))); }
-
-bool AllowsApp(const Principal& principal, std::string_view app) {
-  return principal.apps.empty() ||
-         std::find(principal.apps.begin(), principal.apps.end(), app) != principal.apps.end();
-}
 
 struct AccessStore::Impl {
   DbPtr db;
@@ -842,4 +648,4 @@ Result<Principal> AccessStore::AuthorizeActor(std::string_view actor, Action act
   return p;
 }
 
-}  // namespace airlock::keys
+}  // namespace airlock::access
