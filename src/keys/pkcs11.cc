@@ -20,6 +20,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/ossl.h"
+#include "crypto/secret_bytes.h"
 
 // PKCS#11 3.0 names p11-kit 0.24's header lacks.
 #ifndef CKK_EC_MONTGOMERY
@@ -55,22 +56,8 @@ constexpr size_t kGcmNonceSize = 12;
 constexpr size_t kGcmTagSize = 16;
 constexpr std::string_view kX25519HkdfInfo = "airlock/v1/x25519-wrap";
 
-// Secret bytes wiped when they go out of scope.
-class SecretBytes {
- public:
-  explicit SecretBytes(Bytes b) : bytes_(std::move(b)) {}
-  SecretBytes(SecretBytes&& other) noexcept : bytes_(std::move(other.bytes_)) {
-    other.bytes_.clear();
-  }
-  SecretBytes(const SecretBytes&) = delete;
-  SecretBytes& operator=(const SecretBytes&) = delete;
-  ~SecretBytes() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
-  const Bytes& get() const { return bytes_; }
-  Bytes& mutable_bytes() { return bytes_; }
-
- private:
-  Bytes bytes_;
-};
+// Secret bytes wiped when they go out of scope: the one secret-bytes type.
+using crypto::SecretBytes;
 
 // CK_ATTRIBUTE wants non-const pointers even for input templates.
 template <typename T>
