@@ -18,6 +18,7 @@
 
 #include "audit/audit_log.h"
 #include "bundle/bundle.h"
+#include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
 #include "crypto/hash.h"
@@ -198,12 +199,6 @@ std::vector<TrustedTarget> ToTrustedList(const Targets& targets) {
   out.reserve(targets.targets.size());
   for (const auto& [name, file] : targets.targets) out.push_back(ToTrusted(name, file));
   return out;
-}
-
-bool IsLowerHex(std::string_view s, size_t n) {
-  if (s.size() != n) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // The online-key checks of an uploaded root: `role` lists exactly `keyid` with threshold 1, and the
