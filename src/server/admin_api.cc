@@ -15,9 +15,9 @@
 #include <system_error>
 #include <utility>
 
+#include "audit/audit_log.h"
 #include "common/fd.h"
 #include "common/json.h"
-#include "keys/audit.h"
 #include "server/admin_api_internal.h"
 #include "server/capgo_routes.h"
 #include "server/channel_cache.h"
@@ -85,12 +85,6 @@ bool IsValidId(std::string_view id) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
   });
-}
-
-bool IsLowerHex(std::string_view text, size_t length) {
-  if (text.size() != length) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 int64_t Now(const ServerApiDeps& deps) {
@@ -200,15 +194,15 @@ Json OnlineKeysJson(const OnlineKeys& keys) {
           {"timestamp_keyid", keys.timestamp_keyid}};
 }
 
-Json PrincipalJson(const keys::Principal& p) {
+Json PrincipalJson(const access::Principal& p) {
   Json roles = Json::array();
-  for (auto role : p.roles) roles.push_back(std::string(keys::RoleName(role)));
-  return {{"name", p.name},       {"kind", std::string(keys::PrincipalKindName(p.kind))},
+  for (auto role : p.roles) roles.push_back(std::string(access::RoleName(role)));
+  return {{"name", p.name},       {"kind", std::string(access::PrincipalKindName(p.kind))},
           {"roles", roles},       {"disabled", p.disabled},
           {"created", p.created}, {"expires", p.expires ? Json(*p.expires) : Json(nullptr)}};
 }
 
-Json UsageRecordJson(const keys::UsageRecord& r) {
+Json UsageRecordJson(const audit::UsageRecord& r) {
   return {{"seq", r.seq},
           {"time", r.time},
           {"actor", r.actor},
@@ -216,7 +210,7 @@ Json UsageRecordJson(const keys::UsageRecord& r) {
           {"key_name", r.key_name},
           {"operation", r.operation},
           {"purpose", r.purpose},
-          {"result", std::string(keys::UsageResultName(r.result))},
+          {"result", std::string(audit::UsageResultName(r.result))},
           {"result_reason", r.result_reason},
           {"source", r.source},
           {"reason", r.reason},
@@ -316,7 +310,7 @@ Result<void> CheckTargetCustom(const TrustedTarget& target, std::string_view app
 
 using namespace admin_internal;  // NOLINT(google-build-using-namespace): this module's own helpers
 
-AdminApi::Admission AdminApi::Admit(const Request& req, keys::Action action,
+AdminApi::Admission AdminApi::Admit(const Request& req, access::Action action,
                                     AdminApi::Scope scope) {
   Admission out;
   std::string_view auth = req.Header("Authorization");
@@ -328,12 +322,12 @@ AdminApi::Admission AdminApi::Admit(const Request& req, keys::Action action,
     return out;
   }
   std::string_view token = auth.substr(kBearer.size());
-  Result<keys::Principal> principal = [&] {
+  Result<access::Principal> principal = [&] {
     std::lock_guard lock(access_mutex);
     return deps.access->AuthenticateToken(token);
   }();
   if (!principal) {
-    if (principal.error().code() == keys::kDeniedCode ||
+    if (principal.error().code() == access::kDeniedCode ||
         principal.error().code() == ErrorCode::kMalformed) {
       out.refusal = JsonError(401, "unauthorized", "unknown, revoked or expired token");
     } else {
@@ -342,7 +336,7 @@ AdminApi::Admission AdminApi::Admit(const Request& req, keys::Action action,
     return out;
   }
   out.principal = std::move(*principal);
-  const keys::Principal& p = *out.principal;
+  const access::Principal& p = *out.principal;
   {
     std::lock_guard lock(access_mutex);
     if (auto used = deps.access->RecordTokenUse(p); !used) {
@@ -351,10 +345,10 @@ AdminApi::Admission AdminApi::Admit(const Request& req, keys::Action action,
                {"error", used.error().ToString()}});
     }
   }
-  if (!keys::Authorize(p, action)) {
+  if (!access::Authorize(p, action)) {
     out.refusal =
-        JsonError(403, "forbidden", "token may not " + std::string(keys::ActionName(action)));
-  } else if (std::string_view app = req.Param("app"); !app.empty() && !keys::AllowsApp(p, app)) {
+        JsonError(403, "forbidden", "token may not " + std::string(access::ActionName(action)));
+  } else if (std::string_view app = req.Param("app"); !app.empty() && !access::AllowsApp(p, app)) {
     out.refusal = JsonError(403, "forbidden", "token is limited to apps " + AppList(p));
   } else if (scope == Scope::kServerWide && !p.apps.empty()) {
     out.refusal =
@@ -364,13 +358,13 @@ AdminApi::Admission AdminApi::Admit(const Request& req, keys::Action action,
   return out;
 }
 
-std::string AdminApi::AppList(const keys::Principal& p) {
+std::string AdminApi::AppList(const access::Principal& p) {
   std::string out;
   for (const auto& app : p.apps) out += (out.empty() ? "" : ", ") + app;
   return out;
 }
 
-RouteHandlers AdminApi::Guard(keys::Action action, std::string log_action,
+RouteHandlers AdminApi::Guard(access::Action action, std::string log_action,
                               AdminApi::AuthedHandler handler, AdminApi::Scope scope) {
   RouteHandlers out;
   out.check = [this, action, scope, log_action](Request* req) -> std::optional<Response> {
@@ -385,7 +379,7 @@ RouteHandlers AdminApi::Guard(keys::Action action, std::string log_action,
   };
   out.handler = [this, action, scope, log_action = std::move(log_action),
                  handler = std::move(handler)](const Request& req) -> Response {
-    const keys::Principal* principal = std::any_cast<keys::Principal>(&req.context);
+    const access::Principal* principal = std::any_cast<access::Principal>(&req.context);
     Admission admission;
     if (principal == nullptr) {
       admission = Admit(req, action, scope);
@@ -403,7 +397,7 @@ RouteHandlers AdminApi::Guard(keys::Action action, std::string log_action,
   return out;
 }
 
-void AdminApi::Record(const Request& req, const keys::Principal* principal,
+void AdminApi::Record(const Request& req, const access::Principal* principal,
                       const std::string& log_action, const Response& response) {
   if (log_action.empty()) return;
   std::string error_code;
@@ -431,25 +425,25 @@ void AdminApi::Record(const Request& req, const keys::Principal* principal,
   LogJson(line);
   // Unauthenticated requests stay out of the chained log: anyone could fill it.
   if (principal == nullptr || deps.audit_log.empty()) return;
-  keys::UsageRecord record;
+  audit::UsageRecord record;
   record.actor = principal->name;
   record.operation = log_action;
   record.purpose = "admin";
-  record.result = response.status < 400                              ? keys::UsageResult::kOk
-                  : response.status == 401 || response.status == 403 ? keys::UsageResult::kDenied
-                                                                     : keys::UsageResult::kFailed;
+  record.result = response.status < 400                              ? audit::UsageResult::kOk
+                  : response.status == 401 || response.status == 403 ? audit::UsageResult::kDenied
+                                                                     : audit::UsageResult::kFailed;
   if (!error_code.empty()) {
-    record.result_reason = (error_code + ": " + error_message).substr(0, keys::kMaxAuditFieldSize);
+    record.result_reason = (error_code + ": " + error_message).substr(0, audit::kMaxAuditFieldSize);
   }
   record.source = req.remote;
   record.details = ("token_id=" + principal->token_id + " request=" + req.method + " " + req.path +
                     " app=" + app + " status=" + std::to_string(response.status))
-                       .substr(0, keys::kMaxAuditDetailsSize);
+                       .substr(0, audit::kMaxAuditDetailsSize);
   std::lock_guard lock(audit_mutex);
   if (!audit_log) {
-    keys::AuditOptions options;
+    audit::AuditOptions options;
     options.clock = [this] { return Now(deps); };
-    auto opened = keys::AuditLog::Open(deps.audit_log, std::move(options));
+    auto opened = audit::AuditLog::Open(deps.audit_log, std::move(options));
     if (!opened) {
       LogJson({{"level", "error"},
                {"msg", "cannot open the audit log"},
@@ -482,9 +476,9 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
   auto api = std::make_shared<AdminApi>();
   api->deps = deps;
   AdminApi* a = api.get();
-  using keys::Action;
+  using access::Action;
   auto bind = [a](Response (AdminApi::*method)(const Request&)) {
-    return [a, method](const Request& req, const keys::Principal&) { return (a->*method)(req); };
+    return [a, method](const Request& req, const access::Principal&) { return (a->*method)(req); };
   };
   const std::string apps = "/api/v1/apps";
   const std::string channel = "/api/v1/apps/{app}/channels/{name}";
@@ -492,10 +486,10 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
   router->Add("POST", apps,
               a->Guard(Action::kReleasePublish, "app.create", bind(&AdminApi::CreateApp),
                        AdminApi::Scope::kServerWide));
-  router->Add("GET", apps,
-              a->Guard(Action::kReleaseRead, "", [a](const Request&, const keys::Principal& actor) {
-                return a->ListApps(actor);
-              }));
+  router->Add(
+      "GET", apps,
+      a->Guard(Action::kReleaseRead, "",
+               [a](const Request&, const access::Principal& actor) { return a->ListApps(actor); }));
   router->Add("GET", apps + "/{app}", a->Guard(Action::kReleaseRead, "", bind(&AdminApi::GetApp)));
   router->Add("POST", apps + "/{app}/enrollment-token",
               a->Guard(Action::kReleasePublish, "app.enrollment_token",
@@ -518,12 +512,12 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
               a->Guard(Action::kReleasePublish, "channel.rollout", bind(&AdminApi::PutRollout)));
   router->Add("POST", channel + "/pause",
               a->Guard(Action::kReleasePublish, "channel.pause",
-                       [a](const Request& req, const keys::Principal&) {
+                       [a](const Request& req, const access::Principal&) {
                          return a->SetPaused(req, true);
                        }));
   router->Add("POST", channel + "/resume",
               a->Guard(Action::kReleasePublish, "channel.resume",
-                       [a](const Request& req, const keys::Principal&) {
+                       [a](const Request& req, const access::Principal&) {
                          return a->SetPaused(req, false);
                        }));
   router->Add("POST", channel + "/rollback",
@@ -543,12 +537,12 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
       a->Guard(Action::kReleasePublish, "device.channel", bind(&AdminApi::SetDeviceChannel)));
   router->Add("POST", apps + "/{app}/devices/{device}/approve",
               a->Guard(Action::kReleasePublish, "device.approve",
-                       [a](const Request& req, const keys::Principal&) {
+                       [a](const Request& req, const access::Principal&) {
                          return a->SetDeviceStatus(req, storage::DeviceStatus::kActive);
                        }));
   router->Add("POST", apps + "/{app}/devices/{device}/revoke",
               a->Guard(Action::kReleasePublish, "device.revoke",
-                       [a](const Request& req, const keys::Principal&) {
+                       [a](const Request& req, const access::Principal&) {
                          return a->SetDeviceStatus(req, storage::DeviceStatus::kRevoked);
                        }));
   router->Add("GET", apps + "/{app}/enrollment-policy",
@@ -565,16 +559,17 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
 
   router->Add("POST", "/api/v1/tokens",
               a->Guard(Action::kTokenManage, "token.create",
-                       [a](const Request& req, const keys::Principal& actor) {
+                       [a](const Request& req, const access::Principal& actor) {
                          return a->CreateToken(req, actor);
                        }));
-  router->Add("GET", "/api/v1/tokens",
-              a->Guard(Action::kTokenManage, "", [a](const Request&, const keys::Principal& actor) {
-                return a->ListTokens(actor);
-              }));
+  router->Add(
+      "GET", "/api/v1/tokens",
+      a->Guard(Action::kTokenManage, "", [a](const Request&, const access::Principal& actor) {
+        return a->ListTokens(actor);
+      }));
   router->Add("DELETE", "/api/v1/tokens/{id}",
               a->Guard(Action::kTokenManage, "token.revoke",
-                       [a](const Request& req, const keys::Principal& actor) {
+                       [a](const Request& req, const access::Principal& actor) {
                          return a->RevokeToken(req, actor);
                        }));
   router->Add(

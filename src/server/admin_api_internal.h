@@ -29,8 +29,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "keys/access.h"
-#include "keys/audit.h"
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "server/app_repo.h"
 #include "server/router.h"
 #include "server/server_api.h"
@@ -46,8 +46,8 @@ Json ChannelJson(const storage::Channel& c);
 Json ReleaseJson(const storage::Release& r);
 Json DeviceJson(const storage::Device& d);
 Json OnlineKeysJson(const OnlineKeys& keys);
-Json PrincipalJson(const keys::Principal& p);
-Json UsageRecordJson(const keys::UsageRecord& r);
+Json PrincipalJson(const access::Principal& p);
+Json UsageRecordJson(const audit::UsageRecord& r);
 Response Ok(int status, const Json& body);
 Response BadRequest(const Error& error);
 // Errors of verifying uploaded metadata: a wrong version is 409 conflict, failures of ours 500,
@@ -69,14 +69,14 @@ struct AdminApi {
   using Json = nlohmann::json;
 
   ServerApiDeps deps;
-  std::mutex access_mutex;  // keys::AccessStore is not thread-safe
+  std::mutex access_mutex;  // access::AccessStore is not thread-safe
   std::mutex write_mutex;   // channel read-modify-write and publish (see the top of this file)
-  std::mutex audit_mutex;   // audit_log (keys::AuditLog is not thread-safe)
-  std::optional<keys::AuditLog> audit_log;  // opened on the first admin record
+  std::mutex audit_mutex;   // audit_log (audit::AuditLog is not thread-safe)
+  std::optional<audit::AuditLog> audit_log;  // opened on the first admin record
 
-  using AuthedHandler = std::function<Response(const Request&, const keys::Principal&)>;
+  using AuthedHandler = std::function<Response(const Request&, const access::Principal&)>;
 
-  // Which apps a route touches, for tokens limited to named apps (keys::Principal::apps): routes
+  // Which apps a route touches, for tokens limited to named apps (access::Principal::apps): routes
   // with an {app} parameter are checked against it; kServerWide routes (creating apps, the audit
   // log) are refused to limited tokens; kFiltered routes (blob upload, listings) are open to them
   // and list only what the token may see.
@@ -85,28 +85,28 @@ struct AdminApi {
   // The outcome of checking a request's header: the principal, or the refusal (with the principal
   // when it was authenticated but may not do this).
   struct Admission {
-    std::optional<keys::Principal> principal;
+    std::optional<access::Principal> principal;
     std::optional<Response> refusal;
   };
 
   // Authenticates the bearer token and checks `action` and the app scope, from the header alone.
   // Records the token's use (at most once a minute).
-  Admission Admit(const Request& req, keys::Action action, Scope scope);
-  static std::string AppList(const keys::Principal& p);
+  Admission Admit(const Request& req, access::Action action, Scope scope);
+  static std::string AppList(const access::Principal& p);
 
   // The route's handler and its pre-body check. The check (run by HttpServer after the header,
   // before the body) admits the request and leaves the principal in Request::context; the handler
   // uses it, or admits the request itself when called without the check (tests calling handlers
   // directly). Mutating routes (`log_action` set) log one JSON line and append one record to the
   // server's audit log (Record) with the outcome.
-  RouteHandlers Guard(keys::Action action, std::string log_action, AuthedHandler handler,
+  RouteHandlers Guard(access::Action action, std::string log_action, AuthedHandler handler,
                       Scope scope = Scope::kFiltered);
 
   // The outcome of a mutating request (`log_action` non-empty): one JSON line on stderr, and for an
   // authenticated principal one record in the server's key usage log (deps.audit_log): actor = the
   // token's name, source = the TCP peer address (X-Forwarded-For is never trusted), operation =
   // `log_action`, details = token id, request, app and status.
-  void Record(const Request& req, const keys::Principal* principal, const std::string& log_action,
+  void Record(const Request& req, const access::Principal* principal, const std::string& log_action,
               const Response& response);
 
   // {app} of the path, else the app_id of a created app's reply.
@@ -122,8 +122,8 @@ struct AdminApi {
   // enrolled.
   Response RotateEnrollmentToken(const Request& req);
 
-  // Only the apps `actor` may see (keys::Principal::apps).
-  Response ListApps(const keys::Principal& actor);
+  // Only the apps `actor` may see (access::Principal::apps).
+  Response ListApps(const access::Principal& actor);
 
   // The app named by {app}, or the 400/404 reply.
   Result<storage::App> LoadApp(const Request& req, std::optional<Response>* err);
@@ -179,19 +179,19 @@ struct AdminApi {
   // asked for is one `actor` holds, else 403), never outlives it (expires_in beyond the actor's
   // expiry: 403; absent: the actor's expiry), never reaches apps outside the actor's (403; absent:
   // the actor's apps), and stops working when the actor is revoked (its parent is recorded).
-  Response CreateToken(const Request& req, const keys::Principal& actor);
-  static Json TokenJson(const keys::Principal& p);
+  Response CreateToken(const Request& req, const access::Principal& actor);
+  static Json TokenJson(const access::Principal& p);
 
   // GET /api/v1/tokens: every principal (tokens with id, parent, apps and last use); a token
   // limited to apps sees only the tokens limited to some of its apps.
-  Response ListTokens(const keys::Principal& actor);
+  Response ListTokens(const access::Principal& actor);
 
   // True when `p`'s reach lies within `actor`'s apps (always for an unlimited actor).
-  static bool WithinApps(const keys::Principal& actor, const keys::Principal& p);
+  static bool WithinApps(const access::Principal& actor, const access::Principal& p);
 
   // DELETE /api/v1/tokens/{id}: revokes the token (its requests get 401 from now on, and so do the
   // tokens it minted). 404 for an unknown id, or one outside a limited actor's apps.
-  Response RevokeToken(const Request& req, const keys::Principal& actor);
+  Response RevokeToken(const Request& req, const access::Principal& actor);
 
   Response Audit(const Request& req);
 };

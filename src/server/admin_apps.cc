@@ -81,12 +81,12 @@ Response AdminApi::RotateEnrollmentToken(const Request& req) {
   return Ok(200, {{"app_id", app->app_id}, {"enrollment_token", token->first}});
 }
 
-Response AdminApi::ListApps(const keys::Principal& actor) {
+Response AdminApi::ListApps(const access::Principal& actor) {
   auto apps = deps.store->ListApps();
   if (!apps) return ErrorResponse(apps.error());
   Json list = Json::array();
   for (const auto& a : *apps) {
-    if (!keys::AllowsApp(actor, a.app_id)) continue;
+    if (!access::AllowsApp(actor, a.app_id)) continue;
     list.push_back(
         {{"app_id", a.app_id}, {"display_name", a.display_name}, {"created_at", a.created_at}});
   }

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "keys/audit.h"
+#include "audit/audit_log.h"
 #include "server/admin_api_internal.h"
 #include "server/server_api.h"
 
@@ -15,27 +15,27 @@ using Json = nlohmann::json;
 using namespace api_internal;    // NOLINT(google-build-using-namespace): this module's own helpers
 using namespace admin_internal;  // NOLINT(google-build-using-namespace)
 
-Response AdminApi::CreateToken(const Request& req, const keys::Principal& actor) {
+Response AdminApi::CreateToken(const Request& req, const access::Principal& actor) {
   auto parsed = ParseObjectBody(req.body);
   if (parsed.error) return *parsed.error;
   const Json& body = parsed.json;
-  auto name = ReqString(body, "name", keys::kMaxPrincipalNameSize);
+  auto name = ReqString(body, "name", access::kMaxPrincipalNameSize);
   if (!name) return BadRequest(name.error());
   auto roles_it = body.find("roles");
   if (roles_it == body.end() || !roles_it->is_array() || roles_it->empty() ||
       roles_it->size() > 16) {
     return JsonError(400, "bad_request", "field 'roles' must be an array of 1 to 16 role names");
   }
-  std::vector<keys::Role> roles;
+  std::vector<access::Role> roles;
   for (const auto& r : *roles_it) {
     if (!r.is_string()) return JsonError(400, "bad_request", "roles must be strings");
-    auto role = keys::ParseRole(r.get<std::string>());
+    auto role = access::ParseRole(r.get<std::string>());
     if (!role) return BadRequest(role.error());
     roles.push_back(*role);
   }
   auto expires_in = OptInt(body, "expires_in", 1, int64_t{10} * 366 * 86400);
   if (!expires_in) return BadRequest(expires_in.error());
-  keys::TokenLimits limits;
+  access::TokenLimits limits;
   limits.parent_token_id = actor.token_id;
   if (auto apps_it = body.find("apps"); apps_it != body.end() && !apps_it->is_null()) {
     if (!apps_it->is_array() || apps_it->empty() || apps_it->size() > 64) {
@@ -49,21 +49,22 @@ Response AdminApi::CreateToken(const Request& req, const keys::Principal& actor)
     }
   }
   // No escalation: a token may not be given an action its creator lacks.
-  for (keys::Role role : roles) {
-    for (keys::Action action : keys::AllActions()) {
-      if (keys::RoleAllows(role, action) && !keys::Authorize(actor, action)) {
+  for (access::Role role : roles) {
+    for (access::Action action : access::AllActions()) {
+      if (access::RoleAllows(role, action) && !access::Authorize(actor, action)) {
         return JsonError(403, "forbidden",
-                         "role " + std::string(keys::RoleName(role)) + " allows " +
-                             std::string(keys::ActionName(action)) + ", which this token may not");
+                         "role " + std::string(access::RoleName(role)) + " allows " +
+                             std::string(access::ActionName(action)) +
+                             ", which this token may not");
       }
     }
   }
-  Result<keys::CreatedToken> created = [&] {
+  Result<access::CreatedToken> created = [&] {
     std::lock_guard lock(access_mutex);
     return deps.access->CreateToken(*name, roles, expires_in->value_or(0), limits);
   }();
   if (!created) {
-    if (created.error().code() == keys::kDeniedCode) {
+    if (created.error().code() == access::kDeniedCode) {
       return JsonError(403, "forbidden", created.error().message());
     }
     return ErrorResponse(created.error());
@@ -73,9 +74,9 @@ Response AdminApi::CreateToken(const Request& req, const keys::Principal& actor)
   return Ok(201, reply);
 }
 
-Json AdminApi::TokenJson(const keys::Principal& p) {
+Json AdminApi::TokenJson(const access::Principal& p) {
   Json json = PrincipalJson(p);
-  if (p.kind != keys::PrincipalKind::kToken) return json;
+  if (p.kind != access::PrincipalKind::kToken) return json;
   json["id"] = p.token_id;
   json["parent"] = p.parent_token_id ? Json(*p.parent_token_id) : Json(nullptr);
   json["apps"] = p.apps.empty() ? Json(nullptr) : Json(p.apps);
@@ -83,8 +84,8 @@ Json AdminApi::TokenJson(const keys::Principal& p) {
   return json;
 }
 
-Response AdminApi::ListTokens(const keys::Principal& actor) {
-  Result<std::vector<keys::Principal>> principals = [&] {
+Response AdminApi::ListTokens(const access::Principal& actor) {
+  Result<std::vector<access::Principal>> principals = [&] {
     std::lock_guard lock(access_mutex);
     return deps.access->List();
   }();
@@ -96,16 +97,16 @@ Response AdminApi::ListTokens(const keys::Principal& actor) {
   return Ok(200, {{"principals", list}});
 }
 
-bool AdminApi::WithinApps(const keys::Principal& actor, const keys::Principal& p) {
+bool AdminApi::WithinApps(const access::Principal& actor, const access::Principal& p) {
   if (actor.apps.empty()) return true;
-  if (p.kind != keys::PrincipalKind::kToken || p.apps.empty()) return false;
+  if (p.kind != access::PrincipalKind::kToken || p.apps.empty()) return false;
   return std::all_of(p.apps.begin(), p.apps.end(),
-                     [&](const std::string& app) { return keys::AllowsApp(actor, app); });
+                     [&](const std::string& app) { return access::AllowsApp(actor, app); });
 }
 
-Response AdminApi::RevokeToken(const Request& req, const keys::Principal& actor) {
+Response AdminApi::RevokeToken(const Request& req, const access::Principal& actor) {
   std::string id(req.Param("id"));
-  Result<keys::Principal> revoked = [&]() -> Result<keys::Principal> {
+  Result<access::Principal> revoked = [&]() -> Result<access::Principal> {
     std::lock_guard lock(access_mutex);
     auto found = deps.access->FindTokenById(id);
     if (!found) return found;
@@ -124,14 +125,14 @@ Response AdminApi::Audit(const Request& req) {
   if (!limit) return *err;
   if (deps.audit_log.empty()) return JsonError(404, "not_found", "no audit log configured");
   // Opened per request: an AuditLog is not thread-safe, and this is a rare admin read.
-  auto log = keys::AuditLog::OpenExisting(deps.audit_log);
+  auto log = audit::AuditLog::OpenExisting(deps.audit_log);
   if (!log) {
     if (log.error().code() == ErrorCode::kNotFound) return Ok(200, {{"records", Json::array()}});
     return ErrorResponse(log.error());
   }
   auto head = log->Head();
   if (!head) return ErrorResponse(head.error());
-  keys::AuditFilter filter;
+  audit::AuditFilter filter;
   filter.limit = *limit;
   int64_t first = head->first - static_cast<int64_t>(*limit);
   if (first > 0) filter.after_seq = first;
