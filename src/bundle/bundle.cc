@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
 #include "common/json.h"
@@ -41,11 +42,6 @@ std::string NowUtc() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-bool IsLowerHex(std::string_view s, size_t len) {
-  if (s.size() != len) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 Bytes Aad(std::string_view label, std::string_view app_id, std::string_view version) {

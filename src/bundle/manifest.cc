@@ -5,6 +5,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/bytes.h"
+
 namespace airlock::bundle {
 
 namespace {
@@ -53,13 +55,6 @@ size_t ValidUtf8SequenceLength(std::string_view s, size_t i) {
 Error UnsafePath(std::string_view path, std::string_view why) {
   return Error(ErrorCode::kUnsafePath,
                "unsafe path " + PrintablePath(path) + ": " + std::string(why));
-}
-
-bool IsLowerHex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -180,7 +175,7 @@ Result<Manifest> ManifestFromJson(const nlohmann::json& json, const Limits& limi
       return MakeError(ErrorCode::kMalformed, where + ": sha256 is not a string");
     }
     entry.sha256 = digest_json.get<std::string>();
-    if (entry.sha256.size() != kSha256HexLength || !IsLowerHex(entry.sha256)) {
+    if (!IsLowerHex(entry.sha256, kSha256HexLength)) {
       return MakeError(ErrorCode::kMalformed,
                        where + ": sha256 is not 64 lower-case hex characters");
     }

@@ -1,14 +1,15 @@
 // airlock access add|list|disable|enable|totp-enroll|totp-remove|totp-check|token-create|check:
-// principals, roles, API tokens and TOTP of a file vault (keys/access.h; docs/operations/audit.md).
+// principals, roles, API tokens and TOTP of a file vault (access/access_store.h;
+// docs/operations/audit.md).
 #include <algorithm>
 #include <iostream>
 #include <memory>
 
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "cli/audit_options.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
-#include "keys/access.h"
-#include "keys/audit.h"
 #include "keys/file_vault.h"
 
 namespace airlock::cli {
@@ -44,13 +45,13 @@ void AddAccessOptions(CLI::App* c, AccessArgs& a) {
 // whose access file is missing or empty refuses here exactly as for key operations.
 struct AccessSession {
   std::unique_ptr<KeySession> session;
-  keys::AccessStore* store = nullptr;
+  access::AccessStore* store = nullptr;
   std::string actor;
   std::string reason;
 
   Result<void> Record(std::string_view operation, std::string_view subject, const Error* error,
                       std::string details = {}) {
-    keys::UsageRecord r;
+    audit::UsageRecord r;
     r.actor = actor;
     r.operation = std::string(operation);
     r.key_name = "";
@@ -58,10 +59,11 @@ struct AccessSession {
     r.reason = reason;
     r.details = "principal=" + std::string(subject) + (details.empty() ? "" : " " + details);
     if (error != nullptr) {
-      r.result = error->code() == keys::kDeniedCode || error->code() == ErrorCode::kBadSignature ||
+      r.result = error->code() == access::kDeniedCode ||
+                         error->code() == ErrorCode::kBadSignature ||
                          error->code() == ErrorCode::kRollback
-                     ? keys::UsageResult::kDenied
-                     : keys::UsageResult::kFailed;
+                     ? audit::UsageResult::kDenied
+                     : audit::UsageResult::kFailed;
       r.result_reason = error->ToString();
     }
     return session->sink->Append(r);
@@ -86,9 +88,9 @@ Result<AccessSession> OpenAccess(const AccessArgs& a) {
   if (!s.session->access) {
     // No access file and the vault has no access control (else the open was refused): make it.
     AIRLOCK_ASSIGN_OR_RETURN(
-        keys::AccessStore made,
-        keys::AccessStore::Open(s.session->access_path, AccessOptionsFor(s.session->vault)));
-    s.session->access = std::make_unique<keys::AccessStore>(std::move(made));
+        access::AccessStore made,
+        access::AccessStore::Open(s.session->access_path, AccessOptionsFor(s.session->vault)));
+    s.session->access = std::make_unique<access::AccessStore>(std::move(made));
   }
   s.store = s.session->access.get();
   s.actor = k.actor;
@@ -97,7 +99,7 @@ Result<AccessSession> OpenAccess(const AccessArgs& a) {
 }
 
 // The gate for managing principals, recorded when refused.
-Result<void> GateManage(AccessSession& s, keys::Action action, std::string_view operation,
+Result<void> GateManage(AccessSession& s, access::Action action, std::string_view operation,
                         std::string_view subject, bool bootstrap_ok) {
   AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store->Empty());
   if (empty && bootstrap_ok) return {};
@@ -109,10 +111,10 @@ Result<void> GateManage(AccessSession& s, keys::Action action, std::string_view 
   return {};
 }
 
-Result<std::vector<keys::Role>> ParseRoles(const std::vector<std::string>& names) {
-  std::vector<keys::Role> roles;
+Result<std::vector<access::Role>> ParseRoles(const std::vector<std::string>& names) {
+  std::vector<access::Role> roles;
   for (const std::string& n : names) {
-    AIRLOCK_ASSIGN_OR_RETURN(keys::Role r, keys::ParseRole(n));
+    AIRLOCK_ASSIGN_OR_RETURN(access::Role r, access::ParseRole(n));
     roles.push_back(r);
   }
   if (roles.empty())
@@ -120,17 +122,17 @@ Result<std::vector<keys::Role>> ParseRoles(const std::vector<std::string>& names
   return roles;
 }
 
-std::string RolesList(const std::vector<keys::Role>& roles) {
+std::string RolesList(const std::vector<access::Role>& roles) {
   std::string out;
-  for (keys::Role r : roles) out += (out.empty() ? "" : ",") + std::string(keys::RoleName(r));
+  for (access::Role r : roles) out += (out.empty() ? "" : ",") + std::string(access::RoleName(r));
   return out;
 }
 
-nlohmann::json PrincipalJson(const keys::Principal& p) {
+nlohmann::json PrincipalJson(const access::Principal& p) {
   std::vector<std::string> roles;
-  for (keys::Role r : p.roles) roles.emplace_back(keys::RoleName(r));
+  for (access::Role r : p.roles) roles.emplace_back(access::RoleName(r));
   nlohmann::json j = {{"name", p.name},
-                      {"kind", std::string(keys::PrincipalKindName(p.kind))},
+                      {"kind", std::string(access::PrincipalKindName(p.kind))},
                       {"roles", roles},
                       {"disabled", p.disabled},
                       {"created", FormatUtc(p.created)},
@@ -140,15 +142,15 @@ nlohmann::json PrincipalJson(const keys::Principal& p) {
 }
 
 Result<void> RunAddPerson(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Role> roles, ParseRoles(a.roles));
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<access::Role> roles, ParseRoles(a.roles));
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   AIRLOCK_ASSIGN_OR_RETURN(bool empty, s.store->Empty());
-  if (empty && std::find(roles.begin(), roles.end(), keys::Role::kOwner) == roles.end()) {
+  if (empty && std::find(roles.begin(), roles.end(), access::Role::kOwner) == roles.end()) {
     return MakeError(ErrorCode::kInvalidArgument, "the first principal must have the owner role");
   }
-  AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, "principal-add", a.name, true));
-  const bool powerful = std::any_of(roles.begin(), roles.end(), [](keys::Role r) {
-    return r == keys::Role::kOwner || r == keys::Role::kKeyCustodian;
+  AIRLOCK_TRY(GateManage(s, access::Action::kPrincipalManage, "principal-add", a.name, true));
+  const bool powerful = std::any_of(roles.begin(), roles.end(), [](access::Role r) {
+    return r == access::Role::kOwner || r == access::Role::kKeyCustodian;
   });
   if (!empty && powerful) {
     // Otherwise anyone who may manage principals could make a custodian (and enrol its TOTP) and so
@@ -188,8 +190,9 @@ Result<void> RunAddPerson(const AccessArgs& a) {
 
 Result<void> RunList(const AccessArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path access_path, AccessPath(a.log, a.access));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AccessStore store, keys::AccessStore::OpenExisting(access_path));
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Principal> list, store.List());
+  AIRLOCK_ASSIGN_OR_RETURN(access::AccessStore store,
+                           access::AccessStore::OpenExisting(access_path));
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<access::Principal> list, store.List());
   if (a.json) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& p : list) j.push_back(PrincipalJson(p));
@@ -197,7 +200,7 @@ Result<void> RunList(const AccessArgs& a) {
     return {};
   }
   for (const auto& p : list) {
-    std::cout << p.name << "  " << keys::PrincipalKindName(p.kind) << "  " << RolesList(p.roles)
+    std::cout << p.name << "  " << access::PrincipalKindName(p.kind) << "  " << RolesList(p.roles)
               << (p.has_totp ? "  totp" : "") << (p.disabled ? "  disabled" : "");
     if (p.expires) std::cout << "  expires " << FormatUtc(*p.expires);
     std::cout << "\n";
@@ -208,7 +211,7 @@ Result<void> RunList(const AccessArgs& a) {
 Result<void> RunSetDisabled(const AccessArgs& a, bool disabled) {
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   const char* op = disabled ? "principal-disable" : "principal-enable";
-  AIRLOCK_TRY(GateManage(s, keys::Action::kPrincipalManage, op, a.name, false));
+  AIRLOCK_TRY(GateManage(s, access::Action::kPrincipalManage, op, a.name, false));
   auto r = s.store->SetDisabled(a.name, disabled);
   AIRLOCK_TRY(s.Record(op, a.name, r ? nullptr : &r.error()));
   if (!r) return r;
@@ -216,8 +219,8 @@ Result<void> RunSetDisabled(const AccessArgs& a, bool disabled) {
   return {};
 }
 
-Result<keys::TotpAuthority> AuthorityFrom(const AccessArgs& a) {
-  keys::TotpAuthority authority;
+Result<access::TotpAuthority> AuthorityFrom(const AccessArgs& a) {
+  access::TotpAuthority authority;
   if (!a.totp.empty()) authority.own_code = a.totp;
   for (const std::string& item : a.custodians) {
     size_t colon = item.rfind(':');
@@ -238,11 +241,11 @@ Result<void> GateTotpChange(AccessSession& s, const AccessArgs& a, std::string_v
     return c.substr(0, c.rfind(':')) == s.actor;
   });
   if (self || vouching) return {};
-  return GateManage(s, keys::Action::kPrincipalManage, operation, a.name, false);
+  return GateManage(s, access::Action::kPrincipalManage, operation, a.name, false);
 }
 
 Result<void> RunEnroll(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(keys::TotpAuthority authority, AuthorityFrom(a));
+  AIRLOCK_ASSIGN_OR_RETURN(access::TotpAuthority authority, AuthorityFrom(a));
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   AIRLOCK_TRY(GateTotpChange(s, a, "totp-enroll"));
   auto e = s.store->EnrollTotp(a.name, authority);
@@ -259,7 +262,7 @@ Result<void> RunEnroll(const AccessArgs& a) {
 }
 
 Result<void> RunRemoveTotp(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(keys::TotpAuthority authority, AuthorityFrom(a));
+  AIRLOCK_ASSIGN_OR_RETURN(access::TotpAuthority authority, AuthorityFrom(a));
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   AIRLOCK_TRY(GateTotpChange(s, a, "totp-remove"));
   auto r = s.store->RemoveTotp(a.name, authority);
@@ -279,12 +282,12 @@ Result<void> RunCheckTotp(const AccessArgs& a) {
 }
 
 Result<void> RunTokenCreate(const AccessArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Role> roles, ParseRoles(a.roles));
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<access::Role> roles, ParseRoles(a.roles));
   if (a.ttl_days < 0 || a.ttl_days > 3650) {
     return MakeError(ErrorCode::kInvalidArgument, "--ttl-days must be 0..3650");
   }
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
-  AIRLOCK_TRY(GateManage(s, keys::Action::kTokenManage, "token-create", a.name, false));
+  AIRLOCK_TRY(GateManage(s, access::Action::kTokenManage, "token-create", a.name, false));
   auto t = s.store->CreateToken(a.name, roles, a.ttl_days * kDay);
   AIRLOCK_TRY(
       s.Record("token-create", a.name, t ? nullptr : &t.error(), t ? "sha256=" + t->hash : ""));
@@ -303,13 +306,13 @@ Result<void> RunTokenCreate(const AccessArgs& a) {
 }
 
 Result<void> RunAuthorize(const AccessArgs& a, const std::string& action_name) {
-  AIRLOCK_ASSIGN_OR_RETURN(keys::Action action, keys::ParseAction(action_name));
+  AIRLOCK_ASSIGN_OR_RETURN(access::Action action, access::ParseAction(action_name));
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   std::optional<std::string_view> code;
   if (!a.totp.empty()) code = a.totp;
   std::string who = a.name.empty() ? s.actor : a.name;
   auto p = s.store->AuthorizeActor(who, action, code);
-  if (keys::RequiresSecondFactor(action) && code) {
+  if (access::RequiresSecondFactor(action) && code) {
     // A TOTP code was spent (or refused): that is a usage worth recording.
     AIRLOCK_TRY(s.Record("authorize", who, p ? nullptr : &p.error(), "action=" + action_name));
   }

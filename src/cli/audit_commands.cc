@@ -1,20 +1,21 @@
-// airlock audit verify|log|report|checkpoint: the usage log (keys/audit.h;
+// airlock audit verify|log|report|checkpoint: the usage log (audit/audit_log.h;
 // docs/operations/audit.md). The access commands are in access_commands.cc.
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "cli/audit_options.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
 #include "common/file.h"
 #include "crypto/keys.h"
-#include "keys/access.h"
-#include "keys/audit.h"
 #include "keys/file_vault.h"
 #include "keys/key_store.h"
 #include "keys/lifecycle.h"
+#include "keys/vault_paths.h"
 
 namespace airlock::cli {
 
@@ -83,7 +84,7 @@ Result<int64_t> ParseTime(const std::string& text, int64_t now) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-nlohmann::json RecordJson(const keys::UsageRecord& r) {
+nlohmann::json RecordJson(const audit::UsageRecord& r) {
   return {{"seq", r.seq},
           {"time", FormatUtc(r.time)},
           {"unix_time", r.time},
@@ -92,7 +93,7 @@ nlohmann::json RecordJson(const keys::UsageRecord& r) {
           {"key_name", r.key_name},
           {"operation", r.operation},
           {"purpose", r.purpose},
-          {"result", std::string(keys::UsageResultName(r.result))},
+          {"result", std::string(audit::UsageResultName(r.result))},
           {"result_reason", r.result_reason},
           {"source", r.source},
           {"reason", r.reason},
@@ -100,9 +101,9 @@ nlohmann::json RecordJson(const keys::UsageRecord& r) {
           {"hash", r.hash}};
 }
 
-void PrintRecordLine(const keys::UsageRecord& r) {
+void PrintRecordLine(const audit::UsageRecord& r) {
   std::cout << r.seq << "  " << FormatUtc(r.time) << "  " << r.actor << "  "
-            << keys::UsageResultName(r.result) << "  " << r.operation << "  "
+            << audit::UsageResultName(r.result) << "  " << r.operation << "  "
             << (r.key_name.empty() ? "-" : r.key_name) << "  "
             << (r.purpose.empty() ? "-" : r.purpose) << "  " << (r.source.empty() ? "-" : r.source);
   if (!r.result_reason.empty()) std::cout << "  [" << r.result_reason << "]";
@@ -124,7 +125,7 @@ struct VerifyArgs {
 
 Result<void> RunVerify(const VerifyArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
-  keys::VerifyOptions options;
+  audit::VerifyOptions options;
   options.min_checkpoints = a.min_checkpoints;
   if (!a.expect_head.empty()) {
     // SEQ:HASH (record SEQ must have HASH; the log may have grown) or HASH (the current head).
@@ -151,7 +152,7 @@ Result<void> RunVerify(const VerifyArgs& a) {
     if (!key) return tl::unexpected(key.error().WithContext("audit key " + file));
     options.trusted_keys.push_back(std::move(*key));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, audit::AuditLog::OpenExisting(path));
   // With a file vault: the head it sealed for this log, its checkpoint count, and its audit keys.
   std::string anchor_note;
   bool anchored = false;
@@ -182,7 +183,7 @@ Result<void> RunVerify(const VerifyArgs& a) {
       options.trusted_keys.push_back(std::move(pub));
     }
   }
-  AIRLOCK_ASSIGN_OR_RETURN(keys::VerifyReport report, log.Verify(options));
+  AIRLOCK_ASSIGN_OR_RETURN(audit::VerifyReport report, log.Verify(options));
   if (a.json) {
     nlohmann::json j = {{"log", path.string()},
                         {"ok", report.ok},
@@ -233,8 +234,8 @@ struct QueryArgs {
 
 Result<void> RunLog(const QueryArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
-  keys::AuditFilter f;
+  AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, audit::AuditLog::OpenExisting(path));
+  audit::AuditFilter f;
   f.key = a.key;
   f.actor = a.actor;
   f.operation = a.operation;
@@ -247,9 +248,9 @@ Result<void> RunLog(const QueryArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(f.until, ParseTime(a.until, now));
   }
   if (!a.result.empty()) {
-    AIRLOCK_ASSIGN_OR_RETURN(f.result, keys::ParseUsageResult(a.result));
+    AIRLOCK_ASSIGN_OR_RETURN(f.result, audit::ParseUsageResult(a.result));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::UsageRecord> records, log.Query(f));
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<audit::UsageRecord> records, log.Query(f));
   if (a.json) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : records) j.push_back(RecordJson(r));
@@ -273,8 +274,8 @@ struct ReportArgs {
 
 Result<void> RunReport(const ReportArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
-  keys::ReportOptions o;
-  AIRLOCK_ASSIGN_OR_RETURN(o.period, keys::ParseReportPeriod(a.period));
+  audit::ReportOptions o;
+  AIRLOCK_ASSIGN_OR_RETURN(o.period, audit::ParseReportPeriod(a.period));
   // Maximum ages: the key manager's defaults per purpose, overridden by --max-age PURPOSE=DAYS.
   for (keys::KeyPurpose p : {keys::KeyPurpose::kRoot, keys::KeyPurpose::kTargets,
                              keys::KeyPurpose::kSnapshot, keys::KeyPurpose::kTimestamp,
@@ -292,11 +293,11 @@ Result<void> RunReport(const ReportArgs& a) {
     AIRLOCK_TRY(keys::ParseKeyPurpose(item.substr(0, eq)));
     o.max_age[item.substr(0, eq)] = std::stoll(days) * kDay;
   }
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
+  AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, audit::AuditLog::OpenExisting(path));
   if (!a.end.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(o.end, ParseTime(a.end, log.Now()));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(keys::UsageReport r, log.Report(o));
+  AIRLOCK_ASSIGN_OR_RETURN(audit::UsageReport r, log.Report(o));
   if (a.json) {
     nlohmann::json keys_json = nlohmann::json::array();
     for (const auto& k : r.keys) {
@@ -324,7 +325,7 @@ Result<void> RunReport(const ReportArgs& a) {
                      {"age_days", d.age / kDay},
                      {"max_age_days", d.max_age / kDay}});
     }
-    PrintJson({{"period", std::string(keys::ReportPeriodName(r.period))},
+    PrintJson({{"period", std::string(audit::ReportPeriodName(r.period))},
                {"start", FormatUtc(r.start)},
                {"end", FormatUtc(r.end)},
                {"total", r.total},
@@ -337,7 +338,7 @@ Result<void> RunReport(const ReportArgs& a) {
                {"rotation_due", due}});
     return {};
   }
-  std::cout << keys::ReportPeriodName(r.period) << " key-usage report " << FormatUtc(r.start)
+  std::cout << audit::ReportPeriodName(r.period) << " key-usage report " << FormatUtc(r.start)
             << " .. " << FormatUtc(r.end) << "\n"
             << "operations: " << r.total << " (ok " << r.ok << ", denied " << r.denied
             << ", failed " << r.failed << ")\n";
@@ -362,10 +363,10 @@ Result<void> RunReport(const ReportArgs& a) {
     std::cout << "\n";
     for (const auto& e : k.lifecycle_events) {
       std::cout << "  lifecycle: " << FormatUtc(e.time) << " " << e.operation << " by " << e.actor
-                << " (" << keys::UsageResultName(e.result) << ")\n";
+                << " (" << audit::UsageResultName(e.result) << ")\n";
     }
     for (const auto& e : k.failures) {
-      std::cout << "  " << keys::UsageResultName(e.result) << ": " << FormatUtc(e.time) << " "
+      std::cout << "  " << audit::UsageResultName(e.result) << ": " << FormatUtc(e.time) << " "
                 << e.operation << " by " << e.actor << " from " << e.source;
       if (!e.result_reason.empty()) std::cout << ": " << e.result_reason;
       std::cout << "\n";
@@ -391,9 +392,9 @@ Result<void> RunCheckpoint(const CheckpointArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path path, AuditPath(a.log));
   auto key = crypto::PrivateKey::FromFile(a.sign_key);
   if (!key) return tl::unexpected(key.error().WithContext("audit key " + a.sign_key));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, keys::AuditLog::OpenExisting(path));
-  AIRLOCK_TRY(log.SetSigner(keys::SignerFromPrivateKey(std::move(*key))));
-  AIRLOCK_ASSIGN_OR_RETURN(keys::Checkpoint c, log.WriteCheckpoint());
+  AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, audit::AuditLog::OpenExisting(path));
+  AIRLOCK_TRY(log.SetSigner(audit::SignerFromPrivateKey(std::move(*key))));
+  AIRLOCK_ASSIGN_OR_RETURN(audit::Checkpoint c, log.WriteCheckpoint());
   if (a.json) {
     PrintJson(
         {{"seq", c.seq}, {"head", c.head_hash}, {"time", FormatUtc(c.time)}, {"key_id", c.key_id}});

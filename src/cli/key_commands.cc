@@ -12,11 +12,11 @@
 #include <memory>
 #include <optional>
 
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
 #include "common/file.h"
-#include "keys/access.h"
-#include "keys/audit.h"
 #include "keys/backup.h"
 #include "keys/file_vault.h"
 #include "keys/key_store.h"
@@ -430,7 +430,7 @@ Result<void> RunBackup(const BackupArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
   KeySession& s = *session;
-  AIRLOCK_TRY(s.manager->Authorize(s.ctx, keys::Action::kVaultBackup).map_error([&](Error e) {
+  AIRLOCK_TRY(s.manager->Authorize(s.ctx, access::Action::kVaultBackup).map_error([&](Error e) {
     (void)s.manager->Record(s.ctx, "backup", nullptr, tl::unexpected(e));
     return e;
   }));
@@ -461,7 +461,7 @@ Result<void> RunBackup(const BackupArgs& a) {
 Result<void> RunRestore(const RestoreArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session, OpenSession(a.common));
   KeySession& s = *session;
-  AIRLOCK_TRY(s.manager->Authorize(s.ctx, keys::Action::kVaultRestore).map_error([&](Error e) {
+  AIRLOCK_TRY(s.manager->Authorize(s.ctx, access::Action::kVaultRestore).map_error([&](Error e) {
     (void)s.manager->Record(s.ctx, "restore", nullptr, tl::unexpected(e));
     return e;
   }));

@@ -9,14 +9,15 @@
 #include <memory>
 #include <utility>
 
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "common/file.h"
 #include "crypto/random.h"
 #include "crypto/rsa_raw.h"
-#include "keys/access.h"
-#include "keys/audit.h"
 #include "keys/file_vault.h"
 #include "keys/secret_box.h"
 #include "keys/signer.h"
+#include "keys/vault_paths.h"
 
 namespace airlock::cli {
 namespace {
@@ -55,8 +56,8 @@ Result<std::string> ReadSecretFile(const std::string& path) {
 
 class AuditSink : public keys::UsageSink {
  public:
-  explicit AuditSink(keys::AuditLog log) : log_(std::move(log)) {}
-  Result<void> Append(const keys::UsageRecord& record) override {
+  explicit AuditSink(audit::AuditLog log) : log_(std::move(log)) {}
+  Result<void> Append(const audit::UsageRecord& record) override {
     AIRLOCK_TRY(log_.Append(record));
     return {};
   }
@@ -64,7 +65,7 @@ class AuditSink : public keys::UsageSink {
   virtual Result<void> Close() { return {}; }
 
  protected:
-  keys::AuditLog log_;
+  audit::AuditLog log_;
 };
 
 // The sink of a file vault's session: checkpoints signed by the vault's checkpoint key (an audit-
@@ -73,10 +74,10 @@ class AuditSink : public keys::UsageSink {
 // attacker who can write the log but not the vault then cannot cut records off its end unnoticed.
 class VaultAuditSink final : public AuditSink {
  public:
-  VaultAuditSink(keys::AuditLog log, keys::FileVaultStore* vault)
+  VaultAuditSink(audit::AuditLog log, keys::FileVaultStore* vault)
       : AuditSink(std::move(log)), vault_(vault) {}
 
-  Result<void> Append(const keys::UsageRecord& record) override {
+  Result<void> Append(const audit::UsageRecord& record) override {
     AIRLOCK_TRY(EnsureSigner());
     auto appended = log_.Append(record);
     if (!appended) return tl::unexpected(appended.error());
@@ -85,7 +86,7 @@ class VaultAuditSink final : public AuditSink {
 
   Result<void> Close() override {
     AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
-    AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::Checkpoint> cps, log_.Checkpoints());
+    AIRLOCK_ASSIGN_OR_RETURN(std::vector<audit::Checkpoint> cps, log_.Checkpoints());
     const int64_t covered = cps.empty() ? 0 : cps.back().seq;
     if (head.first == 0 || covered >= head.first) return {};
     AIRLOCK_TRY(EnsureSigner());
@@ -125,7 +126,7 @@ class VaultAuditSink final : public AuditSink {
         (void)vault_->Delete(name);
         name = written.checkpoint_key;
       } else {
-        keys::UsageRecord r;
+        audit::UsageRecord r;
         r.actor = "airlock";
         r.operation = "create";
         r.key_id = made.key_id;
@@ -137,7 +138,7 @@ class VaultAuditSink final : public AuditSink {
     }
     AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, vault_->PublicKey(name));
     keys::FileVaultStore* vault = vault_;
-    AIRLOCK_TRY(log_.SetSigner(keys::CheckpointSigner{
+    AIRLOCK_TRY(log_.SetSigner(audit::CheckpointSigner{
         std::move(pub), [vault, name](ByteSpan message) { return vault->Sign(name, message); }}));
     signer_set_ = true;
     return {};
@@ -147,20 +148,20 @@ class VaultAuditSink final : public AuditSink {
   bool signer_set_ = false;
 };
 
-// Access control through keys/access.h: the principal must exist with a role allowing the action,
-// and custodian actions need a valid TOTP code, checked once per session (a command that signs with
-// a root key several times, as `key rotate --repo` does, spends one code).
+// Access control through access/access_store.h: the principal must exist with a role allowing the
+// action, and custodian actions need a valid TOTP code, checked once per session (a command that
+// signs with a root key several times, as `key rotate --repo` does, spends one code).
 class AccessGate final : public keys::Gate {
  public:
-  explicit AccessGate(keys::AccessStore* access) : access_(access) {}
-  Result<void> Authorize(std::string_view actor, keys::Action action,
+  explicit AccessGate(access::AccessStore* access) : access_(access) {}
+  Result<void> Authorize(std::string_view actor, access::Action action,
                          std::optional<std::string_view> totp_code) override {
     AIRLOCK_TRY(access_->AuthorizeActor(actor, action, totp_code, &verified_));
     return {};
   }
 
  private:
-  keys::AccessStore* access_;
+  access::AccessStore* access_;
   std::optional<std::string> verified_;
 };
 
@@ -174,7 +175,7 @@ keys::KeyStoreOptions StoreOptions(const KeyStoreArgs& a, const keys::KeyUri& ur
   return options;
 }
 
-Result<keys::AuditLog> OpenLog(const KeyStoreArgs& a, const keys::KeyUri& uri) {
+Result<audit::AuditLog> OpenLog(const KeyStoreArgs& a, const keys::KeyUri& uri) {
   std::filesystem::path path = a.audit;
   // As the header says: --audit, else $AIRLOCK_AUDIT_LOG (the key commands read it through their
   // option, but stores opened for a key URI elsewhere have no such option), else beside the vault.
@@ -185,7 +186,7 @@ Result<keys::AuditLog> OpenLog(const KeyStoreArgs& a, const keys::KeyUri& uri) {
   if (path.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(path, keys::AuditPathForVaultUri(uri.StoreUri()));
   }
-  return keys::AuditLog::Open(path);
+  return audit::AuditLog::Open(path);
 }
 
 // The access gate of a file vault's session, failing closed (see OpenKeySession in the header).
@@ -197,7 +198,7 @@ Result<void> OpenAccessControl(KeySession& s, const KeyStoreArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, s.vault->ReadState());
   const std::string vault_path = s.uri.path;
-  auto access = keys::AccessStore::OpenExisting(s.access_path, AccessOptionsFor(s.vault));
+  auto access = access::AccessStore::OpenExisting(s.access_path, AccessOptionsFor(s.vault));
   if (!access && access.error().code() != ErrorCode::kNotFound) {
     return tl::unexpected(access.error().WithContext("access control of vault " + vault_path));
   }
@@ -205,7 +206,7 @@ Result<void> OpenAccessControl(KeySession& s, const KeyStoreArgs& a) {
   if (access) {
     AIRLOCK_ASSIGN_OR_RETURN(bool empty, access->Empty());
     has_principals = !empty;
-    s.access = std::make_unique<keys::AccessStore>(std::move(*access));
+    s.access = std::make_unique<access::AccessStore>(std::move(*access));
   }
   if (state.access_control && !access) {
     return MakeError(ErrorCode::kNotFound,
@@ -214,9 +215,9 @@ Result<void> OpenAccessControl(KeySession& s, const KeyStoreArgs& a) {
                          " is missing: every operation is refused (restore the file)");
   }
   if (state.access_control && !has_principals) {
-    return MakeError(keys::kDeniedCode, "access denied: vault " + vault_path +
-                                            " has access control but its access file " +
-                                            s.access_path.string() + " holds no principals");
+    return MakeError(access::kDeniedCode, "access denied: vault " + vault_path +
+                                              " has access control but its access file " +
+                                              s.access_path.string() + " holds no principals");
   }
   if (has_principals) {
     if (!state.access_control) {
@@ -271,15 +272,15 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
     if (const char* v = std::getenv("AIRLOCK_TOTP"); v != nullptr && *v != '\0')
       s->ctx.totp_code = v;
   }
-  AIRLOCK_ASSIGN_OR_RETURN(keys::AuditLog log, OpenLog(a, s->uri));
+  AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, OpenLog(a, s->uri));
   auto store = create ? keys::InitKeyStore(s->uri, options) : keys::OpenKeyStore(s->uri, options);
   if (!store) {
     // A refused open (wrong passphrase, missing vault) is a failed attempt: record it.
-    keys::UsageRecord r;
+    audit::UsageRecord r;
     r.actor = s->ctx.actor;
     r.operation = create ? "init" : "open";
-    r.result = store.error().code() == ErrorCode::kWrongKey ? keys::UsageResult::kDenied
-                                                            : keys::UsageResult::kFailed;
+    r.result = store.error().code() == ErrorCode::kWrongKey ? audit::UsageResult::kDenied
+                                                            : audit::UsageResult::kFailed;
     r.result_reason = store.error().ToString();
     r.source = s->ctx.source;
     r.reason = s->ctx.reason;
@@ -299,10 +300,10 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
   if (s->vault != nullptr) {
     auto opened = OpenAccessControl(*s, a);
     if (!opened) {
-      keys::UsageRecord r;
+      audit::UsageRecord r;
       r.actor = s->ctx.actor;
       r.operation = "open";
-      r.result = keys::UsageResult::kDenied;
+      r.result = audit::UsageResult::kDenied;
       r.result_reason = opened.error().ToString();
       r.source = s->ctx.source;
       r.reason = s->ctx.reason;
@@ -328,10 +329,10 @@ KeySession::~KeySession() {
   }
 }
 
-keys::AccessOptions AccessOptionsFor(keys::FileVaultStore* vault) {
-  keys::AccessOptions options;
+access::AccessOptions AccessOptionsFor(keys::FileVaultStore* vault) {
+  access::AccessOptions options;
   if (vault == nullptr) return options;
-  options.sealer = keys::SecretSealer{
+  options.sealer = access::SecretSealer{
       [vault](ByteSpan plain, std::string_view aad) { return vault->SealSecret(plain, aad); },
       [vault](ByteSpan sealed, std::string_view aad) -> Result<Bytes> {
         AIRLOCK_ASSIGN_OR_RETURN(keys::SecretBytes plain, vault->OpenSecret(sealed, aad));

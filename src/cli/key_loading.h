@@ -20,11 +20,11 @@
 #include <optional>
 #include <string>
 
+#include "access/access_store.h"
 #include "bundle/capgo.h"
 #include "common/result.h"
 #include "crypto/keys.h"
 #include "crypto/signer.h"
-#include "keys/access.h"
 #include "keys/file_vault.h"
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
@@ -58,7 +58,7 @@ struct KeySession {
   keys::FileVaultStore* vault = nullptr;  // store, when it is a file vault
   std::unique_ptr<keys::UsageSink> sink;
   std::filesystem::path access_path;          // file vaults: the access file
-  std::unique_ptr<keys::AccessStore> access;  // open when the access file exists
+  std::unique_ptr<access::AccessStore> access;  // open when the access file exists
   std::unique_ptr<keys::Gate> gate;
   std::unique_ptr<keys::KeyManager> manager;
   keys::OperationContext ctx;
@@ -76,14 +76,14 @@ struct KeySession {
 // record says access-control=off. A PKCS#11 store has no access file (its PIN is the boundary).
 //
 // Audit (file vaults): records go to the log through a sink that signs checkpoints with the vault's
-// checkpoint key (made on first need, purpose audit) every keys::AuditOptions::checkpoint_interval
+// checkpoint key (made on first need, purpose audit) every audit::AuditOptions::checkpoint_interval
 // records and when the session closes, and seals the log's head into the vault after every record.
 [[nodiscard]] Result<std::unique_ptr<KeySession>> OpenKeySession(
     const KeyStoreArgs& args, bool create = false,
     std::optional<keys::KdfParams> kdf = std::nullopt);
 
 // The options that seal TOTP secrets under `vault`'s key.
-keys::AccessOptions AccessOptionsFor(keys::FileVaultStore* vault);
+access::AccessOptions AccessOptionsFor(keys::FileVaultStore* vault);
 // A lazily-read secret: `file` (first line) if set, else the environment variable `env`, else a
 // no-echo terminal prompt naming `what` (kInvalidArgument when stdin is not a terminal).
 std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,

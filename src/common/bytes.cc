@@ -35,6 +35,17 @@ Result<Bytes> HexDecode(std::string_view hex) {
   return out;
 }
 
+bool IsLowerHex(std::string_view text) {
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool IsLowerHex(std::string_view text, size_t length) {
+  return text.size() == length && IsLowerHex(text);
+}
+
 void AppendU32Be(Bytes& out, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
 }

@@ -28,6 +28,12 @@ std::string HexEncode(ByteSpan data);
 // Accepts upper or lower case; kMalformed on odd length or a non-hex character.
 Result<Bytes> HexDecode(std::string_view hex);
 
+// True when every character of `text` is one of 0-9 a-f (the form HexEncode writes and digests and
+// key ids are compared in); an empty text is trivially true. Upper case is not lower-case hex.
+bool IsLowerHex(std::string_view text);
+// The same and exactly `length` characters: IsLowerHex(text, 64) for a SHA-256 hex digest.
+bool IsLowerHex(std::string_view text, size_t length);
+
 // Appends `v` big-endian.
 void AppendU32Be(Bytes& out, uint32_t v);
 void AppendU64Be(Bytes& out, uint64_t v);

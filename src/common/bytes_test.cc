@@ -28,6 +28,26 @@ TEST(Hex, RejectsOddLengthAndNonHexAsMalformed) {
   }
 }
 
+TEST(IsLowerHex, AcceptsOnlyDigitsAndLowerCaseAToF) {
+  EXPECT_TRUE(IsLowerHex("0123456789abcdef"));
+  EXPECT_TRUE(IsLowerHex(""));
+  EXPECT_TRUE(IsLowerHex(HexEncode(ToBytes("\x00\xff airlock"))));
+  for (const char* bad : {"ABCDEF", "0A", "g", "0x01", " 01", "01 ", "-1", "ab\n"}) {
+    EXPECT_FALSE(IsLowerHex(bad)) << bad;
+  }
+  EXPECT_FALSE(IsLowerHex(std::string_view("ab\0c", 4)));
+}
+
+TEST(IsLowerHex, LengthFormAlsoRequiresTheExactLength) {
+  const std::string digest(64, 'a');
+  EXPECT_TRUE(IsLowerHex(digest, 64));
+  EXPECT_FALSE(IsLowerHex(digest.substr(0, 63), 64));
+  EXPECT_FALSE(IsLowerHex(digest + "0", 64));
+  EXPECT_FALSE(IsLowerHex(std::string(63, 'a') + "A", 64));
+  EXPECT_TRUE(IsLowerHex("", 0));
+  EXPECT_FALSE(IsLowerHex("", 64));
+}
+
 TEST(BigEndian, AppendsAndReads) {
   Bytes out;
   AppendU32Be(out, 0x01020304u);

@@ -1,5 +1,5 @@
 #include "keys/file_vault.h"
-#include "keys/sqlite_util.h"
+#include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>

@@ -40,7 +40,7 @@ int64_t KeyManager::MaxAge(KeyPurpose purpose) const {
   return it != options_.max_age.end() ? it->second : DefaultMaxAge(purpose);
 }
 
-Result<void> KeyManager::Authorize(const OperationContext& ctx, Action action) {
+Result<void> KeyManager::Authorize(const OperationContext& ctx, access::Action action) {
   std::optional<std::string_view> code;
   if (ctx.totp_code) code = *ctx.totp_code;
   return gate_.Authorize(ctx.actor, action, code);
@@ -49,7 +49,7 @@ Result<void> KeyManager::Authorize(const OperationContext& ctx, Action action) {
 Result<void> KeyManager::Record(const OperationContext& ctx, std::string_view operation,
                                 const KeyInfo* key, const Result<void>& outcome,
                                 std::string_view details) {
-  UsageRecord r;
+  audit::UsageRecord r;
   r.time = Now();
   r.actor = ctx.actor.empty() ? "unknown" : ctx.actor;
   r.operation = std::string(operation);
@@ -65,11 +65,12 @@ Result<void> KeyManager::Record(const OperationContext& ctx, std::string_view op
   r.details = std::move(d);
   if (!outcome) {
     r.result = outcome.error().message().starts_with("access denied") ||
-                       outcome.error().code() == kDeniedCode
-                   ? UsageResult::kDenied
-                   : UsageResult::kFailed;
+                       outcome.error().code() == access::kDeniedCode
+                   ? audit::UsageResult::kDenied
+                   : audit::UsageResult::kFailed;
     r.result_reason = outcome.error().ToString();
-    if (r.result_reason.size() > kMaxAuditFieldSize) r.result_reason.resize(kMaxAuditFieldSize);
+    if (r.result_reason.size() > audit::kMaxAuditFieldSize)
+      r.result_reason.resize(audit::kMaxAuditFieldSize);
   }
   auto appended = sink_.Append(r);
   if (!appended) {
@@ -84,7 +85,7 @@ namespace {
 // Runs `op` behind the gate and records the outcome. `key_name` is looked up first (best effort) so
 // even a refused attempt names the key's id and purpose.
 template <typename T, typename F>
-Result<T> Guarded(KeyManager& m, const OperationContext& ctx, Action action,
+Result<T> Guarded(KeyManager& m, const OperationContext& ctx, access::Action action,
                   std::string_view operation, std::string_view key_name, F&& op,
                   std::function<std::string(const T&)> details = {}) {
   std::optional<KeyInfo> info;
@@ -112,7 +113,7 @@ Result<KeyInfo> KeyManager::Create(const OperationContext& ctx, std::string_view
                                    crypto::KeyType type, KeyPurpose purpose) {
   std::optional<KeyInfo> made;
   auto result = [&]() -> Result<KeyInfo> {
-    AIRLOCK_TRY(Authorize(ctx, Action::kKeyCreate));
+    AIRLOCK_TRY(Authorize(ctx, access::Action::kKeyCreate));
     if (!IsValidKeyName(name)) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "invalid key name '" + std::string(name) +
@@ -134,7 +135,7 @@ Result<KeyInfo> KeyManager::Create(const OperationContext& ctx, std::string_view
 Result<KeyInfo> KeyManager::Import(const OperationContext& ctx, std::string_view name,
                                    const crypto::PrivateKey& key, KeyPurpose purpose) {
   auto result = [&]() -> Result<KeyInfo> {
-    AIRLOCK_TRY(Authorize(ctx, Action::kKeyCreate));
+    AIRLOCK_TRY(Authorize(ctx, access::Action::kKeyCreate));
     if (!IsValidKeyName(name)) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "invalid key name '" + std::string(name) +
@@ -157,27 +158,28 @@ Result<KeyInfo> KeyManager::Import(const OperationContext& ctx, std::string_view
 }
 
 Result<std::vector<KeyInfo>> KeyManager::List(const OperationContext& ctx) {
-  AIRLOCK_TRY(Authorize(ctx, Action::kKeyList));
+  AIRLOCK_TRY(Authorize(ctx, access::Action::kKeyList));
   return store_.List();
 }
 
 Result<crypto::PublicKey> KeyManager::PublicKey(const OperationContext& ctx, std::string_view name) {
-  AIRLOCK_TRY(Authorize(ctx, Action::kKeyRead));
+  AIRLOCK_TRY(Authorize(ctx, access::Action::kKeyRead));
   return store_.PublicKey(name);
 }
 
 Result<Bytes> KeyManager::Sign(const OperationContext& ctx, std::string_view name, ByteSpan message) {
   // A root key signs the app's trust itself: a custodian operation with its second factor.
   auto info = store_.Get(name);
-  const Action action =
-      info && info->purpose == KeyPurpose::kRoot ? Action::kKeySignRoot : Action::kKeySign;
+  const access::Action action = info && info->purpose == KeyPurpose::kRoot
+                                    ? access::Action::kKeySignRoot
+                                    : access::Action::kKeySign;
   return Guarded<Bytes>(*this, ctx, action, "sign", name,
                         [&]() { return store_.Sign(name, message); });
 }
 
 Result<Bytes> KeyManager::Unwrap(const OperationContext& ctx, std::string_view name,
                                  ByteSpan wrapped, ByteSpan aad) {
-  return Guarded<Bytes>(*this, ctx, Action::kKeyUnwrap, "unwrap", name,
+  return Guarded<Bytes>(*this, ctx, access::Action::kKeyUnwrap, "unwrap", name,
                         [&]() { return store_.Unwrap(name, wrapped, aad); });
 }
 
@@ -186,13 +188,14 @@ Result<Bytes> KeyManager::PrivateEncryptPkcs1(const OperationContext& ctx, std::
   // Recorded as a signature (it is one, of a caller-chosen value without DigestInfo), told apart
   // from TUF signatures by its details.
   return Guarded<Bytes>(
-      *this, ctx, Action::kKeySign, "sign", name,
+      *this, ctx, access::Action::kKeySign, "sign", name,
       [&]() { return store_.PrivateEncryptPkcs1(name, data); },
       [](const Bytes&) { return std::string("pkcs1-type1"); });
 }
 
 Result<KeyInfo> KeyManager::ChangeState(const OperationContext& ctx, std::string_view name,
-                                        KeyState state, Action action, std::string_view operation) {
+                                        KeyState state, access::Action action,
+                                        std::string_view operation) {
   return Guarded<KeyInfo>(*this, ctx, action, operation, name, [&]() -> Result<KeyInfo> {
     AIRLOCK_TRY(store_.SetState(name, state));
     return store_.Get(name);
@@ -200,23 +203,24 @@ Result<KeyInfo> KeyManager::ChangeState(const OperationContext& ctx, std::string
 }
 
 Result<KeyInfo> KeyManager::Suspend(const OperationContext& ctx, std::string_view name) {
-  return ChangeState(ctx, name, KeyState::kSuspended, Action::kKeySuspend, "suspend");
+  return ChangeState(ctx, name, KeyState::kSuspended, access::Action::kKeySuspend, "suspend");
 }
 Result<KeyInfo> KeyManager::Resume(const OperationContext& ctx, std::string_view name) {
-  return ChangeState(ctx, name, KeyState::kActive, Action::kKeyResume, "resume");
+  return ChangeState(ctx, name, KeyState::kActive, access::Action::kKeyResume, "resume");
 }
 Result<KeyInfo> KeyManager::Retire(const OperationContext& ctx, std::string_view name) {
-  return ChangeState(ctx, name, KeyState::kRetired, Action::kKeyRetire, "retire");
+  return ChangeState(ctx, name, KeyState::kRetired, access::Action::kKeyRetire, "retire");
 }
 Result<KeyInfo> KeyManager::Revoke(const OperationContext& ctx, std::string_view name) {
-  return ChangeState(ctx, name, KeyState::kRevoked, Action::kKeyRevoke, "revoke");
+  return ChangeState(ctx, name, KeyState::kRevoked, access::Action::kKeyRevoke, "revoke");
 }
 
 Result<void> KeyManager::Delete(const OperationContext& ctx, std::string_view name) {
-  auto r = Guarded<bool>(*this, ctx, Action::kKeyDelete, "delete", name, [&]() -> Result<bool> {
-    AIRLOCK_TRY(store_.Delete(name));
-    return true;
-  });
+  auto r =
+      Guarded<bool>(*this, ctx, access::Action::kKeyDelete, "delete", name, [&]() -> Result<bool> {
+        AIRLOCK_TRY(store_.Delete(name));
+        return true;
+      });
   if (!r) return tl::unexpected(r.error());
   return {};
 }
@@ -277,7 +281,7 @@ Result<Rotation> KeyManager::Rotate(const OperationContext& ctx, std::string_vie
 Result<Rotation> KeyManager::Rotate(const OperationContext& ctx, std::string_view name,
                                     const RotationHook& before_retire) {
   return Guarded<Rotation>(
-      *this, ctx, Action::kKeyRotate, "rotate", name,
+      *this, ctx, access::Action::kKeyRotate, "rotate", name,
       [&]() -> Result<Rotation> {
         if (name.find('@') != std::string_view::npos) {
           return MakeError(ErrorCode::kInvalidArgument,
@@ -296,7 +300,7 @@ Result<Rotation> KeyManager::Rotate(const OperationContext& ctx, std::string_vie
 
 Result<Rotation> KeyManager::Compromised(const OperationContext& ctx, std::string_view name) {
   return Guarded<Rotation>(
-      *this, ctx, Action::kKeyCompromised, "compromised", name,
+      *this, ctx, access::Action::kKeyCompromised, "compromised", name,
       [&]() -> Result<Rotation> {
         AIRLOCK_TRY(store_.SetState(name, KeyState::kCompromised));
         if (name.find('@') != std::string_view::npos) {

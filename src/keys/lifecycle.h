@@ -2,21 +2,21 @@
 // control with the TOTP second factor for custodian operations, rotation (by hand, by schedule, in
 // emergency) and maximum ages per purpose.
 //
-// Rotation naming. The current key of a name is always NAME; rotating it renames the old key to NAME@N
-// (N = 1, 2, ... the first unused version), marks it retired (verify only; its public key stays
-// available) and creates a new NAME of the same type and purpose. `key list` therefore shows the
-// history as NAME@1, NAME@2, ... beside the current NAME.
+// Rotation naming. The current key of a name is always NAME; rotating it renames the old key to
+// NAME@N (N = 1, 2, ... the first unused version), marks it retired (verify only; its public key
+// stays available) and creates a new NAME of the same type and purpose. `key list` therefore shows
+// the history as NAME@1, NAME@2, ... beside the current NAME.
 //
-// Access control. KeyManager talks to access control through Gate (keys/access.h's AccessStore behind
-// it in the CLI). Custodian operations (rotate, compromised, resume, delete, backup, restore) need a
-// TOTP code, and so does signing with a root-purpose key (key.sign-root: custodian or owner, never
-// a release manager); without one the gate answers kInvalidArgument, with a wrong one
-// kBadSignature, a replayed one kRollback, and a principal without the role kWrongKey (access.h's
-// kDeniedCode).
+// Access control. KeyManager talks to access control through Gate (access/access_store.h's
+// AccessStore behind it in the CLI). Custodian operations (rotate, compromised, resume, delete,
+// backup, restore) need a TOTP code, and so does signing with a root-purpose key (key.sign-root:
+// custodian or owner, never a release manager); without one the gate answers kInvalidArgument, with
+// a wrong one kBadSignature, a replayed one kRollback, and a principal without the role kWrongKey
+// (access/roles.h's kDeniedCode).
 //
-// Logging. Every operation appends one UsageRecord (keys/audit.h) through UsageSink, after the
-// operation, with result ok / denied (the gate refused) / failed (anything else). If the record cannot
-// be written the operation reports kIo; a signature or unwrapped key is then not returned.
+// Logging. Every operation appends one UsageRecord (audit/audit_log.h) through UsageSink, after the
+// operation, with result ok / denied (the gate refused) / failed (anything else). If the record
+// cannot be written the operation reports kIo; a signature or unwrapped key is then not returned.
 #ifndef AIRLOCK_KEYS_LIFECYCLE_H_
 #define AIRLOCK_KEYS_LIFECYCLE_H_
 
@@ -28,8 +28,8 @@
 #include <string_view>
 #include <vector>
 
-#include "keys/access.h"
-#include "keys/audit.h"
+#include "access/roles.h"
+#include "audit/audit_log.h"
 #include "keys/key_store.h"
 
 namespace airlock::keys {
@@ -50,14 +50,14 @@ struct OperationContext {
 class UsageSink {
  public:
   virtual ~UsageSink() = default;
-  [[nodiscard]] virtual Result<void> Append(const UsageRecord& record) = 0;
+  [[nodiscard]] virtual Result<void> Append(const audit::UsageRecord& record) = 0;
 };
 
 // Decides whether `actor` may do `action`; checks the TOTP code for custodian actions.
 class Gate {
  public:
   virtual ~Gate() = default;
-  [[nodiscard]] virtual Result<void> Authorize(std::string_view actor, Action action,
+  [[nodiscard]] virtual Result<void> Authorize(std::string_view actor, access::Action action,
                                                std::optional<std::string_view> totp_code) = 0;
 };
 
@@ -65,7 +65,8 @@ class Gate {
 // in each record's details) and for tests of the mechanics below the gate.
 class OpenGate final : public Gate {
  public:
-  Result<void> Authorize(std::string_view, Action, std::optional<std::string_view>) override {
+  Result<void> Authorize(std::string_view, access::Action,
+                         std::optional<std::string_view>) override {
     return {};
   }
 };
@@ -140,13 +141,13 @@ class KeyManager {
                                     const KeyInfo* key, const Result<void>& outcome,
                                     std::string_view details = {});
   // The gate, for operations done outside the manager.
-  [[nodiscard]] Result<void> Authorize(const OperationContext& ctx, Action action);
+  [[nodiscard]] Result<void> Authorize(const OperationContext& ctx, access::Action action);
 
   KeyStore& store() { return store_; }
 
  private:
   Result<KeyInfo> ChangeState(const OperationContext& ctx, std::string_view name, KeyState state,
-                              Action action, std::string_view operation);
+                              access::Action action, std::string_view operation);
   Result<Rotation> RotateUnchecked(std::string_view name, const RotationHook& before_retire = {});
   Result<std::string> NextVersionName(std::string_view name);
 

@@ -19,22 +19,22 @@ using crypto::KeyType;
 
 class VectorSink : public UsageSink {
  public:
-  Result<void> Append(const UsageRecord& r) override {
+  Result<void> Append(const audit::UsageRecord& r) override {
     records.push_back(r);
     return {};
   }
-  std::vector<UsageRecord> records;
+  std::vector<audit::UsageRecord> records;
 };
 
 // Requires "123456" for custodian actions, refuses the actor "mallory".
 class FakeGate : public Gate {
  public:
-  Action last_action = Action::kKeyList;
-  Result<void> Authorize(std::string_view actor, Action action,
+  access::Action last_action = access::Action::kKeyList;
+  Result<void> Authorize(std::string_view actor, access::Action action,
                          std::optional<std::string_view> totp) override {
-    if (actor == "mallory") return MakeError(kDeniedCode, "access denied: mallory");
+    if (actor == "mallory") return MakeError(access::kDeniedCode, "access denied: mallory");
     last_action = action;
-    if (!RequiresSecondFactor(action)) return {};
+    if (!access::RequiresSecondFactor(action)) return {};
     if (!totp) return MakeError(ErrorCode::kInvalidArgument, "pass --totp");
     if (*totp != "123456") return MakeError(ErrorCode::kBadSignature, "wrong TOTP code");
     return {};
@@ -77,13 +77,13 @@ TEST_F(KeyManagerTest, RootKeysSignOnlyAsACustodianOperation) {
   ASSERT_TRUE(manager_->Create(ctx_, "root", KeyType::kEd25519, KeyPurpose::kRoot));
   ASSERT_TRUE(manager_->Create(ctx_, "t", KeyType::kEd25519, KeyPurpose::kTargets));
   ASSERT_TRUE(manager_->Sign(ctx_, "t", AsBytes("m")));
-  EXPECT_EQ(gate_.last_action, Action::kKeySign);
+  EXPECT_EQ(gate_.last_action, access::Action::kKeySign);
   auto refused = manager_->Sign(ctx_, "root", AsBytes("m"));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(gate_.last_action, Action::kKeySignRoot);
+  EXPECT_EQ(gate_.last_action, access::Action::kKeySignRoot);
   EXPECT_EQ(sink_.records.back().operation, "sign");
-  EXPECT_EQ(sink_.records.back().result, UsageResult::kFailed);
+  EXPECT_EQ(sink_.records.back().result, audit::UsageResult::kFailed);
   ASSERT_TRUE(manager_->Sign(custodian_, "root", AsBytes("m")));
 }
 
@@ -98,13 +98,13 @@ TEST_F(KeyManagerTest, EveryOperationIsRecordedIncludingFailures) {
   ASSERT_EQ(sink_.records.size(), 5u);
   EXPECT_EQ(sink_.records[0].operation, "create");
   EXPECT_EQ(sink_.records[1].operation, "sign");
-  EXPECT_EQ(sink_.records[1].result, UsageResult::kOk);
+  EXPECT_EQ(sink_.records[1].result, audit::UsageResult::kOk);
   EXPECT_EQ(sink_.records[1].purpose, "targets");
   EXPECT_EQ(sink_.records[1].actor, "alice");
   EXPECT_FALSE(sink_.records[1].key_id.empty());
   EXPECT_EQ(sink_.records[2].operation, "suspend");
   EXPECT_EQ(sink_.records[3].operation, "sign");
-  EXPECT_EQ(sink_.records[3].result, UsageResult::kFailed);
+  EXPECT_EQ(sink_.records[3].result, audit::UsageResult::kFailed);
   EXPECT_NE(sink_.records[3].result_reason.find("key_unusable"), std::string::npos);
   EXPECT_EQ(sink_.records[4].operation, "resume");
 }
@@ -117,19 +117,20 @@ TEST_F(KeyManagerTest, CapgoPrivateEncryptIsAuthorizedAndRecordedLikeSign) {
   EXPECT_EQ(*crypto::RsaPkcs1Type1Recover(*store_->PublicKey("capgo"), *block), aes_key);
   OperationContext mallory = ctx_;
   mallory.actor = "mallory";
-  EXPECT_EQ(manager_->PrivateEncryptPkcs1(mallory, "capgo", aes_key).error().code(), kDeniedCode);
+  EXPECT_EQ(manager_->PrivateEncryptPkcs1(mallory, "capgo", aes_key).error().code(),
+            access::kDeniedCode);
   ASSERT_TRUE(manager_->Suspend(ctx_, "capgo"));
   EXPECT_EQ(manager_->PrivateEncryptPkcs1(ctx_, "capgo", aes_key).error().code(),
             ErrorCode::kKeyUnusable);
   ASSERT_EQ(sink_.records.size(), 5u);
   EXPECT_EQ(sink_.records[1].operation, "sign");
-  EXPECT_EQ(sink_.records[1].result, UsageResult::kOk);
+  EXPECT_EQ(sink_.records[1].result, audit::UsageResult::kOk);
   EXPECT_EQ(sink_.records[1].purpose, "capgo");
   EXPECT_EQ(sink_.records[1].key_name, "capgo");
   EXPECT_NE(sink_.records[1].details.find("pkcs1-type1"), std::string::npos);
-  EXPECT_EQ(sink_.records[2].result, UsageResult::kDenied);
+  EXPECT_EQ(sink_.records[2].result, audit::UsageResult::kDenied);
   EXPECT_EQ(sink_.records[4].operation, "sign");
-  EXPECT_EQ(sink_.records[4].result, UsageResult::kFailed);
+  EXPECT_EQ(sink_.records[4].result, audit::UsageResult::kFailed);
 }
 
 TEST_F(KeyManagerTest, CustodianOperationsNeedTotp) {
@@ -142,8 +143,8 @@ TEST_F(KeyManagerTest, CustodianOperationsNeedTotp) {
   EXPECT_EQ(manager_->Delete(ctx_, "root").error().code(), ErrorCode::kInvalidArgument);
   OperationContext mallory = custodian_;
   mallory.actor = "mallory";
-  EXPECT_EQ(manager_->Sign(mallory, "root", AsBytes("m")).error().code(), kDeniedCode);
-  EXPECT_EQ(sink_.records.back().result, UsageResult::kDenied);
+  EXPECT_EQ(manager_->Sign(mallory, "root", AsBytes("m")).error().code(), access::kDeniedCode);
+  EXPECT_EQ(sink_.records.back().result, audit::UsageResult::kDenied);
   // Nothing changed.
   auto info = store_->Get("root");
   EXPECT_EQ(info->state, KeyState::kActive);
@@ -230,7 +231,7 @@ TEST_F(KeyManagerTest, ImportIsAuthorizedAsCreateAndRecordedAsImport) {
   OperationContext mallory = ctx_;
   mallory.actor = "mallory";
   EXPECT_EQ(manager_->Import(mallory, "capgo2", *key, KeyPurpose::kCapgo).error().code(),
-            kDeniedCode);
+            access::kDeniedCode);
   EXPECT_EQ(manager_->Import(ctx_, "t", *key, KeyPurpose::kTargets).error().code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(manager_->Import(ctx_, "capgo", *key, KeyPurpose::kCapgo).error().code(),
@@ -238,19 +239,19 @@ TEST_F(KeyManagerTest, ImportIsAuthorizedAsCreateAndRecordedAsImport) {
   EXPECT_EQ(manager_->Import(ctx_, "bad name", *key, KeyPurpose::kCapgo).error().code(),
             ErrorCode::kInvalidArgument);
   ASSERT_EQ(sink_.records.size(), 5u);
-  for (const UsageRecord& r : sink_.records) {
+  for (const audit::UsageRecord& r : sink_.records) {
     EXPECT_EQ(r.operation, "import");
     EXPECT_EQ(r.key_id, key->KeyId());  // the offered key is named even when refused
     EXPECT_EQ(r.details, "type=rsa bits=2048 origin=imported");
   }
-  EXPECT_EQ(sink_.records[0].result, UsageResult::kOk);
+  EXPECT_EQ(sink_.records[0].result, audit::UsageResult::kOk);
   EXPECT_EQ(sink_.records[0].key_name, "capgo");
   EXPECT_EQ(sink_.records[0].purpose, "capgo");
-  EXPECT_EQ(sink_.records[1].result, UsageResult::kDenied);
-  EXPECT_EQ(sink_.records[2].result, UsageResult::kFailed);
+  EXPECT_EQ(sink_.records[1].result, audit::UsageResult::kDenied);
+  EXPECT_EQ(sink_.records[2].result, audit::UsageResult::kFailed);
   EXPECT_EQ(sink_.records[2].purpose, "targets");
-  EXPECT_EQ(sink_.records[3].result, UsageResult::kFailed);
-  EXPECT_EQ(sink_.records[4].result, UsageResult::kFailed);
+  EXPECT_EQ(sink_.records[3].result, audit::UsageResult::kFailed);
+  EXPECT_EQ(sink_.records[4].result, audit::UsageResult::kFailed);
   EXPECT_EQ(store_->List()->size(), 1u);
   // Used like any capgo key, through the manager.
   auto block = manager_->PrivateEncryptPkcs1(ctx_, "capgo", Bytes(16, 3));

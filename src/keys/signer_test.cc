@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "audit/audit_log.h"
 #include "common/file.h"
 #include "crypto/sign.h"
-#include "keys/audit.h"
 #include "keys/key_store.h"
 #include "metadata/metadata.h"
 
@@ -15,14 +15,14 @@ namespace {
 
 class LogSink : public UsageSink {
  public:
-  explicit LogSink(AuditLog& log) : log_(log) {}
-  Result<void> Append(const UsageRecord& r) override {
+  explicit LogSink(audit::AuditLog& log) : log_(log) {}
+  Result<void> Append(const audit::UsageRecord& r) override {
     AIRLOCK_TRY(log_.Append(r));
     return {};
   }
 
  private:
-  AuditLog& log_;
+  audit::AuditLog& log_;
 };
 
 // A file vault opened by URI, with a real audit log beside it, as the CLI has them.
@@ -41,27 +41,27 @@ class KeyStoreSignerTest : public ::testing::Test {
     auto store = InitKeyStore(*parsed, options);
     ASSERT_TRUE(store) << store.error().ToString();
     store_ = std::move(*store);
-    auto log = AuditLog::Open(dir_->path() / "vault.audit");
+    auto log = audit::AuditLog::Open(dir_->path() / "vault.audit");
     ASSERT_TRUE(log) << log.error().ToString();
-    log_ = std::make_unique<AuditLog>(std::move(*log));
+    log_ = std::make_unique<audit::AuditLog>(std::move(*log));
     sink_ = std::make_unique<LogSink>(*log_);
     manager_ = std::make_unique<KeyManager>(*store_, *sink_, gate_);
     ctx_.actor = "release-bot";
     ASSERT_TRUE(manager_->Create(ctx_, "rel", crypto::KeyType::kEd25519, KeyPurpose::kTargets));
   }
 
-  std::vector<UsageRecord> SignRecords() {
-    AuditFilter filter;
+  std::vector<audit::UsageRecord> SignRecords() {
+    audit::AuditFilter filter;
     filter.key = "rel";
     filter.operation = "sign";
     auto records = log_->Query(filter);
     EXPECT_TRUE(records);
-    return records ? *records : std::vector<UsageRecord>{};
+    return records ? *records : std::vector<audit::UsageRecord>{};
   }
 
   std::unique_ptr<ScopedTempDir> dir_;
   std::unique_ptr<KeyStore> store_;
-  std::unique_ptr<AuditLog> log_;
+  std::unique_ptr<audit::AuditLog> log_;
   std::unique_ptr<LogSink> sink_;
   OpenGate gate_;
   std::unique_ptr<KeyManager> manager_;
@@ -80,7 +80,7 @@ TEST_F(KeyStoreSignerTest, SignsInCryptoSignFormatAndLogsTheUse) {
 
   auto records = SignRecords();
   ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0].result, UsageResult::kOk);
+  EXPECT_EQ(records[0].result, audit::UsageResult::kOk);
   EXPECT_EQ(records[0].actor, "release-bot");
   EXPECT_EQ(records[0].key_id, pub->KeyId());
 }
@@ -94,7 +94,7 @@ TEST_F(KeyStoreSignerTest, SuspendedKeyRefusesAndTheRefusalIsLogged) {
   EXPECT_EQ(sig.error().code(), ErrorCode::kKeyUnusable);
   auto records = SignRecords();
   ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0].result, UsageResult::kFailed);
+  EXPECT_EQ(records[0].result, audit::UsageResult::kFailed);
 }
 
 TEST_F(KeyStoreSignerTest, UnknownKeyIsNotFound) {

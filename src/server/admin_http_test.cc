@@ -27,10 +27,10 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "common/fd.h"
 #include "common/file.h"
-#include "keys/access.h"
-#include "keys/audit.h"
 #include "keys/file_vault.h"
 #include "server/channel_cache.h"
 #include "server/http_server.h"
@@ -148,13 +148,13 @@ class AdminHttpTest : public ::testing::Test {
     repo_options.now = [this] { return now_.load(); };
     repo_ = std::make_unique<AppRepo>(std::move(*vault), repo_options);
 
-    keys::AccessOptions access_options;
+    access::AccessOptions access_options;
     access_options.clock = [this] { return now_.load(); };
-    auto access = keys::AccessStore::Open(data_ / "access.db", access_options);
+    auto access = access::AccessStore::Open(data_ / "access.db", access_options);
     ASSERT_TRUE(access) << access.error().ToString();
     access_.emplace(std::move(*access));
-    owner_token_ = access_->CreateToken("owner", {keys::Role::kOwner})->token;
-    reader_token_ = access_->CreateToken("reader", {keys::Role::kReadOnly})->token;
+    owner_token_ = access_->CreateToken("owner", {access::Role::kOwner})->token;
+    reader_token_ = access_->CreateToken("reader", {access::Role::kReadOnly})->token;
 
     cache_ = std::make_unique<ChannelCache>(store_.get(), ChannelCache::Options{});
     ServerApiDeps deps;
@@ -165,7 +165,7 @@ class AdminHttpTest : public ::testing::Test {
     deps.data_dir = data_;
     deps.public_url = "https://ota.example.com";
     deps.clock = [this] { return now_.load(); };
-    deps.audit_log = keys::AuditPathForVault(vault_);
+    deps.audit_log = audit::AuditPathForVault(vault_);
     admin_ = AddAdminRoutes(&router_, deps);
     StartServer();
   }
@@ -206,12 +206,12 @@ class AdminHttpTest : public ::testing::Test {
     return SendJson("POST", "/api/v1/tokens", creator, spec);
   }
 
-  std::vector<keys::UsageRecord> AuditRecords() {
-    auto log = keys::AuditLog::OpenExisting(keys::AuditPathForVault(vault_));
+  std::vector<audit::UsageRecord> AuditRecords() {
+    auto log = audit::AuditLog::OpenExisting(audit::AuditPathForVault(vault_));
     if (!log) return {};
-    auto records = log->Query(keys::AuditFilter{});
+    auto records = log->Query(audit::AuditFilter{});
     EXPECT_TRUE(records);
-    return records ? *records : std::vector<keys::UsageRecord>();
+    return records ? *records : std::vector<audit::UsageRecord>();
   }
   size_t AdminRecordCount() {
     size_t n = 0;
@@ -237,7 +237,7 @@ class AdminHttpTest : public ::testing::Test {
   std::atomic<int64_t> now_{kNow};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<AppRepo> repo_;
-  std::optional<keys::AccessStore> access_;
+  std::optional<access::AccessStore> access_;
   std::unique_ptr<ChannelCache> cache_;
   std::shared_ptr<AdminApi> admin_;
   Router router_;
@@ -293,7 +293,7 @@ TEST_F(AdminHttpTest, UploadWithReadOnlyTokenIs403WithoutContinueOrFile) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].actor, "reader");
   EXPECT_EQ(records[0].operation, "blob.upload");
-  EXPECT_EQ(records[0].result, keys::UsageResult::kDenied);
+  EXPECT_EQ(records[0].result, audit::UsageResult::kDenied);
   EXPECT_EQ(records[0].source, "127.0.0.1");
 }
 
@@ -540,11 +540,11 @@ TEST_F(AdminHttpTest, AuditRecordsNameTheTokenAndTheTcpPeerNotXForwardedFor) {
 
   auto records = AuditRecords();
   ASSERT_EQ(records.size(), 1u);
-  const keys::UsageRecord& r = records[0];
+  const audit::UsageRecord& r = records[0];
   EXPECT_EQ(r.actor, "owner");
   EXPECT_EQ(r.operation, "token.create");
   EXPECT_EQ(r.purpose, "admin");
-  EXPECT_EQ(r.result, keys::UsageResult::kOk);
+  EXPECT_EQ(r.result, audit::UsageResult::kOk);
   EXPECT_EQ(r.source, "127.0.0.1");
   EXPECT_EQ(r.details,
             "token_id=" + owner->token_id + " request=POST /api/v1/tokens app= status=201");

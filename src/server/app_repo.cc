@@ -16,15 +16,17 @@
 #include <system_error>
 #include <utility>
 
+#include "audit/audit_log.h"
 #include "bundle/bundle.h"
+#include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
 #include "crypto/hash.h"
 #include "crypto/wrap.h"
-#include "keys/audit.h"
 #include "keys/key_uri.h"
 #include "keys/lifecycle.h"
 #include "keys/signer.h"
+#include "keys/vault_paths.h"
 #include "metadata/metadata.h"
 #include "server/release_policy.h"
 
@@ -90,14 +92,14 @@ KeyNames NamesFor(std::string_view app_id) {
 
 class AuditSink final : public keys::UsageSink {
  public:
-  explicit AuditSink(keys::AuditLog log) : log_(std::move(log)) {}
-  Result<void> Append(const keys::UsageRecord& record) override {
+  explicit AuditSink(audit::AuditLog log) : log_(std::move(log)) {}
+  Result<void> Append(const audit::UsageRecord& record) override {
     AIRLOCK_TRY(log_.Append(record));
     return {};
   }
 
  private:
-  keys::AuditLog log_;
+  audit::AuditLog log_;
 };
 
 // An exclusive flock(2) on DATA/tuf/<app>/.lock, released on destruction (close).
@@ -199,12 +201,6 @@ std::vector<TrustedTarget> ToTrustedList(const Targets& targets) {
   return out;
 }
 
-bool IsLowerHex(std::string_view s, size_t n) {
-  if (s.size() != n) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // The online-key checks of an uploaded root: `role` lists exactly `keyid` with threshold 1, and the
 // root's key under that id is the online key (key ids in metadata are never recomputed, so the key
 // itself is compared).
@@ -267,9 +263,9 @@ struct AppRepo::Impl {
       auto beside = keys::AuditPathForVaultUri(store->Uri());
       path = beside ? *beside : options.data_dir / "keys.audit";
     }
-    keys::AuditOptions aopts;
+    audit::AuditOptions aopts;
     aopts.clock = options.now;
-    auto log = keys::AuditLog::Open(path, std::move(aopts));
+    auto log = audit::AuditLog::Open(path, std::move(aopts));
     if (!log) return tl::unexpected(log.error().WithContext("key usage log " + path.string()));
     sink = std::make_unique<AuditSink>(std::move(*log));
     keys::KeyManagerOptions mopts;

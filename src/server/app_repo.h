@@ -53,8 +53,9 @@ struct AppRepoOptions {
   // Re-sign a timestamp when less than this fraction of its validity is left (RefreshTimestamps).
   double refresh_fraction = 0.5;
   std::function<int64_t()> now;            // Unix seconds; default system clock
-  // The key usage log (keys/audit.h) every online-key operation is appended to. Empty: the log beside
-  // a file vault (keys::AuditPathForVaultUri of the store's URI), else DATA/keys.audit (PKCS#11).
+  // The key usage log (audit/audit_log.h) every online-key operation is appended to. Empty: the log
+  // beside a file vault (keys::AuditPathForVaultUri of the store's URI), else DATA/keys.audit
+  // (PKCS#11).
   std::filesystem::path audit_log;
 };
 

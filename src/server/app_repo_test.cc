@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "bundle/bundle.h"
 #include "client/fetcher.h"
 #include "client/updater.h"
@@ -19,7 +20,6 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "crypto/wrap.h"
-#include "keys/audit.h"
 #include "keys/file_vault.h"
 #include "metadata/metadata.h"
 #include "server/release_policy.h"
@@ -799,16 +799,16 @@ TEST_F(AppRepoTest, WrapForDeviceRewrapsTheBundleContentKey) {
   EXPECT_EQ(repo_->BundleHasRecipient(alb, device.Public()), false);
 
   // Every unwrap is in the vault's usage log, by airlockd.
-  auto log = keys::AuditLog::OpenExisting(keys::AuditPathForVault(vault_));
+  auto log = audit::AuditLog::OpenExisting(audit::AuditPathForVault(vault_));
   ASSERT_TRUE(log) << log.error().ToString();
-  keys::AuditFilter filter;
+  audit::AuditFilter filter;
   filter.operation = "unwrap";
   auto records = log->Query(filter);
   ASSERT_TRUE(records);
   ASSERT_EQ(records->size(), 1u);
   EXPECT_EQ((*records)[0].actor, "airlockd");
   EXPECT_EQ((*records)[0].key_name, std::string(kApp) + ".content");
-  EXPECT_EQ((*records)[0].result, keys::UsageResult::kOk);
+  EXPECT_EQ((*records)[0].result, audit::UsageResult::kOk);
 }
 
 TEST_F(AppRepoTest, WrapForDeviceRefusals) {

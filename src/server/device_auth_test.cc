@@ -370,7 +370,7 @@ TEST_F(DeviceAuthTest, CapgoRoutesLeaveARevokedOldDeviceAloneAndBoundItsStats) {
 TEST_F(DeviceAuthTest, APublishingTokenCannotLoosenEnrollment) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   ASSERT_EQ(Admin("PUT", Apps() + "/enrollment-policy", {{"policy", "preauth"}}).status, 200);
-  const std::string ci = access_->CreateToken("ci", {keys::Role::kReleaseManager})->token;
+  const std::string ci = access_->CreateToken("ci", {access::Role::kReleaseManager})->token;
   Reply loosen = Call("PUT", Apps() + "/enrollment-policy", Json{{"policy", "token"}}.dump(), ci);
   EXPECT_EQ(loosen.status, 403) << loosen.raw;
   EXPECT_EQ(loosen.error(), "forbidden");

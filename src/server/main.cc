@@ -19,13 +19,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "common/bytes.h"
 #include "common/file.h"
 #include "crypto/random.h"
-#include "keys/access.h"
-#include "keys/audit.h"
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
+#include "keys/vault_paths.h"
 #include "server/app_repo.h"
 #include "server/capgo_api.h"
 #include "server/capgo_routes.h"
@@ -146,7 +147,7 @@ int Init(const server::ServerConfig& config) {
               << "\n";
     return 1;
   }
-  auto store = keys::AccessStore::Open(data / "access.db");
+  auto store = airlock::access::AccessStore::Open(data / "access.db");
   if (!store) {
     std::cerr << "airlockd init: " << store.error().ToString() << "\n";
     return 1;
@@ -162,7 +163,7 @@ int Init(const server::ServerConfig& config) {
                  "`airlock access token-create`\n";
     return 1;
   }
-  auto token = store->CreateToken("owner", {keys::Role::kOwner});
+  auto token = store->CreateToken("owner", {airlock::access::Role::kOwner});
   if (!token) {
     std::cerr << "airlockd init: " << token.error().ToString() << "\n";
     return 1;
@@ -239,7 +240,7 @@ int Serve(const server::ServerConfig& config) {
     std::cerr << "airlockd: database: " << store.error().ToString() << "\n";
     return 1;
   }
-  auto access = keys::AccessStore::Open(data / "access.db");
+  auto access = airlock::access::AccessStore::Open(data / "access.db");
   if (!access) {
     std::cerr << "airlockd: " << access.error().ToString() << "\n";
     return 1;

@@ -18,10 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "access/access_store.h"
 #include "common/bytes.h"
 #include "common/result.h"
 #include "crypto/keys.h"
-#include "keys/access.h"
 #include "server/app_repo.h"
 #include "server/router.h"
 #include "storage/store.h"
@@ -33,7 +33,7 @@ class ChannelCache;
 struct ServerApiDeps {
   storage::Store* store = nullptr;
   AppRepo* repo = nullptr;
-  keys::AccessStore* access = nullptr;  // DATA/access.db
+  access::AccessStore* access = nullptr;  // DATA/access.db
   ChannelCache* cache = nullptr;        // invalidated by every admin change
   std::filesystem::path data_dir;       // DATA (blobs/ below it)
   std::string public_url;               // scheme://host[:port], no trailing '/'
@@ -96,7 +96,6 @@ struct ParsedBody {
 ParsedBody ParseObjectBody(std::string_view body);
 // 1..128 bytes of [A-Za-z0-9._-].
 bool IsValidId(std::string_view id);
-bool IsLowerHex(std::string_view text, size_t length);
 int64_t Now(const ServerApiDeps& deps);
 // DATA/blobs/<sha[0:2]>/<sha> (sha must be 64 lower-case hex).
 std::filesystem::path BlobPath(const std::filesystem::path& data_dir, std::string_view sha256_hex);

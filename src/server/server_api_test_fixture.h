@@ -17,6 +17,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "access/access_store.h"
+#include "audit/audit_log.h"
 #include "bundle/bundle.h"
 #include "common/bytes.h"
 #include "common/file.h"
@@ -25,8 +27,6 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "crypto/wrap.h"
-#include "keys/access.h"
-#include "keys/audit.h"
 #include "keys/file_vault.h"
 #include "metadata/metadata.h"
 #include "server/capgo_routes.h"
@@ -87,13 +87,13 @@ class ServerApiTest : public ::testing::Test {
     repo_options.now = [this] { return now_; };
     repo_ = std::make_unique<AppRepo>(std::move(*vault), repo_options);
 
-    keys::AccessOptions access_options;
+    access::AccessOptions access_options;
     access_options.clock = [this] { return now_; };
-    auto access = keys::AccessStore::Open(data_ / "access.db", access_options);
+    auto access = access::AccessStore::Open(data_ / "access.db", access_options);
     ASSERT_TRUE(access) << access.error().ToString();
     access_.emplace(std::move(*access));
-    owner_token_ = access_->CreateToken("owner", {keys::Role::kOwner})->token;
-    reader_token_ = access_->CreateToken("reader", {keys::Role::kReadOnly})->token;
+    owner_token_ = access_->CreateToken("owner", {access::Role::kOwner})->token;
+    reader_token_ = access_->CreateToken("reader", {access::Role::kReadOnly})->token;
 
     ChannelCache::Options cache_options;
     cache_options.clock = [this] { return steady_; };
@@ -108,7 +108,7 @@ class ServerApiTest : public ::testing::Test {
     deps.data_dir = data_;
     deps.public_url = kPublicUrl;
     deps.clock = [this] { return now_; };
-    deps.audit_log = keys::AuditPathForVault(vault_);
+    deps.audit_log = audit::AuditPathForVault(vault_);
     deps.wrap_for_device = [this](const std::string& app_id, const std::string& sha256,
                                   const crypto::PublicKey& key) {
       ++wrap_calls_;
@@ -382,7 +382,7 @@ class ServerApiTest : public ::testing::Test {
   std::chrono::steady_clock::time_point steady_{std::chrono::seconds(1000)};
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<AppRepo> repo_;
-  std::optional<keys::AccessStore> access_;
+  std::optional<access::AccessStore> access_;
   std::unique_ptr<ChannelCache> cache_;
   std::string owner_token_;
   std::string reader_token_;

@@ -15,18 +15,12 @@
 #include <system_error>
 
 #include "bundle/manifest.h"
+#include "common/bytes.h"
 
 namespace airlock::server {
 namespace {
 
 constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
-
-bool IsLowerHex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
 
 // The path is safe to hand to the file system: ValidateBundlePath plus no hidden component.
 bool SafeRelative(std::string_view path) {
@@ -265,7 +259,7 @@ void AddStaticRoutes(Router* router, const std::filesystem::path& data_dir) {
   const std::filesystem::path blob_root = data_dir / "blobs";
   router->Add("GET", "/v1/blobs/{sha256}", [blob_root](const Request& request) {
     std::string_view digest = request.Param("sha256");
-    if (digest.size() != 64 || !IsLowerHex(digest)) {
+    if (!IsLowerHex(digest, 64)) {
       return JsonError(404, "not_found", "a blob is named by 64 lower-case hex digits");
     }
     return ServeBlob(blob_root, digest, request);

@@ -1,15 +1,14 @@
-#include "keys/totp.h"
+#include "access/totp.h"
 
 #include <gtest/gtest.h>
 
-namespace airlock::keys {
+namespace airlock::access {
 namespace {
 
 // RFC 6238 Appendix B: the seeds are the ASCII digits repeated to the HMAC's output size.
 const std::string kSeed20 = "12345678901234567890";
 const std::string kSeed32 = "12345678901234567890123456789012";
-const std::string kSeed64 =
-    "1234567890123456789012345678901234567890123456789012345678901234";
+const std::string kSeed64 = "1234567890123456789012345678901234567890123456789012345678901234";
 
 struct Vector {
   int64_t time;
@@ -188,10 +187,10 @@ TEST(Totp, Base32RoundTripsAndMatchesRfc4648) {
 }
 
 TEST(Totp, Base32RejectsBadText) {
-  EXPECT_EQ(Base32Decode("MZ1W").error().code(), ErrorCode::kMalformed);    // '1' not in alphabet
-  EXPECT_EQ(Base32Decode("MZ=XW").error().code(), ErrorCode::kMalformed);   // data after padding
-  EXPECT_EQ(Base32Decode("M").error().code(), ErrorCode::kMalformed);       // 5 bits: no byte
-  EXPECT_EQ(Base32Decode("MZ").error().code(), ErrorCode::kMalformed);      // non-zero pad bits
+  EXPECT_EQ(Base32Decode("MZ1W").error().code(), ErrorCode::kMalformed);   // '1' not in alphabet
+  EXPECT_EQ(Base32Decode("MZ=XW").error().code(), ErrorCode::kMalformed);  // data after padding
+  EXPECT_EQ(Base32Decode("M").error().code(), ErrorCode::kMalformed);      // 5 bits: no byte
+  EXPECT_EQ(Base32Decode("MZ").error().code(), ErrorCode::kMalformed);     // non-zero pad bits
   EXPECT_EQ(Base32Decode(std::string(1025, 'A')).error().code(), ErrorCode::kLimitExceeded);
 }
 
@@ -214,4 +213,4 @@ TEST(Totp, GeneratedSecretsHaveTheRecommendedSize) {
 }
 
 }  // namespace
-}  // namespace airlock::keys
+}  // namespace airlock::access

@@ -1,5 +1,5 @@
-#include "keys/access.h"
-#include "keys/sqlite_util.h"
+#include "access/access_store.h"
+#include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -11,9 +11,8 @@
 
 #include "crypto/hash.h"
 #include "crypto/random.h"
-#include "keys/key_uri.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 
 namespace {
 
@@ -47,84 +46,25 @@ using sqlite::StmtPtr;
 
 constexpr std::string_view kDbContext = "access store";
 Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kDbContext, what); }
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) { return sqlite::Prepare(db, sql, kDbContext); }
+Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
+  return sqlite::Prepare(db, sql, kDbContext);
+}
 Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kDbContext); }
 using Transaction = sqlite::Transaction;  // BEGIN/COMMIT errors say "SQLite: ..."
-
-tl::unexpected<Error> Denied(std::string message) {
-  return MakeError(kDeniedCode, "access denied: " + std::move(message));
-}
-
-constexpr std::array<std::pair<Role, std::string_view>, 7> kRoleNames = {{
-    {Role::kOwner, "owner"},
-    {Role::kAdmin, "admin"},
-    {Role::kReleaseManager, "release-manager"},
-    {Role::kKeyCustodian, "key-custodian"},
-    {Role::kAuditor, "auditor"},
-    {Role::kReadOnly, "read-only"},
-    {Role::kDevice, "device"},
-}};
-
-constexpr std::array<std::pair<Action, std::string_view>, 24> kActionNames = {{
-    {Action::kKeyCreate, "key.create"},
-    {Action::kKeyList, "key.list"},
-    {Action::kKeyRead, "key.read"},
-    {Action::kKeySign, "key.sign"},
-    {Action::kKeyUnwrap, "key.unwrap"},
-    {Action::kKeyRotate, "key.rotate"},
-    {Action::kKeySuspend, "key.suspend"},
-    {Action::kKeyResume, "key.resume"},
-    {Action::kKeyRetire, "key.retire"},
-    {Action::kKeyRevoke, "key.revoke"},
-    {Action::kKeyCompromised, "key.compromised"},
-    {Action::kKeyDelete, "key.delete"},
-    {Action::kVaultInit, "vault.init"},
-    {Action::kVaultBackup, "vault.backup"},
-    {Action::kVaultRestore, "vault.restore"},
-    {Action::kAuditRead, "audit.read"},
-    {Action::kAuditVerify, "audit.verify"},
-    {Action::kReleasePublish, "release.publish"},
-    {Action::kReleaseRead, "release.read"},
-    {Action::kPrincipalManage, "principal.manage"},
-    {Action::kTokenManage, "token.manage"},
-    {Action::kDeviceReport, "device.report"},
-    {Action::kUpdateFetch, "update.fetch"},
-    {Action::kKeySignRoot, "key.sign-root"},
-}};
 
 bool ValidName(std::string_view name) {
   if (name.empty() || name.size() > kMaxPrincipalNameSize) return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '@' || c == '+' || c == '-';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '@' || c == '+' || c == '-';
     if (!ok) return false;
   }
   return true;
 }
 
-std::string RolesText(const std::vector<Role>& roles) {
-  std::string out;
-  for (Role r : roles) {
-    if (!out.empty()) out += ",";
-    out += RoleName(r);
-  }
-  return out;
-}
-
-Result<std::vector<Role>> ParseRolesText(std::string_view text) {
-  std::vector<Role> roles;
-  while (!text.empty()) {
-    size_t comma = text.find(',');
-    AIRLOCK_ASSIGN_OR_RETURN(Role r, ParseRole(text.substr(0, comma)));
-    roles.push_back(r);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return roles;
-}
-
 Result<void> CheckRoles(const std::vector<Role>& roles) {
-  if (roles.empty()) return MakeError(ErrorCode::kInvalidArgument, "a principal needs at least one role");
+  if (roles.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "a principal needs at least one role");
   return {};
 }
 
@@ -201,138 +141,7 @@ std::filesystem::path AccessPathForVault(const std::filesystem::path& vault_path
   return p;
 }
 
-Result<std::filesystem::path> AccessPathForVaultUri(std::string_view uri) {
-  AIRLOCK_ASSIGN_OR_RETURN(KeyUri parsed, ParseKeyUri(uri));
-  if (parsed.scheme != KeyUriScheme::kFile) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a pkcs11 store has no vault file: name the access store with --access PATH");
-  }
-  return AccessPathForVault(parsed.path);
-}
-
-std::string_view RoleName(Role role) {
-  for (const auto& [r, name] : kRoleNames) {
-    if (r == role) return name;
-  }
-  return "read-only";
-}
-
-Result<Role> ParseRole(std::string_view name) {
-  for (const auto& [r, n] : kRoleNames) {
-    if (n == name) return r;
-  }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "unknown role '" + std::string(name.substr(0, 32)) +
-                       "' (owner, admin, release-manager, key-custodian, auditor, read-only, device)");
-}
-
-std::string_view ActionName(Action action) {
-  for (const auto& [a, name] : kActionNames) {
-    if (a == action) return name;
-  }
-  return "unknown";
-}
-
-Result<Action> ParseAction(std::string_view name) {
-  for (const auto& [a, n] : kActionNames) {
-    if (n == name) return a;
-  }
-  return MakeError(ErrorCode::kInvalidArgument, "unknown action '" + std::string(name.substr(0, 32)) + "'");
-}
-
-std::vector<Action> AllActions() {
-  std::vector<Action> out;
-  for (const auto& [a, name] : kActionNames) out.push_back(a);
-  return out;
-}
-
-bool RequiresSecondFactor(Action action) {
-  switch (action) {
-    case Action::kKeyRotate:
-    case Action::kKeyCompromised:
-    case Action::kKeyResume:
-    case Action::kKeyDelete:
-    case Action::kVaultBackup:
-    case Action::kVaultRestore:
-    case Action::kKeySignRoot:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool RoleAllows(Role role, Action action) {
-  // Least privilege: each role gets what its job needs. The custodian actions (those that need a second
-  // factor) are for key-custodian and owner only, as the design asks; admin manages people and can stop a
-  // key (suspend, retire, revoke) but cannot bring one back, rotate it, or move key material.
-  using A = Action;
-  switch (role) {
-    case Role::kOwner:
-      return true;
-    case Role::kAdmin:
-      switch (action) {
-        case A::kKeyCreate: case A::kKeyList: case A::kKeyRead: case A::kKeySuspend:
-        case A::kKeyRetire: case A::kKeyRevoke: case A::kVaultInit: case A::kAuditRead:
-        case A::kAuditVerify: case A::kReleasePublish: case A::kReleaseRead:
-        case A::kPrincipalManage: case A::kTokenManage:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kReleaseManager:
-      switch (action) {
-        case A::kKeyList: case A::kKeyRead: case A::kKeySign: case A::kKeyUnwrap:
-        case A::kReleasePublish: case A::kReleaseRead:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kKeyCustodian:
-      switch (action) {
-        case A::kKeyCreate: case A::kKeyList: case A::kKeyRead: case A::kKeyRotate:
-        case A::kKeySuspend: case A::kKeyResume: case A::kKeyRetire: case A::kKeyRevoke:
-        case A::kKeyCompromised: case A::kKeyDelete: case A::kVaultInit: case A::kVaultBackup:
-        case A::kVaultRestore: case A::kAuditRead: case A::kAuditVerify:
-        case A::kKeySignRoot:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kAuditor:
-      switch (action) {
-        case A::kKeyList: case A::kKeyRead: case A::kAuditRead: case A::kAuditVerify:
-        case A::kReleaseRead:
-          return true;
-        default:
-          return false;
-      }
-    case Role::kReadOnly:
-      return action == A::kKeyList || action == A::kKeyRead || action == A::kReleaseRead;
-    case Role::kDevice:
-      return action == A::kDeviceReport || action == A::kUpdateFetch;
-  }
-  return false;
-}
-
-std::string_view PrincipalKindName(PrincipalKind kind) {
-  return kind == PrincipalKind::kToken ? "token" : "person";
-}
-
-Result<void> Authorize(const Principal& principal, Action action) {
-  if (principal.disabled) return Denied(principal.name + " is disabled");
-  for (Role r : principal.roles) {
-    if (RoleAllows(r, action)) return {};
-  }
-  return Denied(principal.name + " (" + RolesText(principal.roles) + ") may not " +
-                std::string(ActionName(action)));
-}
-
 std::string TokenHash(std::string_view token) { return HexEncode(crypto::Sha256(AsBytes(token))); }
-
-bool AllowsApp(const Principal& principal, std::string_view app) {
-  return principal.apps.empty() ||
-         std::find(principal.apps.begin(), principal.apps.end(), app) != principal.apps.end();
-}
 
 struct AccessStore::Impl {
   DbPtr db;
@@ -352,8 +161,8 @@ namespace {
 
 Result<DbPtr> OpenAccessDb(const std::filesystem::path& path, bool create) {
   AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, sqlite::OpenPrivateDb(path, create, "access store"));
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr tables,
-                           Prepare(db.get(), "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr tables, Prepare(db.get(), "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
   if (sqlite3_step(tables.get()) != SQLITE_ROW) {
     return MakeError(ErrorCode::kMalformed, path.string() + " is not an access store");
   }
@@ -364,7 +173,8 @@ Result<DbPtr> OpenAccessDb(const std::filesystem::path& path, bool create) {
     AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db.get()));
     AIRLOCK_TRY(Exec(db.get(), kSchema));
     AIRLOCK_TRY(Exec(db.get(), ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-access'), "
-                                "('version', '" + std::to_string(kSchemaVersion) + "')")
+                                "('version', '" +
+                                std::to_string(kSchemaVersion) + "')")
                                    .c_str()));
     AIRLOCK_TRY(tx.Commit());
     AIRLOCK_TRY(EnsureTokenColumns(db.get()));
@@ -399,7 +209,8 @@ Result<AccessStore> AccessStore::Open(const std::filesystem::path& path, AccessO
   return AccessStore(std::move(impl));
 }
 
-Result<AccessStore> AccessStore::OpenExisting(const std::filesystem::path& path, AccessOptions options) {
+Result<AccessStore> AccessStore::OpenExisting(const std::filesystem::path& path,
+                                              AccessOptions options) {
   AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, OpenAccessDb(path, /*create=*/false));
   auto impl = std::make_unique<Impl>();
   impl->db = std::move(db);
@@ -416,19 +227,21 @@ Result<bool> AccessStore::Empty() const {
 
 Result<Principal> AccessStore::AddPerson(std::string_view name, const std::vector<Role>& roles) {
   if (!ValidName(name)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "principal names are 1..128 of [A-Za-z0-9._@+-]");
+    return MakeError(ErrorCode::kInvalidArgument, "principal names are 1..128 of [A-Za-z0-9._@+-]");
   }
   AIRLOCK_TRY(CheckRoles(roles));
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "INSERT INTO principals (name, kind, roles, created) VALUES (?, 'person', ?, ?)"));
+      StmtPtr s,
+      Prepare(db,
+              "INSERT INTO principals (name, kind, roles, created) VALUES (?, 'person', ?, ?)"));
   BindText(s.get(), 1, name);
   BindText(s.get(), 2, RolesText(roles));
   sqlite3_bind_int64(s.get(), 3, Now());
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_CONSTRAINT) {
-    return MakeError(ErrorCode::kAlreadyExists, "principal " + std::string(name) + " already exists");
+    return MakeError(ErrorCode::kAlreadyExists,
+                     "principal " + std::string(name) + " already exists");
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "add principal"));
   return Get(name);
@@ -436,9 +249,8 @@ Result<Principal> AccessStore::AddPerson(std::string_view name, const std::vecto
 
 Result<Principal> AccessStore::Get(std::string_view name) const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s,
-      Prepare(db, std::string("SELECT ") + kPrincipalColumns + " FROM principals WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns +
+                                                      " FROM principals WHERE name = ?"));
   BindText(s.get(), 1, name);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) {
@@ -451,8 +263,8 @@ Result<Principal> AccessStore::Get(std::string_view name) const {
 
 Result<std::vector<Principal>> AccessStore::List() const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns + " FROM principals ORDER BY name"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns +
+                                                      " FROM principals ORDER BY name"));
   std::vector<Principal> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -480,7 +292,8 @@ Result<void> ChangeOne(sqlite3* db, StmtPtr s, std::string_view name) {
 Result<void> AccessStore::SetRoles(std::string_view name, const std::vector<Role>& roles) {
   AIRLOCK_TRY(CheckRoles(roles));
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "UPDATE principals SET roles = ? WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(db, "UPDATE principals SET roles = ? WHERE name = ?"));
   BindText(s.get(), 1, RolesText(roles));
   BindText(s.get(), 2, name);
   return ChangeOne(db, std::move(s), name);
@@ -488,7 +301,8 @@ Result<void> AccessStore::SetRoles(std::string_view name, const std::vector<Role
 
 Result<void> AccessStore::SetDisabled(std::string_view name, bool disabled) {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "UPDATE principals SET disabled = ? WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(db, "UPDATE principals SET disabled = ? WHERE name = ?"));
   sqlite3_bind_int64(s.get(), 1, disabled ? 1 : 0);
   BindText(s.get(), 2, name);
   return ChangeOne(db, std::move(s), name);
@@ -562,8 +376,10 @@ Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name,
   const bool sealed = true;
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "UPDATE principals SET totp_secret = ?, totp_sealed = ?, totp_algorithm = ?, "
-                             "totp_digits = ?, totp_period = ?, totp_last_step = NULL WHERE name = ?"));
+      StmtPtr s,
+      Prepare(db,
+              "UPDATE principals SET totp_secret = ?, totp_sealed = ?, totp_algorithm = ?, "
+              "totp_digits = ?, totp_period = ?, totp_last_step = NULL WHERE name = ?"));
   sqlite3_bind_blob(s.get(), 1, stored.data(), static_cast<int>(stored.size()), SQLITE_TRANSIENT);
   sqlite3_bind_int64(s.get(), 2, sealed ? 1 : 0);
   BindText(s.get(), 3, TotpAlgorithmName(params.algorithm));
@@ -595,11 +411,13 @@ Result<void> AccessStore::RemoveTotp(std::string_view name, const TotpAuthority&
 
 Result<void> AccessStore::CheckTotp(std::string_view name, std::string_view code) {
   sqlite3* db = impl_->db.get();
-  // One IMMEDIATE transaction from read to the step update, so two processes cannot both accept a code.
+  // One IMMEDIATE transaction from read to the step update, so two processes cannot both accept a
+  // code.
   AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "SELECT disabled, totp_secret, totp_sealed, totp_algorithm, totp_digits, "
-                             "totp_period, totp_last_step, kind FROM principals WHERE name = ?"));
+      StmtPtr s, Prepare(db,
+                         "SELECT disabled, totp_secret, totp_sealed, totp_algorithm, totp_digits, "
+                         "totp_period, totp_last_step, kind FROM principals WHERE name = ?"));
   BindText(s.get(), 1, name);
   int rc = sqlite3_step(s.get());
   std::string shown(name.substr(0, kMaxPrincipalNameSize));
@@ -620,13 +438,15 @@ Result<void> AccessStore::CheckTotp(std::string_view name, std::string_view code
   s.reset();
   if (sealed) {
     if (!impl_->options.sealer) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       "the TOTP secret of " + shown + " is sealed by the vault; open the vault first");
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          "the TOTP secret of " + shown + " is sealed by the vault; open the vault first");
     }
     AIRLOCK_ASSIGN_OR_RETURN(secret, impl_->options.sealer->open(secret, "airlock-totp:" + shown));
   }
   AIRLOCK_ASSIGN_OR_RETURN(int64_t step, TotpVerify(secret, code, Now(), params, last_step));
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr u, Prepare(db, "UPDATE principals SET totp_last_step = ? WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr u,
+                           Prepare(db, "UPDATE principals SET totp_last_step = ? WHERE name = ?"));
   sqlite3_bind_int64(u.get(), 1, step);
   BindText(u.get(), 2, name);
   if (sqlite3_step(u.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "record TOTP step"));
@@ -705,7 +525,8 @@ Result<CreatedToken> AccessStore::CreateToken(std::string_view name, const std::
   if (!apps_text.empty()) BindText(s.get(), 8, apps_text);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_CONSTRAINT) {
-    return MakeError(ErrorCode::kAlreadyExists, "principal " + std::string(name) + " already exists");
+    return MakeError(ErrorCode::kAlreadyExists,
+                     "principal " + std::string(name) + " already exists");
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "create token"));
   AIRLOCK_ASSIGN_OR_RETURN(out.principal, Get(name));
@@ -759,14 +580,15 @@ Result<Principal> AccessStore::FindTokenByHash(std::string_view hash_hex) const 
     return MakeError(ErrorCode::kNotFound, "no token with that hash");
   }
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns +
-                                 ", token_hash FROM principals WHERE kind = 'token' AND token_hash = ?"));
+      StmtPtr s,
+      Prepare(db, std::string("SELECT ") + kPrincipalColumns +
+                      ", token_hash FROM principals WHERE kind = 'token' AND token_hash = ?"));
   BindText(s.get(), 1, hash_hex);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) return MakeError(ErrorCode::kNotFound, "no token with that hash");
   if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "find token"));
-  // The index lookup is on a hash of 256 random bits, so its timing says nothing useful about a token;
-  // the final comparison is constant-time all the same.
+  // The index lookup is on a hash of 256 random bits, so its timing says nothing useful about a
+  // token; the final comparison is constant-time all the same.
   if (!ConstantTimeEqual(AsBytes(ColumnText(s.get(), kTokenHashColumn)), AsBytes(hash_hex))) {
     return MakeError(ErrorCode::kNotFound, "no token with that hash");
   }
@@ -780,7 +602,8 @@ Result<Principal> AccessStore::AuthenticateToken(std::string_view token) const {
       if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) well_formed = false;
     }
   }
-  if (!well_formed) return MakeError(ErrorCode::kMalformed, "an API token is \"alk_\" and 64 hex digits");
+  if (!well_formed)
+    return MakeError(ErrorCode::kMalformed, "an API token is \"alk_\" and 64 hex digits");
   auto p = FindTokenByHash(TokenHash(token));
   if (!p) {
     if (p.error().code() == ErrorCode::kNotFound) return Denied("unknown API token");
@@ -842,4 +665,4 @@ Result<Principal> AccessStore::AuthorizeActor(std::string_view actor, Action act
   return p;
 }
 
-}  // namespace airlock::keys
+}  // namespace airlock::access

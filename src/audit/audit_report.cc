@@ -1,14 +1,14 @@
-// AuditLog::Report and the report periods (keys/audit.h): the key-usage summaries built from the
-// log.
+// AuditLog::Report and the report periods (audit/audit_log.h): the key-usage summaries built from
+// the log.
 #include <sqlite3.h>
 
 #include <set>
 #include <tuple>
 
-#include "keys/audit.h"
-#include "keys/sqlite_util.h"
+#include "audit/audit_log.h"
+#include "sqlite/sqlite_util.h"
 
-namespace airlock::keys {
+namespace airlock::audit {
 
 namespace {
 
@@ -184,4 +184,4 @@ Result<UsageReport> AuditLog::Report(const ReportOptions& options) const {
   return report;
 }
 
-}  // namespace airlock::keys
+}  // namespace airlock::audit

@@ -1,8 +1,8 @@
-// The SQLite plumbing shared by the keys module's databases (file vault, audit log, access store): RAII
-// handles, prepared statements, exec, binding and columns, and an IMMEDIATE transaction. Each caller
-// passes a context ("audit log", "access store", ...) that prefixes its error messages.
-#ifndef AIRLOCK_KEYS_SQLITE_UTIL_H_
-#define AIRLOCK_KEYS_SQLITE_UTIL_H_
+// The SQLite plumbing shared by the private database files (file vault, audit log, access store):
+// RAII handles, prepared statements, exec, binding and columns, and an IMMEDIATE transaction. Each
+// caller passes a context ("audit log", "access store", ...) that prefixes its error messages.
+#ifndef AIRLOCK_SQLITE_SQLITE_UTIL_H_
+#define AIRLOCK_SQLITE_SQLITE_UTIL_H_
 
 #include <sqlite3.h>
 
@@ -14,7 +14,7 @@
 #include "common/bytes.h"
 #include "common/result.h"
 
-namespace airlock::keys::sqlite {
+namespace airlock::sqlite {
 
 struct DbClose {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -25,14 +25,15 @@ struct StmtFinalize {
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
-// Opens a private database file; with `create`, a missing file is first created with mode 0600 (SQLite
-// would use the umask, and its journal copies the file's mode). kNotFound when it is missing and
-// `create` is false. With `read_only_fallback`, a file that cannot be opened read-write is opened
-// read-only. `what` names the file in messages ("audit log"). Sets a 5 s busy timeout.
+// Opens a private database file; with `create`, a missing file is first created with mode 0600
+// (SQLite would use the umask, and its journal copies the file's mode). kNotFound when it is
+// missing and `create` is false. With `read_only_fallback`, a file that cannot be opened read-write
+// is opened read-only. `what` names the file in messages ("audit log"). Sets a 5 s busy timeout.
 [[nodiscard]] Result<DbPtr> OpenPrivateDb(const std::filesystem::path& path, bool create,
                                           std::string_view what, bool read_only_fallback = false);
 
-// "context: what: sqlite message"; kMalformed when the file is not a (sound) database, kIo otherwise.
+// "context: what: sqlite message"; kMalformed when the file is not a (sound) database, kIo
+// otherwise.
 Error DbError(sqlite3* db, std::string_view context, std::string_view what);
 [[nodiscard]] Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql, std::string_view context);
 [[nodiscard]] Result<void> Exec(sqlite3* db, const char* sql, std::string_view context);
@@ -61,6 +62,6 @@ class Transaction {
   std::string_view context_;
 };
 
-}  // namespace airlock::keys::sqlite
+}  // namespace airlock::sqlite
 
-#endif  // AIRLOCK_KEYS_SQLITE_UTIL_H_
+#endif  // AIRLOCK_SQLITE_SQLITE_UTIL_H_

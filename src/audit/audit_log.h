@@ -1,36 +1,41 @@
-// The key usage log: an append-only, hash-chained record of every key operation, with checkpoints signed
-// by an audit key (docs/design.md §5, issue 4).
+// The key usage log: an append-only, hash-chained record of every key operation, with checkpoints
+// signed by an audit key (docs/design.md §5, issue 4).
 //
 // Storage. The log is its own SQLite file beside the vault: `AuditPathForVault("/v/keys.vault")` is
-// "/v/keys.vault.audit". It is deliberately not a table of the vault file: restoring a vault backup must
-// not roll the log back, an auditor can be given the log without the vault, and the vault's own schema and
-// transactions stay independent of ours. Backends without a vault file (PKCS#11) name the log explicitly
-// (the CLI's `--audit PATH` / `$AIRLOCK_AUDIT_LOG`).
+// "/v/keys.vault.audit". It is deliberately not a table of the vault file: restoring a vault backup
+// must not roll the log back, an auditor can be given the log without the vault, and the vault's
+// own schema and transactions stay independent of ours. Backends without a vault file (PKCS#11)
+// name the log explicitly (the CLI's `--audit PATH` / `$AIRLOCK_AUDIT_LOG`).
 //
 // Chain. Record n (seq n, starting at 1) has
 //     hash_n = SHA-256(hash_{n-1} || CanonicalRecordBytes(record_n))      hash_0 = 32 zero bytes
-// where the canonical encoding covers every field including seq (see CanonicalRecordBytes). A checkpoint
-// {seq, head hash, time, key id} is signed by the audit key over CanonicalCheckpointBytes; the audit
-// public key is stored in the log (table audit_keys) so verification can check checkpoints, and can be
-// pinned from outside (VerifyOptions::trusted_keys).
+// where the canonical encoding covers every field including seq (see CanonicalRecordBytes). A
+// checkpoint {seq, head hash, time, key id} is signed by the audit key over
+// CanonicalCheckpointBytes; the audit public key is stored in the log (table audit_keys) so
+// verification can check checkpoints, and can be pinned from outside (VerifyOptions::trusted_keys).
 //
 // What Verify() detects, and what it cannot (docs/operations/audit.md says the same):
 //   * an edited field of any record, a deleted record, two records swapped or reordered, a record
 //     inserted with a wrong hash: kHashMismatch at the first seq whose hash or link does not hold;
-//   * a whole chain rewritten with recomputed hashes (the hash is keyless): kHashMismatch at the first
+//   * a whole chain rewritten with recomputed hashes (the hash is keyless): kHashMismatch at the
+//   first
 //     record covered by the first checkpoint whose signed head no longer matches;
-//   * a forged or altered checkpoint: kBadSignature at the checkpoint's seq; one signed by a key that is
+//   * a forged or altered checkpoint: kBadSignature at the checkpoint's seq; one signed by a key
+//   that is
 //     not recorded (or not pinned): kWrongKey;
 //   * records deleted from the tail up to a checkpoint's seq: kTruncated at (last seq + 1);
-//   * records appended or deleted AFTER the last checkpoint, by someone who recomputes hashes, cannot be
-//     told from honest ones by the log alone; pass an externally kept head (VerifyOptions::expect_head,
-//     `airlock audit verify --expect-head SEQ:HASH`) to catch that. Deleting every checkpoint too is
-//     likewise only caught by a pinned head or a pinned minimum checkpoint count.
+//   * records appended or deleted AFTER the last checkpoint, by someone who recomputes hashes,
+//   cannot be
+//     told from honest ones by the log alone; pass an externally kept head
+//     (VerifyOptions::expect_head, `airlock audit verify --expect-head SEQ:HASH`) to catch that.
+//     Deleting every checkpoint too is likewise only caught by a pinned head or a pinned minimum
+//     checkpoint count.
 //
-// Thread-safety: an AuditLog is not thread-safe; use one per thread. Several processes may append to
-// the same file at once: each Append is one IMMEDIATE transaction (SQLite locks; busy timeout 5 s).
-#ifndef AIRLOCK_KEYS_AUDIT_H_
-#define AIRLOCK_KEYS_AUDIT_H_
+// Thread-safety: an AuditLog is not thread-safe; use one per thread. Several processes may append
+// to the same file at once: each Append is one IMMEDIATE transaction (SQLite locks; busy timeout 5
+// s).
+#ifndef AIRLOCK_AUDIT_AUDIT_LOG_H_
+#define AIRLOCK_AUDIT_AUDIT_LOG_H_
 
 #include <cstdint>
 #include <filesystem>
@@ -48,16 +53,13 @@
 
 struct sqlite3;
 
-namespace airlock::keys {
+namespace airlock::audit {
 
-// "<vault_path>.audit".
+// "<vault_path>.audit". (keys::AuditPathForVaultUri does the same for a key/vault URI.)
 std::filesystem::path AuditPathForVault(const std::filesystem::path& vault_path);
-// For a key/vault URI: "file:PATH" or "file:PATH#name" -> AuditPathForVault(PATH). Other schemes
-// (pkcs11:) have no vault file: kInvalidArgument ("name the audit log with --audit").
-Result<std::filesystem::path> AuditPathForVaultUri(std::string_view uri);
 
 enum class UsageResult { kOk, kDenied, kFailed };
-std::string_view UsageResultName(UsageResult result);  // "ok", "denied", "failed"
+std::string_view UsageResultName(UsageResult result);         // "ok", "denied", "failed"
 Result<UsageResult> ParseUsageResult(std::string_view name);  // kInvalidArgument otherwise
 
 // Bounds on every text field of a record (kLimitExceeded beyond them).
@@ -65,40 +67,40 @@ inline constexpr size_t kMaxAuditFieldSize = 1024;
 inline constexpr size_t kMaxAuditDetailsSize = 4096;
 
 // One key operation. Operations are lower-case words; the vault uses: create, sign, unwrap, derive,
-// export, rotate, suspend, resume, retire, revoke, compromised, delete, backup, restore, init; access
-// control adds auth (a token/TOTP check) and principal changes; the log itself adds checkpoint events only
-// in the checkpoints table, never as records.
+// export, rotate, suspend, resume, retire, revoke, compromised, delete, backup, restore, init;
+// access control adds auth (a token/TOTP check) and principal changes; the log itself adds
+// checkpoint events only in the checkpoints table, never as records.
 struct UsageRecord {
-  int64_t seq = 0;              // assigned by Append (ignored on input)
-  int64_t time = 0;             // unix seconds, UTC; 0 on input = "now" from the log's clock
-  std::string actor;            // principal name or token name; required
-  std::string key_id;           // TUF key id (hex) or backend id; may be empty (vault-wide operations)
-  std::string key_name;         // vault name of the key
-  std::string operation;        // required, see above
-  std::string purpose;          // root, targets, snapshot, timestamp, content-wrap, capgo, audit, ...
+  int64_t seq = 0;        // assigned by Append (ignored on input)
+  int64_t time = 0;       // unix seconds, UTC; 0 on input = "now" from the log's clock
+  std::string actor;      // principal name or token name; required
+  std::string key_id;     // TUF key id (hex) or backend id; may be empty (vault-wide operations)
+  std::string key_name;   // vault name of the key
+  std::string operation;  // required, see above
+  std::string purpose;    // root, targets, snapshot, timestamp, content-wrap, capgo, audit, ...
   UsageResult result = UsageResult::kOk;
-  std::string result_reason;    // why denied/failed (e.g. "key suspended", "bad TOTP"); empty when ok
-  std::string source;           // "local" for the CLI; the peer address for the server
-  std::string reason;           // why the actor did it (ticket, free text)
-  std::string details;          // optional extra facts, e.g. "new_key_id=..."; free text
+  std::string result_reason;  // why denied/failed (e.g. "key suspended", "bad TOTP"); empty when ok
+  std::string source;         // "local" for the CLI; the peer address for the server
+  std::string reason;         // why the actor did it (ticket, free text)
+  std::string details;        // optional extra facts, e.g. "new_key_id=..."; free text
   // Filled when read back from the log (ignored on input): hex SHA-256 chain values.
   std::string prev_hash;
   std::string hash;
 };
 
-// The exact bytes hashed for a record: "airlock-audit-record-v1" 0x00, seq (u64 BE), time (u64 BE, two's
-// complement), result (u8: 0 ok, 1 denied, 2 failed), then actor, key_id, key_name, operation, purpose,
-// result_reason, source, reason, details each as u32 BE length + bytes.
+// The exact bytes hashed for a record: "airlock-audit-record-v1" 0x00, seq (u64 BE), time (u64 BE,
+// two's complement), result (u8: 0 ok, 1 denied, 2 failed), then actor, key_id, key_name,
+// operation, purpose, result_reason, source, reason, details each as u32 BE length + bytes.
 Bytes CanonicalRecordBytes(const UsageRecord& record);
 // SHA-256(prev_hash || CanonicalRecordBytes(record)), raw 32 bytes.
 Bytes ChainHash(ByteSpan prev_hash, const UsageRecord& record);
 
 struct Checkpoint {
-  int64_t number = 0;       // 1, 2, 3, ... in the order written; 0 for checkpoints made before
-  int64_t seq = 0;          // the last record covered (0 = empty log)
-  std::string head_hash;    // hex hash of record `seq` (64 zeros for seq 0)
+  int64_t number = 0;     // 1, 2, 3, ... in the order written; 0 for checkpoints made before
+  int64_t seq = 0;        // the last record covered (0 = empty log)
+  std::string head_hash;  // hex hash of record `seq` (64 zeros for seq 0)
   int64_t time = 0;
-  std::string key_id;       // TUF key id of the audit key
+  std::string key_id;  // TUF key id of the audit key
   Bytes signature;
 };
 
@@ -116,8 +118,8 @@ struct CheckpointSigner {
 CheckpointSigner SignerFromPrivateKey(crypto::PrivateKey key);
 
 struct AuditOptions {
-  // A signed checkpoint is written automatically after every `checkpoint_interval` records when a signer
-  // is set (0: only on demand, by Checkpoint()).
+  // A signed checkpoint is written automatically after every `checkpoint_interval` records when a
+  // signer is set (0: only on demand, by Checkpoint()).
   int64_t checkpoint_interval = 100;
   std::optional<CheckpointSigner> signer;
   // Unix seconds. Defaults to the system clock.
@@ -125,9 +127,9 @@ struct AuditOptions {
 };
 
 struct AuditFilter {
-  std::string key;       // matches key_name or key_id (exact); empty = any
-  std::string actor;     // exact; empty = any
-  std::string operation; // exact; empty = any
+  std::string key;               // matches key_name or key_id (exact); empty = any
+  std::string actor;             // exact; empty = any
+  std::string operation;         // exact; empty = any
   std::optional<int64_t> since;  // time >= since
   std::optional<int64_t> until;  // time < until
   std::optional<UsageResult> result;
@@ -139,8 +141,8 @@ struct VerifyOptions {
   // "expected head": record `seq` must exist and have hash `hash` (hex); a log shorter than that is
   // kTruncated, a different hash kHashMismatch. seq 0 means "the current head must be `hash`".
   std::optional<std::pair<int64_t, std::string>> expect_head;
-  // When not empty, checkpoints must be signed by one of these keys (otherwise any key recorded in the
-  // log's audit_keys table is accepted, which only proves internal consistency).
+  // When not empty, checkpoints must be signed by one of these keys (otherwise any key recorded in
+  // the log's audit_keys table is accepted, which only proves internal consistency).
   std::vector<crypto::PublicKey> trusted_keys;
   // kTruncated when fewer checkpoints than this exist (catches deletion of every checkpoint).
   int64_t min_checkpoints = 0;
@@ -150,8 +152,8 @@ struct VerifyOptions {
 };
 
 // The outcome of Verify(). `ok` false: `error` says why (kHashMismatch, kBadSignature, kWrongKey,
-// kTruncated, kMalformed for an undecodable row) and `first_bad_seq` is the first record (or checkpoint)
-// seq at fault.
+// kTruncated, kMalformed for an undecodable row) and `first_bad_seq` is the first record (or
+// checkpoint) seq at fault.
 struct VerifyReport {
   bool ok = true;
   std::optional<Error> error;
@@ -160,7 +162,7 @@ struct VerifyReport {
   int64_t records = 0;          // records checked
   int64_t checkpoints = 0;      // checkpoints checked
   int64_t head_seq = 0;
-  std::string head_hash;        // hex
+  std::string head_hash;  // hex
   int64_t last_checkpoint_seq = 0;
   int64_t last_checkpoint_number = 0;
   // Returns {} when ok, else the error with "record N: " context.
@@ -184,12 +186,13 @@ struct KeyAge {
 
 struct ReportOptions {
   ReportPeriod period = ReportPeriod::kDaily;
-  std::optional<int64_t> end;  // the window is [end - period, end); default: now + 1 s (this second counts)
+  std::optional<int64_t>
+      end;  // the window is [end - period, end); default: now + 1 s (this second counts)
   // Maximum age per purpose in seconds; keys whose purpose is absent are never "due".
   std::map<std::string, int64_t> max_age;
-  // Ages from the vault. When empty, ages are computed from the whole log: a key's age counts from its
-  // latest successful create or rotate record, and keys whose latest successful lifecycle record is
-  // retire, revoke, compromised or delete are not due.
+  // Ages from the vault. When empty, ages are computed from the whole log: a key's age counts from
+  // its latest successful create or rotate record, and keys whose latest successful lifecycle
+  // record is retire, revoke, compromised or delete are not due.
   std::vector<KeyAge> key_ages;
 };
 
@@ -210,7 +213,7 @@ struct RotationDue {
   std::string key_name;
   std::string purpose;
   int64_t created = 0;
-  int64_t age = 0;       // seconds at `end`
+  int64_t age = 0;  // seconds at `end`
   int64_t max_age = 0;
 };
 
@@ -226,11 +229,12 @@ struct UsageReport {
 
 class AuditLog {
  public:
-  // Opens `path`, creating the file and schema if missing (mode 0600). kIo if SQLite cannot open it,
-  // kMalformed if it is not an audit log, kUnsupported for a newer schema version.
+  // Opens `path`, creating the file and schema if missing (mode 0600). kIo if SQLite cannot open
+  // it, kMalformed if it is not an audit log, kUnsupported for a newer schema version.
   static Result<AuditLog> Open(const std::filesystem::path& path, AuditOptions options = {});
   // Like Open but kNotFound when the file does not exist (readers: verify, log, report).
-  static Result<AuditLog> OpenExisting(const std::filesystem::path& path, AuditOptions options = {});
+  static Result<AuditLog> OpenExisting(const std::filesystem::path& path,
+                                       AuditOptions options = {});
 
   AuditLog(AuditLog&& other) noexcept;
   AuditLog& operator=(AuditLog&& other) noexcept;
@@ -241,18 +245,19 @@ class AuditLog {
   // Sets (or replaces) the checkpoint signer; its public key is recorded in the log.
   Result<void> SetSigner(CheckpointSigner signer);
 
-  // Appends one record in a single durable transaction and returns its seq. kInvalidArgument if actor or
-  // operation is empty, kLimitExceeded for an oversized field, kIo on a database failure. Failed and
-  // denied attempts are appended like any other. Writes a checkpoint once `checkpoint_interval` records
-  // have accumulated since the last one; if that fails the record stays appended, the error is returned
-  // (with context), and the next Append tries the checkpoint again.
+  // Appends one record in a single durable transaction and returns its seq. kInvalidArgument if
+  // actor or operation is empty, kLimitExceeded for an oversized field, kIo on a database failure.
+  // Failed and denied attempts are appended like any other. Writes a checkpoint once
+  // `checkpoint_interval` records have accumulated since the last one; if that fails the record
+  // stays appended, the error is returned (with context), and the next Append tries the checkpoint
+  // again.
   Result<int64_t> Append(UsageRecord record);
 
   // Signs and stores a checkpoint over the current head. kInvalidArgument without a signer.
   Result<Checkpoint> WriteCheckpoint();
 
-  // Recomputes the whole chain and checks every checkpoint. An Error only for I/O problems; tampering
-  // is reported in the VerifyReport.
+  // Recomputes the whole chain and checks every checkpoint. An Error only for I/O problems;
+  // tampering is reported in the VerifyReport.
   Result<VerifyReport> Verify(const VerifyOptions& options = {}) const;
 
   Result<std::vector<UsageRecord>> Query(const AuditFilter& filter) const;
@@ -271,12 +276,13 @@ class AuditLog {
   sqlite3* db() const;  // for tests that tamper with the file
 
  private:
-  static Result<AuditLog> OpenImpl(const std::filesystem::path& path, AuditOptions options, bool create);
+  static Result<AuditLog> OpenImpl(const std::filesystem::path& path, AuditOptions options,
+                                   bool create);
   struct Impl;
   explicit AuditLog(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace airlock::keys
+}  // namespace airlock::audit
 
-#endif  // AIRLOCK_KEYS_AUDIT_H_
+#endif  // AIRLOCK_AUDIT_AUDIT_LOG_H_

@@ -1,24 +1,22 @@
-// Access control: principals (people and API tokens), roles, the role -> action table, API tokens kept
-// only as SHA-256 hashes, and the TOTP second factor for key-custodian operations (docs/design.md §5).
+// Access control storage: principals (people and API tokens, roles.h), API tokens kept only as
+// SHA-256 hashes, and the TOTP second factor for key-custodian operations (docs/design.md §5).
 // A library: the vault and CLI use it now, the server's admin API later.
 //
 // Storage. Principals live in their own SQLite file beside the vault, `AccessPathForVault(vault)` =
-// "<vault>.access" (mode 0600), separate from the audit log (which auditors read) and from the vault.
-// TOTP secrets are sealed through AccessOptions::sealer (the file vault's SealSecret: AES-256-GCM
-// under the vault key, bound to the principal's name); enrolment without a sealer is refused, so no
-// secret is ever stored in plaintext. Replacing or removing an enrolled secret needs the person's
-// current code or two other key custodians' codes (TotpAuthority).
+// "<vault>.access" (mode 0600), separate from the audit log (which auditors read) and from the
+// vault. TOTP secrets are sealed through AccessOptions::sealer (the file vault's SealSecret:
+// AES-256-GCM under the vault key, bound to the principal's name); enrolment without a sealer is
+// refused, so no secret is ever stored in plaintext. Replacing or removing an enrolled secret needs
+// the person's current code or two other key custodians' codes (TotpAuthority).
 //
-// Error codes. There is no "permission denied" code in common/result.h yet, so every denial (unknown or
-// disabled principal, role lacks the action, unknown/revoked/expired token) is kDeniedCode = kWrongKey
-// ("the credential given is not one that may do this"), message starting "access denied: ". A missing TOTP
-// code where one is required is kInvalidArgument (a usage error: pass --totp). A wrong TOTP code is
-// kBadSignature, a replayed one kRollback, a malformed one kMalformed (see totp.h).
+// Error codes: denials are kDeniedCode (roles.h). A missing TOTP code where one is required is
+// kInvalidArgument (a usage error: pass --totp). A wrong TOTP code is kBadSignature, a replayed one
+// kRollback, a malformed one kMalformed (see totp.h).
 //
-// Thread-safety: an AccessStore is not thread-safe; use one per thread. The TOTP replay check is one
-// IMMEDIATE transaction, so two processes cannot both accept the same step.
-#ifndef AIRLOCK_KEYS_ACCESS_H_
-#define AIRLOCK_KEYS_ACCESS_H_
+// Thread-safety: an AccessStore is not thread-safe; use one per thread. The TOTP replay check is
+// one IMMEDIATE transaction, so two processes cannot both accept the same step.
+#ifndef AIRLOCK_ACCESS_ACCESS_STORE_H_
+#define AIRLOCK_ACCESS_ACCESS_STORE_H_
 
 #include <cstdint>
 #include <filesystem>
@@ -29,83 +27,15 @@
 #include <string_view>
 #include <vector>
 
+#include "access/roles.h"
+#include "access/totp.h"
 #include "common/bytes.h"
 #include "common/result.h"
-#include "keys/totp.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 
-inline constexpr ErrorCode kDeniedCode = ErrorCode::kWrongKey;
-
-// "<vault_path>.access".
+// "<vault_path>.access". (keys::AccessPathForVaultUri does the same for a key/vault URI.)
 std::filesystem::path AccessPathForVault(const std::filesystem::path& vault_path);
-// "file:PATH[#name]" -> AccessPathForVault(PATH); other schemes kInvalidArgument.
-Result<std::filesystem::path> AccessPathForVaultUri(std::string_view uri);
-
-enum class Role { kOwner, kAdmin, kReleaseManager, kKeyCustodian, kAuditor, kReadOnly, kDevice };
-// "owner", "admin", "release-manager", "key-custodian", "auditor", "read-only", "device".
-std::string_view RoleName(Role role);
-Result<Role> ParseRole(std::string_view name);  // kInvalidArgument otherwise
-
-enum class Action {
-  kKeyCreate,       // key.create
-  kKeyList,         // key.list
-  kKeyRead,         // key.read (public key, metadata)
-  kKeySign,         // key.sign
-  kKeyUnwrap,       // key.unwrap (also derive)
-  kKeyRotate,       // key.rotate           (custodian, TOTP)
-  kKeySuspend,      // key.suspend
-  kKeyResume,       // key.resume           (custodian, TOTP)
-  kKeyRetire,       // key.retire
-  kKeyRevoke,       // key.revoke
-  kKeyCompromised,  // key.compromised      (custodian, TOTP)
-  kKeyDelete,       // key.delete           (custodian, TOTP)
-  kVaultInit,       // vault.init
-  kVaultBackup,     // vault.backup         (custodian, TOTP)
-  kVaultRestore,    // vault.restore        (custodian, TOTP)
-  kAuditRead,       // audit.read (log, report)
-  kAuditVerify,     // audit.verify
-  kReleasePublish,  // release.publish
-  kReleaseRead,     // release.read
-  kPrincipalManage, // principal.manage (add/remove people, roles, TOTP enrolment)
-  kTokenManage,     // token.manage
-  kDeviceReport,    // device.report
-  kUpdateFetch,     // update.fetch
-  kKeySignRoot,     // key.sign-root        (custodian, TOTP): signing with a root-purpose key
-};
-std::string_view ActionName(Action action);
-Result<Action> ParseAction(std::string_view name);  // kInvalidArgument otherwise
-std::vector<Action> AllActions();
-
-// The role table (docs/operations/audit.md prints it). Custodian actions (RequiresSecondFactor) are
-// allowed only to key-custodian and owner.
-bool RoleAllows(Role role, Action action);
-// rotate, compromised, resume, delete, vault backup and restore, and signing with a root key.
-bool RequiresSecondFactor(Action action);
-
-enum class PrincipalKind { kPerson, kToken };
-std::string_view PrincipalKindName(PrincipalKind kind);  // "person", "token"
-
-inline constexpr size_t kMaxPrincipalNameSize = 128;
-
-struct Principal {
-  std::string name;  // 1..128 of [A-Za-z0-9._@+-]
-  PrincipalKind kind = PrincipalKind::kPerson;
-  std::vector<Role> roles;
-  bool disabled = false;
-  int64_t created = 0;
-  bool has_totp = false;           // people only
-  std::optional<int64_t> expires;  // tokens only: unix seconds
-  // Tokens only. The id is "tok_" + the first 16 hex digits of the token's SHA-256 (safe to show;
-  // the token cannot be computed from it).
-  std::string token_id;
-  std::optional<std::string> parent_token_id;  // the token that minted this one (admin API)
-  std::vector<std::string> apps;               // role grants limited to these apps; empty = all
-  std::optional<int64_t> last_used;            // unix seconds, refreshed at most once a minute
-};
-
-// True when `principal` is not limited to named apps or `app` is one of them.
-bool AllowsApp(const Principal& principal, std::string_view app);
 
 // A token minted by another token (the admin API's POST /api/v1/tokens). The child never outlives
 // or reaches beyond its parent: see AccessStore::CreateToken.
@@ -116,10 +46,6 @@ struct TokenLimits {
 
 // How often AccessStore::RecordTokenUse writes last_used at most.
 inline constexpr int64_t kTokenUseInterval = 60;
-
-// Role check only (no second factor): {} if any role of an enabled principal allows `action`, else
-// kDeniedCode.
-Result<void> Authorize(const Principal& principal, Action action);
 
 // Seals TOTP secrets at rest. `aad` binds the ciphertext to the principal's name.
 struct SecretSealer {
@@ -140,9 +66,9 @@ inline constexpr std::string_view kTokenPrefix = "alk_";
 std::string TokenHash(std::string_view token);
 
 struct TotpEnrollment {
-  Bytes secret;          // show once; not retrievable later
+  Bytes secret;  // show once; not retrievable later
   std::string base32;
-  std::string uri;       // otpauth://...
+  std::string uri;  // otpauth://...
 };
 
 // Who vouches for replacing or removing a person's enrolled TOTP secret: the person's current code,
@@ -155,16 +81,18 @@ struct TotpAuthority {
 
 struct CreatedToken {
   Principal principal;
-  std::string token;     // show once; only its hash is stored
-  std::string hash;      // hex
+  std::string token;  // show once; only its hash is stored
+  std::string hash;   // hex
 };
 
 class AccessStore {
  public:
-  // Creates the file (0600) and schema when missing. kIo / kMalformed / kUnsupported as AuditLog::Open.
+  // Creates the file (0600) and schema when missing. kIo / kMalformed / kUnsupported as
+  // AuditLog::Open.
   static Result<AccessStore> Open(const std::filesystem::path& path, AccessOptions options = {});
   // kNotFound when the file does not exist.
-  static Result<AccessStore> OpenExisting(const std::filesystem::path& path, AccessOptions options = {});
+  static Result<AccessStore> OpenExisting(const std::filesystem::path& path,
+                                          AccessOptions options = {});
 
   AccessStore(AccessStore&& other) noexcept;
   AccessStore& operator=(AccessStore&& other) noexcept;
@@ -191,8 +119,9 @@ class AccessStore {
   Result<TotpEnrollment> EnrollTotp(std::string_view name, const TotpAuthority& authority = {});
   // Removes a person's TOTP secret; `authority` as for a re-enrolment. kNotFound if none.
   Result<void> RemoveTotp(std::string_view name, const TotpAuthority& authority);
-  // Checks `code` for `name` at the clock's time and records the step, so the same step is never accepted
-  // twice. kDeniedCode for an unknown/disabled principal or one without TOTP; see totp.h for the rest.
+  // Checks `code` for `name` at the clock's time and records the step, so the same step is never
+  // accepted twice. kDeniedCode for an unknown/disabled principal or one without TOTP; see totp.h
+  // for the rest.
   Result<void> CheckTotp(std::string_view name, std::string_view code);
 
   // A new API token principal with `roles`; `ttl_seconds` 0 = no expiry. kAlreadyExists.
@@ -219,12 +148,11 @@ class AccessStore {
   // write, so the per-request cost is a comparison).
   Result<void> RecordTokenUse(const Principal& token);
 
-  // The whole gate for `actor` doing `action`: the principal exists and is enabled, a role allows the
-  // action, and, for RequiresSecondFactor actions, `totp_code` is given (else kInvalidArgument) and valid.
-  // Returns the principal.
-  // `verified` (optional) makes one code serve one session (a command that signs several times):
-  // when it holds the actor's name the TOTP check is skipped (the role check is not), and a
-  // successful check stores the name there.
+  // The whole gate for `actor` doing `action`: the principal exists and is enabled, a role allows
+  // the action, and, for RequiresSecondFactor actions, `totp_code` is given (else kInvalidArgument)
+  // and valid. Returns the principal. `verified` (optional) makes one code serve one session (a
+  // command that signs several times): when it holds the actor's name the TOTP check is skipped
+  // (the role check is not), and a successful check stores the name there.
   Result<Principal> AuthorizeActor(std::string_view actor, Action action,
                                    std::optional<std::string_view> totp_code,
                                    std::optional<std::string>* verified = nullptr);
@@ -238,6 +166,6 @@ class AccessStore {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace airlock::keys
+}  // namespace airlock::access
 
-#endif  // AIRLOCK_KEYS_ACCESS_H_
+#endif  // AIRLOCK_ACCESS_ACCESS_STORE_H_

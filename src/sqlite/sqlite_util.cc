@@ -1,15 +1,16 @@
-#include "keys/sqlite_util.h"
+#include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 
-namespace airlock::keys::sqlite {
+namespace airlock::sqlite {
 
 Error DbError(sqlite3* db, std::string_view context, std::string_view what) {
   int code = sqlite3_errcode(db);
-  ErrorCode ec = (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) ? ErrorCode::kMalformed : ErrorCode::kIo;
+  ErrorCode ec =
+      (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) ? ErrorCode::kMalformed : ErrorCode::kIo;
   return Error(ec, std::string(context) + ": " + std::string(what) + ": " + sqlite3_errmsg(db));
 }
 
@@ -25,7 +26,8 @@ Result<DbPtr> OpenPrivateDb(const std::filesystem::path& path, bool create, std:
     if (fd >= 0) ::close(fd);
   }
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK && read_only_fallback) {
     raw = nullptr;
@@ -42,7 +44,8 @@ Result<DbPtr> OpenPrivateDb(const std::filesystem::path& path, bool create, std:
 
 Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql, std::string_view context) {
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
+      SQLITE_OK) {
     return tl::unexpected(DbError(db, context, "prepare"));
   }
   return StmtPtr(stmt);
@@ -93,4 +96,4 @@ Result<void> Transaction::Commit() {
   return {};
 }
 
-}  // namespace airlock::keys::sqlite
+}  // namespace airlock::sqlite

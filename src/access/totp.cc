@@ -1,4 +1,4 @@
-#include "keys/totp.h"
+#include "access/totp.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -11,7 +11,7 @@
 #include "crypto/ossl.h"
 #include "crypto/random.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 
 namespace {
 
@@ -24,9 +24,12 @@ struct EvpMacCtxFree {
 
 const char* DigestName(TotpAlgorithm algorithm) {
   switch (algorithm) {
-    case TotpAlgorithm::kSha1: return "SHA1";
-    case TotpAlgorithm::kSha256: return "SHA256";
-    case TotpAlgorithm::kSha512: return "SHA512";
+    case TotpAlgorithm::kSha1:
+      return "SHA1";
+    case TotpAlgorithm::kSha256:
+      return "SHA256";
+    case TotpAlgorithm::kSha512:
+      return "SHA512";
   }
   return "SHA1";
 }
@@ -38,9 +41,8 @@ Result<Bytes> Hmac(TotpAlgorithm algorithm, ByteSpan key, ByteSpan message) {
   if (!ctx) return tl::unexpected(crypto::OsslError(ErrorCode::kCrypto, "HMAC context"));
   // OSSL_PARAM wants a mutable char*; the digest name is only read.
   std::string digest = DigestName(algorithm);
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0),
-      OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0),
+                         OSSL_PARAM_construct_end()};
   if (EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
       EVP_MAC_update(ctx.get(), message.data(), message.size()) != 1) {
     return tl::unexpected(crypto::OsslError(ErrorCode::kCrypto, "HMAC"));
@@ -81,7 +83,8 @@ std::string_view TotpAlgorithmName(TotpAlgorithm algorithm) { return DigestName(
 
 Result<TotpAlgorithm> ParseTotpAlgorithm(std::string_view name) {
   std::string upper;
-  for (char c : name) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : name)
+    upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   if (upper == "SHA1") return TotpAlgorithm::kSha1;
   if (upper == "SHA256") return TotpAlgorithm::kSha256;
   if (upper == "SHA512") return TotpAlgorithm::kSha512;
@@ -93,13 +96,14 @@ Result<void> ValidateTotpParams(const TotpParams& params, ByteSpan secret) {
   if (params.digits < 6 || params.digits > 8) {
     return MakeError(ErrorCode::kInvalidArgument, "TOTP digits must be 6, 7 or 8");
   }
-  if (params.period < 1) return MakeError(ErrorCode::kInvalidArgument, "TOTP period must be >= 1 s");
+  if (params.period < 1)
+    return MakeError(ErrorCode::kInvalidArgument, "TOTP period must be >= 1 s");
   if (params.window < 0 || params.window > 10) {
     return MakeError(ErrorCode::kInvalidArgument, "TOTP window must be 0..10 steps");
   }
   if (secret.empty() || secret.size() > kMaxTotpSecretSize) {
-    return MakeError(ErrorCode::kInvalidArgument, "TOTP secret must be 1.." +
-                                                      std::to_string(kMaxTotpSecretSize) + " bytes");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "TOTP secret must be 1.." + std::to_string(kMaxTotpSecretSize) + " bytes");
   }
   return {};
 }
@@ -123,7 +127,8 @@ Result<std::string> Hotp(ByteSpan secret, uint64_t counter, TotpAlgorithm algori
 }
 
 Result<int64_t> TotpStep(int64_t unix_time, const TotpParams& params) {
-  if (params.period < 1) return MakeError(ErrorCode::kInvalidArgument, "TOTP period must be >= 1 s");
+  if (params.period < 1)
+    return MakeError(ErrorCode::kInvalidArgument, "TOTP period must be >= 1 s");
   if (unix_time < params.t0) return MakeError(ErrorCode::kInvalidArgument, "time before TOTP T0");
   return (unix_time - params.t0) / params.period;
 }
@@ -142,16 +147,17 @@ Result<int64_t> TotpVerify(ByteSpan secret, std::string_view code, int64_t unix_
                      "TOTP code must be " + std::to_string(params.digits) + " digits");
   }
   for (char c : code) {
-    if (c < '0' || c > '9') return MakeError(ErrorCode::kMalformed, "TOTP code must be digits only");
+    if (c < '0' || c > '9')
+      return MakeError(ErrorCode::kMalformed, "TOTP code must be digits only");
   }
   AIRLOCK_ASSIGN_OR_RETURN(int64_t now_step, TotpStep(unix_time, params));
-  // Every step in the window is computed and compared (constant time per comparison), so the time taken
-  // does not reveal which step matched. The newest matching step wins.
+  // Every step in the window is computed and compared (constant time per comparison), so the time
+  // taken does not reveal which step matched. The newest matching step wins.
   std::optional<int64_t> matched;
   for (int64_t step = now_step - params.window; step <= now_step + params.window; ++step) {
     if (step < 0) continue;
-    AIRLOCK_ASSIGN_OR_RETURN(std::string expected,
-                             Hotp(secret, static_cast<uint64_t>(step), params.algorithm, params.digits));
+    AIRLOCK_ASSIGN_OR_RETURN(std::string expected, Hotp(secret, static_cast<uint64_t>(step),
+                                                        params.algorithm, params.digits));
     if (ConstantTimeEqual(AsBytes(expected), AsBytes(code))) matched = step;
   }
   if (!matched) return MakeError(ErrorCode::kBadSignature, "TOTP code does not match");
@@ -178,7 +184,8 @@ std::string Base32Encode(ByteSpan data) {
 }
 
 Result<Bytes> Base32Decode(std::string_view text) {
-  if (text.size() > 1024) return MakeError(ErrorCode::kLimitExceeded, "base32 text over 1024 chars");
+  if (text.size() > 1024)
+    return MakeError(ErrorCode::kLimitExceeded, "base32 text over 1024 chars");
   Bytes out;
   uint32_t buffer = 0;
   int bits = 0;
@@ -210,7 +217,9 @@ Result<Bytes> Base32Decode(std::string_view text) {
 }
 
 Result<Bytes> GenerateTotpSecret(TotpAlgorithm algorithm) {
-  size_t size = algorithm == TotpAlgorithm::kSha1 ? 20 : algorithm == TotpAlgorithm::kSha256 ? 32 : 64;
+  size_t size = algorithm == TotpAlgorithm::kSha1     ? 20
+                : algorithm == TotpAlgorithm::kSha256 ? 32
+                                                      : 64;
   return crypto::RandomBytes(size);
 }
 
@@ -218,9 +227,9 @@ std::string OtpauthUri(std::string_view issuer, std::string_view account, ByteSp
                        const TotpParams& params) {
   std::string label = PercentEncode(issuer) + ":" + PercentEncode(account);
   return "otpauth://totp/" + label + "?secret=" + Base32Encode(secret) +
-         "&issuer=" + PercentEncode(issuer) + "&algorithm=" +
-         std::string(TotpAlgorithmName(params.algorithm)) +
+         "&issuer=" + PercentEncode(issuer) +
+         "&algorithm=" + std::string(TotpAlgorithmName(params.algorithm)) +
          "&digits=" + std::to_string(params.digits) + "&period=" + std::to_string(params.period);
 }
 
-}  // namespace airlock::keys
+}  // namespace airlock::access

@@ -5,10 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include "access/access_store.h"
 #include "common/file.h"
-#include "keys/access.h"
 
-namespace airlock::keys {
+namespace airlock::access {
 namespace {
 
 constexpr int64_t kT0 = 1'700'000'000;
@@ -171,4 +171,4 @@ TEST_F(AccessTokenTest, AFileWithoutTheTokenColumnsGainsThemOnOpen) {
 }
 
 }  // namespace
-}  // namespace airlock::keys
+}  // namespace airlock::access

@@ -1,5 +1,5 @@
-#include "keys/audit.h"
-#include "keys/sqlite_util.h"
+#include "audit/audit_log.h"
+#include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -11,9 +11,8 @@
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "crypto/sign.h"
-#include "keys/key_uri.h"
 
-namespace airlock::keys {
+namespace airlock::audit {
 
 namespace {
 
@@ -23,8 +22,8 @@ constexpr std::string_view kNumberedCheckpointDomain = "airlock-audit-checkpoint
 constexpr int kSchemaVersion = 1;
 
 // The schema. The triggers make the log append-only for every honest writer (including a mistaken
-// `sqlite3 file "DELETE ..."`); an attacker with write access can drop them, which is what the chain and
-// the signed checkpoints are for.
+// `sqlite3 file "DELETE ..."`); an attacker with write access can drop them, which is what the
+// chain and the signed checkpoints are for.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -77,7 +76,9 @@ using sqlite::StmtPtr;
 
 constexpr std::string_view kDbContext = "audit log";
 Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kDbContext, what); }
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) { return sqlite::Prepare(db, sql, kDbContext); }
+Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
+  return sqlite::Prepare(db, sql, kDbContext);
+}
 Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kDbContext); }
 using Transaction = sqlite::Transaction;  // BEGIN/COMMIT errors say "SQLite: ..."
 
@@ -90,8 +91,8 @@ void AppendField(Bytes& out, std::string_view field) {
 
 Result<void> CheckField(std::string_view name, std::string_view value, size_t max) {
   if (value.size() > max) {
-    return MakeError(ErrorCode::kLimitExceeded,
-                     "audit record field " + std::string(name) + " over " + std::to_string(max) + " bytes");
+    return MakeError(ErrorCode::kLimitExceeded, "audit record field " + std::string(name) +
+                                                    " over " + std::to_string(max) + " bytes");
   }
   return {};
 }
@@ -102,11 +103,12 @@ const Bytes& ZeroHash() {
 }
 
 constexpr const char* kRecordColumns =
-    "seq, time, actor, key_id, key_name, operation, purpose, result, result_reason, source, reason, "
+    "seq, time, actor, key_id, key_name, operation, purpose, result, result_reason, source, "
+    "reason, "
     "details, prev_hash, hash";
 
-// Reads one row selected with kRecordColumns. `result_raw` gets the stored result integer (it may be out
-// of range in a tampered file; the record then gets kFailed and the chain check catches it).
+// Reads one row selected with kRecordColumns. `result_raw` gets the stored result integer (it may
+// be out of range in a tampered file; the record then gets kFailed and the chain check catches it).
 UsageRecord ReadRecord(sqlite3_stmt* s, int64_t* result_raw, Bytes* prev_hash, Bytes* hash) {
   UsageRecord r;
   r.seq = sqlite3_column_int64(s, 0);
@@ -140,21 +142,14 @@ std::filesystem::path AuditPathForVault(const std::filesystem::path& vault_path)
   return p;
 }
 
-Result<std::filesystem::path> AuditPathForVaultUri(std::string_view uri) {
-  AIRLOCK_ASSIGN_OR_RETURN(KeyUri parsed, ParseKeyUri(uri));
-  if (parsed.scheme != KeyUriScheme::kFile) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a " + std::string(uri.substr(0, uri.find(':'))) +
-                         " store has no vault file: name the audit log with --audit PATH");
-  }
-  return AuditPathForVault(parsed.path);
-}
-
 std::string_view UsageResultName(UsageResult result) {
   switch (result) {
-    case UsageResult::kOk: return "ok";
-    case UsageResult::kDenied: return "denied";
-    case UsageResult::kFailed: return "failed";
+    case UsageResult::kOk:
+      return "ok";
+    case UsageResult::kDenied:
+      return "denied";
+    case UsageResult::kFailed:
+      return "failed";
   }
   return "failed";
 }
@@ -163,8 +158,8 @@ Result<UsageResult> ParseUsageResult(std::string_view name) {
   if (name == "ok") return UsageResult::kOk;
   if (name == "denied") return UsageResult::kDenied;
   if (name == "failed") return UsageResult::kFailed;
-  return MakeError(ErrorCode::kInvalidArgument,
-                   "result must be ok, denied or failed, not '" + std::string(name.substr(0, 32)) + "'");
+  return MakeError(ErrorCode::kInvalidArgument, "result must be ok, denied or failed, not '" +
+                                                    std::string(name.substr(0, 32)) + "'");
 }
 
 Bytes CanonicalRecordBytes(const UsageRecord& r) {
@@ -236,8 +231,8 @@ namespace {
 
 Result<DbPtr> OpenDatabase(const std::filesystem::path& path, bool create) {
   // A read-only copy (an auditor's) can still be verified and queried.
-  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db,
-                           sqlite::OpenPrivateDb(path, create, "audit log", /*read_only_fallback=*/true));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      DbPtr db, sqlite::OpenPrivateDb(path, create, "audit log", /*read_only_fallback=*/true));
   sqlite3_extended_result_codes(db.get(), 0);
   return db;
 }
@@ -266,7 +261,8 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
                            Prepare(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
   if (sqlite3_step(tables.get()) != SQLITE_ROW) {
     Error e = DbError(db, "read schema");
-    return MakeError(ErrorCode::kMalformed, path.string() + " is not an audit log (" + e.message() + ")");
+    return MakeError(ErrorCode::kMalformed,
+                     path.string() + " is not an audit log (" + e.message() + ")");
   }
   int64_t table_count = sqlite3_column_int64(tables.get(), 0);
   tables.reset();
@@ -275,7 +271,8 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
     AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
     AIRLOCK_TRY(Exec(db, kSchema));
     AIRLOCK_TRY(Exec(db, ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-audit'), "
-                          "('version', '" + std::to_string(kSchemaVersion) + "')")
+                          "('version', '" +
+                          std::to_string(kSchemaVersion) + "')")
                              .c_str()));
     AIRLOCK_TRY(AddLogId(db));
     AIRLOCK_TRY(tx.Commit());
@@ -330,7 +327,8 @@ Result<AuditLog> AuditLog::OpenImpl(const std::filesystem::path& path, AuditOpti
 }
 
 Result<void> AuditLog::SetSigner(CheckpointSigner signer) {
-  if (!signer.sign) return MakeError(ErrorCode::kInvalidArgument, "checkpoint signer has no sign function");
+  if (!signer.sign)
+    return MakeError(ErrorCode::kInvalidArgument, "checkpoint signer has no sign function");
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr insert,
@@ -338,14 +336,16 @@ Result<void> AuditLog::SetSigner(CheckpointSigner signer) {
   BindText(insert.get(), 1, signer.public_key.KeyId());
   BindText(insert.get(), 2, signer.public_key.ToPem());
   sqlite3_bind_int64(insert.get(), 3, Now());
-  if (sqlite3_step(insert.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "record audit key"));
+  if (sqlite3_step(insert.get()) != SQLITE_DONE)
+    return tl::unexpected(DbError(db, "record audit key"));
   impl_->options.signer = std::move(signer);
   return {};
 }
 
 Result<std::pair<int64_t, std::string>> AuditLog::Head() const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) return std::make_pair(int64_t{0}, HexEncode(ZeroHash()));
   if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "read head"));
@@ -353,7 +353,8 @@ Result<std::pair<int64_t, std::string>> AuditLog::Head() const {
 }
 
 Result<int64_t> AuditLog::Append(UsageRecord record) {
-  if (record.actor.empty()) return MakeError(ErrorCode::kInvalidArgument, "audit record without actor");
+  if (record.actor.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "audit record without actor");
   if (record.operation.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "audit record without operation");
   }
@@ -372,8 +373,8 @@ Result<int64_t> AuditLog::Append(UsageRecord record) {
   int64_t seq = 0;
   {
     AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr head,
-                             Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        StmtPtr head, Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
     Bytes prev = ZeroHash();
     int rc = sqlite3_step(head.get());
     if (rc == SQLITE_ROW) {
@@ -387,9 +388,10 @@ Result<int64_t> AuditLog::Append(UsageRecord record) {
     Bytes hash = ChainHash(prev, record);
     AIRLOCK_ASSIGN_OR_RETURN(
         StmtPtr insert,
-        Prepare(db, "INSERT INTO records (seq, time, actor, key_id, key_name, operation, purpose, "
-                    "result, result_reason, source, reason, details, prev_hash, hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        Prepare(db,
+                "INSERT INTO records (seq, time, actor, key_id, key_name, operation, purpose, "
+                "result, result_reason, source, reason, details, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     sqlite3_bind_int64(insert.get(), 1, record.seq);
     sqlite3_bind_int64(insert.get(), 2, record.time);
     BindText(insert.get(), 3, record.actor);
@@ -409,8 +411,9 @@ Result<int64_t> AuditLog::Append(UsageRecord record) {
     AIRLOCK_TRY(tx.Commit());
   }
 
-  // Automatic checkpoint once `interval` records have accumulated since the last one. Counting from the
-  // last checkpoint (not seq % interval) means a failed checkpoint is retried by the next Append.
+  // Automatic checkpoint once `interval` records have accumulated since the last one. Counting from
+  // the last checkpoint (not seq % interval) means a failed checkpoint is retried by the next
+  // Append.
   const AuditOptions& o = impl_->options;
   if (o.signer && o.checkpoint_interval > 0) {
     AIRLOCK_ASSIGN_OR_RETURN(StmtPtr last, Prepare(db, "SELECT max(seq) FROM checkpoints"));
@@ -520,8 +523,10 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
     AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT key_id, public_pem FROM audit_keys"));
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
       auto key = crypto::PublicKey::FromPem(ColumnText(s.get(), 1));
-      // An unparsable or mislabelled recorded key is simply not trusted; checkpoints naming it fail.
-      if (key && key->KeyId() == ColumnText(s.get(), 0)) keys.emplace(key->KeyId(), std::move(*key));
+      // An unparsable or mislabelled recorded key is simply not trusted; checkpoints naming it
+      // fail.
+      if (key && key->KeyId() == ColumnText(s.get(), 0))
+        keys.emplace(key->KeyId(), std::move(*key));
     }
   }
 
@@ -539,7 +544,8 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
   std::optional<std::string> hash_at_expected_head;
 
   // Checks every checkpoint with seq == `seq` against the running head `head` (hex).
-  auto check_checkpoints_at = [&](int64_t seq, const std::string& head) -> std::optional<VerifyReport> {
+  auto check_checkpoints_at = [&](int64_t seq,
+                                  const std::string& head) -> std::optional<VerifyReport> {
     while (next_checkpoint < checkpoints.size() && checkpoints[next_checkpoint].seq <= seq) {
       const Checkpoint& c = checkpoints[next_checkpoint];
       if (c.seq < seq) {
@@ -564,11 +570,12 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
         return fail(c.seq, ErrorCode::kBadSignature, "checkpoint signature does not verify", true);
       }
       if (c.head_hash != head) {
-        // The records themselves chain correctly (or we would have stopped earlier), so the chain was
-        // rewritten with recomputed hashes somewhere after the previous good checkpoint.
-        return fail(prev_checkpoint_seq + 1, ErrorCode::kHashMismatch,
-                    "records " + std::to_string(prev_checkpoint_seq + 1) + ".." + std::to_string(c.seq) +
-                        " do not match the head signed by the checkpoint at seq " + std::to_string(c.seq));
+        // The records themselves chain correctly (or we would have stopped earlier), so the chain
+        // was rewritten with recomputed hashes somewhere after the previous good checkpoint.
+        return fail(
+            prev_checkpoint_seq + 1, ErrorCode::kHashMismatch,
+            "records " + std::to_string(prev_checkpoint_seq + 1) + ".." + std::to_string(c.seq) +
+                " do not match the head signed by the checkpoint at seq " + std::to_string(c.seq));
       }
       ++report.checkpoints;
       if (c.number > 0) report.last_checkpoint_number = next_number++;
@@ -597,22 +604,26 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
       return fail(r.seq, ErrorCode::kHashMismatch, "record seq out of order");
     }
     if (!ConstantTimeEqual(stored_prev, running)) {
-      return fail(r.seq, ErrorCode::kHashMismatch,
-                  "record does not link to the previous record's hash (deleted, inserted or reordered)");
+      return fail(
+          r.seq, ErrorCode::kHashMismatch,
+          "record does not link to the previous record's hash (deleted, inserted or reordered)");
     }
     if (result_raw < 0 || result_raw > 2) {
       return fail(r.seq, ErrorCode::kHashMismatch, "record has an invalid result value");
     }
     Bytes computed = ChainHash(running, r);
     if (!ConstantTimeEqual(computed, stored_hash)) {
-      return fail(r.seq, ErrorCode::kHashMismatch, "record content does not match its hash (edited)");
+      return fail(r.seq, ErrorCode::kHashMismatch,
+                  "record content does not match its hash (edited)");
     }
     running = std::move(computed);
     ++report.records;
     report.head_seq = r.seq;
     std::string head_hex = HexEncode(running);
-    if (options.expect_head && options.expect_head->first == r.seq) hash_at_expected_head = head_hex;
-    // Checkpoints for seqs we skipped cannot exist (seqs are contiguous here); check those at r.seq.
+    if (options.expect_head && options.expect_head->first == r.seq)
+      hash_at_expected_head = head_hex;
+    // Checkpoints for seqs we skipped cannot exist (seqs are contiguous here); check those at
+    // r.seq.
     if (auto bad = check_checkpoints_at(r.seq, head_hex)) return *bad;
     ++expected_seq;
   }
@@ -627,12 +638,14 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
                     " but a checkpoint covers seq " + std::to_string(c.seq) + " (records deleted)");
   }
   if (options.expect_head) {
-    int64_t want_seq = options.expect_head->first == 0 ? report.head_seq : options.expect_head->first;
+    int64_t want_seq =
+        options.expect_head->first == 0 ? report.head_seq : options.expect_head->first;
     std::string want = options.expect_head->second;
     std::transform(want.begin(), want.end(), want.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    std::string got = options.expect_head->first == 0 ? report.head_hash
-                                                       : hash_at_expected_head.value_or(std::string());
+    std::string got = options.expect_head->first == 0
+                          ? report.head_hash
+                          : hash_at_expected_head.value_or(std::string());
     if (want_seq > report.head_seq) {
       return fail(report.head_seq + 1, ErrorCode::kTruncated,
                   "the log ends at seq " + std::to_string(report.head_seq) +
@@ -687,4 +700,4 @@ Result<std::vector<UsageRecord>> AuditLog::Query(const AuditFilter& filter) cons
   return out;
 }
 
-}  // namespace airlock::keys
+}  // namespace airlock::audit

@@ -1,0 +1,356 @@
+// The admin API's handlers for channels, rollouts, rollbacks and publishing releases
+// (server/admin_api_internal.h; docs/api/server-api.md is the contract).
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "common/semver.h"
+#include "crypto/keys.h"
+#include "server/admin_api_internal.h"
+#include "server/capgo_routes.h"
+#include "server/release_policy.h"
+#include "server/server_api.h"
+
+namespace airlock::server {
+
+using Json = nlohmann::json;
+using namespace api_internal;    // NOLINT(google-build-using-namespace): this module's own helpers
+using namespace admin_internal;  // NOLINT(google-build-using-namespace)
+
+Result<void> AdminApi::ApplyChannelFields(const Json& body, storage::Channel* c,
+                                          bool allow_paused) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto is_default, OptBool(body, "default"));
+  AIRLOCK_ASSIGN_OR_RETURN(auto self_assign, OptBool(body, "allow_self_assign"));
+  AIRLOCK_ASSIGN_OR_RETURN(auto ios, OptBool(body, "ios"));
+  AIRLOCK_ASSIGN_OR_RETURN(auto android, OptBool(body, "android"));
+  AIRLOCK_ASSIGN_OR_RETURN(auto electron, OptBool(body, "electron"));
+  AIRLOCK_ASSIGN_OR_RETURN(auto percent, OptInt(body, "rollout_percent", 0, 100));
+  if (is_default) c->is_default = *is_default;
+  if (self_assign) c->allow_self_assign = *self_assign;
+  if (ios) c->ios = *ios;
+  if (android) c->android = *android;
+  if (electron) c->electron = *electron;
+  if (percent) c->rollout_percent = static_cast<int>(*percent);
+  if (body.contains("min_native_version")) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto min_native,
+                             OptString(body, "min_native_version", kMaxSemverLength));
+    if (min_native) AIRLOCK_TRY_CTX(Semver::Parse(*min_native), "min_native_version");
+    c->min_native_version = min_native;
+  }
+  if (allow_paused) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto paused, OptBool(body, "paused"));
+    if (paused) c->paused = *paused;
+  }
+  return {};
+}
+
+Response AdminApi::CreateChannel(const Request& req) {
+  std::optional<Response> err;
+  auto app = LoadApp(req, &err);
+  if (!app) return *err;
+  auto parsed = ParseObjectBody(req.body);
+  if (parsed.error) return *parsed.error;
+  auto name = ReqString(parsed.json, "name", storage::kMaxIdLength);
+  if (!name) return BadRequest(name.error());
+  if (!IsValidId(*name)) {
+    return JsonError(400, "bad_request", "name must be 1 to 128 bytes of [A-Za-z0-9._-]");
+  }
+  storage::Channel c;
+  c.app_id = app->app_id;
+  c.name = *name;
+  if (auto applied = ApplyChannelFields(parsed.json, &c, false); !applied) {
+    return BadRequest(applied.error());
+  }
+  std::lock_guard lock(write_mutex);
+  if (auto created = deps.store->CreateChannel(c); !created) return ErrorResponse(created.error());
+  Invalidate(c.app_id);
+  return Ok(201, ChannelJson(c));
+}
+
+Response AdminApi::ListChannels(const Request& req) {
+  std::optional<Response> err;
+  auto app = LoadApp(req, &err);
+  if (!app) return *err;
+  auto channels = deps.store->ListChannels(app->app_id);
+  if (!channels) return ErrorResponse(channels.error());
+  Json list = Json::array();
+  for (const auto& c : *channels) list.push_back(ChannelJson(c));
+  return Ok(200, {{"channels", list}});
+}
+
+Result<storage::Channel> AdminApi::LoadChannel(const Request& req, std::optional<Response>* err) {
+  auto app = LoadApp(req, err);
+  if (!app) return tl::unexpected(app.error());
+  std::string name(req.Param("name"));
+  if (!IsValidId(name)) {
+    *err = JsonError(400, "bad_request", "channel name must be 1 to 128 bytes of [A-Za-z0-9._-]");
+    return MakeError(ErrorCode::kInvalidArgument, "bad channel name");
+  }
+  auto channel = deps.store->GetChannel(app->app_id, name);
+  if (!channel) *err = ErrorResponse(channel.error());
+  return channel;
+}
+
+Response AdminApi::GetChannel(const Request& req) {
+  std::optional<Response> err;
+  auto c = LoadChannel(req, &err);
+  if (!c) return *err;
+  return Ok(200, ChannelJson(*c));
+}
+
+Response AdminApi::ChangeChannel(
+    const Request& req, const std::function<std::optional<Response>(storage::Channel*)>& change) {
+  std::lock_guard lock(write_mutex);
+  std::optional<Response> err;
+  auto c = LoadChannel(req, &err);
+  if (!c) return *err;
+  if (auto refused = change(&*c)) return *refused;
+  if (auto updated = deps.store->UpdateChannel(*c); !updated) return ErrorResponse(updated.error());
+  Invalidate(c->app_id);
+  return Ok(200, ChannelJson(*c));
+}
+
+Response AdminApi::PatchChannel(const Request& req) {
+  auto parsed = ParseObjectBody(req.body);
+  if (parsed.error) return *parsed.error;
+  return ChangeChannel(req, [&](storage::Channel* c) -> std::optional<Response> {
+    if (auto applied = ApplyChannelFields(parsed.json, c, true); !applied) {
+      return BadRequest(applied.error());
+    }
+    return std::nullopt;
+  });
+}
+
+Response AdminApi::PutRollout(const Request& req) {
+  auto parsed = ParseObjectBody(req.body);
+  if (parsed.error) return *parsed.error;
+  auto percent = OptInt(parsed.json, "percent", 0, 100);
+  if (!percent) return BadRequest(percent.error());
+  if (!*percent) return JsonError(400, "bad_request", "field 'percent' must be an integer");
+  return ChangeChannel(req, [&](storage::Channel* c) -> std::optional<Response> {
+    c->rollout_percent = static_cast<int>(**percent);
+    return std::nullopt;
+  });
+}
+
+Response AdminApi::SetPaused(const Request& req, bool paused) {
+  return ChangeChannel(req, [&](storage::Channel* c) -> std::optional<Response> {
+    c->paused = paused;
+    return std::nullopt;
+  });
+}
+
+Response AdminApi::Rollback(const Request& req) {
+  auto parsed = ParseObjectBody(req.body);
+  if (parsed.error) return *parsed.error;
+  auto to = ReqString(parsed.json, "to", kMaxSemverLength);
+  if (!to) return BadRequest(to.error());
+  if (auto v = Semver::Parse(*to); !v)
+    return JsonError(400, "bad_request", "to: " + v.error().message());
+  std::optional<std::string> targets_bytes;
+  if (auto md = parsed.json.find("targets_metadata"); md != parsed.json.end()) {
+    if (!md->is_object()) {
+      return JsonError(400, "bad_request", "field 'targets_metadata' must be an object");
+    }
+    targets_bytes = md->dump();
+  }
+  std::lock_guard lock(write_mutex);
+  std::optional<Response> err;
+  auto c = LoadChannel(req, &err);
+  if (!c) return *err;
+  auto release = deps.store->GetRelease(c->app_id, *to);
+  if (!release) return ErrorResponse(release.error());
+  auto blobs = MakeBlobLookup(deps.data_dir);
+  // The signed targets that decide: the new metadata sent with the rollback, else the current.
+  Result<std::vector<TrustedTarget>> targets =
+      targets_bytes ? deps.repo->VerifyTargets(c->app_id, *targets_bytes, blobs)
+                    : deps.repo->CurrentTargets(c->app_id);
+  Result<TrustedTarget> allowed = [&]() -> Result<TrustedTarget> {
+    if (!targets) return tl::unexpected(targets.error());
+    return FindRollbackTarget(*targets, c->app_id, *to, c->name);
+  }();
+  if (!allowed) {
+    const ErrorCode code = allowed.error().code();
+    if (code == ErrorCode::kIo || code == ErrorCode::kInternal) {
+      return ErrorResponse(allowed.error());
+    }
+    if (code != ErrorCode::kInvalidArgument && code != ErrorCode::kNotFound) {
+      return VerificationError(allowed.error());
+    }
+    return JsonError(422, "verification_failed",
+                     "rollback to " + *to + " not allowed: " + allowed.error().message());
+  }
+  if (allowed->sha256 != release->sha256 && allowed->sha256 != release->capgo_sha256) {
+    return JsonError(422, "verification_failed",
+                     "the signed rollback target is not release " + *to + "'s blob");
+  }
+  // Every blob the channel would serve (bundle and Capgo zip) must carry the permission, as the
+  // serving gate (SignedReleaseGate) checks; otherwise the rollback would be accepted here and
+  // then withheld from every device.
+  storage::ChannelRelease next{*c, *release};
+  next.channel.current_version = *to;
+  next.channel.rolled_back = true;
+  if (!ChannelReleaseAllowed(*targets, next)) {
+    return JsonError(422, "verification_failed",
+                     "rollback to " + *to + " not allowed: not every blob of the release (bundle " +
+                         "and Capgo zip) is signed as a rollback target for channel " + c->name);
+  }
+  if (targets_bytes) {
+    auto accepted = deps.repo->AcceptTargets(c->app_id, *targets_bytes, blobs);
+    if (!accepted) return VerificationError(accepted.error());
+  }
+  auto set = deps.store->SetChannelCurrentVersion(c->app_id, c->name, *to, true);
+  Invalidate(c->app_id);
+  if (!set) return ErrorResponse(set.error());
+  auto updated = deps.store->GetChannel(c->app_id, c->name);
+  if (!updated) return ErrorResponse(updated.error());
+  return Ok(200, ChannelJson(*updated));
+}
+
+Response AdminApi::Publish(const Request& req) {
+  auto parsed = ParseObjectBody(req.body);
+  if (parsed.error) return *parsed.error;
+  const Json& body = parsed.json;
+  auto version = ReqString(body, "version", kMaxSemverLength);
+  if (!version) return BadRequest(version.error());
+  if (auto v = Semver::Parse(*version); !v) {
+    return JsonError(400, "bad_request", "version: " + v.error().message());
+  }
+  auto channel_name = ReqString(body, "channel", storage::kMaxIdLength);
+  if (!channel_name) return BadRequest(channel_name.error());
+  if (!IsValidId(*channel_name)) {
+    return JsonError(400, "bad_request", "channel must be 1 to 128 bytes of [A-Za-z0-9._-]");
+  }
+  auto encryption_name = ReqString(body, "encryption", 16);
+  if (!encryption_name) return BadRequest(encryption_name.error());
+  auto encryption = storage::ParseEncryptionMode(*encryption_name);
+  if (!encryption) return BadRequest(encryption.error());
+  auto target = ReqString(body, "target", storage::kMaxTextLength);
+  if (!target) return BadRequest(target.error());
+  if (target->empty()) return JsonError(400, "bad_request", "field 'target' is empty");
+  auto md = body.find("targets_metadata");
+  if (md == body.end() || !md->is_object()) {
+    return JsonError(400, "bad_request", "field 'targets_metadata' must be an object");
+  }
+  std::optional<std::string> capgo_target, capgo_session_key, capgo_checksum;
+  if (auto capgo = body.find("capgo"); capgo != body.end() && !capgo->is_null()) {
+    if (!capgo->is_object())
+      return JsonError(400, "bad_request", "field 'capgo' must be an object");
+    auto t = ReqString(*capgo, "target", storage::kMaxTextLength);
+    auto k = ReqString(*capgo, "session_key", storage::kMaxTextLength);
+    auto s = ReqString(*capgo, "checksum", storage::kMaxTextLength);
+    if (!t) return BadRequest(t.error());
+    if (!k) return BadRequest(k.error());
+    if (!s) return BadRequest(s.error());
+    if (t->empty()) return JsonError(400, "bad_request", "field 'capgo.target' is empty");
+    capgo_target = *t;
+    capgo_session_key = *k;
+    capgo_checksum = *s;
+  }
+
+  std::lock_guard lock(write_mutex);
+  std::optional<Response> err;
+  auto app = LoadApp(req, &err);
+  if (!app) return *err;
+  auto channel = deps.store->GetChannel(app->app_id, *channel_name);
+  if (!channel) return ErrorResponse(channel.error());
+  auto existing = deps.store->GetRelease(app->app_id, *version);
+  if (existing) return JsonError(409, "already_exists", "release " + *version + " exists");
+  if (existing.error().code() != ErrorCode::kNotFound) return ErrorResponse(existing.error());
+
+  std::string targets_bytes = md->dump();
+  auto blobs = MakeBlobLookup(deps.data_dir);
+  auto targets = deps.repo->VerifyTargets(app->app_id, targets_bytes, blobs);
+  if (!targets) return VerificationError(targets.error());
+  const TrustedTarget* main_target = FindTarget(*targets, *target);
+  if (main_target == nullptr) {
+    return JsonError(422, "verification_failed", "targets metadata does not list " + *target);
+  }
+  if (auto ok = CheckTargetCustom(*main_target, app->app_id, *version); !ok) {
+    return VerificationError(ok.error());
+  }
+  // The signed release rules: the release names this channel and keeps the highest floor.
+  if (auto ok = CheckPublishable(*targets, *main_target, *channel_name); !ok) {
+    return JsonError(422, "verification_failed", ok.error().message());
+  }
+  const TrustedTarget* capgo = nullptr;
+  if (capgo_target) {
+    capgo = FindTarget(*targets, *capgo_target);
+    if (capgo == nullptr) {
+      return JsonError(422, "verification_failed",
+                       "targets metadata does not list " + *capgo_target);
+    }
+    if (auto ok = CheckTargetCustom(*capgo, app->app_id, *version); !ok) {
+      return VerificationError(ok.error());
+    }
+    if (auto ok = CheckPublishable(*targets, *capgo, *channel_name); !ok) {
+      return JsonError(422, "verification_failed", ok.error().message());
+    }
+  }
+  auto blob_path = BlobPath(deps.data_dir, main_target->sha256);
+  if (*encryption != storage::EncryptionMode::kNone) {
+    std::optional<crypto::PublicKey> recipient;
+    if (*encryption == storage::EncryptionMode::kDevice) {
+      auto keys = deps.repo->GetOnlineKeys(app->app_id);
+      if (!keys) return ErrorResponse(keys.error());
+      auto key = crypto::PublicKey::FromPem(keys->content_key_pem);
+      if (!key) return ErrorResponse(key.error());
+      recipient = std::move(*key);
+    } else {
+      if (!app->app_key) {
+        return JsonError(400, "bad_request", "app " + app->app_id + " has no app_key for app mode");
+      }
+      auto key = crypto::PublicKey::FromPem(*app->app_key);
+      if (!key) return ErrorResponse(key.error());
+      recipient = std::move(*key);
+    }
+    auto has = deps.repo->BundleHasRecipient(blob_path, *recipient);
+    if (!has) {
+      return JsonError(422, "verification_failed",
+                       *target + " is not a sealed bundle: " + has.error().message());
+    }
+    if (!*has) {
+      return JsonError(
+          422, "verification_failed",
+          *target + " has no recipient for the " +
+              (*encryption == storage::EncryptionMode::kDevice ? "app's content key" : "app key"));
+    }
+  }
+
+  storage::Release release;
+  release.app_id = app->app_id;
+  release.version = *version;
+  release.target_name = main_target->name;
+  release.sha256 = main_target->sha256;
+  release.length = static_cast<int64_t>(main_target->length);
+  release.encryption = *encryption;
+  release.format = BlobFormat(blob_path);
+  release.created_at = Now(deps);
+  if (capgo != nullptr) {
+    release.capgo_target = capgo->name;
+    release.capgo_sha256 = capgo->sha256;
+    release.capgo_length = static_cast<int64_t>(capgo->length);
+    release.capgo_session_key = capgo_session_key;
+    release.capgo_checksum = capgo_checksum;
+  }
+  auto accepted = deps.repo->AcceptTargets(app->app_id, targets_bytes, blobs);
+  if (!accepted) return VerificationError(accepted.error());
+  auto published = deps.store->PublishRelease(release, *channel_name);
+  Invalidate(app->app_id);
+  if (!published) return ErrorResponse(published.error());
+  return Ok(201, ReleaseJson(release));
+}
+
+Response AdminApi::ListReleases(const Request& req) {
+  std::optional<Response> err;
+  auto app = LoadApp(req, &err);
+  if (!app) return *err;
+  auto releases = deps.store->ListReleases(app->app_id);
+  if (!releases) return ErrorResponse(releases.error());
+  Json list = Json::array();
+  for (const auto& r : *releases) list.push_back(ReleaseJson(r));
+  return Ok(200, {{"releases", list}});
+}
+
+}  // namespace airlock::server
