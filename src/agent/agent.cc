@@ -130,7 +130,9 @@ struct Agent::Impl {
     while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-      Say("the restart command failed (status " + std::to_string(wstatus) + ")");
+      Say(WIFEXITED(wstatus)
+              ? "the restart command exited with status " + std::to_string(WEXITSTATUS(wstatus))
+              : "the restart command was killed by signal " + std::to_string(WTERMSIG(wstatus)));
     }
   }
 
