@@ -68,14 +68,15 @@ class AuditSink : public keys::UsageSink {
   audit::AuditLog log_;
 };
 
-// The sink of a file vault's session: checkpoints signed by the vault's checkpoint key (an audit-
-// purpose key made on first need, its name in the vault's sealed state), and after every record
-// the log's head (seq, hash, checkpoint count) sealed into the vault, only ever moving forward. An
-// attacker who can write the log but not the vault then cannot cut records off its end unnoticed.
-class VaultAuditSink final : public AuditSink {
+// The sink of a session on a store that keeps a VaultState (a file vault, a PKCS#11 token):
+// checkpoints signed by the store's checkpoint key (an audit-purpose key made in the store on first
+// need, its name in the store's state), and after every record the log's head (seq, hash,
+// checkpoint count) written into the state, only ever moving forward. An attacker who can write the
+// log but not the store (no passphrase, no PIN) then cannot cut records off its end unnoticed.
+class StateAuditSink final : public AuditSink {
  public:
-  VaultAuditSink(audit::AuditLog log, keys::FileVaultStore* vault)
-      : AuditSink(std::move(log)), vault_(vault) {}
+  StateAuditSink(audit::AuditLog log, keys::KeyStore* store, keys::VaultStateStore* state)
+      : AuditSink(std::move(log)), store_(store), state_(state) {}
 
   Result<void> Append(const audit::UsageRecord& record) override {
     AIRLOCK_TRY(EnsureSigner());
@@ -100,30 +101,36 @@ class VaultAuditSink final : public AuditSink {
     AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
     AIRLOCK_ASSIGN_OR_RETURN(int64_t numbered, log_.CheckpointNumber());
     keys::AuditAnchor next{head.first, head.second, numbered};
-    AIRLOCK_TRY(vault_->UpdateState([&](keys::VaultState& state) -> Result<void> {
+    AIRLOCK_TRY(state_->UpdateState([&](keys::VaultState& state) -> Result<void> {
       keys::AdvanceAnchor(state.audit_heads[id], next);
       return {};
     }));
     return {};
   }
 
+  // Ed25519 where the store can make it, else ECDSA P-256 (PKCS#11 tokens without EdDSA).
+  Result<keys::KeyInfo> CreateCheckpointKey(const std::string& name) {
+    auto made = store_->Create(name, crypto::KeyType::kEd25519, keys::KeyPurpose::kAudit);
+    if (made || made.error().code() != ErrorCode::kUnsupported) return made;
+    return store_->Create(name, crypto::KeyType::kEcdsaP256, keys::KeyPurpose::kAudit);
+  }
+
   Result<void> EnsureSigner() {
     if (signer_set_) return {};
-    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, vault_->ReadState());
+    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, state_->ReadState());
     std::string name = state.checkpoint_key;
     if (name.empty()) {
       AIRLOCK_ASSIGN_OR_RETURN(Bytes suffix, crypto::RandomBytes(4));
-      // A name of its own per vault, so restoring another vault's backup cannot collide with it.
+      // A name of its own per store, so restoring another vault's backup cannot collide with it.
       name = "audit-checkpoint-" + HexEncode(suffix);
-      AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo made, vault_->Create(name, crypto::KeyType::kEd25519,
-                                                                  keys::KeyPurpose::kAudit));
+      AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo made, CreateCheckpointKey(name));
       AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState written,
-                               vault_->UpdateState([&](keys::VaultState& s) -> Result<void> {
+                               state_->UpdateState([&](keys::VaultState& s) -> Result<void> {
                                  if (s.checkpoint_key.empty()) s.checkpoint_key = name;
                                  return {};
                                }));
       if (written.checkpoint_key != name) {  // another process made one first: use that one
-        (void)vault_->Delete(name);
+        (void)store_->Delete(name);
         name = written.checkpoint_key;
       } else {
         audit::UsageRecord r;
@@ -132,19 +139,21 @@ class VaultAuditSink final : public AuditSink {
         r.key_id = made.key_id;
         r.key_name = made.name;
         r.purpose = "audit";
-        r.details = "type=ed25519; the vault's audit checkpoint key, made on first need";
+        r.details = "type=" + std::string(crypto::KeyTypeName(made.type)) +
+                    "; the store's audit checkpoint key, made on first need";
         AIRLOCK_TRY(log_.Append(r));
       }
     }
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, vault_->PublicKey(name));
-    keys::FileVaultStore* vault = vault_;
+    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, store_->PublicKey(name));
+    keys::KeyStore* store = store_;
     AIRLOCK_TRY(log_.SetSigner(audit::CheckpointSigner{
-        std::move(pub), [vault, name](ByteSpan message) { return vault->Sign(name, message); }}));
+        std::move(pub), [store, name](ByteSpan message) { return store->Sign(name, message); }}));
     signer_set_ = true;
     return {};
   }
 
-  keys::FileVaultStore* vault_;
+  keys::KeyStore* store_;
+  keys::VaultStateStore* state_;
   bool signer_set_ = false;
 };
 
@@ -290,8 +299,8 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
   }
   s->store = std::move(*store);
   s->vault = keys::AsFileVault(s->store.get());
-  if (s->vault != nullptr) {
-    s->sink = std::make_unique<VaultAuditSink>(std::move(log), s->vault);
+  if (keys::VaultStateStore* state = keys::AsVaultStateStore(s->store.get()); state != nullptr) {
+    s->sink = std::make_unique<StateAuditSink>(std::move(log), s->store.get(), state);
   } else {
     s->sink = std::make_unique<AuditSink>(std::move(log));
   }
