@@ -12,8 +12,8 @@
 #include "access/access_store.h"
 #include "audit/audit_log.h"
 #include "common/file.h"
-#include "crypto/random.h"
 #include "crypto/rsa_raw.h"
+#include "keys/audit_sink.h"
 #include "keys/file_vault.h"
 #include "keys/secret_box.h"
 #include "keys/signer.h"
@@ -53,109 +53,6 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   keys::WipeString(text);
   return first;
 }
-
-class AuditSink : public keys::UsageSink {
- public:
-  explicit AuditSink(audit::AuditLog log) : log_(std::move(log)) {}
-  Result<void> Append(const audit::UsageRecord& record) override {
-    AIRLOCK_TRY(log_.Append(record));
-    return {};
-  }
-  // Called once when the session ends.
-  virtual Result<void> Close() { return {}; }
-
- protected:
-  audit::AuditLog log_;
-};
-
-// The sink of a session on a store that keeps a VaultState (a file vault, a PKCS#11 token):
-// checkpoints signed by the store's checkpoint key (an audit-purpose key made in the store on first
-// need, its name in the store's state), and after every record the log's head (seq, hash,
-// checkpoint count) written into the state, only ever moving forward. An attacker who can write the
-// log but not the store (no passphrase, no PIN) then cannot cut records off its end unnoticed.
-class StateAuditSink final : public AuditSink {
- public:
-  StateAuditSink(audit::AuditLog log, keys::KeyStore* store, keys::VaultStateStore* state)
-      : AuditSink(std::move(log)), store_(store), state_(state) {}
-
-  Result<void> Append(const audit::UsageRecord& record) override {
-    AIRLOCK_TRY(EnsureSigner());
-    auto appended = log_.Append(record);
-    if (!appended) return tl::unexpected(appended.error());
-    return Anchor();
-  }
-
-  Result<void> Close() override {
-    AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
-    AIRLOCK_ASSIGN_OR_RETURN(std::vector<audit::Checkpoint> cps, log_.Checkpoints());
-    const int64_t covered = cps.empty() ? 0 : cps.back().seq;
-    if (head.first == 0 || covered >= head.first) return {};
-    AIRLOCK_TRY(EnsureSigner());
-    AIRLOCK_TRY(log_.WriteCheckpoint());
-    return Anchor();
-  }
-
- private:
-  Result<void> Anchor() {
-    AIRLOCK_ASSIGN_OR_RETURN(std::string id, log_.LogId());
-    AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
-    AIRLOCK_ASSIGN_OR_RETURN(int64_t numbered, log_.CheckpointNumber());
-    keys::AuditAnchor next{head.first, head.second, numbered};
-    AIRLOCK_TRY(state_->UpdateState([&](keys::VaultState& state) -> Result<void> {
-      keys::AdvanceAnchor(state.audit_heads[id], next);
-      return {};
-    }));
-    return {};
-  }
-
-  // Ed25519 where the store can make it, else ECDSA P-256 (PKCS#11 tokens without EdDSA).
-  Result<keys::KeyInfo> CreateCheckpointKey(const std::string& name) {
-    auto made = store_->Create(name, crypto::KeyType::kEd25519, keys::KeyPurpose::kAudit);
-    if (made || made.error().code() != ErrorCode::kUnsupported) return made;
-    return store_->Create(name, crypto::KeyType::kEcdsaP256, keys::KeyPurpose::kAudit);
-  }
-
-  Result<void> EnsureSigner() {
-    if (signer_set_) return {};
-    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, state_->ReadState());
-    std::string name = state.checkpoint_key;
-    if (name.empty()) {
-      AIRLOCK_ASSIGN_OR_RETURN(Bytes suffix, crypto::RandomBytes(4));
-      // A name of its own per store, so restoring another vault's backup cannot collide with it.
-      name = "audit-checkpoint-" + HexEncode(suffix);
-      AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo made, CreateCheckpointKey(name));
-      AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState written,
-                               state_->UpdateState([&](keys::VaultState& s) -> Result<void> {
-                                 if (s.checkpoint_key.empty()) s.checkpoint_key = name;
-                                 return {};
-                               }));
-      if (written.checkpoint_key != name) {  // another process made one first: use that one
-        (void)store_->Delete(name);
-        name = written.checkpoint_key;
-      } else {
-        audit::UsageRecord r;
-        r.actor = "airlock";
-        r.operation = "create";
-        r.key_id = made.key_id;
-        r.key_name = made.name;
-        r.purpose = "audit";
-        r.details = "type=" + std::string(crypto::KeyTypeName(made.type)) +
-                    "; the store's audit checkpoint key, made on first need";
-        AIRLOCK_TRY(log_.Append(r));
-      }
-    }
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, store_->PublicKey(name));
-    keys::KeyStore* store = store_;
-    AIRLOCK_TRY(log_.SetSigner(audit::CheckpointSigner{
-        std::move(pub), [store, name](ByteSpan message) { return store->Sign(name, message); }}));
-    signer_set_ = true;
-    return {};
-  }
-
-  keys::KeyStore* store_;
-  keys::VaultStateStore* state_;
-  bool signer_set_ = false;
-};
 
 // Access control through access/access_store.h: the principal must exist with a role allowing the
 // action, and custodian actions need a valid TOTP code, checked once per session (a command that
@@ -300,9 +197,9 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
   s->store = std::move(*store);
   s->vault = keys::AsFileVault(s->store.get());
   if (keys::VaultStateStore* state = keys::AsVaultStateStore(s->store.get()); state != nullptr) {
-    s->sink = std::make_unique<StateAuditSink>(std::move(log), s->store.get(), state);
+    s->sink = std::make_unique<keys::StateAuditSink>(std::move(log), s->store.get(), state);
   } else {
-    s->sink = std::make_unique<AuditSink>(std::move(log));
+    s->sink = std::make_unique<keys::AuditLogSink>(std::move(log));
   }
   // No principals (and none required), or a PKCS#11 store: every record says access-control=off.
   keys::KeyManagerOptions mopts;
@@ -330,7 +227,7 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
 }
 
 KeySession::~KeySession() {
-  if (auto* sink = dynamic_cast<AuditSink*>(this->sink.get()); sink != nullptr) {
+  if (auto* sink = dynamic_cast<keys::AuditLogSink*>(this->sink.get()); sink != nullptr) {
     if (auto closed = sink->Close(); !closed) {
       std::cerr << "airlock: warning: no closing audit checkpoint: " << closed.error().ToString()
                 << "\n";
