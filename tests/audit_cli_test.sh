@@ -183,5 +183,89 @@ AIRLOCK_VAULT_PASSPHRASE=wrong run 1 "wrong vault passphrase" "$BIN" audit verif
 run 0 "OK" "$BIN" audit verify --vault "$VC"
 cmp -s "$C" "$W/vault.before" && ok || bad "verify changed the vault"
 
+# --- the same attacks on a PKCS#11 store's log, against the head the token holds ----------------------
+# A token has no vault file: the log is named with --audit, the checkpoint key is generated on the token
+# (private, not extractable) and the head is kept in a private data object on the token (login only).
+P11_MODULE=""
+for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so /usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so; do
+  [ -e "$m" ] && P11_MODULE="$m" && break
+done
+if [ -n "$P11_MODULE" ] && command -v softhsm2-util >/dev/null; then
+  mkdir -p "$W/softhsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$W/softhsm/tokens" >"$W/softhsm/softhsm2.conf"
+  export SOFTHSM2_CONF="$W/softhsm/softhsm2.conf"
+  softhsm2-util --init-token --free --label audit-cli --pin 1234 --so-pin 5678 >/dev/null \
+    && ok || bad "softhsm2-util cannot initialise a token"
+  P="pkcs11:token=audit-cli"
+  PL="$W/p11.audit"
+  export AIRLOCK_PKCS11_MODULE="$P11_MODULE" AIRLOCK_PKCS11_PIN=1234
+  run 0 "" "$BIN" key create a --vault "$P" --audit "$PL" --type ed25519 --purpose targets
+  run 0 "" "$BIN" key create b --vault "$P" --audit "$PL" --type ecdsa-p256 --purpose snapshot
+  run 0 "" "$BIN" key sign a --vault "$P" --audit "$PL" --in "$W/m" --out "$W/p.sig"
+  run 1 "" "$BIN" key sign nope --vault "$P" --audit "$PL" --in "$W/m" --out "$W/p.sig2"  # failed, recorded
+  run 0 "" "$BIN" key sign b --vault "$P" --audit "$PL" --in "$W/m" --out "$W/p.sig3"
+  run 0 "head held on the token" "$BIN" audit verify --vault "$P" --audit "$PL"
+  # The checkpoint key lives on the token, purpose audit, and its creation is a record.
+  run 0 "audit-checkpoint-[0-9a-f]{8}.*audit" "$BIN" key list --vault "$P" --audit "$PL"
+  run 0 "create +audit-checkpoint-" "$BIN" audit log --audit "$PL" --operation create
+  cp "$PL" "$W/clean3.audit"
+  cp -r "$W/softhsm/tokens" "$W/tokens.before"
+  NCP=$(sqlite3 "$PL" "SELECT count(*) FROM checkpoints WHERE number IS NOT NULL")
+  [ "$NCP" -ge 4 ] && ok || bad "PKCS#11 sessions did not write numbered checkpoints ($NCP)"
+  TOP=$(sqlite3 "$PL" "SELECT max(seq) FROM records")
+  MID=$((TOP / 2))
+  # The token's objects (keys, metadata, the state with the head) are byte-for-byte as before; SoftHSM2
+  # rewrites its token.object (login bookkeeping) on every login, so that file is left out.
+  same_token() { diff -r --exclude=token.object "$W/softhsm/tokens" "$W/tokens.before" >/dev/null; }
+  # attack_p11 NAME CODE SEQ PATTERN SQL: tamper with a clean copy; verify with no extra argument must
+  # exit 1 with one error line matching PATTERN, --json must name CODE at SEQ, and the token is unchanged.
+  attack_p11() {
+    cp "$W/clean3.audit" "$PL"
+    sqlite3 "$PL" "$DROP $5"
+    run 1 "$4" "$BIN" audit verify --vault "$P" --audit "$PL"
+    one_error_line
+    "$BIN" audit verify --vault "$P" --audit "$PL" --json >"$W/out" 2>/dev/null; local rc=$?
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] is False and d["anchored"] is True and d["error"] == sys.argv[2] and d["first_bad_seq"] == int(sys.argv[3]), d' \
+      "$W/out" "$2" "$3" && [ $rc -eq 1 ] && ok || bad "$1: verify --json: $(cat "$W/out")"
+    same_token && ok || bad "$1: verify changed the token"
+  }
+  attack_p11 "p11 edit" hash_mismatch $MID "record $MID: .*edited" \
+    "UPDATE records SET reason='nothing to see' WHERE seq=$MID"
+  attack_p11 "p11 delete middle" hash_mismatch $MID "record $MID: .*missing" "DELETE FROM records WHERE seq=$MID"
+  CP3=$(sqlite3 "$W/clean3.audit" "SELECT seq FROM checkpoints WHERE number=3")
+  attack_p11 "p11 delete checkpoint" truncated "$CP3" "checkpoint at seq [0-9]+: .*checkpoint 2 is missing" \
+    "DELETE FROM checkpoints WHERE number=2"
+  attack_p11 "p11 delete newest checkpoint" truncated $((TOP + 1)) "number $((NCP - 1)) but checkpoint $NCP was written" \
+    "DELETE FROM checkpoints WHERE number=$NCP"
+  for K in 1 3; do
+    attack_p11 "p11 truncate $K" truncated $((TOP - K + 1)) "record $((TOP - K + 1)): .*checkpoint covers" \
+      "DELETE FROM records WHERE seq>$((TOP - K))"
+    attack_p11 "p11 truncate $K and its checkpoint" truncated $((TOP - K + 1)) \
+      "record $((TOP - K + 1)): .*before the expected head $TOP .*cut off" \
+      "DELETE FROM records WHERE seq>$((TOP - K)); DELETE FROM checkpoints WHERE seq>$((TOP - K))"
+  done
+  # The log alone cannot show the last cut (checkpoint deleted too); the token's head does (above).
+  cp "$W/clean3.audit" "$PL"
+  sqlite3 "$PL" "$DROP DELETE FROM records WHERE seq>$((TOP - 1)); DELETE FROM checkpoints WHERE seq>$((TOP - 1))"
+  run 0 "OK" "$BIN" audit verify --audit "$PL"
+  # Another log in its place is not the token's log.
+  cp "$W/clean3.audit" "$PL"
+  sqlite3 "$PL" "UPDATE meta SET value='00000000000000000000000000000000' WHERE name='log_id'"
+  run 1 "not the log token $P keeps" "$BIN" audit verify --vault "$P" --audit "$PL"
+  one_error_line
+  # The head is read after login: without the right PIN, verify against the token is refused.
+  cp "$W/clean3.audit" "$PL"
+  AIRLOCK_PKCS11_PIN=9999 run 1 "PIN" "$BIN" audit verify --vault "$P" --audit "$PL"
+  run 0 "OK" "$BIN" audit verify --vault "$P" --audit "$PL"
+  same_token && ok || bad "verify changed the token"
+  # A new session moves the head forward; the old log copy is then a cut-off log.
+  run 0 "" "$BIN" key sign a --vault "$P" --audit "$PL" --in "$W/m" --out "$W/p.sig4"
+  cp "$W/clean3.audit" "$PL"
+  run 1 "record $((TOP + 1)): .*cut off" "$BIN" audit verify --vault "$P" --audit "$PL"
+  unset SOFTHSM2_CONF AIRLOCK_PKCS11_MODULE AIRLOCK_PKCS11_PIN
+else
+  missing_service "SoftHSM2 (softhsm2 package)"
+fi
+
 echo "audit_cli_test: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

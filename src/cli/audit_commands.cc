@@ -20,7 +20,9 @@
 namespace airlock::cli {
 
 void AddLogOptions(CLI::App* c, LogArgs& a) {
-  c->add_option("--vault", a.vault, "Key store URI (file:PATH); the log is PATH.audit")
+  c->add_option("--vault", a.vault,
+                "Key store URI (file:PATH: the log is PATH.audit; pkcs11:token=LABEL: name the log "
+                "with --audit)")
       ->envname("AIRLOCK_VAULT");
   c->add_option("--audit", a.audit, "The audit log file (overrides the vault's)")
       ->envname("AIRLOCK_AUDIT_LOG");
@@ -153,16 +155,26 @@ Result<void> RunVerify(const VerifyArgs& a) {
     options.trusted_keys.push_back(std::move(*key));
   }
   AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, audit::AuditLog::OpenExisting(path));
-  // With a file vault: the head it sealed for this log, its checkpoint count, and its audit keys.
+  // With a store that keeps a head (a file vault, a PKCS#11 token): the head it holds for this log,
+  // its checkpoint count, and its audit keys.
   std::string anchor_note;
+  std::string sealed_where;
   bool anchored = false;
-  if (!a.log.vault.empty() && a.log.vault.starts_with("file:")) {
+  if (!a.log.vault.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, keys::ParseKeyUri(a.log.vault));
+    const bool file = uri.scheme == keys::KeyUriScheme::kFile;
+    sealed_where = file ? "sealed in the vault" : "held on the token";
+    const std::string where = file ? "vault " + uri.path : "token " + uri.StoreUri();
     keys::KeyStoreOptions so;
-    so.secret = SecretSource(a.passphrase_file, keys::kVaultPassphraseEnv, "vault passphrase");
+    so.secret =
+        SecretSource(a.passphrase_file, file ? keys::kVaultPassphraseEnv : "AIRLOCK_PKCS11_PIN",
+                     file ? "vault passphrase" : "PKCS#11 user PIN");
     AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<keys::KeyStore> store, keys::OpenKeyStore(uri, so));
-    keys::FileVaultStore* vault = keys::AsFileVault(store.get());
-    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, vault->ReadState());
+    keys::VaultStateStore* holder = keys::AsVaultStateStore(store.get());
+    if (holder == nullptr) {
+      return MakeError(ErrorCode::kUnsupported, "store " + uri.StoreUri() + " keeps no audit head");
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, holder->ReadState());
     AIRLOCK_ASSIGN_OR_RETURN(std::string id, log.LogId());
     if (auto it = state.audit_heads.find(id); !id.empty() && it != state.audit_heads.end()) {
       if (!options.expect_head)
@@ -171,10 +183,10 @@ Result<void> RunVerify(const VerifyArgs& a) {
       anchored = true;
     } else if (!state.audit_heads.empty()) {
       return MakeError(ErrorCode::kHashMismatch,
-                       "audit log " + path.string() + " is not the log vault " + uri.path +
-                           " keeps (the vault sealed no head for it: replaced?)");
+                       "audit log " + path.string() + " is not the log " + where + " keeps (the " +
+                           (file ? "vault sealed" : "token holds") + " no head for it: replaced?)");
     } else {
-      anchor_note = "vault " + uri.path + " has sealed no head yet";
+      anchor_note = where + (file ? " has sealed no head yet" : " holds no head yet");
     }
     AIRLOCK_ASSIGN_OR_RETURN(std::vector<keys::KeyInfo> all, store->List());
     for (const keys::KeyInfo& k : all) {
@@ -207,7 +219,7 @@ Result<void> RunVerify(const VerifyArgs& a) {
               << " (last covers seq " << report.last_checkpoint_seq << ")\n"
               << "head: " << report.head_seq << ":" << report.head_hash << "\n";
     if (anchored) {
-      std::cout << "the head sealed in the vault (seq " << options.expect_head->first
+      std::cout << "the head " << sealed_where << " (seq " << options.expect_head->first
                 << ", at least " << options.min_checkpoint_number << " checkpoints) is present\n";
     } else if (report.head_seq > report.last_checkpoint_seq) {
       if (!anchor_note.empty()) std::cout << "note: " << anchor_note << "\n";
@@ -420,8 +432,10 @@ void AddAuditCommands(CLI::App& app, Action& action) {
                      "Pin the audit public key(s) checkpoints must be signed by (PEM file)");
   verify->add_option("--min-checkpoints", verify_args->min_checkpoints,
                      "Fail when fewer signed checkpoints exist");
-  verify->add_option("--passphrase-file", verify_args->passphrase_file,
-                     "File holding the vault passphrase (first line), to read the head it sealed");
+  verify->add_option(
+      "--passphrase-file", verify_args->passphrase_file,
+      "File holding the vault passphrase or token PIN (first line), to read the head the "
+      "store holds");
   verify->add_flag("--json", verify_args->json, "Print the result as JSON");
   verify->callback([verify_args, &action] { action = [verify_args] { return RunVerify(*verify_args); }; });
 

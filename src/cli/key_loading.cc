@@ -12,8 +12,8 @@
 #include "access/access_store.h"
 #include "audit/audit_log.h"
 #include "common/file.h"
-#include "crypto/random.h"
 #include "crypto/rsa_raw.h"
+#include "keys/audit_sink.h"
 #include "keys/file_vault.h"
 #include "keys/secret_box.h"
 #include "keys/signer.h"
@@ -53,100 +53,6 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   keys::WipeString(text);
   return first;
 }
-
-class AuditSink : public keys::UsageSink {
- public:
-  explicit AuditSink(audit::AuditLog log) : log_(std::move(log)) {}
-  Result<void> Append(const audit::UsageRecord& record) override {
-    AIRLOCK_TRY(log_.Append(record));
-    return {};
-  }
-  // Called once when the session ends.
-  virtual Result<void> Close() { return {}; }
-
- protected:
-  audit::AuditLog log_;
-};
-
-// The sink of a file vault's session: checkpoints signed by the vault's checkpoint key (an audit-
-// purpose key made on first need, its name in the vault's sealed state), and after every record
-// the log's head (seq, hash, checkpoint count) sealed into the vault, only ever moving forward. An
-// attacker who can write the log but not the vault then cannot cut records off its end unnoticed.
-class VaultAuditSink final : public AuditSink {
- public:
-  VaultAuditSink(audit::AuditLog log, keys::FileVaultStore* vault)
-      : AuditSink(std::move(log)), vault_(vault) {}
-
-  Result<void> Append(const audit::UsageRecord& record) override {
-    AIRLOCK_TRY(EnsureSigner());
-    auto appended = log_.Append(record);
-    if (!appended) return tl::unexpected(appended.error());
-    return Anchor();
-  }
-
-  Result<void> Close() override {
-    AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
-    AIRLOCK_ASSIGN_OR_RETURN(std::vector<audit::Checkpoint> cps, log_.Checkpoints());
-    const int64_t covered = cps.empty() ? 0 : cps.back().seq;
-    if (head.first == 0 || covered >= head.first) return {};
-    AIRLOCK_TRY(EnsureSigner());
-    AIRLOCK_TRY(log_.WriteCheckpoint());
-    return Anchor();
-  }
-
- private:
-  Result<void> Anchor() {
-    AIRLOCK_ASSIGN_OR_RETURN(std::string id, log_.LogId());
-    AIRLOCK_ASSIGN_OR_RETURN(auto head, log_.Head());
-    AIRLOCK_ASSIGN_OR_RETURN(int64_t numbered, log_.CheckpointNumber());
-    keys::AuditAnchor next{head.first, head.second, numbered};
-    AIRLOCK_TRY(vault_->UpdateState([&](keys::VaultState& state) -> Result<void> {
-      keys::AdvanceAnchor(state.audit_heads[id], next);
-      return {};
-    }));
-    return {};
-  }
-
-  Result<void> EnsureSigner() {
-    if (signer_set_) return {};
-    AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState state, vault_->ReadState());
-    std::string name = state.checkpoint_key;
-    if (name.empty()) {
-      AIRLOCK_ASSIGN_OR_RETURN(Bytes suffix, crypto::RandomBytes(4));
-      // A name of its own per vault, so restoring another vault's backup cannot collide with it.
-      name = "audit-checkpoint-" + HexEncode(suffix);
-      AIRLOCK_ASSIGN_OR_RETURN(keys::KeyInfo made, vault_->Create(name, crypto::KeyType::kEd25519,
-                                                                  keys::KeyPurpose::kAudit));
-      AIRLOCK_ASSIGN_OR_RETURN(keys::VaultState written,
-                               vault_->UpdateState([&](keys::VaultState& s) -> Result<void> {
-                                 if (s.checkpoint_key.empty()) s.checkpoint_key = name;
-                                 return {};
-                               }));
-      if (written.checkpoint_key != name) {  // another process made one first: use that one
-        (void)vault_->Delete(name);
-        name = written.checkpoint_key;
-      } else {
-        audit::UsageRecord r;
-        r.actor = "airlock";
-        r.operation = "create";
-        r.key_id = made.key_id;
-        r.key_name = made.name;
-        r.purpose = "audit";
-        r.details = "type=ed25519; the vault's audit checkpoint key, made on first need";
-        AIRLOCK_TRY(log_.Append(r));
-      }
-    }
-    AIRLOCK_ASSIGN_OR_RETURN(crypto::PublicKey pub, vault_->PublicKey(name));
-    keys::FileVaultStore* vault = vault_;
-    AIRLOCK_TRY(log_.SetSigner(audit::CheckpointSigner{
-        std::move(pub), [vault, name](ByteSpan message) { return vault->Sign(name, message); }}));
-    signer_set_ = true;
-    return {};
-  }
-
-  keys::FileVaultStore* vault_;
-  bool signer_set_ = false;
-};
 
 // Access control through access/access_store.h: the principal must exist with a role allowing the
 // action, and custodian actions need a valid TOTP code, checked once per session (a command that
@@ -290,10 +196,10 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
   }
   s->store = std::move(*store);
   s->vault = keys::AsFileVault(s->store.get());
-  if (s->vault != nullptr) {
-    s->sink = std::make_unique<VaultAuditSink>(std::move(log), s->vault);
+  if (keys::VaultStateStore* state = keys::AsVaultStateStore(s->store.get()); state != nullptr) {
+    s->sink = std::make_unique<keys::StateAuditSink>(std::move(log), s->store.get(), state);
   } else {
-    s->sink = std::make_unique<AuditSink>(std::move(log));
+    s->sink = std::make_unique<keys::AuditLogSink>(std::move(log));
   }
   // No principals (and none required), or a PKCS#11 store: every record says access-control=off.
   keys::KeyManagerOptions mopts;
@@ -321,7 +227,7 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
 }
 
 KeySession::~KeySession() {
-  if (auto* sink = dynamic_cast<AuditSink*>(this->sink.get()); sink != nullptr) {
+  if (auto* sink = dynamic_cast<keys::AuditLogSink*>(this->sink.get()); sink != nullptr) {
     if (auto closed = sink->Close(); !closed) {
       std::cerr << "airlock: warning: no closing audit checkpoint: " << closed.error().ToString()
                 << "\n";

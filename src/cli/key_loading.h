@@ -50,8 +50,9 @@ struct KeyStoreArgs {
 
 // An open store with its usage sink, access gate, manager and the invocation's context. Not movable
 // once open (the manager refers to the other members); hold it by pointer. Its destructor closes
-// the audit log: a file vault's sink then signs a checkpoint over the records this session appended
-// and seals the new head into the vault (a failure there is printed as a warning).
+// the audit log: the sink of a file vault or PKCS#11 store then signs a checkpoint over the records
+// this session appended and writes the new head into the store (a failure there is printed as a
+// warning).
 struct KeySession {
   keys::KeyUri uri;
   std::unique_ptr<keys::KeyStore> store;
@@ -75,9 +76,12 @@ struct KeySession {
 // principals), a notice on stderr says that anyone with the passphrase may use every key, and every
 // record says access-control=off. A PKCS#11 store has no access file (its PIN is the boundary).
 //
-// Audit (file vaults): records go to the log through a sink that signs checkpoints with the vault's
-// checkpoint key (made on first need, purpose audit) every audit::AuditOptions::checkpoint_interval
-// records and when the session closes, and seals the log's head into the vault after every record.
+// Audit (file vaults and PKCS#11 stores, keys::VaultStateStore): records go to the log through a
+// sink that signs checkpoints with the store's checkpoint key (made in the store on first need,
+// purpose audit; on a token generated there, private and not extractable) every
+// audit::AuditOptions::checkpoint_interval records and when the session closes, and writes the
+// log's head into the store's state after every record (sealed into the vault file; a private data
+// object on the token).
 [[nodiscard]] Result<std::unique_ptr<KeySession>> OpenKeySession(
     const KeyStoreArgs& args, bool create = false,
     std::optional<keys::KdfParams> kdf = std::nullopt);

@@ -52,16 +52,12 @@ inline constexpr const char* kVaultPassphraseEnv = "AIRLOCK_VAULT_PASSPHRASE";
 // vault's own records, so a record cannot be passed off as an export or vice versa). For tests and tools.
 Bytes SealedExportAad(const KeyInfo& info);
 
-// What only the file vault has: its sealed state, and sealing of small secrets (TOTP secrets) under
-// its key. A KeyStore opened from a file: URI is one (AsFileVault).
-class FileVaultStore : public KeyStore {
+// What the file vault has: its sealed state (VaultStateStore: ReadState gives kDecryptFailed if the
+// row does not authenticate; UpdateState is one transaction), and, only the file vault, sealing of
+// small secrets (TOTP secrets) under its key. A KeyStore opened from a file: URI is one
+// (AsFileVault).
+class FileVaultStore : public KeyStore, public VaultStateStore {
  public:
-  // The state read from the file (kDecryptFailed if it does not authenticate).
-  [[nodiscard]] virtual Result<VaultState> ReadState() = 0;
-  // Reads the state, applies `change` and writes it back, in one transaction; `change`'s error
-  // aborts without writing. Returns the state written.
-  [[nodiscard]] virtual Result<VaultState> UpdateState(
-      const std::function<Result<void>(VaultState&)>& change) = 0;
   // AES-256-GCM under the vault key with associated data bound to `purpose` (e.g.
   // "airlock-totp:alice"); OpenSecret gives kDecryptFailed for another purpose or a changed byte.
   [[nodiscard]] virtual Result<Bytes> SealSecret(ByteSpan plaintext, std::string_view purpose) = 0;

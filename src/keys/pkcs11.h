@@ -59,6 +59,9 @@ inline constexpr std::string_view kDefaultPkcs11Module = "/usr/lib/softhsm/libso
 inline constexpr std::string_view kPkcs11ModuleEnv = "AIRLOCK_PKCS11_MODULE";
 inline constexpr std::string_view kPkcs11PinEnv = "AIRLOCK_PKCS11_PIN";
 inline constexpr std::string_view kPkcs11MetadataApplication = "airlock-key-metadata";
+// The store's own state (keys/vault_state.h: checkpoint key, audit heads): one private data object
+// of this application, apart from the key metadata so it is never taken for a key.
+inline constexpr std::string_view kPkcs11StateApplication = "airlock-vault-state";
 // Longest PIN file and key name we accept.
 inline constexpr size_t kMaxPinSize = 256;
 inline constexpr size_t kMaxPkcs11NameSize = 128;
@@ -210,12 +213,17 @@ class Pkcs11Token {
   Result<void> DestroyKey(std::string_view name);
   Result<Pkcs11KeyProtection> InspectPrivateKey(std::string_view name);
 
-  // Private data objects of application kPkcs11MetadataApplication, by label.
-  Result<std::optional<Bytes>> ReadData(std::string_view label);
+  // Private data objects (CKA_TOKEN, CKA_PRIVATE: readable and writable only after login) of
+  // `application`, by label.
+  Result<std::optional<Bytes>> ReadData(std::string_view label,
+                                        std::string_view application = kPkcs11MetadataApplication);
   // Creates or replaces.
-  Result<void> WriteData(std::string_view label, ByteSpan value);
-  Result<void> DeleteData(std::string_view label);
-  Result<std::vector<std::string>> ListData();
+  Result<void> WriteData(std::string_view label, ByteSpan value,
+                         std::string_view application = kPkcs11MetadataApplication);
+  Result<void> DeleteData(std::string_view label,
+                          std::string_view application = kPkcs11MetadataApplication);
+  Result<std::vector<std::string>> ListData(
+      std::string_view application = kPkcs11MetadataApplication);
 
  private:
   Pkcs11Token(std::shared_ptr<Pkcs11Module> module, CK_SLOT_ID slot, Pkcs11Session session,

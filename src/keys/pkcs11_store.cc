@@ -7,14 +7,17 @@
 #include <nlohmann/json.hpp>
 
 #include "keys/pkcs11.h"
+#include "keys/vault_state.h"
 
 namespace airlock::keys {
 
 namespace {
 
 constexpr int kMetadataVersion = 1;
+// The label of the one state data object (application kPkcs11StateApplication).
+constexpr std::string_view kStateLabel = "state";
 
-class Pkcs11Store final : public KeyStore {
+class Pkcs11Store final : public KeyStore, public VaultStateStore {
  public:
   Pkcs11Store(std::string uri, std::unique_ptr<Pkcs11Token> token, std::function<int64_t()> now)
       : uri_(std::move(uri)), token_(std::move(token)), now_(std::move(now)) {}
@@ -186,6 +189,22 @@ class Pkcs11Store final : public KeyStore {
         ErrorCode::kUnsupported,
         "key " + std::string(name) +
             " lives on a PKCS#11 token and is not extractable; back up the token itself");
+  }
+
+  Result<VaultState> ReadState() override {
+    AIRLOCK_ASSIGN_OR_RETURN(auto raw, token_->ReadData(kStateLabel, kPkcs11StateApplication));
+    if (!raw) return VaultState{};
+    auto state = DecodeVaultState(*raw);
+    if (!state)
+      return tl::unexpected(state.error().WithContext("state object on token of " + uri_));
+    return state;
+  }
+
+  Result<VaultState> UpdateState(const std::function<Result<void>(VaultState&)>& change) override {
+    AIRLOCK_ASSIGN_OR_RETURN(VaultState state, ReadState());
+    AIRLOCK_TRY(change(state));
+    AIRLOCK_TRY(token_->WriteData(kStateLabel, EncodeVaultState(state), kPkcs11StateApplication));
+    return state;
   }
 
   Result<KeyInfo> ImportSealed(const KeyInfo& info, ByteSpan, ByteSpan) override {

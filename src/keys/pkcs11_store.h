@@ -10,6 +10,16 @@
 //                  plus "origin":"imported" for keys stored by ImportPrivateKey (absent: generated)
 //                  Being private objects, they are only visible after login, and they travel with
 //                  the token (backups, replication) together with the keys they describe.
+//   state          one private CKO_DATA object (CKA_APPLICATION "airlock-vault-state", CKA_LABEL
+//                  "state") whose CKA_VALUE is the store's VaultState (keys/vault_state.h: the
+//                  audit checkpoint key's name and the newest head of each audit log, by log id).
+//                  The store is a VaultStateStore: the audit sink signs checkpoints with an
+//                  audit-purpose key made on the token and moves the head forward here after every
+//                  record, so someone who can write the log file but has no PIN cannot cut records
+//                  off its end unnoticed. A token has no transactions: UpdateState is read, change,
+//                  write, so two processes appending to one log at the same instant may leave the
+//                  older of their two heads (never one the log did not hold; the next record moves
+//                  it on).
 // Only keys with a metadata object belong to the store; other keys on the token are left alone.
 //
 // Configuration: the module is KeyStoreOptions::pkcs11_module, else the URI's module-path, else

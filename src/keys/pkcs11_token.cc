@@ -552,21 +552,22 @@ Result<Pkcs11KeyProtection> Pkcs11Token::InspectPrivateKey(std::string_view name
   return p;
 }
 
-Result<std::optional<Bytes>> Pkcs11Token::ReadData(std::string_view label) {
+Result<std::optional<Bytes>> Pkcs11Token::ReadData(std::string_view label,
+                                                   std::string_view application) {
   std::lock_guard<std::mutex> lock(mu_);
-  AIRLOCK_ASSIGN_OR_RETURN(auto h, FindOne(session_, CKO_DATA, label, kPkcs11MetadataApplication));
+  AIRLOCK_ASSIGN_OR_RETURN(auto h, FindOne(session_, CKO_DATA, label, application));
   if (!h) return std::optional<Bytes>();
   AIRLOCK_ASSIGN_OR_RETURN(Bytes value, GetAttribute(session_, *h, CKA_VALUE));
   return std::optional<Bytes>(std::move(value));
 }
 
-Result<void> Pkcs11Token::WriteData(std::string_view label, ByteSpan value) {
+Result<void> Pkcs11Token::WriteData(std::string_view label, ByteSpan value,
+                                    std::string_view application) {
   AIRLOCK_TRY(ValidateName(label));
   if (value.size() > kMaxAttributeSize)
     return MakeError(ErrorCode::kLimitExceeded, "data too large");
   std::lock_guard<std::mutex> lock(mu_);
-  AIRLOCK_ASSIGN_OR_RETURN(auto old,
-                           FindOne(session_, CKO_DATA, label, kPkcs11MetadataApplication));
+  AIRLOCK_ASSIGN_OR_RETURN(auto old, FindOne(session_, CKO_DATA, label, application));
   if (old) {
     CK_ATTRIBUTE attr = AttrBytes(CKA_VALUE, value);
     CK_RV rv = session_.f()->C_SetAttributeValue(session_.get(), *old, &attr, 1);
@@ -578,7 +579,7 @@ Result<void> Pkcs11Token::WriteData(std::string_view label, ByteSpan value) {
   std::vector<CK_ATTRIBUTE> tmpl = {
       Attr(CKA_CLASS, &cls),        Attr(CKA_TOKEN, &kTrue),
       Attr(CKA_PRIVATE, &kTrue),    Attr(CKA_MODIFIABLE, &kTrue),
-      AttrString(CKA_LABEL, label), AttrString(CKA_APPLICATION, kPkcs11MetadataApplication),
+      AttrString(CKA_LABEL, label), AttrString(CKA_APPLICATION, application),
       AttrBytes(CKA_VALUE, value),
   };
   CK_OBJECT_HANDLE created = CK_INVALID_HANDLE;
@@ -591,20 +592,19 @@ Result<void> Pkcs11Token::WriteData(std::string_view label, ByteSpan value) {
   return {};
 }
 
-Result<void> Pkcs11Token::DeleteData(std::string_view label) {
+Result<void> Pkcs11Token::DeleteData(std::string_view label, std::string_view application) {
   std::lock_guard<std::mutex> lock(mu_);
-  AIRLOCK_ASSIGN_OR_RETURN(auto h, FindOne(session_, CKO_DATA, label, kPkcs11MetadataApplication));
+  AIRLOCK_ASSIGN_OR_RETURN(auto h, FindOne(session_, CKO_DATA, label, application));
   if (!h) return MakeError(ErrorCode::kNotFound, "no metadata for '" + std::string(label) + "'");
   return Check(session_.f()->C_DestroyObject(session_.get(), *h), "C_DestroyObject");
 }
 
-Result<std::vector<std::string>> Pkcs11Token::ListData() {
+Result<std::vector<std::string>> Pkcs11Token::ListData(std::string_view application) {
   std::lock_guard<std::mutex> lock(mu_);
   CK_OBJECT_CLASS cls = CKO_DATA;
   AIRLOCK_ASSIGN_OR_RETURN(
       auto handles,
-      FindObjects(session_, {Attr(CKA_CLASS, &cls),
-                             AttrString(CKA_APPLICATION, kPkcs11MetadataApplication)}));
+      FindObjects(session_, {Attr(CKA_CLASS, &cls), AttrString(CKA_APPLICATION, application)}));
   std::vector<std::string> out;
   for (CK_OBJECT_HANDLE h : handles) {
     AIRLOCK_ASSIGN_OR_RETURN(Bytes label, GetAttribute(session_, h, CKA_LABEL));

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "keys/key_store.h"
+
 namespace airlock::keys {
 
 Bytes EncodeVaultState(const VaultState& state) {
@@ -45,6 +47,10 @@ bool AdvanceAnchor(AuditAnchor& anchor, const AuditAnchor& next) {
       next.seq > anchor.seq || (next.seq == anchor.seq && next.checkpoints > anchor.checkpoints);
   if (newer) anchor = next;
   return newer;
+}
+
+VaultStateStore* AsVaultStateStore(KeyStore* store) {
+  return dynamic_cast<VaultStateStore*>(store);
 }
 
 }  // namespace airlock::keys
