@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/fd.h"
 #include "common/file.h"
 #include "crypto/hash.h"
 
@@ -46,39 +47,6 @@ struct ArchiveEntryDeleter {
 using ArchiveReadPtr = std::unique_ptr<archive, ArchiveReadDeleter>;
 using ArchiveWritePtr = std::unique_ptr<archive, ArchiveWriteDeleter>;
 using ArchiveEntryPtr = std::unique_ptr<archive_entry, ArchiveEntryDeleter>;
-
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  // Closes now and reports the error close() returns (a delayed write error on some filesystems).
-  int Close() {
-    int r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
 
 // libarchive converts entry names between the archive's charset and the *current locale's* charset;
 // in the "C" locale that most programs run in, any non-ASCII name fails to convert. Bundle paths
@@ -191,7 +159,7 @@ class ArchiveReader {
 
   Result<void> Open(const fs::path& path) {
     // O_NONBLOCK so that a FIFO given as the archive is refused below instead of blocking the open.
-    fd_ = Fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    fd_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (!fd_.valid()) return tl::unexpected(ErrnoError("cannot open " + path.string(), errno));
     struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) {
@@ -313,7 +281,7 @@ class ArchiveReader {
   // Declared first so it is restored last, after the archive handle is freed.
   ScopedUtf8Locale locale_;
   Limits limits_;
-  Fd fd_;
+  UniqueFd fd_;
   ArchiveReadPtr archive_;
   EntryPaths paths_;
   uint64_t entries_ = 0;
@@ -390,7 +358,7 @@ Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file,
   const std::string shown = PrintablePath(file.path);
   // O_NOFOLLOW: the walk saw a regular file, but it may have been swapped for a symlink since (and
   // O_NONBLOCK in case it is now a FIFO, which fstat then refuses).
-  Fd in(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  UniqueFd in(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!in.valid()) {
     if (errno == ELOOP)
       return MakeError(ErrorCode::kUnsafePath, "symlink " + shown + " (not followed)");
@@ -450,8 +418,8 @@ Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file,
 
 // Opens (creating as needed, mode 0700) the directory `rel_dir` under `root`, one component at a
 // time with O_NOFOLLOW, so a symlink anywhere on the way is an error and never followed.
-Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
-  Fd current(::fcntl(root, F_DUPFD_CLOEXEC, 0));
+Result<UniqueFd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
+  UniqueFd current(::fcntl(root, F_DUPFD_CLOEXEC, 0));
   if (!current.valid()) return tl::unexpected(ErrnoError("cannot duplicate a descriptor", errno));
   size_t start = 0;
   while (start < rel_dir.size()) {
@@ -460,14 +428,14 @@ Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
     const std::string component(rel_dir.substr(start, slash - start));
     const std::string so_far(rel_dir.substr(0, slash));
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    Fd next(::openat(current.get(), component.c_str(), kFlags));
+    UniqueFd next(::openat(current.get(), component.c_str(), kFlags));
     if (!next.valid() && errno == ENOENT) {
       // Private while extracting; FinishTree gives the final 0755.
       if (::mkdirat(current.get(), component.c_str(), 0700) != 0 && errno != EEXIST) {
         return tl::unexpected(
             ErrnoError("cannot create directory " + PrintablePath(so_far), errno));
       }
-      next = Fd(::openat(current.get(), component.c_str(), kFlags));
+      next = UniqueFd(::openat(current.get(), component.c_str(), kFlags));
     }
     if (!next.valid()) {
       if (errno == ELOOP || errno == ENOTDIR) {
@@ -489,7 +457,7 @@ Result<Fd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
 Result<void> FinishTree(int root, const Manifest& manifest) {
   std::unordered_set<std::string> dirs;
   std::string parent_path;
-  Fd parent;
+  UniqueFd parent;
   for (const ManifestEntry& f : manifest) {
     const size_t slash = f.path.rfind('/');
     const std::string dir = slash == std::string::npos ? std::string() : f.path.substr(0, slash);
@@ -499,18 +467,18 @@ Result<void> FinishTree(int root, const Manifest& manifest) {
     }
     if (!dir.empty()) dirs.insert(dir);
     if (!parent.valid() || dir != parent_path) {
-      parent = Fd();
+      parent = UniqueFd();
       AIRLOCK_ASSIGN_OR_RETURN(parent, OpenDirectoryUnder(root, dir));
       parent_path = dir;
     }
     const std::string shown = PrintablePath(f.path);
-    Fd file(::openat(parent.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd file(::openat(parent.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!file.valid()) return tl::unexpected(ErrnoError("cannot reopen " + shown, errno));
     if (::fchmod(file.get(), 0644) != 0)
       return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
     if (::fsync(file.get()) != 0) return tl::unexpected(ErrnoError("cannot fsync " + shown, errno));
   }
-  parent = Fd();
+  parent = UniqueFd();
   std::vector<std::string> ordered(dirs.begin(), dirs.end());
   auto depth = [](const std::string& p) { return std::count(p.begin(), p.end(), '/'); };
   std::sort(ordered.begin(), ordered.end(), [&](const std::string& a, const std::string& b) {
@@ -518,7 +486,7 @@ Result<void> FinishTree(int root, const Manifest& manifest) {
   });
   ordered.emplace_back();  // the root itself, last
   for (const std::string& dir : ordered) {
-    AIRLOCK_ASSIGN_OR_RETURN(Fd d, OpenDirectoryUnder(root, dir));
+    AIRLOCK_ASSIGN_OR_RETURN(UniqueFd d, OpenDirectoryUnder(root, dir));
     const std::string shown = dir.empty() ? std::string("the output folder") : PrintablePath(dir);
     if (::fchmod(d.get(), 0755) != 0)
       return tl::unexpected(ErrnoError("cannot chmod " + shown, errno));
@@ -634,7 +602,7 @@ Result<Manifest> ScanArchive(const fs::path& archive_path, const Limits& limits,
 Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manifest,
                             const fs::path& out_dir, const Limits& limits,
                             std::optional<ArchiveFormat> expected_format) {
-  Fd root(::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd root(::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) {
     if (errno == ENOTDIR)
       return MakeError(ErrorCode::kInvalidArgument, out_dir.string() + " is not a directory");
@@ -674,7 +642,7 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
   };
   // Entries usually come grouped by directory, so the last parent directory stays open.
   std::string parent_path;
-  Fd parent;
+  UniqueFd parent;
   while (true) {
     AIRLOCK_ASSIGN_OR_RETURN(std::optional<EntryInfo> entry, reader.Next());
     AIRLOCK_TRY(check_format());
@@ -693,13 +661,13 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
     const std::string name =
         slash == std::string::npos ? entry->path : entry->path.substr(slash + 1);
     if (!parent.valid() || dir != parent_path) {
-      parent = Fd();
+      parent = UniqueFd();
       AIRLOCK_ASSIGN_OR_RETURN(parent, OpenDirectoryUnder(root.get(), dir));
       parent_path = dir;
     }
     // Private while extracting; FinishTree gives the final 0644.
-    Fd out(::openat(parent.get(), name.c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    UniqueFd out(::openat(parent.get(), name.c_str(),
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out.valid()) {
       if (errno == EEXIST) return MakeError(ErrorCode::kUnsafePath, shown + " already exists");
       return tl::unexpected(ErrnoError("cannot create " + shown, errno));
@@ -735,7 +703,7 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
       return MakeError(ErrorCode::kHashMismatch, "missing file " + PrintablePath(manifest[i].path));
     }
   }
-  parent = Fd();
+  parent = UniqueFd();
   return FinishTree(root.get(), manifest);
 }
 

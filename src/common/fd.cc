@@ -19,6 +19,12 @@ UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
   return *this;
 }
 
+int UniqueFd::Close() {
+  int r = ::close(fd_);
+  fd_ = -1;
+  return r;
+}
+
 UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -21,6 +21,9 @@ class UniqueFd {
   ~UniqueFd();
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  // Closes now and returns what close(2) returns (0, or -1 with errno set: a delayed write error on
+  // some filesystems, which the destructor would lose). The descriptor is released either way.
+  int Close();
 
  private:
   int fd_ = -1;
