@@ -1,61 +1,31 @@
 #include "client/install_journal.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <functional>
 #include <utility>
 
+#include "sqlite/sqlite_util.h"
+
 namespace airlock::client {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A small local wrapper rather than keys/sqlite_util.h: linking the keys module would pull
-// PKCS#11 and Argon2 into the device library for four helpers.
-struct DbClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbClose>;
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+using sqlite::BindText;
+using sqlite::DbPtr;
+using sqlite::StmtPtr;
 
+constexpr std::string_view kContext = "install journal";
 constexpr int kSchemaVersion = 1;
 constexpr int64_t kLogKeep = 1000;
 
-Error DbError(sqlite3* db, std::string_view what) {
-  int code = sqlite3_errcode(db);
-  ErrorCode ec =
-      (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) ? ErrorCode::kMalformed : ErrorCode::kIo;
-  return Error(ec, "install journal: " + std::string(what) + ": " + sqlite3_errmsg(db));
-}
-
-Result<void> Exec(sqlite3* db, const char* sql) {
-  char* msg = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string m = msg ? msg : "unknown error";
-    sqlite3_free(msg);
-    Error e = DbError(db, sql);
-    return MakeError(e.code(), "install journal: " + m);
-  }
-  return {};
-}
-
+Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kContext, what); }
+Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kContext); }
 Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &s, nullptr) != SQLITE_OK) {
-    return tl::unexpected(DbError(db, "prepare"));
-  }
-  return StmtPtr(s);
-}
-
-void BindText(sqlite3_stmt* s, int i, std::string_view t) {
-  sqlite3_bind_text(s, i, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT);
+  return sqlite::Prepare(db, sql, kContext);
 }
 void BindOptText(sqlite3_stmt* s, int i, std::string_view t) {
   if (t.empty()) {
@@ -63,12 +33,6 @@ void BindOptText(sqlite3_stmt* s, int i, std::string_view t) {
   } else {
     BindText(s, i, t);
   }
-}
-std::string ColText(sqlite3_stmt* s, int i) {
-  const unsigned char* t = sqlite3_column_text(s, i);
-  return t ? std::string(reinterpret_cast<const char*>(t),
-                         static_cast<size_t>(sqlite3_column_bytes(s, i)))
-           : std::string();
 }
 
 Result<void> Step(sqlite3* db, sqlite3_stmt* s) {
@@ -201,9 +165,9 @@ struct InstallJournal::Impl {
       return MakeError(ErrorCode::kMalformed, "install journal: the state row is missing");
     }
     JournalState st;
-    AIRLOCK_ASSIGN_OR_RETURN(st.state, ParseInstallState(ColText(s.get(), 0)));
+    AIRLOCK_ASSIGN_OR_RETURN(st.state, ParseInstallState(sqlite::ColumnText(s.get(), 0)));
     auto ref = [&](int col) {
-      return ReleaseRef{ColText(s.get(), col), ColText(s.get(), col + 1),
+      return ReleaseRef{sqlite::ColumnText(s.get(), col), sqlite::ColumnText(s.get(), col + 1),
                         static_cast<uint64_t>(sqlite3_column_int64(s.get(), col + 2))};
     };
     st.target = ref(1);
@@ -212,8 +176,8 @@ struct InstallJournal::Impl {
     st.health_deadline = static_cast<std::time_t>(sqlite3_column_int64(s.get(), 10));
     st.start_count = sqlite3_column_int64(s.get(), 11);
     st.highest_floor = static_cast<uint64_t>(sqlite3_column_int64(s.get(), 12));
-    st.rollback_reason = ColText(s.get(), 13);
-    st.rollback_from = ColText(s.get(), 14);
+    st.rollback_reason = sqlite::ColumnText(s.get(), 13);
+    st.rollback_from = sqlite::ColumnText(s.get(), 14);
     return st;
   }
 
@@ -272,9 +236,10 @@ struct InstallJournal::Impl {
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return std::optional<FailedRelease>();
     if (rc != SQLITE_ROW) return tl::unexpected(DbError(db.get(), "read failed releases"));
-    return std::optional<FailedRelease>(FailedRelease{
-        ColText(s.get(), 0), ColText(s.get(), 1), ColText(s.get(), 2), ColText(s.get(), 3),
-        static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
+    return std::optional<FailedRelease>(
+        FailedRelease{sqlite::ColumnText(s.get(), 0), sqlite::ColumnText(s.get(), 1),
+                      sqlite::ColumnText(s.get(), 2), sqlite::ColumnText(s.get(), 3),
+                      static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
   }
 
   Result<void> InsertFailed(const ReleaseRef& r, std::string_view reason, std::string_view detail,
@@ -349,18 +314,7 @@ InstallJournal& InstallJournal::operator=(InstallJournal&&) noexcept = default;
 InstallJournal::~InstallJournal() = default;
 
 Result<InstallJournal> InstallJournal::Open(const fs::path& path) {
-  // Created 0600 first: SQLite would use the umask.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return MakeError(ErrorCode::kIo, "install journal: cannot open " + path.string());
-  }
-  ::close(fd);
-  sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
-  DbPtr db(raw);
-  if (rc != SQLITE_OK) return tl::unexpected(DbError(db.get(), "open " + path.string()));
-  sqlite3_busy_timeout(db.get(), 5000);
+  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, sqlite::OpenPrivateDb(path, /*create=*/true, kContext));
   AIRLOCK_TRY(Exec(db.get(), "PRAGMA journal_mode=WAL"));
   AIRLOCK_TRY(Exec(db.get(), "PRAGMA synchronous=FULL"));
   AIRLOCK_TRY(Exec(db.get(), "BEGIN IMMEDIATE"));
@@ -569,8 +523,8 @@ Result<std::vector<FailedRelease>> InstallJournal::FailedReleases() {
   std::vector<FailedRelease> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-    out.push_back({ColText(s.get(), 0), ColText(s.get(), 1), ColText(s.get(), 2),
-                   ColText(s.get(), 3),
+    out.push_back({sqlite::ColumnText(s.get(), 0), sqlite::ColumnText(s.get(), 1),
+                   sqlite::ColumnText(s.get(), 2), sqlite::ColumnText(s.get(), 3),
                    static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(impl_->db.get(), "read failed releases"));
@@ -590,7 +544,7 @@ Result<std::string> InstallJournal::Manifest(std::string_view release_id) {
     return MakeError(ErrorCode::kNotFound,
                      "no manifest is recorded for release " + std::string(release_id));
   }
-  return ColText(s.get(), 0);
+  return sqlite::ColumnText(s.get(), 0);
 }
 
 Result<void> InstallJournal::ForgetManifestsExcept(const std::vector<std::string>& keep) {
@@ -612,8 +566,9 @@ Result<std::vector<InstallJournal::LogEntry>> InstallJournal::Log(size_t limit) 
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     out.push_back({sqlite3_column_int64(s.get(), 0),
-                   static_cast<std::time_t>(sqlite3_column_int64(s.get(), 1)), ColText(s.get(), 2),
-                   ColText(s.get(), 3), ColText(s.get(), 4), ColText(s.get(), 5)});
+                   static_cast<std::time_t>(sqlite3_column_int64(s.get(), 1)),
+                   sqlite::ColumnText(s.get(), 2), sqlite::ColumnText(s.get(), 3),
+                   sqlite::ColumnText(s.get(), 4), sqlite::ColumnText(s.get(), 5)});
   }
   if (rc != SQLITE_DONE) return tl::unexpected(DbError(impl_->db.get(), "read transitions"));
   return out;

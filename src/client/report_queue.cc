@@ -1,24 +1,20 @@
 #include "client/report_queue.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <string_view>
 
 #include "common/semver.h"
+#include "sqlite/sqlite_util.h"
 
 namespace airlock::client {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kBusyTimeoutMs = 5000;
 constexpr size_t kMaxDetail = 1024;
 constexpr size_t kMaxServerBatch = 1000;
 constexpr std::array<std::string_view, 7> kKinds = {
@@ -42,65 +38,16 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1), ('dropped', 0), 
 PRAGMA user_version = 1;
 )SQL";
 
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+constexpr std::string_view kContext = "report queue";
+using sqlite::BindText;
+using sqlite::ColumnText;
+using sqlite::StmtPtr;
 
-Error DbError(sqlite3* db, std::string_view what) {
-  const int code = sqlite3_errcode(db);
-  const std::string message = "report queue: " + std::string(what) + ": " + sqlite3_errmsg(db);
-  if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) return Error(ErrorCode::kMalformed, message);
-  return Error(ErrorCode::kIo, message);
-}
-
+Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kContext, what); }
 Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr) !=
-      SQLITE_OK) {
-    return tl::unexpected(DbError(db, "prepare"));
-  }
-  return StmtPtr(raw);
+  return sqlite::Prepare(db, sql, kContext);
 }
-
-Result<void> Exec(sqlite3* db, const char* sql) {
-  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return tl::unexpected(DbError(db, sql));
-  }
-  return {};
-}
-
-void BindText(sqlite3_stmt* s, int index, std::string_view text) {
-  sqlite3_bind_text(s, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-}
-
-std::string ColumnText(sqlite3_stmt* s, int index) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, index));
-  return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(s, index));
-}
-
-// BEGIN IMMEDIATE ... COMMIT; rolled back on destruction unless committed.
-class Transaction {
- public:
-  static Result<Transaction> Begin(sqlite3* db) {
-    AIRLOCK_TRY(Exec(db, "BEGIN IMMEDIATE"));
-    return Transaction(db);
-  }
-  Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
-  Transaction& operator=(Transaction&&) = delete;
-  ~Transaction() {
-    if (db_ != nullptr) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Result<void> Commit() {
-    AIRLOCK_TRY(Exec(db_, "COMMIT"));
-    db_ = nullptr;
-    return {};
-  }
-
- private:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
-};
+Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kContext); }
 
 bool IsReasonCode(std::string_view code) {
   if (code.size() > 64) return false;
@@ -126,26 +73,14 @@ Result<ReportQueue> ReportQueue::Open(const fs::path& path, ReportQueueOptions o
     return MakeError(ErrorCode::kInvalidArgument,
                      "report queue: max_events must be > 0 and batch_size 1..1000");
   }
-  // Create the file 0600 first: SQLite would use the umask, and its WAL copies the file's mode.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return MakeError(ErrorCode::kIo,
-                     "report queue: cannot open " + path.string() + ": " + std::strerror(errno));
-  }
-  ::close(fd);
-  sqlite3* raw = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
-  DbPtr db(raw);
-  if (rc != SQLITE_OK) {
-    if (!db) return MakeError(ErrorCode::kIo, "report queue: cannot open " + path.string());
-    return tl::unexpected(DbError(db.get(), "open " + path.string()));
-  }
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  AIRLOCK_ASSIGN_OR_RETURN(sqlite::DbPtr private_db,
+                           sqlite::OpenPrivateDb(path, /*create=*/true, kContext));
+  DbPtr db(private_db.release());
   AIRLOCK_TRY(Exec(db.get(), "PRAGMA journal_mode = WAL"));
   AIRLOCK_TRY(Exec(db.get(), "PRAGMA synchronous = FULL"));
   {
-    AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db.get()));
+    AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx,
+                             sqlite::Transaction::Begin(db.get(), kContext));
     AIRLOCK_TRY(Exec(db.get(), kSchema));
     AIRLOCK_TRY(tx.Commit());
   }
@@ -176,7 +111,7 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
   }
   const std::string_view detail =
       std::string_view(event.detail).substr(0, std::min(event.detail.size(), kMaxDetail));
-  AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_.get()));
+  AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db_.get(), kContext));
   AIRLOCK_ASSIGN_OR_RETURN(const uint64_t seq, ReadMeta("next_seq"));
   {
     AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
@@ -248,7 +183,7 @@ Result<uint64_t> ReportQueue::DroppedCount() const { return ReadMeta("dropped");
 Result<uint64_t> ReportQueue::RejectedCount() const { return ReadMeta("rejected"); }
 
 Result<void> ReportQueue::DeleteThrough(uint64_t seq, bool rejected) {
-  AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_.get()));
+  AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db_.get(), kContext));
   AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del, Prepare(db_.get(), "DELETE FROM events WHERE seq <= ?"));
   sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(seq));
   AIRLOCK_TRY(StepDone(db_.get(), del.get(), "delete sent events"));

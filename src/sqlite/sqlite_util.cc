@@ -27,11 +27,14 @@ Result<DbPtr> OpenPrivateDb(const std::filesystem::path& path, bool create, std:
   }
   sqlite3* raw = nullptr;
   int rc =
-      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nullptr);
   DbPtr db(raw);
   if (rc != SQLITE_OK && read_only_fallback) {
     raw = nullptr;
-    rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nullptr);
     db.reset(raw);
   }
   if (rc != SQLITE_OK) {

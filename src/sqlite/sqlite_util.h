@@ -29,6 +29,7 @@ using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 // (SQLite would use the umask, and its journal copies the file's mode). kNotFound when it is
 // missing and `create` is false. With `read_only_fallback`, a file that cannot be opened read-write
 // is opened read-only. `what` names the file in messages ("audit log"). Sets a 5 s busy timeout.
+// A symbolic link in place of the file is refused (SQLITE_OPEN_NOFOLLOW).
 [[nodiscard]] Result<DbPtr> OpenPrivateDb(const std::filesystem::path& path, bool create,
                                           std::string_view what, bool read_only_fallback = false);
 

@@ -52,6 +52,27 @@ TEST_F(SqliteUtilTest, FileThatIsNotADatabaseIsMalformed) {
   EXPECT_EQ(r.error().message().rfind("test: ", 0), 0u);
 }
 
+// An attacker who can write the directory plants a link to a file of the victim's (or a database
+// elsewhere): the private database is never opened through it, for writing or reading.
+TEST_F(SqliteUtilTest, SymbolicLinkInPlaceOfTheDatabaseIsRefused) {
+  const auto elsewhere = dir_->path() / "elsewhere.db";
+  {
+    auto real = OpenPrivateDb(elsewhere, /*create=*/true, "test db");
+    ASSERT_TRUE(real) << real.error().ToString();
+    ASSERT_TRUE(Exec(real->get(), "CREATE TABLE t (v TEXT)", "test"));
+  }
+  std::filesystem::create_symlink(elsewhere, path_);
+  for (bool create : {true, false}) {
+    auto db = OpenPrivateDb(path_, create, "test db", /*read_only_fallback=*/true);
+    ASSERT_FALSE(db) << "create=" << create;
+    EXPECT_EQ(db.error().code(), ErrorCode::kIo);
+    EXPECT_NE(db.error().message().find("cannot open test db " + path_.string()),
+              std::string::npos)
+        << db.error().message();
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(path_));
+}
+
 TEST_F(SqliteUtilTest, TransactionNotCommittedIsRolledBack) {
   auto db = OpenPrivateDb(path_, /*create=*/true, "test db");
   ASSERT_TRUE(db);
