@@ -1,18 +1,16 @@
 #include "agent/agent_config.h"
 
 #include <charconv>
-#include <sstream>
 
-#include <toml++/toml.h>
-
+#include "common/duration.h"
 #include "common/file.h"
 #include "common/semver.h"
+#include "common/toml_file.h"
 
 namespace airlock::agent {
 namespace {
 
-constexpr uint64_t kMaxConfigBytes = 1 << 20;
-constexpr int64_t kMaxDuration = 30LL * 24 * 3600;
+constexpr DurationRule kDurationRule{30 * kSecondsPerDay, /*bare_seconds=*/true};
 
 Result<std::string> StringKey(const toml::table& t, std::string_view key, bool required,
                               const std::string& where) {
@@ -40,8 +38,8 @@ Result<std::optional<int64_t>> DurationKey(const toml::table& t, std::string_vie
   const toml::node* node = t.get(key);
   if (node == nullptr) return std::optional<int64_t>();
   Result<int64_t> parsed =
-      node->is_integer()  ? ParseDuration(std::to_string(node->as_integer()->get()))
-      : node->is_string() ? ParseDuration(*node->value<std::string_view>())
+      node->is_integer()  ? ParseDuration(std::to_string(node->as_integer()->get()), kDurationRule)
+      : node->is_string() ? ParseDuration(*node->value<std::string_view>(), kDurationRule)
                           : MakeError(ErrorCode::kInvalidArgument, "not a duration");
   if (!parsed) {
     return MakeError(ErrorCode::kInvalidArgument,
@@ -71,49 +69,8 @@ bool IsValidId(std::string_view id) {
 
 }  // namespace
 
-Result<int64_t> ParseDuration(std::string_view text) {
-  int64_t unit = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 's':
-        unit = 1;
-        text.remove_suffix(1);
-        break;
-      case 'm':
-        unit = 60;
-        text.remove_suffix(1);
-        break;
-      case 'h':
-        unit = 3600;
-        text.remove_suffix(1);
-        break;
-      case 'd':
-        unit = 86400;
-        text.remove_suffix(1);
-        break;
-      default:
-        break;
-    }
-  }
-  int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n <= 0 ||
-      n > kMaxDuration / unit) {
-    return MakeError(ErrorCode::kInvalidArgument, "bad duration");
-  }
-  return n * unit;
-}
-
 Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& path) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, kMaxConfigBytes));
-  toml::table table;
-  try {
-    table = toml::parse(text, path.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream message;
-    message << path.string() << ":" << e.source().begin.line << ": " << e.description();
-    return MakeError(ErrorCode::kMalformed, message.str());
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(toml::table table, ReadTomlFile(path));
   const std::string where = path.string() + ": ";
   static constexpr std::string_view kKeys[] = {"server",
                                                "app",

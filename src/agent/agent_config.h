@@ -52,9 +52,6 @@ struct AgentConfig {
   std::filesystem::path ReportQueuePath() const { return install_dir / "reports.db"; }
 };
 
-// "30s", "5m", "2h", "45" (seconds): 1 second to 30 days. kInvalidArgument otherwise.
-[[nodiscard]] Result<int64_t> ParseDuration(std::string_view text);
-
 // Reads and checks the file: kNotFound / kIo for the file, kMalformed for TOML errors (with line),
 // kInvalidArgument naming the key for a missing required key, a wrong type or a bad value.
 [[nodiscard]] Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& path);

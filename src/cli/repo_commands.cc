@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/key_loading.h"
+#include "common/duration.h"
 #include "metadata/metadata.h"
 #include "repo/repository.h"
 
@@ -185,7 +186,7 @@ Result<void> RunPublish(const PublishArgs& a) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "--expires-in wants ROLE=DURATION, got '" + spec + "'");
     }
-    AIRLOCK_ASSIGN_OR_RETURN(int64_t seconds, repo::ParseDuration(spec.substr(eq + 1)));
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t seconds, ParseDuration(spec.substr(eq + 1)));
     options.expires_in[spec.substr(0, eq)] = seconds;
   }
   KeyLoader keys;
@@ -287,12 +288,16 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   i->add_option("dir", init->dir, "Repository directory (created; must be empty if it exists)")
       ->required();
   i->add_option("--app", init->app, "App id (letters, digits, . _ -)")->required();
-  i->add_option("--root-key", init->root_keys, "Root private key file or key URI (repeatable; default: generate)");
+  i->add_option("--root-key", init->root_keys,
+                "Root private key file or key URI (repeatable; default: generate)");
   i->add_option("--root-threshold", init->root_threshold, "Root signatures required")
       ->check(CLI::Range(uint64_t{1}, repo::kMaxKeysPerRole));
-  i->add_option("--targets-key", init->targets_keys, "Targets private key file or key URI (repeatable)");
-  i->add_option("--snapshot-key", init->snapshot_keys, "Snapshot private key file or key URI (repeatable)");
-  i->add_option("--timestamp-key", init->timestamp_keys, "Timestamp private key file or key URI (repeatable)");
+  i->add_option("--targets-key", init->targets_keys,
+                "Targets private key file or key URI (repeatable)");
+  i->add_option("--snapshot-key", init->snapshot_keys,
+                "Snapshot private key file or key URI (repeatable)");
+  i->add_option("--timestamp-key", init->timestamp_keys,
+                "Timestamp private key file or key URI (repeatable)");
   i->add_option("--key-dir", init->key_dir,
                 "Where to write generated keys, outside DIR (default: $AIRLOCK_KEY_DIR, else "
                 "$XDG_CONFIG_HOME/airlock/keys/APP or ~/.config/airlock/keys/APP)");
@@ -335,7 +340,8 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   r->add_option("--role", rotate->role, "root, targets, snapshot or timestamp")
       ->required()
       ->check(CLI::IsMember({"root", "targets", "snapshot", "timestamp"}));
-  r->add_option("--new-key", rotate->new_keys, "New private key file or key URI (repeatable)")->required();
+  r->add_option("--new-key", rotate->new_keys, "New private key file or key URI (repeatable)")
+      ->required();
   r->add_option("--old-key", rotate->old_keys,
                 "Old root private key to sign with (default: configured)");
   r->add_option("--threshold", rotate->threshold, "New threshold for the role (default: unchanged)")
@@ -350,7 +356,8 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   d->add_option("--role", delegate->role, "Delegated role name")->required();
   d->add_option("--paths", delegate->paths, "Path pattern ('*' does not cross '/'), repeatable")
       ->required();
-  d->add_option("--key", delegate->keys, "The role's public key K.pub, or a key URI (repeatable)")->required();
+  d->add_option("--key", delegate->keys, "The role's public key K.pub, or a key URI (repeatable)")
+      ->required();
   d->add_option("--signing-key", delegate->signing_keys,
                 "The role's private key, if not K.key beside K.pub (repeatable)");
   d->add_option("--threshold", delegate->threshold, "Signatures required")

@@ -177,46 +177,6 @@ nlohmann::json DelegationsJson(const Delegations& delegations) {
 
 // ---------------------------------------------------------------------------------------------------
 
-Result<int64_t> ParseDuration(std::string_view text) {
-  auto bad = [&] {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "bad duration '" + std::string(text) +
-                         "' (want a positive number and a unit: s, m, h, d, w or y, e.g. 30d)");
-  };
-  if (text.size() < 2 || text.size() > 12) return bad();
-  int64_t unit = 0;
-  switch (text.back()) {
-    case 's':
-      unit = 1;
-      break;
-    case 'm':
-      unit = 60;
-      break;
-    case 'h':
-      unit = 3600;
-      break;
-    case 'd':
-      unit = kDay;
-      break;
-    case 'w':
-      unit = 7 * kDay;
-      break;
-    case 'y':
-      unit = 365 * kDay;
-      break;
-    default:
-      return bad();
-  }
-  int64_t n = 0;
-  for (char c : text.substr(0, text.size() - 1)) {
-    if (c < '0' || c > '9') return bad();
-    n = n * 10 + (c - '0');
-    if (n > 100 * 365 * kDay) return bad();
-  }
-  if (n == 0 || n * unit > 100 * 365 * kDay) return bad();
-  return n * unit;
-}
-
 Result<void> ValidateTargetName(std::string_view name) {
   auto bad = [&](const std::string& why) {
     return MakeError(ErrorCode::kInvalidArgument,

@@ -51,6 +51,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/duration.h"
 #include "common/fd.h"
 #include "common/result.h"
 #include "crypto/signer.h"
@@ -76,9 +77,6 @@ inline constexpr int64_t kDefaultTargetsExpiry = 90 * kDay;
 inline constexpr int64_t kDefaultSnapshotExpiry = 7 * kDay;
 inline constexpr int64_t kDefaultTimestampExpiry = 1 * kDay;
 
-// "3600s", "90m", "12h", "30d", "2w", "1y" (365 days) -> seconds. A positive whole number and one
-// unit, at most 100 years. kInvalidArgument otherwise.
-[[nodiscard]] Result<int64_t> ParseDuration(std::string_view text);
 
 // A TUF target name we accept: 1..kMaxTargetNameLength bytes, '/'-separated components that are
 // non-empty, do not start with '.', hold no '\\' or control characters; the last one at most

@@ -141,24 +141,6 @@ class RepoTest : public ::testing::Test {
 // --- durations and names
 // ---------------------------------------------------------------------------
 
-TEST(ParseDuration, AcceptsEachUnit) {
-  EXPECT_EQ(*ParseDuration("3600s"), 3600);
-  EXPECT_EQ(*ParseDuration("90m"), 5400);
-  EXPECT_EQ(*ParseDuration("12h"), 12 * 3600);
-  EXPECT_EQ(*ParseDuration("30d"), 30 * kDay);
-  EXPECT_EQ(*ParseDuration("2w"), 14 * kDay);
-  EXPECT_EQ(*ParseDuration("1y"), 365 * kDay);
-}
-
-TEST(ParseDuration, RejectsBadInput) {
-  for (const char* bad : {"", "d", "0d", "-1d", "1.5d", "30", "30x", "1d2h", " 1d", "101y",
-                          "99999999999999999999d"}) {
-    auto r = ParseDuration(bad);
-    ASSERT_FALSE(r) << bad;
-    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << bad;
-  }
-}
-
 TEST(ValidateTargetName, AcceptsPlainAndNestedNames) {
   EXPECT_TRUE(ValidateTargetName("app.alb"));
   EXPECT_TRUE(ValidateTargetName("releases/1.2.3/app bundle.alb"));

@@ -1,20 +1,14 @@
 #include "server/config.h"
 
-#include <sys/stat.h>
-
 #include <charconv>
-#include <fstream>
-#include <sstream>
 #include <variant>
 
-#include <toml++/toml.h>
-
+#include "common/toml_file.h"
 #include "keys/key_uri.h"
 
 namespace airlock::server {
 namespace {
 
-constexpr uint64_t kMaxConfigBytes = 1 << 20;
 constexpr int64_t kMaxExpiry = int64_t{10} * 365 * 86400;
 
 enum class Kind { kString, kInteger, kBool };
@@ -201,34 +195,7 @@ Result<void> SetConfigValue(ServerConfig* config, std::string_view key, std::str
 }
 
 Result<ServerConfig> LoadConfig(const std::filesystem::path& path) {
-  std::error_code fs_ec;
-  const auto status = std::filesystem::status(path, fs_ec);
-  if (fs_ec || !std::filesystem::exists(status)) {
-    return MakeError(ErrorCode::kNotFound, "config file " + path.string() + " does not exist");
-  }
-  if (!std::filesystem::is_regular_file(status)) {
-    return MakeError(ErrorCode::kInvalidArgument, path.string() + " is not a regular file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return MakeError(ErrorCode::kIo, "cannot read " + path.string());
-  std::string text;
-  text.resize(kMaxConfigBytes + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) return MakeError(ErrorCode::kIo, "cannot read " + path.string());
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kMaxConfigBytes) {
-    return MakeError(ErrorCode::kLimitExceeded, path.string() + " is larger than 1 MiB");
-  }
-
-  toml::table table;
-  try {
-    table = toml::parse(text, path.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream message;
-    message << path.string() << ":" << e.source().begin.line << ": " << e.description();
-    return MakeError(ErrorCode::kMalformed, message.str());
-  }
-
+  AIRLOCK_ASSIGN_OR_RETURN(toml::table table, ReadTomlFile(path));
   ServerConfig config;
   for (auto&& [key, node] : table) {
     const std::string name(key.str());
