@@ -6,15 +6,15 @@
 //   install_dir = "/var/lib/airlock/io.example.app"   # slots, journal, identity, trusted metadata
 //   trusted_root = "/etc/airlock/io.example.app/root.json"   # from `airlock app root`
 //   enrollment_token = "enr_..."              # or enrollment_token_file = "..."
-//   restart_command = "systemctl restart example-app"   # optional; gets AIRLOCK_RELEASE,
-//   AIRLOCK_VERSION health_timeout = "30s"                    # s, m, h suffixes or plain seconds
+//   restart_command = "systemctl restart example-app"   # optional; gets AIRLOCK_RELEASE and
+//                                             # AIRLOCK_VERSION in its environment
+//   health_timeout = "30s"                    # s, m, h, d suffixes or plain seconds (max 30 days)
 //   poll_interval = "1h"                      # `run`: between checks (jittered +-10 %)
 //   crash_loop_limit = 3                      # starts of an unconfirmed release before rollback
-//   platform = "linux"                        # sent to the server (ios, android, electron, linux,
-//   ...) native_version = "1.0.0"                  # the native shell's version (channel
-//   min_native_version) builtin_version = "0.0.0"                 # the version of what ships
-//   without any update builtin_dir = "/opt/example-app/builtin"  # optional: `current` points here
-//   before any install
+//   platform = "linux"                        # sent to the server (ios, android, electron, linux)
+//   native_version = "1.0.0"                  # the native shell's version (min_native_version)
+//   builtin_version = "0.0.0"                 # the version of what ships without any update
+//   builtin_dir = "/opt/example-app/builtin"  # optional: `current` points here before any install
 //
 // Unknown keys are refused (a typo must not silently change behaviour); relative paths are relative
 // to the config file's directory.
