@@ -96,6 +96,7 @@ cat >"$W/example/hello.cc" <<'CC'
 #include <airlock/client.hpp>
 #include <cstdio>
 int main(int argc, char** argv) {
+  if (argc != 2) return 64;
   auto client = airlock::sdk::Client::Open(argv[1]);
   if (!client) {
     std::printf("%s\n", client.error().ToString().c_str());
@@ -175,6 +176,8 @@ run 2 "confirm failed: not_found \(2\): confirmation for release 0\.9\.0-0000000
 
 # ---- a release tampered on the server's disk: refused, hash_mismatch, nothing changes ----
 release 1.1.0
+# Checked first: the server wraps the content key for this device before the blob is tampered with.
+run 0 "^offered 1.1.0 on channel production, [0-9]+ bytes$" "$EX" "$W/agent.toml" check
 SHA=$(curl -s -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP/releases" |
   python3 -c "import json,sys; print([r for r in json.load(sys.stdin)['releases'] if r['version']=='1.1.0'][0]['sha256'])")
 python3 - "$W/data/blobs/${SHA:0:2}/$SHA" <<'PY'

@@ -2,6 +2,7 @@
  *
  *   c-client CONFIG enroll            make the device's keys and enroll them
  *   c-client CONFIG status            the running release
+ *   c-client CONFIG check             what the server offers (its claim; nothing is downloaded)
  *   c-client CONFIG update            one update cycle; prints its outcome
  *   c-client CONFIG confirm [RELEASE] the app is healthy (RELEASE defaults to $AIRLOCK_RELEASE)
  *
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   int exit_code = 2;
   const char* command;
   if (argc < 3) {
-    fprintf(stderr, "usage: %s CONFIG enroll|status|update|confirm [RELEASE]\n", argv[0]);
+    fprintf(stderr, "usage: %s CONFIG enroll|status|check|update|confirm [RELEASE]\n", argv[0]);
     return 2;
   }
   command = argv[2];
@@ -97,6 +98,21 @@ int main(int argc, char** argv) {
     }
   } else if (strcmp(command, "status") == 0) {
     exit_code = print_status(client);
+  } else if (strcmp(command, "check") == 0) {
+    airlock_offer_t* offer = NULL;
+    rc = airlock_check(client, &offer);
+    if (rc == AIRLOCK_OK) {
+      if (offer->update) {
+        printf("offered %s on channel %s, %" PRIu64 " bytes\n", offer->version, offer->channel,
+               offer->length);
+      } else {
+        printf("no update: %s\n", offer->reason);
+      }
+      airlock_offer_free(offer);
+      exit_code = 0;
+    } else {
+      exit_code = fail(client, rc, "check");
+    }
   } else if (strcmp(command, "update") == 0) {
     exit_code = update(client);
   } else if (strcmp(command, "confirm") == 0) {
