@@ -57,8 +57,8 @@ static int update(airlock_client_t* client) {
   airlock_set_progress_callback(client, on_progress, NULL);
   rc = airlock_update(client, &outcome);
   if (rc != AIRLOCK_OK) return fail(client, rc, "update");
-  printf("outcome: %s\n", (int)outcome->kind >= 0 && (int)outcome->kind < 4 ? kinds[outcome->kind]
-                                                                          : "unknown");
+  printf("outcome: %s\n",
+         (int)outcome->kind >= 0 && (int)outcome->kind < 4 ? kinds[outcome->kind] : "unknown");
   if (outcome->kind == AIRLOCK_REFUSED || outcome->kind == AIRLOCK_ROLLED_BACK) {
     printf("code: %s (%d), reason: %s\n", airlock_status_name(outcome->code), (int)outcome->code,
            outcome->reason);

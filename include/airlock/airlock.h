@@ -14,7 +14,8 @@
  *   Separate handles are independent, also on the same install_dir and across processes: the
  *   install journal serializes them (that is how an app confirms a release while the agent's
  *   update waits for the confirmation). Callbacks run on the thread that called the function.
- * - Nothing here blocks forever: airlock_update waits at most health_timeout for a confirmation.
+ * - airlock_update blocks: it downloads and then waits up to health_timeout for the confirmation
+ *   (every network request has a timeout: docs/operations/device-client.md).
  * - C99; no function throws or aborts on bad input.
  */
 #ifndef AIRLOCK_AIRLOCK_H_
