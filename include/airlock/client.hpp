@@ -11,7 +11,8 @@
 // Thread safety: a Client must not be used by two threads at once (one Client per thread).
 // Separate Clients are independent, also on the same install_dir and across processes: the
 // install journal serializes them (an app confirms a release while the agent's Update waits for the
-// confirmation). Callbacks run on the thread that called Update.
+// confirmation). Callbacks run on the thread that called Update and must not throw (an exception
+// from one ends the call with kInternal; the journal keeps the install directory consistent).
 #ifndef AIRLOCK_CLIENT_HPP_
 #define AIRLOCK_CLIENT_HPP_
 
