@@ -6,7 +6,8 @@
 # are a C++ program (client.hpp) and a find_package(AirlockClient) project. Then the example, through
 # the C API only, enrolls with a real airlockd on 127.0.0.1, installs a published release and
 # confirms it from its restart command, and a release tampered on the server's disk is refused
-# with AIRLOCK_E_HASH_MISMATCH, the device staying on its release.
+# with AIRLOCK_E_HASH_MISMATCH and one nobody confirms is rolled back with AIRLOCK_E_ROLLBACK, the
+# device staying on its release.
 #   tests/sdk_example_test.sh BIN_DIR SOURCE_DIR BUILD_DIR CMAKE
 set -u
 BIN="$1"
@@ -69,8 +70,10 @@ grep -q '^airlock_open$' "$W/symbols" && grep -q '^airlock::sdk::Client::Update(
   ok || bad "the public API is not exported: $(head -5 "$W/symbols")"
 grep -Ev '^(airlock_[a-z_0-9]+|airlock::sdk::.*|AIRLOCK_CLIENT_0)$' "$W/symbols" >"$W/leaked"
 [ ! -s "$W/leaked" ] && ok || bad "$(wc -l <"$W/leaked") internal symbols exported, e.g. $(head -3 "$W/leaked")"
-# The public headers include only each other and the standard library.
-grep -h '#include' "$P"/include/airlock/* | grep -Ev '#include (<[a-z_]+(\.h)?>|"airlock/[a-z_]+\.h(pp)?")$' >"$W/includes"
+# The public headers include only each other and these standard headers (add one here knowingly).
+STD_HEADERS='stddef\.h|stdint\.h|cstdint|functional|memory|optional|string|utility|variant|vector'
+grep -h '#include' "$P"/include/airlock/* |
+  grep -Ev "^#include (<($STD_HEADERS)>|\"airlock/[a-z_]+\.h(pp)?\")\$" >"$W/includes"
 [ ! -s "$W/includes" ] && ok || bad "public headers include: $(cat "$W/includes")"
 
 # ---- build against the prefix only ----
@@ -194,6 +197,18 @@ grep -q "^outcome: refused$" "$W/out" && grep -q "refused 1.1.0 (hash_mismatch)"
 same_tree "$W/device/current" "$W/src-1.0.0" && ok || bad "current changed after the tampered 1.1.0"
 [ ! -s "$W/confirms" ] && ok || bad "the app was restarted for a refused release"
 run 0 "^io.example.sdk: version 1.0.0, release $R10, state confirmed$" "$EX" "$W/agent.toml" status
+
+# ---- an app that never confirms 1.2.0: rolled back with AIRLOCK_E_ROLLBACK, health_timeout ----
+sed -e "s|^restart_command = .*|restart_command = 'echo started >>$W/restarts'|" \
+  -e 's|^health_timeout = .*|health_timeout = "2s"|' "$W/agent.toml" >"$W/silent.toml"
+release 1.2.0
+run 0 "^offered 1.2.0 on channel production, [0-9]+ bytes$" "$EX" "$W/silent.toml" check
+run 1 "^code: rollback \(13\), reason: health_timeout$" "$EX" "$W/silent.toml" update
+grep -q "^outcome: rolled_back$" "$W/out" && ok || bad "rollback lines: $(cat "$W/out")"
+same_tree "$W/device/current" "$W/src-1.0.0" && ok || bad "current is not 1.0.0 after the rollback"
+run 0 "never retried: 1\.2\.0-[0-9a-f]{16} \(health_timeout\)" "$EX" "$W/agent.toml" status
+grep -q "^io.example.sdk: version 1.0.0, release $R10, state confirmed$" "$W/out" && ok ||
+  bad "status after the rollback: $(cat "$W/out")"
 
 echo "sdk.example: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -100,8 +100,9 @@ airlock_status_t NullArgument(airlock_client_t* h, const char* name) {
 extern "C" {
 
 const char* airlock_status_name(airlock_status_t status) {
-  if (status == AIRLOCK_OK) return "ok";
-  if (status < AIRLOCK_E_INVALID_ARGUMENT || status > AIRLOCK_E_NO_MEMORY) return "unknown";
+  const int value = static_cast<int>(status);  // a C caller may pass any int
+  if (value == AIRLOCK_OK) return "ok";
+  if (value < AIRLOCK_E_INVALID_ARGUMENT || value > AIRLOCK_E_NO_MEMORY) return "unknown";
   return airlock::sdk::ErrorCodeName(static_cast<ErrorCode>(status));
 }
 

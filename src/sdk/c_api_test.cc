@@ -181,7 +181,7 @@ TEST(CApi, StatusNamesAreTheDocumentedOnes) {
   EXPECT_STREQ(airlock_status_name(AIRLOCK_E_NOT_FOUND), "not_found");
   EXPECT_STREQ(airlock_status_name(AIRLOCK_E_HASH_MISMATCH), "hash_mismatch");
   EXPECT_STREQ(airlock_status_name(AIRLOCK_E_NO_MEMORY), "no_memory");
-  EXPECT_STREQ(airlock_status_name(static_cast<airlock_status_t>(99)), "unknown");
+  EXPECT_STREQ(airlock_status_name(static_cast<airlock_status_t>(21)), "unknown");  // unassigned
   EXPECT_STREQ(airlock_version(), airlock::sdk::Version());
 }
 
