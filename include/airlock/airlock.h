@@ -82,6 +82,34 @@ typedef struct airlock_client airlock_client_t;
 AIRLOCK_EXPORT airlock_status_t airlock_open(const char* config_path, airlock_client_t** out,
                                              char** error_message);
 
+/* The configuration built in code instead of a file: the keys of the agent's TOML config
+ * (docs/operations/agent.md). Fill it with airlock_config_init (the defaults), then set the fields;
+ * the library copies what it needs during airlock_open_config. */
+typedef struct airlock_config {
+  size_t struct_size;             /* sizeof(airlock_config_t), set by airlock_config_init */
+  const char* server;             /* required: http:// or https:// */
+  const char* app;                /* required */
+  const char* channel;            /* required */
+  const char* install_dir;        /* required; absolute, or relative to the working directory */
+  const char* trusted_root;       /* required: the app's root.json */
+  const char* enrollment_token;   /* NULL: none */
+  const char* restart_command;    /* NULL: none */
+  int64_t health_timeout_seconds; /* default 30 (1 s to 30 days) */
+  int64_t crash_loop_limit;       /* default 3 (1 to 100) */
+  const char* platform;           /* default "linux" */
+  const char* native_version;     /* default "1.0.0" */
+  const char* builtin_version;    /* default "0.0.0" */
+  const char* builtin_dir;        /* NULL: none */
+} airlock_config_t;
+
+/* Sets struct_size and the defaults; the required strings are NULL. */
+AIRLOCK_EXPORT void airlock_config_init(airlock_config_t* config);
+
+/* As airlock_open, from a config built in code. AIRLOCK_E_INVALID_ARGUMENT names the field
+ * ("config: trusted_root must not be empty"), also for a struct_size this library does not know. */
+AIRLOCK_EXPORT airlock_status_t airlock_open_config(const airlock_config_t* config,
+                                                    airlock_client_t** out, char** error_message);
+
 /* Closes the handle (NULL: nothing). */
 AIRLOCK_EXPORT void airlock_close(airlock_client_t* client);
 

@@ -95,6 +95,34 @@ airlock_status_t NullArgument(airlock_client_t* h, const char* name) {
   return AIRLOCK_E_INVALID_ARGUMENT;
 }
 
+// The opening both airlock_open and airlock_open_config share: `open` gives the Client (or its
+// error), after `check` (an error message, or "" when the arguments are fine).
+template <typename Check, typename Open>
+airlock_status_t OpenHandle(airlock_client_t** out, char** error_message, Check&& check,
+                            Open&& open) {
+  if (error_message != nullptr) *error_message = nullptr;
+  const auto fail = [&](airlock_status_t code, const std::string& message) {
+    if (error_message != nullptr) *error_message = CopyString(message);
+    return code;
+  };
+  if (out == nullptr) return fail(AIRLOCK_E_INVALID_ARGUMENT, "out is NULL");
+  *out = nullptr;
+  try {
+    const std::string bad = check();
+    if (!bad.empty()) return fail(AIRLOCK_E_INVALID_ARGUMENT, bad);
+    airlock::sdk::Result<Client> opened = open();
+    if (!opened) return fail(ToC(opened.error().code()), opened.error().message());
+    *out = new airlock_client{std::move(opened).value(), {}};
+    return AIRLOCK_OK;
+  } catch (const std::bad_alloc&) {
+    return fail(AIRLOCK_E_NO_MEMORY, "out of memory");
+  } catch (...) {
+    return fail(AIRLOCK_E_INTERNAL, "unexpected exception");
+  }
+}
+
+std::string OrEmpty(const char* s) { return s == nullptr ? std::string() : std::string(s); }
+
 }  // namespace
 
 extern "C" {
@@ -112,24 +140,55 @@ void airlock_string_free(char* s) { std::free(s); }
 
 airlock_status_t airlock_open(const char* config_path, airlock_client_t** out,
                               char** error_message) {
-  if (error_message != nullptr) *error_message = nullptr;
-  const auto fail = [&](airlock_status_t code, const std::string& message) {
-    if (error_message != nullptr) *error_message = CopyString(message);
-    return code;
-  };
-  if (out == nullptr) return fail(AIRLOCK_E_INVALID_ARGUMENT, "out is NULL");
-  *out = nullptr;
-  if (config_path == nullptr) return fail(AIRLOCK_E_INVALID_ARGUMENT, "config_path is NULL");
-  try {
-    auto opened = Client::Open(std::string(config_path));
-    if (!opened) return fail(ToC(opened.error().code()), opened.error().message());
-    *out = new airlock_client{std::move(opened).value(), {}};
-    return AIRLOCK_OK;
-  } catch (const std::bad_alloc&) {
-    return fail(AIRLOCK_E_NO_MEMORY, "out of memory");
-  } catch (...) {
-    return fail(AIRLOCK_E_INTERNAL, "unexpected exception");
-  }
+  return OpenHandle(
+      out, error_message,
+      [&] { return std::string(config_path == nullptr ? "config_path is NULL" : ""); },
+      [&] { return Client::Open(std::string(config_path)); });
+}
+
+void airlock_config_init(airlock_config_t* config) {
+  if (config == nullptr) return;
+  const airlock::sdk::Config defaults;
+  *config = airlock_config_t{};
+  config->struct_size = sizeof(airlock_config_t);
+  config->health_timeout_seconds = defaults.health_timeout_seconds;
+  config->crash_loop_limit = defaults.crash_loop_limit;
+  // Static strings of the same values as Config's defaults (checked by a test).
+  config->platform = "linux";
+  config->native_version = "1.0.0";
+  config->builtin_version = "0.0.0";
+}
+
+airlock_status_t airlock_open_config(const airlock_config_t* config, airlock_client_t** out,
+                                     char** error_message) {
+  return OpenHandle(
+      out, error_message,
+      [&] {
+        if (config == nullptr) return std::string("config is NULL");
+        if (config->struct_size != sizeof(airlock_config_t)) {
+          return std::string("config: struct_size ") + std::to_string(config->struct_size) +
+                 " is not this library's (" + std::to_string(sizeof(airlock_config_t)) +
+                 "): fill the struct with airlock_config_init";
+        }
+        return std::string();
+      },
+      [&] {
+        airlock::sdk::Config c;
+        c.server = OrEmpty(config->server);
+        c.app = OrEmpty(config->app);
+        c.channel = OrEmpty(config->channel);
+        c.install_dir = OrEmpty(config->install_dir);
+        c.trusted_root = OrEmpty(config->trusted_root);
+        c.enrollment_token = OrEmpty(config->enrollment_token);
+        c.restart_command = OrEmpty(config->restart_command);
+        c.health_timeout_seconds = config->health_timeout_seconds;
+        c.crash_loop_limit = config->crash_loop_limit;
+        c.platform = OrEmpty(config->platform);
+        c.native_version = OrEmpty(config->native_version);
+        c.builtin_version = OrEmpty(config->builtin_version);
+        c.builtin_dir = OrEmpty(config->builtin_dir);
+        return Client::Open(c);
+      });
 }
 
 void airlock_close(airlock_client_t* client) { delete client; }

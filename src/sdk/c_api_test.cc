@@ -95,6 +95,70 @@ TEST(CApi, EveryCallOnANullHandleIsInvalidArgument) {
   airlock_string_free(nullptr);
 }
 
+TEST(CApi, ConfigInitGivesTheDefaultsOfTheCppConfig) {
+  airlock_config_t c;
+  airlock_config_init(&c);
+  const airlock::sdk::Config defaults;
+  EXPECT_EQ(c.struct_size, sizeof(airlock_config_t));
+  EXPECT_EQ(c.server, nullptr);
+  EXPECT_EQ(c.health_timeout_seconds, defaults.health_timeout_seconds);
+  EXPECT_EQ(c.crash_loop_limit, defaults.crash_loop_limit);
+  EXPECT_EQ(c.platform, defaults.platform);
+  EXPECT_EQ(c.native_version, defaults.native_version);
+  EXPECT_EQ(c.builtin_version, defaults.builtin_version);
+  EXPECT_EQ(c.builtin_dir, nullptr);
+}
+
+TEST(CApi, OpenConfigOpensTheInstallDirOfAConfigBuiltInCode) {
+  ScratchDir dir;
+  const std::string install_dir = (dir.path() / "device").string();
+  const std::string root = (dir.path() / "root.json").string();
+  airlock_config_t c;
+  airlock_config_init(&c);
+  c.server = "http://127.0.0.1:9";
+  c.app = "io.example.sdk";
+  c.channel = "beta";
+  c.install_dir = install_dir.c_str();
+  c.trusted_root = root.c_str();
+  c.builtin_version = "2.0.0";
+  airlock_client_t* h = nullptr;
+  char* message = nullptr;
+  ASSERT_EQ(airlock_open_config(&c, &h, &message), AIRLOCK_OK) << TakeString(message);
+  airlock_install_status_t* s = nullptr;
+  ASSERT_EQ(airlock_get_status(h, &s), AIRLOCK_OK) << airlock_last_error(h);
+  EXPECT_STREQ(s->version, "2.0.0");
+  EXPECT_STREQ(s->state, "idle");
+  airlock_install_status_free(s);
+  airlock_close(h);
+  EXPECT_TRUE(std::filesystem::is_directory(install_dir));
+}
+
+TEST(CApi, OpenConfigNamesTheMissingFieldAndRefusesAnUninitializedStruct) {
+  ScratchDir dir;
+  const std::string install_dir = (dir.path() / "device").string();
+  airlock_config_t c;
+  airlock_config_init(&c);
+  c.server = "http://127.0.0.1:9";
+  c.app = "io.example.sdk";
+  c.channel = "beta";
+  c.install_dir = install_dir.c_str();
+  airlock_client_t* h = nullptr;
+  char* message = nullptr;
+  EXPECT_EQ(airlock_open_config(&c, &h, &message), AIRLOCK_E_INVALID_ARGUMENT);
+  EXPECT_EQ(h, nullptr);
+  EXPECT_EQ(TakeString(message), "config: trusted_root must not be empty");
+  c.trusted_root = "root.json";
+  c.struct_size = 8;
+  EXPECT_EQ(airlock_open_config(&c, &h, &message), AIRLOCK_E_INVALID_ARGUMENT);
+  EXPECT_EQ(TakeString(message), "config: struct_size 8 is not this library's (" +
+                                     std::to_string(sizeof(airlock_config_t)) +
+                                     "): fill the struct with airlock_config_init");
+  EXPECT_EQ(airlock_open_config(nullptr, &h, &message), AIRLOCK_E_INVALID_ARGUMENT);
+  EXPECT_EQ(TakeString(message), "config is NULL");
+  EXPECT_EQ(h, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(install_dir)) << "nothing is created";
+}
+
 class CApiOpen : public ::testing::Test {
  protected:
   void SetUp() override {
