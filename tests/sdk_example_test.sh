@@ -114,7 +114,7 @@ CC
 # shellcheck disable=SC2086
 run 0 "" c++ -std=c++20 -Wall -Wextra -Werror $CFLAGS_PC "$W/example/hello.cc" -o "$W/example/hello" \
   $LIBS_PC -Wl,-rpath,"$LIBDIR"
-run 2 "^not_found: cannot open $W/nothing.toml: No such file or directory$" "$W/example/hello" "$W/nothing.toml"
+run 2 "^not_found: config file $W/nothing.toml does not exist$" "$W/example/hello" "$W/nothing.toml"
 # The example's own CMake build (pkg-config through CMAKE_PREFIX_PATH), and find_package.
 run 0 "" "$CMAKE" -S "$SRC/examples/c-client" -B "$W/ex-build" -DCMAKE_PREFIX_PATH="$P"
 run 0 "" "$CMAKE" --build "$W/ex-build"

@@ -58,6 +58,19 @@ int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
 }  // namespace
 
+ErrorCode RefusalCode(std::string_view reason) {
+  if (reason == "hash_mismatch") return ErrorCode::kHashMismatch;
+  if (reason == "downgrade_refused") return ErrorCode::kRollback;
+  if (reason == "metadata_expired") return ErrorCode::kExpired;
+  if (reason == "decrypt_failed") return ErrorCode::kDecryptFailed;
+  if (reason == "download_failed") return ErrorCode::kIo;
+  if (reason == "unsupported") return ErrorCode::kUnsupported;
+  if (reason == "target_unknown") return ErrorCode::kNotFound;
+  if (reason == "signature_invalid") return ErrorCode::kBadSignature;
+  if (reason == "wrong_release" || reason == "wrong_channel") return ErrorCode::kWrongKey;
+  return ErrorCode::kAlreadyExists;  // a release that failed before (its reason) is not retried
+}
+
 std::string ReleaseId(const std::string& version, const std::string& sha256) {
   return version + "-" + sha256.substr(0, 16);
 }

@@ -82,6 +82,11 @@ class Agent {
   std::unique_ptr<Impl> impl_;
 };
 
+// The error code that names what a refusal's reason code says failed (`airlock-agent update`'s error
+// line and the library's outcome code): hash_mismatch -> kHashMismatch, downgrade_refused ->
+// kRollback, metadata_expired -> kExpired, ...; a release that failed before -> kAlreadyExists.
+ErrorCode RefusalCode(std::string_view reason);
+
 // The release id the agent gives a release: "<version>-<first 16 hex digits of its sha256>".
 std::string ReleaseId(const std::string& version, const std::string& sha256);
 

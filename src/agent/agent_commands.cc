@@ -60,20 +60,6 @@ nlohmann::json StatusJson(const client::InstallStatus& s, const AgentConfig& c) 
           {"failed", failed}};
 }
 
-// The error code printed before a refusal's line: the one that says what failed.
-ErrorCode RefusalCode(const std::string& reason) {
-  if (reason == "hash_mismatch") return ErrorCode::kHashMismatch;
-  if (reason == "downgrade_refused") return ErrorCode::kRollback;
-  if (reason == "metadata_expired") return ErrorCode::kExpired;
-  if (reason == "decrypt_failed") return ErrorCode::kDecryptFailed;
-  if (reason == "download_failed") return ErrorCode::kIo;
-  if (reason == "unsupported") return ErrorCode::kUnsupported;
-  if (reason == "target_unknown") return ErrorCode::kNotFound;
-  if (reason == "signature_invalid") return ErrorCode::kBadSignature;
-  if (reason == "wrong_release" || reason == "wrong_channel") return ErrorCode::kWrongKey;
-  return ErrorCode::kAlreadyExists;  // a release that failed before (its reason) is not retried
-}
-
 Result<void> RunUpdate(Agent& agent) {
   AIRLOCK_ASSIGN_OR_RETURN(UpdateOutcome outcome, agent.Update());
   switch (outcome.kind) {

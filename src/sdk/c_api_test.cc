@@ -36,7 +36,7 @@ TEST(CApi, OpenOfAMissingConfigFileIsNotFoundWithItsPath) {
   char* message = nullptr;
   EXPECT_EQ(airlock_open(path.c_str(), &h, &message), AIRLOCK_E_NOT_FOUND);
   EXPECT_EQ(h, nullptr);
-  EXPECT_EQ(TakeString(message), "cannot open " + path + ": No such file or directory");
+  EXPECT_EQ(TakeString(message), "config file " + path + " does not exist");
 }
 
 TEST(CApi, OpenRefusesAnUnknownKeyNamingIt) {

@@ -30,7 +30,7 @@ TEST(SdkClient, OpenOfAMissingConfigFileIsNotFound) {
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(opened.error().ToString(),
-            "not_found: cannot open " + path + ": No such file or directory");
+            "not_found: config file " + path + " does not exist");
 }
 
 TEST(SdkClient, OpenOfAConfigStructNamesTheMissingField) {

@@ -1,5 +1,7 @@
 #include "sdk/status_map.h"
 
+#include "agent/agent.h"
+
 namespace airlock::sdk {
 
 // A switch rather than a cast: the public numbers are a stable contract and must not move when an
@@ -53,20 +55,7 @@ Error PublicError(const airlock::Error& error) {
   return Error(PublicCode(error.code()), error.message());
 }
 
-// The same mapping as RefusalCode in src/agent/agent_commands.cc (the CLI's error line), so an app
-// and `airlock-agent update` name a refusal alike.
-ErrorCode RefusalCode(const std::string& reason) {
-  if (reason == "hash_mismatch") return ErrorCode::kHashMismatch;
-  if (reason == "downgrade_refused") return ErrorCode::kRollback;
-  if (reason == "metadata_expired") return ErrorCode::kExpired;
-  if (reason == "decrypt_failed") return ErrorCode::kDecryptFailed;
-  if (reason == "download_failed") return ErrorCode::kIo;
-  if (reason == "unsupported") return ErrorCode::kUnsupported;
-  if (reason == "target_unknown") return ErrorCode::kNotFound;
-  if (reason == "signature_invalid") return ErrorCode::kBadSignature;
-  if (reason == "wrong_release" || reason == "wrong_channel") return ErrorCode::kWrongKey;
-  return ErrorCode::kAlreadyExists;  // a release that failed before (its reason) is not retried
-}
+ErrorCode RefusalCode(const std::string& reason) { return PublicCode(agent::RefusalCode(reason)); }
 
 const char* ErrorCodeName(ErrorCode code) {
   switch (code) {
