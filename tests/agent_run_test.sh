@@ -3,7 +3,8 @@
 # on 127.0.0.1 behind the man in the middle (tests/mitm/proxy.py), which makes the server's 429 and
 # key_pending answers:
 #   - with a 1 s poll interval it installs and confirms releases published while it runs;
-#   - the server's Retry-After (429 on the check, key_pending) sets the next wait, and a line says so;
+#   - after an error it backs off; the server's Retry-After (429 on the check, key_pending) sets the
+#     next wait; a line says which;
 #   - SIGTERM while it waits between cycles, or for the server's Retry-After: exit 0 at once, "stopping";
 #   - SIGTERM during a cycle: the switched release is confirmed and the cycle finishes, or the wait
 #     for its confirmation is given up (the journal keeps it); either way INSTALL_DIR/current holds
@@ -96,6 +97,13 @@ release 1.1.0
 await_status 1.1.0 confirmed
 same_tree "$W/device/current" "$(src 1.1.0)" && ok || bad "current is not 1.1.0's files"
 await_line "^installed and confirmed 1\.1\.0 \(release 1\.1\.0-[0-9a-f]{16}\)$"
+
+# ---- an error without Retry-After: the back-off (capped at the 1 s interval) is said ----
+mark
+swap "{\"POST /v1/check\": {\"answer\": {\"status\": 503,
+       \"body\": {\"error\": \"unavailable\", \"message\": \"down for a moment\"}}}}"
+await_line "^update failed: .*HTTP 503 unavailable: down for a moment$"
+await_line "^next check in 1 s \(back-off after an error\)$"
 
 # ---- the server's 429 with Retry-After: the next check waits that long, and says so ----
 mark
