@@ -178,6 +178,7 @@ setup_app() {
 # require_tools does.
 start_postgres() {
   local tries rc
+  [ -x "$BIN/pg-test-server" ] || { echo "FAIL: $BIN/pg-test-server is not built"; exit 1; }
   "$BIN/pg-test-server" >"$W/pg.url" 2>"$W/pg.err" &
   PG_PID=$!
   # initdb takes seconds on a loaded machine: up to 2 minutes. The URL is one line.
@@ -199,7 +200,7 @@ start_postgres() {
     echo "SKIP: PostgreSQL missing: $(cat "$W/pg.err")"
     exit 0
   fi
-  echo "FAIL: PostgreSQL did not start (exit $rc): $(cat "$W/pg.err")"
+  echo "FAIL: PostgreSQL did not start (pg-test-server exit $rc; 0 or 143: not within 2 minutes): $(cat "$W/pg.err")"
   exit 1
 }
 # stop_postgres: stops what start_postgres started (pg_ctl stop, its folder removed).
