@@ -8,103 +8,21 @@
 # talk to the server) the server must have the `failed` event with that reason.
 #   tests/agent_attack_test.sh BIN_DIR SOURCE_DIR
 set -u
-BIN="$1"
-SRC="$2"
-A="$BIN/airlock"
-D="$BIN/airlockd"
-G="$BIN/airlock-agent"
-W=$(mktemp -d)
-PID=""
-PROXY=""
-cleanup() {
-  for p in $PID $PROXY; do
-    kill "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/agent_lib.sh"
+server_test_setup "agent attack test" "$1" "$2"
 require_tools python3 curl faketime openssl
 
-export XDG_CONFIG_HOME="$W/config"
-export HOME="$W/home"
-export AIRLOCK_VAULT_PASSPHRASE="agent attack test"
-export AIRLOCK_ACTOR=ci
-unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG AIRLOCK_AGENT_CONFIG
-mkdir -p "$HOME"
-
-"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
-TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
-
-# The proxy first (it needs airlockd's port), then airlockd with the proxy as its public URL.
-SWAPS="$W/swaps.json"
-: >"$SWAPS"
-start_behind_proxy() {
-  local attempt tries
-  for attempt in 1 2 3 4 5; do
-    PORT=$(free_port)
-    rm -f "$W/proxy.port"
-    python3 "$SRC/tests/mitm/proxy.py" "$PORT" "$SWAPS" "$W/proxy.port" "$W/proxy.log" 2>"$W/proxy.err" &
-    PROXY=$!
-    for tries in $(seq 1 200); do [ -s "$W/proxy.port" ] && break; sleep 0.05; done
-    [ -s "$W/proxy.port" ] || { echo "FAIL: proxy did not start: $(cat "$W/proxy.err")"; exit 1; }
-    VIA="http://127.0.0.1:$(cat "$W/proxy.port")"
-    SERVER="http://127.0.0.1:$PORT"
-    "$D" --data "$W/data" --listen "127.0.0.1:$PORT" --public-url "$VIA" --threads 2 \
-      >"$W/airlockd.log" 2>&1 &
-    PID=$!
-    for tries in $(seq 1 300); do
-      curl -sf -o /dev/null --max-time 2 "$SERVER/healthz" && return 0
-      kill -0 "$PID" 2>/dev/null || break
-      sleep 0.05
-    done
-    for p in $PID $PROXY; do
-      kill "$p" 2>/dev/null
-      wait "$p" 2>/dev/null
-    done
-    PID="" PROXY=""
-    grep -qi "in use" "$W/airlockd.log" || break
-  done
-  echo "FAIL: airlockd did not start:"
-  cat "$W/airlockd.log"
-  exit 1
-}
-start_behind_proxy
-S=(--server "$SERVER" --token "$TOKEN")
+init_server
+# airlockd behind the proxy (its public URL), so that blob downloads pass through the proxy too.
+start_server --behind-proxy
 APP=io.example.attacks
 OTHER=io.example.other
+setup_app "$APP" beta
+setup_app "$OTHER"
 
-run 0 "" "$A" app create "$APP" "${S[@]}" --no-capgo
-ENROLL=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$W/out")
-run 0 "" "$A" channel create "$APP" production --default "${S[@]}"
-run 0 "" "$A" channel create "$APP" beta "${S[@]}"
-run 0 "" "$A" app root "$APP" --out "$W/root.json" "${S[@]}"
-run 0 "" "$A" app create "$OTHER" "${S[@]}" --no-capgo
-run 0 "" "$A" channel create "$OTHER" production --default "${S[@]}"
-
-# publish APP VERSION [ARGS...]: a release whose files name the app and version.
-publish() {
-  local app="$1" version="$2"
-  shift 2
-  mkdir -p "$W/src-$app-$version"
-  echo "<html>$app $version</html>" >"$W/src-$app-$version/index.html"
-  run 0 "" "$A" release publish "$app" "${S[@]}" --version "$version" --from "$W/src-$app-$version" \
-    --encrypt device "$@"
-}
 # config FILE INSTALL_DIR: through the proxy; the app's restart command confirms its release.
-config() {
-  cat >"$1" <<TOML
-server = "$VIA"
-app = "$APP"
-channel = "production"
-install_dir = "$2"
-trusted_root = "$W/root.json"
-enrollment_token = "$ENROLL"
-restart_command = '$G --config $1 confirm --release "\$AIRLOCK_RELEASE"'
-health_timeout = "30s"
-TOML
-}
+config() { agent_config "$1" "$VIA" "$APP" "$2" "$(confirming "$1")" 30s; }
 config "$W/agent.toml" "$W/device"
 config "$W/agent2.toml" "$W/device2"
 agent() { "$G" --config "$W/agent.toml" "$@"; }

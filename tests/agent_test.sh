@@ -3,69 +3,30 @@
 # `airlock` CLI are enrolled for, verified, installed and confirmed; a tampered blob on the server's
 # disk and a release nobody confirms are refused or rolled back, the device staying on its release;
 # a failed release is never retried; every step is reported to the server.
-#   tests/agent_test.sh BIN_DIR SOURCE_DIR
+#   tests/agent_test.sh BIN_DIR SOURCE_DIR [sqlite|postgres]
+# With "postgres", airlockd keeps its state on a PostgreSQL of the test's own (tests/lib.sh
+# start_postgres) instead of its embedded SQLite file, and the test checks that it did.
 set -u
-BIN="$1"
-SRC="$2"
-A="$BIN/airlock"
-D="$BIN/airlockd"
-G="$BIN/airlock-agent"
-W=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/agent_lib.sh"
+server_test_setup "agent test" "$1" "$2"
+STORE="${3:-sqlite}"
 require_tools python3 curl
+[ "$STORE" = postgres ] && require_tools psql
 
-export XDG_CONFIG_HOME="$W/config"
-export HOME="$W/home"
-export AIRLOCK_VAULT_PASSPHRASE="agent test"
-export AIRLOCK_ACTOR=ci
-unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG AIRLOCK_AGENT_CONFIG
-mkdir -p "$HOME"
-
-"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
-TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
+init_server
+[ "$STORE" = postgres ] && start_postgres
 start_server
-S=(--server "$SERVER" --token "$TOKEN")
 APP=io.example.agent
-
-run 0 "" "$A" app create "$APP" "${S[@]}" --no-capgo
-ENROLL=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$W/out")
-run 0 "" "$A" channel create "$APP" production --default "${S[@]}"
-run 0 "" "$A" app root "$APP" --out "$W/root.json" "${S[@]}"
-
-release() {  # VERSION: a release folder whose files name the version, published with --encrypt device
-  mkdir -p "$W/src-$1/js"
-  echo "<html>$1</html>" >"$W/src-$1/index.html"
-  echo "console.log('$1')" >"$W/src-$1/js/app.js"
-  run 0 "" "$A" release publish "$APP" "${S[@]}" --version "$1" --from "$W/src-$1" \
-    --channel production --encrypt device
-}
-config() {  # FILE RESTART_COMMAND HEALTH_TIMEOUT
-  cat >"$1" <<TOML
-server = "$SERVER"
-app = "$APP"
-channel = "production"
-install_dir = "$W/device"
-trusted_root = "$W/root.json"
-enrollment_token = "$ENROLL"
-restart_command = '$2'
-health_timeout = "$3"
-TOML
-}
+setup_app "$APP"
+release() { publish "$APP" "$1" --channel production; }  # VERSION
+src() { echo "$W/src-$APP-$1"; }                        # VERSION: the release's published files
 # The app's restart command confirms the release it was started with (as a healthy app does).
-config "$W/agent.toml" "echo started >>$W/restarts; $G --config $W/agent.toml confirm --release \"\$AIRLOCK_RELEASE\"" 30s
+agent_config "$W/agent.toml" "$SERVER" "$APP" "$W/device" \
+  "echo started >>$W/restarts; $(confirming "$W/agent.toml")" 30s
 # An app that never comes up healthy.
-config "$W/silent.toml" "echo started >>$W/restarts" 2s
-same_tree() { diff -r "$1" "$2" >/dev/null; }
-status_field() { "$G" --config "$W/agent.toml" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+agent_config "$W/silent.toml" "$SERVER" "$APP" "$W/device" "echo started >>$W/restarts" 2s
+status_of() { status_field "$W/agent.toml" "$1"; }
 
 # ---- enroll, first install ----
 run 1 "no identity yet: run .airlock-agent enroll. first" "$G" --config "$W/agent.toml" update
@@ -75,14 +36,14 @@ run 0 "up to date on 0.0.0 \(no_release\)" "$G" --config "$W/agent.toml" update
 release 1.0.0
 run 0 "^offered 1.0.0 on channel production, [0-9]+ bytes$" "$G" --config "$W/agent.toml" check
 run 0 "installed and confirmed 1.0.0" "$G" --config "$W/agent.toml" update
-same_tree "$W/device/current" "$W/src-1.0.0" && ok || bad "current is not 1.0.0's files"
-[ "$(status_field version)" = 1.0.0 ] && [ "$(status_field state)" = confirmed ] && ok ||
+same_tree "$W/device/current" "$(src 1.0.0)" && ok || bad "current is not 1.0.0's files"
+[ "$(status_of version)" = 1.0.0 ] && [ "$(status_of state)" = confirmed ] && ok ||
   bad "status after 1.0.0: $("$G" --config "$W/agent.toml" status --json)"
 run 0 "up to date on 1.0.0 \(up_to_date\)" "$G" --config "$W/agent.toml" update
 release 1.1.0
 run 0 "installed and confirmed 1.1.0" "$G" --config "$W/agent.toml" update
-same_tree "$W/device/current" "$W/src-1.1.0" && ok || bad "current is not 1.1.0's files"
-R11=$(status_field release)
+same_tree "$W/device/current" "$(src 1.1.0)" && ok || bad "current is not 1.1.0's files"
+R11=$(status_of release)
 
 # ---- a confirmation for another release counts for nothing ----
 run 1 "" "$G" --config "$W/agent.toml" confirm --release "1.0.0-0000000000000000"
@@ -102,18 +63,18 @@ b[len(b) // 2] ^= 0x01
 open(p, 'wb').write(bytes(b))
 PY
 run 1 "refused 1.2.0 \(hash_mismatch\): " "$G" --config "$W/agent.toml" update
-[ "$(status_field release)" = "$R11" ] && ok || bad "the tampered release changed the device"
-same_tree "$W/device/current" "$W/src-1.1.0" && ok || bad "current changed after the tampered 1.2.0"
+[ "$(status_of release)" = "$R11" ] && ok || bad "the tampered release changed the device"
+same_tree "$W/device/current" "$(src 1.1.0)" && ok || bad "current changed after the tampered 1.2.0"
 [ -z "$(ls -A "$W/device/downloads" 2>/dev/null | grep -v '\.part$')" ] && ok || bad "a tampered blob was kept"
 
 # ---- nobody confirms 1.3.0: rolled back to 1.1.0, never retried ----
 release 1.3.0
 run 1 "rolled back 1.3.0 \(health_timeout\); running 1.1.0" "$G" --config "$W/silent.toml" update
-same_tree "$W/device/current" "$W/src-1.1.0" && ok || bad "current is not 1.1.0 after the rollback"
-[ "$(status_field release)" = "$R11" ] && ok || bad "status after the rollback"
+same_tree "$W/device/current" "$(src 1.1.0)" && ok || bad "current is not 1.1.0 after the rollback"
+[ "$(status_of release)" = "$R11" ] && ok || bad "status after the rollback"
 run 1 "failed before \(health_timeout\) and is never retried; staying on 1.1.0" \
   "$G" --config "$W/agent.toml" update
-same_tree "$W/device/current" "$W/src-1.1.0" && ok || bad "the failed release was retried"
+same_tree "$W/device/current" "$(src 1.1.0)" && ok || bad "the failed release was retried"
 
 # ---- what the server heard ----
 DEVICE=$(cat "$W/device/identity/device_id")
@@ -128,5 +89,16 @@ missing = [w for w in want if w not in seen]
 assert not missing, (missing, seen)
 PY
 
-echo "agent.e2e: $pass passed, $fail failed"
+# ---- the server kept all that in the store it was pointed at ----
+EVENTS=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['events']))" "$W/events.json")
+if [ "$STORE" = postgres ]; then
+  [ ! -e "$W/data/airlock.db" ] && ok || bad "airlockd made a SQLite file though given PostgreSQL"
+  IN_PG=$(psql "$DATABASE" -Atc "SELECT count(*) FROM device_events WHERE app_id = '$APP' AND device_id = '$DEVICE'")
+  [ "$IN_PG" = "$EVENTS" ] && [ "$EVENTS" -ge 5 ] && ok ||
+    bad "PostgreSQL holds $IN_PG events of the device, the API answered $EVENTS"
+else
+  [ -s "$W/data/airlock.db" ] && ok || bad "no SQLite store in the data folder"
+fi
+
+echo "agent.e2e ($STORE): $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -8,36 +8,16 @@
 # proxy with no forgery, they succeed.
 #   tests/publish_trust_test.sh BIN_DIR SOURCE_DIR
 set -u
-BIN="$1"
-SRC="$2"
-A="$BIN/airlock"
-D="$BIN/airlockd"
-W=$(mktemp -d)
-PID=""
-PROXY=""
-cleanup() {
-  for p in $PID $PROXY; do
-    kill "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+server_test_setup "publish trust test" "$1" "$2"
 
 require_tools python3 curl openssl
 
-export XDG_CONFIG_HOME="$W/config" HOME="$W/home"
-export AIRLOCK_VAULT_PASSPHRASE="publish trust test" AIRLOCK_ACTOR=ci
-unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG
-mkdir -p "$HOME"
-"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
-TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
+init_server
 start_server
 APP=com.example.trust
 DIRECT=(--server "$SERVER" --token "$TOKEN")
-run 0 "created app $APP" "$A" app create "$APP" "${DIRECT[@]}" --no-capgo
-run 0 "" "$A" channel create "$APP" production --default "${DIRECT[@]}"
+setup_app "$APP"
 run 0 "published $APP 1.0.0" "$A" release publish "$APP" "${DIRECT[@]}" --version 1.0.0 \
   --from "$SRC/examples/sample-app" --channel production
 run 0 "published $APP 1.0.1" "$A" release publish "$APP" "${DIRECT[@]}" --version 1.0.1 \
@@ -47,13 +27,8 @@ TV=$(curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |
 [ "$TV" = 3 ] && ok || bad "targets version $TV after two publishes, wanted 3"
 
 # ---- the man in the middle ----
-SWAPS="$W/swaps.json"
-: >"$SWAPS"
-python3 "$SRC/tests/mitm/proxy.py" "$PORT" "$SWAPS" "$W/proxy.port" "$W/proxy.log" 2>"$W/proxy.err" &
-PROXY=$!
-for _ in $(seq 1 200); do [ -s "$W/proxy.port" ] && break; sleep 0.05; done
-[ -s "$W/proxy.port" ] || { echo "FAIL: proxy did not start: $(cat "$W/proxy.err")"; exit 1; }
-VIA=(--server "http://127.0.0.1:$(cat "$W/proxy.port")" --token "$TOKEN")
+start_proxy "$PORT"
+THROUGH=(--server "$VIA" --token "$TOKEN")
 
 # The attacker's material: a key, a blob of its own on the server (uploads are content-addressed and
 # open to any token holder), forged roots and targets that list the developer's key ids too.
@@ -98,9 +73,9 @@ cat >"$SWAPS" <<JSON
  "GET /tuf/$APP/3.targets.json": "$W/forged-targets3.json"}
 JSON
 refused "3.targets.json is not signed by the trusted root v1's targets keys" \
-  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+  "$A" release publish "$APP" "${THROUGH[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 refused "3.targets.json is not signed by the trusted root v1's targets keys" \
-  "$A" release rollback "$APP" "${VIA[@]}" --channel production --to 1.0.0
+  "$A" release rollback "$APP" "${THROUGH[@]}" --channel production --to 1.0.0
 
 # 2. A forged root rotation (v2 signed only by the attacker): refused as a chain that does not verify.
 cat >"$SWAPS" <<JSON
@@ -108,9 +83,9 @@ cat >"$SWAPS" <<JSON
  "GET /tuf/$APP/3.targets.json": "$W/forged-targets3.json"}
 JSON
 refused "2.root.json does not verify from the trusted root v1" \
-  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+  "$A" release publish "$APP" "${THROUGH[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 refused "2.root.json does not verify from the trusted root v1" \
-  "$A" app root "$APP" "${VIA[@]}" --out "$W/root-out.json"
+  "$A" app root "$APP" "${THROUGH[@]}" --out "$W/root-out.json"
 [ ! -e "$W/root-out.json" ] && ok || bad "app root wrote a root through a forged chain"
 
 # 3. Genuine but old targets, with the server claiming that old version is current (a rollback of the
@@ -119,20 +94,20 @@ curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); d["targets_version"]=2; print(json.dumps(d))' >"$W/app-old.json"
 echo "{\"GET /api/v1/apps/$APP\": \"$W/app-old.json\"}" >"$SWAPS"
 refused "is v2, but this machine already verified v3" \
-  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+  "$A" release publish "$APP" "${THROUGH[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 
 # 3b. The server lists root v2 but serves no 2.root.json (a withheld rotation): refused.
 curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); d["root_version"]=2; print(json.dumps(d))' >"$W/app-root2.json"
 echo "{\"GET /api/v1/apps/$APP\": \"$W/app-root2.json\"}" >"$SWAPS"
 refused "the server lists root v2 of app $APP but serves no verifiable chain beyond v1" \
-  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+  "$A" release publish "$APP" "${THROUGH[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 
 # 4. No pinned root and none given: refused, never trust on first use.
 mv "$XDG_CONFIG_HOME/airlock/apps/$APP.root.json" "$W/pinned.json"
 : >"$SWAPS"
 refused "no trusted root for app $APP on this machine.*--trusted-root" \
-  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+  "$A" release publish "$APP" "${THROUGH[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 mv "$W/pinned.json" "$XDG_CONFIG_HOME/airlock/apps/$APP.root.json"
 
 # 5. `--encrypt app`: the server swaps the app's public key for the attacker's, so that releases would
@@ -150,11 +125,11 @@ curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APPK" |
 echo "{\"GET /api/v1/apps/$APPK\": \"$W/appk-evil.json\"}" >"$SWAPS"
 : >"$W/proxy.log"
 run 1 "the server's app key for $APPK is not the one this machine trusts" "$A" release publish "$APPK" \
-  "${VIA[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production --encrypt app
+  "${THROUGH[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production --encrypt app
 one_error_line
 ! grep -Eq '^(POST|PUT) ' "$W/proxy.log" && ok || bad "an app-key swap let a write through"
 : >"$SWAPS"
-run 0 "published $APPK 1.0.0" "$A" release publish "$APPK" "${VIA[@]}" --version 1.0.0 \
+run 0 "published $APPK 1.0.0" "$A" release publish "$APPK" "${THROUGH[@]}" --version 1.0.0 \
   --from "$SRC/examples/sample-app" --channel production --encrypt app
 
 # 5b. `--encrypt device` (the default): the server swaps the app's content key for the attacker's, so
@@ -165,21 +140,21 @@ curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |
     "$W/evilkey.pub" >"$W/app-evilck.json"
 echo "{\"GET /api/v1/apps/$APP\": \"$W/app-evilck.json\"}" >"$SWAPS"
 refused "the server's content key for $APP is not the one this machine trusts" \
-  "$A" release publish "$APP" "${VIA[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
+  "$A" release publish "$APP" "${THROUGH[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 : >"$SWAPS"
 
 # 6. The same proxy, no forgery: publish and rollback succeed through it.
 : >"$SWAPS"
-run 0 "published $APP 1.0.2 to channel production" "$A" release publish "$APP" "${VIA[@]}" \
+run 0 "published $APP 1.0.2 to channel production" "$A" release publish "$APP" "${THROUGH[@]}" \
   --version 1.0.2 --from "$SRC/examples/sample-app" --channel production
 run 0 "rolled back production to 1.0.1 \(signed as a rollback target in targets v5\)" \
-  "$A" release rollback "$APP" "${VIA[@]}" --channel production --to 1.0.1
-run 0 "wrote $W/root-ok.json: root v1" "$A" app root "$APP" "${VIA[@]}" --out "$W/root-ok.json"
+  "$A" release rollback "$APP" "${THROUGH[@]}" --channel production --to 1.0.1
+run 0 "wrote $W/root-ok.json: root v1" "$A" app root "$APP" "${THROUGH[@]}" --out "$W/root-ok.json"
 cmp -s "$W/root-ok.json" "$W/root1.json" && ok || bad "app root is not the pinned root"
 # A CI machine without the app record: --trusted-root, --targets-key and --content-key.
 python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["content_key_pem"], end="")' \
   "$XDG_CONFIG_HOME/airlock/apps/$APP.json" >"$W/content.pub"
-run 0 "published $APP 1.0.3" env XDG_CONFIG_HOME="$W/ci-config" "$A" release publish "$APP" "${VIA[@]}" \
+run 0 "published $APP 1.0.3" env XDG_CONFIG_HOME="$W/ci-config" "$A" release publish "$APP" "${THROUGH[@]}" \
   --version 1.0.3 --from "$SRC/examples/sample-app" --channel production \
   --trusted-root "$W/root1.json" --targets-key "file:$XDG_CONFIG_HOME/airlock/vault.db#$APP.targets" \
   --content-key "$W/content.pub"

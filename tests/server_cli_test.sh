@@ -4,37 +4,14 @@
 # files on disk (app root == the server's root.json, key record, Capgo public key), device list.
 #   tests/server_cli_test.sh BIN_DIR SOURCE_DIR
 set -u
-BIN="$1"
-SRC="$2"
-A="$BIN/airlock"
-D="$BIN/airlockd"
-W=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+server_test_setup "server cli test" "$1" "$2"
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$W/out"; }
 
 require_tools python3 curl openssl
 
-export XDG_CONFIG_HOME="$W/config"
-export HOME="$W/home"
-export AIRLOCK_VAULT_PASSPHRASE="server cli test"
-export AIRLOCK_ACTOR=ci
-unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG
-mkdir -p "$HOME"
-
 # ---- airlockd ----
-"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
-TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
-[ -n "$TOKEN" ] || { echo "FAIL: no owner token in: $(cat "$W/init.out")"; exit 1; }
-
+init_server
 start_server
 S=(--server "$SERVER" --token "$TOKEN")
 APP=com.example.cli

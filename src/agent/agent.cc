@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,6 +83,17 @@ struct Agent::Impl {
   client::ReportQueue reports;
   std::optional<client::DeviceIdentity> identity;
   int64_t retry_after = 0;
+  std::function<bool()> stop_requested;
+
+  bool Stopping() const { return stop_requested && stop_requested(); }
+  // Sleeps `seconds`, or less when a stop is requested meanwhile (then returns false).
+  bool Pause(int64_t seconds) const {
+    for (int64_t tenths = 0; tenths < seconds * 10; ++tenths) {
+      if (Stopping()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return !Stopping();
+  }
 
   void Say(const std::string& line) const {
     if (output.line) output.line(line);
@@ -129,6 +141,10 @@ struct Agent::Impl {
     if (config.restart_command.empty()) return;
     pid_t pid = ::fork();
     if (pid == 0) {
+      // The app must not inherit the signals `run` holds (SIGTERM, SIGINT).
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
       ::setenv("AIRLOCK_RELEASE", status.release.c_str(), 1);
       ::setenv("AIRLOCK_VERSION",
                (status.version.empty() ? config.builtin_version : status.version).c_str(), 1);
@@ -172,6 +188,12 @@ struct Agent::Impl {
                              "installed and confirmed " + version + " (release " + release + ")",
                              ""};
       }
+      if (Stopping()) {
+        return UpdateOutcome{UpdateOutcome::Kind::kAbandoned,
+                             "stopped waiting for the confirmation of " + version + " (release " +
+                                 release + "); the next start waits for it until its deadline",
+                             ""};
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
@@ -208,7 +230,9 @@ struct Agent::Impl {
         return tl::unexpected(answer.error());
       }
       if (!answer->key_pending() || attempt >= kMaxKeyPendingRetries) return answer;
-      std::this_thread::sleep_for(std::chrono::seconds(answer->retry_after_seconds));
+      Say("the server is still wrapping this device's key (key_pending): asking again in " +
+          std::to_string(answer->retry_after_seconds) + " s (Retry-After)");
+      if (!Pause(answer->retry_after_seconds)) return answer;
     }
   }
 
@@ -220,6 +244,8 @@ Result<UpdateOutcome> Agent::Impl::Update() {
   // A release left awaiting confirmation by an earlier run: keep waiting for it (or roll back).
   AIRLOCK_ASSIGN_OR_RETURN(InstallStatus status, installer.Status());
   if (status.state == InstallState::kAwaitingHealth) {
+    Say("still waiting for the confirmation of " + status.version + " (release " + status.release +
+        ")");
     return AwaitHealth(status.release, status.version);
   }
   Flush();
@@ -415,6 +441,10 @@ Result<uint64_t> Agent::FlushReports() {
 }
 
 int64_t Agent::retry_after_seconds() const { return impl_->retry_after; }
+
+void Agent::SetStopRequested(std::function<bool()> stop_requested) {
+  impl_->stop_requested = std::move(stop_requested);
+}
 
 const AgentConfig& Agent::config() const { return impl_->config; }
 

@@ -38,6 +38,7 @@ struct UpdateOutcome {
     kInstalled,   // a newer release installed and confirmed
     kRefused,     // an offered release failed a check; nothing installed
     kRolledBack,  // installed but not confirmed in time (or crash loop): back on the last good one
+    kAbandoned,   // a wait given up at a stop request (SetStopRequested); the journal goes on
   };
   Kind kind = Kind::kUpToDate;
   std::string message;      // one line for the user
@@ -73,6 +74,11 @@ class Agent {
   [[nodiscard]] Result<uint64_t> FlushReports();
   // Seconds the server asked to wait (429, key_pending) in the last cycle; 0 if none.
   int64_t retry_after_seconds() const;
+  // For `run`: while stop_requested() is true, a cycle gives up its waits at once (for the
+  // confirmation of a switched release, for the server's Retry-After on key_pending) instead of
+  // finishing them; the steps that change the disk always finish. What was given up stays in the
+  // journal: the next cycle (or start) waits for that confirmation again, until its deadline.
+  void SetStopRequested(std::function<bool()> stop_requested);
 
   const AgentConfig& config() const;
 

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -65,6 +67,7 @@ Result<void> RunUpdate(Agent& agent) {
   switch (outcome.kind) {
     case UpdateOutcome::Kind::kUpToDate:
     case UpdateOutcome::Kind::kInstalled:
+    case UpdateOutcome::Kind::kAbandoned:  // only under `run` (SetStopRequested)
       std::cout << outcome.message << "\n";
       return {};
     case UpdateOutcome::Kind::kRefused:
@@ -76,8 +79,10 @@ Result<void> RunUpdate(Agent& agent) {
 }
 
 // The daemon loop: a cycle, then the poll interval (+-10 % jitter; after an error a back-off from
-// 30 s doubling up to the interval; at least what the server asked with Retry-After). SIGTERM and
-// SIGINT are held while a cycle runs (it finishes: every step is journaled) and end the wait.
+// 30 s doubling up to the interval; at least what the server asked with Retry-After), said on one
+// line. SIGTERM and SIGINT are held while a cycle runs: its steps that change the disk finish
+// (every one is journaled), its waits (a confirmation, key_pending) are given up; then the loop
+// stops.
 Result<void> RunLoop(Agent& agent) {
   sigset_t stop;
   sigemptyset(&stop);
@@ -86,27 +91,45 @@ Result<void> RunLoop(Agent& agent) {
   if (::pthread_sigmask(SIG_BLOCK, &stop, nullptr) != 0) {
     return MakeError(ErrorCode::kIo, "cannot block SIGTERM");
   }
+  agent.SetStopRequested([] {
+    sigset_t pending;
+    return ::sigpending(&pending) == 0 &&
+           (sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1);
+  });
   std::mt19937_64 rng(std::random_device{}());
   const int64_t interval = agent.config().poll_interval_seconds;
   int64_t backoff = 30;
   for (;;) {
     int64_t wait = interval;
+    std::string why;
     auto outcome = agent.Update();
     if (outcome) {
-      std::cout << outcome->message << "\n" << std::flush;
+      std::cout << outcome->message << "\n";
       backoff = 30;
     } else {
-      std::cout << "update failed: " << outcome.error().message() << "\n" << std::flush;
+      std::cout << "update failed: " << outcome.error().message() << "\n";
       wait = std::min(backoff, interval);
       backoff = std::min(backoff * 2, interval);
+      why = " (back-off after an error)";
     }
     std::uniform_int_distribution<int64_t> jitter(-wait / 10, wait / 10);
     wait = std::max<int64_t>(1, wait + jitter(rng));
-    wait = std::max(wait, agent.retry_after_seconds());
-    timespec timeout{static_cast<time_t>(wait), 0};
-    if (::sigtimedwait(&stop, nullptr, &timeout) > 0) {
-      std::cout << "stopping\n";
-      return {};
+    if (agent.retry_after_seconds() >= wait) {
+      wait = agent.retry_after_seconds();
+      why = " (the server's Retry-After)";
+    }
+    std::cout << "next check in " << wait << " s" << why << "\n" << std::flush;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait);
+    for (;;) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) break;
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      timespec timeout{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+      if (::sigtimedwait(&stop, nullptr, &timeout) > 0) {
+        std::cout << "stopping\n" << std::flush;
+        return {};
+      }
+      if (errno != EINTR && errno != EAGAIN) break;
     }
   }
 }

@@ -1,5 +1,6 @@
 // Test support: one real PostgreSQL server per test binary, started on first use by a GoogleTest global
-// environment (initdb in a temporary directory, 127.0.0.1, a free port) and stopped at the end.
+// environment (storage/pg_test_server.h: initdb in a temporary directory, 127.0.0.1, a free port)
+// and stopped at the end.
 #ifndef AIRLOCK_STORAGE_PG_TEST_ENV_H_
 #define AIRLOCK_STORAGE_PG_TEST_ENV_H_
 

@@ -12,6 +12,9 @@ A value may also be an object, for attacks on what the server answers (the reque
   {"endless": true}   the upstream body, then zero bytes without end (no Content-Length, the
                       connection closed when the client gives up); logged with "sent=BYTES", and
                       " capped" if the client took ENDLESS_CAP bytes without giving up
+  {"answer": {"status": 429, "headers": {"Retry-After": "3"}, "body": {...}}}
+                      answered by the proxy itself (not forwarded): that status, those headers
+                      and the JSON body (or none)
 Each request is logged as "METHOD PATH STATUS" to LOG_FILE. Listens on 127.0.0.1 only.
 """
 import http.client
@@ -78,6 +81,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         mode = swaps().get(f"{self.command} {self.path}")
         if isinstance(mode, str):
             mode = {"file": mode}
+        if mode is not None and "answer" in mode:
+            a = mode["answer"]
+            body = json.dumps(a["body"]).encode() if "body" in a else b""
+            self.answer(int(a["status"]), [("Content-Type", "application/json")] +
+                        list(a.get("headers", {}).items()), body)
+            return
         if mode is not None and "file" in mode:
             with open(mode["file"], "rb") as f:
                 self.answer(200, [("Content-Type", "application/json")], f.read())
