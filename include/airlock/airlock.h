@@ -155,7 +155,9 @@ typedef enum airlock_outcome_kind {
   AIRLOCK_UP_TO_DATE = 0, /* nothing newer for this device */
   AIRLOCK_INSTALLED = 1,  /* a newer release installed and confirmed */
   AIRLOCK_REFUSED = 2,    /* an offered release failed a check: nothing installed */
-  AIRLOCK_ROLLED_BACK = 3 /* installed, not confirmed in time: back on the last good release */
+  AIRLOCK_ROLLED_BACK = 3, /* installed, not confirmed in time: back on the last good release */
+  AIRLOCK_ABANDONED = 4    /* a wait given up at a stop request (the agent daemon's; the library
+                              never asks): the next airlock_update goes on from the journal */
 } airlock_outcome_kind_t;
 
 typedef struct airlock_outcome {

@@ -140,6 +140,8 @@ struct UpdateOutcome {
     kInstalled = 1,   // a newer release installed and confirmed
     kRefused = 2,     // an offered release failed a check; nothing installed
     kRolledBack = 3,  // installed but not confirmed in time: back on the last good release
+    kAbandoned = 4,   // a wait was given up (the agent daemon's stop request); the next Update
+                      // goes on from the journal. The library itself never asks to stop.
   };
   Kind kind = Kind::kUpToDate;
   // kRefused / kRolledBack: the code that says what failed (kHashMismatch, kRollback, ...).

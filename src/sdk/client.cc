@@ -188,7 +188,23 @@ Result<Offer> Client::Check() {
 Result<UpdateOutcome> Client::Update() {
   return impl_->Call<UpdateOutcome>(&agent::Agent::Update, [](const agent::UpdateOutcome& r) {
     UpdateOutcome o;
-    o.kind = static_cast<UpdateOutcome::Kind>(static_cast<int>(r.kind));
+    switch (r.kind) {  // a switch: the public numbers are a contract (client.hpp)
+      case agent::UpdateOutcome::Kind::kUpToDate:
+        o.kind = UpdateOutcome::Kind::kUpToDate;
+        break;
+      case agent::UpdateOutcome::Kind::kInstalled:
+        o.kind = UpdateOutcome::Kind::kInstalled;
+        break;
+      case agent::UpdateOutcome::Kind::kRefused:
+        o.kind = UpdateOutcome::Kind::kRefused;
+        break;
+      case agent::UpdateOutcome::Kind::kRolledBack:
+        o.kind = UpdateOutcome::Kind::kRolledBack;
+        break;
+      case agent::UpdateOutcome::Kind::kAbandoned:
+        o.kind = UpdateOutcome::Kind::kAbandoned;
+        break;
+    }
     o.reason = r.reason_code;
     o.message = r.message;
     if (r.kind == agent::UpdateOutcome::Kind::kRefused) o.code = RefusalCode(r.reason_code);
