@@ -123,7 +123,7 @@ grep -q "releases/1.0.0/bundle.alb (.* bytes, sha256 [0-9a-f]\{64\}, encryption 
 [ -z "$(grep -v -e '^airlock: notice: ' -e '^airlock: warning: .* without --capgo' "$W/err")" ] && ok ||
   bad "publish wrote to stderr (a progress bar?) when it is not a terminal"
 # The same version again: the server's 409, from the check made before anything is uploaded.
-run 1 "^airlock: error: POST /api/v1/apps/$APP/releases/check: HTTP 409 already_exists" \
+run 1 "^airlock: error: GET /api/v1/apps/$APP/releases/check\?version=1.0.0&channel=production: HTTP 409 already_exists" \
   "$A" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production
 one_error_line
 run 1 "HTTP 404" "$A" release publish "$APP" "${S[@]}" --version 1.0.5 --from "$SRC/examples/sample-app" \

@@ -89,10 +89,10 @@ grep -qx "airlock: warning: app $APP has a Capgo key but this release is publish
   ok || bad "no Capgo warning: $(cat "$W/err")"
 SHA_100=$(sqlite3 "$W/data/airlock.db" "SELECT sha256 FROM releases WHERE version='1.0.0'")
 blobs >"$W/blobs.before"
-run 1 "^airlock: error: POST /api/v1/apps/$APP/releases/check: HTTP 409 already_exists: release 1.0.0 exists$" \
+run 1 "^airlock: error: GET /api/v1/apps/$APP/releases/check\?version=1.0.0&channel=production: HTTP 409 already_exists: release 1.0.0 exists$" \
   "$A" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production
 one_error_line
-run 1 "^airlock: error: POST /api/v1/apps/$APP/releases/check: HTTP 404 not_found: .*nochannel" \
+run 1 "^airlock: error: GET /api/v1/apps/$APP/releases/check\?version=1.0.1&channel=nochannel: HTTP 404 not_found: .*nochannel" \
   "$A" release publish "$APP" "${S[@]}" --version 1.0.1 --from "$SRC/examples/sample-app" --channel nochannel
 one_error_line
 blobs | cmp -s - "$W/blobs.before" && ok || bad "a refused publish uploaded a blob: $(blobs | diff - "$W/blobs.before")"
@@ -100,13 +100,22 @@ blobs | cmp -s - "$W/blobs.before" && ok || bad "a refused publish uploaded a bl
 curl -s -o "$W/tok.json" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
   -d '{"name":"reader","roles":["read-only"]}' "$SERVER/api/v1/tokens"
 RO=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("token",""))' "$W/tok.json")
-run 1 "^airlock: error: POST /api/v1/apps/$APP/releases/check: HTTP 403 forbidden" \
+run 1 "^airlock: error: GET /api/v1/apps/$APP/releases/check\?version=1.0.1&channel=production: HTTP 403 forbidden" \
   "$A" release publish "$APP" --server "$SERVER" --token "$RO" --version 1.0.1 \
   --from "$SRC/examples/sample-app" --channel production
 blobs | cmp -s - "$W/blobs.before" && ok || bad "a forbidden publish uploaded a blob"
-code=$(curl -s -o "$W/chk.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"version":"1.0.1","channel":"production"}' "$SERVER/api/v1/apps/$APP/releases/check")
-[ "$code" = 200 ] && grep -q '"version":"1.0.1"' "$W/chk.json" && ok || bad "check of a new version: $code $(cat "$W/chk.json")"
+chk() {  # QUERY: the HTTP status of GET .../releases/check?QUERY (body in $W/chk.json)
+  curl -s -o "$W/chk.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+    "$SERVER/api/v1/apps/$APP/releases/check?$1"
+}
+[ "$(chk 'version=1.0.1&channel=production')" = 200 ] && grep -q '"version":"1.0.1"' "$W/chk.json" && ok ||
+  bad "check of a new version: $(cat "$W/chk.json")"
+# Build metadata ('+', percent-encoded) arrives intact; a bad version is 400.
+[ "$(chk 'version=1.0.1%2Bci.7&channel=production')" = 200 ] && grep -q '"version":"1.0.1+ci.7"' "$W/chk.json" &&
+  ok || bad "check of 1.0.1+ci.7: $(cat "$W/chk.json")"
+[ "$(chk 'version=1.0&channel=production')" = 400 ] && grep -q '"bad_request"' "$W/chk.json" && ok ||
+  bad "check of a bad version: $(cat "$W/chk.json")"
+[ "$(chk 'channel=production')" = 400 ] && ok || bad "check without a version: $(cat "$W/chk.json")"
 
 # ---- /updates names the release that lacks the Capgo form ----
 capgo_updates() {

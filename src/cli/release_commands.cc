@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include <curl/curl.h>
+
 #include "bundle/archive.h"
 #include "bundle/bundle.h"
 #include "bundle/capgo.h"
@@ -162,6 +164,15 @@ Result<VerifiedApp> LoadVerifiedApp(HttpClient& client, const std::string& app,
                            FetchVerifiedTargets(client, app, v.trusted, v.targets_version));
   AIRLOCK_ASSIGN_OR_RETURN(v.highest_floor, HighestFloor(v.current.signed_data));
   return v;
+}
+
+// A query parameter value, percent-encoded by libcurl ('+' of a semver's build metadata included).
+std::string QueryEscape(const std::string& value) {
+  char* escaped = curl_easy_escape(nullptr, value.data(), static_cast<int>(value.size()));
+  if (escaped == nullptr) return value;
+  std::string out(escaped);
+  curl_free(escaped);
+  return out;
 }
 
 struct RollbackArgs {
@@ -335,8 +346,8 @@ Result<void> RunPublish(const PublishArgs& a) {
 
   // What the server would refuse (version exists, no such channel, not allowed to publish),
   // asked before anything is sealed or uploaded: a refused publish leaves no blob behind.
-  AIRLOCK_TRY(client.Json("POST", app_path + "/releases/check",
-                          nlohmann::json{{"version", a.version}, {"channel", a.channel}}));
+  AIRLOCK_TRY(client.Json("GET", app_path + "/releases/check?version=" + QueryEscape(a.version) +
+                                     "&channel=" + QueryEscape(a.channel)));
   if (!a.capgo && config && !config->capgo_key.empty()) {
     std::cerr << "airlock: warning: app " << a.app
               << " has a Capgo key but this release is published without --capgo: Capgo "

@@ -153,9 +153,9 @@ struct AdminApi {
   // accepted only if the rollback is allowed, so a refused rollback changes nothing.
   Response Rollback(const Request& req);
   Response Publish(const Request& req);
-  // POST .../releases/check {"version": V, "channel": C}: what Publish would refuse before any
-  // blob is uploaded (app, channel, version new; the route's guard checks the caller may
-  // publish). 200 {"version", "channel"} or Publish's own 400/404/409; changes nothing.
+  // GET .../releases/check?version=V&channel=C: what Publish would refuse before any blob is
+  // uploaded (app, channel, version new; the route's guard checks the caller may publish).
+  // 200 {"version", "channel"} or Publish's own 400/404/409; changes nothing.
   Response CheckPublish(const Request& req);
   // The 404/409 reply if `version` cannot be published to channel `channel` of `app_id`.
   std::optional<Response> RefusePublish(const std::string& app_id, const std::string& version,

@@ -159,8 +159,14 @@ Response AdminApi::Rollback(const Request& req) {
   std::optional<Response> err;
   auto c = LoadChannel(req, &err);
   if (!c) return *err;
-  // Already the channel's release: nothing changes (targets metadata sent along is not accepted).
+  // Already the channel's release: nothing changes. Targets metadata sent along must still verify
+  // (a forged one is refused as always), but is not accepted.
   if (c->current_version == *to) {
+    if (targets_bytes) {
+      auto verified =
+          deps.repo->VerifyTargets(c->app_id, *targets_bytes, MakeBlobLookup(deps.data_dir));
+      if (!verified) return VerificationError(verified.error());
+    }
     Json same = ChannelJson(*c);
     same["changed"] = false;
     return Ok(200, same);
@@ -256,9 +262,11 @@ std::optional<Response> AdminApi::RefusePublish(const std::string& app_id,
 }
 
 Response AdminApi::CheckPublish(const Request& req) {
-  auto parsed = ParseObjectBody(req.body);
-  if (parsed.error) return *parsed.error;
-  VersionAndChannel vc = ParseVersionAndChannel(parsed.json);
+  Json query = Json::object();
+  for (const auto& [key, value] : DecodeQuery(req.query)) {
+    if (key == "version" || key == "channel") query[key] = value;
+  }
+  VersionAndChannel vc = ParseVersionAndChannel(query);
   if (vc.error) return *vc.error;
   std::optional<Response> err;
   auto app = LoadApp(req, &err);
