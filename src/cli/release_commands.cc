@@ -199,8 +199,7 @@ Result<void> RunRollback(const RollbackArgs& a) {
       channel["changed"] = false;
       PrintJson(channel);
     } else {
-      std::cout << "channel " << a.channel << " already serves " << a.to
-                << "; nothing changed: ";
+      std::cout << "channel " << a.channel << " already serves " << a.to << "; nothing changed: ";
       PrintChannel(channel);
     }
     return {};

@@ -48,7 +48,8 @@ Result<void> AddTargetsFile(const fs::path& path, std::set<std::string>* out) {
     return MakeError(ErrorCode::kMalformed, path.string() + " is not targets metadata");
   }
   for (const auto& [name, target] : targets->items()) {
-    if (!target.is_object() || !target.contains("hashes") || !target["hashes"].is_object()) continue;
+    if (!target.is_object() || !target.contains("hashes") || !target["hashes"].is_object())
+      continue;
     auto sha = target["hashes"].find("sha256");
     if (sha != target["hashes"].end() && sha->is_string()) out->insert(sha->get<std::string>());
   }
@@ -111,7 +112,7 @@ Result<BlobGcStats> CollectBlobs(storage::Store* store, const fs::path& data,
         ++stats.fresh;
         continue;
       }
-      struct stat st{};
+      struct stat st {};
       if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink == 0) continue;
       if (options.now - st.st_mtime < options.grace) {
         ++stats.fresh;
@@ -125,7 +126,8 @@ Result<BlobGcStats> CollectBlobs(storage::Store* store, const fs::path& data,
       ++stats.removed;
       stats.removed_bytes += static_cast<uint64_t>(st.st_size);
     }
-    if (sub_ec) return MakeError(ErrorCode::kIo, "list " + sub.path().string() + ": " + sub_ec.message());
+    if (sub_ec)
+      return MakeError(ErrorCode::kIo, "list " + sub.path().string() + ": " + sub_ec.message());
   }
   if (ec && ec != std::errc::no_such_file_or_directory) {
     return MakeError(ErrorCode::kIo, "list " + blobs.string() + ": " + ec.message());
@@ -144,7 +146,7 @@ Result<bool> TouchBlob(const fs::path& blob) {
       return MakeError(ErrorCode::kIo, "lock " + blob.string() + ": " + std::strerror(errno));
     }
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     return MakeError(ErrorCode::kIo, "stat " + blob.string() + ": " + std::strerror(errno));
   }

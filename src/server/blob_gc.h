@@ -25,9 +25,9 @@
 namespace airlock::server {
 
 struct BlobGcStats {
-  uint64_t kept = 0;        // referenced
-  uint64_t fresh = 0;       // unreferenced but younger than the grace period
-  uint64_t removed = 0;     // unreferenced and older (with dry_run: would be removed)
+  uint64_t kept = 0;     // referenced
+  uint64_t fresh = 0;    // unreferenced but younger than the grace period
+  uint64_t removed = 0;  // unreferenced and older (with dry_run: would be removed)
   uint64_t removed_bytes = 0;
 };
 

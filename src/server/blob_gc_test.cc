@@ -202,9 +202,8 @@ TEST_F(DataDirTest, ASecondExclusiveLockIsRefusedNamingTheDirectory) {
   auto second = LockDataDir(dir_->path(), /*exclusive=*/true);
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code(), ErrorCode::kAlreadyExists);
-  EXPECT_THAT(second.error().message(),
-              HasSubstr("the data directory " + dir_->path().string() +
-                        " is in use by another airlockd"));
+  EXPECT_THAT(second.error().message(), HasSubstr("the data directory " + dir_->path().string() +
+                                                  " is in use by another airlockd"));
   first->Close();
   EXPECT_TRUE(LockDataDir(dir_->path(), true));
 }
@@ -228,7 +227,8 @@ TEST_F(DataDirTest, SharedLocksCoexistButRefuseAnExclusiveOne) {
 TEST_F(DataDirTest, TightensTheFolderAndItsDatabasesOnly) {
   const fs::path data = dir_->path();
   ASSERT_EQ(::chmod(data.c_str(), 0755), 0);
-  for (const char* name : {"airlock.db", "airlock.db-wal", "access.db", "vault.pass", "other.txt"}) {
+  for (const char* name :
+       {"airlock.db", "airlock.db-wal", "access.db", "vault.pass", "other.txt"}) {
     std::ofstream(data / name) << "x";
     ASSERT_EQ(::chmod((data / name).c_str(), 0644), 0);
   }
@@ -238,7 +238,7 @@ TEST_F(DataDirTest, TightensTheFolderAndItsDatabasesOnly) {
   ASSERT_TRUE(changed) << changed.error().ToString();
   EXPECT_EQ(changed->size(), 5u);
   auto mode = [](const fs::path& p) {
-    struct stat st{};
+    struct stat st {};
     ::stat(p.c_str(), &st);
     return st.st_mode & 07777;
   };

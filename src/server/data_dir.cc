@@ -40,8 +40,8 @@ namespace {
 
 bool IsSecretFile(const std::string& name) {
   auto ends_with = [&](std::string_view tail) {
-    return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(),
-                                                      tail.data(), tail.size()) == 0;
+    return name.size() >= tail.size() &&
+           name.compare(name.size() - tail.size(), tail.size(), tail.data(), tail.size()) == 0;
   };
   return ends_with(".db") || ends_with(".db-wal") || ends_with(".db-shm") ||
          ends_with(".db-journal") || ends_with(".audit") || name == "vault.pass" ||
@@ -50,7 +50,7 @@ bool IsSecretFile(const std::string& name) {
 
 // chmod PATH to MODE if its permission bits differ; records it in *changed.
 Result<void> SetMode(const fs::path& path, mode_t mode, std::vector<std::string>* changed) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     return MakeError(ErrorCode::kIo, "stat " + path.string() + ": " + std::strerror(errno));
   }

@@ -19,7 +19,8 @@ namespace airlock::server {
 inline constexpr char kDataLockName[] = "airlockd.lock";
 
 // Takes the lock above (exclusive or shared) without waiting; the returned descriptor holds it
-// until closed. kAlreadyExists (naming DATA) when another airlockd holds it incompatibly, kIo otherwise.
+// until closed. kAlreadyExists (naming DATA) when another airlockd holds it incompatibly, kIo
+// otherwise.
 [[nodiscard]] Result<UniqueFd> LockDataDir(const std::filesystem::path& data, bool exclusive);
 
 // Makes DATA 0700 and its databases and secrets (*.db and their -wal/-shm/-journal files,
