@@ -182,6 +182,24 @@ touch -d '2 minutes ago' "$(blob_path "$FRESH")"
 run 0 "^removed 1 unreferenced blob\(s\) older than 60 s \(3000 bytes\)" "$D" --data "$W/data" --gc-grace 60 gc
 [ ! -e "$(blob_path "$FRESH")" ] && ok || bad "--gc-grace 60 kept a 2-minute-old orphan"
 run 2 "gc_grace" "$D" --data "$W/data" --gc-grace 5 gc
+# On a schedule: the serving airlockd collects at start, then every --gc-interval.
+head -c 700 /dev/urandom >"$W/sched-orphan"
+SCHED=$(upload "$W/sched-orphan")
+touch -d '2 days ago' "$(blob_path "$SCHED")"
+kill "$PID"; wait "$PID" 2>/dev/null; PID=""
+PORT=$(free_port)
+"$D" --data "$W/data" --listen "127.0.0.1:$PORT" --threads 1 --gc-interval 3600 --gc-grace 3600 \
+  >"$W/sched.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 200); do
+  grep -q "blob collection removed 1 unreferenced blob(s) (700 bytes)" "$W/sched.log" && break
+  kill -0 "$PID" 2>/dev/null || break
+  sleep 0.05
+done
+grep -q "blob collection removed 1 unreferenced blob(s) (700 bytes)" "$W/sched.log" && ok ||
+  bad "the scheduled collection did not run: $(head -c 600 "$W/sched.log")"
+[ ! -e "$(blob_path "$SCHED")" ] && ok || bad "the scheduled collection kept an old orphan"
+[ -f "$(blob_path "$SHA_100")" ] && ok || bad "the scheduled collection removed a referenced blob"
 
 echo "server.ops: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
