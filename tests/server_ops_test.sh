@@ -182,6 +182,11 @@ touch -d '2 minutes ago' "$(blob_path "$FRESH")"
 run 0 "^removed 1 unreferenced blob\(s\) older than 60 s \(3000 bytes\)" "$D" --data "$W/data" --gc-grace 60 gc
 [ ! -e "$(blob_path "$FRESH")" ] && ok || bad "--gc-grace 60 kept a 2-minute-old orphan"
 run 2 "gc_grace" "$D" --data "$W/data" --gc-grace 5 gc
+# Not a new empty store: without the server's database, gc refuses and creates nothing.
+mkdir -p "$W/other/blobs"
+run 1 "^airlockd gc: $W/other/airlock.db does not exist; pass the server's --database \(or its --config\)$" \
+  "$D" --data "$W/other" gc
+[ ! -e "$W/other/airlock.db" ] && ok || bad "gc created a database"
 # On a schedule: the serving airlockd collects at start, then every --gc-interval.
 head -c 700 /dev/urandom >"$W/sched-orphan"
 SCHED=$(upload "$W/sched-orphan")

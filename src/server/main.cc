@@ -160,6 +160,13 @@ std::string DatabaseUrl(const server::ServerConfig& config) {
 // airlockd gc: removes the blobs nothing references that are older than the grace period.
 int CollectGarbage(const server::ServerConfig& config, int64_t grace, bool dry_run) {
   const std::filesystem::path data = config.data;
+  // Never a new, empty store (which names no release): the server's own database or nothing.
+  std::error_code ec;
+  if (config.database.empty() && !std::filesystem::exists(data / "airlock.db", ec)) {
+    std::cerr << "airlockd gc: " << (data / "airlock.db").string()
+              << " does not exist; pass the server's --database (or its --config)\n";
+    return 1;
+  }
   auto store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow());
   if (!store) {
     std::cerr << "airlockd gc: database: " << store.error().ToString() << "\n";
