@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include <curl/curl.h>
+
 #include "bundle/archive.h"
 #include "bundle/bundle.h"
 #include "bundle/capgo.h"
@@ -164,6 +166,15 @@ Result<VerifiedApp> LoadVerifiedApp(HttpClient& client, const std::string& app,
   return v;
 }
 
+// A query parameter value, percent-encoded by libcurl ('+' of a semver's build metadata included).
+std::string QueryEscape(const std::string& value) {
+  char* escaped = curl_easy_escape(nullptr, value.data(), static_cast<int>(value.size()));
+  if (escaped == nullptr) return value;
+  std::string out(escaped);
+  curl_free(escaped);
+  return out;
+}
+
 struct RollbackArgs {
   ServerArgs server;
   std::string app, channel, to, targets_key, trusted_root, passphrase_file;
@@ -180,6 +191,19 @@ Result<void> RunRollback(const RollbackArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
   AIRLOCK_ASSIGN_OR_RETURN(std::optional<AppConfig> config, LoadAppConfig(a.app));
   const std::string app_path = "/api/v1/apps/" + a.app;
+  // Already the channel's release: nothing to sign or send (the server would change nothing too).
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json channel,
+                           client.Json("GET", app_path + "/channels/" + a.channel));
+  if (JsonString(channel, "current_version", "") == a.to) {
+    if (a.server.json) {
+      channel["changed"] = false;
+      PrintJson(channel);
+    } else {
+      std::cout << "channel " << a.channel << " already serves " << a.to << "; nothing changed: ";
+      PrintChannel(channel);
+    }
+    return {};
+  }
   AIRLOCK_ASSIGN_OR_RETURN(VerifiedApp verified, LoadVerifiedApp(client, a.app, a.trusted_root));
   const uint64_t targets_version = verified.targets_version;
   const uint64_t highest = verified.highest_floor;
@@ -318,6 +342,17 @@ Result<void> RunPublish(const PublishArgs& a) {
   const uint64_t targets_version = verified.targets_version;
   const TrustedRoot& trusted = verified.trusted;
   const Metadata<Targets>& current = verified.current;
+
+  // What the server would refuse (version exists, no such channel, not allowed to publish),
+  // asked before anything is sealed or uploaded: a refused publish leaves no blob behind.
+  AIRLOCK_TRY(client.Json("GET", app_path + "/releases/check?version=" + QueryEscape(a.version) +
+                                     "&channel=" + QueryEscape(a.channel)));
+  if (!a.capgo && config && !config->capgo_key.empty()) {
+    std::cerr << "airlock: warning: app " << a.app
+              << " has a Capgo key but this release is published without --capgo: Capgo "
+                 "devices on channel "
+              << a.channel << " will get no_bundle for " << a.version << "\n";
+  }
 
   // The signed release rules (metadata/release_rules.h): the floor never goes down.
   const uint64_t highest_floor = verified.highest_floor;

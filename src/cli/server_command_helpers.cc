@@ -225,9 +225,10 @@ void PrintChannel(const nlohmann::json& c) {
     if (c.value(p, true)) platforms += (platforms.empty() ? "" : ",") + std::string(p);
   }
   std::cout << JsonString(c, "name") << ": current " << JsonString(c, "current_version")
-            << ", rollout " << c.value("rollout_percent", 0) << "%, paused " << flag("paused")
-            << ", default " << flag("default") << ", self-assign " << flag("allow_self_assign")
-            << ", platforms " << (platforms.empty() ? "none" : platforms) << ", min native "
+            << (c.value("rolled_back", false) ? " (rolled back)" : "") << ", rollout "
+            << c.value("rollout_percent", 0) << "%, paused " << flag("paused") << ", default "
+            << flag("default") << ", self-assign " << flag("allow_self_assign") << ", platforms "
+            << (platforms.empty() ? "none" : platforms) << ", min native "
             << JsonString(c, "min_native_version") << "\n";
 }
 

@@ -525,6 +525,8 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
 
   router->Add("POST", apps + "/{app}/releases",
               a->Guard(Action::kReleasePublish, "release.publish", bind(&AdminApi::Publish)));
+  router->Add("GET", apps + "/{app}/releases/check",
+              a->Guard(Action::kReleasePublish, "", bind(&AdminApi::CheckPublish)));
   router->Add("GET", apps + "/{app}/releases",
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListReleases)));
 

@@ -153,6 +153,13 @@ struct AdminApi {
   // accepted only if the rollback is allowed, so a refused rollback changes nothing.
   Response Rollback(const Request& req);
   Response Publish(const Request& req);
+  // GET .../releases/check?version=V&channel=C: what Publish would refuse before any blob is
+  // uploaded (app, channel, version new; the route's guard checks the caller may publish).
+  // 200 {"version", "channel"} or Publish's own 400/404/409; changes nothing.
+  Response CheckPublish(const Request& req);
+  // The 404/409 reply if `version` cannot be published to channel `channel` of `app_id`.
+  std::optional<Response> RefusePublish(const std::string& app_id, const std::string& version,
+                                        const std::string& channel);
   Response ListReleases(const Request& req);
   Response ListDevices(const Request& req);
 

@@ -13,6 +13,7 @@
 #include "crypto/keys.h"
 #include "crypto/random.h"
 #include "server/admin_api_internal.h"
+#include "server/blob_gc.h"
 #include "server/server_api.h"
 
 namespace airlock::server {
@@ -173,7 +174,11 @@ Response AdminApi::UploadBlob(const Request& req) {
   Json reply = {{"sha256", up.sha256_hex}, {"length", up.length}};
   auto dest = BlobPath(deps.data_dir, up.sha256_hex);
   std::error_code ec;
-  if (std::filesystem::is_regular_file(dest, ec)) return Ok(200, reply);
+  // Already held: refresh its mtime under the collector's lock protocol (server/blob_gc.h), so a
+  // collection running now keeps it; if a collection just removed it, store this copy.
+  auto held = TouchBlob(dest);
+  if (!held) return ErrorResponse(held.error());
+  if (*held) return Ok(200, reply);
   auto dir = dest.parent_path();
   std::filesystem::create_directories(dir, ec);
   if (ec)

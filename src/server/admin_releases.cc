@@ -159,6 +159,18 @@ Response AdminApi::Rollback(const Request& req) {
   std::optional<Response> err;
   auto c = LoadChannel(req, &err);
   if (!c) return *err;
+  // Already the channel's release: nothing changes. Targets metadata sent along must still verify
+  // (a forged one is refused as always), but is not accepted.
+  if (c->current_version == *to) {
+    if (targets_bytes) {
+      auto verified =
+          deps.repo->VerifyTargets(c->app_id, *targets_bytes, MakeBlobLookup(deps.data_dir));
+      if (!verified) return VerificationError(verified.error());
+    }
+    Json same = ChannelJson(*c);
+    same["changed"] = false;
+    return Ok(200, same);
+  }
   auto release = deps.store->GetRelease(c->app_id, *to);
   if (!release) return ErrorResponse(release.error());
   auto blobs = MakeBlobLookup(deps.data_dir);
@@ -205,23 +217,72 @@ Response AdminApi::Rollback(const Request& req) {
   if (!set) return ErrorResponse(set.error());
   auto updated = deps.store->GetChannel(c->app_id, c->name);
   if (!updated) return ErrorResponse(updated.error());
-  return Ok(200, ChannelJson(*updated));
+  Json changed = ChannelJson(*updated);
+  changed["changed"] = true;
+  return Ok(200, changed);
+}
+
+namespace {
+
+// The "version" and "channel" of a publish body, or the 400 reply.
+struct VersionAndChannel {
+  std::string version;
+  std::string channel;
+  std::optional<Response> error;
+};
+
+VersionAndChannel ParseVersionAndChannel(const Json& body) {
+  VersionAndChannel out;
+  auto version = ReqString(body, "version", kMaxSemverLength);
+  if (!version) return {"", "", BadRequest(version.error())};
+  if (auto v = Semver::Parse(*version); !v) {
+    return {"", "", JsonError(400, "bad_request", "version: " + v.error().message())};
+  }
+  auto channel = ReqString(body, "channel", storage::kMaxIdLength);
+  if (!channel) return {"", "", BadRequest(channel.error())};
+  if (!IsValidId(*channel)) {
+    return {"", "",
+            JsonError(400, "bad_request", "channel must be 1 to 128 bytes of [A-Za-z0-9._-]")};
+  }
+  out.version = std::move(*version);
+  out.channel = std::move(*channel);
+  return out;
+}
+
+}  // namespace
+
+std::optional<Response> AdminApi::RefusePublish(const std::string& app_id,
+                                                const std::string& version,
+                                                const std::string& channel) {
+  if (auto c = deps.store->GetChannel(app_id, channel); !c) return ErrorResponse(c.error());
+  auto existing = deps.store->GetRelease(app_id, version);
+  if (existing) return JsonError(409, "already_exists", "release " + version + " exists");
+  if (existing.error().code() != ErrorCode::kNotFound) return ErrorResponse(existing.error());
+  return std::nullopt;
+}
+
+Response AdminApi::CheckPublish(const Request& req) {
+  Json query = Json::object();
+  for (const auto& [key, value] : DecodeQuery(req.query)) {
+    if (key == "version" || key == "channel") query[key] = value;
+  }
+  VersionAndChannel vc = ParseVersionAndChannel(query);
+  if (vc.error) return *vc.error;
+  std::optional<Response> err;
+  auto app = LoadApp(req, &err);
+  if (!app) return *err;
+  if (auto refused = RefusePublish(app->app_id, vc.version, vc.channel)) return *refused;
+  return Ok(200, {{"version", vc.version}, {"channel", vc.channel}});
 }
 
 Response AdminApi::Publish(const Request& req) {
   auto parsed = ParseObjectBody(req.body);
   if (parsed.error) return *parsed.error;
   const Json& body = parsed.json;
-  auto version = ReqString(body, "version", kMaxSemverLength);
-  if (!version) return BadRequest(version.error());
-  if (auto v = Semver::Parse(*version); !v) {
-    return JsonError(400, "bad_request", "version: " + v.error().message());
-  }
-  auto channel_name = ReqString(body, "channel", storage::kMaxIdLength);
-  if (!channel_name) return BadRequest(channel_name.error());
-  if (!IsValidId(*channel_name)) {
-    return JsonError(400, "bad_request", "channel must be 1 to 128 bytes of [A-Za-z0-9._-]");
-  }
+  VersionAndChannel vc = ParseVersionAndChannel(body);
+  if (vc.error) return *vc.error;
+  const std::string* version = &vc.version;
+  const std::string* channel_name = &vc.channel;
   auto encryption_name = ReqString(body, "encryption", 16);
   if (!encryption_name) return BadRequest(encryption_name.error());
   auto encryption = storage::ParseEncryptionMode(*encryption_name);
@@ -253,11 +314,7 @@ Response AdminApi::Publish(const Request& req) {
   std::optional<Response> err;
   auto app = LoadApp(req, &err);
   if (!app) return *err;
-  auto channel = deps.store->GetChannel(app->app_id, *channel_name);
-  if (!channel) return ErrorResponse(channel.error());
-  auto existing = deps.store->GetRelease(app->app_id, *version);
-  if (existing) return JsonError(409, "already_exists", "release " + *version + " exists");
-  if (existing.error().code() != ErrorCode::kNotFound) return ErrorResponse(existing.error());
+  if (auto refused = RefusePublish(app->app_id, *version, *channel_name)) return *refused;
 
   std::string targets_bytes = md->dump();
   auto blobs = MakeBlobLookup(deps.data_dir);

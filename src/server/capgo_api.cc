@@ -360,6 +360,11 @@ CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& 
   if (!offer_or->has_value()) return UpdateError("no_channel", "no default channel or override");
   const CapgoOffer& offer = **offer_or;
   const CapgoChannel& channel = offer.channel;
+  if (!offer.release && offer.release_without_capgo) {
+    return UpdateError("no_bundle", "Cannot get bundle: release " + *offer.release_without_capgo +
+                                        " of channel " + channel.name +
+                                        " has no Capgo form (published without --capgo)");
+  }
   if (!offer.release) return UpdateError("no_bundle", "Cannot get bundle");
   const CapgoRelease& release = *offer.release;
 

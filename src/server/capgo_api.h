@@ -141,6 +141,9 @@ struct CapgoOffer {
   CapgoChannel channel;
   bool via_device_override = false;     // the channel came from the device's own override/assignment
   std::optional<CapgoRelease> release;  // nullopt: the channel has no release yet
+  // When `release` is nullopt because the release this device would get was published without
+  // the Capgo form (no --capgo): its version, named in the no_bundle reply.
+  std::optional<std::string> release_without_capgo;
 };
 
 // Implemented by the server over storage. Resolves the channel for a device (device override, else

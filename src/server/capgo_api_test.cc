@@ -234,6 +234,16 @@ TEST(CapgoUpdates, FailedWhenNoChannelOrNoRelease) {
   ExpectError(HandleCapgoUpdates(Request(), catalog), 200, "no_bundle", "failed");
 }
 
+TEST(CapgoUpdates, NoBundleNamesTheReleasePublishedWithoutCapgo) {
+  FakeCatalog catalog;
+  catalog.offer = CapgoOffer{PublicChannel(), false, std::nullopt, "1.4.0"};
+  CapgoReply reply = HandleCapgoUpdates(Request(), catalog);
+  ExpectError(reply, 200, "no_bundle", "failed");
+  EXPECT_EQ(Body(reply)["message"],
+            "Cannot get bundle: release 1.4.0 of channel production has no Capgo form (published "
+            "without --capgo)");
+}
+
 TEST(CapgoUpdates, CatalogErrorIsInternalError) {
   FakeCatalog catalog;
   catalog.fail = true;

@@ -482,6 +482,23 @@ TEST_F(ChannelOverrideTest, CatalogWithoutACacheReadsTheStoreEveryCall) {
   EXPECT_EQ(OfferedChannel(catalog, "never-seen"), "beta");
 }
 
+TEST_F(ChannelOverrideTest, AReleaseWithoutTheCapgoFormIsNamedNotOffered) {
+  StoreCatalog catalog(store_.get(), "https://updates.example.com");
+  ASSERT_TRUE(store_->PublishRelease(MakeRelease("1.1.0"), "production"));  // no --capgo
+  auto offer = catalog.FindOffer(Info("never-seen"));
+  ASSERT_TRUE(offer && offer->has_value());
+  EXPECT_FALSE((*offer)->release);
+  EXPECT_EQ((*offer)->release_without_capgo, "1.1.0");
+  // Paused: nothing would be offered anyway, so no release is named.
+  auto channel = store_->GetChannel(kApp, "production");
+  ASSERT_TRUE(channel);
+  channel->paused = true;
+  ASSERT_TRUE(store_->UpdateChannel(*channel));
+  offer = catalog.FindOffer(Info("never-seen"));
+  ASSERT_TRUE(offer && offer->has_value());
+  EXPECT_EQ((*offer)->release_without_capgo, std::nullopt);
+}
+
 TEST(ResolveChannel, OverrideThenSelfAssignableRequestThenDefault) {
   AppChannels app;
   auto add = [&](std::string name, bool is_default, bool self_assign) {

@@ -35,6 +35,8 @@ constexpr KeySpec kKeys[] = {
     {"vault_passphrase_file", Kind::kString},
     {"timestamp_expiry", Kind::kInteger},
     {"snapshot_expiry", Kind::kInteger},
+    {"gc_interval", Kind::kInteger},
+    {"gc_grace", Kind::kInteger},
 };
 
 const KeySpec* FindKey(std::string_view name) {
@@ -131,6 +133,10 @@ Result<void> Assign(ServerConfig* config, const KeySpec& spec, const Value& valu
     AIRLOCK_ASSIGN_OR_RETURN(config->cache_ttl_ms, InRange(key, number, 0, 3600 * 1000));
   } else if (key == "timestamp_expiry") {
     AIRLOCK_ASSIGN_OR_RETURN(config->timestamp_expiry, InRange(key, number, 60, kMaxExpiry));
+  } else if (key == "gc_interval") {
+    AIRLOCK_ASSIGN_OR_RETURN(config->gc_interval, InRange(key, number, 0, kMaxExpiry));
+  } else if (key == "gc_grace") {
+    AIRLOCK_ASSIGN_OR_RETURN(config->gc_grace, InRange(key, number, 60, kMaxExpiry));
   } else if (key == "snapshot_expiry") {
     AIRLOCK_ASSIGN_OR_RETURN(config->snapshot_expiry, InRange(key, number, 60, kMaxExpiry));
   }

@@ -40,6 +40,8 @@ struct ServerConfig {
   std::string vault_passphrase_file;    // "" = $AIRLOCK_VAULT_PASSPHRASE or DATA/vault.pass
   int64_t timestamp_expiry = 86400;     // seconds a signed timestamp is valid
   int64_t snapshot_expiry = 7 * 86400;  // seconds a signed snapshot is valid
+  int64_t gc_interval = 86400;          // seconds between blob collections (0 = only `airlockd gc`)
+  int64_t gc_grace = 86400;             // an unreferenced blob is collected once this old (mtime)
 };
 
 // Every key the file and SetConfigValue accept, in declaration order.

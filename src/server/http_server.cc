@@ -288,6 +288,22 @@ Result<void> SetUpTls(ssl::context* context, const ServerOptions& options) {
 
 }  // namespace
 
+Result<std::string> ResolveListenHost(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  if (!ec) return host;
+  // A host name (localhost, a name of this machine): its first address.
+  asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(host, "", ec);
+  if (ec || results.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "cannot resolve the listen host " + host + ": " +
+                         (ec ? ec.message() : std::string("no address")));
+  }
+  return results.begin()->endpoint().address().to_string();
+}
+
 Result<void> HttpServer::Start() {
   Impl& impl = *impl_;
   std::lock_guard<std::mutex> lock(impl.control_mu);
@@ -296,10 +312,9 @@ Result<void> HttpServer::Start() {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   if (threads > 1024) return MakeError(ErrorCode::kInvalidArgument, "too many threads");
   error_code ec;
-  auto address = asio::ip::make_address(impl.options.address, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kInvalidArgument, "bad listen address " + impl.options.address);
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(std::string numeric, ResolveListenHost(impl.options.address));
+  auto address = asio::ip::make_address(numeric, ec);
+  if (ec) return MakeError(ErrorCode::kInvalidArgument, "bad listen address " + numeric);
   if (impl.options.tls_cert_file.empty() != impl.options.tls_key_file.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "TLS needs both a certificate and a key");
   }

@@ -78,6 +78,10 @@ struct ServerOptions {
   std::function<void(std::string_view)> log_sink;
 };
 
+// The address to bind for a listen host: an IP address as is, else a host name's first address
+// (getaddrinfo). kInvalidArgument "cannot resolve the listen host NAME: why".
+[[nodiscard]] Result<std::string> ResolveListenHost(const std::string& host);
+
 class HttpServer {
  public:
   HttpServer(ServerOptions options, const Router* router, Metrics* metrics);

@@ -11,8 +11,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,10 +30,12 @@
 #include "keys/key_uri.h"
 #include "keys/vault_paths.h"
 #include "server/app_repo.h"
+#include "server/blob_gc.h"
 #include "server/capgo_api.h"
 #include "server/capgo_routes.h"
 #include "server/channel_cache.h"
 #include "server/config.h"
+#include "server/data_dir.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/release_policy.h"
@@ -133,7 +137,52 @@ Result<void> EnsureLayout(const std::filesystem::path& data) {
     return airlock::MakeError(ErrorCode::kIo,
                               "cannot create " + (data / "uploads").string() + ": " + ec.message());
   }
+  // DATA holds token hashes, device keys and events: owner only (installs from before this rule
+  // are tightened here, and say so).
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<std::string> tightened, server::TightenDataDir(data));
+  for (const std::string& path : tightened) {
+    LogLine("info", "tightened " + path + " to owner-only (mode " +
+                        (path == data.string() ? "0700" : "0600") + ")");
+  }
   return {};
+}
+
+// The SQLite store given or implied (the default DATA/airlock.db): one process only.
+bool UsesSqlite(const server::ServerConfig& config) {
+  return config.database.empty() || config.database.rfind("sqlite:", 0) == 0;
+}
+
+std::string DatabaseUrl(const server::ServerConfig& config) {
+  if (!config.database.empty()) return config.database;
+  return "sqlite:" + (std::filesystem::path(config.data) / "airlock.db").string();
+}
+
+// airlockd gc: removes the blobs nothing references that are older than the grace period.
+int CollectGarbage(const server::ServerConfig& config, int64_t grace, bool dry_run) {
+  const std::filesystem::path data = config.data;
+  // Never a new, empty store (which names no release): the server's own database or nothing.
+  std::error_code ec;
+  if (config.database.empty() && !std::filesystem::exists(data / "airlock.db", ec)) {
+    std::cerr << "airlockd gc: " << (data / "airlock.db").string()
+              << " does not exist; pass the server's --database (or its --config)\n";
+    return 1;
+  }
+  auto store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow());
+  if (!store) {
+    std::cerr << "airlockd gc: database: " << store.error().ToString() << "\n";
+    return 1;
+  }
+  server::BlobGcOptions options{UnixNow(), grace, dry_run};
+  auto stats = server::CollectBlobs(store->get(), data, options);
+  if (!stats) {
+    std::cerr << "airlockd gc: " << stats.error().ToString() << "\n";
+    return 1;
+  }
+  std::cout << (dry_run ? "would remove " : "removed ") << stats->removed
+            << " unreferenced blob(s) older than " << grace << " s (" << stats->removed_bytes
+            << " bytes); kept " << stats->kept << " referenced and " << stats->fresh
+            << " recent unreferenced\n";
+  return 0;
 }
 
 int Init(const server::ServerConfig& config) {
@@ -173,14 +222,14 @@ int Init(const server::ServerConfig& config) {
   return 0;
 }
 
-// Re-signs timestamps that are getting old, every `interval`, until Stop (which wakes it at once).
-class TimestampRefresher {
+// Runs `task` now and then every `interval`, until Stop (which wakes it at once).
+class PeriodicTask {
  public:
-  TimestampRefresher(server::AppRepo* repo, std::chrono::seconds interval)
-      : repo_(repo), interval_(interval) {
+  PeriodicTask(std::function<void()> task, std::chrono::seconds interval)
+      : task_(std::move(task)), interval_(interval) {
     thread_ = std::thread([this] { Run(); });
   }
-  ~TimestampRefresher() { Stop(); }
+  ~PeriodicTask() { Stop(); }
   void Stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -195,19 +244,13 @@ class TimestampRefresher {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       lock.unlock();
-      auto refreshed = repo_->RefreshTimestamps();
-      if (!refreshed) {
-        LogLine("error", "timestamp refresh: " + refreshed.error().ToString());
-      } else {
-        for (const std::string& app : *refreshed)
-          LogLine("info", "re-signed the timestamp of " + app);
-      }
+      task_();
       lock.lock();
       cv_.wait_for(lock, interval_, [this] { return stop_; });
     }
   }
 
-  server::AppRepo* repo_;
+  std::function<void()> task_;
   std::chrono::seconds interval_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -222,6 +265,13 @@ int Serve(const server::ServerConfig& config) {
     std::cerr << "airlockd: --listen wants HOST:PORT, got " << config.listen << "\n";
     return 2;
   }
+  // A host name is resolved before anything is created; one that does not resolve stops here.
+  auto address = server::ResolveListenHost(options.address);
+  if (!address) {
+    std::cerr << "airlockd: " << address.error().message() << "\n";
+    return 1;
+  }
+  options.address = *address;
   options.threads = config.threads;
   options.max_body_bytes = config.max_body;
   options.access_log = config.access_log;
@@ -233,9 +283,13 @@ int Serve(const server::ServerConfig& config) {
     std::cerr << "airlockd: " << ok.error().ToString() << "\n";
     return 1;
   }
-  std::string database = config.database;
-  if (database.empty()) database = "sqlite:" + (data / "airlock.db").string();
-  auto store = airlock::storage::OpenStore(database, UnixNow());
+  // Held until exit: a second airlockd on DATA refuses to start (server/data_dir.h).
+  auto data_lock = server::LockDataDir(data, UsesSqlite(config));
+  if (!data_lock) {
+    std::cerr << "airlockd: " << data_lock.error().message() << "\n";
+    return 1;
+  }
+  auto store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow());
   if (!store) {
     std::cerr << "airlockd: database: " << store.error().ToString() << "\n";
     return 1;
@@ -312,7 +366,35 @@ int Serve(const server::ServerConfig& config) {
   }
   const auto refresh_every =
       std::chrono::seconds(std::clamp<int64_t>(config.timestamp_expiry / 10, 1, 60));
-  TimestampRefresher refresher(&repo, refresh_every);
+  PeriodicTask refresher(
+      [&repo] {
+        auto refreshed = repo.RefreshTimestamps();
+        if (!refreshed) {
+          LogLine("error", "timestamp refresh: " + refreshed.error().ToString());
+          return;
+        }
+        for (const std::string& app : *refreshed) {
+          LogLine("info", "re-signed the timestamp of " + app);
+        }
+      },
+      refresh_every);
+  // Unreferenced blobs older than gc_grace, every gc_interval (0: only `airlockd gc`).
+  std::optional<PeriodicTask> collector;
+  if (config.gc_interval > 0) {
+    airlock::storage::Store* db = store->get();
+    collector.emplace(
+        [db, data, grace = config.gc_grace] {
+          auto stats = server::CollectBlobs(db, data, {UnixNow(), grace, false});
+          if (!stats) {
+            LogLine("error", "blob collection: " + stats.error().ToString());
+          } else if (stats->removed > 0) {
+            LogLine("info", "blob collection removed " + std::to_string(stats->removed) +
+                                " unreferenced blob(s) (" + std::to_string(stats->removed_bytes) +
+                                " bytes)");
+          }
+        },
+        std::chrono::seconds(config.gc_interval));
+  }
   LogLine("info", std::string("listening on ") +
                       (options.tls_cert_file.empty() ? "http" : "https") + "://" + options.address +
                       ":" + std::to_string(http.port()) + " (public url " + public_url + ")");
@@ -320,6 +402,7 @@ int Serve(const server::ServerConfig& config) {
   sigwait(&stop_signals, &signal_number);
   LogLine("info", std::string("stopping on ") + (signal_number == SIGTERM ? "SIGTERM" : "SIGINT"));
   refresher.Stop();
+  if (collector) collector->Stop();
   http.Stop();
   http.Wait();
   LogLine("info", "stopped");
@@ -366,11 +449,19 @@ int main(int argc, char** argv) {
        "seconds a signed timestamp is valid (default 86400)"},
       {"snapshot_expiry", "--snapshot-expiry",
        "seconds a signed snapshot is valid (default 604800)"},
+      {"gc_interval", "--gc-interval",
+       "seconds between collections of unreferenced blobs (default 86400; 0 = only `airlockd gc`)"},
+      {"gc_grace", "--gc-grace",
+       "an unreferenced blob is collected once older than this, in seconds (default 86400)"},
   };
   for (Flag& flag : flags) flag.option = app.add_option(flag.name, flag.value, flag.help);
   app.fallthrough();
   CLI::App* init = app.add_subcommand(
       "init", "create the data folder, the online key store and the first owner token");
+  CLI::App* gc = app.add_subcommand(
+      "gc", "remove the blobs no release or targets metadata references, older than --gc-grace");
+  bool dry_run = false;
+  gc->add_flag("--dry-run", dry_run, "count what would be removed, remove nothing");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -397,6 +488,9 @@ int main(int argc, char** argv) {
     std::cerr << "airlockd: " << ok.error().message() << "\n";
     return 2;
   }
+  // New files (databases, vault, blobs) are owner-only; DATA is tightened in EnsureLayout.
+  ::umask(0077);
   if (*init) return Init(config);
+  if (*gc) return CollectGarbage(config, config.gc_grace, dry_run);
   return Serve(config);
 }

@@ -423,6 +423,7 @@ TEST_F(ServerApiTest, RollbackObeysTheSignedChannelsAndTakesASignedPermissionInO
                        {{"to", "1.0.0"}, {"targets_metadata", signed3}});
   ASSERT_EQ(rolled.status, 200) << rolled.body.dump();
   EXPECT_EQ(rolled.body["current_version"], "1.0.0");
+  EXPECT_EQ(rolled.body["changed"], true);
   EXPECT_EQ(Admin("GET", app).body["targets_version"], 3);
   // Metadata signed by another key is refused (422) and changes nothing.
   metadata::Targets t4 = t3;
@@ -431,6 +432,15 @@ TEST_F(ServerApiTest, RollbackObeysTheSignedChannelsAndTakesASignedPermissionInO
   Reply forged = Admin("POST", app + "/channels/production/rollback",
                        {{"to", "1.0.0"}, {"targets_metadata", SignTargets(t4, wrong)}});
   EXPECT_EQ(forged.status, 422) << forged.body.dump();
+  EXPECT_EQ(Admin("GET", app).body["targets_version"], 3);
+  // Again to 1.0.0, the current release: 200, "changed": false, and even genuine new metadata sent
+  // along is not accepted.
+  Reply same = Admin("POST", app + "/channels/production/rollback",
+                     {{"to", "1.0.0"}, {"targets_metadata", SignTargets(t4, targets_key_)}});
+  ASSERT_EQ(same.status, 200) << same.body.dump();
+  EXPECT_EQ(same.body["changed"], false);
+  EXPECT_EQ(same.body["current_version"], "1.0.0");
+  EXPECT_EQ(same.body["rolled_back"], true);
   EXPECT_EQ(Admin("GET", app).body["targets_version"], 3);
 }
 

@@ -77,9 +77,12 @@ Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo&
   offer.channel = ToCapgoChannel(channel->channel);
   offer.via_device_override = via_device;
   const auto& release = channel->release;
-  if (release && !channel->channel.paused &&
-      InRollout(device.app_id, device.device_id, channel->channel.rollout_percent) &&
-      release->capgo_session_key && release->capgo_checksum) {
+  const bool offered = release && !channel->channel.paused &&
+                       InRollout(device.app_id, device.device_id, channel->channel.rollout_percent);
+  if (offered && !(release->capgo_session_key && release->capgo_checksum)) {
+    offer.release_without_capgo = release->version;
+  }
+  if (offered && release->capgo_session_key && release->capgo_checksum) {
     CapgoRelease capgo;
     capgo.version = release->version;
     capgo.url = public_url_ + "/v1/blobs/" + release->capgo_sha256.value_or(release->sha256);

@@ -319,6 +319,46 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
   EXPECT_EQ(devices["devices"][0]["device_id"], "e2e-device-0001");
 }
 
+// DATA/airlockd.lock (server/data_dir.h): airlockd on one PostgreSQL database may share a data
+// folder (shared lock); one on the SQLite store may not join them, nor they it.
+TEST(DataFolderLock, PostgresProcessesShareDataButASqliteOneIsRefused) {
+  auto tmp = ScopedTempDir::Create({}, "e2e-lock-");
+  ASSERT_TRUE(tmp) << tmp.error().ToString();
+  const fs::path w = tmp->path();
+  auto url = storage::testing::CreateTestDatabase();
+  ASSERT_TRUE(url) << url.error().ToString();
+  const fs::path data = w / "data";
+  const std::string airlockd = (BinDir() / "airlockd").string();
+  Output init = RunCommand({airlockd, "--data", data.string(), "init"}, w);
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+
+  Airlockd first, second;
+  ASSERT_TRUE(first.Start(data, *url, w / "first.log"));
+  ASSERT_TRUE(second.Start(data, *url, w / "second.log"));
+  EXPECT_EQ(Http("GET", first.url() + "/healthz").status, 200);
+  EXPECT_EQ(Http("GET", second.url() + "/healthz").status, 200);
+
+  Output sqlite = RunCommand({airlockd, "--data", data.string(), "--listen", "127.0.0.1:0"}, w);
+  EXPECT_EQ(sqlite.exit_code, 1) << sqlite.out << sqlite.err;
+  EXPECT_EQ(sqlite.err, "airlockd: the data directory " + data.string() +
+                            " is in use by another airlockd (it holds " +
+                            (data / "airlockd.lock").string() +
+                            "); the SQLite store is for one process: stop the other airlockd, or "
+                            "give this one another --data\n");
+  first.Stop();
+  second.Stop();
+
+  // The other way round: a SQLite airlockd holds DATA; one on PostgreSQL is refused.
+  Airlockd only;
+  ASSERT_TRUE(only.Start(data, "", w / "sqlite.log"));
+  Output postgres = RunCommand(
+      {airlockd, "--data", data.string(), "--listen", "127.0.0.1:0", "--database", *url}, w);
+  EXPECT_EQ(postgres.exit_code, 1) << postgres.out << postgres.err;
+  EXPECT_NE(postgres.err.find("it uses the SQLite store, which is for one process"),
+            std::string::npos)
+      << postgres.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, EndToEnd, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
