@@ -128,6 +128,7 @@ echo "agent_bench: ${SIZE_MB} MB release, $RUNS runs, in $W ($(df -PT "$W" | awk
 for r in $(seq 1 "$RUNS"); do
   update "$r.0.0" "$W/tiny"
   tiny=$SECONDS_TAKEN
+  tiny_rss=$RSS_KB
   update "$r.0.1" "$W/big"
   big=$SECONDS_TAKEN
   rss=$RSS_KB
@@ -135,16 +136,21 @@ for r in $(seq 1 "$RUNS"); do
   bound=$("$BOUND" "$W/big" 3) || die "agent_bench_bound failed"
   raw=$(echo "$bound" | sed -n 's/.*raw_mib_s=\([0-9.]*\).*/\1/p')
   dec=$(echo "$bound" | sed -n 's/.*decrypt_mib_s=\([0-9.]*\).*/\1/p')
+  opn=$(echo "$bound" | sed -n 's/.*open_mib_s=\([0-9.]*\).*/\1/p')
   python3 - "$r" "$tiny" "$big" "$rss" "$bytes" "$raw" "$dec" "$(cut -d' ' -f1 /proc/loadavg)" \
+    "$tiny_rss" "$opn" \
     <<'PY' >>"$W/runs"
 import sys
-r, tiny, big, rss, size, raw, dec, load = sys.argv[1:]
+r, tiny, big, rss, size, raw, dec, load, tiny_rss, opn = sys.argv[1:]
 tiny, big, rss, size, raw, dec = float(tiny), float(big), int(rss), int(size), float(raw), float(dec)
+tiny_rss, opn = int(tiny_rss), float(opn)
 install = max(big - tiny, 1e-6)
 mib = size / (1 << 20)
 print("run %s: bundle %.1f MiB; update %.3f s, tiny update %.3f s -> install %.3f s = %.1f MiB/s; "
-      "peak RSS %.1f MB; raw bound %.1f MiB/s; DecryptBundlePayload %.1f MiB/s; load %s"
-      % (r, mib, big, tiny, install, mib / install, rss / 1024, raw, dec, load))
+      "peak RSS %.1f MB (tiny update %.1f MB); raw bound %.1f MiB/s; DecryptBundlePayload %.1f MiB/s; "
+      "OpenBundle %.1f MiB/s (%.3f s of the install); load %s"
+      % (r, mib, big, tiny, install, mib / install, rss / 1024, tiny_rss / 1024, raw, dec, opn,
+         mib / opn, load))
 print("data", rss / 1024, mib / install / raw, dec / raw)
 PY
   grep "^run $r:" "$W/runs" | tail -1

@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   if (!bytes) Die("read: " + bytes.error().ToString());
   const double mib = static_cast<double>(bytes->size()) / (1 << 20);
 
-  std::vector<double> raw, decrypt;
+  std::vector<double> raw, decrypt, open;
   for (int i = 0; i < iterations; ++i) {
     raw.push_back(mib / RawBound(*bytes, sealed->chunk_size));
     const auto start = Clock::now();
@@ -102,8 +102,15 @@ int main(int argc, char** argv) {
         bundle, signer->Public(), *device, [](ByteSpan) -> airlock::Result<void> { return {}; });
     if (!opened) Die("decrypt: " + opened.error().ToString());
     decrypt.push_back(mib / Seconds(start));
+    const fs::path out = dir->path() / ("open" + std::to_string(i));
+    const auto open_start = Clock::now();
+    auto unpacked = airlock::bundle::OpenBundle(bundle, signer->Public(), *device, out);
+    if (!unpacked) Die("open: " + unpacked.error().ToString());
+    open.push_back(mib / Seconds(open_start));
+    std::error_code ec;
+    fs::remove_all(out, ec);
   }
-  std::printf("bytes=%zu raw_mib_s=%.1f decrypt_mib_s=%.1f\n", bytes->size(), Median(raw),
-              Median(decrypt));
+  std::printf("bytes=%zu raw_mib_s=%.1f decrypt_mib_s=%.1f open_mib_s=%.1f\n", bytes->size(),
+              Median(raw), Median(decrypt), Median(open));
   return 0;
 }
