@@ -29,7 +29,7 @@
 //  * utils/hono.ts simpleError200: the `{error, message, ...}` shape.
 //  * plugins/channel_self.ts: POST/PUT/DELETE bodies and answers (`{status:"ok"}` = BRES;
 //    `{channel, status:"override", allowSet}` / `{channel, status:"default"}`; 400 with
-//    channel_not_found, channel_set_from_plugin_not_allowed, cannot_override).
+//    channel_not_found, channel_self_set_not_allowed, cannot_override).
 //  * Cap-go/website docs/plugin/self-hosted/handling-stats.mdx: /stats answers `{status:"ok"}`.
 // Airlock differences are deliberate and documented in docs/api/capgo.md (400 instead of 200 for malformed
 // input, downgrade_not_authorized, strict semver).

@@ -229,14 +229,17 @@ CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink);
 enum class CapgoChannelMethod { kPost, kPut, kGet, kDelete };
 
 // `/channel_self`:
-//  POST   body {device..., "channel"}: assign the device to a channel that allows self-assignment
-//         (assigning the app's public channel clears the assignment) -> `{"status":"ok"}`;
-//  PUT    body {device...}: current channel -> `{"channel","status":"override","allowSet"}` or
+//  POST   body {device..., "channel"}: may the device choose a channel that allows self-assignment
+//         -> `{"status":"ok","allowSet":true}` (stored for a device row Capgo may change; a device
+//         without a row keeps the choice and sends it as defaultChannel); the app's public channel
+//         -> `{"status":"ok","unset":true}` (clears an assignment);
+//  PUT    body {device...}: current channel -> `{"channel","status":"override","allowSet"}` (an
+//         assignment, else a self-assignable defaultChannel) or
 //         `{"channel","status":"default"}`;
 //  GET    query {app_id, platform}: channels a device may see -> `[{"id","name","public","allow_self_set"}]`;
 //  DELETE body {device...}: remove a self-assignment -> `{"status":"ok"}`.
 // Refusals are HTTP 400 `{"error","message"}` with Capgo's codes (channel_not_found,
-// channel_set_from_plugin_not_allowed, cannot_override). For GET, `body` is ignored and `query` holds the
+// channel_self_set_not_allowed, cannot_override). For GET, `body` is ignored and `query` holds the
 // decoded query parameters; for the others `query` is ignored.
 CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view body,
                                   const std::vector<std::pair<std::string, std::string>>& query,
