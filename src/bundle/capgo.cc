@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 #include <utility>
 
 #include <openssl/crypto.h>
@@ -385,6 +387,19 @@ Result<DecryptResult> DecryptManifestFile(const fs::path& encrypted_path,
                          " is brotli-compressed; this build cannot decompress it to check its hash");
   }
   return DecryptVerified(encrypted_path, session, expected, out_path);
+}
+
+std::string KeyId(const crypto::PublicKey& public_key) {
+  constexpr size_t kKeyIdLength = 20;
+  std::string body;
+  std::istringstream pem(public_key.ToPkcs1Pem());
+  for (std::string line; std::getline(pem, line);) {
+    if (line.rfind("-----", 0) == 0) continue;
+    for (char c : line) {
+      if (!std::isspace(static_cast<unsigned char>(c))) body.push_back(c);
+    }
+  }
+  return body.substr(0, std::min(body.size(), kKeyIdLength));
 }
 
 }  // namespace airlock::bundle::capgo

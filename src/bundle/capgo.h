@@ -146,6 +146,11 @@ struct DecryptResult {
                                                         std::string_view file_hash,
                                                         const std::filesystem::path& out_path);
 
+// The key id the plugin sends as `key_id` (CapgoUpdater.java -> CryptoCipher.calcKeyId): the first
+// 20 characters of the base64 body of the app's public key as a PKCS#1 PEM ("BEGIN RSA PUBLIC
+// KEY"), headers and whitespace removed. Empty for a key that is not RSA.
+std::string KeyId(const crypto::PublicKey& public_key);
+
 }  // namespace airlock::bundle::capgo
 
 #endif  // AIRLOCK_BUNDLE_CAPGO_H_

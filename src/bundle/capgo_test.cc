@@ -109,6 +109,25 @@ TEST_F(CapgoTest, DecryptsCapgoCliBundleToTheExactZip) {
   EXPECT_EQ(HexEncode(r->sha256), zip_out["checksum"].get<std::string>());
 }
 
+// The plugin's own contract cases (tests/vectors/capgo/plugin_calc_key_id.json) and the key the
+// real Capgo CLI made: the key id is what the plugin sends as `key_id`.
+TEST_F(CapgoTest, KeyIdMatchesThePluginsCalcKeyId) {
+  std::ifstream in(Vector("plugin_calc_key_id.json"));
+  const nlohmann::json cases = nlohmann::json::parse(in);
+  ASSERT_FALSE(cases["calcKeyId"].empty());
+  for (const auto& c : cases["calcKeyId"]) {
+    auto key = crypto::PublicKey::FromPem(c["input"]["publicKeyPem"].get<std::string>());
+    ASSERT_TRUE(key) << key.error().ToString();
+    EXPECT_EQ(KeyId(*key), c["expect"]["keyId"].get<std::string>()) << c["id"];
+  }
+  // The SPKI form of the CLI's key gives the id of its PKCS#1 form.
+  auto spki = crypto::PublicKey::FromFile(Vector("pub_spki.pem"));
+  ASSERT_TRUE(spki);
+  EXPECT_EQ(KeyId(*spki), KeyId(*public_key_));
+  EXPECT_EQ(KeyId(*public_key_).size(), 20u);
+  EXPECT_EQ(KeyId(*public_key_).rfind("MIIBCgKCAQEA", 0), 0u);
+}
+
 TEST_F(CapgoTest, SpkiPublicKeyWorksLikePkcs1) {
   auto spki = crypto::PublicKey::FromFile(Vector("pub_spki.pem"));
   ASSERT_TRUE(spki) << spki.error().ToString();

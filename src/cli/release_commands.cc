@@ -448,7 +448,11 @@ Result<void> RunPublish(const PublishArgs& a) {
   if (capgo_signer) {
     AIRLOCK_ASSIGN_OR_RETURN(capgo, bundle::capgo::EncryptFile(zip, *capgo_signer, capgo_file));
     AIRLOCK_ASSIGN_OR_RETURN(capgo_target, TargetFor(capgo_file, [&] {
-                               nlohmann::json c = {{"format", "capgo-v2"}};
+                               // Signed with the release: the server offers the Capgo form
+                               // only to devices whose key_id names this key.
+                               nlohmann::json c = {
+                                   {"format", "capgo-v2"},
+                                   {"capgo_key_id", bundle::capgo::KeyId(capgo_signer->public_key)}};
                                rules.WriteTo(&c);
                                return c;
                              }()));

@@ -390,6 +390,16 @@ Response AdminApi::Publish(const Request& req) {
     release.capgo_length = static_cast<int64_t>(capgo->length);
     release.capgo_session_key = capgo_session_key;
     release.capgo_checksum = capgo_checksum;
+    // The key id the targets key signed beside the Capgo form (`airlock release publish` writes
+    // it): /updates refuses the form to a device whose key_id names another key.
+    if (const auto id = capgo->custom.find("capgo_key_id");
+        id != capgo->custom.end() && id->is_string() && !id->get<std::string>().empty()) {
+      const std::string key_id = id->get<std::string>();
+      if (key_id.size() > kCapgoMaxShortString) {
+        return JsonError(422, "verification_failed", "capgo_key_id is longer than 64 bytes");
+      }
+      release.capgo_key_id = key_id;
+    }
   }
   auto accepted = deps.repo->AcceptTargets(app->app_id, targets_bytes, blobs);
   if (!accepted) return VerificationError(accepted.error());

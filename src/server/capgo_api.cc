@@ -12,6 +12,7 @@
 #include "common/flat_json.h"
 #include "common/json.h"
 #include "common/semver.h"
+#include "crypto/hash.h"
 #include "server/json_text.h"
 
 // Sources for the wire behaviour reproduced here (read 2026-11, Cap-go/capgo backend, main branch):
@@ -28,7 +29,7 @@
 //  * utils/hono.ts simpleError200: the `{error, message, ...}` shape.
 //  * plugins/channel_self.ts: POST/PUT/DELETE bodies and answers (`{status:"ok"}` = BRES;
 //    `{channel, status:"override", allowSet}` / `{channel, status:"default"}`; 400 with
-//    channel_not_found, channel_set_from_plugin_not_allowed, cannot_override).
+//    channel_not_found, channel_self_set_not_allowed, cannot_override).
 //  * Cap-go/website docs/plugin/self-hosted/handling-stats.mdx: /stats answers `{status:"ok"}`.
 // Airlock differences are deliberate and documented in docs/api/capgo.md (400 instead of 200 for malformed
 // input, downgrade_not_authorized, strict semver).
@@ -213,6 +214,26 @@ std::string_view CapgoPlatformName(CapgoPlatform platform) {
   return "unknown";
 }
 
+int64_t CapgoChannelId(std::string_view app_id, std::string_view name) {
+  std::string input = "airlock capgo channel\n";
+  input.append(app_id).append("\n").append(name);
+  const Bytes digest = crypto::Sha256(AsBytes(input));
+  const int64_t id = ((int64_t{digest[0]} & 0x7f) << 24) | (int64_t{digest[1]} << 16) |
+                     (int64_t{digest[2]} << 8) | int64_t{digest[3]};
+  return id == 0 ? 1 : id;
+}
+
+std::string CoerceCapgoVersion(std::string_view version) {
+  const size_t core_end = version.find_first_of("-+");
+  const std::string_view core = version.substr(0, core_end);
+  const auto dots = std::count(core.begin(), core.end(), '.');
+  if (core.empty() || dots >= 2) return std::string(version);
+  std::string out(core);
+  out += dots == 0 ? ".0.0" : ".0";
+  if (core_end != std::string_view::npos) out += version.substr(core_end);
+  return out;
+}
+
 std::string CapgoDeviceInfo::EffectiveVersion() const {
   return version_name == kBuiltin ? version_build : version_name;
 }
@@ -243,8 +264,13 @@ Result<CapgoDeviceInfo> ParseDeviceInfo(const Object& obj, bool semver_version_n
   // Capgo lower-cases device ids before storing overrides; do it once here.
   std::transform(info.device_id.begin(), info.device_id.end(), info.device_id.begin(),
                  [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-  AIRLOCK_ASSIGN_OR_RETURN(info.version_name, ReqString(obj, "version_name", kCapgoMaxShortString));
+  // /stats names a file beside the version ("1.2.3:assets/app.js", the plugin's manifest failures).
+  AIRLOCK_ASSIGN_OR_RETURN(info.version_name,
+                           ReqString(obj, "version_name",
+                                     semver_version_name ? kCapgoMaxShortString
+                                                         : kCapgoMaxStatsVersionName));
   AIRLOCK_ASSIGN_OR_RETURN(info.version_build, ReqString(obj, "version_build", kCapgoMaxShortString));
+  info.version_build = CoerceCapgoVersion(info.version_build);
   AIRLOCK_TRY(ParseSemverField("version_build", info.version_build));
   if (semver_version_name && info.version_name != kBuiltin) {
     AIRLOCK_TRY(ParseSemverField("version_name", info.version_name));
@@ -269,12 +295,20 @@ Result<CapgoDeviceInfo> ParseCapgoDeviceInfo(const Json& obj, bool semver_versio
   return ParseDeviceInfo(obj, semver_version_name);
 }
 
-Result<std::vector<CapgoStatsEvent>> ParseCapgoStats(std::string_view body) {
-  AIRLOCK_ASSIGN_OR_RETURN(Json value, ParseBody(body));
+Result<CapgoStatsBatch> ParseCapgoStats(std::string_view body) {
+  if (body.size() > kCapgoMaxStatsBodyBytes) {
+    return MakeError(ErrorCode::kLimitExceeded, "request body is larger than " +
+                                                    std::to_string(kCapgoMaxStatsBodyBytes) +
+                                                    " bytes");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(Json value,
+                           ParseJson(body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth));
+  CapgoStatsBatch batch;
   std::vector<const Json*> items;
   if (value.is_object()) {
     items.push_back(&value);
   } else if (value.is_array()) {
+    batch.is_array = true;
     if (value.empty()) return MakeError(ErrorCode::kInvalidArgument, "stats array is empty");
     if (value.size() > kCapgoMaxStatsEvents) {
       return MakeError(ErrorCode::kLimitExceeded, "stats array holds " + std::to_string(value.size()) +
@@ -285,10 +319,9 @@ Result<std::vector<CapgoStatsEvent>> ParseCapgoStats(std::string_view body) {
   } else {
     return MakeError(ErrorCode::kMalformed, "stats body is neither an object nor an array");
   }
-  std::vector<CapgoStatsEvent> events;
-  events.reserve(items.size());
+  batch.events.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
-    const std::string where = value.is_array() ? "event " + std::to_string(i) + ": " : "";
+    const std::string where = batch.is_array ? "event " + std::to_string(i) + ": " : "";
     auto event = [&]() -> Result<CapgoStatsEvent> {
       CapgoStatsEvent e;
       AIRLOCK_ASSIGN_OR_RETURN(e.device, ParseCapgoDeviceInfo(*items[i], /*semver_version_name=*/false));
@@ -297,13 +330,17 @@ Result<std::vector<CapgoStatsEvent>> ParseCapgoStats(std::string_view body) {
         return MakeError(ErrorCode::kInvalidArgument, "field 'action' has characters outside [a-z0-9_]");
       }
       AIRLOCK_ASSIGN_OR_RETURN(e.old_version_name,
-                               OptString(*items[i], "old_version_name", kCapgoMaxShortString));
+                               OptString(*items[i], "old_version_name", kCapgoMaxStatsVersionName));
       return e;
     }();
-    if (!event) return tl::unexpected(event.error().WithContext(where.empty() ? "stats" : where + "stats"));
-    events.push_back(std::move(*event));
+    if (!event) {
+      batch.events.push_back(
+          tl::unexpected(event.error().WithContext(where.empty() ? "stats" : where + "stats")));
+    } else {
+      batch.events.push_back(std::move(*event));
+    }
   }
-  return events;
+  return batch;
 }
 
 std::string_view CapgoUpdateKind(std::string_view code) {
@@ -481,11 +518,40 @@ CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& 
 }  // namespace
 
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink) {
-  auto events = ParseCapgoStats(body);
-  if (!events) return BadInput(events.error(), body, /*with_kind=*/false);
-  auto recorded = sink.Record(*events);
-  if (!recorded) return Internal(recorded.error(), /*with_kind=*/false);
-  return JsonReply(200, StatusOk());
+  constexpr bool kNoKind = false;
+  auto batch = ParseCapgoStats(body);
+  if (!batch) {
+    if (body.size() > kCapgoMaxStatsBodyBytes) {
+      return ErrorReply(413, "payload_too_large", batch.error().message(), kNoKind);
+    }
+    return BadInput(batch.error(), {}, kNoKind);
+  }
+  // One event: all or nothing, as before batches existed. A batch: every valid event is recorded
+  // and each gets its own result, so one bad event does not sink the rest (the plugin drops a
+  // whole batch on any 4xx but 408/429).
+  if (!batch->is_array && !batch->events[0]) return BadInput(batch->events[0].error(), {}, kNoKind);
+  std::vector<CapgoStatsEvent> valid;
+  for (const auto& event : batch->events) {
+    if (event) valid.push_back(*event);
+  }
+  if (!valid.empty()) {
+    auto recorded = sink.Record(valid);
+    if (!recorded) return Internal(recorded.error(), kNoKind);
+  }
+  if (!batch->is_array) return JsonReply(200, StatusOk());
+  OrderedJson results = OrderedJson::array();
+  for (size_t i = 0; i < batch->events.size(); ++i) {
+    const auto& event = batch->events[i];
+    if (event) {
+      results.push_back(OrderedJson{{"index", i}, {"status", "ok"}});
+    } else {
+      results.push_back(OrderedJson{{"index", i},
+                                    {"status", "error"},
+                                    {"error", "invalid_request"},
+                                    {"message", event.error().message()}});
+    }
+  }
+  return JsonReply(200, OrderedJson{{"status", "ok"}, {"results", std::move(results)}});
 }
 
 CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view body,
@@ -544,6 +610,19 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
                                           {"allowSet", assigned->allow_self_assign}});
       }
       const CapgoChannel* fallback = DefaultFor(*channels, device.platform);
+      // Current plugins keep the channel they chose locally and send it as defaultChannel; they
+      // save the `channel` answered here (CapgoUpdater.java persistDefaultChannelFromResponse), so
+      // answering the public channel would move a device set to beta back. /updates follows
+      // defaultChannel for a self-assignable channel (channel_cache.h ResolveChannel).
+      if (!device.default_channel.empty()) {
+        const CapgoChannel* asked = FindByName(*channels, device.default_channel);
+        if (asked != nullptr && asked != fallback && asked->allow_self_assign &&
+            asked->EnabledFor(device.platform)) {
+          return JsonReply(200, OrderedJson{{"channel", asked->name},
+                                            {"status", "override"},
+                                            {"allowSet", true}});
+        }
+      }
       if (!fallback) return ErrorReply(400, "channel_not_found", "Cannot find channel", kNoKind);
       return JsonReply(200, OrderedJson{{"channel", fallback->name}, {"status", "default"}});
     }
@@ -562,19 +641,22 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
       }
       const CapgoChannel* fallback = DefaultFor(*channels, device.platform);
       if (fallback == target) {
-        // Choosing the default channel is the same as having no assignment.
+        // Choosing the default channel is the same as having no assignment: `unset` makes the
+        // plugin clear its stored choice (CapgoUpdater.java setChannel, res.get("unset")).
         if (*assignment) {
           auto cleared = registry.ClearAssignment(device.app_id, device.device_id);
           if (!cleared) return Internal(cleared.error(), kNoKind);
         }
-        return JsonReply(200, StatusOk());
+        return JsonReply(200, OrderedJson{{"status", "ok"}, {"unset", true}});
       }
+      // The plugin fires its channelPrivate event for these codes (CapacitorUpdaterPlugin.java,
+      // setChannel: "cannot_update_via_private_channel" / "channel_self_set_not_allowed").
       if (!target->allow_self_assign) {
-        return ErrorReply(400, "channel_set_from_plugin_not_allowed",
+        return ErrorReply(400, "channel_self_set_not_allowed",
                           "This channel does not allow devices to self associate", kNoKind);
       }
       if (!target->EnabledFor(device.platform)) {
-        return ErrorReply(400, "channel_set_from_plugin_not_allowed",
+        return ErrorReply(400, "channel_self_set_not_allowed",
                           "This channel is disabled for " + std::string(CapgoPlatformName(device.platform)),
                           kNoKind);
       }
@@ -587,16 +669,12 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
               "The device is enrolled with its own key or revoked; it cannot be changed from here",
               kNoKind);
         }
-        if (!set && set.error().code() == ErrorCode::kNotFound) {
-          // Airlock never creates devices from plugin traffic (they enroll with their own key), so a
-          // device it does not know cannot hold an assignment: a client error, not a server one.
-          return ErrorReply(400, "device_not_enrolled",
-                            "The device is not enrolled with this server, so it cannot choose a channel",
-                            kNoKind);
-        }
-        if (!set) return Internal(set.error(), kNoKind);
+        // A device this server does not know (Airlock never creates devices from plugin traffic)
+        // keeps its choice itself: the plugin stores it and sends it as defaultChannel, which
+        // /updates follows for a self-assignable channel. Nothing is stored here.
+        if (!set && set.error().code() != ErrorCode::kNotFound) return Internal(set.error(), kNoKind);
       }
-      return JsonReply(200, StatusOk());
+      return JsonReply(200, OrderedJson{{"status", "ok"}, {"allowSet", true}});
     }
     case CapgoChannelMethod::kDelete: {
       if (!assigned || !assigned->allow_self_assign) {

@@ -50,7 +50,11 @@ namespace airlock::server {
 // Bounds on untrusted input.
 inline constexpr size_t kCapgoMaxBodyBytes = 64 * 1024;
 inline constexpr size_t kCapgoMaxJsonDepth = 8;
-inline constexpr size_t kCapgoMaxStatsEvents = 100;
+// /stats: the plugin queues up to 200 events (CapgoUpdater.java MAX_PENDING_STATS) and sends them
+// in one request, with web-view error metadata: bodies well over 64 KiB.
+inline constexpr size_t kCapgoMaxStatsEvents = 200;
+inline constexpr size_t kCapgoMaxStatsBodyBytes = 1024 * 1024;
+inline constexpr size_t kCapgoMaxStatsVersionName = 1024;  // "1.2.3:assets/app.js"
 inline constexpr size_t kCapgoMaxAppIdLength = 128;
 inline constexpr size_t kCapgoMaxDeviceIdLength = 36;  // Capgo: z.string().max(36)
 inline constexpr size_t kCapgoMaxShortString = 64;     // versions, channel names, actions, key ids
@@ -81,6 +85,11 @@ struct CapgoDeviceInfo {
   std::string EffectiveVersion() const;
 };
 
+// The native version as Capgo's backend reads it: a missing minor or patch part is 0 ("1" ->
+// "1.0.0", "1.0" -> "1.0.0", "2.1-beta" -> "2.1.0-beta"); anything else is returned as it is (and
+// must then be semver). The plugin sends the app's native version name unchanged, often "1.0".
+std::string CoerceCapgoVersion(std::string_view version);
+
 // Parses a device description from a parsed JSON object. kMalformed (wrong type, missing field),
 // kLimitExceeded (string too long) or kInvalidArgument (bad platform, bad characters, not semver) with a
 // message naming the field. `semver_version_name`: require version_name to be "builtin" or semver
@@ -95,12 +104,20 @@ struct CapgoStatsEvent {
   std::string old_version_name;  // optional
 };
 
-// Parses a `POST /stats` body: one event object or an array of 1..kCapgoMaxStatsEvents of them.
-[[nodiscard]] Result<std::vector<CapgoStatsEvent>> ParseCapgoStats(std::string_view body);
+// A `POST /stats` body: one event object, or an array of 1..kCapgoMaxStatsEvents of them, each
+// parsed on its own (an invalid event is an error in its slot, not of the body).
+struct CapgoStatsBatch {
+  bool is_array = false;
+  std::vector<Result<CapgoStatsEvent>> events;
+};
+
+// Errors of the body as a whole: too large (kLimitExceeded), not JSON, neither an object nor an
+// array, an empty array or more than kCapgoMaxStatsEvents events.
+[[nodiscard]] Result<CapgoStatsBatch> ParseCapgoStats(std::string_view body);
 
 // Rules of a channel, as the admin configured them.
 struct CapgoChannel {
-  std::string id;    // stable identifier (listed to devices)
+  int64_t id = 0;    // stable number listed to devices (the plugin reads a number: CapgoChannelId)
   std::string name;  // what devices send as `defaultChannel` / `channel`
   bool is_public = false;          // the default channel for devices that name none
   bool allow_self_assign = false;  // devices may pick it through /channel_self or defaultChannel
@@ -116,6 +133,13 @@ struct CapgoChannel {
 
   bool EnabledFor(CapgoPlatform platform) const;
 };
+
+// A channel's number for `GET /channel_self`: the plugin fails the whole list when an id is not a
+// number (CapgoUpdater.java parseListChannelsResponse; InternalUtils.swift ChannelInfo.id: Int).
+// Airlock names channels, so the number is derived from the app and the name: the first 31 bits
+// of SHA-256("airlock capgo channel\n" app "\n" name), never 0. The same on every server and
+// across restarts; a channel deleted and made again with the same name gets the same number.
+int64_t CapgoChannelId(std::string_view app_id, std::string_view name);
 
 struct CapgoManifestEntry {
   std::string file_name;
@@ -199,20 +223,26 @@ CapgoReply HandleCapgoUpdatesParsed(const Result<nlohmann::json>& parsed, std::s
 // such bodies this answers exactly what HandleCapgoUpdatesParsed answers).
 CapgoReply HandleCapgoUpdatesFlat(const FlatJsonObject& body, CapgoReleaseCatalog& catalog);
 
-// `POST /stats`: validates, hands all events to `sink`, answers `{"status":"ok"}`.
+// `POST /stats`. One event: validated, handed to `sink`, `{"status":"ok"}` (400 when invalid). An
+// array: the valid events are handed to `sink` and the answer is 200
+// `{"status":"ok","results":[{"index":i,"status":"ok"} | {"index":i,"status":"error","error":
+// "invalid_request","message":...}]}`. 413 over kCapgoMaxStatsBodyBytes.
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink);
 
 enum class CapgoChannelMethod { kPost, kPut, kGet, kDelete };
 
 // `/channel_self`:
-//  POST   body {device..., "channel"}: assign the device to a channel that allows self-assignment
-//         (assigning the app's public channel clears the assignment) -> `{"status":"ok"}`;
-//  PUT    body {device...}: current channel -> `{"channel","status":"override","allowSet"}` or
+//  POST   body {device..., "channel"}: may the device choose a channel that allows self-assignment
+//         -> `{"status":"ok","allowSet":true}` (stored for a device row Capgo may change; a device
+//         without a row keeps the choice and sends it as defaultChannel); the app's public channel
+//         -> `{"status":"ok","unset":true}` (clears an assignment);
+//  PUT    body {device...}: current channel -> `{"channel","status":"override","allowSet"}` (an
+//         assignment, else a self-assignable defaultChannel) or
 //         `{"channel","status":"default"}`;
 //  GET    query {app_id, platform}: channels a device may see -> `[{"id","name","public","allow_self_set"}]`;
 //  DELETE body {device...}: remove a self-assignment -> `{"status":"ok"}`.
 // Refusals are HTTP 400 `{"error","message"}` with Capgo's codes (channel_not_found,
-// channel_set_from_plugin_not_allowed, cannot_override). For GET, `body` is ignored and `query` holds the
+// channel_self_set_not_allowed, cannot_override). For GET, `body` is ignored and `query` holds the
 // decoded query parameters; for the others `query` is ignored.
 CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view body,
                                   const std::vector<std::pair<std::string, std::string>>& query,

@@ -65,7 +65,7 @@ class FakeCatalog : public CapgoReleaseCatalog {
 
 CapgoChannel PublicChannel() {
   CapgoChannel c;
-  c.id = "1";
+  c.id = 1;
   c.name = "production";
   c.is_public = true;
   return c;
@@ -278,7 +278,7 @@ TEST(CapgoUpdates, RejectsWrongTypesNamingTheField) {
       {[](Json& j) { j.erase("device_id"); }, "device_id"},
       {[](Json& j) { j["device_id"] = std::string(37, 'a'); }, "device_id"},
       {[](Json& j) { j["platform"] = "windows"; }, "platform"},
-      {[](Json& j) { j["version_build"] = "1.0"; }, "version_build"},
+      {[](Json& j) { j["version_build"] = "1.0.x"; }, "version_build"},  // "1.0" is coerced
       {[](Json& j) { j["version_name"] = "v1.0.0"; }, "version_name"},
       {[](Json& j) { j["plugin_version"] = "latest"; }, "plugin_version"},
       {[](Json& j) { j["defaultChannel"] = Json::array(); }, "defaultChannel"},
@@ -413,17 +413,16 @@ TEST(CapgoStats, AcceptsArrayOfEvents) {
   EXPECT_EQ(sink.events[1].action, "download_complete");
 }
 
-TEST(CapgoStats, RejectsTooManyEventsBadActionAndRecordsNothing) {
+TEST(CapgoStats, RejectsTooManyEventsAndBadBodiesAndRecordsNothing) {
   FakeSink sink;
   Json arr = Json::array();
   for (size_t i = 0; i <= kCapgoMaxStatsEvents; ++i) arr.push_back(StatsEvent("set"));
   CapgoReply reply = HandleCapgoStats(arr.dump(), sink);
   EXPECT_EQ(reply.status, 400);
   EXPECT_EQ(Body(reply)["error"], "invalid_request");
-  Json bad = Json::array({StatsEvent("set"), StatsEvent("DROP TABLE")});
-  reply = HandleCapgoStats(bad.dump(), sink);
+  Json bad_single = StatsEvent("DROP TABLE");
+  reply = HandleCapgoStats(bad_single.dump(), sink);
   EXPECT_EQ(reply.status, 400);
-  EXPECT_NE(Body(reply)["message"].get<std::string>().find("event 1"), std::string::npos) << reply.body;
   Json missing = StatsEvent("set");
   missing.erase("action");
   EXPECT_EQ(HandleCapgoStats(missing.dump(), sink).status, 400);
@@ -432,15 +431,93 @@ TEST(CapgoStats, RejectsTooManyEventsBadActionAndRecordsNothing) {
   EXPECT_TRUE(sink.events.empty());
 }
 
+// The plugin queues up to 200 events (CapgoUpdater.java MAX_PENDING_STATS) and sends them as one
+// array; any 4xx but 408/429 drops the whole batch (isTransientStatsFailure). So a batch is
+// answered per event: the good ones are recorded, the bad one is named.
+TEST(CapgoStats, OneBadEventDoesNotSinkTheBatch) {
+  FakeSink sink;
+  Json arr = Json::array({StatsEvent("set"), StatsEvent("DROP TABLE"), StatsEvent("download_fail")});
+  CapgoReply reply = HandleCapgoStats(arr.dump(), sink);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const Json body = Body(reply);
+  EXPECT_EQ(body["status"], "ok");
+  ASSERT_EQ(body["results"].size(), 3u);
+  EXPECT_EQ(body["results"][0], Json({{"index", 0}, {"status", "ok"}}));
+  EXPECT_EQ(body["results"][1]["index"], 1);
+  EXPECT_EQ(body["results"][1]["status"], "error");
+  EXPECT_EQ(body["results"][1]["error"], "invalid_request");
+  EXPECT_NE(body["results"][1]["message"].get<std::string>().find("event 1"), std::string::npos);
+  EXPECT_EQ(body["results"][2], Json({{"index", 2}, {"status", "ok"}}));
+  ASSERT_EQ(sink.events.size(), 2u);
+  EXPECT_EQ(sink.events[0].action, "set");
+  EXPECT_EQ(sink.events[1].action, "download_fail");
+}
+
+// The plugin's real batch: 200 events with web-view error metadata (well over 64 KiB), a
+// timestamp, install_source, and composite version names for manifest file failures
+// (DownloadService.java: `version + ":" + fileName`).
+TEST(CapgoStats, AcceptsThePluginsFullBatch) {
+  FakeSink sink;
+  Json arr = Json::array();
+  for (size_t i = 0; i < kCapgoMaxStatsEvents; ++i) {
+    Json e = StatsEvent(i % 2 == 0 ? "download_manifest_file_fail" : "app_moved_to_foreground");
+    e["version_name"] = i % 2 == 0 ? "1.2.3:assets/index-Bx7fK2.js" : "1.2.3";
+    e["timestamp"] = 1764892800000 + static_cast<int64_t>(i);
+    e["install_source"] = "com.android.vending";
+    e["metadata"] = {{"error", std::string(600, 'e')}, {"stack", std::string(1200, 's')}};
+    arr.push_back(std::move(e));
+  }
+  const std::string body = arr.dump();
+  ASSERT_GT(body.size(), 64u * 1024);
+  ASSERT_LT(body.size(), kCapgoMaxStatsBodyBytes);
+  CapgoReply reply = HandleCapgoStats(body, sink);
+  ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 300);
+  EXPECT_EQ(sink.events.size(), kCapgoMaxStatsEvents);
+  EXPECT_EQ(sink.events[0].device.version_name, "1.2.3:assets/index-Bx7fK2.js");
+  for (const auto& r : Body(reply)["results"]) EXPECT_EQ(r["status"], "ok");
+  // Over 1 MiB: 413, nothing recorded.
+  FakeSink none;
+  EXPECT_EQ(HandleCapgoStats(std::string(kCapgoMaxStatsBodyBytes + 1, ' '), none).status, 413);
+  EXPECT_TRUE(none.events.empty());
+}
+
+// The plugin sends the app's native version name as it is, often "1.0" (Capgo's backend pads it).
+TEST(CapgoDeviceInfoTest, NativeVersionIsCoercedAsCapgoDoes) {
+  EXPECT_EQ(CoerceCapgoVersion("1"), "1.0.0");
+  EXPECT_EQ(CoerceCapgoVersion("1.0"), "1.0.0");
+  EXPECT_EQ(CoerceCapgoVersion("2.1-beta.1"), "2.1.0-beta.1");
+  EXPECT_EQ(CoerceCapgoVersion("1.2.3"), "1.2.3");
+  EXPECT_EQ(CoerceCapgoVersion("1.2.3.4"), "1.2.3.4");  // left as it is: not semver, refused
+  for (const char* native : {"1.0", "7"}) {
+    Json j = Json::parse(Request());
+    j["version_build"] = native;
+    auto info = ParseCapgoDeviceInfo(j);
+    ASSERT_TRUE(info) << native << ": " << info.error().ToString();
+    EXPECT_EQ(info->version_build, std::string(native) + (std::string(native) == "7" ? ".0.0" : ".0"));
+  }
+  Json bad = Json::parse(Request());
+  bad["version_build"] = "1.0.x";
+  EXPECT_FALSE(ParseCapgoDeviceInfo(bad));
+}
+
+TEST(CapgoChannelId, IsAStablePositiveNumberPerAppAndName) {
+  const int64_t id = CapgoChannelId("com.example.app", "beta");
+  EXPECT_GT(id, 0);
+  EXPECT_LE(id, 0x7fffffff);  // fits the plugin's Java int (getInt) and Swift Int
+  EXPECT_EQ(CapgoChannelId("com.example.app", "beta"), id);
+  EXPECT_NE(CapgoChannelId("com.example.app", "production"), id);
+  EXPECT_NE(CapgoChannelId("com.example.other", "beta"), id);
+}
+
 class FakeRegistry : public CapgoChannelRegistry {
  public:
   FakeRegistry() {
     CapgoChannel beta;
-    beta.id = "2";
+    beta.id = 2;
     beta.name = "beta";
     beta.allow_self_assign = true;
     CapgoChannel internal;
-    internal.id = "3";
+    internal.id = 3;
     internal.name = "internal";
     channels = {PublicChannel(), beta, internal};
   }
@@ -479,7 +556,7 @@ TEST(CapgoChannelSelf, SetGetAndUnsetSelfAssignableChannel) {
             Json({{"channel", "production"}, {"status", "default"}}));
   CapgoReply set = Channel(CapgoChannelMethod::kPost, registry, "beta");
   ASSERT_EQ(set.status, 200) << set.body;
-  EXPECT_EQ(Body(set), Json({{"status", "ok"}}));
+  EXPECT_EQ(Body(set), Json({{"status", "ok"}, {"allowSet", true}}));
   EXPECT_EQ(registry.assignments[kDevice], "beta");
   EXPECT_EQ(Body(Channel(CapgoChannelMethod::kPut, registry)),
             Json({{"channel", "beta"}, {"status", "override"}, {"allowSet", true}}));
@@ -488,27 +565,42 @@ TEST(CapgoChannelSelf, SetGetAndUnsetSelfAssignableChannel) {
   EXPECT_TRUE(registry.assignments.empty());
 }
 
-// Regression: an unenrolled device choosing a channel got HTTP 500 "internal_error".
-TEST(CapgoChannelSelf, UnenrolledDeviceCannotChooseAChannel) {
+// A plain Capgo device (no row here): current plugins only ask whether the channel may be chosen,
+// then keep it themselves and send it as defaultChannel (CapgoUpdater.java setChannel stores
+// `channel` unless the answer has `error` or `unset`). Nothing is stored for it.
+TEST(CapgoChannelSelf, UnknownDeviceMayChooseASelfAssignableChannelAndNothingIsStored) {
   FakeRegistry registry;
   registry.enrolled = false;
   CapgoReply set = Channel(CapgoChannelMethod::kPost, registry, "beta");
-  EXPECT_EQ(set.status, 400) << set.body;
-  EXPECT_EQ(Body(set)["error"], "device_not_enrolled") << set.body;
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(Body(set), Json({{"status", "ok"}, {"allowSet", true}}));
   EXPECT_TRUE(registry.assignments.empty());
+  // Its later getChannel names the channel it chose (the plugin saves the answered `channel`).
+  std::string body = Request([](Json& j) { j["defaultChannel"] = "beta"; });
+  EXPECT_EQ(Body(HandleCapgoChannelSelf(CapgoChannelMethod::kPut, body, {}, registry)),
+            Json({{"channel", "beta"}, {"status", "override"}, {"allowSet", true}}));
+  // A channel that does not allow self-assignment named as defaultChannel is not echoed back.
+  body = Request([](Json& j) { j["defaultChannel"] = "internal"; });
+  EXPECT_EQ(Body(HandleCapgoChannelSelf(CapgoChannelMethod::kPut, body, {}, registry)),
+            Json({{"channel", "production"}, {"status", "default"}}));
 }
 
+// Choosing the public channel answers `unset: true`, which makes the plugin clear its stored
+// choice (CapgoUpdater.java setChannel: Boolean.TRUE.equals(res.get("unset"))).
 TEST(CapgoChannelSelf, SettingDefaultChannelClearsAssignment) {
   FakeRegistry registry;
   registry.assignments[kDevice] = "beta";
-  EXPECT_EQ(Channel(CapgoChannelMethod::kPost, registry, "production").status, 200);
+  CapgoReply reply = Channel(CapgoChannelMethod::kPost, registry, "production");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(Body(reply), Json({{"status", "ok"}, {"unset", true}}));
   EXPECT_TRUE(registry.assignments.empty());
 }
 
 TEST(CapgoChannelSelf, RefusesChannelsThatDisallowSelfAssign) {
   FakeRegistry registry;
   CapgoReply reply = Channel(CapgoChannelMethod::kPost, registry, "internal");
-  ExpectError(reply, 400, "channel_set_from_plugin_not_allowed", "");
+  // The code the plugin fires channelPrivate for (CapacitorUpdaterPlugin.java setChannel).
+  ExpectError(reply, 400, "channel_self_set_not_allowed", "");
   EXPECT_TRUE(registry.assignments.empty());
   ExpectError(Channel(CapgoChannelMethod::kPost, registry, "nope"), 400, "channel_not_found", "");
   // An admin put the device on "internal": the device may neither switch nor unset it.
@@ -526,8 +618,11 @@ TEST(CapgoChannelSelf, ListsOnlyVisibleChannelsForPlatform) {
                                             registry);
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(Body(reply), Json::parse(R"([
-    {"id":"1","name":"production","public":true,"allow_self_set":false},
-    {"id":"2","name":"beta","public":false,"allow_self_set":true}])"));
+    {"id":1,"name":"production","public":true,"allow_self_set":false},
+    {"id":2,"name":"beta","public":false,"allow_self_set":true}])"));
+  // The plugin fails the whole list unless every id is a number (CapgoUpdater.java
+  // parseListChannelsResponse: `channelId instanceof Number`).
+  for (const auto& channel : Body(reply)) EXPECT_TRUE(channel["id"].is_number_integer());
   reply = HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "",
                                  {{"app_id", "com.example.otatest"}, {"platform", "ios"}}, registry);
   EXPECT_EQ(Body(reply).size(), 1u);

@@ -135,6 +135,11 @@ std::string CapgoRateKey(const Request& request) {
   return "addr:" + request.remote;
 }
 
+std::string CapgoStatsRateKey(const Request& request) {
+  return "stats:" +
+         RateKeyFromJson(ParseJson(request.body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth), request);
+}
+
 void AddCapgoRoutes(Router* router, CapgoServices services) {
   CapgoRateLimiter* limiter = services.limiter;
   CapgoReleaseCatalog* catalog = services.catalog;
@@ -162,9 +167,17 @@ void AddCapgoRoutes(Router* router, CapgoServices services) {
     }
     return ToResponse(HandleCapgoUpdatesParsed(json, request.body, *catalog));
   });
-  router->Add("POST", "/stats", Limited(limiter, [stats](const Request& request) {
-                return HandleCapgoStats(request.body, *stats);
-              }));
+  // Stats have their own buckets: a device that was refused a check with 429 sends one
+  // rate_limit_reached event (CapgoUpdater.java sendRateLimitStatistic), which must not be refused
+  // by the same bucket, or the plugin retries it on every flush.
+  router->Add("POST", "/stats", [limiter, stats](const Request& request) -> Response {
+    if (limiter != nullptr) {
+      if (auto refused = limiter->Check(CapgoStatsRateKey(request))) {
+        return ToResponse(std::move(*refused));
+      }
+    }
+    return ToResponse(HandleCapgoStats(request.body, *stats));
+  });
   const std::pair<const char*, CapgoChannelMethod> methods[] = {
       {"POST", CapgoChannelMethod::kPost},
       {"PUT", CapgoChannelMethod::kPut},

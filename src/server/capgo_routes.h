@@ -35,6 +35,9 @@ std::vector<std::pair<std::string, std::string>> DecodeQuery(std::string_view qu
 
 // The rate-limit key of a request: "device:<id>", "app:<id>" or "addr:<remote>".
 std::string CapgoRateKey(const Request& request);
+// The rate-limit key of a /stats request: "stats:" + its CapgoRateKey (bodies up to
+// kCapgoMaxStatsBodyBytes), so stats never share a bucket with checks and channel calls.
+std::string CapgoStatsRateKey(const Request& request);
 
 }  // namespace airlock::server
 

@@ -291,6 +291,42 @@ TEST_F(CapgoRoutesTest, RateLimitedPerDevice) {
   EXPECT_EQ(client.Send(http::verb::post, "/updates", other.dump()).result_int(), 200);
 }
 
+// A 429 makes the plugin send one rate_limit_reached stat (CapgoUpdater.java
+// checkAndHandleRateLimitResponse -> sendRateLimitStatistic); it releases its claim and sends it
+// again whenever that answer is not a success, so a stats request must not share the bucket that
+// refused the check.
+TEST_F(CapgoRoutesTest, RateLimitReachedStatGetsThroughAfterA429) {
+  CapgoRateLimiter limiter({1, 0.001, 100}, [] { return std::chrono::steady_clock::time_point(); });
+  AddRoutesAndStart(&limiter);
+  Client client(server_->port());
+  EXPECT_EQ(client.Send(http::verb::post, "/updates", UpdatesRequest()).result_int(), 200);
+  ASSERT_EQ(client.Send(http::verb::post, "/updates", UpdatesRequest()).result_int(), 429);
+  Json stat = Json::parse(UpdatesRequest());
+  stat["action"] = "rate_limit_reached";
+  stat["old_version_name"] = "";
+  auto reply = client.Send(http::verb::post, "/stats", stat.dump());
+  EXPECT_EQ(reply.result_int(), 200) << reply.body();
+  // Stats are limited too, in their own bucket.
+  EXPECT_EQ(client.Send(http::verb::post, "/stats", stat.dump()).result_int(), 429);
+}
+
+// The plugin's stats batches are well over 64 KiB (200 events with web-view error metadata).
+TEST_F(CapgoRoutesTest, StatsBatchOverSixtyFourKibIsAccepted) {
+  AddRoutesAndStart();
+  Client client(server_->port());
+  Json batch = Json::array();
+  for (int i = 0; i < 200; ++i) {
+    Json event = Json::parse(UpdatesRequest("1.0.0"));
+    event["action"] = "app_moved_to_background";
+    event["metadata"] = {{"error", std::string(500, 'x')}};
+    batch.push_back(std::move(event));
+  }
+  ASSERT_GT(batch.dump().size(), 64u * 1024);
+  auto reply = client.Send(http::verb::post, "/stats", batch.dump());
+  ASSERT_EQ(reply.result_int(), 200) << reply.body().substr(0, 200);
+  EXPECT_EQ(Json::parse(reply.body())["results"].size(), 200u);
+}
+
 TEST(DecodeQueryTest, DecodesPairs) {
   auto pairs = DecodeQuery("app_id=a.b&x=%41+b&bad=%zz&&flag");
   ASSERT_EQ(pairs.size(), 3u);

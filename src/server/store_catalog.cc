@@ -11,7 +11,7 @@ namespace airlock::server {
 
 CapgoChannel ToCapgoChannel(const storage::Channel& channel) {
   CapgoChannel out;
-  out.id = channel.name;
+  out.id = CapgoChannelId(channel.app_id, channel.name);
   out.name = channel.name;
   out.is_public = channel.is_default;
   out.allow_self_assign = channel.allow_self_assign;
@@ -88,6 +88,7 @@ Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo&
     capgo.url = public_url_ + "/v1/blobs/" + release->capgo_sha256.value_or(release->sha256);
     capgo.session_key = *release->capgo_session_key;
     capgo.checksum = *release->capgo_checksum;
+    capgo.key_id = release->capgo_key_id.value_or("");
     capgo.authorized_rollback = channel->channel.rolled_back;
     offer.release = std::move(capgo);
   }
@@ -152,7 +153,13 @@ Result<void> StoreStatsSink::Record(const std::vector<CapgoStatsEvent>& events) 
     // Not enrolled, or enrolled natively (whose events come only from its signed reports): accepted,
     // not stored (see header).
     if (!device || !storage::ClaimedIdMayUse(*device)) continue;
+    // "1.2.3:assets/app.js": the plugin names the file of a manifest failure after the version.
     std::string version = event.device.EffectiveVersion();
+    std::string file;
+    if (const size_t colon = version.find(':'); colon != std::string::npos) {
+      file = version.substr(colon + 1);
+      version.resize(colon);
+    }
     if (!Semver::Parse(version)) continue;  // device events need a semver version
     storage::DeviceEvent row;
     row.app_id = event.device.app_id;
@@ -160,7 +167,7 @@ Result<void> StoreStatsSink::Record(const std::vector<CapgoStatsEvent>& events) 
     row.seq = NextSeq();
     row.version = std::move(version);
     row.kind = "capgo_" + event.action;
-    row.detail = event.old_version_name;
+    row.detail = file.empty() ? event.old_version_name : "file " + file;
     row.occurred_at = now;
     row.received_at = now;
     rows.push_back(std::move(row));

@@ -32,13 +32,14 @@
 //    migration 0004) and not revoked remain Capgo-assignable, and their stats are bounded per
 //    device and hour like reports.
 //  * Assignments (StoreChannelRegistry) are devices' channel_override. Only enrolled devices have a
-//  row, so
-//    SetAssignment for an unknown device is kNotFound (HTTP 400 device_not_enrolled); a device is
-//    never created here, since that would let anyone claim a device id before it enrolls.
+//    row, so SetAssignment for an unknown device is kNotFound (/channel_self then answers that the
+//    device may choose the channel and stores nothing: the plugin keeps the choice and sends it as
+//    defaultChannel); a device is never created here, since that would let anyone claim a device
+//    id before it enrolls.
 //  * Stats (StoreStatsSink) become device events (kind "capgo_<action>", version = the running
-//  version,
-//    detail = old version) for enrolled devices without a signing key; events of unknown or native
-//    devices, or whose running version is not semver, are accepted and dropped.
+//    version, detail = old version, or "file F" for a composite "1.2.3:F" version name) for
+//    enrolled devices without a signing key; events of unknown or native devices, or whose running
+//    version is not semver, are accepted and dropped.
 //
 // Thread-safety: as thread-safe as the Store (every Store is); the sink's sequence counter is
 // locked.

@@ -69,6 +69,10 @@ Result<void> CheckRelease(const Release& r) {
   if (r.length < 0) return MakeError(ErrorCode::kInvalidArgument, "negative length");
   if (r.capgo_session_key) AIRLOCK_TRY(CheckText(*r.capgo_session_key, "capgo session key"));
   if (r.capgo_checksum) AIRLOCK_TRY(CheckText(*r.capgo_checksum, "capgo checksum"));
+  if (r.capgo_key_id && (r.capgo_key_id->empty() || r.capgo_key_id->size() > 64)) {
+    return MakeError(ErrorCode::kInvalidArgument, "capgo key id must be 1 to 64 bytes");
+  }
+  if (r.capgo_key_id) AIRLOCK_TRY(CheckText(*r.capgo_key_id, "capgo key id"));
   if (r.format && *r.format != "alb" && *r.format != "zip") {
     return MakeError(ErrorCode::kInvalidArgument, "release format must be 'alb' or 'zip'");
   }
@@ -178,6 +182,7 @@ Result<Release> ReleaseFromRow(const Row& r) {
   rel.capgo_target = r[10];
   rel.capgo_sha256 = r[11];
   AIRLOCK_ASSIGN_OR_RETURN(rel.capgo_length, OptionalInt(r[12]));
+  rel.capgo_key_id = r[13];
   return rel;
 }
 

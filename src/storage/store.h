@@ -82,6 +82,9 @@ struct Release {
   std::optional<std::string> capgo_target;
   std::optional<std::string> capgo_sha256;  // 64 lower-case hex
   std::optional<int64_t> capgo_length;
+  // The plugin's key id of the key the Capgo form was encrypted for (migration 0005); nullopt: not
+  // recorded (published before 0005, or the signed metadata did not name it), not checked.
+  std::optional<std::string> capgo_key_id;
   bool operator==(const Release&) const = default;
 };
 

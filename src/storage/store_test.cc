@@ -221,12 +221,19 @@ TYPED_TEST(StoreTest, PublishSetsTheChannelsCurrentRelease) {
   Release r = this->MakeRelease("1.0.0");
   r.capgo_session_key = "iv:wrapped";
   r.capgo_checksum = "abc";
+  r.capgo_key_id = "MIIBCgKCAQEAqJikYizo";
   auto published = s.PublishRelease(r, "production");
   ASSERT_TRUE(published) << published.error().ToString();
   EXPECT_EQ(s.GetChannel("com.example.app", "production")->current_version, "1.0.0");
   auto got = s.GetRelease("com.example.app", "1.0.0");
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, r);
+  // The channel join (what the channel cache and /updates read) carries every release column.
+  auto channels = s.ListChannelReleases("com.example.app");
+  ASSERT_TRUE(channels) << channels.error().ToString();
+  ASSERT_EQ(channels->size(), 1u);
+  ASSERT_TRUE((*channels)[0].release);
+  EXPECT_EQ(*(*channels)[0].release, r);
 }
 
 TYPED_TEST(StoreTest, PublishToAMissingChannelLeavesNoRelease) {
