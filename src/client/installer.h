@@ -59,6 +59,10 @@ struct InstallerOptions {
   // When set, Stage refuses a bundle of another app (kHashMismatch).
   std::string app_id;
   bundle::Limits limits;
+  // false: Open does not wait while another process holds the directory's lock (e.g. the daemon
+  // staging a large release) and leaves recovery to that process, which recovers first itself.
+  // For short commands on the app's start path (`airlock-agent started`).
+  bool wait_on_open = true;
 };
 
 struct InstallStatus {
@@ -107,6 +111,8 @@ class Installer {
   [[nodiscard]] Result<bool> CheckHealth();
   // The app (re)starts: counts a start of the release awaiting confirmation; the
   // crash_loop_limit-th start rolls back (reason crash_loop). Returns whether it rolled back.
+  // When no release awaits confirmation it changes nothing and does not wait for the lock (the
+  // app's start must not wait behind a staging).
   [[nodiscard]] Result<bool> RecordStart();
   // Rolls the active release back to the last good release (or the built-in) and remembers it as
   // failed with `reason` (e.g. kReasonManual). Rollbacks (also those of Tick and RecordStart) go
