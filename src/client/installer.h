@@ -4,7 +4,8 @@
 // client/install_journal.h (docs/formats/agent-state.md); the directory layout in client/slots.h.
 //
 // Crash safety: every public operation first takes an exclusive flock on INSTALL_DIR/.lock and
-// resumes or cleans up whatever a killed run left (Open does so too), so `current` always names a
+// resumes or cleans up whatever a killed run left (Open does so too, unless wait_on_open is false
+// and another process holds the lock; RecordStart only when a release awaits confirmation), so `current` always names a
 // complete release that was verified when it was staged (or the built-in / nothing when none was
 // ever installed), and no staging survives. Confirm takes only a journal transaction (the app's
 // confirmation must not wait behind a long staging) and removes old slots only if the lock is free.
