@@ -5,12 +5,13 @@
 //
 // Crash safety: every public operation first takes an exclusive flock on INSTALL_DIR/.lock and
 // resumes or cleans up whatever a killed run left (Open does so too, unless wait_on_open is false
-// and another process holds the lock; RecordStart only when a release awaits confirmation), so `current` always names a
-// complete release that was verified when it was staged (or the built-in / nothing when none was
-// ever installed), and no staging survives. Confirm takes only a journal transaction (the app's
-// confirmation must not wait behind a long staging) and removes old slots only if the lock is free.
-// Rollback never needs the network. Several processes may use one install directory (the agent's
-// daemon and its `confirm` command); one Installer object is not thread-safe.
+// and another process holds the lock; RecordStart only when a release awaits confirmation), so
+// `current` always names a complete release that was verified when it was staged (or the built-in /
+// nothing when none was ever installed), and no staging survives. Confirm takes only a journal
+// transaction (the app's confirmation must not wait behind a long staging) and removes old slots
+// only if the lock is free. Rollback never needs the network. Several processes may use one install
+// directory (the agent's daemon and its `confirm` command); one Installer object is not
+// thread-safe.
 //
 // Error codes. A refusal changes nothing; a system error in the middle of an operation leaves a
 // journaled state that the next operation (or Open) resumes or cleans up.
