@@ -25,14 +25,14 @@ agent_env_start io.example.crash
 DEV="$W/device"
 mkdir -p "$W/builtin"
 echo "<html>built-in</html>" >"$W/builtin/index.html"
-# VERSION MB [crash]: index.html and js/app.js naming the version, 40 small files (many files to
+# VERSION MB [crash]: index.html and js/app.js naming the version, 12 small files (files to
 # unpack and fsync) and MB MiB of random bytes (a download and a decryption that take a while).
 source_tree() {
   local dir="$W/src-$1"
   mkdir -p "$dir/js" "$dir/assets"
   echo "<html>$1</html>" >"$dir/index.html"
   echo "console.log('$1')" >"$dir/js/app.js"
-  for i in $(seq 1 40); do echo "$1 asset $i" >"$dir/assets/a$i.txt"; done
+  for i in $(seq 1 12); do echo "$1 asset $i" >"$dir/assets/a$i.txt"; done
   [ "$2" -gt 0 ] && head -c "$(($2 * 1048576))" /dev/urandom >"$dir/assets/big.bin"
   [ -n "${3:-}" ] && echo "this release crashes at start" >"$dir/crash"
   true
