@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Crash consistency of the real airlock-agent binary (issue 11, "Crash consistency").
 
-Driven by tests/agent_crash_test.sh, which starts airlockd on 127.0.0.1, publishes the releases (each
-on its own channel, so that a device walks from one to the next) and writes SPEC (JSON). Then:
+Driven by tests/agent_crash_test.sh, which starts airlockd on 127.0.0.1, publishes the releases
+(each on its own channel, so that a device walks from one to the next) and writes SPEC (JSON). Then:
 
   rounds: the device starts from its built-in release (journal, slots and downloads removed; its
   identity, trusted metadata and report queue kept) and walks the releases in order, one phase
@@ -48,7 +48,8 @@ ITERATIONS = int(os.environ.get("AIRLOCK_CRASH_ITERATIONS", "200"))
 SEED = int(os.environ.get("AIRLOCK_CRASH_SEED", str(random.SystemRandom().randrange(1 << 32))))
 LEGIT = {"health_timeout", "crash_loop"}  # reasons a release is failed without any fault
 rng = random.Random(SEED)
-print(f"agent.crash: seed {SEED} (AIRLOCK_CRASH_SEED={SEED} replays), {ITERATIONS} kills", flush=True)
+print(f"agent.crash: seed {SEED} (AIRLOCK_CRASH_SEED={SEED} replays), {ITERATIONS} kills",
+      flush=True)
 
 
 class Failure(Exception):
@@ -268,17 +269,22 @@ def converged(release, on):
     code, out, err = agent(release["config"], "update")
     s = check_at_rest(release["config"])
     failed = {f["version"] for f in s["failed"]}
-    newest = next((r["version"] for r in reversed(RELEASES) if r["version"] not in failed), "builtin")
+    newest = next((r["version"] for r in reversed(RELEASES) if r["version"] not in failed),
+                  "builtin")
     print(f"agent.crash: converged on {on} (failed legitimately: {sorted(failed) or 'none'}); "
           f"a further update: {(out + err).strip()}", flush=True)
     if on != newest or current_version(False) != newest:
         raise Failure(f"not on the newest good release {newest}: on {on}, {s}")
     if s["state"] not in ("confirmed", "idle"):
         raise Failure(f"not at rest: {s}")
+    downloads = os.path.join(DEV, "downloads")
+    if os.path.isdir(downloads) and os.listdir(downloads):
+        raise Failure(f"downloads left behind: {os.listdir(downloads)}")
     if newest == release["version"] and code != 0:
         raise Failure(f"a further update failed: {out}{err}")
     if newest != release["version"] and not (code == 1 and "failed before" in err + out):
-        raise Failure(f"a further update did not refuse the failed {release['version']}: {out}{err}")
+        raise Failure(f"a further update did not refuse the failed {release['version']}: "
+                      f"{out}{err}")
 
 
 def main():
