@@ -173,7 +173,11 @@ struct Agent::Impl {
       if (rolled_back || (s.state != InstallState::kAwaitingHealth && s.release != release)) {
         const std::string reason =
             s.last_rollback_reason.empty() ? "health_timeout" : s.last_rollback_reason;
-        Report(version, "rolled_back", reason);
+        // A rollback by another process was reported by it: `started` (crash_loop), `rollback`.
+        if (rolled_back ||
+            (reason != client::kReasonCrashLoop && reason != client::kReasonManual)) {
+          Report(version, "rolled_back", reason);
+        }
         Restart(s);
         Flush();
         return UpdateOutcome{UpdateOutcome::Kind::kRolledBack,
@@ -378,8 +382,9 @@ Agent::Agent(Agent&&) noexcept = default;
 Agent& Agent::operator=(Agent&&) noexcept = default;
 Agent::~Agent() = default;
 
-Result<Agent> Agent::Open(AgentConfig config, AgentOutput output) {
+Result<Agent> Agent::Open(AgentConfig config, AgentOutput output, OpenMode mode) {
   client::InstallerOptions options;
+  options.wait_on_open = mode == OpenMode::kWait;
   options.health_timeout_seconds = config.health_timeout_seconds;
   options.crash_loop_limit = config.crash_loop_limit;
   options.builtin_dir = config.builtin_dir;
@@ -431,6 +436,32 @@ Result<InstallStatus> Agent::Rollback() {
   impl_->Restart(after);
   impl_->Flush();
   return after;
+}
+
+Result<StartOutcome> Agent::RecordStart() {
+  AIRLOCK_ASSIGN_OR_RETURN(InstallStatus before, impl_->installer.Status());
+  AIRLOCK_ASSIGN_OR_RETURN(bool rolled_back, impl_->installer.RecordStart());
+  AIRLOCK_ASSIGN_OR_RETURN(InstallStatus after, impl_->installer.Status());
+  const std::string running = after.version.empty()
+                                  ? "the built-in release"
+                                  : after.version + " (release " + after.release + ")";
+  if (rolled_back) {
+    const std::string starts = std::to_string(impl_->config.crash_loop_limit);
+    impl_->Report(before.version, "rolled_back", std::string(client::kReasonCrashLoop),
+                  "release " + after.last_rollback_from + ": " + starts +
+                      " starts without a health confirmation");
+    return StartOutcome{StartOutcome::Kind::kRolledBack,
+                        "rolled back " + before.version + " (crash_loop): started " + starts +
+                            " times without a confirmation; running " + running};
+  }
+  if (after.state == InstallState::kAwaitingHealth) {
+    return StartOutcome{StartOutcome::Kind::kCounted,
+                        "counted start " + std::to_string(after.start_count) + " of " +
+                            std::to_string(impl_->config.crash_loop_limit) + " of release " +
+                            after.release + " (" + after.version + "), awaiting its confirmation"};
+  }
+  return StartOutcome{StartOutcome::Kind::kNothingAwaits,
+                      "nothing awaits confirmation; running " + running};
 }
 
 Result<InstallStatus> Agent::Status() { return impl_->installer.Status(); }

@@ -45,6 +45,17 @@ struct UpdateOutcome {
   std::string reason_code;  // kRefused / kRolledBack: the reported reason
 };
 
+// What `airlock-agent started` did (Agent::RecordStart).
+struct StartOutcome {
+  enum class Kind {
+    kNothingAwaits,  // no release awaits confirmation: nothing counted, nothing changed
+    kCounted,        // a start of the release awaiting confirmation was counted
+    kRolledBack,     // its crash_loop_limit-th start: rolled back (crash_loop), report queued
+  };
+  Kind kind = Kind::kNothingAwaits;
+  std::string message;  // one line for the user
+};
+
 // Output for the user: progress lines, and a download progress callback (bytes, total).
 struct AgentOutput {
   std::function<void(const std::string&)> line;
@@ -54,8 +65,12 @@ struct AgentOutput {
 class Agent {
  public:
   // Opens the installer (which recovers what a killed run left) and the report queue; loads the
-  // device identity when one exists (Enroll creates it).
-  [[nodiscard]] static Result<Agent> Open(AgentConfig config, AgentOutput output = {});
+  // device identity when one exists (Enroll creates it). kNoWait: does not wait while another
+  // process (the daemon) holds the install directory's lock; that process recovers (for
+  // RecordStart, on the app's start path).
+  enum class OpenMode { kWait, kNoWait };
+  [[nodiscard]] static Result<Agent> Open(AgentConfig config, AgentOutput output = {},
+                                          OpenMode mode = OpenMode::kWait);
   Agent(Agent&&) noexcept;
   Agent& operator=(Agent&&) noexcept;
   ~Agent();
@@ -69,6 +84,13 @@ class Agent {
   [[nodiscard]] Result<UpdateOutcome> Update();
   [[nodiscard]] Result<client::InstallStatus> Confirm(const std::string& release_id);
   [[nodiscard]] Result<client::InstallStatus> Rollback();
+  // The app starts (its supervisor runs `airlock-agent started` first): counts a start of the
+  // release awaiting confirmation; the crash_loop_limit-th rolls it back (crash_loop, remembered as
+  // failed) so that the supervisor starts the last good release from `current`. The report is
+  // queued, not sent: no network on the app's start path (a daemon waiting for the confirmation
+  // sends it at once, else the next cycle). The restart command is not run: the caller is the
+  // supervisor starting the app.
+  [[nodiscard]] Result<StartOutcome> RecordStart();
   [[nodiscard]] Result<client::InstallStatus> Status();
   // Sends what the report queue holds (best effort; kIo when the server is unreachable).
   [[nodiscard]] Result<uint64_t> FlushReports();

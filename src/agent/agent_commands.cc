@@ -39,12 +39,12 @@ AgentOutput ConsoleOutput() {
   return out;
 }
 
-Result<Agent> OpenAgent(const Options& o) {
+Result<Agent> OpenAgent(const Options& o, Agent::OpenMode mode) {
   if (o.config.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "--config FILE is required");
   }
   AIRLOCK_ASSIGN_OR_RETURN(AgentConfig config, LoadAgentConfig(o.config));
-  return Agent::Open(std::move(config), ConsoleOutput());
+  return Agent::Open(std::move(config), ConsoleOutput(), mode);
 }
 
 nlohmann::json StatusJson(const client::InstallStatus& s, const AgentConfig& c) {
@@ -141,11 +141,12 @@ void AddAgentCommands(CLI::App& app, std::function<Result<void>()>& action) {
   app.add_option("--config", o->config, "The agent's TOML configuration file")
       ->envname("AIRLOCK_AGENT_CONFIG");
   auto add = [&](const char* name, const char* help,
-                 std::function<Result<void>(Agent&, const Options&)> run) {
+                 std::function<Result<void>(Agent&, const Options&)> run,
+                 Agent::OpenMode mode = Agent::OpenMode::kWait) {
     CLI::App* c = app.add_subcommand(name, help);
-    c->callback([o, run, &action] {
-      action = [o, run]() -> Result<void> {
-        AIRLOCK_ASSIGN_OR_RETURN(Agent agent, OpenAgent(*o));
+    c->callback([o, run, mode, &action] {
+      action = [o, run, mode]() -> Result<void> {
+        AIRLOCK_ASSIGN_OR_RETURN(Agent agent, OpenAgent(*o, mode));
         return run(agent, *o);
       };
     });
@@ -203,6 +204,17 @@ void AddAgentCommands(CLI::App& app, std::function<Result<void>()>& action) {
                   << (s.version.empty() ? "the built-in release" : s.version) << "\n";
         return {};
       });
+  // Exit 0 whether a start was counted, the release rolled back or nothing awaits: in every case
+  // the supervisor goes on and starts the app from `current` (after a rollback: the last good
+  // release). Exit 1 only when the agent itself fails (config, journal).
+  add(
+      "started", "The app starts: count a start of the unconfirmed release (crash loop rollback)",
+      [](Agent& agent, const Options&) -> Result<void> {
+        AIRLOCK_ASSIGN_OR_RETURN(StartOutcome r, agent.RecordStart());
+        std::cout << r.message << "\n";
+        return {};
+      },
+      Agent::OpenMode::kNoWait);
   add("run", "Check and update in a loop (poll_interval), until SIGTERM",
       [](Agent& agent, const Options&) { return RunLoop(agent); });
 }

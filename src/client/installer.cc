@@ -201,11 +201,13 @@ Result<Installer> Installer::Open(const fs::path& install_dir, InstallerOptions 
   }
   SlotLayout layout(install_dir);
   AIRLOCK_TRY(layout.Ensure());
-  AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, LockDir(layout.lock_file(), true));
+  const bool wait = options.wait_on_open;
+  AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, LockDir(layout.lock_file(), wait));
   AIRLOCK_ASSIGN_OR_RETURN(InstallJournal journal, InstallJournal::Open(layout.journal()));
   auto impl =
       std::unique_ptr<Impl>(new Impl{std::move(layout), std::move(options), std::move(journal)});
-  AIRLOCK_TRY_CTX(impl->Recover(), "recovering " + install_dir.string());
+  // Not locked (busy, wait_on_open false): the holder recovered before its operation.
+  if (lock.valid()) AIRLOCK_TRY_CTX(impl->Recover(), "recovering " + install_dir.string());
   return Installer(std::move(impl));
 }
 
@@ -287,6 +289,9 @@ Result<bool> Installer::Tick(std::time_t now) {
 Result<bool> Installer::CheckHealth() { return Tick(impl_->Now()); }
 
 Result<bool> Installer::RecordStart() {
+  // Only awaiting_health counts a start, and no long operation holds the lock in that state.
+  AIRLOCK_ASSIGN_OR_RETURN(JournalState now, impl_->journal.Load());
+  if (now.state != InstallState::kAwaitingHealth) return false;
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
   AIRLOCK_ASSIGN_OR_RETURN(
       JournalState s, impl_->journal.RecordStart(impl_->options.crash_loop_limit, impl_->Now()));

@@ -4,12 +4,14 @@
 // client/install_journal.h (docs/formats/agent-state.md); the directory layout in client/slots.h.
 //
 // Crash safety: every public operation first takes an exclusive flock on INSTALL_DIR/.lock and
-// resumes or cleans up whatever a killed run left (Open does so too), so `current` always names a
-// complete release that was verified when it was staged (or the built-in / nothing when none was
-// ever installed), and no staging survives. Confirm takes only a journal transaction (the app's
-// confirmation must not wait behind a long staging) and removes old slots only if the lock is free.
-// Rollback never needs the network. Several processes may use one install directory (the agent's
-// daemon and its `confirm` command); one Installer object is not thread-safe.
+// resumes or cleans up whatever a killed run left (Open does so too, unless wait_on_open is false
+// and another process holds the lock; RecordStart only when a release awaits confirmation), so
+// `current` always names a complete release that was verified when it was staged (or the built-in /
+// nothing when none was ever installed), and no staging survives. Confirm takes only a journal
+// transaction (the app's confirmation must not wait behind a long staging) and removes old slots
+// only if the lock is free. Rollback never needs the network. Several processes may use one install
+// directory (the agent's daemon and its `confirm` command); one Installer object is not
+// thread-safe.
 //
 // Error codes. A refusal changes nothing; a system error in the middle of an operation leaves a
 // journaled state that the next operation (or Open) resumes or cleans up.
@@ -59,6 +61,10 @@ struct InstallerOptions {
   // When set, Stage refuses a bundle of another app (kHashMismatch).
   std::string app_id;
   bundle::Limits limits;
+  // false: Open does not wait while another process holds the directory's lock (e.g. the daemon
+  // staging a large release) and leaves recovery to that process, which recovers first itself.
+  // For short commands on the app's start path (`airlock-agent started`).
+  bool wait_on_open = true;
 };
 
 struct InstallStatus {
@@ -107,6 +113,8 @@ class Installer {
   [[nodiscard]] Result<bool> CheckHealth();
   // The app (re)starts: counts a start of the release awaiting confirmation; the
   // crash_loop_limit-th start rolls back (reason crash_loop). Returns whether it rolled back.
+  // When no release awaits confirmation it changes nothing and does not wait for the lock (the
+  // app's start must not wait behind a staging).
   [[nodiscard]] Result<bool> RecordStart();
   // Rolls the active release back to the last good release (or the built-in) and remembers it as
   // failed with `reason` (e.g. kReasonManual). Rollbacks (also those of Tick and RecordStart) go

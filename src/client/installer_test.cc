@@ -4,6 +4,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <future>
+
 #include <gtest/gtest.h>
 
 #include "client/install_test_util.h"
@@ -209,6 +212,33 @@ TEST_F(InstallerTest, ConfirmFromAnotherInstallerCountsWithoutWaitingForTheLock)
   EXPECT_FALSE(*installer_->CheckHealth());
   EXPECT_EQ(Entries(dir_ / "releases"), (std::vector<std::string>{"r2", "r3"}));
   ExpectCurrentIs("r3", r3_);
+}
+
+// `airlock-agent started` runs on the app's start path: while the daemon holds the lock (here: this
+// test) staging a release, opening without waiting and recording a start must neither wait nor
+// change anything (nothing awaits confirmation during a staging).
+TEST_F(InstallerTest, RecordStartDoesNotWaitForTheLockWhenNothingAwaitsConfirmation) {
+  Install("r1", r1_);
+  UniqueFd held(::open((dir_ / ".lock").c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(held.valid());
+  ASSERT_EQ(::flock(held.get(), LOCK_EX | LOCK_NB), 0);
+  auto started = std::async(std::launch::async, [this]() -> Result<bool> {
+    InstallerOptions o;
+    o.clock = [this] { return now_; };
+    o.wait_on_open = false;
+    AIRLOCK_ASSIGN_OR_RETURN(Installer app_side, Installer::Open(dir_, o));
+    return app_side.RecordStart();
+  });
+  const bool finished = started.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  held = UniqueFd();  // lets a waiting RecordStart finish, so the test ends either way
+  ASSERT_TRUE(finished) << "RecordStart waited for the lock";
+  auto r = started.get();
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_FALSE(*r);
+  InstallStatus s = Status();
+  EXPECT_EQ(s.state, InstallState::kConfirmed);
+  EXPECT_EQ(s.start_count, 0);
+  ExpectCurrentIs("r1", r1_);
 }
 
 TEST_F(InstallerTest, ManualRollbackReturnsToTheLastGoodRelease) {
