@@ -21,7 +21,8 @@ absent() {
 
 # --- help and usage -----------------------------------------------------------------------------------
 run 0 "keygen" "$BIN" --help
-for sub in "keygen" "bundle seal" "bundle open" "bundle inspect" "capgo encrypt" "capgo decrypt"; do
+for sub in "keygen" "bundle seal" "bundle open" "bundle inspect" "capgo encrypt" "capgo decrypt" \
+  "capgo keygen" "token" "token create" "token list" "token revoke" "app list"; do
   # shellcheck disable=SC2086
   run 0 "Usage|usage" "$BIN" $sub --help
 done
@@ -179,11 +180,15 @@ DIGEST=$(openssl pkeyutl -verifyrecover -pubin -inkey "$VEC/pub_spki.pem" -pkeyo
 run 0 "" "$BIN" capgo decrypt "$W/enc.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --session-key "$SK2" --checksum "$CK2" --out "$W/rt.zip"
 cmp -s "$W/rt.zip" "$VEC/full/bundle.zip" && ok || bad "capgo round trip differs"
 # Never overwrite: an existing output is left as it is, for decrypt and encrypt alike.
+# Refused before any work, with the plain message every command uses.
 echo mine >"$W/mine.zip"
-run 1 "already exists" "$BIN" capgo decrypt "$W/enc.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --session-key "$SK2" --checksum "$CK2" --out "$W/mine.zip"
+run 1 "^airlock: error: $W/mine.zip already exists$" "$BIN" capgo decrypt "$W/enc.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --session-key "$SK2" --checksum "$CK2" --out "$W/mine.zip"
 one_error_line
-run 1 "already exists" "$BIN" capgo encrypt "$VEC/full/bundle.zip" --private-key "$VEC/capgo_key_v2.pem" --out "$W/mine.zip"
+run 1 "^airlock: error: $W/mine.zip already exists$" "$BIN" capgo encrypt "$VEC/full/bundle.zip" --private-key "$VEC/capgo_key_v2.pem" --out "$W/mine.zip"
 one_error_line
+ln -s "$W/nowhere.zip" "$W/dangling.zip"
+run 1 "^airlock: error: $W/dangling.zip already exists$" "$BIN" capgo encrypt "$VEC/full/bundle.zip" --private-key "$VEC/capgo_key_v2.pem" --out "$W/dangling.zip"
+[ ! -e "$W/nowhere.zip" ] && ok || bad "capgo encrypt wrote through a dangling symlink"
 [ "$(cat "$W/mine.zip")" = mine ] && ok || bad "capgo replaced an existing output"
 [ -z "$(ls -A "$W" | grep '^\.mine\.zip\.tmp-')" ] && ok || bad "capgo left a temporary file"
 LEGACY_CK=$(sed -n 's/.*"checksum": "\(.*\)".*/\1/p' "$VEC/full/encrypt_out_v2_legacy_checksum.json")
@@ -202,6 +207,28 @@ openssl pkey -in "$W/other.pem" -pubout -out "$W/other.pub.pem"
 run 1 "" "$BIN" capgo decrypt "$VEC/full/bundle_encrypted.zip" --public-key "$W/other.pub.pem" --session-key "$SK" --checksum "$CK" --out "$W/ok.zip"
 one_error_line; absent "$W/ok.zip"
 run 2 "" "$BIN" capgo decrypt "$VEC/full/bundle_encrypted.zip" --public-key "$VEC/capgo_key_v2.pub.pem" --out "$W/x.zip"
+
+# --- capgo keygen: Capgo's own key files (RSA-2048, PKCS#1), usable by encrypt/decrypt -------------
+run 2 "--out" "$BIN" capgo keygen
+run 0 "^wrote $W/ck.pem \(RSA-2048 private key, mode 0600\) and $W/ck.pub.pem" "$BIN" capgo keygen --out "$W/ck"
+[ "$(stat -c %a "$W/ck.pem")" = 600 ] && ok || bad "ck.pem mode is $(stat -c %a "$W/ck.pem")"
+head -1 "$W/ck.pem" | grep -qx -- "-----BEGIN RSA PRIVATE KEY-----" && ok || bad "ck.pem is not PKCS#1"
+head -1 "$W/ck.pub.pem" | grep -qx -- "-----BEGIN RSA PUBLIC KEY-----" && ok || bad "ck.pub.pem is not PKCS#1"
+openssl rsa -in "$W/ck.pem" -noout -text 2>/dev/null | grep -q "Private-Key: (2048 bit" && ok ||
+  bad "ck.pem is not RSA-2048"
+run 0 "checksum" "$BIN" capgo encrypt "$VEC/full/bundle.zip" --private-key "$W/ck.pem" --out "$W/ck-enc.zip" --json
+CK3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["checksum"])' "$W/out")
+SK3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["session_key"])' "$W/out")
+run 0 "" "$BIN" capgo decrypt "$W/ck-enc.zip" --public-key "$W/ck.pub.pem" --session-key "$SK3" --checksum "$CK3" --out "$W/ck-rt.zip"
+cmp -s "$W/ck-rt.zip" "$VEC/full/bundle.zip" && ok || bad "capgo keygen key does not round-trip"
+# Never replaces a key: either file existing refuses, and both are left as they were.
+cp "$W/ck.pem" "$W/ck.pem.before"
+run 1 "^airlock: error: $W/ck.pem already exists$" "$BIN" capgo keygen --out "$W/ck"
+one_error_line
+cmp -s "$W/ck.pem" "$W/ck.pem.before" && ok || bad "capgo keygen replaced a private key"
+echo pub >"$W/ck2.pub.pem"
+run 1 "^airlock: error: $W/ck2.pub.pem already exists$" "$BIN" capgo keygen --out "$W/ck2"
+[ ! -e "$W/ck2.pem" ] && [ "$(cat "$W/ck2.pub.pem")" = pub ] && ok || bad "capgo keygen left half a pair"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

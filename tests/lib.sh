@@ -210,3 +210,23 @@ stop_postgres() {
   wait "$PG_PID" 2>/dev/null || echo "FAIL: pg-test-server: $(cat "$W/pg.err")"
   PG_PID=""
 }
+
+# aligned: $W/out is one table as cli/table.h prints it: one upper-case header line, then rows whose
+# cells each start where their header's column does (two spaces before each). A trailing count line
+# ("3 devices") is allowed.
+aligned() {
+  if python3 - "$W/out" <<'PY'; then ok; else bad "not one aligned table: $(head -3 "$W/out")"; fi
+import re, sys
+lines = [l.rstrip("\n") for l in open(sys.argv[1]) if l.strip()]
+if lines and re.fullmatch(r"\d+ [a-z]+", lines[-1]):
+    lines = lines[:-1]
+head, rows = lines[0], lines[1:]
+assert head == head.upper() and head[0] != " ", head
+starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", head)]
+assert len(starts) >= 2, head
+for row in rows:
+    assert row != row.upper() or any(c.isdigit() for c in row), "a second header? " + row
+    for s in starts[1:]:
+        assert row[s - 2:s] == "  " and row[s] != " ", (row, s)
+PY
+}

@@ -88,7 +88,16 @@ run 1 "^airlock: error: POST /api/v1/apps/$APP/channels: HTTP 409 already_exists
   "$A" channel create "$APP" production "${S[@]}"
 one_error_line
 run 1 "HTTP 404 not_found" "$A" channel create com.example.nope production "${S[@]}"
-run 0 "^beta: " "$A" channel list "$APP" "${S[@]}"
+run 0 "^CHANNEL +CURRENT +ROLLOUT +PAUSED" "$A" channel list "$APP" "${S[@]}"
+aligned
+grep -Eq "^beta +- +20% +no +no +yes +android,electron +2\.0\.0$" "$W/out" && ok || bad "channel list row: $(cat "$W/out")"
+run 0 "" "$A" channel list "$APP" "${S[@]}" --json
+json 'assert sorted(c["name"] for c in d["channels"])==["beta","production"], d' && ok || bad "channel list --json"
+run 0 "^APP +NAME +CREATED$" "$A" app list "${S[@]}"
+aligned
+grep -q "^$APP " "$W/out" && ok || bad "app list lacks $APP"
+run 0 "" "$A" app list "${S[@]}" --json
+json 'assert "'"$APP"'" in [a["app_id"] for a in d["apps"]], d' && ok || bad "app list --json"
 
 # ---- release publish ----
 run 0 "published $APP 1.0.0 to channel production" "$A" release publish "$APP" "${S[@]}" \
@@ -135,12 +144,19 @@ grep -q "sha256 $SHA_ZIP" "$W/out" && ok || bad "--encrypt none did not publish 
 run 0 "" "$A" release list "$APP" "${S[@]}" --json
 json 'assert [r["version"] for r in d["releases"]]==["1.0.2","1.0.1","1.0.0"], d' && ok || bad "release list order"
 run 0 "^1\.0\.2 +none" "$A" release list "$APP" "${S[@]}"
+# One header, its columns apart (it once ran "ENCRYPTIONLENGTH" together), rows under them.
+head -1 "$W/out" | grep -Eq "^VERSION +ENCRYPTION +LENGTH +CAPGO +CREATED$" && ok || bad "release list header: $(head -1 "$W/out")"
+aligned
 # The published metadata verifies as a client would (the agent's TUF client, from `app root`), and
 # its targets list the served blob.
 if [ -x "$BIN/airlock-agent" ]; then
   mkdir -p "$W/md"
-  run 0 "" "$BIN/airlock-agent" tuf-client init "$W/root.json" --metadata-dir "$W/md"
-  run 0 "" "$BIN/airlock-agent" tuf-client refresh --metadata-dir "$W/md" --metadata-url "$SERVER/tuf/$APP"
+  run 2 "--metadata-dir is required" "$BIN/airlock-agent" tuf-client init "$W/root.json"
+  [ ! -e "$W/md/root.json" ] && ok || bad "a refused tuf-client init wrote root.json"
+  run 0 "^trusted root $W/root.json stored in $W/md$" "$BIN/airlock-agent" tuf-client init "$W/root.json" --metadata-dir "$W/md"
+  [ "$(wc -l <"$W/out")" -eq 1 ] && ok || bad "tuf-client init printed $(wc -l <"$W/out") lines"
+  run 2 "--metadata-url is required" "$BIN/airlock-agent" tuf-client refresh --metadata-dir "$W/md"
+  run 0 "^metadata in $W/md is verified and up to date$" "$BIN/airlock-agent" tuf-client refresh --metadata-dir "$W/md" --metadata-url "$SERVER/tuf/$APP"
   python3 -c '
 import json, sys
 t = json.load(open(sys.argv[1]))["signed"]["targets"]["releases/1.0.1/bundle.alb"]
@@ -152,7 +168,11 @@ assert t["custom"]["app_id"] == sys.argv[3] and t["custom"]["version"] == "1.0.1
   mkdir -p "$W/tgt"
   run 0 "" "$BIN/airlock-agent" tuf-client download --metadata-dir "$W/md" --metadata-url "$SERVER/tuf/$APP" \
     --target-base-url "$SERVER/tuf/$APP/targets" --target-dir "$W/tgt" --target-name releases/1.0.1/bundle.alb
-  got_sha=$(find "$W/tgt" -type f -exec sha256sum {} + | awk '{print $1}')
+  # One line naming where the verified target was saved (the URL-encoded name the TUF conformance
+  # contract fixes).
+  [ "$(wc -l <"$W/out")" -eq 1 ] && grep -q "^releases/1.0.1/bundle.alb -> $W/tgt/releases%2F1.0.1%2Fbundle.alb ([0-9]* bytes, verified)$" "$W/out" &&
+    ok || bad "tuf-client download output: $(cat "$W/out")"
+  got_sha=$(sha256sum <"$W/tgt/releases%2F1.0.1%2Fbundle.alb" | cut -c1-64)
   [ "$got_sha" = "$SHA_101" ] && ok || bad "tuf-client download: sha256 $got_sha, wanted $SHA_101"
   # A name whose digest is not a held blob is 404, like any unknown path.
   code=$(curl -s -o /dev/null -w '%{http_code}' "$SERVER/tuf/$APP/targets/releases/1.0.1/$(printf '0%.0s' $(seq 64)).bundle.alb")
@@ -299,10 +319,37 @@ sqlite3 "$W/data/airlock.db" "SELECT device_id FROM devices WHERE app_id='$APP' 
 [ "$(cat "$W/ids")" = "dev-0001 dev-0002 dev-0003 dev-0004 " ] && ok || bad "devices: $(cat "$W/ids")"
 run 0 "" "$A" device policy "$APP" token "${S[@]}"
 
+# ---- airlock token create|list|revoke ----
+run 2 "--role" "$A" token create ci "${S[@]}"
+run 2 "--role: bogus not in" "$A" token create ci --role bogus "${S[@]}"
+run 2 "--expires-in" "$A" token create ci --role read-only --expires-in 10 "${S[@]}"
+run 2 "token name" "$A" token create "bad name" --role read-only "${S[@]}"
 # A read-only token may list devices but not publish (403 from the server).
-curl -s -o "$W/tok.json" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-  -d '{"name":"reader","roles":["read-only"]}' "$SERVER/api/v1/tokens"
-RO=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("token",""))' "$W/tok.json" 2>/dev/null)
+run 0 "^created token reader \(tok_[0-9a-f]{16}, roles read-only, apps all, expires -\); store it now, it is not shown again:$" \
+  "$A" token create reader --role read-only "${S[@]}"
+RO=$(sed -n 2p "$W/out")
+[[ "$RO" == alk_* ]] && ok || bad "token create printed no alk_ token: $(cat "$W/out")"
+run 0 "" "$A" token create ci-publisher --role release-manager --app "$APP" --expires-in 90d "${S[@]}" --json
+json 'import time; assert d["name"]=="ci-publisher" and d["roles"]==["release-manager"] and d["apps"]==["'"$APP"'"] and abs(d["expires"]-time.time()-90*86400)<600 and d["token"].startswith("alk_"), d' &&
+  ok || bad "token create --json"
+CI_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$W/out")
+CI_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$W/out")
+run 0 "^ID +NAME +KIND +ROLES +APPS +EXPIRES +LAST USED +STATE$" "$A" token list "${S[@]}"
+aligned
+grep -Eq "^$CI_ID +ci-publisher +token +release-manager +$APP +[0-9T:-]+Z +- +active$" "$W/out" && ok ||
+  bad "token list row: $(cat "$W/out")"
+! grep -q alk_ "$W/out" && ok || bad "token list printed a token"
+run 0 "" "$A" token list "${S[@]}" --json
+json 'assert "'"$CI_ID"'" in [p.get("id") for p in d["principals"]], d' && ok || bad "token list --json"
+run 0 "" "$A" channel list "$APP" --server "$SERVER" --token "$CI_TOKEN"
+# Revoked: the token stops working at once.
+run 0 "^revoked token ci-publisher \($CI_ID\); tokens it minted are revoked with it$" "$A" token revoke "$CI_ID" "${S[@]}"
+run 1 "HTTP 401 unauthorized" "$A" channel list "$APP" --server "$SERVER" --token "$CI_TOKEN"
+one_error_line
+run 0 "^$CI_ID +ci-publisher .* revoked$" "$A" token list "${S[@]}"
+run 1 "^airlock: error: DELETE /api/v1/tokens/tok_0000000000000000: HTTP 404 not_found" \
+  "$A" token revoke tok_0000000000000000 "${S[@]}"
+one_error_line
 if [ -n "$RO" ]; then
   run 0 "dev-0001" "$A" device list "$APP" --server "$SERVER" --token "$RO"
   run 1 "HTTP 403 forbidden" "$A" rollout pause "$APP" --server "$SERVER" --token "$RO" --channel production
@@ -388,6 +435,49 @@ run 0 "" "$A" app enrollment-token "$APP3" "${S[@]}" --json
 json 'assert d["app_id"]=="com.example.resume" and len(d["enrollment_token"])==68, d' && ok ||
   bad "app enrollment-token --json"
 run 1 "HTTP 404" "$A" app enrollment-token com.example.nope "${S[@]}"
+one_error_line
+
+# ---- usage errors exit 2 in every program ----
+run 2 "" "$D"
+run 2 "" "$D" --no-such-option
+run 2 "" "$BIN/airlock-agent"
+run 2 "" "$BIN/airlock-agent" --no-such-option
+run 2 "" "$A"
+run 2 "" "$A" token
+run 0 "Usage: airlock token" "$A" token --help
+
+# ---- --cacert: an airlockd with a private CA, over TLS on 127.0.0.1 ----
+kill "$PID" 2>/dev/null
+wait "$PID" 2>/dev/null
+PID=""
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Test CA" \
+  -keyout "$W/ca.key" -out "$W/ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+  -keyout "$W/tls.key" -out "$W/tls.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$W/ext.cnf"
+openssl x509 -req -in "$W/tls.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial -days 2 \
+  -extfile "$W/ext.cnf" -out "$W/tls.pem" 2>/dev/null
+PORT=$(free_port)
+TLS_SERVER="https://127.0.0.1:$PORT"
+"$D" --data "$W/data" --listen "127.0.0.1:$PORT" --public-url "$TLS_SERVER" --threads 2 \
+  --tls-cert "$W/tls.pem" --tls-key "$W/tls.key" >"$W/airlockd-tls.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 300); do
+  curl -sf -o /dev/null --max-time 2 --cacert "$W/ca.pem" "$TLS_SERVER/healthz" && break
+  sleep 0.05
+done
+T=(--server "$TLS_SERVER" --token "$TOKEN")
+run 1 "^airlock: error: cannot reach $TLS_SERVER: SSL certificate problem: unable to get local issuer certificate \(for a server with a private CA, pass --cacert FILE\)$" \
+  env -u CURL_CA_BUNDLE -u SSL_CERT_FILE "$A" app list "${T[@]}"
+one_error_line
+run 0 "^APP +NAME +CREATED$" env -u CURL_CA_BUNDLE -u SSL_CERT_FILE "$A" app list "${T[@]}" --cacert "$W/ca.pem"
+grep -q "^$APP " "$W/out" && ok || bad "app list over TLS lacks $APP"
+run 0 "^APP " env -u SSL_CERT_FILE CURL_CA_BUNDLE="$W/ca.pem" "$A" app list "${T[@]}"
+run 0 "^APP " env -u CURL_CA_BUNDLE SSL_CERT_FILE="$W/ca.pem" "$A" app list "${T[@]}"
+# Another CA's file is a certificate error naming the file; a missing file is named as such.
+run 1 "certificate problem.*\(CA certificates from $W/tls.pem\)$" "$A" app list "${T[@]}" --cacert "$W/tls.pem"
+run 1 "^airlock: error: CA file from --cacert: .*$W/nope.pem" "$A" app list "${T[@]}" --cacert "$W/nope.pem"
 one_error_line
 
 echo "server.cli: $pass passed, $fail failed"

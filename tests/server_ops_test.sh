@@ -135,7 +135,7 @@ json 'assert d.get("version")=="1.0.1" and "error" not in d, d' && ok || bad "/u
 run 0 "" "$A" release publish "$APP" "${S[@]}" --version 1.0.2 --from "$SRC/examples/sample-app" \
   --channel production --capgo
 run 0 "rolled back production to 1.0.1" "$A" release rollback "$APP" "${S[@]}" --channel production --to 1.0.1
-run 0 "^production: current 1.0.1 \(rolled back\), rollout 100%" "$A" channel list "$APP" "${S[@]}"
+run 0 "^production +1\.0\.1 \(rolled back\) +100%" "$A" channel list "$APP" "${S[@]}"
 state() {
   sqlite3 "$W/data/airlock.db" "SELECT current_version, rolled_back FROM channels WHERE name='production'"
   ls "$W/data/tuf/$APP"

@@ -1,6 +1,7 @@
 // airlock-agent: the device-side executable. Thin: argument parsing and dispatch; the work lives in
-// src/client. Exit status is exactly 0 on success and 1 on any failure (the tuf-client contract),
-// and nothing escapes main as an exception.
+// src/client. Exit status is 0 on success, 2 for a usage error (no sub-command, an unknown or a
+// missing required option) and 1 on any other failure (the tuf-client contract), and nothing
+// escapes main as an exception.
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -27,11 +28,11 @@ int Run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return 1;
+    return 2;
   }
   if (!action) {
     std::cerr << "airlock-agent: nothing to do (see --help)\n";
-    return 1;
+    return 2;
   }
   airlock::Result<void> result = action();
   if (!result) {

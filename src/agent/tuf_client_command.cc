@@ -1,5 +1,7 @@
 #include "agent/tuf_client_command.h"
 
+#include <iostream>
+
 #include "client/curl_fetcher.h"
 #include "client/updater.h"
 #include "common/file.h"
@@ -25,6 +27,12 @@ client::UpdaterOptions MakeOptions(const TufClientArgs& args, client::Fetcher* f
   return options;
 }
 
+// A required option missing from the command line: a usage error (CLI11 exits 2 for it), raised
+// from the sub-command's callback while parsing.
+void RequireOption(const std::string& value, const char* option) {
+  if (value.empty()) throw CLI::RequiredError(option);
+}
+
 }  // namespace
 
 Result<void> TufClientInit(const TufClientArgs& args) {
@@ -32,7 +40,9 @@ Result<void> TufClientInit(const TufClientArgs& args) {
   AIRLOCK_TRY(Require(args.trusted_root, "ROOT_JSON"));
   // No checks beyond readability: the operator chose this root; it is verified on first use.
   AIRLOCK_ASSIGN_OR_RETURN(Bytes root, ReadFile(args.trusted_root, metadata::kMaxRootSize));
-  return client::InitMetadataDir(args.metadata_dir, root);
+  AIRLOCK_TRY(client::InitMetadataDir(args.metadata_dir, root));
+  std::cout << "trusted root " << args.trusted_root << " stored in " << args.metadata_dir << "\n";
+  return {};
 }
 
 Result<void> TufClientRefresh(const TufClientArgs& args) {
@@ -41,7 +51,9 @@ Result<void> TufClientRefresh(const TufClientArgs& args) {
   client::CurlFetcher fetcher;
   AIRLOCK_ASSIGN_OR_RETURN(client::Updater updater,
                            client::Updater::Create(MakeOptions(args, &fetcher)));
-  return updater.Refresh();
+  AIRLOCK_TRY(updater.Refresh());
+  std::cout << "metadata in " << args.metadata_dir << " is verified and up to date\n";
+  return {};
 }
 
 Result<void> TufClientDownload(const TufClientArgs& args) {
@@ -56,12 +68,25 @@ Result<void> TufClientDownload(const TufClientArgs& args) {
   AIRLOCK_ASSIGN_OR_RETURN(client::Updater updater,
                            client::Updater::Create(MakeOptions(args, &fetcher)));
   AIRLOCK_TRY(updater.Refresh());
+  std::string line;
   for (const std::string& name : args.target_names) {
     AIRLOCK_ASSIGN_OR_RETURN(metadata::TargetFile info, updater.GetTargetInfo(name));
     // Already downloaded with matching length and hashes: no request (the contract's caching rule).
-    if (updater.FindCachedTarget(name, info, args.target_dir)) continue;
-    AIRLOCK_TRY_CTX(updater.DownloadTarget(name, info, args.target_dir), name);
+    std::filesystem::path saved;
+    bool cached = false;
+    if (auto found = updater.FindCachedTarget(name, info, args.target_dir)) {
+      saved = *found;
+      cached = true;
+    } else {
+      auto downloaded = updater.DownloadTarget(name, info, args.target_dir);
+      if (!downloaded) return tl::unexpected(downloaded.error().WithContext(name));
+      saved = *downloaded;
+    }
+    line += (line.empty() ? "" : "; ") + name + " -> " + saved.string() + " (" +
+            std::to_string(info.length) + " bytes, verified" + (cached ? ", already there" : "") +
+            ")";
   }
+  std::cout << line << "\n";
   return {};
 }
 
@@ -80,15 +105,29 @@ void AddTufClientCommand(CLI::App& app, TufClientArgs& args,
   CLI::App* init = cmd->add_subcommand("init", "store ROOT_JSON as the trusted root (no network)");
   init->add_option("ROOT_JSON", args.trusted_root, "initial trusted root.json")->required();
   init->fallthrough();
-  init->callback([&args, &action] { action = [&args] { return TufClientInit(args); }; });
+  init->callback([&args, &action] {
+    RequireOption(args.metadata_dir, "--metadata-dir");
+    action = [&args] { return TufClientInit(args); };
+  });
 
   CLI::App* refresh = cmd->add_subcommand("refresh", "update trusted metadata from the repository");
   refresh->fallthrough();
-  refresh->callback([&args, &action] { action = [&args] { return TufClientRefresh(args); }; });
+  refresh->callback([&args, &action] {
+    RequireOption(args.metadata_dir, "--metadata-dir");
+    RequireOption(args.metadata_url, "--metadata-url");
+    action = [&args] { return TufClientRefresh(args); };
+  });
 
   CLI::App* download = cmd->add_subcommand("download", "refresh, then download verified targets");
   download->fallthrough();
-  download->callback([&args, &action] { action = [&args] { return TufClientDownload(args); }; });
+  download->callback([&args, &action] {
+    RequireOption(args.metadata_dir, "--metadata-dir");
+    RequireOption(args.metadata_url, "--metadata-url");
+    RequireOption(args.target_dir, "--target-dir");
+    RequireOption(args.target_base_url, "--target-base-url");
+    if (args.target_names.empty()) throw CLI::RequiredError("--target-name");
+    action = [&args] { return TufClientDownload(args); };
+  });
 }
 
 }  // namespace airlock::agent

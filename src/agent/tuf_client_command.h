@@ -7,7 +7,10 @@
 //   ...]
 //       --target-dir TD --target-base-url TURL download
 //
-// Exit status 0 on success and 1 on any failure, usage errors included.
+// Exit status 0 on success, 2 for a usage error (a missing required option) and 1 on any other
+// failure. On success each operation prints one line on stdout; `download` names each target's file:
+// TARGET_DIR/<target path URL-encoded> (e.g. releases%2F1.0.1%2Fbundle.alb), the name the
+// conformance suite's contract fixes.
 #ifndef AIRLOCK_AGENT_TUF_CLIENT_COMMAND_H_
 #define AIRLOCK_AGENT_TUF_CLIENT_COMMAND_H_
 

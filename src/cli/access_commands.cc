@@ -10,6 +10,7 @@
 #include "cli/audit_options.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
+#include "cli/table.h"
 #include "keys/file_vault.h"
 
 namespace airlock::cli {
@@ -199,12 +200,13 @@ Result<void> RunList(const AccessArgs& a) {
     PrintJson(j);
     return {};
   }
+  std::vector<TableRow> rows;
   for (const auto& p : list) {
-    std::cout << p.name << "  " << access::PrincipalKindName(p.kind) << "  " << RolesList(p.roles)
-              << (p.has_totp ? "  totp" : "") << (p.disabled ? "  disabled" : "");
-    if (p.expires) std::cout << "  expires " << FormatUtc(*p.expires);
-    std::cout << "\n";
+    rows.push_back({p.name, std::string(access::PrincipalKindName(p.kind)), RolesList(p.roles),
+                    p.has_totp ? "yes" : "no", p.disabled ? "yes" : "no",
+                    p.expires ? FormatUtc(*p.expires) : "-"});
   }
+  PrintTable(std::cout, {"NAME", "KIND", "ROLES", "TOTP", "DISABLED", "EXPIRES"}, rows);
   return {};
 }
 

@@ -343,7 +343,7 @@ struct AppRootArgs {
 
 Result<void> RunAppRoot(const AppRootArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
-  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server.server, a.server.token));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server.server, a.server.token, a.server.cacert));
   AIRLOCK_ASSIGN_OR_RETURN(TrustedRoot trusted, LoadTrustedRoot(client, a.app, a.trusted_root));
   const Root& root = trusted.root.signed_data;
   AIRLOCK_TRY(WriteFileAtomic(a.out, AsBytes(trusted.bytes), 0644));
@@ -379,6 +379,22 @@ Result<void> RunAppShow(const AppIdArgs& a) {
             << ", timestamp expires " << JsonString(j, "timestamp_expires") << "\n"
             << "  app key: " << (j.contains("app_key") && j["app_key"].is_string() ? "set" : "none")
             << "\n";
+  return {};
+}
+
+Result<void> RunAppList(const ServerArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a));
+  AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json j, client.Json("GET", "/api/v1/apps"));
+  if (a.json) {
+    PrintJson(j);
+    return {};
+  }
+  std::vector<TableRow> rows;
+  for (const auto& app : j.value("apps", nlohmann::json::array())) {
+    rows.push_back({JsonString(app, "app_id"), JsonString(app, "display_name"),
+                    FormatTime(app.value("created_at", int64_t{0}))});
+  }
+  PrintTable(std::cout, {"APP", "NAME", "CREATED"}, rows);
   return {};
 }
 
@@ -431,7 +447,11 @@ Result<void> RunChannelList(const AppOnlyArgs& a) {
     PrintJson(j);
     return {};
   }
-  for (const auto& c : j.value("channels", nlohmann::json::array())) PrintChannel(c);
+  std::vector<TableRow> rows;
+  for (const auto& c : j.value("channels", nlohmann::json::array())) {
+    rows.push_back(ChannelTableRow(c));
+  }
+  PrintTable(std::cout, ChannelTableHeader(), rows);
   return {};
 }
 
@@ -489,6 +509,11 @@ void AddAppCommands(CLI::App& app, Action& action) {
   as->add_option("app_id", show->app, "App id")->required();
   AddServerOptions(as, show->server);
   as->callback([show, &action] { action = [show] { return RunAppShow(*show); }; });
+
+  auto list = std::make_shared<ServerArgs>();
+  CLI::App* al = apps->add_subcommand("list", "List the apps the token may see");
+  AddServerOptions(al, *list);
+  al->callback([list, &action] { action = [list] { return RunAppList(*list); }; });
 
   auto cc = std::make_shared<ChannelCreateArgs>();
   CLI::App* chc = channels->add_subcommand("create", "Create a channel");

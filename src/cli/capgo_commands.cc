@@ -1,5 +1,9 @@
-// `airlock capgo encrypt|decrypt`: Capgo encryption v2 bundles for unmodified @capgo/capacitor-updater
-// apps. The work is in bundle/capgo; this file only parses options and prints.
+// `airlock capgo encrypt|decrypt|keygen`: Capgo encryption v2 bundles for unmodified
+// @capgo/capacitor-updater apps. The work is in bundle/capgo; this file only parses options and
+// prints.
+#include <openssl/crypto.h>
+
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -21,6 +25,26 @@ struct CapgoEncryptOptions {
   std::string out;
   bool json = false;
 };
+
+struct CapgoKeygenOptions {
+  std::string out;
+  bool json = false;
+};
+
+// Capgo's key size (docs/formats/capgo.md): the Capgo CLI makes RSA-2048 keys, and older iOS
+// versions of the plugin decode nothing else.
+constexpr int kCapgoRsaBits = 2048;
+
+// Outputs are never replaced: refused before any key is loaded or used (a vault key use is logged).
+// The final placement is still Overwrite::kNever, for an output that appears meanwhile.
+Result<void> RefuseExisting(const std::filesystem::path& out) {
+  std::error_code ec;
+  // symlink_status: a dangling symlink also counts as existing.
+  if (std::filesystem::exists(std::filesystem::symlink_status(out, ec))) {
+    return MakeError(ErrorCode::kAlreadyExists, out.string() + " already exists");
+  }
+  return {};
+}
 
 struct CapgoDecryptOptions {
   std::string encrypted;
@@ -45,6 +69,7 @@ tl::unexpected<Error> Failed(const Error& error) {
 }
 
 Result<void> RunEncrypt(const CapgoEncryptOptions& opt) {
+  AIRLOCK_TRY(RefuseExisting(opt.out));
   KeyLoader keys;
   auto signer = keys.LoadCapgoSigner(opt.private_key);
   if (!signer) return tl::unexpected(signer.error().WithContext("--private-key"));
@@ -63,6 +88,7 @@ Result<void> RunEncrypt(const CapgoEncryptOptions& opt) {
 }
 
 Result<void> RunDecrypt(const CapgoDecryptOptions& opt) {
+  AIRLOCK_TRY(RefuseExisting(opt.out));
   auto key = crypto::PublicKey::FromFile(opt.public_key);
   if (!key) return tl::unexpected(key.error().WithContext("--public-key"));
   InstallInterruptHandlers();
@@ -75,6 +101,40 @@ Result<void> RunDecrypt(const CapgoDecryptOptions& opt) {
   } else {
     std::cout << "decrypted " << opt.out << " (" << result->size << " bytes, sha256 " << sha256
               << ")\n";
+  }
+  return {};
+}
+
+// NAME.pem (PKCS#1 private key, 0600) and NAME.pub.pem (PKCS#1 public key): Capgo's own files
+// (capgo_key_v2.pem, capgo_key_v2.pub.pem), so the public key goes into the app as it is.
+Result<void> RunKeygen(const CapgoKeygenOptions& opt) {
+  const std::filesystem::path key_path = opt.out + ".pem";
+  const std::filesystem::path pub_path = opt.out + ".pub.pem";
+  AIRLOCK_TRY(RefuseExisting(key_path));
+  AIRLOCK_TRY(RefuseExisting(pub_path));
+  AIRLOCK_ASSIGN_OR_RETURN(crypto::PrivateKey key, crypto::PrivateKey::GenerateRsa(kCapgoRsaBits));
+  std::string private_pem = key.ToPkcs1Pem();
+  const std::string public_pem = key.Public().ToPkcs1Pem();
+  if (private_pem.empty() || public_pem.empty()) {
+    return MakeError(ErrorCode::kCrypto, "cannot encode the RSA key as PKCS#1 PEM");
+  }
+  auto wrote_key = WriteFileAtomic(key_path, AsBytes(private_pem), 0600, Overwrite::kNever);
+  OPENSSL_cleanse(private_pem.data(), private_pem.size());
+  AIRLOCK_TRY(wrote_key);
+  auto wrote_pub = WriteFileAtomic(pub_path, AsBytes(public_pem), 0644, Overwrite::kNever);
+  if (!wrote_pub) {
+    // No half pair: the private key file was made above (it did not exist).
+    std::error_code ec;
+    std::filesystem::remove(key_path, ec);
+    return tl::unexpected(wrote_pub.error());
+  }
+  if (opt.json) {
+    PrintJson({{"type", "rsa-2048"},
+               {"private_key", key_path.string()},
+               {"public_key", pub_path.string()}});
+  } else {
+    std::cout << "wrote " << key_path.string() << " (RSA-2048 private key, mode 0600) and "
+              << pub_path.string() << " (public key for the app's capacitor config)\n";
   }
   return {};
 }
@@ -124,6 +184,18 @@ void AddCapgoCommands(CLI::App& app, Action& action) {
   decrypt->add_option("--out", dec->out, "zip to write (atomically)")->required();
   decrypt->add_flag("--json", dec->json, "print {\"output\", \"size\", \"sha256\"} as JSON");
   decrypt->callback([dec, &action] { action = [dec] { return RunDecrypt(*dec); }; });
+
+  auto gen = std::make_shared<CapgoKeygenOptions>();
+  CLI::App* keygen = capgo->add_subcommand(
+      "keygen",
+      "Make a Capgo RSA-2048 key pair as `capgo key create` does: NAME.pem (PKCS#1 private key, "
+      "0600; keep it, or import it into a vault with `airlock key import --purpose capgo`) and "
+      "NAME.pub.pem (PKCS#1 public key, for the app). Existing files are never replaced.");
+  keygen->add_option("--out", gen->out, "output name without extension, e.g. capgo_key_v2")
+      ->required();
+  keygen->add_flag("--json", gen->json,
+                   "print {\"type\", \"private_key\", \"public_key\"} as JSON");
+  keygen->callback([gen, &action] { action = [gen] { return RunKeygen(*gen); }; });
 }
 
 }  // namespace airlock::cli

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -29,6 +30,8 @@ void GlobalInitOnce() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
+
+constexpr uint64_t kMaxCaFile = 16ull * 1024 * 1024;
 
 bool HasHttpScheme(const std::string& url) {
   return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
@@ -113,7 +116,8 @@ struct Transfer {
   std::string progress_label;  // empty: no bar (uploads only)
 };
 
-Result<long> Perform(Transfer& t, const std::string& server, const std::string& token) {
+Result<long> Perform(Transfer& t, const std::string& server, const std::string& token,
+                     const std::string& ca_file) {
   GlobalInitOnce();
   CurlEasyPtr curl(curl_easy_init());
   if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
@@ -166,6 +170,10 @@ Result<long> Perform(Transfer& t, const std::string& server, const std::string& 
   } else if (ok && t.method != "GET") {
     ok = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, t.method.c_str()) == CURLE_OK;
   }
+  if (ok && !ca_file.empty()) {
+    ok = curl_easy_setopt(h, CURLOPT_CAINFO, ca_file.c_str()) == CURLE_OK &&
+         curl_easy_setopt(h, CURLOPT_CAPATH, nullptr) == CURLE_OK;
+  }
   if (ok && !t.progress_label.empty()) {
     ok = curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK &&
          curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &ProgressCallback) == CURLE_OK &&
@@ -181,6 +189,10 @@ Result<long> Perform(Transfer& t, const std::string& server, const std::string& 
   }
   if (rc != CURLE_OK) {
     std::string why = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+      why += ca_file.empty() ? " (for a server with a private CA, pass --cacert FILE)"
+                             : " (CA certificates from " + ca_file + ")";
+    }
     return MakeError(ErrorCode::kIo, "cannot reach " + server + ": " + why);
   }
   long status = 0;
@@ -231,7 +243,8 @@ Error ServerError(const std::string& method, const std::string& path, const Http
   return Error(ec, text);
 }
 
-Result<HttpClient> HttpClient::Create(std::string server, std::string token) {
+Result<HttpClient> HttpClient::Create(std::string server, std::string token,
+                                      std::string ca_file) {
   while (!server.empty() && server.back() == '/') server.pop_back();
   if (server.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "--server URL (or $AIRLOCK_SERVER) is required");
@@ -245,7 +258,19 @@ Result<HttpClient> HttpClient::Create(std::string server, std::string token) {
       return MakeError(ErrorCode::kInvalidArgument, "the API token holds a control character");
     }
   }
-  return HttpClient(std::move(server), std::move(token));
+  std::string ca_source = "--cacert";
+  for (const char* variable : {"CURL_CA_BUNDLE", "SSL_CERT_FILE"}) {
+    const char* value = std::getenv(variable);
+    if (!ca_file.empty() || value == nullptr || *value == '\0') continue;
+    ca_file = value;
+    ca_source = std::string("$") + variable;
+  }
+  if (!ca_file.empty()) {
+    // Read now, so that a typo is named as such and not as a certificate error later.
+    auto pem = ReadTextFile(ca_file, kMaxCaFile);
+    if (!pem) return tl::unexpected(pem.error().WithContext("CA file from " + ca_source));
+  }
+  return HttpClient(std::move(server), std::move(token), std::move(ca_file));
 }
 
 Result<HttpResponse> HttpClient::Request(const std::string& method, const std::string& path,
@@ -259,7 +284,7 @@ Result<HttpResponse> HttpClient::Request(const std::string& method, const std::s
   HttpResponse response;
   t.sink.memory = &response.body;
   t.sink.max = max_body;
-  AIRLOCK_ASSIGN_OR_RETURN(response.status, Perform(t, server_, token_));
+  AIRLOCK_ASSIGN_OR_RETURN(response.status, Perform(t, server_, token_, ca_file_));
   return response;
 }
 
@@ -294,7 +319,7 @@ Result<HttpResponse> HttpClient::Upload(const std::string& path, const std::file
   t.sink.memory = &response.body;
   t.sink.max = kMaxJsonBody;
   if (!label.empty() && isatty(STDERR_FILENO)) t.progress_label = label;
-  AIRLOCK_ASSIGN_OR_RETURN(response.status, Perform(t, server_, token_));
+  AIRLOCK_ASSIGN_OR_RETURN(response.status, Perform(t, server_, token_, ca_file_));
   return response;
 }
 

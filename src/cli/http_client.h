@@ -6,7 +6,8 @@
 // out after 15 s and a transfer that moves less than 1 byte/s for 60 s is aborted.
 //
 // Errors: kInvalidArgument for a server URL that is not http(s); kIo "cannot reach SERVER: ..."
-// when no HTTP answer came (refused, timeout, TLS); HTTP statuses are returned, not turned into
+// when no HTTP answer came (refused, timeout, TLS; a certificate that does not verify adds a hint
+// naming --cacert); HTTP statuses are returned, not turned into
 // errors (see ServerError for the usual mapping). Not thread-safe; one client per command.
 #ifndef AIRLOCK_CLI_HTTP_CLIENT_H_
 #define AIRLOCK_CLI_HTTP_CLIENT_H_
@@ -38,8 +39,12 @@ Error ServerError(const std::string& method, const std::string& path, const Http
 class HttpClient {
  public:
   // `server` is the base URL ("http://127.0.0.1:8080", a trailing '/' is dropped); `token` is sent
-  // as "Authorization: Bearer" when non-empty and never printed.
-  [[nodiscard]] static Result<HttpClient> Create(std::string server, std::string token);
+  // as "Authorization: Bearer" when non-empty and never printed. `ca_file` (--cacert) is a PEM file
+  // of the CA certificates that https:// servers are verified against, instead of the system's;
+  // when empty, $CURL_CA_BUNDLE, then $SSL_CERT_FILE, are used as curl does. A CA file that cannot
+  // be read is kNotFound / kIo naming it. Verification is never switched off.
+  [[nodiscard]] static Result<HttpClient> Create(std::string server, std::string token,
+                                                 std::string ca_file = {});
 
   // A request to server + path (path starts with '/'). `body` is sent as is with `content_type`.
   [[nodiscard]] Result<HttpResponse> Request(const std::string& method, const std::string& path,
@@ -64,11 +69,12 @@ class HttpClient {
   static constexpr uint64_t kMaxJsonBody = 64ull * 1024 * 1024;
 
  private:
-  HttpClient(std::string server, std::string token)
-      : server_(std::move(server)), token_(std::move(token)) {}
+  HttpClient(std::string server, std::string token, std::string ca_file)
+      : server_(std::move(server)), token_(std::move(token)), ca_file_(std::move(ca_file)) {}
 
   std::string server_;
   std::string token_;
+  std::string ca_file_;  // empty: the system's CA store
 };
 
 }  // namespace airlock::cli

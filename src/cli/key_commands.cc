@@ -16,6 +16,7 @@
 #include "audit/audit_log.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
+#include "cli/table.h"
 #include "common/file.h"
 #include "keys/backup.h"
 #include "keys/file_vault.h"
@@ -93,13 +94,6 @@ std::string FormatTime(int64_t t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-void PrintKey(const keys::KeyInfo& k) {
-  std::cout << k.name << "  " << keys::KeyPurposeName(k.purpose) << "  "
-            << crypto::KeyTypeName(k.type) << "  " << keys::KeyStateName(k.state) << "  "
-            << FormatTime(k.created_at) << "  " << k.key_id
-            << (k.origin == keys::KeyOrigin::kImported ? "  imported" : "") << "\n";
 }
 
 void PrintRotation(const keys::Rotation& r, bool json) {
@@ -233,7 +227,15 @@ Result<void> RunList(const ListArgs& a) {
     }
     PrintJson(j);
   } else {
-    for (const auto& k : all) PrintKey(k);
+    std::vector<TableRow> rows;
+    for (const auto& k : all) {
+      rows.push_back({k.name, std::string(keys::KeyPurposeName(k.purpose)),
+                      std::string(crypto::KeyTypeName(k.type)),
+                      std::string(keys::KeyStateName(k.state)), FormatTime(k.created_at), k.key_id,
+                      k.origin == keys::KeyOrigin::kImported ? "imported" : "generated"});
+    }
+    PrintTable(std::cout, {"NAME", "PURPOSE", "TYPE", "STATE", "CREATED", "KEY ID", "ORIGIN"},
+               rows);
   }
   return {};
 }

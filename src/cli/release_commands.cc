@@ -24,6 +24,7 @@
 #include "cli/app_trust.h"
 #include "cli/key_loading.h"
 #include "cli/server_command_helpers.h"
+#include "cli/table.h"
 #include "common/file.h"
 #include "common/json.h"
 #include "common/semver.h"
@@ -514,15 +515,14 @@ Result<void> RunReleaseList(const AppOnlyArgs& a) {
     PrintJson(j);
     return {};
   }
-  std::cout << std::left << std::setw(16) << "VERSION" << std::setw(10) << "ENCRYPTION"
-            << std::setw(12) << "LENGTH" << std::setw(8) << "CAPGO"
-            << "CREATED\n";
+  std::vector<TableRow> rows;
   for (const auto& r : j.value("releases", nlohmann::json::array())) {
-    std::cout << std::left << std::setw(16) << JsonString(r, "version") << std::setw(10)
-              << JsonString(r, "encryption") << std::setw(12) << r.value("length", uint64_t{0})
-              << std::setw(8) << (r.contains("capgo") && r["capgo"].is_object() ? "yes" : "no")
-              << FormatTime(r.value("created_at", int64_t{0})) << "\n";
+    rows.push_back({JsonString(r, "version"), JsonString(r, "encryption"),
+                    std::to_string(r.value("length", uint64_t{0})),
+                    r.contains("capgo") && r["capgo"].is_object() ? "yes" : "no",
+                    FormatTime(r.value("created_at", int64_t{0}))});
   }
+  PrintTable(std::cout, {"VERSION", "ENCRYPTION", "LENGTH", "CAPGO", "CREATED"}, rows);
   return {};
 }
 

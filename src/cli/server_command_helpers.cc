@@ -48,6 +48,9 @@ void AddServerOptions(CLI::App* c, ServerArgs& a, bool with_json) {
       ->envname("AIRLOCK_SERVER");
   c->add_option("--token", a.token, "API token (default: $AIRLOCK_TOKEN)")
       ->envname("AIRLOCK_TOKEN");
+  c->add_option("--cacert", a.cacert,
+                "PEM file of the CA certificates to verify an https:// airlockd with (default: "
+                "$CURL_CA_BUNDLE, then $SSL_CERT_FILE, then the system's)");
   if (with_json) c->add_flag("--json", a.json, "Print the result as JSON");
 }
 
@@ -57,7 +60,7 @@ void AddTrustedRootOption(CLI::App* c, std::string& trusted_root) {
 }
 
 Result<HttpClient> Connect(const ServerArgs& a) {
-  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server, a.token));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server, a.token, a.cacert));
   if (a.token.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "--token (or $AIRLOCK_TOKEN) is required");
   }
@@ -218,18 +221,47 @@ Result<nlohmann::json> UploadBlob(HttpClient& client, const fs::path& file, cons
   return std::move(*j);
 }
 
-void PrintChannel(const nlohmann::json& c) {
-  auto flag = [&](const char* f) { return c.value(f, false) ? "yes" : "no"; };
+namespace {
+
+std::string ChannelPlatforms(const nlohmann::json& c) {
   std::string platforms;
   for (const char* p : {"ios", "android", "electron"}) {
     if (c.value(p, true)) platforms += (platforms.empty() ? "" : ",") + std::string(p);
   }
+  return platforms.empty() ? "none" : platforms;
+}
+
+const char* YesNo(const nlohmann::json& c, const char* field) {
+  return c.value(field, false) ? "yes" : "no";
+}
+
+}  // namespace
+
+void PrintChannel(const nlohmann::json& c) {
   std::cout << JsonString(c, "name") << ": current " << JsonString(c, "current_version")
             << (c.value("rolled_back", false) ? " (rolled back)" : "") << ", rollout "
-            << c.value("rollout_percent", 0) << "%, paused " << flag("paused") << ", default "
-            << flag("default") << ", self-assign " << flag("allow_self_assign") << ", platforms "
-            << (platforms.empty() ? "none" : platforms) << ", min native "
+            << c.value("rollout_percent", 0) << "%, paused " << YesNo(c, "paused") << ", default "
+            << YesNo(c, "default") << ", self-assign " << YesNo(c, "allow_self_assign")
+            << ", platforms " << ChannelPlatforms(c) << ", min native "
             << JsonString(c, "min_native_version") << "\n";
+}
+
+const TableRow& ChannelTableHeader() {
+  static const TableRow header = {"CHANNEL", "CURRENT",     "ROLLOUT",   "PAUSED",
+                                  "DEFAULT", "SELF-ASSIGN", "PLATFORMS", "MIN NATIVE"};
+  return header;
+}
+
+TableRow ChannelTableRow(const nlohmann::json& c) {
+  return {
+      JsonString(c, "name"),
+      JsonString(c, "current_version") + (c.value("rolled_back", false) ? " (rolled back)" : ""),
+      std::to_string(c.value("rollout_percent", 0)) + "%",
+      YesNo(c, "paused"),
+      YesNo(c, "default"),
+      YesNo(c, "allow_self_assign"),
+      ChannelPlatforms(c),
+      JsonString(c, "min_native_version")};
 }
 
 }  // namespace airlock::cli

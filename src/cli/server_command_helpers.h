@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/http_client.h"
 #include "cli/key_loading.h"
+#include "cli/table.h"
 #include "common/result.h"
 #include "crypto/keys.h"
 #include "crypto/signer.h"
@@ -31,6 +32,7 @@ inline constexpr int64_t kYear = 365 * 24 * 3600;
 struct ServerArgs {
   std::string server;
   std::string token;
+  std::string cacert;  // --cacert: CA certificates for an https:// server with a private CA
   bool json = false;
 };
 
@@ -90,12 +92,18 @@ Result<nlohmann::json> UploadBlob(HttpClient& client, const std::filesystem::pat
 // One line per channel: current version, rollout, flags, platforms.
 void PrintChannel(const nlohmann::json& c);
 
+// `channel list`: the same fields as PrintChannel, as a table (cli/table.h).
+const TableRow& ChannelTableHeader();
+TableRow ChannelTableRow(const nlohmann::json& c);
+
 // ---- registration ----
 
 // airlock app ..., airlock channel ... (app_commands.cc).
 void AddAppCommands(CLI::App& app, Action& action);
 // airlock release ..., airlock rollout ... (release_commands.cc).
 void AddReleaseCommands(CLI::App& app, Action& action);
+// airlock token ... (token_commands.cc).
+void AddTokenCommands(CLI::App& app, Action& action);
 
 }  // namespace airlock::cli
 

@@ -29,6 +29,7 @@
 #include "cli/http_client.h"
 #include "cli/key_loading.h"
 #include "cli/server_command_helpers.h"
+#include "cli/table.h"
 #include "common/file.h"
 #include "common/json.h"
 #include "common/semver.h"
@@ -55,15 +56,13 @@ Result<void> RunDeviceList(const AppOnlyArgs& a) {
     return {};
   }
   const nlohmann::json devices = j.value("devices", nlohmann::json::array());
-  std::cout << std::left << std::setw(38) << "DEVICE" << std::setw(10) << "PLATFORM" << std::setw(9)
-            << "STATUS" << std::setw(16) << "CHANNEL"
-            << "LAST SEEN\n";
+  std::vector<TableRow> rows;
   for (const auto& d : devices) {
-    std::cout << std::left << std::setw(38) << JsonString(d, "device_id") << std::setw(10)
-              << JsonString(d, "platform") << std::setw(9) << JsonString(d, "status")
-              << std::setw(16) << JsonString(d, "channel_override")
-              << FormatTime(d.value("last_seen", int64_t{0})) << "\n";
+    rows.push_back({JsonString(d, "device_id"), JsonString(d, "platform"),
+                    JsonString(d, "status"), JsonString(d, "channel_override"),
+                    FormatTime(d.value("last_seen", int64_t{0}))});
   }
+  PrintTable(std::cout, {"DEVICE", "PLATFORM", "STATUS", "CHANNEL", "LAST SEEN"}, rows);
   std::cout << Plural(devices.size(), "device", "devices") << "\n";
   return {};
 }
@@ -174,6 +173,7 @@ Result<void> RunDevicePreauthorize(const DevicePreauthArgs& a) {
 void AddServerCommands(CLI::App& app, Action& action) {
   AddAppCommands(app, action);
   AddReleaseCommands(app, action);
+  AddTokenCommands(app, action);
   CLI::App* devices = app.add_subcommand("device", "An app's enrolled devices");
   devices->require_subcommand(1);
 

@@ -319,6 +319,17 @@ std::string PrivateKey::ToPem() const {
   return BioContents(bio.get());
 }
 
+std::string PrivateKey::ToPkcs1Pem() const {
+  if (type_ != KeyType::kRsa) return {};
+  BioPtr bio(BIO_new(BIO_s_secmem()));
+  if (!bio || PEM_write_bio_PrivateKey_traditional(bio.get(), pkey_.get(), nullptr, nullptr, 0,
+                                                   nullptr, nullptr) != 1) {
+    ClearOsslErrors();
+    return {};
+  }
+  return BioContents(bio.get());
+}
+
 PublicKey PrivateKey::Public() const {
   // Round-trip through SPKI DER so the PublicKey holds no private material.
   unsigned char* der = nullptr;

@@ -98,6 +98,9 @@ class PrivateKey {
   KeyType type() const { return type_; }
   int bits() const;
   std::string ToPem() const;  // unencrypted PKCS#8 PEM
+  // Unencrypted traditional PEM ("BEGIN RSA PRIVATE KEY", PKCS#1; Capgo's capgo_key_v2.pem). RSA
+  // only; empty otherwise.
+  std::string ToPkcs1Pem() const;
   PublicKey Public() const;
   std::string KeyId() const { return Public().KeyId(); }
 

@@ -208,8 +208,8 @@ int Init(const server::ServerConfig& config) {
   }
   if (!*empty) {
     std::cerr << "airlockd init: " << data.string()
-              << " already has principals; create more tokens with the admin API or "
-                 "`airlock access token-create`\n";
+              << " already has principals; create more tokens with "
+                 "`airlock token create` (the admin API)\n";
     return 1;
   }
   auto token = store->CreateToken("owner", {airlock::access::Role::kOwner});
@@ -465,7 +465,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help is 0; every usage error is 2 (CLI11's own codes would be 105..115).
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   server::ServerConfig config;
