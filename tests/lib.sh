@@ -39,6 +39,12 @@ one_error_line() {
   fi
 }
 
+# tree_state DIR: every entry under DIR (relative path, type, mode) and each file's sha256, sorted;
+# compare two calls to show that a command left DIR byte-for-byte as it was.
+tree_state() {
+  (cd "$1" && find . -printf '%p %y %m\n' | sort && find . -type f -exec sha256sum {} + | sort)
+}
+
 # missing_service WHAT: a service or tool a test needs is missing. Under CI=true that is a failure
 # (CI installs everything; a silent skip would hide a check that never ran); elsewhere a note.
 missing_service() {

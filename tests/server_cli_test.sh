@@ -12,7 +12,53 @@ require_tools python3 curl openssl
 
 # ---- airlockd ----
 init_server
-start_server
+
+# ---- the server's vault passphrase is its own (issue 12) ----
+# This shell is set up for the CLI ($AIRLOCK_VAULT_PASSPHRASE): airlockd ignores that variable,
+# generated DATA/vault.pass (0600) and said so in one line.
+grep -qF "\"vault file:$W/data/vault.db: secret from $W/data/vault.pass (generated now" "$W/init.out" \
+  && ok || bad "init did not say where its passphrase came from: $(head -3 "$W/init.out")"
+[ "$(stat -c %a "$W/data/vault.pass")" = 600 ] && [ -f "$W/data/vault.pass" ] && [ ! -L "$W/data/vault.pass" ] \
+  && ok || bad "vault.pass is not a 0600 regular file"
+# A vault whose passphrase file is gone: a clear error and nothing written (no new passphrase).
+"$D" --data "$W/d2" init >/dev/null 2>&1 || bad "airlockd init d2"
+rm "$W/d2/vault.pass"
+tree_state "$W/d2" >"$W/d2.before"
+run 1 "^airlockd init: key store file:$W/d2/vault.db: not_found: the vault $W/d2/vault.db exists but its passphrase file $W/d2/vault.pass does not; airlockd makes no new passphrase for an existing vault: restore the file, or give --vault-passphrase-file FILE or \\\$AIRLOCKD_VAULT_PASSPHRASE \\(\\\$AIRLOCK_VAULT_PASSPHRASE is the airlock CLI's; airlockd ignores it\\)$" \
+  "$D" --data "$W/d2" init
+tree_state "$W/d2" | cmp -s - "$W/d2.before" && ok ||
+  bad "airlockd init wrote into a data folder whose vault lost its passphrase file"
+run 1 "the vault $W/d2/vault.db exists but its passphrase file" "$D" --data "$W/d2" --listen 127.0.0.1:0
+[ ! -e "$W/d2/vault.pass" ] && grep -qxF "$(cd "$W/d2" && sha256sum ./vault.db)" "$W/d2.before" && ok ||
+  bad "airlockd made a new passphrase file for an existing vault"
+# Attack: DATA/vault.pass planted as a symbolic link to a passphrase the attacker knows. Refused
+# before any vault is made; the link's target is not touched.
+mkdir -p "$W/d3" && printf 'attacker knows this\n' >"$W/planted" && ln -s "$W/planted" "$W/d3/vault.pass"
+run 1 "^airlockd init: key store file:$W/d3/vault.db: invalid_argument: $W/d3/vault.pass is a symbolic link" \
+  "$D" --data "$W/d3" init
+[ ! -e "$W/d3/vault.db" ] && [ "$(cat "$W/planted")" = "attacker knows this" ] && ok ||
+  bad "airlockd used a symlinked vault.pass"
+# A dangling link (to where the attacker wants the passphrase written): still refused, nothing made.
+mkdir -p "$W/d4" && ln -s "$W/written-here" "$W/d4/vault.pass"
+run 1 "$W/d4/vault.pass is a symbolic link" "$D" --data "$W/d4" init
+[ ! -e "$W/written-here" ] && [ ! -e "$W/d4/vault.db" ] && ok || bad "airlockd wrote through a link"
+# $AIRLOCKD_VAULT_PASSPHRASE: used and named; no vault.pass; another value is the wrong key.
+AIRLOCKD_VAULT_PASSPHRASE="server secret" run 0 "secret from \\\$AIRLOCKD_VAULT_PASSPHRASE\"" \
+  "$D" --data "$W/d5" init
+[ ! -e "$W/d5/vault.pass" ] && ok || bad "vault.pass written although AIRLOCKD_VAULT_PASSPHRASE was set"
+AIRLOCKD_VAULT_PASSPHRASE="not it" run 1 "wrong_key: wrong vault passphrase" \
+  "$D" --data "$W/d5" --listen 127.0.0.1:0
+# Another file vault with no server passphrase: the message names the flag and the variable.
+run 1 "^airlockd init: key store file:$W/other.db: invalid_argument: no passphrase for the vault file:$W/other.db: give --vault-passphrase-file FILE \\(vault_passphrase_file\\) or set \\\$AIRLOCKD_VAULT_PASSPHRASE" \
+  "$D" --data "$W/d6" --vault "file:$W/other.db" init
+[ ! -e "$W/other.db" ] && ok || bad "a vault was made without a passphrase"
+printf 'file secret\n' >"$W/pass6"
+run 0 "secret from --vault-passphrase-file $W/pass6" \
+  "$D" --data "$W/d6" --vault "file:$W/other.db" --vault-passphrase-file "$W/pass6" init
+
+# A restart from another shell (another developer's $AIRLOCK_VAULT_PASSPHRASE) opens the vault.
+AIRLOCK_VAULT_PASSPHRASE="another developer" start_server
+grep -qF "secret from $W/data/vault.pass\"" "$W/airlockd.log" && ok || bad "restart: no passphrase source line"
 S=(--server "$SERVER" --token "$TOKEN")
 APP=com.example.cli
 
@@ -108,6 +154,22 @@ grep -q "releases/1.0.0/bundle.alb (.* bytes, sha256 [0-9a-f]\{64\}, encryption 
 # has a Capgo key and this publish has no --capgo, so a warning says so, tests/server_ops_test.sh.)
 [ -z "$(grep -v -e '^airlock: notice: ' -e '^airlock: warning: .* without --capgo' "$W/err")" ] && ok ||
   bad "publish wrote to stderr (a progress bar?) when it is not a terminal"
+# docs/operations/server.md, "TUF files": every file in DATA/tuf/APP is served, the unversioned
+# names (timestamp.json, root.json) with no-cache, the versioned ones immutable; snapshot.json and
+# targets.json do not exist under unversioned names.
+for f in $(ls "$W/data/tuf/$APP"); do
+  curl -sf -D "$W/h" -o /dev/null "$SERVER/tuf/$APP/$f" || { bad "/tuf/$APP/$f is not served"; continue; }
+  case "$f" in
+    timestamp.json | root.json) want="no-cache" ;;
+    [0-9]*.root.json | [0-9]*.snapshot.json | [0-9]*.targets.json) want="public, max-age=31536000, immutable" ;;
+    *) bad "unexpected file $f in DATA/tuf/$APP"; continue ;;
+  esac
+  grep -qix "cache-control: $want"$'\r' "$W/h" && ok || bad "/tuf/$APP/$f: Cache-Control is not $want"
+done
+for f in snapshot.json targets.json; do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$SERVER/tuf/$APP/$f")" = 404 ] && ok ||
+    bad "/tuf/$APP/$f is served, server.md says it is not"
+done
 # The same version again: the server's 409, from the check made before anything is uploaded.
 run 1 "^airlock: error: GET /api/v1/apps/$APP/releases/check\?version=1.0.0&channel=production: HTTP 409 already_exists" \
   "$A" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" --channel production

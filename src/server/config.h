@@ -37,7 +37,7 @@ struct ServerConfig {
   bool access_log = true;
   int64_t cache_ttl_ms = 2000;          // channel cache entries (0 = no caching)
   std::string vault;                    // key store URI; "" = file:DATA/vault.db
-  std::string vault_passphrase_file;    // "" = $AIRLOCK_VAULT_PASSPHRASE or DATA/vault.pass
+  std::string vault_passphrase_file;    // "" = $AIRLOCKD_VAULT_PASSPHRASE or DATA/vault.pass
   int64_t timestamp_expiry = 86400;     // seconds a signed timestamp is valid
   int64_t snapshot_expiry = 7 * 86400;  // seconds a signed snapshot is valid
   int64_t gc_interval = 86400;          // seconds between blob collections (0 = only `airlockd gc`)

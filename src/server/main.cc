@@ -25,7 +25,6 @@
 #include "audit/audit_log.h"
 #include "common/bytes.h"
 #include "common/file.h"
-#include "crypto/random.h"
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
 #include "keys/vault_paths.h"
@@ -42,6 +41,7 @@
 #include "server/router.h"
 #include "server/server_api.h"
 #include "server/static_files.h"
+#include "server/vault_secret.h"
 #include "server/store_catalog.h"
 #include "storage/store.h"
 
@@ -66,52 +66,16 @@ int64_t UnixNow() {
 }
 
 // The default vault (file:DATA/vault.db) when the settings name none.
-std::string VaultUri(const server::ServerConfig& config) {
-  if (!config.vault.empty()) return config.vault;
-  return "file:" + (std::filesystem::path(config.data) / "vault.db").string();
-}
-
-Result<std::string> ReadSecretFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return airlock::MakeError(ErrorCode::kNotFound, "cannot read " + path.string());
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  if (secret.empty())
-    return airlock::MakeError(ErrorCode::kInvalidArgument, path.string() + " is empty");
-  return secret;
-}
-
-// The vault passphrase: --vault-passphrase-file, else $AIRLOCK_VAULT_PASSPHRASE, else (for the
-// default file vault only) DATA/vault.pass, generated (32 random bytes, hex, mode 0600) when
-// missing. DATA/vault.pass only protects against a copy of vault.db made without vault.pass;
-// production should keep the passphrase elsewhere (a file on another volume, a secret manager) or
-// use pkcs11:. Returns an empty function for other stores, so the backend applies its own default
-// (the PIN).
-Result<std::function<Result<std::string>()>> VaultSecret(const server::ServerConfig& config) {
-  if (!config.vault_passphrase_file.empty()) {
-    std::filesystem::path file = config.vault_passphrase_file;
-    return std::function<Result<std::string>()>([file] { return ReadSecretFile(file); });
-  }
-  if (std::getenv("AIRLOCK_VAULT_PASSPHRASE") != nullptr || !config.vault.empty()) {
-    return std::function<Result<std::string>()>();
-  }
-  const std::filesystem::path pass = std::filesystem::path(config.data) / "vault.pass";
-  if (!std::filesystem::exists(pass)) {
-    AIRLOCK_ASSIGN_OR_RETURN(airlock::Bytes random, airlock::crypto::RandomBytes(32));
-    std::string hex = airlock::HexEncode(random) + "\n";
-    AIRLOCK_TRY(airlock::WriteFileAtomic(
-        pass, airlock::ByteSpan(reinterpret_cast<const uint8_t*>(hex.data()), hex.size()), 0600));
-    LogLine("info", "generated the vault passphrase " + pass.string() +
-                        " (mode 0600); keep a copy, and see docs/operations/server.md");
-  }
-  return std::function<Result<std::string>()>([pass] { return ReadSecretFile(pass); });
-}
+std::string VaultUri(const server::ServerConfig& config) { return server::ServerVaultUri(config); }
 
 // Opens the online key store, creating a missing file vault.
 Result<std::unique_ptr<keys::KeyStore>> OpenVault(const server::ServerConfig& config) {
   AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, keys::ParseKeyUri(VaultUri(config)));
   keys::KeyStoreOptions options;
-  AIRLOCK_ASSIGN_OR_RETURN(options.secret, VaultSecret(config));
+  // Never the CLI's $AIRLOCK_VAULT_PASSPHRASE (server/vault_secret.h); one line says the source.
+  AIRLOCK_ASSIGN_OR_RETURN(server::VaultSecret secret, server::ChooseVaultSecret(config));
+  LogLine("info", "vault " + uri.StoreUri() + ": secret from " + secret.source);
+  options.secret = std::move(secret.secret);
   auto store = keys::OpenKeyStore(uri, options);
   if (!store && store.error().code() == ErrorCode::kNotFound &&
       uri.scheme == keys::KeyUriScheme::kFile) {
@@ -443,8 +407,9 @@ int main(int argc, char** argv) {
        "how long channel state is cached, in ms (default 2000; other airlockd see changes then)"},
       {"vault", "--vault", "online key store URI (default file:DATA/vault.db)"},
       {"vault_passphrase_file", "--vault-passphrase-file",
-       "file holding the vault passphrase (default $AIRLOCK_VAULT_PASSPHRASE, else "
-       "DATA/vault.pass)"},
+       "file holding the vault passphrase, or a pkcs11: store's PIN (default "
+       "$AIRLOCKD_VAULT_PASSPHRASE, else DATA/vault.pass for the default vault; never the "
+       "CLI's $AIRLOCK_VAULT_PASSPHRASE)"},
       {"timestamp_expiry", "--timestamp-expiry",
        "seconds a signed timestamp is valid (default 86400)"},
       {"snapshot_expiry", "--snapshot-expiry",
