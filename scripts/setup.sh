@@ -3,6 +3,8 @@
 # already present are skipped, so a second run does no network work.
 set -euo pipefail
 
+# help2man (man pages from --help), dpkg-dev (cpack's dpkg-shlibdeps) and systemd
+# (systemd-analyze verify) serve the packages (cmake/install.cmake, tests/package_test.sh).
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy clang-format libclang-rt-14-dev
   libssl-dev openssl libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
@@ -10,6 +12,7 @@ PACKAGES=(
   libsqlite3-dev libargon2-dev libp11-kit-dev softhsm2 sqlite3
   libboost1.81-dev libpq-dev postgresql libtomlplusplus-dev rapidjson-dev
   nginx wrk
+  help2man dpkg-dev systemd
 )
 # Node.js (for the independent TUF implementation used in interop tests) may come from elsewhere; only
 # install Debian's when there is none, so an existing newer one is never replaced.
