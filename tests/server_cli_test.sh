@@ -538,7 +538,11 @@ grep -q "^$APP " "$W/out" && ok || bad "app list over TLS lacks $APP"
 run 0 "^APP " env -u SSL_CERT_FILE CURL_CA_BUNDLE="$W/ca.pem" "$A" app list "${T[@]}"
 run 0 "^APP " env -u CURL_CA_BUNDLE SSL_CERT_FILE="$W/ca.pem" "$A" app list "${T[@]}"
 # Another CA's file is a certificate error naming the file; a missing file is named as such.
-run 1 "certificate problem.*\(CA certificates from $W/tls.pem\)$" "$A" app list "${T[@]}" --cacert "$W/tls.pem"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Other CA" \
+  -keyout "$W/other-ca.key" -out "$W/other-ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+run 1 "certificate problem.*\(CA certificates from $W/other-ca.pem\)$" "$A" app list "${T[@]}" \
+  --cacert "$W/other-ca.pem"
 run 1 "^airlock: error: CA file from --cacert: .*$W/nope.pem" "$A" app list "${T[@]}" --cacert "$W/nope.pem"
 one_error_line
 

@@ -165,14 +165,15 @@ TEST_F(AgentTest, InitRefreshDownloadFollowTheContract) {
   EXPECT_EQ(server_->Requests().size(), 2u);
 }
 
-TEST_F(AgentTest, EveryFailureExitsWithOne) {
-  EXPECT_EQ(RunAgent({}), 1);
-  EXPECT_EQ(RunAgent({"--bogus", "refresh"}), 1);
-  EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "init"}), 1);
+TEST_F(AgentTest, EveryFailureExitsWithOneAndUsageErrorsWithTwo) {
+  // Usage errors (no subcommand, an unknown option, a missing argument or option) exit 2.
+  EXPECT_EQ(RunAgent({}), 2);
+  EXPECT_EQ(RunAgent({"--bogus", "refresh"}), 2);
+  EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "init"}), 2);
   EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "init", "/nonexistent/root.json"}), 1);
   EXPECT_EQ(Refresh(), 1);  // not initialized
   ASSERT_EQ(Init(), 0);
-  EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "refresh"}), 1);  // no URL
+  EXPECT_EQ(RunAgent({"--metadata-dir", md_.string(), "refresh"}), 2);  // no URL: usage
   EXPECT_EQ(RunAgent({"--metadata-url", server_->Url("/nothing/"), "--metadata-dir", md_.string(),
                       "refresh"}),
             1);
