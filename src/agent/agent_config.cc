@@ -99,17 +99,8 @@ Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& path) {
   const std::filesystem::path base = path.parent_path();
   AgentConfig c;
   AIRLOCK_ASSIGN_OR_RETURN(c.server, StringKey(table, "server", true, where));
-  if (c.server.rfind("http://", 0) != 0 && c.server.rfind("https://", 0) != 0) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     where + "server must be an http:// or https:// URL");
-  }
-  while (!c.server.empty() && c.server.back() == '/') c.server.pop_back();
   AIRLOCK_ASSIGN_OR_RETURN(c.app, StringKey(table, "app", true, where));
   AIRLOCK_ASSIGN_OR_RETURN(c.channel, StringKey(table, "channel", true, where));
-  if (!IsValidId(c.app) || !IsValidId(c.channel)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     where + "app and channel must be 1 to 128 characters of A-Z a-z 0-9 . _ -");
-  }
   AIRLOCK_ASSIGN_OR_RETURN(std::string install_dir, StringKey(table, "install_dir", true, where));
   c.install_dir = Resolve(base, install_dir);
   AIRLOCK_ASSIGN_OR_RETURN(std::string root, StringKey(table, "trusted_root", true, where));
@@ -134,7 +125,7 @@ Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& path) {
   AIRLOCK_ASSIGN_OR_RETURN(auto poll, DurationKey(table, "poll_interval", where));
   if (poll) c.poll_interval_seconds = *poll;
   if (const toml::node* n = table.get("crash_loop_limit")) {
-    if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 100) {
+    if (!n->is_integer()) {
       return MakeError(ErrorCode::kInvalidArgument, where + "crash_loop_limit must be 1 to 100");
     }
     c.crash_loop_limit = n->as_integer()->get();
@@ -145,15 +136,33 @@ Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& path) {
   if (!native.empty()) c.native_version = native;
   AIRLOCK_ASSIGN_OR_RETURN(std::string builtin, StringKey(table, "builtin_version", false, where));
   if (!builtin.empty()) c.builtin_version = builtin;
-  for (const std::string* v : {&c.native_version, &c.builtin_version}) {
-    if (!Semver::Parse(*v)) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       where + "native_version and builtin_version must be semver versions");
-    }
-  }
   AIRLOCK_ASSIGN_OR_RETURN(std::string builtin_dir, StringKey(table, "builtin_dir", false, where));
   c.builtin_dir = Resolve(base, builtin_dir);
+  AIRLOCK_TRY(CheckAgentConfig(c, where));
   return c;
+}
+
+Result<void> CheckAgentConfig(AgentConfig& c, std::string_view where) {
+  const auto bad = [&](const char* what) {
+    return MakeError(ErrorCode::kInvalidArgument, std::string(where) + what);
+  };
+  if (c.server.rfind("http://", 0) != 0 && c.server.rfind("https://", 0) != 0) {
+    return bad("server must be an http:// or https:// URL");
+  }
+  while (!c.server.empty() && c.server.back() == '/') c.server.pop_back();
+  if (!IsValidId(c.app) || !IsValidId(c.channel)) {
+    return bad("app and channel must be 1 to 128 characters of A-Z a-z 0-9 . _ -");
+  }
+  if (c.health_timeout_seconds < 1 || c.health_timeout_seconds > kDurationRule.max_seconds) {
+    return bad("health_timeout_seconds must be 1 s to 30 days");
+  }
+  if (c.crash_loop_limit < 1 || c.crash_loop_limit > 100) {
+    return bad("crash_loop_limit must be 1 to 100");
+  }
+  if (!Semver::Parse(c.native_version) || !Semver::Parse(c.builtin_version)) {
+    return bad("native_version and builtin_version must be semver versions");
+  }
+  return {};
 }
 
 }  // namespace airlock::agent

@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 
@@ -55,6 +56,12 @@ struct AgentConfig {
 // Reads and checks the file: kNotFound / kIo for the file, kMalformed for TOML errors (with line),
 // kInvalidArgument naming the key for a missing required key, a wrong type or a bad value.
 [[nodiscard]] Result<AgentConfig> LoadAgentConfig(const std::filesystem::path& path);
+
+// The checks of a config's values, for LoadAgentConfig and for a config built in code (the
+// library's Config): server an http(s) URL (its trailing '/' removed), app and channel ids,
+// health_timeout 1 s to 30 days, crash_loop_limit 1 to 100, semver native and builtin versions.
+// kInvalidArgument, the message starting with `where`.
+[[nodiscard]] Result<void> CheckAgentConfig(AgentConfig& config, std::string_view where);
 
 }  // namespace airlock::agent
 

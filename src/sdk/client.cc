@@ -7,25 +7,10 @@
 
 #include "agent/agent.h"
 #include "agent/agent_config.h"
-#include "common/semver.h"
 #include "sdk/status_map.h"
 
 namespace airlock::sdk {
 namespace {
-
-// The agent_config.cc bounds, for a Config built in code rather than read from TOML.
-constexpr int64_t kMaxDurationSeconds = 30LL * 24 * 3600;
-
-bool IsValidId(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-          c == '_' || c == '-')) {
-      return false;
-    }
-  }
-  return true;
-}
 
 Result<agent::AgentConfig> ToAgentConfig(const Config& c) {
   const auto bad = [](const std::string& m) { return Error(ErrorCode::kInvalidArgument, m); };
@@ -39,23 +24,6 @@ Result<agent::AgentConfig> ToAgentConfig(const Config& c) {
   }
   agent::AgentConfig a;
   a.server = c.server;
-  if (a.server.rfind("http://", 0) != 0 && a.server.rfind("https://", 0) != 0) {
-    return bad("config: server must be an http:// or https:// URL");
-  }
-  while (a.server.back() == '/') a.server.pop_back();
-  if (!IsValidId(c.app) || !IsValidId(c.channel)) {
-    return bad("config: app and channel must be 1 to 128 characters of A-Z a-z 0-9 . _ -");
-  }
-  if (c.health_timeout_seconds < 1 || c.health_timeout_seconds > kMaxDurationSeconds) {
-    return bad("config: health_timeout_seconds must be 1 s to 30 days");
-  }
-  if (c.crash_loop_limit < 1 || c.crash_loop_limit > 100) {
-    return bad("config: crash_loop_limit must be 1 to 100");
-  }
-  if (!Semver::Parse(c.native_version) || !Semver::Parse(c.builtin_version)) {
-    return bad("config: native_version and builtin_version must be semver versions");
-  }
-  if (c.platform.empty()) return bad("config: platform must not be empty");
   a.app = c.app;
   a.channel = c.channel;
   a.install_dir = c.install_dir;
@@ -68,6 +36,10 @@ Result<agent::AgentConfig> ToAgentConfig(const Config& c) {
   a.native_version = c.native_version;
   a.builtin_version = c.builtin_version;
   a.builtin_dir = c.builtin_dir;
+  if (auto checked = agent::CheckAgentConfig(a, "config: "); !checked) {
+    return bad(checked.error().message());
+  }
+  if (c.platform.empty()) return bad("config: platform must not be empty");
   return a;
 }
 
