@@ -27,31 +27,15 @@ for b in "$A" "$D" "$G" "$BOUND"; do
   [ -x "$b" ] || { echo "missing $b (build airlock airlockd airlock-agent agent_bench_bound)"; exit 1; }
 done
 [ -x /usr/bin/time ] || { echo "missing /usr/bin/time (apt-get install time)"; exit 1; }
-W=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/../tests/lib.sh"
-require_tools python3 curl
-
-export XDG_CONFIG_HOME="$W/config"
-export HOME="$W/home"
-export AIRLOCK_VAULT_PASSPHRASE="agent bench"
+server_test_setup "agent bench" "$BIN"
 export AIRLOCK_ACTOR=bench
 export TMPDIR="$W"
-unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG AIRLOCK_AGENT_CONFIG
-mkdir -p "$HOME"
+require_tools python3 curl
 die() { echo "agent_bench: $*"; sed 's/^/    /' "$W/out" "$W/err" 2>/dev/null | head -8; exit 1; }
 step() { "$@" >"$W/out" 2>"$W/err" </dev/null || die "failed: $*"; }
 
-"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; exit 1; }
-TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
+init_server
 start_server
 S=(--server "$SERVER" --token "$TOKEN")
 APP=io.example.bench

@@ -6,20 +6,8 @@
 # crash_loop, never retried. Also with the daemon already waiting for the confirmation.
 #   tests/agent_crash_loop_test.sh BIN_DIR SOURCE_DIR
 set -u
-BIN="$1"
-SRC="$2"
-W=$(mktemp -d)
-PID=""
-UPID=""
-cleanup() {
-  for p in $UPID $PID; do
-    kill "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+server_test_setup "agent test" "$1" "$2"
 require_tools python3 curl
 . "$(dirname "$0")/agent_env.sh"
 agent_env_start io.example.crashloop
@@ -103,23 +91,23 @@ same_tree "$DEV/current" "$W/src-1.1.0" && ok || bad "the crashed release was in
 release 1.3.0 crash
 : >"$W/app.log"
 "$G" --config "$W/once.toml" update >"$W/update.out" 2>"$W/update.err" </dev/null &
-UPID=$!
+AGENT_PID=$!
 for _ in $(seq 1 600); do  # bounded wait for the first start (the restart command) to be counted
   grep -q "^counted start 1 of 3 of release 1.3.0-" "$W/app.log" 2>/dev/null && break
-  kill -0 "$UPID" 2>/dev/null || break
+  kill -0 "$AGENT_PID" 2>/dev/null || break
   sleep 0.05
 done
 R13=$(sed -n 's/^counted start 1 of 3 of release \([^ ]*\) .*/\1/p' "$W/app.log")
 [ -n "$R13" ] && ok || bad "1.3.0 was not started: $(cat "$W/app.log" "$W/update.out" "$W/update.err")"
 run 0 "^counted start 2 of 3 of release $R13 \(1.3.0\), awaiting its confirmation$" \
   "$G" --config "$W/agent.toml" started
-kill -0 "$UPID" 2>/dev/null && ok || bad "the update did not wait for the confirmation"
+kill -0 "$AGENT_PID" 2>/dev/null && ok || bad "the update did not wait for the confirmation"
 run 0 "^rolled back 1.3.0 \(crash_loop\): started 3 times without a confirmation; running 1.1.0 \(release $R11\)$" \
   "$G" --config "$W/agent.toml" started
 same_tree "$DEV/current" "$W/src-1.1.0" && ok || bad "current is not 1.1.0's files after started rolled back"
-wait "$UPID"
+wait "$AGENT_PID"
 code=$?
-UPID=""
+AGENT_PID=""
 [ "$code" -eq 1 ] && ok || bad "the waiting update exited $code"
 [ "$(cat "$W/update.err")" = "airlock-agent: error: rollback: rolled back 1.3.0 (crash_loop); running 1.1.0" ] && ok ||
   bad "the waiting update said: $(cat "$W/update.err")"

@@ -5,19 +5,8 @@
 # loop and its checks are in tests/agent_crash_harness.py; this sets up the server and releases.
 #   tests/agent_crash_test.sh BIN_DIR SOURCE_DIR
 set -u
-BIN="$1"
-SRC="$2"
-W=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+server_test_setup "agent test" "$1" "$2"
 require_tools python3 curl
 . "$(dirname "$0")/agent_env.sh"
 agent_env_start io.example.crash

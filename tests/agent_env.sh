@@ -1,28 +1,16 @@
 # Shared by the agent tests that need a real airlockd (agent_crash_loop_test.sh,
-# agent_crash_test.sh): the set-up of agent_test.sh as functions. Source it after lib.sh, with W
-# (the test's temporary folder), BIN and PID set (the caller's trap stops $PID and removes $W).
-A="$BIN/airlock"
-D="$BIN/airlockd"
-G="$BIN/airlock-agent"
+# agent_crash_test.sh): source it after lib.sh and server_test_setup.
 
 # agent_env_start APP: a fresh airlockd on 127.0.0.1 (TOKEN, SERVER, S), the app APP with a
-# default channel `production` (ENROLL: its device enrollment token) and its root in $W/root.json.
+# default channel `production` (ENROLL: its device enrollment token) and its root in
+# $W/root-APP.json (lib.sh setup_app).
 agent_env_start() {
   APP="$1"
-  export XDG_CONFIG_HOME="$W/config"
-  export HOME="$W/home"
-  export AIRLOCK_VAULT_PASSPHRASE="agent test"
-  export AIRLOCK_ACTOR=ci
-  unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG AIRLOCK_AGENT_CONFIG
-  mkdir -p "$HOME"
-  "$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
-  TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
+  init_server
   start_server
   S=(--server "$SERVER" --token "$TOKEN")
-  run 0 "" "$A" app create "$APP" "${S[@]}" --no-capgo
-  ENROLL=$(sed -n 's/^Device enrollment token.*: \(enr_[0-9a-f]*\)$/\1/p' "$W/out")
-  run 0 "" "$A" channel create "$APP" production --default "${S[@]}"
-  run 0 "" "$A" app root "$APP" --out "$W/root.json" "${S[@]}"
+  setup_app "$APP"
+  ENROLL=$(cat "$W/enroll-$APP")
   [ "$fail" -eq 0 ] || { echo "FAIL: set-up"; exit 1; }
 }
 
@@ -40,7 +28,7 @@ server = "$SERVER"
 app = "$APP"
 channel = "${5:-production}"
 install_dir = "$2"
-trusted_root = "$W/root.json"
+trusted_root = "$W/root-$APP.json"
 enrollment_token = "$ENROLL"
 restart_command = '$3'
 health_timeout = "$4"

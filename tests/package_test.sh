@@ -7,18 +7,8 @@
 #   tests/package_test.sh BUILD_DIR SOURCE_DIR
 set -u
 BUILD="$1"
-SRC="$2"
-W=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+server_test_setup "package test" "$BUILD/bin" "$2"
 
 require_tools cpack dpkg-deb dpkg-shlibdeps systemd-analyze help2man curl python3 readelf
 

@@ -10,32 +10,13 @@
 # device staying on its release.
 #   tests/sdk_example_test.sh BIN_DIR SOURCE_DIR BUILD_DIR CMAKE
 set -u
-BIN="$1"
-SRC="$2"
+. "$(dirname "$0")/lib.sh"
+server_test_setup "sdk test" "$1" "$2"
 BUILD="$3"
 CMAKE="$4"
-A="$BIN/airlock"
-D="$BIN/airlockd"
-W=$(mktemp -d)
-PID=""
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null
-    wait "$PID" 2>/dev/null
-  fi
-  rm -rf "$W"
-}
-trap cleanup EXIT
-. "$(dirname "$0")/lib.sh"
 require_tools python3 curl pkg-config cc c++ nm readelf c++filt
 
-export XDG_CONFIG_HOME="$W/config"
-export HOME="$W/home"
-export AIRLOCK_VAULT_PASSPHRASE="sdk test"
-export AIRLOCK_ACTOR=ci
-unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG AIRLOCK_AGENT_CONFIG
 unset PKG_CONFIG_PATH CPATH C_INCLUDE_PATH CPLUS_INCLUDE_PATH LIBRARY_PATH LD_LIBRARY_PATH
-mkdir -p "$HOME"
 
 # ---- install into a temporary prefix: the library and nothing else ----
 P="$W/prefix"
@@ -134,8 +115,7 @@ run 0 "" "$CMAKE" --build "$W/fp/build"
 [ -x "$W/fp/build/hello" ] && ok || bad "find_package(AirlockClient) did not build"
 
 # ---- against a real airlockd ----
-"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
-TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
+init_server
 start_server
 S=(--server "$SERVER" --token "$TOKEN")
 APP=io.example.sdk

@@ -5,38 +5,17 @@
 # release, and `channel list` showing a rolled-back channel.
 #   tests/server_ops_test.sh BIN_DIR SOURCE_DIR
 set -u
-BIN="$1"
-SRC="$2"
-A="$BIN/airlock"
-D="$BIN/airlockd"
-W=$(mktemp -d)
-PID=""
-PID2=""
-cleanup() {
-  for p in $PID $PID2; do
-    kill "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . "$(dirname "$0")/lib.sh"
+server_test_setup "server ops test" "$1" "$2"
+PID2=""  # a second airlockd
+trap 'stop_pid "$PID2"; stop_and_clean' EXIT
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$W/out"; }
 blobs() { (cd "$W/data/blobs" && find . -type f | sort); }
 
 require_tools python3 curl sqlite3
 
-export XDG_CONFIG_HOME="$W/config"
-export HOME="$W/home"
-export AIRLOCK_VAULT_PASSPHRASE="server ops test"
-export AIRLOCK_ACTOR=ci
-unset AIRLOCK_VAULT AIRLOCK_SERVER AIRLOCK_TOKEN AIRLOCK_AUDIT_LOG
-mkdir -p "$HOME"
-
 # ---- the data folder is owner-only ----
-"$D" --data "$W/data" init >"$W/init.out" 2>&1 || { cat "$W/init.out"; echo "FAIL: airlockd init"; exit 1; }
-TOKEN=$(sed -n 's/^Owner API token.*: \(.*\)$/\1/p' "$W/init.out")
-[ -n "$TOKEN" ] || { echo "FAIL: no owner token in: $(cat "$W/init.out")"; exit 1; }
+init_server
 start_server
 for f in airlock.db access.db vault.db; do
   [ "$(stat -c %a "$W/data/$f")" = 600 ] && ok || bad "$f is $(stat -c %a "$W/data/$f"), wanted 600"
