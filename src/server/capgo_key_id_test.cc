@@ -69,10 +69,16 @@ TEST_P(CapgoBadKeyIdTest, ASignedKeyIdThatIsNotAKeyIdIsRefusedAndNothingIsPublis
   EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, std::nullopt);
 }
 
+std::string BadKeyIdName(const ::testing::TestParamInfo<Json>& info) {
+  static const char* const kNames[] = {"Number", "Empty", "NulByte", "TooLong", "Array"};
+  return kNames[info.index];
+}
+
 INSTANTIATE_TEST_SUITE_P(NotAKeyId, CapgoBadKeyIdTest,
                          ::testing::Values(Json(12345), Json(""), Json(std::string("MIIB\0CgK", 8)),
                                            Json(std::string(65, 'A')),
-                                           Json::array({"MIIBCgKCAQEAqJikYizo"})));
+                                           Json::array({"MIIBCgKCAQEAqJikYizo"})),
+                         BadKeyIdName);
 
 }  // namespace
 }  // namespace airlock::server
