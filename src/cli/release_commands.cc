@@ -451,9 +451,11 @@ Result<void> RunPublish(const PublishArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(capgo_target, TargetFor(capgo_file, [&] {
                                // Signed with the release: the server offers the Capgo form
                                // only to devices whose key_id names this key.
-                               nlohmann::json c = {
-                                   {"format", "capgo-v2"},
-                                   {"capgo_key_id", bundle::capgo::KeyId(capgo_signer->public_key)}};
+                               // (The server refuses an empty one; Capgo keys are RSA.)
+                               nlohmann::json c = {{"format", "capgo-v2"}};
+                               const std::string key_id =
+                                   bundle::capgo::KeyId(capgo_signer->public_key);
+                               if (!key_id.empty()) c["capgo_key_id"] = key_id;
                                rules.WriteTo(&c);
                                return c;
                              }()));

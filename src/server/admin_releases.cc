@@ -1,5 +1,6 @@
 // The admin API's handlers for channels, rollouts, rollbacks and publishing releases
 // (server/admin_api_internal.h; docs/api/server-api.md is the contract).
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -392,13 +393,20 @@ Response AdminApi::Publish(const Request& req) {
     release.capgo_checksum = capgo_checksum;
     // The key id the targets key signed beside the Capgo form (`airlock release publish` writes
     // it): /updates refuses the form to a device whose key_id names another key.
-    if (const auto id = capgo->custom.find("capgo_key_id");
-        id != capgo->custom.end() && id->is_string() && !id->get<std::string>().empty()) {
-      const std::string key_id = id->get<std::string>();
-      if (key_id.size() > kCapgoMaxShortString) {
-        return JsonError(422, "verification_failed", "capgo_key_id is longer than 64 bytes");
+    // A field that is there but is not a key id is refused (it would leave the release unchecked):
+    // 1..64 characters of base64, the plugin's calcKeyId.
+    if (const auto id = capgo->custom.find("capgo_key_id"); id != capgo->custom.end()) {
+      const std::string* key_id = id->is_string() ? &id->get_ref<const std::string&>() : nullptr;
+      const auto base64 = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '+' || c == '/' || c == '=';
+      };
+      if (key_id == nullptr || key_id->empty() || key_id->size() > kCapgoMaxShortString ||
+          !std::all_of(key_id->begin(), key_id->end(), base64)) {
+        return JsonError(422, "verification_failed",
+                         "capgo_key_id of " + capgo->name + " must be 1 to 64 base64 characters");
       }
-      release.capgo_key_id = key_id;
+      release.capgo_key_id = *key_id;
     }
   }
   auto accepted = deps.repo->AcceptTargets(app->app_id, targets_bytes, blobs);

@@ -296,13 +296,17 @@ Result<CapgoDeviceInfo> ParseCapgoDeviceInfo(const Json& obj, bool semver_versio
 }
 
 Result<CapgoStatsBatch> ParseCapgoStats(std::string_view body) {
+  return ParseCapgoStatsParsed(ParseJson(body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth), body);
+}
+
+Result<CapgoStatsBatch> ParseCapgoStatsParsed(const Result<Json>& parsed, std::string_view body) {
   if (body.size() > kCapgoMaxStatsBodyBytes) {
     return MakeError(ErrorCode::kLimitExceeded, "request body is larger than " +
                                                     std::to_string(kCapgoMaxStatsBodyBytes) +
                                                     " bytes");
   }
-  AIRLOCK_ASSIGN_OR_RETURN(Json value,
-                           ParseJson(body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth));
+  if (!parsed) return tl::unexpected(parsed.error());
+  const Json& value = *parsed;
   CapgoStatsBatch batch;
   std::vector<const Json*> items;
   if (value.is_object()) {
@@ -518,8 +522,14 @@ CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& 
 }  // namespace
 
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink) {
+  return HandleCapgoStatsParsed(ParseJson(body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth), body,
+                                sink);
+}
+
+CapgoReply HandleCapgoStatsParsed(const Result<Json>& parsed, std::string_view body,
+                                  CapgoStatsSink& sink) {
   constexpr bool kNoKind = false;
-  auto batch = ParseCapgoStats(body);
+  auto batch = ParseCapgoStatsParsed(parsed, body);
   if (!batch) {
     if (body.size() > kCapgoMaxStatsBodyBytes) {
       return ErrorReply(413, "payload_too_large", batch.error().message(), kNoKind);

@@ -114,6 +114,10 @@ struct CapgoStatsBatch {
 // Errors of the body as a whole: too large (kLimitExceeded), not JSON, neither an object nor an
 // array, an empty array or more than kCapgoMaxStatsEvents events.
 [[nodiscard]] Result<CapgoStatsBatch> ParseCapgoStats(std::string_view body);
+// The same for a body already parsed (ParseJson with kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth):
+// the /stats route parses a body of up to 1 MiB once, for its rate-limit key and for this.
+[[nodiscard]] Result<CapgoStatsBatch> ParseCapgoStatsParsed(const Result<nlohmann::json>& parsed,
+                                                            std::string_view body);
 
 // Rules of a channel, as the admin configured them.
 struct CapgoChannel {
@@ -228,6 +232,9 @@ CapgoReply HandleCapgoUpdatesFlat(const FlatJsonObject& body, CapgoReleaseCatalo
 // `{"status":"ok","results":[{"index":i,"status":"ok"} | {"index":i,"status":"error","error":
 // "invalid_request","message":...}]}`. 413 over kCapgoMaxStatsBodyBytes.
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink);
+// HandleCapgoStats for a body already parsed as ParseCapgoStatsParsed takes it (same replies).
+CapgoReply HandleCapgoStatsParsed(const Result<nlohmann::json>& parsed, std::string_view body,
+                                  CapgoStatsSink& sink);
 
 enum class CapgoChannelMethod { kPost, kPut, kGet, kDelete };
 

@@ -500,6 +500,27 @@ TEST(CapgoDeviceInfoTest, NativeVersionIsCoercedAsCapgoDoes) {
   EXPECT_FALSE(ParseCapgoDeviceInfo(bad));
 }
 
+// Review (issue 13): padding makes no malformed native version pass; what it pads must still be
+// strict semver (downgrade and native-floor decisions compare it).
+TEST(CapgoDeviceInfoTest, CoercionLetsNoMalformedNativeVersionThrough) {
+  for (const char* native : {"1.0-", "01.0", "1.", ".1", "1..0", "-1", "+1", "v1.0", "1.0 ",
+                             "1.0-01", "1.0+", "1.0.0.0"}) {
+    Json j = Json::parse(Request());
+    j["version_build"] = native;
+    auto info = ParseCapgoDeviceInfo(j);
+    ASSERT_FALSE(info) << native << " was accepted as " << info->version_build;
+    EXPECT_EQ(info.error().code(), ErrorCode::kInvalidArgument) << native;
+    EXPECT_NE(info.error().message().find("field 'version_build' is not a semantic version"),
+              std::string::npos)
+        << info.error().ToString();
+  }
+  Json j = Json::parse(Request());
+  j["version_build"] = "1.0+x";
+  auto info = ParseCapgoDeviceInfo(j);
+  ASSERT_TRUE(info) << info.error().ToString();
+  EXPECT_EQ(info->version_build, "1.0.0+x");
+}
+
 TEST(CapgoChannelId, IsAStablePositiveNumberPerAppAndName) {
   const int64_t id = CapgoChannelId("com.example.app", "beta");
   EXPECT_GT(id, 0);

@@ -170,13 +170,15 @@ void AddCapgoRoutes(Router* router, CapgoServices services) {
   // Stats have their own buckets: a device that was refused a check with 429 sends one
   // rate_limit_reached event (CapgoUpdater.java sendRateLimitStatistic), which must not be refused
   // by the same bucket, or the plugin retries it on every flush.
+  // A body of up to 1 MiB is parsed once, for the key and for the handler (as CapgoStatsRateKey).
   router->Add("POST", "/stats", [limiter, stats](const Request& request) -> Response {
+    auto json = ParseJson(request.body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth);
     if (limiter != nullptr) {
-      if (auto refused = limiter->Check(CapgoStatsRateKey(request))) {
+      if (auto refused = limiter->Check("stats:" + RateKeyFromJson(json, request))) {
         return ToResponse(std::move(*refused));
       }
     }
-    return ToResponse(HandleCapgoStats(request.body, *stats));
+    return ToResponse(HandleCapgoStatsParsed(json, request.body, *stats));
   });
   const std::pair<const char*, CapgoChannelMethod> methods[] = {
       {"POST", CapgoChannelMethod::kPost},

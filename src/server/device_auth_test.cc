@@ -365,6 +365,36 @@ TEST_F(DeviceAuthTest, CapgoRoutesLeaveARevokedOldDeviceAloneAndBoundItsStats) {
   EXPECT_EQ(EventCount("old-1"), 1u);
 }
 
+// Review (issue 13): one /stats batch may name many devices and apps. Each event is written only
+// for its own (app, device) row a claimed id may use: a native device, an unknown id and the same
+// id under another app are accepted and dropped, wherever they sit in the batch.
+TEST_F(DeviceAuthTest, AStatsBatchMixingDevicesWritesOnlyTheRowsClaimedIdsMayUse) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
+  ASSERT_TRUE(
+      store_->CreateDevice({kApp, "old-1", std::string(64, 'a'), "android", std::nullopt, kNow}));
+  auto event = [](std::string_view app, std::string_view device) {
+    return Json{{"platform", "android"},    {"device_id", device},     {"app_id", app},
+                {"version_build", "0.9.0"}, {"version_name", "0.9.0"}, {"plugin_version", "6.0.0"},
+                {"action", "set"}};
+  };
+  Json batch = Json::array();
+  for (int i = 0; i < 3; ++i) {
+    batch.push_back(event(kApp, "old-1"));
+    batch.push_back(event(kApp, "dev-1"));
+    batch.push_back(event(kApp, "nobody-" + std::to_string(i)));
+    batch.push_back(event("com.example.other", "old-1"));
+  }
+  Reply reply = Call("POST", "/stats", batch.dump());
+  ASSERT_EQ(reply.status, 200) << reply.raw;
+  ASSERT_EQ(reply.body["results"].size(), batch.size()) << reply.raw;
+  for (const auto& result : reply.body["results"]) EXPECT_EQ(result["status"], "ok") << reply.raw;
+  EXPECT_EQ(EventCount("old-1"), 3u);
+  EXPECT_EQ(EventCount("dev-1"), 0u);
+  EXPECT_EQ(EventCount("nobody-0"), 0u);
+  EXPECT_EQ(store_->GetDevice(kApp, "nobody-0").error().code(), ErrorCode::kNotFound);
+}
+
 // Review finding: a publishing (CI) token could switch an app from preauth back to token
 // enrollment. Choosing how devices get credentials now needs token.manage (owner, admin).
 TEST_F(DeviceAuthTest, APublishingTokenCannotLoosenEnrollment) {

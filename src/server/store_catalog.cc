@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <tuple>
 #include <utility>
 
@@ -147,12 +148,19 @@ int64_t StoreStatsSink::NextSeq() {
 Result<void> StoreStatsSink::Record(const std::vector<CapgoStatsEvent>& events) {
   int64_t now = clock_();
   std::vector<storage::DeviceEvent> rows;
+  // Whether each (app, device) of the batch may be written, read once per pair: the plugin's
+  // batches are up to 200 events of one device, which were 200 reads of the same row.
+  std::map<std::pair<std::string, std::string>, bool> may_use;
   for (const auto& event : events) {
-    AIRLOCK_ASSIGN_OR_RETURN(auto device,
-                             Optional(store_->GetDevice(event.device.app_id, event.device.device_id)));
-    // Not enrolled, or enrolled natively (whose events come only from its signed reports): accepted,
-    // not stored (see header).
-    if (!device || !storage::ClaimedIdMayUse(*device)) continue;
+    auto [it, fresh] = may_use.try_emplace({event.device.app_id, event.device.device_id}, false);
+    if (fresh) {
+      AIRLOCK_ASSIGN_OR_RETURN(
+          auto device, Optional(store_->GetDevice(event.device.app_id, event.device.device_id)));
+      it->second = device && storage::ClaimedIdMayUse(*device);
+    }
+    // Not enrolled, or enrolled natively (whose events come only from its signed reports):
+    // accepted, not stored (see header).
+    if (!it->second) continue;
     // "1.2.3:assets/app.js": the plugin names the file of a manifest failure after the version.
     std::string version = event.device.EffectiveVersion();
     std::string file;

@@ -62,9 +62,9 @@ def call(method, path, body=None, query=None):
 
 
 # ---- listChannels: GET /channel_self with the info object as the query string
-# (A CapgoUpdater.java:2667-2680). The body must be a bare JSON array (A :2766 `new JSONArray(data)`,
+# (A CapgoUpdater.java:2667-2680). The body must be a bare JSON array (A :2764 `new JSONArray(data)`,
 # I InternalUtils.swift:86 decodes `[ChannelInfo]`); each `id` a number or the whole call fails
-# (A :2771-2773 `channelId instanceof Number`; I :73 `let id: Int`); public / allow_self_set read as
+# (A :2769-2772 `channelId instanceof Number`; I :73 `let id: Int`); public / allow_self_set read as
 # booleans (A :2776-2777 optBoolean; I :75-76 `Bool?`).
 status, text = call("GET", "/channel_self", query=info())
 channels = json.loads(text) if status == 200 else None
@@ -109,8 +109,8 @@ check("setChannel to a private channel gives a code the plugin recognises",
       status == 400 and ("channel_self_set_not_allowed" in code or
                          "cannot_update_via_private_channel" in code), f"{status} {text}")
 
-# ---- getChannel: PUT with the info object (A CapgoUpdater.java:2518-2600); the plugin saves the
-# `channel` it gets back (A :2603-2620 persistDefaultChannelFromResponse). A device set to beta sends
+# ---- getChannel: PUT with the info object (A CapgoUpdater.java:2489-2611); the plugin saves the
+# `channel` it gets back (A :2600, :2614-2630 persistDefaultChannelFromResponse). A device set to beta sends
 # it as defaultChannel and must stay on beta.
 status, text = call("PUT", "/channel_self", info(defaultChannel="beta"))
 reply = json.loads(text) if text else {}
@@ -136,8 +136,8 @@ check("updates answers key_id_mismatch to another key",
       f"{status} {text[:300]}")
 
 # ---- stats: the plugin queues up to 200 events (A CapgoUpdater.java:141 MAX_PENDING_STATS) and
-# posts them as one array (A :3058-3066); a 2xx clears them, 408/429/5xx requeue them, any other
-# status drops the whole batch (A :3094-3130, isTransientStatsFailure :3140-3142).
+# posts them as one array (A :3061-3069); a 2xx clears them, 408/429/5xx requeue them, any other
+# status drops the whole batch (A :3094-3130, isTransientStatsFailure :3145-3147).
 def event(i, action="app_moved_to_background", version="1.0.1"):
     e = info(version_name=version, old_version_name="", action=action, timestamp=1764892800000 + i)
     e["metadata"] = {"error": "TypeError: undefined is not a function " * 12,
@@ -152,6 +152,15 @@ check("the test batch is the plugin's size", len(batch) == 200 and len(body) > 6
 status, text = call("POST", "/stats", batch)
 check("a full stats batch (200 events, over 64 KiB, composite version) is accepted",
       200 <= status < 300, f"{status} {text[:300]}")
+# Android does not queue manifest failures: DownloadService.java sendStatsAsync (:372-399) posts one
+# object of its own (no key_id, no timestamp) with version_name VERSION:FILE (:555, :867) and
+# ignores the answer; iOS queues the same composite name (I CapgoUpdater.swift:1622).
+single = {k: v for k, v in info().items() if k != "key_id"}
+single.update(version_name="1.0.1:index-Bx7fK2.js", old_version_name="",
+              action="download_manifest_file_fail")
+status, text = call("POST", "/stats", single)
+check("a single manifest-failure stat as DownloadService sends it is accepted",
+      200 <= status < 300, f"{status} {text[:300]}")
 bad = [event(0), dict(event(1), action="Not An Action"), event(2)]
 status, text = call("POST", "/stats", bad)
 reply = json.loads(text) if text else {}
@@ -161,7 +170,8 @@ check("one bad event does not sink the batch (2xx, per-event results)",
       f"{status} {text[:300]}")
 
 # ---- 429: after a 429 the plugin sends one rate_limit_reached stat and releases its claim (to send
-# it again) when that is not a success (A CapgoUpdater.java:2064-2066, 2161-2215).
+# it again) when that is not a success (A CapgoUpdater.java:2034-2035, sendRateLimitStatistic
+# :2167-2216).
 limited = False
 for _ in range(40):
     status, text = call("POST", "/updates", info(device="9e8d7c6b-5a49-4838-a7b6-c5d4e3f2a1b0"))
