@@ -21,7 +21,26 @@ run 0 "initialised" "$BIN" vault init --vault "$V" "${FAST[@]}"
 [ "$(stat -c %a "$W/keys.vault")" = 600 ] && ok || bad "vault mode is not 0600"
 run 1 "already exists" "$BIN" vault init --vault "$V" "${FAST[@]}"
 run 2 "" "$BIN" vault init --vault "nope:$W/x"
-run 2 "--vault" env -u AIRLOCK_VAULT "$BIN" key list
+# No --vault: the default vault, the one `app create` uses (HOME in a temp dir). A missing one is
+# an error that names it, and nothing is made (issue 12).
+mkdir -p "$W/home"
+run 1 "no vault at $W/home/.config/airlock/vault.db" env -u AIRLOCK_VAULT -u XDG_CONFIG_HOME HOME="$W/home" "$BIN" key list
+[ -z "$(ls -A "$W/home")" ] && ok || bad "a failed key list left files in HOME: $(ls -AR "$W/home")"
+run 0 "initialised file:$W/home/.config/airlock/vault.db" env -u AIRLOCK_VAULT -u XDG_CONFIG_HOME HOME="$W/home" \
+  "$BIN" vault init --kdf-memory-kib 64 --kdf-passes 1
+[ "$(stat -c %a "$W/home/.config/airlock")" = 700 ] && ok || bad "default vault folder is not 0700"
+run 0 "" env -u AIRLOCK_VAULT -u XDG_CONFIG_HOME HOME="$W/home" "$BIN" key list
+run 0 "" env -u AIRLOCK_VAULT -u XDG_CONFIG_HOME HOME="$W/home" "$BIN" audit verify
+# A failed init over an existing vault leaves the folder byte-for-byte as it was.
+tree_state "$W/home" >"$W/home.before"
+run 1 "already exists" env -u AIRLOCK_VAULT -u XDG_CONFIG_HOME HOME="$W/home" "$BIN" vault init
+tree_state "$W/home" | cmp -s - "$W/home.before" && ok || bad "a failed vault init changed the folder"
+# Restore into a vault that does not exist: an error, and no audit log is made.
+run 1 "" "$BIN" vault restore --vault "file:$W/nowhere/v.db" --in "$W/missing.backup"
+[ ! -e "$W/nowhere" ] && ok || bad "a failed vault restore left files"
+# No passphrase and no terminal: the hint names the real flag and variable.
+run 2 "no vault passphrase: give --passphrase-file FILE, set \\\$AIRLOCK_VAULT_PASSPHRASE, or run on a terminal" \
+  env -u AIRLOCK_VAULT_PASSPHRASE -u AIRLOCK_VAULT -u XDG_CONFIG_HOME HOME="$W/home" "$BIN" key list
 
 # create / list
 run 0 "created file:" "$BIN" key create root --vault "$V" --type ed25519 --purpose root

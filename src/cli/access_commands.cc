@@ -7,6 +7,7 @@
 
 #include "access/access_store.h"
 #include "audit/audit_log.h"
+#include "cli/app_config.h"
 #include "cli/audit_options.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
@@ -72,17 +73,23 @@ struct AccessSession {
 };
 
 Result<AccessSession> OpenAccess(const AccessArgs& a) {
-  if (a.log.vault.empty() || !a.log.vault.starts_with("file:")) {
+  std::string vault = a.log.vault;
+  if (vault.empty()) {
+    bool is_default = false;
+    AIRLOCK_ASSIGN_OR_RETURN(vault, DefaultVaultUri(&is_default));
+  }
+  if (!vault.starts_with("file:")) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "access control belongs to a file vault: give --vault file:PATH");
   }
   KeyStoreArgs k;
-  k.vault = a.log.vault;
+  k.vault = vault;
   k.audit = a.log.audit;
   k.access = a.access;
   k.actor = a.actor.empty() ? DefaultActor() : a.actor;
   k.reason = a.reason;
   k.passphrase_file = a.passphrase_file;
+  k.passphrase_flag = "--passphrase-file";
   k.managing_access = true;
   AccessSession s;
   AIRLOCK_ASSIGN_OR_RETURN(s.session, OpenKeySession(k));

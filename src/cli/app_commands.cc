@@ -29,6 +29,7 @@
 #include "crypto/keys.h"
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
+#include "keys/vault_paths.h"
 #include "metadata/metadata.h"
 #include "metadata/release_rules.h"
 
@@ -56,6 +57,46 @@ struct AppCreateArgs {
   bool no_capgo = false;
 };
 
+// The folders of `dir` (and their parents) that do not exist yet, outermost first.
+std::vector<fs::path> MissingDirs(const fs::path& dir) {
+  std::vector<fs::path> missing;
+  std::error_code ec;
+  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    missing.insert(missing.begin(), p);
+    if (p == p.parent_path()) break;
+  }
+  return missing;
+}
+
+// A failed `app create` leaves nothing: when this run made the default vault and fails before the
+// server accepted the app, the vault, its audit log and the folders made for them are removed.
+class UndoNewVault {
+ public:
+  ~UndoNewVault() {
+    if (!armed_) return;
+    std::error_code ec;
+    for (const fs::path& file : files_) fs::remove(file, ec);
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) fs::remove(*it, ec);  // if empty
+  }
+  void Arm(const keys::KeyUri& vault, std::vector<fs::path> dirs) {
+    if (vault.scheme != keys::KeyUriScheme::kFile) return;
+    for (const char* suffix : {"", "-journal", "-wal", "-shm"})
+      files_.push_back(vault.path + suffix);
+    if (auto log = keys::AuditPathForVaultUri(vault.StoreUri())) {
+      for (const char* suffix : {"", "-journal", "-wal", "-shm"})
+        files_.push_back(log->string() + suffix);
+    }
+    dirs_ = std::move(dirs);
+    armed_ = true;
+  }
+  void Disarm() { armed_ = false; }
+
+ private:
+  std::vector<fs::path> files_;
+  std::vector<fs::path> dirs_;
+  bool armed_ = false;
+};
+
 Result<void> RunAppCreate(const AppCreateArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
@@ -76,11 +117,14 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(app_key, crypto::PublicKey::FromFile(a.app_key));
   }
   AIRLOCK_ASSIGN_OR_RETURN(fs::path config_dir, ConfigDir());
+  // Destroyed after the sessions below (declared before them), so their files are closed first.
+  UndoNewVault undo;
 
   // 1. Keys, all loaded before the server is asked for anything (a wrong passphrase changes
   // nothing).
   KeyStoreArgs defaults;
   defaults.passphrase_file = a.passphrase_file;
+  defaults.passphrase_flag = "--passphrase-file";
   KeyLoader loader(defaults);
   AppConfig config;
   config.app_id = a.app;
@@ -90,10 +134,14 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   std::shared_ptr<KeySession> default_session;
   auto open_default = [&]() -> Result<std::shared_ptr<KeySession>> {
     bool vault_created = false;
+    const std::vector<fs::path> missing_dirs = MissingDirs(config_dir);
     AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<KeySession> session,
                              OpenDefaultVault(a.passphrase_file, &vault_uri, &vault_created));
     loader.AddSession(session);
-    if (vault_created) notes.push_back("created vault " + session->uri.StoreUri());
+    if (vault_created) {
+      notes.push_back("created vault " + session->uri.StoreUri());
+      undo.Arm(session->uri, missing_dirs);
+    }
     return session;
   };
   if (a.root_keys.empty() || a.targets_key.empty()) {
@@ -176,7 +224,10 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   nlohmann::json created;
   bool resumed = false;
   bool need_root = true;
-  if (auto posted = client.Json("POST", "/api/v1/apps", body)) {
+  auto posted = client.Json("POST", "/api/v1/apps", body);
+  // From here on the server may hold the app, and a rerun needs these keys: keep the vault.
+  if (posted || posted.error().code() == ErrorCode::kAlreadyExists) undo.Disarm();
+  if (posted) {
     created = std::move(*posted);
   } else if (posted.error().code() == ErrorCode::kAlreadyExists) {
     AIRLOCK_ASSIGN_OR_RETURN(created, client.Json("GET", app_path));

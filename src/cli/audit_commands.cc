@@ -7,6 +7,7 @@
 
 #include "access/access_store.h"
 #include "audit/audit_log.h"
+#include "cli/app_config.h"
 #include "cli/audit_options.h"
 #include "cli/commands.h"
 #include "cli/key_loading.h"
@@ -26,12 +27,22 @@ void AddLogOptions(CLI::App* c, LogArgs& a) {
       ->envname("AIRLOCK_VAULT");
   c->add_option("--audit", a.audit, "The audit log file (overrides the vault's)")
       ->envname("AIRLOCK_AUDIT_LOG");
+  // Neither given: the default vault, as for every other command (cli/app_config.h). Without HOME
+  // the vault stays empty and AuditPath says why.
+  c->parse_complete_callback([&a] {
+    bool is_default = false;
+    if (a.vault.empty() && a.audit.empty()) {
+      if (auto uri = DefaultVaultUri(&is_default)) a.vault = *uri;
+    }
+  });
 }
 
 Result<std::filesystem::path> AuditPath(const LogArgs& a) {
   if (!a.audit.empty()) return std::filesystem::path(a.audit);
   if (a.vault.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "--vault URI or --audit PATH is required");
+    bool is_default = false;
+    AIRLOCK_ASSIGN_OR_RETURN(std::string uri, DefaultVaultUri(&is_default));
+    return keys::AuditPathForVaultUri(uri);
   }
   return keys::AuditPathForVaultUri(a.vault);
 }
@@ -39,7 +50,9 @@ Result<std::filesystem::path> AuditPath(const LogArgs& a) {
 Result<std::filesystem::path> AccessPath(const LogArgs& a, const std::string& access) {
   if (!access.empty()) return std::filesystem::path(access);
   if (a.vault.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "--vault URI or --access PATH is required");
+    bool is_default = false;
+    AIRLOCK_ASSIGN_OR_RETURN(std::string uri, DefaultVaultUri(&is_default));
+    return keys::AccessPathForVaultUri(uri);
   }
   return keys::AccessPathForVaultUri(a.vault);
 }
@@ -167,7 +180,8 @@ Result<void> RunVerify(const VerifyArgs& a) {
     const std::string where = file ? "vault " + uri.path : "token " + uri.StoreUri();
     keys::KeyStoreOptions so;
     so.secret =
-        SecretSource(a.passphrase_file, file ? keys::kVaultPassphraseEnv : "AIRLOCK_PKCS11_PIN",
+        SecretSource(a.passphrase_file, "--passphrase-file",
+                     file ? keys::kVaultPassphraseEnv : "AIRLOCK_PKCS11_PIN",
                      file ? "vault passphrase" : "PKCS#11 user PIN");
     AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<keys::KeyStore> store, keys::OpenKeyStore(uri, so));
     keys::VaultStateStore* holder = keys::AsVaultStateStore(store.get());

@@ -15,9 +15,11 @@ struct LogArgs {
   std::string vault, audit;
 };
 void AddLogOptions(CLI::App* c, LogArgs& a);
-// --audit, else the log beside the vault. kInvalidArgument without either.
+// --vault / --audit; with neither, --vault is set to the default vault (DefaultVaultUri) once the
+// command line is parsed.
+// --audit, else the log beside the vault (the default vault's when --vault is empty).
 Result<std::filesystem::path> AuditPath(const LogArgs& a);
-// `access`, else the access file beside the vault. kInvalidArgument without either.
+// `access`, else the access file beside the vault (the default vault's when --vault is empty).
 Result<std::filesystem::path> AccessPath(const LogArgs& a, const std::string& access);
 // YYYY-MM-DDTHH:MM:SSZ (UTC).
 std::string FormatUtc(int64_t unix_seconds);

@@ -1,7 +1,8 @@
 // airlock vault init|backup|restore and airlock key create|import|list|sign|public|suspend|resume|
 // retire|revoke|compromised|rotate|delete (docs/operations/keys.md).
 //
-// Every command opens the store named by --vault (or $AIRLOCK_VAULT), asks for its secret
+// Every command opens the store named by --vault (or $AIRLOCK_VAULT, else the default vault
+// $XDG_CONFIG_HOME/airlock/vault.db, cli/app_config.h), asks for its secret
 // (passphrase file, $AIRLOCK_VAULT_PASSPHRASE / $AIRLOCK_PKCS11_PIN, or a no-echo prompt on a
 // terminal), and goes through keys::KeyManager, so each operation, failed ones included, appends a
 // usage record to the audit log beside the vault (or --audit / $AIRLOCK_AUDIT_LOG).
@@ -43,7 +44,9 @@ struct CommonArgs {
 };
 
 void AddCommon(CLI::App* c, CommonArgs& a, bool with_totp) {
-  c->add_option("--vault", a.vault, "Key store URI: file:PATH or pkcs11:token=LABEL")
+  c->add_option("--vault", a.vault,
+                "Key store URI: file:PATH or pkcs11:token=LABEL (default: $AIRLOCK_VAULT, else "
+                "file:~/.config/airlock/vault.db)")
       ->envname("AIRLOCK_VAULT");
   c->add_option("--passphrase-file", a.passphrase_file,
                 "File holding the vault passphrase / PKCS#11 PIN (first line)");
@@ -61,6 +64,7 @@ KeyStoreArgs StoreArgs(const CommonArgs& a) {
   KeyStoreArgs k;
   k.vault = a.vault;
   k.passphrase_file = a.passphrase_file;
+  k.passphrase_flag = "--passphrase-file";
   k.pkcs11_module = a.pkcs11_module;
   k.audit = a.audit;
   k.actor = a.actor;
@@ -436,7 +440,8 @@ Result<void> RunBackup(const BackupArgs& a) {
     (void)s.manager->Record(s.ctx, "backup", nullptr, tl::unexpected(e));
     return e;
   }));
-  auto secret = SecretSource(a.backup_passphrase_file, kBackupPassphraseEnv, "backup passphrase");
+  auto secret = SecretSource(a.backup_passphrase_file, "--backup-passphrase-file", kBackupPassphraseEnv,
+                               "backup passphrase");
   auto written = [&]() -> Result<keys::BackupResult> {
     AIRLOCK_ASSIGN_OR_RETURN(std::string passphrase, secret());
     auto r = keys::WriteBackup(*s.store, passphrase, a.out, spec);
@@ -475,7 +480,8 @@ Result<void> RunRestore(const RestoreArgs& a) {
     if (a.in.empty()) {
       return MakeError(ErrorCode::kInvalidArgument, "give --in FILE or --share FILE ...");
     }
-    auto secret = SecretSource(a.backup_passphrase_file, kBackupPassphraseEnv, "backup passphrase");
+    auto secret = SecretSource(a.backup_passphrase_file, "--backup-passphrase-file", kBackupPassphraseEnv,
+                               "backup passphrase");
     AIRLOCK_ASSIGN_OR_RETURN(std::string passphrase, secret());
     auto r = keys::RestoreBackup(*s.store, passphrase, a.in);
     keys::WipeString(passphrase);

@@ -1,9 +1,12 @@
 #include "cli/key_loading.h"
 
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -11,6 +14,7 @@
 
 #include "access/access_store.h"
 #include "audit/audit_log.h"
+#include "cli/app_config.h"
 #include "common/file.h"
 #include "crypto/rsa_raw.h"
 #include "keys/audit_sink.h"
@@ -24,12 +28,13 @@ namespace {
 
 constexpr uint64_t kMaxPassphraseFile = 4096;
 
-// Reads a secret without echo from the terminal. kInvalidArgument when stdin is not a terminal.
-Result<std::string> Prompt(const std::string& what) {
+// Reads a secret without echo from the terminal. kInvalidArgument when stdin is not a terminal,
+// naming the command's flag and the variable that would have given it.
+Result<std::string> Prompt(const std::string& what, const std::string& flag, const char* env) {
   if (!isatty(STDIN_FILENO)) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     "no " + what + " (set the environment variable, use --passphrase-file, or run on a "
-                                    "terminal)");
+                     "no " + what + ": " + (flag.empty() ? "" : "give " + flag + " FILE, ") +
+                         "set $" + env + ", or run on a terminal");
   }
   termios old_mode{};
   if (tcgetattr(STDIN_FILENO, &old_mode) != 0) {
@@ -74,14 +79,14 @@ class AccessGate final : public keys::Gate {
 keys::KeyStoreOptions StoreOptions(const KeyStoreArgs& a, const keys::KeyUri& uri) {
   keys::KeyStoreOptions options;
   const bool file = uri.scheme == keys::KeyUriScheme::kFile;
-  options.secret = SecretSource(a.passphrase_file,
+  options.secret = SecretSource(a.passphrase_file, a.passphrase_flag,
                                 file ? keys::kVaultPassphraseEnv : "AIRLOCK_PKCS11_PIN",
                                 file ? "vault passphrase" : "PKCS#11 user PIN");
   options.pkcs11_module = a.pkcs11_module;
   return options;
 }
 
-Result<audit::AuditLog> OpenLog(const KeyStoreArgs& a, const keys::KeyUri& uri) {
+Result<std::filesystem::path> LogPath(const KeyStoreArgs& a, const keys::KeyUri& uri) {
   std::filesystem::path path = a.audit;
   // As the header says: --audit, else $AIRLOCK_AUDIT_LOG (the key commands read it through their
   // option, but stores opened for a key URI elsewhere have no such option), else beside the vault.
@@ -92,8 +97,41 @@ Result<audit::AuditLog> OpenLog(const KeyStoreArgs& a, const keys::KeyUri& uri) 
   if (path.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(path, keys::AuditPathForVaultUri(uri.StoreUri()));
   }
-  return audit::AuditLog::Open(path);
+  return path;
 }
+
+// What OpenKeySession made for a new file vault (its missing folders, then the vault file), undone
+// on every error path unless Keep() is called.
+class CreatedVault {
+ public:
+  ~CreatedVault() {
+    if (keep_) return;
+    std::error_code ec;
+    for (const std::filesystem::path& file : files_) std::filesystem::remove(file, ec);
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) std::filesystem::remove(*it, ec);
+  }
+  // mkdir -p with mode 0700, remembering the folders made here.
+  Result<void> MakeDirs(const std::filesystem::path& dir) {
+    std::filesystem::path partial;
+    for (const std::filesystem::path& part : dir) {
+      partial /= part;
+      if (::mkdir(partial.c_str(), 0700) == 0) {
+        dirs_.push_back(partial);
+      } else if (errno != EEXIST) {
+        return MakeError(ErrorCode::kIo,
+                         "cannot create " + partial.string() + ": " + std::strerror(errno));
+      }
+    }
+    return {};
+  }
+  void AddFile(std::filesystem::path file) { files_.push_back(std::move(file)); }
+  void Keep() { keep_ = true; }
+
+ private:
+  std::vector<std::filesystem::path> dirs_;
+  std::vector<std::filesystem::path> files_;
+  bool keep_ = false;
+};
 
 // The access gate of a file vault's session, failing closed (see OpenKeySession in the header).
 Result<void> OpenAccessControl(KeySession& s, const KeyStoreArgs& a) {
@@ -146,12 +184,12 @@ Result<void> OpenAccessControl(KeySession& s, const KeyStoreArgs& a) {
 
 }  // namespace
 
-std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,
-                                                  const std::string& what) {
-  return [file, env, what]() -> Result<std::string> {
+std::function<Result<std::string>()> SecretSource(const std::string& file, const std::string& flag,
+                                                  const char* env, const std::string& what) {
+  return [file, flag, env, what]() -> Result<std::string> {
     if (!file.empty()) return ReadSecretFile(file);
     if (const char* v = std::getenv(env); v != nullptr) return std::string(v);
-    return Prompt(what);
+    return Prompt(what, flag, env);
   };
 }
 
@@ -164,11 +202,13 @@ std::string DefaultActor() {
 
 Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool create,
                                                    std::optional<keys::KdfParams> kdf) {
-  if (a.vault.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "--vault URI (or $AIRLOCK_VAULT) is required");
+  std::string vault = a.vault;
+  if (vault.empty()) {
+    bool is_default = false;
+    AIRLOCK_ASSIGN_OR_RETURN(vault, DefaultVaultUri(&is_default));
   }
   auto s = std::make_unique<KeySession>();
-  AIRLOCK_ASSIGN_OR_RETURN(s->uri, keys::ParseKeyUri(a.vault));
+  AIRLOCK_ASSIGN_OR_RETURN(s->uri, keys::ParseKeyUri(vault));
   keys::KeyStoreOptions options = StoreOptions(a, s->uri);
   if (kdf) options.kdf = *kdf;
   s->ctx.actor = a.actor.empty() ? DefaultActor() : a.actor;
@@ -178,10 +218,23 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
     if (const char* v = std::getenv("AIRLOCK_TOTP"); v != nullptr && *v != '\0')
       s->ctx.totp_code = v;
   }
-  AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, OpenLog(a, s->uri));
+  AIRLOCK_ASSIGN_OR_RETURN(std::filesystem::path log_path, LogPath(a, s->uri));
+  // The store first: a store that does not open gets no log made for it (a failed command leaves
+  // nothing), and a new vault is undone if anything below fails.
+  CreatedVault created;
+  const bool new_file_vault = create && s->uri.scheme == keys::KeyUriScheme::kFile;
+  if (new_file_vault) {
+    std::error_code ec;
+    AIRLOCK_TRY(created.MakeDirs(std::filesystem::absolute(s->uri.path, ec).parent_path()));
+  }
   auto store = create ? keys::InitKeyStore(s->uri, options) : keys::OpenKeyStore(s->uri, options);
-  if (!store) {
-    // A refused open (wrong passphrase, missing vault) is a failed attempt: record it.
+  if (store && new_file_vault) created.AddFile(s->uri.path);
+  std::error_code log_ec;
+  const bool log_existed = std::filesystem::exists(log_path, log_ec);
+  if (!store && !create && log_existed) {
+    // A refused open of an existing store (wrong passphrase) is a failed attempt: record it in the
+    // store's own log, which exists; a missing store or log gets no new file.
+    AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, audit::AuditLog::OpenExisting(log_path));
     audit::UsageRecord r;
     r.actor = s->ctx.actor;
     r.operation = create ? "init" : "open";
@@ -194,6 +247,9 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
     (void)log.Append(r);
     return tl::unexpected(store.error());
   }
+  if (!store) return tl::unexpected(store.error());
+  if (new_file_vault && !log_existed) created.AddFile(log_path);
+  AIRLOCK_ASSIGN_OR_RETURN(audit::AuditLog log, audit::AuditLog::Open(log_path));
   s->store = std::move(*store);
   s->vault = keys::AsFileVault(s->store.get());
   if (keys::VaultStateStore* state = keys::AsVaultStateStore(s->store.get()); state != nullptr) {
@@ -223,6 +279,7 @@ Result<std::unique_ptr<KeySession>> OpenKeySession(const KeyStoreArgs& a, bool c
     mopts.details = "access-control=off";
   }
   s->manager = std::make_unique<keys::KeyManager>(*s->store, *s->sink, *s->gate, mopts);
+  created.Keep();
   return s;
 }
 
@@ -276,9 +333,9 @@ class SessionSigner final : public crypto::Signer {
 Result<keys::KeyUri> KeyUriWithName(const std::string& spec) {
   AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri uri, keys::ParseKeyUri(spec));
   if (!uri.has_key()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "key URI " + spec + " names a store, not a key (file:VAULT#name, "
-                                         "pkcs11:token=LABEL;object=name)");
+    return MakeError(ErrorCode::kInvalidArgument, "key URI " + spec +
+                                                      " names a store, not a key (file:VAULT#name, "
+                                                      "pkcs11:token=LABEL;object=name)");
   }
   return uri;
 }

@@ -2,15 +2,20 @@
 // usage log and access control, shared by `airlock vault|key` and every option that takes a key
 // (`bundle seal --sign-key`, `repo init --root-key`, ...).
 //
-// A key spec is a key URI ("file:VAULT#name", "pkcs11:token=LABEL;object=name", keys/key_uri.h) or a
-// PEM key file. URI keys sign through keys::KeyManager (keys/signer.h), so each use is authorized and
-// appended to the store's audit log exactly like `airlock key sign`; private key bytes never leave
-// the store.
+// A key spec is a key URI ("file:VAULT#name", "pkcs11:token=LABEL;object=name", keys/key_uri.h) or
+// a PEM key file. URI keys sign through keys::KeyManager (keys/signer.h), so each use is authorized
+// and appended to the store's audit log exactly like `airlock key sign`; private key bytes never
+// leave the store.
+//
+// Stores: --vault, else $AIRLOCK_VAULT, else the default vault
+// file:$XDG_CONFIG_HOME/airlock/vault.db (cli/app_config.h DefaultVaultUri), the one app create
+// uses.
 //
 // Secrets: --passphrase-file where a command has it, else $AIRLOCK_VAULT_PASSPHRASE (file vault) or
-// $AIRLOCK_PKCS11_PIN (PKCS#11), else a no-echo prompt on a terminal. The PKCS#11 module comes from
-// the URI's module-path or $AIRLOCK_PKCS11_MODULE; the audit log from $AIRLOCK_AUDIT_LOG or beside the
-// vault; the actor from $AIRLOCK_ACTOR, else $USER.
+// $AIRLOCK_PKCS11_PIN (PKCS#11), else a no-echo prompt on a terminal. Without any of them the error
+// names the command's real flag (KeyStoreArgs::passphrase_flag) and the variable. The PKCS#11
+// module comes from the URI's module-path or $AIRLOCK_PKCS11_MODULE; the audit log from
+// $AIRLOCK_AUDIT_LOG or beside the vault; the actor from $AIRLOCK_ACTOR, else $USER.
 #ifndef AIRLOCK_CLI_KEY_LOADING_H_
 #define AIRLOCK_CLI_KEY_LOADING_H_
 
@@ -35,8 +40,11 @@ namespace airlock::cli {
 
 // How to open a store (the `--vault ... --passphrase-file ...` options of the key commands).
 struct KeyStoreArgs {
-  std::string vault;            // store URI
+  std::string vault;            // store URI; empty: DefaultVaultUri()
   std::string passphrase_file;  // first line is the passphrase / PIN
+  // The command's option for passphrase_file, named in the "no passphrase" error; empty when the
+  // command has none (then the error names only the variable and the terminal).
+  std::string passphrase_flag;
   std::string pkcs11_module;
   std::string audit;  // usage/audit log; empty: $AIRLOCK_AUDIT_LOG, else beside the vault
   std::string actor;  // empty: DefaultActor()
@@ -58,7 +66,7 @@ struct KeySession {
   std::unique_ptr<keys::KeyStore> store;
   keys::FileVaultStore* vault = nullptr;  // store, when it is a file vault
   std::unique_ptr<keys::UsageSink> sink;
-  std::filesystem::path access_path;          // file vaults: the access file
+  std::filesystem::path access_path;            // file vaults: the access file
   std::unique_ptr<access::AccessStore> access;  // open when the access file exists
   std::unique_ptr<keys::Gate> gate;
   std::unique_ptr<keys::KeyManager> manager;
@@ -66,8 +74,11 @@ struct KeySession {
   ~KeySession();
 };
 
-// Opens (create: initialises) the store args.vault names. A refused open (wrong secret, missing
-// store) is itself appended to the audit log.
+// Opens (create: initialises) the store args.vault names (empty: the default vault; create makes
+// its missing folders, 0700). A failed call leaves nothing behind: the audit log is opened (and
+// made) only once the store is open; a refused open of an existing store (wrong secret) is appended
+// to that store's log only when the log exists; a create that fails removes the vault file and the
+// folders it made.
 //
 // Access control (file vaults; docs/operations/keys.md). The vault records, sealed under its key,
 // whether it has access control (set when the first principal is enrolled, never cleared). With it,
@@ -89,9 +100,11 @@ struct KeySession {
 // The options that seal TOTP secrets under `vault`'s key.
 access::AccessOptions AccessOptionsFor(keys::FileVaultStore* vault);
 // A lazily-read secret: `file` (first line) if set, else the environment variable `env`, else a
-// no-echo terminal prompt naming `what` (kInvalidArgument when stdin is not a terminal).
-std::function<Result<std::string>()> SecretSource(const std::string& file, const char* env,
-                                                  const std::string& what);
+// no-echo terminal prompt naming `what`. When stdin is not a terminal: kInvalidArgument "no WHAT:
+// give FLAG FILE, set $ENV, or run on a terminal" (`flag` empty: the command has no such option
+// and the message leaves it out).
+std::function<Result<std::string>()> SecretSource(const std::string& file, const std::string& flag,
+                                                  const char* env, const std::string& what);
 
 // $AIRLOCK_ACTOR, else $USER, else $LOGNAME, else "unknown".
 std::string DefaultActor();
@@ -133,8 +146,8 @@ class KeyLoader {
 };
 
 // KeyLoader(defaults).LoadCapgoSigner(spec) for a caller with no loader of its own (e.g.
-// `release publish --capgo-key SPEC`): secrets, audit log and actor as for every key URI (see the top
-// of this file).
+// `release publish --capgo-key SPEC`): secrets, audit log and actor as for every key URI (see the
+// top of this file).
 [[nodiscard]] Result<bundle::capgo::CapgoSigner> LoadCapgoSigner(const std::string& spec,
                                                                  const KeyStoreArgs& defaults = {});
 

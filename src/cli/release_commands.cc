@@ -245,6 +245,7 @@ Result<void> RunRollback(const RollbackArgs& a) {
     AIRLOCK_ASSIGN_OR_RETURN(std::string spec, TargetsKeySpec(a.targets_key, config, a.app));
     KeyStoreArgs defaults;
     defaults.passphrase_file = a.passphrase_file;
+    defaults.passphrase_flag = "--passphrase-file";
     KeyLoader loader(defaults);
     AIRLOCK_ASSIGN_OR_RETURN(SignerPtr signer, LoadTargetsSigner(loader, spec, trusted, a.app));
     next.version = targets_version + 1;
@@ -380,6 +381,7 @@ Result<void> RunPublish(const PublishArgs& a) {
   // Keys (after the cheap checks, before any work on files).
   KeyStoreArgs defaults;
   defaults.passphrase_file = a.passphrase_file;
+  defaults.passphrase_flag = "--passphrase-file";
   KeyLoader loader(defaults);
   AIRLOCK_ASSIGN_OR_RETURN(SignerPtr targets_signer,
                            LoadTargetsSigner(loader, targets_spec, trusted, a.app));

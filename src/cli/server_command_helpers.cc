@@ -146,15 +146,13 @@ Result<std::shared_ptr<KeySession>> OpenDefaultVault(const std::string& passphra
   KeyStoreArgs args;
   args.vault = uri;
   args.passphrase_file = passphrase_file;
+  args.passphrase_flag = "--passphrase-file";
   AIRLOCK_ASSIGN_OR_RETURN(keys::KeyUri parsed, keys::ParseKeyUri(uri));
   bool create = false;
   if (parsed.scheme == keys::KeyUriScheme::kFile) {
+    // OpenKeySession makes its missing folders (0700), and removes them if the create fails.
     std::error_code ec;
-    if (!fs::exists(parsed.path, ec)) {
-      create = true;
-      fs::path parent = fs::absolute(parsed.path, ec).parent_path();
-      AIRLOCK_TRY(MakePrivateDirs(parent));
-    }
+    create = !fs::exists(parsed.path, ec);
   }
   AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<KeySession> s, OpenKeySession(args, create));
   *created = create;

@@ -163,8 +163,8 @@ Result<std::string> GetSecret(const KeyStoreOptions& options) {
     secret = env;
   } else {
     return MakeError(ErrorCode::kInvalidArgument,
-                     std::string("no vault passphrase (set ") + kVaultPassphraseEnv +
-                         ", use --passphrase-file, or run on a terminal)");
+                     std::string("no vault passphrase: the caller gave none and $") +
+                         kVaultPassphraseEnv + " is not set");
   }
   if (secret.empty() || secret.size() > kMaxPassphraseSize) {
     WipeString(secret);
