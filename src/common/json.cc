@@ -8,13 +8,15 @@ namespace airlock {
 namespace {
 // Thrown from the parser callback to stop at the depth bound; caught below, never leaves this file.
 struct DepthExceeded {};
+// Thrown from the parser callback at the element after the bound of a top-level array; caught below.
+struct TooManyItems {};
 // Thrown from the parser callback at a repeated object key; caught below.
 struct DuplicateKey {
   std::string key;
 };
 
 Result<nlohmann::json> Parse(std::string_view text, size_t max_size, size_t max_depth,
-                             bool refuse_duplicate_keys) {
+                             bool refuse_duplicate_keys, size_t max_items = SIZE_MAX) {
   if (text.size() > max_size) {
     return MakeError(ErrorCode::kLimitExceeded,
                      "JSON document of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
@@ -23,10 +25,16 @@ Result<nlohmann::json> Parse(std::string_view text, size_t max_size, size_t max_
   using Event = nlohmann::json::parse_event_t;
   // The keys seen so far in each object being parsed, innermost last.
   std::vector<std::set<std::string>> open_objects;
+  bool top_is_array = false;
+  size_t items = 0;
   auto callback = [&](int depth, Event event, nlohmann::json& parsed) {
-    if ((event == Event::object_start || event == Event::array_start) &&
-        static_cast<size_t>(depth) >= max_depth) {
-      throw DepthExceeded{};
+    const bool starts = event == Event::object_start || event == Event::array_start;
+    if (starts && static_cast<size_t>(depth) >= max_depth) throw DepthExceeded{};
+    // The callback's depth is the number of open containers: an element of the top-level array
+    // starts (or is a value) at depth 1.
+    if (depth == 0 && event == Event::array_start) top_is_array = true;
+    if (top_is_array && depth == 1 && (starts || event == Event::value) && ++items > max_items) {
+      throw TooManyItems{};
     }
     if (refuse_duplicate_keys) {
       if (event == Event::object_start) {
@@ -47,6 +55,9 @@ Result<nlohmann::json> Parse(std::string_view text, size_t max_size, size_t max_
   } catch (const DepthExceeded&) {
     return MakeError(ErrorCode::kLimitExceeded,
                      "JSON nests deeper than " + std::to_string(max_depth) + " levels");
+  } catch (const TooManyItems&) {
+    return MakeError(ErrorCode::kLimitExceeded,
+                     "JSON array holds more than " + std::to_string(max_items) + " elements");
   } catch (const DuplicateKey& d) {
     nlohmann::json shown = d.key;  // escaped for printing; the parser gave valid UTF-8
     return MakeError(ErrorCode::kMalformed, "duplicate key " + shown.dump() + " in a JSON object");
@@ -59,6 +70,11 @@ Result<nlohmann::json> Parse(std::string_view text, size_t max_size, size_t max_
 
 Result<nlohmann::json> ParseJson(std::string_view text, size_t max_size, size_t max_depth) {
   return Parse(text, max_size, max_depth, /*refuse_duplicate_keys=*/false);
+}
+
+Result<nlohmann::json> ParseJsonBatch(std::string_view text, size_t max_size, size_t max_depth,
+                                      size_t max_items) {
+  return Parse(text, max_size, max_depth, /*refuse_duplicate_keys=*/false, max_items);
 }
 
 Result<nlohmann::json> ParseSignedJson(std::string_view text, size_t max_size, size_t max_depth) {

@@ -20,6 +20,11 @@ inline constexpr size_t kDefaultMaxJsonDepth = 32;
 [[nodiscard]] Result<nlohmann::json> ParseJson(std::string_view text, size_t max_size,
                                                size_t max_depth = kDefaultMaxJsonDepth);
 
+// ParseJson for batch bodies: also kLimitExceeded as soon as a top-level array holds more than
+// `max_items` elements, so an element bound is enforced while parsing, not after building the rest.
+[[nodiscard]] Result<nlohmann::json> ParseJsonBatch(std::string_view text, size_t max_size,
+                                                    size_t max_depth, size_t max_items);
+
 // ParseJson for signed JSON (bundle headers, TUF metadata): also kMalformed, naming the key, if any
 // object at any depth has the same key twice (compared after unescaping, so "\u0061" and "a" are
 // one key). A plain parse keeps the last value, so a duplicate lets a verifier and a reader that

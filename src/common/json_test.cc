@@ -29,6 +29,34 @@ TEST(ParseJson, RejectsDeepNesting) {
   EXPECT_TRUE(ParseJson(ok, 1 << 20, 32));
 }
 
+TEST(ParseJsonBatch, CountsOnlyTheTopLevelArraysElements) {
+  // Three elements of every shape; the nested array's and object's members do not count.
+  auto r = ParseJsonBatch(R"([1, {"a":[1,2,3,4],"b":{"c":1}}, [5,6,7,8]])", 1024, 32, 3);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->size(), 3u);
+  // An object, or a scalar, has no element bound.
+  EXPECT_TRUE(ParseJsonBatch(R"({"a":1,"b":2,"c":3,"d":4})", 1024, 32, 3));
+  EXPECT_TRUE(ParseJsonBatch("7", 1024, 32, 0));
+  for (std::string over : {"[1,2,3,4]", R"([{},{},{},{}])", "[[],[],[],[]]", R"(["a","b","c",null])"}) {
+    auto refused = ParseJsonBatch(over, 1024, 32, 3);
+    ASSERT_FALSE(refused) << over;
+    EXPECT_EQ(refused.error().code(), ErrorCode::kLimitExceeded);
+    EXPECT_EQ(refused.error().message(), "JSON array holds more than 3 elements");
+  }
+}
+
+TEST(ParseJsonBatch, StopsAtTheElementAfterTheBound) {
+  // The text after the fourth element is not JSON: the limit is reported, so the parser stopped
+  // there instead of building (and then refusing) the rest.
+  auto r = ParseJsonBatch("[{},{},{},{}, this is not json", 1024, 32, 3);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kLimitExceeded);
+  // The bound does not hide other errors before it.
+  auto bad = ParseJsonBatch("[{},x", 1024, 32, 3);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), ErrorCode::kMalformed);
+}
+
 TEST(ParseJson, RejectsGarbageTrailingDataAndBadUtf8) {
   for (std::string bad : {"", "{", "{\"a\":}", "[1,2] x", "\"\xff\"", "nul"}) {
     auto r = ParseJson(bad, 1024);

@@ -295,8 +295,12 @@ Result<CapgoDeviceInfo> ParseCapgoDeviceInfo(const Json& obj, bool semver_versio
   return ParseDeviceInfo(obj, semver_version_name);
 }
 
+Result<nlohmann::json> ParseCapgoStatsJson(std::string_view body) {
+  return ParseJsonBatch(body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth, kCapgoMaxStatsEvents);
+}
+
 Result<CapgoStatsBatch> ParseCapgoStats(std::string_view body) {
-  return ParseCapgoStatsParsed(ParseJson(body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth), body);
+  return ParseCapgoStatsParsed(ParseCapgoStatsJson(body), body);
 }
 
 Result<CapgoStatsBatch> ParseCapgoStatsParsed(const Result<Json>& parsed, std::string_view body) {
@@ -522,7 +526,7 @@ CapgoReply UpdatesForDevice(const CapgoDeviceInfo& device, CapgoReleaseCatalog& 
 }  // namespace
 
 CapgoReply HandleCapgoStats(std::string_view body, CapgoStatsSink& sink) {
-  return HandleCapgoStatsParsed(ParseJson(body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth), body,
+  return HandleCapgoStatsParsed(ParseCapgoStatsJson(body), body,
                                 sink);
 }
 

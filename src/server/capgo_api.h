@@ -114,7 +114,11 @@ struct CapgoStatsBatch {
 // Errors of the body as a whole: too large (kLimitExceeded), not JSON, neither an object nor an
 // array, an empty array or more than kCapgoMaxStatsEvents events.
 [[nodiscard]] Result<CapgoStatsBatch> ParseCapgoStats(std::string_view body);
-// The same for a body already parsed (ParseJson with kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth):
+// Parses a /stats body within its bounds (kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth), stopping at
+// the element after kCapgoMaxStatsEvents of an array: a 1 MiB array of tiny values is refused before
+// its DOM is built.
+[[nodiscard]] Result<nlohmann::json> ParseCapgoStatsJson(std::string_view body);
+// The same for a body already parsed (ParseCapgoStatsJson):
 // the /stats route parses a body of up to 1 MiB once, for its rate-limit key and for this.
 [[nodiscard]] Result<CapgoStatsBatch> ParseCapgoStatsParsed(const Result<nlohmann::json>& parsed,
                                                             std::string_view body);

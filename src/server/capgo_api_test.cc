@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
-#include <random>
 
 #include "common/json.h"
 
@@ -420,6 +419,7 @@ TEST(CapgoStats, RejectsTooManyEventsAndBadBodiesAndRecordsNothing) {
   CapgoReply reply = HandleCapgoStats(arr.dump(), sink);
   EXPECT_EQ(reply.status, 400);
   EXPECT_EQ(Body(reply)["error"], "invalid_request");
+  EXPECT_EQ(Body(reply)["message"], "JSON array holds more than 200 elements");
   Json bad_single = StatsEvent("DROP TABLE");
   reply = HandleCapgoStats(bad_single.dump(), sink);
   EXPECT_EQ(reply.status, 400);
@@ -676,57 +676,6 @@ std::string OrderedDump(const CapgoRelease& release, bool with_manifest) {
   return out.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-TEST(AppendJsonString, GivesTheBytesOfTheNlohmannDump) {
-  const std::string cases[] = {"",
-                               "plain ascii 1.0.0",
-                               "quote \" and backslash \\ and slash /",
-                               std::string("control \x01\x1f\b\f\n\r\t and del \x7f", 32),
-                               std::string("nul \0 inside", 13),
-                               "utf-8 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
-                               "invalid \xff\xfe utf-8 \xc3",
-                               "truncated \xe2\x82",
-                               "overlong \xc0\xaf"};
-  for (const auto& text : cases) {
-    std::string out = "x";
-    AppendJsonString(&out, text);
-    EXPECT_EQ(out, "x" + Json(text).dump(-1, ' ', false, Json::error_handler_t::replace)) << text;
-  }
-}
-
-// The eight-bytes-at-a-time scan: every byte value at every position of strings around the word
-// size, each compared with nlohmann's dump.
-TEST(AppendJsonString, EveryByteAtEveryPositionMatchesTheNlohmannDump) {
-  for (size_t length : {1u, 7u, 8u, 9u, 15u, 16u, 17u, 24u}) {
-    for (size_t at = 0; at < length; ++at) {
-      for (int byte = 0; byte < 256; ++byte) {
-        std::string text(length, 'a');
-        text[at] = static_cast<char>(byte);
-        std::string out;
-        AppendJsonString(&out, text);
-        ASSERT_EQ(out, Json(text).dump(-1, ' ', false, Json::error_handler_t::replace))
-            << "length " << length << " byte " << byte << " at " << at;
-      }
-    }
-  }
-}
-
-// Random byte strings (fixed seed) biased towards UTF-8 lead and continuation bytes, escapes and
-// runs of plain ASCII: every one gives nlohmann's bytes.
-TEST(AppendJsonString, RandomBytesMatchTheNlohmannDump) {
-  const std::string pieces[] = {"a", "plain text ", "\"", "\\", "\x01", "\x1f", "\x7f", "\x80",
-                                "\xbf", "\xc2", "\xc3\xa9", "\xe2\x82", "\xe2\x82\xac", "\xed\xa0\x80",
-                                "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "\xf8", "\xff", "\xc0\xaf"};
-  std::mt19937 rng(20261126);
-  for (int round = 0; round < 20000; ++round) {
-    std::string text;
-    const int count = static_cast<int>(rng() % 12);
-    for (int k = 0; k < count; ++k) text += pieces[rng() % std::size(pieces)];
-    std::string out;
-    AppendJsonString(&out, text);
-    ASSERT_EQ(out, Json(text).dump(-1, ' ', false, Json::error_handler_t::replace)) << round;
-  }
-}
-
 TEST(CapgoUpdates, HandBuiltReplyIsTheOrderedJsonDump) {
   CapgoRelease release = VectorRelease("updates_response_manifest.json");
   release.session_key = "k\"ey\xff";  // escaping and invalid UTF-8 take the slow path
@@ -756,58 +705,6 @@ TEST(CapgoUpdates, HandBuiltReplyIsTheOrderedJsonDump) {
   EXPECT_EQ(HandleCapgoUpdates("[1]", catalog).status, 400);
   EXPECT_EQ(HandleCapgoUpdatesParsed(ParseJsonForTest("{"), "{", catalog).body,
             HandleCapgoUpdates("{", catalog).body);
-}
-
-TEST(CapgoRateLimiter, ShardedTableKeepsPerKeyBucketsAndForgetsSilentKeys) {
-  auto now = std::chrono::steady_clock::time_point{};
-  // 16 shards of two generations of 32 keys.
-  CapgoRateLimiter limiter({/*burst=*/1, /*refill_per_second=*/1, /*max_keys=*/1024}, [&] { return now; });
-  int admitted = 0;
-  for (int i = 0; i < 2000; ++i) {
-    if (!limiter.Check("dev-" + std::to_string(i))) ++admitted;
-  }
-  EXPECT_EQ(admitted, 2000);  // a flood of new ids is never refused for want of room
-  EXPECT_TRUE(limiter.Check("dev-1999"));  // recent keys keep their (empty) bucket
-  EXPECT_TRUE(limiter.Check("dev-1998"));
-  // dev-0 was silent while ~125 other keys reached its shard (more than two generations): it was
-  // forgotten and starts again with a full bucket.
-  EXPECT_FALSE(limiter.Check("dev-0"));
-  EXPECT_TRUE(limiter.Check("dev-0"));
-  now += std::chrono::seconds(1);
-  EXPECT_FALSE(limiter.Check("dev-1999"));  // refilled
-}
-
-TEST(CapgoRateLimiter, Returns429WithRetryAfterWhenBucketEmpty) {
-  auto now = std::chrono::steady_clock::time_point{};
-  CapgoRateLimiter limiter({/*burst=*/2, /*refill_per_second=*/0.5, /*max_keys=*/10}, [&] { return now; });
-  EXPECT_FALSE(limiter.Check("dev-a"));
-  EXPECT_FALSE(limiter.Check("dev-a"));
-  auto limited = limiter.Check("dev-a");
-  ASSERT_TRUE(limited);
-  EXPECT_EQ(limited->status, 429);
-  ASSERT_EQ(limited->headers.size(), 1u);
-  EXPECT_EQ(limited->headers[0].first, "Retry-After");
-  EXPECT_EQ(limited->headers[0].second, "2");
-  EXPECT_EQ(Body(*limited)["error"], "too_many_requests");
-  EXPECT_FALSE(limiter.Check("dev-b"));  // other devices are unaffected
-  now += std::chrono::seconds(2);
-  EXPECT_FALSE(limiter.Check("dev-a"));
-  EXPECT_TRUE(limiter.Check("dev-a"));
-}
-
-TEST(CapgoRateLimiter, ForgetsOnlyKeysSilentForAWholeGeneration) {
-  auto now = std::chrono::steady_clock::time_point{};
-  CapgoRateLimiter limiter({/*burst=*/1, /*refill_per_second=*/1, /*max_keys=*/4},
-                           [&] { return now; });  // one shard, generations of 2 keys
-  EXPECT_FALSE(limiter.Check("a"));
-  EXPECT_TRUE(limiter.Check("a"));
-  EXPECT_FALSE(limiter.Check("b"));  // current {a, b}
-  EXPECT_FALSE(limiter.Check("c"));  // rotation: previous {a, b}, current {c}
-  EXPECT_TRUE(limiter.Check("a"));   // found in the previous generation, still empty: current {c, a}
-  EXPECT_FALSE(limiter.Check("d"));  // rotation: previous {c, a}, current {d}; b is forgotten
-  EXPECT_FALSE(limiter.Check("b"));  // silent for a whole generation: a full bucket again
-  EXPECT_TRUE(limiter.Check("a"));   // a kept sending: still limited
-  EXPECT_TRUE(limiter.Check("b"));
 }
 
 }  // namespace

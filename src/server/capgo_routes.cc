@@ -137,7 +137,7 @@ std::string CapgoRateKey(const Request& request) {
 
 std::string CapgoStatsRateKey(const Request& request) {
   return "stats:" +
-         RateKeyFromJson(ParseJson(request.body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth), request);
+         RateKeyFromJson(ParseCapgoStatsJson(request.body), request);
 }
 
 void AddCapgoRoutes(Router* router, CapgoServices services) {
@@ -172,7 +172,7 @@ void AddCapgoRoutes(Router* router, CapgoServices services) {
   // by the same bucket, or the plugin retries it on every flush.
   // A body of up to 1 MiB is parsed once, for the key and for the handler (as CapgoStatsRateKey).
   router->Add("POST", "/stats", [limiter, stats](const Request& request) -> Response {
-    auto json = ParseJson(request.body, kCapgoMaxStatsBodyBytes, kCapgoMaxJsonDepth);
+    auto json = ParseCapgoStatsJson(request.body);
     if (limiter != nullptr) {
       if (auto refused = limiter->Check("stats:" + RateKeyFromJson(json, request))) {
         return ToResponse(std::move(*refused));
