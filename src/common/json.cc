@@ -8,7 +8,8 @@ namespace airlock {
 namespace {
 // Thrown from the parser callback to stop at the depth bound; caught below, never leaves this file.
 struct DepthExceeded {};
-// Thrown from the parser callback at the element after the bound of a top-level array; caught below.
+// Thrown from the parser callback at the element after the bound of a top-level array; caught
+// below.
 struct TooManyItems {};
 // Thrown from the parser callback at a repeated object key; caught below.
 struct DuplicateKey {
@@ -18,9 +19,9 @@ struct DuplicateKey {
 Result<nlohmann::json> Parse(std::string_view text, size_t max_size, size_t max_depth,
                              bool refuse_duplicate_keys, size_t max_items = SIZE_MAX) {
   if (text.size() > max_size) {
-    return MakeError(ErrorCode::kLimitExceeded,
-                     "JSON document of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
-                         std::to_string(max_size));
+    return MakeError(ErrorCode::kLimitExceeded, "JSON document of " + std::to_string(text.size()) +
+                                                    " bytes exceeds the limit of " +
+                                                    std::to_string(max_size));
   }
   using Event = nlohmann::json::parse_event_t;
   // The keys seen so far in each object being parsed, innermost last.
@@ -49,8 +50,9 @@ Result<nlohmann::json> Parse(std::string_view text, size_t max_size, size_t max_
     return true;
   };
   try {
-    nlohmann::json value = nlohmann::json::parse(text.begin(), text.end(), callback,
-                                                 /*allow_exceptions=*/true, /*ignore_comments=*/false);
+    nlohmann::json value =
+        nlohmann::json::parse(text.begin(), text.end(), callback,
+                              /*allow_exceptions=*/true, /*ignore_comments=*/false);
     return value;
   } catch (const DepthExceeded&) {
     return MakeError(ErrorCode::kLimitExceeded,
@@ -84,7 +86,8 @@ Result<nlohmann::json> ParseSignedJson(std::string_view text, size_t max_size, s
 Result<std::string> GetString(const nlohmann::json& obj, std::string_view key, size_t max_length) {
   if (!obj.is_object()) return MakeError(ErrorCode::kMalformed, "expected a JSON object");
   auto it = obj.find(key);
-  if (it == obj.end()) return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
+  if (it == obj.end())
+    return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
   if (!it->is_string()) {
     return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' is not a string");
   }
@@ -98,7 +101,8 @@ Result<std::string> GetString(const nlohmann::json& obj, std::string_view key, s
 Result<uint64_t> GetUint(const nlohmann::json& obj, std::string_view key) {
   if (!obj.is_object()) return MakeError(ErrorCode::kMalformed, "expected a JSON object");
   auto it = obj.find(key);
-  if (it == obj.end()) return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
+  if (it == obj.end())
+    return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
   if (!it->is_number_unsigned()) {
     return MakeError(ErrorCode::kMalformed,
                      "field '" + std::string(key) + "' is not a non-negative integer");
@@ -109,7 +113,8 @@ Result<uint64_t> GetUint(const nlohmann::json& obj, std::string_view key) {
 Result<const nlohmann::json*> GetArray(const nlohmann::json& obj, std::string_view key) {
   if (!obj.is_object()) return MakeError(ErrorCode::kMalformed, "expected a JSON object");
   auto it = obj.find(key);
-  if (it == obj.end()) return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
+  if (it == obj.end())
+    return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
   if (!it->is_array()) {
     return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' is not an array");
   }
@@ -119,7 +124,8 @@ Result<const nlohmann::json*> GetArray(const nlohmann::json& obj, std::string_vi
 Result<const nlohmann::json*> GetObject(const nlohmann::json& obj, std::string_view key) {
   if (!obj.is_object()) return MakeError(ErrorCode::kMalformed, "expected a JSON object");
   auto it = obj.find(key);
-  if (it == obj.end()) return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
+  if (it == obj.end())
+    return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
   if (!it->is_object()) {
     return MakeError(ErrorCode::kMalformed, "field '" + std::string(key) + "' is not an object");
   }

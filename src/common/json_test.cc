@@ -37,7 +37,8 @@ TEST(ParseJsonBatch, CountsOnlyTheTopLevelArraysElements) {
   // An object, or a scalar, has no element bound.
   EXPECT_TRUE(ParseJsonBatch(R"({"a":1,"b":2,"c":3,"d":4})", 1024, 32, 3));
   EXPECT_TRUE(ParseJsonBatch("7", 1024, 32, 0));
-  for (std::string over : {"[1,2,3,4]", R"([{},{},{},{}])", "[[],[],[],[]]", R"(["a","b","c",null])"}) {
+  for (std::string over :
+       {"[1,2,3,4]", R"([{},{},{},{}])", "[[],[],[],[]]", R"(["a","b","c",null])"}) {
     auto refused = ParseJsonBatch(over, 1024, 32, 3);
     ASSERT_FALSE(refused) << over;
     EXPECT_EQ(refused.error().code(), ErrorCode::kLimitExceeded);

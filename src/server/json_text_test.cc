@@ -50,9 +50,25 @@ TEST(AppendJsonString, EveryByteAtEveryPositionMatchesTheNlohmannDump) {
 // Random byte strings (fixed seed) biased towards UTF-8 lead and continuation bytes, escapes and
 // runs of plain ASCII: every one gives nlohmann's bytes.
 TEST(AppendJsonString, RandomBytesMatchTheNlohmannDump) {
-  const std::string pieces[] = {"a", "plain text ", "\"", "\\", "\x01", "\x1f", "\x7f", "\x80",
-                                "\xbf", "\xc2", "\xc3\xa9", "\xe2\x82", "\xe2\x82\xac", "\xed\xa0\x80",
-                                "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "\xf8", "\xff", "\xc0\xaf"};
+  const std::string pieces[] = {"a",
+                                "plain text ",
+                                "\"",
+                                "\\",
+                                "\x01",
+                                "\x1f",
+                                "\x7f",
+                                "\x80",
+                                "\xbf",
+                                "\xc2",
+                                "\xc3\xa9",
+                                "\xe2\x82",
+                                "\xe2\x82\xac",
+                                "\xed\xa0\x80",
+                                "\xf0\x9f\x98\x80",
+                                "\xf4\x90\x80\x80",
+                                "\xf8",
+                                "\xff",
+                                "\xc0\xaf"};
   std::mt19937 rng(20261126);
   for (int round = 0; round < 20000; ++round) {
     std::string text;
