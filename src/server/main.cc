@@ -39,6 +39,7 @@
 #include "server/metrics.h"
 #include "server/release_policy.h"
 #include "server/router.h"
+#include "server/routes.h"
 #include "server/server_api.h"
 #include "server/static_files.h"
 #include "server/vault_secret.h"
@@ -301,8 +302,6 @@ int Serve(const server::ServerConfig& config) {
 
   server::Metrics metrics;
   server::Router router;
-  server::AddHealthRoutes(&router, &metrics);
-  server::AddStaticRoutes(&router, data);
 
   server::ServerApiDeps deps;
   deps.store = store->get();
@@ -314,14 +313,12 @@ int Serve(const server::ServerConfig& config) {
   deps.clock = UnixNow;
   deps.max_upload_bytes = config.max_upload;
   deps.audit_log = repo_options.audit_log;
-  std::shared_ptr<server::AdminApi> admin = server::AddAdminRoutes(&router, deps);
-  server::AddDeviceRoutes(&router, deps);
-
   server::StoreCatalog capgo_catalog(store->get(), public_url, &cache);
   server::StoreChannelRegistry capgo_channels(store->get(), &cache);
   server::StoreStatsSink capgo_stats(store->get(), UnixNow);
   server::CapgoRateLimiter capgo_limiter({}, [] { return std::chrono::steady_clock::now(); });
-  server::AddCapgoRoutes(&router, {&capgo_catalog, &capgo_channels, &capgo_stats, &capgo_limiter});
+  server::AirlockdRoutes routes = server::AddAirlockdRoutes(
+      &router, deps, &metrics, {&capgo_catalog, &capgo_channels, &capgo_stats, &capgo_limiter});
 
   server::HttpServer http(options, &router, &metrics);
   if (auto ok = http.Start(); !ok) {

@@ -32,6 +32,7 @@
 #include "server/capgo_routes.h"
 #include "server/channel_cache.h"
 #include "server/release_policy.h"
+#include "server/routes.h"
 #include "server/server_api.h"
 #include "server/static_files.h"
 #include "server/store_catalog.h"
@@ -116,12 +117,14 @@ class ServerApiTest : public ::testing::Test {
     };
     deps.steady_clock = [this] { return steady_; };
     CustomizeDeps(&deps);
-    admin_ = AddAdminRoutes(&router_, deps);
-    device_routes_ = AddDeviceRoutes(&router_, deps);
     catalog_ = std::make_unique<StoreCatalog>(store_.get(), kPublicUrl, cache_.get());
     registry_ = std::make_unique<StoreChannelRegistry>(store_.get(), cache_.get());
     stats_ = std::make_unique<StoreStatsSink>(store_.get(), [this] { return now_; });
-    AddCapgoRoutes(&router_, {catalog_.get(), registry_.get(), stats_.get(), nullptr});
+    // The routes airlockd serves, built as main.cc builds them (no Capgo rate limiter).
+    AirlockdRoutes routes = AddAirlockdRoutes(
+        &router_, deps, &metrics_, {catalog_.get(), registry_.get(), stats_.get(), nullptr});
+    admin_ = routes.admin;
+    device_routes_ = routes.device;
   }
 
   Reply Call(const std::string& method, const std::string& target, const std::string& body = "",
@@ -386,6 +389,7 @@ class ServerApiTest : public ::testing::Test {
   std::unique_ptr<ChannelCache> cache_;
   std::string owner_token_;
   std::string reader_token_;
+  Metrics metrics_;
   Router router_;
   std::shared_ptr<AdminApi> admin_;
   std::shared_ptr<DeviceRoutes> device_routes_;
