@@ -357,7 +357,7 @@ class DeviceApi {
     if (channel.paused) return NoUpdate("paused");
     if (!resolved->release) return NoUpdate("no_release");
     const storage::Release& release = *resolved->release;
-    if (!InRollout(ids.app_id, ids.device_id, channel.rollout_percent)) {
+    if (!RolloutIncludes(channel, ids.device_id)) {
       return NoUpdate("not_in_rollout");
     }
     if (channel.min_native_version) {

@@ -39,6 +39,10 @@ bool InRollout(std::string_view app_id, std::string_view device_id, int rollout_
   return static_cast<int>(hash % 100) < rollout_percent;
 }
 
+bool RolloutIncludes(const storage::Channel& channel, std::string_view device_id) {
+  return channel.rolled_back || InRollout(channel.app_id, device_id, channel.rollout_percent);
+}
+
 namespace {
 
 // The value, nullopt for kNotFound, or the error.
@@ -79,7 +83,7 @@ Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo&
   offer.via_device_override = via_device;
   const auto& release = channel->release;
   const bool offered = release && !channel->channel.paused &&
-                       InRollout(device.app_id, device.device_id, channel->channel.rollout_percent);
+                       RolloutIncludes(channel->channel, device.device_id);
   if (offered && !(release->capgo_session_key && release->capgo_checksum)) {
     offer.release_without_capgo = release->version;
   }

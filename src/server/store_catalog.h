@@ -71,6 +71,10 @@ CapgoChannel ToCapgoChannel(const storage::Channel& channel);
 
 // True when `device_id` falls inside the channel's rollout percentage (sticky per device).
 bool InRollout(std::string_view app_id, std::string_view device_id, int rollout_percent);
+// Whether the channel's current release is offered to the device: always after a rollback (it
+// exists to take every device off the release it replaced; the share applies again to the next
+// publish), else InRollout with the channel's share. /v1/check and /updates both ask this.
+bool RolloutIncludes(const storage::Channel& channel, std::string_view device_id);
 
 class StoreCatalog : public CapgoReleaseCatalog {
  public:
