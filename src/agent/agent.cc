@@ -325,6 +325,22 @@ Result<UpdateOutcome> Agent::Impl::Update() {
                            failed.reason};
     }
   }
+  // The channel was rolled back to the release this device kept in its last-good slot (a signed
+  // rollback target, floor checked above): switch back to that slot, verified when it was
+  // installed, rather than refusing it as installed or downloading it again. The release left is
+  // remembered as failed (server_rollback), as the operator withdrew it, and never retried.
+  if (check.rollback && release == status.last_good_release) {
+    AIRLOCK_ASSIGN_OR_RETURN(InstallStatus after,
+                             installer.Rollback(client::kReasonServerRollback));
+    Report(installed, "rolled_back", std::string(client::kReasonServerRollback));
+    Restart(after);
+    Flush();
+    return UpdateOutcome{UpdateOutcome::Kind::kInstalled,
+                         "switched back to " + version + " (release " + release +
+                             "), the channel's signed rollback target; " + installed +
+                             " is not retried",
+                         ""};
+  }
   if (check.encryption != "device") {
     return Refuse(version, "unsupported",
                   "the agent installs device-mode releases (encryption " + check.encryption + ")");

@@ -75,6 +75,8 @@ bool IsAllowedTransition(InstallState from, InstallState to);
 inline constexpr std::string_view kReasonHealthTimeout = "health_timeout";
 inline constexpr std::string_view kReasonCrashLoop = "crash_loop";
 inline constexpr std::string_view kReasonManual = "manual_rollback";
+// The channel was rolled back (a signed rollback target) to the release in the last-good slot.
+inline constexpr std::string_view kReasonServerRollback = "server_rollback";
 inline constexpr std::string_view kReasonSlotMissing = "slot_missing";
 
 struct ReleaseRef {
