@@ -5,25 +5,29 @@
 # tour). It runs from a stand-in for the repository root whose build/bin is the binaries under test
 # and whose examples/ is the checkout's, with TMPDIR, HOME and PORT (a free port on 127.0.0.1) set by
 # this test; whatever the tour leaves running is stopped. Then the state the tour ends in is
-# checked: the device back on 1.0.0 after the rollback, confirmed.
+# checked: the device back on 1.0.0 after the rollback, confirmed. The same harness runs
+# docs/operations/keys.md's backup-and-restore example (<!-- example:keys-restore:begin -->).
 # Usage: readme_tour_test.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 server_test_setup "unused" "$1" "$2"
 unset AIRLOCK_VAULT_PASSPHRASE   # the tour sets its own
 
-# extract_tour README OUT: the tour's commands, or exit 1 when the markers or blocks are missing.
-extract_tour() {
-  python3 - "$1" "$2" <<'PY'
+# extract_blocks FILE NAME OUT: the ```sh blocks between <!-- NAME:begin --> and <!-- NAME:end --> in
+# FILE, joined in order into OUT; exit 1 when the markers or blocks are missing.
+extract_blocks() {
+  python3 - "$1" "$2" "$3" <<'PY'
 import re, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-m = re.search(r"<!-- tour:begin -->(.*?)<!-- tour:end -->", text, re.S)
+path, name, out = sys.argv[1:]
+text = open(path, encoding="utf-8").read()
+m = re.search(r"<!-- " + re.escape(name) + r":begin -->(.*?)<!-- " + re.escape(name) + r":end -->",
+              text, re.S)
 if not m:
-    sys.exit("no <!-- tour:begin --> ... <!-- tour:end --> in " + sys.argv[1])
+    sys.exit("no <!-- %s:begin --> ... <!-- %s:end --> in %s" % (name, name, path))
 blocks = re.findall(r"^```sh\n(.*?)^```$", m.group(1), re.S | re.M)
 if not blocks:
-    sys.exit("no ```sh blocks between the tour markers")
-open(sys.argv[2], "w").write("\n".join(blocks))
+    sys.exit("no ```sh blocks between the %s markers in %s" % (name, path))
+open(out, "w").write("\n".join(blocks))
 PY
 }
 
@@ -40,7 +44,7 @@ run_tour() {
   ) >"$root/tour.log" 2>&1
 }
 
-extract_tour "$SRC/README.md" "$W/tour.sh" || { echo "FAIL: cannot extract the tour"; exit 1; }
+extract_blocks "$SRC/README.md" tour "$W/tour.sh" || { echo "FAIL: cannot extract the tour"; exit 1; }
 [ "$(grep -c . "$W/tour.sh")" -gt 40 ] && ok || bad "the tour has fewer than 40 lines"
 
 if run_tour "$W/tour.sh" readme; then
@@ -83,6 +87,29 @@ else
     tail -5 "$W/broken/tour.log"
   fi
 fi
+
+# docs/operations/keys.md's backup and restore example, run as written in a folder whose default
+# vault holds a root key: both restored vaults then hold that key, with its key id.
+extract_blocks "$SRC/docs/operations/keys.md" example:keys-restore "$W/restore.sh" ||
+  { echo "FAIL: cannot extract the keys.md example"; exit 1; }
+mkdir -p "$W/restore"
+(
+  cd "$W/restore" &&
+    export PATH="$BIN:$PATH" AIRLOCK_VAULT_PASSPHRASE="vault passphrase" \
+      AIRLOCK_BACKUP_PASSPHRASE="backup passphrase" &&
+    airlock vault init &&
+    airlock key create com.example.app.root --type ed25519 --purpose root --json >root.json &&
+    bash -euo pipefail "$W/restore.sh" </dev/null
+) >"$W/restore.log" 2>&1 && ok || { bad "keys.md's restore example failed:"; tail -8 "$W/restore.log"; }
+root_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key_id"])' "$W/restore/root.json" 2>/dev/null)
+for vault in new other; do
+  if [ -n "$root_id" ] && (cd "$W/restore" && AIRLOCK_VAULT_PASSPHRASE="vault passphrase" "$A" key list --vault "file:$vault/keys.vault" --json 2>/dev/null) |
+    python3 -c 'import json,sys; ks=json.load(sys.stdin); ks=ks.get("keys",ks) if isinstance(ks,dict) else ks; sys.exit(0 if any(k.get("name")=="com.example.app.root" and k.get("key_id")==sys.argv[1] for k in ks) else 1)' "$root_id"; then
+    ok
+  else
+    bad "the $vault vault does not hold com.example.app.root ($root_id) after keys.md's example"
+  fi
+done
 
 echo "readme.tour: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
