@@ -109,7 +109,34 @@ run 1 "already exists" "$BIN" vault backup --vault "$V" --out "$W/backup.json"
 run 2 "share spec" "$BIN" vault backup --vault "$V" --out "$W/b2.json" --shares 1/3
 V2="file:$W/restored.vault"
 run 0 "" "$BIN" vault init --vault "$V2" "${FAST[@]}"
+# The keys of the vault (its sealed header pins the head of the audit log, which records each
+# refused attempt as it must, so those bytes change).
+vault_files() { "$BIN" key list --vault "$V2" --json 2>/dev/null; }
+before=$(vault_files)
+[ -n "$before" ] && ok || bad "cannot list the restored vault's keys"
 AIRLOCK_BACKUP_PASSPHRASE=wrong run 1 "wrong backup passphrase" "$BIN" vault restore --in "$W/backup.json" --vault "$V2"
+[ "$(vault_files)" = "$before" ] && ok || bad "a restore with the wrong backup passphrase changed the vault"
+# A tampered backup (one character of its longest sealed value changed): refused, the existing
+# vault's files byte for byte as before.
+python3 - "$W/backup.json" "$W/tampered.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+best = [None, None, ""]
+def walk(node):
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, value in items:
+        if isinstance(value, str) and len(value) > len(best[2]):
+            best[:] = [node, key, value]
+        else:
+            walk(value)
+walk(doc)
+node, key, value = best
+i = len(value) // 2
+node[key] = value[:i] + ("B" if value[i] != "B" else "C") + value[i + 1:]
+json.dump(doc, open(sys.argv[2], "w"))
+PY
+run 1 "" "$BIN" vault restore --in "$W/tampered.json" --vault "$V2"
+[ "$(vault_files)" = "$before" ] && ok || bad "a tampered backup changed the vault it was restored into"
 run 0 "restored root " "$BIN" vault restore --in "$W/backup.json" --vault "$V2"
 run 0 "" "$BIN" key public root --vault "$V2" --out "$W/restored.pub"
 "$BIN" key public root --vault "$V" --out "$W/current.pub" && cmp -s "$W/restored.pub" "$W/current.pub" && ok || bad "restored root differs"

@@ -112,6 +112,11 @@ grep -Eq "$APP.capgo +capgo +rsa[-0-9]* +active" "$W/out" && ok || bad "Capgo ke
 # Again: the server refuses (409), exit 1, its code and message on one line.
 run 1 "^airlock: error: app $APP already exists on $SERVER" "$A" app create "$APP" "${S[@]}"
 one_error_line
+# Refused with no default vault yet: the vault (and its audit log) it made for the app's keys goes.
+fresh="$W/fresh-config"
+XDG_CONFIG_HOME="$fresh" run 1 "already exists" "$A" app create "$APP" "${S[@]}"
+[ -z "$(find "$fresh" -type f 2>/dev/null)" ] && ok ||
+  bad "a refused app create left $(find "$fresh" -type f | head -3 | tr '\n' ' ')"
 
 # ---- app root ----
 run 0 "wrote $W/root.json: root v1 of $APP, signed by 1 of 1 root key" \

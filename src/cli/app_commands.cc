@@ -225,8 +225,9 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
   bool resumed = false;
   bool need_root = true;
   auto posted = client.Json("POST", "/api/v1/apps", body);
-  // From here on the server may hold the app, and a rerun needs these keys: keep the vault.
-  if (posted || posted.error().code() == ErrorCode::kAlreadyExists) undo.Disarm();
+  // From here on the server holds the app, and a rerun needs these keys: keep the vault. (An app
+  // that already exists keeps it only when this run resumes it, below.)
+  if (posted) undo.Disarm();
   if (posted) {
     created = std::move(*posted);
   } else if (posted.error().code() == ErrorCode::kAlreadyExists) {
@@ -245,6 +246,7 @@ Result<void> RunAppCreate(const AppCreateArgs& a) {
                            " exists on the server with another --app-key; resuming "
                            "cannot change it");
     }
+    undo.Disarm();  // resuming a half-made app: the keys made now finish it
     resumed = true;
     need_root = !has_root;
     AIRLOCK_ASSIGN_OR_RETURN(
