@@ -138,13 +138,8 @@ TEST_F(ServerApiTest, RollbackReachesDevicesOutsideTheRollout) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease(/*rollback_allowed=*/true));
   ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
   const std::string channel = std::string("/api/v1/apps/") + kApp + "/channels/production";
-  metadata::Targets t2 = targets_v1_;
-  t2.version = 2;
-  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
-  ASSERT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
-                  PublishBody("1.1.0", SignTargets(t2, targets_key_)))
-                .status,
-            201);
+  metadata::Targets t2;
+  ASSERT_NO_FATAL_FAILURE(PublishNext(targets_v1_, 2, "1.1.0", &t2));
   ASSERT_EQ(Admin("PUT", channel + "/rollout", {{"percent", 0}}).status, 200);
   EXPECT_EQ(Check("dev-1", "1.1.0").body["reason"], "not_in_rollout");
 
@@ -158,13 +153,8 @@ TEST_F(ServerApiTest, RollbackReachesDevicesOutsideTheRollout) {
   EXPECT_EQ(check.body["rollback"], true);
 
   // The next publish clears the rollback: the share gates again.
-  metadata::Targets t3 = t2;
-  t3.version = 3;
-  ASSERT_NO_FATAL_FAILURE(AddRelease(&t3, "1.2.0"));
-  ASSERT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
-                  PublishBody("1.2.0", SignTargets(t3, targets_key_)))
-                .status,
-            201);
+  metadata::Targets t3;
+  ASSERT_NO_FATAL_FAILURE(PublishNext(t2, 3, "1.2.0", &t3));
   EXPECT_EQ(Check("dev-1", "1.0.0").body["reason"], "not_in_rollout");
 }
 

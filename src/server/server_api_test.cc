@@ -364,13 +364,8 @@ TEST_F(ServerApiTest, ChannelRowsWrittenBehindTheApiCannotRerouteOrDowngrade) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   ASSERT_NO_FATAL_FAILURE(CreateChannel("beta", false));
   ASSERT_EQ(Enroll("dev-1", NewKey(crypto::KeyType::kX25519)).status, 201);
-  metadata::Targets t2 = targets_v1_;
-  t2.version = 2;
-  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
-  ASSERT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
-                  PublishBody("1.1.0", SignTargets(t2, targets_key_)))
-                .status,
-            201);
+  metadata::Targets t2;
+  ASSERT_NO_FATAL_FAILURE(PublishNext(targets_v1_, 2, "1.1.0", &t2));
   // Downgrade: production "rolled back" to 1.0.0, which is not a signed rollback target.
   ASSERT_TRUE(store_->SetChannelCurrentVersion(kApp, "production", "1.0.0", true));
   cache_->Invalidate(kApp);

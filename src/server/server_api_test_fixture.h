@@ -301,6 +301,18 @@ class ServerApiTest : public ::testing::Test {
     ASSERT_EQ(pub.status, 201) << pub.body.dump();
   }
 
+  // `from` as targets `targets_version` with release `version` added (AddRelease), published to
+  // production (201, else a test failure). Writes the metadata published to `*out`.
+  void PublishNext(const metadata::Targets& from, uint64_t targets_version,
+                   const std::string& version, metadata::Targets* out) {
+    *out = from;
+    out->version = targets_version;
+    ASSERT_NO_FATAL_FAILURE(AddRelease(out, version));
+    Reply pub = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                      PublishBody(version, SignTargets(*out, targets_key_)));
+    ASSERT_EQ(pub.status, 201) << pub.body.dump();
+  }
+
   // Tests change deps before the routes are made (wrap function, limits).
   virtual void CustomizeDeps(ServerApiDeps*) {}
 
