@@ -25,11 +25,14 @@ V="file:$W/keys.vault"
 export AIRLOCK_ACTOR=alice
 export AIRLOCK_VAULT_PASSPHRASE="audit cli test passphrase"
 unset AIRLOCK_VAULT AIRLOCK_AUDIT_LOG AIRLOCK_ACCESS_STORE AIRLOCK_TOTP
+# The default vault ($XDG_CONFIG_HOME/airlock/vault.db) is the test's own, never the caller's.
+export XDG_CONFIG_HOME="$W/config" HOME="$W/home"
 
 # --- usage ---------------------------------------------------------------------------------------------
 run 0 "verify" "$BIN" audit --help
 run 2 "" "$BIN" audit
-run 2 "vault|audit" "$BIN" audit verify
+# Without --vault: the default vault's log, which does not exist here (exit 1, naming it).
+run 1 "audit log $W/config/airlock/vault.db.audit does not exist" "$BIN" audit verify
 run 2 "period" "$BIN" audit report --vault "$V"
 run 2 "period" "$BIN" audit report --vault "$V" --period yearly
 run 1 "does not exist" "$BIN" audit verify --vault "$V"

@@ -117,6 +117,10 @@ bool FlatJsonObject::Parse(std::string_view text, size_t max_size) {
   try {
     // Parsed in place in a NUL-terminated copy (capacity kept across parses); NUL bytes in the
     // text were refused above, so the terminator is the end.
+    // RapidJSON's SSE2 scans load aligned 16-byte blocks and may read up to 15 bytes past the
+    // terminator: the capacity keeps those bytes inside the allocation (AddressSanitizer found
+    // the read past a 31-byte buffer).
+    buffer_.reserve(text.size() + 16);
     buffer_.assign(text.data(), text.size());
     rapidjson::InsituStringStream stream(buffer_.data());
     rapidjson::Reader reader;
@@ -126,7 +130,10 @@ bool FlatJsonObject::Parse(std::string_view text, size_t max_size) {
     if (IsAscii(text)) {
       ok = !reader.Parse<rapidjson::kParseInsituFlag>(stream, sax).IsError();
     } else {
-      ok = !reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseValidateEncodingFlag>(stream, sax).IsError();
+      ok = !reader
+                .Parse<rapidjson::kParseInsituFlag | rapidjson::kParseValidateEncodingFlag>(stream,
+                                                                                            sax)
+                .IsError();
     }
     ok = ok && sax.done();
   } catch (const std::exception&) {

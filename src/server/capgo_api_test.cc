@@ -76,11 +76,13 @@ FakeCatalog CatalogOffering(CapgoRelease release) {
   return catalog;
 }
 
-void ExpectError(const CapgoReply& reply, int status, const std::string& code, const std::string& kind) {
+void ExpectError(const CapgoReply& reply, int status, const std::string& code,
+                 const std::string& kind) {
   EXPECT_EQ(reply.status, status) << reply.body;
   Json body = Body(reply);
   EXPECT_EQ(body["error"], code) << reply.body;
-  EXPECT_TRUE(body["message"].is_string() && !body["message"].get<std::string>().empty()) << reply.body;
+  EXPECT_TRUE(body["message"].is_string() && !body["message"].get<std::string>().empty())
+      << reply.body;
   if (!kind.empty()) {
     EXPECT_EQ(body["kind"], kind) << reply.body;
   }
@@ -117,9 +119,10 @@ TEST(CapgoUpdates, OffersReleaseWithBodyEqualToVector) {
 TEST(CapgoUpdates, OffersVectorVersionToDeviceOnOlderBundle) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
-    j["version_build"] = "0.9.0";
-    j["version_name"] = "0.9.5";
-  }), catalog);
+                                          j["version_build"] = "0.9.0";
+                                          j["version_name"] = "0.9.5";
+                                        }),
+                                        catalog);
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(Body(reply), Json::parse(ReadVector("updates_response_full.json")));
 }
@@ -127,9 +130,10 @@ TEST(CapgoUpdates, OffersVectorVersionToDeviceOnOlderBundle) {
 TEST(CapgoUpdates, ManifestReleaseBodyEqualsManifestVector) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_manifest.json"));
   CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
-    j["version_build"] = "0.9.0";
-    j["version_name"] = "builtin";
-  }), catalog);
+                                          j["version_build"] = "0.9.0";
+                                          j["version_name"] = "builtin";
+                                        }),
+                                        catalog);
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(Body(reply), Json::parse(ReadVector("updates_response_manifest.json")));
 }
@@ -137,9 +141,10 @@ TEST(CapgoUpdates, ManifestReleaseBodyEqualsManifestVector) {
 TEST(CapgoUpdates, OmitsManifestForPluginsThatCannotUseIt) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_manifest.json"));
   CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
-    j["version_build"] = "0.9.0";
-    j["plugin_version"] = "6.24.9";
-  }), catalog);
+                                          j["version_build"] = "0.9.0";
+                                          j["plugin_version"] = "6.24.9";
+                                        }),
+                                        catalog);
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_FALSE(Body(reply).contains("manifest"));
 }
@@ -155,7 +160,8 @@ TEST(CapgoUpdates, UpToDateWhenDeviceRunsOfferedVersion) {
 TEST(CapgoUpdates, BlockedWhenPlatformDisabledOnChannel) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   catalog.offer->channel.android = false;
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  CapgoReply reply =
+      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
   ExpectError(reply, 200, "disabled_platform_android", "blocked");
   EXPECT_EQ(Body(reply)["version"], "1.0.0");
   EXPECT_EQ(Body(reply)["old"], "0.9.0");
@@ -165,7 +171,8 @@ TEST(CapgoUpdates, BlockedOnPrivateChannelWithoutSelfAssign) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   catalog.offer->channel.is_public = false;
   catalog.offer->channel.allow_self_assign = false;
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  CapgoReply reply =
+      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
   ExpectError(reply, 200, "cannot_update_via_private_channel", "blocked");
   catalog.offer->via_device_override = true;  // an admin assignment is honoured
   reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
@@ -176,7 +183,8 @@ TEST(CapgoUpdates, BlockedOnPrivateChannelWithoutSelfAssign) {
 TEST(CapgoUpdates, BlockedBelowChannelMinNativeVersion) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   catalog.offer->channel.min_native_version = "0.9.5";
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  CapgoReply reply =
+      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
   ExpectError(reply, 200, "disable_auto_update_to_metadata", "blocked");
 }
 
@@ -184,7 +192,8 @@ TEST(CapgoUpdates, BlockedUnderNativeVersion) {
   CapgoRelease release = VectorRelease("updates_response_full.json");
   release.authorized_rollback = true;
   FakeCatalog catalog = CatalogOffering(release);
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "2.0.0"; }), catalog);
+  CapgoReply reply =
+      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "2.0.0"; }), catalog);
   ExpectError(reply, 200, "disable_auto_update_under_native", "blocked");
 }
 
@@ -206,8 +215,8 @@ TEST(CapgoUpdates, BlockedOnKeyIdMismatch) {
   CapgoRelease release = VectorRelease("updates_response_full.json");
   release.key_id = "SomeOtherKeyAAAAAAAA";
   FakeCatalog catalog = CatalogOffering(release);
-  ExpectError(HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog), 200,
-              "key_id_mismatch", "blocked");
+  ExpectError(HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog),
+              200, "key_id_mismatch", "blocked");
 }
 
 TEST(CapgoUpdates, BlockedForEmulatorAndDevBuildsWhenChannelForbids) {
@@ -215,14 +224,16 @@ TEST(CapgoUpdates, BlockedForEmulatorAndDevBuildsWhenChannelForbids) {
   catalog.offer->channel.allow_emulator = false;
   catalog.offer->channel.allow_dev = false;
   ExpectError(HandleCapgoUpdates(Request([](Json& j) {
-                j["version_build"] = "0.9.0";
-                j["is_emulator"] = true;
-              }), catalog),
+                                   j["version_build"] = "0.9.0";
+                                   j["is_emulator"] = true;
+                                 }),
+                                 catalog),
               200, "disable_emulator", "blocked");
   ExpectError(HandleCapgoUpdates(Request([](Json& j) {
-                j["version_build"] = "0.9.0";
-                j["is_prod"] = false;
-              }), catalog),
+                                   j["version_build"] = "0.9.0";
+                                   j["is_prod"] = false;
+                                 }),
+                                 catalog),
               200, "disable_dev_build", "blocked");
 }
 
@@ -286,7 +297,8 @@ TEST(CapgoUpdates, RejectsWrongTypesNamingTheField) {
   for (const auto& c : cases) {
     CapgoReply reply = HandleCapgoUpdates(Request(c.edit), catalog);
     ExpectError(reply, 400, "invalid_request", "failed");
-    EXPECT_NE(Body(reply)["message"].get<std::string>().find(c.field), std::string::npos) << reply.body;
+    EXPECT_NE(Body(reply)["message"].get<std::string>().find(c.field), std::string::npos)
+        << reply.body;
   }
   EXPECT_FALSE(catalog.last_device.has_value());
 }
@@ -294,9 +306,10 @@ TEST(CapgoUpdates, RejectsWrongTypesNamingTheField) {
 TEST(CapgoUpdates, IgnoresUnknownFields) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
-    j["something_new"] = {{"nested", true}};
-    j["version_build"] = "0.9.0";
-  }), catalog);
+                                          j["something_new"] = {{"nested", true}};
+                                          j["version_build"] = "0.9.0";
+                                        }),
+                                        catalog);
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(Body(reply)["version"], "1.0.0");
 }
@@ -307,7 +320,10 @@ TEST(CapgoUpdates, FlatFastPathAnswersExactlyAsTheDomPath) {
   std::vector<std::function<void(Json&)>> edits = {
       nullptr,
       [](Json& j) { j["version_build"] = "0.9.0"; },
-      [](Json& j) { j["version_name"] = "1.0.0"; j["version_build"] = "1.0.0"; },
+      [](Json& j) {
+        j["version_name"] = "1.0.0";
+        j["version_build"] = "1.0.0";
+      },
       [](Json& j) { j["version_name"] = "2.0.0"; },
       [](Json& j) { j["platform"] = "ios"; },
       [](Json& j) { j["is_emulator"] = true; },
@@ -436,7 +452,8 @@ TEST(CapgoStats, RejectsTooManyEventsAndBadBodiesAndRecordsNothing) {
 // answered per event: the good ones are recorded, the bad one is named.
 TEST(CapgoStats, OneBadEventDoesNotSinkTheBatch) {
   FakeSink sink;
-  Json arr = Json::array({StatsEvent("set"), StatsEvent("DROP TABLE"), StatsEvent("download_fail")});
+  Json arr =
+      Json::array({StatsEvent("set"), StatsEvent("DROP TABLE"), StatsEvent("download_fail")});
   CapgoReply reply = HandleCapgoStats(arr.dump(), sink);
   ASSERT_EQ(reply.status, 200) << reply.body;
   const Json body = Body(reply);
@@ -474,7 +491,8 @@ TEST(CapgoStats, AcceptsThePluginsFullBatch) {
   ASSERT_EQ(reply.status, 200) << reply.body.substr(0, 300);
   EXPECT_EQ(sink.events.size(), kCapgoMaxStatsEvents);
   EXPECT_EQ(sink.events[0].device.version_name, "1.2.3:assets/index-Bx7fK2.js");
-  for (const auto& r : Body(reply)["results"]) EXPECT_EQ(r["status"], "ok");
+  const Json answered = Body(reply);  // named: a range-for over a temporary's member dangles
+  for (const auto& r : answered["results"]) EXPECT_EQ(r["status"], "ok");
   // Over 1 MiB: 413, nothing recorded.
   FakeSink none;
   EXPECT_EQ(HandleCapgoStats(std::string(kCapgoMaxStatsBodyBytes + 1, ' '), none).status, 413);
@@ -493,7 +511,8 @@ TEST(CapgoDeviceInfoTest, NativeVersionIsCoercedAsCapgoDoes) {
     j["version_build"] = native;
     auto info = ParseCapgoDeviceInfo(j);
     ASSERT_TRUE(info) << native << ": " << info.error().ToString();
-    EXPECT_EQ(info->version_build, std::string(native) + (std::string(native) == "7" ? ".0.0" : ".0"));
+    EXPECT_EQ(info->version_build,
+              std::string(native) + (std::string(native) == "7" ? ".0.0" : ".0"));
   }
   Json bad = Json::parse(Request());
   bad["version_build"] = "1.0.x";
@@ -543,12 +562,14 @@ class FakeRegistry : public CapgoChannelRegistry {
     channels = {PublicChannel(), beta, internal};
   }
   Result<std::vector<CapgoChannel>> ListChannels(std::string_view) override { return channels; }
-  Result<std::optional<std::string>> GetAssignment(std::string_view, std::string_view device) override {
+  Result<std::optional<std::string>> GetAssignment(std::string_view,
+                                                   std::string_view device) override {
     auto it = assignments.find(std::string(device));
     if (it == assignments.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
   }
-  Result<void> SetAssignment(std::string_view, std::string_view device, std::string_view channel) override {
+  Result<void> SetAssignment(std::string_view, std::string_view device,
+                             std::string_view channel) override {
     if (!enrolled) return MakeError(ErrorCode::kNotFound, "no such device");
     assignments[std::string(device)] = std::string(channel);
     return {};
@@ -564,7 +585,8 @@ class FakeRegistry : public CapgoChannelRegistry {
 
 constexpr char kDevice[] = "7239a82f-4ea8-4e33-9085-f4ad974d3fc4";
 
-CapgoReply Channel(CapgoChannelMethod method, FakeRegistry& registry, const std::string& channel = "") {
+CapgoReply Channel(CapgoChannelMethod method, FakeRegistry& registry,
+                   const std::string& channel = "") {
   std::string body = Request([&](Json& j) {
     if (!channel.empty()) j["channel"] = channel;
   });
@@ -634,9 +656,9 @@ TEST(CapgoChannelSelf, RefusesChannelsThatDisallowSelfAssign) {
 TEST(CapgoChannelSelf, ListsOnlyVisibleChannelsForPlatform) {
   FakeRegistry registry;
   registry.channels[1].ios = false;
-  CapgoReply reply = HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "",
-                                            {{"app_id", "com.example.otatest"}, {"platform", "android"}},
-                                            registry);
+  CapgoReply reply = HandleCapgoChannelSelf(
+      CapgoChannelMethod::kGet, "", {{"app_id", "com.example.otatest"}, {"platform", "android"}},
+      registry);
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(Body(reply), Json::parse(R"([
     {"id":1,"name":"production","public":true,"allow_self_set":false},
@@ -644,8 +666,9 @@ TEST(CapgoChannelSelf, ListsOnlyVisibleChannelsForPlatform) {
   // The plugin fails the whole list unless every id is a number (CapgoUpdater.java
   // parseListChannelsResponse: `channelId instanceof Number`).
   for (const auto& channel : Body(reply)) EXPECT_TRUE(channel["id"].is_number_integer());
-  reply = HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "",
-                                 {{"app_id", "com.example.otatest"}, {"platform", "ios"}}, registry);
+  reply =
+      HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "",
+                             {{"app_id", "com.example.otatest"}, {"platform", "ios"}}, registry);
   EXPECT_EQ(Body(reply).size(), 1u);
   EXPECT_EQ(HandleCapgoChannelSelf(CapgoChannelMethod::kGet, "", {}, registry).status, 400);
 }

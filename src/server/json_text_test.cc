@@ -17,8 +17,8 @@ TEST(AppendJsonString, GivesTheBytesOfTheNlohmannDump) {
   const std::string cases[] = {"",
                                "plain ascii 1.0.0",
                                "quote \" and backslash \\ and slash /",
-                               std::string("control \x01\x1f\b\f\n\r\t and del \x7f", 32),
-                               std::string("nul \0 inside", 13),
+                               "control \x01\x1f\b\f\n\r\t and del \x7f",
+                               std::string("nul \0 inside", 12),  // the NUL and the text after it
                                "utf-8 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
                                "invalid \xff\xfe utf-8 \xc3",
                                "truncated \xe2\x82",
