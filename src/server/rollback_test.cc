@@ -43,12 +43,8 @@ TEST_F(ServerApiTest, RollbackObeysTheSignedChannelsAndTakesASignedPermissionInO
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   ASSERT_NO_FATAL_FAILURE(CreateChannel("beta", false));
   const std::string app = std::string("/api/v1/apps/") + kApp;
-  metadata::Targets t2 = targets_v1_;
-  t2.version = 2;
-  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
-  ASSERT_EQ(
-      Admin("POST", app + "/releases", PublishBody("1.1.0", SignTargets(t2, targets_key_))).status,
-      201);
+  metadata::Targets t2;
+  ASSERT_NO_FATAL_FAILURE(PublishNext(targets_v1_, 2, "1.1.0", &t2));
 
   // 1.0.0 is not signed as a rollback target: refused.
   Reply plain = Admin("POST", app + "/channels/production/rollback", {{"to", "1.0.0"}});
@@ -102,12 +98,8 @@ TEST_F(ServerApiTest, RollbackObeysTheSignedChannelsAndTakesASignedPermissionInO
 TEST_F(ServerApiTest, RollbackNeedsThePermissionOnEveryBlobOfTheRelease) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   const std::string app = std::string("/api/v1/apps/") + kApp;
-  metadata::Targets t2 = targets_v1_;
-  t2.version = 2;
-  ASSERT_NO_FATAL_FAILURE(AddRelease(&t2, "1.1.0"));
-  ASSERT_EQ(
-      Admin("POST", app + "/releases", PublishBody("1.1.0", SignTargets(t2, targets_key_))).status,
-      201);
+  metadata::Targets t2;
+  ASSERT_NO_FATAL_FAILURE(PublishNext(targets_v1_, 2, "1.1.0", &t2));
   metadata::Targets t3 = t2;
   t3.version = 3;
   (*t3.targets.at(CapgoName("1.0.0")).custom)["rollback_allowed"] = true;
