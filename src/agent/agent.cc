@@ -1,13 +1,17 @@
 #include "agent/agent.h"
 
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "bundle/bundle.h"
 #include "client/curl_fetcher.h"
@@ -136,23 +140,39 @@ struct Agent::Impl {
   }
 
   // Runs the restart command (if any) with the release in its environment; its exit status is
-  // reported, not fatal (the health confirmation decides).
+  // reported, not fatal (the health confirmation decides). The child's environment is built here,
+  // before it exists (between fork and exec only async-signal-safe calls are allowed, and setenv
+  // is not), and posix_spawn starts it with an empty signal mask: the app must not inherit the
+  // signals `run` holds (SIGTERM, SIGINT).
   void Restart(const InstallStatus& status) {
     if (config.restart_command.empty()) return;
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      // The app must not inherit the signals `run` holds (SIGTERM, SIGINT).
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::setenv("AIRLOCK_RELEASE", status.release.c_str(), 1);
-      ::setenv("AIRLOCK_VERSION",
-               (status.version.empty() ? config.builtin_version : status.version).c_str(), 1);
-      ::execl("/bin/sh", "sh", "-c", config.restart_command.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
+    std::vector<std::string> entries;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view entry(*e);
+      if (entry.starts_with("AIRLOCK_RELEASE=") || entry.starts_with("AIRLOCK_VERSION=")) continue;
+      entries.emplace_back(entry);
     }
-    if (pid < 0) {
-      Say("cannot run the restart command: fork failed");
+    entries.push_back("AIRLOCK_RELEASE=" + status.release);
+    entries.push_back("AIRLOCK_VERSION=" +
+                      (status.version.empty() ? config.builtin_version : status.version));
+    std::vector<char*> envp;
+    envp.reserve(entries.size() + 1);
+    for (std::string& entry : entries) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    std::string shell = "sh", dash_c = "-c", command = config.restart_command;
+    char* argv[] = {shell.data(), dash_c.data(), command.data(), nullptr};
+
+    posix_spawnattr_t attr;
+    ::posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::posix_spawnattr_setsigmask(&attr, &none);
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    pid_t pid = 0;
+    const int spawned = ::posix_spawn(&pid, "/bin/sh", nullptr, &attr, argv, envp.data());
+    ::posix_spawnattr_destroy(&attr);
+    if (spawned != 0) {
+      Say(std::string("cannot run the restart command: ") + std::strerror(spawned));
       return;
     }
     int wstatus = 0;
