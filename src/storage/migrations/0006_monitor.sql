@@ -9,7 +9,7 @@
 -- (source, source_ref) names the event at its origin ("<log id>:<seq>" of the usage log, "<app>/<device>/<seq>"
 -- of a device report): a second airlockd ingesting the same origin stores nothing twice.
 CREATE TABLE monitor_events (
-  id BIGINT PRIMARY KEY,
+  id BIGINT NOT NULL PRIMARY KEY,
   source TEXT NOT NULL,
   source_ref TEXT NOT NULL,
   time BIGINT NOT NULL,
@@ -32,7 +32,7 @@ CREATE INDEX monitor_events_by_app_time ON monitor_events (app_id, time);
 -- High-water marks: 'rules' (the last event id the rules have evaluated) and 'usage:<log id>' (the
 -- last usage-log seq ingested). Only ever moved forward.
 CREATE TABLE monitor_cursors (
-  name TEXT PRIMARY KEY,
+  name TEXT NOT NULL PRIMARY KEY,
   position BIGINT NOT NULL
 );
 
@@ -41,7 +41,7 @@ CREATE TABLE monitor_cursors (
 -- notify), 'pending' (to be taken; retried after a crash), 'done', 'failed'. notify_state:
 -- 'pending', 'sent', 'failed' (given up), 'none' (no webhook configured).
 CREATE TABLE monitor_alerts (
-  id BIGINT PRIMARY KEY,
+  id BIGINT NOT NULL PRIMARY KEY,
   rule TEXT NOT NULL,
   level TEXT NOT NULL,
   subject TEXT NOT NULL,
@@ -71,7 +71,7 @@ CREATE INDEX monitor_alerts_by_status ON monitor_alerts (status, id);
 
 -- The rules' settings as set by `airlock alert rules set` (JSON object per rule; absent: defaults).
 CREATE TABLE monitor_rules (
-  rule TEXT PRIMARY KEY,
+  rule TEXT NOT NULL PRIMARY KEY,
   settings TEXT NOT NULL,
   updated_at BIGINT NOT NULL,
   updated_by TEXT NOT NULL
