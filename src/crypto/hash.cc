@@ -26,8 +26,7 @@ struct EvpMacCtxFree {
 Bytes OneShot(const EVP_MD* md, ByteSpan data) {
   Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
   unsigned int len = 0;
-  // EVP_Digest fails only on allocation failure; treat that as fatal rather than return a bad
-  // digest.
+  // EVP_Digest fails only on allocation failure; treat that as fatal rather than return a bad digest.
   if (EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1) std::abort();
   return out;
 }
@@ -107,27 +106,27 @@ Result<Bytes> HkdfSha256(ByteSpan ikm, ByteSpan salt, ByteSpan info, size_t leng
     return MakeError(ErrorCode::kInvalidArgument, "HKDF output length out of range");
   }
   std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr),
-                                                        &EVP_KDF_free);
+                                                          &EVP_KDF_free);
   if (!kdf) return tl::unexpected(OsslError(ErrorCode::kCrypto, "HKDF unavailable"));
   std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(kdf.get()),
-                                                                &EVP_KDF_CTX_free);
+                                                                  &EVP_KDF_CTX_free);
   if (!ctx) return tl::unexpected(OsslError(ErrorCode::kCrypto, "HKDF context"));
   char digest[] = "SHA256";
   OSSL_PARAM params[5];
   int n = 0;
   params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                  const_cast<uint8_t*>(ikm.data()), ikm.size());
+  params[n++] = OSSL_PARAM_construct_octet_string(
+      OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()), ikm.size());
   // An empty salt or info is passed by leaving the parameter out: OpenSSL 3.0 rejects an empty salt
-  // whose pointer is null (as an empty span's is), and without a salt it uses a zero-length HMAC
-  // key, which equals RFC 5869's default of HashLen zero bytes.
+  // whose pointer is null (as an empty span's is), and without a salt it uses a zero-length HMAC key,
+  // which equals RFC 5869's default of HashLen zero bytes.
   if (!salt.empty()) {
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                                    const_cast<uint8_t*>(salt.data()), salt.size());
+    params[n++] = OSSL_PARAM_construct_octet_string(
+        OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size());
   }
   if (!info.empty()) {
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                    const_cast<uint8_t*>(info.data()), info.size());
+    params[n++] = OSSL_PARAM_construct_octet_string(
+        OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()), info.size());
   }
   params[n] = OSSL_PARAM_construct_end();
   Bytes out(length);
