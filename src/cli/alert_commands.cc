@@ -73,10 +73,9 @@ Result<void> RunList(const AlertListArgs& a) {
 }
 
 void PrintAlert(const Json& a) {
-  for (const char* field :
-       {"id", "level", "rule", "subject", "summary", "app_id", "key_name", "version", "status",
-        "investigation", "action", "action_state", "action_result", "notify_state", "acked_by",
-        "resolved_by", "note"}) {
+  for (const char* field : {"id", "level", "rule", "subject", "summary", "app_id", "key_name",
+                            "version", "status", "investigation", "action", "action_state",
+                            "action_result", "notify_state", "acked_by", "resolved_by", "note"}) {
     std::cout << field << ": " << Field(a, field) << "\n";
   }
   if (a.contains("created_at") && a["created_at"].is_number_integer()) {
@@ -99,10 +98,10 @@ Result<void> RunChange(const AlertIdArgs& a, bool resolve) {
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
   Json body = Json::object();
   if (!a.note.empty()) body["note"] = a.note;
-  AIRLOCK_ASSIGN_OR_RETURN(
-      Json j, client.Json("POST",
-                          "/api/v1/alerts/" + std::to_string(a.id) + (resolve ? "/resolve" : "/ack"),
-                          body));
+  AIRLOCK_ASSIGN_OR_RETURN(Json j, client.Json("POST",
+                                               "/api/v1/alerts/" + std::to_string(a.id) +
+                                                   (resolve ? "/resolve" : "/ack"),
+                                               body));
   if (a.server.json) {
     PrintJson(j);
     return {};
@@ -161,8 +160,8 @@ Result<void> RunRuleSet(const RuleSetArgs& a) {
 Result<void> RunDeclare(const CompromiseArgs& a) {
   AIRLOCK_TRY(ValidateId("key name", a.key));
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
-  AIRLOCK_ASSIGN_OR_RETURN(
-      Json j, client.Json("POST", "/api/v1/keys/" + a.key + "/compromise", Json{{"reason", a.reason}}));
+  AIRLOCK_ASSIGN_OR_RETURN(Json j, client.Json("POST", "/api/v1/keys/" + a.key + "/compromise",
+                                               Json{{"reason", a.reason}}));
   if (a.server.json) {
     PrintJson(j);
     return {};
@@ -211,8 +210,9 @@ void AddAlertCommands(CLI::App& app, Action& action) {
   AddServerOptions(r, *rules);
   auto set = std::make_shared<RuleSetArgs>();
   CLI::App* rs = r->add_subcommand(
-      "set", "Change a rule's settings, e.g. `alert rules set key_failures threshold=3 window=300` "
-             "(needs principal.manage: owner, admin)");
+      "set",
+      "Change a rule's settings, e.g. `alert rules set key_failures threshold=3 window=300` "
+      "(needs principal.manage: owner, admin)");
   rs->add_option("rule", set->rule, "Rule name, as `alert rules` lists it")->required();
   rs->add_option("settings", set->settings, "KEY=VALUE (enabled, window, threshold, ...)")
       ->required();
@@ -224,10 +224,10 @@ void AddAlertCommands(CLI::App& app, Action& action) {
   });
 
   auto declare = std::make_shared<CompromiseArgs>();
-  CLI::App* d = alert->add_subcommand(
-      "declare-compromise",
-      "Declare a key of airlockd's vault compromised: the monitor rotates it now and revokes the old "
-      "key (needs key.suspend)");
+  CLI::App* d = alert->add_subcommand("declare-compromise",
+                                      "Declare a key of airlockd's vault compromised: the monitor "
+                                      "rotates it now and revokes the old "
+                                      "key (needs key.suspend)");
   d->add_option("key", declare->key, "Vault key name, e.g. com.example.app.timestamp")->required();
   d->add_option("--reason", declare->reason, "What happened (required, audited)")->required();
   AddServerOptions(d, declare->server);

@@ -71,7 +71,8 @@ void AdminApi::RecordMonitorEvent(const Request& req, const access::Principal* p
   e.actor = principal ? principal->name : "";
   e.address = req.remote;
   e.app_id = AppForLog(req, response);
-  e.detail = "request=" + req.method + " " + req.path + " status=" + std::to_string(response.status);
+  e.detail =
+      "request=" + req.method + " " + req.path + " status=" + std::to_string(response.status);
   if (auto recorded = deps.monitor->Record(std::move(e)); !recorded) {
     LogJson({{"level", "error"},
              {"msg", "cannot record an admin request for the monitor"},
@@ -145,8 +146,8 @@ Response AdminApi::SetAlertRule(const Request& req, const access::Principal& act
   if (deps.monitor == nullptr) return NoMonitor();
   ParsedBody body = ParseObjectBody(req.body);
   if (body.error) return std::move(*body.error);
-  auto set = deps.monitor->SetRule(std::string(req.Param("rule")), body.json, actor.name,
-                                   req.remote);
+  auto set =
+      deps.monitor->SetRule(std::string(req.Param("rule")), body.json, actor.name, req.remote);
   if (!set) return ErrorResponse(set.error());
   return Ok(200, {{"rule", req.Param("rule")}, {"settings", monitor::SettingsJson(*set)}});
 }
@@ -174,23 +175,24 @@ Response AdminApi::DeclareCompromise(const Request& req, const access::Principal
   }
   return Ok(202, {{"key", key},
                   {"declared", true},
-                  {"message", "the monitor rotates the key and revokes the old one on its next "
-                              "tick; follow it with `airlock alert list`"}});
+                  {"message",
+                   "the monitor rotates the key and revokes the old one on its next "
+                   "tick; follow it with `airlock alert list`"}});
 }
 
 void AddAlertRoutes(Router* router, AdminApi* a) {
   using access::Action;
   constexpr auto kWide = AdminApi::Scope::kServerWide;
-  router->Add("GET", "/api/v1/alerts",
-              a->Guard(
-                  Action::kAuditRead, "",
-                  [a](const Request& req, const access::Principal&) { return a->ListAlerts(req); },
-                  kWide));
-  router->Add("GET", "/api/v1/alerts/{id}",
-              a->Guard(
-                  Action::kAuditRead, "",
-                  [a](const Request& req, const access::Principal&) { return a->GetAlert(req); },
-                  kWide));
+  router->Add(
+      "GET", "/api/v1/alerts",
+      a->Guard(
+          Action::kAuditRead, "",
+          [a](const Request& req, const access::Principal&) { return a->ListAlerts(req); }, kWide));
+  router->Add(
+      "GET", "/api/v1/alerts/{id}",
+      a->Guard(
+          Action::kAuditRead, "",
+          [a](const Request& req, const access::Principal&) { return a->GetAlert(req); }, kWide));
   router->Add("POST", "/api/v1/alerts/{id}/ack",
               a->Guard(
                   Action::kKeySuspend, "alert.ack",
@@ -205,18 +207,17 @@ void AddAlertRoutes(Router* router, AdminApi* a) {
                     return a->ChangeAlert(req, p, true);
                   },
                   kWide));
-  router->Add("GET", "/api/v1/alert-rules",
-              a->Guard(
-                  Action::kAuditRead, "",
-                  [a](const Request& req, const access::Principal&) { return a->AlertRules(req); },
-                  kWide));
-  router->Add("PUT", "/api/v1/alert-rules/{rule}",
-              a->Guard(
-                  Action::kPrincipalManage, "alert.rules.set",
-                  [a](const Request& req, const access::Principal& p) {
-                    return a->SetAlertRule(req, p);
-                  },
-                  kWide));
+  router->Add(
+      "GET", "/api/v1/alert-rules",
+      a->Guard(
+          Action::kAuditRead, "",
+          [a](const Request& req, const access::Principal&) { return a->AlertRules(req); }, kWide));
+  router->Add(
+      "PUT", "/api/v1/alert-rules/{rule}",
+      a->Guard(
+          Action::kPrincipalManage, "alert.rules.set",
+          [a](const Request& req, const access::Principal& p) { return a->SetAlertRule(req, p); },
+          kWide));
   router->Add("POST", "/api/v1/keys/{key}/compromise",
               a->Guard(
                   Action::kKeySuspend, "key.compromise",

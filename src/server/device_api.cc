@@ -482,7 +482,8 @@ class DeviceApi {
   // The report into the monitor's stream (retries are de-duplicated there by app/device/seq, like
   // here). Timed by the server's clock: a device's own clock is not trusted for windows. A failure
   // is logged; the device's report stays stored.
-  void RecordForMonitor(const std::vector<storage::DeviceEvent>& events, const std::string& remote) {
+  void RecordForMonitor(const std::vector<storage::DeviceEvent>& events,
+                        const std::string& remote) {
     if (deps_.monitor == nullptr) return;
     std::vector<monitor::Event> out;
     out.reserve(events.size());

@@ -53,8 +53,8 @@ namespace server = airlock::server;
 namespace keys = airlock::keys;
 namespace monitor = airlock::monitor;
 namespace audit = airlock::audit;
-using airlock::ReadTextFile;
 using airlock::ErrorCode;
+using airlock::ReadTextFile;
 using airlock::Result;
 
 void LogLine(const std::string& level, const std::string& msg) {

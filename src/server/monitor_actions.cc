@@ -25,8 +25,8 @@ Result<std::string> ServerResponder::RotateAndRevoke(const std::string& key_name
         AIRLOCK_ASSIGN_OR_RETURN(keys::Rotation rotation, m.Rotate(ctx, key_name));
         AIRLOCK_TRY_CTX(m.Revoke(ctx, rotation.old_key.name),
                         "rotated " + key_name + " but could not revoke " + rotation.old_key.name);
-        return "rotated " + key_name + " (new key id " + rotation.new_key.key_id +
-               "), revoked " + rotation.old_key.name;
+        return "rotated " + key_name + " (new key id " + rotation.new_key.key_id + "), revoked " +
+               rotation.old_key.name;
       });
 }
 

@@ -195,8 +195,8 @@ TEST_F(MonitorApiTest, TamperedContentReplacesEveryKeyHaltsRolloutsAndDevicesUpd
   ASSERT_TRUE(root.AddKey("timestamp", *ts->public_key));
   auto root_md = metadata::SignMetadata(root, {&root_key_});
   ASSERT_TRUE(root_md);
-  Reply put = Call("PUT", std::string("/api/v1/apps/") + kApp + "/root", *root_md->ToBytes(),
-                   owner_token_);
+  Reply put =
+      Call("PUT", std::string("/api/v1/apps/") + kApp + "/root", *root_md->ToBytes(), owner_token_);
   ASSERT_EQ(put.status, 200) << put.raw;
   content_key_pem_ = app.body["content_key"];
   metadata::Targets t = targets_v1_;
@@ -205,9 +205,9 @@ TEST_F(MonitorApiTest, TamperedContentReplacesEveryKeyHaltsRolloutsAndDevicesUpd
   Reply pub = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
                     PublishBody("1.0.1", SignTargets(t, targets_key_)));
   ASSERT_EQ(pub.status, 201) << pub.raw;
-  ASSERT_EQ(Admin("POST", std::string("/api/v1/apps/") + kApp + "/channels/production/resume")
-                .status,
-            200);
+  ASSERT_EQ(
+      Admin("POST", std::string("/api/v1/apps/") + kApp + "/channels/production/resume").status,
+      200);
   Reply check = Check("survivor", "0.9.0");
   ASSERT_EQ(check.status, 200) << check.raw;
   EXPECT_EQ(check.body["update"], true) << check.raw;
@@ -234,8 +234,8 @@ TEST_F(MonitorApiTest, AFailureRateAboveNormalPausesTheRelease) {
     std::string d = "dev" + std::to_string(i);
     ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
     bool fails = i % 4 == 0;  // 6 of 24
-    Reply r = Report(d, 1, "1.0.0", fails ? "rolled_back" : "confirmed",
-                     fails ? "health_timeout" : "");
+    Reply r =
+        Report(d, 1, "1.0.0", fails ? "rolled_back" : "confirmed", fails ? "health_timeout" : "");
     ASSERT_EQ(r.status, 200) << r.raw;
   }
   ASSERT_NO_FATAL_FAILURE(Tick());
@@ -253,10 +253,10 @@ TEST_F(MonitorApiTest, RefusedAdminRequestsAreWatchedAndRulesCanBeTuned) {
   ASSERT_EQ(rules.status, 200);
   ASSERT_EQ(rules.body["rules"].size(), monitor::AllRules().size());
   // Only owners and admins may change a rule: a read-only token is refused.
-  EXPECT_EQ(Call("PUT", "/api/v1/alert-rules/admin_auth_failures", R"({"threshold": 3})",
-                 reader_token_)
-                .status,
-            403);
+  EXPECT_EQ(
+      Call("PUT", "/api/v1/alert-rules/admin_auth_failures", R"({"threshold": 3})", reader_token_)
+          .status,
+      403);
   Reply bad = Admin("PUT", "/api/v1/alert-rules/admin_auth_failures", {{"threshold", -1}});
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(Admin("PUT", "/api/v1/alert-rules/nope", {{"threshold", 3}}).status, 404);
