@@ -262,6 +262,7 @@ Result<TickReport> Monitor::Tick() {
     ++report.actions;
   }
   AIRLOCK_ASSIGN_OR_RETURN(report.notified, Notify());
+  if (options_.scheduled_checks) AIRLOCK_TRY(RunScheduledChecks(rules, &report));
   return report;
 }
 

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,6 +51,12 @@ class Responder {
   [[nodiscard]] virtual Result<std::string> PauseRollout(const Alert& alert) = 0;
 };
 
+// The server's keys for the scheduled reports: their ages (vault state) and each purpose's maximum.
+struct KeyInventory {
+  std::vector<audit::KeyAge> ages;
+  std::map<std::string, int64_t> max_age;  // purpose -> seconds
+};
+
 struct MonitorOptions {
   std::function<int64_t()> clock;  // Unix seconds; default the system clock
   // The key usage log to ingest (the server vault's). Empty: none.
@@ -63,6 +70,11 @@ struct MonitorOptions {
   int64_t notify_max_attempts = 8;
   int64_t notify_base_delay = 30;  // seconds; doubled after every failed attempt
   size_t batch = 1000;             // events evaluated per Tick at most
+  // The scheduled checks (schedule.cc): daily, weekly, monthly and quarterly reports over the usage
+  // log, made once per period by whichever airlockd ticks first after the period ends.
+  bool scheduled_checks = true;
+  // Unset: ages come from the log's create/rotate records and no purpose has a maximum age.
+  std::function<Result<KeyInventory>()> key_inventory;
 };
 
 struct TickReport {
@@ -71,6 +83,7 @@ struct TickReport {
   std::vector<int64_t> raised;  // alert ids this process inserted
   size_t actions = 0;
   size_t notified = 0;
+  std::vector<int64_t> reports;  // report ids this process made
 };
 
 class Monitor {
@@ -92,6 +105,9 @@ class Monitor {
   [[nodiscard]] Result<RuleSettings> SetRule(const std::string& rule, const nlohmann::json& patch,
                                              const std::string& who, const std::string& address);
   [[nodiscard]] Result<RuleSet> Rules();
+  // An auditor signs off a report (the weekly review); recorded in the audit chain.
+  [[nodiscard]] Result<Report> SignOff(int64_t id, const std::string& who,
+                                       const std::string& address, const std::string& note);
 
   MonitorStore& store() { return *store_; }
   int64_t Now() const;
@@ -101,6 +117,9 @@ class Monitor {
   Result<void> Raise(const Event& event, const Candidate& c, TickReport* report);
   Result<void> TakeAction(Alert alert);
   Result<size_t> Notify();
+  Result<void> RunScheduledChecks(const RuleSet& rules, TickReport* report);
+  Result<void> MakeReport(std::string_view period_name, int64_t start, int64_t end,
+                          const RuleSet& rules, TickReport* report);
   void AuditRecord(const std::string& actor, const std::string& address,
                    const std::string& operation, const Alert& alert, audit::UsageResult result,
                    const std::string& details);
@@ -112,6 +131,8 @@ class Monitor {
 
 // The alert as JSON (the admin API's and the webhook's form).
 nlohmann::json AlertJson(const Alert& alert);
+// The report as JSON: its fields, and the stored report itself under "report" when `full`.
+nlohmann::json ReportJson(const Report& report, bool full);
 
 }  // namespace airlock::monitor
 

@@ -25,6 +25,9 @@ constexpr std::string_view kAlertColumns =
     "created_at, status, investigation, action, action_state, action_result, notify_state, "
     "notify_attempts, notify_next_at, acked_by, acked_at, resolved_by, resolved_at, note";
 
+constexpr std::string_view kReportColumns =
+    "id, period, period_start, period_end, created_at, report, signed_off_by, signed_off_at, note";
+
 std::string Cut(std::string_view s) { return std::string(s.substr(0, kMaxFieldLength)); }
 
 Result<int64_t> Int(const std::optional<std::string>& cell) {
@@ -89,6 +92,22 @@ Result<Alert> AlertFromRow(const Row& r) {
   }
   a.note = r[23];
   return a;
+}
+
+Result<Report> ReportFromRow(const Row& r) {
+  Report out;
+  AIRLOCK_ASSIGN_OR_RETURN(out.id, Int(r[0]));
+  out.period = Str(r[1]);
+  AIRLOCK_ASSIGN_OR_RETURN(out.period_start, Int(r[2]));
+  AIRLOCK_ASSIGN_OR_RETURN(out.period_end, Int(r[3]));
+  AIRLOCK_ASSIGN_OR_RETURN(out.created_at, Int(r[4]));
+  out.report = Str(r[5]);
+  out.signed_off_by = r[6];
+  if (r[7]) {
+    AIRLOCK_ASSIGN_OR_RETURN(out.signed_off_at, Int(r[7]));
+  }
+  out.note = r[8];
+  return out;
 }
 
 template <typename T, typename F>
@@ -459,6 +478,94 @@ Result<Alert> MonitorStore::Acknowledge(int64_t id, std::string_view who, int64_
 Result<Alert> MonitorStore::Resolve(int64_t id, std::string_view who, int64_t now,
                                     std::string_view note) {
   return Transition(id, true, who, now, note);
+}
+
+Result<std::optional<int64_t>> MonitorStore::InsertReport(const Report& report) {
+  std::lock_guard lock(mu_);
+  AIRLOCK_TRY(BeginLocked());
+  auto body = [&]() -> Result<std::optional<int64_t>> {
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows,
+                             conn_->Query("SELECT COALESCE(MAX(id), 0) FROM monitor_reports", {}));
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t id, Int(rows.at(0)[0]));
+    ++id;
+    Param p[] = {
+        id,           report.period, report.period_start, report.period_end, report.created_at,
+        report.report};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto inserted,
+        conn_->Query("INSERT INTO monitor_reports (id, period, period_start, period_end, "
+                     "created_at, report) VALUES ($1, $2, $3, $4, $5, $6) "
+                     "ON CONFLICT (period, period_start) DO NOTHING RETURNING id",
+                     p));
+    if (inserted.empty()) return std::optional<int64_t>();
+    return std::optional<int64_t>(id);
+  };
+  auto out = body();
+  if (!out) {
+    (void)conn_->Rollback();
+    return out;
+  }
+  AIRLOCK_TRY(conn_->Commit());
+  return out;
+}
+
+Result<Report> MonitorStore::GetReport(int64_t id) {
+  std::lock_guard lock(mu_);
+  Param p[] = {id};
+  AIRLOCK_ASSIGN_OR_RETURN(auto rows,
+                           conn_->Query(std::string("SELECT ") + std::string(kReportColumns) +
+                                            " FROM monitor_reports WHERE id = $1",
+                                        p));
+  if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no report " + std::to_string(id));
+  return ReportFromRow(rows[0]);
+}
+
+Result<std::vector<Report>> MonitorStore::ListReports(std::string_view period, size_t limit) {
+  std::lock_guard lock(mu_);
+  std::vector<Param> p;
+  std::string where;
+  if (!period.empty()) {
+    p.push_back(std::string(period));
+    where = " WHERE period = $1";
+  }
+  p.push_back(static_cast<int64_t>(std::min(limit, kMaxListLimit)));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      auto rows,
+      conn_->Query(std::string("SELECT ") + std::string(kReportColumns) + " FROM monitor_reports" +
+                       where + " ORDER BY id DESC LIMIT $" + std::to_string(p.size()),
+                   p));
+  return MapRows<Report>(rows, ReportFromRow);
+}
+
+Result<bool> MonitorStore::HasReport(std::string_view period, int64_t period_start) {
+  std::lock_guard lock(mu_);
+  Param p[] = {std::string(period), period_start};
+  AIRLOCK_ASSIGN_OR_RETURN(
+      auto rows,
+      conn_->Query("SELECT id FROM monitor_reports WHERE period = $1 AND period_start = $2", p));
+  return !rows.empty();
+}
+
+Result<Report> MonitorStore::SignOff(int64_t id, std::string_view who, int64_t now,
+                                     std::string_view note) {
+  {
+    std::lock_guard lock(mu_);
+    Param p[] = {id, Cut(who), now, note.empty() ? Param() : Param(Cut(note))};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto rows,
+        conn_->Query("UPDATE monitor_reports SET signed_off_by = $2, signed_off_at = $3, note = $4 "
+                     "WHERE id = $1 AND signed_off_by IS NULL RETURNING id",
+                     p));
+    if (rows.empty()) {
+      Param q[] = {id};
+      AIRLOCK_ASSIGN_OR_RETURN(
+          auto exists, conn_->Query("SELECT signed_off_by FROM monitor_reports WHERE id = $1", q));
+      if (exists.empty()) return MakeError(ErrorCode::kNotFound, "no report " + std::to_string(id));
+      return MakeError(ErrorCode::kAlreadyExists,
+                       "report " + std::to_string(id) + " was signed off by " + Str(exists[0][0]));
+    }
+  }
+  return GetReport(id);
 }
 
 Result<std::map<std::string, std::string>> MonitorStore::RuleSettings() {

@@ -106,6 +106,19 @@ struct Alert {
   std::optional<std::string> note;
 };
 
+// A scheduled check's stored report (monitor_reports).
+struct Report {
+  int64_t id = 0;
+  std::string period;  // "daily", "weekly", "monthly", "quarterly"
+  int64_t period_start = 0;
+  int64_t period_end = 0;
+  int64_t created_at = 0;
+  std::string report;  // JSON text
+  std::optional<std::string> signed_off_by;
+  std::optional<int64_t> signed_off_at;
+  std::optional<std::string> note;
+};
+
 class MonitorStore {
  public:
   // "sqlite:PATH", a plain path, or "postgresql://..." (storage::OpenConnection). The schema must
@@ -150,6 +163,16 @@ class MonitorStore {
                                           std::string_view note);
   [[nodiscard]] Result<Alert> Resolve(int64_t id, std::string_view who, int64_t now,
                                       std::string_view note);
+
+  // Inserts unless (period, period_start) exists: the new id, or nullopt.
+  [[nodiscard]] Result<std::optional<int64_t>> InsertReport(const Report& report);
+  [[nodiscard]] Result<Report> GetReport(int64_t id);  // kNotFound
+  // Newest first; `period` "" = any.
+  [[nodiscard]] Result<std::vector<Report>> ListReports(std::string_view period, size_t limit);
+  [[nodiscard]] Result<bool> HasReport(std::string_view period, int64_t period_start);
+  // Records the sign-off; kAlreadyExists when signed already, kNotFound for an unknown id.
+  [[nodiscard]] Result<Report> SignOff(int64_t id, std::string_view who, int64_t now,
+                                       std::string_view note);
 
   // rule -> settings JSON text.
   [[nodiscard]] Result<std::map<std::string, std::string>> RuleSettings();

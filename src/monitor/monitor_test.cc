@@ -10,6 +10,10 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 
@@ -94,6 +98,7 @@ class MonitorTest : public ::testing::Test {
     options.notifier = notifier;
     options.notify_base_delay = 10;
     options.notify_max_attempts = 3;
+    options.scheduled_checks = scheduled_;
     options.foreign_metadata = [](const std::string& app, const std::string& role, int64_t version,
                                   const std::string& sha) -> std::optional<std::string> {
       if (version > 7) return app + "." + role;  // the server produced versions 1..7 only
@@ -181,6 +186,7 @@ class MonitorTest : public ::testing::Test {
   RecordingResponder responder_{&calls_};
   std::unique_ptr<Monitor> monitor_;
   int device_seq_ = 0;
+  bool scheduled_ = false;  // the rule tests run without the scheduled reports
 };
 
 TEST_F(MonitorTest, RepeatedWrongTotpOnAKeySuspendsItOnceAndRecordsAlertAndActionInTheChain) {
@@ -315,6 +321,8 @@ TEST_F(MonitorTest, NewActorOnAKeyWithHistoryOpensAnInvestigationWithoutAction) 
 }
 
 TEST_F(MonitorTest, ADayOfNormalTrafficRaisesNothing) {
+  scheduled_ = true;  // the daily analysis must stay quiet too
+  monitor_ = NewMonitor(url_);
   // Two days replayed: the server's online keys sign every 10 minutes, the release manager's
   // CI signs and publishes two releases a day in office hours, 300 devices update with a 1 %
   // failure rate, an operator mistypes a token twice.
@@ -352,7 +360,12 @@ TEST_F(MonitorTest, ADayOfNormalTrafficRaisesNothing) {
       if (t % 7200 == 0) Tick();
     }
   }
+  now_ = kMidnight + 2 * kDay + 60;  // both days' reports are due
   Tick();
+  auto daily = monitor_->store().ListReports("daily", 10);
+  ASSERT_TRUE(daily);
+  ASSERT_GE(daily->size(), 2u);
+  EXPECT_GT(Json::parse(daily->at(0).report)["total"].get<int64_t>(), 100);
   auto replayed = monitor_->store().Count({});
   ASSERT_TRUE(replayed);
   EXPECT_GT(*replayed, 2400) << "the day was replayed into the stream";
@@ -434,6 +447,153 @@ TEST_F(MonitorTest, AckAndResolveFollowTheirOrderAndLandInTheChain) {
   EXPECT_EQ(records[records.size() - 2].operation, "alert.ack");
   EXPECT_EQ(records.back().operation, "alert.resolve");
   EXPECT_EQ(records.back().actor, "carol");
+}
+
+// ---- scheduled checks ----
+
+TEST_F(MonitorTest, TheDailyAnalysisIsStoredOnceAndRaisesOnFailuresAndNewActors) {
+  scheduled_ = true;
+  monitor_ = NewMonitor(url_);
+  auto second = NewMonitor(url_);  // another airlockd on the same database
+  now_ = kMidnight + 9 * 3600;
+  for (int i = 0; i < 5; ++i) KeyOp("app.targets", "ci", "10.0.0.5", "sign");
+  now_ = kMidnight + kDay + 9 * 3600;
+  KeyOp("app.targets", "ci", "10.0.0.5", "sign");
+  Tick();
+  Tick(second.get());
+  EXPECT_TRUE(Alerts().empty()) << "the log's first day: every actor is new, nothing failed";
+  KeyOp("app.targets", "eve", "10.0.0.9", "sign");
+  KeyOp("app.targets", "mallory", "203.0.113.9", "sign", audit::UsageResult::kDenied, "bad TOTP");
+  now_ = kMidnight + 2 * kDay + 5;
+  Tick(second.get());
+  Tick();
+  auto daily = monitor_->store().ListReports("daily", 10);
+  ASSERT_TRUE(daily);
+  ASSERT_EQ(daily->size(), 2u) << "one report per day, whichever server made it";
+  Json day = Json::parse(daily->at(0).report);
+  EXPECT_EQ(day["start"], kMidnight + kDay);
+  EXPECT_EQ(day["denied"], 1);
+  EXPECT_EQ(day["failed"], 0);
+  auto alerts = Alerts();
+  std::vector<std::string> rules;
+  for (const auto& a : alerts) rules.push_back(a.rule);
+  EXPECT_EQ(std::count(rules.begin(), rules.end(), "daily_usage_anomaly"), 1);
+  for (const auto& a : alerts) {
+    if (a.rule != "daily_usage_anomaly") continue;
+    EXPECT_NE(a.summary.find("new actors [eve,mallory]"), std::string::npos) << a.summary;
+    EXPECT_TRUE(a.investigation);
+  }
+  auto records = MonitorRecords();
+  EXPECT_EQ(std::count_if(records.begin(), records.end(),
+                          [](const auto& r) { return r.operation == "report.daily"; }),
+            2);
+}
+
+TEST_F(MonitorTest, AWeeklyReviewNotSignedOffInTimeRaisesAnAlertASignedOneDoesNot) {
+  scheduled_ = true;
+  monitor_ = NewMonitor(url_);
+  const int64_t week = 7 * kDay;
+  const int64_t boundary = (kMidnight / week + 1) * week;
+  now_ = boundary - kDay + 10 * 3600;
+  KeyOp("app.targets", "ci", "10.0.0.5", "sign");
+  now_ = boundary + 60;
+  Tick();
+  auto weekly = monitor_->store().ListReports("weekly", 10);
+  ASSERT_TRUE(weekly);
+  ASSERT_EQ(weekly->size(), 1u);
+  const int64_t first = weekly->at(0).id;
+  now_ += 3 * kDay - 120;
+  Tick();
+  EXPECT_TRUE(Alerts().empty()) << "still within the three days: "
+                                << AlertJson(Alerts().front()).dump();
+  now_ += 120;
+  Tick();
+  auto alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rule, "review_unsigned");
+  // The next week's review is signed off in time: no alert for it.
+  now_ = boundary + week + 60;
+  Tick();
+  weekly = monitor_->store().ListReports("weekly", 10);
+  ASSERT_EQ(weekly->size(), 2u);
+  auto signed_off = monitor_->SignOff(weekly->at(0).id, "audrey", "127.0.0.1", "read it");
+  ASSERT_TRUE(signed_off) << signed_off.error().ToString();
+  EXPECT_EQ(signed_off->signed_off_by, "audrey");
+  auto again = monitor_->SignOff(weekly->at(0).id, "audrey", "127.0.0.1", "");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+  auto unknown = monitor_->SignOff(999, "audrey", "127.0.0.1", "");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kNotFound);
+  now_ += 4 * kDay;
+  Tick();
+  EXPECT_EQ(Alerts().size(), 1u) << "only the first week's review was late";
+  EXPECT_NE(first, weekly->at(0).id);
+  auto records = MonitorRecords();
+  EXPECT_EQ(std::count_if(records.begin(), records.end(),
+                          [](const auto& r) {
+                            return r.operation == "report.signoff" && r.actor == "audrey";
+                          }),
+            1);
+}
+
+TEST_F(MonitorTest, TheMonthlyRotationReviewFlagsOverdueKeys) {
+  scheduled_ = true;
+  auto store = MonitorStore::Open(url_);
+  ASSERT_TRUE(store);
+  KeyOp("app.timestamp", "airlockd", "airlockd", "sign");
+  MonitorOptions options;
+  options.clock = [this] { return now_; };
+  options.usage_log = usage_path_;
+  options.audit = [this](const audit::UsageRecord& r) -> Result<void> {
+    AIRLOCK_TRY(log_->Append(r));
+    return {};
+  };
+  options.responder = &responder_;
+  options.key_inventory = [this]() -> Result<KeyInventory> {
+    KeyInventory inv;
+    inv.ages.push_back({"k1", "app.timestamp", "timestamp", now_ - 90 * kDay, true});
+    inv.ages.push_back({"k2", "app.snapshot", "snapshot", now_ - 10 * kDay, true});
+    inv.max_age = {{"timestamp", 30 * kDay}, {"snapshot", 90 * kDay}};
+    return inv;
+  };
+  Monitor monitor(std::move(*store), options);
+  ASSERT_TRUE(monitor.Tick());
+  auto monthly = monitor.store().ListReports("monthly", 10);
+  ASSERT_TRUE(monthly);
+  ASSERT_EQ(monthly->size(), 1u);
+  Json report = Json::parse(monthly->at(0).report);
+  ASSERT_EQ(report["rotation_due"].size(), 1u);
+  EXPECT_EQ(report["rotation_due"][0]["key_name"], "app.timestamp");
+  auto alerts = monitor.store().ListAlerts(std::nullopt, 10);
+  ASSERT_TRUE(alerts);
+  ASSERT_EQ(alerts->size(), 1u);
+  EXPECT_EQ(alerts->at(0).rule, "rotation_overdue");
+  EXPECT_NE(alerts->at(0).summary.find("app.timestamp"), std::string::npos);
+}
+
+TEST_F(MonitorTest, TheQuarterlyAuditVerifiesTheChainAndRaisesWhenItIsBroken) {
+  scheduled_ = true;
+  monitor_ = NewMonitor(url_);
+  for (int i = 0; i < 3; ++i) KeyOp("app.timestamp", "airlockd", "airlockd", "sign");
+  // Someone with write access to the file drops the append-only triggers and edits a record.
+  ASSERT_EQ(sqlite3_exec(log_->db(),
+                         "DROP TRIGGER IF EXISTS records_no_update; "
+                         "UPDATE records SET actor = 'nobody' WHERE seq = 2",
+                         nullptr, nullptr, nullptr),
+            0);
+  Tick();
+  auto quarterly = monitor_->store().ListReports("quarterly", 10);
+  ASSERT_TRUE(quarterly);
+  ASSERT_EQ(quarterly->size(), 1u);
+  Json report = Json::parse(quarterly->at(0).report);
+  EXPECT_EQ(report["chain"]["ok"], false);
+  EXPECT_EQ(report["chain"]["first_bad_seq"], 2);
+  auto alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 1u) << AlertJson(alerts.front()).dump()
+                               << AlertJson(alerts.back()).dump();
+  EXPECT_EQ(alerts[0].rule, "audit_chain_broken");
+  EXPECT_EQ(alerts[0].level, "high");
 }
 
 // A webhook receiver on 127.0.0.1 (Boost.Beast): answers 503 to the first `failures` requests,

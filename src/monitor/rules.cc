@@ -253,6 +253,14 @@ const std::vector<RuleInfo>& AllRules() {
        "signature verification failures (signature_invalid) across many devices"},
       {"release_failure_rate", "medium", Action::kPauseRollout,
        "a release's update failure rate above normal (Wilson lower bound)"},
+      {"daily_usage_anomaly", "low", Action::kNone,
+       "the daily key-usage analysis found failed or refused operations or new actors"},
+      {"review_unsigned", "low", Action::kNone,
+       "a weekly log review not signed off by an auditor within the window"},
+      {"rotation_overdue", "low", Action::kNone,
+       "the monthly rotation review found keys older than their purpose's maximum age"},
+      {"audit_chain_broken", "high", Action::kNone,
+       "the quarterly audit found the usage log's hash chain or checkpoints broken"},
   };
   return kRules;
 }
@@ -266,7 +274,7 @@ const RuleInfo* FindRule(std::string_view name) {
 
 RuleSettings DefaultSettings(std::string_view rule) {
   RuleSettings s;
-  s.ignore_actors = {"airlockd"};
+  s.ignore_actors = {"airlockd", "monitor"};  // the server's own signing and alert records
   if (rule == "key_failures") {
     s.window = 600;
     s.threshold = 5;
@@ -286,6 +294,8 @@ RuleSettings DefaultSettings(std::string_view rule) {
     s.window = 86400;
   } else if (rule == "foreign_signature") {
     s.window = 86400;
+  } else if (rule == "review_unsigned") {
+    s.window = 3 * 86400;  // days an auditor has to sign a weekly review off
   }
   return s;
 }

@@ -76,3 +76,19 @@ CREATE TABLE monitor_rules (
   updated_at BIGINT NOT NULL,
   updated_by TEXT NOT NULL
 );
+
+-- The scheduled checks' reports (docs/operations/alerts.md, "Scheduled checks"): one per period
+-- ('daily', 'weekly', 'monthly', 'quarterly') and window start, whichever airlockd makes it first.
+-- A weekly review is signed off by an auditor (signed_off_by/at; also a record in the audit chain).
+CREATE TABLE monitor_reports (
+  id BIGINT NOT NULL PRIMARY KEY,
+  period TEXT NOT NULL,
+  period_start BIGINT NOT NULL,
+  period_end BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  report TEXT NOT NULL,
+  signed_off_by TEXT,
+  signed_off_at BIGINT,
+  note TEXT,
+  UNIQUE (period, period_start)
+);
