@@ -118,11 +118,12 @@ free_port() {
 # when set, see start_postgres) on a free port, sets PORT, SERVER and PID, and waits (bounded) for
 # /healthz; retries with another port if the one picked was taken meanwhile. --behind-proxy first
 # starts the proxy (start_proxy) in front of that port and makes it airlockd's public URL, so that
-# the blob URLs handed to devices go through it too.
+# the blob URLs handed to devices go through it too. Words of $SERVER_FLAGS (if set) are passed on.
 start_server() {
   local attempt tries public
-  local database=()
+  local database=() extra=()
   [ -n "${DATABASE:-}" ] && database=(--database "$DATABASE")
+  [ -n "${SERVER_FLAGS:-}" ] && read -ra extra <<<"$SERVER_FLAGS"
   for attempt in 1 2 3 4 5; do
     PORT=$(free_port)
     SERVER="http://127.0.0.1:$PORT"
@@ -132,7 +133,7 @@ start_server() {
       public="$VIA"
     fi
     "$D" --data "$W/data" "${database[@]}" --listen "127.0.0.1:$PORT" --public-url "$public" \
-      --threads 2 >"$W/airlockd.log" 2>&1 &
+      --threads 2 "${extra[@]}" >"$W/airlockd.log" 2>&1 &
     PID=$!
     for tries in $(seq 1 300); do
       if curl -sf -o /dev/null --max-time 2 "$SERVER/healthz"; then return 0; fi

@@ -1,26 +1,16 @@
 #include "access/totp.h"
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-
 #include <array>
 #include <cctype>
 #include <memory>
 
+#include "crypto/hash.h"
 #include "crypto/ossl.h"
 #include "crypto/random.h"
 
 namespace airlock::access {
 
 namespace {
-
-struct EvpMacFree {
-  void operator()(EVP_MAC* p) const { EVP_MAC_free(p); }
-};
-struct EvpMacCtxFree {
-  void operator()(EVP_MAC_CTX* p) const { EVP_MAC_CTX_free(p); }
-};
 
 const char* DigestName(TotpAlgorithm algorithm) {
   switch (algorithm) {
@@ -35,25 +25,7 @@ const char* DigestName(TotpAlgorithm algorithm) {
 }
 
 Result<Bytes> Hmac(TotpAlgorithm algorithm, ByteSpan key, ByteSpan message) {
-  std::unique_ptr<EVP_MAC, EvpMacFree> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
-  if (!mac) return tl::unexpected(crypto::OsslError(ErrorCode::kCrypto, "HMAC unavailable"));
-  std::unique_ptr<EVP_MAC_CTX, EvpMacCtxFree> ctx(EVP_MAC_CTX_new(mac.get()));
-  if (!ctx) return tl::unexpected(crypto::OsslError(ErrorCode::kCrypto, "HMAC context"));
-  // OSSL_PARAM wants a mutable char*; the digest name is only read.
-  std::string digest = DigestName(algorithm);
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0),
-                         OSSL_PARAM_construct_end()};
-  if (EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
-      EVP_MAC_update(ctx.get(), message.data(), message.size()) != 1) {
-    return tl::unexpected(crypto::OsslError(ErrorCode::kCrypto, "HMAC"));
-  }
-  Bytes out(EVP_MAX_MD_SIZE);
-  size_t out_len = 0;
-  if (EVP_MAC_final(ctx.get(), out.data(), &out_len, out.size()) != 1) {
-    return tl::unexpected(crypto::OsslError(ErrorCode::kCrypto, "HMAC final"));
-  }
-  out.resize(out_len);
-  return out;
+  return crypto::Hmac(DigestName(algorithm), key, message);
 }
 
 constexpr std::string_view kBase32Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

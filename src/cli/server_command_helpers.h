@@ -104,6 +104,8 @@ void AddAppCommands(CLI::App& app, Action& action);
 void AddReleaseCommands(CLI::App& app, Action& action);
 // airlock token ... (token_commands.cc).
 void AddTokenCommands(CLI::App& app, Action& action);
+// airlock alert ... (alert_commands.cc).
+void AddAlertCommands(CLI::App& app, Action& action);
 
 }  // namespace airlock::cli
 

@@ -5,14 +5,24 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <string>
 
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 
 namespace airlock::crypto {
 
 namespace {
+struct EvpMacFree {
+  void operator()(EVP_MAC* p) const { EVP_MAC_free(p); }
+};
+struct EvpMacCtxFree {
+  void operator()(EVP_MAC_CTX* p) const { EVP_MAC_CTX_free(p); }
+};
+
 Bytes OneShot(const EVP_MD* md, ByteSpan data) {
   Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
   unsigned int len = 0;
@@ -23,6 +33,28 @@ Bytes OneShot(const EVP_MD* md, ByteSpan data) {
 }  // namespace
 
 Bytes Sha256(ByteSpan data) { return OneShot(EVP_sha256(), data); }
+
+Result<Bytes> Hmac(std::string_view digest, ByteSpan key, ByteSpan message) {
+  std::unique_ptr<EVP_MAC, EvpMacFree> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  if (!mac) return tl::unexpected(OsslError(ErrorCode::kCrypto, "HMAC unavailable"));
+  std::unique_ptr<EVP_MAC_CTX, EvpMacCtxFree> ctx(EVP_MAC_CTX_new(mac.get()));
+  if (!ctx) return tl::unexpected(OsslError(ErrorCode::kCrypto, "HMAC context"));
+  // OSSL_PARAM wants a mutable char*; the digest name is only read.
+  std::string name(digest);
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name.data(), 0),
+                         OSSL_PARAM_construct_end()};
+  if (EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
+      EVP_MAC_update(ctx.get(), message.data(), message.size()) != 1) {
+    return tl::unexpected(OsslError(ErrorCode::kCrypto, "HMAC"));
+  }
+  Bytes out(EVP_MAX_MD_SIZE);
+  size_t out_len = 0;
+  if (EVP_MAC_final(ctx.get(), out.data(), &out_len, out.size()) != 1) {
+    return tl::unexpected(OsslError(ErrorCode::kCrypto, "HMAC final"));
+  }
+  out.resize(out_len);
+  return out;
+}
 Bytes Sha512(ByteSpan data) { return OneShot(EVP_sha512(), data); }
 
 Hasher::Hasher(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {

@@ -1,4 +1,4 @@
-// SHA-256 / SHA-512 (one-shot and streaming) and HKDF-SHA256 (RFC 5869).
+// SHA-256 / SHA-512 (one-shot and streaming), HMAC and HKDF-SHA256 (RFC 5869).
 #ifndef AIRLOCK_CRYPTO_HASH_H_
 #define AIRLOCK_CRYPTO_HASH_H_
 
@@ -36,6 +36,10 @@ class Hasher {
 
 // SHA-256 of a file's contents, streamed (constant memory). kNotFound / kIo.
 Result<Bytes> Sha256File(const std::filesystem::path& path, uint64_t* size_out = nullptr);
+
+// HMAC (RFC 2104) with the OpenSSL digest named `digest` ("SHA1", "SHA256", "SHA512"), through
+// EVP_MAC. kCrypto if OpenSSL refuses (an unknown digest name).
+Result<Bytes> Hmac(std::string_view digest, ByteSpan key, ByteSpan message);
 
 // HKDF-SHA256 (RFC 5869), extract then expand to `length` bytes (at most 255*32).
 Result<Bytes> HkdfSha256(ByteSpan ikm, ByteSpan salt, ByteSpan info, size_t length);

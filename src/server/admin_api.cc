@@ -399,6 +399,7 @@ RouteHandlers AdminApi::Guard(access::Action action, std::string log_action,
 
 void AdminApi::Record(const Request& req, const access::Principal* principal,
                       const std::string& log_action, const Response& response) {
+  RecordMonitorEvent(req, principal, log_action, response);
   if (log_action.empty()) return;
   std::string error_code;
   std::string error_message;
@@ -577,6 +578,7 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
   router->Add(
       "GET", "/api/v1/audit",
       a->Guard(Action::kAuditRead, "", bind(&AdminApi::Audit), AdminApi::Scope::kServerWide));
+  AddAlertRoutes(router, a);
   return api;
 }
 

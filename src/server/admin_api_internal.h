@@ -201,7 +201,26 @@ struct AdminApi {
   Response RevokeToken(const Request& req, const access::Principal& actor);
 
   Response Audit(const Request& req);
+
+  // --- alerts (admin_alerts.cc; docs/api/server-api.md "Alerts") ---
+  // The request into the monitor's stream: refused requests (401/403, any route) as source "admin";
+  // successful release and channel changes as "release"; other mutating requests as "admin".
+  void RecordMonitorEvent(const Request& req, const access::Principal* principal,
+                          const std::string& log_action, const Response& response);
+  Response ListAlerts(const Request& req);
+  Response GetAlert(const Request& req);
+  // POST .../ack and .../resolve {"note"?}: 404 unknown id, 409 conflict when already so.
+  Response ChangeAlert(const Request& req, const access::Principal& actor, bool resolve);
+  Response AlertRules(const Request& req);
+  // PUT /api/v1/alert-rules/{rule}: a JSON object of settings to change (rules.h ApplySettings).
+  Response SetAlertRule(const Request& req, const access::Principal& actor);
+  // POST /api/v1/keys/{key}/compromise {"reason"}: an operator's declaration; the monitor rotates
+  // the key and revokes the old one on its next tick (202).
+  Response DeclareCompromise(const Request& req, const access::Principal& actor);
 };
+
+// Registers the /api/v1/alerts, /api/v1/alert-rules and /api/v1/keys/{key}/compromise routes.
+void AddAlertRoutes(Router* router, AdminApi* api);
 
 }  // namespace airlock::server
 

@@ -500,6 +500,17 @@ Result<OnlineKeys> AppRepo::CreateApp(std::string_view app_id) {
   return impl_->Keys(app_id);
 }
 
+std::vector<std::string> AppRepo::OnlineKeyNames(std::string_view app_id) {
+  const KeyNames names = NamesFor(app_id);
+  return {names.snapshot, names.timestamp, names.content};
+}
+
+Result<std::string> AppRepo::WithKeyManager(const KeyAction& fn) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  AIRLOCK_ASSIGN_OR_RETURN(keys::KeyManager * m, impl_->Manager());
+  return fn(*m, impl_->ctx);
+}
+
 Result<OnlineKeys> AppRepo::GetOnlineKeys(std::string_view app_id) {
   AIRLOCK_TRY(ValidateAppId(app_id));
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -43,6 +43,7 @@
 #include "common/result.h"
 #include "crypto/keys.h"
 #include "keys/key_store.h"
+#include "keys/lifecycle.h"
 
 namespace airlock::server {
 
@@ -140,6 +141,17 @@ class AppRepo {
   [[nodiscard]] Result<Bytes> WrapForDevice(std::string_view app_id,
                                             const std::filesystem::path& bundle_path,
                                             const crypto::PublicKey& device_public_key);
+
+  // The vault names of the app's keys the server holds: {snapshot, timestamp, content}.
+  static std::vector<std::string> OnlineKeyNames(std::string_view app_id);
+
+  // Runs `fn` with the repo's key manager and its operation context (actor "airlockd") under the
+  // repo's lock, so the monitor's key actions (suspend, rotate, revoke: monitor_actions.h) are in
+  // the usage log like every other operation and never interleave with a signing. Returns fn's
+  // result; kIo when the usage log cannot be opened.
+  using KeyAction = std::function<Result<std::string>(keys::KeyManager& manager,
+                                                      const keys::OperationContext& ctx)>;
+  [[nodiscard]] Result<std::string> WithKeyManager(const KeyAction& fn);
 
   // True when the sealed bundle at `bundle_path` has a recipient whose key is `recipient` (for the
   // release checks of app and device modes). kMalformed if it is not a sealed bundle.

@@ -18,20 +18,22 @@ namespace {
 using namespace testing_fixture;  // NOLINT(build/namespaces)
 
 // What an admin route needs.
-enum class Need { kRead, kPublish, kTokens, kAudit };
+enum class Need { kRead, kPublish, kTokens, kAudit, kSuspend };
 
 struct RouteRule {
   Need need;
   bool server_wide = false;  // refused to tokens limited to apps
 };
 
-// docs/operations/audit.md: release.read, release.publish, token.manage, audit.read.
+// docs/operations/audit.md: release.read, release.publish, token.manage (and principal.manage),
+// audit.read, key.suspend.
 const std::map<Need, std::set<std::string>>& AllowedRoles() {
   static const auto* table = new std::map<Need, std::set<std::string>>{
       {Need::kRead, {"owner", "admin", "release-manager", "auditor", "read-only"}},
       {Need::kPublish, {"owner", "admin", "release-manager"}},
       {Need::kTokens, {"owner", "admin"}},
       {Need::kAudit, {"owner", "admin", "key-custodian", "auditor"}},
+      {Need::kSuspend, {"owner", "admin", "key-custodian"}},
   };
   return *table;
 }
@@ -70,6 +72,13 @@ const std::map<std::string, RouteRule>& AdminRoutes() {
       {"GET /api/v1/tokens", {Need::kTokens}},
       {"DELETE /api/v1/tokens/{id}", {Need::kTokens}},
       {"GET /api/v1/audit", {Need::kAudit, true}},
+      {"GET /api/v1/alerts", {Need::kAudit, true}},
+      {"GET /api/v1/alerts/{id}", {Need::kAudit, true}},
+      {"POST /api/v1/alerts/{id}/ack", {Need::kSuspend, true}},
+      {"POST /api/v1/alerts/{id}/resolve", {Need::kSuspend, true}},
+      {"GET /api/v1/alert-rules", {Need::kAudit, true}},
+      {"PUT /api/v1/alert-rules/{rule}", {Need::kTokens, true}},
+      {"POST /api/v1/keys/{key}/compromise", {Need::kSuspend, true}},
   };
   return *table;
 }

@@ -37,6 +37,9 @@ constexpr KeySpec kKeys[] = {
     {"snapshot_expiry", Kind::kInteger},
     {"gc_interval", Kind::kInteger},
     {"gc_grace", Kind::kInteger},
+    {"monitor_interval", Kind::kInteger},
+    {"alert_webhook_url", Kind::kString},
+    {"alert_webhook_secret_file", Kind::kString},
 };
 
 const KeySpec* FindKey(std::string_view name) {
@@ -109,6 +112,13 @@ Result<void> Assign(ServerConfig* config, const KeySpec& spec, const Value& valu
       config->vault = text;
     } else if (key == "vault_passphrase_file") {
       config->vault_passphrase_file = text;
+    } else if (key == "alert_webhook_url") {
+      if (!text.empty() && text.rfind("http://", 0) != 0 && text.rfind("https://", 0) != 0) {
+        return tl::unexpected(Bad(key, "must start with http:// or https://"));
+      }
+      config->alert_webhook_url = text;
+    } else if (key == "alert_webhook_secret_file") {
+      config->alert_webhook_secret_file = text;
     }
     return {};
   }
@@ -137,6 +147,8 @@ Result<void> Assign(ServerConfig* config, const KeySpec& spec, const Value& valu
     AIRLOCK_ASSIGN_OR_RETURN(config->gc_interval, InRange(key, number, 0, kMaxExpiry));
   } else if (key == "gc_grace") {
     AIRLOCK_ASSIGN_OR_RETURN(config->gc_grace, InRange(key, number, 60, kMaxExpiry));
+  } else if (key == "monitor_interval") {
+    AIRLOCK_ASSIGN_OR_RETURN(config->monitor_interval, InRange(key, number, 1, 3600));
   } else if (key == "snapshot_expiry") {
     AIRLOCK_ASSIGN_OR_RETURN(config->snapshot_expiry, InRange(key, number, 60, kMaxExpiry));
   }
@@ -240,6 +252,10 @@ Result<void> ValidateConfig(const ServerConfig& config) {
   if (config.tls_cert.empty() != config.tls_key.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "tls_cert and tls_key: give both (HTTPS) or neither (HTTP)");
+  }
+  if (config.alert_webhook_url.empty() != config.alert_webhook_secret_file.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "alert_webhook_url and alert_webhook_secret_file go together");
   }
   if (config.snapshot_expiry < config.timestamp_expiry) {
     return MakeError(ErrorCode::kInvalidArgument,

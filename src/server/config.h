@@ -42,6 +42,9 @@ struct ServerConfig {
   int64_t snapshot_expiry = 7 * 86400;  // seconds a signed snapshot is valid
   int64_t gc_interval = 86400;          // seconds between blob collections (0 = only `airlockd gc`)
   int64_t gc_grace = 86400;             // an unreferenced blob is collected once this old (mtime)
+  int64_t monitor_interval = 10;        // seconds between monitor ticks (docs/operations/alerts.md)
+  std::string alert_webhook_url;        // "" = alerts only in the log and the admin API
+  std::string alert_webhook_secret_file;  // the webhook's HMAC key (required with the URL)
 };
 
 // Every key the file and SetConfigValue accept, in declaration order.

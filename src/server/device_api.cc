@@ -37,6 +37,7 @@
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "crypto/wrap.h"
+#include "monitor/monitor.h"
 #include "server/capgo_api.h"
 #include "server/channel_cache.h"
 #include "server/device_keys.h"
@@ -471,11 +472,43 @@ class DeviceApi {
       }
       return ErrorResponse(stored.error());
     }
+    RecordForMonitor(events, req.remote);
     return Ok(200, {{"stored", *stored}});
   }
 
  private:
   static constexpr int64_t kQuotaWindow = 3600;
+
+  // The report into the monitor's stream (retries are de-duplicated there by app/device/seq, like
+  // here). Timed by the server's clock: a device's own clock is not trusted for windows. A failure
+  // is logged; the device's report stays stored.
+  void RecordForMonitor(const std::vector<storage::DeviceEvent>& events,
+                        const std::string& remote) {
+    if (deps_.monitor == nullptr) return;
+    std::vector<monitor::Event> out;
+    out.reserve(events.size());
+    for (const storage::DeviceEvent& d : events) {
+      monitor::Event e;
+      e.source = "device";
+      e.source_ref = d.app_id + "/" + d.device_id + "/" + std::to_string(d.seq);
+      e.time = d.received_at;
+      e.app_id = d.app_id;
+      e.device_id = d.device_id;
+      e.actor = d.device_id;
+      e.address = remote;
+      e.operation = d.kind;
+      e.result = d.kind == "failed" || d.kind == "rolled_back" ? "failed" : "ok";
+      e.reason = d.reason_code;
+      e.version = d.version;
+      e.detail = d.detail;
+      out.push_back(std::move(e));
+    }
+    if (auto recorded = deps_.monitor->store().Append(out, Now(deps_)); !recorded) {
+      LogJson({{"level", "error"},
+               {"msg", "cannot record device events for the monitor"},
+               {"error", recorded.error().ToString()}});
+    }
+  }
 
   static std::string Lower(std::string text) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

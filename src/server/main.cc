@@ -28,6 +28,7 @@
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
 #include "keys/vault_paths.h"
+#include "monitor/monitor.h"
 #include "server/app_repo.h"
 #include "server/blob_gc.h"
 #include "server/capgo_api.h"
@@ -37,6 +38,7 @@
 #include "server/data_dir.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/monitor_actions.h"
 #include "server/release_policy.h"
 #include "server/router.h"
 #include "server/routes.h"
@@ -50,7 +52,10 @@ namespace {
 
 namespace server = airlock::server;
 namespace keys = airlock::keys;
+namespace monitor = airlock::monitor;
+namespace audit = airlock::audit;
 using airlock::ErrorCode;
+using airlock::ReadTextFile;
 using airlock::Result;
 
 void LogLine(const std::string& level, const std::string& msg) {
@@ -313,6 +318,51 @@ int Serve(const server::ServerConfig& config) {
   deps.clock = UnixNow;
   deps.max_upload_bytes = config.max_upload;
   deps.audit_log = repo_options.audit_log;
+
+  // The monitor (docs/operations/alerts.md): its own connection to the database, its own handle on
+  // the usage log (for its records), the actions on this server's vault and store.
+  auto monitor_store = monitor::MonitorStore::Open(DatabaseUrl(config));
+  if (!monitor_store) {
+    std::cerr << "airlockd: monitor database: " << monitor_store.error().ToString() << "\n";
+    return 1;
+  }
+  std::optional<monitor::WebhookNotifier> webhook;
+  if (!config.alert_webhook_url.empty()) {
+    auto secret = ReadTextFile(config.alert_webhook_secret_file, 4096);
+    if (!secret) {
+      std::cerr << "airlockd: alert webhook secret: " << secret.error().ToString() << "\n";
+      return 1;
+    }
+    while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r')) {
+      secret->pop_back();
+    }
+    auto hook = monitor::WebhookNotifier::Create({config.alert_webhook_url, *secret});
+    if (!hook) {
+      std::cerr << "airlockd: alert webhook: " << hook.error().ToString() << "\n";
+      return 1;
+    }
+    webhook.emplace(std::move(*hook));
+  }
+  std::mutex monitor_audit_mu;
+  std::optional<audit::AuditLog> monitor_audit;
+  server::ServerResponder responder(store->get(), &repo, &cache);
+  monitor::MonitorOptions monitor_options;
+  monitor_options.usage_log = repo_options.audit_log;
+  monitor_options.audit = [&](const audit::UsageRecord& record) -> Result<void> {
+    std::lock_guard<std::mutex> lock(monitor_audit_mu);
+    if (!monitor_audit) {
+      AIRLOCK_ASSIGN_OR_RETURN(auto log, audit::AuditLog::Open(repo_options.audit_log));
+      monitor_audit.emplace(std::move(log));
+    }
+    AIRLOCK_TRY(monitor_audit->Append(record));
+    return {};
+  };
+  monitor_options.responder = &responder;
+  monitor_options.notifier = webhook ? &*webhook : nullptr;
+  monitor_options.foreign_metadata = server::ServerForeignMetadataCheck(data);
+  monitor::Monitor monitor(std::move(*monitor_store), monitor_options);
+  deps.monitor = &monitor;
+
   server::StoreCatalog capgo_catalog(store->get(), public_url, &cache);
   server::StoreChannelRegistry capgo_channels(store->get(), &cache);
   server::StoreStatsSink capgo_stats(store->get(), UnixNow);
@@ -356,6 +406,12 @@ int Serve(const server::ServerConfig& config) {
         },
         std::chrono::seconds(config.gc_interval));
   }
+  PeriodicTask watcher(
+      [&monitor] {
+        auto report = monitor.Tick();
+        if (!report) LogLine("error", "monitor: " + report.error().ToString());
+      },
+      std::chrono::seconds(config.monitor_interval));
   LogLine("info", std::string("listening on ") +
                       (options.tls_cert_file.empty() ? "http" : "https") + "://" + options.address +
                       ":" + std::to_string(http.port()) + " (public url " + public_url + ")");
@@ -363,6 +419,7 @@ int Serve(const server::ServerConfig& config) {
   sigwait(&stop_signals, &signal_number);
   LogLine("info", std::string("stopping on ") + (signal_number == SIGTERM ? "SIGTERM" : "SIGINT"));
   refresher.Stop();
+  watcher.Stop();
   if (collector) collector->Stop();
   http.Stop();
   http.Wait();
@@ -415,6 +472,12 @@ int main(int argc, char** argv) {
        "seconds between collections of unreferenced blobs (default 86400; 0 = only `airlockd gc`)"},
       {"gc_grace", "--gc-grace",
        "an unreferenced blob is collected once older than this, in seconds (default 86400)"},
+      {"monitor_interval", "--monitor-interval",
+       "seconds between runs of the alert rules (default 10)"},
+      {"alert_webhook_url", "--alert-webhook-url",
+       "http(s) URL alerts are POSTed to, HMAC-signed (default: none, log only)"},
+      {"alert_webhook_secret_file", "--alert-webhook-secret-file",
+       "file holding the webhook's HMAC key (at least 16 bytes; required with the URL)"},
   };
   for (Flag& flag : flags) flag.option = app.add_option(flag.name, flag.value, flag.help);
   app.fallthrough();

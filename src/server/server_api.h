@@ -26,6 +26,10 @@
 #include "server/router.h"
 #include "storage/store.h"
 
+namespace airlock::monitor {
+class Monitor;
+}
+
 namespace airlock::server {
 
 class ChannelCache;
@@ -45,6 +49,11 @@ struct ServerApiDeps {
   // /v1/check writes a device's last_seen at most once per this many seconds (the cached row says
   // when it was last written), so the warm hot path stays off the database.
   int64_t last_seen_interval = 60;
+
+  // The monitor (monitor/monitor.h; docs/operations/alerts.md): admin requests (refusals included)
+  // and device reports are recorded into its event stream, and the /api/v1/alerts routes use it.
+  // Null: nothing is recorded and the alert routes answer 404 not_found.
+  monitor::Monitor* monitor = nullptr;
 
   // --- devices (docs/api/server-api.md, "Device authentication") ---
   // Wraps a device-mode content key (DeviceKeyService, device_keys.h); default: the AppRepo's vault

@@ -1,0 +1,279 @@
+// The monitor inside the server: real admin API, real device reports, the server's own vault and
+// store. Each level's action is checked on the real state (key states in the vault, channels in
+// the store), and after the critical action a device still gets an update once the operator has
+// signed a root naming the new keys.
+#include <gtest/gtest.h>
+
+#include "metadata/metadata.h"
+#include "monitor/monitor.h"
+#include "server/monitor_actions.h"
+#include "server/server_api_test_fixture.h"
+
+namespace airlock::server {
+namespace {
+
+using namespace testing_fixture;  // NOLINT(google-build-using-namespace): the shared fixture
+
+class MonitorApiTest : public ServerApiTest {
+ protected:
+  void CustomizeDeps(ServerApiDeps* deps) override {
+    deps->enroll_per_address = {1000, 1000};
+    auto store = monitor::MonitorStore::Open("sqlite:" + (data_ / "airlock.db").string());
+    ASSERT_TRUE(store) << store.error().ToString();
+    responder_ = std::make_unique<ServerResponder>(store_.get(), repo_.get(), cache_.get());
+    monitor::MonitorOptions options;
+    options.clock = [this] { return now_; };
+    options.usage_log = audit::AuditPathForVault(vault_);
+    options.audit = [this](const audit::UsageRecord& r) -> Result<void> {
+      AIRLOCK_ASSIGN_OR_RETURN(auto log, audit::AuditLog::Open(audit::AuditPathForVault(vault_)));
+      AIRLOCK_TRY(log.Append(r));
+      return {};
+    };
+    options.responder = responder_.get();
+    options.foreign_metadata = ServerForeignMetadataCheck(data_);
+    monitor_ = std::make_unique<monitor::Monitor>(std::move(*store), options);
+    deps->monitor = monitor_.get();
+  }
+
+  void Tick() {
+    auto report = monitor_->Tick();
+    ASSERT_TRUE(report) << report.error().ToString();
+  }
+
+  std::map<std::string, keys::KeyInfo> Keys() {
+    std::map<std::string, keys::KeyInfo> out;
+    auto listed = repo_->WithKeyManager(
+        [&](keys::KeyManager& m, const keys::OperationContext& ctx) -> Result<std::string> {
+          AIRLOCK_ASSIGN_OR_RETURN(auto all, m.List(ctx));
+          for (auto& k : all) out[k.name] = k;
+          return std::string();
+        });
+    EXPECT_TRUE(listed) << listed.error().ToString();
+    return out;
+  }
+
+  std::vector<audit::UsageRecord> UsageLog(const std::string& operation) {
+    auto log = audit::AuditLog::Open(audit::AuditPathForVault(vault_));
+    EXPECT_TRUE(log);
+    audit::AuditFilter f;
+    f.operation = operation;
+    auto records = log->Query(f);
+    EXPECT_TRUE(records);
+    return records ? *records : std::vector<audit::UsageRecord>{};
+  }
+
+  Reply Report(const std::string& device, int seq, const std::string& version,
+               const std::string& kind, const std::string& reason = "") {
+    Json event = {{"seq", seq}, {"version", version}, {"kind", kind}, {"occurred_at", now_}};
+    if (!reason.empty()) event["reason_code"] = reason;
+    Json body = {{"app_id", kApp}, {"device_id", device}, {"events", Json::array({event})}};
+    return DeviceCall("/v1/report", body.dump(), device);
+  }
+
+  std::string Key(const std::string& role) { return std::string(kApp) + "." + role; }
+
+  std::unique_ptr<ServerResponder> responder_;
+  std::unique_ptr<monitor::Monitor> monitor_;
+};
+
+TEST_F(MonitorApiTest, RepeatedFailedOperationsOnAKeySuspendItInTheVault) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  // Someone with the vault's log at hand tries the timestamp key with wrong second factors.
+  auto log = audit::AuditLog::Open(audit::AuditPathForVault(vault_));
+  ASSERT_TRUE(log);
+  for (int i = 0; i < 5; ++i) {
+    audit::UsageRecord r;
+    r.time = now_ + i;
+    r.actor = "mallory";
+    r.key_name = Key("timestamp");
+    r.operation = "sign";
+    r.purpose = "timestamp";
+    r.result = audit::UsageResult::kDenied;
+    r.result_reason = "bad TOTP code";
+    r.source = "203.0.113.9";
+    ASSERT_TRUE(log->Append(r));
+  }
+  EXPECT_EQ(Keys()[Key("timestamp")].state, keys::KeyState::kActive);
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  EXPECT_EQ(Keys()[Key("timestamp")].state, keys::KeyState::kSuspended);
+  EXPECT_EQ(Keys()[Key("snapshot")].state, keys::KeyState::kActive);
+  auto suspends = UsageLog("suspend");
+  ASSERT_EQ(suspends.size(), 1u);
+  EXPECT_EQ(suspends[0].actor, "airlockd");
+  EXPECT_EQ(suspends[0].reason, "alert 1 key_failures");
+
+  Reply list = Admin("GET", "/api/v1/alerts");
+  ASSERT_EQ(list.status, 200) << list.raw;
+  ASSERT_EQ(list.body["alerts"].size(), 1u);
+  EXPECT_EQ(list.body["alerts"][0]["rule"], "key_failures");
+  EXPECT_EQ(list.body["alerts"][0]["action_state"], "done");
+  EXPECT_EQ(list.body["alerts"][0]["action_result"], "suspended key " + Key("timestamp"));
+  // A read-only token may not read alerts (auditors, admins and owners may).
+  EXPECT_EQ(Call("GET", "/api/v1/alerts", "", reader_token_).status, 403);
+}
+
+TEST_F(MonitorApiTest, DeclaredCompromiseRotatesTheKeyAndRevokesTheOld) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const std::string old_id = Keys()[Key("timestamp")].key_id;
+  const std::string path = "/api/v1/keys/" + Key("timestamp") + "/compromise";
+  // Refused: a read-only token (403), no reason (400); neither changes a key.
+  Reply reader = Call("POST", path, Json{{"reason", "x"}}.dump(), reader_token_);
+  EXPECT_EQ(reader.status, 403);
+  Reply no_reason = Admin("POST", path, Json::object());
+  EXPECT_EQ(no_reason.status, 400);
+  EXPECT_EQ(no_reason.error(), "bad_request");
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  EXPECT_EQ(Keys()[Key("timestamp")].key_id, old_id);
+  EXPECT_EQ(Keys().count(Key("timestamp") + "@1"), 0u);
+
+  Reply declared = Admin("POST", path, {{"reason", "CI runner image leaked"}});
+  ASSERT_EQ(declared.status, 202) << declared.raw;
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  auto keys = Keys();
+  EXPECT_NE(keys[Key("timestamp")].key_id, old_id);
+  EXPECT_EQ(keys[Key("timestamp")].state, keys::KeyState::kActive);
+  ASSERT_EQ(keys.count(Key("timestamp") + "@1"), 1u);
+  EXPECT_EQ(keys[Key("timestamp") + "@1"].key_id, old_id);
+  EXPECT_EQ(keys[Key("timestamp") + "@1"].state, keys::KeyState::kRevoked);
+  Reply alert = Admin("GET", "/api/v1/alerts/1");
+  ASSERT_EQ(alert.status, 200);
+  EXPECT_EQ(alert.body["rule"], "compromise_declared");
+  EXPECT_EQ(alert.body["level"], "high");
+  EXPECT_EQ(alert.body["action_state"], "done");
+  // Ack and resolve, each once.
+  EXPECT_EQ(Admin("POST", "/api/v1/alerts/1/ack", {{"note", "on it"}}).status, 200);
+  Reply twice = Admin("POST", "/api/v1/alerts/1/ack");
+  EXPECT_EQ(twice.status, 409);
+  EXPECT_EQ(twice.error(), "conflict");
+  EXPECT_EQ(Admin("POST", "/api/v1/alerts/1/resolve").body["status"], "resolved");
+  EXPECT_EQ(Admin("POST", "/api/v1/alerts/99/resolve").status, 404);
+  EXPECT_EQ(Admin("GET", "/api/v1/alerts/x").status, 400);
+}
+
+TEST_F(MonitorApiTest, TamperedContentReplacesEveryKeyHaltsRolloutsAndDevicesUpdateAfterwards) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const auto before = Keys();
+  auto device_key = NewKey(crypto::KeyType::kX25519);
+  ASSERT_EQ(Enroll("survivor", device_key).status, 201);
+  ASSERT_EQ(Check("survivor", "0.9.0").body["update"], true);
+  // Three devices report that 1.0.0 verified against signed metadata but its content did not.
+  for (const char* d : {"d1", "d2", "d3"}) {
+    ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
+    Reply r = Report(d, 1, "1.0.0", "failed", "hash_mismatch");
+    ASSERT_EQ(r.status, 200) << r.raw;
+  }
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  auto after = Keys();
+  for (const char* role : {"snapshot", "timestamp", "content"}) {
+    SCOPED_TRACE(role);
+    EXPECT_NE(after[Key(role)].key_id, before.at(Key(role)).key_id);
+    EXPECT_EQ(after[Key(role)].state, keys::KeyState::kActive);
+    EXPECT_EQ(after[Key(role) + "@1"].state, keys::KeyState::kRevoked);
+  }
+  auto channel = store_->GetChannel(kApp, "production");
+  ASSERT_TRUE(channel);
+  EXPECT_TRUE(channel->paused);
+  Reply halted = Check("survivor", "0.9.0");
+  EXPECT_EQ(halted.body["update"], false);
+  EXPECT_EQ(halted.body["reason"], "paused");
+
+  // The operator signs root v2 naming the new online keys, publishes a fixed 1.0.1 sealed to the
+  // new content key, and resumes.
+  Reply app = Admin("GET", std::string("/api/v1/apps/") + kApp);
+  ASSERT_EQ(app.status, 200) << app.raw;
+  metadata::Root root;
+  root.version = 2;
+  root.expires = now_ + 365 * kDay;
+  root.consistent_snapshot = true;
+  ASSERT_TRUE(root.AddKey("root", root_key_.Public()));
+  ASSERT_TRUE(root.AddKey("targets", targets_key_.Public()));
+  auto snap = metadata::Key::FromJson(app.body["online_keys"]["snapshot"]);
+  auto ts = metadata::Key::FromJson(app.body["online_keys"]["timestamp"]);
+  ASSERT_TRUE(snap && ts);
+  EXPECT_EQ(snap->public_key->KeyId(), after[Key("snapshot")].key_id);
+  ASSERT_TRUE(root.AddKey("snapshot", *snap->public_key));
+  ASSERT_TRUE(root.AddKey("timestamp", *ts->public_key));
+  auto root_md = metadata::SignMetadata(root, {&root_key_});
+  ASSERT_TRUE(root_md);
+  Reply put =
+      Call("PUT", std::string("/api/v1/apps/") + kApp + "/root", *root_md->ToBytes(), owner_token_);
+  ASSERT_EQ(put.status, 200) << put.raw;
+  content_key_pem_ = app.body["content_key"];
+  metadata::Targets t = targets_v1_;
+  t.version = 2;
+  ASSERT_NO_FATAL_FAILURE(AddRelease(&t, "1.0.1"));
+  Reply pub = Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases",
+                    PublishBody("1.0.1", SignTargets(t, targets_key_)));
+  ASSERT_EQ(pub.status, 201) << pub.raw;
+  ASSERT_EQ(
+      Admin("POST", std::string("/api/v1/apps/") + kApp + "/channels/production/resume").status,
+      200);
+  Reply check = Check("survivor", "0.9.0");
+  ASSERT_EQ(check.status, 200) << check.raw;
+  EXPECT_EQ(check.body["update"], true) << check.raw;
+  EXPECT_EQ(check.body["version"], "1.0.1");
+  // The device's key was wrapped with the new content key, and the served timestamp and snapshot
+  // verify under root v2, as the device's TUF client checks them.
+  auto wrapped = crypto::Base64Decode(check.body["wrapped_key"].get<std::string>());
+  ASSERT_TRUE(wrapped);
+  EXPECT_TRUE(crypto::UnwrapKey(device_key, *wrapped, bundle::ContentKeyAad(kApp, "1.0.1")));
+  auto files = TufFiles();
+  auto root2 = metadata::ParseRoot(files["2.root.json"]);
+  auto timestamp = metadata::ParseTimestamp(files["timestamp.json"]);
+  ASSERT_TRUE(root2 && timestamp);
+  EXPECT_TRUE(root2->signed_data.VerifyDelegate("timestamp", *timestamp));
+  auto old_root = metadata::ParseRoot(files["1.root.json"]);
+  ASSERT_TRUE(old_root);
+  EXPECT_FALSE(old_root->signed_data.VerifyDelegate("timestamp", *timestamp))
+      << "the replaced key signs nothing any more";
+}
+
+TEST_F(MonitorApiTest, AFailureRateAboveNormalPausesTheRelease) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  for (int i = 0; i < 24; ++i) {
+    std::string d = "dev" + std::to_string(i);
+    ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
+    bool fails = i % 4 == 0;  // 6 of 24
+    Reply r =
+        Report(d, 1, "1.0.0", fails ? "rolled_back" : "confirmed", fails ? "health_timeout" : "");
+    ASSERT_EQ(r.status, 200) << r.raw;
+  }
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  auto channel = store_->GetChannel(kApp, "production");
+  ASSERT_TRUE(channel);
+  EXPECT_TRUE(channel->paused);
+  Reply list = Admin("GET", "/api/v1/alerts?status=open");
+  ASSERT_EQ(list.body["alerts"].size(), 1u);
+  EXPECT_EQ(list.body["alerts"][0]["rule"], "release_failure_rate");
+  EXPECT_EQ(list.body["alerts"][0]["action_result"], "paused channels [production] offering 1.0.0");
+}
+
+TEST_F(MonitorApiTest, RefusedAdminRequestsAreWatchedAndRulesCanBeTuned) {
+  Reply rules = Admin("GET", "/api/v1/alert-rules");
+  ASSERT_EQ(rules.status, 200);
+  ASSERT_EQ(rules.body["rules"].size(), monitor::AllRules().size());
+  // Only owners and admins may change a rule: a read-only token is refused.
+  EXPECT_EQ(
+      Call("PUT", "/api/v1/alert-rules/admin_auth_failures", R"({"threshold": 3})", reader_token_)
+          .status,
+      403);
+  Reply bad = Admin("PUT", "/api/v1/alert-rules/admin_auth_failures", {{"threshold", -1}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(Admin("PUT", "/api/v1/alert-rules/nope", {{"threshold", 3}}).status, 404);
+  Reply set = Admin("PUT", "/api/v1/alert-rules/admin_auth_failures", {{"threshold", 3}});
+  ASSERT_EQ(set.status, 200) << set.raw;
+  EXPECT_EQ(set.body["settings"]["threshold"], 3);
+  // Three requests with a made-up token (401; and the reader's 403 above counts too).
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Call("GET", "/api/v1/apps", "", "alk_" + std::string(64, 'a')).status, 401);
+  }
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  Reply list = Admin("GET", "/api/v1/alerts");
+  ASSERT_EQ(list.body["alerts"].size(), 1u) << list.raw;
+  EXPECT_EQ(list.body["alerts"][0]["rule"], "admin_auth_failures");
+  EXPECT_EQ(list.body["alerts"][0]["subject"], "127.0.0.1");
+  EXPECT_EQ(list.body["alerts"][0]["investigation"], true);
+}
+
+}  // namespace
+}  // namespace airlock::server
