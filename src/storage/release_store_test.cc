@@ -27,7 +27,7 @@ class ReleaseStoreTest : public StoreTest<Backend> {
     a.channel = "production";
     a.kind = std::move(kind);
     a.requested_by = "ci";
-    a.requester_root = "tok_1";
+    a.requester_lineage = "tok_1";
     a.requested_at = kNow;
     return a;
   }
@@ -71,6 +71,27 @@ TYPED_TEST(ReleaseStoreTest, AnApprovedPublishMovesTheChannelOnceARejectedOneNev
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ(all->at(0).id, second->id) << "newest first";
+}
+
+TYPED_TEST(ReleaseStoreTest, APublishWaitingForApprovalCreatesItsReleaseOrNothing) {
+  Approval publish = this->Request("publish");
+  publish.version = "1.2.0";
+  publish.channel = "staging";  // no such channel
+  Release release = this->MakeRelease("1.2.0");
+  auto refused = this->store_->CreateApproval(publish, &release);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kNotFound);
+  auto absent = this->store_->GetRelease("com.example.app", "1.2.0");
+  ASSERT_FALSE(absent) << "the release was rolled back with the approval";
+  EXPECT_EQ(absent.error().code(), ErrorCode::kNotFound);
+  publish.channel = "production";
+  auto made = this->store_->CreateApproval(publish, &release);
+  ASSERT_TRUE(made) << made.error().ToString();
+  EXPECT_TRUE(this->store_->GetRelease("com.example.app", "1.2.0"));
+  EXPECT_EQ(this->Production().current_version, "1.0.0");
+  auto twice = this->store_->CreateApproval(publish, &release);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code(), ErrorCode::kAlreadyExists);
 }
 
 TYPED_TEST(ReleaseStoreTest, ASettingsUpdateCannotRaiseARolloutPastTheApprovalThreshold) {

@@ -13,7 +13,7 @@ using namespace sql_rows;  // NOLINT(google-build-using-namespace): the store's 
 
 constexpr std::string_view kApprovalColumns =
     "id, app_id, channel, kind, version, rollout_percent, policy_required, policy_rollout_above, "
-    "requested_by, requester_root, requested_at, status, decided_by, decided_at";
+    "requested_by, requester_lineage, requested_at, status, decided_by, decided_at";
 
 Result<Approval> ApprovalFromRow(const Row& r) {
   Approval a;
@@ -27,7 +27,7 @@ Result<Approval> ApprovalFromRow(const Row& r) {
   if (required) a.policy_required = *required != 0;
   AIRLOCK_ASSIGN_OR_RETURN(a.policy_rollout_above, OptionalInt(r[7]));
   a.requested_by = Str(r[8]);
-  a.requester_root = Str(r[9]);
+  a.requester_lineage = Str(r[9]);
   AIRLOCK_ASSIGN_OR_RETURN(a.requested_at, Int(r[10]));
   a.status = Str(r[11]);
   a.decided_by = r[12];
@@ -46,7 +46,7 @@ Result<void> CheckApproval(const Approval& a) {
   AIRLOCK_TRY(CheckId(a.app_id, "app id"));
   AIRLOCK_TRY(CheckId(a.channel, "channel name"));
   AIRLOCK_TRY(CheckText(a.requested_by, "requested by"));
-  AIRLOCK_TRY(CheckText(a.requester_root, "requester root"));
+  AIRLOCK_TRY(CheckText(a.requester_lineage, "requester root"));
   if (a.kind == "publish") {
     if (!a.version) return MakeError(ErrorCode::kInvalidArgument, "a publish names a version");
     AIRLOCK_TRY(CheckVersion(*a.version, "version"));
@@ -91,43 +91,40 @@ Result<void> Apply(Connection& conn, const Approval& a) {
 
 }  // namespace
 
-Result<Approval> CreateApproval(Connection& conn, const Approval& approval) {
+Result<Approval> InsertApproval(Connection& conn, const Approval& approval) {
   AIRLOCK_TRY(CheckApproval(approval));
   Approval a = approval;
   a.status = "pending";
   a.decided_by.reset();
   a.decided_at.reset();
-  AIRLOCK_TRY(InTransaction(conn, [&]() -> Result<void> {
-    if (a.version) {
-      Param r[] = {a.app_id, *a.version};
-      AIRLOCK_ASSIGN_OR_RETURN(
-          auto found,
-          conn.Query("SELECT version FROM releases WHERE app_id = $1 AND version = $2", r));
-      if (found.empty()) return MakeError(ErrorCode::kNotFound, "no release " + *a.version);
-    }
-    AIRLOCK_ASSIGN_OR_RETURN(auto max,
-                             conn.Query("SELECT COALESCE(MAX(id), 0) FROM approvals", {}));
-    AIRLOCK_ASSIGN_OR_RETURN(int64_t last, Int(max[0][0]));
-    a.id = last + 1;
-    std::optional<int64_t> required;
-    if (a.policy_required) required = *a.policy_required ? 1 : 0;
-    Param p[] = {a.id,
-                 a.app_id,
-                 a.channel,
-                 a.kind,
-                 Opt(a.version),
-                 sql_rows::OptInt(a.rollout_percent),
-                 sql_rows::OptInt(required),
-                 sql_rows::OptInt(a.policy_rollout_above),
-                 a.requested_by,
-                 a.requester_root,
-                 a.requested_at,
-                 a.status};
-    return conn.Exec(Sql("INSERT INTO approvals (", kApprovalColumns,
-                         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, "
-                         "NULL)"),
-                     p);
-  }));
+  if (a.version) {
+    Param r[] = {a.app_id, *a.version};
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto found,
+        conn.Query("SELECT version FROM releases WHERE app_id = $1 AND version = $2", r));
+    if (found.empty()) return MakeError(ErrorCode::kNotFound, "no release " + *a.version);
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(auto max, conn.Query("SELECT COALESCE(MAX(id), 0) FROM approvals", {}));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t last, Int(max[0][0]));
+  a.id = last + 1;
+  std::optional<int64_t> required;
+  if (a.policy_required) required = *a.policy_required ? 1 : 0;
+  Param p[] = {a.id,
+               a.app_id,
+               a.channel,
+               a.kind,
+               Opt(a.version),
+               sql_rows::OptInt(a.rollout_percent),
+               sql_rows::OptInt(required),
+               sql_rows::OptInt(a.policy_rollout_above),
+               a.requested_by,
+               a.requester_lineage,
+               a.requested_at,
+               a.status};
+  AIRLOCK_TRY(conn.Exec(Sql("INSERT INTO approvals (", kApprovalColumns,
+                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, "
+                            "NULL)"),
+                        p));
   return a;
 }
 

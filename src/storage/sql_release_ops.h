@@ -12,7 +12,8 @@
 
 namespace airlock::storage::release_ops {
 
-Result<Approval> CreateApproval(Connection& conn, const Approval& approval);
+// Inside the caller's transaction (CreateApproval makes one, with the release it may insert first).
+Result<Approval> InsertApproval(Connection& conn, const Approval& approval);
 Result<Approval> GetApproval(Connection& conn, std::string_view app_id, int64_t id);
 Result<std::vector<Approval>> ListApprovals(Connection& conn, std::string_view app_id,
                                             std::string_view status, size_t limit);

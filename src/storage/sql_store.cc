@@ -536,9 +536,16 @@ class SqlStore final : public Store {
     return MapRows<DeviceEvent>(rows, EventFromRow);
   }
 
-  Result<Approval> CreateApproval(const Approval& approval) override {
+  Result<Approval> CreateApproval(const Approval& approval, const Release* release) override {
+    if (release) AIRLOCK_TRY(CheckRelease(*release));
     std::lock_guard lock(mu_);
-    return release_ops::CreateApproval(*conn_, approval);
+    Approval made;
+    AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
+      if (release) AIRLOCK_TRY(InsertRelease(*release));
+      AIRLOCK_ASSIGN_OR_RETURN(made, release_ops::InsertApproval(*conn_, approval));
+      return {};
+    }));
+    return made;
   }
   Result<Approval> GetApproval(std::string_view app_id, int64_t id) override {
     std::lock_guard lock(mu_);

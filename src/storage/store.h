@@ -124,7 +124,8 @@ struct Approval {
   std::optional<bool> policy_required;
   std::optional<int64_t> policy_rollout_above;
   std::string requested_by;    // the requesting principal's name
-  std::string requester_root;  // its token lineage (the first token of the chain that minted it)
+  // Its token id, then the ids of the tokens that minted it up to the first, space-separated.
+  std::string requester_lineage;
   int64_t requested_at = 0;
   std::string status = "pending";  // "pending", "approved", "rejected"
   std::optional<std::string> decided_by;
@@ -328,9 +329,12 @@ class Store {
   [[nodiscard]] virtual Result<std::vector<DeviceEvent>> ListDeviceEvents(
       std::string_view app_id, std::string_view device_id, size_t limit = kMaxListLimit) = 0;
   // --- approvals (docs/operations/approvals.md) ---
-  // Stores a pending approval and returns it with its id. kNotFound for an unknown channel, or for
-  // a publish of an unknown release; kInvalidArgument for a kind without its fields.
-  [[nodiscard]] virtual Result<Approval> CreateApproval(const Approval& approval) = 0;
+  // Stores a pending approval and returns it with its id; with `release`, creates that release
+  // first in the same transaction (a publish waiting for approval: both or neither). kNotFound for
+  // an unknown channel, or for a publish of an unknown release; kAlreadyExists for a release that
+  // exists; kInvalidArgument for a kind without its fields.
+  [[nodiscard]] virtual Result<Approval> CreateApproval(const Approval& approval,
+                                                        const Release* release = nullptr) = 0;
   [[nodiscard]] virtual Result<Approval> GetApproval(std::string_view app_id, int64_t id) = 0;
   // Newest first; `status` empty = any.
   [[nodiscard]] virtual Result<std::vector<Approval>> ListApprovals(

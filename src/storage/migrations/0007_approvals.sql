@@ -7,9 +7,9 @@ ALTER TABLE channels ADD COLUMN approval_rollout_above INTEGER NOT NULL DEFAULT 
 
 -- One requested change: kind 'publish' (version becomes the channel's current release), 'rollout'
 -- (rollout_percent) or 'policy' (policy_required, policy_rollout_above). status 'pending', then
--- 'approved' (the change was applied in the same transaction) or 'rejected'. requester_root names the
--- requester's token lineage (the token that minted it, up to the first): an approver of the same
--- lineage is the same principal.
+-- 'approved' (the change was applied in the same transaction) or 'rejected'. requester_lineage is the
+-- requester's token id and those of the tokens that minted it, up to the first (space-separated): a
+-- token that minted the requester, or was minted by it, may not approve.
 CREATE TABLE approvals (
   id BIGINT NOT NULL PRIMARY KEY,
   app_id TEXT NOT NULL,
@@ -20,7 +20,7 @@ CREATE TABLE approvals (
   policy_required INTEGER,
   policy_rollout_above INTEGER,
   requested_by TEXT NOT NULL,
-  requester_root TEXT NOT NULL,
+  requester_lineage TEXT NOT NULL,
   requested_at BIGINT NOT NULL,
   status TEXT NOT NULL,
   decided_by TEXT,
