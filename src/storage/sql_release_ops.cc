@@ -104,6 +104,11 @@ Result<Approval> InsertApproval(Connection& conn, const Approval& approval) {
         conn.Query("SELECT version FROM releases WHERE app_id = $1 AND version = $2", r));
     if (found.empty()) return MakeError(ErrorCode::kNotFound, "no release " + *a.version);
   }
+  // Ids are MAX + 1: two servers inserting at once on PostgreSQL (READ COMMITTED) are serialized
+  // by a transaction-scoped lock; SQLite's BEGIN IMMEDIATE already holds the write lock.
+  if (conn.backend() == Backend::kPostgres) {
+    AIRLOCK_TRY(conn.Exec("SELECT pg_advisory_xact_lock(7007)"));
+  }
   AIRLOCK_ASSIGN_OR_RETURN(auto max, conn.Query("SELECT COALESCE(MAX(id), 0) FROM approvals", {}));
   AIRLOCK_ASSIGN_OR_RETURN(int64_t last, Int(max[0][0]));
   a.id = last + 1;
