@@ -236,6 +236,10 @@ struct AdminApi {
   // POST /api/v1/keys/{key}/compromise {"reason"}: an operator's declaration; the monitor rotates
   // the key and revokes the old one on its next tick (202).
   Response DeclareCompromise(const Request& req, const access::Principal& actor);
+  // The scheduled checks' reports (GET /api/v1/reports[/{id}], POST .../{id}/signoff).
+  Response ListReports(const Request& req);
+  Response GetReport(const Request& req);
+  Response SignOffReport(const Request& req, const access::Principal& actor);
 };
 
 // Registers the /api/v1/alerts, /api/v1/alert-rules and /api/v1/keys/{key}/compromise routes.

@@ -18,7 +18,7 @@ namespace {
 using namespace testing_fixture;  // NOLINT(build/namespaces)
 
 // What an admin route needs.
-enum class Need { kRead, kPublish, kTokens, kAudit, kSuspend };
+enum class Need { kRead, kPublish, kTokens, kAudit, kSuspend, kVerify };
 
 struct RouteRule {
   Need need;
@@ -26,7 +26,7 @@ struct RouteRule {
 };
 
 // docs/operations/audit.md: release.read, release.publish, token.manage (and principal.manage),
-// audit.read, key.suspend.
+// audit.read, key.suspend, audit.verify.
 const std::map<Need, std::set<std::string>>& AllowedRoles() {
   static const auto* table = new std::map<Need, std::set<std::string>>{
       {Need::kRead, {"owner", "admin", "release-manager", "auditor", "read-only"}},
@@ -34,6 +34,7 @@ const std::map<Need, std::set<std::string>>& AllowedRoles() {
       {Need::kTokens, {"owner", "admin"}},
       {Need::kAudit, {"owner", "admin", "key-custodian", "auditor"}},
       {Need::kSuspend, {"owner", "admin", "key-custodian"}},
+      {Need::kVerify, {"owner", "admin", "key-custodian", "auditor"}},
   };
   return *table;
 }
@@ -83,6 +84,9 @@ const std::map<std::string, RouteRule>& AdminRoutes() {
       {"GET /api/v1/alert-rules", {Need::kAudit, true}},
       {"PUT /api/v1/alert-rules/{rule}", {Need::kTokens, true}},
       {"POST /api/v1/keys/{key}/compromise", {Need::kSuspend, true}},
+      {"GET /api/v1/reports", {Need::kAudit, true}},
+      {"GET /api/v1/reports/{id}", {Need::kAudit, true}},
+      {"POST /api/v1/reports/{id}/signoff", {Need::kVerify, true}},
   };
   return *table;
 }
