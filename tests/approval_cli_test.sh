@@ -14,7 +14,7 @@ json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $1" "$W/ou
 APP=io.example.foureyes
 
 init_server
-start_server
+SERVER_FLAGS="--stats-interval 1" start_server
 setup_app "$APP"
 S=(--server "$SERVER" --token "$TOKEN")
 agent_config "$W/agent.toml" "$SERVER" "$APP" "$W/device" "$(confirming "$W/agent.toml")" 30s
@@ -78,6 +78,15 @@ run 0 "" "$A" release stats "$APP" 1.0.0 --json "${S[@]}"
 [ "$(json 'print(d["funnel"]["confirmed"], d["adoption"]["on_release"])')" = "1 0" ] &&
   ok || bad "1.0.0 still counted as installed: $(cat "$W/out")"
 run 1 "404|no release" "$A" release stats "$APP" 9.9.9 "${S[@]}"
+# The same figures on /metrics, refreshed every second (--stats-interval 1): wait (bounded) for them.
+want="airlock_release_devices{app=\"$APP\",channel=\"production\",version=\"1.1.0\",step=\"confirmed\"} 1"
+for _ in $(seq 1 100); do
+  curl -sf "$SERVER/metrics" >"$W/metrics" && grep -qF "$want" "$W/metrics" && break
+  sleep 0.1
+done
+grep -qF "$want" "$W/metrics" && ok || bad "/metrics lacks '$want': $(grep airlock_release "$W/metrics")"
+grep -qF "airlock_release_adoption_ratio{app=\"$APP\",channel=\"production\",version=\"1.1.0\"} 1" \
+  "$W/metrics" && ok || bad "/metrics adoption: $(grep airlock_release "$W/metrics")"
 
 echo "approval cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -2,6 +2,7 @@
 // stops: the requester approving their own change, directly or with a token its token minted; one
 // stolen token raising a rollout through a settings edit or switching the policy off. And the
 // release statistics a dashboard reads.
+#include "server/release_metrics.h"
 #include "server/server_api_test_fixture.h"
 
 namespace airlock::server {
@@ -183,6 +184,18 @@ TEST_F(ServerApiTest, ReleaseStatsCountTheFunnelAndAdoption) {
   EXPECT_EQ(series[0]["confirmed"], 1) << series.dump();
   EXPECT_EQ(series.back()["confirmed"], 2);
   EXPECT_EQ(series.back()["t"], kNow + 3 * kDay);
+  // The same figures as gauges for /metrics (the channel's current release only).
+  auto text = RenderReleaseMetrics(store_.get(), now_);
+  ASSERT_TRUE(text) << text.error().ToString();
+  const std::string labels =
+      std::string("{app=\"") + kApp + "\",channel=\"production\",version=\"1.0.0\"";
+  for (const std::string line : {"airlock_release_devices" + labels + ",step=\"confirmed\"} 2\n",
+                                 "airlock_release_devices" + labels + ",step=\"downloaded\"} 0\n",
+                                 "airlock_release_adoption_ratio" + labels + "} 0.666667\n",
+                                 "airlock_release_success_ratio" + labels + "} 0.666667\n",
+                                 std::string("# TYPE airlock_release_devices gauge\n")}) {
+    EXPECT_NE(text->find(line), std::string::npos) << line << " not in\n" << *text;
+  }
   EXPECT_EQ(Admin("GET", app + "/releases/9.9.9/stats").status, 404);
   EXPECT_EQ(Admin("GET", app + "/releases/latest/stats").status, 400);
   EXPECT_EQ(Admin("GET", app + "/releases/1.0.0/stats?active_days=0").status, 400);
