@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "bundle/background_hasher.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -32,6 +33,7 @@ namespace {
 
 // Files are streamed through buffers of this size, so memory stays constant whatever the file size.
 constexpr size_t kBlockSize = 64 * 1024;
+constexpr size_t kExtractBlock = 256 * 1024;  // file data per read while extracting
 // 2020-01-01T00:00:00Z: a fixed time that is also a valid zip (DOS, 1980+) timestamp.
 constexpr time_t kFixedMtime = 1577836800;
 
@@ -248,8 +250,10 @@ class ArchiveReader {
 
   // The next block of the current file's data; empty at its end. Every byte counts towards the
   // total.
-  Result<ByteSpan> ReadBlock() {
-    const la_ssize_t n = archive_read_data(archive_.get(), buffer_.data(), buffer_.size());
+  Result<ByteSpan> ReadBlock() { return ReadBlockInto(buffer_); }
+  // The same into the caller's buffer.
+  Result<ByteSpan> ReadBlockInto(std::span<uint8_t> out) {
+    const la_ssize_t n = archive_read_data(archive_.get(), out.data(), out.size());
     if (n < 0) {
       return MakeError(ErrorCode::kMalformed,
                        "cannot read entry " + current_ + ": " + ArchiveErrorString(archive_.get()));
@@ -257,7 +261,7 @@ class ArchiveReader {
     const uint64_t count = static_cast<uint64_t>(n);
     if (count > limits_.max_total_size - total_) return TotalSizeExceeded();
     total_ += count;
-    return ByteSpan(buffer_.data(), static_cast<size_t>(n));
+    return ByteSpan(out.data(), static_cast<size_t>(n));
   }
 
   Result<ArchiveFormat> format() const {
@@ -640,6 +644,12 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
     }
     return {};
   };
+  // File data is read in two buffers that take turns: while one block is written, a second thread
+  // hashes it, and the next read into that buffer waits for its hash.
+  Bytes buffers[2] = {Bytes(kExtractBlock), Bytes(kExtractBlock)};
+  uint64_t hashing[2] = {0, 0};  // the hasher's number for the block each buffer holds, 0: none
+  int current = 0;
+  BackgroundHasher hasher;  // after the buffers: stopped before they go
   // Entries usually come grouped by directory, so the last parent directory stays open.
   std::string parent_path;
   UniqueFd parent;
@@ -673,26 +683,28 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
       return tl::unexpected(ErrnoError("cannot create " + shown, errno));
     }
 
-    crypto::Hasher hasher = crypto::Hasher::Sha256();
     uint64_t size = 0;
     while (true) {
       AIRLOCK_TRY(CheckInterrupt());
-      AIRLOCK_ASSIGN_OR_RETURN(ByteSpan block, reader.ReadBlock());
+      if (hashing[current] != 0) hasher.WaitHashed(hashing[current]);
+      hashing[current] = 0;
+      AIRLOCK_ASSIGN_OR_RETURN(ByteSpan block, reader.ReadBlockInto(buffers[current]));
       if (block.empty()) break;
       if (block.size() > expected.size - size) {
         return MakeError(ErrorCode::kHashMismatch, shown + " larger than manifest (" +
                                                        std::to_string(expected.size) + " bytes)");
       }
       size += block.size();
-      hasher.Update(block);
+      hashing[current] = hasher.Submit(block);
       AIRLOCK_TRY(WriteAllToFd(out.get(), block, shown));
+      current ^= 1;
     }
     if (size != expected.size) {
       return MakeError(ErrorCode::kHashMismatch, shown + " is " + std::to_string(size) +
                                                      " bytes, manifest says " +
                                                      std::to_string(expected.size));
     }
-    if (HexEncode(hasher.Finish()) != expected.sha256) {
+    if (HexEncode(hasher.TakeDigest()) != expected.sha256) {
       return MakeError(ErrorCode::kHashMismatch, shown + " does not match its manifest sha256");
     }
     if (out.Close() != 0) return tl::unexpected(ErrnoError("cannot write " + shown, errno));

@@ -59,6 +59,14 @@ void BackgroundHasher::Stop() {
   thread_.join();
 }
 
+Bytes BackgroundHasher::TakeDigest() {
+  WaitHashed(submitted_);
+  // The thread is idle until the next Submit: the hasher is the caller's meanwhile.
+  Bytes digest = hasher_.Finish();
+  hasher_ = crypto::Hasher::Sha256();
+  return digest;
+}
+
 Bytes BackgroundHasher::Finish() {
   WaitHashed(submitted_);
   Stop();

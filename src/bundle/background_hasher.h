@@ -28,6 +28,8 @@ class BackgroundHasher {
   uint64_t Submit(ByteSpan block);
   // Returns once the block numbered `sequence` (and every one before it) has been hashed.
   void WaitHashed(uint64_t sequence);
+  // Waits for every block and returns their digest; the next block starts a new one.
+  Bytes TakeDigest();
   // Waits for every block, stops the thread and returns the digest.
   Bytes Finish();
 

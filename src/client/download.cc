@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "bundle/background_hasher.h"
 #include "client/curl_util.h"
 #include "common/bytes.h"
 #include "common/fd.h"
@@ -38,12 +39,82 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// What arrives is gathered into blocks of kPartBlock bytes; a full block is appended to the part
+// with one write and hashed on a second thread (bundle::BackgroundHasher) while the next block
+// fills. Two blocks take turns, so memory stays constant.
+constexpr size_t kPartBlock = 256 * 1024;
+
+class PartWriter {
+ public:
+  // Appends to `fd` from byte `offset` on.
+  PartWriter(int fd, uint64_t offset) : fd_(fd), flushed_(offset) {}
+
+  // Hashes the part's first `size` bytes (a resume) before anything is appended.
+  Result<void> HashExisting(uint64_t size) {
+    uint64_t offset = 0;
+    while (offset < size) {
+      Bytes& buf = bufs_[current_];
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kPartBlock, size - offset));
+      buf.resize(want);
+      AIRLOCK_TRY(PreadExact(fd_, offset, buf));
+      SubmitAndSwitch();
+      offset += want;
+    }
+    return {};
+  }
+
+  Result<void> Append(ByteSpan data) {
+    while (!data.empty()) {
+      Bytes& buf = bufs_[current_];
+      if (buf.capacity() < kPartBlock) buf.reserve(kPartBlock);
+      const size_t take = std::min(kPartBlock - buf.size(), data.size());
+      buf.insert(buf.end(), data.begin(), data.begin() + take);
+      data = data.subspan(take);
+      if (buf.size() == kPartBlock) AIRLOCK_TRY(Flush());
+    }
+    return {};
+  }
+
+  // Writes and hashes what is gathered (a partial block at the end, or before giving up so that a
+  // resume keeps every byte that arrived).
+  Result<void> Flush() {
+    Bytes& buf = bufs_[current_];
+    if (buf.empty()) return {};
+    if (::lseek(fd_, static_cast<off_t>(flushed_), SEEK_SET) < 0) {
+      return MakeError(ErrorCode::kIo, std::string("cannot seek the part: ") + strerror(errno));
+    }
+    AIRLOCK_TRY(WriteAll(fd_, buf));
+    flushed_ += buf.size();
+    SubmitAndSwitch();
+    return {};
+  }
+
+  std::string HexDigest() { return HexEncode(hasher_.Finish()); }
+
+ private:
+  // Hands the current buffer to the hasher and makes the other one current, empty, once the
+  // hasher is done with what it held.
+  void SubmitAndSwitch() {
+    sequence_[current_] = hasher_.Submit(bufs_[current_]);
+    current_ ^= 1;
+    if (sequence_[current_] != 0) hasher_.WaitHashed(sequence_[current_]);
+    sequence_[current_] = 0;
+    bufs_[current_].clear();
+  }
+
+  int fd_;
+  uint64_t flushed_;
+  Bytes bufs_[2];
+  uint64_t sequence_[2] = {0, 0};  // the hasher's number for what each buffer holds, 0: none
+  int current_ = 0;
+  bundle::BackgroundHasher hasher_;  // after the buffers: stopped before they go
+};
+
 // The state of one transfer, shared with libcurl's write callback.
 struct Transfer {
-  int fd = -1;
-  uint64_t written = 0;   // bytes in the part (and hashed) so far
+  PartWriter* writer = nullptr;
+  uint64_t written = 0;   // bytes in the part (and hashed) so far, or gathered to be
   uint64_t expected = 0;  // the hard bound
-  crypto::Hasher* hasher = nullptr;
   const DownloadOptions* options = nullptr;
   bool exceeded = false;
   std::optional<Error> write_error;
@@ -57,33 +128,14 @@ size_t WriteChunk(char* data, size_t size, size_t count, void* user) {
     t->exceeded = true;
     return 0;
   }
-  const ByteSpan chunk(reinterpret_cast<const uint8_t*>(data), n);
-  if (::lseek(t->fd, static_cast<off_t>(t->written), SEEK_SET) < 0) {
-    t->write_error = Error(ErrorCode::kIo, std::string("cannot seek the part: ") + strerror(errno));
+  auto appended = t->writer->Append(ByteSpan(reinterpret_cast<const uint8_t*>(data), n));
+  if (!appended) {
+    t->write_error = appended.error();
     return 0;
   }
-  auto wrote = WriteAll(t->fd, chunk);
-  if (!wrote) {
-    t->write_error = wrote.error();
-    return 0;
-  }
-  t->hasher->Update(chunk);
   t->written += n;
   if (t->options->progress) t->options->progress(t->written, t->expected);
   return n;
-}
-
-// Hashes the part's first `size` bytes into `hasher` (constant memory).
-Result<void> HashPrefix(int fd, uint64_t size, crypto::Hasher& hasher) {
-  std::array<uint8_t, 64 * 1024> buf{};
-  uint64_t offset = 0;
-  while (offset < size) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - offset));
-    AIRLOCK_TRY(PreadExact(fd, offset, std::span<uint8_t>(buf.data(), want)));
-    hasher.Update(ByteSpan(buf.data(), want));
-    offset += want;
-  }
-  return {};
 }
 
 Result<void> DropPart(int fd, const fs::path& part) {
@@ -142,13 +194,12 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
       }
       have = 0;
     }
-    crypto::Hasher hasher = crypto::Hasher::Sha256();
-    AIRLOCK_TRY_CTX(HashPrefix(fd.get(), have, hasher), "re-hashing " + part.string());
+    PartWriter writer(fd.get(), have);
+    AIRLOCK_TRY_CTX(writer.HashExisting(have), "re-hashing " + part.string());
     Transfer t;
-    t.fd = fd.get();
+    t.writer = &writer;
     t.written = have;
     t.expected = expected_length;
-    t.hasher = &hasher;
     t.options = &options;
     if (options.progress) options.progress(have, expected_length);
 
@@ -186,6 +237,10 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
       rc = curl_easy_perform(h);
       curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     }
+    // What arrived goes to the part, also when the transfer broke off (a resume keeps it).
+    if (!t.exceeded && !t.write_error) {
+      if (auto flushed = writer.Flush(); !flushed) t.write_error = flushed.error();
+    }
 
     if (t.exceeded) {
       AIRLOCK_TRY(DropPart(fd.get(), part));
@@ -222,7 +277,7 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
                        url + ": the body ended after " + std::to_string(t.written) + " of " +
                            std::to_string(expected_length) + " bytes (kept for a resume)");
     }
-    const std::string got_hex = HexEncode(hasher.Finish());
+    const std::string got_hex = writer.HexDigest();
     if (got_hex != want_hex) {
       AIRLOCK_TRY(DropPart(fd.get(), part));
       return MakeError(ErrorCode::kHashMismatch,
