@@ -11,7 +11,7 @@
 #include <optional>
 
 #include "bundle/background_hasher.h"
-#include "client/curl_util.h"
+#include "client/http.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -110,7 +110,7 @@ class PartWriter {
   bundle::BackgroundHasher hasher_;  // after the buffers: stopped before they go
 };
 
-// The state of one transfer, shared with libcurl's write callback.
+// The state of one transfer, shared with its body sink.
 struct Transfer {
   PartWriter* writer = nullptr;
   uint64_t written = 0;   // bytes in the part (and hashed) so far, or gathered to be
@@ -120,22 +120,21 @@ struct Transfer {
   std::optional<Error> write_error;
 };
 
-size_t WriteChunk(char* data, size_t size, size_t count, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  const size_t n = size * count;
-  if (n > t->expected - t->written) {
-    // The first byte past the signed length: stop now (libcurl aborts with CURLE_WRITE_ERROR).
-    t->exceeded = true;
-    return 0;
+// The sink of one transfer: what arrives goes to the part, never a byte past the signed length.
+Result<void> Receive(Transfer& t, ByteSpan chunk) {
+  if (chunk.size() > t.expected - t.written) {
+    // The first byte past the signed length: the transfer stops here.
+    t.exceeded = true;
+    return MakeError(ErrorCode::kLimitExceeded, "more than the signed length");
   }
-  auto appended = t->writer->Append(ByteSpan(reinterpret_cast<const uint8_t*>(data), n));
+  auto appended = t.writer->Append(chunk);
   if (!appended) {
-    t->write_error = appended.error();
-    return 0;
+    t.write_error = appended.error();
+    return appended;
   }
-  t->written += n;
-  if (t->options->progress) t->options->progress(t->written, t->expected);
-  return n;
+  t.written += chunk.size();
+  if (t.options->progress) t.options->progress(t.written, t.expected);
+  return {};
 }
 
 Result<void> DropPart(int fd, const fs::path& part) {
@@ -203,39 +202,17 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
     t.options = &options;
     if (options.progress) options.progress(have, expected_length);
 
-    CURLcode rc = CURLE_OK;
-    long status = 0;
-    char error_buffer[CURL_ERROR_SIZE] = {0};
+    Result<HttpResponse> answer = HttpResponse{};
     if (have < expected_length) {
-      CurlGlobalInitOnce();
-      CurlEasyPtr curl(curl_easy_init());
-      if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
-      CURL* h = curl.get();
-      bool ok = curl_easy_setopt(h, CURLOPT_URL, url.c_str()) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_MAXREDIRS, options.max_redirects) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
-                                 static_cast<long>(options.connect_timeout.count())) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT,
-                                 options.low_speed_limit_bytes_per_second) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                                 static_cast<long>(options.low_speed_time.count())) == CURLE_OK &&
-                // libcurl sends "Range: bytes=have-" and refuses (CURLE_RANGE_ERROR) an answer that
-                // is not a 206 starting there.
-                curl_easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have)) ==
-                    CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteChunk) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_WRITEDATA, &t) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_USERAGENT, options.user_agent.c_str()) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr) == CURLE_OK;
-      if (!ok) return MakeError(ErrorCode::kInternal, "cannot configure libcurl for " + url);
-      rc = curl_easy_perform(h);
-      curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+      HttpRequest request;
+      request.url = url;
+      request.user_agent = options.user_agent;
+      request.max_redirects = options.max_redirects;
+      request.connect_timeout = options.connect_timeout;
+      request.low_speed_limit = options.low_speed_limit_bytes_per_second;
+      request.low_speed_time = options.low_speed_time;
+      request.range_from = have;
+      answer = HttpExchange(request, [&t](ByteSpan chunk) { return Receive(t, chunk); });
     }
     // What arrived goes to the part, also when the transfer broke off (a resume keeps it).
     if (!t.exceeded && !t.write_error) {
@@ -249,14 +226,25 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
                                                       " bytes the target is signed for");
     }
     if (t.write_error) return tl::unexpected(t.write_error->WithContext(part.string()));
-    if (rc == CURLE_RANGE_ERROR && pass == 0) {
-      // The server answered the Range with a whole body (200): start over from byte 0.
-      if (::ftruncate(fd.get(), 0) != 0) {
-        return tl::unexpected(IoError("cannot truncate", part, errno));
-      }
-      continue;
+    if (!answer) {
+      if (answer.error().code() == ErrorCode::kInvalidArgument) return tl::unexpected(answer.error());
+      // Connection lost, timeout, slow server: the part keeps what arrived, for a resume.
+      return MakeError(ErrorCode::kIo, answer.error().message() + " (" + std::to_string(t.written) +
+                                           " of " + std::to_string(expected_length) +
+                                           " bytes kept for a resume)");
     }
-    if (rc == CURLE_HTTP_RETURNED_ERROR) {
+    const int status = answer->status;
+    if (have < expected_length && have > 0 && status >= 200 && status <= 299 && status != 206) {
+      if (pass == 0) {
+        // The server answered the Range with a whole body (200): start over from byte 0.
+        if (::ftruncate(fd.get(), 0) != 0) {
+          return tl::unexpected(IoError("cannot truncate", part, errno));
+        }
+        continue;
+      }
+      break;
+    }
+    if (have < expected_length && (status < 200 || status > 299)) {
       if (status == 416 || status == 403 || status == 404 || status == 410) {
         // The blob is gone or shorter than the part: the part is no use any more.
         AIRLOCK_TRY(DropPart(fd.get(), part));
@@ -264,13 +252,6 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
                          url + ": HTTP " + std::to_string(status));
       }
       return MakeError(ErrorCode::kIo, url + ": HTTP " + std::to_string(status));
-    }
-    if (rc != CURLE_OK) {
-      // Connection lost, timeout, slow server: the part keeps what arrived, for a resume.
-      const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
-      return MakeError(ErrorCode::kIo, url + ": " + detail + " (" + std::to_string(t.written) +
-                                           " of " + std::to_string(expected_length) +
-                                           " bytes kept for a resume)");
     }
     if (t.written < expected_length) {
       return MakeError(ErrorCode::kTruncated,
