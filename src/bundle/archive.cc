@@ -33,7 +33,7 @@ namespace {
 
 // Files are streamed through buffers of this size, so memory stays constant whatever the file size.
 constexpr size_t kBlockSize = 64 * 1024;
-constexpr size_t kExtractBlock = 256 * 1024;  // file data per read while extracting
+constexpr size_t kExtractBlock = 128 * 1024;  // file data per read while extracting
 // 2020-01-01T00:00:00Z: a fixed time that is also a valid zip (DOS, 1980+) timestamp.
 constexpr time_t kFixedMtime = 1577836800;
 

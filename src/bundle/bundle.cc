@@ -34,7 +34,7 @@ namespace {
 
 constexpr size_t kIoBlock = 1 << 20;  // 1 MiB reads: few syscalls, constant memory
 // Payload reads while opening: small enough for the CPU cache, large enough for few syscalls.
-constexpr size_t kPayloadBlock = 256 * 1024;
+constexpr size_t kPayloadBlock = 128 * 1024;
 
 std::string ShortId(std::string_view key_id) { return std::string(key_id.substr(0, 16)); }
 

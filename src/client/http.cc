@@ -119,6 +119,8 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
   if (ec) return tl::unexpected(NetError(url, "cannot send the request", ec));
 
   beast::flat_buffer buffer;
+  // Beast reads as much as the buffer has room for: room for a whole block, few reads.
+  buffer.reserve(kBodyBlock);
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);  // the bounds are the caller's (max_body, the sink)
   ExpireAt(tcp, io_deadline());
