@@ -35,6 +35,9 @@ namespace {
 constexpr size_t kIoBlock = 1 << 20;  // 1 MiB reads: few syscalls, constant memory
 // Payload reads while opening: small enough for the CPU cache, large enough for few syscalls.
 constexpr size_t kPayloadBlock = 128 * 1024;
+// Blocks in flight between the reader and the hashing thread: a few, so that a hashing thread
+// descheduled for a moment (a busy device) does not stop the reader at once.
+constexpr size_t kPayloadBuffers = 4;
 
 std::string ShortId(std::string_view key_id) { return std::string(key_id.substr(0, 16)); }
 
@@ -572,8 +575,10 @@ class PayloadStream {
     plain_.clear();
     while (plain_.empty() && !finished_) {
       if (done_ < header_.payload_length) {
-        Bytes& buf = bufs_[blocks_ % 2];
-        if (blocks_ >= 2) hasher_.WaitHashed(blocks_ - 1);  // what was read into `buf` last time
+        Bytes& buf = bufs_[blocks_ % kPayloadBuffers];
+        if (blocks_ >= kPayloadBuffers) {
+          hasher_.WaitHashed(blocks_ - kPayloadBuffers + 1);  // what was read into `buf` last time
+        }
         const size_t want = done_ == 0 ? buf.size() : buf.size() - crypto::kStreamNoncePrefixSize;
         const size_t n = static_cast<size_t>(std::min<uint64_t>(want, header_.payload_length - done_));
         AIRLOCK_TRY_CTX(PreadExact(raw_.fd.get(), raw_.payload_offset + done_, std::span(buf.data(), n)),
@@ -606,7 +611,7 @@ class PayloadStream {
   BundleHeader header_;
   crypto::StreamDecryptor decryptor_;
   size_t unit_;
-  Bytes bufs_[2];
+  Bytes bufs_[kPayloadBuffers];
   Bytes plain_;
   BackgroundHasher hasher_;  // after the buffers: stopped before they go
   uint64_t done_ = 0;
