@@ -198,8 +198,9 @@ class ArchiveReader {
     }
     if (archive_read_open(archive_.get(), this, nullptr, &ArchiveReader::ReadSource, nullptr) !=
         ARCHIVE_OK) {
-      return SourceErrorOr(MakeError(ErrorCode::kMalformed, "not a zip or tar archive: " +
-                                                                 ArchiveErrorString(archive_.get())));
+      return SourceErrorOr(
+          MakeError(ErrorCode::kMalformed,
+                    "not a zip or tar archive: " + ArchiveErrorString(archive_.get())));
     }
     return {};
   }
@@ -274,8 +275,9 @@ class ArchiveReader {
   Result<ByteSpan> ReadBlockInto(std::span<uint8_t> out) {
     const la_ssize_t n = archive_read_data(archive_.get(), out.data(), out.size());
     if (n < 0) {
-      return SourceErrorOr(MakeError(ErrorCode::kMalformed, "cannot read entry " + current_ + ": " +
-                                                                ArchiveErrorString(archive_.get())));
+      return SourceErrorOr(
+          MakeError(ErrorCode::kMalformed,
+                    "cannot read entry " + current_ + ": " + ArchiveErrorString(archive_.get())));
     }
     const uint64_t count = static_cast<uint64_t>(n);
     if (count > limits_.max_total_size - total_) return TotalSizeExceeded();

@@ -542,8 +542,8 @@ class PayloadStream {
     }
     auto content_key = content_key_source(h);
     if (!content_key) return tl::unexpected(content_key.error());
-    auto decryptor = crypto::StreamDecryptor::Create(
-        content_key->span(), PayloadAad(h.app_id, h.version), h.chunk_size);
+    auto decryptor = crypto::StreamDecryptor::Create(content_key->span(),
+                                                     PayloadAad(h.app_id, h.version), h.chunk_size);
     content_key->Wipe();
     if (!decryptor) return tl::unexpected(decryptor.error());
     return std::unique_ptr<PayloadStream>(
@@ -580,9 +580,11 @@ class PayloadStream {
           hasher_.WaitHashed(blocks_ - kPayloadBuffers + 1);  // what was read into `buf` last time
         }
         const size_t want = done_ == 0 ? buf.size() : buf.size() - crypto::kStreamNoncePrefixSize;
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(want, header_.payload_length - done_));
-        AIRLOCK_TRY_CTX(PreadExact(raw_.fd.get(), raw_.payload_offset + done_, std::span(buf.data(), n)),
-                        "payload");
+        const size_t n =
+            static_cast<size_t>(std::min<uint64_t>(want, header_.payload_length - done_));
+        AIRLOCK_TRY_CTX(
+            PreadExact(raw_.fd.get(), raw_.payload_offset + done_, std::span(buf.data(), n)),
+            "payload");
         done_ += n;
         const ByteSpan block(buf.data(), n);
         blocks_ = hasher_.Submit(block);

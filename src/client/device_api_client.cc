@@ -158,7 +158,8 @@ Result<DeviceApiClient::Response> DeviceApiClient::Post(const std::string& path,
   }
   if (!answer) {
     last_error_ = ApiError{0, "", answer.error().message(), 0};
-    return MakeError(ErrorCode::kIo, what + " to " + options_.server + ": " + answer.error().message());
+    return MakeError(ErrorCode::kIo,
+                     what + " to " + options_.server + ": " + answer.error().message());
   }
   response.status = answer->status;
   response.retry_after_seconds = answer->retry_after_seconds;

@@ -227,7 +227,8 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
     }
     if (t.write_error) return tl::unexpected(t.write_error->WithContext(part.string()));
     if (!answer) {
-      if (answer.error().code() == ErrorCode::kInvalidArgument) return tl::unexpected(answer.error());
+      if (answer.error().code() == ErrorCode::kInvalidArgument)
+        return tl::unexpected(answer.error());
       // Connection lost, timeout, slow server: the part keeps what arrived, for a resume.
       return MakeError(ErrorCode::kIo, answer.error().message() + " (" + std::to_string(t.written) +
                                            " of " + std::to_string(expected_length) +

@@ -3,8 +3,8 @@
 // (the signed TUF length and hash: the caller passes what it verified, never the server's claim).
 //
 //   - An existing part is re-hashed from its first byte, then the rest is asked for with an HTTP
-//     Range from the part's size (client/http.h checks the 206's Content-Range starts there). A server
-//     that answers 200 (no ranges) gets one new request from byte 0, the part emptied first.
+//     Range from the part's size (client/http.h checks the 206's Content-Range starts there). A
+//     server that answers 200 (no ranges) gets one new request from byte 0, the part emptied first.
 //   - The transfer is aborted at the first byte past `expected_length` (kLimitExceeded), so an
 //     endless or oversized answer costs at most one network buffer; such a part is deleted.
 //   - When the part reaches `expected_length` its SHA-256 is compared: a mismatch deletes the part

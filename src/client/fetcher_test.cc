@@ -143,6 +143,22 @@ TEST_F(HttpFetcherTest, FetchesAFile) {
   EXPECT_EQ(*body, ToBytes("hello"));
 }
 
+TEST_F(HttpFetcherTest, FollowsRedirectsOnlyAsFarAsAllowed) {
+  ASSERT_TRUE(WriteFileAtomic(dir_->path() / "www" / "blob", AsBytes("moved")).has_value());
+  HttpFetcher f;
+  auto body = f.Fetch(server_->Url("/redirect"), 5);
+  ASSERT_TRUE(body.has_value()) << body.error().ToString();
+  EXPECT_EQ(*body, ToBytes("moved"));
+  HttpFetcherOptions none;
+  none.max_redirects = 0;  // the 302 is returned as it is: not a 2xx
+  HttpFetcher strict(none);
+  auto refused = strict.Fetch(server_->Url("/redirect"), 5);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kIo);
+  EXPECT_NE(refused.error().message().find("HTTP 302"), std::string::npos)
+      << refused.error().message();
+}
+
 TEST_F(HttpFetcherTest, MissingFileIsNotFound) {
   HttpFetcher f;
   EXPECT_EQ(f.Fetch(server_->Url("/nope.json"), 100).error().code(), ErrorCode::kNotFound);

@@ -33,7 +33,7 @@ constexpr size_t kBodyBlock = 64 * 1024;
 // Where a URL points.
 struct Target {
   bool tls = false;
-  std::string host;         // decoded, an IPv6 address without brackets
+  std::string host;  // decoded, an IPv6 address without brackets
   std::string port;
   std::string target;       // path and query, as sent
   std::string host_header;  // host[:port] as in the URL
@@ -144,7 +144,8 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
   if (IsRedirect(status) && req.max_redirects > 0) {
     auto location = res.find(http::field::location);
     if (location == res.end() || location->value().empty()) {
-      return MakeError(ErrorCode::kIo, url + ": HTTP " + std::to_string(status) + " without a Location");
+      return MakeError(ErrorCode::kIo,
+                       url + ": HTTP " + std::to_string(status) + " without a Location");
     }
     out.location = std::string(location->value());
     return out;
@@ -156,15 +157,14 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
     const std::string want = "bytes " + std::to_string(req.range_from) + "-";
     auto range = res.find(http::field::content_range);
     if (range == res.end() || range->value().substr(0, want.size()) != want) {
-      return MakeError(ErrorCode::kIo, url + ": the server answered the range request with " +
-                                           "another range");
+      return MakeError(ErrorCode::kIo,
+                       url + ": the server answered the range request with " + "another range");
     }
   }
   if (const auto declared = parser.content_length(); declared && *declared > req.max_body) {
-    return MakeError(ErrorCode::kLimitExceeded, url + ": the answer declares " +
-                                                    std::to_string(*declared) +
-                                                    " bytes, more than the " +
-                                                    std::to_string(req.max_body) + " allowed");
+    return MakeError(ErrorCode::kLimitExceeded,
+                     url + ": the answer declares " + std::to_string(*declared) +
+                         " bytes, more than the " + std::to_string(req.max_body) + " allowed");
   }
   Bytes block(kBodyBlock);
   Clock::time_point window_start = Clock::now();
@@ -238,9 +238,10 @@ Result<Exchanged> ExchangeOnce(const Target& t, const std::string& url, const Ht
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   beast::error_code not_ip;
   net::ip::make_address(t.host, not_ip);
-  const bool named = not_ip ? X509_VERIFY_PARAM_set1_host(param, t.host.c_str(), t.host.size()) == 1 &&
-                                  SSL_set_tlsext_host_name(ssl_handle, t.host.c_str()) == 1
-                            : X509_VERIFY_PARAM_set1_ip_asc(param, t.host.c_str()) == 1;
+  const bool named = not_ip
+                         ? X509_VERIFY_PARAM_set1_host(param, t.host.c_str(), t.host.size()) == 1 &&
+                               SSL_set_tlsext_host_name(ssl_handle, t.host.c_str()) == 1
+                         : X509_VERIFY_PARAM_set1_ip_asc(param, t.host.c_str()) == 1;
   if (!named) return MakeError(ErrorCode::kInternal, url + ": cannot set the expected TLS name");
   beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
   AIRLOCK_TRY(Connect(tcp, ioc, t, url, connect_deadline));

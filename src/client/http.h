@@ -49,7 +49,7 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 0;
-  std::string url;  // after redirects
+  std::string url;                  // after redirects
   int64_t retry_after_seconds = 0;  // Retry-After in delta-seconds (0 when absent or a date)
 };
 

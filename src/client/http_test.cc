@@ -65,8 +65,8 @@ class HttpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     tmp_ = std::make_unique<ScopedTempDir>(*ScopedTempDir::Create());
-    ASSERT_TRUE(MakeSelfSignedCert(tmp_->path() / "cert.pem", tmp_->path() / "key.pem",
-                                   "IP:127.0.0.1"));
+    ASSERT_TRUE(
+        MakeSelfSignedCert(tmp_->path() / "cert.pem", tmp_->path() / "key.pem", "IP:127.0.0.1"));
     fs::create_directories(tmp_->path() / "www");
     ASSERT_TRUE(WriteFileAtomic(tmp_->path() / "www" / "blob", AsBytes("signed bytes")));
     server_ = std::make_unique<testing::NodeHttpServer>(

@@ -19,10 +19,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
-#include "client/http_fetcher.h"
 #include "client/device_api_client.h"
 #include "client/device_identity.h"
 #include "client/download.h"
+#include "client/http_fetcher.h"
 #include "client/report_queue.h"
 #include "client/updater.h"
 #include "common/file.h"
