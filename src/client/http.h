@@ -5,7 +5,8 @@
 // TLS: OpenSSL's default trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured), TLS 1.2 or newer,
 // the peer verified and its name (or IP address) checked against the URL's host, SNI sent.
 // No proxy support (http_proxy and friends are not read), no compression (identity only, so that
-// every bound applies to the bytes kept), no connection reuse.
+// every bound applies to the bytes kept), no connection reuse. Names are resolved with the system
+// resolver (getaddrinfo), under its own timeouts; connect_timeout starts after it.
 #ifndef AIRLOCK_CLIENT_HTTP_H_
 #define AIRLOCK_CLIENT_HTTP_H_
 
