@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "client/http.h"
 #include "client/http_fetcher.h"
 #include "client/metadata_store.h"
 #include "client/test_http_server.h"
@@ -185,6 +186,20 @@ TEST_F(HttpFetcherTest, EndlessDataStreamedStopsAtTheBoundInSmallChunks) {
   EXPECT_LE(c.body.size(), 1u << 20);  // nothing past the bound reached the sink
   EXPECT_GT(c.body.size(), 0u);
   EXPECT_LE(c.largest_chunk, kFetchChunkSize);
+}
+
+TEST_F(HttpFetcherTest, TheHttpLayerItselfCutsAnEndlessChunkedAnswerAtMaxBody) {
+  HttpRequest req;
+  req.url = server_->Url("/endless");
+  req.max_body = 1000;
+  uint64_t delivered = 0;
+  auto r = HttpExchange(req, [&](ByteSpan piece) -> Result<void> {
+    delivered += piece.size();
+    return {};
+  });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kLimitExceeded) << r.error().ToString();
+  EXPECT_LE(delivered, 1000u);
 }
 
 TEST_F(HttpFetcherTest, SinkErrorAbortsTheTransfer) {

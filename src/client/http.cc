@@ -169,6 +169,7 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
   Bytes block(kBodyBlock);
   Clock::time_point window_start = Clock::now();
   uint64_t window_bytes = 0;
+  uint64_t received = 0;
   while (!parser.is_done()) {
     res.body().data = block.data();
     res.body().size = block.size();
@@ -185,6 +186,12 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
       return tl::unexpected(NetError(url, "the answer broke off", ec));
     }
     const size_t n = block.size() - res.body().size;
+    received += n;
+    if (received > req.max_body) {  // a chunked or lying answer: the bound holds on what arrives
+      return MakeError(ErrorCode::kLimitExceeded, url + ": the answer is longer than the " +
+                                                      std::to_string(req.max_body) +
+                                                      " bytes allowed");
+    }
     if (n > 0) AIRLOCK_TRY(sink(ByteSpan(block.data(), n)));
     window_bytes += n;
     const auto now = Clock::now();
@@ -286,7 +293,8 @@ Result<HttpResponse> HttpExchange(const HttpRequest& request, const HttpBodySink
     }
     next.remove_fragment();
     url = std::string(next.buffer());
-    if (!HasHttpScheme(url)) {
+    const bool downgrade = request.url.rfind("https://", 0) == 0 && url.rfind("https://", 0) != 0;
+    if (!HasHttpScheme(url) || downgrade) {
       return MakeError(ErrorCode::kInvalidArgument, request.url + ": refused a redirect to " + url);
     }
   }

@@ -37,8 +37,8 @@ struct HttpRequest {
   int max_redirects = 0;
   // false: the body of a status >= 300 is not read (a 404 page never reaches the sink).
   bool read_error_body = false;
-  // A declared Content-Length above this is refused before reading (kLimitExceeded); the sink
-  // enforces the bound on what actually arrives.
+  // A declared Content-Length above this is refused before reading, and an answer that grows past
+  // it while arriving (chunked, or longer than declared) is cut off: kLimitExceeded.
   uint64_t max_body = UINT64_MAX;
   std::chrono::seconds connect_timeout{30};  // resolve + connect + TLS handshake
   std::chrono::seconds total_timeout{0};     // 0: none
@@ -57,9 +57,10 @@ struct HttpResponse {
 // Receives the body piece by piece as it arrives; an error stops the transfer and is returned.
 using HttpBodySink = std::function<Result<void>(ByteSpan)>;
 
-// Performs `request`. Errors: kInvalidArgument (not an http/https URL, a redirect elsewhere),
+// Performs `request`. Errors: kInvalidArgument (not an http/https URL, a redirect elsewhere or from
+// https to http),
 // kIo (DNS, connection, TLS, timeouts, too slow, a malformed or cut-off answer, a redirect loop),
-// kLimitExceeded (declared body over max_body), or the sink's error. Any HTTP status is a
+// kLimitExceeded (body over max_body), or the sink's error. Any HTTP status is a
 // success here: the caller decides what it means.
 [[nodiscard]] Result<HttpResponse> HttpExchange(const HttpRequest& request,
                                                 const HttpBodySink& sink);
