@@ -64,7 +64,8 @@ async function render() {
   $('nav').hidden = false;
   const view = $('view');
   view.hidden = false;
-  const path = (location.hash || '#/apps').slice(1);
+  // "#/alerts?status=open": the part after '?' is the page's own filter (views read it).
+  const path = (location.hash || '#/apps').slice(1).split('?')[0];
   const serial = ++renderSerial;
   for (const [pattern, fn] of kRoutes) {
     const m = pattern.exec(path);
