@@ -54,7 +54,8 @@ Response ListKeys(AdminApi* api) {
   if (api->deps.repo == nullptr) return JsonError(404, "not_found", "the server has no vault");
   std::vector<keys::KeyInfo> infos;
   auto listed = api->deps.repo->WithKeyManager(
-      [&infos](keys::KeyManager& manager, const keys::OperationContext& ctx) -> Result<std::string> {
+      [&infos](keys::KeyManager& manager,
+               const keys::OperationContext& ctx) -> Result<std::string> {
         AIRLOCK_ASSIGN_OR_RETURN(infos, manager.List(ctx));
         return std::string();
       });

@@ -95,7 +95,7 @@ const std::set<std::string>& UnguardedRoutes() {
       "GET /tuf/{app}/*",  "GET /v1/blobs/{sha256}", "POST /v1/enroll",
       "POST /v1/check",    "POST /v1/report",        "POST /updates",
       "POST /stats",       "POST /channel_self",     "PUT /channel_self",
-      "GET /channel_self", "DELETE /channel_self",  "GET /dashboard",
+      "GET /channel_self", "DELETE /channel_self",   "GET /dashboard",
       "GET /dashboard/*",
   };
   return *routes;

@@ -35,7 +35,8 @@ Response Get(const std::string& path) {
 
 std::string FileText(std::string_view name) {
   for (const DashboardFile& f : DashboardFiles()) {
-    if (f.name == name) return std::string(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size());
+    if (f.name == name)
+      return std::string(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size());
   }
   return "";
 }
@@ -68,9 +69,9 @@ TEST(DashboardRoutesTest, EachFileHasItsContentType) {
 }
 
 TEST(DashboardRoutesTest, UnknownDeepOrHiddenNamesAre404WithThePolicy) {
-  for (const std::string path : {"/dashboard/nope.js", "/dashboard/a/app.js",
-                                 "/dashboard/../index.html", "/dashboard/.index.html",
-                                 "/dashboard/index.html/"}) {
+  for (const std::string path :
+       {"/dashboard/nope.js", "/dashboard/a/app.js", "/dashboard/../index.html",
+        "/dashboard/.index.html", "/dashboard/index.html/"}) {
     Response r = Get(path);
     EXPECT_EQ(r.status, 404) << path;
     ExpectSecurityHeaders(r, path);
@@ -108,13 +109,15 @@ TEST(DashboardRoutesTest, NoFileHasInlineScriptStyleHandlersOrRemoteUrls) {
 // The scripts put server text into the page as text only: no innerHTML, outerHTML,
 // insertAdjacentHTML, document.write or eval anywhere (the browser test shows the effect).
 TEST(DashboardRoutesTest, NoScriptUsesAnHtmlSinkOrEval) {
-  const std::regex sink(R"(innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\s*\(|new Function)");
+  const std::regex sink(
+      R"(innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\s*\(|new Function)");
   for (const DashboardFile& f : DashboardFiles()) {
     if (!f.name.ends_with(".js")) continue;
     std::string text(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size());
     EXPECT_FALSE(std::regex_search(text, sink)) << f.name;
-    EXPECT_EQ(text.find("localStorage"), std::string::npos) << f.name << ": the token stays in "
-                                                                         "sessionStorage";
+    EXPECT_EQ(text.find("localStorage"), std::string::npos) << f.name
+                                                            << ": the token stays in "
+                                                               "sessionStorage";
   }
 }
 
