@@ -197,9 +197,9 @@ export async function approvals(main, [app], ctx) {
       ctx.error(e);
     }
   };
-  main.append(table([{title: 'Id'}, {title: 'Channel'}, {title: 'Kind'}, {title: 'Version'},
-    {title: 'Rollout', num: true}, {title: 'Requested by'}, {title: 'Requested'},
-    {title: 'Status'}, {title: 'Decided'}, {title: 'Actions'}],
+  main.append(table([{title: 'Id'}, {title: 'Channel'}, {title: 'Change'},
+    {title: 'Requested by'}, {title: 'Requested'}, {title: 'Status'}, {title: 'Decided'},
+    {title: 'Actions'}],
   list.map((a) => {
     const actions = el('div', {class: 'actions'});
     if (a.status === 'pending') {
@@ -210,13 +210,27 @@ export async function approvals(main, [app], ctx) {
       reject.addEventListener('click', () => decide(a, 'reject'));
       actions.append(approve, reject);
     }
-    return [String(a.id), a.channel, a.kind, a.version || '—',
-      a.rollout_percent === null || a.rollout_percent === undefined ? '—' :
-        `${a.rollout_percent} %`,
-      a.requested_by, when(a.requested_at), pill(a.status),
-      a.decided_by ? `${a.decided_by}, ${when(a.decided_at)}` : '—', actions];
+    return [String(a.id), a.channel, approvalChange(a), a.requested_by, when(a.requested_at),
+      pill(a.status), a.decided_by ? `${a.decided_by}, ${when(a.decided_at)}` : '—', actions];
   }),
-  (i) => ({data: {approval: list[i].id}})));
+  (i) => ({data: {approval: list[i].id, status: list[i].status}})));
+}
+
+// What an approval would change, in words.
+function approvalChange(a) {
+  const has = (v) => v !== null && v !== undefined;
+  if (a.kind === 'publish') return `publish ${a.version}`;
+  if (a.kind === 'rollout') return `rollout to ${a.rollout_percent} %`;
+  if (a.kind === 'policy') {
+    const parts = [];
+    if (has(a.policy_required)) {
+      parts.push(a.policy_required ? 'approval required' : 'approval not required');
+    }
+    if (has(a.policy_rollout_above)) parts.push(`rollouts above ${a.policy_rollout_above} %`);
+    return 'approval policy: ' + (parts.join(', ') || 'changed');
+  }
+  return [a.kind, has(a.version) ? a.version : null,
+    has(a.rollout_percent) ? `${a.rollout_percent} %` : null].filter(Boolean).join(' ');
 }
 
 // --- devices ---
