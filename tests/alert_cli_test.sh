@@ -77,5 +77,16 @@ done
   ok || bad "the old key's revocation is not in the usage log"
 run 0 "" "$A" audit verify --audit "$LOG"
 
+# ---- the scheduled reports (made by the ticks above) and the weekly review's sign-off ----
+run 0 "weekly" "$A" alert reports "${S[@]}"
+run 0 "" "$A" alert reports --period weekly --json "${S[@]}"
+WEEKLY=$(json 'print(d["reports"][0]["id"])')
+[ -n "$WEEKLY" ] && ok || bad "no weekly report: $(cat "$W/out")"
+run 0 '"period": "weekly"' "$A" alert report "$WEEKLY" "${S[@]}"
+run 1 "403|may not" "$A" alert sign-off "$WEEKLY" --note x --server "$SERVER" --token "$VIEWER"
+run 0 "signed off report $WEEKLY \(weekly from .*\) as owner" "$A" alert sign-off "$WEEKLY" \
+  --note "read it" "${S[@]}"
+run 1 "409|signed off" "$A" alert sign-off "$WEEKLY" "${S[@]}"
+
 echo "alert cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "bundle/bundle.h"
-#include "client/curl_fetcher.h"
 #include "client/device_identity.h"
 #include "client/download.h"
+#include "client/http_fetcher.h"
 #include "client/report_queue.h"
 #include "client/updater.h"
 #include "common/file.h"
@@ -290,7 +290,7 @@ Result<UpdateOutcome> Agent::Impl::Update() {
     AIRLOCK_ASSIGN_OR_RETURN(std::string root, ReadTextFile(config.trusted_root, 1 << 20));
     AIRLOCK_TRY(client::InitMetadataDir(config.MetadataDir(), AsBytes(root)));
   }
-  client::CurlFetcher fetcher;
+  client::HttpFetcher fetcher;
   client::UpdaterOptions tuf;
   tuf.metadata_dir = config.MetadataDir();
   tuf.metadata_base_url = config.server + "/tuf/" + config.app + "/";

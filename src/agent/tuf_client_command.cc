@@ -2,7 +2,7 @@
 
 #include <iostream>
 
-#include "client/curl_fetcher.h"
+#include "client/http_fetcher.h"
 #include "client/updater.h"
 #include "common/file.h"
 #include "metadata/metadata.h"
@@ -48,7 +48,7 @@ Result<void> TufClientInit(const TufClientArgs& args) {
 Result<void> TufClientRefresh(const TufClientArgs& args) {
   AIRLOCK_TRY(Require(args.metadata_dir, "--metadata-dir"));
   AIRLOCK_TRY(Require(args.metadata_url, "--metadata-url"));
-  client::CurlFetcher fetcher;
+  client::HttpFetcher fetcher;
   AIRLOCK_ASSIGN_OR_RETURN(client::Updater updater,
                            client::Updater::Create(MakeOptions(args, &fetcher)));
   AIRLOCK_TRY(updater.Refresh());
@@ -64,7 +64,7 @@ Result<void> TufClientDownload(const TufClientArgs& args) {
   if (args.target_names.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "--target-name is required");
   }
-  client::CurlFetcher fetcher;
+  client::HttpFetcher fetcher;
   AIRLOCK_ASSIGN_OR_RETURN(client::Updater updater,
                            client::Updater::Create(MakeOptions(args, &fetcher)));
   AIRLOCK_TRY(updater.Refresh());

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "bundle/background_hasher.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -32,6 +33,7 @@ namespace {
 
 // Files are streamed through buffers of this size, so memory stays constant whatever the file size.
 constexpr size_t kBlockSize = 64 * 1024;
+constexpr size_t kExtractBlock = 128 * 1024;  // file data per read while extracting
 // 2020-01-01T00:00:00Z: a fixed time that is also a valid zip (DOS, 1980+) timestamp.
 constexpr time_t kFixedMtime = 1577836800;
 
@@ -184,11 +186,31 @@ class ArchiveReader {
     return {};
   }
 
+  // Reads the archive from `source`, once and in order: zip through its local headers
+  // (libarchive's streaming zip reader), tar as it is. `source` must outlive the reader.
+  Result<void> OpenStream(const ArchiveSource& source) {
+    source_ = &source;
+    archive_.reset(archive_read_new());
+    if (!archive_) return MakeError(ErrorCode::kInternal, "archive_read_new failed");
+    if (archive_read_support_format_zip_streamable(archive_.get()) != ARCHIVE_OK ||
+        archive_read_support_format_tar(archive_.get()) != ARCHIVE_OK) {
+      return MakeError(ErrorCode::kInternal, "libarchive: " + ArchiveErrorString(archive_.get()));
+    }
+    if (archive_read_open(archive_.get(), this, nullptr, &ArchiveReader::ReadSource, nullptr) !=
+        ARCHIVE_OK) {
+      return SourceErrorOr(
+          MakeError(ErrorCode::kMalformed,
+                    "not a zip or tar archive: " + ArchiveErrorString(archive_.get())));
+    }
+    return {};
+  }
+
   // The next entry, validated; nullopt at the end of the archive.
   Result<std::optional<EntryInfo>> Next() {
     archive_entry* entry = nullptr;
     const int r = archive_read_next_header(archive_.get(), &entry);
     if (r == ARCHIVE_EOF) return std::optional<EntryInfo>();
+    if (source_error_) return tl::unexpected(*source_error_);
     // Warnings too are refused: they mean libarchive repaired or guessed something (an
     // unconvertible name, a damaged header), and we accept only archives that read cleanly.
     if (r != ARCHIVE_OK) {
@@ -248,16 +270,19 @@ class ArchiveReader {
 
   // The next block of the current file's data; empty at its end. Every byte counts towards the
   // total.
-  Result<ByteSpan> ReadBlock() {
-    const la_ssize_t n = archive_read_data(archive_.get(), buffer_.data(), buffer_.size());
+  Result<ByteSpan> ReadBlock() { return ReadBlockInto(buffer_); }
+  // The same into the caller's buffer.
+  Result<ByteSpan> ReadBlockInto(std::span<uint8_t> out) {
+    const la_ssize_t n = archive_read_data(archive_.get(), out.data(), out.size());
     if (n < 0) {
-      return MakeError(ErrorCode::kMalformed,
-                       "cannot read entry " + current_ + ": " + ArchiveErrorString(archive_.get()));
+      return SourceErrorOr(
+          MakeError(ErrorCode::kMalformed,
+                    "cannot read entry " + current_ + ": " + ArchiveErrorString(archive_.get())));
     }
     const uint64_t count = static_cast<uint64_t>(n);
     if (count > limits_.max_total_size - total_) return TotalSizeExceeded();
     total_ += count;
-    return ByteSpan(buffer_.data(), static_cast<size_t>(n));
+    return ByteSpan(out.data(), static_cast<size_t>(n));
   }
 
   Result<ArchiveFormat> format() const {
@@ -278,6 +303,23 @@ class ArchiveReader {
         "archive unpacks to more than " + std::to_string(limits_.max_total_size) + " bytes");
   }
 
+  // libarchive's read callback for OpenStream: the source's next block; an error is kept (and
+  // wins over libarchive's own message) and ends the archive.
+  static la_ssize_t ReadSource(archive* a, void* self, const void** buffer) {
+    auto* reader = static_cast<ArchiveReader*>(self);
+    auto block = (*reader->source_)();
+    if (!block) {
+      reader->source_error_ = block.error();
+      archive_set_error(a, EIO, "%s", block.error().message().c_str());
+      return -1;
+    }
+    *buffer = block->data();
+    return static_cast<la_ssize_t>(block->size());
+  }
+  tl::unexpected<Error> SourceErrorOr(tl::unexpected<Error> error) const {
+    return source_error_ ? tl::unexpected<Error>(*source_error_) : error;
+  }
+
   // Declared first so it is restored last, after the archive handle is freed.
   ScopedUtf8Locale locale_;
   Limits limits_;
@@ -288,6 +330,8 @@ class ArchiveReader {
   uint64_t total_ = 0;
   std::string current_;
   std::vector<uint8_t> buffer_;
+  const ArchiveSource* source_ = nullptr;
+  std::optional<Error> source_error_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -599,9 +643,12 @@ Result<Manifest> ScanArchive(const fs::path& archive_path, const Limits& limits,
   return manifest;
 }
 
-Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manifest,
-                            const fs::path& out_dir, const Limits& limits,
-                            std::optional<ArchiveFormat> expected_format) {
+namespace {
+
+// The output directory (open, and checked empty) and the manifest indexed by path.
+using PreparedOutput = std::pair<UniqueFd, std::unordered_map<std::string_view, size_t>>;
+
+Result<PreparedOutput> PrepareExtraction(const Manifest& manifest, const fs::path& out_dir) {
   UniqueFd root(::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) {
     if (errno == ENOTDIR)
@@ -613,7 +660,6 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
     return MakeError(ec ? ErrorCode::kIo : ErrorCode::kAlreadyExists,
                      out_dir.string() + " is not an empty directory");
   }
-
   std::unordered_map<std::string_view, size_t> index;
   index.reserve(manifest.size());
   for (size_t i = 0; i < manifest.size(); ++i) {
@@ -622,10 +668,14 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
                        "manifest lists " + PrintablePath(manifest[i].path) + " twice");
     }
   }
-  std::vector<bool> seen(manifest.size(), false);
+  return PreparedOutput(std::move(root), std::move(index));
+}
 
-  ArchiveReader reader(limits);
-  AIRLOCK_TRY(reader.Open(archive_path));
+// The body shared by ExtractArchive and ExtractArchiveStream, on an opened reader.
+Result<void> ExtractEntries(ArchiveReader& reader, int root, const Manifest& manifest,
+                            const std::unordered_map<std::string_view, size_t>& index,
+                            std::optional<ArchiveFormat> expected_format) {
+  std::vector<bool> seen(manifest.size(), false);
   // The format is known once the first header has been read (or the end found).
   bool format_checked = !expected_format.has_value();
   auto check_format = [&]() -> Result<void> {
@@ -640,6 +690,12 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
     }
     return {};
   };
+  // File data is read in two buffers that take turns: while one block is written, a second thread
+  // hashes it, and the next read into that buffer waits for its hash.
+  Bytes buffers[2] = {Bytes(kExtractBlock), Bytes(kExtractBlock)};
+  uint64_t hashing[2] = {0, 0};  // the hasher's number for the block each buffer holds, 0: none
+  int current = 0;
+  BackgroundHasher hasher;  // after the buffers: stopped before they go
   // Entries usually come grouped by directory, so the last parent directory stays open.
   std::string parent_path;
   UniqueFd parent;
@@ -662,7 +718,7 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
         slash == std::string::npos ? entry->path : entry->path.substr(slash + 1);
     if (!parent.valid() || dir != parent_path) {
       parent = UniqueFd();
-      AIRLOCK_ASSIGN_OR_RETURN(parent, OpenDirectoryUnder(root.get(), dir));
+      AIRLOCK_ASSIGN_OR_RETURN(parent, OpenDirectoryUnder(root, dir));
       parent_path = dir;
     }
     // Private while extracting; FinishTree gives the final 0644.
@@ -673,26 +729,28 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
       return tl::unexpected(ErrnoError("cannot create " + shown, errno));
     }
 
-    crypto::Hasher hasher = crypto::Hasher::Sha256();
     uint64_t size = 0;
     while (true) {
       AIRLOCK_TRY(CheckInterrupt());
-      AIRLOCK_ASSIGN_OR_RETURN(ByteSpan block, reader.ReadBlock());
+      if (hashing[current] != 0) hasher.WaitHashed(hashing[current]);
+      hashing[current] = 0;
+      AIRLOCK_ASSIGN_OR_RETURN(ByteSpan block, reader.ReadBlockInto(buffers[current]));
       if (block.empty()) break;
       if (block.size() > expected.size - size) {
         return MakeError(ErrorCode::kHashMismatch, shown + " larger than manifest (" +
                                                        std::to_string(expected.size) + " bytes)");
       }
       size += block.size();
-      hasher.Update(block);
+      hashing[current] = hasher.Submit(block);
       AIRLOCK_TRY(WriteAllToFd(out.get(), block, shown));
+      current ^= 1;
     }
     if (size != expected.size) {
       return MakeError(ErrorCode::kHashMismatch, shown + " is " + std::to_string(size) +
                                                      " bytes, manifest says " +
                                                      std::to_string(expected.size));
     }
-    if (HexEncode(hasher.Finish()) != expected.sha256) {
+    if (HexEncode(hasher.TakeDigest()) != expected.sha256) {
       return MakeError(ErrorCode::kHashMismatch, shown + " does not match its manifest sha256");
     }
     if (out.Close() != 0) return tl::unexpected(ErrnoError("cannot write " + shown, errno));
@@ -704,7 +762,27 @@ Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manife
     }
   }
   parent = UniqueFd();
-  return FinishTree(root.get(), manifest);
+  return FinishTree(root, manifest);
+}
+
+}  // namespace
+
+Result<void> ExtractArchive(const fs::path& archive_path, const Manifest& manifest,
+                            const fs::path& out_dir, const Limits& limits,
+                            std::optional<ArchiveFormat> expected_format) {
+  AIRLOCK_ASSIGN_OR_RETURN(PreparedOutput out, PrepareExtraction(manifest, out_dir));
+  ArchiveReader reader(limits);
+  AIRLOCK_TRY(reader.Open(archive_path));
+  return ExtractEntries(reader, out.first.get(), manifest, out.second, expected_format);
+}
+
+Result<void> ExtractArchiveStream(const ArchiveSource& source, const Manifest& manifest,
+                                  const fs::path& out_dir, const Limits& limits,
+                                  std::optional<ArchiveFormat> expected_format) {
+  AIRLOCK_ASSIGN_OR_RETURN(PreparedOutput out, PrepareExtraction(manifest, out_dir));
+  ArchiveReader reader(limits);
+  AIRLOCK_TRY(reader.OpenStream(source));
+  return ExtractEntries(reader, out.first.get(), manifest, out.second, expected_format);
 }
 
 }  // namespace airlock::bundle

@@ -4,10 +4,12 @@
 #define AIRLOCK_BUNDLE_ARCHIVE_H_
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string_view>
 
 #include "bundle/manifest.h"
+#include "common/bytes.h"
 #include "common/result.h"
 
 namespace airlock::bundle {
@@ -71,6 +73,18 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view name);
     const std::filesystem::path& archive, const Manifest& manifest,
     const std::filesystem::path& out_dir, const Limits& limits = {},
     std::optional<ArchiveFormat> expected_format = std::nullopt);
+
+// A source of archive bytes for ExtractArchiveStream: the next block, empty at the end. A block
+// stays valid until the next call. An error ends the extraction with that error.
+using ArchiveSource = std::function<Result<ByteSpan>()>;
+
+// ExtractArchive reading the archive once, in order, from `source` (nothing is stored, nothing is
+// sought): a zip through its local headers (libarchive's streaming zip reader; the central
+// directory at the end is not read), a tar as it is. The same checks, limits and guarantees.
+// Reading stops at the archive's end: the caller reads whatever `source` still holds itself.
+[[nodiscard]] Result<void> ExtractArchiveStream(
+    const ArchiveSource& source, const Manifest& manifest, const std::filesystem::path& out_dir,
+    const Limits& limits = {}, std::optional<ArchiveFormat> expected_format = std::nullopt);
 
 }  // namespace airlock::bundle
 

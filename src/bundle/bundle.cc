@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "bundle/background_hasher.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -32,6 +33,11 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kIoBlock = 1 << 20;  // 1 MiB reads: few syscalls, constant memory
+// Payload reads while opening: small enough for the CPU cache, large enough for few syscalls.
+constexpr size_t kPayloadBlock = 128 * 1024;
+// Blocks in flight between the reader and the hashing thread: a few, so that a hashing thread
+// descheduled for a moment (a busy device) does not stop the reader at once.
+constexpr size_t kPayloadBuffers = 4;
 
 std::string ShortId(std::string_view key_id) { return std::string(key_id.substr(0, 16)); }
 
@@ -508,85 +514,150 @@ namespace {
 // Yields the 32-byte content key of a verified bundle (unwrapped with a recipient key, or given).
 using ContentKeySource = std::function<Result<crypto::SecretBytes>(const BundleHeader&)>;
 
-// The body shared by both DecryptBundlePayload overloads: verify, get the content key, stream the
-// payload.
+// The payload of a bundle whose signature and header verified, read once: every block is hashed
+// (on a second thread) and decrypted chunk by chunk; Next() hands out plaintext only from chunks
+// that authenticated, and the payload digest, the last chunk and the plaintext length are checked
+// before its last block is handed out (after it, Next() returns an empty block). Whoever reads it
+// discards everything it was handed when an error comes. When decryption fails part-way, the rest
+// is still hashed so that an altered payload is reported as such (kHashMismatch) rather than as
+// whichever chunk happened to break first.
+//
+// The payload is read in blocks of whole sealed chunks (the first block also holds the stream's
+// nonce prefix), about kPayloadBlock bytes: small enough to stay in the CPU cache, large enough for
+// few reads. Two buffers take turns: while one block is decrypted, the second thread hashes it, and
+// the next read into that buffer waits for that hash.
+class PayloadStream {
+ public:
+  static Result<std::unique_ptr<PayloadStream>> Open(const fs::path& path,
+                                                     const crypto::PublicKey& verify_key,
+                                                     const ContentKeySource& content_key_source,
+                                                     const Limits& limits) {
+    AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
+    AIRLOCK_ASSIGN_OR_RETURN(BundleInfo info, VerifyBundle(raw, verify_key, limits));
+    const BundleHeader& h = info.header;
+    if (h.plain_length > limits.max_total_size + limits.max_total_size / 8 + (1 << 20)) {
+      // The archive can exceed the files it holds only by its own metadata.
+      return MakeError(ErrorCode::kLimitExceeded,
+                       "payload is larger than the unpacked size limit allows");
+    }
+    auto content_key = content_key_source(h);
+    if (!content_key) return tl::unexpected(content_key.error());
+    auto decryptor = crypto::StreamDecryptor::Create(content_key->span(),
+                                                     PayloadAad(h.app_id, h.version), h.chunk_size);
+    content_key->Wipe();
+    if (!decryptor) return tl::unexpected(decryptor.error());
+    return std::unique_ptr<PayloadStream>(
+        new PayloadStream(std::move(raw), std::move(info.header), std::move(*decryptor)));
+  }
+
+  const BundleHeader& header() const { return header_; }
+
+  Result<ByteSpan> Next() {
+    if (failed_) return tl::unexpected(*failed_);
+    auto next = ReadNext();
+    if (!next) failed_ = next.error();
+    return next;
+  }
+
+ private:
+  PayloadStream(RawBundle raw, BundleHeader header, crypto::StreamDecryptor decryptor)
+      : raw_(std::move(raw)),
+        header_(std::move(header)),
+        decryptor_(std::move(decryptor)),
+        unit_(header_.chunk_size + crypto::kStreamTagSize) {
+    const size_t units = std::max<size_t>(1, kPayloadBlock / unit_);
+    for (Bytes& buf : bufs_) buf.resize(crypto::kStreamNoncePrefixSize + units * unit_);
+    // A block's plaintext plus the chunk the decryptor held back from the block before.
+    plain_.reserve(bufs_[0].size() + 2 * unit_);
+  }
+
+  Result<ByteSpan> ReadNext() {
+    plain_.clear();
+    while (plain_.empty() && !finished_) {
+      if (done_ < header_.payload_length) {
+        Bytes& buf = bufs_[blocks_ % kPayloadBuffers];
+        if (blocks_ >= kPayloadBuffers) {
+          hasher_.WaitHashed(blocks_ - kPayloadBuffers + 1);  // what was read into `buf` last time
+        }
+        const size_t want = done_ == 0 ? buf.size() : buf.size() - crypto::kStreamNoncePrefixSize;
+        const size_t n =
+            static_cast<size_t>(std::min<uint64_t>(want, header_.payload_length - done_));
+        AIRLOCK_TRY_CTX(
+            PreadExact(raw_.fd.get(), raw_.payload_offset + done_, std::span(buf.data(), n)),
+            "payload");
+        done_ += n;
+        const ByteSpan block(buf.data(), n);
+        blocks_ = hasher_.Submit(block);
+        if (decrypted_) decrypted_ = decryptor_.Update(block, plain_);
+        if (!decrypted_) plain_.clear();  // nothing more is handed out
+      } else {
+        finished_ = true;
+        if (decrypted_) decrypted_ = decryptor_.Finish(plain_);
+        if (HexEncode(hasher_.Finish()) != header_.payload_sha256) return PayloadAltered();
+        if (!decrypted_) return tl::unexpected(decrypted_.error().WithContext("payload"));
+        if (plain_total_ + plain_.size() < header_.plain_length) {
+          return MakeError(ErrorCode::kHashMismatch,
+                           "payload decrypts to fewer bytes than the header states");
+        }
+      }
+      plain_total_ += plain_.size();
+      if (plain_total_ > header_.plain_length) {
+        return MakeError(ErrorCode::kHashMismatch,
+                         "payload decrypts to more bytes than the header states");
+      }
+    }
+    return ByteSpan(plain_);
+  }
+
+  RawBundle raw_;
+  BundleHeader header_;
+  crypto::StreamDecryptor decryptor_;
+  size_t unit_;
+  Bytes bufs_[kPayloadBuffers];
+  Bytes plain_;
+  BackgroundHasher hasher_;  // after the buffers: stopped before they go
+  uint64_t done_ = 0;
+  uint64_t blocks_ = 0;
+  uint64_t plain_total_ = 0;
+  Result<void> decrypted_ = {};
+  bool finished_ = false;
+  std::optional<Error> failed_;
+};
+
+// Verifies, gets the content key and streams the payload to `sink` (the body shared by both
+// DecryptBundlePayload overloads).
 Result<BundleHeader> DecryptPayload(const fs::path& path, const crypto::PublicKey& verify_key,
                                     const ContentKeySource& content_key_source,
                                     const PlaintextSink& sink, const Limits& limits) {
-  AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
-  AIRLOCK_ASSIGN_OR_RETURN(BundleInfo info, VerifyBundle(raw, verify_key, limits));
-  const BundleHeader& h = info.header;
-  if (h.plain_length > limits.max_total_size + limits.max_total_size / 8 + (1 << 20)) {
-    // The archive can exceed the files it holds only by its own metadata.
-    return MakeError(ErrorCode::kLimitExceeded, "payload is larger than the unpacked size limit allows");
+  AIRLOCK_ASSIGN_OR_RETURN(auto stream,
+                           PayloadStream::Open(path, verify_key, content_key_source, limits));
+  while (true) {
+    AIRLOCK_ASSIGN_OR_RETURN(ByteSpan block, stream->Next());
+    if (block.empty()) return stream->header();
+    AIRLOCK_TRY(sink(block));
   }
-  auto content_key = content_key_source(h);
-  if (!content_key) return tl::unexpected(content_key.error());
-  auto decryptor = crypto::StreamDecryptor::Create(content_key->span(),
-                                                   PayloadAad(h.app_id, h.version), h.chunk_size);
-  content_key->Wipe();
-  if (!decryptor) return tl::unexpected(decryptor.error());
-  Bytes plain;
-  plain.reserve(kIoBlock + h.chunk_size);
-  uint64_t plain_total = 0;
-  auto deliver = [&]() -> Result<void> {
-    plain_total += plain.size();
-    if (plain_total > h.plain_length) {
-      return MakeError(ErrorCode::kHashMismatch, "payload decrypts to more bytes than the header states");
-    }
-    if (!plain.empty()) AIRLOCK_TRY(sink(plain));
-    plain.clear();
-    return {};
-  };
-  // One pass over the payload: every block is hashed, then decrypted chunk by chunk (each chunk is
-  // authenticated before its plaintext reaches the sink). The sink only ever writes to private staging
-  // that the caller discards on error, so reading the file once costs no safety: nothing is released
-  // before the signed digest, every chunk tag and (in OpenBundle) every file hash have been checked.
-  // When decryption fails part-way, the rest is still hashed so that an altered payload is reported as
-  // such (kHashMismatch) rather than as whichever chunk happened to break first.
-  Bytes buf(kIoBlock);
-  crypto::Hasher hasher = crypto::Hasher::Sha256();
-  auto digest_matches = [&]() { return HexEncode(hasher.Finish()) == h.payload_sha256; };
-  uint64_t done = 0;
-  Result<void> decrypted = {};
-  while (done < h.payload_length) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), h.payload_length - done));
-    AIRLOCK_TRY_CTX(PreadExact(raw.fd.get(), raw.payload_offset + done, std::span(buf.data(), n)),
-                    "payload");
-    ByteSpan block(buf.data(), n);
-    hasher.Update(block);
-    done += n;
-    if (decrypted) {
-      decrypted = decryptor->Update(block, plain);
-      if (decrypted) decrypted = deliver();
-    }
-  }
-  if (decrypted) {
-    decrypted = decryptor->Finish(plain);
-    if (decrypted) decrypted = deliver();
-  }
-  if (!digest_matches()) return PayloadAltered();
-  if (!decrypted) return tl::unexpected(decrypted.error().WithContext("payload"));
-  if (plain_total != h.plain_length) {
-    return MakeError(ErrorCode::kHashMismatch, "payload decrypts to fewer bytes than the header states");
-  }
-  return h;
 }
 
-// Runs `decrypt` into a staging archive beside `out_dir`, extracts and checks it against the
-// manifest, and renames it into place only at the end (the body shared by both OpenBundle
-// overloads).
+// Opens the payload (`open`) and extracts it into a private staging folder beside `out_dir` as it
+// is decrypted, checks every file against the manifest, reads the rest of the payload (so that its
+// digest, every chunk and its length have been checked), and renames the folder into place only at
+// the end (the body shared by both OpenBundle overloads).
+//
+// libarchive parses the plaintext as it comes, each chunk only after its tag authenticated, but
+// before the payload's digest is compared at the end; nothing it wrote leaves the staging folder
+// unless every check passed. (The agent hands OpenBundle only a download whose length and SHA-256
+// matched the signed TUF target, so there every byte of the file is checked before this starts.)
 //
 // Staging: a directory ".airlock-open-XXXXXX" beside the output, 0700 from mkdtemp and locked while
-// this run lives; inside, the decrypted archive (0600, O_EXCL) and the extracted tree (files 0600,
-// directories 0700 until ExtractArchive gives them their final modes and fsyncs them). Staging left
-// by a killed run is removed first (RemoveStaleStaging: only unlocked, private, own entries with
-// that exact name). A SIGTERM/SIGINT (RequestInterrupt) stops the loops at the next block and the
-// staging goes with the ScopedTempDir, as on any error.
-using PayloadDecrypt = std::function<Result<BundleHeader>(const PlaintextSink&)>;
+// this run lives; inside, the extracted tree (files 0600, directories 0700 until
+// ExtractArchiveStream gives them their final modes and fsyncs them). Staging left by a killed run
+// is removed first (RemoveStaleStaging: only unlocked, private, own entries with that exact name).
+// A SIGTERM/SIGINT (RequestInterrupt) stops the loops at the next block and the staging goes with
+// the ScopedTempDir, as on any error.
+using PayloadOpen = std::function<Result<std::unique_ptr<PayloadStream>>()>;
 
 Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
-                              const PayloadDecrypt& decrypt) {
+                              const PayloadOpen& open) {
   std::error_code ec;
   fs::path target = out_dir;
   if (target.has_filename() == false) target = target.parent_path();  // "dir/" -> "dir"
@@ -603,21 +674,25 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
   RemoveStaleStaging(parent, kOpenStagingPrefix, StagingKind::kDirectory);
   AIRLOCK_ASSIGN_OR_RETURN(ScopedTempDir staging,
                            ScopedTempDir::Create(parent, kOpenStagingPrefix));
-  fs::path archive_path = staging.path() / "payload.archive";
   fs::path files_dir = staging.path() / "files";
-  UniqueFd archive_fd(::open(archive_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!archive_fd.valid()) return MakeError(ErrorCode::kIo, "cannot create " + archive_path.string());
-  AIRLOCK_ASSIGN_OR_RETURN(BundleHeader h, decrypt([&](ByteSpan block) -> Result<void> {
-                             AIRLOCK_TRY(CheckInterrupt());
-                             return WriteAll(archive_fd.get(), block);
-                           }));
-  archive_fd = UniqueFd();
+  AIRLOCK_ASSIGN_OR_RETURN(auto stream, open());
+  const BundleHeader& h = stream->header();
   if (::mkdir(files_dir.c_str(), 0700) != 0) {
     return MakeError(ErrorCode::kIo,
                      "cannot create " + files_dir.string() + ": " + std::strerror(errno));
   }
+  const ArchiveSource source = [&]() -> Result<ByteSpan> {
+    AIRLOCK_TRY(CheckInterrupt());
+    return stream->Next();
+  };
   // Extracts, checks every file, then fsyncs every file and directory (with their final modes).
-  AIRLOCK_TRY(ExtractArchive(archive_path, h.files, files_dir, limits, h.archive));
+  AIRLOCK_TRY(ExtractArchiveStream(source, h.files, files_dir, limits, h.archive));
+  // The archive may end before the payload does (libarchive does not read a zip's central
+  // directory when streaming): the rest is read, hashed and authenticated all the same.
+  while (true) {
+    AIRLOCK_ASSIGN_OR_RETURN(ByteSpan rest, source());
+    if (rest.empty()) break;
+  }
   AIRLOCK_TRY(CheckInterrupt());
   if (replace_empty && ::rmdir(target.c_str()) != 0) {
     return MakeError(ErrorCode::kIo, "cannot replace empty directory " + target.string() + ": " +
@@ -629,12 +704,9 @@ Result<BundleHeader> OpenInto(const fs::path& out_dir, const Limits& limits,
   return h;
 }
 
-}  // namespace
-
-Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::PublicKey& verify_key,
-                                          const crypto::PrivateKey& decrypt_key,
-                                          const PlaintextSink& sink, const Limits& limits) {
-  auto unwrap = [&](const BundleHeader& h) -> Result<crypto::SecretBytes> {
+// The content key from the recipient entry for `decrypt_key`.
+ContentKeySource UnwrapWith(const crypto::PrivateKey& decrypt_key) {
+  return [&decrypt_key](const BundleHeader& h) -> Result<crypto::SecretBytes> {
     std::string my_id = decrypt_key.KeyId();
     auto rec = std::find_if(h.recipients.begin(), h.recipients.end(),
                             [&](const Recipient& r) { return r.key_id == my_id; });
@@ -655,7 +727,30 @@ Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::Pu
       return tl::unexpected(content_key.error().WithContext("cannot unwrap the content key"));
     return crypto::SecretBytes(std::move(*content_key));
   };
-  return DecryptPayload(path, verify_key, unwrap, sink, limits);
+}
+
+// The given content key (checked to be 32 bytes by the caller).
+ContentKeySource Given(ByteSpan content_key) {
+  return [content_key](const BundleHeader&) -> Result<crypto::SecretBytes> {
+    return crypto::SecretBytes(Bytes(content_key.begin(), content_key.end()));
+  };
+}
+
+Result<void> CheckContentKeySize(ByteSpan content_key) {
+  if (content_key.size() != crypto::kStreamKeySize) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a content key is " + std::to_string(crypto::kStreamKeySize) + " bytes, got " +
+                         std::to_string(content_key.size()));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<BundleHeader> DecryptBundlePayload(const fs::path& path, const crypto::PublicKey& verify_key,
+                                          const crypto::PrivateKey& decrypt_key,
+                                          const PlaintextSink& sink, const Limits& limits) {
+  return DecryptPayload(path, verify_key, UnwrapWith(decrypt_key), sink, limits);
 }
 
 Result<BundleHeader> DecryptBundlePayloadWithContentKey(const fs::path& path,
@@ -663,22 +758,15 @@ Result<BundleHeader> DecryptBundlePayloadWithContentKey(const fs::path& path,
                                                         ByteSpan content_key,
                                                         const PlaintextSink& sink,
                                                         const Limits& limits) {
-  if (content_key.size() != crypto::kStreamKeySize) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "a content key is " + std::to_string(crypto::kStreamKeySize) + " bytes, got " +
-                         std::to_string(content_key.size()));
-  }
-  auto given = [&](const BundleHeader&) -> Result<crypto::SecretBytes> {
-    return crypto::SecretBytes(Bytes(content_key.begin(), content_key.end()));
-  };
-  return DecryptPayload(path, verify_key, given, sink, limits);
+  AIRLOCK_TRY(CheckContentKeySize(content_key));
+  return DecryptPayload(path, verify_key, Given(content_key), sink, limits);
 }
 
 Result<BundleHeader> OpenBundle(const fs::path& path, const crypto::PublicKey& verify_key,
                                 const crypto::PrivateKey& decrypt_key, const fs::path& out_dir,
                                 const Limits& limits) {
-  return OpenInto(out_dir, limits, [&](const PlaintextSink& sink) {
-    return DecryptBundlePayload(path, verify_key, decrypt_key, sink, limits);
+  return OpenInto(out_dir, limits, [&] {
+    return PayloadStream::Open(path, verify_key, UnwrapWith(decrypt_key), limits);
   });
 }
 
@@ -686,8 +774,9 @@ Result<BundleHeader> OpenBundleWithContentKey(const fs::path& path,
                                               const crypto::PublicKey& verify_key,
                                               ByteSpan content_key, const fs::path& out_dir,
                                               const Limits& limits) {
-  return OpenInto(out_dir, limits, [&](const PlaintextSink& sink) {
-    return DecryptBundlePayloadWithContentKey(path, verify_key, content_key, sink, limits);
+  AIRLOCK_TRY(CheckContentKeySize(content_key));
+  return OpenInto(out_dir, limits, [&] {
+    return PayloadStream::Open(path, verify_key, Given(content_key), limits);
   });
 }
 

@@ -170,6 +170,47 @@ Result<void> RunDeclare(const CompromiseArgs& a) {
   return {};
 }
 
+struct ReportListArgs {
+  ServerArgs server;
+  std::string period;
+  int limit = 100;
+};
+
+Result<void> RunReports(const ReportListArgs& a) {
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  std::string path = "/api/v1/reports?limit=" + std::to_string(a.limit);
+  if (!a.period.empty()) path += "&period=" + a.period;
+  AIRLOCK_ASSIGN_OR_RETURN(Json j, client.Json("GET", path));
+  if (a.server.json) {
+    PrintJson(j);
+    return {};
+  }
+  std::vector<TableRow> rows;
+  for (const auto& r : j.value("reports", Json::array())) {
+    rows.push_back({std::to_string(r.value("id", int64_t{0})), Field(r, "period"),
+                    FormatTime(r.value("period_start", int64_t{0})),
+                    FormatTime(r.value("period_end", int64_t{0})), Field(r, "signed_off_by")});
+  }
+  PrintTable(std::cout, {"ID", "PERIOD", "FROM", "TO", "SIGNED OFF BY"}, rows);
+  return {};
+}
+
+Result<void> RunReport(const AlertIdArgs& a, bool sign_off) {
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
+  const std::string path = "/api/v1/reports/" + std::to_string(a.id);
+  AIRLOCK_ASSIGN_OR_RETURN(Json j,
+                           sign_off ? client.Json("POST", path + "/signoff", Json{{"note", a.note}})
+                                    : client.Json("GET", path));
+  if (a.server.json || !sign_off) {
+    PrintJson(j);
+    return {};
+  }
+  std::cout << "signed off report " << a.id << " (" << Field(j, "period") << " from "
+            << FormatTime(j.value("period_start", int64_t{0})) << ") as "
+            << Field(j, "signed_off_by") << "\n";
+  return {};
+}
+
 }  // namespace
 
 void AddAlertCommands(CLI::App& app, Action& action) {
@@ -222,6 +263,28 @@ void AddAlertCommands(CLI::App& app, Action& action) {
     if (rs->parsed()) return;
     action = [rules] { return RunRules(*rules); };
   });
+
+  auto reports = std::make_shared<ReportListArgs>();
+  CLI::App* rl = alert->add_subcommand(
+      "reports", "The scheduled checks' reports (daily, weekly, monthly, quarterly; audit.read)");
+  rl->add_option("--period", reports->period, "Only this period")
+      ->check(CLI::IsMember({"daily", "weekly", "monthly", "quarterly"}));
+  rl->add_option("--limit", reports->limit, "At most this many (default 100)");
+  AddServerOptions(rl, reports->server);
+  rl->callback([reports, &action] { action = [reports] { return RunReports(*reports); }; });
+  for (bool sign_off : {false, true}) {
+    auto args = std::make_shared<AlertIdArgs>();
+    CLI::App* c = alert->add_subcommand(
+        sign_off ? "sign-off" : "report",
+        sign_off ? "Sign a report off as reviewed (the weekly log review; needs audit.verify)"
+                 : "Show one report in full (JSON)");
+    c->add_option("id", args->id, "Report id")->required()->check(CLI::PositiveNumber);
+    if (sign_off) c->add_option("--note", args->note, "What the review found (audited)");
+    AddServerOptions(c, args->server, sign_off);
+    c->callback([args, sign_off, &action] {
+      action = [args, sign_off] { return RunReport(*args, sign_off); };
+    });
+  }
 
   auto declare = std::make_shared<CompromiseArgs>();
   CLI::App* d = alert->add_subcommand("declare-compromise",

@@ -396,7 +396,8 @@ struct AppRootArgs {
 
 Result<void> RunAppRoot(const AppRootArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
-  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, HttpClient::Create(a.server.server, a.server.token, a.server.cacert));
+  AIRLOCK_ASSIGN_OR_RETURN(HttpClient client,
+                           HttpClient::Create(a.server.server, a.server.token, a.server.cacert));
   AIRLOCK_ASSIGN_OR_RETURN(TrustedRoot trusted, LoadTrustedRoot(client, a.app, a.trusted_root));
   const Root& root = trusted.root.signed_data;
   AIRLOCK_TRY(WriteFileAtomic(a.out, AsBytes(trusted.bytes), 0644));
@@ -464,6 +465,9 @@ struct ChannelCreateArgs {
   std::string min_native_version;
   int rollout_percent = 100;
   CLI::Option* rollout_opt = nullptr;
+  bool require_approval = false;
+  int approval_above = 100;
+  CLI::Option* approval_above_opt = nullptr;
 };
 
 Result<void> RunChannelCreate(const ChannelCreateArgs& a) {
@@ -480,6 +484,8 @@ Result<void> RunChannelCreate(const ChannelCreateArgs& a) {
   if (a.electron_opt->count() > 0) body["electron"] = a.electron;
   if (!a.min_native_version.empty()) body["min_native_version"] = a.min_native_version;
   if (a.rollout_opt->count() > 0) body["rollout_percent"] = a.rollout_percent;
+  if (a.require_approval) body["approval_required"] = true;
+  if (a.approval_above_opt->count() > 0) body["approval_rollout_above"] = a.approval_above;
   AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json c,
                            client.Json("POST", "/api/v1/apps/" + a.app + "/channels", body));
   if (a.server.json) {
@@ -585,6 +591,12 @@ void AddAppCommands(CLI::App& app, Action& action) {
   cc->rollout_opt = chc->add_option("--rollout-percent", cc->rollout_percent,
                                     "Share of devices offered new releases (0-100)")
                         ->check(CLI::Range(0, 100));
+  chc->add_flag("--require-approval", cc->require_approval,
+                "Publishes (and rollouts above --approval-above) wait for a second principal");
+  cc->approval_above_opt =
+      chc->add_option("--approval-above", cc->approval_above,
+                      "With --require-approval: rollouts above this percentage need approval")
+          ->check(CLI::Range(0, 100));
   chc->callback([cc, &action] { action = [cc] { return RunChannelCreate(*cc); }; });
 
   auto cl = std::make_shared<AppOnlyArgs>();

@@ -77,7 +77,7 @@ Result<void> RunRollout(const RolloutArgs& a, RolloutOp op) {
   }
   if (a.server.json) {
     PrintJson(c);
-  } else {
+  } else if (!PrintPending(c)) {
     PrintChannel(c);
   }
   return {};
@@ -493,7 +493,9 @@ Result<void> RunPublish(const PublishArgs& a) {
     PrintJson(release);
     return {};
   }
-  std::cout << "published " << a.app << " " << a.version << " to channel " << a.channel << "\n"
+  const bool pending = PrintPending(release);
+  std::cout << (pending ? "uploaded " : "published ") << a.app << " " << a.version
+            << (pending ? " for channel " : " to channel ") << a.channel << "\n"
             << "  " << target_name << " (" << Plural(blob_target.length, "byte", "bytes")
             << ", sha256 " << blob_target.hashes["sha256"] << ", encryption " << a.encrypt << ")\n";
   if (capgo) {

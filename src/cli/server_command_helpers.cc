@@ -241,7 +241,12 @@ void PrintChannel(const nlohmann::json& c) {
             << c.value("rollout_percent", 0) << "%, paused " << YesNo(c, "paused") << ", default "
             << YesNo(c, "default") << ", self-assign " << YesNo(c, "allow_self_assign")
             << ", platforms " << ChannelPlatforms(c) << ", min native "
-            << JsonString(c, "min_native_version") << "\n";
+            << JsonString(c, "min_native_version");
+  if (c.value("approval_required", false)) {
+    std::cout << ", approval for publishes and rollouts above "
+              << c.value("approval_rollout_above", 100) << "%";
+  }
+  std::cout << "\n";
 }
 
 const TableRow& ChannelTableHeader() {

@@ -106,6 +106,12 @@ void AddReleaseCommands(CLI::App& app, Action& action);
 void AddTokenCommands(CLI::App& app, Action& action);
 // airlock alert ... (alert_commands.cc).
 void AddAlertCommands(CLI::App& app, Action& action);
+// airlock channel approval, airlock release approvals|approve|reject|stats (after the app and
+// release commands: it adds to their groups).
+void AddApprovalCommands(CLI::App& app, Action& action);
+// For a 202 {"status": "pending_approval", "approval"} reply: prints what waits and who may
+// approve it, and returns true; false for any other reply.
+bool PrintPending(const nlohmann::json& reply);
 
 }  // namespace airlock::cli
 

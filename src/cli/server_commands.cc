@@ -175,6 +175,7 @@ void AddServerCommands(CLI::App& app, Action& action) {
   AddReleaseCommands(app, action);
   AddTokenCommands(app, action);
   AddAlertCommands(app, action);
+  AddApprovalCommands(app, action);
   CLI::App* devices = app.add_subcommand("device", "An app's enrolled devices");
   devices->require_subcommand(1);
 

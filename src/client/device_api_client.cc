@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "client/curl_util.h"
+#include "client/http.h"
 #include "common/json.h"
 #include "crypto/base64.h"
 #include "crypto/device_request.h"
@@ -17,23 +17,6 @@ namespace {
 constexpr size_t kMaxReportEvents = 1000;  // the server's bound per request
 constexpr int64_t kDefaultKeyPendingRetry = 2;
 constexpr int64_t kMaxRetryAfter = 3600;
-
-struct BodySink {
-  std::string* body = nullptr;
-  size_t max = 0;
-  bool exceeded = false;
-};
-
-size_t WriteBody(char* data, size_t size, size_t count, void* user) {
-  auto* sink = static_cast<BodySink*>(user);
-  const size_t n = size * count;
-  if (n > sink->max - sink->body->size()) {
-    sink->exceeded = true;
-    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
-  }
-  sink->body->append(data, n);
-  return n;
-}
 
 ErrorCode CodeForStatus(long status) {
   switch (status) {
@@ -143,63 +126,43 @@ Result<DeviceApiClient::Response> DeviceApiClient::Post(const std::string& path,
       crypto::DeviceRequestSignature sig,
       crypto::SignDeviceRequest(identity_->signing_key, "POST", path, identity_->device_id,
                                 options_.clock(), AsBytes(body)));
-  CurlGlobalInitOnce();
-  CurlEasyPtr curl(curl_easy_init());
-  if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
-  CURL* h = curl.get();
-  curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
-  CurlSlistPtr headers(list);
-  for (const std::string& line :
-       {std::string(crypto::kDeviceIdHeader) + ": " + sig.device_id,
-        std::string(crypto::kDeviceTimestampHeader) + ": " + sig.timestamp,
-        std::string(crypto::kDeviceSignatureHeader) + ": " + sig.signature,
-        std::string("Expect:")}) {
-    list = curl_slist_append(headers.get(), line.c_str());
-    if (list == nullptr) return MakeError(ErrorCode::kInternal, "curl_slist_append failed");
-  }
-  const std::string url = options_.server + path;
+  HttpRequest request;
+  request.method = "POST";
+  request.url = options_.server + path;
+  request.headers = {{"Content-Type", "application/json"},
+                     {std::string(crypto::kDeviceIdHeader), sig.device_id},
+                     {std::string(crypto::kDeviceTimestampHeader), sig.timestamp},
+                     {std::string(crypto::kDeviceSignatureHeader), sig.signature}};
+  request.body = body;
+  request.user_agent = options_.user_agent;
+  request.max_redirects = 0;       // a redirect is an error (below), never followed
+  request.read_error_body = true;  // the server's JSON error says why
+  request.max_body = options_.max_response_bytes;
+  request.connect_timeout = options_.connect_timeout;
+  request.total_timeout = options_.request_timeout;
   Response response;
-  BodySink sink{&response.body, options_.max_response_bytes};
-  char error_buffer[CURL_ERROR_SIZE] = {0};
-  bool ok = curl_easy_setopt(h, CURLOPT_URL, url.c_str()) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data()) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                             static_cast<curl_off_t>(body.size())) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
-                             static_cast<long>(options_.connect_timeout.count())) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_TIMEOUT,
-                             static_cast<long>(options_.request_timeout.count())) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-                             static_cast<curl_off_t>(options_.max_response_bytes)) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_USERAGENT, options_.user_agent.c_str()) == CURLE_OK &&
-            // Identity encoding only: the bound applies to the bytes we keep.
-            curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr) == CURLE_OK;
-  if (!ok) return MakeError(ErrorCode::kInternal, "cannot configure libcurl for " + url);
-
-  const CURLcode rc = curl_easy_perform(h);
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
-  curl_off_t retry_after = 0;
-  if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
-    response.retry_after_seconds = static_cast<int64_t>(std::min<curl_off_t>(retry_after, 86400));
-  }
-  if (sink.exceeded || rc == CURLE_FILESIZE_EXCEEDED) {
-    last_error_ = ApiError{response.status, "", "response too large", 0};
+  bool exceeded = false;
+  auto answer = HttpExchange(request, [&](ByteSpan chunk) -> Result<void> {
+    if (chunk.size() > options_.max_response_bytes - response.body.size()) {
+      exceeded = true;
+      return MakeError(ErrorCode::kLimitExceeded, "response too large");
+    }
+    response.body.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+    return {};
+  });
+  if (exceeded || (!answer && answer.error().code() == ErrorCode::kLimitExceeded)) {
+    last_error_ = ApiError{answer ? answer->status : 0, "", "response too large", 0};
     return MakeError(ErrorCode::kLimitExceeded, what + ": response is longer than " +
                                                     std::to_string(options_.max_response_bytes) +
                                                     " bytes");
   }
-  if (rc != CURLE_OK) {
-    const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
-    last_error_ = ApiError{0, "", detail, 0};
-    return MakeError(ErrorCode::kIo, what + " to " + options_.server + ": " + detail);
+  if (!answer) {
+    last_error_ = ApiError{0, "", answer.error().message(), 0};
+    return MakeError(ErrorCode::kIo,
+                     what + " to " + options_.server + ": " + answer.error().message());
   }
+  response.status = answer->status;
+  response.retry_after_seconds = answer->retry_after_seconds;
   if (response.status >= 200 && response.status <= 299) return response;
 
   ApiError err{response.status, "", "", response.retry_after_seconds};

@@ -6,9 +6,9 @@
 // key are what the server *claims*; the caller verifies the target through TUF (Updater) and the
 // wrapped key by unwrapping it (AES-GCM under the device's X25519 key) before using any of it.
 //
-// Transport: libcurl, http:// and https:// only, redirects are not followed (a 3xx is an error),
-// TLS peers verified against the system trust store, a connect timeout and a total timeout per
-// request, response bodies bounded (kLimitExceeded past max_response_bytes).
+// Transport: client/http.h, http:// and https:// only, redirects are not followed (a 3xx is an
+// error), TLS peers verified against the system trust store, a connect timeout and a total timeout
+// per request, response bodies bounded (kLimitExceeded past max_response_bytes).
 //
 // Errors (the message always names the route, and for HTTP refusals the status and the server's
 // error code, e.g. "POST /v1/check: HTTP 403 device_pending: ..."); last_error() has the details:
@@ -21,7 +21,7 @@
 //   kLimitExceeded    HTTP 429 (too_many_requests, too_many_events; see retry_after_seconds), or a
 //                     response body longer than max_response_bytes
 //   kMalformed        a 2xx body that is not the JSON the contract describes
-// Not thread-safe (one instance per thread); one libcurl handle per request.
+// Not thread-safe (one instance per thread); one connection per request (client/http.h).
 #ifndef AIRLOCK_CLIENT_DEVICE_API_CLIENT_H_
 #define AIRLOCK_CLIENT_DEVICE_API_CLIENT_H_
 

@@ -10,7 +10,8 @@
 #include <cstring>
 #include <optional>
 
-#include "client/curl_util.h"
+#include "bundle/background_hasher.h"
+#include "client/http.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -38,51 +39,101 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// The state of one transfer, shared with libcurl's write callback.
+// What arrives is gathered into blocks of kPartBlock bytes; a full block is appended to the part
+// with one write and hashed on a second thread (bundle::BackgroundHasher) while the next block
+// fills. Two blocks take turns, so memory stays constant.
+constexpr size_t kPartBlock = 256 * 1024;
+
+class PartWriter {
+ public:
+  // Appends to `fd` from byte `offset` on.
+  PartWriter(int fd, uint64_t offset) : fd_(fd), flushed_(offset) {}
+
+  // Hashes the part's first `size` bytes (a resume) before anything is appended.
+  Result<void> HashExisting(uint64_t size) {
+    uint64_t offset = 0;
+    while (offset < size) {
+      Bytes& buf = bufs_[current_];
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kPartBlock, size - offset));
+      buf.resize(want);
+      AIRLOCK_TRY(PreadExact(fd_, offset, buf));
+      SubmitAndSwitch();
+      offset += want;
+    }
+    return {};
+  }
+
+  Result<void> Append(ByteSpan data) {
+    while (!data.empty()) {
+      Bytes& buf = bufs_[current_];
+      if (buf.capacity() < kPartBlock) buf.reserve(kPartBlock);
+      const size_t take = std::min(kPartBlock - buf.size(), data.size());
+      buf.insert(buf.end(), data.begin(), data.begin() + take);
+      data = data.subspan(take);
+      if (buf.size() == kPartBlock) AIRLOCK_TRY(Flush());
+    }
+    return {};
+  }
+
+  // Writes and hashes what is gathered (a partial block at the end, or before giving up so that a
+  // resume keeps every byte that arrived).
+  Result<void> Flush() {
+    Bytes& buf = bufs_[current_];
+    if (buf.empty()) return {};
+    if (::lseek(fd_, static_cast<off_t>(flushed_), SEEK_SET) < 0) {
+      return MakeError(ErrorCode::kIo, std::string("cannot seek the part: ") + strerror(errno));
+    }
+    AIRLOCK_TRY(WriteAll(fd_, buf));
+    flushed_ += buf.size();
+    SubmitAndSwitch();
+    return {};
+  }
+
+  std::string HexDigest() { return HexEncode(hasher_.Finish()); }
+
+ private:
+  // Hands the current buffer to the hasher and makes the other one current, empty, once the
+  // hasher is done with what it held.
+  void SubmitAndSwitch() {
+    sequence_[current_] = hasher_.Submit(bufs_[current_]);
+    current_ ^= 1;
+    if (sequence_[current_] != 0) hasher_.WaitHashed(sequence_[current_]);
+    sequence_[current_] = 0;
+    bufs_[current_].clear();
+  }
+
+  int fd_;
+  uint64_t flushed_;
+  Bytes bufs_[2];
+  uint64_t sequence_[2] = {0, 0};  // the hasher's number for what each buffer holds, 0: none
+  int current_ = 0;
+  bundle::BackgroundHasher hasher_;  // after the buffers: stopped before they go
+};
+
+// The state of one transfer, shared with its body sink.
 struct Transfer {
-  int fd = -1;
-  uint64_t written = 0;   // bytes in the part (and hashed) so far
+  PartWriter* writer = nullptr;
+  uint64_t written = 0;   // bytes in the part (and hashed) so far, or gathered to be
   uint64_t expected = 0;  // the hard bound
-  crypto::Hasher* hasher = nullptr;
   const DownloadOptions* options = nullptr;
   bool exceeded = false;
   std::optional<Error> write_error;
 };
 
-size_t WriteChunk(char* data, size_t size, size_t count, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  const size_t n = size * count;
-  if (n > t->expected - t->written) {
-    // The first byte past the signed length: stop now (libcurl aborts with CURLE_WRITE_ERROR).
-    t->exceeded = true;
-    return 0;
+// The sink of one transfer: what arrives goes to the part, never a byte past the signed length.
+Result<void> Receive(Transfer& t, ByteSpan chunk) {
+  if (chunk.size() > t.expected - t.written) {
+    // The first byte past the signed length: the transfer stops here.
+    t.exceeded = true;
+    return MakeError(ErrorCode::kLimitExceeded, "more than the signed length");
   }
-  const ByteSpan chunk(reinterpret_cast<const uint8_t*>(data), n);
-  if (::lseek(t->fd, static_cast<off_t>(t->written), SEEK_SET) < 0) {
-    t->write_error = Error(ErrorCode::kIo, std::string("cannot seek the part: ") + strerror(errno));
-    return 0;
+  auto appended = t.writer->Append(chunk);
+  if (!appended) {
+    t.write_error = appended.error();
+    return appended;
   }
-  auto wrote = WriteAll(t->fd, chunk);
-  if (!wrote) {
-    t->write_error = wrote.error();
-    return 0;
-  }
-  t->hasher->Update(chunk);
-  t->written += n;
-  if (t->options->progress) t->options->progress(t->written, t->expected);
-  return n;
-}
-
-// Hashes the part's first `size` bytes into `hasher` (constant memory).
-Result<void> HashPrefix(int fd, uint64_t size, crypto::Hasher& hasher) {
-  std::array<uint8_t, 64 * 1024> buf{};
-  uint64_t offset = 0;
-  while (offset < size) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - offset));
-    AIRLOCK_TRY(PreadExact(fd, offset, std::span<uint8_t>(buf.data(), want)));
-    hasher.Update(ByteSpan(buf.data(), want));
-    offset += want;
-  }
+  t.written += chunk.size();
+  if (t.options->progress) t.options->progress(t.written, t.expected);
   return {};
 }
 
@@ -142,49 +193,30 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
       }
       have = 0;
     }
-    crypto::Hasher hasher = crypto::Hasher::Sha256();
-    AIRLOCK_TRY_CTX(HashPrefix(fd.get(), have, hasher), "re-hashing " + part.string());
+    PartWriter writer(fd.get(), have);
+    AIRLOCK_TRY_CTX(writer.HashExisting(have), "re-hashing " + part.string());
     Transfer t;
-    t.fd = fd.get();
+    t.writer = &writer;
     t.written = have;
     t.expected = expected_length;
-    t.hasher = &hasher;
     t.options = &options;
     if (options.progress) options.progress(have, expected_length);
 
-    CURLcode rc = CURLE_OK;
-    long status = 0;
-    char error_buffer[CURL_ERROR_SIZE] = {0};
+    Result<HttpResponse> answer = HttpResponse{};
     if (have < expected_length) {
-      CurlGlobalInitOnce();
-      CurlEasyPtr curl(curl_easy_init());
-      if (!curl) return MakeError(ErrorCode::kInternal, "curl_easy_init failed");
-      CURL* h = curl.get();
-      bool ok = curl_easy_setopt(h, CURLOPT_URL, url.c_str()) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_MAXREDIRS, options.max_redirects) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
-                                 static_cast<long>(options.connect_timeout.count())) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT,
-                                 options.low_speed_limit_bytes_per_second) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                                 static_cast<long>(options.low_speed_time.count())) == CURLE_OK &&
-                // libcurl sends "Range: bytes=have-" and refuses (CURLE_RANGE_ERROR) an answer that
-                // is not a 206 starting there.
-                curl_easy_setopt(h, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have)) ==
-                    CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteChunk) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_WRITEDATA, &t) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_USERAGENT, options.user_agent.c_str()) == CURLE_OK &&
-                curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr) == CURLE_OK;
-      if (!ok) return MakeError(ErrorCode::kInternal, "cannot configure libcurl for " + url);
-      rc = curl_easy_perform(h);
-      curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+      HttpRequest request;
+      request.url = url;
+      request.user_agent = options.user_agent;
+      request.max_redirects = options.max_redirects;
+      request.connect_timeout = options.connect_timeout;
+      request.low_speed_limit = options.low_speed_limit_bytes_per_second;
+      request.low_speed_time = options.low_speed_time;
+      request.range_from = have;
+      answer = HttpExchange(request, [&t](ByteSpan chunk) { return Receive(t, chunk); });
+    }
+    // What arrived goes to the part, also when the transfer broke off (a resume keeps it).
+    if (!t.exceeded && !t.write_error) {
+      if (auto flushed = writer.Flush(); !flushed) t.write_error = flushed.error();
     }
 
     if (t.exceeded) {
@@ -194,14 +226,26 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
                                                       " bytes the target is signed for");
     }
     if (t.write_error) return tl::unexpected(t.write_error->WithContext(part.string()));
-    if (rc == CURLE_RANGE_ERROR && pass == 0) {
-      // The server answered the Range with a whole body (200): start over from byte 0.
-      if (::ftruncate(fd.get(), 0) != 0) {
-        return tl::unexpected(IoError("cannot truncate", part, errno));
-      }
-      continue;
+    if (!answer) {
+      if (answer.error().code() == ErrorCode::kInvalidArgument)
+        return tl::unexpected(answer.error());
+      // Connection lost, timeout, slow server: the part keeps what arrived, for a resume.
+      return MakeError(ErrorCode::kIo, answer.error().message() + " (" + std::to_string(t.written) +
+                                           " of " + std::to_string(expected_length) +
+                                           " bytes kept for a resume)");
     }
-    if (rc == CURLE_HTTP_RETURNED_ERROR) {
+    const int status = answer->status;
+    if (have < expected_length && have > 0 && status >= 200 && status <= 299 && status != 206) {
+      if (pass == 0) {
+        // The server answered the Range with a whole body (200): start over from byte 0.
+        if (::ftruncate(fd.get(), 0) != 0) {
+          return tl::unexpected(IoError("cannot truncate", part, errno));
+        }
+        continue;
+      }
+      break;
+    }
+    if (have < expected_length && (status < 200 || status > 299)) {
       if (status == 416 || status == 403 || status == 404 || status == 410) {
         // The blob is gone or shorter than the part: the part is no use any more.
         AIRLOCK_TRY(DropPart(fd.get(), part));
@@ -210,19 +254,12 @@ Result<void> DownloadFile(const std::string& url, const fs::path& dest, uint64_t
       }
       return MakeError(ErrorCode::kIo, url + ": HTTP " + std::to_string(status));
     }
-    if (rc != CURLE_OK) {
-      // Connection lost, timeout, slow server: the part keeps what arrived, for a resume.
-      const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
-      return MakeError(ErrorCode::kIo, url + ": " + detail + " (" + std::to_string(t.written) +
-                                           " of " + std::to_string(expected_length) +
-                                           " bytes kept for a resume)");
-    }
     if (t.written < expected_length) {
       return MakeError(ErrorCode::kTruncated,
                        url + ": the body ended after " + std::to_string(t.written) + " of " +
                            std::to_string(expected_length) + " bytes (kept for a resume)");
     }
-    const std::string got_hex = HexEncode(hasher.Finish());
+    const std::string got_hex = writer.HexDigest();
     if (got_hex != want_hex) {
       AIRLOCK_TRY(DropPart(fd.get(), part));
       return MakeError(ErrorCode::kHashMismatch,

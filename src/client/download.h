@@ -3,8 +3,8 @@
 // (the signed TUF length and hash: the caller passes what it verified, never the server's claim).
 //
 //   - An existing part is re-hashed from its first byte, then the rest is asked for with an HTTP
-//     Range from the part's size (libcurl checks the 206's Content-Range starts there). A server
-//     that answers 200 (no ranges) gets one new request from byte 0, the part emptied first.
+//     Range from the part's size (client/http.h checks the 206's Content-Range starts there). A
+//     server that answers 200 (no ranges) gets one new request from byte 0, the part emptied first.
 //   - The transfer is aborted at the first byte past `expected_length` (kLimitExceeded), so an
 //     endless or oversized answer costs at most one network buffer; such a part is deleted.
 //   - When the part reaches `expected_length` its SHA-256 is compared: a mismatch deletes the part
@@ -32,11 +32,11 @@ struct DownloadOptions {
   std::chrono::seconds connect_timeout{30};
   // Slow-retrieval defence: abort (kIo, part kept) when fewer than low_speed_limit bytes/s arrive
   // for low_speed_time.
-  long low_speed_limit_bytes_per_second = 100;
+  uint64_t low_speed_limit_bytes_per_second = 100;
   std::chrono::seconds low_speed_time{30};
   // Redirects (a CDN's signed URL) are followed, http/https only, at most this many times. Safe:
   // the bytes are checked against the expected hash, not against where they came from.
-  long max_redirects = 5;
+  int max_redirects = 5;
   std::string user_agent = "airlock-agent/0.1";
   // Called with (bytes of the file so far, expected_length) after each chunk written, and once
   // before the transfer with what the part already holds. Must not throw.

@@ -62,6 +62,14 @@ TEST_F(DownloadTest, PlacesTheFileWhenLengthAndHashMatchAndReportsProgress) {
   EXPECT_TRUE(server_->Requests().empty());
 }
 
+// A CDN's redirect (302 with a relative Location) is followed; the bytes are checked by hash.
+TEST_F(DownloadTest, FollowsARedirectToTheBlob) {
+  auto r = DownloadFile(server_->Url("/redirect"), dest_, blob_.size(), sha_);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(Contents(dest_), Blob());
+  EXPECT_EQ(server_->Requests(), (std::vector<std::string>{"/redirect", "/blob"}));
+}
+
 TEST_F(DownloadTest, ResumesATruncatedDownloadWithARangeFromThePartSize) {
   auto cut = DownloadFile(server_->Url("/blob?truncate"), dest_, blob_.size(), sha_);
   ASSERT_FALSE(cut);

@@ -1,5 +1,5 @@
 // Fetcher: the one seam through which the TUF client reads remote (untrusted) bytes. The updater
-// only ever asks for a URL and a byte bound; transports (libcurl, local files, memory for tests)
+// only ever asks for a URL and a byte bound; transports (HTTP(S), local files, memory for tests)
 // live behind it.
 #ifndef AIRLOCK_CLIENT_FETCHER_H_
 #define AIRLOCK_CLIENT_FETCHER_H_
@@ -18,7 +18,7 @@
 
 namespace airlock::client {
 
-// The largest chunk FetchTo hands its sink (libcurl's own chunks are at most 16 KiB).
+// The largest chunk FetchTo hands its sink (HttpFetcher's are at most 64 KiB).
 inline constexpr size_t kFetchChunkSize = 64 * 1024;
 
 // Receives a body chunk by chunk; an error stops the transfer and is what FetchTo returns.

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "client/curl_fetcher.h"
+#include "client/http_fetcher.h"
 #include "client/metadata_store.h"
 #include "client/test_http_server.h"
 #include "common/file.h"
@@ -121,7 +121,7 @@ TEST(FileFetcher, StreamsInBoundedChunks) {
             ErrorCode::kNotFound);
 }
 
-class CurlFetcherTest : public ::testing::Test {
+class HttpFetcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto dir = ScopedTempDir::Create();
@@ -136,32 +136,48 @@ class CurlFetcherTest : public ::testing::Test {
   std::unique_ptr<testing::NodeHttpServer> server_;
 };
 
-TEST_F(CurlFetcherTest, FetchesAFile) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, FetchesAFile) {
+  HttpFetcher f;
   auto body = f.Fetch(server_->Url("/file.txt"), 5);
   ASSERT_TRUE(body.has_value()) << body.error().ToString();
   EXPECT_EQ(*body, ToBytes("hello"));
 }
 
-TEST_F(CurlFetcherTest, MissingFileIsNotFound) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, FollowsRedirectsOnlyAsFarAsAllowed) {
+  ASSERT_TRUE(WriteFileAtomic(dir_->path() / "www" / "blob", AsBytes("moved")).has_value());
+  HttpFetcher f;
+  auto body = f.Fetch(server_->Url("/redirect"), 5);
+  ASSERT_TRUE(body.has_value()) << body.error().ToString();
+  EXPECT_EQ(*body, ToBytes("moved"));
+  HttpFetcherOptions none;
+  none.max_redirects = 0;  // the 302 is returned as it is: not a 2xx
+  HttpFetcher strict(none);
+  auto refused = strict.Fetch(server_->Url("/redirect"), 5);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kIo);
+  EXPECT_NE(refused.error().message().find("HTTP 302"), std::string::npos)
+      << refused.error().message();
+}
+
+TEST_F(HttpFetcherTest, MissingFileIsNotFound) {
+  HttpFetcher f;
   EXPECT_EQ(f.Fetch(server_->Url("/nope.json"), 100).error().code(), ErrorCode::kNotFound);
 }
 
-TEST_F(CurlFetcherTest, DeclaredLengthOverTheBoundIsRefused) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, DeclaredLengthOverTheBoundIsRefused) {
+  HttpFetcher f;
   EXPECT_EQ(f.Fetch(server_->Url("/file.txt"), 4).error().code(), ErrorCode::kLimitExceeded);
 }
 
-TEST_F(CurlFetcherTest, EndlessDataIsCutOffAtTheBound) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, EndlessDataIsCutOffAtTheBound) {
+  HttpFetcher f;
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(f.Fetch(server_->Url("/endless"), 1 << 20).error().code(), ErrorCode::kLimitExceeded);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
-TEST_F(CurlFetcherTest, EndlessDataStreamedStopsAtTheBoundInSmallChunks) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, EndlessDataStreamedStopsAtTheBoundInSmallChunks) {
+  HttpFetcher f;
   Collector c;
   auto r = f.FetchTo(server_->Url("/endless"), 1 << 20, c.Sink());
   ASSERT_FALSE(r.has_value());
@@ -171,8 +187,8 @@ TEST_F(CurlFetcherTest, EndlessDataStreamedStopsAtTheBoundInSmallChunks) {
   EXPECT_LE(c.largest_chunk, kFetchChunkSize);
 }
 
-TEST_F(CurlFetcherTest, SinkErrorAbortsTheTransfer) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, SinkErrorAbortsTheTransfer) {
+  HttpFetcher f;
   auto r = f.FetchTo(server_->Url("/endless"), 1 << 30, [](ByteSpan) -> Result<void> {
     return MakeError(ErrorCode::kHashMismatch, "refused by the sink");
   });
@@ -181,23 +197,23 @@ TEST_F(CurlFetcherTest, SinkErrorAbortsTheTransfer) {
   EXPECT_EQ(r.error().message(), "refused by the sink");
 }
 
-TEST_F(CurlFetcherTest, SlowRetrievalTimesOut) {
-  CurlFetcherOptions options;
+TEST_F(HttpFetcherTest, SlowRetrievalTimesOut) {
+  HttpFetcherOptions options;
   options.low_speed_limit_bytes_per_second = 10;
   options.low_speed_time = std::chrono::seconds(1);
-  CurlFetcher f(options);
+  HttpFetcher f(options);
   EXPECT_EQ(f.Fetch(server_->Url("/slow"), 100).error().code(), ErrorCode::kIo);
 }
 
-TEST_F(CurlFetcherTest, OnlyHttpAndHttpsAreFetched) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, OnlyHttpAndHttpsAreFetched) {
+  HttpFetcher f;
   auto path = (dir_->path() / "www" / "file.txt").string();
   EXPECT_EQ(f.Fetch("file://" + path, 100).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(f.Fetch("ftp://127.0.0.1/x", 100).error().code(), ErrorCode::kInvalidArgument);
 }
 
-TEST_F(CurlFetcherTest, ConnectionRefusedIsIo) {
-  CurlFetcher f;
+TEST_F(HttpFetcherTest, ConnectionRefusedIsIo) {
+  HttpFetcher f;
   EXPECT_EQ(f.Fetch("http://127.0.0.1:1/x", 100).error().code(), ErrorCode::kIo);
 }
 

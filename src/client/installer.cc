@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -44,10 +46,21 @@ std::vector<std::string> KeptSlots(const JournalState& s) {
 
 }  // namespace
 
+// How long after Stage verified a slot Activate may switch to it without hashing its files again.
+constexpr std::chrono::seconds kFreshSlotWindow{60};
+
 struct Installer::Impl {
   SlotLayout layout;
   InstallerOptions options;
   InstallJournal journal;
+  // The slot this object staged last, with its files' stamp taken right after they were verified
+  // and renamed into place (see Activate).
+  struct FreshSlot {
+    std::string id;
+    TreeStamp stamp;
+    std::chrono::steady_clock::time_point verified_at;
+  };
+  std::optional<FreshSlot> fresh;
 
   std::time_t Now() const { return options.clock(); }
 
@@ -215,6 +228,7 @@ Result<InstallStatus> Installer::Stage(std::string_view release_id, std::string_
                                        uint64_t security_floor, const fs::path& bundle_path,
                                        const crypto::PublicKey& verify_key, ByteSpan content_key) {
   AIRLOCK_TRY(ValidateReleaseId(release_id));
+  impl_->fresh.reset();
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
   std::string id(release_id);
   AIRLOCK_TRY(
@@ -243,22 +257,39 @@ Result<InstallStatus> Installer::Stage(std::string_view release_id, std::string_
   }
   auto promoted = impl_->layout.Promote(id);
   if (!promoted) return tl::unexpected(impl_->AbandonStage(id, promoted.error()));
+  // Every file was hashed against the manifest moments ago, as it was written.
+  auto stamp = StampTree(impl_->layout.Slot(id));
+  if (!stamp) return tl::unexpected(impl_->AbandonStage(id, stamp.error()));
   AIRLOCK_ASSIGN_OR_RETURN(
       JournalState s,
       impl_->journal.FinishStaging(id, bundle::ManifestToJson(header->files).dump(), impl_->Now()));
   AIRLOCK_TRY(impl_->Clean(s));
+  impl_->fresh = Impl::FreshSlot{id, std::move(*stamp), std::chrono::steady_clock::now()};
   return impl_->Status();
 }
 
 Result<InstallStatus> Installer::Activate(std::string_view release_id) {
   AIRLOCK_TRY(ValidateReleaseId(release_id));
+  std::optional<Impl::FreshSlot> fresh = std::exchange(impl_->fresh, std::nullopt);
   AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
   // The slot may have waited a while since it was verified: `current` only ever points at files
-  // that match their signed hashes now.
+  // that match their signed hashes now. The files are hashed again unless this object staged the
+  // slot within kFreshSlotWindow and the kernel's stamp of the slot (inodes, sizes, modification
+  // and change times of every entry) is exactly as it was right after Stage verified it: then no
+  // byte, name or mode under it changed since (a write, rename or chmod moves the change time,
+  // which no process can set back), and hashing again would read what was just verified.
   AIRLOCK_ASSIGN_OR_RETURN(JournalState before, impl_->journal.Load());
   if (before.state == InstallState::kStaged && before.target.id == release_id) {
-    AIRLOCK_TRY_CTX(impl_->VerifySlot(release_id),
-                    "not activating release " + std::string(release_id) + " (stage it again)");
+    bool unchanged = false;
+    if (fresh && fresh->id == release_id &&
+        std::chrono::steady_clock::now() - fresh->verified_at < kFreshSlotWindow) {
+      auto now = StampTree(impl_->layout.Slot(release_id));
+      unchanged = now && *now == fresh->stamp;
+    }
+    if (!unchanged) {
+      AIRLOCK_TRY_CTX(impl_->VerifySlot(release_id),
+                      "not activating release " + std::string(release_id) + " (stage it again)");
+    }
   }
   AIRLOCK_TRY(impl_->journal.BeginSwitch(release_id, impl_->Now()));
   AIRLOCK_TRY(impl_->layout.PointCurrentAt(release_id, impl_->options.builtin_dir));

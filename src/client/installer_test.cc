@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -405,6 +406,74 @@ TEST_F(InstallerTest, StagedSlotChangedOnDiskIsNotActivated) {
   // Staged again from the bundle, it activates.
   StageAndActivate("r2", r2_);
   ExpectCurrentIs("r2", r2_);
+}
+
+// Activate skips hashing a slot that this installer staged moments before only while the kernel's
+// stamp of the slot is unchanged: an attacker who rewrites a file with the same size and sets its
+// modification time back still moves its change time, and the slot is hashed and refused.
+TEST_F(InstallerTest, StagedSlotRewrittenWithItsOldSizeAndTimesIsNotActivated) {
+  Install("r1", r1_);
+  ASSERT_TRUE(Stage("r2", r2_));
+  const fs::path file = installer_->layout().Slot("r2") / "assets/app.js";
+  struct stat before {};
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  std::string same_size(static_cast<size_t>(before.st_size), 'x');
+  BundleFactory::Write(file, same_size);
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  auto r = installer_->Activate("r2");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_NE(r.error().message().find("assets/app.js"), std::string::npos) << r.error().message();
+  EXPECT_EQ(Status().state, InstallState::kStaged);
+  ExpectCurrentIs("r1", r1_);
+}
+
+TEST_F(InstallerTest, StagedSlotWithAFileAddedIsNotActivated) {
+  Install("r1", r1_);
+  ASSERT_TRUE(Stage("r2", r2_));
+  BundleFactory::Write(installer_->layout().Slot("r2") / "assets/extra.js", "steal();\n");
+  auto r = installer_->Activate("r2");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  EXPECT_NE(r.error().message().find("assets/extra.js"), std::string::npos) << r.error().message();
+  EXPECT_EQ(Status().state, InstallState::kStaged);
+  ExpectCurrentIs("r1", r1_);
+}
+
+// A slot staged by another process (here: another installer object) is always hashed again.
+TEST_F(InstallerTest, StagedSlotChangedBeforeAnotherInstallerActivatesItIsNotActivated) {
+  Install("r1", r1_);
+  ASSERT_TRUE(Stage("r2", r2_));
+  Reopen();
+  BundleFactory::Write(installer_->layout().Slot("r2") / "assets/app.js", "steal();\n");
+  auto r = installer_->Activate("r2");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
+  ExpectCurrentIs("r1", r1_);
+}
+
+TEST(TreeStamp, ChangesWithEveryWriteRenameAndChmodButNotWithReads) {
+  auto tmp = ScopedTempDir::Create();
+  ASSERT_TRUE(tmp);
+  const fs::path dir = tmp->path() / "tree";
+  fs::create_directories(dir / "a");
+  BundleFactory::Write(dir / "a/b.txt", "one");
+  BundleFactory::Write(dir / "c.txt", "two");
+  auto first = StampTree(dir);
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_EQ(first->size(), 4u);  // the directory itself, a, a/b.txt, c.txt
+  ASSERT_TRUE(ReadFile(dir / "a/b.txt", 100));
+  EXPECT_EQ(*StampTree(dir), *first);
+  ASSERT_EQ(::chmod((dir / "c.txt").c_str(), 0600), 0);
+  auto chmodded = StampTree(dir);
+  ASSERT_TRUE(chmodded);
+  EXPECT_NE(*chmodded, *first);
+  fs::rename(dir / "a/b.txt", dir / "a/d.txt");
+  auto renamed = StampTree(dir);
+  ASSERT_TRUE(renamed);
+  EXPECT_NE(*renamed, *chmodded);
+  EXPECT_EQ(StampTree(tmp->path() / "missing").error().code(), ErrorCode::kNotFound);
 }
 
 TEST_F(InstallerTest, RecoveryRemovesAHalfStagedSlot) {

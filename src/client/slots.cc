@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -185,6 +186,43 @@ Result<void> VerifyTree(const fs::path& dir, const bundle::Manifest& manifest) {
     return MakeError(ErrorCode::kHashMismatch, "files are missing from " + dir.string());
   }
   return {};
+}
+
+namespace {
+
+Result<TreeEntryStamp> StampOf(const fs::path& path, std::string rel) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    return MakeError(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+                     "cannot stat " + path.string() + ": " + std::strerror(errno));
+  }
+  TreeEntryStamp e;
+  e.path = std::move(rel);
+  e.mode = st.st_mode;
+  e.inode = st.st_ino;
+  e.size = static_cast<uint64_t>(st.st_size);
+  e.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  e.ctime_ns = int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec;
+  return e;
+}
+
+}  // namespace
+
+Result<TreeStamp> StampTree(const fs::path& dir) {
+  TreeStamp stamp;
+  AIRLOCK_ASSIGN_OR_RETURN(TreeEntryStamp top, StampOf(dir, ""));
+  stamp.push_back(std::move(top));
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    AIRLOCK_ASSIGN_OR_RETURN(
+        TreeEntryStamp e, StampOf(it->path(), fs::relative(it->path(), dir, ec).generic_string()));
+    stamp.push_back(std::move(e));
+  }
+  if (ec) return MakeError(ErrorCode::kIo, "cannot list " + dir.string() + ": " + ec.message());
+  std::sort(stamp.begin(), stamp.end(),
+            [](const TreeEntryStamp& a, const TreeEntryStamp& b) { return a.path < b.path; });
+  return stamp;
 }
 
 }  // namespace airlock::client

@@ -16,6 +16,7 @@
 #ifndef AIRLOCK_CLIENT_SLOTS_H_
 #define AIRLOCK_CLIENT_SLOTS_H_
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -75,6 +76,24 @@ class SlotLayout {
 // the manifest; kNotFound when `dir` does not exist.
 [[nodiscard]] Result<void> VerifyTree(const std::filesystem::path& dir,
                                       const bundle::Manifest& manifest);
+
+// What the kernel says about every entry under a directory (and the directory itself), without
+// reading any file: path, type and mode, inode, size, and modification and change times (ns).
+// Writing, truncating, renaming, replacing, chmod-ing, adding or removing anything under it changes
+// the stamp (the change time cannot be set by a process); reading does not. Two stamps compare
+// equal only when none of that happened in between (see Installer::Activate).
+struct TreeEntryStamp {
+  std::string path;  // relative, "" for the directory itself
+  uint32_t mode = 0;
+  uint64_t inode = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  bool operator==(const TreeEntryStamp&) const = default;
+};
+using TreeStamp = std::vector<TreeEntryStamp>;
+// kNotFound when `dir` does not exist, kIo when it cannot be listed. Symlinks are not followed.
+[[nodiscard]] Result<TreeStamp> StampTree(const std::filesystem::path& dir);
 
 }  // namespace airlock::client
 

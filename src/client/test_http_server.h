@@ -6,6 +6,7 @@
 // method is answered alike (a POST to /v1/check gets the file `root`/v1/check). Files honour
 // "Range: bytes=N-" (206, or 416 past the end) unless the URL has "?norange" (then 200, the whole
 // file); "?truncate" announces the whole length, sends the first half and drops the connection.
+// Given a certificate and key it serves HTTPS (the device's TLS checks, client/http_test.cc).
 #ifndef AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 #define AIRLOCK_CLIENT_TEST_HTTP_SERVER_H_
 
@@ -26,7 +27,7 @@ namespace airlock::client::testing {
 inline constexpr const char* kNodeServerScript = R"JS(
 const http = require('http'), fs = require('fs'), path = require('path');
 const root = process.argv[1], log = process.argv[2];
-const server = http.createServer((req, res) => {
+const handler = (req, res) => {
   fs.appendFileSync(log, req.url + (req.headers['range'] ? ' range=' + req.headers['range'] : '') + '\n');
   if (req.url.startsWith('/redirect')) { res.writeHead(302, {'Location': '/blob'}); res.end(); return; }
   if (req.url.startsWith('/endless') || req.url.endsWith('.endless')) {
@@ -62,14 +63,22 @@ const server = http.createServer((req, res) => {
     }
     res.writeHead(200, {'Content-Length': data.length}); res.end(data);
   });
-});
+};
+const server = process.argv[3]
+    ? require('https').createServer({cert: fs.readFileSync(process.argv[3]),
+                                     key: fs.readFileSync(process.argv[4])}, handler)
+    : http.createServer(handler);
 server.listen(0, '127.0.0.1', () => { console.log(server.address().port); });
 )JS";
 
 class NodeHttpServer {
  public:
-  // Starts the server; ok() is false if node is missing or did not report a port.
-  explicit NodeHttpServer(const std::filesystem::path& root) {
+  // Starts the server; ok() is false if node is missing or did not report a port. With a
+  // certificate and key (PEM files) it serves https:// instead.
+  explicit NodeHttpServer(const std::filesystem::path& root,
+                          const std::filesystem::path& tls_cert = {},
+                          const std::filesystem::path& tls_key = {})
+      : tls_(!tls_cert.empty()) {
     std::filesystem::create_directories(root);
     root_ = std::filesystem::canonical(root);
     log_ = root_.parent_path() / (root_.filename().string() + ".requests.log");
@@ -80,8 +89,13 @@ class NodeHttpServer {
       dup2(out[1], 1);
       close(out[0]);
       close(out[1]);
-      execlp("node", "node", "-e", kNodeServerScript, root_.c_str(), log_.c_str(),
-             static_cast<char*>(nullptr));
+      if (tls_cert.empty()) {
+        execlp("node", "node", "-e", kNodeServerScript, root_.c_str(), log_.c_str(),
+               static_cast<char*>(nullptr));
+      } else {
+        execlp("node", "node", "-e", kNodeServerScript, root_.c_str(), log_.c_str(),
+               tls_cert.c_str(), tls_key.c_str(), static_cast<char*>(nullptr));
+      }
       _exit(127);
     }
     close(out[1]);
@@ -100,8 +114,8 @@ class NodeHttpServer {
   NodeHttpServer& operator=(const NodeHttpServer&) = delete;
 
   bool ok() const { return port_ > 0; }
-  std::string Url(const std::string& path = "/") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  std::string Url(const std::string& path = "/", const std::string& host = "127.0.0.1") const {
+    return (tls_ ? "https://" : "http://") + host + ":" + std::to_string(port_) + path;
   }
   // Request paths so far, in order.
   std::vector<std::string> Requests() const {
@@ -114,6 +128,7 @@ class NodeHttpServer {
   const std::filesystem::path& root() const { return root_; }
 
  private:
+  bool tls_ = false;
   std::filesystem::path root_;
   std::filesystem::path log_;
   pid_t pid_ = -1;

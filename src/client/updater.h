@@ -3,7 +3,7 @@
 //
 // Usage (also how to run the client against a repository on disk, e.g. for `airlock repo verify`):
 //
-//   airlock::client::FileFetcher fetcher;             // or CurlFetcher, MemoryFetcher
+//   airlock::client::FileFetcher fetcher;             // or HttpFetcher, MemoryFetcher
 //   airlock::client::UpdaterOptions options;
 //   options.metadata_dir = md_dir;                    // must hold a trusted root.json (see
 //   InitMetadataDir) options.metadata_base_url = "/repo/metadata/";    // "<base>N.root.json",

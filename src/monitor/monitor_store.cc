@@ -187,16 +187,25 @@ Result<std::unique_ptr<MonitorStore>> MonitorStore::Open(std::string_view url) {
 MonitorStore::MonitorStore(std::unique_ptr<storage::Connection> conn) : conn_(std::move(conn)) {}
 MonitorStore::~MonitorStore() = default;
 
-Result<void> MonitorStore::BeginLocked() {
+// Runs `body` in a transaction holding the monitor's write lock (see the top of this file):
+// committed when it succeeds, rolled back otherwise. Requires mu_.
+template <typename F>
+auto MonitorStore::Locked(F body) -> decltype(body()) {
   AIRLOCK_TRY(conn_->Begin());
   if (conn_->backend() == storage::Backend::kPostgres) {
     Param p[] = {kMonitorLockKey};
     if (auto locked = conn_->Exec("SELECT pg_advisory_xact_lock($1::bigint)", p); !locked) {
       (void)conn_->Rollback();
-      return locked;
+      return tl::unexpected(locked.error());
     }
   }
-  return {};
+  auto out = body();
+  if (!out) {
+    (void)conn_->Rollback();
+    return out;
+  }
+  AIRLOCK_TRY(conn_->Commit());
+  return out;
 }
 
 Result<size_t> MonitorStore::Append(std::span<const Event> events, int64_t now) {
@@ -206,8 +215,7 @@ Result<size_t> MonitorStore::Append(std::span<const Event> events, int64_t now) 
     }
   }
   std::lock_guard lock(mu_);
-  AIRLOCK_TRY(BeginLocked());
-  auto body = [&]() -> Result<size_t> {
+  return Locked([&]() -> Result<size_t> {
     AIRLOCK_ASSIGN_OR_RETURN(auto rows,
                              conn_->Query("SELECT COALESCE(MAX(id), 0) FROM monitor_events", {}));
     AIRLOCK_ASSIGN_OR_RETURN(int64_t next, Int(rows.at(0)[0]));
@@ -241,14 +249,7 @@ Result<size_t> MonitorStore::Append(std::span<const Event> events, int64_t now) 
       }
     }
     return stored;
-  };
-  auto stored = body();
-  if (!stored) {
-    (void)conn_->Rollback();
-    return stored;
-  }
-  AIRLOCK_TRY(conn_->Commit());
-  return stored;
+  });
 }
 
 Result<std::vector<Event>> MonitorStore::EventsAfter(int64_t after_id, size_t limit) {
@@ -322,8 +323,7 @@ Result<void> MonitorStore::AdvanceCursor(std::string_view name, int64_t position
 
 Result<std::optional<int64_t>> MonitorStore::InsertAlert(const Alert& a) {
   std::lock_guard lock(mu_);
-  AIRLOCK_TRY(BeginLocked());
-  auto body = [&]() -> Result<std::optional<int64_t>> {
+  return Locked([&]() -> Result<std::optional<int64_t>> {
     AIRLOCK_ASSIGN_OR_RETURN(auto rows,
                              conn_->Query("SELECT COALESCE(MAX(id), 0) FROM monitor_alerts", {}));
     AIRLOCK_ASSIGN_OR_RETURN(int64_t id, Int(rows.at(0)[0]));
@@ -358,14 +358,7 @@ Result<std::optional<int64_t>> MonitorStore::InsertAlert(const Alert& a) {
                      p));
     if (inserted.empty()) return std::optional<int64_t>();
     return std::optional<int64_t>(id);
-  };
-  auto out = body();
-  if (!out) {
-    (void)conn_->Rollback();
-    return out;
-  }
-  AIRLOCK_TRY(conn_->Commit());
-  return out;
+  });
 }
 
 Result<Alert> MonitorStore::GetAlert(int64_t id) {
@@ -482,8 +475,7 @@ Result<Alert> MonitorStore::Resolve(int64_t id, std::string_view who, int64_t no
 
 Result<std::optional<int64_t>> MonitorStore::InsertReport(const Report& report) {
   std::lock_guard lock(mu_);
-  AIRLOCK_TRY(BeginLocked());
-  auto body = [&]() -> Result<std::optional<int64_t>> {
+  return Locked([&]() -> Result<std::optional<int64_t>> {
     AIRLOCK_ASSIGN_OR_RETURN(auto rows,
                              conn_->Query("SELECT COALESCE(MAX(id), 0) FROM monitor_reports", {}));
     AIRLOCK_ASSIGN_OR_RETURN(int64_t id, Int(rows.at(0)[0]));
@@ -499,14 +491,7 @@ Result<std::optional<int64_t>> MonitorStore::InsertReport(const Report& report) 
                      p));
     if (inserted.empty()) return std::optional<int64_t>();
     return std::optional<int64_t>(id);
-  };
-  auto out = body();
-  if (!out) {
-    (void)conn_->Rollback();
-    return out;
-  }
-  AIRLOCK_TRY(conn_->Commit());
-  return out;
+  });
 }
 
 Result<Report> MonitorStore::GetReport(int64_t id) {

@@ -180,7 +180,8 @@ class MonitorStore {
                                              int64_t now, std::string_view who);
 
  private:
-  Result<void> BeginLocked();
+  template <typename F>
+  auto Locked(F body) -> decltype(body());
   Result<Alert> Transition(int64_t id, bool resolve, std::string_view who, int64_t now,
                            std::string_view note);
 

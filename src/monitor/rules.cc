@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace airlock::monitor {
@@ -147,6 +148,70 @@ Result<void> OddHour(const Event& e, const RuleSet& rules, std::vector<Candidate
   return {};
 }
 
+// Low: irregular deployment patterns, from the "release" events (successful publishes, rollout,
+// channel and approval changes; docs/operations/alerts.md). Odd hours are OddHour's.
+Result<void> DeployRules(const Event& e, const RuleSet& rules, MonitorStore& store,
+                         std::vector<Candidate>* out) {
+  if (e.result != "ok" || e.app_id.empty()) return {};
+  const RuleSettings* burst = Enabled(rules, "deploy_burst");
+  if (burst != nullptr && e.operation == "release.publish" && !Ignored(*burst, e.actor)) {
+    EventFilter f;
+    f.source = "release";
+    f.app_id = e.app_id;
+    f.operation = "release.publish";
+    f.since = e.time - burst->window + 1;
+    f.until = e.time + 1;
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t n, store.Count(f));
+    if (n >= burst->threshold) {
+      out->push_back(Make("deploy_burst", e.app_id, Bucket(e.time, burst->window), e,
+                          std::to_string(n) + " releases of " + e.app_id + " published within " +
+                              std::to_string(burst->window) + " s (last by " + e.actor + ")"));
+    }
+  }
+  const RuleSettings* fresh = Enabled(rules, "deploy_new_actor");
+  if (fresh != nullptr && !e.actor.empty() && !Ignored(*fresh, e.actor)) {
+    EventFilter history;
+    history.source = "release";
+    history.app_id = e.app_id;
+    history.before_id = e.id;
+    history.since = e.time - fresh->baseline_days * 86400;
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t before, store.Count(history));
+    history.actor = e.actor;
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t seen, store.Count(history));
+    if (before >= fresh->min_history && seen == 0) {
+      out->push_back(Make("deploy_new_actor", e.app_id + "|" + e.actor, 0, e,
+                          e.actor + " changed releases of " + e.app_id + " (" + e.operation +
+                              ") for the first time in " + std::to_string(fresh->baseline_days) +
+                              " days"));
+    }
+  }
+  const RuleSettings* jump = Enabled(rules, "rollout_jump");
+  const std::string channel = DetailField(e.detail, "channel");
+  const std::string percent_text = DetailField(e.detail, "percent");
+  if (jump != nullptr && !channel.empty() && !percent_text.empty() &&
+      std::atoll(percent_text.c_str()) >= jump->threshold) {
+    EventFilter f;
+    f.source = "release";
+    f.app_id = e.app_id;
+    f.before_id = e.id;
+    f.since = e.time - jump->window + 1;
+    AIRLOCK_ASSIGN_OR_RETURN(auto earlier, store.Query(f, 1000));
+    for (const Event& before : earlier) {
+      const std::string p = DetailField(before.detail, "percent");
+      if (DetailField(before.detail, "channel") != channel || p.empty() ||
+          static_cast<double>(std::atoll(p.c_str())) >= jump->factor) {
+        continue;
+      }
+      out->push_back(Make("rollout_jump", e.app_id + "|" + channel, Bucket(e.time, jump->window), e,
+                          "the rollout of " + e.app_id + " channel " + channel + " went from " + p +
+                              " % to " + percent_text + " % within " +
+                              std::to_string(jump->window) + " s (by " + e.actor + ")"));
+      break;
+    }
+  }
+  return {};
+}
+
 Result<void> AdminRules(const Event& e, const RuleSet& rules, MonitorStore& store,
                         std::vector<Candidate>* out) {
   if (e.result != "denied") return {};
@@ -253,6 +318,12 @@ const std::vector<RuleInfo>& AllRules() {
        "signature verification failures (signature_invalid) across many devices"},
       {"release_failure_rate", "medium", Action::kPauseRollout,
        "a release's update failure rate above normal (Wilson lower bound)"},
+      {"deploy_burst", "low", Action::kNone,
+       "more releases of an app published within the window than usual (threshold)"},
+      {"deploy_new_actor", "low", Action::kNone,
+       "a release or rollout changed by an actor not seen deploying the app before"},
+      {"rollout_jump", "low", Action::kNone,
+       "a channel's rollout raised to threshold % from below factor % within the window"},
       {"daily_usage_anomaly", "low", Action::kNone,
        "the daily key-usage analysis found failed or refused operations or new actors"},
       {"review_unsigned", "low", Action::kNone,
@@ -294,6 +365,16 @@ RuleSettings DefaultSettings(std::string_view rule) {
     s.window = 86400;
   } else if (rule == "foreign_signature") {
     s.window = 86400;
+  } else if (rule == "deploy_burst") {
+    s.window = 3600;
+    s.threshold = 5;
+  } else if (rule == "deploy_new_actor") {
+    s.min_history = 3;  // deployments of the app before an actor can be "new"
+    s.baseline_days = 90;
+  } else if (rule == "rollout_jump") {
+    s.window = 86400;
+    s.threshold = 100;  // percent reached
+    s.factor = 50;      // from below this percent
   } else if (rule == "review_unsigned") {
     s.window = 3 * 86400;  // days an auditor has to sign a weekly review off
   }
@@ -413,6 +494,7 @@ Result<std::vector<Candidate>> Evaluate(const Event& e, const RuleSet& rules, Mo
     AIRLOCK_TRY(OddHour(e, rules, &out));
   } else if (e.source == "release") {
     AIRLOCK_TRY(OddHour(e, rules, &out));
+    AIRLOCK_TRY(DeployRules(e, rules, store, &out));
   } else if (e.source == "admin") {
     AIRLOCK_TRY(AdminRules(e, rules, store, &out));
   } else if (e.source == "operator") {

@@ -22,13 +22,14 @@ namespace {
 Response NoMonitor() { return JsonError(404, "not_found", "monitoring is not enabled"); }
 
 // The {id} of the path, or nullopt (then *err is the 400).
-std::optional<int64_t> AlertId(const Request& req, std::optional<Response>* err) {
+std::optional<int64_t> AlertId(const Request& req, std::optional<Response>* err,
+                               std::string_view what = "alert") {
   std::string_view text = req.Param("id");
   int64_t id = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (text.empty() || text.size() > 18 || ec != std::errc() || p != text.data() + text.size() ||
       id <= 0) {
-    *err = JsonError(400, "bad_request", "alert id must be a positive integer");
+    *err = JsonError(400, "bad_request", std::string(what) + " id must be a positive integer");
     return std::nullopt;
   }
   return id;
@@ -73,6 +74,22 @@ void AdminApi::RecordMonitorEvent(const Request& req, const access::Principal* p
   e.app_id = AppForLog(req, response);
   e.detail =
       "request=" + req.method + " " + req.path + " status=" + std::to_string(response.status);
+  // A rollout that took effect: its channel and percentage, for rollout_jump. A channel reply
+  // (rollout, settings) or an approved rollout; 202 (pending) changed nothing.
+  if (e.source == "release" && response.status == 200 &&
+      (log_action == "channel.rollout" || log_action == "channel.update" ||
+       log_action == "release.approve")) {
+    Json body = Json::parse(response.body, nullptr, false);
+    if (body.is_object() && body.value("kind", "rollout") == "rollout" &&
+        body.contains("rollout_percent") && body["rollout_percent"].is_number_integer()) {
+      const std::string channel =
+          body.contains("channel") ? body.value("channel", "") : body.value("name", "");
+      if (IsValidId(channel)) {
+        e.detail += " channel=" + channel +
+                    " percent=" + std::to_string(body["rollout_percent"].get<int64_t>());
+      }
+    }
+  }
   if (auto recorded = deps.monitor->Record(std::move(e)); !recorded) {
     LogJson({{"level", "error"},
              {"msg", "cannot record an admin request for the monitor"},
@@ -180,6 +197,51 @@ Response AdminApi::DeclareCompromise(const Request& req, const access::Principal
                    "tick; follow it with `airlock alert list`"}});
 }
 
+Response AdminApi::ListReports(const Request& req) {
+  if (deps.monitor == nullptr) return NoMonitor();
+  std::optional<Response> err;
+  auto limit = QueryLimit(req, 100, &err);
+  if (!limit) return std::move(*err);
+  std::string period;
+  for (const auto& [key, value] : DecodeQuery(req.query)) {
+    if (key != "period") continue;
+    if (auto parsed = audit::ParseReportPeriod(value); !parsed) return BadRequest(parsed.error());
+    period = value;
+  }
+  auto reports = deps.monitor->store().ListReports(period, *limit);
+  if (!reports) return ErrorResponse(reports.error());
+  Json out = Json::array();
+  for (const auto& r : *reports) out.push_back(monitor::ReportJson(r, false));
+  return Ok(200, {{"reports", out}});
+}
+
+Response AdminApi::GetReport(const Request& req) {
+  if (deps.monitor == nullptr) return NoMonitor();
+  std::optional<Response> err;
+  auto id = AlertId(req, &err, "report");
+  if (!id) return std::move(*err);
+  auto report = deps.monitor->store().GetReport(*id);
+  if (!report) return ErrorResponse(report.error());
+  return Ok(200, monitor::ReportJson(*report, true));
+}
+
+Response AdminApi::SignOffReport(const Request& req, const access::Principal& actor) {
+  if (deps.monitor == nullptr) return NoMonitor();
+  std::optional<Response> err;
+  auto id = AlertId(req, &err, "report");
+  if (!id) return std::move(*err);
+  std::string note = Note(req, &err);
+  if (err) return std::move(*err);
+  auto signed_off = deps.monitor->SignOff(*id, actor.name, req.remote, note);
+  if (!signed_off) {
+    if (signed_off.error().code() == ErrorCode::kAlreadyExists) {
+      return JsonError(409, "conflict", signed_off.error().message());
+    }
+    return ErrorResponse(signed_off.error());
+  }
+  return Ok(200, monitor::ReportJson(*signed_off, false));
+}
+
 void AddAlertRoutes(Router* router, AdminApi* a) {
   using access::Action;
   constexpr auto kWide = AdminApi::Scope::kServerWide;
@@ -217,6 +279,22 @@ void AddAlertRoutes(Router* router, AdminApi* a) {
       a->Guard(
           Action::kPrincipalManage, "alert.rules.set",
           [a](const Request& req, const access::Principal& p) { return a->SetAlertRule(req, p); },
+          kWide));
+  router->Add("GET", "/api/v1/reports",
+              a->Guard(
+                  Action::kAuditRead, "",
+                  [a](const Request& req, const access::Principal&) { return a->ListReports(req); },
+                  kWide));
+  router->Add(
+      "GET", "/api/v1/reports/{id}",
+      a->Guard(
+          Action::kAuditRead, "",
+          [a](const Request& req, const access::Principal&) { return a->GetReport(req); }, kWide));
+  router->Add(
+      "POST", "/api/v1/reports/{id}/signoff",
+      a->Guard(
+          Action::kAuditVerify, "report.signoff",
+          [a](const Request& req, const access::Principal& p) { return a->SignOffReport(req, p); },
           kWide));
   router->Add("POST", "/api/v1/keys/{key}/compromise",
               a->Guard(

@@ -157,7 +157,9 @@ Json ChannelJson(const storage::Channel& c) {
       {"rollout_percent", c.rollout_percent},
       {"paused", c.paused},
       {"current_version", c.current_version ? Json(*c.current_version) : Json(nullptr)},
-      {"rolled_back", c.rolled_back}};
+      {"rolled_back", c.rolled_back},
+      {"approval_required", c.approval_required},
+      {"approval_rollout_above", c.approval_rollout_above}};
 }
 
 Json ReleaseJson(const storage::Release& r) {
@@ -507,10 +509,17 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
   router->Add("GET", apps + "/{app}/channels",
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListChannels)));
   router->Add("GET", channel, a->Guard(Action::kReleaseRead, "", bind(&AdminApi::GetChannel)));
-  router->Add("PATCH", channel,
-              a->Guard(Action::kReleasePublish, "channel.update", bind(&AdminApi::PatchChannel)));
-  router->Add("PUT", channel + "/rollout",
-              a->Guard(Action::kReleasePublish, "channel.rollout", bind(&AdminApi::PutRollout)));
+  auto bind_actor = [a](Response (AdminApi::*method)(const Request&, const access::Principal&)) {
+    return [a, method](const Request& req, const access::Principal& p) {
+      return (a->*method)(req, p);
+    };
+  };
+  router->Add(
+      "PATCH", channel,
+      a->Guard(Action::kReleasePublish, "channel.update", bind_actor(&AdminApi::PatchChannel)));
+  router->Add(
+      "PUT", channel + "/rollout",
+      a->Guard(Action::kReleasePublish, "channel.rollout", bind_actor(&AdminApi::PutRollout)));
   router->Add("POST", channel + "/pause",
               a->Guard(Action::kReleasePublish, "channel.pause",
                        [a](const Request& req, const access::Principal&) {
@@ -525,11 +534,25 @@ std::shared_ptr<AdminApi> AddAdminRoutes(Router* router, const ServerApiDeps& de
               a->Guard(Action::kReleasePublish, "channel.rollback", bind(&AdminApi::Rollback)));
 
   router->Add("POST", apps + "/{app}/releases",
-              a->Guard(Action::kReleasePublish, "release.publish", bind(&AdminApi::Publish)));
+              a->Guard(Action::kReleasePublish, "release.publish", bind_actor(&AdminApi::Publish)));
   router->Add("GET", apps + "/{app}/releases/check",
               a->Guard(Action::kReleasePublish, "", bind(&AdminApi::CheckPublish)));
   router->Add("GET", apps + "/{app}/releases",
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListReleases)));
+  router->Add("GET", apps + "/{app}/releases/{version}/stats",
+              a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ReleaseStats)));
+  router->Add("GET", apps + "/{app}/approvals",
+              a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListApprovals)));
+  router->Add("POST", apps + "/{app}/approvals/{id}/approve",
+              a->Guard(Action::kReleasePublish, "release.approve",
+                       [a](const Request& req, const access::Principal& p) {
+                         return a->DecideApproval(req, p, true);
+                       }));
+  router->Add("POST", apps + "/{app}/approvals/{id}/reject",
+              a->Guard(Action::kReleasePublish, "release.reject",
+                       [a](const Request& req, const access::Principal& p) {
+                         return a->DecideApproval(req, p, false);
+                       }));
 
   router->Add("GET", apps + "/{app}/devices",
               a->Guard(Action::kReleaseRead, "", bind(&AdminApi::ListDevices)));

@@ -44,6 +44,7 @@ using Json = nlohmann::json;
 
 Json ChannelJson(const storage::Channel& c);
 Json ReleaseJson(const storage::Release& r);
+Json ApprovalJson(const storage::Approval& a);
 Json DeviceJson(const storage::Device& d);
 Json OnlineKeysJson(const OnlineKeys& keys);
 Json PrincipalJson(const access::Principal& p);
@@ -144,15 +145,15 @@ struct AdminApi {
   // Read-modify-write of a channel under write_mutex.
   Response ChangeChannel(const Request& req,
                          const std::function<std::optional<Response>(storage::Channel*)>& change);
-  Response PatchChannel(const Request& req);
-  Response PutRollout(const Request& req);
+  Response PatchChannel(const Request& req, const access::Principal& actor);
+  Response PutRollout(const Request& req, const access::Principal& actor);
   Response SetPaused(const Request& req, bool paused);
 
   // POST .../rollback {"to": V[, "targets_metadata": {...}]}: the targets metadata, when given (the
   // CLI signs V as a rollback target), is verified first and the rollback checked against it; it is
   // accepted only if the rollback is allowed, so a refused rollback changes nothing.
   Response Rollback(const Request& req);
-  Response Publish(const Request& req);
+  Response Publish(const Request& req, const access::Principal& actor);
   // GET .../releases/check?version=V&channel=C: what Publish would refuse before any blob is
   // uploaded (app, channel, version new; the route's guard checks the caller may publish).
   // 200 {"version", "channel"} or Publish's own 400/404/409; changes nothing.
@@ -161,6 +162,24 @@ struct AdminApi {
   std::optional<Response> RefusePublish(const std::string& app_id, const std::string& version,
                                         const std::string& channel);
   Response ListReleases(const Request& req);
+
+  // --- approvals and statistics (admin_approvals.cc) ---
+  // `p`'s token id, then the ids of the tokens that minted it up to the first ("principal:NAME"
+  // for a person). An approver that is in the requester's lineage, or has the requester in its
+  // own, is refused.
+  std::vector<std::string> Lineage(const access::Principal& p);
+  storage::Approval NewApproval(const storage::Channel& c, std::string kind,
+                                const access::Principal& requester);
+  // 202 {"status": "pending_approval", "approval": {...}, "message", ...extra}.
+  Response Pending(const storage::Approval& approval, Json extra);
+  // The approval_required / approval_rollout_above fields of a PATCH: a tightening is applied to
+  // the store and to *c; a loosening of a channel that requires approval becomes a pending
+  // approval (*pending set, the 202 returned). Errors are returned as the reply.
+  std::optional<Response> ApplyApprovalPolicy(const Json& body, storage::Channel* c,
+                                              const access::Principal& actor, bool* pending);
+  Response ListApprovals(const Request& req);
+  Response DecideApproval(const Request& req, const access::Principal& actor, bool approve);
+  Response ReleaseStats(const Request& req);
   Response ListDevices(const Request& req);
 
   // POST .../devices/{device}/approve (pending -> active) and .../revoke (any -> revoked). A
@@ -217,6 +236,10 @@ struct AdminApi {
   // POST /api/v1/keys/{key}/compromise {"reason"}: an operator's declaration; the monitor rotates
   // the key and revokes the old one on its next tick (202).
   Response DeclareCompromise(const Request& req, const access::Principal& actor);
+  // The scheduled checks' reports (GET /api/v1/reports[/{id}], POST .../{id}/signoff).
+  Response ListReports(const Request& req);
+  Response GetReport(const Request& req);
+  Response SignOffReport(const Request& req, const access::Principal& actor);
 };
 
 // Registers the /api/v1/alerts, /api/v1/alert-rules and /api/v1/keys/{key}/compromise routes.

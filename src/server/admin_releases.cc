@@ -63,6 +63,13 @@ Response AdminApi::CreateChannel(const Request& req) {
   if (auto applied = ApplyChannelFields(parsed.json, &c, false); !applied) {
     return BadRequest(applied.error());
   }
+  // A new channel takes its approval policy as given: nothing is on it to protect yet.
+  auto required = OptBool(parsed.json, "approval_required");
+  if (!required) return BadRequest(required.error());
+  auto above = OptInt(parsed.json, "approval_rollout_above", 0, 100);
+  if (!above) return BadRequest(above.error());
+  if (*required) c.approval_required = **required;
+  if (*above) c.approval_rollout_above = static_cast<int>(**above);
   std::lock_guard lock(write_mutex);
   if (auto created = deps.store->CreateChannel(c); !created) return ErrorResponse(created.error());
   Invalidate(c.app_id);
@@ -112,24 +119,46 @@ Response AdminApi::ChangeChannel(
   return Ok(200, ChannelJson(*c));
 }
 
-Response AdminApi::PatchChannel(const Request& req) {
+// A rollout raised above the approval threshold of a channel that requires approval.
+// `c` as stored (before the change).
+static bool RolloutNeedsApproval(const storage::Channel& c, int percent) {
+  return c.approval_required && percent > c.rollout_percent && percent > c.approval_rollout_above;
+}
+
+Response AdminApi::PatchChannel(const Request& req, const access::Principal& actor) {
   auto parsed = ParseObjectBody(req.body);
   if (parsed.error) return *parsed.error;
   return ChangeChannel(req, [&](storage::Channel* c) -> std::optional<Response> {
+    const storage::Channel before = *c;
     if (auto applied = ApplyChannelFields(parsed.json, c, true); !applied) {
       return BadRequest(applied.error());
     }
+    if (RolloutNeedsApproval(before, c->rollout_percent)) {
+      return JsonError(409, "approval_required",
+                       "channel " + c->name + " needs an approval for a rollout above " +
+                           std::to_string(c->approval_rollout_above) +
+                           " %: request it with PUT .../rollout (airlock rollout set)");
+    }
+    bool pending = false;
+    if (auto reply = ApplyApprovalPolicy(parsed.json, c, actor, &pending)) return reply;
     return std::nullopt;
   });
 }
 
-Response AdminApi::PutRollout(const Request& req) {
+Response AdminApi::PutRollout(const Request& req, const access::Principal& actor) {
   auto parsed = ParseObjectBody(req.body);
   if (parsed.error) return *parsed.error;
   auto percent = OptInt(parsed.json, "percent", 0, 100);
   if (!percent) return BadRequest(percent.error());
   if (!*percent) return JsonError(400, "bad_request", "field 'percent' must be an integer");
   return ChangeChannel(req, [&](storage::Channel* c) -> std::optional<Response> {
+    if (RolloutNeedsApproval(*c, static_cast<int>(**percent))) {
+      storage::Approval a = NewApproval(*c, "rollout", actor);
+      a.rollout_percent = **percent;
+      auto made = deps.store->CreateApproval(a);
+      if (!made) return ErrorResponse(made.error());
+      return Pending(*made, {{"channel", ChannelJson(*c)}});
+    }
     c->rollout_percent = static_cast<int>(**percent);
     return std::nullopt;
   });
@@ -276,7 +305,7 @@ Response AdminApi::CheckPublish(const Request& req) {
   return Ok(200, {{"version", vc.version}, {"channel", vc.channel}});
 }
 
-Response AdminApi::Publish(const Request& req) {
+Response AdminApi::Publish(const Request& req, const access::Principal& actor) {
   auto parsed = ParseObjectBody(req.body);
   if (parsed.error) return *parsed.error;
   const Json& body = parsed.json;
@@ -409,8 +438,19 @@ Response AdminApi::Publish(const Request& req) {
       release.capgo_key_id = *key_id;
     }
   }
+  auto channel = deps.store->GetChannel(app->app_id, *channel_name);
+  if (!channel) return ErrorResponse(channel.error());
   auto accepted = deps.repo->AcceptTargets(app->app_id, targets_bytes, blobs);
   if (!accepted) return VerificationError(accepted.error());
+  if (channel->approval_required) {
+    // Stored with its approval request in one transaction; the channel keeps its release until a
+    // second principal approves (admin_approvals.cc).
+    storage::Approval a = NewApproval(*channel, "publish", actor);
+    a.version = release.version;
+    auto made = deps.store->CreateApproval(a, &release);
+    if (!made) return ErrorResponse(made.error());
+    return Pending(*made, {{"release", ReleaseJson(release)}});
+  }
   auto published = deps.store->PublishRelease(release, *channel_name);
   Invalidate(app->app_id);
   if (!published) return ErrorResponse(published.error());

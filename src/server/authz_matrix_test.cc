@@ -18,7 +18,7 @@ namespace {
 using namespace testing_fixture;  // NOLINT(build/namespaces)
 
 // What an admin route needs.
-enum class Need { kRead, kPublish, kTokens, kAudit, kSuspend, kKeyList };
+enum class Need { kRead, kPublish, kTokens, kAudit, kSuspend, kVerify, kKeyList };
 
 struct RouteRule {
   Need need;
@@ -26,7 +26,7 @@ struct RouteRule {
 };
 
 // docs/operations/audit.md: release.read, release.publish, token.manage (and principal.manage),
-// audit.read, key.suspend, key.list.
+// audit.read, key.suspend, audit.verify, key.list.
 const std::map<Need, std::set<std::string>>& AllowedRoles() {
   static const auto* table = new std::map<Need, std::set<std::string>>{
       {Need::kRead, {"owner", "admin", "release-manager", "auditor", "read-only"}},
@@ -34,6 +34,7 @@ const std::map<Need, std::set<std::string>>& AllowedRoles() {
       {Need::kTokens, {"owner", "admin"}},
       {Need::kAudit, {"owner", "admin", "key-custodian", "auditor"}},
       {Need::kSuspend, {"owner", "admin", "key-custodian"}},
+      {Need::kVerify, {"owner", "admin", "key-custodian", "auditor"}},
       {Need::kKeyList,
        {"owner", "admin", "release-manager", "key-custodian", "auditor", "read-only"}},
   };
@@ -61,6 +62,10 @@ const std::map<std::string, RouteRule>& AdminRoutes() {
       {"POST /api/v1/apps/{app}/releases", {Need::kPublish}},
       {"GET /api/v1/apps/{app}/releases/check", {Need::kPublish}},
       {"GET /api/v1/apps/{app}/releases", {Need::kRead}},
+      {"GET /api/v1/apps/{app}/releases/{version}/stats", {Need::kRead}},
+      {"GET /api/v1/apps/{app}/approvals", {Need::kRead}},
+      {"POST /api/v1/apps/{app}/approvals/{id}/approve", {Need::kPublish}},
+      {"POST /api/v1/apps/{app}/approvals/{id}/reject", {Need::kPublish}},
       {"GET /api/v1/apps/{app}/devices", {Need::kRead}},
       {"GET /api/v1/apps/{app}/devices/{device}/events", {Need::kRead}},
       {"PUT /api/v1/apps/{app}/devices/{device}/channel", {Need::kPublish}},
@@ -81,6 +86,9 @@ const std::map<std::string, RouteRule>& AdminRoutes() {
       {"GET /api/v1/alert-rules", {Need::kAudit, true}},
       {"PUT /api/v1/alert-rules/{rule}", {Need::kTokens, true}},
       {"POST /api/v1/keys/{key}/compromise", {Need::kSuspend, true}},
+      {"GET /api/v1/reports", {Need::kAudit, true}},
+      {"GET /api/v1/reports/{id}", {Need::kAudit, true}},
+      {"POST /api/v1/reports/{id}/signoff", {Need::kVerify, true}},
       {"GET /api/v1/keys", {Need::kKeyList, true}},
   };
   return *table;

@@ -38,6 +38,7 @@ constexpr KeySpec kKeys[] = {
     {"gc_interval", Kind::kInteger},
     {"gc_grace", Kind::kInteger},
     {"monitor_interval", Kind::kInteger},
+    {"stats_interval", Kind::kInteger},
     {"alert_webhook_url", Kind::kString},
     {"alert_webhook_secret_file", Kind::kString},
 };
@@ -149,6 +150,8 @@ Result<void> Assign(ServerConfig* config, const KeySpec& spec, const Value& valu
     AIRLOCK_ASSIGN_OR_RETURN(config->gc_grace, InRange(key, number, 60, kMaxExpiry));
   } else if (key == "monitor_interval") {
     AIRLOCK_ASSIGN_OR_RETURN(config->monitor_interval, InRange(key, number, 1, 3600));
+  } else if (key == "stats_interval") {
+    AIRLOCK_ASSIGN_OR_RETURN(config->stats_interval, InRange(key, number, 1, 3600));
   } else if (key == "snapshot_expiry") {
     AIRLOCK_ASSIGN_OR_RETURN(config->snapshot_expiry, InRange(key, number, 60, kMaxExpiry));
   }

@@ -43,6 +43,7 @@ struct ServerConfig {
   int64_t gc_interval = 86400;          // seconds between blob collections (0 = only `airlockd gc`)
   int64_t gc_grace = 86400;             // an unreferenced blob is collected once this old (mtime)
   int64_t monitor_interval = 10;        // seconds between monitor ticks (docs/operations/alerts.md)
+  int64_t stats_interval = 60;  // seconds between /metrics release statistics (statistics.md)
   std::string alert_webhook_url;        // "" = alerts only in the log and the admin API
   std::string alert_webhook_secret_file;  // the webhook's HMAC key (required with the URL)
 };

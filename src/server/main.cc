@@ -39,13 +39,14 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/monitor_actions.h"
+#include "server/release_metrics.h"
 #include "server/release_policy.h"
 #include "server/router.h"
 #include "server/routes.h"
 #include "server/server_api.h"
 #include "server/static_files.h"
-#include "server/vault_secret.h"
 #include "server/store_catalog.h"
+#include "server/vault_secret.h"
 #include "storage/store.h"
 
 namespace {
@@ -291,9 +292,8 @@ int Serve(const server::ServerConfig& config) {
   server::ChannelCache::Options cache_options;
   cache_options.ttl = std::chrono::milliseconds(config.cache_ttl_ms);
   // Serve only what the signed release rules allow, whatever the database says (release_policy.h).
-  cache_options.release_gate = server::SignedReleaseGate(&repo, [](const std::string& why) {
-    std::fprintf(stderr, "airlockd: %s\n", why.c_str());
-  });
+  cache_options.release_gate = server::SignedReleaseGate(
+      &repo, [](const std::string& why) { std::fprintf(stderr, "airlockd: %s\n", why.c_str()); });
   server::ChannelCache cache(store->get(), cache_options);
 
   // Block the stop signals in every thread (the workers inherit the mask); this thread waits for
@@ -406,6 +406,17 @@ int Serve(const server::ServerConfig& config) {
         },
         std::chrono::seconds(config.gc_interval));
   }
+  // Release statistics on /metrics (release_metrics.h), computed off the request path.
+  PeriodicTask statistician(
+      [db = store->get(), &metrics] {
+        auto text = server::RenderReleaseMetrics(db, UnixNow());
+        if (!text) {
+          LogLine("error", "release statistics: " + text.error().ToString());
+          return;
+        }
+        metrics.SetSection(std::move(*text));
+      },
+      std::chrono::seconds(config.stats_interval));
   PeriodicTask watcher(
       [&monitor] {
         auto report = monitor.Tick();
@@ -420,6 +431,7 @@ int Serve(const server::ServerConfig& config) {
   LogLine("info", std::string("stopping on ") + (signal_number == SIGTERM ? "SIGTERM" : "SIGINT"));
   refresher.Stop();
   watcher.Stop();
+  statistician.Stop();
   if (collector) collector->Stop();
   http.Stop();
   http.Wait();
@@ -474,6 +486,8 @@ int main(int argc, char** argv) {
        "an unreferenced blob is collected once older than this, in seconds (default 86400)"},
       {"monitor_interval", "--monitor-interval",
        "seconds between runs of the alert rules (default 10)"},
+      {"stats_interval", "--stats-interval",
+       "seconds between updates of the release statistics on /metrics (default 60)"},
       {"alert_webhook_url", "--alert-webhook-url",
        "http(s) URL alerts are POSTed to, HMAC-signed (default: none, log only)"},
       {"alert_webhook_secret_file", "--alert-webhook-secret-file",

@@ -5,9 +5,7 @@
 #include "server/router.h"
 
 namespace airlock::server {
-namespace {
 
-// Prometheus label values escape '\', '"' and newline.
 std::string EscapeLabel(const std::string& value) {
   std::string out;
   out.reserve(value.size());
@@ -23,8 +21,6 @@ std::string EscapeLabel(const std::string& value) {
   }
   return out;
 }
-
-}  // namespace
 
 void Metrics::SetRoutes(const std::vector<std::string>& labels) {
   routes_.clear();
@@ -92,7 +88,14 @@ std::string Metrics::Render() const {
   out += "# HELP airlock_http_response_bytes_total Bytes sent (headers and bodies).\n";
   out += "# TYPE airlock_http_response_bytes_total counter\n";
   out += "airlock_http_response_bytes_total " + std::to_string(bytes_sent_.load()) + "\n";
+  std::lock_guard lock(section_mu_);
+  out += section_;
   return out;
+}
+
+void Metrics::SetSection(std::string text) {
+  std::lock_guard lock(section_mu_);
+  section_ = std::move(text);
 }
 
 void AddHealthRoutes(Router* router, const Metrics* metrics) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,10 @@ class Metrics {
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   uint64_t requests(int route_index, int status) const;
 
-  // The exposition text.
+  // The exposition text: the counters, then the section set by SetSection (complete lines with
+  // their HELP and TYPE, e.g. RenderReleaseMetrics; release_metrics.h).
   std::string Render() const;
+  void SetSection(std::string text);
 
  private:
   static constexpr int kMaxStatus = 600;
@@ -56,7 +59,12 @@ class Metrics {
   std::atomic<int64_t> open_connections_{0};
   std::atomic<uint64_t> connections_total_{0};
   std::atomic<uint64_t> bytes_sent_{0};
+  mutable std::mutex section_mu_;
+  std::string section_;  // guarded by section_mu_
 };
+
+// Prometheus label value escaping (backslash, double quote, newline).
+std::string EscapeLabel(const std::string& value);
 
 // Adds GET /healthz ({"status":"ok"}) and GET /metrics (metrics->Render()) to `router`. `metrics`
 // must outlive the router.

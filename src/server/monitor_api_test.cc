@@ -2,11 +2,14 @@
 // store. Each level's action is checked on the real state (key states in the vault, channels in
 // the store), and after the critical action a device still gets an update once the operator has
 // signed a root naming the new keys.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "metadata/metadata.h"
 #include "monitor/monitor.h"
 #include "server/monitor_actions.h"
+
 #include "server/server_api_test_fixture.h"
 
 namespace airlock::server {
@@ -273,6 +276,92 @@ TEST_F(MonitorApiTest, RefusedAdminRequestsAreWatchedAndRulesCanBeTuned) {
   EXPECT_EQ(list.body["alerts"][0]["rule"], "admin_auth_failures");
   EXPECT_EQ(list.body["alerts"][0]["subject"], "127.0.0.1");
   EXPECT_EQ(list.body["alerts"][0]["investigation"], true);
+}
+
+TEST_F(MonitorApiTest, IrregularDeploymentsOpenInvestigationsAndAStagedRolloutDoesNot) {
+  ASSERT_EQ(Admin("PUT", "/api/v1/alert-rules/deploy_burst", {{"threshold", 3}}).status, 200);
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const std::string channel = std::string("/api/v1/apps/") + kApp + "/channels/production";
+  // A staged rollout: 50 % then 100 % raises nothing.
+  ASSERT_EQ(Admin("PUT", channel + "/rollout", {{"percent", 50}}).status, 200);
+  now_ += 600;
+  ASSERT_EQ(Admin("PUT", channel + "/rollout", {{"percent", 100}}).status, 200);
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  Reply quiet = Admin("GET", "/api/v1/alerts");
+  ASSERT_EQ(quiet.status, 200);
+  EXPECT_TRUE(quiet.body["alerts"].empty()) << quiet.raw;
+
+  // Down to 10 % and straight back to 100 % within the hour.
+  ASSERT_EQ(Admin("PUT", channel + "/rollout", {{"percent", 10}}).status, 200);
+  now_ += 60;
+  ASSERT_EQ(Admin("PUT", channel + "/rollout", {{"percent", 100}}).status, 200);
+  // Three publishes within the hour.
+  metadata::Targets t2, t3;
+  ASSERT_NO_FATAL_FAILURE(PublishNext(targets_v1_, 2, "1.1.0", &t2));
+  ASSERT_NO_FATAL_FAILURE(PublishNext(t2, 3, "1.2.0", &t3));
+  // Someone who never deployed this app pauses and resumes it.
+  auto bob = access_->CreateToken("bob", {access::Role::kReleaseManager});
+  ASSERT_TRUE(bob);
+  ASSERT_EQ(Call("POST", channel + "/pause", "", bob->token).status, 200);
+  ASSERT_NO_FATAL_FAILURE(Tick());
+
+  Reply list = Admin("GET", "/api/v1/alerts");
+  ASSERT_EQ(list.status, 200);
+  std::map<std::string, Json> by_rule;
+  for (const Json& a : list.body["alerts"]) {
+    EXPECT_EQ(by_rule.count(a["rule"]), 0u) << "raised twice: " << a.dump();
+    by_rule[a["rule"]] = a;
+  }
+  ASSERT_EQ(by_rule.size(), 3u) << list.raw;
+  EXPECT_EQ(by_rule["rollout_jump"]["summary"],
+            std::string("the rollout of ") + kApp +
+                " channel production went from 10 % to 100 % within 86400 s (by owner)");
+  EXPECT_EQ(by_rule["deploy_burst"]["subject"], kApp);
+  EXPECT_EQ(by_rule["deploy_new_actor"]["subject"], std::string(kApp) + "|bob");
+  for (const auto& [rule, a] : by_rule) {
+    EXPECT_EQ(a["level"], "low") << rule;
+    EXPECT_EQ(a["investigation"], true) << rule;
+    EXPECT_EQ(a["action"], "none") << rule;
+  }
+}
+
+TEST_F(MonitorApiTest, ScheduledReportsAreServedAndAnAuditorSignsTheWeeklyReviewOffOnce) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());  // key use for the reports to count
+  now_ += 8 * kDay;  // a whole week since: every period's report is due
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  Reply weekly = Admin("GET", "/api/v1/reports?period=weekly");
+  ASSERT_EQ(weekly.status, 200) << weekly.raw;
+  ASSERT_EQ(weekly.body["reports"].size(), 1u) << weekly.raw;
+  const int64_t id = weekly.body["reports"][0]["id"];
+  EXPECT_TRUE(weekly.body["reports"][0]["signed_off_by"].is_null());
+  Reply all = Admin("GET", "/api/v1/reports");
+  std::set<std::string> periods;
+  for (const Json& r : all.body["reports"]) periods.insert(r["period"]);
+  EXPECT_EQ(periods, (std::set<std::string>{"daily", "weekly", "monthly", "quarterly"}));
+  EXPECT_EQ(Admin("GET", "/api/v1/reports?period=hourly").status, 400);
+  Reply full = Admin("GET", "/api/v1/reports/" + std::to_string(id));
+  ASSERT_EQ(full.status, 200);
+  EXPECT_TRUE(full.body["report"].contains("total")) << full.raw;
+
+  auto auditor = access_->CreateToken("audrey", {access::Role::kAuditor});
+  ASSERT_TRUE(auditor);
+  const std::string signoff = "/api/v1/reports/" + std::to_string(id) + "/signoff";
+  EXPECT_EQ(Call("POST", signoff, R"({"note": "x"})", reader_token_).status, 403);
+  Reply done = Call("POST", signoff, R"({"note": "read every record"})", auditor->token);
+  ASSERT_EQ(done.status, 200) << done.raw;
+  EXPECT_EQ(done.body["signed_off_by"], "audrey");
+  Reply again = Call("POST", signoff, "{}", auditor->token);
+  EXPECT_EQ(again.status, 409) << again.raw;
+  EXPECT_EQ(Admin("POST", "/api/v1/reports/999/signoff").status, 404);
+  EXPECT_EQ(Admin("POST", "/api/v1/reports/x/signoff").status, 400);
+  // The monitor's record of the sign-off (the admin API also logs every request, refused ones too).
+  size_t monitor_records = 0;
+  for (const auto& r : UsageLog("report.signoff")) {
+    if (r.purpose != "monitor") continue;
+    ++monitor_records;
+    EXPECT_EQ(r.actor, "audrey");
+  }
+  EXPECT_EQ(monitor_records, 1u);
 }
 
 }  // namespace

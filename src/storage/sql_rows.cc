@@ -57,6 +57,9 @@ Result<void> CheckChannel(const Channel& c) {
   if (c.rollout_percent < 0 || c.rollout_percent > 100) {
     return MakeError(ErrorCode::kInvalidArgument, "rollout percent must be 0 to 100");
   }
+  if (c.approval_rollout_above < 0 || c.approval_rollout_above > 100) {
+    return MakeError(ErrorCode::kInvalidArgument, "approval rollout threshold must be 0 to 100");
+  }
   return {};
 }
 
@@ -162,6 +165,10 @@ Result<Channel> ChannelFromRow(const Row& r) {
   c.current_version = r[10];
   AIRLOCK_ASSIGN_OR_RETURN(int64_t rolled_back, Int(r[11]));
   c.rolled_back = rolled_back != 0;
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t approval_required, Int(r[12]));
+  AIRLOCK_ASSIGN_OR_RETURN(int64_t approval_above, Int(r[13]));
+  c.approval_required = approval_required != 0;
+  c.approval_rollout_above = static_cast<int>(approval_above);
   return c;
 }
 

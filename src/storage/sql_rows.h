@@ -21,8 +21,9 @@ inline constexpr std::string_view kAppColumns =
     "app_id, display_name, created_at, enroll_token_sha256, app_key, enroll_policy";
 inline constexpr std::string_view kChannelColumns =
     "app_id, name, is_default, allow_self_assign, ios, android, electron, min_native_version, "
-    "rollout_percent, paused, current_version, rolled_back";
-inline constexpr size_t kChannelColumnCount = 12;
+    "rollout_percent, paused, current_version, rolled_back, approval_required, "
+    "approval_rollout_above";
+inline constexpr size_t kChannelColumnCount = 14;
 inline constexpr std::string_view kReleaseColumns =
     "app_id, version, target_name, sha256, length, encryption, capgo_session_key, capgo_checksum, "
     "created_at, format, capgo_target, capgo_sha256, capgo_length, capgo_key_id";
@@ -32,7 +33,8 @@ inline constexpr std::string_view kReleaseColumnsR =
     "r.capgo_key_id";
 inline constexpr std::string_view kChannelColumnsC =
     "c.app_id, c.name, c.is_default, c.allow_self_assign, c.ios, c.android, c.electron, "
-    "c.min_native_version, c.rollout_percent, c.paused, c.current_version, c.rolled_back";
+    "c.min_native_version, c.rollout_percent, c.paused, c.current_version, c.rolled_back, "
+    "c.approval_required, c.approval_rollout_above";
 inline constexpr std::string_view kDeviceColumns =
     "app_id, device_id, public_key, platform, channel_override, last_seen, signing_key, status";
 inline constexpr std::string_view kEventColumns =
@@ -69,6 +71,22 @@ Result<std::vector<T>> MapRows(const std::vector<Row>& rows, F from_row) {
     out.push_back(std::move(value));
   }
   return out;
+}
+
+// Runs `body` in a write transaction on `conn`: committed when it succeeds, rolled back otherwise.
+template <typename F>
+Result<void> InTransaction(Connection& conn, F body) {
+  AIRLOCK_TRY(conn.Begin());
+  Result<void> result = body();
+  if (!result) {
+    (void)conn.Rollback();
+    return result;
+  }
+  // A COMMIT that fails (SQLite busy past the timeout) leaves the transaction open on SQLite; end
+  // it so the connection stays usable.
+  auto committed = conn.Commit();
+  if (!committed) (void)conn.Rollback();
+  return committed;
 }
 
 inline std::string Sql(std::string_view a, std::string_view b, std::string_view c) {

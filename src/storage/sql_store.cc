@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/semver.h"
+#include "storage/sql_release_ops.h"
 #include "storage/sql_rows.h"
 
 namespace airlock::storage {
@@ -80,7 +81,7 @@ class SqlStore final : public Store {
       if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
       auto p = ChannelParams(c);
       return conn_->Exec(Sql("INSERT INTO channels (", kChannelColumns,
-                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"),
                          p);
     });
   }
@@ -91,17 +92,31 @@ class SqlStore final : public Store {
     return InTransaction([&]() -> Result<void> {
       if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
       auto all = ChannelParams(c);
-      // Settings only ($1..$10 of ChannelParams): the release pointer is not written (store.h).
+      // Settings only ($1..$10 of ChannelParams): the release pointer and the approval policy are
+      // not written (store.h), and a rollout above the approval threshold is refused here, in the
+      // same statement, so a policy another server just switched on cannot be raced.
       std::span<const Param> p(all.data(), 10);
       AIRLOCK_ASSIGN_OR_RETURN(
           auto rows,
           conn_->Query("UPDATE channels SET is_default = $3, allow_self_assign = $4, ios = $5, "
                        "android = $6, electron = $7, min_native_version = $8, rollout_percent = $9, "
                        "paused = $10 "
-                       "WHERE app_id = $1 AND name = $2 "
+                       "WHERE app_id = $1 AND name = $2 AND (approval_required = 0 OR "
+                       "$9 <= rollout_percent OR $9 <= approval_rollout_above) "
                        "RETURNING name",
                        p));
-      if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + c.name);
+      if (rows.empty()) {
+        Param key[] = {c.app_id, c.name};
+        AIRLOCK_ASSIGN_OR_RETURN(
+            auto found,
+            conn_->Query("SELECT approval_rollout_above FROM channels WHERE app_id = $1 AND "
+                         "name = $2",
+                         key));
+        if (found.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + c.name);
+        return MakeError(ErrorCode::kRollback,
+                         "channel " + c.name + " needs an approval for a rollout above " +
+                             Str(found[0][0]) + " %");
+      }
       return {};
     });
   }
@@ -521,6 +536,43 @@ class SqlStore final : public Store {
     return MapRows<DeviceEvent>(rows, EventFromRow);
   }
 
+  Result<Approval> CreateApproval(const Approval& approval, const Release* release) override {
+    if (release) AIRLOCK_TRY(CheckRelease(*release));
+    std::lock_guard lock(mu_);
+    Approval made;
+    AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
+      if (release) AIRLOCK_TRY(InsertRelease(*release));
+      AIRLOCK_ASSIGN_OR_RETURN(made, release_ops::InsertApproval(*conn_, approval));
+      return {};
+    }));
+    return made;
+  }
+  Result<Approval> GetApproval(std::string_view app_id, int64_t id) override {
+    std::lock_guard lock(mu_);
+    return release_ops::GetApproval(*conn_, app_id, id);
+  }
+  Result<std::vector<Approval>> ListApprovals(std::string_view app_id, std::string_view status,
+                                              size_t limit) override {
+    std::lock_guard lock(mu_);
+    return release_ops::ListApprovals(*conn_, app_id, status, limit);
+  }
+  Result<Approval> DecideApproval(std::string_view app_id, int64_t id, bool approve,
+                                  std::string_view decided_by, int64_t decided_at) override {
+    std::lock_guard lock(mu_);
+    return release_ops::DecideApproval(*conn_, app_id, id, approve, decided_by, decided_at);
+  }
+  Result<void> SetChannelApproval(std::string_view app_id, std::string_view channel, bool required,
+                                  int rollout_above) override {
+    std::lock_guard lock(mu_);
+    return release_ops::SetChannelApproval(*conn_, app_id, channel, required, rollout_above);
+  }
+  Result<ReleaseStats> GetReleaseStats(std::string_view app_id, std::string_view version,
+                                       int64_t active_since, int64_t from,
+                                       int64_t bucket) override {
+    std::lock_guard lock(mu_);
+    return release_ops::GetReleaseStats(*conn_, app_id, version, active_since, from, bucket);
+  }
+
   Result<std::map<std::string, int64_t>> CountEventsByKind(std::string_view app_id,
                                                            std::string_view version) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
@@ -561,7 +613,8 @@ class SqlStore final : public Store {
             Bool(c.ios),          Bool(c.android),
             Bool(c.electron),     Opt(c.min_native_version),
             int64_t{c.rollout_percent}, Bool(c.paused),
-            Opt(c.current_version), Bool(c.rolled_back)};
+            Opt(c.current_version), Bool(c.rolled_back),
+            Bool(c.approval_required), int64_t{c.approval_rollout_above}};
   }
 
   // Requires mu_.
@@ -595,17 +648,7 @@ class SqlStore final : public Store {
   // Requires mu_. Runs `body` in a transaction; rolls back if it fails.
   template <typename F>
   Result<void> InTransaction(F body) {
-    AIRLOCK_TRY(conn_->Begin());
-    Result<void> result = body();
-    if (!result) {
-      (void)conn_->Rollback();
-      return result;
-    }
-    // A COMMIT that fails (SQLite busy past the timeout) leaves the transaction open on SQLite; end it
-    // so the connection stays usable.
-    auto committed = conn_->Commit();
-    if (!committed) (void)conn_->Rollback();
-    return committed;
+    return sql_rows::InTransaction(*conn_, std::move(body));
   }
 
   std::mutex mu_;

@@ -103,7 +103,45 @@ struct Channel {
   // current_version was set by an allowed rollback (SetChannelCurrentVersion with rolled_back); devices
   // running a higher version may be offered it. Cleared by PublishRelease.
   bool rolled_back = false;
+  // Four-eyes approval (docs/operations/approvals.md): a publish, a rollout above
+  // approval_rollout_above percent, and a looser policy wait for a second principal. Written only by
+  // CreateChannel, SetChannelApproval (tightening) and DecideApproval, never by UpdateChannel.
+  bool approval_required = false;
+  int approval_rollout_above = 100;
   bool operator==(const Channel&) const = default;
+};
+
+// A change waiting for (or decided by) a second principal. kind "publish": `version` becomes the
+// channel's current release; "rollout": `rollout_percent`; "policy": the channel's approval policy
+// (`policy_required`, `policy_rollout_above`).
+struct Approval {
+  int64_t id = 0;  // assigned by CreateApproval
+  std::string app_id;
+  std::string channel;
+  std::string kind;
+  std::optional<std::string> version;
+  std::optional<int64_t> rollout_percent;
+  std::optional<bool> policy_required;
+  std::optional<int64_t> policy_rollout_above;
+  std::string requested_by;    // the requesting principal's name
+  // Its token id, then the ids of the tokens that minted it up to the first, space-separated.
+  std::string requester_lineage;
+  int64_t requested_at = 0;
+  std::string status = "pending";  // "pending", "approved", "rejected"
+  std::optional<std::string> decided_by;
+  std::optional<int64_t> decided_at;
+  bool operator==(const Approval&) const = default;
+};
+
+// A release's figures from its devices' reports (GetReleaseStats; docs/operations/statistics.md).
+struct ReleaseStats {
+  std::map<std::string, int64_t> funnel;            // kind -> distinct devices that reported it
+  std::map<std::string, int64_t> failed_by_reason;  // failed or rolled_back, by reason code
+  int64_t active_devices = 0;  // the app's devices seen since `active_since`, not revoked
+  int64_t on_release = 0;      // devices whose latest confirmed/rolled_back event confirms it
+  // (seconds after `from`, devices) for every device's first confirmation of the release as the
+  // server received it (received_at, not the device's clock), aggregated per `bucket` seconds.
+  std::vector<std::pair<int64_t, int64_t>> confirmed_by_bucket;
 };
 
 // A channel with its current release (nullopt when current_version is unset).
@@ -290,6 +328,35 @@ class Store {
   // A device's events by seq, oldest first.
   [[nodiscard]] virtual Result<std::vector<DeviceEvent>> ListDeviceEvents(
       std::string_view app_id, std::string_view device_id, size_t limit = kMaxListLimit) = 0;
+  // --- approvals (docs/operations/approvals.md) ---
+  // Stores a pending approval and returns it with its id; with `release`, creates that release
+  // first in the same transaction (a publish waiting for approval: both or neither). kNotFound for
+  // an unknown channel, or for a publish of an unknown release; kAlreadyExists for a release that
+  // exists; kInvalidArgument for a kind without its fields.
+  [[nodiscard]] virtual Result<Approval> CreateApproval(const Approval& approval,
+                                                        const Release* release = nullptr) = 0;
+  [[nodiscard]] virtual Result<Approval> GetApproval(std::string_view app_id, int64_t id) = 0;
+  // Newest first; `status` empty = any.
+  [[nodiscard]] virtual Result<std::vector<Approval>> ListApprovals(
+      std::string_view app_id, std::string_view status, size_t limit = kMaxListLimit) = 0;
+  // Decides a pending approval. Approving applies its change to the channel in the same
+  // transaction (publish: current version set, rolled_back cleared; rollout: rollout_percent;
+  // policy: the approval policy). kRollback when it is no longer pending, kNotFound when unknown.
+  [[nodiscard]] virtual Result<Approval> DecideApproval(std::string_view app_id, int64_t id,
+                                                        bool approve, std::string_view decided_by,
+                                                        int64_t decided_at) = 0;
+  // Sets the channel's approval policy directly (the admin API only tightens it this way).
+  [[nodiscard]] virtual Result<void> SetChannelApproval(std::string_view app_id,
+                                                        std::string_view channel, bool required,
+                                                        int rollout_above) = 0;
+
+  // The release's funnel, reasons and adoption (ReleaseStats). `from` and `bucket` (> 0) place
+  // the confirmations in time.
+  [[nodiscard]] virtual Result<ReleaseStats> GetReleaseStats(std::string_view app_id,
+                                                             std::string_view version,
+                                                             int64_t active_since, int64_t from,
+                                                             int64_t bucket) = 0;
+
   // Per-release funnel: event kind -> number of distinct devices that reported it.
   [[nodiscard]] virtual Result<std::map<std::string, int64_t>> CountEventsByKind(
       std::string_view app_id, std::string_view version) = 0;

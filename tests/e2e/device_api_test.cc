@@ -19,10 +19,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
-#include "client/curl_fetcher.h"
 #include "client/device_api_client.h"
 #include "client/device_identity.h"
 #include "client/download.h"
+#include "client/http_fetcher.h"
 #include "client/report_queue.h"
 #include "client/updater.h"
 #include "common/file.h"
@@ -170,7 +170,7 @@ TEST_F(DeviceApi, EnrollsChecksUnwrapsDownloadsWithResumeAndVerifiesWithTuf) {
   // The server's claims, verified: TUF names the same length and hash.
   const std::string root_bytes = ReadTextFile(tmp_->path() / "root.json", 1 << 20).value();
   ASSERT_TRUE(InitMetadataDir(dir_ / "tuf", AsBytes(root_bytes)));
-  CurlFetcher fetcher;
+  HttpFetcher fetcher;
   UpdaterOptions tuf;
   tuf.metadata_dir = dir_ / "tuf";
   tuf.metadata_base_url = check->tuf_url;

@@ -32,7 +32,7 @@
 #include "bundle/archive.h"
 #include "bundle/bundle.h"
 #include "bundle/capgo.h"
-#include "client/curl_fetcher.h"
+#include "client/http_fetcher.h"
 #include "client/updater.h"
 #include "common/file.h"
 #include "crypto/base64.h"
@@ -248,7 +248,7 @@ TEST_P(EndToEnd, ReleasePublishedWithCliIsOfferedDownloadedVerifiedAndDecrypted)
   // TUF: the client from the root `airlock app root` wrote, against tuf_url.
   const std::string root_bytes = ReadTextFile(w / "root.json", 1 << 20).value();
   ASSERT_TRUE(client::InitMetadataDir(w / "tuf", AsBytes(root_bytes)));
-  client::CurlFetcher fetcher;
+  client::HttpFetcher fetcher;
   client::UpdaterOptions options;
   options.metadata_dir = w / "tuf";
   options.metadata_base_url = update["tuf_url"].get<std::string>();
