@@ -6,7 +6,9 @@
 # then Debian's headless Chromium, driven by playwright-core (tests/dashboard/e2e.js): a wrong token
 # is refused with the server's message, the right one logs in, the release page shows the funnel
 # the server computes and the adoption plot, the channel page pauses the rollout (checked here
-# through the admin API), the alert is acknowledged (checked here too), every hostile string is
+# through the admin API), the alert is acknowledged (checked here too), a pending publish is refused
+# to the owner whose token minted the requester's (self_approval shown) and approved by a second
+# principal (checked here), every hostile string is
 # shown as text and nothing of it runs or loads, and the token never reaches a URL or localStorage.
 #   tests/dashboard/dashboard_test.sh BIN_DIR SOURCE_DIR NODE_DIR
 # NODE_DIR holds playwright-core (the dashboard.npm_ci fixture, npm_setup.sh). Without node or
@@ -82,12 +84,24 @@ PY
 # ---- an alert whose summary is HTML: an operator declares a key compromised with that reason ----
 run 0 "declared key $APP.timestamp compromised" "$A" alert declare-compromise "$APP.timestamp" \
   --reason "$XSS" "${S[@]}"
+compromise_alert() { json 'print([a["id"] for a in d["alerts"] if a["rule"] == "compromise_declared"][0])'; }
 for _ in $(seq 1 100); do  # the monitor ticks every second; wait (bounded) for the alert
-  curl -sf "${H[@]}" "$SERVER/api/v1/alerts" >"$W/out" && [ "$(json 'print(len(d["alerts"]))')" = 1 ] && break
+  curl -sf "${H[@]}" "$SERVER/api/v1/alerts" >"$W/out" && compromise_alert >/dev/null 2>&1 && break
   sleep 0.1
 done
-ALERT=$(json 'print(d["alerts"][0]["id"])' 2>/dev/null)
+ALERT=$(compromise_alert 2>/dev/null)
 [ -n "$ALERT" ] && ok || bad "no alert raised: $(cat "$W/out")"
+
+# ---- four-eyes: a CI token publishes 1.2.0 to a channel that needs approval; it waits ----
+run 0 "" "$A" channel create "$APP" beta --require-approval "${S[@]}"
+run 0 "" "$A" token create ci --role release-manager "${S[@]}"
+CI_TOKEN=$(tail -1 "$W/out")
+run 0 "" "$A" token create bob --role release-manager "${S[@]}"
+BOB=$(tail -1 "$W/out")
+mkdir -p "$W/src-1.2.0" && echo "<html>1.2.0</html>" >"$W/src-1.2.0/index.html"
+run 0 "waiting for approval 1: publish 1.2.0 on channel beta" "$A" release publish "$APP" \
+  --server "$SERVER" --token "$CI_TOKEN" --version 1.2.0 --from "$W/src-1.2.0" --encrypt device \
+  --channel beta
 
 # ---- what the server says about 1.1.0, for the browser to find on the page ----
 code=$(curl -s -o "$W/stats.json" -w '%{http_code}' "${H[@]}" "$SERVER/api/v1/apps/$APP/releases/1.1.0/stats")
@@ -104,7 +118,7 @@ PY
 # ---- the browser ----
 DASH_SERVER="$SERVER" DASH_TOKEN="$TOKEN" DASH_APP="$APP" DASH_VERSION=1.1.0 DASH_XSS="$XSS" \
   DASH_STATS="$W/stats.json" DASH_EVIL_DEVICE="$EVIL" DASH_AGENT_DEVICE="$AGENT_DEVICE" \
-  DASH_ALERT="$ALERT" DASH_CHROMIUM="$CHROMIUM" NODE_PATH="$NODE_DIR/node_modules" \
+  DASH_ALERT="$ALERT" DASH_APPROVER="$BOB" DASH_CHROMIUM="$CHROMIUM" NODE_PATH="$NODE_DIR/node_modules" \
   node "$SRC/tests/dashboard/e2e.js" >"$W/e2e.out" 2>&1
 rc=$?
 cat "$W/e2e.out"
@@ -118,6 +132,13 @@ json "c=[c for c in d['channels'] if c['name']=='production'][0]; assert c['paus
 curl -sf "${H[@]}" "$SERVER/api/v1/alerts/$ALERT" >"$W/out"
 json "assert d['status'] == 'acknowledged' and d['acked_by'] == 'owner', d" && ok ||
   bad "the alert is not acknowledged by the dashboard's user: $(cat "$W/out")"
+
+# The owner (who minted the requester's token) was refused; bob approved: beta serves 1.2.0.
+curl -sf "${H[@]}" "$SERVER/api/v1/apps/$APP/approvals" >"$W/out"
+json "a=d['approvals'][0]; assert (a['status'], a['decided_by'], a['version']) == ('approved', 'bob', '1.2.0'), a" &&
+  ok || bad "the approval was not decided by bob in the dashboard: $(cat "$W/out")"
+curl -sf "${H[@]}" "$SERVER/api/v1/apps/$APP/channels/beta" >"$W/out"
+json "assert d['current_version'] == '1.2.0', d" && ok || bad "beta does not serve 1.2.0: $(cat "$W/out")"
 
 echo "dashboard e2e: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -18,6 +18,7 @@ const xss = env('DASH_XSS');
 const stats = JSON.parse(fs.readFileSync(env('DASH_STATS'), 'utf8'));
 const evilDevice = env('DASH_EVIL_DEVICE');
 const alertId = env('DASH_ALERT');
+const approver = env('DASH_APPROVER');
 const kCsp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -47,7 +48,9 @@ async function main() {
   // Answers >= 400 the test does not provoke itself (the wrong token's 401) are errors.
   const badAnswers = [];
   page.on('response', (r) => {
-    if (r.status() >= 400 && r.status() !== 401) badAnswers.push(r.status() + ' ' + r.url());
+    // 401: the wrong token; 403 on .../approve: the owner's self-approval, both provoked below.
+    const provoked = r.status() === 401 || (r.status() === 403 && /\/approvals\/1\/approve$/.test(r.url()));
+    if (r.status() >= 400 && !provoked) badAnswers.push(r.status() + ' ' + r.url());
   });
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   page.on('console', (m) => {
@@ -166,6 +169,23 @@ async function main() {
   await page.waitForSelector(`${alertRow}[data-status="acknowledged"]`);
   check(true, 'the alert shows acknowledged');
 
+  // ---- four-eyes: the owner minted the requester's token, so its approval is refused ----
+  await page.goto(`${server}/dashboard/#/apps/${app}/approvals`);
+  const pending = 'tr[data-approval="1"][data-status="pending"]';
+  await page.waitForSelector(`${pending} button[data-action="approve"]`);
+  const change = await page.textContent(`${pending} td:nth-child(3)`);
+  check(change === 'publish 1.2.0', 'the pending request shows its change', change);
+  const [selfResponse] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/approvals/1/approve')),
+    page.click(`${pending} button[data-action="approve"]`),
+  ]);
+  check(selfResponse.status() === 403, 'the owner\'s approval is refused (403)', selfResponse.status());
+  await page.waitForFunction(() => document.getElementById('status').textContent !== '');
+  const refusal = await page.textContent('#status');
+  check(/^self_approval: approval 1 was requested by ci; a second principal must approve it/.test(refusal),
+      'the page shows the server\'s self_approval message', refusal);
+  check(await page.$(pending) !== null, 'the request is still pending');
+
   // ---- keys ----
   await page.click('nav#nav a:has-text("Keys")');
   await page.waitForSelector('#keys');
@@ -194,6 +214,22 @@ async function main() {
   await page.waitForSelector('#login-form', {state: 'visible'});
   check(await page.evaluate(() => sessionStorage.length === 0), 'logging out forgets the token');
   check(await page.$$eval('#view *', (e) => e.length) === 0, 'logging out clears the page');
+
+  // ---- a second principal approves ----
+  await page.fill('#token', approver);
+  await page.click('#login-button');
+  await page.waitForSelector('tr[data-app]');
+  await page.goto(`${server}/dashboard/#/apps/${app}/approvals`);
+  await page.waitForSelector(`${pending} button[data-action="approve"]`);
+  const [approveResponse] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/approvals/1/approve')),
+    page.click(`${pending} button[data-action="approve"]`),
+  ]);
+  check(approveResponse.status() === 200, 'a second principal\'s approval is 200',
+      approveResponse.status());
+  await page.waitForSelector('#no-approvals');
+  check((await page.textContent('#status')) === 'Request 1 approved.',
+      'the page says the request was approved');
   await browser.close();
 }
 

@@ -48,7 +48,12 @@ export async function channels(main, [app], ctx) {
   const change = async (what, method, path, body) => {
     try {
       const c = await api(method, path, body);
-      ctx.status(`Channel ${c.name}: ${what}.`);
+      if (c && c.status === 'pending_approval' && c.approval) {
+        // A channel with four-eyes approval keeps its state until a second principal approves.
+        ctx.status(`Waiting for approval (request ${c.approval.id}): ${what}.`);
+      } else {
+        ctx.status(`Channel ${c.name}: ${what}.`);
+      }
       await ctx.refresh();
     } catch (e) {
       ctx.error(e);
@@ -77,8 +82,11 @@ export async function channels(main, [app], ctx) {
     const current = c.current_version ?
       el('a', {href: appHash(app, '/releases/' + seg(c.current_version))}, c.current_version) :
       el('span', {class: 'muted'}, 'none');
+    const fourEyes = c.approval_required ?
+      el('div', {class: 'muted', data: {field: 'approval'}},
+          `four-eyes: publish, rollout above ${c.approval_rollout_above} %`) : null;
     return [
-      c.name + (c.default ? ' (default)' : ''),
+      [c.name + (c.default ? ' (default)' : ''), fourEyes],
       [current, c.rolled_back ? el('span', {class: 'muted'}, ' (rolled back)') : null],
       el('span', {data: {field: 'percent'}}, `${c.rollout_percent} %`),
       pill(c.paused ? 'paused' : 'active'),
@@ -223,10 +231,10 @@ function approvalChange(a) {
   if (a.kind === 'rollout') return `rollout to ${a.rollout_percent} %`;
   if (a.kind === 'policy') {
     const parts = [];
-    if (has(a.policy_required)) {
-      parts.push(a.policy_required ? 'approval required' : 'approval not required');
+    if (has(a.approval_required)) {
+      parts.push(a.approval_required ? 'approval required' : 'approval not required');
     }
-    if (has(a.policy_rollout_above)) parts.push(`rollouts above ${a.policy_rollout_above} %`);
+    if (has(a.approval_rollout_above)) parts.push(`rollouts above ${a.approval_rollout_above} %`);
     return 'approval policy: ' + (parts.join(', ') || 'changed');
   }
   return [a.kind, has(a.version) ? a.version : null,
