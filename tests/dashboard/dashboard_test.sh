@@ -81,6 +81,18 @@ d = json.load(open(sys.argv[1]))
 assert any(sys.argv[2] in r["details"] for r in d["records"]), d
 PY
 
+# ---- four-eyes: a CI token publishes 1.2.0 to a channel that needs approval; it waits (before the
+# compromise below rotates the timestamp key, which needs a new root before the next publish) ----
+run 0 "" "$A" channel create "$APP" beta --require-approval "${S[@]}"
+run 0 "" "$A" token create ci --role release-manager "${S[@]}"
+CI_TOKEN=$(tail -1 "$W/out")
+run 0 "" "$A" token create bob --role release-manager "${S[@]}"
+BOB=$(tail -1 "$W/out")
+mkdir -p "$W/src-1.2.0" && echo "<html>1.2.0</html>" >"$W/src-1.2.0/index.html"
+run 0 "waiting for approval 1: publish 1.2.0 on channel beta" "$A" release publish "$APP" \
+  --server "$SERVER" --token "$CI_TOKEN" --version 1.2.0 --from "$W/src-1.2.0" --encrypt device \
+  --channel beta
+
 # ---- an alert whose summary is HTML: an operator declares a key compromised with that reason ----
 run 0 "declared key $APP.timestamp compromised" "$A" alert declare-compromise "$APP.timestamp" \
   --reason "$XSS" "${S[@]}"
@@ -91,17 +103,6 @@ for _ in $(seq 1 100); do  # the monitor ticks every second; wait (bounded) for 
 done
 ALERT=$(compromise_alert 2>/dev/null)
 [ -n "$ALERT" ] && ok || bad "no alert raised: $(cat "$W/out")"
-
-# ---- four-eyes: a CI token publishes 1.2.0 to a channel that needs approval; it waits ----
-run 0 "" "$A" channel create "$APP" beta --require-approval "${S[@]}"
-run 0 "" "$A" token create ci --role release-manager "${S[@]}"
-CI_TOKEN=$(tail -1 "$W/out")
-run 0 "" "$A" token create bob --role release-manager "${S[@]}"
-BOB=$(tail -1 "$W/out")
-mkdir -p "$W/src-1.2.0" && echo "<html>1.2.0</html>" >"$W/src-1.2.0/index.html"
-run 0 "waiting for approval 1: publish 1.2.0 on channel beta" "$A" release publish "$APP" \
-  --server "$SERVER" --token "$CI_TOKEN" --version 1.2.0 --from "$W/src-1.2.0" --encrypt device \
-  --channel beta
 
 # ---- what the server says about 1.1.0, for the browser to find on the page ----
 code=$(curl -s -o "$W/stats.json" -w '%{http_code}' "${H[@]}" "$SERVER/api/v1/apps/$APP/releases/1.1.0/stats")
