@@ -116,6 +116,8 @@ assert f["confirmed"] >= 1 and f["installed"] >= 1 and f["failed"] >= 1, f
 assert d["failed_by_reason"].get("hash_mismatch", 0) >= 1, d
 PY
 
+echo "release 1.1.0 as the server counts it: $(cat "$W/stats.json")"
+
 # ---- the browser ----
 DASH_SERVER="$SERVER" DASH_TOKEN="$TOKEN" DASH_APP="$APP" DASH_VERSION=1.1.0 DASH_XSS="$XSS" \
   DASH_STATS="$W/stats.json" DASH_EVIL_DEVICE="$EVIL" DASH_AGENT_DEVICE="$AGENT_DEVICE" \
