@@ -45,7 +45,9 @@ export function adoptionPlot(series, publishedAt) {
   const t1 = Math.max(points[points.length - 1].t, t0 + 1);
   const x = (t) => kLeft + plotW * (t - t0) / (t1 - t0);
   const y = (share) => kTop + plotH * (1 - share);
-  const coords = points.map((p) => `${x(p.t).toFixed(1)},${y(p.share).toFixed(1)}`).join(' ');
+  // No device ran the release before it was published: the line starts at 0 % then.
+  const line = t0 < points[0].t ? [{t: t0, share: 0}, ...points] : points;
+  const coords = line.map((p) => `${x(p.t).toFixed(1)},${y(p.share).toFixed(1)}`).join(' ');
   root.append(svg('polyline', {class: 'line', points: coords}));
   for (const p of points) {
     root.append(svg('circle', {class: 'point', cx: x(p.t).toFixed(1), cy: y(p.share).toFixed(1), r: 3},
