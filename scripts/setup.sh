@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # help2man (man pages from --help), dpkg-dev (cpack's dpkg-shlibdeps) and systemd
-# (systemd-analyze verify) serve the packages (cmake/install.cmake, tests/package_test.sh).
+# (systemd-analyze verify) serve the packages (cmake/install.cmake, tests/package_test.sh); chromium is
+# the headless browser of the dashboard test (tests/dashboard/, driven by playwright-core from npm).
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy clang-format libclang-rt-14-dev
   libssl-dev openssl libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
@@ -13,6 +14,7 @@ PACKAGES=(
   libboost1.81-dev libpq-dev postgresql libtomlplusplus-dev rapidjson-dev
   nginx wrk
   help2man dpkg-dev systemd
+  chromium
 )
 # Node.js (for the independent TUF implementation used in interop tests) may come from elsewhere; only
 # install Debian's when there is none, so an existing newer one is never replaced.

@@ -18,7 +18,7 @@ namespace {
 using namespace testing_fixture;  // NOLINT(build/namespaces)
 
 // What an admin route needs.
-enum class Need { kRead, kPublish, kTokens, kAudit, kSuspend, kVerify };
+enum class Need { kRead, kPublish, kTokens, kAudit, kSuspend, kVerify, kKeyList };
 
 struct RouteRule {
   Need need;
@@ -26,7 +26,7 @@ struct RouteRule {
 };
 
 // docs/operations/audit.md: release.read, release.publish, token.manage (and principal.manage),
-// audit.read, key.suspend, audit.verify.
+// audit.read, key.suspend, audit.verify, key.list.
 const std::map<Need, std::set<std::string>>& AllowedRoles() {
   static const auto* table = new std::map<Need, std::set<std::string>>{
       {Need::kRead, {"owner", "admin", "release-manager", "auditor", "read-only"}},
@@ -35,6 +35,8 @@ const std::map<Need, std::set<std::string>>& AllowedRoles() {
       {Need::kAudit, {"owner", "admin", "key-custodian", "auditor"}},
       {Need::kSuspend, {"owner", "admin", "key-custodian"}},
       {Need::kVerify, {"owner", "admin", "key-custodian", "auditor"}},
+      {Need::kKeyList,
+       {"owner", "admin", "release-manager", "key-custodian", "auditor", "read-only"}},
   };
   return *table;
 }
@@ -87,19 +89,22 @@ const std::map<std::string, RouteRule>& AdminRoutes() {
       {"GET /api/v1/reports", {Need::kAudit, true}},
       {"GET /api/v1/reports/{id}", {Need::kAudit, true}},
       {"POST /api/v1/reports/{id}/signoff", {Need::kVerify, true}},
+      {"GET /api/v1/keys", {Need::kKeyList, true}},
   };
   return *table;
 }
 
-// Routes without a token: health, metrics, the signed TUF files and sealed blobs, and the device
-// protocols (a device proves itself with its request signature or is a plain Capgo client).
+// Routes without a token: health, metrics, the signed TUF files and sealed blobs, the dashboard's
+// static files (they hold no data: the pages call the admin API with the user's token), and the
+// device protocols (a device proves itself with its request signature or is a plain Capgo client).
 const std::set<std::string>& UnguardedRoutes() {
   static const auto* routes = new std::set<std::string>{
       "GET /healthz",      "GET /metrics",           "GET /tuf/{app}/targets/*",
       "GET /tuf/{app}/*",  "GET /v1/blobs/{sha256}", "POST /v1/enroll",
       "POST /v1/check",    "POST /v1/report",        "POST /updates",
       "POST /stats",       "POST /channel_self",     "PUT /channel_self",
-      "GET /channel_self", "DELETE /channel_self",
+      "GET /channel_self", "DELETE /channel_self",   "GET /dashboard",
+      "GET /dashboard/*",
   };
   return *routes;
 }

@@ -19,8 +19,9 @@ struct AirlockdRoutes {
   std::shared_ptr<DeviceRoutes> device;
 };
 
-// In order: /healthz and /metrics, the TUF and blob files under deps.data_dir, the admin API, the
-// device API and the Capgo-compatible API. `metrics` and the Capgo services must outlive the
+// In order: /healthz and /metrics, the TUF and blob files under deps.data_dir, the dashboard's
+// files (dashboard.h), the admin API (with GET /api/v1/keys, admin_keys.h), the device API and the
+// Capgo-compatible API. `metrics` and the Capgo services must outlive the
 // router.
 [[nodiscard]] AirlockdRoutes AddAirlockdRoutes(Router* router, const ServerApiDeps& deps,
                                                const Metrics* metrics, CapgoServices capgo);
