@@ -68,13 +68,14 @@ make_bundle() {  # make_bundle MIB
 OPEN=("$BIN" bundle open "$W/app.alb" --verify-key "$W/signer.pub" --decrypt-key "$W/device.key")
 mkdir -p "$W/o"
 
-# stop_open OUT: starts an open into $W/o/OUT and stops it once its decrypted archive has bytes;
+# stop_open OUT: starts an open into $W/o/OUT and stops it once its first decrypted file has bytes
+# (the open extracts into the staging's files/ as it decrypts);
 # grows the bundle until an open lasts long enough to be caught.
 stop_open() {
   local mib
   for mib in 32 128 512; do
     [ -f "$W/app.alb" ] || make_bundle "$mib"
-    if start_and_stop "$W/o/.airlock-open-*/payload.archive" "${OPEN[@]}" --out "$W/o/$1"; then
+    if start_and_stop "$W/o/.airlock-open-*/files/big.bin" "${OPEN[@]}" --out "$W/o/$1"; then
       return 0
     fi
     rm -rf "$W/o/$1" "$W/app.alb"
@@ -88,15 +89,15 @@ if stop_open out; then
   staging=$(ls -d "$W"/o/.airlock-open-??????)
   [ "$(echo "$staging" | wc -l)" -eq 1 ] && ok || bad "expected one staging folder: $staging"
   [ "$(stat -c %a "$staging")" = 700 ] && ok || bad "staging folder mode $(stat -c %a "$staging")"
-  [ "$(stat -c %a "$staging/payload.archive")" = 600 ] && ok || bad "decrypted archive mode"
-  private_staging "$staging" "$staging/payload.archive"
+  [ "$(stat -c %a "$staging/files/big.bin")" = 600 ] && ok || bad "decrypted file mode $(stat -c %a "$staging/files/big.bin")"
+  private_staging "$staging" "$staging/files/big.bin"
   [ ! -e "$W/o/out" ] && ok || bad "output appeared before the open finished"
   kill -KILL "$PID"
   wait "$PID"
   [ $? -eq 137 ] && ok || bad "open did not die of SIGKILL"
   PID=
   [ -d "$staging" ] && ok || bad "SIGKILL cannot clean up, yet the staging is gone"
-  private_staging "$staging" "$staging/payload.archive"
+  private_staging "$staging" "$staging/files/big.bin"
   [ ! -e "$W/o/out" ] && ok || bad "output exists after SIGKILL"
   run 0 "every size and SHA-256 verified" "${OPEN[@]}" --out "$W/o/out"
   [ ! -e "$staging" ] && ok || bad "the next run left the killed run's staging $staging"
