@@ -57,7 +57,14 @@ depends_on() {
   done
 }
 depends_on "$SERVER_DEB" adduser libc6 libssl3 libsqlite3-0 libpq5 libarchive13
-depends_on "$AGENT_DEB" adduser libc6 libssl3 libsqlite3-0 libcurl4
+depends_on "$AGENT_DEB" adduser libc6 libssl3 libsqlite3-0 libarchive13
+# The agent speaks HTTP(S) through Boost.Beast and OpenSSL (client/http.h), not libcurl: a device
+# installs none of libcurl's protocol and auth libraries.
+if field "$AGENT_DEB" Depends | tr ',' '\n' | grep -Eq "^ *libcurl"; then
+  bad "$(basename "$AGENT_DEB") depends on libcurl: $(field "$AGENT_DEB" Depends)"
+else
+  ok
+fi
 depends_on "$CLI_DEB" libc6 libssl3 libcurl4
 if field "$CLI_DEB" Depends | grep -q adduser; then bad "the CLI package needs no adduser"; else ok; fi
 [ "$(field "$SERVER_DEB" Recommends)" = "airlock" ] && ok || bad "airlockd does not recommend airlock"
