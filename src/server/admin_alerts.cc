@@ -21,20 +21,6 @@ namespace {
 
 Response NoMonitor() { return JsonError(404, "not_found", "monitoring is not enabled"); }
 
-// The {id} of the path, or nullopt (then *err is the 400).
-std::optional<int64_t> AlertId(const Request& req, std::optional<Response>* err,
-                               std::string_view what = "alert") {
-  std::string_view text = req.Param("id");
-  int64_t id = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (text.empty() || text.size() > 18 || ec != std::errc() || p != text.data() + text.size() ||
-      id <= 0) {
-    *err = JsonError(400, "bad_request", std::string(what) + " id must be a positive integer");
-    return std::nullopt;
-  }
-  return id;
-}
-
 // "<app>.<role>" -> "<app>".
 std::string AppOfKey(std::string_view key) {
   std::string name(key.substr(0, key.find('@')));
@@ -119,7 +105,7 @@ Response AdminApi::ListAlerts(const Request& req) {
 Response AdminApi::GetAlert(const Request& req) {
   if (deps.monitor == nullptr) return NoMonitor();
   std::optional<Response> err;
-  auto id = AlertId(req, &err);
+  auto id = PathId(req, "alert", &err);
   if (!id) return std::move(*err);
   auto alert = deps.monitor->store().GetAlert(*id);
   if (!alert) return ErrorResponse(alert.error());
@@ -129,7 +115,7 @@ Response AdminApi::GetAlert(const Request& req) {
 Response AdminApi::ChangeAlert(const Request& req, const access::Principal& actor, bool resolve) {
   if (deps.monitor == nullptr) return NoMonitor();
   std::optional<Response> err;
-  auto id = AlertId(req, &err);
+  auto id = PathId(req, "alert", &err);
   if (!id) return std::move(*err);
   std::string note = Note(req, &err);
   if (err) return std::move(*err);
@@ -218,7 +204,7 @@ Response AdminApi::ListReports(const Request& req) {
 Response AdminApi::GetReport(const Request& req) {
   if (deps.monitor == nullptr) return NoMonitor();
   std::optional<Response> err;
-  auto id = AlertId(req, &err, "report");
+  auto id = PathId(req, "report", &err);
   if (!id) return std::move(*err);
   auto report = deps.monitor->store().GetReport(*id);
   if (!report) return ErrorResponse(report.error());
@@ -228,7 +214,7 @@ Response AdminApi::GetReport(const Request& req) {
 Response AdminApi::SignOffReport(const Request& req, const access::Principal& actor) {
   if (deps.monitor == nullptr) return NoMonitor();
   std::optional<Response> err;
-  auto id = AlertId(req, &err, "report");
+  auto id = PathId(req, "report", &err);
   if (!id) return std::move(*err);
   std::string note = Note(req, &err);
   if (err) return std::move(*err);

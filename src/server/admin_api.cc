@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <any>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -240,6 +241,19 @@ Response VerificationError(const Error& error) {
     default:
       return JsonError(422, "verification_failed", error.message());
   }
+}
+
+std::optional<int64_t> PathId(const Request& req, std::string_view what,
+                              std::optional<Response>* err) {
+  std::string_view text = req.Param("id");
+  int64_t id = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || text.size() > 18 || ec != std::errc() || p != text.data() + text.size() ||
+      id <= 0) {
+    *err = JsonError(400, "bad_request", std::string(what) + " id must be a positive integer");
+    return std::nullopt;
+  }
+  return id;
 }
 
 std::optional<size_t> QueryLimit(const Request& req, size_t fallback,

@@ -54,6 +54,10 @@ Response BadRequest(const Error& error);
 // Errors of verifying uploaded metadata: a wrong version is 409 conflict, failures of ours 500,
 // every other refusal (signatures, expiry, roles, unknown or mismatching blobs, no root yet) 422.
 Response VerificationError(const Error& error);
+// The {id} path parameter (a positive integer, at most 18 digits), or nullopt with *err the 400
+// "WHAT id must be a positive integer".
+std::optional<int64_t> PathId(const Request& req, std::string_view what,
+                              std::optional<Response>* err);
 std::optional<size_t> QueryLimit(const Request& req, size_t fallback, std::optional<Response>* err);
 // The blob store as AppRepo sees it.
 BlobLookup MakeBlobLookup(std::filesystem::path data_dir);

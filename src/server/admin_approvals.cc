@@ -158,15 +158,10 @@ Response AdminApi::DecideApproval(const Request& req, const access::Principal& a
   std::optional<Response> err;
   auto app = LoadApp(req, &err);
   if (!app) return *err;
-  std::string id_text(req.Param("id"));
-  int64_t id = 0;
-  const auto* end = id_text.data() + id_text.size();
-  if (id_text.empty() || id_text.size() > 18 ||
-      std::from_chars(id_text.data(), end, id).ptr != end || id <= 0) {
-    return JsonError(400, "bad_request", "approval id must be a positive integer");
-  }
+  auto id = PathId(req, "approval", &err);
+  if (!id) return *err;
   std::lock_guard lock(write_mutex);
-  auto approval = deps.store->GetApproval(app->app_id, id);
+  auto approval = deps.store->GetApproval(app->app_id, *id);
   if (!approval) return ErrorResponse(approval.error());
   // The requester, a token it minted (at any depth) or one that minted it: one principal.
   bool same = actor.name == approval->requested_by;
@@ -186,11 +181,11 @@ Response AdminApi::DecideApproval(const Request& req, const access::Principal& a
   }
   if (approve && same) {
     return JsonError(403, "self_approval",
-                     "approval " + std::to_string(id) + " was requested by " +
+                     "approval " + std::to_string(*id) + " was requested by " +
                          approval->requested_by +
                          "; a second principal must approve it (the requester may only reject)");
   }
-  auto decided = deps.store->DecideApproval(app->app_id, id, approve, actor.name, Now(deps));
+  auto decided = deps.store->DecideApproval(app->app_id, *id, approve, actor.name, Now(deps));
   if (!decided) {
     if (decided.error().code() == ErrorCode::kRollback) {
       return JsonError(409, "conflict", decided.error().message());
@@ -232,14 +227,10 @@ Response AdminApi::ReleaseStats(const Request& req) {
     if (c.current_version == version) offering.push_back(c.name);
   }
   Json funnel = Json::object();
-  for (const char* kind :
-       {"offered", "downloaded", "verified", "installed", "confirmed", "failed", "rolled_back"}) {
-    auto it = stats->funnel.find(kind);
-    funnel[kind] = it == stats->funnel.end() ? 0 : it->second;
+  for (std::string_view step : storage::ReleaseStats::kSteps) {
+    funnel[std::string(step)] = stats->Devices(step);
   }
-  const int64_t confirmed = funnel["confirmed"];
-  const int64_t ended =
-      confirmed + funnel["failed"].get<int64_t>() + funnel["rolled_back"].get<int64_t>();
+  const std::optional<double> success = stats->SuccessRate();
   const double active = static_cast<double>(stats->active_devices);
   auto share = [&](int64_t n) { return active > 0 ? Json(n / active) : Json(nullptr); };
   // Confirmations up to an offset after publishing (the buckets are hours).
@@ -267,8 +258,7 @@ Response AdminApi::ReleaseStats(const Request& req) {
                   {"channels", offering},
                   {"funnel", funnel},
                   {"failed_by_reason", reasons},
-                  {"success_rate",
-                   ended > 0 ? Json(static_cast<double>(confirmed) / ended) : Json(nullptr)},
+                  {"success_rate", success ? Json(*success) : Json(nullptr)},
                   {"adoption",
                    {{"active_devices", stats->active_devices},
                     {"active_days", active_days},

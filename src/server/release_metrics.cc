@@ -9,8 +9,6 @@ namespace airlock::server {
 namespace {
 
 constexpr int64_t kActiveSeconds = 30 * 86400;
-constexpr const char* kSteps[] = {"offered",   "downloaded", "verified",   "installed",
-                                  "confirmed", "failed",     "rolled_back"};
 
 std::string Ratio(double value) {
   char buf[32];
@@ -34,22 +32,16 @@ Result<std::string> RenderReleaseMetrics(storage::Store* store, int64_t now) {
       const std::string labels = "app=\"" + EscapeLabel(app.app_id) + "\",channel=\"" +
                                  EscapeLabel(c.name) + "\",version=\"" +
                                  EscapeLabel(*c.current_version) + "\"";
-      auto count = [&](const char* step) {
-        auto it = stats.funnel.find(step);
-        return it == stats.funnel.end() ? int64_t{0} : it->second;
-      };
-      for (const char* step : kSteps) {
-        devices += "airlock_release_devices{" + labels + ",step=\"" + step + "\"} " +
-                   std::to_string(count(step)) + "\n";
+      for (std::string_view step : storage::ReleaseStats::kSteps) {
+        devices += "airlock_release_devices{" + labels + ",step=\"" + std::string(step) + "\"} " +
+                   std::to_string(stats.Devices(step)) + "\n";
       }
       if (stats.active_devices > 0) {
         adoption += "airlock_release_adoption_ratio{" + labels + "} " +
                     Ratio(static_cast<double>(stats.on_release) / stats.active_devices) + "\n";
       }
-      const int64_t ended = count("confirmed") + count("failed") + count("rolled_back");
-      if (ended > 0) {
-        success += "airlock_release_success_ratio{" + labels + "} " +
-                   Ratio(static_cast<double>(count("confirmed")) / ended) + "\n";
+      if (const auto rate = stats.SuccessRate()) {
+        success += "airlock_release_success_ratio{" + labels + "} " + Ratio(*rate) + "\n";
       }
     }
   }

@@ -22,7 +22,8 @@ Result<EncryptionMode> ParseEncryptionMode(std::string_view name) {
   if (name == "none") return EncryptionMode::kNone;
   if (name == "app") return EncryptionMode::kApp;
   if (name == "device") return EncryptionMode::kDevice;
-  return MakeError(ErrorCode::kInvalidArgument, "unknown encryption mode (want none, app or device)");
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "unknown encryption mode (want none, app or device)");
 }
 
 std::string_view EnrollPolicyName(EnrollPolicy policy) {
@@ -69,6 +70,18 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url, int64_t now) {
   AIRLOCK_ASSIGN_OR_RETURN(auto conn, OpenConnection(url));
   AIRLOCK_TRY_CTX(Migrate(*conn, now), "migrate");
   return MakeSqlStore(std::move(conn));
+}
+
+int64_t ReleaseStats::Devices(std::string_view step) const {
+  auto it = funnel.find(std::string(step));
+  return it == funnel.end() ? 0 : it->second;
+}
+
+std::optional<double> ReleaseStats::SuccessRate() const {
+  const int64_t confirmed = Devices("confirmed");
+  const int64_t ended = confirmed + Devices("failed") + Devices("rolled_back");
+  if (ended == 0) return std::nullopt;
+  return static_cast<double>(confirmed) / static_cast<double>(ended);
 }
 
 }  // namespace airlock::storage

@@ -1,12 +1,13 @@
-// The update server's state: apps, channels, releases, devices and device events, behind one interface
-// with an SQLite (embedded default) and a PostgreSQL (scale-out) implementation.
+// The update server's state: apps, channels, releases, devices and device events, behind one
+// interface with an SQLite (embedded default) and a PostgreSQL (scale-out) implementation.
 //
 // Contract for every method:
 //  - Returns Result; never throws.
 //  - Inputs are validated before touching the database: identifiers are 1..kMaxIdLength bytes of
 //    [A-Za-z0-9._-], versions are semver (kMaxSemverLength), free text is bounded; violations are
 //    kInvalidArgument (kLimitExceeded for an over-long event batch) and change nothing.
-//  - kNotFound when a named row (or the row it refers to) does not exist; kAlreadyExists when creating
+//  - kNotFound when a named row (or the row it refers to) does not exist; kAlreadyExists when
+//  creating
 //    a row whose key is taken; kIo when the database fails.
 //  - Multi-row changes are atomic (one transaction).
 //  - Thread-safe: calls on one Store are serialized internally. Several processes may share one
@@ -15,6 +16,7 @@
 #ifndef AIRLOCK_STORAGE_STORE_H_
 #define AIRLOCK_STORAGE_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,16 +30,16 @@
 
 namespace airlock::storage {
 
-inline constexpr size_t kMaxIdLength = 128;        // app ids, channel names, device ids, event kinds
-inline constexpr size_t kMaxTextLength = 4096;     // display names, target names, event details
-inline constexpr size_t kMaxEventBatch = 1000;     // events per AppendDeviceEvents call
-inline constexpr size_t kMaxListLimit = 10000;     // rows per List call
+inline constexpr size_t kMaxIdLength = 128;     // app ids, channel names, device ids, event kinds
+inline constexpr size_t kMaxTextLength = 4096;  // display names, target names, event details
+inline constexpr size_t kMaxEventBatch = 1000;  // events per AppendDeviceEvents call
+inline constexpr size_t kMaxListLimit = 10000;  // rows per List call
 // Rows per ListChannelOverrides call (the channel cache keeps an app's overrides in memory).
 inline constexpr size_t kMaxOverrideListLimit = 1000000;
 
-// kToken: a device enrolls with the app's enrollment token and is active at once. kApprove: the token,
-// then the device waits as kPending until an operator approves it. kPreauth: only a signing key
-// registered beforehand (AddPreauthorizedKeys) enrolls; no token needed.
+// kToken: a device enrolls with the app's enrollment token and is active at once. kApprove: the
+// token, then the device waits as kPending until an operator approves it. kPreauth: only a signing
+// key registered beforehand (AddPreauthorizedKeys) enrolls; no token needed.
 enum class EnrollPolicy { kToken, kApprove, kPreauth };
 std::string_view EnrollPolicyName(EnrollPolicy policy);  // "token", "approve", "preauth"
 Result<EnrollPolicy> ParseEnrollPolicy(std::string_view name);
@@ -78,7 +80,8 @@ struct Release {
   int64_t created_at = 0;
   // "alb" (sealed bundle) or "zip"; nullopt for rows written before migration 0002.
   std::optional<std::string> format;
-  // The Capgo-encrypted zip (a second TUF target) when published with --capgo: all set or all nullopt.
+  // The Capgo-encrypted zip (a second TUF target) when published with --capgo: all set or all
+  // nullopt.
   std::optional<std::string> capgo_target;
   std::optional<std::string> capgo_sha256;  // 64 lower-case hex
   std::optional<int64_t> capgo_length;
@@ -100,12 +103,12 @@ struct Channel {
   int rollout_percent = 100;                      // 0..100, sticky by hash of device id
   bool paused = false;
   std::optional<std::string> current_version;  // release offered on this channel
-  // current_version was set by an allowed rollback (SetChannelCurrentVersion with rolled_back); devices
-  // running a higher version may be offered it. Cleared by PublishRelease.
+  // current_version was set by an allowed rollback (SetChannelCurrentVersion with rolled_back);
+  // devices running a higher version may be offered it. Cleared by PublishRelease.
   bool rolled_back = false;
   // Four-eyes approval (docs/operations/approvals.md): a publish, a rollout above
-  // approval_rollout_above percent, and a looser policy wait for a second principal. Written only by
-  // CreateChannel, SetChannelApproval (tightening) and DecideApproval, never by UpdateChannel.
+  // approval_rollout_above percent, and a looser policy wait for a second principal. Written only
+  // by CreateChannel, SetChannelApproval (tightening) and DecideApproval, never by UpdateChannel.
   bool approval_required = false;
   int approval_rollout_above = 100;
   bool operator==(const Channel&) const = default;
@@ -123,7 +126,7 @@ struct Approval {
   std::optional<int64_t> rollout_percent;
   std::optional<bool> policy_required;
   std::optional<int64_t> policy_rollout_above;
-  std::string requested_by;    // the requesting principal's name
+  std::string requested_by;  // the requesting principal's name
   // Its token id, then the ids of the tokens that minted it up to the first, space-separated.
   std::string requester_lineage;
   int64_t requested_at = 0;
@@ -142,6 +145,14 @@ struct ReleaseStats {
   // (seconds after `from`, devices) for every device's first confirmation of the release as the
   // server received it (received_at, not the device's clock), aggregated per `bucket` seconds.
   std::vector<std::pair<int64_t, int64_t>> confirmed_by_bucket;
+
+  // The funnel's steps in order (the kinds a device reports).
+  static constexpr std::array<std::string_view, 7> kSteps = {
+      "offered", "downloaded", "verified", "installed", "confirmed", "failed", "rolled_back"};
+  // Devices that reported `step`, 0 when none did.
+  int64_t Devices(std::string_view step) const;
+  // confirmed / (confirmed + failed + rolled_back); nullopt before any device finished.
+  std::optional<double> SuccessRate() const;
 };
 
 // A channel with its current release (nullopt when current_version is unset).
@@ -205,8 +216,8 @@ struct ChannelOverride {
   bool operator==(const ChannelOverride&) const = default;
 };
 
-// One step a device reports (offered, downloaded, verified, installed, confirmed, failed, rolled_back),
-// numbered by the device so a retried batch is stored once.
+// One step a device reports (offered, downloaded, verified, installed, confirmed, failed,
+// rolled_back), numbered by the device so a retried batch is stored once.
 struct DeviceEvent {
   std::string app_id;
   std::string device_id;
@@ -237,13 +248,14 @@ class Store {
 
   // The channel's current_version, if set, must name an existing release (else kNotFound).
   [[nodiscard]] virtual Result<void> CreateChannel(const Channel& channel) = 0;
-  // Replaces the settings of the channel named by (app_id, name): is_default, allow_self_assign, the
-  // platform toggles, min_native_version, rollout_percent, paused. Its release pointer
+  // Replaces the settings of the channel named by (app_id, name): is_default, allow_self_assign,
+  // the platform toggles, min_native_version, rollout_percent, paused. Its release pointer
   // (current_version, rolled_back) is left as stored: it changes only through PublishRelease and
   // SetChannelCurrentVersion, so a settings edit that read the channel before another server's
   // publish cannot put the old release back.
   [[nodiscard]] virtual Result<void> UpdateChannel(const Channel& channel) = 0;
-  [[nodiscard]] virtual Result<Channel> GetChannel(std::string_view app_id, std::string_view name) = 0;
+  [[nodiscard]] virtual Result<Channel> GetChannel(std::string_view app_id,
+                                                   std::string_view name) = 0;
   // kNotFound if the app has no default channel.
   [[nodiscard]] virtual Result<Channel> GetDefaultChannel(std::string_view app_id) = 0;
   [[nodiscard]] virtual Result<std::vector<Channel>> ListChannels(std::string_view app_id) = 0;
@@ -271,8 +283,8 @@ class Store {
   // Enrollment: kAlreadyExists if the device id is taken (re-keying is an explicit UpdateDevice).
   [[nodiscard]] virtual Result<void> CreateDevice(const Device& device) = 0;
   // Replaces the device's keys, platform, channel override and last_seen. Its status is left as
-  // stored (it changes only through SetDeviceStatus), so an override edit that read the row before a
-  // revocation cannot undo it.
+  // stored (it changes only through SetDeviceStatus), so an override edit that read the row before
+  // a revocation cannot undo it.
   [[nodiscard]] virtual Result<void> UpdateDevice(const Device& device) = 0;
   // A revoked device stays revoked: kAlreadyExists for any other status (revoking again is a
   // no-op). kNotFound for an unknown device.
@@ -283,8 +295,8 @@ class Store {
   [[nodiscard]] virtual Result<void> SetEnrollPolicy(std::string_view app_id,
                                                      EnrollPolicy policy) = 0;
 
-  // Registers preauthorized signing keys (one transaction); keys already registered are left as they
-  // are. Returns how many were new. kNotFound for an unknown app; kLimitExceeded above
+  // Registers preauthorized signing keys (one transaction); keys already registered are left as
+  // they are. Returns how many were new. kNotFound for an unknown app; kLimitExceeded above
   // kMaxEventBatch keys.
   [[nodiscard]] virtual Result<size_t> AddPreauthorizedKeys(
       std::span<const PreauthorizedKey> keys) = 0;
@@ -305,8 +317,8 @@ class Store {
                                                          std::string_view device_id,
                                                          std::string_view sha256) = 0;
   // Sets only last_seen (the check hot path). kNotFound for an unknown device.
-  [[nodiscard]] virtual Result<void> TouchDevice(std::string_view app_id, std::string_view device_id,
-                                                 int64_t last_seen) = 0;
+  [[nodiscard]] virtual Result<void> TouchDevice(std::string_view app_id,
+                                                 std::string_view device_id, int64_t last_seen) = 0;
   [[nodiscard]] virtual Result<Device> GetDevice(std::string_view app_id,
                                                  std::string_view device_id) = 0;
   [[nodiscard]] virtual Result<std::vector<Device>> ListDevices(std::string_view app_id,
@@ -317,12 +329,13 @@ class Store {
   [[nodiscard]] virtual Result<std::vector<ChannelOverride>> ListChannelOverrides(
       std::string_view app_id, size_t limit) = 0;
 
-  // Appends a batch atomically; events already stored (same app, device, seq) are skipped. Returns the
-  // number newly stored. kLimitExceeded above kMaxEventBatch; kNotFound if a device is not enrolled.
-  // With a quota, every event must be of one device (else kInvalidArgument), and when the device's
-  // events received since quota->since plus the new ones would exceed quota->max_events nothing is
-  // stored and the answer is kLimitExceeded (as for an over-long batch). Concurrent appends for one
-  // device are serialized by a write to its row, so the bound holds across processes too.
+  // Appends a batch atomically; events already stored (same app, device, seq) are skipped. Returns
+  // the number newly stored. kLimitExceeded above kMaxEventBatch; kNotFound if a device is not
+  // enrolled. With a quota, every event must be of one device (else kInvalidArgument), and when the
+  // device's events received since quota->since plus the new ones would exceed quota->max_events
+  // nothing is stored and the answer is kLimitExceeded (as for an over-long batch). Concurrent
+  // appends for one device are serialized by a write to its row, so the bound holds across
+  // processes too.
   [[nodiscard]] virtual Result<size_t> AppendDeviceEvents(
       std::span<const DeviceEvent> events, std::optional<EventQuota> quota = std::nullopt) = 0;
   // A device's events by seq, oldest first.
@@ -362,9 +375,10 @@ class Store {
       std::string_view app_id, std::string_view version) = 0;
 };
 
-// Opens and migrates a store. url: "sqlite:PATH" or a plain PATH (SQLite, created if missing, WAL), or
-// "postgresql://..." / "postgres://..." (libpq URI). `now` is recorded in schema_migrations.
-// Errors: kInvalidArgument (bad URL), kIo (cannot open/connect), kUnsupported (schema newer than binary).
+// Opens and migrates a store. url: "sqlite:PATH" or a plain PATH (SQLite, created if missing, WAL),
+// or "postgresql://..." / "postgres://..." (libpq URI). `now` is recorded in schema_migrations.
+// Errors: kInvalidArgument (bad URL), kIo (cannot open/connect), kUnsupported (schema newer than
+// binary).
 [[nodiscard]] Result<std::unique_ptr<Store>> OpenStore(std::string_view url, int64_t now);
 
 }  // namespace airlock::storage
