@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bundle/background_hasher.h"
+#include "bundle/bundle_internal.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -460,6 +461,10 @@ Result<ManifestEntry> WriteFileEntry(archive* a, const SourceFile& file,
 // ------------------------------------------------------------------------------------------------
 // Extracting.
 
+}  // namespace
+
+namespace internal {
+
 // Opens (creating as needed, mode 0700) the directory `rel_dir` under `root`, one component at a
 // time with O_NOFOLLOW, so a symlink anywhere on the way is an error and never followed.
 Result<UniqueFd> OpenDirectoryUnder(int root, std::string_view rel_dir) {
@@ -539,7 +544,10 @@ Result<void> FinishTree(int root, const Manifest& manifest) {
   return {};
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::FinishTree;
+using internal::OpenDirectoryUnder;
 
 std::string_view ArchiveFormatName(ArchiveFormat format) {
   switch (format) {

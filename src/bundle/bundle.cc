@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 
 #include "bundle/background_hasher.h"
+#include "bundle/bundle_internal.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -39,8 +40,6 @@ constexpr size_t kPayloadBlock = 128 * 1024;
 // descheduled for a moment (a busy device) does not stop the reader at once.
 constexpr size_t kPayloadBuffers = 4;
 
-std::string ShortId(std::string_view key_id) { return std::string(key_id.substr(0, 16)); }
-
 std::string NowUtc() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -59,23 +58,21 @@ Bytes Aad(std::string_view label, std::string_view app_id, std::string_view vers
   return aad;
 }
 
-Bytes SignedMessage(ByteSpan preamble_and_header) {
-  Bytes msg(kSignaturePrefix.size() + preamble_and_header.size());
-  std::memcpy(msg.data(), kSignaturePrefix.data(), kSignaturePrefix.size());
-  std::memcpy(msg.data() + kSignaturePrefix.size(), preamble_and_header.data(), preamble_and_header.size());
+}  // namespace
+
+namespace internal {
+
+std::string ShortId(std::string_view key_id) { return std::string(key_id.substr(0, 16)); }
+
+Bytes SignedMessage(ByteSpan preamble_and_header, std::string_view prefix) {
+  Bytes msg(prefix.size() + preamble_and_header.size());
+  std::memcpy(msg.data(), prefix.data(), prefix.size());
+  std::memcpy(msg.data() + prefix.size(), preamble_and_header.data(), preamble_and_header.size());
   return msg;
 }
 
-// The first part of a bundle file, read with bounds, before anything is trusted.
-struct RawBundle {
-  UniqueFd fd;
-  uint64_t file_size = 0;
-  Bytes preamble_and_header;  // magic, header length, header
-  Bytes signature_block;
-  uint64_t payload_offset = 0;
-};
-
-Result<RawBundle> ReadRawBundle(const fs::path& path) {
+Result<RawBundle> ReadRawBundle(const fs::path& path, const uint8_t (&magic)[8]) {
+  const uint8_t(&kBundleMagic)[8] = magic;
   RawBundle raw;
   AIRLOCK_ASSIGN_OR_RETURN(raw.fd, OpenForRead(path, &raw.file_size));
   uint8_t preamble[kPreambleSize];
@@ -119,7 +116,7 @@ Result<RawBundle> ReadRawBundle(const fs::path& path) {
 }
 
 Result<void> VerifySignature(const RawBundle& raw, const SignatureBlock& sig,
-                             const crypto::PublicKey& verify_key) {
+                             const crypto::PublicKey& verify_key, std::string_view prefix) {
   std::string expected = verify_key.KeyId();
   if (sig.key_id != expected) {
     return MakeError(ErrorCode::kWrongKey, "bundle is signed by key " + ShortId(sig.key_id) +
@@ -130,7 +127,7 @@ Result<void> VerifySignature(const RawBundle& raw, const SignatureBlock& sig,
                                                    "' does not match the verification key's scheme '" +
                                                    verify_key.TufScheme() + "'");
   }
-  auto ok = crypto::Verify(verify_key, SignedMessage(raw.preamble_and_header), sig.signature);
+  auto ok = crypto::Verify(verify_key, SignedMessage(raw.preamble_and_header, prefix), sig.signature);
   if (!ok) {
     return MakeError(ErrorCode::kBadSignature,
                      "bad signature: the bundle header was altered after signing");
@@ -153,18 +150,14 @@ Result<void> CheckPayloadExtent(const RawBundle& raw, const BundleHeader& header
   return {};
 }
 
-// Reads [offset, offset+length) in blocks and hands each to `fn`.
-template <typename Fn>
-Result<void> ForEachBlock(int fd, uint64_t offset, uint64_t length, Bytes& buf, Fn&& fn) {
-  uint64_t done = 0;
-  while (done < length) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
-    AIRLOCK_TRY(PreadExact(fd, offset + done, std::span(buf.data(), n)));
-    AIRLOCK_TRY(fn(ByteSpan(buf.data(), n)));
-    done += n;
-  }
-  return {};
-}
+}  // namespace internal
+
+namespace {
+
+using internal::RawBundle;
+using internal::ShortId;
+using internal::SignedMessage;
+
 
 tl::unexpected<Error> PayloadAltered() {
   return MakeError(ErrorCode::kHashMismatch,
@@ -177,7 +170,7 @@ Result<BundleInfo> VerifyBundle(RawBundle& raw, const crypto::PublicKey& verify_
   BundleInfo info;
   info.file_size = raw.file_size;
   AIRLOCK_ASSIGN_OR_RETURN(info.signature, ParseSignatureBlock(raw.signature_block));
-  AIRLOCK_TRY(VerifySignature(raw, info.signature, verify_key));
+  AIRLOCK_TRY(internal::VerifySignature(raw, info.signature, verify_key, kSignaturePrefix));
   info.signature_verified = true;
   AIRLOCK_ASSIGN_OR_RETURN(info.header,
                            ParseHeader(ByteSpan(raw.preamble_and_header).subspan(kPreambleSize), limits));
@@ -402,8 +395,15 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   }
 
   // Encrypt the archive into a staging file, hashing the ciphertext as it is written.
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes random_key, crypto::RandomBytes(crypto::kStreamKeySize));
-  crypto::SecretBytes content_key(std::move(random_key));  // wiped on every return path
+  Bytes key_bytes;
+  if (options.content_key.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(key_bytes, crypto::RandomBytes(crypto::kStreamKeySize));
+  } else if (options.content_key.size() != crypto::kStreamKeySize) {
+    return MakeError(ErrorCode::kInvalidArgument, "a content key is 32 bytes");
+  } else {
+    key_bytes.assign(options.content_key.begin(), options.content_key.end());
+  }
+  crypto::SecretBytes content_key(std::move(key_bytes));  // wiped on every return path
   AIRLOCK_ASSIGN_OR_RETURN(auto encryptor,
                            crypto::StreamEncryptor::Create(
                                content_key.span(), PayloadAad(h.app_id, h.version), h.chunk_size));
@@ -465,7 +465,7 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
   Bytes head(kBundleMagic, kBundleMagic + sizeof kBundleMagic);
   AppendU32Be(head, static_cast<uint32_t>(header_text.size()));
   head.insert(head.end(), header_text.begin(), header_text.end());
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes signature, signer.Sign(SignedMessage(head)));
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes signature, signer.Sign(SignedMessage(head, kSignaturePrefix)));
   const crypto::PublicKey& signer_pub = signer.Public();
   std::string sig_text = nlohmann::json{{"keyid", signer_pub.KeyId()},
                                         {"scheme", signer_pub.TufScheme()},
@@ -476,7 +476,7 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
 
   AIRLOCK_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(out, 0644, Overwrite::kNever));
   AIRLOCK_TRY(file.Write(head));
-  AIRLOCK_TRY(ForEachBlock(payload_fd.get(), 0, written, buf,
+  AIRLOCK_TRY(internal::ForEachBlock(payload_fd.get(), 0, written, buf,
                            [&](ByteSpan block) { return file.Write(block); }));
   AIRLOCK_TRY(file.Commit());
   return h;
@@ -484,14 +484,14 @@ Result<BundleHeader> SealBundle(const fs::path& input, const SealOptions& option
 
 Result<BundleInfo> InspectBundle(const fs::path& path, const crypto::PublicKey* verify_key,
                                  const Limits& limits) {
-  AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
+  AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, internal::ReadRawBundle(path, kBundleMagic));
   if (verify_key != nullptr) {
     AIRLOCK_ASSIGN_OR_RETURN(BundleInfo info, VerifyBundle(raw, *verify_key, limits));
     // The signature covers the header; the header's digest covers the payload. Both are checked
     // here, so "verified" means the whole file is what the signer made.
     crypto::Hasher hasher = crypto::Hasher::Sha256();
     Bytes buf(kIoBlock);
-    AIRLOCK_TRY_CTX(ForEachBlock(raw.fd.get(), raw.payload_offset, info.header.payload_length, buf,
+    AIRLOCK_TRY_CTX(internal::ForEachBlock(raw.fd.get(), raw.payload_offset, info.header.payload_length, buf,
                                  [&](ByteSpan block) -> Result<void> {
                                    hasher.Update(block);
                                    return {};
@@ -532,7 +532,7 @@ class PayloadStream {
                                                      const crypto::PublicKey& verify_key,
                                                      const ContentKeySource& content_key_source,
                                                      const Limits& limits) {
-    AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, ReadRawBundle(path));
+    AIRLOCK_ASSIGN_OR_RETURN(RawBundle raw, internal::ReadRawBundle(path, kBundleMagic));
     AIRLOCK_ASSIGN_OR_RETURN(BundleInfo info, VerifyBundle(raw, verify_key, limits));
     const BundleHeader& h = info.header;
     if (h.plain_length > limits.max_total_size + limits.max_total_size / 8 + (1 << 20)) {

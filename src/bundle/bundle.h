@@ -78,6 +78,10 @@ struct SealOptions {
   ArchiveFormat format = ArchiveFormat::kZip;  // used when the input is a folder
   size_t chunk_size = crypto::kDefaultChunkSize;
   Limits limits;
+  // The 32-byte content key to encrypt under; empty: a fresh one from the CSPRNG (the normal case).
+  // Given when deltas of the same release are sealed under the same key (bundle/delta.h), so that
+  // a device's one wrapped key opens either.
+  ByteSpan content_key;
 };
 
 // Seals `input` (a folder, or an existing zip or tar used as the payload as it is) into `out`, written
