@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bundle/bundle.h"
+#include "bundle/delta.h"
 #include "client/device_identity.h"
 #include "client/download.h"
 #include "client/http_fetcher.h"
@@ -226,6 +227,11 @@ struct Agent::Impl {
   // the signature itself is checked by the installer).
   Result<crypto::PublicKey> BundleKey(const fs::path& bundle) {
     AIRLOCK_ASSIGN_OR_RETURN(bundle::BundleInfo info, bundle::InspectBundle(bundle, nullptr));
+    return TargetsKey(info.signature.key_id, "bundle");
+  }
+
+  // The trusted root's targets key with this key id (what signed a bundle or a delta).
+  Result<crypto::PublicKey> TargetsKey(const std::string& key_id, const std::string& what) {
     AIRLOCK_ASSIGN_OR_RETURN(std::string root_text,
                              ReadTextFile(config.MetadataDir() / "root.json", 1 << 20));
     AIRLOCK_ASSIGN_OR_RETURN(auto root, metadata::ParseRoot(root_text));
@@ -234,12 +240,12 @@ struct Agent::Impl {
       for (const std::string& id : role->second.keyids) {
         auto key = root.signed_data.keys.find(id);
         if (key != root.signed_data.keys.end() && key->second.public_key &&
-            key->second.public_key->KeyId() == info.signature.key_id) {
+            key->second.public_key->KeyId() == key_id) {
           return *key->second.public_key;
         }
       }
     }
-    return MakeError(ErrorCode::kWrongKey, "the bundle is signed by key " + info.signature.key_id +
+    return MakeError(ErrorCode::kWrongKey, "the " + what + " is signed by key " + key_id +
                                                ", not by a targets key of the trusted root");
   }
 
@@ -260,8 +266,79 @@ struct Agent::Impl {
     }
   }
 
+  // Stages `release` from the signed delta from the installed release, when the server names one
+  // smaller than the bundle and the signed targets list it the same way. Returns whether it did;
+  // any failure is reported (delta_refused, with why) and the caller installs the whole bundle.
+  bool StageFromDelta(const CheckResult& check, client::Updater& updater,
+                      const metadata::TargetFile& full, const std::string& release,
+                      const std::string& installed, uint64_t floor, ByteSpan content_key);
+
   Result<UpdateOutcome> Update();
+  // Switches to the staged `release`, restarts the app and waits for its confirmation.
+  Result<UpdateOutcome> Activate(const std::string& release, const std::string& version);
 };
+
+bool Agent::Impl::StageFromDelta(const CheckResult& check, client::Updater& updater,
+                                 const metadata::TargetFile& full, const std::string& release,
+                                 const std::string& installed, uint64_t floor,
+                                 ByteSpan content_key) {
+  const std::string& version = check.version;
+  const client::CheckDelta* delta = nullptr;
+  for (const client::CheckDelta& d : check.deltas) {
+    if (d.base_version == installed && d.target.length < full.length) delta = &d;
+  }
+  if (delta == nullptr || check.rollback) return false;
+  auto refused = [&](const std::string& reason, const std::string& why) {
+    Say("not using the delta from " + installed + " (" + reason + "): " + why +
+        "; downloading the whole release");
+    Report(version, "delta_refused", reason, why);
+    return false;
+  };
+  // The delta as the targets role signed it, for this app, release and base.
+  auto info = updater.GetTargetInfo(delta->target.name);
+  if (!info) return refused("metadata_invalid", info.error().message());
+  const nlohmann::json custom = info->custom.value_or(nlohmann::json::object());
+  const nlohmann::json signed_delta = custom.value("delta", nlohmann::json::object());
+  auto sha = info->hashes.find("sha256");
+  if (custom.value("format", "") != "airlock-delta" || !signed_delta.is_object() ||
+      signed_delta.value("app_id", "") != config.app ||
+      signed_delta.value("version", "") != version ||
+      signed_delta.value("base_version", "") != installed || sha == info->hashes.end() ||
+      sha->second != delta->target.sha256 || info->length != delta->target.length) {
+    return refused("metadata_invalid", "the server's delta " + delta->target.name +
+                                           " is not signed as the delta from " + installed +
+                                           " to " + version);
+  }
+  // A device whose installed files differ from their signed hashes never takes a delta.
+  if (auto intact = installer.VerifyActive(); !intact) {
+    return refused("installed_modified", intact.error().message());
+  }
+  std::error_code ec;
+  const fs::path path = config.DownloadDir() / (sha->second + ".ald");
+  client::DownloadOptions download;
+  download.progress = output.progress;
+  if (auto got = client::DownloadFile(delta->url, path, info->length, sha->second, download);
+      !got) {
+    return refused(DownloadReason(got.error()), got.error().message());
+  }
+  auto signature = bundle::ReadDeltaSignature(path);
+  auto key = signature ? TargetsKey(signature->key_id, "delta")
+                       : Result<crypto::PublicKey>(tl::unexpected(signature.error()));
+  if (!key) {
+    fs::remove(path, ec);
+    return refused("signature_invalid", key.error().message());
+  }
+  auto staged = installer.StageDelta(release, version, floor, path, *key, content_key);
+  fs::remove(path, ec);
+  if (!staged) {
+    return refused(std::string(client::StageFailureReason(staged.error())),
+                   staged.error().message());
+  }
+  Say("patched " + installed + " to " + version + " with a " + std::to_string(info->length) +
+      "-byte " + delta->method + " delta (the release is " + std::to_string(full.length) +
+      " bytes)");
+  return true;
+}
 
 Result<UpdateOutcome> Agent::Impl::Update() {
   retry_after = 0;
@@ -366,9 +443,24 @@ Result<UpdateOutcome> Agent::Impl::Update() {
                   "the agent installs device-mode releases (encryption " + check.encryption + ")");
   }
 
-  // 3. The blob, bounded by the signed length and hashed while it streams.
+  // 3. The content key (the bundle's and any delta's).
+  auto content_key = crypto::UnwrapKey(identity->wrap_key, check.wrapped_key,
+                                       bundle::ContentKeyAad(config.app, version));
+  if (!content_key) {
+    return Refuse(version, "decrypt_failed",
+                  "the wrapped content key does not open with this device's key");
+  }
   std::error_code ec;
   fs::create_directories(config.DownloadDir(), ec);
+  AIRLOCK_TRY(installer.ObserveSecurityFloor(rules->security_floor));
+  if (StageFromDelta(check, updater, *info, release, installed, rules->security_floor,
+                     *content_key)) {
+    Report(version, "downloaded");
+    Report(version, "verified");
+    return Activate(release, version);
+  }
+
+  // 4. The blob, bounded by the signed length and hashed while it streams.
   const fs::path blob = config.DownloadDir() / (sha->second + ".alb");
   client::DownloadOptions download;
   download.progress = output.progress;
@@ -377,21 +469,13 @@ Result<UpdateOutcome> Agent::Impl::Update() {
   }
   Report(version, "downloaded");
 
-  // 4. The content key, the bundle's signature and files, the inactive slot.
-  auto content_key = crypto::UnwrapKey(identity->wrap_key, check.wrapped_key,
-                                       bundle::ContentKeyAad(config.app, version));
-  if (!content_key) {
-    fs::remove(blob, ec);
-    return Refuse(version, "decrypt_failed",
-                  "the wrapped content key does not open with this device's key");
-  }
+  // 5. The bundle's signature and files, the inactive slot.
   auto key = BundleKey(blob);
   if (!key) {
     fs::remove(blob, ec);
     AIRLOCK_TRY(installer.MarkFailed(release, version, "signature_invalid", key.error().message()));
     return Refuse(version, "signature_invalid", key.error().message());
   }
-  AIRLOCK_TRY(installer.ObserveSecurityFloor(rules->security_floor));
   auto staged = installer.Stage(release, version, rules->security_floor, blob, *key, *content_key);
   fs::remove(blob, ec);
   if (!staged) {
@@ -403,8 +487,12 @@ Result<UpdateOutcome> Agent::Impl::Update() {
     return Refuse(version, reason, staged.error().message());
   }
   Report(version, "verified");
+  return Activate(release, version);
+}
 
-  // 5. Switch, restart, wait for the confirmation.
+Result<UpdateOutcome> Agent::Impl::Activate(const std::string& release,
+                                            const std::string& version) {
+  // 6. Switch, restart, wait for the confirmation.
   AIRLOCK_ASSIGN_OR_RETURN(InstallStatus active, installer.Activate(release));
   Report(version, "installed");
   Say("installed " + version + " as release " + release + "; waiting up to " +

@@ -22,6 +22,7 @@
 #include "bundle/capgo.h"
 #include "cli/app_config.h"
 #include "cli/app_trust.h"
+#include "cli/delta_publish.h"
 #include "cli/key_loading.h"
 #include "cli/server_command_helpers.h"
 #include "cli/table.h"
@@ -30,6 +31,8 @@
 #include "common/semver.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
+#include "crypto/random.h"
+#include "crypto/secret_bytes.h"
 #include "keys/key_store.h"
 #include "keys/key_uri.h"
 #include "metadata/metadata.h"
@@ -308,7 +311,15 @@ struct PublishArgs {
   std::optional<uint64_t> security_floor;
   bool security_fix = false;
   bool rollback_target = false;
+  size_t deltas = 3;
 };
+
+// "2.1 %": a delta's size as a share of the bundle's.
+std::string DeltaShare(uint64_t delta, uint64_t bundle) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %%", bundle == 0 ? 0.0 : 100.0 * delta / bundle);
+  return buf;
+}
 
 Result<void> RunPublish(const PublishArgs& a) {
   AIRLOCK_TRY(ValidateId("app id", a.app));
@@ -419,6 +430,7 @@ Result<void> RunPublish(const PublishArgs& a) {
   std::string target_name = prefix + "bundle.zip";
   nlohmann::json custom = {{"format", "zip"}, {"encryption", {{"mode", a.encrypt}}}};
   rules.WriteTo(&custom);
+  crypto::SecretBytes content_key;
   if (a.encrypt != "none") {
     // The recipient this machine trusts (recorded at `app create`, or given), never the server's
     // word: a server that swapped it would get the release encrypted to a key of its own.
@@ -438,12 +450,27 @@ Result<void> RunPublish(const PublishArgs& a) {
     bundle::SealOptions options;
     options.app_id = a.app;
     options.version = a.version;
+    // One content key for the bundle and its deltas: a device's one wrapped key opens either.
+    AIRLOCK_ASSIGN_OR_RETURN(Bytes key_bytes, crypto::RandomBytes(crypto::kStreamKeySize));
+    content_key = crypto::SecretBytes(std::move(key_bytes));
+    options.content_key = content_key.span();
     blob = tmp.path() / "bundle.alb";
     AIRLOCK_TRY(bundle::SealBundle(zip, options, *bundle_signer, {recipient}, blob));
     target_name = prefix + "bundle.alb";
     custom["format"] = "airlock-bundle";
   }
   AIRLOCK_ASSIGN_OR_RETURN(TargetFile blob_target, TargetFor(blob, custom));
+
+  // Deltas from the channel's previous releases (device mode: they open with the same key).
+  std::vector<MadeDelta> deltas;
+  std::vector<std::string> skipped;
+  if (a.encrypt == "device" && a.deltas > 0) {
+    DeltaPlan plan{a.app, a.version, a.channel, a.deltas, zip, blob_target.length,
+                   tmp.path() / "deltas"};
+    AIRLOCK_ASSIGN_OR_RETURN(deltas, MakePublishDeltas(plan, current.signed_data, *bundle_signer,
+                                                       content_key.span(), &skipped));
+  }
+  content_key.Wipe();
 
   std::optional<bundle::capgo::EncryptResult> capgo;
   TargetFile capgo_target;
@@ -466,6 +493,9 @@ Result<void> RunPublish(const PublishArgs& a) {
   // Blobs first (content-addressed; harmless if the release is then refused).
   AIRLOCK_TRY(UploadBlob(client, blob, blob_target, "uploading " + target_name));
   if (capgo) AIRLOCK_TRY(UploadBlob(client, capgo_file, capgo_target, "uploading capgo.zip"));
+  for (const MadeDelta& d : deltas) {
+    AIRLOCK_TRY(UploadBlob(client, d.file, d.target, "uploading " + d.target_name));
+  }
 
   // Targets metadata N+1 listing the release.
   Targets next = current.signed_data;
@@ -473,6 +503,7 @@ Result<void> RunPublish(const PublishArgs& a) {
   next.expires = std::time(nullptr) + kYear;
   next.targets[target_name] = blob_target;
   if (capgo) next.targets[prefix + "capgo.zip"] = capgo_target;
+  for (const MadeDelta& d : deltas) next.targets[d.target_name] = d.target;
   Metadata<Targets> next_md(next);
   AIRLOCK_TRY(next_md.Sign(*targets_signer));
 
@@ -489,6 +520,10 @@ Result<void> RunPublish(const PublishArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json release,
                            client.Json("POST", app_path + "/releases", body));
   AIRLOCK_TRY(RecordTargetsVersion(a.app, next.version));
+  if (auto kept = CacheReleaseFiles(a.app, a.version, zip); !kept) {
+    std::cerr << "airlock: warning: " << kept.error().message()
+              << " (later publishes cannot make deltas from it)\n";
+  }
   if (a.server.json) {
     PrintJson(release);
     return {};
@@ -498,6 +533,12 @@ Result<void> RunPublish(const PublishArgs& a) {
             << (pending ? " for channel " : " to channel ") << a.channel << "\n"
             << "  " << target_name << " (" << Plural(blob_target.length, "byte", "bytes")
             << ", sha256 " << blob_target.hashes["sha256"] << ", encryption " << a.encrypt << ")\n";
+  for (const MadeDelta& d : deltas) {
+    std::cout << "  " << d.target_name << " (" << Plural(d.target.length, "byte", "bytes") << ", "
+              << DeltaShare(d.target.length, blob_target.length) << " of the bundle, from "
+              << d.base_version << ")\n";
+  }
+  for (const std::string& why : skipped) std::cout << "  no delta from " << why << "\n";
   if (capgo) {
     std::cout << "  " << prefix << "capgo.zip (" << Plural(capgo_target.length, "byte", "bytes")
               << ", sha256 " << capgo_target.hashes["sha256"] << ", Capgo v2)\n";
@@ -571,6 +612,9 @@ void AddReleaseCommands(CLI::App& app, Action& action) {
                "Raise the security floor by one: no device or rollback goes below this release");
   rp->add_option("--security-floor", publish->security_floor,
                  "Set the security floor (default: the app's highest so far; never lower)");
+  rp->add_option("--deltas", publish->deltas,
+                 "Make deltas from this many previous releases of the channel (0: none)")
+      ->capture_default_str();
   rp->add_flag("--rollback-target", publish->rollback_target,
                "Sign this release as a rollback target now (`release rollback` can sign it later)");
   AddTrustedRootOption(rp, publish->trusted_root);

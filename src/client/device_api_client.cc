@@ -86,6 +86,24 @@ Result<CheckResult> ParseCheck(const std::string& body, int64_t retry_after) {
     }
     r.wrapped_key = std::move(*decoded);
   }
+  if (auto deltas = j.find("deltas"); deltas != j.end()) {
+    if (!deltas->is_array()) return MakeError(ErrorCode::kMalformed, "\"deltas\" is not an array");
+    for (const nlohmann::json& d : *deltas) {
+      if (r.deltas.size() == 8) break;
+      if (!d.is_object()) return MakeError(ErrorCode::kMalformed, "a delta is not an object");
+      CheckDelta delta;
+      AIRLOCK_ASSIGN_OR_RETURN(delta.base_version, GetString(d, "base_version", 256));
+      AIRLOCK_ASSIGN_OR_RETURN(delta.method, GetString(d, "method", 16));
+      AIRLOCK_ASSIGN_OR_RETURN(delta.target.name, GetString(d, "name", 1024));
+      AIRLOCK_ASSIGN_OR_RETURN(delta.target.length, GetUint(d, "length"));
+      AIRLOCK_ASSIGN_OR_RETURN(delta.target.sha256, GetString(d, "sha256", 64));
+      AIRLOCK_ASSIGN_OR_RETURN(delta.url, GetString(d, "url", 4096));
+      if (!IsLowerHex64(delta.target.sha256)) {
+        return MakeError(ErrorCode::kMalformed, "delta sha256 is not 64 lower-case hex digits");
+      }
+      r.deltas.push_back(std::move(delta));
+    }
+  }
   return r;
 }
 

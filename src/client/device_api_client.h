@@ -70,6 +70,15 @@ struct CheckTarget {
   std::string sha256;  // 64 lower-case hex digits
 };
 
+// A delta the server says takes this device from its installed release to the offered one
+// (bundle/delta.h); believed only once the signed targets list it the same way.
+struct CheckDelta {
+  std::string base_version;
+  std::string method;  // "patch" / "files"
+  CheckTarget target;
+  std::string url;
+};
+
 // One /v1/check answer, as the server claims it.
 struct CheckResult {
   bool update = false;
@@ -88,12 +97,13 @@ struct CheckResult {
   std::string tuf_url;     // the app's TUF repository base
   std::string encryption;  // "device", "app" or "none"
   Bytes wrapped_key;       // decoded; non-empty exactly when encryption == "device"
+  std::vector<CheckDelta> deltas;  // at most 8 are read
 
   bool key_pending() const { return !update && reason == "key_pending"; }
 };
 
 // One event of /v1/report. kinds: offered, downloaded, verified, installed, confirmed, failed,
-// rolled_back.
+// rolled_back, delta_refused (a delta not used, the reason says why; the bundle follows).
 struct ReportEvent {
   uint64_t seq = 0;
   std::string version;

@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <system_error>
 #include <utility>
 
 #include "bundle/bundle.h"
+#include "bundle/delta.h"
 #include "common/fd.h"
 
 namespace airlock::client {
@@ -118,18 +120,74 @@ struct Installer::Impl {
     return s;
   }
 
-  // A slot's files against the signed manifest recorded when it was staged.
-  Result<void> VerifySlot(std::string_view id) {
+  // The signed manifest recorded when a slot was staged.
+  Result<bundle::Manifest> SlotManifest(std::string_view id) {
     AIRLOCK_ASSIGN_OR_RETURN(std::string text, journal.Manifest(id));
     auto json = nlohmann::json::parse(text, nullptr, false);
     if (json.is_discarded()) {
       return MakeError(ErrorCode::kMalformed,
                        "the journal's manifest of " + std::string(id) + " is not JSON");
     }
-    AIRLOCK_ASSIGN_OR_RETURN(bundle::Manifest manifest,
-                             bundle::ManifestFromJson(json, options.limits));
+    return bundle::ManifestFromJson(json, options.limits);
+  }
+
+  // A slot's files against the signed manifest recorded when it was staged.
+  Result<void> VerifySlot(std::string_view id) {
+    AIRLOCK_ASSIGN_OR_RETURN(bundle::Manifest manifest, SlotManifest(id));
     AIRLOCK_TRY_CTX(VerifyTree(layout.Slot(id), manifest), "release " + std::string(id));
     return {};
+  }
+
+  // What opening a bundle or applying a delta produced in the staging slot (all verified).
+  struct Opened {
+    std::string app_id;
+    std::string version;
+    bundle::Manifest files;
+    std::string what;  // "bundle" / "delta", for messages
+  };
+  using Opener = std::function<Result<Opened>(const JournalState&, const fs::path& out)>;
+
+  // Stage's body: journal, leftovers, `open` into the staging slot, checks, promotion.
+  Result<InstallStatus> StageWith(std::string_view release_id, std::string_view version,
+                                  uint64_t security_floor, const Opener& open) {
+    AIRLOCK_TRY(ValidateReleaseId(release_id));
+    fresh.reset();
+    AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, Begin());
+    std::string id(release_id);
+    AIRLOCK_ASSIGN_OR_RETURN(JournalState before, journal.Load());
+    AIRLOCK_TRY(journal.BeginStaging({id, std::string(version), security_floor}, Now()));
+    // Left by an earlier attempt (the state never named them): not a release.
+    for (const std::string& name : {kStagingSlotPrefix + id, id}) {
+      auto removed = layout.Remove(name);
+      if (!removed) return tl::unexpected(AbandonStage(id, removed.error()));
+    }
+    auto opened = open(before, layout.Staging(id));
+    if (!opened) {
+      return tl::unexpected(AbandonStage(id, opened.error().WithContext("release " + id)));
+    }
+    if (opened->version != version) {
+      return tl::unexpected(AbandonStage(
+          id, Error(ErrorCode::kHashMismatch, "release " + id + ": the " + opened->what +
+                                                  " is signed for version " + opened->version +
+                                                  ", the release names " + std::string(version))));
+    }
+    if (!options.app_id.empty() && opened->app_id != options.app_id) {
+      return tl::unexpected(AbandonStage(
+          id, Error(ErrorCode::kHashMismatch, "release " + id + ": the " + opened->what +
+                                                  " is for app " + opened->app_id + ", not " +
+                                                  options.app_id)));
+    }
+    auto promoted = layout.Promote(id);
+    if (!promoted) return tl::unexpected(AbandonStage(id, promoted.error()));
+    // Every file was hashed against the manifest moments ago, as it was written.
+    auto stamp = StampTree(layout.Slot(id));
+    if (!stamp) return tl::unexpected(AbandonStage(id, stamp.error()));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        JournalState s,
+        journal.FinishStaging(id, bundle::ManifestToJson(opened->files).dump(), Now()));
+    AIRLOCK_TRY(Clean(s));
+    fresh = FreshSlot{id, std::move(*stamp), std::chrono::steady_clock::now()};
+    return Status();
   }
 
   bool SlotExists(std::string_view id) const {
@@ -227,45 +285,36 @@ Result<Installer> Installer::Open(const fs::path& install_dir, InstallerOptions 
 Result<InstallStatus> Installer::Stage(std::string_view release_id, std::string_view version,
                                        uint64_t security_floor, const fs::path& bundle_path,
                                        const crypto::PublicKey& verify_key, ByteSpan content_key) {
-  AIRLOCK_TRY(ValidateReleaseId(release_id));
-  impl_->fresh.reset();
-  AIRLOCK_ASSIGN_OR_RETURN(UniqueFd lock, impl_->Begin());
-  std::string id(release_id);
-  AIRLOCK_TRY(
-      impl_->journal.BeginStaging({id, std::string(version), security_floor}, impl_->Now()));
-  // Left by an earlier attempt (the state never named them): not a release.
-  for (const std::string& name : {kStagingSlotPrefix + id, id}) {
-    auto removed = impl_->layout.Remove(name);
-    if (!removed) return tl::unexpected(impl_->AbandonStage(id, removed.error()));
-  }
-  auto header = bundle::OpenBundleWithContentKey(bundle_path, verify_key, content_key,
-                                                 impl_->layout.Staging(id), impl_->options.limits);
-  if (!header) {
-    return tl::unexpected(impl_->AbandonStage(id, header.error().WithContext("release " + id)));
-  }
-  if (header->version != version) {
-    return tl::unexpected(impl_->AbandonStage(
-        id, Error(ErrorCode::kHashMismatch,
-                  "release " + id + ": the bundle is signed for version " + header->version +
-                      ", the release names " + std::string(version))));
-  }
-  if (!impl_->options.app_id.empty() && header->app_id != impl_->options.app_id) {
-    return tl::unexpected(impl_->AbandonStage(
-        id,
-        Error(ErrorCode::kHashMismatch, "release " + id + ": the bundle is for app " +
-                                            header->app_id + ", not " + impl_->options.app_id)));
-  }
-  auto promoted = impl_->layout.Promote(id);
-  if (!promoted) return tl::unexpected(impl_->AbandonStage(id, promoted.error()));
-  // Every file was hashed against the manifest moments ago, as it was written.
-  auto stamp = StampTree(impl_->layout.Slot(id));
-  if (!stamp) return tl::unexpected(impl_->AbandonStage(id, stamp.error()));
-  AIRLOCK_ASSIGN_OR_RETURN(
-      JournalState s,
-      impl_->journal.FinishStaging(id, bundle::ManifestToJson(header->files).dump(), impl_->Now()));
-  AIRLOCK_TRY(impl_->Clean(s));
-  impl_->fresh = Impl::FreshSlot{id, std::move(*stamp), std::chrono::steady_clock::now()};
-  return impl_->Status();
+  return impl_->StageWith(
+      release_id, version, security_floor,
+      [&](const JournalState&, const fs::path& out) -> Result<Impl::Opened> {
+        AIRLOCK_ASSIGN_OR_RETURN(
+            bundle::BundleHeader header,
+            bundle::OpenBundleWithContentKey(bundle_path, verify_key, content_key, out,
+                                             impl_->options.limits));
+        return Impl::Opened{header.app_id, header.version, std::move(header.files), "bundle"};
+      });
+}
+
+Result<InstallStatus> Installer::StageDelta(std::string_view release_id, std::string_view version,
+                                            uint64_t security_floor, const fs::path& delta_path,
+                                            const crypto::PublicKey& verify_key,
+                                            ByteSpan content_key) {
+  return impl_->StageWith(
+      release_id, version, security_floor,
+      [&](const JournalState& s, const fs::path& out) -> Result<Impl::Opened> {
+        if (s.active.empty()) {
+          return MakeError(ErrorCode::kNotFound, "no installed release to apply a delta to");
+        }
+        AIRLOCK_ASSIGN_OR_RETURN(bundle::Manifest manifest, impl_->SlotManifest(s.active.id));
+        const bundle::ReleaseFiles base{s.active.version, std::move(manifest),
+                                        impl_->layout.Slot(s.active.id)};
+        AIRLOCK_ASSIGN_OR_RETURN(bundle::AppliedDelta applied,
+                                 bundle::ApplyDelta(delta_path, verify_key, content_key, base, out,
+                                                    impl_->options.limits));
+        return Impl::Opened{applied.header.app_id, applied.header.version, std::move(applied.files),
+                            "delta"};
+      });
 }
 
 Result<InstallStatus> Installer::Activate(std::string_view release_id) {

@@ -100,6 +100,16 @@ class Installer {
                                             const std::filesystem::path& bundle_path,
                                             const crypto::PublicKey& verify_key,
                                             ByteSpan content_key);
+  // Stage from a delta (bundle/delta.h) against the active release instead of a whole bundle:
+  // the delta's signature under `verify_key`, the base it names (the active release's signed
+  // manifest), the active slot's files against that manifest, and every file of the result
+  // against the delta's signed manifest. kNotFound when no release is active; otherwise the
+  // errors of bundle::ApplyDelta and those of Stage. On any error nothing is installed.
+  [[nodiscard]] Result<InstallStatus> StageDelta(std::string_view release_id,
+                                                 std::string_view version, uint64_t security_floor,
+                                                 const std::filesystem::path& delta_path,
+                                                 const crypto::PublicKey& verify_key,
+                                                 ByteSpan content_key);
   // Re-checks the staged slot's files against their signed hashes (kHashMismatch: stage it again),
   // then switches `current` to it and waits for its confirmation until now + timeout.
   [[nodiscard]] Result<InstallStatus> Activate(std::string_view release_id);

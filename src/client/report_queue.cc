@@ -17,8 +17,9 @@ namespace fs = std::filesystem;
 
 constexpr size_t kMaxDetail = 1024;
 constexpr size_t kMaxServerBatch = 1000;
-constexpr std::array<std::string_view, 7> kKinds = {
-    "offered", "downloaded", "verified", "installed", "confirmed", "failed", "rolled_back"};
+constexpr std::array<std::string_view, 8> kKinds = {
+    "offered",   "downloaded", "verified",    "installed",
+    "confirmed", "failed",     "rolled_back", "delta_refused"};
 
 // Version 1 of the queue's schema. meta holds next_seq (the counter, never reset) and dropped.
 constexpr const char* kSchema = R"SQL(

@@ -50,7 +50,7 @@ struct ReportQueueOptions {
 // What the caller queues; the queue assigns the seq.
 struct NewReportEvent {
   std::string version;
-  std::string kind;  // offered, downloaded, verified, installed, confirmed, failed, rolled_back
+  std::string kind;  // offered, downloaded, verified, installed, confirmed, failed, rolled_back, delta_refused
   std::string reason_code;  // optional, e.g. "hash_mismatch"
   std::string detail;       // optional, at most 1024 bytes kept
   int64_t occurred_at = 0;  // Unix seconds

@@ -40,6 +40,7 @@
 #include "monitor/monitor.h"
 #include "server/capgo_api.h"
 #include "server/channel_cache.h"
+#include "server/delta_index.h"
 #include "server/device_keys.h"
 #include "server/json_text.h"
 #include "server/server_api.h"
@@ -65,7 +66,8 @@ bool IsValidPlatform(std::string_view p) {
 
 bool IsEventKind(std::string_view kind) {
   static constexpr std::string_view kKinds[] = {
-      "offered", "downloaded", "verified", "installed", "confirmed", "failed", "rolled_back"};
+      "offered",   "downloaded", "verified",     "installed",
+      "confirmed", "failed",     "rolled_back", "delta_refused"};
   for (auto k : kKinds) {
     if (k == kind) return true;
   }
@@ -189,6 +191,7 @@ class DeviceApi {
     key_options.threads = deps_.wrap_threads;
     key_options.clock = [d = deps_] { return Now(d); };
     keys_ = std::make_unique<DeviceKeyService>(deps_.store, std::move(wrap), key_options);
+    if (deps_.repo != nullptr) deltas_ = std::make_unique<DeltaIndex>(deps_.repo);
   }
 
   DeviceKeyService& keys() { return *keys_; }
@@ -392,6 +395,25 @@ class DeviceApi {
     out.reserve(320 + 2 * deps_.public_url.size() + release.target_name.size() + wrapped_key.size());
     out += "{\"channel\":";
     AppendJsonString(&out, channel.name);
+    // The signed delta from the device's release, when there is one: a device-mode release only
+    // (the delta opens with the same wrapped key), never for a rollback.
+    if (release.encryption == storage::EncryptionMode::kDevice && !rollback && deltas_) {
+      if (auto delta = deltas_->Find(ids.app_id, release.version, *version_text)) {
+        out += ",\"deltas\":[{\"base_version\":";
+        AppendJsonString(&out, *version_text);
+        out += ",\"length\":";
+        out += std::to_string(delta->length);
+        out += ",\"method\":";
+        AppendJsonString(&out, delta->method);
+        out += ",\"name\":";
+        AppendJsonString(&out, delta->name);
+        out += ",\"sha256\":";
+        AppendJsonString(&out, delta->sha256);
+        out += ",\"url\":";
+        AppendJsonString(&out, deps_.public_url + "/v1/blobs/" + delta->sha256);
+        out += "}]";
+      }
+    }
     out += ",\"encryption\":";
     AppendJsonString(&out, storage::EncryptionModeName(release.encryption));
     out += rollback ? ",\"rollback\":true" : ",\"rollback\":false";
@@ -559,6 +581,7 @@ class DeviceApi {
   CapgoRateLimiter enroll_by_address_;
   CapgoRateLimiter enroll_by_app_;
   std::unique_ptr<DeviceKeyService> keys_;
+  std::unique_ptr<DeltaIndex> deltas_;  // null without a repository (some tests)
 };
 
 }  // namespace
