@@ -9,7 +9,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy clang-format libclang-rt-14-dev
   libssl-dev openssl libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libzstd-dev libarchive-dev libexpected-dev libcurl4-openssl-dev faketime zip unzip
+  libzstd-dev libbrotli-dev brotli libarchive-dev libexpected-dev libcurl4-openssl-dev faketime zip unzip
   libsqlite3-dev libargon2-dev libp11-kit-dev softhsm2 sqlite3
   libboost1.81-dev libpq-dev postgresql libtomlplusplus-dev rapidjson-dev
   nginx wrk

@@ -373,22 +373,6 @@ Result<DecryptResult> DecryptFile(const fs::path& encrypted_path, const crypto::
   return DecryptVerified(encrypted_path, session, expected, out_path);
 }
 
-Result<DecryptResult> DecryptManifestFile(const fs::path& encrypted_path,
-                                          const crypto::PublicKey& public_key,
-                                          const SessionKey& session, std::string_view file_name,
-                                          std::string_view file_hash, const fs::path& out_path) {
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes expected, ParseChecksum(file_hash, public_key));
-  if (file_name.size() >= 3 && file_name.substr(file_name.size() - 3) == ".br") {
-    // Verified against the Capgo vectors: the plain file is brotli-compressed, then encrypted, and
-    // file_hash covers the uncompressed file. Without a brotli decoder we could only hand back bytes
-    // we had not verified, which is exactly what this module must never do.
-    return MakeError(ErrorCode::kUnsupported,
-                     "manifest entry " + std::string(file_name) +
-                         " is brotli-compressed; this build cannot decompress it to check its hash");
-  }
-  return DecryptVerified(encrypted_path, session, expected, out_path);
-}
-
 std::string KeyId(const crypto::PublicKey& public_key) {
   constexpr size_t kKeyIdLength = 20;
   std::string body;

@@ -134,17 +134,41 @@ struct DecryptResult {
                                                 std::string_view checksum,
                                                 const std::filesystem::path& out_path);
 
-// Decrypts one file of a manifest (delta) update, encrypted with the bundle's `session` key and IV,
-// and checks it against `file_hash` (ParseChecksum form) before writing `out_path` atomically.
-// `file_name` is the manifest entry's name; names ending ".br" (brotli inside the encryption) are
-// refused with kUnsupported, because this build has no brotli decoder and the hash covers the
-// decompressed file, so such a file cannot be verified here. Other errors as DecryptFile.
+// Decrypts one file of a manifest (delta) update as the plugin does, encrypted with the bundle's
+// `session` key and IV, and checks it against `file_hash` (ParseChecksum form) before writing
+// `out_path` atomically. `file_name` is the manifest entry's name; a name ending ".br" holds the
+// file brotli-compressed before encryption, and is decompressed (at most kMaxManifestFileSize
+// bytes: kLimitExceeded) before the hash, which covers the uncompressed file, is checked
+// (kMalformed for a broken brotli stream). Other errors as DecryptFile. (capgo_manifest.cc)
 [[nodiscard]] Result<DecryptResult> DecryptManifestFile(const std::filesystem::path& encrypted_path,
                                                         const crypto::PublicKey& public_key,
                                                         const SessionKey& session,
                                                         std::string_view file_name,
                                                         std::string_view file_hash,
                                                         const std::filesystem::path& out_path);
+
+// The largest file a manifest entry holds (compressed or not).
+inline constexpr uint64_t kMaxManifestFileSize = uint64_t{256} << 20;
+// Files of at least this size are brotli-compressed when that makes them smaller (as the Capgo CLI).
+inline constexpr uint64_t kBrotliMinSize = 8 * 1024;
+
+struct ManifestFile {
+  std::string file_name;  // the release path, plus ".br" when brotli-compressed before encryption
+  std::string file_hash;  // hex of a type-1 block over the SHA-256 of the plain file
+  uint64_t encrypted_size = 0;
+};
+
+// Encrypts one file of a release for a Capgo manifest update, as the Capgo CLI does: brotli first
+// when the file is kBrotliMinSize or more and brotli makes it smaller, then AES-128-CBC (PKCS#7)
+// with the bundle's `session` key and IV (the plugin decrypts every file with the bundle's session
+// key), written to `out_path` atomically; `file_hash` is signed by `signer`. `name` is the file's
+// path in the release. Errors: kLimitExceeded (over kMaxManifestFileSize), kUnsafePath (a bad
+// name), those of the signer, kIo.
+[[nodiscard]] Result<ManifestFile> EncryptManifestFile(const std::filesystem::path& plain_path,
+                                                       std::string_view name,
+                                                       const SessionKey& session,
+                                                       const CapgoSigner& signer,
+                                                       const std::filesystem::path& out_path);
 
 // The key id the plugin sends as `key_id` (CapgoUpdater.java -> CryptoCipher.calcKeyId): the first
 // 20 characters of the base64 body of the app's public key as a PKCS#1 PEM ("BEGIN RSA PUBLIC

@@ -7,16 +7,17 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <nlohmann/json.hpp>
 
 #include "common/file.h"
 #include "crypto/base64.h"
 #include "crypto/hash.h"
 #include "crypto/keys.h"
 #include "crypto/ossl.h"
+#include "crypto/random.h"
 #include "crypto/rsa_raw.h"
 
 namespace airlock::bundle::capgo {
@@ -231,24 +232,24 @@ TEST_F(CapgoTest, RejectsMalformedSessionKeys) {
   const std::string iv15 = crypto::Base64Encode(Bytes(15, 0x11));
   const std::string iv17 = crypto::Base64Encode(Bytes(17, 0x11));
   const std::string cases[] = {
-      "",                                  // empty
-      iv + block,                          // no colon
-      iv + ":" + block + ":",              // two colons
-      iv + "::" + block,                   // two colons
-      ":" + block,                         // empty IV
-      iv + ":",                            // empty block
-      "!!!!" + iv.substr(4) + ":" + block, // bad base64 in the IV
-      iv + ":" + block.substr(1),          // base64 length not a multiple of 4
-      iv + ":" + " " + block.substr(1),    // whitespace
-      iv15 + ":" + block,                  // 15-byte IV
-      iv17 + ":" + block,                  // 17-byte IV
-      std::string(kMaxFieldText + 1, 'A'), // too long
+      "",                                   // empty
+      iv + block,                           // no colon
+      iv + ":" + block + ":",               // two colons
+      iv + "::" + block,                    // two colons
+      ":" + block,                          // empty IV
+      iv + ":",                             // empty block
+      "!!!!" + iv.substr(4) + ":" + block,  // bad base64 in the IV
+      iv + ":" + block.substr(1),           // base64 length not a multiple of 4
+      iv + ":" + " " + block.substr(1),     // whitespace
+      iv15 + ":" + block,                   // 15-byte IV
+      iv17 + ":" + block,                   // 17-byte IV
+      std::string(kMaxFieldText + 1, 'A'),  // too long
   };
   for (const std::string& text : cases) {
     auto s = ParseSessionKey(text, pub());
     ASSERT_FALSE(s) << text;
-    EXPECT_EQ(s.error().code(), ErrorCode::kMalformed) << text.substr(0, 60) << ": "
-                                                      << s.error().message();
+    EXPECT_EQ(s.error().code(), ErrorCode::kMalformed)
+        << text.substr(0, 60) << ": " << s.error().message();
   }
 }
 
@@ -287,7 +288,8 @@ TEST_F(CapgoTest, TamperedSessionKeyBlockIsBadSignature) {
 TEST_F(CapgoTest, SessionKeyHoldingWrongKeyLengthIsMalformed) {
   auto block = crypto::RsaPkcs1Type1Sign(priv(), Bytes(32, 0x42));  // an AES-256-sized key
   ASSERT_TRUE(block);
-  std::string text = session_key_.substr(0, session_key_.find(':') + 1) + crypto::Base64Encode(*block);
+  std::string text =
+      session_key_.substr(0, session_key_.find(':') + 1) + crypto::Base64Encode(*block);
   auto s = ParseSessionKey(text, pub());
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), ErrorCode::kMalformed);
@@ -304,8 +306,8 @@ TEST_F(CapgoTest, FlippedMiddleByteIsHashMismatch) {
   EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
 }
 
-// Flipping a bit in the last ciphertext block turns the whole last plaintext block to noise; with this
-// vector its padding no longer checks (a deterministic outcome for this fixed input).
+// Flipping a bit in the last ciphertext block turns the whole last plaintext block to noise; with
+// this vector its padding no longer checks (a deterministic outcome for this fixed input).
 TEST_F(CapgoTest, FlippedLastBlockIsBadPadding) {
   fs::path p = TamperedCopy([](Bytes& d) { d[d.size() - 1] ^= 0x01; });
   auto r = DecryptFile(p, pub(), session_key_, checksum_, Out());
@@ -338,8 +340,8 @@ TEST_F(CapgoTest, PayloadOfWrongSizeIsMalformed) {
   EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
 }
 
-// Dropping the last block leaves a shorter ciphertext whose final plaintext block is zip data, so its
-// last byte is not valid padding for this vector.
+// Dropping the last block leaves a shorter ciphertext whose final plaintext block is zip data, so
+// its last byte is not valid padding for this vector.
 TEST_F(CapgoTest, TruncatedByOneBlockFails) {
   fs::path p = TamperedCopy([](Bytes& d) { d.erase(d.end() - 16, d.end()); });
   auto r = DecryptFile(p, pub(), session_key_, checksum_, Out());
@@ -389,8 +391,8 @@ TEST_F(CapgoTest, EncryptUsesFreshKeyAndIvEachTime) {
 }
 
 // Opens our output the way @capgo/capacitor-updater does, with OpenSSL directly and none of this
-// module or the crypto module: EVP_PKEY_verify_recover (PKCS#1 padding, no digest) on both blocks, then
-// AES-128-CBC with PKCS#7.
+// module or the crypto module: EVP_PKEY_verify_recover (PKCS#1 padding, no digest) on both blocks,
+// then AES-128-CBC with PKCS#7.
 TEST_F(CapgoTest, OutputOpensTheWayThePluginDoes) {
   fs::path enc = Work("enc.zip");
   auto e = EncryptFile(Vector("full/bundle.zip"), priv(), enc);
@@ -582,13 +584,13 @@ class CapgoManifestTest : public CapgoTest {
 };
 
 TEST_F(CapgoManifestTest, DecryptsPlainEntriesToTheDistFiles) {
-  auto session = ParseSessionKey(ReadJson("delta/manifest.json")["ivSessionKey"].get<std::string>(),
-                                 pub());
+  auto session =
+      ParseSessionKey(ReadJson("delta/manifest.json")["ivSessionKey"].get<std::string>(), pub());
   ASSERT_TRUE(session) << session.error().ToString();
   for (const std::string name : {"index.html", "assets/app.js"}) {
     fs::path out = Out(fs::path(name).filename().string());
-    auto r = DecryptManifestFile(Vector("delta/files/" + name), pub(), *session, name, FileHash(name),
-                                 out);
+    auto r = DecryptManifestFile(Vector("delta/files/" + name), pub(), *session, name,
+                                 FileHash(name), out);
     ASSERT_TRUE(r) << name << ": " << r.error().ToString();
     EXPECT_EQ(ReadAll(out), ReadAll(Vector("dist/" + name))) << name;
   }
@@ -604,14 +606,68 @@ TEST_F(CapgoManifestTest, EntryWithAnotherEntrysHashIsHashMismatch) {
   EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
 }
 
-TEST_F(CapgoManifestTest, BrotliEntryIsRefusedAsUnverifiable) {
+TEST_F(CapgoManifestTest, BrotliEntryFromTheCapgoCliDecompressesToTheDistFile) {
   auto session = ParseSessionKey(session_key_, pub());
   ASSERT_TRUE(session);
   auto r = DecryptManifestFile(Vector("delta/files/assets/style.css.br"), pub(), *session,
-                               "assets/style.css.br", FileHash("assets/style.css.br"), Out());
+                               "assets/style.css.br", FileHash("assets/style.css.br"), Out("css"));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(ReadAll(Out("css")), ReadAll(Vector("dist/assets/style.css")));
+  EXPECT_EQ(r->size, 16411u);
+}
+
+TEST_F(CapgoManifestTest, BrotliEntryUnderAPlainNameIsHashMismatch) {
+  // The same bytes named without ".br" are not decompressed: their hash is not the file's.
+  auto session = ParseSessionKey(session_key_, pub());
+  ASSERT_TRUE(session);
+  auto r = DecryptManifestFile(Vector("delta/files/assets/style.css.br"), pub(), *session,
+                               "assets/style.css", FileHash("assets/style.css.br"), Out());
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(r.error().code(), ErrorCode::kHashMismatch);
   EXPECT_TRUE(IsEmptyDir(out_dir_->path()));
+}
+
+TEST_F(CapgoManifestTest, EncryptedFilesOpenAsTheCapgoCliFilesDo) {
+  auto signer = SignerFromPrivateKey(priv());
+  ASSERT_TRUE(signer);
+  auto session = ParseSessionKey(session_key_, pub());
+  ASSERT_TRUE(session);
+  // A large compressible file gets ".br"; a small one and an incompressible one do not.
+  const fs::path big = Out("big.css"), small = Out("small.html"), noise = Out("noise.bin");
+  std::string css;
+  for (int i = 0; i < 2000; ++i) css += ".c" + std::to_string(i) + "{color:red}\n";
+  ASSERT_TRUE(WriteFileAtomic(big, ToBytes(css)));
+  ASSERT_TRUE(WriteFileAtomic(small, ToBytes("<html></html>")));
+  ASSERT_TRUE(WriteFileAtomic(noise, *crypto::RandomBytes(20000)));
+  struct Case {
+    fs::path plain;
+    std::string name, want_name;
+  };
+  for (const Case& c :
+       {Case{big, "assets/big.css", "assets/big.css.br"}, Case{small, "index.html", "index.html"},
+        Case{noise, "assets/noise.bin", "assets/noise.bin"}}) {
+    const fs::path enc = Out(c.plain.filename().string() + ".enc");
+    auto file = EncryptManifestFile(c.plain, c.name, *session, *signer, enc);
+    ASSERT_TRUE(file) << c.name << ": " << file.error().ToString();
+    EXPECT_EQ(file->file_name, c.want_name);
+    const fs::path back = Out(c.plain.filename().string() + ".back");
+    auto opened = DecryptManifestFile(enc, pub(), *session, file->file_name, file->file_hash, back);
+    ASSERT_TRUE(opened) << c.name << ": " << opened.error().ToString();
+    EXPECT_EQ(ReadAll(back), ReadAll(c.plain)) << c.name;
+  }
+  EXPECT_LT(fs::file_size(Out("big.css.enc")), css.size() / 4);
+}
+
+TEST_F(CapgoManifestTest, UnsafeNameIsRefusedBeforeAnythingIsWritten) {
+  auto signer = SignerFromPrivateKey(priv());
+  ASSERT_TRUE(signer);
+  auto session = ParseSessionKey(session_key_, pub());
+  ASSERT_TRUE(session);
+  ASSERT_TRUE(WriteFileAtomic(Out("f"), ToBytes("x")));
+  auto file = EncryptManifestFile(Out("f"), "../escape.js", *session, *signer, Out("f.enc"));
+  ASSERT_FALSE(file);
+  EXPECT_EQ(file.error().code(), ErrorCode::kUnsafePath);
+  EXPECT_FALSE(fs::exists(Out("f.enc")));
 }
 
 }  // namespace
