@@ -312,7 +312,46 @@ struct PublishArgs {
   bool security_fix = false;
   bool rollback_target = false;
   size_t deltas = 3;
+  bool capgo_manifest = false;
 };
+
+// One file of a Capgo manifest update, encrypted and listed in the targets (capgo_manifest.cc).
+struct CapgoManifestUpload {
+  bundle::capgo::ManifestFile file;
+  std::string target_name;
+  fs::path path;
+  TargetFile target;
+};
+
+// Every file of the release's zip encrypted for Capgo's manifest (partial) updates, under the
+// session key of the release's Capgo zip; each a target "releases/VERSION/capgo/FILE_NAME".
+Result<std::vector<CapgoManifestUpload>> MakeCapgoManifest(
+    const fs::path& zip, const std::string& app, const std::string& version,
+    const bundle::capgo::EncryptResult& capgo, const bundle::capgo::CapgoSigner& signer,
+    const fs::path& work) {
+  AIRLOCK_ASSIGN_OR_RETURN(bundle::capgo::SessionKey session,
+                           bundle::capgo::ParseSessionKey(capgo.session_key, signer.public_key));
+  AIRLOCK_ASSIGN_OR_RETURN(bundle::Manifest files, bundle::ScanArchive(zip));
+  const fs::path plain = work / "plain";
+  fs::create_directories(plain);
+  fs::create_directories(work / "enc");
+  AIRLOCK_TRY(bundle::ExtractArchive(zip, files, plain));
+  std::vector<CapgoManifestUpload> out;
+  for (size_t i = 0; i < files.size(); ++i) {
+    CapgoManifestUpload u;
+    u.path = work / "enc" / std::to_string(i);
+    AIRLOCK_ASSIGN_OR_RETURN(u.file, bundle::capgo::EncryptManifestFile(
+                                         plain / files[i].path, files[i].path, session, signer,
+                                         u.path));
+    u.target_name = "releases/" + version + "/capgo/" + u.file.file_name;
+    nlohmann::json custom = {
+        {"format", "capgo-file"},
+        {"capgo_file", {{"app_id", app}, {"version", version}, {"file_name", u.file.file_name}}}};
+    AIRLOCK_ASSIGN_OR_RETURN(u.target, TargetFor(u.path, std::move(custom)));
+    out.push_back(std::move(u));
+  }
+  return out;
+}
 
 // "2.1 %": a delta's size as a share of the bundle's.
 std::string DeltaShare(uint64_t delta, uint64_t bundle) {
@@ -329,6 +368,9 @@ Result<void> RunPublish(const PublishArgs& a) {
   if (a.security_fix && a.security_floor) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "--security-fix and --security-floor exclude each other");
+  }
+  if (a.capgo_manifest && !a.capgo) {
+    return MakeError(ErrorCode::kInvalidArgument, "--capgo-manifest needs --capgo");
   }
   AIRLOCK_ASSIGN_OR_RETURN(HttpClient client, Connect(a.server));
   std::error_code ec;
@@ -473,10 +515,16 @@ Result<void> RunPublish(const PublishArgs& a) {
   content_key.Wipe();
 
   std::optional<bundle::capgo::EncryptResult> capgo;
+  std::vector<CapgoManifestUpload> capgo_manifest;
   TargetFile capgo_target;
   const fs::path capgo_file = tmp.path() / "capgo.zip";
   if (capgo_signer) {
     AIRLOCK_ASSIGN_OR_RETURN(capgo, bundle::capgo::EncryptFile(zip, *capgo_signer, capgo_file));
+    if (a.capgo_manifest) {
+      AIRLOCK_ASSIGN_OR_RETURN(capgo_manifest,
+                               MakeCapgoManifest(zip, a.app, a.version, *capgo, *capgo_signer,
+                                                 tmp.path() / "capgo-manifest"));
+    }
     AIRLOCK_ASSIGN_OR_RETURN(capgo_target, TargetFor(capgo_file, [&] {
                                // Signed with the release: the server offers the Capgo form
                                // only to devices whose key_id names this key.
@@ -493,6 +541,9 @@ Result<void> RunPublish(const PublishArgs& a) {
   // Blobs first (content-addressed; harmless if the release is then refused).
   AIRLOCK_TRY(UploadBlob(client, blob, blob_target, "uploading " + target_name));
   if (capgo) AIRLOCK_TRY(UploadBlob(client, capgo_file, capgo_target, "uploading capgo.zip"));
+  for (const CapgoManifestUpload& u : capgo_manifest) {
+    AIRLOCK_TRY(UploadBlob(client, u.path, u.target, "uploading " + u.target_name));
+  }
   for (const MadeDelta& d : deltas) {
     AIRLOCK_TRY(UploadBlob(client, d.file, d.target, "uploading " + d.target_name));
   }
@@ -503,6 +554,7 @@ Result<void> RunPublish(const PublishArgs& a) {
   next.expires = std::time(nullptr) + kYear;
   next.targets[target_name] = blob_target;
   if (capgo) next.targets[prefix + "capgo.zip"] = capgo_target;
+  for (const CapgoManifestUpload& u : capgo_manifest) next.targets[u.target_name] = u.target;
   for (const MadeDelta& d : deltas) next.targets[d.target_name] = d.target;
   Metadata<Targets> next_md(next);
   AIRLOCK_TRY(next_md.Sign(*targets_signer));
@@ -516,6 +568,15 @@ Result<void> RunPublish(const PublishArgs& a) {
     body["capgo"] = {{"target", prefix + "capgo.zip"},
                      {"session_key", capgo->session_key},
                      {"checksum", capgo->checksum}};
+    if (!capgo_manifest.empty()) {
+      nlohmann::json entries = nlohmann::json::array();
+      for (const CapgoManifestUpload& u : capgo_manifest) {
+        entries.push_back({{"file_name", u.file.file_name},
+                           {"file_hash", u.file.file_hash},
+                           {"target", u.target_name}});
+      }
+      body["capgo"]["manifest"] = std::move(entries);
+    }
   }
   AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json release,
                            client.Json("POST", app_path + "/releases", body));
@@ -539,6 +600,12 @@ Result<void> RunPublish(const PublishArgs& a) {
               << d.base_version << ")\n";
   }
   for (const std::string& why : skipped) std::cout << "  no delta from " << why << "\n";
+  if (!capgo_manifest.empty()) {
+    uint64_t total = 0;
+    for (const CapgoManifestUpload& u : capgo_manifest) total += u.target.length;
+    std::cout << "  " << prefix << "capgo/ (" << Plural(capgo_manifest.size(), "file", "files")
+              << ", " << Plural(total, "byte", "bytes") << ": the Capgo manifest)\n";
+  }
   if (capgo) {
     std::cout << "  " << prefix << "capgo.zip (" << Plural(capgo_target.length, "byte", "bytes")
               << ", sha256 " << capgo_target.hashes["sha256"] << ", Capgo v2)\n";
@@ -612,6 +679,8 @@ void AddReleaseCommands(CLI::App& app, Action& action) {
                "Raise the security floor by one: no device or rollback goes below this release");
   rp->add_option("--security-floor", publish->security_floor,
                  "Set the security floor (default: the app's highest so far; never lower)");
+  rp->add_flag("--capgo-manifest", publish->capgo_manifest,
+               "With --capgo: also each file on its own, for Capgo's manifest (partial) updates");
   rp->add_option("--deltas", publish->deltas,
                  "Make deltas from this many previous releases of the channel (0: none)")
       ->capture_default_str();

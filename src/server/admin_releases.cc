@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <mutex>
 #include <optional>
+#include <map>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "common/semver.h"
 #include "crypto/keys.h"
 #include "server/admin_api_internal.h"
+#include "bundle/manifest.h"
 #include "server/capgo_routes.h"
 #include "server/release_policy.h"
 #include "server/server_api.h"
@@ -254,6 +257,66 @@ Response AdminApi::Rollback(const Request& req) {
 
 namespace {
 
+// A Capgo manifest as the CLI sends it ([{"file_name", "file_hash", "target"}]), checked against the
+// signed targets: every entry's target is listed there as a "capgo-file" of this app, version and
+// file name (so its blob is held and its bytes are the signed ones), names are bundle paths (with
+// ".br" for brotli), unique once ".br" is dropped, and file_hash is hex. Returns what is stored
+// ([{"file_name", "file_hash", "sha256"}]). kInvalidArgument: a malformed entry; kWrongKey: not
+// signed as such.
+Result<std::string> CheckCapgoManifest(const nlohmann::json& manifest,
+                                       const std::vector<TrustedTarget>& targets,
+                                       const std::string& app_id, const std::string& version) {
+  std::map<std::string, const TrustedTarget*, std::less<>> by_name;
+  for (const TrustedTarget& t : targets) by_name.emplace(t.name, &t);
+  std::set<std::string> seen;
+  nlohmann::json out = nlohmann::json::array();
+  for (const nlohmann::json& e : manifest) {
+    if (!e.is_object()) {
+      return MakeError(ErrorCode::kInvalidArgument, "capgo.manifest entries must be objects");
+    }
+    auto name = ReqString(e, "file_name", 1100);
+    auto hash = ReqString(e, "file_hash", 2048);
+    auto target = ReqString(e, "target", storage::kMaxTextLength);
+    for (const auto* field : {&name, &hash, &target}) {
+      if (!*field) return MakeError(ErrorCode::kInvalidArgument, "capgo.manifest: " + (*field).error().message());
+    }
+    std::string_view path = *name;
+    if (path.size() > 3 && path.substr(path.size() - 3) == ".br") path.remove_suffix(3);
+    if (auto ok = bundle::ValidateBundlePath(path); !ok) {
+      return MakeError(ErrorCode::kInvalidArgument, "capgo.manifest: " + ok.error().message());
+    }
+    if (!seen.insert(std::string(path)).second) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "capgo.manifest names " + std::string(path) + " twice");
+    }
+    if (hash->empty() || hash->size() % 2 != 0 ||
+        hash->find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "capgo.manifest: file_hash of " + *name + " is not hex");
+    }
+    auto t = by_name.find(*target);
+    const nlohmann::json* file =
+        t == by_name.end() ? nullptr
+                           : [&]() -> const nlohmann::json* {
+                               auto f = t->second->custom.find("capgo_file");
+                               return f == t->second->custom.end() ? nullptr : &*f;
+                             }();
+    if (file == nullptr || t->second->custom.value("format", "") != "capgo-file" ||
+        !file->is_object() || file->value("app_id", "") != app_id ||
+        file->value("version", "") != version || file->value("file_name", "") != *name) {
+      return MakeError(ErrorCode::kWrongKey, "targets metadata does not list " + *target +
+                                                 " as the Capgo file " + *name + " of " +
+                                                 version);
+    }
+    out.push_back({{"file_name", *name}, {"file_hash", *hash}, {"sha256", t->second->sha256}});
+  }
+  std::string text = out.dump();
+  if (text.size() > storage::kMaxCapgoManifestText) {
+    return MakeError(ErrorCode::kInvalidArgument, "capgo.manifest is too large");
+  }
+  return text;
+}
+
 // The "version" and "channel" of a publish body, or the 400 reply.
 struct VersionAndChannel {
   std::string version;
@@ -325,6 +388,7 @@ Response AdminApi::Publish(const Request& req, const access::Principal& actor) {
     return JsonError(400, "bad_request", "field 'targets_metadata' must be an object");
   }
   std::optional<std::string> capgo_target, capgo_session_key, capgo_checksum;
+  const nlohmann::json* capgo_manifest = nullptr;
   if (auto capgo = body.find("capgo"); capgo != body.end() && !capgo->is_null()) {
     if (!capgo->is_object())
       return JsonError(400, "bad_request", "field 'capgo' must be an object");
@@ -338,6 +402,13 @@ Response AdminApi::Publish(const Request& req, const access::Principal& actor) {
     capgo_target = *t;
     capgo_session_key = *k;
     capgo_checksum = *s;
+    if (auto m = capgo->find("manifest"); m != capgo->end() && !m->is_null()) {
+      if (!m->is_array() || m->empty() || m->size() > 100000) {
+        return JsonError(400, "bad_request",
+                         "field 'capgo.manifest' must be an array of 1 to 100000 entries");
+      }
+      capgo_manifest = &*m;
+    }
   }
 
   std::lock_guard lock(write_mutex);
@@ -374,6 +445,18 @@ Response AdminApi::Publish(const Request& req, const access::Principal& actor) {
     if (auto ok = CheckPublishable(*targets, *capgo, *channel_name); !ok) {
       return JsonError(422, "verification_failed", ok.error().message());
     }
+  }
+  std::optional<std::string> capgo_manifest_text;
+  if (capgo_manifest != nullptr) {
+    auto checked = CheckCapgoManifest(*capgo_manifest, *targets, app->app_id, *version);
+    if (!checked) {
+      return JsonError(checked.error().code() == ErrorCode::kInvalidArgument ? 400 : 422,
+                       checked.error().code() == ErrorCode::kInvalidArgument
+                           ? "bad_request"
+                           : "verification_failed",
+                       checked.error().message());
+    }
+    capgo_manifest_text = std::move(*checked);
   }
   auto blob_path = BlobPath(deps.data_dir, main_target->sha256);
   if (*encryption != storage::EncryptionMode::kNone) {
@@ -420,6 +503,7 @@ Response AdminApi::Publish(const Request& req, const access::Principal& actor) {
     release.capgo_length = static_cast<int64_t>(capgo->length);
     release.capgo_session_key = capgo_session_key;
     release.capgo_checksum = capgo_checksum;
+    release.capgo_manifest = capgo_manifest_text;
     // The key id the targets key signed beside the Capgo form (`airlock release publish` writes
     // it): /updates refuses the form to a device whose key_id names another key.
     // A field that is there but is not a key id is refused (it would leave the release unchecked):

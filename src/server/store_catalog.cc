@@ -6,6 +6,8 @@
 #include <tuple>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "common/semver.h"
 
 namespace airlock::server {
@@ -68,6 +70,31 @@ StoreCatalog::StoreCatalog(storage::Store* store, std::string public_url, Channe
   while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
 }
 
+std::vector<CapgoManifestEntry> StoreCatalog::ManifestOf(const storage::Release& release) {
+  const std::string key = release.app_id + "\n" + release.version;
+  std::lock_guard lock(manifest_mu_);
+  auto it = manifests_.find(key);
+  if (it == manifests_.end()) {
+    if (manifests_.size() >= 1000) manifests_.clear();  // bounded: the releases channels offer
+    auto entries = std::make_shared<std::vector<CapgoManifestEntry>>();
+    auto json = nlohmann::json::parse(*release.capgo_manifest, nullptr, false);
+    if (json.is_array()) {
+      for (const nlohmann::json& e : json) {
+        if (!e.is_object() || !e.value("file_name", nlohmann::json()).is_string() ||
+            !e.value("file_hash", nlohmann::json()).is_string() ||
+            !e.value("sha256", nlohmann::json()).is_string()) {
+          entries->clear();
+          break;
+        }
+        entries->push_back({e["file_name"].get<std::string>(), e["file_hash"].get<std::string>(),
+                            public_url_ + "/v1/blobs/" + e["sha256"].get<std::string>()});
+      }
+    }
+    it = manifests_.emplace(key, std::move(entries)).first;
+  }
+  return *it->second;
+}
+
 Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo& device) {
   // The snapshot holds the app's overrides, so a warm cache answers without a device read (most
   // Capgo devices are not enrolled here and have none).
@@ -95,6 +122,7 @@ Result<std::optional<CapgoOffer>> StoreCatalog::FindOffer(const CapgoDeviceInfo&
     capgo.checksum = *release->capgo_checksum;
     capgo.key_id = release->capgo_key_id.value_or("");
     capgo.authorized_rollback = channel->channel.rolled_back;
+    if (release->capgo_manifest) capgo.manifest = ManifestOf(*release);
     offer.release = std::move(capgo);
   }
   return std::optional<CapgoOffer>(std::move(offer));

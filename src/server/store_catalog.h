@@ -48,6 +48,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,9 +85,15 @@ class StoreCatalog : public CapgoReleaseCatalog {
   [[nodiscard]] Result<std::optional<CapgoOffer>> FindOffer(const CapgoDeviceInfo& device) override;
 
  private:
+  // The Capgo manifest of `release` with download URLs, parsed once per release (a release never
+  // changes once published); empty if it has none or its stored JSON is not as the API wrote it.
+  std::vector<CapgoManifestEntry> ManifestOf(const storage::Release& release);
+
   std::unique_ptr<ChannelCache> owned_cache_;
   ChannelCache* cache_;
   std::string public_url_;
+  std::mutex manifest_mu_;
+  std::map<std::string, std::shared_ptr<const std::vector<CapgoManifestEntry>>> manifests_;
 };
 
 class StoreChannelRegistry : public CapgoChannelRegistry {

@@ -76,6 +76,9 @@ Result<void> CheckRelease(const Release& r) {
     return MakeError(ErrorCode::kInvalidArgument, "capgo key id must be 1 to 64 bytes");
   }
   if (r.capgo_key_id) AIRLOCK_TRY(CheckText(*r.capgo_key_id, "capgo key id"));
+  if (r.capgo_manifest && r.capgo_manifest->size() > kMaxCapgoManifestText) {
+    return MakeError(ErrorCode::kInvalidArgument, "capgo manifest is too large");
+  }
   if (r.format && *r.format != "alb" && *r.format != "zip") {
     return MakeError(ErrorCode::kInvalidArgument, "release format must be 'alb' or 'zip'");
   }
@@ -190,6 +193,7 @@ Result<Release> ReleaseFromRow(const Row& r) {
   rel.capgo_sha256 = r[11];
   AIRLOCK_ASSIGN_OR_RETURN(rel.capgo_length, OptionalInt(r[12]));
   rel.capgo_key_id = r[13];
+  rel.capgo_manifest = r[14];
   return rel;
 }
 

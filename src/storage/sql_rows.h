@@ -26,11 +26,11 @@ inline constexpr std::string_view kChannelColumns =
 inline constexpr size_t kChannelColumnCount = 14;
 inline constexpr std::string_view kReleaseColumns =
     "app_id, version, target_name, sha256, length, encryption, capgo_session_key, capgo_checksum, "
-    "created_at, format, capgo_target, capgo_sha256, capgo_length, capgo_key_id";
+    "created_at, format, capgo_target, capgo_sha256, capgo_length, capgo_key_id, capgo_manifest";
 inline constexpr std::string_view kReleaseColumnsR =
     "r.app_id, r.version, r.target_name, r.sha256, r.length, r.encryption, r.capgo_session_key, "
     "r.capgo_checksum, r.created_at, r.format, r.capgo_target, r.capgo_sha256, r.capgo_length, "
-    "r.capgo_key_id";
+    "r.capgo_key_id, r.capgo_manifest";
 inline constexpr std::string_view kChannelColumnsC =
     "c.app_id, c.name, c.is_default, c.allow_self_assign, c.ios, c.android, c.electron, "
     "c.min_native_version, c.rollout_percent, c.paused, c.current_version, c.rolled_back, "

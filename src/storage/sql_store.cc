@@ -639,9 +639,11 @@ class SqlStore final : public Store {
                  Opt(r.capgo_target),
                  Opt(r.capgo_sha256),
                  OptInt(r.capgo_length),
-                 Opt(r.capgo_key_id)};
+                 Opt(r.capgo_key_id),
+                 Opt(r.capgo_manifest)};
     return conn_->Exec(Sql("INSERT INTO releases (", kReleaseColumns,
-                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"),
+                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+                           "$15)"),
                        p);
   }
 

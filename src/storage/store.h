@@ -32,6 +32,7 @@ namespace airlock::storage {
 
 inline constexpr size_t kMaxIdLength = 128;     // app ids, channel names, device ids, event kinds
 inline constexpr size_t kMaxTextLength = 4096;  // display names, target names, event details
+inline constexpr size_t kMaxCapgoManifestText = 8 << 20;  // a release's Capgo manifest JSON
 inline constexpr size_t kMaxEventBatch = 1000;  // events per AppendDeviceEvents call
 inline constexpr size_t kMaxListLimit = 10000;  // rows per List call
 // Rows per ListChannelOverrides call (the channel cache keeps an app's overrides in memory).
@@ -88,6 +89,9 @@ struct Release {
   // The plugin's key id of the key the Capgo form was encrypted for (migration 0005); nullopt: not
   // recorded (published before 0005, or the signed metadata did not name it), not checked.
   std::optional<std::string> capgo_key_id;
+  // The Capgo manifest (partial update): JSON [{"file_name", "file_hash", "sha256"}], checked by
+  // the admin API against the signed targets; at most kMaxCapgoManifestText bytes.
+  std::optional<std::string> capgo_manifest;
   bool operator==(const Release&) const = default;
 };
 
