@@ -31,8 +31,10 @@ namespace airlock::bundle {
 
 inline constexpr uint8_t kDeltaMagic[8] = {'A', 'L', 'D', '1', '\r', '\n', 0x1a, '\n'};
 inline constexpr std::string_view kDeltaSignaturePrefix = "airlock-delta/v1\n";
-// A base larger than this is not used as a zstd reference (it is held in memory while applying).
-inline constexpr uint64_t kMaxDeltaReference = 1ull << 30;
+// A base larger than this is not used as a zstd reference: the reference is held in memory while
+// applying, so a patch costs the device about this much memory at most (kFiles deltas, which copy
+// unchanged files and carry changed ones whole, need none).
+inline constexpr uint64_t kMaxDeltaReference = 64ull << 20;
 
 enum class DeltaMethod { kPatch, kFiles };
 std::string_view DeltaMethodName(DeltaMethod method);  // "patch" / "files"

@@ -76,7 +76,10 @@ Result<std::vector<MadeDelta>> MakePublishDeltas(const DeltaPlan& plan,
     }
     bundle::DeltaOptions options;
     options.app_id = plan.app;
-    options.method = bundle::DeltaMethod::kPatch;
+    // A patch needs the base in the device's memory: above the bound, the files the base lacks.
+    options.method = bundle::ManifestTotalSize(base->manifest) <= bundle::kMaxDeltaReference / 2
+                         ? bundle::DeltaMethod::kPatch
+                         : bundle::DeltaMethod::kFiles;
     MadeDelta d;
     d.base_version = base_version;
     d.target_name = "releases/" + plan.version + "/delta-from-" + base_version + ".ald";
