@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
     std::cerr << "fleet-sim: error: no files under " << release_dir << "\n";
     return 2;
   }
+  std::error_code mkdir_error;
+  fs::create_directories(dir, mkdir_error);
   std::vector<Agent> fleet(agents_n);
   for (int i = 0; i < agents_n; ++i) {
     auto& c = fleet[i].config;
@@ -185,9 +187,16 @@ int main(int argc, char** argv) {
         auto outcome = a.client->Update();
         if (!outcome) {
           errors++;
+          std::lock_guard lock(out_mu);
+          std::cerr << "cycle " << cycle << " agent " << i << ": " << outcome.error().ToString()
+                    << "\n";
           continue;  // the daemon's back-off retry
         }
         using Kind = airlock::sdk::UpdateOutcome::Kind;
+        if (outcome->kind != Kind::kInstalled) {
+          std::lock_guard lock(out_mu);
+          std::cerr << "cycle " << cycle << " agent " << i << ": " << outcome->message << "\n";
+        }
         if (outcome->kind == Kind::kRefused) refused++;
         if (outcome->kind == Kind::kRolledBack) rolled_back++;
         break;  // an outcome: the daemon waits for the next poll
