@@ -45,11 +45,8 @@ init_server
 UP=$(free_port)
 start_fault_proxy PP "$UP" -- --fault-rate "$RATE" --source-addresses 200 --seed "${SEED:-$$}"
 VIA="http://127.0.0.1:$PP"
-"$D" --data "$W/data" --listen "127.0.0.1:$UP" --public-url "$VIA" --threads 2 >"$W/airlockd.log" 2>&1 &
-PID=$!
+start_airlockd "$UP" "$VIA" PID
 SERVER="http://127.0.0.1:$UP"
-for _ in $(seq 1 300); do curl -sf -o /dev/null --max-time 2 "$SERVER/healthz" && break; sleep 0.05; done
-curl -sf -o /dev/null "$SERVER/healthz" || { echo "airlockd did not start: $(cat "$W/airlockd.log")"; exit 1; }
 setup_app "$APP"
 # The monitor's rules that act on device failure reports: a corrupted blob reports hash_mismatch,
 # a corrupted signed file signature_invalid, any refusal counts as a failed install, and over plain

@@ -18,24 +18,24 @@ start_fault_proxy() {
   printf -v "$var" '%s' "$(cat "$W/fault-proxy.port")"
 }
 
-# start_airlockd PUBLIC_URL PID_VAR PORT_VAR: airlockd on $W/data (and $DATABASE when set) on a free
-# port, handing out PUBLIC_URL (the proxy's) as its public URL; waits (bounded) for /healthz.
+# start_airlockd PORT PUBLIC_URL PID_VAR: airlockd on $W/data (and $DATABASE when set) on
+# 127.0.0.1:PORT, handing out PUBLIC_URL (e.g. the proxy's) as its public URL, with the words of
+# $SERVER_FLAGS; waits (bounded) for /healthz and sets the variable named PID_VAR to its pid.
 start_airlockd() {
-  local public="$1" pid_var="$2" port_var="$3" port pid tries database=()
+  local port="$1" public="$2" pid_var="$3" pid tries database=() extra=()
   [ -n "${DATABASE:-}" ] && database=(--database "$DATABASE")
-  port=$(free_port)
+  [ -n "${SERVER_FLAGS:-}" ] && read -ra extra <<<"$SERVER_FLAGS"
   "$D" --data "$W/data" "${database[@]}" --listen "127.0.0.1:$port" --public-url "$public" \
-    --threads 2 ${SERVER_FLAGS:-} >"$W/airlockd-$port.log" 2>&1 &
+    --threads 2 "${extra[@]}" >"$W/airlockd-$port.log" 2>&1 &
   pid=$!
+  printf -v "$pid_var" '%s' "$pid"
   for tries in $(seq 1 300); do
-    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz" && break
+    curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz" && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" ||
-    { echo "FAIL: airlockd did not start: $(cat "$W/airlockd-$port.log")"; exit 1; }
-  printf -v "$pid_var" '%s' "$pid"
-  printf -v "$port_var" '%s' "$port"
+  echo "FAIL: airlockd did not start: $(cat "$W/airlockd-$port.log")"
+  exit 1
 }
 
 # small_release APP VERSION: a small release folder $W/rel-VERSION (a few files naming the
