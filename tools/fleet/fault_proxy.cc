@@ -24,12 +24,18 @@ using tcp = asio::ip::tcp;
 
 const char* FaultName(Fault fault) {
   switch (fault) {
-    case Fault::kNone: return "none";
-    case Fault::kTruncate: return "truncate";
-    case Fault::kCorrupt: return "corrupt";
-    case Fault::kStall: return "stall";
-    case Fault::kReset: return "reset";
-    case Fault::kReplay: return "replay";
+    case Fault::kNone:
+      return "none";
+    case Fault::kTruncate:
+      return "truncate";
+    case Fault::kCorrupt:
+      return "corrupt";
+    case Fault::kStall:
+      return "stall";
+    case Fault::kReset:
+      return "reset";
+    case Fault::kReplay:
+      return "replay";
   }
   return "none";
 }
@@ -182,8 +188,8 @@ struct FaultProxy::Impl {
         case Fault::kCorrupt: {
           const size_t head = reply.find("\r\n\r\n");
           const size_t body = head == std::string::npos ? 0 : head + 4;
-          const size_t at = body < reply.size() ? Uniform(body, reply.size() - 1)
-                                                : Uniform(0, reply.size() - 1);
+          const size_t at =
+              body < reply.size() ? Uniform(body, reply.size() - 1) : Uniform(0, reply.size() - 1);
           out[at] = static_cast<char>(out[at] ^ static_cast<char>(Uniform(1, 255)));
           break;
         }
@@ -235,8 +241,7 @@ Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(const FaultProxyOptions& o
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return MakeError(ErrorCode::kIo, "fault proxy: cannot listen on 127.0.0.1:" +
-                                         std::to_string(options.listen_port) + ": " +
-                                         ec.message());
+                                         std::to_string(options.listen_port) + ": " + ec.message());
   }
   Impl* raw = impl.get();
   raw->accept_thread = std::thread([raw] { raw->AcceptLoop(); });

@@ -41,7 +41,7 @@ struct FaultRates {
 };
 
 struct FaultProxyOptions {
-  uint16_t listen_port = 0;  // 0: a free port (see FaultProxy::port)
+  uint16_t listen_port = 0;              // 0: a free port (see FaultProxy::port)
   std::vector<uint16_t> upstream_ports;  // on 127.0.0.1, used in turn; at least one
   FaultRates rates;
   int64_t stall_ms = 1000;

@@ -2,7 +2,8 @@
 // it accepts connections, runs until SIGTERM or SIGINT, then prints the count of each fault.
 //   fault-proxy --upstream PORT [--upstream PORT ...] [--listen PORT] [--fault-rate R]
 //               [--truncate-rate R] [--corrupt-rate R] [--stall-rate R] [--reset-rate R]
-//               [--replay-rate R] [--stall-ms MS] [--source-addresses N] [--seed N] [--port-file FILE]
+//               [--replay-rate R] [--stall-ms MS] [--source-addresses N] [--seed N] [--port-file
+//               FILE]
 #include <signal.h>
 
 #include <CLI/CLI.hpp>

@@ -11,6 +11,7 @@
 // confirms the release awaiting confirmation (from Update's message callback, on its thread).
 // Ends with `fleet_within_3_cycles share=S ...` and `fleet_bad_installs count=C ...`; exit 0 when
 // every agent converged within --cycles and no install is bad, else 1.
+#include <openssl/evp.h>
 #include <CLI/CLI.hpp>
 #include <airlock/client.hpp>
 #include <atomic>
@@ -20,7 +21,6 @@
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <openssl/evp.h>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -52,7 +52,8 @@ std::map<std::string, std::string> TreeHashes(const fs::path& root) {
   if (!fs::exists(root, ec)) return out;
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    if (it->is_regular_file()) out[fs::relative(it->path(), root).string()] = Sha256File(it->path());
+    if (it->is_regular_file())
+      out[fs::relative(it->path(), root).string()] = Sha256File(it->path());
   }
   return out;
 }
@@ -125,8 +126,8 @@ int main(int argc, char** argv) {
     auto app = Client::Open(a.config);
     if (!opened || !app) {
       std::lock_guard lock(out_mu);
-      std::cerr << "agent " << i << ": open: " << (!opened ? opened.error() : app.error()).ToString()
-                << "\n";
+      std::cerr << "agent " << i
+                << ": open: " << (!opened ? opened.error() : app.error()).ToString() << "\n";
       enroll_failed++;
       return;
     }
