@@ -10,11 +10,14 @@
 # (the first SMALL are all signable; beyond them every STRIDE-th), cycled through by wrk.
 #   latency: wrk -t2 -c8 --latency for DURATION at SMALL and at LARGE; the figure is
 #            check_p99_1m_vs_1k_DB = p99(LARGE) / p99(SMALL), goal <= 1.2.
-#   fleet:   wrk -t2 -c32 --latency for DURATION at FLEET; fleet_checks_per_s_vs_14k = req/s / 14000,
-#            goal >= 1.0 with p99 <= 10 ms (both needed for "met").
+#   fleet:   wrk -t2 -c32 --latency for DURATION at FLEET; fleet_checks_per_s_vs_14k =
+#            req/s / 14000, goal >= 1.0 with p99 <= 10 ms (both needed for "met").
 # Prints one `population ...` line per measurement, then the figure lines.
 set -u
-[ $# -ge 6 ] || { echo "usage: $0 BUILD_DIR sqlite|pg STRIDE DURATION SMALL LARGE [FLEET]" >&2; exit 2; }
+if [ $# -lt 6 ]; then
+  echo "usage: $0 BUILD_DIR sqlite|pg STRIDE DURATION SMALL LARGE [FLEET]" >&2
+  exit 2
+fi
 BUILD="$(cd "$1" && pwd)"
 DB=$2 STRIDE=$3 DURATION=$4 SMALL=$5 LARGE=$6 FLEET=${7:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +26,11 @@ server_test_setup "population bench" "$BUILD/bin" "$HERE/.."
 export AIRLOCK_ACTOR=bench
 require_tools python3 curl wrk
 [ "$DB" = pg ] && require_tools psql
-die() { echo "population_bench: $*"; sed 's/^/    /' "$W/out" "$W/err" 2>/dev/null | head -8; exit 1; }
+die() {
+  echo "population_bench: $*"
+  sed 's/^/    /' "$W/out" "$W/err" 2>/dev/null | head -8
+  exit 1
+}
 step() { "$@" >"$W/out" 2>"$W/err" </dev/null || die "failed: $*"; }
 APP=io.example.fleet
 
@@ -37,13 +44,14 @@ step "$A" channel create "$APP" beta "${S[@]}"
 step "$A" release publish "$APP" "${S[@]}" --version 1.0.0 --from "$SRC/examples/sample-app" \
   --channel production --encrypt none
 
-COLUMNS="app_id, device_id, public_key, platform, channel_override, last_seen, signing_key, status"
+DEVICE_COLUMNS="app_id, device_id, public_key, platform, channel_override, last_seen, signing_key, status"
 populate() {  # FIRST END STRIDE: devices FIRST..END-1 into the database
   local t0=$SECONDS
   if [ "$DB" = pg ]; then
     python3 "$HERE/population.py" rows "$1" "$2" "$3" "$APP" |
-      psql -q -v ON_ERROR_STOP=1 "$DATABASE" -c "\\copy devices ($COLUMNS) FROM STDIN WITH (FORMAT csv)" \
-        >"$W/out" 2>"$W/err" || die "COPY failed"
+      psql -q -v ON_ERROR_STOP=1 "$DATABASE" \
+        -c "\\copy devices ($DEVICE_COLUMNS) FROM STDIN WITH (FORMAT csv)" >"$W/out" 2>"$W/err" ||
+      die "COPY failed"
     psql -q "$DATABASE" -c "ANALYZE devices" >/dev/null 2>&1
   else
     python3 "$HERE/population.py" sqlite "$W/data/airlock.db" "$1" "$2" "$3" "$APP" \
@@ -96,5 +104,6 @@ if [ -n "$FLEET" ]; then
   v=$(verdict "$(awk -v r="$RPS" 'BEGIN { print r / 14000 }')" 1.0 ">=")
   p99_ok=$(awk -v p="$P99" 'BEGIN { print (p <= 10) ? "met" : "missed" }')
   [ "$p99_ok" = met ] || v="${v% *} missed"
-  echo "fleet_checks_per_s_vs_14k $v p99_ms=$P99 p99_goal<=10 $p99_ok ($RPS checks/s at $FLEET devices)"
+  echo "fleet_checks_per_s_vs_14k $v p99_ms=$P99 p99_goal<=10 $p99_ok" \
+    "($RPS checks/s at $FLEET devices)"
 fi
