@@ -52,7 +52,8 @@ populate() {  # FIRST END STRIDE: devices FIRST..END-1 into the database
       psql -q -v ON_ERROR_STOP=1 "$DATABASE" \
         -c "\\copy devices ($DEVICE_COLUMNS) FROM STDIN WITH (FORMAT csv)" >"$W/out" 2>"$W/err" ||
       die "COPY failed"
-    psql -q "$DATABASE" -c "ANALYZE devices" >/dev/null 2>&1
+    # Hint bits, statistics and the bulk load's WAL settled now, not during the measurement.
+    psql -q "$DATABASE" -c "VACUUM (ANALYZE) devices" -c "CHECKPOINT" >/dev/null 2>&1
   else
     python3 "$HERE/population.py" sqlite "$W/data/airlock.db" "$1" "$2" "$3" "$APP" \
       >"$W/out" 2>"$W/err" || die "insert failed"
@@ -75,15 +76,25 @@ measure() {
   wrk -t2 -c"$conns" -d2s -s "$W/check.lua" "$SERVER/v1/check" >/dev/null
   out=$(wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$W/check.lua" "$SERVER/v1/check")
   echo "$out" >"$W/out"
-  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+  # Any answer but 2xx, or a connect/read/write error, fails the run. A request still unanswered
+  # after wrk's timeout (2 s) is counted; wrk leaves it out of its latency distribution, so when
+  # 1 % or more of the requests timed out the p99 is taken as the timeout.
+  if grep -qE 'Non-2xx' <<<"$out" ||
+    grep -qE 'Socket errors: connect [1-9]|read [1-9]|write [1-9]' <<<"$out"; then
     echo "$out"
-    tail -5 "$W/airlockd.log"
+    grep -v '"msg":"request"' "$W/airlockd.log" | tail -5
     die "wrk saw errors at $pop devices"
   fi
+  local timeouts requests
+  timeouts=$(sed -n 's/.*timeout \([0-9]*\).*/\1/p' <<<"$out")
+  timeouts=${timeouts:-0}
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
   RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
   P99=$(ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  if [ $((timeouts * 100)) -ge "${requests:-1}" ]; then P99=2000; fi
   echo "population db=$DB devices=$pop distinct_devices_checking=$sample connections=$conns" \
-    "rps=$RPS p99_ms=$P99 load=$(cut -d' ' -f1 /proc/loadavg)"
+    "rps=$RPS p99_ms=$P99 requests=$requests timeouts_2s=$timeouts" \
+    "load=$(cut -d' ' -f1 /proc/loadavg)"
 }
 verdict() { awk -v r="$1" -v g="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? r <= g : r >= g;
   printf "ratio=%.2f goal%s%s %s", r, op, g, ok ? "met" : "missed" }'; }
