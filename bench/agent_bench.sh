@@ -6,8 +6,10 @@
 # CPU work without the disk). Per run: a tiny release is installed (the fixed cost of a cycle: TUF
 # refresh, check, key, restart command, confirmation, reports), then a SIZE_MB one (the same cycle
 # plus download + verify + decrypt + unpack of its bundle), each timed as a whole `update`, the large
-# one under /usr/bin/time -v (peak RSS); install time = large - tiny. The restart command confirms at
-# once (it runs `airlock-agent confirm` before the agent starts waiting), so no health wait is timed.
+# one under /usr/bin/time -v (peak RSS); install time = large - tiny. Releases are published with
+# --deltas 0: this measures the whole-bundle install (deltas have their own benchmark). The restart
+# command confirms at once (it runs `airlock-agent confirm` before the agent starts waiting), so no
+# health wait is timed.
 # Then build/bin/agent_bench_bound measures the raw bound (AES-256-GCM decryption + SHA-256 over a
 # bundle of the same folder, 64 KiB chunks, in memory) and DecryptBundlePayload alone over it.
 # Prints one line per run and, with the medians over the runs:
@@ -94,7 +96,7 @@ echo "<html>tiny</html>" >"$W/tiny/index.html"
 # /usr/bin/time -v. Sets SECONDS_TAKEN, RSS_KB and BYTES.
 update() {
   step "$A" release publish "$APP" "${S[@]}" --version "$1" --from "$2" --channel production \
-    --encrypt device
+    --encrypt device --deltas 0
   step "$G" --config "$W/agent.toml" check
   BYTES=$(sed -n 's/^offered .*, \([0-9]*\) bytes$/\1/p' "$W/out")
   local t0 t1

@@ -11,7 +11,9 @@
 # Measured with wrk (WRK_ARGS, default -t2 -c32 -d5s), back to back per line:
 #   GET /healthz, POST /v1/check (warm cache), POST /updates (Capgo)  -> requests/s
 #   GET /v1/blobs/<sha256> for the 5 MiB (-c16) and the 64 MiB (-c4) blob -> MiB/s
-# and prints the ratios airlockd/nginx. Every reply is checked identical (bytes) before measuring.
+# and prints the ratios airlockd/nginx, then the figure lines that bench/run collects:
+# `check_vs_nginx ratio=R goal>=0.8 met|missed`, `updates_vs_nginx ...` and `download_vs_nginx ...`
+# (the lower of the two blob ratios, goal >= 0.9). Every reply is checked identical (bytes) before measuring.
 # AIRLOCKD_ARGS adds flags to airlockd (e.g. "--access-log off"); PERF_DIR=DIR records `perf record -g`
 # of airlockd during each of its runs into DIR/<name>.data. Installs nothing (scripts/setup.sh
 # installs nginx and wrk). Both servers are stopped by PID and the temporary folder removed on exit.
@@ -251,3 +253,16 @@ printf '%-40s %12s %12s %7s\n' "GET /v1/blobs (64 MiB), MiB/s" "$(mib "$B64_A" 6
 echo
 echo "reply sizes: check $(wc -c <"$TMP/www/v1/check") B, updates $(wc -c <"$TMP/www/updates") B; access log: $(wc -l <"$TMP/airlockd.log") lines"
 echo "goals (issue 5): checks >= 0.8x, downloads >= 0.9x of nginx"
+# The figures, one line each (bench/run collects them); the download figure is the lower of the two
+# blob sizes.
+verdict() {  # NAME A B GOAL: NAME ratio=A/B goal>=GOAL met|missed
+  awk -v n="$1" -v a="$2" -v b="$3" -v g="$4" 'BEGIN { r = (b > 0) ? a / b : 0;
+    printf "%s ratio=%.2f goal>=%s %s\n", n, r, g, (r >= g) ? "met" : "missed" }'
+}
+verdict check_vs_nginx "$C_A" "$C_N" 0.8
+verdict updates_vs_nginx "$U_A" "$U_N" 0.8
+if awk -v a="$B5_A" -v b="$B5_N" -v c="$B64_A" -v d="$B64_N" 'BEGIN { exit !(a / b <= c / d) }'; then
+  verdict download_vs_nginx "$B5_A" "$B5_N" 0.9
+else
+  verdict download_vs_nginx "$B64_A" "$B64_N" 0.9
+fi

@@ -6,13 +6,14 @@ set -euo pipefail
 # help2man (man pages from --help), dpkg-dev (cpack's dpkg-shlibdeps) and systemd
 # (systemd-analyze verify) serve the packages (cmake/install.cmake, tests/package_test.sh); chromium is
 # the headless browser of the dashboard test (tests/dashboard/, driven by playwright-core from npm).
+# nginx, wrk, zstd, bsdiff, time and python3-cryptography serve the benchmarks (bench/run).
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy clang-format libclang-rt-14-dev
   libssl-dev openssl libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev libbrotli-dev brotli libarchive-dev libexpected-dev libcurl4-openssl-dev faketime zip unzip
   libsqlite3-dev libargon2-dev libp11-kit-dev softhsm2 sqlite3
   libboost1.81-dev libpq-dev postgresql libtomlplusplus-dev rapidjson-dev
-  nginx wrk
+  nginx wrk zstd bsdiff time python3-cryptography
   help2man dpkg-dev systemd
   chromium
 )
