@@ -93,10 +93,12 @@ exit 1
 SH
   fi
 }
-publish() {  # VERSION
-  "$airlock" release publish "$app" "${S[@]}" --version "$1" --from "$work/releases/$1" \
-    --channel production --encrypt device >"$work/publish.out" 2>&1 || { cat "$work/publish.out"; exit 1; }
-  say "published $1: sealed (encrypted, signed by the developer's key), listed in signed TUF metadata."
+publish() {  # VERSION [PUBLISH FLAGS...]
+  local version="$1"
+  shift
+  "$airlock" release publish "$app" "${S[@]}" --version "$version" --from "$work/releases/$version" \
+    --channel production --encrypt device "$@" >"$work/publish.out" 2>&1 || { cat "$work/publish.out"; exit 1; }
+  say "published $version: sealed (encrypted, signed by the developer's key), listed in signed TUF metadata."
 }
 device_version() {
   "$agent" --config "$work/agent.toml" status --json |
@@ -138,7 +140,8 @@ show_device
 
 step "6. Release 1.2.0, tampered with on the server: someone flips one byte of the stored bundle"
 make_release 1.2.0 healthy
-publish 1.2.0
+# No delta for this one (--deltas 0): the device must fetch the whole bundle that was tampered with.
+publish 1.2.0 --deltas 0
 sha=$(curl -sf -H "Authorization: Bearer $token" "$server/api/v1/apps/$app/releases" |
   python3 -c 'import json,sys; print([r for r in json.load(sys.stdin)["releases"] if r["version"]=="1.2.0"][0]["sha256"])')
 python3 - "$work/server/blobs/${sha:0:2}/$sha" <<'PY'

@@ -2,7 +2,8 @@
 # agent_attack_test.sh, agent_run_test.sh); source it after tests/lib.sh and server_test_setup.
 
 # publish APP VERSION [ARGS...]: a release folder $W/src-APP-VERSION whose files name the app and
-# version, published with --encrypt device and ARGS (e.g. --channel production).
+# version, published with --encrypt device, no deltas (these tests attack the whole bundle; deltas
+# have tests/agent_delta_test.sh) and ARGS (e.g. --channel production).
 publish() {
   local app="$1" version="$2"
   shift 2
@@ -10,7 +11,7 @@ publish() {
   echo "<html>$app $version</html>" >"$W/src-$app-$version/index.html"
   echo "console.log('$app $version')" >"$W/src-$app-$version/js/app.js"
   run 0 "" "$A" release publish "$app" --server "$SERVER" --token "$TOKEN" --version "$version" \
-    --from "$W/src-$app-$version" --encrypt device "$@"
+    --from "$W/src-$app-$version" --encrypt device --deltas 0 "$@"
 }
 
 # agent_config FILE SERVER APP INSTALL_DIR RESTART_COMMAND HEALTH_TIMEOUT [TOML_LINE...]: an agent

@@ -127,7 +127,7 @@ release() {  # VERSION
   mkdir -p "$W/src-$1"
   echo "<html>$1</html>" >"$W/src-$1/index.html"
   run 0 "" "$A" release publish "$APP" "${S[@]}" --version "$1" --from "$W/src-$1" \
-    --channel production --encrypt device
+    --channel production --encrypt device --deltas 0  # the whole bundle is what is tampered with
 }
 # The restart command starts "the app", which confirms its release through the C API.
 cat >"$W/agent.toml" <<TOML
