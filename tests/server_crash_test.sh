@@ -11,6 +11,7 @@ server_test_setup "server crash test" "$1" "$2"
 STORE="${3:-sqlite}"
 trap 'kill -9 "$(cat "$W/airlockd.pid" 2>/dev/null)" 2>/dev/null; stop_and_clean' EXIT
 require_tools python3 curl
+[ "$STORE" = pg ] && require_tools psql
 . "$(dirname "$0")/agent_env.sh"
 APP=io.example.srvcrash
 
