@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_SANITIZE=ON
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_SANITIZE=address
 cmake --build build-asan -j "$(nproc)"
 # Full unwinding on malloc: third-party libraries built without frame pointers (SoftHSM2) otherwise
 # leave their frames out of a leak's stack, and the suppression cannot match.
