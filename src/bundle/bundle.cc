@@ -40,15 +40,6 @@ constexpr size_t kPayloadBlock = 128 * 1024;
 // descheduled for a moment (a busy device) does not stop the reader at once.
 constexpr size_t kPayloadBuffers = 4;
 
-std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Bytes Aad(std::string_view label, std::string_view app_id, std::string_view version) {
   Bytes aad = ToBytes(label);
   aad.push_back(0);
@@ -61,6 +52,15 @@ Bytes Aad(std::string_view label, std::string_view app_id, std::string_view vers
 }  // namespace
 
 namespace internal {
+
+std::string NowUtc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 std::string ShortId(std::string_view key_id) { return std::string(key_id.substr(0, 16)); }
 
@@ -155,6 +155,7 @@ Result<void> CheckPayloadExtent(const RawBundle& raw, const BundleHeader& header
 namespace {
 
 using internal::RawBundle;
+using internal::NowUtc;
 using internal::ShortId;
 using internal::SignedMessage;
 

@@ -38,6 +38,8 @@ Bytes SignedMessage(ByteSpan preamble_and_header, std::string_view prefix);
                                            const crypto::PublicKey& verify_key,
                                            std::string_view prefix);
 std::string ShortId(std::string_view key_id);
+// The current time as RFC 3339 UTC (a header's `created`).
+std::string NowUtc();
 
 // Reads [offset, offset+length) in blocks and hands each to `fn`.
 template <typename Fn>

@@ -49,15 +49,6 @@ Bytes DeltaPayloadAad(const DeltaHeader& h) {
   return aad;
 }
 
-std::string NowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 tl::unexpected<Error> ErrnoError(const std::string& what) {
   return MakeError(ErrorCode::kIo, what + ": " + std::strerror(errno));
 }
@@ -382,7 +373,7 @@ Result<DeltaHeader> MakeDelta(const ReleaseFiles& base, const ReleaseFiles& targ
   DeltaHeader h;
   h.app_id = options.app_id;
   h.version = target.version;
-  h.created = NowUtc();
+  h.created = internal::NowUtc();
   h.base_version = base.version;
   h.base_manifest_sha256 = DeltaManifestDigest(base.manifest);
   h.method = options.method;
