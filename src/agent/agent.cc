@@ -297,13 +297,11 @@ bool Agent::Impl::StageFromDelta(const CheckResult& check, client::Updater& upda
   // The delta as the targets role signed it, for this app, release and base.
   auto info = updater.GetTargetInfo(delta->target.name);
   if (!info) return refused("metadata_invalid", info.error().message());
-  const nlohmann::json custom = info->custom.value_or(nlohmann::json::object());
-  const nlohmann::json signed_delta = custom.value("delta", nlohmann::json::object());
+  const auto signed_delta =
+      bundle::ReadDeltaTargetCustom(info->custom.value_or(nlohmann::json::object()));
   auto sha = info->hashes.find("sha256");
-  if (custom.value("format", "") != "airlock-delta" || !signed_delta.is_object() ||
-      signed_delta.value("app_id", "") != config.app ||
-      signed_delta.value("version", "") != version ||
-      signed_delta.value("base_version", "") != installed || sha == info->hashes.end() ||
+  if (!signed_delta || signed_delta->app_id != config.app || signed_delta->version != version ||
+      signed_delta->base_version != installed || sha == info->hashes.end() ||
       sha->second != delta->target.sha256 || info->length != delta->target.length) {
     return refused("metadata_invalid", "the server's delta " + delta->target.name +
                                            " is not signed as the delta from " + installed +

@@ -72,14 +72,15 @@ Bytes SignedMessage(ByteSpan preamble_and_header, std::string_view prefix) {
 }
 
 Result<RawBundle> ReadRawBundle(const fs::path& path, const uint8_t (&magic)[8]) {
-  const uint8_t(&kBundleMagic)[8] = magic;
   RawBundle raw;
   AIRLOCK_ASSIGN_OR_RETURN(raw.fd, OpenForRead(path, &raw.file_size));
   uint8_t preamble[kPreambleSize];
   AIRLOCK_ASSIGN_OR_RETURN(size_t got, PreadSome(raw.fd.get(), 0, preamble));
-  size_t magic_seen = std::min(got, sizeof kBundleMagic);
-  if (std::memcmp(preamble, kBundleMagic, magic_seen) != 0 || got == 0) {
-    return MakeError(ErrorCode::kMalformed, "not an Airlock sealed bundle (bad magic)");
+  size_t magic_seen = std::min(got, sizeof magic);
+  if (std::memcmp(preamble, magic, magic_seen) != 0 || got == 0) {
+    return MakeError(ErrorCode::kMalformed,
+                     &magic == &kBundleMagic ? "not an Airlock sealed bundle (bad magic)"
+                                             : "not an Airlock delta (bad magic)");
   }
   if (got < kPreambleSize) return MakeError(ErrorCode::kTruncated, "bundle is truncated inside its preamble");
   uint32_t header_len = ReadU32Be(preamble + 8);

@@ -19,6 +19,7 @@
 #include "crypto/hash.h"
 #include "crypto/ossl.h"
 #include "crypto/random.h"
+#include "bundle/capgo_internal.h"
 #include "crypto/rsa_raw.h"
 
 namespace airlock::bundle::capgo {
@@ -303,9 +304,8 @@ Result<EncryptResult> EncryptFile(const fs::path& zip_path, const crypto::Privat
   return EncryptFile(zip_path, signer, out_path);
 }
 
-namespace {
+namespace internal {
 
-// A type-1 block from `signer` over `data`, checked to recover under its public key.
 Result<Bytes> SignedBlock(const CapgoSigner& signer, ByteSpan data, std::string_view what) {
   AIRLOCK_ASSIGN_OR_RETURN(Bytes block, signer.private_encrypt(data));
   auto recovered = crypto::RsaPkcs1Type1Recover(signer.public_key, block);
@@ -320,7 +320,9 @@ Result<Bytes> SignedBlock(const CapgoSigner& signer, ByteSpan data, std::string_
   return block;
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::SignedBlock;
 
 Result<EncryptResult> EncryptFile(const fs::path& zip_path, const CapgoSigner& signer,
                                   const fs::path& out_path) {

@@ -7,11 +7,11 @@
 #include <string>
 
 #include "bundle/capgo.h"
+#include "bundle/capgo_internal.h"
 #include "bundle/manifest.h"
 #include "common/file.h"
 #include "crypto/hash.h"
 #include "crypto/ossl.h"
-#include "crypto/rsa_raw.h"
 
 namespace airlock::bundle::capgo {
 
@@ -111,12 +111,7 @@ Result<ManifestFile> EncryptManifestFile(const fs::path& plain_path, std::string
     }
   }
   AIRLOCK_ASSIGN_OR_RETURN(Bytes encrypted, Cbc(true, payload, session));
-  AIRLOCK_ASSIGN_OR_RETURN(Bytes block, signer.private_encrypt(digest));
-  auto recovered = crypto::RsaPkcs1Type1Recover(signer.public_key, block);
-  if (!recovered || *recovered != digest) {
-    return MakeError(ErrorCode::kWrongKey,
-                     "the Capgo file_hash block does not recover under the public key");
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(Bytes block, internal::SignedBlock(signer, digest, "file_hash"));
   file.file_hash = HexEncode(block);
   file.encrypted_size = encrypted.size();
   AIRLOCK_TRY(WriteFileAtomic(out_path, encrypted, 0644, Overwrite::kNever));

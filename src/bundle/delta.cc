@@ -357,6 +357,32 @@ std::string_view DeltaMethodName(DeltaMethod method) {
   return method == DeltaMethod::kPatch ? "patch" : "files";
 }
 
+nlohmann::json DeltaTargetCustomJson(const DeltaTargetCustom& c) {
+  return {{"format", "airlock-delta"},
+          {"delta",
+           {{"app_id", c.app_id},
+            {"version", c.version},
+            {"base_version", c.base_version},
+            {"method", c.method}}}};
+}
+
+std::optional<DeltaTargetCustom> ReadDeltaTargetCustom(const nlohmann::json& custom) {
+  if (!custom.is_object() || custom.value("format", nlohmann::json()) != "airlock-delta") {
+    return std::nullopt;
+  }
+  auto delta = custom.find("delta");
+  if (delta == custom.end() || !delta->is_object()) return std::nullopt;
+  DeltaTargetCustom d;
+  for (auto [key, out] :
+       {std::pair{"app_id", &d.app_id}, std::pair{"version", &d.version},
+        std::pair{"base_version", &d.base_version}, std::pair{"method", &d.method}}) {
+    auto it = delta->find(key);
+    if (it == delta->end() || !it->is_string()) return std::nullopt;
+    *out = it->get<std::string>();
+  }
+  return d;
+}
+
 std::string DeltaManifestDigest(const Manifest& manifest) {
   return HexEncode(crypto::Sha256(ToBytes(ManifestToJson(manifest).dump())));
 }

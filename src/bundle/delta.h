@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,16 @@ struct DeltaHeader {
   std::string payload_sha256;
   uint64_t plain_length = 0;
 };
+
+// A delta's TUF target custom fields, {"format": "airlock-delta", "delta": {"app_id", "version",
+// "base_version", "method"}}: written by `release publish`, read by /v1/check and the agent. No
+// release-rule fields, so release policy never takes a delta for a release.
+struct DeltaTargetCustom {
+  std::string app_id, version, base_version, method;
+};
+nlohmann::json DeltaTargetCustomJson(const DeltaTargetCustom& custom);
+// std::nullopt for any other target's custom (or a malformed one).
+std::optional<DeltaTargetCustom> ReadDeltaTargetCustom(const nlohmann::json& custom);
 
 // The SHA-256 (hex) of a manifest's JSON text as ManifestToJson(...).dump() writes it: what names
 // a base.

@@ -89,13 +89,10 @@ Result<std::vector<MadeDelta>> MakePublishDeltas(const DeltaPlan& plan,
       skipped->push_back(base_version + ": " + header.error().message());
       continue;
     }
-    nlohmann::json custom = {{"format", "airlock-delta"},
-                             {"delta",
-                              {{"app_id", plan.app},
-                               {"version", plan.version},
-                               {"base_version", base_version},
-                               {"method", std::string(bundle::DeltaMethodName(header->method))}}}};
-    AIRLOCK_ASSIGN_OR_RETURN(d.target, TargetFor(d.file, std::move(custom)));
+    const nlohmann::json custom =
+        bundle::DeltaTargetCustomJson({plan.app, plan.version, base_version,
+                                       std::string(bundle::DeltaMethodName(header->method))});
+    AIRLOCK_ASSIGN_OR_RETURN(d.target, TargetFor(d.file, custom));
     if (d.target.length >= plan.bundle_length) {
       skipped->push_back(base_version + ": the delta is no smaller than the bundle");
       continue;

@@ -295,15 +295,12 @@ Result<std::string> CheckCapgoManifest(const nlohmann::json& manifest,
                        "capgo.manifest: file_hash of " + *name + " is not hex");
     }
     auto t = by_name.find(*target);
-    const nlohmann::json* file =
-        t == by_name.end() ? nullptr
-                           : [&]() -> const nlohmann::json* {
-                               auto f = t->second->custom.find("capgo_file");
-                               return f == t->second->custom.end() ? nullptr : &*f;
-                             }();
-    if (file == nullptr || t->second->custom.value("format", "") != "capgo-file" ||
-        !file->is_object() || file->value("app_id", "") != app_id ||
-        file->value("version", "") != version || file->value("file_name", "") != *name) {
+    const bool capgo_file =
+        t != by_name.end() && t->second->custom.value("format", "") == "capgo-file";
+    const nlohmann::json file =
+        capgo_file ? t->second->custom.value("capgo_file", nlohmann::json()) : nlohmann::json();
+    if (!file.is_object() || file.value("app_id", "") != app_id ||
+        file.value("version", "") != version || file.value("file_name", "") != *name) {
       return MakeError(ErrorCode::kWrongKey, "targets metadata does not list " + *target +
                                                  " as the Capgo file " + *name + " of " +
                                                  version);

@@ -1,23 +1,8 @@
 #include "server/delta_index.h"
 
-namespace airlock::server {
+#include "bundle/delta.h"
 
-std::optional<DeltaCustom> ReadDeltaCustom(const nlohmann::json& custom) {
-  if (!custom.is_object() || custom.value("format", nlohmann::json()) != "airlock-delta") {
-    return std::nullopt;
-  }
-  auto delta = custom.find("delta");
-  if (delta == custom.end() || !delta->is_object()) return std::nullopt;
-  DeltaCustom d;
-  for (auto [key, out] :
-       {std::pair{"app_id", &d.app_id}, std::pair{"version", &d.version},
-        std::pair{"base_version", &d.base_version}, std::pair{"method", &d.method}}) {
-    auto it = delta->find(key);
-    if (it == delta->end() || !it->is_string()) return std::nullopt;
-    *out = it->get<std::string>();
-  }
-  return d;
-}
+namespace airlock::server {
 
 std::optional<DeltaTarget> DeltaIndex::Find(std::string_view app_id, std::string_view version,
                                             std::string_view base_version) {
@@ -35,7 +20,7 @@ std::optional<DeltaTarget> DeltaIndex::Find(std::string_view app_id, std::string
         if (auto v = t.custom.find("version"); v != t.custom.end() && v->is_string()) {
           fresh.releases.insert(v->get<std::string>());
         }
-        auto d = ReadDeltaCustom(t.custom);
+        auto d = bundle::ReadDeltaTargetCustom(t.custom);
         if (!d || d->app_id != app_id) continue;
         fresh.by_versions[{d->version, d->base_version}] =
             DeltaTarget{t.name, t.length, t.sha256, d->method};

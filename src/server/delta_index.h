@@ -26,13 +26,6 @@ struct DeltaTarget {
   std::string method;  // "patch" / "files"
 };
 
-// A delta target's signed custom fields: {"format": "airlock-delta", "delta": {"app_id",
-// "version", "base_version", "method"}}. std::nullopt for any other target.
-struct DeltaCustom {
-  std::string app_id, version, base_version, method;
-};
-std::optional<DeltaCustom> ReadDeltaCustom(const nlohmann::json& custom);
-
 class DeltaIndex {
  public:
   explicit DeltaIndex(AppRepo* repo, std::chrono::seconds ttl = std::chrono::seconds(5))
