@@ -188,7 +188,9 @@ for _ in $(seq 1 200); do
 done
 [ -n "$SENT" ] && ok || bad "the agent did not hang up on the endless body: $(cat "$W/proxy.log")"
 [ -z "$(ls -A "$W/device/downloads" 2>/dev/null)" ] && ok || bad "an oversized download was kept"
-swap "{\"GET /v1/blobs/$SHA12\": {\"truncate\": $((LEN12 / 2))}}"
+# Cut after 100 bytes, every time: the agent keeps what it got and resumes (HTTP Range) at the next
+# attempt, so each of the 3 attempts gains 100 bytes and the download stays short.
+swap "{\"GET /v1/blobs/$SHA12\": {\"truncate\": 100}}"
 attack download_failed 1.2.0
 reported 1.2.0 download_failed
 
@@ -197,9 +199,29 @@ swap "{\"POST /v1/check\": \"$W/check-1.2.0-device2.json\"}"
 attack decrypt_failed 1.2.0
 reported 1.2.0 decrypt_failed
 
-# ---- none of that sticks: the genuine 1.2.0 installs (fresh metadata, the same release) ----
-: >"$SWAPS"
+# ---- none of that sticks: the genuine 1.2.0 installs (fresh metadata, the same release), even
+# through a network that cuts the timestamp once and the blob once: a refusal that transport can
+# cause is tried again within the same `update` (3 attempts), and each refusal is still reported.
+events_json() { curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP/devices/$DEVICE/events"; }
+SEQ_BEFORE=$(events_json | python3 -c "import json,sys; print(max(e['seq'] for e in json.load(sys.stdin)['events']))")
+: >"$W/proxy.log"
+swap "{\"GET /tuf/$APP/timestamp.json\": {\"truncate\": 20, \"times\": 1},
+       \"GET /v1/blobs/$SHA12\": {\"truncate\": $((LEN12 / 3)), \"times\": 1}}"
 run 0 "installed and confirmed 1.2.0" agent update
+grep -q "^refused 1.2.0 (metadata_failed): .*; trying again in 1 s (attempt 2 of 3)$" "$W/out" &&
+  grep -q "^refused 1.2.0 (download_failed): .*; trying again in 2 s (attempt 3 of 3)$" "$W/out" &&
+  ok || bad "wanted two retried refusals, got: $(cat "$W/out")"
+[ "$(grep -c "^GET /v1/blobs/$SHA12 " "$W/proxy.log")" -eq 2 ] && ok ||
+  bad "wanted the blob fetched twice: $(cat "$W/proxy.log")"
+events_json | python3 -c "
+import json, sys
+events = sorted(json.load(sys.stdin)['events'], key=lambda e: e['seq'])
+new = [(e['kind'], e['reason_code'] or '') for e in events if e['seq'] > $SEQ_BEFORE]
+failed = [k for k in new if k[0] == 'failed']
+assert failed == [('failed', 'metadata_failed'), ('failed', 'download_failed')], new
+assert ('installed', '') in new[new.index(failed[-1]):], new
+" && ok || bad "the retried refusals were not reported before the install"
+: >"$SWAPS"
 diff -r "$W/device/current" "$W/src-$APP-1.2.0" >/dev/null && ok || bad "current is not 1.2.0's files"
 CURRENT_SRC="$W/src-$APP-1.2.0"
 

@@ -139,6 +139,13 @@ struct Agent::Impl {
     return {UpdateOutcome::Kind::kRefused, "refused " + version + " (" + reason + "): " + message,
             reason};
   }
+  // The same, for a check that transport can fail (UpdateOutcome::transient).
+  UpdateOutcome RefuseTransient(const std::string& version, const std::string& reason,
+                                const std::string& message) {
+    UpdateOutcome refused = Refuse(version, reason, message);
+    refused.transient = true;
+    return refused;
+  }
 
   // Runs the restart command (if any) with the release in its environment; its exit status is
   // reported, not fatal (the health confirmation decides). The child's environment is built here,
@@ -274,6 +281,7 @@ struct Agent::Impl {
                       const std::string& installed, uint64_t floor, ByteSpan content_key);
 
   Result<UpdateOutcome> Update();
+  Result<UpdateOutcome> UpdateOnce();
   // Switches to the staged `release`, restarts the app and waits for its confirmation.
   Result<UpdateOutcome> Activate(const std::string& release, const std::string& version);
 };
@@ -338,7 +346,26 @@ bool Agent::Impl::StageFromDelta(const CheckResult& check, client::Updater& upda
   return true;
 }
 
+// A transient refusal (a TUF file or the blob cut, reset, damaged or replayed on the way; the
+// check's answer damaged) is tried again within the cycle: the whole cycle from the check, with
+// every check as the first time, so nothing the failed attempt read is believed. A refusal of what
+// verified (policy: wrong release or channel, downgrade, floor) or of a release marked failed is
+// final at once. Over TLS a damaged record is a broken connection; over plain HTTP, or when an
+// attacker sits in the path, the refusals are all reported, so the server still sees them.
 Result<UpdateOutcome> Agent::Impl::Update() {
+  for (int attempt = 1;; ++attempt) {
+    AIRLOCK_ASSIGN_OR_RETURN(UpdateOutcome outcome, UpdateOnce());
+    if (outcome.kind != UpdateOutcome::Kind::kRefused || !outcome.transient ||
+        attempt >= kUpdateAttempts) {
+      return outcome;
+    }
+    Say(outcome.message + "; trying again in " + std::to_string(attempt) + " s (attempt " +
+        std::to_string(attempt + 1) + " of " + std::to_string(kUpdateAttempts) + ")");
+    if (!Pause(attempt)) return outcome;
+  }
+}
+
+Result<UpdateOutcome> Agent::Impl::UpdateOnce() {
   retry_after = 0;
   // A release left awaiting confirmation by an earlier run: keep waiting for it (or roll back).
   AIRLOCK_ASSIGN_OR_RETURN(InstallStatus status, installer.Status());
@@ -372,20 +399,20 @@ Result<UpdateOutcome> Agent::Impl::Update() {
   tuf.fetcher = &fetcher;
   AIRLOCK_ASSIGN_OR_RETURN(client::Updater updater, client::Updater::Create(tuf));
   if (auto refreshed = updater.Refresh(); !refreshed) {
-    return Refuse(version, MetadataReason(refreshed.error()),
-                  "the update metadata did not verify: " + refreshed.error().message());
+    return RefuseTransient(version, MetadataReason(refreshed.error()),
+                           "the update metadata did not verify: " + refreshed.error().message());
   }
   auto info = updater.GetTargetInfo(check.target.name);
   if (!info) {
-    return Refuse(version, MetadataReason(info.error()),
-                  "target " + check.target.name + ": " + info.error().message());
+    return RefuseTransient(version, MetadataReason(info.error()),
+                           "target " + check.target.name + ": " + info.error().message());
   }
   auto sha = info->hashes.find("sha256");
   if (sha == info->hashes.end() || info->length != check.target.length ||
       sha->second != check.target.sha256) {
-    return Refuse(version, "hash_mismatch",
-                  "the server's length or hash of " + check.target.name +
-                      " differs from the signed metadata");
+    return RefuseTransient(version, "hash_mismatch",
+                           "the server's length or hash of " + check.target.name +
+                               " differs from the signed metadata");
   }
   const std::string release = ReleaseId(version, sha->second);
 
@@ -445,8 +472,8 @@ Result<UpdateOutcome> Agent::Impl::Update() {
   auto content_key = crypto::UnwrapKey(identity->wrap_key, check.wrapped_key,
                                        bundle::ContentKeyAad(config.app, version));
   if (!content_key) {
-    return Refuse(version, "decrypt_failed",
-                  "the wrapped content key does not open with this device's key");
+    return RefuseTransient(version, "decrypt_failed",
+                           "the wrapped content key does not open with this device's key");
   }
   std::error_code ec;
   fs::create_directories(config.DownloadDir(), ec);
@@ -463,7 +490,7 @@ Result<UpdateOutcome> Agent::Impl::Update() {
   client::DownloadOptions download;
   download.progress = output.progress;
   if (auto got = client::DownloadFile(check.url, blob, info->length, sha->second, download); !got) {
-    return Refuse(version, DownloadReason(got.error()), got.error().message());
+    return RefuseTransient(version, DownloadReason(got.error()), got.error().message());
   }
   Report(version, "downloaded");
 

@@ -43,7 +43,15 @@ struct UpdateOutcome {
   Kind kind = Kind::kUpToDate;
   std::string message;      // one line for the user
   std::string reason_code;  // kRefused / kRolledBack: the reported reason
+  // kRefused only: the check that failed is one a broken connection or a damaged or replayed
+  // reply can fail (metadata refresh, the check's target or wrapped key, the download), and
+  // nothing was marked failed, so Update tries the cycle again (kUpdateAttempts).
+  bool transient = false;
 };
+
+// Attempts of one Update when a refusal is transient (UpdateOutcome::transient): the first, then
+// retries after 1 s and 2 s. Every refusal is reported, retried or not.
+inline constexpr int kUpdateAttempts = 3;
 
 // What `airlock-agent started` did (Agent::RecordStart).
 struct StartOutcome {

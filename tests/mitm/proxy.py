@@ -15,6 +15,9 @@ A value may also be an object, for attacks on what the server answers (the reque
   {"answer": {"status": 429, "headers": {"Retry-After": "3"}, "body": {...}}}
                       answered by the proxy itself (not forwarded): that status, those headers
                       and the JSON body (or none)
+A swap with "times": N (any of the above, e.g. {"truncate": 10, "times": 1}) applies to the first
+N matching requests only (counted per path and swap while the swap stays as written); later ones
+are forwarded unchanged, as a network that damaged one reply and then recovered.
 Each request is logged as "METHOD PATH STATUS" to LOG_FILE. Listens on 127.0.0.1 only.
 """
 import http.client
@@ -22,12 +25,30 @@ import http.server
 import json
 import os
 import sys
+import threading
 
 UPSTREAM_PORT = int(sys.argv[1])
 SWAPS_FILE, PORT_FILE, LOG_FILE = sys.argv[2], sys.argv[3], sys.argv[4]
 ENDLESS_CAP = 256 << 20  # a client that never gives up must not fill the disk
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
        "proxy-connection", "expect"}
+
+
+USED = {}  # (path, swap as written) -> how many requests it was applied to
+USED_LOCK = threading.Lock()
+
+
+def applies(key, mode):
+    """Whether `mode` still applies to this request (its "times" not used up); counts it."""
+    if not isinstance(mode, dict) or "times" not in mode:
+        return True
+    used_key = (key, json.dumps(mode, sort_keys=True))
+    with USED_LOCK:
+        used = USED.get(used_key, 0)
+        if used >= int(mode["times"]):
+            return False
+        USED[used_key] = used + 1
+        return True
 
 
 def swaps():
@@ -78,7 +99,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response_only(100)
             self.end_headers()
         data = self.body()
-        mode = swaps().get(f"{self.command} {self.path}")
+        key = f"{self.command} {self.path}"
+        mode = swaps().get(key)
+        if mode is not None and not applies(key, mode):
+            mode = None
         if isinstance(mode, str):
             mode = {"file": mode}
         if mode is not None and "answer" in mode:
