@@ -165,7 +165,8 @@ TEST_F(ServerApiTest, ReleaseStatsCountTheFunnelAndAdoption) {
       event("dev-2", 1, "offered", kNow), event("dev-2", 2, "confirmed", kNow + 2 * kDay),
       event("dev-3", 1, "offered", kNow), event("dev-3", 2, "failed", kNow + 60, "hash_mismatch"),
   };
-  ASSERT_TRUE(store_->AppendDeviceEvents(events));
+  auto appended = store_->AppendDeviceEvents(events);
+  ASSERT_TRUE(appended) << appended.error().ToString();
   now_ = kNow + 3 * kDay;
   Reply stats = Admin("GET", app + "/releases/1.0.0/stats");
   ASSERT_EQ(stats.status, 200) << stats.body.dump();

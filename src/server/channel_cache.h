@@ -121,7 +121,7 @@ class ChannelCache {
   // errors.
   [[nodiscard]] Result<std::optional<std::string>> Override(const AppChannels& app,
                                                             std::string_view device_id);
-  // Sets last_seen of the cached row (after Store::TouchDevice), if cached. Only last_seen: a row
+  // Sets last_seen of the cached row (when LastSeenWriter recorded it), if cached. Only last_seen: a row
   // copied before a revocation must not put the old status back.
   void TouchCachedDevice(std::string_view app_id, std::string_view device_id, int64_t last_seen);
 

@@ -1,10 +1,10 @@
 // The device API (/v1/enroll, /v1/check, /v1/report): docs/api/server-api.md is the contract.
 //
 // Hot path. /v1/check reads the device row and the app's channels from the ChannelCache, so a warm
-// check makes no database round trip. last_seen is written (Store::TouchDevice) only when the
-// cached row's last_seen is at least ServerApiDeps::last_seen_interval seconds old (default 60), so
-// a device checking in a tight loop costs one write a minute, and last_seen is accurate to that
-// interval. Channel resolution is ResolveChannel (channel_cache.h), the same function Capgo
+// check makes no database round trip. last_seen is recorded (LastSeenWriter, written behind the
+// request in airlockd) only when the cached row's last_seen is at least
+// ServerApiDeps::last_seen_interval seconds old (default 60), so a device checking in a tight loop
+// costs one write a minute, and last_seen is accurate to that interval. Channel resolution is ResolveChannel (channel_cache.h), the same function Capgo
 // /updates uses, and the rollout bucket is InRollout (store_catalog.h), so both protocols agree on
 // every device.
 //
@@ -38,6 +38,7 @@
 #include "crypto/keys.h"
 #include "crypto/wrap.h"
 #include "monitor/monitor.h"
+#include "server/last_seen_writer.h"
 #include "server/capgo_api.h"
 #include "server/channel_cache.h"
 #include "server/delta_index.h"
@@ -177,6 +178,12 @@ class DeviceApi {
     if (deps_.cache == nullptr) {
       owned_cache_ = std::make_unique<ChannelCache>(deps_.store);
       deps_.cache = owned_cache_.get();
+    }
+    last_seen_ = deps_.last_seen;
+    if (last_seen_ == nullptr) {
+      owned_last_seen_ =
+          std::make_unique<LastSeenWriter>(deps_.store, LastSeenWriter::Mode::kThrough);
+      last_seen_ = owned_last_seen_.get();
     }
     while (!deps_.public_url.empty() && deps_.public_url.back() == '/') deps_.public_url.pop_back();
     auto wrap = deps_.wrap_for_device;
@@ -570,14 +577,18 @@ class DeviceApi {
   void TouchIfStale(const storage::Device& device) {
     int64_t now = Now(deps_);
     if (now - device.last_seen < deps_.last_seen_interval) return;
-    // Best effort: a failed write must not fail the check.
-    if (deps_.store->TouchDevice(device.app_id, device.device_id, now)) {
+    // Best effort: a failed write must not fail the check. Behind the request (airlockd), the
+    // cached row is stamped at once so that the device is recorded once per interval, not at every
+    // check until the flush; a write that then fails is retried at the next flush.
+    if (last_seen_->Touch(device.app_id, device.device_id, now)) {
       deps_.cache->TouchCachedDevice(device.app_id, device.device_id, now);
     }
   }
 
   std::unique_ptr<ChannelCache> owned_cache_;
   ServerApiDeps deps_;
+  std::unique_ptr<LastSeenWriter> owned_last_seen_;  // kThrough when deps.last_seen is null
+  LastSeenWriter* last_seen_ = nullptr;
   CapgoRateLimiter enroll_by_address_;
   CapgoRateLimiter enroll_by_app_;
   std::unique_ptr<DeviceKeyService> keys_;

@@ -37,6 +37,7 @@
 #include "server/config.h"
 #include "server/data_dir.h"
 #include "server/http_server.h"
+#include "server/last_seen_writer.h"
 #include "server/metrics.h"
 #include "server/monitor_actions.h"
 #include "server/release_metrics.h"
@@ -318,6 +319,9 @@ int Serve(const server::ServerConfig& config) {
   deps.clock = UnixNow;
   deps.max_upload_bytes = config.max_upload;
   deps.audit_log = repo_options.audit_log;
+  // last_seen behind the request (last_seen_writer.h): written every second, and at the stop.
+  server::LastSeenWriter last_seen(store->get(), server::LastSeenWriter::Mode::kBehind);
+  deps.last_seen = &last_seen;
 
   // The monitor (docs/operations/alerts.md): its own connection to the database, its own handle on
   // the usage log (for its records), the actions on this server's vault and store.
@@ -406,9 +410,24 @@ int Serve(const server::ServerConfig& config) {
         },
         std::chrono::seconds(config.gc_interval));
   }
-  // Release statistics on /metrics (release_metrics.h), computed off the request path.
+  PeriodicTask last_seen_flusher(
+      [&last_seen] {
+        if (auto written = last_seen.Flush(); !written) {
+          LogLine("error", "last_seen: " + written.error().ToString() + " (" +
+                               std::to_string(last_seen.pending()) + " kept for the next try)");
+        }
+      },
+      std::chrono::seconds(1));
+  // Release statistics on /metrics (release_metrics.h), computed off the request path, on a store
+  // connection of their own: their counts over the devices table (seconds at millions of devices)
+  // must not hold the connection the requests use.
+  auto stats_store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow());
+  if (!stats_store) {
+    std::cerr << "airlockd: database (statistics): " << stats_store.error().ToString() << "\n";
+    return 1;
+  }
   PeriodicTask statistician(
-      [db = store->get(), &metrics] {
+      [db = stats_store->get(), &metrics] {
         auto text = server::RenderReleaseMetrics(db, UnixNow());
         if (!text) {
           LogLine("error", "release statistics: " + text.error().ToString());
@@ -435,6 +454,10 @@ int Serve(const server::ServerConfig& config) {
   if (collector) collector->Stop();
   http.Stop();
   http.Wait();
+  last_seen_flusher.Stop();
+  if (auto written = last_seen.Flush(); !written) {
+    LogLine("error", "last_seen at the stop: " + written.error().ToString());
+  }
   LogLine("info", "stopped");
   return 0;
 }

@@ -33,6 +33,7 @@ class Monitor;
 namespace airlock::server {
 
 class ChannelCache;
+class LastSeenWriter;
 
 struct ServerApiDeps {
   storage::Store* store = nullptr;
@@ -49,6 +50,9 @@ struct ServerApiDeps {
   // /v1/check writes a device's last_seen at most once per this many seconds (the cached row says
   // when it was last written), so the warm hot path stays off the database.
   int64_t last_seen_interval = 60;
+  // Where /v1/check records last_seen (last_seen_writer.h); airlockd's writes behind the request
+  // and is flushed every second. Null: the device API writes each touch at once (kThrough).
+  LastSeenWriter* last_seen = nullptr;
 
   // The monitor (monitor/monitor.h; docs/operations/alerts.md): admin requests (refusals included)
   // and device reports are recorded into its event stream, and the /api/v1/alerts routes use it.

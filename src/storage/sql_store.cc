@@ -412,18 +412,29 @@ class SqlStore final : public Store {
     return k;
   }
 
-  Result<void> TouchDevice(std::string_view app_id, std::string_view device_id,
-                           int64_t last_seen) override {
-    AIRLOCK_TRY(CheckId(app_id, "app id"));
-    AIRLOCK_TRY(CheckId(device_id, "device id"));
+  Result<void> TouchDevices(std::span<const DeviceTouch> touches) override {
+    if (touches.size() > kMaxTouchBatch) {
+      return MakeError(ErrorCode::kInvalidArgument, "at most 500 touches per batch");
+    }
+    if (touches.empty()) return {};
+    std::vector<Param> p;
+    p.reserve(touches.size() * 3);
+    std::string values;
+    for (const DeviceTouch& t : touches) {
+      AIRLOCK_TRY(CheckId(t.app_id, "app id"));
+      AIRLOCK_TRY(CheckId(t.device_id, "device id"));
+      const size_t n = p.size();
+      if (!values.empty()) values += ", ";
+      values += "($" + std::to_string(n + 1) + ", $" + std::to_string(n + 2) + ", CAST($" +
+                std::to_string(n + 3) + " AS BIGINT))";
+      p.insert(p.end(), {t.app_id, t.device_id, t.last_seen});
+    }
+    // VALUES names its columns column1.. on both SQLite (>= 3.33 for UPDATE FROM) and PostgreSQL.
     std::lock_guard lock(mu_);
-    Param p[] = {std::string(app_id), std::string(device_id), last_seen};
-    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE devices SET last_seen = $3 WHERE "
-                                                     "app_id = $1 AND device_id = $2 "
-                                                     "RETURNING device_id",
-                                                     p));
-    if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
-    return {};
+    return conn_->Exec("UPDATE devices SET last_seen = v.column3 FROM (VALUES " + values +
+                           ") AS v WHERE devices.app_id = v.column1 AND devices.device_id = "
+                           "v.column2 AND devices.last_seen < v.column3",
+                       p);
   }
 
   Result<Device> GetDevice(std::string_view app_id, std::string_view device_id) override {

@@ -180,6 +180,14 @@ struct Device {
   bool operator==(const Device&) const = default;
 };
 
+// One device's last_seen for Store::TouchDevices.
+struct DeviceTouch {
+  std::string app_id;
+  std::string device_id;
+  int64_t last_seen = 0;
+};
+inline constexpr size_t kMaxTouchBatch = 500;  // touches per TouchDevices call
+
 // Whether requests that name a device by a claimed id only (the Capgo routes) may read or change
 // it: not for a device enrolled with a signing key (only its own signed requests and the admin API
 // change it) nor for a revoked one. ListChannelOverrides applies the same rule in SQL.
@@ -320,9 +328,10 @@ class Store {
   [[nodiscard]] virtual Result<WrappedKey> GetWrappedKey(std::string_view app_id,
                                                          std::string_view device_id,
                                                          std::string_view sha256) = 0;
-  // Sets only last_seen (the check hot path). kNotFound for an unknown device.
-  [[nodiscard]] virtual Result<void> TouchDevice(std::string_view app_id,
-                                                 std::string_view device_id, int64_t last_seen) = 0;
+  // Sets last_seen of up to kMaxTouchBatch devices in one statement (the check path's write-behind,
+  // server/last_seen_writer.h), never moving one back; unknown devices are skipped. Every id is
+  // checked first (kInvalidArgument; nothing written); an empty batch writes nothing.
+  [[nodiscard]] virtual Result<void> TouchDevices(std::span<const DeviceTouch> touches) = 0;
   [[nodiscard]] virtual Result<Device> GetDevice(std::string_view app_id,
                                                  std::string_view device_id) = 0;
   [[nodiscard]] virtual Result<std::vector<Device>> ListDevices(std::string_view app_id,

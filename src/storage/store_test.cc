@@ -299,16 +299,36 @@ TYPED_TEST(StoreTest, SetChannelCurrentVersionRollsBackAndPublishClearsTheFlag) 
   EXPECT_FALSE(c->rolled_back);
 }
 
-TYPED_TEST(StoreTest, TouchDeviceSetsOnlyLastSeen) {
+TYPED_TEST(StoreTest, TouchDevicesWritesABatchNeverBackwardsAndSkipsUnknownDevices) {
   auto& s = *this->store_;
-  Device d = this->MakeDevice("dev-1");
-  ASSERT_TRUE(s.CreateDevice(d));
-  ASSERT_TRUE(s.TouchDevice("com.example.app", "dev-1", kNow + 99));
-  d.last_seen = kNow + 99;
-  EXPECT_EQ(*s.GetDevice("com.example.app", "dev-1"), d);
-  EXPECT_EQ(s.TouchDevice("com.example.app", "ghost", kNow).error().code(), ErrorCode::kNotFound);
-  EXPECT_EQ(s.TouchDevice("com.example.app", "bad id!", kNow).error().code(),
-            ErrorCode::kInvalidArgument);
+  Device d1 = this->MakeDevice("dev-1"), d2 = this->MakeDevice("dev-2"),
+         d3 = this->MakeDevice("dev-3");
+  for (const Device& d : {d1, d2, d3}) ASSERT_TRUE(s.CreateDevice(d));
+  const std::string app = "com.example.app";
+  std::vector<DeviceTouch> batch = {
+      {app, "dev-1", d1.last_seen + 10}, {app, "dev-2", d2.last_seen - 5}, {app, "ghost", kNow}};
+  ASSERT_TRUE(s.TouchDevices(batch));
+  d1.last_seen += 10;  // only last_seen changed
+  EXPECT_EQ(*s.GetDevice(app, "dev-1"), d1);
+  EXPECT_EQ(*s.GetDevice(app, "dev-2"), d2);  // not moved back
+  EXPECT_EQ(*s.GetDevice(app, "dev-3"), d3);
+
+  // A bad id anywhere in the batch: refused, nothing written.
+  batch = {{app, "dev-3", d3.last_seen + 1}, {app, "bad id!", kNow}};
+  EXPECT_EQ(s.TouchDevices(batch).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(*s.GetDevice(app, "dev-3"), d3);
+
+  // A full batch (1 500 parameters) is one statement; one more touch is refused.
+  batch.clear();
+  for (size_t i = 0; i + 1 < kMaxTouchBatch; ++i) batch.push_back({app, "ghost-" + std::to_string(i), kNow});
+  batch.push_back({app, "dev-3", d3.last_seen + 7});
+  ASSERT_TRUE(s.TouchDevices(batch));
+  d3.last_seen += 7;
+  EXPECT_EQ(*s.GetDevice(app, "dev-3"), d3);
+  batch.push_back({app, "dev-1", kNow + 100});
+  EXPECT_EQ(s.TouchDevices(batch).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(*s.GetDevice(app, "dev-1"), d1);
+  EXPECT_TRUE(s.TouchDevices({}));
 }
 
 TYPED_TEST(StoreTest, DevicesEnrollOnceAndTakeChannelOverrides) {
