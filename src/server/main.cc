@@ -421,7 +421,7 @@ int Serve(const server::ServerConfig& config) {
   // Release statistics on /metrics (release_metrics.h), computed off the request path, on a store
   // connection of their own: their counts over the devices table (seconds at millions of devices)
   // must not hold the connection the requests use.
-  auto stats_store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow());
+  auto stats_store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow(), 1);
   if (!stats_store) {
     std::cerr << "airlockd: database (statistics): " << stats_store.error().ToString() << "\n";
     return 1;

@@ -3,10 +3,11 @@
 #include "storage/sql_store.h"
 
 #include <charconv>
-#include <mutex>
+#include <vector>
 #include <string>
 
 #include "common/semver.h"
+#include "storage/connection_pool.h"
 #include "storage/sql_release_ops.h"
 #include "storage/sql_rows.h"
 
@@ -17,12 +18,12 @@ using namespace sql_rows;  // NOLINT(google-build-using-namespace): this store's
 
 class SqlStore final : public Store {
  public:
-  explicit SqlStore(std::unique_ptr<Connection> conn) : conn_(std::move(conn)) {}
+  explicit SqlStore(std::vector<std::unique_ptr<Connection>> conns) : pool_(std::move(conns)) {}
 
   Result<int64_t> SchemaVersion() override {
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     AIRLOCK_ASSIGN_OR_RETURN(auto rows,
-                             conn_->Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {}));
+                             conn->Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", {}));
     if (rows.empty()) return MakeError(ErrorCode::kInternal, "no schema version");
     return Int(rows[0][0]);
   }
@@ -34,53 +35,53 @@ class SqlStore final : public Store {
       AIRLOCK_TRY(CheckHex(*app.enroll_token_sha256, 64, "enrollment token hash"));
     }
     if (app.app_key) AIRLOCK_TRY(CheckText(*app.app_key, "app key"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {app.app_id,         app.display_name,
                  app.created_at,     Opt(app.enroll_token_sha256),
                  Opt(app.app_key),   std::string(EnrollPolicyName(app.enroll_policy))};
-    return conn_->Exec(
+    return conn->Exec(
         Sql("INSERT INTO apps (", kAppColumns, ") VALUES ($1, $2, $3, $4, $5, $6)"), p);
   }
 
   Result<void> SetEnrollTokenHash(std::string_view app_id, std::string_view sha256_hex) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckHex(sha256_hex, 64, "enrollment token hash"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(sha256_hex)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query("UPDATE apps SET enroll_token_sha256 = $2 WHERE app_id = $1 RETURNING app_id", p));
+        conn->Query("UPDATE apps SET enroll_token_sha256 = $2 WHERE app_id = $1 RETURNING app_id", p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no app " + std::string(app_id));
     return {};
   }
 
   Result<App> GetApp(std::string_view app_id) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query(Sql("SELECT ", kAppColumns, " FROM apps WHERE app_id = $1"), p));
+        conn->Query(Sql("SELECT ", kAppColumns, " FROM apps WHERE app_id = $1"), p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no app " + std::string(app_id));
     return AppFromRow(rows[0]);
   }
 
   Result<std::vector<App>> ListApps() override {
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {static_cast<int64_t>(kMaxListLimit)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query(Sql("SELECT ", kAppColumns, " FROM apps ORDER BY app_id LIMIT $1"), p));
+        conn->Query(Sql("SELECT ", kAppColumns, " FROM apps ORDER BY app_id LIMIT $1"), p));
     return MapRows<App>(rows, AppFromRow);
   }
 
   Result<void> CreateChannel(const Channel& c) override {
     AIRLOCK_TRY(CheckChannel(c));
-    std::lock_guard lock(mu_);
-    return InTransaction([&]() -> Result<void> {
-      if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
+    auto conn = pool_.Acquire();
+    return sql_rows::InTransaction(*conn, [&]() -> Result<void> {
+      if (c.is_default) AIRLOCK_TRY(ClearDefault(*conn, c.app_id, c.name));
       auto p = ChannelParams(c);
-      return conn_->Exec(Sql("INSERT INTO channels (", kChannelColumns,
+      return conn->Exec(Sql("INSERT INTO channels (", kChannelColumns,
                              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"),
                          p);
     });
@@ -88,9 +89,9 @@ class SqlStore final : public Store {
 
   Result<void> UpdateChannel(const Channel& c) override {
     AIRLOCK_TRY(CheckChannel(c));
-    std::lock_guard lock(mu_);
-    return InTransaction([&]() -> Result<void> {
-      if (c.is_default) AIRLOCK_TRY(ClearDefault(c.app_id, c.name));
+    auto conn = pool_.Acquire();
+    return sql_rows::InTransaction(*conn, [&]() -> Result<void> {
+      if (c.is_default) AIRLOCK_TRY(ClearDefault(*conn, c.app_id, c.name));
       auto all = ChannelParams(c);
       // Settings only ($1..$10 of ChannelParams): the release pointer and the approval policy are
       // not written (store.h), and a rollout above the approval threshold is refused here, in the
@@ -98,7 +99,7 @@ class SqlStore final : public Store {
       std::span<const Param> p(all.data(), 10);
       AIRLOCK_ASSIGN_OR_RETURN(
           auto rows,
-          conn_->Query("UPDATE channels SET is_default = $3, allow_self_assign = $4, ios = $5, "
+          conn->Query("UPDATE channels SET is_default = $3, allow_self_assign = $4, ios = $5, "
                        "android = $6, electron = $7, min_native_version = $8, rollout_percent = $9, "
                        "paused = $10 "
                        "WHERE app_id = $1 AND name = $2 AND (approval_required = 0 OR "
@@ -109,7 +110,7 @@ class SqlStore final : public Store {
         Param key[] = {c.app_id, c.name};
         AIRLOCK_ASSIGN_OR_RETURN(
             auto found,
-            conn_->Query("SELECT approval_rollout_above FROM channels WHERE app_id = $1 AND "
+            conn->Query("SELECT approval_rollout_above FROM channels WHERE app_id = $1 AND "
                          "name = $2",
                          key));
         if (found.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + c.name);
@@ -124,10 +125,10 @@ class SqlStore final : public Store {
   Result<Channel> GetChannel(std::string_view app_id, std::string_view name) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckId(name, "channel name"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(name)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query(Sql("SELECT ", kChannelColumns,
+        auto rows, conn->Query(Sql("SELECT ", kChannelColumns,
                                     " FROM channels WHERE app_id = $1 AND name = $2"),
                                 p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + std::string(name));
@@ -136,10 +137,10 @@ class SqlStore final : public Store {
 
   Result<Channel> GetDefaultChannel(std::string_view app_id) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query(Sql("SELECT ", kChannelColumns,
+        auto rows, conn->Query(Sql("SELECT ", kChannelColumns,
                                     " FROM channels WHERE app_id = $1 AND is_default = 1"),
                                 p));
     if (rows.empty()) {
@@ -150,10 +151,10 @@ class SqlStore final : public Store {
 
   Result<std::vector<Channel>> ListChannels(std::string_view app_id) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), static_cast<int64_t>(kMaxListLimit)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query(Sql("SELECT ", kChannelColumns,
+        auto rows, conn->Query(Sql("SELECT ", kChannelColumns,
                                     " FROM channels WHERE app_id = $1 ORDER BY name LIMIT $2"),
                                 p));
     return MapRows<Channel>(rows, ChannelFromRow);
@@ -161,7 +162,7 @@ class SqlStore final : public Store {
 
   Result<std::vector<ChannelRelease>> ListChannelReleases(std::string_view app_id) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), static_cast<int64_t>(kMaxListLimit)};
     std::string sql = "SELECT ";
     sql += kChannelColumnsC;
@@ -170,7 +171,7 @@ class SqlStore final : public Store {
     sql +=
         " FROM channels c LEFT JOIN releases r ON r.app_id = c.app_id AND r.version = "
         "c.current_version WHERE c.app_id = $1 ORDER BY c.name LIMIT $2";
-    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query(sql, p));
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn->Query(sql, p));
     std::vector<ChannelRelease> out;
     out.reserve(rows.size());
     for (const Row& row : rows) {
@@ -191,11 +192,11 @@ class SqlStore final : public Store {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckId(channel, "channel name"));
     AIRLOCK_TRY(CheckVersion(version, "version"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(channel), std::string(version), Bool(rolled_back)};
     // The foreign key (app_id, current_version) -> releases reports a missing release as kNotFound.
     AIRLOCK_ASSIGN_OR_RETURN(auto rows,
-                             conn_->Query("UPDATE channels SET current_version = $3, rolled_back = $4 "
+                             conn->Query("UPDATE channels SET current_version = $3, rolled_back = $4 "
                                           "WHERE app_id = $1 AND name = $2 RETURNING name",
                                           p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no channel " + std::string(channel));
@@ -204,18 +205,18 @@ class SqlStore final : public Store {
 
   Result<void> CreateRelease(const Release& r) override {
     AIRLOCK_TRY(CheckRelease(r));
-    std::lock_guard lock(mu_);
-    return InsertRelease(r);
+    auto conn = pool_.Acquire();
+    return InsertRelease(*conn, r);
   }
 
   Result<void> PublishRelease(const Release& r, std::string_view channel) override {
     AIRLOCK_TRY(CheckRelease(r));
     AIRLOCK_TRY(CheckId(channel, "channel name"));
-    std::lock_guard lock(mu_);
-    return InTransaction([&]() -> Result<void> {
-      AIRLOCK_TRY(InsertRelease(r));
+    auto conn = pool_.Acquire();
+    return sql_rows::InTransaction(*conn, [&]() -> Result<void> {
+      AIRLOCK_TRY(InsertRelease(*conn, r));
       Param p[] = {r.app_id, std::string(channel), r.version};
-      AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE channels SET current_version = $3, rolled_back = 0 "
+      AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn->Query("UPDATE channels SET current_version = $3, rolled_back = 0 "
                                                        "WHERE app_id = $1 AND name = $2 "
                                                        "RETURNING name",
                                                        p));
@@ -227,10 +228,10 @@ class SqlStore final : public Store {
   Result<Release> GetRelease(std::string_view app_id, std::string_view version) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckVersion(version, "version"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(version)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query(Sql("SELECT ", kReleaseColumns,
+        auto rows, conn->Query(Sql("SELECT ", kReleaseColumns,
                                     " FROM releases WHERE app_id = $1 AND version = $2"),
                                 p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no release " + std::string(version));
@@ -239,11 +240,11 @@ class SqlStore final : public Store {
 
   Result<std::vector<Release>> ListReleases(std::string_view app_id) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), static_cast<int64_t>(kMaxListLimit)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query(Sql("SELECT ", kReleaseColumns,
+        conn->Query(Sql("SELECT ", kReleaseColumns,
                          " FROM releases WHERE app_id = $1 "
                          "ORDER BY created_at DESC, version DESC LIMIT $2"),
                      p));
@@ -252,24 +253,24 @@ class SqlStore final : public Store {
 
   Result<void> CreateDevice(const Device& d) override {
     AIRLOCK_TRY(CheckDevice(d));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {d.app_id,    d.device_id,         d.public_key,
                  d.platform,  Opt(d.channel_override), d.last_seen,
                  Opt(d.signing_key), std::string(DeviceStatusName(d.status))};
-    return conn_->Exec(
+    return conn->Exec(
         Sql("INSERT INTO devices (", kDeviceColumns, ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
         p);
   }
 
   Result<void> UpdateDevice(const Device& d) override {
     AIRLOCK_TRY(CheckDevice(d));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {d.app_id,   d.device_id,         d.public_key,
                  d.platform, Opt(d.channel_override), d.last_seen,
                  Opt(d.signing_key)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query("UPDATE devices SET public_key = $3, platform = $4, channel_override = $5, "
+        conn->Query("UPDATE devices SET public_key = $3, platform = $4, channel_override = $5, "
                      "last_seen = $6, signing_key = $7 WHERE app_id = $1 AND device_id = $2 "
                      "RETURNING device_id",
                      p));
@@ -281,12 +282,12 @@ class SqlStore final : public Store {
                                DeviceStatus status) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckId(device_id, "device id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(device_id),
                  std::string(DeviceStatusName(status))};
     // One statement, so a concurrent revoke cannot be undone by an approve that read the row
     // before.
-    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn_->Query("UPDATE devices SET status = $3 WHERE "
+    AIRLOCK_ASSIGN_OR_RETURN(auto rows, conn->Query("UPDATE devices SET status = $3 WHERE "
                                                      "app_id = $1 AND device_id = $2 AND "
                                                      "status <> 'revoked' RETURNING device_id",
                                                      p));
@@ -294,7 +295,7 @@ class SqlStore final : public Store {
     Param q[] = {std::string(app_id), std::string(device_id)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto found,
-        conn_->Query("SELECT status FROM devices WHERE app_id = $1 AND device_id = $2", q));
+        conn->Query("SELECT status FROM devices WHERE app_id = $1 AND device_id = $2", q));
     if (found.empty())
       return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
     if (status == DeviceStatus::kRevoked) return {};
@@ -303,11 +304,11 @@ class SqlStore final : public Store {
 
   Result<void> SetEnrollPolicy(std::string_view app_id, EnrollPolicy policy) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(EnrollPolicyName(policy))};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query("UPDATE apps SET enroll_policy = $2 WHERE app_id = $1 RETURNING app_id", p));
+        conn->Query("UPDATE apps SET enroll_policy = $2 WHERE app_id = $1 RETURNING app_id", p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no app " + std::string(app_id));
     return {};
   }
@@ -321,13 +322,13 @@ class SqlStore final : public Store {
       AIRLOCK_TRY(CheckHex(k.signing_key, 64, "signing key"));
       if (k.device_id) AIRLOCK_TRY(CheckId(*k.device_id, "device id"));
     }
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     size_t added = 0;
-    AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
+    AIRLOCK_TRY(sql_rows::InTransaction(*conn, [&]() -> Result<void> {
       for (const PreauthorizedKey& k : keys) {
         Param p[] = {k.app_id, k.signing_key, Opt(k.device_id), k.created_at};
         AIRLOCK_ASSIGN_OR_RETURN(
-            auto rows, conn_->Query("INSERT INTO device_preauth (app_id, signing_key, device_id, "
+            auto rows, conn->Query("INSERT INTO device_preauth (app_id, signing_key, device_id, "
                                     "created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, "
                                     "signing_key) DO NOTHING RETURNING signing_key",
                                     p));
@@ -342,10 +343,10 @@ class SqlStore final : public Store {
                                                               size_t limit) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckLimit(limit));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), static_cast<int64_t>(limit)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query("SELECT app_id, signing_key, device_id, created_at FROM "
+        auto rows, conn->Query("SELECT app_id, signing_key, device_id, created_at FROM "
                                 "device_preauth WHERE app_id = $1 ORDER BY signing_key LIMIT $2",
                                 p));
     return MapRows<PreauthorizedKey>(rows, [](const Row& r) -> Result<PreauthorizedKey> {
@@ -360,10 +361,10 @@ class SqlStore final : public Store {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckHex(signing_key, 64, "signing key"));
     AIRLOCK_TRY(CheckId(device_id, "device id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(signing_key), std::string(device_id)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query("UPDATE device_preauth SET device_id = $3 WHERE app_id = $1 AND "
+        auto rows, conn->Query("UPDATE device_preauth SET device_id = $3 WHERE app_id = $1 AND "
                                 "signing_key = $2 AND (device_id IS NULL OR device_id = $3) "
                                 "RETURNING signing_key",
                                 p));
@@ -371,7 +372,7 @@ class SqlStore final : public Store {
     Param q[] = {std::string(app_id), std::string(signing_key)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto found,
-        conn_->Query("SELECT device_id FROM device_preauth WHERE app_id = $1 AND signing_key = $2",
+        conn->Query("SELECT device_id FROM device_preauth WHERE app_id = $1 AND signing_key = $2",
                      q));
     if (found.empty()) return MakeError(ErrorCode::kNotFound, "signing key is not preauthorized");
     return MakeError(ErrorCode::kAlreadyExists, "signing key is preauthorized for another device");
@@ -383,9 +384,9 @@ class SqlStore final : public Store {
     AIRLOCK_TRY(CheckHex(k.sha256, 64, "sha256"));
     AIRLOCK_TRY(CheckHex(k.public_key, 64, "device public key"));
     AIRLOCK_TRY(CheckText(k.wrapped_key, "wrapped key"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {k.app_id, k.device_id, k.sha256, k.public_key, k.wrapped_key, k.created_at};
-    return conn_->Exec("INSERT INTO device_wrapped_keys (app_id, device_id, sha256, public_key, "
+    return conn->Exec("INSERT INTO device_wrapped_keys (app_id, device_id, sha256, public_key, "
                     "wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, "
                     "device_id, sha256) DO UPDATE SET public_key = excluded.public_key, "
                     "wrapped_key = excluded.wrapped_key, created_at = excluded.created_at WHERE "
@@ -398,10 +399,10 @@ class SqlStore final : public Store {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckId(device_id, "device id"));
     AIRLOCK_TRY(CheckHex(sha256, 64, "sha256"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(device_id), std::string(sha256)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query("SELECT app_id, device_id, sha256, public_key, wrapped_key, "
+        auto rows, conn->Query("SELECT app_id, device_id, sha256, public_key, wrapped_key, "
                                 "created_at FROM device_wrapped_keys WHERE app_id = $1 AND "
                                 "device_id = $2 AND sha256 = $3",
                                 p));
@@ -430,8 +431,8 @@ class SqlStore final : public Store {
       p.insert(p.end(), {t.app_id, t.device_id, t.last_seen});
     }
     // VALUES names its columns column1.. on both SQLite (>= 3.33 for UPDATE FROM) and PostgreSQL.
-    std::lock_guard lock(mu_);
-    return conn_->Exec("UPDATE devices SET last_seen = v.column3 FROM (VALUES " + values +
+    auto conn = pool_.Acquire();
+    return conn->Exec("UPDATE devices SET last_seen = v.column3 FROM (VALUES " + values +
                            ") AS v WHERE devices.app_id = v.column1 AND devices.device_id = "
                            "v.column2 AND devices.last_seen < v.column3",
                        p);
@@ -440,10 +441,10 @@ class SqlStore final : public Store {
   Result<Device> GetDevice(std::string_view app_id, std::string_view device_id) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckId(device_id, "device id"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(device_id)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query(Sql("SELECT ", kDeviceColumns,
+        auto rows, conn->Query(Sql("SELECT ", kDeviceColumns,
                                     " FROM devices WHERE app_id = $1 AND device_id = $2"),
                                 p));
     if (rows.empty()) return MakeError(ErrorCode::kNotFound, "no device " + std::string(device_id));
@@ -453,10 +454,10 @@ class SqlStore final : public Store {
   Result<std::vector<Device>> ListDevices(std::string_view app_id, size_t limit) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckLimit(limit));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), static_cast<int64_t>(limit)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query(Sql("SELECT ", kDeviceColumns,
+        auto rows, conn->Query(Sql("SELECT ", kDeviceColumns,
                                     " FROM devices WHERE app_id = $1 ORDER BY device_id LIMIT $2"),
                                 p));
     return MapRows<Device>(rows, DeviceFromRow);
@@ -468,10 +469,10 @@ class SqlStore final : public Store {
     if (limit == 0 || limit > kMaxOverrideListLimit) {
       return MakeError(ErrorCode::kInvalidArgument, "override list limit must be 1 to 1000000");
     }
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), static_cast<int64_t>(limit)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query("SELECT device_id, channel_override FROM devices WHERE app_id = $1 "
+        auto rows, conn->Query("SELECT device_id, channel_override FROM devices WHERE app_id = $1 "
                                 "AND channel_override IS NOT NULL AND signing_key IS NULL AND "
                                 "status <> 'revoked' ORDER BY device_id LIMIT $2",
                                 p));
@@ -492,19 +493,19 @@ class SqlStore final : public Store {
         return MakeError(ErrorCode::kInvalidArgument, "a quota batch must be of one device");
       }
     }
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     size_t stored = 0;
-    AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
+    AIRLOCK_TRY(sql_rows::InTransaction(*conn, [&]() -> Result<void> {
       int64_t recent = 0;
       if (quota && !events.empty()) {
         // The no-op write locks the device's row (PostgreSQL) or the database (SQLite) until the
         // commit, so two reports of one device cannot both pass the count below.
         Param d[] = {events[0].app_id, events[0].device_id};
-        AIRLOCK_TRY(conn_->Exec(
+        AIRLOCK_TRY(conn->Exec(
             "UPDATE devices SET last_seen = last_seen WHERE app_id = $1 AND device_id = $2", d));
         Param q[] = {events[0].app_id, events[0].device_id, quota->since};
         AIRLOCK_ASSIGN_OR_RETURN(
-            auto rows, conn_->Query("SELECT COUNT(*) FROM device_events WHERE app_id = $1 AND "
+            auto rows, conn->Query("SELECT COUNT(*) FROM device_events WHERE app_id = $1 AND "
                                     "device_id = $2 AND received_at >= $3",
                                     q));
         AIRLOCK_ASSIGN_OR_RETURN(recent, Int(rows[0][0]));
@@ -514,7 +515,7 @@ class SqlStore final : public Store {
                      e.reason_code, e.detail, e.occurred_at, e.received_at};
         AIRLOCK_ASSIGN_OR_RETURN(
             auto rows,
-            conn_->Query(Sql("INSERT INTO device_events (", kEventColumns,
+            conn->Query(Sql("INSERT INTO device_events (", kEventColumns,
                              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
                              "ON CONFLICT (app_id, device_id, seq) DO NOTHING RETURNING seq"),
                          p));
@@ -536,11 +537,11 @@ class SqlStore final : public Store {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckId(device_id, "device id"));
     AIRLOCK_TRY(CheckLimit(limit));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(device_id), static_cast<int64_t>(limit)};
     AIRLOCK_ASSIGN_OR_RETURN(
         auto rows,
-        conn_->Query(Sql("SELECT ", kEventColumns,
+        conn->Query(Sql("SELECT ", kEventColumns,
                          " FROM device_events WHERE app_id = $1 AND device_id = $2 "
                          "ORDER BY seq LIMIT $3"),
                      p));
@@ -549,49 +550,49 @@ class SqlStore final : public Store {
 
   Result<Approval> CreateApproval(const Approval& approval, const Release* release) override {
     if (release) AIRLOCK_TRY(CheckRelease(*release));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Approval made;
-    AIRLOCK_TRY(InTransaction([&]() -> Result<void> {
-      if (release) AIRLOCK_TRY(InsertRelease(*release));
-      AIRLOCK_ASSIGN_OR_RETURN(made, release_ops::InsertApproval(*conn_, approval));
+    AIRLOCK_TRY(sql_rows::InTransaction(*conn, [&]() -> Result<void> {
+      if (release) AIRLOCK_TRY(InsertRelease(*conn, *release));
+      AIRLOCK_ASSIGN_OR_RETURN(made, release_ops::InsertApproval(*conn, approval));
       return {};
     }));
     return made;
   }
   Result<Approval> GetApproval(std::string_view app_id, int64_t id) override {
-    std::lock_guard lock(mu_);
-    return release_ops::GetApproval(*conn_, app_id, id);
+    auto conn = pool_.Acquire();
+    return release_ops::GetApproval(*conn, app_id, id);
   }
   Result<std::vector<Approval>> ListApprovals(std::string_view app_id, std::string_view status,
                                               size_t limit) override {
-    std::lock_guard lock(mu_);
-    return release_ops::ListApprovals(*conn_, app_id, status, limit);
+    auto conn = pool_.Acquire();
+    return release_ops::ListApprovals(*conn, app_id, status, limit);
   }
   Result<Approval> DecideApproval(std::string_view app_id, int64_t id, bool approve,
                                   std::string_view decided_by, int64_t decided_at) override {
-    std::lock_guard lock(mu_);
-    return release_ops::DecideApproval(*conn_, app_id, id, approve, decided_by, decided_at);
+    auto conn = pool_.Acquire();
+    return release_ops::DecideApproval(*conn, app_id, id, approve, decided_by, decided_at);
   }
   Result<void> SetChannelApproval(std::string_view app_id, std::string_view channel, bool required,
                                   int rollout_above) override {
-    std::lock_guard lock(mu_);
-    return release_ops::SetChannelApproval(*conn_, app_id, channel, required, rollout_above);
+    auto conn = pool_.Acquire();
+    return release_ops::SetChannelApproval(*conn, app_id, channel, required, rollout_above);
   }
   Result<ReleaseStats> GetReleaseStats(std::string_view app_id, std::string_view version,
                                        int64_t active_since, int64_t from,
                                        int64_t bucket) override {
-    std::lock_guard lock(mu_);
-    return release_ops::GetReleaseStats(*conn_, app_id, version, active_since, from, bucket);
+    auto conn = pool_.Acquire();
+    return release_ops::GetReleaseStats(*conn, app_id, version, active_since, from, bucket);
   }
 
   Result<std::map<std::string, int64_t>> CountEventsByKind(std::string_view app_id,
                                                            std::string_view version) override {
     AIRLOCK_TRY(CheckId(app_id, "app id"));
     AIRLOCK_TRY(CheckVersion(version, "version"));
-    std::lock_guard lock(mu_);
+    auto conn = pool_.Acquire();
     Param p[] = {std::string(app_id), std::string(version)};
     AIRLOCK_ASSIGN_OR_RETURN(
-        auto rows, conn_->Query("SELECT kind, COUNT(DISTINCT device_id) FROM device_events "
+        auto rows, conn->Query("SELECT kind, COUNT(DISTINCT device_id) FROM device_events "
                                 "WHERE app_id = $1 AND version = $2 GROUP BY kind",
                                 p));
     std::map<std::string, int64_t> counts;
@@ -628,15 +629,14 @@ class SqlStore final : public Store {
             Bool(c.approval_required), int64_t{c.approval_rollout_above}};
   }
 
-  // Requires mu_.
-  Result<void> ClearDefault(const std::string& app_id, const std::string& keep) {
+  static Result<void> ClearDefault(Connection& conn, const std::string& app_id,
+                                   const std::string& keep) {
     Param p[] = {app_id, keep};
-    return conn_->Exec(
+    return conn.Exec(
         "UPDATE channels SET is_default = 0 WHERE app_id = $1 AND name <> $2 AND is_default = 1", p);
   }
 
-  // Requires mu_.
-  Result<void> InsertRelease(const Release& r) {
+  static Result<void> InsertRelease(Connection& conn, const Release& r) {
     Param p[] = {r.app_id,
                  r.version,
                  r.target_name,
@@ -652,26 +652,19 @@ class SqlStore final : public Store {
                  OptInt(r.capgo_length),
                  Opt(r.capgo_key_id),
                  Opt(r.capgo_manifest)};
-    return conn_->Exec(Sql("INSERT INTO releases (", kReleaseColumns,
-                           ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                           "$15)"),
-                       p);
+    return conn.Exec(Sql("INSERT INTO releases (", kReleaseColumns,
+                         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+                         "$15)"),
+                     p);
   }
 
-  // Requires mu_. Runs `body` in a transaction; rolls back if it fails.
-  template <typename F>
-  Result<void> InTransaction(F body) {
-    return sql_rows::InTransaction(*conn_, std::move(body));
-  }
-
-  std::mutex mu_;
-  std::unique_ptr<Connection> conn_;  // guarded by mu_
+  ConnectionPool pool_;
 };
 
 }  // namespace
 
-std::unique_ptr<Store> MakeSqlStore(std::unique_ptr<Connection> conn) {
-  return std::make_unique<SqlStore>(std::move(conn));
+std::unique_ptr<Store> MakeSqlStore(std::vector<std::unique_ptr<Connection>> conns) {
+  return std::make_unique<SqlStore>(std::move(conns));
 }
 
 }  // namespace airlock::storage

@@ -3,14 +3,16 @@
 #define AIRLOCK_STORAGE_SQL_STORE_H_
 
 #include <memory>
+#include <vector>
 
 #include "storage/connection.h"
 #include "storage/store.h"
 
 namespace airlock::storage {
 
-// Takes ownership of a connection that has already been migrated.
-std::unique_ptr<Store> MakeSqlStore(std::unique_ptr<Connection> conn);
+// Takes ownership of connections to one database that has already been migrated (at least one;
+// each call to the store holds one of them for its duration).
+std::unique_ptr<Store> MakeSqlStore(std::vector<std::unique_ptr<Connection>> conns);
 
 }  // namespace airlock::storage
 

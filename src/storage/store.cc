@@ -1,5 +1,8 @@
 #include "storage/store.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "storage/connection.h"
 #include "storage/migrations.h"
 #include "storage/sql_store.h"
@@ -66,10 +69,20 @@ Result<DeviceStatus> ParseDeviceStatus(std::string_view name) {
                    "unknown device status (want active, pending or revoked)");
 }
 
-Result<std::unique_ptr<Store>> OpenStore(std::string_view url, int64_t now) {
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url, int64_t now,
+                                         size_t pg_connections) {
   AIRLOCK_ASSIGN_OR_RETURN(auto conn, OpenConnection(url));
   AIRLOCK_TRY_CTX(Migrate(*conn, now), "migrate");
-  return MakeSqlStore(std::move(conn));
+  const Backend backend = conn->backend();
+  std::vector<std::unique_ptr<Connection>> conns;
+  conns.push_back(std::move(conn));
+  // PostgreSQL serves the server's threads in parallel; SQLite keeps its single writer.
+  const size_t size = backend == Backend::kPostgres ? std::max<size_t>(pg_connections, 1) : 1;
+  while (conns.size() < size) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto more, OpenConnection(url));
+    conns.push_back(std::move(more));
+  }
+  return MakeSqlStore(std::move(conns));
 }
 
 int64_t ReleaseStats::Devices(std::string_view step) const {

@@ -187,6 +187,7 @@ struct DeviceTouch {
   int64_t last_seen = 0;
 };
 inline constexpr size_t kMaxTouchBatch = 500;  // touches per TouchDevices call
+inline constexpr size_t kPostgresStoreConnections = 4;  // OpenStore's default on PostgreSQL
 
 // Whether requests that name a device by a claimed id only (the Capgo routes) may read or change
 // it: not for a device enrolled with a signing key (only its own signed requests and the admin API
@@ -390,9 +391,12 @@ class Store {
 
 // Opens and migrates a store. url: "sqlite:PATH" or a plain PATH (SQLite, created if missing, WAL),
 // or "postgresql://..." / "postgres://..." (libpq URI). `now` is recorded in schema_migrations.
+// The store is safe to call from many threads: on SQLite one connection serves one call at a time;
+// on PostgreSQL `pg_connections` (at least 1) serve as many calls at once.
 // Errors: kInvalidArgument (bad URL), kIo (cannot open/connect), kUnsupported (schema newer than
 // binary).
-[[nodiscard]] Result<std::unique_ptr<Store>> OpenStore(std::string_view url, int64_t now);
+[[nodiscard]] Result<std::unique_ptr<Store>> OpenStore(
+    std::string_view url, int64_t now, size_t pg_connections = kPostgresStoreConnections);
 
 }  // namespace airlock::storage
 

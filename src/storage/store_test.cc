@@ -331,6 +331,49 @@ TYPED_TEST(StoreTest, TouchDevicesWritesABatchNeverBackwardsAndSkipsUnknownDevic
   EXPECT_TRUE(s.TouchDevices({}));
 }
 
+// The store is called from the server's threads at once: on PostgreSQL several connections serve
+// them (kPostgresStoreConnections), on SQLite one serves each call in turn. Either way every call's
+// result is whole.
+TYPED_TEST(StoreTest, CallsFromManyThreadsAtOnceEachSeeWholeResults) {
+  auto& s = *this->store_;
+  const std::string app = "com.example.app";
+  constexpr int kThreads = 8, kDevicesEach = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kDevicesEach; ++i) {
+        const std::string id = "dev-" + std::to_string(t) + "-" + std::to_string(i);
+        Device d = this->MakeDevice(id);
+        const DeviceTouch touch{app, id, kNow + t * 100 + i};
+        auto got = s.CreateDevice(d).and_then([&] { return s.TouchDevices({&touch, 1}); })
+                       .and_then([&] { return s.GetDevice(app, id); });
+        if (!got || got->last_seen != touch.last_seen || got->public_key != d.public_key) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto all = s.ListDevices(app);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), size_t{kThreads * kDevicesEach});
+}
+
+TEST(PostgresStoreTest, OpensItsConnectionsAtOnce) {
+  auto url = testing::CreateTestDatabase();
+  ASSERT_TRUE(url) << url.error().ToString();
+  auto store = OpenStore(*url, kNow);
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto probe = OpenConnection(*url);
+  ASSERT_TRUE(probe) << probe.error().ToString();
+  auto rows = (*probe)->Query(
+      "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid()",
+      {});
+  ASSERT_TRUE(rows) << rows.error().ToString();
+  EXPECT_EQ(rows->at(0).at(0).value_or(""), std::to_string(kPostgresStoreConnections));
+}
+
 TYPED_TEST(StoreTest, DevicesEnrollOnceAndTakeChannelOverrides) {
   auto& s = *this->store_;
   Device d = this->MakeDevice("dev-1");
