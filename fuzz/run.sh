@@ -36,7 +36,9 @@ command -v clang++ >/dev/null || { echo "fuzz/run.sh: clang++ is required" >&2; 
 
 build="$here/build-fuzz"
 if [[ ${FUZZ_BUILD:-1} != 0 ]]; then
-  flags="-fsanitize=fuzzer-no-link,address,undefined"
+  # -fsanitize=function (part of "undefined") is left out: clang 14 cannot assemble its prologue
+  # data in Boost.Asio's code ("Cannot represent a difference across sections", server/http_*.cc).
+  flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function"
   CC=clang CXX=clang++ cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DAIRLOCK_FUZZ=ON -DAIRLOCK_BUILD_TESTS=OFF -DAIRLOCK_BUILD_BENCH=OFF \
     "-DCMAKE_C_FLAGS=$flags" "-DCMAKE_CXX_FLAGS=$flags" >/dev/null
