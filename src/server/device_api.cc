@@ -4,9 +4,9 @@
 // check makes no database round trip. last_seen is recorded (LastSeenWriter, written behind the
 // request in airlockd) only when the cached row's last_seen is at least
 // ServerApiDeps::last_seen_interval seconds old (default 60), so a device checking in a tight loop
-// costs one write a minute, and last_seen is accurate to that interval. Channel resolution is ResolveChannel (channel_cache.h), the same function Capgo
-// /updates uses, and the rollout bucket is InRollout (store_catalog.h), so both protocols agree on
-// every device.
+// costs one write a minute, and last_seen is accurate to that interval. Channel resolution is
+// ResolveChannel (channel_cache.h), the same function Capgo /updates uses, and the rollout bucket
+// is InRollout (store_catalog.h), so both protocols agree on every device.
 //
 // Device authentication (docs/api/server-api.md, "Device authentication"). Every device request is
 // signed with the device's Ed25519 key (crypto/device_request.h); the parsed key is cached with the
@@ -38,12 +38,12 @@
 #include "crypto/keys.h"
 #include "crypto/wrap.h"
 #include "monitor/monitor.h"
-#include "server/last_seen_writer.h"
 #include "server/capgo_api.h"
 #include "server/channel_cache.h"
 #include "server/delta_index.h"
 #include "server/device_keys.h"
 #include "server/json_text.h"
+#include "server/last_seen_writer.h"
 #include "server/server_api.h"
 #include "server/store_catalog.h"
 

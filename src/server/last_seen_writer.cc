@@ -28,7 +28,6 @@ Result<void> LastSeenWriter::Touch(const std::string& app_id, const std::string&
 }
 
 Result<size_t> LastSeenWriter::Flush() {
-  std::lock_guard flushing(flush_mu_);
   std::map<Key, int64_t> taken;
   {
     std::lock_guard lock(mu_);

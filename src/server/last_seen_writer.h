@@ -39,7 +39,7 @@ class LastSeenWriter {
   Result<void> Touch(const std::string& app_id, const std::string& device_id, int64_t last_seen);
   // Writes every recorded touch, in batches; returns how many were written. On a store error the
   // touches not written stay recorded (an earlier time never replaces a later one) and the error
-  // is returned.
+  // is returned. Two Flushes at once are safe: the store never moves a device's last_seen back.
   Result<size_t> Flush();
 
   size_t pending() const;
@@ -54,7 +54,6 @@ class LastSeenWriter {
   mutable std::mutex mu_;
   std::map<Key, int64_t> pending_;  // guarded by mu_
   uint64_t dropped_ = 0;            // guarded by mu_
-  std::mutex flush_mu_;             // one Flush at a time
 };
 
 }  // namespace airlock::server

@@ -24,7 +24,7 @@ using Row = std::vector<std::optional<std::string>>;
 
 enum class Backend { kSqlite, kPostgres };
 
-// Not thread-safe: one caller at a time (SqlStore serializes with a mutex).
+// Not thread-safe: one caller at a time (SqlStore lends each through its ConnectionPool).
 class Connection {
  public:
   virtual ~Connection() = default;

@@ -1,5 +1,5 @@
 // Internal: the Store's approvals and release statistics over a Connection (sql_store.cc calls
-// these with its mutex held). Portable SQL, as the rest of the store.
+// these on a connection it holds). Portable SQL, as the rest of the store.
 #ifndef AIRLOCK_STORAGE_SQL_RELEASE_OPS_H_
 #define AIRLOCK_STORAGE_SQL_RELEASE_OPS_H_
 

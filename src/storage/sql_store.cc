@@ -3,8 +3,8 @@
 #include "storage/sql_store.h"
 
 #include <charconv>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "common/semver.h"
 #include "storage/connection_pool.h"
