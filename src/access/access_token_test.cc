@@ -11,7 +11,7 @@
 namespace airlock::access {
 namespace {
 
-constexpr int64_t kT0 = 1'700'000'000;
+constexpr int64_t kTokenT0 = 1'700'000'000;
 
 class AccessTokenTest : public ::testing::Test {
  protected:
@@ -30,7 +30,7 @@ class AccessTokenTest : public ::testing::Test {
 
   std::optional<ScopedTempDir> dir_;
   std::filesystem::path path_;
-  int64_t now_ = kT0;
+  int64_t now_ = kTokenT0;
   std::optional<AccessStore> store_;
 };
 
@@ -56,11 +56,11 @@ TEST_F(AccessTokenTest, AChildNeverOutlivesItsParent) {
   EXPECT_EQ(longer.error().code(), kDeniedCode);
   EXPECT_EQ(longer.error().message(),
             "access denied: a token may not outlive the token that mints it (p expires at " +
-                std::to_string(kT0 + 3600) + ", 3600 s from now)");
+                std::to_string(kTokenT0 + 3600) + ", 3600 s from now)");
   EXPECT_EQ(Rows(), rows);
   auto inherits = store_->CreateToken("c", {Role::kReadOnly}, 0, limits);
   ASSERT_TRUE(inherits) << inherits.error().ToString();
-  EXPECT_EQ(inherits->principal.expires, kT0 + 3600);
+  EXPECT_EQ(inherits->principal.expires, kTokenT0 + 3600);
   EXPECT_EQ(inherits->principal.parent_token_id, parent->principal.token_id);
   now_ += 3600;
   EXPECT_EQ(store_->CreateToken("d", {Role::kReadOnly}, 10, limits).error().code(), kDeniedCode);
@@ -131,13 +131,13 @@ TEST_F(AccessTokenTest, LastUseIsWrittenAtMostOnceAMinute) {
   auto seen = [&] { return store_->FindTokenById(t->principal.token_id)->last_used; };
   EXPECT_FALSE(seen());
   ASSERT_TRUE(store_->RecordTokenUse(*store_->AuthenticateToken(t->token)));
-  EXPECT_EQ(seen(), kT0);
+  EXPECT_EQ(seen(), kTokenT0);
   now_ += kTokenUseInterval - 1;
   ASSERT_TRUE(store_->RecordTokenUse(*store_->AuthenticateToken(t->token)));
-  EXPECT_EQ(seen(), kT0);
+  EXPECT_EQ(seen(), kTokenT0);
   now_ += 1;
   ASSERT_TRUE(store_->RecordTokenUse(*store_->AuthenticateToken(t->token)));
-  EXPECT_EQ(seen(), kT0 + kTokenUseInterval);
+  EXPECT_EQ(seen(), kTokenT0 + kTokenUseInterval);
 }
 
 TEST_F(AccessTokenTest, AFileWithoutTheTokenColumnsGainsThemOnOpen) {

@@ -1,4 +1,5 @@
 #include "audit/audit_log.h"
+#include "audit/audit_sqlite.h"
 #include "sqlite/sqlite_util.h"
 
 #include <fcntl.h>
@@ -74,11 +75,9 @@ using sqlite::ColumnText;
 using sqlite::DbPtr;
 using sqlite::StmtPtr;
 
-constexpr std::string_view kDbContext = "audit log";
-Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kDbContext, what); }
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  return sqlite::Prepare(db, sql, kDbContext);
-}
+using internal::DbError;
+using internal::kDbContext;
+using internal::Prepare;
 Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kDbContext); }
 using Transaction = sqlite::Transaction;  // BEGIN/COMMIT errors say "SQLite: ..."
 

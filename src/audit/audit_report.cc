@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "audit/audit_log.h"
+#include "audit/audit_sqlite.h"
 #include "sqlite/sqlite_util.h"
 
 namespace airlock::audit {
@@ -13,15 +14,12 @@ namespace airlock::audit {
 namespace {
 
 constexpr size_t kMaxFailuresPerKey = 100;
-constexpr std::string_view kDbContext = "audit log";
 
+using internal::DbError;
+using internal::Prepare;
 using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::StmtPtr;
-Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kDbContext, what); }
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  return sqlite::Prepare(db, sql, kDbContext);
-}
 
 bool IsLifecycleOperation(std::string_view op) {
   static const std::set<std::string_view> kOps = {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "bundle/bundle_test_util.h"
 #include "common/file.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
@@ -21,11 +22,6 @@ using crypto::PublicKey;
 
 const fs::path kVectors = fs::path(AIRLOCK_VECTORS_DIR) / "capgo";
 
-void WriteText(const fs::path& p, std::string_view text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
-
 Bytes Slurp(const fs::path& p) { return *ReadFile(p, 1 << 30); }
 
 void Spit(const fs::path& p, const Bytes& b) {
@@ -33,23 +29,11 @@ void Spit(const fs::path& p, const Bytes& b) {
                                                              static_cast<std::streamsize>(b.size()));
 }
 
-// Every file under `dir`, relative path -> contents.
-std::map<std::string, Bytes> Tree(const fs::path& dir) {
-  std::map<std::string, Bytes> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out[fs::relative(e.path(), dir).generic_string()] = Slurp(e.path());
-  }
-  return out;
-}
+using test_util::Tree;
+using test_util::WriteText;
 
-// Entries of `dir` whose names start with ".airlock-" (staging left behind).
-int Leftovers(const fs::path& dir) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename().string().rfind(".", 0) == 0) ++n;
-  }
-  return n;
-}
+// Hidden entries of `dir` (staging left behind starts with a dot).
+int Leftovers(const fs::path& dir) { return test_util::Leftovers(dir, "."); }
 
 class BundleTest : public ::testing::Test {
  protected:

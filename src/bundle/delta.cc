@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kIoBlock = 256 * 1024;
+constexpr size_t kDeltaIoBlock = 256 * 1024;
 constexpr uint32_t kMaxManifestText = kMaxHeaderSize;  // the same bound as a bundle header's
 constexpr std::string_view kDeltaPayloadLabel = "airlock-delta/v1 payload";
 
@@ -289,7 +289,7 @@ class TreeWriter {
       uint64_t size = 0;
       AIRLOCK_ASSIGN_OR_RETURN(UniqueFd in, OpenForRead(base_.dir / b.path, &size));
       AIRLOCK_TRY(Create(e));
-      Bytes buf(kIoBlock);
+      Bytes buf(kDeltaIoBlock);
       for (uint64_t done = 0; done < size;) {
         AIRLOCK_ASSIGN_OR_RETURN(size_t n, PreadSome(in.get(), done, buf));
         if (n == 0) break;
@@ -533,7 +533,7 @@ Result<AppliedDelta> ApplyDelta(const fs::path& path, const crypto::PublicKey& v
   if (!reference.empty()) ZSTD_DCtx_refPrefix(dctx.get(), reference.data(), reference.size());
   TreeWriter writer(root.get(), base, limits);
   crypto::Hasher hasher = crypto::Hasher::Sha256();
-  Bytes buf(kIoBlock), plain, unpacked(ZSTD_DStreamOutSize());
+  Bytes buf(kDeltaIoBlock), plain, unpacked(ZSTD_DStreamOutSize());
   Result<void> decrypted = {};
   size_t zstd_left = 1;  // what ZSTD_decompressStream last said remains of the frame
   uint64_t plain_total = 0;

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "bundle/archive.h"
+#include "bundle/bundle_test_util.h"
 #include "common/file.h"
 #include "crypto/random.h"
 #include "crypto/sign.h"
@@ -23,24 +24,11 @@ void WriteBytes(const fs::path& p, const Bytes& b) {
   std::ofstream(p, std::ios::binary | std::ios::trunc)
       .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
-void WriteText(const fs::path& p, std::string_view text) { WriteBytes(p, ToBytes(text)); }
+using test_util::Tree;
+using test_util::WriteText;
 
-std::map<std::string, Bytes> Tree(const fs::path& dir) {
-  std::map<std::string, Bytes> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file())
-      out[fs::relative(e.path(), dir).generic_string()] = *ReadFile(e.path(), 1 << 30);
-  }
-  return out;
-}
-
-int Leftovers(const fs::path& dir) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename().string().rfind(".airlock-", 0) == 0) ++n;
-  }
-  return n;
-}
+// Entries of `dir` whose names start with ".airlock-" (staging left behind).
+int StagingLeftovers(const fs::path& dir) { return test_util::Leftovers(dir, ".airlock-"); }
 
 class DeltaTest : public ::testing::Test {
  protected:
@@ -110,7 +98,7 @@ TEST_F(DeltaTest, PatchGivesTheNewReleaseByteForByte) {
   EXPECT_EQ(applied->header.version, "1.0.1");
   EXPECT_EQ(Tree(out), Tree(target_.dir));
   EXPECT_EQ(fs::status(out / "assets/app.js").permissions() & fs::perms::all, fs::perms(0644));
-  EXPECT_EQ(Leftovers(tmp_->path()), 0);
+  EXPECT_EQ(StagingLeftovers(tmp_->path()), 0);
   // One changed byte in 50 KiB plus a new file: far below the 250 KiB release.
   EXPECT_LT(fs::file_size(delta), 4096u);
 }
@@ -137,7 +125,7 @@ TEST_F(DeltaTest, AlteredPayloadIsRefusedAndNothingAppears) {
   EXPECT_EQ(applied.error().code(), ErrorCode::kHashMismatch) << applied.error().message();
   EXPECT_NE(applied.error().message().find("altered"), std::string::npos);
   EXPECT_FALSE(fs::exists(out));
-  EXPECT_EQ(Leftovers(tmp_->path()), 0);
+  EXPECT_EQ(StagingLeftovers(tmp_->path()), 0);
 }
 
 TEST_F(DeltaTest, DeltaForAnotherBaseIsRefused) {
@@ -183,7 +171,7 @@ TEST_F(DeltaTest, OtherSignerAndWrongContentKeyAreRefused) {
   ASSERT_FALSE(wrong_key);
   EXPECT_EQ(wrong_key.error().code(), ErrorCode::kDecryptFailed) << wrong_key.error().message();
   EXPECT_FALSE(fs::exists(tmp_->path() / "o2"));
-  EXPECT_EQ(Leftovers(tmp_->path()), 0);
+  EXPECT_EQ(StagingLeftovers(tmp_->path()), 0);
 }
 
 TEST_F(DeltaTest, AlteredHeaderBreaksTheSignature) {

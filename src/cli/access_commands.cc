@@ -18,7 +18,7 @@ namespace airlock::cli {
 
 namespace {
 
-constexpr int64_t kDay = 86400;
+constexpr int64_t kSecondsPerDay = 86400;
 
 // ---- access ---------------------------------------------------------------------------------
 
@@ -297,7 +297,7 @@ Result<void> RunTokenCreate(const AccessArgs& a) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(AccessSession s, OpenAccess(a));
   AIRLOCK_TRY(GateManage(s, access::Action::kTokenManage, "token-create", a.name, false));
-  auto t = s.store->CreateToken(a.name, roles, a.ttl_days * kDay);
+  auto t = s.store->CreateToken(a.name, roles, a.ttl_days * kSecondsPerDay);
   AIRLOCK_TRY(
       s.Record("token-create", a.name, t ? nullptr : &t.error(), t ? "sha256=" + t->hash : ""));
   if (!t) return tl::unexpected(t.error());

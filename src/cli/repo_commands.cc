@@ -16,7 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct InitArgs {
+struct RepoInitArgs {
   std::string dir, app, key_dir;
   std::vector<std::string> root_keys, targets_keys, snapshot_keys, timestamp_keys;
   uint64_t root_threshold = 1;
@@ -32,13 +32,13 @@ struct RemoveTargetArgs {
   std::string dir, name;
 };
 
-struct PublishArgs {
+struct RepoPublishArgs {
   std::string dir;
   std::vector<std::string> expires_in;
   bool json = false;
 };
 
-struct RotateArgs {
+struct RepoRotateArgs {
   std::string dir, role;
   std::vector<std::string> new_keys, old_keys;
   uint64_t threshold = 0;
@@ -52,7 +52,7 @@ struct DelegateArgs {
   bool terminating = false;
 };
 
-struct VerifyArgs {
+struct RepoVerifyArgs {
   std::string dir;
   bool json = false;
 };
@@ -100,7 +100,7 @@ void PrintPublish(const repo::PublishResult& r) {
   }
 }
 
-Result<void> RunInit(const InitArgs& a) {
+Result<void> RunRepoInit(const RepoInitArgs& a) {
   repo::InitOptions options;
   options.app_id = a.app;
   options.root_threshold = a.root_threshold;
@@ -178,7 +178,7 @@ Result<void> RunRemoveTarget(const RemoveTargetArgs& a) {
   return {};
 }
 
-Result<void> RunPublish(const PublishArgs& a) {
+Result<void> RunRepoPublish(const RepoPublishArgs& a) {
   repo::PublishOptions options;
   for (const std::string& spec : a.expires_in) {
     size_t eq = spec.find('=');
@@ -203,7 +203,7 @@ Result<void> RunPublish(const PublishArgs& a) {
   return {};
 }
 
-Result<void> RunRotate(const RotateArgs& a) {
+Result<void> RunRepoRotate(const RepoRotateArgs& a) {
   repo::RotateOptions options;
   options.role = a.role;
   AIRLOCK_ASSIGN_OR_RETURN(options.new_keys, KeySpecs(a.new_keys));
@@ -247,7 +247,7 @@ Result<void> RunDelegate(const DelegateArgs& a) {
   return {};
 }
 
-Result<void> RunVerify(const VerifyArgs& a) {
+Result<void> RunRepoVerify(const RepoVerifyArgs& a) {
   AIRLOCK_ASSIGN_OR_RETURN(repo::VerifyReport v, repo::VerifyRepository(a.dir));
   WarnAboutPrivateKeys(a.dir, v.private_key_files);
   if (a.json) {
@@ -283,7 +283,7 @@ void AddRepoCommands(CLI::App& app, Action& action) {
       app.add_subcommand("repo", "Manage a static TUF repository (docs/formats/tuf-repository.md)");
   repo->require_subcommand(1);
 
-  auto init = std::make_shared<InitArgs>();
+  auto init = std::make_shared<RepoInitArgs>();
   CLI::App* i = repo->add_subcommand("init", "Create a repository: keys, root v1, empty targets");
   i->add_option("dir", init->dir, "Repository directory (created; must be empty if it exists)")
       ->required();
@@ -302,7 +302,7 @@ void AddRepoCommands(CLI::App& app, Action& action) {
                 "Where to write generated keys, outside DIR (default: $AIRLOCK_KEY_DIR, else "
                 "$XDG_CONFIG_HOME/airlock/keys/APP or ~/.config/airlock/keys/APP)");
   i->add_flag("--json", init->json, "Print the result as JSON");
-  i->callback([init, &action] { action = [init] { return RunInit(*init); }; });
+  i->callback([init, &action] { action = [init] { return RunRepoInit(*init); }; });
 
   auto add = std::make_shared<AddTargetArgs>();
   CLI::App* a =
@@ -324,16 +324,16 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   rm->add_option("name", remove->name, "Target name")->required();
   rm->callback([remove, &action] { action = [remove] { return RunRemoveTarget(*remove); }; });
 
-  auto publish = std::make_shared<PublishArgs>();
+  auto publish = std::make_shared<RepoPublishArgs>();
   CLI::App* p = repo->add_subcommand("publish",
                                      "Sign and write new targets, snapshot and timestamp versions");
   p->add_option("dir", publish->dir, "Repository directory")->required();
   p->add_option("--expires-in", publish->expires_in,
                 "ROLE=DURATION (30d, 12h, 1y, 3600s), repeatable; root=... also re-signs root");
   p->add_flag("--json", publish->json, "Print the result as JSON");
-  p->callback([publish, &action] { action = [publish] { return RunPublish(*publish); }; });
+  p->callback([publish, &action] { action = [publish] { return RunRepoPublish(*publish); }; });
 
-  auto rotate = std::make_shared<RotateArgs>();
+  auto rotate = std::make_shared<RepoRotateArgs>();
   CLI::App* r =
       repo->add_subcommand("rotate", "Replace a role's keys in a new root version, and publish");
   r->add_option("dir", rotate->dir, "Repository directory")->required();
@@ -347,7 +347,7 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   r->add_option("--threshold", rotate->threshold, "New threshold for the role (default: unchanged)")
       ->check(CLI::Range(uint64_t{1}, repo::kMaxKeysPerRole));
   r->add_flag("--json", rotate->json, "Print the result as JSON");
-  r->callback([rotate, &action] { action = [rotate] { return RunRotate(*rotate); }; });
+  r->callback([rotate, &action] { action = [rotate] { return RunRepoRotate(*rotate); }; });
 
   auto delegate = std::make_shared<DelegateArgs>();
   CLI::App* d =
@@ -365,11 +365,11 @@ void AddRepoCommands(CLI::App& app, Action& action) {
   d->add_flag("--terminating", delegate->terminating, "Stop the search at this role for its paths");
   d->callback([delegate, &action] { action = [delegate] { return RunDelegate(*delegate); }; });
 
-  auto verify = std::make_shared<VerifyArgs>();
+  auto verify = std::make_shared<RepoVerifyArgs>();
   CLI::App* v = repo->add_subcommand("verify", "Check the published repository as a client would");
   v->add_option("dir", verify->dir, "Repository directory")->required();
   v->add_flag("--json", verify->json, "Print the result as JSON");
-  v->callback([verify, &action] { action = [verify] { return RunVerify(*verify); }; });
+  v->callback([verify, &action] { action = [verify] { return RunRepoVerify(*verify); }; });
 }
 
 }  // namespace airlock::cli

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <regex>
 
+#include "client/io_error.h"
 #include "common/fd.h"
 #include "common/file.h"
 #include "crypto/random.h"
@@ -24,10 +25,6 @@ namespace fs = std::filesystem;
 constexpr const char* kDeviceIdFile = "device_id";
 constexpr const char* kWrapKeyFile = "x25519.key";
 constexpr const char* kSigningKeyFile = "ed25519.key";
-
-Error IoError(const std::string& what, const fs::path& path, int err) {
-  return Error(ErrorCode::kIo, what + " " + path.string() + ": " + std::strerror(err));
-}
 
 std::string ModeText(mode_t mode) {
   char buf[8];

@@ -12,6 +12,7 @@
 
 #include "bundle/background_hasher.h"
 #include "client/http.h"
+#include "client/io_error.h"
 #include "common/bytes.h"
 #include "common/fd.h"
 #include "common/file.h"
@@ -21,10 +22,6 @@ namespace airlock::client {
 namespace {
 
 namespace fs = std::filesystem;
-
-Error IoError(const std::string& what, const fs::path& path, int err) {
-  return Error(ErrorCode::kIo, what + " " + path.string() + ": " + std::strerror(err));
-}
 
 bool IsHex64(const std::string& s) {
   if (s.size() != 64) return false;

@@ -26,7 +26,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kBodyBlock = 64 * 1024;
 
@@ -74,8 +74,8 @@ beast::error_code Await(net::io_context& ioc, Start&& start) {
   return result;
 }
 
-void ExpireAt(beast::tcp_stream& tcp, Clock::time_point when) {
-  if (when == Clock::time_point::max()) {
+void ExpireAt(beast::tcp_stream& tcp, SteadyClock::time_point when) {
+  if (when == SteadyClock::time_point::max()) {
     tcp.expires_never();
   } else {
     tcp.expires_at(when);
@@ -95,10 +95,11 @@ bool IsRedirect(int status) {
 template <typename Stream>
 Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_context& ioc,
                            const Target& t, const std::string& url, const HttpRequest& req,
-                           const HttpBodySink& sink, Clock::time_point total_deadline) {
+                           const HttpBodySink& sink, SteadyClock::time_point total_deadline) {
   const bool low_speed = req.low_speed_limit > 0 && req.low_speed_time.count() > 0;
   auto io_deadline = [&] {
-    return low_speed ? std::min(Clock::now() + req.low_speed_time, total_deadline) : total_deadline;
+    return low_speed ? std::min(SteadyClock::now() + req.low_speed_time, total_deadline)
+                     : total_deadline;
   };
   http::request<http::string_body> msg{req.method == "POST" ? http::verb::post : http::verb::get,
                                        t.target, 11};
@@ -167,7 +168,7 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
                          " bytes, more than the " + std::to_string(req.max_body) + " allowed");
   }
   Bytes block(kBodyBlock);
-  Clock::time_point window_start = Clock::now();
+  SteadyClock::time_point window_start = SteadyClock::now();
   uint64_t window_bytes = 0;
   uint64_t received = 0;
   while (!parser.is_done()) {
@@ -179,7 +180,7 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
     });
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
-      if (ec == beast::error::timeout && low_speed && Clock::now() < total_deadline) {
+      if (ec == beast::error::timeout && low_speed && SteadyClock::now() < total_deadline) {
         return MakeError(ErrorCode::kIo, url + ": nothing arrived for " +
                                              std::to_string(req.low_speed_time.count()) + " s");
       }
@@ -194,7 +195,7 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
     }
     if (n > 0) AIRLOCK_TRY(sink(ByteSpan(block.data(), n)));
     window_bytes += n;
-    const auto now = Clock::now();
+    const auto now = SteadyClock::now();
     if (low_speed && now - window_start >= req.low_speed_time) {
       if (window_bytes < req.low_speed_limit * static_cast<uint64_t>(req.low_speed_time.count())) {
         return MakeError(ErrorCode::kIo, url + ": slower than " +
@@ -210,7 +211,7 @@ Result<Exchanged> Exchange(Stream& stream, beast::tcp_stream& tcp, net::io_conte
 
 // Resolves and connects `tcp` to `t` within the connect deadline.
 Result<void> Connect(beast::tcp_stream& tcp, net::io_context& ioc, const Target& t,
-                     const std::string& url, Clock::time_point deadline) {
+                     const std::string& url, SteadyClock::time_point deadline) {
   tcp::resolver resolver(ioc);
   beast::error_code ec;
   const auto endpoints = resolver.resolve(t.host, t.port, ec);
@@ -222,10 +223,10 @@ Result<void> Connect(beast::tcp_stream& tcp, net::io_context& ioc, const Target&
 }
 
 Result<Exchanged> ExchangeOnce(const Target& t, const std::string& url, const HttpRequest& req,
-                               const HttpBodySink& sink, Clock::time_point total_deadline) {
+                               const HttpBodySink& sink, SteadyClock::time_point total_deadline) {
   net::io_context ioc;
-  const Clock::time_point connect_deadline =
-      std::min(Clock::now() + req.connect_timeout, total_deadline);
+  const SteadyClock::time_point connect_deadline =
+      std::min(SteadyClock::now() + req.connect_timeout, total_deadline);
   if (!t.tls) {
     beast::tcp_stream stream(ioc);
     AIRLOCK_TRY(Connect(stream, ioc, t, url, connect_deadline));
@@ -270,9 +271,9 @@ Result<HttpResponse> HttpExchange(const HttpRequest& request, const HttpBodySink
   if (request.method != "GET" && request.method != "POST") {
     return MakeError(ErrorCode::kInvalidArgument, "unsupported HTTP method " + request.method);
   }
-  const Clock::time_point total_deadline = request.total_timeout.count() > 0
-                                               ? Clock::now() + request.total_timeout
-                                               : Clock::time_point::max();
+  const SteadyClock::time_point total_deadline = request.total_timeout.count() > 0
+                                                     ? SteadyClock::now() + request.total_timeout
+                                                     : SteadyClock::time_point::max();
   std::string url = request.url;
   for (int redirects = 0;; ++redirects) {
     AIRLOCK_ASSIGN_OR_RETURN(Target t, ParseTarget(url));

@@ -22,7 +22,7 @@ constexpr std::array<std::string_view, 8> kKinds = {
     "confirmed", "failed",     "rolled_back", "delta_refused"};
 
 // Version 1 of the queue's schema. meta holds next_seq (the counter, never reset) and dropped.
-constexpr const char* kSchema = R"SQL(
+constexpr const char* kQueueSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS events (
   seq         INTEGER PRIMARY KEY,
   version     TEXT NOT NULL,
@@ -39,16 +39,20 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1), ('dropped', 0), 
 PRAGMA user_version = 1;
 )SQL";
 
-constexpr std::string_view kContext = "report queue";
+constexpr std::string_view kQueueContext = "report queue";
 using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::StmtPtr;
 
-Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kContext, what); }
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  return sqlite::Prepare(db, sql, kContext);
+Error QueueDbError(sqlite3* db, std::string_view what) {
+  return sqlite::DbError(db, kQueueContext, what);
 }
-Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kContext); }
+Result<StmtPtr> QueuePrepare(sqlite3* db, std::string_view sql) {
+  return sqlite::Prepare(db, sql, kQueueContext);
+}
+Result<void> QueueExec(sqlite3* db, const char* sql) {
+  return sqlite::Exec(db, sql, kQueueContext);
+}
 
 bool IsReasonCode(std::string_view code) {
   if (code.size() > 64) return false;
@@ -61,7 +65,7 @@ bool IsReasonCode(std::string_view code) {
 }
 
 Result<void> StepDone(sqlite3* db, sqlite3_stmt* s, std::string_view what) {
-  if (sqlite3_step(s) != SQLITE_DONE) return tl::unexpected(DbError(db, what));
+  if (sqlite3_step(s) != SQLITE_DONE) return tl::unexpected(QueueDbError(db, what));
   return {};
 }
 
@@ -75,24 +79,25 @@ Result<ReportQueue> ReportQueue::Open(const fs::path& path, ReportQueueOptions o
                      "report queue: max_events must be > 0 and batch_size 1..1000");
   }
   AIRLOCK_ASSIGN_OR_RETURN(sqlite::DbPtr private_db,
-                           sqlite::OpenPrivateDb(path, /*create=*/true, kContext));
+                           sqlite::OpenPrivateDb(path, /*create=*/true, kQueueContext));
   DbPtr db(private_db.release());
-  AIRLOCK_TRY(Exec(db.get(), "PRAGMA journal_mode = WAL"));
-  AIRLOCK_TRY(Exec(db.get(), "PRAGMA synchronous = FULL"));
+  AIRLOCK_TRY(QueueExec(db.get(), "PRAGMA journal_mode = WAL"));
+  AIRLOCK_TRY(QueueExec(db.get(), "PRAGMA synchronous = FULL"));
   {
     AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx,
-                             sqlite::Transaction::Begin(db.get(), kContext));
-    AIRLOCK_TRY(Exec(db.get(), kSchema));
+                             sqlite::Transaction::Begin(db.get(), kQueueContext));
+    AIRLOCK_TRY(QueueExec(db.get(), kQueueSchema));
     AIRLOCK_TRY(tx.Commit());
   }
   return ReportQueue(std::move(db), options);
 }
 
 Result<uint64_t> ReportQueue::ReadMeta(const char* key) const {
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db_.get(), "SELECT value FROM meta WHERE key = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           QueuePrepare(db_.get(), "SELECT value FROM meta WHERE key = ?"));
   BindText(s.get(), 1, key);
   if (sqlite3_step(s.get()) != SQLITE_ROW) {
-    return tl::unexpected(DbError(db_.get(), std::string("read ") + key));
+    return tl::unexpected(QueueDbError(db_.get(), std::string("read ") + key));
   }
   return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
 }
@@ -112,13 +117,14 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
   }
   const std::string_view detail =
       std::string_view(event.detail).substr(0, std::min(event.detail.size(), kMaxDetail));
-  AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db_.get(), kContext));
+  AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx,
+                           sqlite::Transaction::Begin(db_.get(), kQueueContext));
   AIRLOCK_ASSIGN_OR_RETURN(const uint64_t seq, ReadMeta("next_seq"));
   {
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                             Prepare(db_.get(),
-                                     "INSERT INTO events (seq, version, kind, reason_code, detail, "
-                                     "occurred_at) VALUES (?, ?, ?, ?, ?, ?)"));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        StmtPtr s, QueuePrepare(db_.get(),
+                                "INSERT INTO events (seq, version, kind, reason_code, detail, "
+                                "occurred_at) VALUES (?, ?, ?, ?, ?, ?)"));
     sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(seq));
     BindText(s.get(), 2, event.version);
     BindText(s.get(), 3, event.kind);
@@ -127,26 +133,27 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
     sqlite3_bind_int64(s.get(), 6, event.occurred_at);
     AIRLOCK_TRY(StepDone(db_.get(), s.get(), "insert event"));
   }
-  AIRLOCK_TRY(Exec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'next_seq'"));
+  AIRLOCK_TRY(QueueExec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'next_seq'"));
   // Drop the oldest beyond the bound, counting them.
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr over,
-      Prepare(db_.get(), "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?"));
+      QueuePrepare(db_.get(), "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?"));
   sqlite3_bind_int64(over.get(), 1, static_cast<sqlite3_int64>(options_.max_events - 1));
   const int step = sqlite3_step(over.get());
   if (step == SQLITE_ROW) {
     const sqlite3_int64 oldest_kept = sqlite3_column_int64(over.get(), 0);
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del, Prepare(db_.get(), "DELETE FROM events WHERE seq < ?"));
+    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del,
+                             QueuePrepare(db_.get(), "DELETE FROM events WHERE seq < ?"));
     sqlite3_bind_int64(del.get(), 1, oldest_kept);
     AIRLOCK_TRY(StepDone(db_.get(), del.get(), "drop oldest events"));
     const int dropped = sqlite3_changes(db_.get());
     AIRLOCK_ASSIGN_OR_RETURN(
         StmtPtr count,
-        Prepare(db_.get(), "UPDATE meta SET value = value + ? WHERE key = 'dropped'"));
+        QueuePrepare(db_.get(), "UPDATE meta SET value = value + ? WHERE key = 'dropped'"));
     sqlite3_bind_int64(count.get(), 1, dropped);
     AIRLOCK_TRY(StepDone(db_.get(), count.get(), "count dropped events"));
   } else if (step != SQLITE_DONE) {
-    return tl::unexpected(DbError(db_.get(), "count events"));
+    return tl::unexpected(QueueDbError(db_.get(), "count events"));
   }
   AIRLOCK_TRY(tx.Commit());
   return seq;
@@ -154,9 +161,10 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
 
 Result<std::vector<ReportEvent>> ReportQueue::Pending(size_t limit) const {
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db_.get(),
-                         "SELECT seq, version, kind, reason_code, detail, occurred_at FROM events "
-                         "ORDER BY seq LIMIT ?"));
+      StmtPtr s,
+      QueuePrepare(db_.get(),
+                   "SELECT seq, version, kind, reason_code, detail, occurred_at FROM events "
+                   "ORDER BY seq LIMIT ?"));
   sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(limit));
   std::vector<ReportEvent> out;
   int rc = SQLITE_ROW;
@@ -170,13 +178,13 @@ Result<std::vector<ReportEvent>> ReportQueue::Pending(size_t limit) const {
     e.occurred_at = sqlite3_column_int64(s.get(), 5);
     out.push_back(std::move(e));
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(db_.get(), "read events"));
+  if (rc != SQLITE_DONE) return tl::unexpected(QueueDbError(db_.get(), "read events"));
   return out;
 }
 
 Result<uint64_t> ReportQueue::PendingCount() const {
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db_.get(), "SELECT COUNT(*) FROM events"));
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db_.get(), "count"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, QueuePrepare(db_.get(), "SELECT COUNT(*) FROM events"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(QueueDbError(db_.get(), "count"));
   return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
 }
 
@@ -184,12 +192,14 @@ Result<uint64_t> ReportQueue::DroppedCount() const { return ReadMeta("dropped");
 Result<uint64_t> ReportQueue::RejectedCount() const { return ReadMeta("rejected"); }
 
 Result<void> ReportQueue::DeleteThrough(uint64_t seq, bool rejected) {
-  AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db_.get(), kContext));
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del, Prepare(db_.get(), "DELETE FROM events WHERE seq <= ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx,
+                           sqlite::Transaction::Begin(db_.get(), kQueueContext));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del,
+                           QueuePrepare(db_.get(), "DELETE FROM events WHERE seq <= ?"));
   sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(seq));
   AIRLOCK_TRY(StepDone(db_.get(), del.get(), "delete sent events"));
   if (rejected) {
-    AIRLOCK_TRY(Exec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'rejected'"));
+    AIRLOCK_TRY(QueueExec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'rejected'"));
   }
   return tx.Commit();
 }

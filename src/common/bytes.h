@@ -27,6 +27,8 @@ inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 std::string HexEncode(ByteSpan data);
 // Accepts upper or lower case; kMalformed on odd length or a non-hex character.
 Result<Bytes> HexDecode(std::string_view hex);
+// The value of one hex digit (either case), or -1 for any other character.
+int HexDigitValue(char c);
 
 // True when every character of `text` is one of 0-9 a-f (the form HexEncode writes and digests and
 // key ids are compared in); an empty text is trivially true. Upper case is not lower-case hex.

@@ -4,19 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/crypto_test_util.h"
 #include "crypto/random.h"
 
 namespace airlock::crypto {
 namespace {
 
+using test_util::Hex;
+
 constexpr size_t kSmallChunk = 64;
 constexpr size_t kUnit = kSmallChunk + kStreamTagSize;  // one sealed small chunk
-
-Bytes Hex(std::string_view hex) {
-  auto b = HexDecode(hex);
-  EXPECT_TRUE(b) << hex;
-  return b ? *b : Bytes{};
-}
 
 const Bytes kKey = Bytes(32, 0x11);
 const Bytes kAad = ToBytes("app 1.0.0");

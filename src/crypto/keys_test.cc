@@ -8,24 +8,16 @@
 
 #include "common/canonical_json.h"
 #include "common/file.h"
+#include "crypto/crypto_test_util.h"
 #include "crypto/hash.h"
 
 namespace airlock::crypto {
 namespace {
 
+using test_util::RsaKey;
+using test_util::VectorPath;
+
 namespace fs = std::filesystem;
-
-std::string VectorPath(const std::string& rel) { return std::string(AIRLOCK_VECTORS_DIR) + "/" + rel; }
-
-// A 4096-bit RSA key is slow to make; share one across the tests in this file.
-const PrivateKey& RsaKey() {
-  static const PrivateKey* key = [] {
-    auto k = PrivateKey::Generate(KeyType::kRsa);
-    if (!k) std::abort();
-    return new PrivateKey(std::move(*k));
-  }();
-  return *key;
-}
 
 // A fresh key, except RSA, which shares RsaKey().
 Result<PrivateKey> GenerateOrShare(KeyType type) {

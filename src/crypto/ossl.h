@@ -11,6 +11,7 @@
 #include <openssl/encoder.h>
 #include <openssl/evp.h>
 
+#include "common/bytes.h"
 #include "common/result.h"
 
 namespace airlock::crypto {
@@ -34,6 +35,12 @@ using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxFree>;
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 using OsslDecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, OsslDecoderCtxFree>;
 using OsslEncoderCtxPtr = std::unique_ptr<OSSL_ENCODER_CTX, OsslEncoderCtxFree>;
+
+// EVP wants a non-null pointer even for an empty message.
+inline const uint8_t* DataOrEmpty(ByteSpan s) {
+  static const uint8_t kEmpty = 0;
+  return s.empty() ? &kEmpty : s.data();
+}
 
 // An Error with `code` whose message is `what` plus the first queued OpenSSL error (the queue is cleared).
 Error OsslError(ErrorCode code, std::string_view what);

@@ -4,12 +4,13 @@
 
 #include "common/file.h"
 #include "common/json.h"
+#include "crypto/crypto_test_util.h"
 #include "crypto/hash.h"
 
 namespace airlock::crypto {
 namespace {
 
-std::string VectorPath(const std::string& rel) { return std::string(AIRLOCK_VECTORS_DIR) + "/" + rel; }
+using test_util::VectorPath;
 
 PrivateKey CapgoPrivate() {
   auto k = PrivateKey::FromFile(VectorPath("capgo/capgo_key_v2.pem"));

@@ -11,12 +11,6 @@ namespace {
 constexpr int kMinRsaSigningBits = 3072;
 constexpr int kPssSaltLength = 32;  // = SHA-256 output size, as TUF's rsassa-pss-sha256 expects
 
-// EVP wants a non-null pointer even for an empty message.
-const uint8_t* DataOrEmpty(ByteSpan s) {
-  static const uint8_t kEmpty = 0;
-  return s.empty() ? &kEmpty : s.data();
-}
-
 // The digest name for EVP_DigestSignInit_ex: none for ed25519 (it hashes internally, "pure" mode).
 const char* DigestName(KeyType type) { return type == KeyType::kEd25519 ? nullptr : "SHA256"; }
 

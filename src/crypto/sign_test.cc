@@ -5,25 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/crypto_test_util.h"
 namespace airlock::crypto {
 namespace {
 
-std::string VectorPath(const std::string& rel) { return std::string(AIRLOCK_VECTORS_DIR) + "/" + rel; }
-
-Bytes Hex(std::string_view hex) {
-  auto b = HexDecode(hex);
-  EXPECT_TRUE(b) << hex;
-  return b ? *b : Bytes{};
-}
-
-const PrivateKey& RsaKey() {
-  static const PrivateKey* key = [] {
-    auto k = PrivateKey::Generate(KeyType::kRsa);
-    if (!k) std::abort();
-    return new PrivateKey(std::move(*k));
-  }();
-  return *key;
-}
+using test_util::Hex;
+using test_util::RsaKey;
+using test_util::VectorPath;
 
 struct Rfc8032Vector {
   const char* name;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "crypto/hash.h"
+#include "crypto/ossl.h"
 #include "crypto/random.h"
 #include "crypto/secret_bytes.h"
 
@@ -15,19 +16,14 @@ namespace airlock::crypto {
 namespace {
 
 constexpr size_t kX25519Size = 32;
-constexpr size_t kNonceSize = 12;
+constexpr size_t kWrapNonceSize = 12;
 constexpr size_t kTagSize = 16;
 constexpr size_t kKekSize = 32;
-constexpr size_t kX25519Overhead = kX25519Size + kNonceSize + kTagSize;
+constexpr size_t kX25519Overhead = kX25519Size + kWrapNonceSize + kTagSize;
 // Content keys are 16-64 bytes; anything much larger is a usage error (and bounds untrusted input).
 constexpr size_t kMaxWrappedKeySize = 1024;
 constexpr std::string_view kHkdfInfo = "airlock/v1/x25519-wrap";
 constexpr size_t kOaepOverhead = 2 * 32 + 2;  // 2 * SHA-256 size + 2
-
-const uint8_t* DataOrEmpty(ByteSpan s) {
-  static const uint8_t kEmpty = 0;
-  return s.empty() ? &kEmpty : s.data();
-}
 
 // X25519(own, peer). kCrypto if OpenSSL fails; the all-zero output (a low-order peer point, which
 // OpenSSL itself also refuses) is reported as the caller chooses via `bad_peer_code`.
@@ -130,8 +126,8 @@ Result<Bytes> WrapX25519(const PublicKey& recipient, ByteSpan key, ByteSpan aad)
   AIRLOCK_ASSIGN_OR_RETURN(SecretBytes kek, DeriveKek(shared, eph_pub, recipient_pub));
   Bytes out = std::move(eph_pub);
   out.reserve(kX25519Overhead + key.size());
-  out.resize(kX25519Size + kNonceSize);
-  AIRLOCK_TRY(RandomFill(std::span<uint8_t>(out.data() + kX25519Size, kNonceSize)));
+  out.resize(kX25519Size + kWrapNonceSize);
+  AIRLOCK_TRY(RandomFill(std::span<uint8_t>(out.data() + kX25519Size, kWrapNonceSize)));
   const Bytes nonce(out.begin() + kX25519Size, out.end());
   AIRLOCK_TRY(GcmSeal(kek.get(), nonce, aad, key, out));
   return out;
@@ -143,8 +139,8 @@ Result<Bytes> UnwrapX25519(const PrivateKey& recipient, ByteSpan wrapped, ByteSp
                      "X25519-wrapped key has the wrong length (" + std::to_string(wrapped.size()) + ")");
   }
   ByteSpan eph_pub = wrapped.first(kX25519Size);
-  ByteSpan nonce = wrapped.subspan(kX25519Size, kNonceSize);
-  ByteSpan sealed = wrapped.subspan(kX25519Size + kNonceSize);
+  ByteSpan nonce = wrapped.subspan(kX25519Size, kWrapNonceSize);
+  ByteSpan sealed = wrapped.subspan(kX25519Size + kWrapNonceSize);
   EvpPkeyPtr eph(
       EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, eph_pub.data(), eph_pub.size()));
   if (!eph) return tl::unexpected(OsslError(ErrorCode::kCrypto, "cannot load ephemeral key"));

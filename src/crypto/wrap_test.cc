@@ -4,27 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/crypto_test_util.h"
 #include "crypto/hash.h"
 
 namespace airlock::crypto {
 namespace {
 
-std::string VectorPath(const std::string& rel) { return std::string(AIRLOCK_VECTORS_DIR) + "/" + rel; }
-
-Bytes Hex(std::string_view hex) {
-  auto b = HexDecode(hex);
-  EXPECT_TRUE(b) << hex;
-  return b ? *b : Bytes{};
-}
-
-const PrivateKey& RsaKey() {
-  static const PrivateKey* key = [] {
-    auto k = PrivateKey::Generate(KeyType::kRsa);
-    if (!k) std::abort();
-    return new PrivateKey(std::move(*k));
-  }();
-  return *key;
-}
+using test_util::Hex;
+using test_util::RsaKey;
+using test_util::VectorPath;
 
 // X25519 through EVP_PKEY_derive on raw keys.
 Bytes X25519(ByteSpan scalar, ByteSpan u) {
@@ -41,7 +29,7 @@ Bytes X25519(ByteSpan scalar, ByteSpan u) {
 }
 
 const Bytes kContentKey = Bytes(32, 0x42);
-const Bytes kAad = ToBytes("airlock bundle 1.2.3");
+const Bytes kWrapAad = ToBytes("airlock bundle 1.2.3");
 
 TEST(X25519, MatchesRfc7748ScalarMultVectors) {
   // RFC 7748 section 5.2.
@@ -82,14 +70,14 @@ TEST(WrapAlgorithm, NamesWrappingTypes) {
 TEST(WrapX25519, RoundTrips) {
   auto recipient = PrivateKey::Generate(KeyType::kX25519);
   ASSERT_TRUE(recipient);
-  auto wrapped = WrapKey(recipient->Public(), kContentKey, kAad);
+  auto wrapped = WrapKey(recipient->Public(), kContentKey, kWrapAad);
   ASSERT_TRUE(wrapped) << wrapped.error().ToString();
   EXPECT_EQ(wrapped->size(), 32u + 12u + kContentKey.size() + 16u);
-  auto key = UnwrapKey(*recipient, *wrapped, kAad);
+  auto key = UnwrapKey(*recipient, *wrapped, kWrapAad);
   ASSERT_TRUE(key) << key.error().ToString();
   EXPECT_EQ(*key, kContentKey);
   // Fresh ephemeral key and nonce each time.
-  EXPECT_NE(*WrapKey(recipient->Public(), kContentKey, kAad), *wrapped);
+  EXPECT_NE(*WrapKey(recipient->Public(), kContentKey, kWrapAad), *wrapped);
   // Empty aad works too.
   auto no_aad = WrapKey(recipient->Public(), kContentKey, ByteSpan());
   ASSERT_TRUE(no_aad);
@@ -101,7 +89,7 @@ TEST(WrapX25519, RoundTrips) {
 TEST(WrapX25519, LowOrderPublicKeysAreRefused) {
   auto zero = PublicKey::FromRaw(KeyType::kX25519, Bytes(32, 0));
   ASSERT_TRUE(zero) << zero.error().ToString();
-  auto wrapped = WrapKey(*zero, kContentKey, kAad);
+  auto wrapped = WrapKey(*zero, kContentKey, kWrapAad);
   ASSERT_FALSE(wrapped);
   auto checked = CheckWrapRecipient(*zero);
   ASSERT_FALSE(checked);
@@ -132,7 +120,9 @@ TEST(WrapX25519, MatchesTheDocumentedConstruction) {
   EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   ASSERT_EQ(EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, kek->data(), nonce.data()), 1);
-  ASSERT_EQ(EVP_EncryptUpdate(ctx.get(), nullptr, &len, kAad.data(), static_cast<int>(kAad.size())), 1);
+  ASSERT_EQ(EVP_EncryptUpdate(ctx.get(), nullptr, &len, kWrapAad.data(),
+                              static_cast<int>(kWrapAad.size())),
+            1);
   ASSERT_EQ(EVP_EncryptUpdate(ctx.get(), ct.data(), &len, kContentKey.data(),
                               static_cast<int>(kContentKey.size())),
             1);
@@ -143,7 +133,7 @@ TEST(WrapX25519, MatchesTheDocumentedConstruction) {
   wrapped.insert(wrapped.end(), nonce.begin(), nonce.end());
   wrapped.insert(wrapped.end(), ct.begin(), ct.end());
   wrapped.insert(wrapped.end(), tag.begin(), tag.end());
-  auto key = UnwrapKey(*bob, wrapped, kAad);
+  auto key = UnwrapKey(*bob, wrapped, kWrapAad);
   ASSERT_TRUE(key) << key.error().ToString();
   EXPECT_EQ(*key, kContentKey);
 }
@@ -152,10 +142,10 @@ TEST(WrapX25519, RejectsWrongKeyAadAndTampering) {
   auto recipient = PrivateKey::Generate(KeyType::kX25519);
   auto other = PrivateKey::Generate(KeyType::kX25519);
   ASSERT_TRUE(recipient && other);
-  auto wrapped = WrapKey(recipient->Public(), kContentKey, kAad);
+  auto wrapped = WrapKey(recipient->Public(), kContentKey, kWrapAad);
   ASSERT_TRUE(wrapped);
 
-  auto wrong_key = UnwrapKey(*other, *wrapped, kAad);
+  auto wrong_key = UnwrapKey(*other, *wrapped, kWrapAad);
   ASSERT_FALSE(wrong_key);
   EXPECT_EQ(wrong_key.error().code(), ErrorCode::kDecryptFailed);
   auto wrong_aad = UnwrapKey(*recipient, *wrapped, ToBytes("airlock bundle 1.2.4"));
@@ -166,7 +156,7 @@ TEST(WrapX25519, RejectsWrongKeyAadAndTampering) {
   for (size_t pos : {size_t{0}, size_t{31}, size_t{32}, size_t{43}, size_t{44}, wrapped->size() - 1}) {
     Bytes bad = *wrapped;
     bad[pos] ^= 0x01;
-    auto r = UnwrapKey(*recipient, bad, kAad);
+    auto r = UnwrapKey(*recipient, bad, kWrapAad);
     ASSERT_FALSE(r) << pos;
     EXPECT_EQ(r.error().code(), ErrorCode::kDecryptFailed) << pos;
   }
@@ -175,15 +165,15 @@ TEST(WrapX25519, RejectsWrongKeyAadAndTampering) {
 TEST(WrapX25519, RejectsWrongShapeAsMalformed) {
   auto recipient = PrivateKey::Generate(KeyType::kX25519);
   ASSERT_TRUE(recipient);
-  auto wrapped = WrapKey(recipient->Public(), kContentKey, kAad);
+  auto wrapped = WrapKey(recipient->Public(), kContentKey, kWrapAad);
   ASSERT_TRUE(wrapped);
   for (size_t n : {size_t{0}, size_t{32}, size_t{60}}) {
-    auto r = UnwrapKey(*recipient, ByteSpan(wrapped->data(), n), kAad);
+    auto r = UnwrapKey(*recipient, ByteSpan(wrapped->data(), n), kWrapAad);
     ASSERT_FALSE(r) << n;
     EXPECT_EQ(r.error().code(), ErrorCode::kMalformed) << n;
   }
   Bytes huge(100000, 0);
-  auto r = UnwrapKey(*recipient, huge, kAad);
+  auto r = UnwrapKey(*recipient, huge, kWrapAad);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), ErrorCode::kMalformed);
 }
@@ -192,13 +182,13 @@ TEST(WrapX25519, RejectsLowOrderPoints) {
   // u = 0 and u = 1 are low-order points: X25519 with them is all zero.
   auto recipient = PrivateKey::Generate(KeyType::kX25519);
   ASSERT_TRUE(recipient);
-  auto wrapped = WrapKey(recipient->Public(), kContentKey, kAad);
+  auto wrapped = WrapKey(recipient->Public(), kContentKey, kWrapAad);
   ASSERT_TRUE(wrapped);
   for (uint8_t u0 : {0, 1}) {
     Bytes bad = *wrapped;
     std::fill(bad.begin(), bad.begin() + 32, 0);
     bad[0] = u0;
-    auto r = UnwrapKey(*recipient, bad, kAad);
+    auto r = UnwrapKey(*recipient, bad, kWrapAad);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code(), ErrorCode::kDecryptFailed);
 
@@ -206,7 +196,7 @@ TEST(WrapX25519, RejectsLowOrderPoints) {
     low[0] = u0;
     auto pub = PublicKey::FromRaw(KeyType::kX25519, low);
     ASSERT_TRUE(pub);
-    auto w = WrapKey(*pub, kContentKey, kAad);
+    auto w = WrapKey(*pub, kContentKey, kWrapAad);
     ASSERT_FALSE(w);
     EXPECT_EQ(w.error().code(), ErrorCode::kInvalidArgument);
   }
@@ -217,26 +207,26 @@ TEST(WrapKey, RejectsKeysThatCannotWrapAndBadKeySizes) {
   auto ec = PrivateKey::Generate(KeyType::kEcdsaP256);
   ASSERT_TRUE(ed && ec);
   for (const PrivateKey* k : {&*ed, &*ec}) {
-    auto w = WrapKey(k->Public(), kContentKey, kAad);
+    auto w = WrapKey(k->Public(), kContentKey, kWrapAad);
     ASSERT_FALSE(w);
     EXPECT_EQ(w.error().code(), ErrorCode::kInvalidArgument);
-    auto u = UnwrapKey(*k, Bytes(100, 0), kAad);
+    auto u = UnwrapKey(*k, Bytes(100, 0), kWrapAad);
     ASSERT_FALSE(u);
     EXPECT_EQ(u.error().code(), ErrorCode::kInvalidArgument);
   }
   auto x = PrivateKey::Generate(KeyType::kX25519);
   ASSERT_TRUE(x);
-  auto empty = WrapKey(x->Public(), ByteSpan(), kAad);
+  auto empty = WrapKey(x->Public(), ByteSpan(), kWrapAad);
   ASSERT_FALSE(empty);
   EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(WrapRsa, RoundTripsWithAadAsOaepLabel) {
   PublicKey pub = RsaKey().Public();
-  auto wrapped = WrapKey(pub, kContentKey, kAad);
+  auto wrapped = WrapKey(pub, kContentKey, kWrapAad);
   ASSERT_TRUE(wrapped) << wrapped.error().ToString();
   EXPECT_EQ(wrapped->size(), 512u);
-  auto key = UnwrapKey(RsaKey(), *wrapped, kAad);
+  auto key = UnwrapKey(RsaKey(), *wrapped, kWrapAad);
   ASSERT_TRUE(key) << key.error().ToString();
   EXPECT_EQ(*key, kContentKey);
 
@@ -246,8 +236,9 @@ TEST(WrapRsa, RoundTripsWithAadAsOaepLabel) {
   ASSERT_EQ(EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING), 1);
   ASSERT_EQ(EVP_PKEY_CTX_set_rsa_oaep_md_name(ctx.get(), "SHA256", nullptr), 1);
   ASSERT_EQ(EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx.get(), "SHA256", nullptr), 1);
-  auto* label = static_cast<unsigned char*>(OPENSSL_memdup(kAad.data(), kAad.size()));
-  ASSERT_EQ(EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), label, static_cast<int>(kAad.size())), 1);
+  auto* label = static_cast<unsigned char*>(OPENSSL_memdup(kWrapAad.data(), kWrapAad.size()));
+  ASSERT_EQ(EVP_PKEY_CTX_set0_rsa_oaep_label(ctx.get(), label, static_cast<int>(kWrapAad.size())),
+            1);
   Bytes out(512);
   size_t len = out.size();
   ASSERT_EQ(EVP_PKEY_decrypt(ctx.get(), out.data(), &len, wrapped->data(), wrapped->size()), 1);
@@ -261,34 +252,34 @@ TEST(WrapRsa, RoundTripsWithAadAsOaepLabel) {
 }
 
 TEST(WrapRsa, RejectsWrongAadKeyAndTampering) {
-  auto wrapped = WrapKey(RsaKey().Public(), kContentKey, kAad);
+  auto wrapped = WrapKey(RsaKey().Public(), kContentKey, kWrapAad);
   ASSERT_TRUE(wrapped);
   auto wrong_aad = UnwrapKey(RsaKey(), *wrapped, ToBytes("other"));
   ASSERT_FALSE(wrong_aad);
   EXPECT_EQ(wrong_aad.error().code(), ErrorCode::kDecryptFailed);
   Bytes bad = *wrapped;
   bad[200] ^= 0x80;
-  auto tampered = UnwrapKey(RsaKey(), bad, kAad);
+  auto tampered = UnwrapKey(RsaKey(), bad, kWrapAad);
   ASSERT_FALSE(tampered);
   EXPECT_EQ(tampered.error().code(), ErrorCode::kDecryptFailed);
 
   // A 2048-bit recipient (accepted), and the wrong key for the 4096-bit wrapping (wrong length).
   auto capgo = PrivateKey::FromFile(VectorPath("capgo/capgo_key_v2.pem"));
   ASSERT_TRUE(capgo);
-  auto small = WrapKey(capgo->Public(), kContentKey, kAad);
+  auto small = WrapKey(capgo->Public(), kContentKey, kWrapAad);
   ASSERT_TRUE(small);
   EXPECT_EQ(small->size(), 256u);
-  EXPECT_EQ(*UnwrapKey(*capgo, *small, kAad), kContentKey);
-  auto wrong_len = UnwrapKey(*capgo, *wrapped, kAad);
+  EXPECT_EQ(*UnwrapKey(*capgo, *small, kWrapAad), kContentKey);
+  auto wrong_len = UnwrapKey(*capgo, *wrapped, kWrapAad);
   ASSERT_FALSE(wrong_len);
   EXPECT_EQ(wrong_len.error().code(), ErrorCode::kMalformed);
   Bytes same_len(256, 0x01);
-  auto wrong = UnwrapKey(*capgo, same_len, kAad);
+  auto wrong = UnwrapKey(*capgo, same_len, kWrapAad);
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().code(), ErrorCode::kDecryptFailed);
 
   // Too long for OAEP under 2048 bits (256 - 66 = 190 bytes max).
-  auto too_long = WrapKey(capgo->Public(), Bytes(191, 1), kAad);
+  auto too_long = WrapKey(capgo->Public(), Bytes(191, 1), kWrapAad);
   ASSERT_FALSE(too_long);
   EXPECT_EQ(too_long.error().code(), ErrorCode::kInvalidArgument);
 }

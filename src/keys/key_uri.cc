@@ -185,7 +185,12 @@ Result<KeyUri> ParseKeyUri(std::string_view text) {
 }
 
 std::string KeyUri::StoreUri() const {
-  if (scheme == KeyUriScheme::kFile) return std::string(kFilePrefix) + path;
+  if (scheme == KeyUriScheme::kFile) {
+    // A path that starts with "//" is printed with the empty authority ("file://" + path): printed
+    // as "file:" + path it would read back as file://HOST/..., another file or a refusal.
+    if (path.starts_with("//")) return std::string(kFilePrefix) + "//" + path;
+    return std::string(kFilePrefix) + path;
+  }
   std::string s(kPkcs11Prefix);
   s += "token=" + PercentEncode(token, false);
   for (const auto& [k, v] : attributes) s += ";" + k + "=" + PercentEncode(v, false);

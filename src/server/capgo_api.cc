@@ -79,7 +79,7 @@ Result<Json> ParseBody(std::string_view body) {
   return value;
 }
 
-Result<Json> ParseObjectBody(std::string_view body) {
+Result<Json> ParseCapgoBody(std::string_view body) {
   AIRLOCK_ASSIGN_OR_RETURN(Json value, ParseBody(body));
   if (!value.is_object()) return MakeError(ErrorCode::kMalformed, "request body is not a JSON object");
   return value;
@@ -88,8 +88,8 @@ Result<Json> ParseObjectBody(std::string_view body) {
 // Optional string field: absent or null -> fallback. Present with another type -> kMalformed.
 // The field readers take a nlohmann::json object or a FlatJsonObject (the /updates fast path).
 template <typename Object>
-Result<std::string> OptString(const Object& obj, std::string_view key, size_t max_length,
-                              std::string fallback = {}) {
+Result<std::string> CapgoOptString(const Object& obj, std::string_view key, size_t max_length,
+                                   std::string fallback = {}) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return fallback;
   if (!it->is_string()) {
@@ -104,10 +104,10 @@ Result<std::string> OptString(const Object& obj, std::string_view key, size_t ma
 }
 
 template <typename Object>
-Result<std::string> ReqString(const Object& obj, std::string_view key, size_t max_length) {
+Result<std::string> CapgoReqString(const Object& obj, std::string_view key, size_t max_length) {
   auto it = obj.find(key);
   if (it == obj.end()) return MakeError(ErrorCode::kMalformed, "missing field '" + std::string(key) + "'");
-  AIRLOCK_ASSIGN_OR_RETURN(std::string s, OptString(obj, key, max_length));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string s, CapgoOptString(obj, key, max_length));
   if (it->is_null() || s.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "field '" + std::string(key) + "' is empty");
   }
@@ -253,11 +253,12 @@ template <typename Object>
 Result<CapgoDeviceInfo> ParseDeviceInfo(const Object& obj, bool semver_version_name) {
   if (!obj.is_object()) return MakeError(ErrorCode::kMalformed, "expected a JSON object");
   CapgoDeviceInfo info;
-  AIRLOCK_ASSIGN_OR_RETURN(info.app_id, ReqString(obj, "app_id", kCapgoMaxAppIdLength));
+  AIRLOCK_ASSIGN_OR_RETURN(info.app_id, CapgoReqString(obj, "app_id", kCapgoMaxAppIdLength));
   if (!AllChars(info.app_id, AppIdChar)) {
     return MakeError(ErrorCode::kInvalidArgument, "field 'app_id' has characters outside [A-Za-z0-9._-]");
   }
-  AIRLOCK_ASSIGN_OR_RETURN(info.device_id, ReqString(obj, "device_id", kCapgoMaxDeviceIdLength));
+  AIRLOCK_ASSIGN_OR_RETURN(info.device_id,
+                           CapgoReqString(obj, "device_id", kCapgoMaxDeviceIdLength));
   if (!AllChars(info.device_id, DeviceIdChar)) {
     return MakeError(ErrorCode::kInvalidArgument, "field 'device_id' has characters outside [A-Za-z0-9-]");
   }
@@ -265,27 +266,34 @@ Result<CapgoDeviceInfo> ParseDeviceInfo(const Object& obj, bool semver_version_n
   std::transform(info.device_id.begin(), info.device_id.end(), info.device_id.begin(),
                  [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
   // /stats names a file beside the version ("1.2.3:assets/app.js", the plugin's manifest failures).
-  AIRLOCK_ASSIGN_OR_RETURN(info.version_name,
-                           ReqString(obj, "version_name",
-                                     semver_version_name ? kCapgoMaxShortString
-                                                         : kCapgoMaxStatsVersionName));
-  AIRLOCK_ASSIGN_OR_RETURN(info.version_build, ReqString(obj, "version_build", kCapgoMaxShortString));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      info.version_name,
+      CapgoReqString(obj, "version_name",
+                     semver_version_name ? kCapgoMaxShortString : kCapgoMaxStatsVersionName));
+  AIRLOCK_ASSIGN_OR_RETURN(info.version_build,
+                           CapgoReqString(obj, "version_build", kCapgoMaxShortString));
   info.version_build = CoerceCapgoVersion(info.version_build);
   AIRLOCK_TRY(ParseSemverField("version_build", info.version_build));
   if (semver_version_name && info.version_name != kBuiltin) {
     AIRLOCK_TRY(ParseSemverField("version_name", info.version_name));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(info.version_code, OptString(obj, "version_code", kCapgoMaxShortString));
-  AIRLOCK_ASSIGN_OR_RETURN(info.version_os, OptString(obj, "version_os", kCapgoMaxShortString));
-  AIRLOCK_ASSIGN_OR_RETURN(std::string platform, ReqString(obj, "platform", kCapgoMaxShortString));
+  AIRLOCK_ASSIGN_OR_RETURN(info.version_code,
+                           CapgoOptString(obj, "version_code", kCapgoMaxShortString));
+  AIRLOCK_ASSIGN_OR_RETURN(info.version_os,
+                           CapgoOptString(obj, "version_os", kCapgoMaxShortString));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string platform,
+                           CapgoReqString(obj, "platform", kCapgoMaxShortString));
   AIRLOCK_ASSIGN_OR_RETURN(info.platform, ParsePlatform(platform));
-  AIRLOCK_ASSIGN_OR_RETURN(info.plugin_version, ReqString(obj, "plugin_version", kCapgoMaxShortString));
+  AIRLOCK_ASSIGN_OR_RETURN(info.plugin_version,
+                           CapgoReqString(obj, "plugin_version", kCapgoMaxShortString));
   AIRLOCK_TRY(ParseSemverField("plugin_version", info.plugin_version));
   AIRLOCK_ASSIGN_OR_RETURN(info.is_emulator, OptBool(obj, "is_emulator", false));
   AIRLOCK_ASSIGN_OR_RETURN(info.is_prod, OptBool(obj, "is_prod", true));
-  AIRLOCK_ASSIGN_OR_RETURN(info.default_channel, OptString(obj, "defaultChannel", kCapgoMaxShortString));
-  AIRLOCK_ASSIGN_OR_RETURN(info.custom_id, OptString(obj, "custom_id", kCapgoMaxCustomIdLength));
-  AIRLOCK_ASSIGN_OR_RETURN(info.key_id, OptString(obj, "key_id", kCapgoMaxShortString));
+  AIRLOCK_ASSIGN_OR_RETURN(info.default_channel,
+                           CapgoOptString(obj, "defaultChannel", kCapgoMaxShortString));
+  AIRLOCK_ASSIGN_OR_RETURN(info.custom_id,
+                           CapgoOptString(obj, "custom_id", kCapgoMaxCustomIdLength));
+  AIRLOCK_ASSIGN_OR_RETURN(info.key_id, CapgoOptString(obj, "key_id", kCapgoMaxShortString));
   return info;
 }
 
@@ -333,12 +341,12 @@ Result<CapgoStatsBatch> ParseCapgoStatsParsed(const Result<Json>& parsed, std::s
     auto event = [&]() -> Result<CapgoStatsEvent> {
       CapgoStatsEvent e;
       AIRLOCK_ASSIGN_OR_RETURN(e.device, ParseCapgoDeviceInfo(*items[i], /*semver_version_name=*/false));
-      AIRLOCK_ASSIGN_OR_RETURN(e.action, ReqString(*items[i], "action", kCapgoMaxShortString));
+      AIRLOCK_ASSIGN_OR_RETURN(e.action, CapgoReqString(*items[i], "action", kCapgoMaxShortString));
       if (!AllChars(e.action, ActionChar)) {
         return MakeError(ErrorCode::kInvalidArgument, "field 'action' has characters outside [a-z0-9_]");
       }
-      AIRLOCK_ASSIGN_OR_RETURN(e.old_version_name,
-                               OptString(*items[i], "old_version_name", kCapgoMaxStatsVersionName));
+      AIRLOCK_ASSIGN_OR_RETURN(e.old_version_name, CapgoOptString(*items[i], "old_version_name",
+                                                                  kCapgoMaxStatsVersionName));
       return e;
     }();
     if (!event) {
@@ -578,7 +586,7 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
     for (const auto& [key, value] : query) {
       if (key == "app_id" || key == "platform") params[key] = value;
     }
-    auto app_id = ReqString(params, "app_id", kCapgoMaxAppIdLength);
+    auto app_id = CapgoReqString(params, "app_id", kCapgoMaxAppIdLength);
     if (!app_id) return BadInput(app_id.error(), {}, kNoKind);
     if (!AllChars(*app_id, AppIdChar)) {
       return ErrorReply(400, "invalid_request", "parameter 'app_id' has characters outside [A-Za-z0-9._-]",
@@ -604,7 +612,7 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
     return JsonReply(200, list);
   }
 
-  auto json = ParseObjectBody(body);
+  auto json = ParseCapgoBody(body);
   if (!json) return BadInput(json.error(), body, kNoKind);
   auto parsed = ParseCapgoDeviceInfo(*json);
   if (!parsed) return BadInput(parsed.error(), body, kNoKind);
@@ -641,7 +649,7 @@ CapgoReply HandleCapgoChannelSelf(CapgoChannelMethod method, std::string_view bo
       return JsonReply(200, OrderedJson{{"channel", fallback->name}, {"status", "default"}});
     }
     case CapgoChannelMethod::kPost: {
-      auto name = ReqString(*json, "channel", kCapgoMaxShortString);
+      auto name = CapgoReqString(*json, "channel", kCapgoMaxShortString);
       if (!name) return BadInput(name.error(), body, kNoKind);
       // An admin-made assignment to a channel that does not allow self-assignment sticks (Capgo: same).
       if (assigned && !assigned->allow_self_assign) {

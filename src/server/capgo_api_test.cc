@@ -29,7 +29,7 @@ Result<Json> ParseJsonForTest(std::string_view body) {
 }
 
 // The vector request, optionally edited.
-std::string Request(const std::function<void(Json&)>& edit = nullptr) {
+std::string VectorRequest(const std::function<void(Json&)>& edit = nullptr) {
   Json j = Json::parse(ReadVector("updates_request_example.json"));
   if (edit) edit(j);
   return j.dump();
@@ -89,7 +89,7 @@ void ExpectError(const CapgoReply& reply, int status, const std::string& code,
 }
 
 TEST(CapgoUpdates, VectorRequestParses) {
-  auto info = ParseCapgoDeviceInfo(Json::parse(Request()));
+  auto info = ParseCapgoDeviceInfo(Json::parse(VectorRequest()));
   ASSERT_TRUE(info) << info.error().ToString();
   EXPECT_EQ(info->app_id, "com.example.otatest");
   EXPECT_EQ(info->device_id, "7239a82f-4ea8-4e33-9085-f4ad974d3fc4");
@@ -109,7 +109,7 @@ TEST(CapgoUpdates, OffersReleaseWithBodyEqualToVector) {
   CapgoRelease release = VectorRelease("updates_response_full.json");
   release.version = "1.0.1";  // the device runs builtin 1.0.0; offer the next one
   FakeCatalog catalog = CatalogOffering(release);
-  CapgoReply reply = HandleCapgoUpdates(Request(), catalog);
+  CapgoReply reply = HandleCapgoUpdates(VectorRequest(), catalog);
   ASSERT_EQ(reply.status, 200) << reply.body;
   Json expected = Json::parse(ReadVector("updates_response_full.json"));
   expected["version"] = "1.0.1";
@@ -118,7 +118,7 @@ TEST(CapgoUpdates, OffersReleaseWithBodyEqualToVector) {
 
 TEST(CapgoUpdates, OffersVectorVersionToDeviceOnOlderBundle) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+  CapgoReply reply = HandleCapgoUpdates(VectorRequest([](Json& j) {
                                           j["version_build"] = "0.9.0";
                                           j["version_name"] = "0.9.5";
                                         }),
@@ -129,7 +129,7 @@ TEST(CapgoUpdates, OffersVectorVersionToDeviceOnOlderBundle) {
 
 TEST(CapgoUpdates, ManifestReleaseBodyEqualsManifestVector) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_manifest.json"));
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+  CapgoReply reply = HandleCapgoUpdates(VectorRequest([](Json& j) {
                                           j["version_build"] = "0.9.0";
                                           j["version_name"] = "builtin";
                                         }),
@@ -140,7 +140,7 @@ TEST(CapgoUpdates, ManifestReleaseBodyEqualsManifestVector) {
 
 TEST(CapgoUpdates, OmitsManifestForPluginsThatCannotUseIt) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_manifest.json"));
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+  CapgoReply reply = HandleCapgoUpdates(VectorRequest([](Json& j) {
                                           j["version_build"] = "0.9.0";
                                           j["plugin_version"] = "6.24.9";
                                         }),
@@ -152,7 +152,7 @@ TEST(CapgoUpdates, OmitsManifestForPluginsThatCannotUseIt) {
 TEST(CapgoUpdates, UpToDateWhenDeviceRunsOfferedVersion) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   // builtin + version_build 1.0.0 == offered 1.0.0
-  CapgoReply reply = HandleCapgoUpdates(Request(), catalog);
+  CapgoReply reply = HandleCapgoUpdates(VectorRequest(), catalog);
   ExpectError(reply, 200, "no_new_version_available", "up_to_date");
   EXPECT_EQ(Body(reply)["message"], "No new version available");
 }
@@ -161,7 +161,7 @@ TEST(CapgoUpdates, BlockedWhenPlatformDisabledOnChannel) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   catalog.offer->channel.android = false;
   CapgoReply reply =
-      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+      HandleCapgoUpdates(VectorRequest([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
   ExpectError(reply, 200, "disabled_platform_android", "blocked");
   EXPECT_EQ(Body(reply)["version"], "1.0.0");
   EXPECT_EQ(Body(reply)["old"], "0.9.0");
@@ -172,10 +172,10 @@ TEST(CapgoUpdates, BlockedOnPrivateChannelWithoutSelfAssign) {
   catalog.offer->channel.is_public = false;
   catalog.offer->channel.allow_self_assign = false;
   CapgoReply reply =
-      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+      HandleCapgoUpdates(VectorRequest([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
   ExpectError(reply, 200, "cannot_update_via_private_channel", "blocked");
   catalog.offer->via_device_override = true;  // an admin assignment is honoured
-  reply = HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+  reply = HandleCapgoUpdates(VectorRequest([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(Body(reply)["version"], "1.0.0");
 }
@@ -184,7 +184,7 @@ TEST(CapgoUpdates, BlockedBelowChannelMinNativeVersion) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   catalog.offer->channel.min_native_version = "0.9.5";
   CapgoReply reply =
-      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
+      HandleCapgoUpdates(VectorRequest([](Json& j) { j["version_build"] = "0.9.0"; }), catalog);
   ExpectError(reply, 200, "disable_auto_update_to_metadata", "blocked");
 }
 
@@ -193,14 +193,14 @@ TEST(CapgoUpdates, BlockedUnderNativeVersion) {
   release.authorized_rollback = true;
   FakeCatalog catalog = CatalogOffering(release);
   CapgoReply reply =
-      HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "2.0.0"; }), catalog);
+      HandleCapgoUpdates(VectorRequest([](Json& j) { j["version_build"] = "2.0.0"; }), catalog);
   ExpectError(reply, 200, "disable_auto_update_under_native", "blocked");
 }
 
 TEST(CapgoUpdates, NeverDowngradesWithoutAuthorizedRollback) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   catalog.offer->channel.disable_auto_update_under_native = false;
-  auto req = Request([](Json& j) {
+  auto req = VectorRequest([](Json& j) {
     j["version_build"] = "0.9.0";
     j["version_name"] = "1.2.0";
   });
@@ -215,21 +215,22 @@ TEST(CapgoUpdates, BlockedOnKeyIdMismatch) {
   CapgoRelease release = VectorRelease("updates_response_full.json");
   release.key_id = "SomeOtherKeyAAAAAAAA";
   FakeCatalog catalog = CatalogOffering(release);
-  ExpectError(HandleCapgoUpdates(Request([](Json& j) { j["version_build"] = "0.9.0"; }), catalog),
-              200, "key_id_mismatch", "blocked");
+  ExpectError(
+      HandleCapgoUpdates(VectorRequest([](Json& j) { j["version_build"] = "0.9.0"; }), catalog),
+      200, "key_id_mismatch", "blocked");
 }
 
 TEST(CapgoUpdates, BlockedForEmulatorAndDevBuildsWhenChannelForbids) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
   catalog.offer->channel.allow_emulator = false;
   catalog.offer->channel.allow_dev = false;
-  ExpectError(HandleCapgoUpdates(Request([](Json& j) {
+  ExpectError(HandleCapgoUpdates(VectorRequest([](Json& j) {
                                    j["version_build"] = "0.9.0";
                                    j["is_emulator"] = true;
                                  }),
                                  catalog),
               200, "disable_emulator", "blocked");
-  ExpectError(HandleCapgoUpdates(Request([](Json& j) {
+  ExpectError(HandleCapgoUpdates(VectorRequest([](Json& j) {
                                    j["version_build"] = "0.9.0";
                                    j["is_prod"] = false;
                                  }),
@@ -239,15 +240,15 @@ TEST(CapgoUpdates, BlockedForEmulatorAndDevBuildsWhenChannelForbids) {
 
 TEST(CapgoUpdates, FailedWhenNoChannelOrNoRelease) {
   FakeCatalog catalog;
-  ExpectError(HandleCapgoUpdates(Request(), catalog), 200, "no_channel", "failed");
+  ExpectError(HandleCapgoUpdates(VectorRequest(), catalog), 200, "no_channel", "failed");
   catalog.offer = CapgoOffer{PublicChannel(), false, std::nullopt};
-  ExpectError(HandleCapgoUpdates(Request(), catalog), 200, "no_bundle", "failed");
+  ExpectError(HandleCapgoUpdates(VectorRequest(), catalog), 200, "no_bundle", "failed");
 }
 
 TEST(CapgoUpdates, NoBundleNamesTheReleasePublishedWithoutCapgo) {
   FakeCatalog catalog;
   catalog.offer = CapgoOffer{PublicChannel(), false, std::nullopt, "1.4.0"};
-  CapgoReply reply = HandleCapgoUpdates(Request(), catalog);
+  CapgoReply reply = HandleCapgoUpdates(VectorRequest(), catalog);
   ExpectError(reply, 200, "no_bundle", "failed");
   EXPECT_EQ(Body(reply)["message"],
             "Cannot get bundle: release 1.4.0 of channel production has no Capgo form (published "
@@ -257,7 +258,7 @@ TEST(CapgoUpdates, NoBundleNamesTheReleasePublishedWithoutCapgo) {
 TEST(CapgoUpdates, CatalogErrorIsInternalError) {
   FakeCatalog catalog;
   catalog.fail = true;
-  ExpectError(HandleCapgoUpdates(Request(), catalog), 500, "internal_error", "failed");
+  ExpectError(HandleCapgoUpdates(VectorRequest(), catalog), 500, "internal_error", "failed");
 }
 
 TEST(CapgoUpdates, RejectsBadJsonWithClearMessage) {
@@ -270,7 +271,8 @@ TEST(CapgoUpdates, RejectsBadJsonWithClearMessage) {
 
 TEST(CapgoUpdates, RejectsOversizedAndDeepBodies) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
-  std::string big = Request([](Json& j) { j["padding"] = std::string(kCapgoMaxBodyBytes, 'x'); });
+  std::string big =
+      VectorRequest([](Json& j) { j["padding"] = std::string(kCapgoMaxBodyBytes, 'x'); });
   ExpectError(HandleCapgoUpdates(big, catalog), 413, "payload_too_large", "failed");
   std::string deep = std::string(20, '[') + std::string(20, ']');
   ExpectError(HandleCapgoUpdates(deep, catalog), 400, "invalid_request", "failed");
@@ -295,7 +297,7 @@ TEST(CapgoUpdates, RejectsWrongTypesNamingTheField) {
       {[](Json& j) { j["app_id"] = "com.example/../x"; }, "app_id"},
   };
   for (const auto& c : cases) {
-    CapgoReply reply = HandleCapgoUpdates(Request(c.edit), catalog);
+    CapgoReply reply = HandleCapgoUpdates(VectorRequest(c.edit), catalog);
     ExpectError(reply, 400, "invalid_request", "failed");
     EXPECT_NE(Body(reply)["message"].get<std::string>().find(c.field), std::string::npos)
         << reply.body;
@@ -305,7 +307,7 @@ TEST(CapgoUpdates, RejectsWrongTypesNamingTheField) {
 
 TEST(CapgoUpdates, IgnoresUnknownFields) {
   FakeCatalog catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
-  CapgoReply reply = HandleCapgoUpdates(Request([](Json& j) {
+  CapgoReply reply = HandleCapgoUpdates(VectorRequest([](Json& j) {
                                           j["something_new"] = {{"nested", true}};
                                           j["version_build"] = "0.9.0";
                                         }),
@@ -344,7 +346,7 @@ TEST(CapgoUpdates, FlatFastPathAnswersExactlyAsTheDomPath) {
   FlatJsonObject flat;
   size_t fast = 0;
   for (size_t i = 0; i < edits.size(); ++i) {
-    const std::string body = Request(edits[i]);
+    const std::string body = VectorRequest(edits[i]);
     if (!flat.Parse(body, kCapgoMaxBodyBytes)) continue;  // numbers: the route uses the DOM path
     ++fast;
     FakeCatalog dom_catalog = CatalogOffering(VectorRelease("updates_response_full.json"));
@@ -362,7 +364,7 @@ TEST(CapgoUpdates, FlatFastPathAnswersExactlyAsTheDomPath) {
 // Each I/O thread reuses the last success reply it built; a change of any of its strings builds a
 // new one.
 TEST(CapgoUpdates, ReusedReplyFollowsEveryChangeOfTheRelease) {
-  const std::string body = Request([](Json& j) { j["version_build"] = "0.9.0"; });
+  const std::string body = VectorRequest([](Json& j) { j["version_build"] = "0.9.0"; });
   CapgoRelease release = VectorRelease("updates_response_full.json");
   for (int field = 0; field < 5; ++field) {
     if (field == 1) release.version = "1.0.7";
@@ -401,7 +403,7 @@ class FakeSink : public CapgoStatsSink {
 };
 
 Json StatsEvent(const std::string& action) {
-  Json j = Json::parse(Request());
+  Json j = Json::parse(VectorRequest());
   j["action"] = action;
   j["version_name"] = "1.0.0";
   j["old_version_name"] = "builtin";
@@ -507,14 +509,14 @@ TEST(CapgoDeviceInfoTest, NativeVersionIsCoercedAsCapgoDoes) {
   EXPECT_EQ(CoerceCapgoVersion("1.2.3"), "1.2.3");
   EXPECT_EQ(CoerceCapgoVersion("1.2.3.4"), "1.2.3.4");  // left as it is: not semver, refused
   for (const char* native : {"1.0", "7"}) {
-    Json j = Json::parse(Request());
+    Json j = Json::parse(VectorRequest());
     j["version_build"] = native;
     auto info = ParseCapgoDeviceInfo(j);
     ASSERT_TRUE(info) << native << ": " << info.error().ToString();
     EXPECT_EQ(info->version_build,
               std::string(native) + (std::string(native) == "7" ? ".0.0" : ".0"));
   }
-  Json bad = Json::parse(Request());
+  Json bad = Json::parse(VectorRequest());
   bad["version_build"] = "1.0.x";
   EXPECT_FALSE(ParseCapgoDeviceInfo(bad));
 }
@@ -524,7 +526,7 @@ TEST(CapgoDeviceInfoTest, NativeVersionIsCoercedAsCapgoDoes) {
 TEST(CapgoDeviceInfoTest, CoercionLetsNoMalformedNativeVersionThrough) {
   for (const char* native : {"1.0-", "01.0", "1.", ".1", "1..0", "-1", "+1", "v1.0", "1.0 ",
                              "1.0-01", "1.0+", "1.0.0.0"}) {
-    Json j = Json::parse(Request());
+    Json j = Json::parse(VectorRequest());
     j["version_build"] = native;
     auto info = ParseCapgoDeviceInfo(j);
     ASSERT_FALSE(info) << native << " was accepted as " << info->version_build;
@@ -533,7 +535,7 @@ TEST(CapgoDeviceInfoTest, CoercionLetsNoMalformedNativeVersionThrough) {
               std::string::npos)
         << info.error().ToString();
   }
-  Json j = Json::parse(Request());
+  Json j = Json::parse(VectorRequest());
   j["version_build"] = "1.0+x";
   auto info = ParseCapgoDeviceInfo(j);
   ASSERT_TRUE(info) << info.error().ToString();
@@ -587,7 +589,7 @@ constexpr char kDevice[] = "7239a82f-4ea8-4e33-9085-f4ad974d3fc4";
 
 CapgoReply Channel(CapgoChannelMethod method, FakeRegistry& registry,
                    const std::string& channel = "") {
-  std::string body = Request([&](Json& j) {
+  std::string body = VectorRequest([&](Json& j) {
     if (!channel.empty()) j["channel"] = channel;
   });
   return HandleCapgoChannelSelf(method, body, {}, registry);
@@ -619,11 +621,11 @@ TEST(CapgoChannelSelf, UnknownDeviceMayChooseASelfAssignableChannelAndNothingIsS
   EXPECT_EQ(Body(set), Json({{"status", "ok"}, {"allowSet", true}}));
   EXPECT_TRUE(registry.assignments.empty());
   // Its later getChannel names the channel it chose (the plugin saves the answered `channel`).
-  std::string body = Request([](Json& j) { j["defaultChannel"] = "beta"; });
+  std::string body = VectorRequest([](Json& j) { j["defaultChannel"] = "beta"; });
   EXPECT_EQ(Body(HandleCapgoChannelSelf(CapgoChannelMethod::kPut, body, {}, registry)),
             Json({{"channel", "beta"}, {"status", "override"}, {"allowSet", true}}));
   // A channel that does not allow self-assignment named as defaultChannel is not echoed back.
-  body = Request([](Json& j) { j["defaultChannel"] = "internal"; });
+  body = VectorRequest([](Json& j) { j["defaultChannel"] = "internal"; });
   EXPECT_EQ(Body(HandleCapgoChannelSelf(CapgoChannelMethod::kPut, body, {}, registry)),
             Json({{"channel", "production"}, {"status", "default"}}));
 }
@@ -703,7 +705,7 @@ TEST(CapgoUpdates, HandBuiltReplyIsTheOrderedJsonDump) {
   CapgoRelease release = VectorRelease("updates_response_manifest.json");
   release.session_key = "k\"ey\xff";  // escaping and invalid UTF-8 take the slow path
   FakeCatalog catalog = CatalogOffering(release);
-  CapgoReply with = HandleCapgoUpdates(Request([](Json& j) {
+  CapgoReply with = HandleCapgoUpdates(VectorRequest([](Json& j) {
                                          j["version_name"] = "0.0.1";
                                          j["version_build"] = "0.9.0";
                                          j["plugin_version"] = "8.0.0";
@@ -711,7 +713,7 @@ TEST(CapgoUpdates, HandBuiltReplyIsTheOrderedJsonDump) {
                                        catalog);
   ASSERT_EQ(with.status, 200) << with.body;
   EXPECT_EQ(with.body, OrderedDump(release, true));
-  CapgoReply without = HandleCapgoUpdates(Request([](Json& j) {
+  CapgoReply without = HandleCapgoUpdates(VectorRequest([](Json& j) {
                                             j["version_name"] = "0.0.1";
                                             j["version_build"] = "0.9.0";
                                             j["plugin_version"] = "5.0.0";
@@ -720,7 +722,7 @@ TEST(CapgoUpdates, HandBuiltReplyIsTheOrderedJsonDump) {
   ASSERT_EQ(without.status, 200) << without.body;
   EXPECT_EQ(without.body, OrderedDump(release, false));
   // The pre-parsed entry answers the same, and the same 400s.
-  std::string body = Request([](Json& j) { j["version_name"] = "0.0.1"; });
+  std::string body = VectorRequest([](Json& j) { j["version_name"] = "0.0.1"; });
   EXPECT_EQ(HandleCapgoUpdatesParsed(ParseJsonForTest(body), body, catalog).body,
             HandleCapgoUpdates(body, catalog).body);
   EXPECT_EQ(HandleCapgoUpdatesParsed(ParseJsonForTest("[1]"), "[1]", catalog).body,

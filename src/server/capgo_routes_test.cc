@@ -34,7 +34,7 @@ using tcp = asio::ip::tcp;
 using Json = nlohmann::json;
 
 constexpr char kApp[] = "com.example.otatest";
-constexpr char kDevice[] = "7239a82f-4ea8-4e33-9085-f4ad974d3fc4";
+constexpr char kRoutesDevice[] = "7239a82f-4ea8-4e33-9085-f4ad974d3fc4";
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -46,9 +46,9 @@ std::string ReadFile(const std::filesystem::path& path) {
 
 std::filesystem::path Vectors() { return std::filesystem::path(AIRLOCK_VECTORS_DIR) / "capgo"; }
 
-class Client {
+class RoutesClient {
  public:
-  explicit Client(uint16_t port) : socket_(ioc_) {
+  explicit RoutesClient(uint16_t port) : socket_(ioc_) {
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   }
   http::response<http::string_body> Send(http::verb method, const std::string& target,
@@ -183,7 +183,7 @@ class CapgoRoutesTest : public ::testing::Test {
 
 TEST_F(CapgoRoutesTest, UpdatesOffersTheReleaseAndTheUrlServesTheVectorBytes) {
   AddRoutesAndStart();
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   auto reply = client.Send(http::verb::post, "/updates", UpdatesRequest());
   ASSERT_EQ(reply.result_int(), 200) << reply.body();
   EXPECT_EQ(reply[http::field::content_type], "application/json");
@@ -203,7 +203,7 @@ TEST_F(CapgoRoutesTest, UpdatesOffersTheReleaseAndTheUrlServesTheVectorBytes) {
 
 TEST_F(CapgoRoutesTest, UpToDateWhenTheDeviceRunsTheRelease) {
   AddRoutesAndStart();
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   auto reply = client.Send(http::verb::post, "/updates", UpdatesRequest("1.0.0"));
   ASSERT_EQ(reply.result_int(), 200) << reply.body();
   Json body = Json::parse(reply.body());
@@ -214,7 +214,7 @@ TEST_F(CapgoRoutesTest, UpToDateWhenTheDeviceRunsTheRelease) {
 
 TEST_F(CapgoRoutesTest, NoChannelForAnUnknownApp) {
   AddRoutesAndStart();
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   Json j = Json::parse(UpdatesRequest());
   j["app_id"] = "com.example.other";
   auto reply = client.Send(http::verb::post, "/updates", j.dump());
@@ -225,19 +225,19 @@ TEST_F(CapgoRoutesTest, NoChannelForAnUnknownApp) {
 TEST_F(CapgoRoutesTest, StatsAreAcceptedAndStoredForEnrolledDevices) {
   storage::Device device;
   device.app_id = kApp;
-  device.device_id = kDevice;
+  device.device_id = kRoutesDevice;
   device.public_key = std::string(64, 'b');
   device.platform = "android";
   ASSERT_TRUE(store_->CreateDevice(device));
   AddRoutesAndStart();
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   Json event = Json::parse(UpdatesRequest("1.0.0"));
   event["action"] = "set";
   event["old_version_name"] = "builtin";
   auto reply = client.Send(http::verb::post, "/stats", event.dump());
   ASSERT_EQ(reply.result_int(), 200) << reply.body();
   EXPECT_EQ(Json::parse(reply.body())["status"], "ok");
-  auto events = store_->ListDeviceEvents(kApp, kDevice);
+  auto events = store_->ListDeviceEvents(kApp, kRoutesDevice);
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ((*events)[0].kind, "capgo_set");
@@ -252,7 +252,7 @@ TEST_F(CapgoRoutesTest, StatsAreAcceptedAndStoredForEnrolledDevices) {
 
 TEST_F(CapgoRoutesTest, BadJsonIs400Json) {
   AddRoutesAndStart();
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   for (const char* path : {"/updates", "/stats", "/channel_self"}) {
     auto reply = client.Send(http::verb::post, path, "{not json");
     EXPECT_EQ(reply.result_int(), 400) << path << " " << reply.body();
@@ -264,7 +264,7 @@ TEST_F(CapgoRoutesTest, BadJsonIs400Json) {
 
 TEST_F(CapgoRoutesTest, ChannelSelfListsAndReadsTheDefault) {
   AddRoutesAndStart();
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   auto list = client.Send(http::verb::get, "/channel_self?app_id=com.example.otatest&platform=android");
   ASSERT_EQ(list.result_int(), 200) << list.body();
   Json channels = Json::parse(list.body());
@@ -280,7 +280,7 @@ TEST_F(CapgoRoutesTest, ChannelSelfListsAndReadsTheDefault) {
 TEST_F(CapgoRoutesTest, RateLimitedPerDevice) {
   CapgoRateLimiter limiter({1, 0.001, 100}, [] { return std::chrono::steady_clock::time_point(); });
   AddRoutesAndStart(&limiter);
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   EXPECT_EQ(client.Send(http::verb::post, "/updates", UpdatesRequest()).result_int(), 200);
   auto limited = client.Send(http::verb::post, "/updates", UpdatesRequest());
   EXPECT_EQ(limited.result_int(), 429);
@@ -298,7 +298,7 @@ TEST_F(CapgoRoutesTest, RateLimitedPerDevice) {
 TEST_F(CapgoRoutesTest, RateLimitReachedStatGetsThroughAfterA429) {
   CapgoRateLimiter limiter({1, 0.001, 100}, [] { return std::chrono::steady_clock::time_point(); });
   AddRoutesAndStart(&limiter);
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   EXPECT_EQ(client.Send(http::verb::post, "/updates", UpdatesRequest()).result_int(), 200);
   ASSERT_EQ(client.Send(http::verb::post, "/updates", UpdatesRequest()).result_int(), 429);
   Json stat = Json::parse(UpdatesRequest());
@@ -313,7 +313,7 @@ TEST_F(CapgoRoutesTest, RateLimitReachedStatGetsThroughAfterA429) {
 // The plugin's stats batches are well over 64 KiB (200 events with web-view error metadata).
 TEST_F(CapgoRoutesTest, StatsBatchOverSixtyFourKibIsAccepted) {
   AddRoutesAndStart();
-  Client client(server_->port());
+  RoutesClient client(server_->port());
   Json batch = Json::array();
   for (int i = 0; i < 200; ++i) {
     Json event = Json::parse(UpdatesRequest("1.0.0"));

@@ -75,7 +75,7 @@ bool IsEventKind(std::string_view kind) {
   return false;
 }
 
-Response Ok(int status, const Json& body) {
+Response DeviceOk(int status, const Json& body) {
   return JsonResponse(status, body.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
@@ -502,7 +502,7 @@ class DeviceApi {
       return ErrorResponse(stored.error());
     }
     RecordForMonitor(events, req.remote);
-    return Ok(200, {{"stored", *stored}});
+    return DeviceOk(200, {{"stored", *stored}});
   }
 
  private:
@@ -551,9 +551,9 @@ class DeviceApi {
 
   static Response Enrolled(int status, const std::string& device_id,
                            storage::DeviceStatus device_status) {
-    return Ok(status, {{"device_id", device_id},
-                       {"enrolled", true},
-                       {"status", storage::DeviceStatusName(device_status)}});
+    return DeviceOk(status, {{"device_id", device_id},
+                             {"enrolled", true},
+                             {"status", storage::DeviceStatusName(device_status)}});
   }
 
   // The enrolled device that signed `req`, or the refusal (403 not enrolled, 401 no proof, 403

@@ -58,13 +58,6 @@ namespace {
 constexpr size_t kLogFlushBytes = 32 * 1024;
 constexpr std::chrono::milliseconds kLogFlushDelay{5};
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Appends the current UTC time as RFC 3339 with milliseconds. The formatted second is cached per
 // thread: strftime once a second instead of once a request.
 void AppendNowRfc3339(std::string* out) {
@@ -182,8 +175,8 @@ bool DecodeSegment(std::string_view in, std::string* out) {
     char c = in[i];
     if (c == '%') {
       if (i + 2 >= in.size()) return false;
-      int hi = HexValue(in[i + 1]);
-      int lo = HexValue(in[i + 2]);
+      int hi = HexDigitValue(in[i + 1]);
+      int lo = HexDigitValue(in[i + 2]);
       if (hi < 0 || lo < 0) return false;
       c = static_cast<char>(hi * 16 + lo);
       i += 2;
