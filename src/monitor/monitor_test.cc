@@ -320,6 +320,57 @@ TEST_F(MonitorTest, NewActorOnAKeyWithHistoryOpensAnInvestigationWithoutAction) 
   EXPECT_TRUE(calls_.Get().empty());
 }
 
+// odd_hour against a fixed clock (the shell tests switch it off: they run at whatever hour CI
+// starts them, and a run at 01:04 UTC once raised it in the middle of their alert counts).
+TEST_F(MonitorTest, QuietHoursOpenAnInvestigationOnlyInsideTheirWindow) {
+  auto use_and_change = [&](int64_t at) {
+    now_ = at;
+    KeyOp("app.targets", "ci", "10.0.0.5", "sign");
+    KeyOp("app.timestamp", "airlockd", "airlockd", "sign");  // the server's own: ignored
+    Event change;
+    change.source = "release";
+    change.operation = "channel.create";
+    change.app_id = "app";
+    change.actor = "owner";
+    change.address = "10.0.0.8";
+    change.time = at;
+    ASSERT_TRUE(monitor_->Record(change));
+    Tick();
+  };
+  auto odd = [&] {
+    std::vector<Alert> out;
+    for (auto& a : Alerts()) {
+      if (a.rule == "odd_hour") out.push_back(a);
+    }
+    return out;
+  };
+  use_and_change(kMidnight + 10 * 3600);  // office hours: nothing
+  EXPECT_TRUE(odd().empty());
+  use_and_change(kMidnight + kDay + 2 * 3600 + 5);  // inside the default [0, 5)
+  auto night = odd();
+  ASSERT_EQ(night.size(), 2u);
+  std::vector<std::string> subjects = {night[0].subject, night[1].subject};
+  std::sort(subjects.begin(), subjects.end());
+  EXPECT_EQ(subjects, (std::vector<std::string>{"channel.create app|owner", "key app.targets|ci"}));
+  for (auto& a : night) {
+    EXPECT_EQ(a.level, "low");
+    EXPECT_TRUE(a.investigation);
+    EXPECT_EQ(a.action_state, "none");
+    EXPECT_NE(a.summary.find("at 2 h UTC, inside the quiet hours"), std::string::npos) << a.summary;
+  }
+  // A window across midnight, [22, 3): 23 h is inside, 4 h no longer is.
+  ASSERT_TRUE(monitor_->SetRule("odd_hour", {{"quiet_start_hour", 22}, {"quiet_end_hour", 3}},
+                                "alice", "127.0.0.1"));
+  use_and_change(kMidnight + 2 * kDay + 23 * 3600);
+  EXPECT_EQ(odd().size(), 4u);
+  use_and_change(kMidnight + 4 * kDay + 4 * 3600);
+  EXPECT_EQ(odd().size(), 4u);
+  ASSERT_TRUE(monitor_->SetRule("odd_hour", {{"enabled", false}}, "alice", "127.0.0.1"));
+  use_and_change(kMidnight + 5 * kDay + 23 * 3600);
+  EXPECT_EQ(odd().size(), 4u);
+  EXPECT_TRUE(calls_.Get().empty());
+}
+
 TEST_F(MonitorTest, ADayOfNormalTrafficRaisesNothing) {
   scheduled_ = true;  // the daily analysis must stay quiet too
   monitor_ = NewMonitor(url_);
