@@ -60,7 +60,7 @@ TEST_F(ApprovalTest, APublishWaitsForASecondPrincipalAndTheRequesterCannotApprov
   Reply grandchild = As(minted.body["token"], "POST", "/api/v1/tokens",
                         {{"name", "grandchild"}, {"roles", {"admin"}}});
   ASSERT_EQ(grandchild.status, 201) << grandchild.body.dump();
-  for (const std::string token :
+  for (const std::string& token :
        {minted.body["token"].get<std::string>(), grandchild.body["token"].get<std::string>()}) {
     Reply lineage = As(token, "POST", approve);
     EXPECT_EQ(lineage.status, 403) << lineage.body.dump();
@@ -190,7 +190,7 @@ TEST_F(ServerApiTest, ReleaseStatsCountTheFunnelAndAdoption) {
   ASSERT_TRUE(text) << text.error().ToString();
   const std::string labels =
       std::string("{app=\"") + kApp + "\",channel=\"production\",version=\"1.0.0\"";
-  for (const std::string line : {"airlock_release_devices" + labels + ",step=\"confirmed\"} 2\n",
+  for (const std::string& line : {"airlock_release_devices" + labels + ",step=\"confirmed\"} 2\n",
                                  "airlock_release_devices" + labels + ",step=\"downloaded\"} 0\n",
                                  "airlock_release_adoption_ratio" + labels + "} 0.666667\n",
                                  "airlock_release_success_ratio" + labels + "} 0.666667\n",

@@ -135,7 +135,7 @@ class AuthzMatrixTest : public ServerApiTest {
     }
     auto owner = access_->AuthenticateToken(owner_token_);
     ASSERT_TRUE(owner);
-    for (const std::string app : {std::string(kApp), std::string(kOtherApp)}) {
+    for (const std::string& app : {std::string(kApp), std::string(kOtherApp)}) {
       access::TokenLimits limits;
       limits.parent_token_id = owner->token_id;
       limits.apps = {app};

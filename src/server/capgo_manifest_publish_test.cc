@@ -1,0 +1,117 @@
+// A Capgo manifest (issue 15, "Capgo manifest mode") as a stolen publisher token would send it: the
+// admin API stores a manifest entry only when the signed targets list its target as the Capgo file
+// of that app, version and file name. A swapped, unsigned, foreign or replayed entry is refused with
+// 422 and nothing is published, so the token cannot point a manifest-mode device at other bytes than
+// the developer signed.
+#include <gtest/gtest.h>
+
+#include "server/server_api_test_fixture.h"
+
+namespace airlock::server {
+namespace {
+
+using namespace testing_fixture;  // NOLINT(google-build-using-namespace): the shared fixture
+
+class CapgoManifestPublishTest : public ServerApiTest {
+ protected:
+  static std::string FileTarget(const std::string& version, const std::string& name) {
+    return "releases/" + version + "/capgo/" + name;
+  }
+
+  // Uploads `content` and lists it in `t` as `target`, signed as the Capgo file `name` of `app`'s
+  // `version`.
+  void AddCapgoFile(metadata::Targets* t, const std::string& target, const std::string& app,
+                    const std::string& version, const std::string& name,
+                    const std::string& content) {
+    Reply up = Upload(content);
+    ASSERT_TRUE(up.status == 201 || up.status == 200) << up.raw;
+    AddTarget(t, target, content,
+              {{"format", "capgo-file"},
+               {"capgo_file", {{"app_id", app}, {"version", version}, {"file_name", name}}}});
+  }
+
+  static std::string Content(const std::string& version, const std::string& name) {
+    return name + " of " + version;
+  }
+
+  static Json Entry(const std::string& name, const std::string& target) {
+    return {{"file_name", name}, {"file_hash", "00ff"}, {"target", target}};
+  }
+
+  // Release `version` with two signed Capgo files, index.html and app.js (targets `t`).
+  void SignedRelease(metadata::Targets* t, const std::string& version) {
+    ASSERT_NO_FATAL_FAILURE(AddRelease(t, version));
+    for (const char* name : {"index.html", "app.js"}) {
+      ASSERT_NO_FATAL_FAILURE(
+          AddCapgoFile(t, FileTarget(version, name), kApp, version, name, Content(version, name)));
+    }
+  }
+
+  Reply Publish(const std::string& version, const metadata::Targets& t, const Json& manifest) {
+    Json body = PublishBody(version, SignTargets(t, targets_key_));
+    body["capgo"]["manifest"] = manifest;
+    return Admin("POST", std::string("/api/v1/apps/") + kApp + "/releases", body);
+  }
+
+  void ExpectNothingPublished(const std::string& version) {
+    EXPECT_EQ(store_->GetRelease(kApp, version).error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, std::nullopt);
+  }
+};
+
+TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingIsPublished) {
+  ASSERT_NO_FATAL_FAILURE(CreateApp());
+  ASSERT_NO_FATAL_FAILURE(CreateChannel("production", true));
+  metadata::Targets t;
+  t.version = 1;
+  t.expires = now_ + 90 * kDay;
+  ASSERT_NO_FATAL_FAILURE(SignedRelease(&t, "1.0.0"));
+  // A signed Capgo file of another version and one of another app, both in the same targets.
+  const std::string old_index = FileTarget("0.9.0", "index.html");
+  const std::string foreign = "other/releases/1.0.0/capgo/index.html";
+  ASSERT_NO_FATAL_FAILURE(AddCapgoFile(&t, old_index, kApp, "0.9.0", "index.html", "old"));
+  ASSERT_NO_FATAL_FAILURE(
+      AddCapgoFile(&t, foreign, "com.example.other", "1.0.0", "index.html", "foreign"));
+
+  const std::string index = FileTarget("1.0.0", "index.html");
+  const std::string app_js = FileTarget("1.0.0", "app.js");
+  struct Attack {
+    const char* what;
+    Json manifest;
+  };
+  const Attack attacks[] = {
+      {"swapped: index.html served from app.js's bytes",
+       Json::array({Entry("index.html", app_js), Entry("app.js", index)})},
+      {"a target the targets role never signed",
+       Json::array({Entry("index.html", FileTarget("1.0.0", "evil.html"))})},
+      {"the release's bundle, signed but not as a Capgo file",
+       Json::array({Entry("index.html", BundleName("1.0.0"))})},
+      {"an older version's signed file (a replay)",
+       Json::array({Entry("index.html", old_index)})},
+      {"another app's signed file", Json::array({Entry("index.html", foreign)})},
+  };
+  for (const Attack& a : attacks) {
+    SCOPED_TRACE(a.what);
+    Reply pub = Publish("1.0.0", t, a.manifest);
+    EXPECT_EQ(pub.status, 422) << pub.raw;
+    EXPECT_EQ(pub.error(), "verification_failed") << pub.raw;
+    EXPECT_NE(pub.raw.find("targets metadata does not list"), std::string::npos) << pub.raw;
+    ExpectNothingPublished("1.0.0");
+  }
+
+  // The honest manifest is stored with each file's signed SHA-256.
+  Reply pub = Publish("1.0.0", t, Json::array({Entry("index.html", index), Entry("app.js", app_js)}));
+  ASSERT_EQ(pub.status, 201) << pub.raw;
+  auto stored = store_->GetRelease(kApp, "1.0.0");
+  ASSERT_TRUE(stored && stored->capgo_manifest);
+  Json manifest = Json::parse(*stored->capgo_manifest);
+  ASSERT_EQ(manifest.size(), 2u);
+  EXPECT_EQ(manifest[0]["file_name"], "index.html");
+  EXPECT_EQ(manifest[0]["sha256"],
+            HexEncode(crypto::Sha256(AsBytes(Content("1.0.0", "index.html")))));
+  EXPECT_EQ(manifest[1]["file_name"], "app.js");
+  EXPECT_EQ(manifest[1]["sha256"], HexEncode(crypto::Sha256(AsBytes(Content("1.0.0", "app.js")))));
+}
+
+}  // namespace
+}  // namespace airlock::server
