@@ -44,12 +44,7 @@ using sqlite::ColumnText;
 using sqlite::DbPtr;
 using sqlite::StmtPtr;
 
-constexpr std::string_view kDbContext = "access store";
-Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kDbContext, what); }
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  return sqlite::Prepare(db, sql, kDbContext);
-}
-Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kDbContext); }
+constexpr sqlite::Context kAccessDb{"access store"};
 using Transaction = sqlite::Transaction;  // BEGIN/COMMIT errors say "SQLite: ..."
 
 bool ValidName(std::string_view name) {
@@ -63,8 +58,9 @@ bool ValidName(std::string_view name) {
 }
 
 Result<void> CheckRoles(const std::vector<Role>& roles) {
-  if (roles.empty())
+  if (roles.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "a principal needs at least one role");
+  }
   return {};
 }
 
@@ -101,23 +97,26 @@ Result<Principal> ReadPrincipal(sqlite3_stmt* s) {
 // Token columns added after schema version 1 (additive, so older binaries still read the file):
 // the token id, the minting token, the app limit and the last use. Added on open when missing.
 Result<void> EnsureTokenColumns(sqlite3* db) {
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr info, Prepare(db,
-                                                 "SELECT count(*) FROM pragma_table_info("
-                                                 "'principals') WHERE name = 'token_id'"));
-  if (sqlite3_step(info.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "table info"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr info,
+                           kAccessDb.Prepare(db,
+                                             "SELECT count(*) FROM pragma_table_info("
+                                             "'principals') WHERE name = 'token_id'"));
+  if (sqlite3_step(info.get()) != SQLITE_ROW) {
+    return tl::unexpected(kAccessDb.DbError(db, "table info"));
+  }
   const bool present = sqlite3_column_int64(info.get(), 0) != 0;
   info.reset();
   if (present) return {};
   AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
-  AIRLOCK_TRY(
-      Exec(db,
-           "ALTER TABLE principals ADD COLUMN token_id TEXT;"
-           "ALTER TABLE principals ADD COLUMN parent_id TEXT;"
-           "ALTER TABLE principals ADD COLUMN apps TEXT;"
-           "ALTER TABLE principals ADD COLUMN last_used INTEGER;"
-           "UPDATE principals SET token_id = 'tok_' || substr(token_hash, 1, 16) "
-           "  WHERE kind = 'token';"
-           "CREATE UNIQUE INDEX IF NOT EXISTS principals_token_id ON principals(token_id);"));
+  AIRLOCK_TRY(kAccessDb.Exec(
+      db,
+      "ALTER TABLE principals ADD COLUMN token_id TEXT;"
+      "ALTER TABLE principals ADD COLUMN parent_id TEXT;"
+      "ALTER TABLE principals ADD COLUMN apps TEXT;"
+      "ALTER TABLE principals ADD COLUMN last_used INTEGER;"
+      "UPDATE principals SET token_id = 'tok_' || substr(token_hash, 1, 16) "
+      "  WHERE kind = 'token';"
+      "CREATE UNIQUE INDEX IF NOT EXISTS principals_token_id ON principals(token_id);"));
   return tx.Commit();
 }
 
@@ -160,27 +159,29 @@ int64_t AccessStore::Now() const {
 namespace {
 
 Result<DbPtr> OpenAccessDb(const std::filesystem::path& path, bool create) {
-  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, sqlite::OpenPrivateDb(path, create, "access store"));
+  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, sqlite::OpenPrivateDb(path, create, kAccessDb.name));
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr tables, Prepare(db.get(), "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
+      StmtPtr tables,
+      kAccessDb.Prepare(db.get(), "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
   if (sqlite3_step(tables.get()) != SQLITE_ROW) {
     return MakeError(ErrorCode::kMalformed, path.string() + " is not an access store");
   }
   int64_t table_count = sqlite3_column_int64(tables.get(), 0);
   tables.reset();
-  AIRLOCK_TRY(Exec(db.get(), "PRAGMA synchronous = FULL"));
+  AIRLOCK_TRY(kAccessDb.Exec(db.get(), "PRAGMA synchronous = FULL"));
   if (table_count == 0) {
     AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db.get()));
-    AIRLOCK_TRY(Exec(db.get(), kSchema));
-    AIRLOCK_TRY(Exec(db.get(), ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-access'), "
-                                "('version', '" +
-                                std::to_string(kSchemaVersion) + "')")
-                                   .c_str()));
+    AIRLOCK_TRY(kAccessDb.Exec(db.get(), kSchema));
+    AIRLOCK_TRY(
+        kAccessDb.Exec(db.get(), ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-access'), "
+                                  "('version', '" +
+                                  std::to_string(kSchemaVersion) + "')")
+                                     .c_str()));
     AIRLOCK_TRY(tx.Commit());
     AIRLOCK_TRY(EnsureTokenColumns(db.get()));
     return db;
   }
-  auto meta = Prepare(db.get(), "SELECT name, value FROM meta");
+  auto meta = kAccessDb.Prepare(db.get(), "SELECT name, value FROM meta");
   if (!meta) return MakeError(ErrorCode::kMalformed, path.string() + " is not an access store");
   std::string format, version;
   while (sqlite3_step(meta->get()) == SQLITE_ROW) {
@@ -220,8 +221,8 @@ Result<AccessStore> AccessStore::OpenExisting(const std::filesystem::path& path,
 
 Result<bool> AccessStore::Empty() const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT count(*) FROM principals"));
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "count"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, kAccessDb.Prepare(db, "SELECT count(*) FROM principals"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(kAccessDb.DbError(db, "count"));
   return sqlite3_column_int64(s.get(), 0) == 0;
 }
 
@@ -233,8 +234,8 @@ Result<Principal> AccessStore::AddPerson(std::string_view name, const std::vecto
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s,
-      Prepare(db,
-              "INSERT INTO principals (name, kind, roles, created) VALUES (?, 'person', ?, ?)"));
+      kAccessDb.Prepare(
+          db, "INSERT INTO principals (name, kind, roles, created) VALUES (?, 'person', ?, ?)"));
   BindText(s.get(), 1, name);
   BindText(s.get(), 2, RolesText(roles));
   sqlite3_bind_int64(s.get(), 3, Now());
@@ -243,35 +244,37 @@ Result<Principal> AccessStore::AddPerson(std::string_view name, const std::vecto
     return MakeError(ErrorCode::kAlreadyExists,
                      "principal " + std::string(name) + " already exists");
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "add principal"));
+  if (rc != SQLITE_DONE) return tl::unexpected(kAccessDb.DbError(db, "add principal"));
   return Get(name);
 }
 
 Result<Principal> AccessStore::Get(std::string_view name) const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns +
-                                                      " FROM principals WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           kAccessDb.Prepare(db, std::string("SELECT ") + kPrincipalColumns +
+                                                     " FROM principals WHERE name = ?"));
   BindText(s.get(), 1, name);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) {
     return MakeError(ErrorCode::kNotFound,
                      "no principal named " + std::string(name.substr(0, kMaxPrincipalNameSize)));
   }
-  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "get principal"));
+  if (rc != SQLITE_ROW) return tl::unexpected(kAccessDb.DbError(db, "get principal"));
   return ReadPrincipal(s.get());
 }
 
 Result<std::vector<Principal>> AccessStore::List() const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns +
-                                                      " FROM principals ORDER BY name"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           kAccessDb.Prepare(db, std::string("SELECT ") + kPrincipalColumns +
+                                                     " FROM principals ORDER BY name"));
   std::vector<Principal> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     AIRLOCK_ASSIGN_OR_RETURN(Principal p, ReadPrincipal(s.get()));
     out.push_back(std::move(p));
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "list principals"));
+  if (rc != SQLITE_DONE) return tl::unexpected(kAccessDb.DbError(db, "list principals"));
   return out;
 }
 
@@ -279,7 +282,9 @@ namespace {
 
 // Runs an UPDATE/DELETE on one principal; kNotFound when no row changed.
 Result<void> ChangeOne(sqlite3* db, StmtPtr s, std::string_view name) {
-  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "update principal"));
+  if (sqlite3_step(s.get()) != SQLITE_DONE) {
+    return tl::unexpected(kAccessDb.DbError(db, "update principal"));
+  }
   if (sqlite3_changes(db) == 0) {
     return MakeError(ErrorCode::kNotFound,
                      "no principal named " + std::string(name.substr(0, kMaxPrincipalNameSize)));
@@ -293,7 +298,7 @@ Result<void> AccessStore::SetRoles(std::string_view name, const std::vector<Role
   AIRLOCK_TRY(CheckRoles(roles));
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                           Prepare(db, "UPDATE principals SET roles = ? WHERE name = ?"));
+                           kAccessDb.Prepare(db, "UPDATE principals SET roles = ? WHERE name = ?"));
   BindText(s.get(), 1, RolesText(roles));
   BindText(s.get(), 2, name);
   return ChangeOne(db, std::move(s), name);
@@ -301,8 +306,8 @@ Result<void> AccessStore::SetRoles(std::string_view name, const std::vector<Role
 
 Result<void> AccessStore::SetDisabled(std::string_view name, bool disabled) {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                           Prepare(db, "UPDATE principals SET disabled = ? WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s, kAccessDb.Prepare(db, "UPDATE principals SET disabled = ? WHERE name = ?"));
   sqlite3_bind_int64(s.get(), 1, disabled ? 1 : 0);
   BindText(s.get(), 2, name);
   return ChangeOne(db, std::move(s), name);
@@ -310,7 +315,8 @@ Result<void> AccessStore::SetDisabled(std::string_view name, bool disabled) {
 
 Result<void> AccessStore::Remove(std::string_view name) {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "DELETE FROM principals WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           kAccessDb.Prepare(db, "DELETE FROM principals WHERE name = ?"));
   BindText(s.get(), 1, name);
   return ChangeOne(db, std::move(s), name);
 }
@@ -376,10 +382,10 @@ Result<TotpEnrollment> AccessStore::EnrollTotp(std::string_view name,
   const bool sealed = true;
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s,
-      Prepare(db,
-              "UPDATE principals SET totp_secret = ?, totp_sealed = ?, totp_algorithm = ?, "
-              "totp_digits = ?, totp_period = ?, totp_last_step = NULL WHERE name = ?"));
+      StmtPtr s, kAccessDb.Prepare(
+                     db,
+                     "UPDATE principals SET totp_secret = ?, totp_sealed = ?, totp_algorithm = ?, "
+                     "totp_digits = ?, totp_period = ?, totp_last_step = NULL WHERE name = ?"));
   sqlite3_bind_blob(s.get(), 1, stored.data(), static_cast<int>(stored.size()), SQLITE_TRANSIENT);
   sqlite3_bind_int64(s.get(), 2, sealed ? 1 : 0);
   BindText(s.get(), 3, TotpAlgorithmName(params.algorithm));
@@ -401,8 +407,8 @@ Result<void> AccessStore::RemoveTotp(std::string_view name, const TotpAuthority&
   }
   AIRLOCK_TRY(CheckTotpAuthority(p, authority));
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                           Prepare(db,
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s, kAccessDb.Prepare(db,
                                    "UPDATE principals SET totp_secret = NULL, totp_sealed = 0, "
                                    "totp_last_step = NULL WHERE name = ?"));
   BindText(s.get(), 1, name);
@@ -415,14 +421,15 @@ Result<void> AccessStore::CheckTotp(std::string_view name, std::string_view code
   // code.
   AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db,
-                         "SELECT disabled, totp_secret, totp_sealed, totp_algorithm, totp_digits, "
-                         "totp_period, totp_last_step, kind FROM principals WHERE name = ?"));
+      StmtPtr s,
+      kAccessDb.Prepare(db,
+                        "SELECT disabled, totp_secret, totp_sealed, totp_algorithm, totp_digits, "
+                        "totp_period, totp_last_step, kind FROM principals WHERE name = ?"));
   BindText(s.get(), 1, name);
   int rc = sqlite3_step(s.get());
   std::string shown(name.substr(0, kMaxPrincipalNameSize));
   if (rc == SQLITE_DONE) return Denied("unknown principal " + shown);
-  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "read TOTP"));
+  if (rc != SQLITE_ROW) return tl::unexpected(kAccessDb.DbError(db, "read TOTP"));
   if (sqlite3_column_int64(s.get(), 0) != 0) return Denied(shown + " is disabled");
   if (sqlite3_column_type(s.get(), 1) == SQLITE_NULL) {
     return Denied(shown + " has no TOTP second factor enrolled");
@@ -445,11 +452,13 @@ Result<void> AccessStore::CheckTotp(std::string_view name, std::string_view code
     AIRLOCK_ASSIGN_OR_RETURN(secret, impl_->options.sealer->open(secret, "airlock-totp:" + shown));
   }
   AIRLOCK_ASSIGN_OR_RETURN(int64_t step, TotpVerify(secret, code, Now(), params, last_step));
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr u,
-                           Prepare(db, "UPDATE principals SET totp_last_step = ? WHERE name = ?"));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr u, kAccessDb.Prepare(db, "UPDATE principals SET totp_last_step = ? WHERE name = ?"));
   sqlite3_bind_int64(u.get(), 1, step);
   BindText(u.get(), 2, name);
-  if (sqlite3_step(u.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "record TOTP step"));
+  if (sqlite3_step(u.get()) != SQLITE_DONE) {
+    return tl::unexpected(kAccessDb.DbError(db, "record TOTP step"));
+  }
   u.reset();
   return tx.Commit();
 }
@@ -512,9 +521,10 @@ Result<CreatedToken> AccessStore::CreateToken(std::string_view name, const std::
   out.hash = TokenHash(out.token);
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db,
-                         "INSERT INTO principals (name, kind, roles, created, expires, token_hash, "
-                         "token_id, parent_id, apps) VALUES (?, 'token', ?, ?, ?, ?, ?, ?, ?)"));
+      StmtPtr s,
+      kAccessDb.Prepare(db,
+                        "INSERT INTO principals (name, kind, roles, created, expires, token_hash, "
+                        "token_id, parent_id, apps) VALUES (?, 'token', ?, ?, ?, ?, ?, ?, ?)"));
   BindText(s.get(), 1, name);
   BindText(s.get(), 2, RolesText(roles));
   sqlite3_bind_int64(s.get(), 3, now);
@@ -528,7 +538,7 @@ Result<CreatedToken> AccessStore::CreateToken(std::string_view name, const std::
     return MakeError(ErrorCode::kAlreadyExists,
                      "principal " + std::string(name) + " already exists");
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "create token"));
+  if (rc != SQLITE_DONE) return tl::unexpected(kAccessDb.DbError(db, "create token"));
   AIRLOCK_ASSIGN_OR_RETURN(out.principal, Get(name));
   return out;
 }
@@ -536,15 +546,16 @@ Result<CreatedToken> AccessStore::CreateToken(std::string_view name, const std::
 Result<Principal> AccessStore::FindTokenById(std::string_view token_id) const {
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, std::string("SELECT ") + kPrincipalColumns +
-                                 " FROM principals WHERE kind = 'token' AND token_id = ?"));
+      StmtPtr s,
+      kAccessDb.Prepare(db, std::string("SELECT ") + kPrincipalColumns +
+                                " FROM principals WHERE kind = 'token' AND token_id = ?"));
   BindText(s.get(), 1, token_id);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) {
     return MakeError(ErrorCode::kNotFound,
                      "no token with id " + std::string(token_id.substr(0, 64)));
   }
-  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "find token"));
+  if (rc != SQLITE_ROW) return tl::unexpected(kAccessDb.DbError(db, "find token"));
   return ReadPrincipal(s.get());
 }
 
@@ -552,9 +563,12 @@ Result<Principal> AccessStore::RevokeToken(std::string_view token_id) {
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s,
-      Prepare(db, "UPDATE principals SET disabled = 1 WHERE kind = 'token' AND token_id = ?"));
+      kAccessDb.Prepare(
+          db, "UPDATE principals SET disabled = 1 WHERE kind = 'token' AND token_id = ?"));
   BindText(s.get(), 1, token_id);
-  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "revoke token"));
+  if (sqlite3_step(s.get()) != SQLITE_DONE) {
+    return tl::unexpected(kAccessDb.DbError(db, "revoke token"));
+  }
   return FindTokenById(token_id);
 }
 
@@ -567,10 +581,13 @@ Result<void> AccessStore::RecordTokenUse(const Principal& token) {
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s,
-      Prepare(db, "UPDATE principals SET last_used = ? WHERE kind = 'token' AND token_id = ?"));
+      kAccessDb.Prepare(
+          db, "UPDATE principals SET last_used = ? WHERE kind = 'token' AND token_id = ?"));
   sqlite3_bind_int64(s.get(), 1, now);
   BindText(s.get(), 2, token.token_id);
-  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "record token use"));
+  if (sqlite3_step(s.get()) != SQLITE_DONE) {
+    return tl::unexpected(kAccessDb.DbError(db, "record token use"));
+  }
   return {};
 }
 
@@ -581,12 +598,13 @@ Result<Principal> AccessStore::FindTokenByHash(std::string_view hash_hex) const 
   }
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s,
-      Prepare(db, std::string("SELECT ") + kPrincipalColumns +
-                      ", token_hash FROM principals WHERE kind = 'token' AND token_hash = ?"));
+      kAccessDb.Prepare(
+          db, std::string("SELECT ") + kPrincipalColumns +
+                  ", token_hash FROM principals WHERE kind = 'token' AND token_hash = ?"));
   BindText(s.get(), 1, hash_hex);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) return MakeError(ErrorCode::kNotFound, "no token with that hash");
-  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "find token"));
+  if (rc != SQLITE_ROW) return tl::unexpected(kAccessDb.DbError(db, "find token"));
   // The index lookup is on a hash of 256 random bits, so its timing says nothing useful about a
   // token; the final comparison is constant-time all the same.
   if (!ConstantTimeEqual(AsBytes(ColumnText(s.get(), kTokenHashColumn)), AsBytes(hash_hex))) {
@@ -602,8 +620,9 @@ Result<Principal> AccessStore::AuthenticateToken(std::string_view token) const {
       if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) well_formed = false;
     }
   }
-  if (!well_formed)
+  if (!well_formed) {
     return MakeError(ErrorCode::kMalformed, "an API token is \"alk_\" and 64 hex digits");
+  }
   auto p = FindTokenByHash(TokenHash(token));
   if (!p) {
     if (p.error().code() == ErrorCode::kNotFound) return Denied("unknown API token");

@@ -75,10 +75,7 @@ using sqlite::ColumnText;
 using sqlite::DbPtr;
 using sqlite::StmtPtr;
 
-using internal::DbError;
-using internal::kDbContext;
-using internal::Prepare;
-Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kDbContext); }
+using internal::kAuditDb;
 using Transaction = sqlite::Transaction;  // BEGIN/COMMIT errors say "SQLite: ..."
 
 int64_t SystemNow() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -239,8 +236,11 @@ Result<DbPtr> OpenDatabase(const std::filesystem::path& path, bool create) {
 Result<bool> HasNumberColumn(sqlite3* db) {
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s,
-      Prepare(db, "SELECT count(*) FROM pragma_table_info('checkpoints') WHERE name = 'number'"));
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "read schema"));
+      kAuditDb.Prepare(
+          db, "SELECT count(*) FROM pragma_table_info('checkpoints') WHERE name = 'number'"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) {
+    return tl::unexpected(kAuditDb.DbError(db, "read schema"));
+  }
   return sqlite3_column_int64(s.get(), 0) > 0;
 }
 
@@ -248,36 +248,38 @@ Result<bool> HasNumberColumn(sqlite3* db) {
 Result<void> AddLogId(sqlite3* db) {
   AIRLOCK_ASSIGN_OR_RETURN(Bytes id, crypto::RandomBytes(16));
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(db, "INSERT OR IGNORE INTO meta (name, value) VALUES ('log_id', ?)"));
+      StmtPtr s,
+      kAuditDb.Prepare(db, "INSERT OR IGNORE INTO meta (name, value) VALUES ('log_id', ?)"));
   BindText(s.get(), 1, HexEncode(id));
-  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "log id"));
+  if (sqlite3_step(s.get()) != SQLITE_DONE) return tl::unexpected(kAuditDb.DbError(db, "log id"));
   return {};
 }
 
 Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
   // Is it ours? An empty database gets the schema; anything else must carry our meta row.
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr tables,
-                           Prepare(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr tables,
+      kAuditDb.Prepare(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"));
   if (sqlite3_step(tables.get()) != SQLITE_ROW) {
-    Error e = DbError(db, "read schema");
+    Error e = kAuditDb.DbError(db, "read schema");
     return MakeError(ErrorCode::kMalformed,
                      path.string() + " is not an audit log (" + e.message() + ")");
   }
   int64_t table_count = sqlite3_column_int64(tables.get(), 0);
   tables.reset();
   if (table_count == 0) {
-    AIRLOCK_TRY(Exec(db, "PRAGMA synchronous = FULL"));
+    AIRLOCK_TRY(kAuditDb.Exec(db, "PRAGMA synchronous = FULL"));
     AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
-    AIRLOCK_TRY(Exec(db, kSchema));
-    AIRLOCK_TRY(Exec(db, ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-audit'), "
-                          "('version', '" +
-                          std::to_string(kSchemaVersion) + "')")
-                             .c_str()));
+    AIRLOCK_TRY(kAuditDb.Exec(db, kSchema));
+    AIRLOCK_TRY(kAuditDb.Exec(db, ("INSERT OR IGNORE INTO meta VALUES ('format', 'airlock-audit'), "
+                                   "('version', '" +
+                                   std::to_string(kSchemaVersion) + "')")
+                                      .c_str()));
     AIRLOCK_TRY(AddLogId(db));
     AIRLOCK_TRY(tx.Commit());
     return {};
   }
-  auto meta = Prepare(db, "SELECT name, value FROM meta");
+  auto meta = kAuditDb.Prepare(db, "SELECT name, value FROM meta");
   if (!meta) return MakeError(ErrorCode::kMalformed, path.string() + " is not an audit log");
   std::string format, version;
   while (sqlite3_step(meta->get()) == SQLITE_ROW) {
@@ -292,11 +294,11 @@ Result<void> InitSchema(sqlite3* db, const std::filesystem::path& path) {
     return MakeError(ErrorCode::kUnsupported,
                      "audit log " + path.string() + " has schema version " + version.substr(0, 16));
   }
-  AIRLOCK_TRY(Exec(db, "PRAGMA synchronous = FULL"));
+  AIRLOCK_TRY(kAuditDb.Exec(db, "PRAGMA synchronous = FULL"));
   // Logs made before checkpoints were numbered, or before logs had an id, get them now; a read-only
   // copy cannot and is read as it is (unnumbered checkpoints, no id).
   AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
-  if (!numbered) (void)Exec(db, "ALTER TABLE checkpoints ADD COLUMN number INTEGER");
+  if (!numbered) (void)kAuditDb.Exec(db, "ALTER TABLE checkpoints ADD COLUMN number INTEGER");
   (void)AddLogId(db);
   return {};
 }
@@ -326,34 +328,38 @@ Result<AuditLog> AuditLog::OpenImpl(const std::filesystem::path& path, AuditOpti
 }
 
 Result<void> AuditLog::SetSigner(CheckpointSigner signer) {
-  if (!signer.sign)
+  if (!signer.sign) {
     return MakeError(ErrorCode::kInvalidArgument, "checkpoint signer has no sign function");
+  }
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr insert,
-      Prepare(db, "INSERT OR IGNORE INTO audit_keys (key_id, public_pem, added) VALUES (?, ?, ?)"));
+      kAuditDb.Prepare(
+          db, "INSERT OR IGNORE INTO audit_keys (key_id, public_pem, added) VALUES (?, ?, ?)"));
   BindText(insert.get(), 1, signer.public_key.KeyId());
   BindText(insert.get(), 2, signer.public_key.ToPem());
   sqlite3_bind_int64(insert.get(), 3, Now());
-  if (sqlite3_step(insert.get()) != SQLITE_DONE)
-    return tl::unexpected(DbError(db, "record audit key"));
+  if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+    return tl::unexpected(kAuditDb.DbError(db, "record audit key"));
+  }
   impl_->options.signer = std::move(signer);
   return {};
 }
 
 Result<std::pair<int64_t, std::string>> AuditLog::Head() const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                           Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s, kAuditDb.Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) return std::make_pair(int64_t{0}, HexEncode(ZeroHash()));
-  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "read head"));
+  if (rc != SQLITE_ROW) return tl::unexpected(kAuditDb.DbError(db, "read head"));
   return std::make_pair(sqlite3_column_int64(s.get(), 0), HexEncode(ColumnBlob(s.get(), 1)));
 }
 
 Result<int64_t> AuditLog::Append(UsageRecord record) {
-  if (record.actor.empty())
+  if (record.actor.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "audit record without actor");
+  }
   if (record.operation.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "audit record without operation");
   }
@@ -373,24 +379,26 @@ Result<int64_t> AuditLog::Append(UsageRecord record) {
   {
     AIRLOCK_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
     AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr head, Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
+        StmtPtr head,
+        kAuditDb.Prepare(db, "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"));
     Bytes prev = ZeroHash();
     int rc = sqlite3_step(head.get());
     if (rc == SQLITE_ROW) {
       seq = sqlite3_column_int64(head.get(), 0);
       prev = ColumnBlob(head.get(), 1);
     } else if (rc != SQLITE_DONE) {
-      return tl::unexpected(DbError(db, "read head"));
+      return tl::unexpected(kAuditDb.DbError(db, "read head"));
     }
     head.reset();
     record.seq = ++seq;
     Bytes hash = ChainHash(prev, record);
     AIRLOCK_ASSIGN_OR_RETURN(
         StmtPtr insert,
-        Prepare(db,
-                "INSERT INTO records (seq, time, actor, key_id, key_name, operation, purpose, "
-                "result, result_reason, source, reason, details, prev_hash, hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        kAuditDb.Prepare(
+            db,
+            "INSERT INTO records (seq, time, actor, key_id, key_name, operation, purpose, "
+            "result, result_reason, source, reason, details, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     sqlite3_bind_int64(insert.get(), 1, record.seq);
     sqlite3_bind_int64(insert.get(), 2, record.time);
     BindText(insert.get(), 3, record.actor);
@@ -405,7 +413,9 @@ Result<int64_t> AuditLog::Append(UsageRecord record) {
     BindText(insert.get(), 12, record.details);
     BindBlob(insert.get(), 13, prev);
     BindBlob(insert.get(), 14, hash);
-    if (sqlite3_step(insert.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "append"));
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+      return tl::unexpected(kAuditDb.DbError(db, "append"));
+    }
     insert.reset();
     AIRLOCK_TRY(tx.Commit());
   }
@@ -415,7 +425,8 @@ Result<int64_t> AuditLog::Append(UsageRecord record) {
   // Append.
   const AuditOptions& o = impl_->options;
   if (o.signer && o.checkpoint_interval > 0) {
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr last, Prepare(db, "SELECT max(seq) FROM checkpoints"));
+    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr last,
+                             kAuditDb.Prepare(db, "SELECT max(seq) FROM checkpoints"));
     int64_t last_seq = 0;
     if (sqlite3_step(last.get()) == SQLITE_ROW) last_seq = sqlite3_column_int64(last.get(), 0);
     last.reset();
@@ -447,16 +458,18 @@ Result<Checkpoint> AuditLog::WriteCheckpoint() {
   AIRLOCK_ASSIGN_OR_RETURN(Bytes head_raw, HexDecode(c.head_hash));
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr insert,
-      Prepare(db,
-              "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature, number) "
-              "VALUES (?, ?, ?, ?, ?, ?)"));
+      kAuditDb.Prepare(db,
+                       "INSERT INTO checkpoints (seq, head_hash, time, key_id, signature, number) "
+                       "VALUES (?, ?, ?, ?, ?, ?)"));
   sqlite3_bind_int64(insert.get(), 1, c.seq);
   BindBlob(insert.get(), 2, head_raw);
   sqlite3_bind_int64(insert.get(), 3, c.time);
   BindText(insert.get(), 4, c.key_id);
   BindBlob(insert.get(), 5, c.signature);
   sqlite3_bind_int64(insert.get(), 6, c.number);
-  if (sqlite3_step(insert.get()) != SQLITE_DONE) return tl::unexpected(DbError(db, "checkpoint"));
+  if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+    return tl::unexpected(kAuditDb.DbError(db, "checkpoint"));
+  }
   insert.reset();
   AIRLOCK_TRY(tx.Commit());
   return c;
@@ -466,17 +479,20 @@ Result<int64_t> AuditLog::CheckpointNumber() const {
   sqlite3* db = impl_->db.get();
   AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
   if (!numbered) return int64_t{0};
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT max(number) FROM checkpoints"));
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(DbError(db, "checkpoint number"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, kAuditDb.Prepare(db, "SELECT max(number) FROM checkpoints"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) {
+    return tl::unexpected(kAuditDb.DbError(db, "checkpoint number"));
+  }
   return sqlite3_column_int64(s.get(), 0);  // NULL (none) reads as 0
 }
 
 Result<std::string> AuditLog::LogId() const {
   sqlite3* db = impl_->db.get();
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT value FROM meta WHERE name = 'log_id'"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                           kAuditDb.Prepare(db, "SELECT value FROM meta WHERE name = 'log_id'"));
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_DONE) return std::string();
-  if (rc != SQLITE_ROW) return tl::unexpected(DbError(db, "log id"));
+  if (rc != SQLITE_ROW) return tl::unexpected(kAuditDb.DbError(db, "log id"));
   return ColumnText(s.get(), 0);
 }
 
@@ -485,8 +501,9 @@ Result<std::vector<Checkpoint>> AuditLog::Checkpoints() const {
   AIRLOCK_ASSIGN_OR_RETURN(bool numbered, HasNumberColumn(db));
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s,
-      Prepare(db, std::string("SELECT seq, head_hash, time, key_id, signature, ") +
-                      (numbered ? "coalesce(number, 0)" : "0") + " FROM checkpoints ORDER BY id"));
+      kAuditDb.Prepare(db, std::string("SELECT seq, head_hash, time, key_id, signature, ") +
+                               (numbered ? "coalesce(number, 0)" : "0") +
+                               " FROM checkpoints ORDER BY id"));
   std::vector<Checkpoint> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -499,7 +516,7 @@ Result<std::vector<Checkpoint>> AuditLog::Checkpoints() const {
     c.number = sqlite3_column_int64(s.get(), 5);
     out.push_back(std::move(c));
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "read checkpoints"));
+  if (rc != SQLITE_DONE) return tl::unexpected(kAuditDb.DbError(db, "read checkpoints"));
   return out;
 }
 
@@ -519,7 +536,8 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
   if (!options.trusted_keys.empty()) {
     for (const crypto::PublicKey& k : options.trusted_keys) keys.emplace(k.KeyId(), k);
   } else {
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, "SELECT key_id, public_pem FROM audit_keys"));
+    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
+                             kAuditDb.Prepare(db, "SELECT key_id, public_pem FROM audit_keys"));
     while (sqlite3_step(s.get()) == SQLITE_ROW) {
       auto key = crypto::PublicKey::FromPem(ColumnText(s.get(), 1));
       // An unparsable or mislabelled recorded key is simply not trusted; checkpoints naming it
@@ -588,7 +606,7 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
   if (auto bad = check_checkpoints_at(0, HexEncode(ZeroHash()))) return *bad;
 
   std::string sql = std::string("SELECT ") + kRecordColumns + " FROM records ORDER BY seq";
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, sql));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, kAuditDb.Prepare(db, sql));
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     int64_t result_raw = 0;
@@ -626,7 +644,7 @@ Result<VerifyReport> AuditLog::Verify(const VerifyOptions& options) const {
     if (auto bad = check_checkpoints_at(r.seq, head_hex)) return *bad;
     ++expected_seq;
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "read records"));
+  if (rc != SQLITE_DONE) return tl::unexpected(kAuditDb.DbError(db, "read records"));
   report.head_hash = HexEncode(running);
 
   if (next_checkpoint < checkpoints.size()) {
@@ -681,7 +699,7 @@ Result<std::vector<UsageRecord>> AuditLog::Query(const AuditFilter& filter) cons
   if (filter.result) sql += " AND result = ?6";
   if (filter.after_seq) sql += " AND seq > ?7";
   sql += " ORDER BY seq LIMIT ?8";
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, sql));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, kAuditDb.Prepare(db, sql));
   if (!filter.key.empty()) BindText(s.get(), 1, filter.key);
   if (!filter.actor.empty()) BindText(s.get(), 2, filter.actor);
   if (!filter.operation.empty()) BindText(s.get(), 3, filter.operation);
@@ -695,7 +713,7 @@ Result<std::vector<UsageRecord>> AuditLog::Query(const AuditFilter& filter) cons
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     out.push_back(ReadRecord(s.get(), nullptr, nullptr, nullptr));
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "query"));
+  if (rc != SQLITE_DONE) return tl::unexpected(kAuditDb.DbError(db, "query"));
   return out;
 }
 

@@ -15,8 +15,7 @@ namespace {
 
 constexpr size_t kMaxFailuresPerKey = 100;
 
-using internal::DbError;
-using internal::Prepare;
+using internal::kAuditDb;
 using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::StmtPtr;
@@ -121,7 +120,7 @@ Result<UsageReport> AuditLog::Report(const ReportOptions& options) const {
                                           std::tuple{"source", &sources, &report.new_sources}}) {
     std::string sql =
         std::string("SELECT 1 FROM records WHERE ") + column + " = ? AND time < ? LIMIT 1";
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(db, sql));
+    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, kAuditDb.Prepare(db, sql));
     for (const std::string& value : *seen) {
       sqlite3_reset(s.get());
       BindText(s.get(), 1, value);
@@ -130,7 +129,7 @@ Result<UsageReport> AuditLog::Report(const ReportOptions& options) const {
       if (rc == SQLITE_DONE)
         out->push_back(value);
       else if (rc != SQLITE_ROW)
-        return tl::unexpected(DbError(db, "report"));
+        return tl::unexpected(kAuditDb.DbError(db, "report"));
     }
   }
 
@@ -140,7 +139,7 @@ Result<UsageReport> AuditLog::Report(const ReportOptions& options) const {
     // From the log: the latest successful lifecycle record per key name decides.
     AIRLOCK_ASSIGN_OR_RETURN(
         StmtPtr s,
-        Prepare(
+        kAuditDb.Prepare(
             db,
             "SELECT key_name, key_id, purpose, operation, time FROM records WHERE result = 0 AND "
             "key_name != '' AND time < ? AND operation IN ('create', 'rotate', 'compromised', "
@@ -167,7 +166,7 @@ Result<UsageReport> AuditLog::Report(const ReportOptions& options) const {
         a.active = false;
       }
     }
-    if (rc != SQLITE_DONE) return tl::unexpected(DbError(db, "report"));
+    if (rc != SQLITE_DONE) return tl::unexpected(kAuditDb.DbError(db, "report"));
     for (auto& [name, a] : latest) ages.push_back(std::move(a));
   }
   for (const KeyAge& a : ages) {

@@ -18,15 +18,10 @@ using sqlite::BindText;
 using sqlite::DbPtr;
 using sqlite::StmtPtr;
 
-constexpr std::string_view kContext = "install journal";
+constexpr sqlite::Context kJournalDb{"install journal"};
 constexpr int kSchemaVersion = 1;
 constexpr int64_t kLogKeep = 1000;
 
-Error DbError(sqlite3* db, std::string_view what) { return sqlite::DbError(db, kContext, what); }
-Result<void> Exec(sqlite3* db, const char* sql) { return sqlite::Exec(db, sql, kContext); }
-Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
-  return sqlite::Prepare(db, sql, kContext);
-}
 void BindOptText(sqlite3_stmt* s, int i, std::string_view t) {
   if (t.empty()) {
     sqlite3_bind_null(s, i);
@@ -37,7 +32,7 @@ void BindOptText(sqlite3_stmt* s, int i, std::string_view t) {
 
 Result<void> Step(sqlite3* db, sqlite3_stmt* s) {
   int rc = sqlite3_step(s);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return tl::unexpected(DbError(db, "step"));
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return tl::unexpected(kJournalDb.DbError(db, "step"));
   return {};
 }
 
@@ -156,11 +151,12 @@ struct InstallJournal::Impl {
   Result<JournalState> LoadState() {
     AIRLOCK_ASSIGN_OR_RETURN(
         StmtPtr s,
-        Prepare(db.get(),
-                "SELECT state, target_id, target_version, target_floor, active_id, active_version, "
-                "active_floor, last_good_id, last_good_version, last_good_floor, health_deadline, "
-                "start_count, highest_floor, rollback_reason, rollback_from FROM agent_state "
-                "WHERE id = 1"));
+        kJournalDb.Prepare(
+            db.get(),
+            "SELECT state, target_id, target_version, target_floor, active_id, active_version, "
+            "active_floor, last_good_id, last_good_version, last_good_floor, health_deadline, "
+            "start_count, highest_floor, rollback_reason, rollback_from FROM agent_state "
+            "WHERE id = 1"));
     if (sqlite3_step(s.get()) != SQLITE_ROW) {
       return MakeError(ErrorCode::kMalformed, "install journal: the state row is missing");
     }
@@ -184,12 +180,13 @@ struct InstallJournal::Impl {
   Result<void> SaveState(const JournalState& st, std::time_t now) {
     AIRLOCK_ASSIGN_OR_RETURN(
         StmtPtr s,
-        Prepare(db.get(),
-                "UPDATE agent_state SET state = ?1, target_id = ?2, target_version = ?3, "
-                "target_floor = ?4, active_id = ?5, active_version = ?6, active_floor = ?7, "
-                "last_good_id = ?8, last_good_version = ?9, last_good_floor = ?10, "
-                "health_deadline = ?11, start_count = ?12, highest_floor = ?13, "
-                "rollback_reason = ?14, rollback_from = ?15, updated_at = ?16 WHERE id = 1"));
+        kJournalDb.Prepare(
+            db.get(),
+            "UPDATE agent_state SET state = ?1, target_id = ?2, target_version = ?3, "
+            "target_floor = ?4, active_id = ?5, active_version = ?6, active_floor = ?7, "
+            "last_good_id = ?8, last_good_version = ?9, last_good_floor = ?10, "
+            "health_deadline = ?11, start_count = ?12, highest_floor = ?13, "
+            "rollback_reason = ?14, rollback_from = ?15, updated_at = ?16 WHERE id = 1"));
     BindText(s.get(), 1, InstallStateName(st.state));
     auto ref = [&](int col, const ReleaseRef& r) {
       BindOptText(s.get(), col, r.id);
@@ -211,7 +208,8 @@ struct InstallJournal::Impl {
   Result<void> AppendLog(std::time_t now, InstallState from, InstallState to,
                          std::string_view release, std::string_view reason) {
     AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr s, Prepare(db.get(),
+        StmtPtr s,
+        kJournalDb.Prepare(db.get(),
                            "INSERT INTO transitions (at, from_state, to_state, release_id, reason) "
                            "VALUES (?1, ?2, ?3, ?4, ?5)"));
     sqlite3_bind_int64(s.get(), 1, static_cast<int64_t>(now));
@@ -220,7 +218,8 @@ struct InstallJournal::Impl {
     BindOptText(s.get(), 4, release);
     BindOptText(s.get(), 5, reason);
     AIRLOCK_TRY(Step(db.get(), s.get()));
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr d, Prepare(db.get(),
+    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr d,
+                             kJournalDb.Prepare(db.get(),
                                                 "DELETE FROM transitions WHERE seq <= "
                                                 "(SELECT MAX(seq) FROM transitions) - ?1"));
     sqlite3_bind_int64(d.get(), 1, kLogKeep);
@@ -228,14 +227,16 @@ struct InstallJournal::Impl {
   }
 
   Result<std::optional<FailedRelease>> FindFailed(std::string_view id) {
-    AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                             Prepare(db.get(),
-                                     "SELECT release_id, version, reason, detail, failed_at FROM "
-                                     "failed_releases WHERE release_id = ?1"));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        StmtPtr s, kJournalDb.Prepare(db.get(),
+                                      "SELECT release_id, version, reason, detail, failed_at FROM "
+                                      "failed_releases WHERE release_id = ?1"));
     BindText(s.get(), 1, id);
     int rc = sqlite3_step(s.get());
     if (rc == SQLITE_DONE) return std::optional<FailedRelease>();
-    if (rc != SQLITE_ROW) return tl::unexpected(DbError(db.get(), "read failed releases"));
+    if (rc != SQLITE_ROW) {
+      return tl::unexpected(kJournalDb.DbError(db.get(), "read failed releases"));
+    }
     return std::optional<FailedRelease>(
         FailedRelease{sqlite::ColumnText(s.get(), 0), sqlite::ColumnText(s.get(), 1),
                       sqlite::ColumnText(s.get(), 2), sqlite::ColumnText(s.get(), 3),
@@ -245,7 +246,8 @@ struct InstallJournal::Impl {
   Result<void> InsertFailed(const ReleaseRef& r, std::string_view reason, std::string_view detail,
                             std::time_t now) {
     AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr s, Prepare(db.get(),
+        StmtPtr s,
+        kJournalDb.Prepare(db.get(),
                            "INSERT OR IGNORE INTO failed_releases (release_id, version, reason, "
                            "detail, failed_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
     BindText(s.get(), 1, r.id);
@@ -276,7 +278,7 @@ struct InstallJournal::Impl {
   using Edit = std::function<Result<void>(JournalState&)>;
   Result<JournalState> Transition(std::time_t now, std::string_view reason_for_log,
                                   const Edit& edit) {
-    AIRLOCK_TRY(Exec(db.get(), "BEGIN IMMEDIATE"));
+    AIRLOCK_TRY(kJournalDb.Exec(db.get(), "BEGIN IMMEDIATE"));
     auto result = [&]() -> Result<JournalState> {
       AIRLOCK_ASSIGN_OR_RETURN(JournalState before, LoadState());
       JournalState after = before;
@@ -300,10 +302,10 @@ struct InstallJournal::Impl {
       return after;
     }();
     if (!result) {
-      (void)Exec(db.get(), "ROLLBACK");
+      (void)kJournalDb.Exec(db.get(), "ROLLBACK");
       return result;
     }
-    AIRLOCK_TRY(Exec(db.get(), "COMMIT"));
+    AIRLOCK_TRY(kJournalDb.Exec(db.get(), "COMMIT"));
     return result;
   }
 };
@@ -314,27 +316,27 @@ InstallJournal& InstallJournal::operator=(InstallJournal&&) noexcept = default;
 InstallJournal::~InstallJournal() = default;
 
 Result<InstallJournal> InstallJournal::Open(const fs::path& path) {
-  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, sqlite::OpenPrivateDb(path, /*create=*/true, kContext));
-  AIRLOCK_TRY(Exec(db.get(), "PRAGMA journal_mode=WAL"));
-  AIRLOCK_TRY(Exec(db.get(), "PRAGMA synchronous=FULL"));
-  AIRLOCK_TRY(Exec(db.get(), "BEGIN IMMEDIATE"));
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr v, Prepare(db.get(), "PRAGMA user_version"));
+  AIRLOCK_ASSIGN_OR_RETURN(DbPtr db, sqlite::OpenPrivateDb(path, /*create=*/true, kJournalDb.name));
+  AIRLOCK_TRY(kJournalDb.Exec(db.get(), "PRAGMA journal_mode=WAL"));
+  AIRLOCK_TRY(kJournalDb.Exec(db.get(), "PRAGMA synchronous=FULL"));
+  AIRLOCK_TRY(kJournalDb.Exec(db.get(), "BEGIN IMMEDIATE"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr v, kJournalDb.Prepare(db.get(), "PRAGMA user_version"));
   int version = sqlite3_step(v.get()) == SQLITE_ROW ? sqlite3_column_int(v.get(), 0) : -1;
   v.reset();
   if (version != 0 && version != kSchemaVersion) {
-    (void)Exec(db.get(), "ROLLBACK");
+    (void)kJournalDb.Exec(db.get(), "ROLLBACK");
     return MakeError(ErrorCode::kMalformed, "install journal: " + path.string() +
                                                 " has schema version " + std::to_string(version) +
                                                 ", this agent reads " +
                                                 std::to_string(kSchemaVersion));
   }
-  auto created = Exec(db.get(), kSchema);
+  auto created = kJournalDb.Exec(db.get(), kSchema);
   if (!created) {
-    (void)Exec(db.get(), "ROLLBACK");
+    (void)kJournalDb.Exec(db.get(), "ROLLBACK");
     return tl::unexpected(created.error());
   }
-  AIRLOCK_TRY(Exec(db.get(), "PRAGMA user_version = 1"));
-  AIRLOCK_TRY(Exec(db.get(), "COMMIT"));
+  AIRLOCK_TRY(kJournalDb.Exec(db.get(), "PRAGMA user_version = 1"));
+  AIRLOCK_TRY(kJournalDb.Exec(db.get(), "COMMIT"));
   auto impl = std::make_unique<Impl>();
   impl->db = std::move(db);
   return InstallJournal(std::move(impl));
@@ -381,10 +383,10 @@ Result<JournalState> InstallJournal::FinishStaging(std::string_view release_id,
       return tl::unexpected(WrongState(ErrorCode::kNotFound, "finish staging", s));
     }
     AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr m,
-        Prepare(impl_->db.get(),
-                "INSERT OR REPLACE INTO slot_manifests (release_id, manifest, staged_at) "
-                "VALUES (?1, ?2, ?3)"));
+        StmtPtr m, kJournalDb.Prepare(
+                       impl_->db.get(),
+                       "INSERT OR REPLACE INTO slot_manifests (release_id, manifest, staged_at) "
+                       "VALUES (?1, ?2, ?3)"));
     BindText(m.get(), 1, release_id);
     BindText(m.get(), 2, manifest_json);
     sqlite3_bind_int64(m.get(), 3, static_cast<int64_t>(now));
@@ -508,18 +510,18 @@ Result<void> InstallJournal::MarkFailed(const ReleaseRef& release, std::string_v
 
 Result<void> InstallJournal::RaiseFloor(uint64_t floor) {
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s,
-      Prepare(impl_->db.get(),
-              "UPDATE agent_state SET highest_floor = MAX(highest_floor, ?1) WHERE id = 1"));
+      StmtPtr s, kJournalDb.Prepare(
+                     impl_->db.get(),
+                     "UPDATE agent_state SET highest_floor = MAX(highest_floor, ?1) WHERE id = 1"));
   sqlite3_bind_int64(s.get(), 1, static_cast<int64_t>(floor));
   return Step(impl_->db.get(), s.get());
 }
 
 Result<std::vector<FailedRelease>> InstallJournal::FailedReleases() {
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                           Prepare(impl_->db.get(),
-                                   "SELECT release_id, version, reason, detail, failed_at FROM "
-                                   "failed_releases ORDER BY failed_at, release_id"));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      StmtPtr s, kJournalDb.Prepare(impl_->db.get(),
+                                    "SELECT release_id, version, reason, detail, failed_at FROM "
+                                    "failed_releases ORDER BY failed_at, release_id"));
   std::vector<FailedRelease> out;
   int rc;
   while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -527,7 +529,9 @@ Result<std::vector<FailedRelease>> InstallJournal::FailedReleases() {
                    sqlite::ColumnText(s.get(), 2), sqlite::ColumnText(s.get(), 3),
                    static_cast<std::time_t>(sqlite3_column_int64(s.get(), 4))});
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(impl_->db.get(), "read failed releases"));
+  if (rc != SQLITE_DONE) {
+    return tl::unexpected(kJournalDb.DbError(impl_->db.get(), "read failed releases"));
+  }
   return out;
 }
 
@@ -537,8 +541,8 @@ Result<std::optional<FailedRelease>> InstallJournal::FindFailed(std::string_view
 
 Result<std::string> InstallJournal::Manifest(std::string_view release_id) {
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s,
-      Prepare(impl_->db.get(), "SELECT manifest FROM slot_manifests WHERE release_id = ?1"));
+      StmtPtr s, kJournalDb.Prepare(impl_->db.get(),
+                                    "SELECT manifest FROM slot_manifests WHERE release_id = ?1"));
   BindText(s.get(), 1, release_id);
   if (sqlite3_step(s.get()) != SQLITE_ROW) {
     return MakeError(ErrorCode::kNotFound,
@@ -551,14 +555,15 @@ Result<void> InstallJournal::ForgetManifestsExcept(const std::vector<std::string
   std::string sql = "DELETE FROM slot_manifests WHERE release_id NOT IN (''";
   for (size_t i = 0; i < keep.size(); ++i) sql += ", ?" + std::to_string(i + 1);
   sql += ")";
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, Prepare(impl_->db.get(), sql));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, kJournalDb.Prepare(impl_->db.get(), sql));
   for (size_t i = 0; i < keep.size(); ++i) BindText(s.get(), static_cast<int>(i + 1), keep[i]);
   return Step(impl_->db.get(), s.get());
 }
 
 Result<std::vector<InstallJournal::LogEntry>> InstallJournal::Log(size_t limit) {
   AIRLOCK_ASSIGN_OR_RETURN(
-      StmtPtr s, Prepare(impl_->db.get(),
+      StmtPtr s,
+      kJournalDb.Prepare(impl_->db.get(),
                          "SELECT seq, at, from_state, to_state, release_id, reason FROM "
                          "(SELECT * FROM transitions ORDER BY seq DESC LIMIT ?1) ORDER BY seq"));
   sqlite3_bind_int64(s.get(), 1, static_cast<int64_t>(limit));
@@ -570,7 +575,9 @@ Result<std::vector<InstallJournal::LogEntry>> InstallJournal::Log(size_t limit) 
                    sqlite::ColumnText(s.get(), 2), sqlite::ColumnText(s.get(), 3),
                    sqlite::ColumnText(s.get(), 4), sqlite::ColumnText(s.get(), 5)});
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(DbError(impl_->db.get(), "read transitions"));
+  if (rc != SQLITE_DONE) {
+    return tl::unexpected(kJournalDb.DbError(impl_->db.get(), "read transitions"));
+  }
   return out;
 }
 

@@ -39,20 +39,10 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1), ('dropped', 0), 
 PRAGMA user_version = 1;
 )SQL";
 
-constexpr std::string_view kQueueContext = "report queue";
+constexpr sqlite::Context kQueueDb{"report queue"};
 using sqlite::BindText;
 using sqlite::ColumnText;
 using sqlite::StmtPtr;
-
-Error QueueDbError(sqlite3* db, std::string_view what) {
-  return sqlite::DbError(db, kQueueContext, what);
-}
-Result<StmtPtr> QueuePrepare(sqlite3* db, std::string_view sql) {
-  return sqlite::Prepare(db, sql, kQueueContext);
-}
-Result<void> QueueExec(sqlite3* db, const char* sql) {
-  return sqlite::Exec(db, sql, kQueueContext);
-}
 
 bool IsReasonCode(std::string_view code) {
   if (code.size() > 64) return false;
@@ -65,7 +55,7 @@ bool IsReasonCode(std::string_view code) {
 }
 
 Result<void> StepDone(sqlite3* db, sqlite3_stmt* s, std::string_view what) {
-  if (sqlite3_step(s) != SQLITE_DONE) return tl::unexpected(QueueDbError(db, what));
+  if (sqlite3_step(s) != SQLITE_DONE) return tl::unexpected(kQueueDb.DbError(db, what));
   return {};
 }
 
@@ -79,14 +69,14 @@ Result<ReportQueue> ReportQueue::Open(const fs::path& path, ReportQueueOptions o
                      "report queue: max_events must be > 0 and batch_size 1..1000");
   }
   AIRLOCK_ASSIGN_OR_RETURN(sqlite::DbPtr private_db,
-                           sqlite::OpenPrivateDb(path, /*create=*/true, kQueueContext));
+                           sqlite::OpenPrivateDb(path, /*create=*/true, kQueueDb.name));
   DbPtr db(private_db.release());
-  AIRLOCK_TRY(QueueExec(db.get(), "PRAGMA journal_mode = WAL"));
-  AIRLOCK_TRY(QueueExec(db.get(), "PRAGMA synchronous = FULL"));
+  AIRLOCK_TRY(kQueueDb.Exec(db.get(), "PRAGMA journal_mode = WAL"));
+  AIRLOCK_TRY(kQueueDb.Exec(db.get(), "PRAGMA synchronous = FULL"));
   {
     AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx,
-                             sqlite::Transaction::Begin(db.get(), kQueueContext));
-    AIRLOCK_TRY(QueueExec(db.get(), kQueueSchema));
+                             sqlite::Transaction::Begin(db.get(), kQueueDb.name));
+    AIRLOCK_TRY(kQueueDb.Exec(db.get(), kQueueSchema));
     AIRLOCK_TRY(tx.Commit());
   }
   return ReportQueue(std::move(db), options);
@@ -94,10 +84,10 @@ Result<ReportQueue> ReportQueue::Open(const fs::path& path, ReportQueueOptions o
 
 Result<uint64_t> ReportQueue::ReadMeta(const char* key) const {
   AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s,
-                           QueuePrepare(db_.get(), "SELECT value FROM meta WHERE key = ?"));
+                           kQueueDb.Prepare(db_.get(), "SELECT value FROM meta WHERE key = ?"));
   BindText(s.get(), 1, key);
   if (sqlite3_step(s.get()) != SQLITE_ROW) {
-    return tl::unexpected(QueueDbError(db_.get(), std::string("read ") + key));
+    return tl::unexpected(kQueueDb.DbError(db_.get(), std::string("read ") + key));
   }
   return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
 }
@@ -118,13 +108,13 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
   const std::string_view detail =
       std::string_view(event.detail).substr(0, std::min(event.detail.size(), kMaxDetail));
   AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx,
-                           sqlite::Transaction::Begin(db_.get(), kQueueContext));
+                           sqlite::Transaction::Begin(db_.get(), kQueueDb.name));
   AIRLOCK_ASSIGN_OR_RETURN(const uint64_t seq, ReadMeta("next_seq"));
   {
     AIRLOCK_ASSIGN_OR_RETURN(
-        StmtPtr s, QueuePrepare(db_.get(),
-                                "INSERT INTO events (seq, version, kind, reason_code, detail, "
-                                "occurred_at) VALUES (?, ?, ?, ?, ?, ?)"));
+        StmtPtr s, kQueueDb.Prepare(db_.get(),
+                                    "INSERT INTO events (seq, version, kind, reason_code, detail, "
+                                    "occurred_at) VALUES (?, ?, ?, ?, ?, ?)"));
     sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(seq));
     BindText(s.get(), 2, event.version);
     BindText(s.get(), 3, event.kind);
@@ -133,27 +123,27 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
     sqlite3_bind_int64(s.get(), 6, event.occurred_at);
     AIRLOCK_TRY(StepDone(db_.get(), s.get(), "insert event"));
   }
-  AIRLOCK_TRY(QueueExec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'next_seq'"));
+  AIRLOCK_TRY(kQueueDb.Exec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'next_seq'"));
   // Drop the oldest beyond the bound, counting them.
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr over,
-      QueuePrepare(db_.get(), "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?"));
+      kQueueDb.Prepare(db_.get(), "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?"));
   sqlite3_bind_int64(over.get(), 1, static_cast<sqlite3_int64>(options_.max_events - 1));
   const int step = sqlite3_step(over.get());
   if (step == SQLITE_ROW) {
     const sqlite3_int64 oldest_kept = sqlite3_column_int64(over.get(), 0);
     AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del,
-                             QueuePrepare(db_.get(), "DELETE FROM events WHERE seq < ?"));
+                             kQueueDb.Prepare(db_.get(), "DELETE FROM events WHERE seq < ?"));
     sqlite3_bind_int64(del.get(), 1, oldest_kept);
     AIRLOCK_TRY(StepDone(db_.get(), del.get(), "drop oldest events"));
     const int dropped = sqlite3_changes(db_.get());
     AIRLOCK_ASSIGN_OR_RETURN(
         StmtPtr count,
-        QueuePrepare(db_.get(), "UPDATE meta SET value = value + ? WHERE key = 'dropped'"));
+        kQueueDb.Prepare(db_.get(), "UPDATE meta SET value = value + ? WHERE key = 'dropped'"));
     sqlite3_bind_int64(count.get(), 1, dropped);
     AIRLOCK_TRY(StepDone(db_.get(), count.get(), "count dropped events"));
   } else if (step != SQLITE_DONE) {
-    return tl::unexpected(QueueDbError(db_.get(), "count events"));
+    return tl::unexpected(kQueueDb.DbError(db_.get(), "count events"));
   }
   AIRLOCK_TRY(tx.Commit());
   return seq;
@@ -162,9 +152,9 @@ Result<uint64_t> ReportQueue::Enqueue(const NewReportEvent& event) {
 Result<std::vector<ReportEvent>> ReportQueue::Pending(size_t limit) const {
   AIRLOCK_ASSIGN_OR_RETURN(
       StmtPtr s,
-      QueuePrepare(db_.get(),
-                   "SELECT seq, version, kind, reason_code, detail, occurred_at FROM events "
-                   "ORDER BY seq LIMIT ?"));
+      kQueueDb.Prepare(db_.get(),
+                       "SELECT seq, version, kind, reason_code, detail, occurred_at FROM events "
+                       "ORDER BY seq LIMIT ?"));
   sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(limit));
   std::vector<ReportEvent> out;
   int rc = SQLITE_ROW;
@@ -178,13 +168,15 @@ Result<std::vector<ReportEvent>> ReportQueue::Pending(size_t limit) const {
     e.occurred_at = sqlite3_column_int64(s.get(), 5);
     out.push_back(std::move(e));
   }
-  if (rc != SQLITE_DONE) return tl::unexpected(QueueDbError(db_.get(), "read events"));
+  if (rc != SQLITE_DONE) return tl::unexpected(kQueueDb.DbError(db_.get(), "read events"));
   return out;
 }
 
 Result<uint64_t> ReportQueue::PendingCount() const {
-  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, QueuePrepare(db_.get(), "SELECT COUNT(*) FROM events"));
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return tl::unexpected(QueueDbError(db_.get(), "count"));
+  AIRLOCK_ASSIGN_OR_RETURN(StmtPtr s, kQueueDb.Prepare(db_.get(), "SELECT COUNT(*) FROM events"));
+  if (sqlite3_step(s.get()) != SQLITE_ROW) {
+    return tl::unexpected(kQueueDb.DbError(db_.get(), "count"));
+  }
   return static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0));
 }
 
@@ -193,13 +185,14 @@ Result<uint64_t> ReportQueue::RejectedCount() const { return ReadMeta("rejected"
 
 Result<void> ReportQueue::DeleteThrough(uint64_t seq, bool rejected) {
   AIRLOCK_ASSIGN_OR_RETURN(sqlite::Transaction tx,
-                           sqlite::Transaction::Begin(db_.get(), kQueueContext));
+                           sqlite::Transaction::Begin(db_.get(), kQueueDb.name));
   AIRLOCK_ASSIGN_OR_RETURN(StmtPtr del,
-                           QueuePrepare(db_.get(), "DELETE FROM events WHERE seq <= ?"));
+                           kQueueDb.Prepare(db_.get(), "DELETE FROM events WHERE seq <= ?"));
   sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(seq));
   AIRLOCK_TRY(StepDone(db_.get(), del.get(), "delete sent events"));
   if (rejected) {
-    AIRLOCK_TRY(QueueExec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'rejected'"));
+    AIRLOCK_TRY(
+        kQueueDb.Exec(db_.get(), "UPDATE meta SET value = value + 1 WHERE key = 'rejected'"));
   }
   return tx.Commit();
 }

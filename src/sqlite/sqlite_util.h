@@ -39,6 +39,22 @@ Error DbError(sqlite3* db, std::string_view context, std::string_view what);
 [[nodiscard]] Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql, std::string_view context);
 [[nodiscard]] Result<void> Exec(sqlite3* db, const char* sql, std::string_view context);
 
+// The three above bound to one database's name, so that a module declares
+//   constexpr sqlite::Context kJournalDb{"install journal"};
+// once and writes kJournalDb.Prepare(db, sql) instead of wrapping each helper itself.
+struct Context {
+  std::string_view name;
+  Error DbError(sqlite3* db, std::string_view what) const {
+    return sqlite::DbError(db, name, what);
+  }
+  [[nodiscard]] Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) const {
+    return sqlite::Prepare(db, sql, name);
+  }
+  [[nodiscard]] Result<void> Exec(sqlite3* db, const char* sql) const {
+    return sqlite::Exec(db, sql, name);
+  }
+};
+
 void BindText(sqlite3_stmt* s, int index, std::string_view text);
 void BindBlob(sqlite3_stmt* s, int index, ByteSpan blob);
 std::string ColumnText(sqlite3_stmt* s, int index);
