@@ -346,7 +346,11 @@ Result<std::vector<CapgoManifestUpload>> MakeCapgoManifest(
     u.target_name = "releases/" + version + "/capgo/" + u.file.file_name;
     nlohmann::json custom = {
         {"format", "capgo-file"},
-        {"capgo_file", {{"app_id", app}, {"version", version}, {"file_name", u.file.file_name}}}};
+        {"capgo_file",
+         {{"app_id", app},
+          {"version", version},
+          {"file_name", u.file.file_name},
+          {"file_hash", u.file.file_hash}}}};
     AIRLOCK_ASSIGN_OR_RETURN(u.target, TargetFor(u.path, std::move(custom)));
     out.push_back(std::move(u));
   }

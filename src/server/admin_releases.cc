@@ -258,9 +258,11 @@ Response AdminApi::Rollback(const Request& req) {
 namespace {
 
 // A Capgo manifest as the CLI sends it ([{"file_name", "file_hash", "target"}]), checked against the
-// signed targets: every entry's target is listed there as a "capgo-file" of this app, version and
-// file name (so its blob is held and its bytes are the signed ones), names are bundle paths (with
-// ".br" for brotli), unique once ".br" is dropped, and file_hash is hex. Returns what is stored
+// signed targets: every entry's target is listed there as a "capgo-file" of this app, version,
+// file name and file_hash (so its blob is held, its bytes are the signed ones, and the plugin is
+// told to expect the hash the developer signed: a file_hash replayed from another file or release
+// could make it accept a stale copy it already holds), names are bundle paths (with ".br" for
+// brotli), unique once ".br" is dropped, and file_hash is hex. Returns what is stored
 // ([{"file_name", "file_hash", "sha256"}]). kInvalidArgument: a malformed entry; kWrongKey: not
 // signed as such.
 Result<std::string> CheckCapgoManifest(const nlohmann::json& manifest,
@@ -304,6 +306,10 @@ Result<std::string> CheckCapgoManifest(const nlohmann::json& manifest,
       return MakeError(ErrorCode::kWrongKey, "targets metadata does not list " + *target +
                                                  " as the Capgo file " + *name + " of " +
                                                  version);
+    }
+    if (file.value("file_hash", "") != *hash) {
+      return MakeError(ErrorCode::kWrongKey, "capgo.manifest: file_hash of " + *name +
+                                                 " is not the one the targets metadata signed");
     }
     out.push_back({{"file_name", *name}, {"file_hash", *hash}, {"sha256", t->second->sha256}});
   }

@@ -1,9 +1,12 @@
 // A Capgo manifest (issue 15, "Capgo manifest mode") as a stolen publisher token would send it: the
 // admin API stores a manifest entry only when the signed targets list its target as the Capgo file
-// of that app, version and file name. A swapped, unsigned, foreign or replayed entry is refused with
-// 422 and nothing is published, so the token cannot point a manifest-mode device at other bytes than
-// the developer signed.
+// of that app, version, file name and file_hash. A swapped, unsigned, foreign or replayed entry, or
+// a file_hash the developer did not sign, is refused with 422 and nothing is published, so the token
+// cannot point a manifest-mode device at other bytes, or another expected hash, than were signed.
 #include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
 
 #include "server/server_api_test_fixture.h"
 
@@ -18,24 +21,39 @@ class CapgoManifestPublishTest : public ServerApiTest {
     return "releases/" + version + "/capgo/" + name;
   }
 
-  // Uploads `content` and lists it in `t` as `target`, signed as the Capgo file `name` of `app`'s
-  // `version`.
+  // Uploads `content` and lists it in `t` as `target`, signed (with `format`) as the Capgo file
+  // `name` of `app`'s `version` whose file_hash is Hash(content).
   void AddCapgoFile(metadata::Targets* t, const std::string& target, const std::string& app,
                     const std::string& version, const std::string& name,
-                    const std::string& content) {
+                    const std::string& content, const std::string& format = "capgo-file") {
     Reply up = Upload(content);
     ASSERT_TRUE(up.status == 201 || up.status == 200) << up.raw;
     AddTarget(t, target, content,
-              {{"format", "capgo-file"},
-               {"capgo_file", {{"app_id", app}, {"version", version}, {"file_name", name}}}});
+              {{"format", format},
+               {"capgo_file",
+                {{"app_id", app},
+                 {"version", version},
+                 {"file_name", name},
+                 {"file_hash", Hash(content)}}}});
+  }
+
+  // A stand-in for the file_hash the Capgo key makes of `content` (hex; the server only compares
+  // it with the signed one).
+  static std::string Hash(const std::string& content) {
+    return HexEncode(crypto::Sha256(AsBytes("file_hash of " + content)));
   }
 
   static std::string Content(const std::string& version, const std::string& name) {
     return name + " of " + version;
   }
 
-  static Json Entry(const std::string& name, const std::string& target) {
-    return {{"file_name", name}, {"file_hash", "00ff"}, {"target", target}};
+  // The honest entry for file `name` of 1.0.0 at `target` (file_hash: that of the honest file),
+  // or with `file_hash` given.
+  static Json Entry(const std::string& name, const std::string& target,
+                    std::optional<std::string> file_hash = std::nullopt) {
+    return {{"file_name", name},
+            {"file_hash", file_hash ? *file_hash : Hash(Content("1.0.0", name))},
+            {"target", target}};
   }
 
   // Release `version` with two signed Capgo files, index.html and app.js (targets `t`).
@@ -54,7 +72,9 @@ class CapgoManifestPublishTest : public ServerApiTest {
   }
 
   void ExpectNothingPublished(const std::string& version) {
-    EXPECT_EQ(store_->GetRelease(kApp, version).error().code(), ErrorCode::kNotFound);
+    auto release = store_->GetRelease(kApp, version);
+    ASSERT_FALSE(release) << "release " << version << " was published";
+    EXPECT_EQ(release.error().code(), ErrorCode::kNotFound);
     EXPECT_EQ(store_->GetChannel(kApp, "production")->current_version, std::nullopt);
   }
 };
@@ -72,6 +92,10 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
   ASSERT_NO_FATAL_FAILURE(AddCapgoFile(&t, old_index, kApp, "0.9.0", "index.html", "old"));
   ASSERT_NO_FATAL_FAILURE(
       AddCapgoFile(&t, foreign, "com.example.other", "1.0.0", "index.html", "foreign"));
+  // Right app, version and name, but signed as something else than a Capgo file.
+  const std::string not_capgo = "releases/1.0.0/other/index.html";
+  ASSERT_NO_FATAL_FAILURE(
+      AddCapgoFile(&t, not_capgo, kApp, "1.0.0", "index.html", "not capgo", "bundle-file"));
 
   const std::string index = FileTarget("1.0.0", "index.html");
   const std::string app_js = FileTarget("1.0.0", "app.js");
@@ -89,6 +113,9 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
       {"an older version's signed file (a replay)",
        Json::array({Entry("index.html", old_index)})},
       {"another app's signed file", Json::array({Entry("index.html", foreign)})},
+      {"a target signed in another format", Json::array({Entry("index.html", not_capgo)})},
+      {"an honest entry, then a bad one",
+       Json::array({Entry("app.js", app_js), Entry("index.html", old_index)})},
   };
   for (const Attack& a : attacks) {
     SCOPED_TRACE(a.what);
@@ -96,6 +123,18 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
     EXPECT_EQ(pub.status, 422) << pub.raw;
     EXPECT_EQ(pub.error(), "verification_failed") << pub.raw;
     EXPECT_NE(pub.raw.find("targets metadata does not list"), std::string::npos) << pub.raw;
+    ExpectNothingPublished("1.0.0");
+  }
+
+  // The right target with a file_hash the developer did not sign (the old index.html's, which the
+  // plugin could match against a copy it holds): refused.
+  for (const std::string& file_hash : {Hash("old"), Hash(Content("1.0.0", "app.js"))}) {
+    Reply pub = Publish("1.0.0", t, Json::array({Entry("index.html", index, file_hash)}));
+    EXPECT_EQ(pub.status, 422) << pub.raw;
+    EXPECT_EQ(pub.error(), "verification_failed") << pub.raw;
+    EXPECT_NE(pub.raw.find("file_hash of index.html is not the one the targets metadata signed"),
+              std::string::npos)
+        << pub.raw;
     ExpectNothingPublished("1.0.0");
   }
 
@@ -107,6 +146,7 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
   Json manifest = Json::parse(*stored->capgo_manifest);
   ASSERT_EQ(manifest.size(), 2u);
   EXPECT_EQ(manifest[0]["file_name"], "index.html");
+  EXPECT_EQ(manifest[0]["file_hash"], Hash(Content("1.0.0", "index.html")));
   EXPECT_EQ(manifest[0]["sha256"],
             HexEncode(crypto::Sha256(AsBytes(Content("1.0.0", "index.html")))));
   EXPECT_EQ(manifest[1]["file_name"], "app.js");
