@@ -14,10 +14,12 @@ APP=com.example.mon
 init_server
 SERVER_FLAGS="--monitor-interval 1" start_server
 S=(--server "$SERVER" --token "$TOKEN")
-# The quiet hours (odd_hour, 0-5 UTC by default) would open an investigation item for setup_app's
-# changes whenever CI runs at night and upset the alert counts below; the rule is tested against a
-# fixed clock in monitor_test (QuietHoursOpenAnInvestigationOnlyInsideTheirWindow).
+# Rules that read the wall clock would add alerts to the counts below depending on when CI runs:
+# odd_hour (quiet hours, 0-5 UTC by default) for setup_app's changes at night, and
+# daily_usage_anomaly for this test's own refused requests if it runs across 00:00 UTC (the daily
+# report is still written). Both are tested against a fixed clock in monitor_test.
 run 0 "rule odd_hour" "$A" alert rules set odd_hour enabled=false "${S[@]}"
+run 0 "rule daily_usage_anomaly" "$A" alert rules set daily_usage_anomaly enabled=false "${S[@]}"
 setup_app "$APP"
 timestamp_keyid() {
   curl -sf -H "Authorization: Bearer $TOKEN" "$SERVER/api/v1/apps/$APP" |

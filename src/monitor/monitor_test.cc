@@ -321,53 +321,79 @@ TEST_F(MonitorTest, NewActorOnAKeyWithHistoryOpensAnInvestigationWithoutAction) 
 }
 
 // odd_hour against a fixed clock (the shell tests switch it off: they run at whatever hour CI
-// starts them, and a run at 01:04 UTC once raised it in the middle of their alert counts).
+// starts them, and a run at 01:04 UTC once raised it in the middle of their alert counts). Each probe
+// is one key use by an actor of its own at a second of the day, ticked at another hour (the event's
+// time counts, not the tick's), then looked up by its subject.
 TEST_F(MonitorTest, QuietHoursOpenAnInvestigationOnlyInsideTheirWindow) {
-  auto use_and_change = [&](int64_t at) {
-    now_ = at;
-    KeyOp("app.targets", "ci", "10.0.0.5", "sign");
-    KeyOp("app.timestamp", "airlockd", "airlockd", "sign");  // the server's own: ignored
-    Event change;
-    change.source = "release";
-    change.operation = "channel.create";
-    change.app_id = "app";
-    change.actor = "owner";
-    change.address = "10.0.0.8";
-    change.time = at;
-    ASSERT_TRUE(monitor_->Record(change));
+  int day = 1;
+  auto raised = [&](int64_t second_of_day) {
+    const std::string actor = "ci-" + std::to_string(day) + "-" + std::to_string(second_of_day);
+    now_ = kMidnight + day * kDay + second_of_day;
+    KeyOp("app.targets", actor, "10.0.0.5", "sign");
+    now_ += 7 * 3600 + 780;  // the tick at another hour, before the next probe's day
     Tick();
-  };
-  auto odd = [&] {
-    std::vector<Alert> out;
-    for (auto& a : Alerts()) {
-      if (a.rule == "odd_hour") out.push_back(a);
+    day += 2;
+    for (const Alert& a : Alerts()) {
+      if (a.rule == "odd_hour" && a.subject == "key app.targets|" + actor) {
+        EXPECT_EQ(a.level, "low");
+        EXPECT_TRUE(a.investigation);
+        EXPECT_EQ(a.action_state, "none");
+        return true;
+      }
     }
-    return out;
+    return false;
   };
-  use_and_change(kMidnight + 10 * 3600);  // office hours: nothing
-  EXPECT_TRUE(odd().empty());
-  use_and_change(kMidnight + kDay + 2 * 3600 + 5);  // inside the default [0, 5)
-  auto night = odd();
-  ASSERT_EQ(night.size(), 2u);
-  std::vector<std::string> subjects = {night[0].subject, night[1].subject};
-  std::sort(subjects.begin(), subjects.end());
-  EXPECT_EQ(subjects, (std::vector<std::string>{"channel.create app|owner", "key app.targets|ci"}));
-  for (auto& a : night) {
-    EXPECT_EQ(a.level, "low");
-    EXPECT_TRUE(a.investigation);
-    EXPECT_EQ(a.action_state, "none");
-    EXPECT_NE(a.summary.find("at 2 h UTC, inside the quiet hours"), std::string::npos) << a.summary;
-  }
-  // A window across midnight, [22, 3): 23 h is inside, 4 h no longer is.
+  constexpr int64_t kH = 3600;
+  // The default window, [0, 5) UTC.
+  EXPECT_TRUE(raised(0));
+  EXPECT_TRUE(raised(2 * kH + 5));
+  EXPECT_TRUE(raised(5 * kH - 1));
+  EXPECT_FALSE(raised(5 * kH));
+  EXPECT_FALSE(raised(10 * kH));
+  EXPECT_FALSE(raised(kDay - 1));
+  // A window across midnight, [22, 3).
   ASSERT_TRUE(monitor_->SetRule("odd_hour", {{"quiet_start_hour", 22}, {"quiet_end_hour", 3}},
                                 "alice", "127.0.0.1"));
-  use_and_change(kMidnight + 2 * kDay + 23 * 3600);
-  EXPECT_EQ(odd().size(), 4u);
-  use_and_change(kMidnight + 4 * kDay + 4 * 3600);
-  EXPECT_EQ(odd().size(), 4u);
+  EXPECT_FALSE(raised(22 * kH - 1));
+  EXPECT_TRUE(raised(22 * kH));
+  EXPECT_TRUE(raised(kDay - 1));
+  EXPECT_TRUE(raised(0));
+  EXPECT_TRUE(raised(3 * kH - 1));
+  EXPECT_FALSE(raised(3 * kH));
+  EXPECT_FALSE(raised(4 * kH));  // inside the default window, no longer quiet
+  // An empty window: start == end.
+  ASSERT_TRUE(monitor_->SetRule("odd_hour", {{"quiet_start_hour", 7}, {"quiet_end_hour", 7}},
+                                "alice", "127.0.0.1"));
+  EXPECT_FALSE(raised(7 * kH));
+  EXPECT_FALSE(raised(2 * kH));
+  ASSERT_TRUE(monitor_->SetRule("odd_hour", {{"quiet_start_hour", 0}, {"quiet_end_hour", 5}},
+                                "alice", "127.0.0.1"));
+  EXPECT_TRUE(raised(2 * kH));
+
+  // A release change by a person in quiet hours; the server's own signing is never counted.
+  now_ = kMidnight + day * kDay + 1 * kH;
+  KeyOp("app.timestamp", "airlockd", "airlockd", "sign");
+  Event change;
+  change.source = "release";
+  change.operation = "channel.create";
+  change.app_id = "app";
+  change.actor = "owner";
+  change.address = "10.0.0.8";
+  change.time = now_;
+  ASSERT_TRUE(monitor_->Record(change));
+  Tick();
+  std::vector<std::string> subjects;
+  for (const Alert& a : Alerts()) {
+    if (a.rule == "odd_hour" && a.subject.find("|ci-") == std::string::npos) {
+      subjects.push_back(a.subject);
+      EXPECT_EQ(a.summary, "owner used channel.create app at 1 h UTC, inside the quiet hours");
+    }
+  }
+  EXPECT_EQ(subjects, std::vector<std::string>{"channel.create app|owner"});
+
   ASSERT_TRUE(monitor_->SetRule("odd_hour", {{"enabled", false}}, "alice", "127.0.0.1"));
-  use_and_change(kMidnight + 5 * kDay + 23 * 3600);
-  EXPECT_EQ(odd().size(), 4u);
+  day += 2;
+  EXPECT_FALSE(raised(2 * kH));
   EXPECT_TRUE(calls_.Get().empty());
 }
 
