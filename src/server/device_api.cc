@@ -597,8 +597,11 @@ class DeviceApi {
 
 }  // namespace
 
+// The routes' owner handle: the API type-erased (it lives in this file's anonymous namespace), and
+// its key service for WaitForDeviceKeyWraps.
 struct DeviceRoutes {
-  std::shared_ptr<DeviceApi> api;
+  std::shared_ptr<void> api;
+  DeviceKeyService* keys = nullptr;  // owned by *api
 };
 
 std::shared_ptr<DeviceRoutes> AddDeviceRoutes(Router* router, const ServerApiDeps& deps) {
@@ -606,9 +609,9 @@ std::shared_ptr<DeviceRoutes> AddDeviceRoutes(Router* router, const ServerApiDep
   router->Add("POST", "/v1/enroll", [api](const Request& req) { return api->Enroll(req); });
   router->Add("POST", "/v1/check", [api](const Request& req) { return api->Check(req); });
   router->Add("POST", "/v1/report", [api](const Request& req) { return api->Report(req); });
-  return std::make_shared<DeviceRoutes>(DeviceRoutes{api});
+  return std::make_shared<DeviceRoutes>(DeviceRoutes{api, &api->keys()});
 }
 
-void WaitForDeviceKeyWraps(DeviceRoutes* routes) { routes->api->keys().WaitIdle(); }
+void WaitForDeviceKeyWraps(DeviceRoutes* routes) { routes->keys->WaitIdle(); }
 
 }  // namespace airlock::server
