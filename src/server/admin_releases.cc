@@ -257,6 +257,14 @@ Response AdminApi::Rollback(const Request& req) {
 
 namespace {
 
+// j[key] when j is an object holding a string there, else "" (signed custom fields are free-form
+// JSON: a number or an array where a name is expected must be a refusal, not an exception).
+std::string SignedString(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // A Capgo manifest as the CLI sends it ([{"file_name", "file_hash", "target"}]), checked against the
 // signed targets: every entry's target is listed there as a "capgo-file" of this app, version,
 // file name and file_hash (so its blob is held, its bytes are the signed ones, and the plugin is
@@ -298,16 +306,16 @@ Result<std::string> CheckCapgoManifest(const nlohmann::json& manifest,
     }
     auto t = by_name.find(*target);
     const bool capgo_file =
-        t != by_name.end() && t->second->custom.value("format", "") == "capgo-file";
+        t != by_name.end() && SignedString(t->second->custom, "format") == "capgo-file";
     const nlohmann::json file =
         capgo_file ? t->second->custom.value("capgo_file", nlohmann::json()) : nlohmann::json();
-    if (!file.is_object() || file.value("app_id", "") != app_id ||
-        file.value("version", "") != version || file.value("file_name", "") != *name) {
+    if (!file.is_object() || SignedString(file, "app_id") != app_id ||
+        SignedString(file, "version") != version || SignedString(file, "file_name") != *name) {
       return MakeError(ErrorCode::kWrongKey, "targets metadata does not list " + *target +
                                                  " as the Capgo file " + *name + " of " +
                                                  version);
     }
-    if (file.value("file_hash", "") != *hash) {
+    if (SignedString(file, "file_hash") != *hash) {
       return MakeError(ErrorCode::kWrongKey, "capgo.manifest: file_hash of " + *name +
                                                  " is not the one the targets metadata signed");
     }

@@ -5,6 +5,7 @@
 // cannot point a manifest-mode device at other bytes, or another expected hash, than were signed.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <optional>
 #include <string>
 
@@ -97,6 +98,14 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
   ASSERT_NO_FATAL_FAILURE(
       AddCapgoFile(&t, not_capgo, kApp, "1.0.0", "index.html", "not capgo", "bundle-file"));
 
+  // Signed custom fields of the wrong JSON types (a refusal, not an exception).
+  const std::string odd = "releases/1.0.0/capgo/odd";
+  ASSERT_TRUE(Upload("odd").status == 201);
+  AddTarget(&t, odd, "odd",
+            {{"format", "capgo-file"},
+             {"capgo_file",
+              {{"app_id", kApp}, {"version", "1.0.0"}, {"file_name", 7}, {"file_hash", {1}}}}});
+
   const std::string index = FileTarget("1.0.0", "index.html");
   const std::string app_js = FileTarget("1.0.0", "app.js");
   struct Attack {
@@ -114,6 +123,7 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
        Json::array({Entry("index.html", old_index)})},
       {"another app's signed file", Json::array({Entry("index.html", foreign)})},
       {"a target signed in another format", Json::array({Entry("index.html", not_capgo)})},
+      {"signed fields that are not strings", Json::array({Entry("index.html", odd)})},
       {"an honest entry, then a bad one",
        Json::array({Entry("app.js", app_js), Entry("index.html", old_index)})},
   };
@@ -128,7 +138,9 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
 
   // The right target with a file_hash the developer did not sign (the old index.html's, which the
   // plugin could match against a copy it holds): refused.
-  for (const std::string& file_hash : {Hash("old"), Hash(Content("1.0.0", "app.js"))}) {
+  std::string upper = Hash(Content("1.0.0", "index.html"));
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& file_hash : {Hash("old"), Hash(Content("1.0.0", "app.js")), upper}) {
     Reply pub = Publish("1.0.0", t, Json::array({Entry("index.html", index, file_hash)}));
     EXPECT_EQ(pub.status, 422) << pub.raw;
     EXPECT_EQ(pub.error(), "verification_failed") << pub.raw;
@@ -150,6 +162,7 @@ TEST_F(CapgoManifestPublishTest, EntriesNotSignedAsThatFileAreRefusedAndNothingI
   EXPECT_EQ(manifest[0]["sha256"],
             HexEncode(crypto::Sha256(AsBytes(Content("1.0.0", "index.html")))));
   EXPECT_EQ(manifest[1]["file_name"], "app.js");
+  EXPECT_EQ(manifest[1]["file_hash"], Hash(Content("1.0.0", "app.js")));
   EXPECT_EQ(manifest[1]["sha256"], HexEncode(crypto::Sha256(AsBytes(Content("1.0.0", "app.js")))));
 }
 

@@ -2,13 +2,17 @@
 // folder, the online key store, routes, the timestamp refresher and signals.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -197,8 +201,12 @@ int Init(const server::ServerConfig& config) {
 // Runs `task` now and then every `interval`, until Stop (which wakes it at once).
 class PeriodicTask {
  public:
-  PeriodicTask(std::function<void()> task, std::chrono::seconds interval)
-      : task_(std::move(task)), interval_(interval) {
+  // kBackground: the thread runs at the lowest CPU priority (nice 19), for work that may wait for
+  // idle CPU rather than take it from the requests.
+  enum class Priority { kNormal, kBackground };
+  PeriodicTask(std::function<void()> task, std::chrono::seconds interval,
+               Priority priority = Priority::kNormal)
+      : task_(std::move(task)), interval_(interval), priority_(priority) {
     thread_ = std::thread([this] { Run(); });
   }
   ~PeriodicTask() { Stop(); }
@@ -213,6 +221,10 @@ class PeriodicTask {
 
  private:
   void Run() {
+    // Linux: a thread's nice value is its own (setpriority on its thread id).
+    if (priority_ == Priority::kBackground && setpriority(PRIO_PROCESS, gettid(), 19) != 0) {
+      LogLine("warning", std::string("background task: setpriority: ") + std::strerror(errno));
+    }
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       lock.unlock();
@@ -224,6 +236,7 @@ class PeriodicTask {
 
   std::function<void()> task_;
   std::chrono::seconds interval_;
+  Priority priority_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -321,10 +334,9 @@ int Serve(const server::ServerConfig& config) {
   deps.audit_log = repo_options.audit_log;
   // last_seen behind the request (last_seen_writer.h): written every second, and at the stop, on a
   // store connection of its own. Each batch moves up to 500 entries of the devices_by_last_seen
-  // index; at 1 M devices those sit on as many scattered pages, and a flush took 40-170 ms (plus
-  // SQLite's checkpoint of them), during which the requests' one SQLite connection was held: the
-  // checks' p99 at 1 M devices was 14x that at 1 k (docs/benchmarks.md). With WAL the requests'
-  // reads go on beside this writer.
+  // index; at 1 M devices those sit on as many scattered pages, and a batch took 40-170 ms in a
+  // test of the statement alone (plus SQLite's checkpoint of them), which would otherwise hold the
+  // requests' one SQLite connection. With WAL the requests' reads go on beside this writer.
   auto touch_store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow(), 1);
   if (!touch_store) {
     std::cerr << "airlockd: database (last_seen): " << touch_store.error().ToString() << "\n";
@@ -430,7 +442,7 @@ int Serve(const server::ServerConfig& config) {
       std::chrono::seconds(1));
   // Release statistics on /metrics (release_metrics.h), computed off the request path, on a store
   // connection of their own: their counts over the devices table (seconds at millions of devices)
-  // must not hold the connection the requests use.
+  // must not hold the connection the requests use, nor take a core from them (nice 19).
   auto stats_store = airlock::storage::OpenStore(DatabaseUrl(config), UnixNow(), 1);
   if (!stats_store) {
     std::cerr << "airlockd: database (statistics): " << stats_store.error().ToString() << "\n";
@@ -445,7 +457,7 @@ int Serve(const server::ServerConfig& config) {
         }
         metrics.SetSection(std::move(*text));
       },
-      std::chrono::seconds(config.stats_interval));
+      std::chrono::seconds(config.stats_interval), PeriodicTask::Priority::kBackground);
   PeriodicTask watcher(
       [&monitor] {
         auto report = monitor.Tick();
