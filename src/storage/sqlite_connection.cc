@@ -150,6 +150,11 @@ Result<std::unique_ptr<Connection>> OpenSqliteConnection(const std::string& path
   }
   AIRLOCK_TRY(conn->Exec("PRAGMA synchronous = NORMAL"));
   AIRLOCK_TRY(conn->Exec("PRAGMA foreign_keys = ON"));
+  // Reads through a memory map of the file's first GiB, not a pread per page into the 2 MB page
+  // cache: without it, at 1 M devices the device reads of a cache refresh made the checks' p99
+  // ~40 ms instead of ~7 ms (docs/benchmarks.md). An I/O error on a mapped page is a SIGBUS
+  // (docs/operations/storage.md).
+  AIRLOCK_TRY(conn->Query("PRAGMA mmap_size = 1073741824", {}));
   return std::unique_ptr<Connection>(std::move(conn));
 }
 
