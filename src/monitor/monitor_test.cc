@@ -124,6 +124,19 @@ class MonitorTest : public ::testing::Test {
     ASSERT_TRUE(log_->Append(r));
   }
 
+  // A release-side event (a publish, rollout, channel or approval change) of "app" at now_.
+  void ReleaseChange(const std::string& operation, const std::string& actor,
+                     const std::string& address) {
+    Event e;
+    e.source = "release";
+    e.operation = operation;
+    e.app_id = "app";
+    e.actor = actor;
+    e.address = address;
+    e.time = now_;
+    ASSERT_TRUE(monitor_->Record(e));
+  }
+
   void Device(const std::string& device, const std::string& version, const std::string& kind,
               const std::string& reason = "", const std::string& detail = "") {
     Event e;
@@ -373,14 +386,7 @@ TEST_F(MonitorTest, QuietHoursOpenAnInvestigationOnlyInsideTheirWindow) {
   // A release change by a person in quiet hours; the server's own signing is never counted.
   now_ = kMidnight + day * kDay + 1 * kH;
   KeyOp("app.timestamp", "airlockd", "airlockd", "sign");
-  Event change;
-  change.source = "release";
-  change.operation = "channel.create";
-  change.app_id = "app";
-  change.actor = "owner";
-  change.address = "10.0.0.8";
-  change.time = now_;
-  ASSERT_TRUE(monitor_->Record(change));
+  ReleaseChange("channel.create", "owner", "10.0.0.8");
   Tick();
   std::vector<std::string> subjects;
   for (const Alert& a : Alerts()) {
@@ -411,13 +417,7 @@ TEST_F(MonitorTest, ADayOfNormalTrafficRaisesNothing) {
       if (t % 3600 == 0) KeyOp("app.snapshot", "airlockd", "airlockd", "sign");
       if (t == 10 * 3600 || t == 15 * 3600) {
         KeyOp("app.targets", "ci", "10.0.0.5", "sign");
-        Event pub;
-        pub.source = "release";
-        pub.operation = "release.publish";
-        pub.app_id = "app";
-        pub.actor = "ci";
-        pub.address = "10.0.0.5";
-        ASSERT_TRUE(monitor_->Record(pub));
+        ReleaseChange("release.publish", "ci", "10.0.0.5");
       }
       if (t >= 9 * 3600 && t < 21 * 3600) {
         for (int i = 0; i < 3; ++i, ++device) {
