@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Clang: it compiles this tree with the sanitizers in about two thirds of GCC's CPU time
-# (docs/testing.md), and the build is the run's largest cost. A build-asan/ made by another compiler is started afresh.
+# (docs/testing.md), and the build is the run's largest cost. A build-asan/ made by another
+# compiler is started afresh.
 # -O1 -g1: line tables are all a report's stack needs; no benchmarks (they measure speed, which a
 # sanitized build does not have).
 if [[ -f build-asan/CMakeCache.txt ]] && ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang++' build-asan/CMakeCache.txt; then

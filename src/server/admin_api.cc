@@ -307,13 +307,19 @@ const TrustedTarget* FindTarget(const std::vector<TrustedTarget>& targets, std::
   return nullptr;
 }
 
-// The target must carry custom {"app_id": app, "version": version}.
+std::string SignedString(const Json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The target must carry custom {"app_id": app, "version": version} (both non-empty: an app id and
+// a parsed semver).
 Result<void> CheckTargetCustom(const TrustedTarget& target, std::string_view app,
                                std::string_view version) {
   const Json& c = target.custom;
-  bool ok = c.is_object() && c.contains("app_id") && c["app_id"].is_string() &&
-            c["app_id"].get<std::string>() == app && c.contains("version") &&
-            c["version"].is_string() && c["version"].get<std::string>() == version;
+  bool ok = !app.empty() && !version.empty() && SignedString(c, "app_id") == app &&
+            SignedString(c, "version") == version;
   if (!ok) {
     return MakeError(ErrorCode::kBadSignature,
                      "target " + target.name + " is not signed with custom {\"app_id\": \"" +

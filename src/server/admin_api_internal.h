@@ -64,6 +64,9 @@ BlobLookup MakeBlobLookup(std::filesystem::path data_dir);
 // "alb" when the file starts with the sealed-bundle magic, else "zip".
 std::string BlobFormat(const std::filesystem::path& path);
 const TrustedTarget* FindTarget(const std::vector<TrustedTarget>& targets, std::string_view name);
+// j[key] when j is an object holding a string there, else "" (signed custom fields are free-form
+// JSON: a number or an array where a name is expected must be a refusal, not an exception).
+std::string SignedString(const Json& j, const char* key);
 // The target must carry custom {"app_id": app, "version": version}.
 Result<void> CheckTargetCustom(const TrustedTarget& target, std::string_view app,
                                std::string_view version);

@@ -257,14 +257,6 @@ Response AdminApi::Rollback(const Request& req) {
 
 namespace {
 
-// j[key] when j is an object holding a string there, else "" (signed custom fields are free-form
-// JSON: a number or an array where a name is expected must be a refusal, not an exception).
-std::string SignedString(const nlohmann::json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // A Capgo manifest as the CLI sends it ([{"file_name", "file_hash", "target"}]), checked against the
 // signed targets: every entry's target is listed there as a "capgo-file" of this app, version,
 // file name and file_hash (so its blob is held, its bytes are the signed ones, and the plugin is
