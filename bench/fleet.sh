@@ -48,9 +48,10 @@ VIA="http://127.0.0.1:$PP"
 start_airlockd "$UP" "$VIA" PID
 SERVER="http://127.0.0.1:$UP"
 setup_app "$APP"
-# The monitor's rules that act on device failure reports: a corrupted blob reports hash_mismatch,
-# a corrupted signed file signature_invalid, any refusal counts as a failed install, and over plain
-# HTTP the proxy's corruption is indistinguishable from tampering. Off unless --shipped-rules: the
+# The monitor's rules on device failure reports: a corrupted blob reports hash_mismatch, a
+# corrupted signed file signature_invalid, any refusal counts as a failed install (which pauses the
+# release), and over plain HTTP the proxy's corruption is indistinguishable from tampering to the
+# devices (the server's own copy is intact, so no key moves). Off unless --shipped-rules: the
 # simulation measures delivery; docs/benchmarks.md has a run with the rules as shipped.
 if [ "$RULES" = off ]; then
   for rule in release_failure_rate tampered_content mass_verification_failures foreign_signature; do

@@ -250,7 +250,7 @@ Result<TickReport> Monitor::Tick() {
   AIRLOCK_ASSIGN_OR_RETURN(auto events, store_->EventsAfter(cursor, options_.batch));
   for (const Event& e : events) {
     AIRLOCK_ASSIGN_OR_RETURN(auto candidates,
-                             Evaluate(e, rules, *store_, options_.foreign_metadata));
+                             Evaluate(e, rules, *store_, options_.corroboration));
     for (const Candidate& c : candidates) AIRLOCK_TRY(Raise(e, c, &report));
     AIRLOCK_TRY(store_->AdvanceCursor("rules", e.id));
     ++report.evaluated;

@@ -66,7 +66,9 @@ struct MonitorOptions {
   std::function<Result<void>(const audit::UsageRecord&)> audit;
   Responder* responder = nullptr;  // required
   Notifier* notifier = nullptr;    // optional: without one, alerts are only logged
-  ForeignMetadataCheck foreign_metadata;
+  // The server's checks of what devices report (rules.h): unset, device reports raise
+  // investigation items at most and move nothing.
+  Corroboration corroboration;
   int64_t notify_max_attempts = 8;
   int64_t notify_base_delay = 30;  // seconds; doubled after every failed attempt
   size_t batch = 1000;             // events evaluated per Tick at most

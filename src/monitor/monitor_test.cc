@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -30,6 +31,8 @@ using Json = nlohmann::json;
 constexpr int64_t kDay = 86400;
 // 2026-03-02 00:00:00 UTC, a Monday.
 constexpr int64_t kMidnight = 1772409600;
+// Base64 text standing for a document that proves our timestamp key signed what we never wrote.
+constexpr const char* kForgedTimestamp = "Rk9SR0VE";
 
 struct Calls {
   std::mutex mu;
@@ -99,10 +102,20 @@ class MonitorTest : public ::testing::Test {
     options.notify_base_delay = 10;
     options.notify_max_attempts = 3;
     options.scheduled_checks = scheduled_;
-    options.foreign_metadata = [](const std::string& app, const std::string& role, int64_t version,
-                                  const std::string& sha) -> std::optional<std::string> {
-      if (version > 7) return app + "." + role;  // the server produced versions 1..7 only
-      return std::nullopt;
+    // The server's checks, faked: the only document that proves anything is kForgedTimestamp (a
+    // timestamp v9 "signed by app.timestamp"; the server produced versions 1..7), and a release's
+    // copy on the server is damaged only when the test says so.
+    options.corroboration.foreign_metadata =
+        [](const std::string& app, const std::string& document) -> std::optional<ForeignMetadata> {
+      if (document != kForgedTimestamp) return std::nullopt;
+      return ForeignMetadata{app + ".timestamp", "timestamp", 9, "cd"};
+    };
+    options.corroboration.content = [this](const std::string& app, const std::string& version) {
+      std::lock_guard lock(damaged_mu_);
+      if (damaged_.count(app + "/" + version)) {
+        return ContentCheck{ContentCheck::State::kDamaged, "a flipped byte"};
+      }
+      return ContentCheck{ContentCheck::State::kIntact, "its 1 target matches"};
     };
     return std::make_unique<Monitor>(std::move(*store), options);
   }
@@ -199,6 +212,8 @@ class MonitorTest : public ::testing::Test {
   RecordingResponder responder_{&calls_};
   std::unique_ptr<Monitor> monitor_;
   int device_seq_ = 0;
+  std::mutex damaged_mu_;
+  std::set<std::string> damaged_;  // "app/version" whose copy on the server fails its target
   bool scheduled_ = false;  // the rule tests run without the scheduled reports
 };
 
@@ -255,19 +270,59 @@ TEST_F(MonitorTest, OperatorDeclarationRotatesTheKey) {
   EXPECT_EQ(calls_.Get(), std::vector<std::string>{"rotate_key:app.timestamp"});
 }
 
-TEST_F(MonitorTest, MetadataTheServerNeverSignedRotatesThatKey) {
-  Device("d1", "1.0.0", "failed", "unknown_signed_metadata", "role=timestamp version=5 sha256=ab");
-  Tick();
-  EXPECT_TRUE(Alerts().empty()) << "version 5 was produced by the server";
+TEST_F(MonitorTest, MetadataTheServerNeverSignedRotatesThatKeyOnlyWithTheDocumentAsProof) {
+  // A claim alone, a claim with a document that proves nothing (the check says so), and a
+  // document in a report of another reason: nothing.
   Device("d1", "1.0.0", "failed", "unknown_signed_metadata", "role=timestamp version=9 sha256=cd");
+  Device("d1", "1.0.0", "failed", "unknown_signed_metadata",
+         "role=timestamp version=9 sha256=cd metadata=bm90IHNpZ25lZA==");
+  Device("d1", "1.0.0", "failed", "hash_mismatch", std::string("metadata=") + kForgedTimestamp);
+  Tick();
+  EXPECT_TRUE(Alerts().empty());
+  EXPECT_TRUE(calls_.Get().empty());
+  Device("d1", "1.0.0", "failed", "unknown_signed_metadata",
+         std::string("role=timestamp version=9 sha256=cd metadata=") + kForgedTimestamp);
   Tick();
   auto alerts = Alerts();
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0].rule, "foreign_signature");
+  EXPECT_EQ(alerts[0].subject, "app.timestamp");
+  EXPECT_EQ(alerts[0].summary,
+            "device d1 of app holds timestamp v9 (sha256 cd) signed by key app.timestamp that the "
+            "server never produced");
   EXPECT_EQ(calls_.Get(), std::vector<std::string>{"rotate_key:app.timestamp"});
 }
 
+TEST_F(MonitorTest, TamperReportsMoveNothingWhileTheServersOwnCopyIsIntact) {
+  // Anyone holding the app can enroll devices: fifteen of them claim hash_mismatch and
+  // signature_invalid for a release whose copy on the server matches its signed target. (From 20
+  // failing devices on, release_failure_rate pauses the release: that action is meant to follow
+  // device reports, and a channel resumes with one command.)
+  for (int i = 0; i < 15; ++i) {
+    Device("liar" + std::to_string(i), "1.1.0", "failed", "hash_mismatch");
+    Device("liar" + std::to_string(i), "1.1.0", "failed", "signature_invalid");
+  }
+  Tick();
+  auto alerts = Alerts();
+  ASSERT_EQ(alerts.size(), 2u);
+  for (const Alert& a : alerts) {
+    SCOPED_TRACE(a.rule);
+    EXPECT_EQ(a.subject, "app unverified");
+    EXPECT_EQ(a.level, "low");
+    EXPECT_EQ(a.action, "none");
+    EXPECT_NE(a.summary.find("; no action: its 1 target matches, so the bytes changed between the "
+                             "server and the devices, or the reports are false"),
+              std::string::npos)
+        << a.summary;
+  }
+  EXPECT_TRUE(calls_.Get().empty()) << "a device's word moved a key";
+}
+
 TEST_F(MonitorTest, TamperedContentOnSeveralDevicesReplacesTheAppKeysOnce) {
+  {
+    std::lock_guard lock(damaged_mu_);
+    damaged_.insert("app/1.1.0");
+  }
   Device("d1", "1.1.0", "failed", "hash_mismatch");
   Device("d1", "1.1.0", "failed", "hash_mismatch");  // one device twice is still one device
   Tick();
@@ -277,11 +332,20 @@ TEST_F(MonitorTest, TamperedContentOnSeveralDevicesReplacesTheAppKeysOnce) {
   auto alerts = Alerts();
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0].rule, "tampered_content");
+  EXPECT_EQ(alerts[0].subject, "app");
   EXPECT_EQ(alerts[0].level, "critical");
+  EXPECT_EQ(alerts[0].summary,
+            "5 devices of app reported validly signed but tampered content (hash_mismatch) of "
+            "version 1.1.0 within 3600 s; the server's own copy fails its signed target: a "
+            "flipped byte");
   EXPECT_EQ(calls_.Get(), std::vector<std::string>{"replace_app_keys:app"});
 }
 
 TEST_F(MonitorTest, SignatureFailuresAcrossManyDevicesReplaceTheAppKeys) {
+  {
+    std::lock_guard lock(damaged_mu_);
+    damaged_.insert("app/1.1.0");
+  }
   for (int i = 0; i < 10; ++i) {
     Device("dev" + std::to_string(i), "1.1.0", "failed", "signature_invalid");
     now_ += 20;
@@ -811,6 +875,10 @@ TEST_F(MonitorTest, TwoServersOnOnePostgresRaiseEachAlertOnce) {
   ASSERT_TRUE(storage::OpenStore(*pg, now_));
   auto a = NewMonitor(*pg);
   auto b = NewMonitor(*pg);
+  {
+    std::lock_guard lock(damaged_mu_);
+    for (int round = 0; round < 5; ++round) damaged_.insert("app" + std::to_string(round) + "/1.0.0");
+  }
   for (int round = 0; round < 5; ++round) {
     for (int i = 0; i < 6; ++i) {
       KeyOp("app" + std::to_string(round) + ".targets", "bob", "198.51.100.4", "sign",
@@ -826,6 +894,7 @@ TEST_F(MonitorTest, TwoServersOnOnePostgresRaiseEachAlertOnce) {
       e.operation = "failed";
       e.result = "failed";
       e.reason = "signature_invalid";
+      e.version = "1.0.0";
       // Both servers receive (a retry of) the same report.
       ASSERT_TRUE(a->Record(e));
       ASSERT_TRUE(b->Record(e));

@@ -233,8 +233,14 @@ Result<void> AdminRules(const Event& e, const RuleSet& rules, MonitorStore& stor
 }
 
 // Critical: `reason` reported by at least threshold distinct devices of the app in the window.
+// `threshold` distinct devices of an app reported `reason` within the window. Acted on (the rule's
+// level and action, subject the app) only when the server's own copy of the reported version fails
+// its signed target; otherwise an investigation item (subject "<app> unverified", no action):
+// then the bytes changed between the server and the devices, or the reports are false, and
+// replacing the server's keys would mend neither.
 Result<void> DeviceSpread(const Event& e, const RuleSet& rules, MonitorStore& store,
-                          std::string_view rule, std::string_view reason, std::string_view what,
+                          const Corroboration& corroboration, std::string_view rule,
+                          std::string_view reason, std::string_view what,
                           std::vector<Candidate>* out) {
   const RuleSettings* s = Enabled(rules, rule);
   if (s == nullptr || e.reason != reason || e.app_id.empty()) return {};
@@ -246,10 +252,25 @@ Result<void> DeviceSpread(const Event& e, const RuleSet& rules, MonitorStore& st
   f.until = e.time + 1;
   AIRLOCK_ASSIGN_OR_RETURN(int64_t devices, store.CountDevices(f));
   if (devices < s->threshold) return {};
-  Candidate c =
-      Make(rule, e.app_id, Bucket(e.time, s->window), e,
-           std::to_string(devices) + " devices of " + e.app_id + " reported " + std::string(what) +
-               " (" + std::string(reason) + ") within " + std::to_string(s->window) + " s");
+  std::string summary = std::to_string(devices) + " devices of " + e.app_id + " reported " +
+                        std::string(what) + " (" + std::string(reason) + ") of version " +
+                        e.version + " within " + std::to_string(s->window) + " s";
+  ContentCheck own{ContentCheck::State::kUnknown, "the server has no check of its own copy"};
+  if (corroboration.content) own = corroboration.content(e.app_id, e.version);
+  Candidate c;
+  if (own.state == ContentCheck::State::kDamaged) {
+    c = Make(rule, e.app_id, Bucket(e.time, s->window), e,
+             summary + "; the server's own copy fails its signed target: " + own.detail);
+  } else {
+    c = Make(rule, e.app_id + " unverified", Bucket(e.time, s->window), e,
+             summary + "; no action: " +
+                 (own.state == ContentCheck::State::kIntact
+                      ? own.detail + ", so the bytes changed between the server and the devices, "
+                                     "or the reports are false"
+                      : own.detail));
+    c.level = "low";
+    c.action = Action::kNone;
+  }
   c.key_name.clear();
   out->push_back(std::move(c));
   return {};
@@ -311,11 +332,11 @@ const std::vector<RuleInfo>& AllRules() {
        "repeated failed or refused operations on a key (auth, signing, second factor)"},
       {"compromise_declared", "high", Action::kRotateKey, "an operator declared a key compromised"},
       {"foreign_signature", "high", Action::kRotateKey,
-       "devices report metadata signed by our key that the server never produced"},
+       "a device shows metadata signed by our key that the server never produced"},
       {"tampered_content", "critical", Action::kReplaceAppKeys,
-       "devices report validly signed but tampered content (hash_mismatch)"},
+       "devices report tampered content (hash_mismatch) and the server's copy fails its target"},
       {"mass_verification_failures", "critical", Action::kReplaceAppKeys,
-       "signature verification failures (signature_invalid) across many devices"},
+       "signature failures (signature_invalid) on many devices; the server's copy fails too"},
       {"release_failure_rate", "medium", Action::kPauseRollout,
        "a release's update failure rate above normal (Wilson lower bound)"},
       {"deploy_burst", "low", Action::kNone,
@@ -487,7 +508,7 @@ double WilsonLowerBound(int64_t failures, int64_t n, double z) {
 }
 
 Result<std::vector<Candidate>> Evaluate(const Event& e, const RuleSet& rules, MonitorStore& store,
-                                        const ForeignMetadataCheck& foreign) {
+                                        const Corroboration& corroboration) {
   std::vector<Candidate> out;
   if (e.source == "key") {
     AIRLOCK_TRY(KeyRules(e, rules, store, &out));
@@ -504,24 +525,24 @@ Result<std::vector<Candidate>> Evaluate(const Event& e, const RuleSet& rules, Mo
                          e.actor + " declared key " + e.key_name + " compromised: " + e.detail));
     }
   } else if (e.source == "device") {
-    if (e.reason == "unknown_signed_metadata" && foreign && Enabled(rules, "foreign_signature")) {
-      const RuleSettings* s = Enabled(rules, "foreign_signature");
-      std::string role = DetailField(e.detail, "role");
-      std::string sha = DetailField(e.detail, "sha256");
-      int64_t version = std::atoll(DetailField(e.detail, "version").c_str());
-      if (auto key = foreign(e.app_id, role, version, sha)) {
-        Candidate c = Make("foreign_signature", *key, Bucket(e.time, s->window), e,
-                           "device " + e.device_id + " of " + e.app_id + " holds " + role + " v" +
-                               std::to_string(version) + " (sha256 " + sha + ") signed by key " +
-                               *key + " that the server never produced");
-        c.key_name = *key;
+    const RuleSettings* s = Enabled(rules, "foreign_signature");
+    std::string document = DetailField(e.detail, "metadata");
+    if (e.reason == "unknown_signed_metadata" && s != nullptr && !document.empty() &&
+        corroboration.foreign_metadata) {
+      if (auto proof = corroboration.foreign_metadata(e.app_id, document)) {
+        Candidate c = Make("foreign_signature", proof->key_name, Bucket(e.time, s->window), e,
+                           "device " + e.device_id + " of " + e.app_id + " holds " + proof->role +
+                               " v" + std::to_string(proof->version) + " (sha256 " +
+                               proof->sha256 + ") signed by key " + proof->key_name +
+                               " that the server never produced");
+        c.key_name = proof->key_name;
         out.push_back(std::move(c));
       }
     }
-    AIRLOCK_TRY(DeviceSpread(e, rules, store, "tampered_content", "hash_mismatch",
+    AIRLOCK_TRY(DeviceSpread(e, rules, store, corroboration, "tampered_content", "hash_mismatch",
                              "validly signed but tampered content", &out));
-    AIRLOCK_TRY(DeviceSpread(e, rules, store, "mass_verification_failures", "signature_invalid",
-                             "signature verification failures", &out));
+    AIRLOCK_TRY(DeviceSpread(e, rules, store, corroboration, "mass_verification_failures",
+                             "signature_invalid", "signature verification failures", &out));
     AIRLOCK_TRY(FailureRate(e, rules, store, &out));
   }
   return out;

@@ -77,17 +77,38 @@ struct Candidate {
   std::string summary;
 };
 
-// What the rules cannot read from the stream: whether our vault produced a metadata file a device
-// reports (reason code "unknown_signed_metadata", detail "role=R version=N sha256=H"). Returns the
-// vault key name of the role's online key when the server never produced that file, nullopt when
-// it did or cannot tell.
-using ForeignMetadataCheck =
-    std::function<std::optional<std::string>(const std::string& app_id, const std::string& role,
-                                             int64_t version, const std::string& sha256)>;
+// What the rules cannot read from the stream, answered by the server (server/monitor_actions.h).
+// A device report is a claim by whoever holds an enrolled device, and anyone holding the app can
+// enroll one: no device report alone ever moves a key or halts a channel. These checks turn a
+// claim into evidence the server verified itself; without them (unset) the device rules act on
+// nothing.
+struct ForeignMetadata {
+  std::string key_name;  // the vault name of the online key that signed it
+  std::string role;      // "snapshot" or "timestamp"
+  int64_t version = 0;
+  std::string sha256;    // of the document's bytes
+};
+struct ContentCheck {
+  enum class State { kIntact, kDamaged, kUnknown };
+  State state = State::kUnknown;
+  std::string detail;  // what was compared, or why it could not be
+};
+struct Corroboration {
+  // A device's report "unknown_signed_metadata" carries the document itself (detail field
+  // `metadata=<base64 of its bytes>`). Returns what it proves only when a signature by the online
+  // key the server holds now verifies over it and the server never produced it; nullopt for no
+  // document, a bad or foreign signature, the server's own file, or one it cannot tell.
+  std::function<std::optional<ForeignMetadata>(const std::string& app_id,
+                                                const std::string& document_base64)>
+      foreign_metadata;
+  // Whether the server's own copy of release `version` of `app_id` still has the length and
+  // SHA-256 its signed targets give (every target of that version).
+  std::function<ContentCheck(const std::string& app_id, const std::string& version)> content;
+};
 
 // The alerts `event` raises under `rules`. Errors only from the store.
 Result<std::vector<Candidate>> Evaluate(const Event& event, const RuleSet& rules,
-                                        MonitorStore& store, const ForeignMetadataCheck& foreign);
+                                        MonitorStore& store, const Corroboration& corroboration);
 
 }  // namespace airlock::monitor
 

@@ -385,7 +385,7 @@ int Serve(const server::ServerConfig& config) {
   };
   monitor_options.responder = &responder;
   monitor_options.notifier = webhook ? &*webhook : nullptr;
-  monitor_options.foreign_metadata = server::ServerForeignMetadataCheck(data);
+  monitor_options.corroboration = server::ServerCorroboration(&repo, data);
   monitor::Monitor monitor(std::move(*monitor_store), monitor_options);
   deps.monitor = &monitor;
 

@@ -2,10 +2,13 @@
 // store. Each level's action is checked on the real state (key states in the vault, channels in
 // the store), and after the critical action a device still gets an update once the operator has
 // signed a root naming the new keys.
+#include <fstream>
 #include <set>
 
 #include <gtest/gtest.h>
 
+#include "crypto/base64.h"
+#include "keys/signer.h"
 #include "metadata/metadata.h"
 #include "monitor/monitor.h"
 #include "server/monitor_actions.h"
@@ -33,7 +36,7 @@ class MonitorApiTest : public ServerApiTest {
       return {};
     };
     options.responder = responder_.get();
-    options.foreign_metadata = ServerForeignMetadataCheck(data_);
+    options.corroboration = ServerCorroboration(repo_.get(), data_);
     monitor_ = std::make_unique<monitor::Monitor>(std::move(*store), options);
     deps->monitor = monitor_.get();
   }
@@ -66,14 +69,56 @@ class MonitorApiTest : public ServerApiTest {
   }
 
   Reply Report(const std::string& device, int seq, const std::string& version,
-               const std::string& kind, const std::string& reason = "") {
+               const std::string& kind, const std::string& reason = "",
+               const std::string& detail = "") {
     Json event = {{"seq", seq}, {"version", version}, {"kind", kind}, {"occurred_at", now_}};
     if (!reason.empty()) event["reason_code"] = reason;
+    if (!detail.empty()) event["detail"] = detail;
     Json body = {{"app_id", kApp}, {"device_id", device}, {"events", Json::array({event})}};
     return DeviceCall("/v1/report", body.dump(), device);
   }
 
   std::string Key(const std::string& role) { return std::string(kApp) + "." + role; }
+
+  // The blob DATA/blobs holds for the signed target of `version`.
+  fs::path ReleaseBlob(const std::string& version) {
+    auto targets = repo_->CurrentTargets(kApp);
+    EXPECT_TRUE(targets) << targets.error().ToString();
+    for (const TrustedTarget& t : targets ? *targets : std::vector<TrustedTarget>{}) {
+      if (t.custom.value("version", "") == version) return api_internal::BlobPath(data_, t.sha256);
+    }
+    ADD_FAILURE() << "no target of " << version;
+    return {};
+  }
+
+  // A timestamp of `version` signed by the vault's key `key_name` (as one who stole it would).
+  std::string TimestampSignedBy(const std::string& key_name, uint64_t version) {
+    auto served = metadata::ParseTimestamp(TufFiles()["timestamp.json"]);
+    EXPECT_TRUE(served);
+    metadata::Metadata<metadata::Timestamp> forged(served->signed_data);
+    forged.signed_data.version = version;
+    forged.Rebuild();
+    auto signed_ = repo_->WithKeyManager(
+        [&](keys::KeyManager& m, const keys::OperationContext& ctx) -> Result<std::string> {
+          AIRLOCK_ASSIGN_OR_RETURN(auto signer, keys::KeyStoreSigner::Create(m, ctx, key_name));
+          AIRLOCK_TRY(forged.Sign(*signer));
+          return forged.ToBytes();
+        });
+    EXPECT_TRUE(signed_) << signed_.error().ToString();
+    return signed_ ? *signed_ : std::string();
+  }
+
+  static std::string Evidence(const std::string& document) {
+    return "role=timestamp version=1 sha256=00 metadata=" +
+           crypto::Base64Encode(ByteSpan(reinterpret_cast<const uint8_t*>(document.data()),
+                                         document.size()));
+  }
+
+  std::vector<std::string> KeyIds() {
+    std::vector<std::string> out;
+    for (const auto& [name, info] : Keys()) out.push_back(name + "=" + info.key_id);
+    return out;
+  }
 
   std::unique_ptr<ServerResponder> responder_;
   std::unique_ptr<monitor::Monitor> monitor_;
@@ -153,13 +198,116 @@ TEST_F(MonitorApiTest, DeclaredCompromiseRotatesTheKeyAndRevokesTheOld) {
   EXPECT_EQ(Admin("GET", "/api/v1/alerts/x").status, 400);
 }
 
+// The attack: anyone holding the app has its enrollment token, so enrolled devices are not
+// trusted witnesses. False reports of tampering, of failed signatures and of foreign metadata,
+// from as many devices as the rules count, move no key and halt no channel.
+TEST_F(MonitorApiTest, FalseReportsFromEnrolledDevicesMoveNoKeyAndHaltNothing) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const auto before = KeyIds();
+  // Documents that prove nothing: not base64, not metadata, the server's own served timestamp,
+  // a timestamp "v999" signed by some other key, a snapshot the server did write.
+  auto other = NewKey(crypto::KeyType::kEd25519);
+  auto served = metadata::ParseTimestamp(TufFiles()["timestamp.json"]);
+  ASSERT_TRUE(served);
+  metadata::Metadata<metadata::Timestamp> by_other(served->signed_data);
+  by_other.signed_data.version = 999;
+  by_other.Rebuild();
+  ASSERT_TRUE(by_other.Sign(other));
+  const std::vector<std::string> claims = {
+      "role=timestamp version=999 sha256=00",
+      "role=timestamp version=999 sha256=00 metadata=%%%not-base64",
+      Evidence("{\"signed\": 1}"),
+      Evidence(TufFiles()["timestamp.json"]),
+      Evidence(*by_other.ToBytes()),
+      Evidence(TufFiles()["1.snapshot.json"]),
+  };
+  for (int i = 0; i < 15; ++i) {
+    std::string d = "liar" + std::to_string(i);
+    ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
+    ASSERT_EQ(Report(d, 1, "1.0.0", "failed", "hash_mismatch").status, 200);
+    ASSERT_EQ(Report(d, 2, "1.0.0", "failed", "signature_invalid").status, 200);
+    ASSERT_EQ(Report(d, 3, "9.9.9", "failed", "hash_mismatch").status, 200);
+    Reply r = Report(d, 4, "1.0.0", "failed", "unknown_signed_metadata",
+                     claims[static_cast<size_t>(i) % claims.size()]);
+    ASSERT_EQ(r.status, 200) << r.raw;
+  }
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  EXPECT_EQ(KeyIds(), before) << "a device's word moved a key";
+  for (const auto& [name, info] : Keys()) EXPECT_EQ(info.state, keys::KeyState::kActive) << name;
+  auto channel = store_->GetChannel(kApp, "production");
+  ASSERT_TRUE(channel);
+  EXPECT_FALSE(channel->paused);
+  // What is left are investigation items saying why nothing was done.
+  Reply list = Admin("GET", "/api/v1/alerts?status=open");
+  ASSERT_EQ(list.status, 200);
+  std::map<std::string, std::string> by_rule;
+  for (const Json& a : list.body["alerts"]) {
+    EXPECT_EQ(a["level"], "low") << a.dump();
+    EXPECT_EQ(a["action"], "none") << a.dump();
+    EXPECT_EQ(a["subject"], std::string(kApp) + " unverified") << a.dump();
+    by_rule[a["rule"]] = a["summary"];
+  }
+  ASSERT_EQ(by_rule.size(), 2u) << list.raw;
+  // PublishFirstRelease signs two targets of 1.0.0 (the bundle and its Capgo zip): both compared.
+  EXPECT_NE(by_rule["tampered_content"].find(
+                "; no action: the server's copy of 1.0.0 matches its signed length and SHA-256 "
+                "(2 targets), so the bytes changed between the server and the devices, or the "
+                "reports are false"),
+            std::string::npos)
+      << by_rule["tampered_content"];
+  EXPECT_NE(by_rule["mass_verification_failures"].find("matches its signed length"),
+            std::string::npos);
+}
+
+// A timestamp signed by the server's own key that the server never wrote is proof that the key
+// signs for someone else: then, and only then, the key is rotated and revoked.
+TEST_F(MonitorApiTest, ATimestampSignedByTheServersKeyThatItNeverWroteRotatesThatKey) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const auto before = Keys();
+  const std::string forged = TimestampSignedBy(Key("timestamp"), 999);
+  ASSERT_FALSE(forged.empty());
+  ASSERT_EQ(Enroll("witness", NewKey(crypto::KeyType::kX25519)).status, 201);
+  Reply r = Report("witness", 1, "1.0.0", "failed", "unknown_signed_metadata", Evidence(forged));
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  auto after = Keys();
+  EXPECT_NE(after[Key("timestamp")].key_id, before.at(Key("timestamp")).key_id);
+  EXPECT_EQ(after[Key("timestamp") + "@1"].state, keys::KeyState::kRevoked);
+  EXPECT_EQ(after[Key("snapshot")].key_id, before.at(Key("snapshot")).key_id);
+  Reply list = Admin("GET", "/api/v1/alerts?status=open");
+  ASSERT_EQ(list.body["alerts"].size(), 1u) << list.raw;
+  EXPECT_EQ(list.body["alerts"][0]["rule"], "foreign_signature");
+  EXPECT_EQ(list.body["alerts"][0]["subject"], Key("timestamp"));
+  EXPECT_EQ(list.body["alerts"][0]["action_state"], "done");
+  // The same document again, now that the key it was signed with is revoked: nothing more.
+  ASSERT_EQ(Report("witness", 2, "1.0.0", "failed", "unknown_signed_metadata", Evidence(forged))
+                .status,
+            200);
+  now_ += 7200;
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  EXPECT_EQ(Keys()[Key("timestamp")].key_id, after[Key("timestamp")].key_id);
+}
+
 TEST_F(MonitorApiTest, TamperedContentReplacesEveryKeyHaltsRolloutsAndDevicesUpdateAfterwards) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   const auto before = Keys();
   auto device_key = NewKey(crypto::KeyType::kX25519);
   ASSERT_EQ(Enroll("survivor", device_key).status, 201);
   ASSERT_EQ(Check("survivor", "0.9.0").body["update"], true);
-  // Three devices report that 1.0.0 verified against signed metadata but its content did not.
+  // 1.0.0's bytes are changed on the server's disk, and three devices report that it verified
+  // against signed metadata but its content did not: the server's own copy confirms it.
+  const fs::path blob = ReleaseBlob("1.0.0");
+  {
+    std::error_code ec;
+    fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add, ec);
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f);
+    f.seekg(100);
+    char c = 0;
+    ASSERT_TRUE(f.get(c));
+    f.seekp(100);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
   for (const char* d : {"d1", "d2", "d3"}) {
     ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
     Reply r = Report(d, 1, "1.0.0", "failed", "hash_mismatch");
