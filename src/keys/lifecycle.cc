@@ -4,6 +4,9 @@
 #include <ctime>
 #include <utility>
 
+#include "common/bytes.h"
+#include "crypto/hash.h"
+
 namespace airlock::keys {
 namespace {
 
@@ -173,8 +176,11 @@ Result<Bytes> KeyManager::Sign(const OperationContext& ctx, std::string_view nam
   const access::Action action = info && info->purpose == KeyPurpose::kRoot
                                     ? access::Action::kKeySignRoot
                                     : access::Action::kKeySign;
-  return Guarded<Bytes>(*this, ctx, action, "sign", name,
-                        [&]() { return store_.Sign(name, message); });
+  // The digest of what was signed, so the log can later answer "did this key sign that?" (the
+  // monitor's foreign_signature check, server/monitor_actions.h).
+  return Guarded<Bytes>(
+      *this, ctx, action, "sign", name, [&]() { return store_.Sign(name, message); },
+      [&](const Bytes&) { return "sha256=" + HexEncode(crypto::Sha256(message)); });
 }
 
 Result<Bytes> KeyManager::Unwrap(const OperationContext& ctx, std::string_view name,

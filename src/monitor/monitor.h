@@ -66,8 +66,8 @@ struct MonitorOptions {
   std::function<Result<void>(const audit::UsageRecord&)> audit;
   Responder* responder = nullptr;  // required
   Notifier* notifier = nullptr;    // optional: without one, alerts are only logged
-  // The server's checks of what devices report (rules.h): unset, device reports raise
-  // investigation items at most and move nothing.
+  // The server's checks of what devices report (rules.h): unset, the device rules that replace or
+  // rotate keys raise investigation items at most.
   Corroboration corroboration;
   int64_t notify_max_attempts = 8;
   int64_t notify_base_delay = 30;  // seconds; doubled after every failed attempt

@@ -28,7 +28,9 @@ constexpr std::string_view kAlertColumns =
 constexpr std::string_view kReportColumns =
     "id, period, period_start, period_end, created_at, report, signed_off_by, signed_off_at, note";
 
-std::string Cut(std::string_view s) { return std::string(s.substr(0, kMaxFieldLength)); }
+std::string Cut(std::string_view s, size_t max = kMaxFieldLength) {
+  return std::string(s.substr(0, max));
+}
 
 Result<int64_t> Int(const std::optional<std::string>& cell) {
   if (!cell) return MakeError(ErrorCode::kInternal, "NULL where a number was expected");
@@ -236,7 +238,7 @@ Result<size_t> MonitorStore::Append(std::span<const Event> events, int64_t now) 
                    Cut(e.reason),
                    Cut(e.device_id),
                    Cut(e.version),
-                   Cut(e.detail)};
+                   Cut(e.detail, kMaxDetailLength)};
       AIRLOCK_ASSIGN_OR_RETURN(
           auto inserted,
           conn_->Query(std::string("INSERT INTO monitor_events (") + std::string(kEventColumns) +

@@ -35,6 +35,9 @@ class Connection;
 namespace airlock::monitor {
 
 inline constexpr size_t kMaxFieldLength = 1024;  // every text field of an event (longer: cut)
+// An event's detail: as long as a device report's (storage::kMaxTextLength), so the document a
+// report of unknown_signed_metadata carries reaches the rules whole.
+inline constexpr size_t kMaxDetailLength = 4096;
 inline constexpr size_t kMaxListLimit = 10000;
 
 // One entry of the stream. source: "key" (a key usage record), "admin" (an admin API request),

@@ -335,9 +335,9 @@ TEST_F(MonitorTest, TamperedContentOnSeveralDevicesReplacesTheAppKeysOnce) {
   EXPECT_EQ(alerts[0].subject, "app");
   EXPECT_EQ(alerts[0].level, "critical");
   EXPECT_EQ(alerts[0].summary,
-            "5 devices of app reported validly signed but tampered content (hash_mismatch) of "
-            "version 1.1.0 within 3600 s; the server's own copy fails its signed target: a "
-            "flipped byte");
+            "5 devices of app reported validly signed but tampered content (hash_mismatch) "
+            "within 3600 s, the last for version 1.1.0; the server's own copy fails its "
+            "signatures or hashes: a flipped byte");
   EXPECT_EQ(calls_.Get(), std::vector<std::string>{"replace_app_keys:app"});
 }
 
@@ -877,7 +877,9 @@ TEST_F(MonitorTest, TwoServersOnOnePostgresRaiseEachAlertOnce) {
   auto b = NewMonitor(*pg);
   {
     std::lock_guard lock(damaged_mu_);
-    for (int round = 0; round < 5; ++round) damaged_.insert("app" + std::to_string(round) + "/1.0.0");
+    for (int round = 0; round < 5; ++round) {
+      damaged_.insert("app" + std::to_string(round) + "/1.0.0");
+    }
   }
   for (int round = 0; round < 5; ++round) {
     for (int i = 0; i < 6; ++i) {

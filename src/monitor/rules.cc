@@ -232,12 +232,11 @@ Result<void> AdminRules(const Event& e, const RuleSet& rules, MonitorStore& stor
   return {};
 }
 
-// Critical: `reason` reported by at least threshold distinct devices of the app in the window.
 // `threshold` distinct devices of an app reported `reason` within the window. Acted on (the rule's
 // level and action, subject the app) only when the server's own copy of the reported version fails
-// its signed target; otherwise an investigation item (subject "<app> unverified", no action):
-// then the bytes changed between the server and the devices, or the reports are false, and
-// replacing the server's keys would mend neither.
+// its signed target, or the metadata that signs it does not verify; otherwise an investigation
+// item (subject "<app> unverified", no action): then the bytes changed between the server and the
+// devices, or the reports are false, and replacing the server's keys would mend neither.
 Result<void> DeviceSpread(const Event& e, const RuleSet& rules, MonitorStore& store,
                           const Corroboration& corroboration, std::string_view rule,
                           std::string_view reason, std::string_view what,
@@ -253,14 +252,14 @@ Result<void> DeviceSpread(const Event& e, const RuleSet& rules, MonitorStore& st
   AIRLOCK_ASSIGN_OR_RETURN(int64_t devices, store.CountDevices(f));
   if (devices < s->threshold) return {};
   std::string summary = std::to_string(devices) + " devices of " + e.app_id + " reported " +
-                        std::string(what) + " (" + std::string(reason) + ") of version " +
-                        e.version + " within " + std::to_string(s->window) + " s";
+                        std::string(what) + " (" + std::string(reason) + ") within " +
+                        std::to_string(s->window) + " s, the last for version " + e.version;
   ContentCheck own{ContentCheck::State::kUnknown, "the server has no check of its own copy"};
   if (corroboration.content) own = corroboration.content(e.app_id, e.version);
   Candidate c;
   if (own.state == ContentCheck::State::kDamaged) {
     c = Make(rule, e.app_id, Bucket(e.time, s->window), e,
-             summary + "; the server's own copy fails its signed target: " + own.detail);
+             summary + "; the server's own copy fails its signatures or hashes: " + own.detail);
   } else {
     c = Make(rule, e.app_id + " unverified", Bucket(e.time, s->window), e,
              summary + "; no action: " +

@@ -79,14 +79,16 @@ struct Candidate {
 
 // What the rules cannot read from the stream, answered by the server (server/monitor_actions.h).
 // A device report is a claim by whoever holds an enrolled device, and anyone holding the app can
-// enroll one: no device report alone ever moves a key or halts a channel. These checks turn a
-// claim into evidence the server verified itself; without them (unset) the device rules act on
-// nothing.
+// enroll one (under the `token` enrollment policy): no device report alone moves a key. These
+// checks turn a claim into evidence the server verified itself; without them (unset)
+// foreign_signature, tampered_content and mass_verification_failures never act.
+// (release_failure_rate pauses a release on device reports alone, by design:
+// docs/operations/alerts.md.)
 struct ForeignMetadata {
   std::string key_name;  // the vault name of the online key that signed it
   std::string role;      // "snapshot" or "timestamp"
-  int64_t version = 0;
-  std::string sha256;    // of the document's bytes
+  uint64_t version = 0;
+  std::string sha256;    // of its signed part (canonical JSON, as signatures cover it)
 };
 struct ContentCheck {
   enum class State { kIntact, kDamaged, kUnknown };
@@ -101,8 +103,8 @@ struct Corroboration {
   std::function<std::optional<ForeignMetadata>(const std::string& app_id,
                                                 const std::string& document_base64)>
       foreign_metadata;
-  // Whether the server's own copy of release `version` of `app_id` still has the length and
-  // SHA-256 its signed targets give (every target of that version).
+  // Whether the server's own copy of release `version` of `app_id` (every target of that version)
+  // and the metadata that signs it are what the signatures and hashes say.
   std::function<ContentCheck(const std::string& app_id, const std::string& version)> content;
 };
 

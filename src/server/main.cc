@@ -43,6 +43,7 @@
 #include "server/http_server.h"
 #include "server/last_seen_writer.h"
 #include "server/metrics.h"
+#include "server/corroboration.h"
 #include "server/monitor_actions.h"
 #include "server/release_metrics.h"
 #include "server/release_policy.h"
@@ -385,7 +386,8 @@ int Serve(const server::ServerConfig& config) {
   };
   monitor_options.responder = &responder;
   monitor_options.notifier = webhook ? &*webhook : nullptr;
-  monitor_options.corroboration = server::ServerCorroboration(&repo, data);
+  monitor_options.corroboration =
+      server::ServerCorroboration({&repo, data, repo_options.audit_log});
   monitor::Monitor monitor(std::move(*monitor_store), monitor_options);
   deps.monitor = &monitor;
 

@@ -1,5 +1,5 @@
 // airlockd's side of the monitor (monitor/monitor.h): the automatic actions on the server's own
-// vault and store, and the checks that turn a device's report into evidence.
+// vault and store (the checks of device reports are server/corroboration.h).
 //
 // What each action does (docs/operations/alerts.md):
 //  * suspend_key: KeyManager::Suspend of the alert's key in the server vault.
@@ -45,21 +45,6 @@ class ServerResponder final : public monitor::Responder {
   AppRepo* repo_;
   ChannelCache* cache_;
 };
-
-// The server's checks of what devices report (monitor::Corroboration), over DATA/tuf/<app>/ and
-// DATA/blobs/:
-//  * foreign_metadata: the base64 document must decode (at most 64 KiB) to a snapshot or timestamp
-//    envelope of which a signature verifies under the app's online key of that role as the vault
-//    holds it now (AppRepo::GetOnlineKeys), and it must be a file the server never wrote: a
-//    snapshot version without N.snapshot.json or with another SHA-256, or a timestamp newer than
-//    the served one or of its version with another SHA-256. Older timestamps are not kept and prove
-//    nothing. The answer names the vault key of that role.
-//  * content: every target of the current signed targets whose custom `version` is the reported
-//    version is compared with its blob (length, then SHA-256): kDamaged for a missing, shorter,
-//    longer or different blob, kIntact when all match, kUnknown when no target has that version.
-//    Answers are kept for 60 s per (app, version), so a flood of reports hashes a release once a
-//    minute at most.
-monitor::Corroboration ServerCorroboration(AppRepo* repo, std::filesystem::path data_dir);
 
 }  // namespace airlock::server
 

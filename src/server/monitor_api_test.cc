@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 
 #include "crypto/base64.h"
+#include "keys/file_vault.h"
 #include "keys/signer.h"
 #include "metadata/metadata.h"
 #include "monitor/monitor.h"
+#include "server/corroboration.h"
 #include "server/monitor_actions.h"
 
 #include "server/server_api_test_fixture.h"
@@ -36,7 +38,8 @@ class MonitorApiTest : public ServerApiTest {
       return {};
     };
     options.responder = responder_.get();
-    options.corroboration = ServerCorroboration(repo_.get(), data_);
+    options.corroboration =
+        ServerCorroboration({repo_.get(), data_, audit::AuditPathForVault(vault_)});
     monitor_ = std::make_unique<monitor::Monitor>(std::move(*store), options);
     deps->monitor = monitor_.get();
   }
@@ -91,21 +94,56 @@ class MonitorApiTest : public ServerApiTest {
     return {};
   }
 
-  // A timestamp of `version` signed by the vault's key `key_name` (as one who stole it would).
-  std::string TimestampSignedBy(const std::string& key_name, uint64_t version) {
+  // `md` signed with the vault's key `key_name` by one who stole the vault file and its
+  // passphrase: straight from the key store, so nothing is written to the usage log.
+  template <typename T>
+  std::string SignedByThief(metadata::Metadata<T> md, const std::string& key_name,
+                            const std::string& keyid) {
+    keys::KeyStoreOptions o;
+    o.kdf = keys::KdfParams::ForTests();
+    o.secret = [] { return Result<std::string>(std::string("test passphrase")); };
+    o.now = [this] { return now_; };
+    auto thief = keys::OpenFileVault(vault_, o, /*create=*/false);
+    EXPECT_TRUE(thief) << thief.error().ToString();
+    auto canonical = md.CanonicalSigned();
+    EXPECT_TRUE(canonical);
+    if (!thief || !canonical) return {};
+    auto sig = (*thief)->Sign(key_name, AsBytes(*canonical));
+    EXPECT_TRUE(sig) << sig.error().ToString();
+    if (!sig) return {};
+    md.signatures.push_back({keyid, HexEncode(*sig)});
+    return md.ToBytes().value_or("");
+  }
+
+  // The served timestamp at `version`, signed by the thief with the app's timestamp key.
+  std::string StolenKeyTimestamp(uint64_t version) {
     auto served = metadata::ParseTimestamp(TufFiles()["timestamp.json"]);
     EXPECT_TRUE(served);
     metadata::Metadata<metadata::Timestamp> forged(served->signed_data);
     forged.signed_data.version = version;
     forged.Rebuild();
-    auto signed_ = repo_->WithKeyManager(
+    auto online = repo_->GetOnlineKeys(kApp);
+    EXPECT_TRUE(online);
+    return SignedByThief(std::move(forged), Key("timestamp"), online->timestamp_keyid);
+  }
+
+  // A timestamp of `version` signed through the server's own key manager (so in its usage log)
+  // but never written: what a crash between signing and writing leaves a device able to hold.
+  std::string LoggedTimestamp(uint64_t version) {
+    auto served = metadata::ParseTimestamp(TufFiles()["timestamp.json"]);
+    EXPECT_TRUE(served);
+    metadata::Metadata<metadata::Timestamp> md(served->signed_data);
+    md.signed_data.version = version;
+    md.Rebuild();
+    auto bytes = repo_->WithKeyManager(
         [&](keys::KeyManager& m, const keys::OperationContext& ctx) -> Result<std::string> {
-          AIRLOCK_ASSIGN_OR_RETURN(auto signer, keys::KeyStoreSigner::Create(m, ctx, key_name));
-          AIRLOCK_TRY(forged.Sign(*signer));
-          return forged.ToBytes();
+          AIRLOCK_ASSIGN_OR_RETURN(auto signer,
+                                   keys::KeyStoreSigner::Create(m, ctx, Key("timestamp")));
+          AIRLOCK_TRY(md.Sign(*signer));
+          return md.ToBytes();
         });
-    EXPECT_TRUE(signed_) << signed_.error().ToString();
-    return signed_ ? *signed_ : std::string();
+    EXPECT_TRUE(bytes) << bytes.error().ToString();
+    return bytes.value_or("");
   }
 
   static std::string Evidence(const std::string& document) {
@@ -213,6 +251,10 @@ TEST_F(MonitorApiTest, FalseReportsFromEnrolledDevicesMoveNoKeyAndHaltNothing) {
   by_other.signed_data.version = 999;
   by_other.Rebuild();
   ASSERT_TRUE(by_other.Sign(other));
+  // The server's own files re-formatted or padded: other bytes, the same signed part.
+  Json compact = Json::parse(TufFiles()["timestamp.json"]);
+  Json padded = Json::parse(TufFiles()["1.snapshot.json"]);
+  padded["pad"] = std::string(200, ' ');
   const std::vector<std::string> claims = {
       "role=timestamp version=999 sha256=00",
       "role=timestamp version=999 sha256=00 metadata=%%%not-base64",
@@ -220,8 +262,13 @@ TEST_F(MonitorApiTest, FalseReportsFromEnrolledDevicesMoveNoKeyAndHaltNothing) {
       Evidence(TufFiles()["timestamp.json"]),
       Evidence(*by_other.ToBytes()),
       Evidence(TufFiles()["1.snapshot.json"]),
+      Evidence(compact.dump()),
+      Evidence(padded.dump()),
+      Evidence(LoggedTimestamp(999)),
   };
-  for (int i = 0; i < 15; ++i) {
+  const auto before_keys = KeyIds();  // LoggedTimestamp signed, and changed nothing
+  ASSERT_EQ(before_keys, before);
+  for (int i = 0; i < 18; ++i) {
     std::string d = "liar" + std::to_string(i);
     ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
     ASSERT_EQ(Report(d, 1, "1.0.0", "failed", "hash_mismatch").status, 200);
@@ -264,7 +311,7 @@ TEST_F(MonitorApiTest, FalseReportsFromEnrolledDevicesMoveNoKeyAndHaltNothing) {
 TEST_F(MonitorApiTest, ATimestampSignedByTheServersKeyThatItNeverWroteRotatesThatKey) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   const auto before = Keys();
-  const std::string forged = TimestampSignedBy(Key("timestamp"), 999);
+  const std::string forged = StolenKeyTimestamp(999);
   ASSERT_FALSE(forged.empty());
   ASSERT_EQ(Enroll("witness", NewKey(crypto::KeyType::kX25519)).status, 201);
   Reply r = Report("witness", 1, "1.0.0", "failed", "unknown_signed_metadata", Evidence(forged));
@@ -288,14 +335,74 @@ TEST_F(MonitorApiTest, ATimestampSignedByTheServersKeyThatItNeverWroteRotatesTha
   EXPECT_EQ(Keys()[Key("timestamp")].key_id, after[Key("timestamp")].key_id);
 }
 
+TEST_F(MonitorApiTest, ASnapshotSignedByTheServersKeyThatItNeverWroteRotatesThatKey) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const auto before = Keys();
+  auto served = metadata::ParseSnapshot(TufFiles()["1.snapshot.json"]);
+  ASSERT_TRUE(served);
+  metadata::Metadata<metadata::Snapshot> forged(served->signed_data);
+  forged.signed_data.version = 77;
+  forged.Rebuild();
+  auto online = repo_->GetOnlineKeys(kApp);
+  ASSERT_TRUE(online);
+  const std::string doc = SignedByThief(forged, Key("snapshot"), online->snapshot_keyid);
+  ASSERT_FALSE(doc.empty());
+  ASSERT_EQ(Enroll("witness", NewKey(crypto::KeyType::kX25519)).status, 201);
+  Reply r = Report("witness", 1, "1.0.0", "failed", "unknown_signed_metadata", Evidence(doc));
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  auto after = Keys();
+  EXPECT_NE(after[Key("snapshot")].key_id, before.at(Key("snapshot")).key_id);
+  EXPECT_EQ(after[Key("snapshot") + "@1"].state, keys::KeyState::kRevoked);
+  EXPECT_EQ(after[Key("timestamp")].key_id, before.at(Key("timestamp")).key_id);
+}
+
+// Devices that fail the served metadata's signatures, when the server's own served metadata fails
+// them too (timestamp.json re-signed on its disk by a key the root does not name): acted on.
+TEST_F(MonitorApiTest, SignatureFailuresTheServedMetadataConfirmsReplaceEveryKey) {
+  ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
+  const auto before = Keys();
+  auto served = metadata::ParseTimestamp(TufFiles()["timestamp.json"]);
+  ASSERT_TRUE(served);
+  metadata::Metadata<metadata::Timestamp> swapped(served->signed_data);
+  swapped.Rebuild();
+  ASSERT_TRUE(swapped.Sign(NewKey(crypto::KeyType::kEd25519)));
+  ASSERT_TRUE(
+      WriteFileAtomic(data_ / "tuf" / kApp / "timestamp.json", AsBytes(*swapped.ToBytes())));
+  for (int i = 0; i < 10; ++i) {
+    std::string d = "dev" + std::to_string(i);
+    ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
+    ASSERT_EQ(Report(d, 1, "1.0.0", "failed", "signature_invalid").status, 200);
+  }
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  auto after = Keys();
+  EXPECT_NE(after[Key("timestamp")].key_id, before.at(Key("timestamp")).key_id);
+  Reply list = Admin("GET", "/api/v1/alerts?status=open");
+  ASSERT_EQ(list.body["alerts"].size(), 1u) << list.raw;
+  EXPECT_EQ(list.body["alerts"][0]["rule"], "mass_verification_failures");
+  EXPECT_EQ(list.body["alerts"][0]["level"], "critical");
+  EXPECT_NE(list.body["alerts"][0]["summary"].get<std::string>().find(
+                "the served metadata does not verify: timestamp.json: "),
+            std::string::npos)
+      << list.raw;
+}
+
 TEST_F(MonitorApiTest, TamperedContentReplacesEveryKeyHaltsRolloutsAndDevicesUpdateAfterwards) {
   ASSERT_NO_FATAL_FAILURE(PublishFirstRelease());
   const auto before = Keys();
   auto device_key = NewKey(crypto::KeyType::kX25519);
   ASSERT_EQ(Enroll("survivor", device_key).status, 201);
   ASSERT_EQ(Check("survivor", "0.9.0").body["update"], true);
-  // 1.0.0's bytes are changed on the server's disk, and three devices report that it verified
-  // against signed metadata but its content did not: the server's own copy confirms it.
+  // Three false reports first: the server's copy is intact, so an investigation item only (and
+  // the answer is kept for that blob as it is now).
+  for (const char* d : {"l1", "l2", "l3"}) {
+    ASSERT_EQ(Enroll(d, NewKey(crypto::KeyType::kX25519)).status, 201);
+    ASSERT_EQ(Report(d, 1, "1.0.0", "failed", "hash_mismatch").status, 200);
+  }
+  ASSERT_NO_FATAL_FAILURE(Tick());
+  EXPECT_EQ(Keys()[Key("timestamp")].key_id, before.at(Key("timestamp")).key_id);
+  // Then 1.0.0's bytes are changed on the server's disk, and devices report that it verified
+  // against signed metadata but its content did not: the server's own copy confirms it at once.
   const fs::path blob = ReleaseBlob("1.0.0");
   {
     std::error_code ec;
