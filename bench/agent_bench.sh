@@ -93,7 +93,7 @@ mkdir -p "$W/tiny"
 echo "<html>tiny</html>" >"$W/tiny/index.html"
 
 # update VERSION FOLDER: publishes, checks (for the bundle size), then times `update` under
-# /usr/bin/time -v. Sets SECONDS_TAKEN, RSS_KB and BYTES.
+# /usr/bin/time -v. Sets SECONDS_TAKEN, RSS_KB, CPU_S (the agent's user + system seconds) and BYTES.
 update() {
   step "$A" release publish "$APP" "${S[@]}" --version "$1" --from "$2" --channel production \
     --encrypt device --deltas 0
@@ -107,6 +107,7 @@ update() {
   grep -q "installed and confirmed $1" "$W/out" "$W/err" || die "update $1 did not confirm"
   SECONDS_TAKEN=$(python3 -c "print($t1 - $t0)")
   RSS_KB=$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$W/time.txt")
+  CPU_S=$(awk -F': ' '/(User|System) time \(seconds\)/ {s += $2} END {print s}' "$W/time.txt")
 }
 
 echo "agent_bench: ${SIZE_MB} MB release, $RUNS runs, in $W ($(df -PT "$W" | awk 'NR==2{print $2}')), load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
@@ -115,6 +116,7 @@ for r in $(seq 1 "$RUNS"); do
   update "$r.0.0" "$W/tiny"
   tiny=$SECONDS_TAKEN
   tiny_rss=$RSS_KB
+  tiny_cpu=$CPU_S
   update "$r.0.1" "$W/big"
   big=$SECONDS_TAKEN
   rss=$RSS_KB
@@ -124,19 +126,19 @@ for r in $(seq 1 "$RUNS"); do
   dec=$(echo "$bound" | sed -n 's/.*decrypt_mib_s=\([0-9.]*\).*/\1/p')
   opn=$(echo "$bound" | sed -n 's/.*open_mib_s=\([0-9.]*\).*/\1/p')
   python3 - "$r" "$tiny" "$big" "$rss" "$bytes" "$raw" "$dec" "$(cut -d' ' -f1 /proc/loadavg)" \
-    "$tiny_rss" "$opn" \
+    "$tiny_rss" "$opn" "$tiny_cpu" "$CPU_S" \
     <<'PY' >>"$W/runs"
 import sys
-r, tiny, big, rss, size, raw, dec, load, tiny_rss, opn = sys.argv[1:]
+r, tiny, big, rss, size, raw, dec, load, tiny_rss, opn, tiny_cpu, cpu = sys.argv[1:]
 tiny, big, rss, size, raw, dec = float(tiny), float(big), int(rss), int(size), float(raw), float(dec)
-tiny_rss, opn = int(tiny_rss), float(opn)
+tiny_rss, opn, tiny_cpu, cpu = int(tiny_rss), float(opn), float(tiny_cpu), float(cpu)
 install = max(big - tiny, 1e-6)
 mib = size / (1 << 20)
-print("run %s: bundle %.1f MiB; update %.3f s, tiny update %.3f s -> install %.3f s = %.1f MiB/s; "
-      "peak RSS %.1f MB (tiny update %.1f MB); raw bound %.1f MiB/s; DecryptBundlePayload %.1f MiB/s; "
-      "OpenBundle %.1f MiB/s (%.3f s of the install); load %s"
-      % (r, mib, big, tiny, install, mib / install, rss / 1024, tiny_rss / 1024, raw, dec, opn,
-         mib / opn, load))
+print("run %s: bundle %.1f MiB; update %.3f s, tiny update %.3f s -> install %.3f s = %.1f MiB/s "
+      "(agent CPU %.2f s); peak RSS %.1f MB (tiny update %.1f MB); raw bound %.1f MiB/s; "
+      "DecryptBundlePayload %.1f MiB/s; OpenBundle %.1f MiB/s (%.3f s of the install); load %s"
+      % (r, mib, big, tiny, install, mib / install, cpu - tiny_cpu, rss / 1024, tiny_rss / 1024,
+         raw, dec, opn, mib / opn, load))
 print("data", rss / 1024, mib / install / raw, dec / raw)
 PY
   grep "^run $r:" "$W/runs" | tail -1
