@@ -177,7 +177,7 @@ Result<Bytes> KeyManager::Sign(const OperationContext& ctx, std::string_view nam
                                     ? access::Action::kKeySignRoot
                                     : access::Action::kKeySign;
   // The digest of what was signed, so the log can later answer "did this key sign that?" (the
-  // monitor's foreign_signature check, server/monitor_actions.h).
+  // monitor's foreign_signature check, server/corroboration.h).
   return Guarded<Bytes>(
       *this, ctx, action, "sign", name, [&]() { return store_.Sign(name, message); },
       [&](const Bytes&) { return "sha256=" + HexEncode(crypto::Sha256(message)); });

@@ -77,7 +77,7 @@ struct Candidate {
   std::string summary;
 };
 
-// What the rules cannot read from the stream, answered by the server (server/monitor_actions.h).
+// What the rules cannot read from the stream, answered by the server (server/corroboration.h).
 // A device report is a claim by whoever holds an enrolled device, and anyone holding the app can
 // enroll one (under the `token` enrollment policy): no device report alone moves a key. These
 // checks turn a claim into evidence the server verified itself; without them (unset)

@@ -1,8 +1,12 @@
 #include "server/corroboration.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -14,6 +18,7 @@
 
 #include "audit/audit_log.h"
 #include "common/bytes.h"
+#include "common/fd.h"
 #include "common/file.h"
 #include "crypto/base64.h"
 #include "crypto/hash.h"
@@ -26,8 +31,11 @@ namespace {
 namespace fs = std::filesystem;
 using State = monitor::ContentCheck::State;
 
-constexpr uint64_t kMaxRootProbe = 64;  // as AppRepo's ReadState
-constexpr uint64_t kMaxMetadataFile = 16 << 20;
+constexpr uint64_t kMaxRoots = 1024;           // root versions walked from 1.root.json
+constexpr uint64_t kMaxMetadataFile = 16 << 20;  // the served files the foreign check compares
+// A blob found intact is hashed again after this long even if its stat did not move (a write
+// through a shared mapping, or within the file system's time granularity, may not move it).
+constexpr auto kRecheckIntact = std::chrono::minutes(10);
 
 // What stat says of a file; `present` false when it does not exist.
 struct Stamp {
@@ -60,8 +68,8 @@ fs::path Versioned(const fs::path& dir, uint64_t version, const char* role) {
 // The served metadata of one app as last read, and the stamps of the files it was read from.
 struct Served {
   std::vector<std::pair<fs::path, Stamp>> files;
-  std::string unknown;       // non-empty: it could not be read (why)
-  std::string chain_error;   // non-empty: it does not verify (why)
+  std::string unknown;      // non-empty: it could not be read or judged (why); never kept
+  std::string chain_error;  // non-empty: a file the online keys sign does not verify (why)
   std::map<std::string, std::vector<TrustedTarget>> by_version;
 };
 
@@ -71,6 +79,31 @@ struct BlobAnswer {
   uint64_t length = 0;
   std::string sha256;
   monitor::ContentCheck answer;
+  std::chrono::steady_clock::time_point checked;
+};
+
+// A shared flock(2) on DATA/tuf/<app>/.lock, the lock AppRepo holds exclusively while it writes:
+// the files read under it are never a publish or a root upload half done.
+class SharedRepoLock {
+ public:
+  static Result<SharedRepoLock> Acquire(const fs::path& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      return MakeError(ErrorCode::kIo,
+                       "cannot open " + path.string() + ": " + std::strerror(errno));
+    }
+    while (::flock(fd.get(), LOCK_SH) != 0) {
+      if (errno != EINTR) {
+        return MakeError(ErrorCode::kIo,
+                         "cannot lock " + path.string() + ": " + std::strerror(errno));
+      }
+    }
+    return SharedRepoLock(std::move(fd));
+  }
+
+ private:
+  explicit SharedRepoLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
 };
 
 class Checker {
@@ -85,7 +118,8 @@ class Checker {
     std::lock_guard<std::mutex> lock(mu_);
     auto found = served_.find(app);
     if (found == served_.end() || !Fresh(found->second)) {
-      if (!fs::is_directory(dir)) return {State::kUnknown, "no app " + app};
+      std::error_code ec;
+      if (!fs::is_directory(dir, ec)) return {State::kUnknown, "no app " + app};
       found = served_.insert_or_assign(app, Load(app, dir)).first;
     }
     const Served& s = found->second;
@@ -155,8 +189,10 @@ class Checker {
   }
 
  private:
-  // Every file the answer was read from still has the stamp it had.
+  // Every file the answer was read from still has the stamp it had (an unknown is never kept:
+  // a read error may pass).
   static bool Fresh(const Served& s) {
+    if (!s.unknown.empty()) return false;
     for (const auto& [path, stamp] : s.files) {
       auto [now, err] = StampOf(path);
       if (err != 0 || !(now == stamp)) return false;
@@ -164,7 +200,8 @@ class Checker {
     return !s.files.empty();
   }
 
-  // Reads a metadata file, noting its stamp; nullopt (and `s->unknown`) when it cannot be read.
+  // Reads a metadata file (at most the size a device accepts), noting its stamp; nullopt when it
+  // does not exist, or (with `s->unknown` or `s->chain_error` set) cannot be read or parsed.
   template <typename T>
   static std::optional<metadata::Metadata<T>> Read(const fs::path& path, Served* s,
                                                    std::string* raw = nullptr) {
@@ -175,12 +212,16 @@ class Checker {
       return std::nullopt;
     }
     if (!stamp.present) return std::nullopt;
-    auto text = ReadTextFile(path, kMaxMetadataFile);
+    auto text = ReadTextFile(path, T::kDefaultMaxSize);
     if (!text) {
-      s->unknown = text.error().ToString();
+      if (text.error().code() == ErrorCode::kLimitExceeded) {
+        s->chain_error = path.filename().string() + ": " + text.error().ToString();
+      } else {
+        s->unknown = text.error().ToString();
+      }
       return std::nullopt;
     }
-    auto md = metadata::ParseMetadata<T>(*text, kMaxMetadataFile);
+    auto md = metadata::ParseMetadata<T>(*text, T::kDefaultMaxSize);
     if (!md) {
       s->chain_error = path.filename().string() + ": " + md.error().ToString();
       return std::nullopt;
@@ -189,24 +230,49 @@ class Checker {
     return std::move(*md);
   }
 
-  // The served metadata as a device verifies it (no expiry: a stale timestamp is another alert).
+  // The served metadata, verified as a device verifies it except for expiry (a stale timestamp is
+  // not tampering): the root chain from 1.root.json, each file's version and size, the online
+  // roles' and the targets' signatures under the newest root, snapshot and targets against the
+  // meta their parent lists. What the developer signs (roots, targets) failing is kUnknown, since
+  // replacing the server's keys cannot mend it; what the online keys sign failing is kDamaged.
   static Served Load(const std::string& app, const fs::path& dir) {
     Served s;
-    auto root = Read<metadata::Root>(dir / "root.json", &s);
-    if (!s.unknown.empty() || !s.chain_error.empty()) return s;
+    auto lock = SharedRepoLock::Acquire(dir / ".lock");
+    if (!lock) {
+      s.unknown = lock.error().ToString();
+      return s;
+    }
+    auto failed = [&s] { return !s.unknown.empty() || !s.chain_error.empty(); };
+    auto root = Read<metadata::Root>(Versioned(dir, 1, "root"), &s);
+    if (failed()) return s;
     if (!root) {
       s.unknown = "app " + app + " has no root yet";
       return s;
     }
-    for (uint64_t i = 0; i < kMaxRootProbe; ++i) {  // a newer N.root.json wins, as in AppRepo
-      auto next = Read<metadata::Root>(Versioned(dir, root->signed_data.version + 1, "root"), &s);
-      if (!s.unknown.empty() || !s.chain_error.empty()) return s;
+    auto self_signed = root->signed_data.VerifyDelegate("root", *root);
+    if (root->signed_data.version != 1 || !self_signed) {
+      s.unknown = "1.root.json is not a self-signed root version 1";
+      return s;
+    }
+    for (uint64_t v = 2; v <= kMaxRoots; ++v) {
+      auto next = Read<metadata::Root>(Versioned(dir, v, "root"), &s);
+      if (failed()) break;
       if (!next) break;
+      if (auto ok = metadata::VerifyRootRotation(*root, *next); !ok) {
+        s.unknown = "the root chain does not verify at " + std::to_string(v) +
+                    ".root.json: " + ok.error().ToString();
+        break;
+      }
       root = std::move(next);
     }
+    if (!s.chain_error.empty()) {  // a root too large or not a root: the developer's file
+      s.unknown = "the root chain does not verify: " + s.chain_error;
+      s.chain_error.clear();
+    }
+    if (!s.unknown.empty()) return s;
     const metadata::Root& trusted = root->signed_data;
     auto timestamp = Read<metadata::Timestamp>(dir / "timestamp.json", &s);
-    if (!s.unknown.empty() || !s.chain_error.empty()) return s;
+    if (failed()) return s;
     if (!timestamp) {
       s.unknown = "app " + app + " has no timestamp yet";
       return s;
@@ -219,9 +285,14 @@ class Checker {
     std::string snap_raw;
     auto snap = Read<metadata::Snapshot>(Versioned(dir, snap_meta.version, "snapshot"), &s,
                                          &snap_raw);
-    if (!s.unknown.empty() || !s.chain_error.empty()) return s;
+    if (failed()) return s;
     if (!snap) {
       s.chain_error = "timestamp.json names missing snapshot v" + std::to_string(snap_meta.version);
+      return s;
+    }
+    if (snap->signed_data.version != snap_meta.version) {
+      s.chain_error = std::to_string(snap_meta.version) + ".snapshot.json holds version " +
+                      std::to_string(snap->signed_data.version);
       return s;
     }
     if (auto ok = snap_meta.Verify(AsBytes(snap_raw)); !ok) {
@@ -240,9 +311,14 @@ class Checker {
     std::string targets_raw;
     auto targets = Read<metadata::Targets>(Versioned(dir, meta->second.version, "targets"), &s,
                                            &targets_raw);
-    if (!s.unknown.empty() || !s.chain_error.empty()) return s;
+    if (failed()) return s;
     if (!targets) {
       s.chain_error = "the snapshot names missing targets v" + std::to_string(meta->second.version);
+      return s;
+    }
+    if (targets->signed_data.version != meta->second.version) {
+      s.chain_error = std::to_string(meta->second.version) + ".targets.json holds version " +
+                      std::to_string(targets->signed_data.version);
       return s;
     }
     if (auto ok = meta->second.Verify(AsBytes(targets_raw)); !ok) {
@@ -250,7 +326,9 @@ class Checker {
       return s;
     }
     if (auto ok = trusted.VerifyDelegate("targets", *targets); !ok) {
-      s.chain_error = "targets: " + ok.error().ToString();
+      s.unknown = "targets v" + std::to_string(meta->second.version) +
+                  " do not verify under root v" + std::to_string(trusted.version) + ": " +
+                  ok.error().ToString();
       return s;
     }
     for (const auto& [name, file] : targets->signed_data.targets) {
@@ -278,8 +356,10 @@ class Checker {
               "target " + t.name + ": cannot stat its blob: " + std::strerror(err)};
     }
     if (!stamp.present) return {State::kDamaged, "target " + t.name + ": its blob is missing"};
+    const auto now = std::chrono::steady_clock::now();
     BlobAnswer& cached = blobs_[t.sha256];
-    if (cached.stamp == stamp && cached.length == t.length && cached.sha256 == t.sha256) {
+    if (cached.stamp == stamp && cached.length == t.length && cached.sha256 == t.sha256 &&
+        (cached.answer.state != State::kIntact || now - cached.checked < kRecheckIntact)) {
       return cached.answer;
     }
     monitor::ContentCheck answer;
@@ -295,7 +375,7 @@ class Checker {
     } else {
       answer = {State::kIntact, ""};
     }
-    cached = {stamp, t.length, t.sha256, answer};
+    cached = {stamp, t.length, t.sha256, answer, now};
     return answer;
   }
 
@@ -339,9 +419,10 @@ class Checker {
     f.result = audit::UsageResult::kOk;
     auto records = log->Query(f);
     if (!records) return std::nullopt;
+    // "sha256=<hex>", or followed by "; ..." (e.g. "; access-control=off" from a local vault).
     const std::string needle = "sha256=" + digest;
     for (const audit::UsageRecord& r : *records) {
-      if (r.details == needle) return true;
+      if (r.details == needle || r.details.rfind(needle + ";", 0) == 0) return true;
     }
     return false;
   }
