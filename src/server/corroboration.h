@@ -11,10 +11,10 @@
 //    since replacing the server's keys cannot mend it. Then every target whose signed custom
 //    `version` is `version` is compared with its blob: missing, another length or another SHA-256
 //    is kDamaged; a blob that cannot be read for another reason, metadata that cannot be read, or
-//    no target of that version is kUnknown; all matching is kIntact. Answers are kept per file, keyed
-//    by its stat (device, inode, size, modification and change time); an unknown is never kept, and
-//    a blob found intact is hashed again after 10 minutes even when its stat did not move. A flood
-//    of reports costs a few stat calls each.
+//    no target of that version is kUnknown; all matching is kIntact. Answers are kept per file,
+//    keyed by its stat (device, inode, size, modification and change time); an unknown is never
+//    kept, and a blob found intact is hashed again after 10 minutes even when its stat did not
+//    move. A flood of reports costs a few stat calls each.
 //  * foreign_metadata(app, document): the base64 document (at most kMaxForeignDocument bytes
 //    decoded) must be a snapshot or timestamp envelope with a signature that verifies under the key
 //    the vault holds now for that role (AppRepo::GetOnlineKeys). It is the server's own when its
