@@ -1,6 +1,7 @@
 #include "common/fd.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +77,16 @@ Result<void> WriteAll(int fd, std::span<const uint8_t> data) {
       return MakeError(ErrorCode::kIo, std::string("write failed: ") + std::strerror(errno));
     }
     done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<void> LockFile(int fd, int operation, const std::filesystem::path& path) {
+  while (::flock(fd, operation) != 0) {
+    if (errno != EINTR) {
+      return MakeError(ErrorCode::kIo,
+                       "cannot lock " + path.string() + ": " + std::strerror(errno));
+    }
   }
   return {};
 }

@@ -41,6 +41,10 @@ class UniqueFd {
 // Writes all of `data` to `fd`.
 [[nodiscard]] Result<void> WriteAll(int fd, std::span<const uint8_t> data);
 
+// Waits for flock(2) `operation` (LOCK_EX or LOCK_SH) on `fd`, retrying on EINTR; kIo naming
+// `path` otherwise. Released when the descriptor closes.
+[[nodiscard]] Result<void> LockFile(int fd, int operation, const std::filesystem::path& path);
+
 }  // namespace airlock
 
 #endif  // AIRLOCK_COMMON_FD_H_

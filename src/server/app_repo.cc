@@ -112,12 +112,7 @@ class FileLock {
                        "cannot open " + path.string() + ": " + std::strerror(errno));
     }
     UniqueFd owned(fd);
-    while (::flock(owned.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) {
-        return MakeError(ErrorCode::kIo,
-                         "cannot lock " + path.string() + ": " + std::strerror(errno));
-      }
-    }
+    AIRLOCK_TRY(LockFile(owned.get(), LOCK_EX, path));
     return FileLock(std::move(owned));
   }
 
@@ -223,17 +218,19 @@ Result<void> CheckOnlineRole(const Root& root, std::string_view role,
   return {};
 }
 
-struct CachedHeader {
-  uintmax_t size = 0;
-  int64_t mtime_ns = 0;
-  std::string app_id;
-  std::string version;
-  std::vector<bundle::Recipient> recipients;
-};
-
 }  // namespace
 
 struct AppRepo::Impl {
+  // A parsed bundle header (a member type, not one of the anonymous namespace: Impl has external
+  // linkage, and a field of an internal type draws -Wsubobject-linkage in unity builds).
+  struct CachedHeader {
+    uintmax_t size = 0;
+    int64_t mtime_ns = 0;
+    std::string app_id;
+    std::string version;
+    std::vector<bundle::Recipient> recipients;
+  };
+
   Impl(std::unique_ptr<keys::KeyStore> s, AppRepoOptions o)
       : store(std::move(s)), options(std::move(o)) {
     if (!options.now) options.now = SystemNow;
@@ -685,7 +682,7 @@ Result<Bytes> AppRepo::WrapForDevice(std::string_view app_id, const fs::path& bu
   if (device_public_key.type() != crypto::KeyType::kX25519) {
     return MakeError(ErrorCode::kInvalidArgument, "device key must be X25519");
   }
-  AIRLOCK_ASSIGN_OR_RETURN(CachedHeader header, impl_->Header(bundle_path));
+  AIRLOCK_ASSIGN_OR_RETURN(Impl::CachedHeader header, impl_->Header(bundle_path));
   if (header.app_id != app_id) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "bundle is for app " + header.app_id + ", not " + std::string(app_id));
@@ -710,7 +707,7 @@ Result<Bytes> AppRepo::WrapForDevice(std::string_view app_id, const fs::path& bu
 
 Result<bool> AppRepo::BundleHasRecipient(const fs::path& bundle_path,
                                          const crypto::PublicKey& recipient) {
-  AIRLOCK_ASSIGN_OR_RETURN(CachedHeader header, impl_->Header(bundle_path));
+  AIRLOCK_ASSIGN_OR_RETURN(Impl::CachedHeader header, impl_->Header(bundle_path));
   const std::string id = recipient.KeyId();
   return std::any_of(header.recipients.begin(), header.recipients.end(),
                      [&](const bundle::Recipient& r) { return r.key_id == id; });

@@ -141,11 +141,7 @@ Result<bool> TouchBlob(const fs::path& blob) {
     if (errno == ENOENT) return false;
     return MakeError(ErrorCode::kIo, "open " + blob.string() + ": " + std::strerror(errno));
   }
-  while (::flock(fd.get(), LOCK_SH) != 0) {
-    if (errno != EINTR) {
-      return MakeError(ErrorCode::kIo, "lock " + blob.string() + ": " + std::strerror(errno));
-    }
-  }
+  AIRLOCK_TRY(LockFile(fd.get(), LOCK_SH, blob));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     return MakeError(ErrorCode::kIo, "stat " + blob.string() + ": " + std::strerror(errno));

@@ -92,12 +92,7 @@ class SharedRepoLock {
       return MakeError(ErrorCode::kIo,
                        "cannot open " + path.string() + ": " + std::strerror(errno));
     }
-    while (::flock(fd.get(), LOCK_SH) != 0) {
-      if (errno != EINTR) {
-        return MakeError(ErrorCode::kIo,
-                         "cannot lock " + path.string() + ": " + std::strerror(errno));
-      }
-    }
+    AIRLOCK_TRY(LockFile(fd.get(), LOCK_SH, path));
     return SharedRepoLock(std::move(fd));
   }
 

@@ -152,6 +152,15 @@ class MonitorApiTest : public ServerApiTest {
                                          document.size()));
   }
 
+  // An enrolled device reports that it holds `document`, then the monitor ticks.
+  void WitnessShows(const std::string& document) {
+    ASSERT_EQ(Enroll("witness", NewKey(crypto::KeyType::kX25519)).status, 201);
+    Reply r =
+        Report("witness", 1, "1.0.0", "failed", "unknown_signed_metadata", Evidence(document));
+    ASSERT_EQ(r.status, 200) << r.raw;
+    ASSERT_NO_FATAL_FAILURE(Tick());
+  }
+
   std::vector<std::string> KeyIds() {
     std::vector<std::string> out;
     for (const auto& [name, info] : Keys()) out.push_back(name + "=" + info.key_id);
@@ -313,10 +322,7 @@ TEST_F(MonitorApiTest, ATimestampSignedByTheServersKeyThatItNeverWroteRotatesTha
   const auto before = Keys();
   const std::string forged = StolenKeyTimestamp(999);
   ASSERT_FALSE(forged.empty());
-  ASSERT_EQ(Enroll("witness", NewKey(crypto::KeyType::kX25519)).status, 201);
-  Reply r = Report("witness", 1, "1.0.0", "failed", "unknown_signed_metadata", Evidence(forged));
-  ASSERT_EQ(r.status, 200) << r.raw;
-  ASSERT_NO_FATAL_FAILURE(Tick());
+  ASSERT_NO_FATAL_FAILURE(WitnessShows(forged));
   auto after = Keys();
   EXPECT_NE(after[Key("timestamp")].key_id, before.at(Key("timestamp")).key_id);
   EXPECT_EQ(after[Key("timestamp") + "@1"].state, keys::KeyState::kRevoked);
@@ -347,10 +353,7 @@ TEST_F(MonitorApiTest, ASnapshotSignedByTheServersKeyThatItNeverWroteRotatesThat
   ASSERT_TRUE(online);
   const std::string doc = SignedByThief(forged, Key("snapshot"), online->snapshot_keyid);
   ASSERT_FALSE(doc.empty());
-  ASSERT_EQ(Enroll("witness", NewKey(crypto::KeyType::kX25519)).status, 201);
-  Reply r = Report("witness", 1, "1.0.0", "failed", "unknown_signed_metadata", Evidence(doc));
-  ASSERT_EQ(r.status, 200) << r.raw;
-  ASSERT_NO_FATAL_FAILURE(Tick());
+  ASSERT_NO_FATAL_FAILURE(WitnessShows(doc));
   auto after = Keys();
   EXPECT_NE(after[Key("snapshot")].key_id, before.at(Key("snapshot")).key_id);
   EXPECT_EQ(after[Key("snapshot") + "@1"].state, keys::KeyState::kRevoked);
