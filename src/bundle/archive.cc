@@ -197,12 +197,6 @@ class ArchiveReader {
         archive_read_support_format_tar(archive_.get()) != ARCHIVE_OK) {
       return MakeError(ErrorCode::kInternal, "libarchive: " + ArchiveErrorString(archive_.get()));
     }
-    // Only ExtractArchiveStream reads this way, and it compares every file's size and SHA-256
-    // with the signed manifest before anything is renamed into place: zip's CRC-32 over the same
-    // bytes adds no check, and computing it was 4 % of an install's CPU (docs/benchmarks.md).
-    if (archive_read_set_format_option(archive_.get(), "zip", "ignorecrc32", "1") != ARCHIVE_OK) {
-      return MakeError(ErrorCode::kInternal, "libarchive: " + ArchiveErrorString(archive_.get()));
-    }
     if (archive_read_open(archive_.get(), this, nullptr, &ArchiveReader::ReadSource, nullptr) !=
         ARCHIVE_OK) {
       return SourceErrorOr(

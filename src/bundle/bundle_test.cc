@@ -131,6 +131,22 @@ TEST_F(BundleTest, SealsAnExistingZipAsItIs) {
   EXPECT_EQ(Tree(out_ / "capgo"), Tree(kVectors / "dist"));
 }
 
+// A zip from a tool that cannot seek (tests/vectors/zip_streamed/README.md): stored entries whose
+// sizes follow their data, one of them a nested zip holding the data descriptor signature. The
+// device's streaming reader must find each entry's real end.
+TEST_F(BundleTest, OpensAStreamedZipWithANestedZipAsItIs) {
+  const fs::path zip = fs::path(AIRLOCK_VECTORS_DIR) / "zip_streamed" / "streamed.zip";
+  fs::path b = Seal(zip, "streamed.alb");
+  auto h = Open(b, out_ / "streamed");
+  ASSERT_TRUE(h) << h.error().ToString();
+  ASSERT_EQ(h->files.size(), 3u);
+  EXPECT_EQ(h->files[0].path, "assets/inner.zip");
+  EXPECT_EQ(fs::file_size(out_ / "streamed" / "assets" / "inner.zip"), 5178u);
+  EXPECT_EQ(fs::file_size(out_ / "streamed" / "index.html"), 22u);
+  EXPECT_EQ(fs::file_size(out_ / "streamed" / "z.txt"), 21u);
+  EXPECT_EQ(Leftovers(out_), 0);
+}
+
 TEST_F(BundleTest, EveryRecipientCanOpenAndOthersCannot) {
   PrivateKey rsa = *PrivateKey::Generate(KeyType::kRsa);
   PrivateKey other = *PrivateKey::Generate(KeyType::kX25519);

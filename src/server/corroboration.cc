@@ -68,7 +68,8 @@ fs::path Versioned(const fs::path& dir, uint64_t version, const char* role) {
 // The served metadata of one app as last read, and the stamps of the files it was read from.
 struct Served {
   std::vector<std::pair<fs::path, Stamp>> files;
-  std::string unknown;      // non-empty: it could not be read or judged (why); never kept
+  std::string unknown;      // non-empty: it could not be read or judged (why)
+  bool transient = false;   // `unknown` came from an I/O error, which may pass: never kept
   std::string chain_error;  // non-empty: a file the online keys sign does not verify (why)
   std::map<std::string, std::vector<TrustedTarget>> by_version;
 };
@@ -184,10 +185,10 @@ class Checker {
   }
 
  private:
-  // Every file the answer was read from still has the stamp it had (an unknown is never kept:
-  // a read error may pass).
+  // Every file the answer was read from still has the stamp it had (an answer that came from an
+  // I/O error is never kept: it may pass).
   static bool Fresh(const Served& s) {
-    if (!s.unknown.empty()) return false;
+    if (s.transient) return false;
     for (const auto& [path, stamp] : s.files) {
       auto [now, err] = StampOf(path);
       if (err != 0 || !(now == stamp)) return false;
@@ -204,6 +205,7 @@ class Checker {
     s->files.emplace_back(path, stamp);
     if (err != 0) {
       s->unknown = "cannot stat " + path.string() + ": " + std::strerror(err);
+      s->transient = true;
       return std::nullopt;
     }
     if (!stamp.present) return std::nullopt;
@@ -213,6 +215,7 @@ class Checker {
         s->chain_error = path.filename().string() + ": " + text.error().ToString();
       } else {
         s->unknown = text.error().ToString();
+        s->transient = true;
       }
       return std::nullopt;
     }
@@ -235,6 +238,7 @@ class Checker {
     auto lock = SharedRepoLock::Acquire(dir / ".lock");
     if (!lock) {
       s.unknown = lock.error().ToString();
+      s.transient = true;
       return s;
     }
     auto failed = [&s] { return !s.unknown.empty() || !s.chain_error.empty(); };
@@ -249,7 +253,11 @@ class Checker {
       s.unknown = "1.root.json is not a self-signed root version 1";
       return s;
     }
-    for (uint64_t v = 2; v <= kMaxRoots; ++v) {
+    for (uint64_t v = 2;; ++v) {
+      if (v > kMaxRoots) {
+        s.unknown = "more than " + std::to_string(kMaxRoots) + " root versions to walk";
+        break;
+      }
       auto next = Read<metadata::Root>(Versioned(dir, v, "root"), &s);
       if (failed()) break;
       if (!next) break;
@@ -306,6 +314,10 @@ class Checker {
     std::string targets_raw;
     auto targets = Read<metadata::Targets>(Versioned(dir, meta->second.version, "targets"), &s,
                                            &targets_raw);
+    if (!s.chain_error.empty()) {  // too large or not targets: the developer's file
+      s.unknown = "the targets do not parse: " + s.chain_error;
+      s.chain_error.clear();
+    }
     if (failed()) return s;
     if (!targets) {
       s.chain_error = "the snapshot names missing targets v" + std::to_string(meta->second.version);
@@ -412,14 +424,18 @@ class Checker {
     f.key = keyid;
     f.operation = "sign";
     f.result = audit::UsageResult::kOk;
-    auto records = log->Query(f);
-    if (!records) return std::nullopt;
+    f.limit = 10000;
     // "sha256=<hex>", or followed by "; ..." (e.g. "; access-control=off" from a local vault).
     const std::string needle = "sha256=" + digest;
-    for (const audit::UsageRecord& r : *records) {
-      if (r.details == needle || r.details.rfind(needle + ";", 0) == 0) return true;
+    for (;;) {  // every sign record of the key, a page at a time
+      auto records = log->Query(f);
+      if (!records) return std::nullopt;
+      for (const audit::UsageRecord& r : *records) {
+        if (r.details == needle || r.details.rfind(needle + ";", 0) == 0) return true;
+      }
+      if (records->size() < f.limit) return false;
+      f.after_seq = records->back().seq;
     }
-    return false;
   }
 
   CorroborationOptions options_;

@@ -12,17 +12,18 @@
 //    `version` is `version` is compared with its blob: missing, another length or another SHA-256
 //    is kDamaged; a blob that cannot be read for another reason, metadata that cannot be read, or
 //    no target of that version is kUnknown; all matching is kIntact. Answers are kept per file,
-//    keyed by its stat (device, inode, size, modification and change time); an unknown is never
-//    kept, and a blob found intact is hashed again after 10 minutes even when its stat did not
-//    move. A flood of reports costs a few stat calls each.
+//    keyed by its stat (device, inode, size, modification and change time); an answer that came
+//    from an I/O error is never kept, and a blob found intact is hashed again after 10 minutes
+//    even when its stat did not move. A flood of reports costs a few stat calls each (one per
+//    metadata file and per target of the version).
 //  * foreign_metadata(app, document): the base64 document (at most kMaxForeignDocument bytes
 //    decoded) must be a snapshot or timestamp envelope with a signature that verifies under the key
 //    the vault holds now for that role (AppRepo::GetOnlineKeys). It is the server's own when its
 //    signed part (canonical JSON, as signatures cover it; so re-formatting or padding a served
 //    file changes nothing) equals that of the served file of the same role and version, or when
 //    the usage log holds a successful `sign` record of that key whose details are `sha256=` the
-//    digest of that signed part (every signing since 2026-12-06; the lookup reads the key's first
-//    100 000 sign records). Foreign only when neither holds and the server can tell: a snapshot
+//    digest of that signed part (every signing since 2026-12-06; the lookup pages through all of
+//    the key's sign records). Foreign only when neither holds and the server can tell: a snapshot
 //    version it never wrote or wrote otherwise, a timestamp newer than the served one or of its
 //    version otherwise. An older timestamp (not kept) proves nothing.
 //
