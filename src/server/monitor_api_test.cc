@@ -115,26 +115,28 @@ class MonitorApiTest : public ServerApiTest {
     return md.ToBytes().value_or("");
   }
 
-  // The served timestamp at `version`, signed by the thief with the app's timestamp key.
-  std::string StolenKeyTimestamp(uint64_t version) {
+  // The served timestamp's signed part at `version`, unsigned.
+  metadata::Metadata<metadata::Timestamp> TimestampAt(uint64_t version) {
     auto served = metadata::ParseTimestamp(TufFiles()["timestamp.json"]);
     EXPECT_TRUE(served);
-    metadata::Metadata<metadata::Timestamp> forged(served->signed_data);
-    forged.signed_data.version = version;
-    forged.Rebuild();
+    metadata::Metadata<metadata::Timestamp> md(served ? served->signed_data
+                                                      : metadata::Timestamp{});
+    md.signed_data.version = version;
+    md.Rebuild();
+    return md;
+  }
+
+  // The served timestamp at `version`, signed by the thief with the app's timestamp key.
+  std::string StolenKeyTimestamp(uint64_t version) {
     auto online = repo_->GetOnlineKeys(kApp);
     EXPECT_TRUE(online);
-    return SignedByThief(std::move(forged), Key("timestamp"), online->timestamp_keyid);
+    return SignedByThief(TimestampAt(version), Key("timestamp"), online->timestamp_keyid);
   }
 
   // A timestamp of `version` signed through the server's own key manager (so in its usage log)
   // but never written: what a crash between signing and writing leaves a device able to hold.
   std::string LoggedTimestamp(uint64_t version) {
-    auto served = metadata::ParseTimestamp(TufFiles()["timestamp.json"]);
-    EXPECT_TRUE(served);
-    metadata::Metadata<metadata::Timestamp> md(served->signed_data);
-    md.signed_data.version = version;
-    md.Rebuild();
+    metadata::Metadata<metadata::Timestamp> md = TimestampAt(version);
     auto bytes = repo_->WithKeyManager(
         [&](keys::KeyManager& m, const keys::OperationContext& ctx) -> Result<std::string> {
           AIRLOCK_ASSIGN_OR_RETURN(auto signer,
