@@ -91,4 +91,13 @@ Result<void> LockFile(int fd, int operation, const std::filesystem::path& path) 
   return {};
 }
 
+Result<UniqueFd> OpenLocked(const std::filesystem::path& path, int flags, int operation) {
+  UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    return MakeError(ErrorCode::kIo, "cannot open " + path.string() + ": " + std::strerror(errno));
+  }
+  AIRLOCK_TRY(LockFile(fd.get(), operation, path));
+  return fd;
+}
+
 }  // namespace airlock

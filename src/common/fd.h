@@ -45,6 +45,12 @@ class UniqueFd {
 // `path` otherwise. Released when the descriptor closes.
 [[nodiscard]] Result<void> LockFile(int fd, int operation, const std::filesystem::path& path);
 
+// Opens `path` with open(2) `flags` (O_CLOEXEC added; mode 0600 when O_CREAT makes it) and waits
+// for LockFile(`operation`) on it: a lock file held for as long as the returned descriptor lives.
+// kIo when it cannot be opened or locked.
+[[nodiscard]] Result<UniqueFd> OpenLocked(const std::filesystem::path& path, int flags,
+                                          int operation);
+
 }  // namespace airlock
 
 #endif  // AIRLOCK_COMMON_FD_H_

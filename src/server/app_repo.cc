@@ -102,24 +102,11 @@ class AuditSink final : public keys::UsageSink {
   audit::AuditLog log_;
 };
 
-// An exclusive flock(2) on DATA/tuf/<app>/.lock, released on destruction (close).
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const fs::path& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      return MakeError(ErrorCode::kIo,
-                       "cannot open " + path.string() + ": " + std::strerror(errno));
-    }
-    UniqueFd owned(fd);
-    AIRLOCK_TRY(LockFile(owned.get(), LOCK_EX, path));
-    return FileLock(std::move(owned));
-  }
-
- private:
-  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
-};
+// An exclusive flock(2) on DATA/tuf/<app>/.lock (made if missing), released when the descriptor
+// closes.
+Result<UniqueFd> LockAppDir(const fs::path& path) {
+  return OpenLocked(path, O_RDWR | O_CREAT, LOCK_EX);
+}
 
 // What is published for an app, read from its directory (the files are the source of truth, so
 // several processes sharing DATA agree).
@@ -490,7 +477,7 @@ Result<OnlineKeys> AppRepo::CreateApp(std::string_view app_id) {
                      "cannot create " + impl_->AppDir(app_id).string() + ": " + ec.message());
   }
   // The lock file exists from the start, so a refused upload leaves the directory as it was.
-  if (auto made_lock = FileLock::Acquire(impl_->AppDir(app_id) / ".lock"); !made_lock) {
+  if (auto made_lock = LockAppDir(impl_->AppDir(app_id) / ".lock"); !made_lock) {
     undo();
     return tl::unexpected(made_lock.error());
   }
@@ -546,7 +533,7 @@ Result<uint64_t> AppRepo::AcceptRoot(std::string_view app_id, std::string_view r
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return MakeError(ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message());
-  AIRLOCK_ASSIGN_OR_RETURN(FileLock app_lock, FileLock::Acquire(dir / ".lock"));
+  AIRLOCK_ASSIGN_OR_RETURN(UniqueFd app_lock, LockAppDir(dir / ".lock"));
   AIRLOCK_ASSIGN_OR_RETURN(RepoState st, ReadState(dir));
 
   const Root& r = next.signed_data;
@@ -590,7 +577,7 @@ Result<PublishedMetadata> AppRepo::AcceptTargets(std::string_view app_id,
     return MakeError(ErrorCode::kInvalidArgument,
                      "app " + std::string(app_id) + " has no root metadata yet");
   }
-  AIRLOCK_ASSIGN_OR_RETURN(FileLock app_lock, FileLock::Acquire(dir / ".lock"));
+  AIRLOCK_ASSIGN_OR_RETURN(UniqueFd app_lock, LockAppDir(dir / ".lock"));
   AIRLOCK_ASSIGN_OR_RETURN(RepoState st, ReadState(dir));
   AIRLOCK_ASSIGN_OR_RETURN(Metadata<Targets> md,
                            impl_->CheckTargets(app_id, st, targets_bytes, blobs));
@@ -645,7 +632,7 @@ Result<std::vector<std::string>> AppRepo::RefreshTimestamps() {
   for (const std::string& app : apps) {
     auto one = [&]() -> Result<bool> {
       const fs::path dir = impl_->AppDir(app);
-      AIRLOCK_ASSIGN_OR_RETURN(FileLock app_lock, FileLock::Acquire(dir / ".lock"));
+      AIRLOCK_ASSIGN_OR_RETURN(UniqueFd app_lock, LockAppDir(dir / ".lock"));
       AIRLOCK_ASSIGN_OR_RETURN(RepoState st, ReadState(dir));
       if (!st.timestamp || !st.root) return false;
       const int64_t now = impl_->Now();

@@ -83,25 +83,6 @@ struct BlobAnswer {
   std::chrono::steady_clock::time_point checked;
 };
 
-// A shared flock(2) on DATA/tuf/<app>/.lock, the lock AppRepo holds exclusively while it writes:
-// the files read under it are never a publish or a root upload half done.
-class SharedRepoLock {
- public:
-  static Result<SharedRepoLock> Acquire(const fs::path& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-      return MakeError(ErrorCode::kIo,
-                       "cannot open " + path.string() + ": " + std::strerror(errno));
-    }
-    AIRLOCK_TRY(LockFile(fd.get(), LOCK_SH, path));
-    return SharedRepoLock(std::move(fd));
-  }
-
- private:
-  explicit SharedRepoLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
-};
-
 class Checker {
  public:
   explicit Checker(CorroborationOptions options) : options_(std::move(options)) {}
@@ -235,7 +216,9 @@ class Checker {
   // replacing the server's keys cannot mend it; what the online keys sign failing is kDamaged.
   static Served Load(const std::string& app, const fs::path& dir) {
     Served s;
-    auto lock = SharedRepoLock::Acquire(dir / ".lock");
+    // A shared flock of the lock AppRepo holds exclusively while it writes: what is read under it
+    // is never a publish or a root upload half done.
+    auto lock = OpenLocked(dir / ".lock", O_RDONLY, LOCK_SH);
     if (!lock) {
       s.unknown = lock.error().ToString();
       s.transient = true;

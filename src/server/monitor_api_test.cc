@@ -99,11 +99,7 @@ class MonitorApiTest : public ServerApiTest {
   template <typename T>
   std::string SignedByThief(metadata::Metadata<T> md, const std::string& key_name,
                             const std::string& keyid) {
-    keys::KeyStoreOptions o;
-    o.kdf = keys::KdfParams::ForTests();
-    o.secret = [] { return Result<std::string>(std::string("test passphrase")); };
-    o.now = [this] { return now_; };
-    auto thief = keys::OpenFileVault(vault_, o, /*create=*/false);
+    auto thief = keys::OpenFileVault(vault_, VaultOptions(), /*create=*/false);
     EXPECT_TRUE(thief) << thief.error().ToString();
     auto canonical = md.CanonicalSigned();
     EXPECT_TRUE(canonical);

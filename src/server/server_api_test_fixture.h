@@ -77,11 +77,7 @@ class ServerApiTest : public ::testing::Test {
     store_ = std::move(*store);
 
     vault_ = dir_->path() / "server.vault";
-    keys::KeyStoreOptions vault_options;
-    vault_options.kdf = keys::KdfParams::ForTests();
-    vault_options.secret = [] { return Result<std::string>(std::string("test passphrase")); };
-    vault_options.now = [this] { return now_; };
-    auto vault = keys::OpenFileVault(vault_, vault_options, /*create=*/true);
+    auto vault = keys::OpenFileVault(vault_, VaultOptions(), /*create=*/true);
     ASSERT_TRUE(vault) << vault.error().ToString();
     AppRepoOptions repo_options;
     repo_options.data_dir = data_;
@@ -378,6 +374,15 @@ class ServerApiTest : public ::testing::Test {
       reply = CheckOnce(device, version, platform);
     }
     return reply;
+  }
+
+  // How the server's vault (vault_) is opened: test KDF parameters, a fixed passphrase, now_.
+  keys::KeyStoreOptions VaultOptions() {
+    keys::KeyStoreOptions o;
+    o.kdf = keys::KdfParams::ForTests();
+    o.secret = [] { return Result<std::string>(std::string("test passphrase")); };
+    o.now = [this] { return now_; };
+    return o;
   }
 
   std::map<std::string, std::string> TufFiles() {
